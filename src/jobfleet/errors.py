@@ -1,0 +1,152 @@
+"""Every error jobfleet raises on purpose derives from :class:`JobfleetError`.
+
+The tree::
+
+    JobfleetError
+    ├── SpecError            bad input in a job description (field, value, how to fix)
+    │   └── UnitError        a memory size or duration that cannot be read
+    ├── ConfigError          bad configuration file or value (file, key, choices)
+    ├── RegistryError        the persistent registry cannot be read or written
+    │   └── UnknownJobError  no job with that id in the registry
+    ├── BackendError         a scheduler backend cannot do what was asked
+    │   ├── SubmitError      a submission failed (argv, exit code, stdout, stderr)
+    │   └── CommandError     a scheduler command failed or timed out
+    └── WaitTimeout          a wait ran out of time before every job ended
+
+Messages are written for the person at the terminal: they name the field or
+file and say what would be accepted instead. The CLI prints ``str(error)`` on
+one line and exits with status 2 (bad input) or 1 (operation failed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "BackendError",
+    "CommandError",
+    "ConfigError",
+    "JobfleetError",
+    "RegistryError",
+    "SpecError",
+    "SubmitError",
+    "UnitError",
+    "UnknownJobError",
+    "WaitTimeout",
+]
+
+
+class JobfleetError(Exception):
+    """Root of every error jobfleet raises on purpose."""
+
+    #: CLI exit status for this kind of error: 2 for bad input, 1 for a failed operation.
+    exit_status: int = 1
+
+
+class SpecError(JobfleetError, ValueError):
+    """A job description field has a value that cannot be used.
+
+    Args:
+        field: dotted name of the field, e.g. ``resources.memory``.
+        message: what is wrong and how to fix it.
+    """
+
+    exit_status = 2
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+class UnitError(SpecError):
+    """A memory size or a duration could not be parsed."""
+
+
+class ConfigError(JobfleetError, ValueError):
+    """A configuration file or value is invalid.
+
+    Args:
+        message: what is wrong and how to fix it.
+        source: the file (or ``--option`` / ``$VAR``) the value came from.
+        key: dotted key inside the configuration.
+    """
+
+    exit_status = 2
+
+    def __init__(self, message: str, *, source: str | None = None, key: str | None = None) -> None:
+        self.source = source
+        self.key = key
+        self.message = message
+        where = ": ".join(p for p in (source, key) if p)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class RegistryError(JobfleetError):
+    """The persistent job registry cannot be opened, read or written."""
+
+
+class UnknownJobError(RegistryError, KeyError):
+    """No job with this id is in the registry."""
+
+    exit_status = 2
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(job_id)
+
+    def __str__(self) -> str:
+        return f"no job with id {self.job_id!r} in the registry (see `jobfleet status`)"
+
+
+class BackendError(JobfleetError):
+    """A backend cannot do what was asked (unknown backend, unsupported feature, ...)."""
+
+
+class CommandError(BackendError):
+    """A scheduler command failed, could not be started or timed out.
+
+    ``transient`` is true when trying again later may succeed (time-outs,
+    "socket timed out", submission limits): callers retry those and must not
+    conclude anything about job states from them.
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        message: str,
+        *,
+        returncode: int | None = None,
+        stdout: str = "",
+        stderr: str = "",
+        transient: bool = False,
+    ) -> None:
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        self.transient = transient
+        super().__init__(message)
+
+
+class SubmitError(BackendError):
+    """A job could not be submitted.
+
+    Args:
+        job_name: name of the job that was being submitted.
+        message: why, and what to do about it.
+    """
+
+    def __init__(self, job_name: str, message: str) -> None:
+        self.job_name = job_name
+        super().__init__(f"job {job_name!r}: {message}")
+
+
+class WaitTimeout(JobfleetError):
+    """A wait ran out of time while some jobs had not reached a terminal state."""
+
+    def __init__(self, pending: Sequence[str], timeout_s: float) -> None:
+        self.pending = list(pending)
+        self.timeout_s = timeout_s
+        shown = ", ".join(self.pending[:10]) + (" ..." if len(self.pending) > 10 else "")
+        super().__init__(f"timed out after {timeout_s:g}s; not finished: {shown}")

@@ -1,0 +1,488 @@
+"""What to run: :class:`JobSpec`, its :class:`Resources`, arrays and dependencies.
+
+Pure data, validated on construction, no I/O. Everything a backend needs to
+build a submission is here, in canonical units (bytes, seconds); each backend
+translates it to its scheduler's words.
+
+>>> spec = JobSpec(["python", "train.py", "--lr", "0.1"], name="train",
+...                resources=Resources.of(cores=4, memory="8G", walltime="2h"),
+...                array=parse_array("1-10%2"))
+>>> spec.resources.memory_bytes, spec.resources.walltime_s, spec.array.indices[:3]
+(8589934592, 7200, (1, 2, 3))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from jobfleet.errors import SpecError
+from jobfleet.units import parse_memory, parse_walltime
+
+__all__ = [
+    "ArraySpec",
+    "DepKind",
+    "Dependency",
+    "JobSpec",
+    "Resources",
+    "parse_array",
+    "spec_from_dict",
+    "spec_to_dict",
+]
+
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+#: Arrays larger than this are refused: no scheduler accepts them, and the
+#: index list would be held in memory.
+MAX_ARRAY_SIZE = 1_000_000
+MAX_NAME_LENGTH = 200
+
+
+def _check_int(field_name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(field_name, f"expected a whole number, got {value!r}")
+    if value < minimum:
+        raise SpecError(field_name, f"must be at least {minimum}, got {value}")
+    return value
+
+
+def _check_text(field_name: str, value: object, *, allow_empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise SpecError(field_name, f"expected text, got {type(value).__name__}")
+    if not value and not allow_empty:
+        raise SpecError(field_name, "must not be empty")
+    if "\x00" in value:
+        raise SpecError(field_name, "must not contain a NUL character")
+    return value
+
+
+def _check_line(field_name: str, value: object) -> str:
+    text = _check_text(field_name, value)
+    if _CONTROL_RE.search(text):
+        raise SpecError(field_name, f"must be one line without control characters, got {text!r}")
+    return text
+
+
+def _text_tuple(field_name: str, values: object) -> tuple[str, ...]:
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        raise SpecError(field_name, f"expected a list of strings, got {values!r}")
+    return tuple(_check_line(f"{field_name}[{i}]", v) for i, v in enumerate(values))
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """What one job (or each array element) asks for, in canonical units.
+
+    Attributes:
+        cores: CPU cores per task.
+        memory_bytes: memory for the whole job on one node; None leaves it to the site.
+        walltime_s: run time limit in seconds; None leaves it to the site.
+        gpus: GPUs per job.
+        nodes: number of nodes.
+        queue: queue or partition name.
+        account: account or project to charge.
+        extra_directives: raw directive bodies added as-is after the generated ones,
+            e.g. ``"--constraint=haswell"`` (the dialect adds ``#SBATCH``).
+        directives_skip: a generated directive containing any of these strings is left out.
+        extra_args: extra arguments for the submit command (e.g. ``sbatch``).
+
+    Use :meth:`of` to build one from human units (``memory="4G"``).
+    """
+
+    cores: int = 1
+    memory_bytes: int | None = None
+    walltime_s: int | None = None
+    gpus: int = 0
+    nodes: int = 1
+    queue: str | None = None
+    account: str | None = None
+    extra_directives: tuple[str, ...] = ()
+    directives_skip: tuple[str, ...] = ()
+    extra_args: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_int("resources.cores", self.cores, 1)
+        _check_int("resources.gpus", self.gpus, 0)
+        _check_int("resources.nodes", self.nodes, 1)
+        if self.memory_bytes is not None:
+            _check_int("resources.memory_bytes", self.memory_bytes, 1)
+        if self.walltime_s is not None:
+            _check_int("resources.walltime_s", self.walltime_s, 1)
+        for name in ("queue", "account"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_line(f"resources.{name}", value)
+        for name in ("extra_directives", "directives_skip", "extra_args"):
+            object.__setattr__(self, name, _text_tuple(f"resources.{name}", getattr(self, name)))
+
+    #: Keys accepted by :meth:`of` and in configuration files.
+    KEYS = (
+        "cores",
+        "memory",
+        "walltime",
+        "gpus",
+        "nodes",
+        "queue",
+        "account",
+        "extra_directives",
+        "directives_skip",
+        "extra_args",
+    )
+
+    @classmethod
+    def of(cls, **values: Any) -> Resources:
+        """Build from human units: ``Resources.of(cores=4, memory="8G", walltime="1h")``."""
+        return cls.from_mapping(values)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], prefix: str = "resources") -> Resources:
+        """Build from a mapping with the keys in :attr:`KEYS`; None values are left unset.
+
+        Raises:
+            SpecError: an unknown key (with the valid ones) or a bad value.
+        """
+        kwargs: dict[str, Any] = {}
+        for key, value in values.items():
+            if key not in cls.KEYS:
+                from difflib import get_close_matches
+
+                close = get_close_matches(str(key), cls.KEYS, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise SpecError(
+                    f"{prefix}.{key}",
+                    f"unknown resource{hint}; valid keys: {', '.join(cls.KEYS)}",
+                )
+            if value is None:
+                continue
+            if key == "memory":
+                kwargs["memory_bytes"] = parse_memory(value, f"{prefix}.memory")
+            elif key == "walltime":
+                kwargs["walltime_s"] = parse_walltime(value, f"{prefix}.walltime")
+            elif key in ("extra_directives", "directives_skip", "extra_args"):
+                kwargs[key] = _text_tuple(f"{prefix}.{key}", value)
+            else:
+                kwargs[key] = value
+        try:
+            return cls(**kwargs)
+        except SpecError as exc:
+            raise SpecError(exc.field.replace("resources", prefix, 1), exc.message) from None
+
+    def merged(self, **changes: Any) -> Resources:
+        """A copy with some fields replaced (canonical field names)."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class ArraySpec:
+    """The element indices of a job array and how many may run at once.
+
+    Attributes:
+        indices: sorted, distinct, non-negative indices.
+        max_concurrent: at most this many elements run at the same time; None for no limit.
+    """
+
+    indices: tuple[int, ...]
+    max_concurrent: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.indices:
+            raise SpecError("array", "an array needs at least one index")
+        if list(self.indices) != sorted(set(self.indices)):
+            object.__setattr__(self, "indices", tuple(sorted(set(self.indices))))
+        if self.indices[0] < 0:
+            raise SpecError("array", f"indices must be 0 or more, got {self.indices[0]}")
+        if self.max_concurrent is not None:
+            _check_int("array.max_concurrent", self.max_concurrent, 1)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def ranges(self) -> list[tuple[int, int, int]]:
+        """The indices as ``(start, stop_inclusive, step)`` runs, fewest runs first found.
+
+        >>> parse_array("1-5,7,20-30:5").ranges()
+        [(1, 5, 1), (7, 7, 1), (20, 30, 5)]
+        """
+        runs: list[tuple[int, int, int]] = []
+        idx = list(self.indices)
+        i = 0
+        while i < len(idx):
+            start = idx[i]
+            if i + 1 < len(idx):
+                step = idx[i + 1] - start
+                j = i + 1
+                while j + 1 < len(idx) and idx[j + 1] - idx[j] == step:
+                    j += 1
+                if j - i >= 2 or step == 1:
+                    runs.append((start, idx[j], step))
+                    i = j + 1
+                    continue
+            runs.append((start, start, 1))
+            i += 1
+        return runs
+
+    def to_text(self) -> str:
+        """Canonical text form (SLURM's syntax), e.g. ``1-100%10`` or ``1,3,5-9``."""
+        parts = []
+        for start, stop, step in self.ranges():
+            if start == stop:
+                parts.append(str(start))
+            elif step == 1:
+                parts.append(f"{start}-{stop}")
+            else:
+                parts.append(f"{start}-{stop}:{step}")
+        text = ",".join(parts)
+        return f"{text}%{self.max_concurrent}" if self.max_concurrent else text
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+
+_ARRAY_PART_RE = re.compile(r"^(\d{1,9})(?:-(\d{1,9})(?::(\d{1,9}))?)?$")
+
+
+def parse_array(text: str, field_name: str = "array") -> ArraySpec:
+    """Parse ``1-100``, ``1-100%10``, ``1,3,5-9`` or ``0-20:5`` into an :class:`ArraySpec`.
+
+    >>> parse_array("0-20:5").indices
+    (0, 5, 10, 15, 20)
+    >>> parse_array("1,3,5-7%2")
+    ArraySpec(indices=(1, 3, 5, 6, 7), max_concurrent=2)
+
+    Raises:
+        SpecError: the text is not an array specification.
+    """
+    if not isinstance(text, str):
+        raise SpecError(field_name, f"expected text like '1-100%10', got {text!r}")
+    body = text.strip().replace(" ", "")
+    max_concurrent: int | None = None
+    if "%" in body:
+        body, _, limit = body.partition("%")
+        if not limit.isdigit() or len(limit) > 9 or int(limit) < 1:
+            raise SpecError(
+                field_name, f"{text!r}: after '%' comes the number of elements at once, e.g. '%10'"
+            )
+        max_concurrent = int(limit)
+    if not body:
+        raise SpecError(field_name, f"{text!r}: write e.g. '1-100', '1,3,5-9' or '0-20:5'")
+    indices: set[int] = set()
+    for part in body.split(","):
+        match = _ARRAY_PART_RE.match(part)
+        if match is None:
+            raise SpecError(
+                field_name,
+                f"{text!r}: cannot read {part!r}; write e.g. '1-100', '1,3,5-9', '0-20:5'",
+            )
+        start = int(match[1])
+        stop = int(match[2]) if match[2] is not None else start
+        step = int(match[3]) if match[3] is not None else 1
+        if stop < start:
+            raise SpecError(field_name, f"{text!r}: range {part!r} ends before it starts")
+        if step < 1:
+            raise SpecError(field_name, f"{text!r}: the step in {part!r} must be at least 1")
+        if (stop - start) // step + 1 + len(indices) > MAX_ARRAY_SIZE:
+            raise SpecError(field_name, f"{text!r}: more than {MAX_ARRAY_SIZE} elements")
+        indices.update(range(start, stop + 1, step))
+    return ArraySpec(tuple(sorted(indices)), max_concurrent)
+
+
+class DepKind(str, enum.Enum):
+    """When a dependent job may start, relative to the jobs it depends on."""
+
+    #: After every listed job completed successfully (exit 0).
+    AFTER_OK = "after_ok"
+    #: After every listed job ended, whatever the outcome.
+    AFTER_ANY = "after_any"
+    #: After every listed job ended unsuccessfully (failed, timeout, cancelled, ...).
+    AFTER_NOT_OK = "after_not_ok"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Dependency:
+    """Start only after the listed jobfleet job ids reached the condition ``kind``."""
+
+    kind: DepKind
+    job_ids: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, DepKind):
+            try:
+                object.__setattr__(self, "kind", DepKind(self.kind))
+            except ValueError:
+                choices = ", ".join(k.value for k in DepKind)
+                raise SpecError(
+                    "dependencies.kind", f"{self.kind!r}; choose one of {choices}"
+                ) from None
+        ids = _text_tuple("dependencies.job_ids", self.job_ids)
+        if not ids:
+            raise SpecError("dependencies.job_ids", "name at least one job id")
+        object.__setattr__(self, "job_ids", tuple(dict.fromkeys(ids)))
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """One job to run: a command, where and how.
+
+    Attributes:
+        command: the program and its arguments (an argv list, never split by a shell).
+            With ``shell=True`` it must be a single string, run by ``bash -c``.
+        shell: run ``command[0]`` as shell code; only when asked for explicitly.
+        name: a human name; defaults to the program's file name.
+        workdir: directory the command runs in; None means the submitter's
+            working directory at submission time.
+        env: extra environment variables for the command.
+        stdout: path for standard output; None puts it in the job's directory.
+            ``{index}`` is replaced by the array index (empty for single jobs).
+        stderr: path for standard error; None puts it in the job's directory.
+        resources: what the job asks for.
+        array: the array indices, or None for a single job.
+        dependencies: conditions on other jobfleet jobs.
+    """
+
+    command: Sequence[str]
+    name: str | None = None
+    workdir: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    stdout: str | None = None
+    stderr: str | None = None
+    resources: Resources = field(default_factory=Resources)
+    array: ArraySpec | None = None
+    dependencies: tuple[Dependency, ...] = ()
+    shell: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.command, str):
+            if not self.shell:
+                raise SpecError(
+                    "command",
+                    "give the command as a list of arguments, e.g. ['python', 'run.py'], "
+                    "or pass shell=True to run a shell string on purpose",
+                )
+            command: tuple[str, ...] = (self.command,)
+        else:
+            command = tuple(self.command)
+        if not command:
+            raise SpecError("command", "must not be empty; give the program to run")
+        for i, arg in enumerate(command):
+            _check_text(f"command[{i}]", arg, allow_empty=i > 0)
+        if self.shell and len(command) != 1:
+            raise SpecError("command", "with shell=True give exactly one string of shell code")
+        object.__setattr__(self, "command", command)
+        if self.name is not None:
+            _check_line("name", self.name)
+            if len(self.name) > MAX_NAME_LENGTH:
+                raise SpecError("name", f"at most {MAX_NAME_LENGTH} characters")
+        for name in ("workdir", "stdout", "stderr"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_line(name, value)
+        if not isinstance(self.env, Mapping):
+            raise SpecError("env", f"expected a mapping of names to values, got {self.env!r}")
+        env = {}
+        for key, value in self.env.items():
+            if not isinstance(key, str) or not _ENV_NAME_RE.match(key):
+                raise SpecError("env", f"{key!r} is not a valid environment variable name")
+            env[key] = _check_text(f"env.{key}", value, allow_empty=True)
+        object.__setattr__(self, "env", env)
+        if not isinstance(self.resources, Resources):
+            raise SpecError("resources", "expected a Resources object; use Resources.of(...)")
+        if self.array is not None and not isinstance(self.array, ArraySpec):
+            raise SpecError("array", "expected an ArraySpec; use parse_array('1-100%10')")
+        deps = tuple(self.dependencies)
+        for dep in deps:
+            if not isinstance(dep, Dependency):
+                raise SpecError("dependencies", f"expected Dependency objects, got {dep!r}")
+        object.__setattr__(self, "dependencies", deps)
+
+    @property
+    def display_name(self) -> str:
+        """The name, or the program's file name when none was given."""
+        if self.name:
+            return self.name
+        if self.shell:
+            return "shell"
+        return self.command[0].rsplit("/", 1)[-1] or "job"
+
+    def with_changes(self, **changes: Any) -> JobSpec:
+        """A copy with some fields replaced, validated again."""
+        return dataclasses.replace(self, **changes)
+
+    def dependency_ids(self) -> list[str]:
+        """Every job id this job depends on, in order, without repeats."""
+        return list(dict.fromkeys(i for dep in self.dependencies for i in dep.job_ids))
+
+
+def spec_to_dict(spec: JobSpec) -> dict[str, Any]:
+    """A JSON-compatible dict of a spec, read back by :func:`spec_from_dict`."""
+    res = spec.resources
+    return {
+        "command": list(spec.command),
+        "shell": spec.shell,
+        "name": spec.name,
+        "workdir": spec.workdir,
+        "env": dict(spec.env),
+        "stdout": spec.stdout,
+        "stderr": spec.stderr,
+        "resources": {
+            "cores": res.cores,
+            "memory_bytes": res.memory_bytes,
+            "walltime_s": res.walltime_s,
+            "gpus": res.gpus,
+            "nodes": res.nodes,
+            "queue": res.queue,
+            "account": res.account,
+            "extra_directives": list(res.extra_directives),
+            "directives_skip": list(res.directives_skip),
+            "extra_args": list(res.extra_args),
+        },
+        "array": None
+        if spec.array is None
+        else {
+            "indices": spec.array.to_text().split("%")[0],
+            "max_concurrent": spec.array.max_concurrent,
+        },
+        "dependencies": [
+            {"kind": d.kind.value, "job_ids": list(d.job_ids)} for d in spec.dependencies
+        ],
+    }
+
+
+def spec_from_dict(data: Mapping[str, Any]) -> JobSpec:
+    """Rebuild a spec stored by :func:`spec_to_dict`.
+
+    Raises:
+        SpecError: the dict does not describe a valid spec.
+    """
+    try:
+        array_data = data.get("array")
+        array = None
+        if array_data is not None:
+            array = dataclasses.replace(
+                parse_array(array_data["indices"]), max_concurrent=array_data.get("max_concurrent")
+            )
+        return JobSpec(
+            command=data["command"][0] if data.get("shell") else list(data["command"]),
+            shell=bool(data.get("shell", False)),
+            name=data.get("name"),
+            workdir=data.get("workdir"),
+            env=dict(data.get("env") or {}),
+            stdout=data.get("stdout"),
+            stderr=data.get("stderr"),
+            resources=Resources(**data.get("resources", {})),
+            array=array,
+            dependencies=tuple(
+                Dependency(DepKind(d["kind"]), tuple(d["job_ids"]))
+                for d in data.get("dependencies", [])
+            ),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, SpecError):
+            raise
+        raise SpecError("spec", f"stored job description is damaged: {exc!r}") from None

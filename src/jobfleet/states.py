@@ -1,0 +1,196 @@
+"""One neutral job state for every backend, and how array elements add up.
+
+Each scheduler's native codes are mapped to :class:`JobState` by its backend,
+in one dict literal citing the scheduler's documentation. The string values
+are a public contract: they appear in every ``--json`` output.
+
+Why TIMEOUT and OUT_OF_MEMORY are not FAILED: the fix differs (ask for more
+time or memory, not debug the program), and workflow tools retry them
+differently. Why LOST is not FAILED: the job may well have succeeded; we only
+know that the scheduler answered normally, the job was in neither queue nor
+accounting, and it left no exit-code file. UNKNOWN is "cannot tell right now"
+(e.g. the scheduler did not answer): it is not terminal and never a failure.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ACTIVE", "TERMINAL", "ElementRecord", "JobRecord", "JobState", "aggregate"]
+
+
+class JobState(str, enum.Enum):
+    """State of a job or of one array element."""
+
+    #: Queued or held: waiting for resources, dependencies or a throttle.
+    PENDING = "pending"
+    #: Started and not yet ended (includes suspended and completing).
+    RUNNING = "running"
+    #: Ended with exit code 0.
+    COMPLETED = "completed"
+    #: Ended with a non-zero exit code, was killed by a signal, or could not start.
+    FAILED = "failed"
+    #: Cancelled by a user or an administrator, before or while running; also a
+    #: dependent whose dependency can never be satisfied.
+    CANCELLED = "cancelled"
+    #: Killed for exceeding its walltime.
+    TIMEOUT = "timeout"
+    #: Killed for exceeding its memory.
+    OUT_OF_MEMORY = "out_of_memory"
+    #: Vanished: the scheduler answers but knows nothing of it and no exit-code
+    #: file exists after the grace period. Its real outcome is not known.
+    LOST = "lost"
+    #: Cannot tell right now (scheduler unreachable, unmapped native code, or a
+    #: submission whose outcome has not been confirmed yet).
+    UNKNOWN = "unknown"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_terminal(self) -> bool:
+        """True when the job will not change state again."""
+        return self in TERMINAL
+
+
+#: States a job never leaves.
+TERMINAL: frozenset[JobState] = frozenset(
+    {
+        JobState.COMPLETED,
+        JobState.FAILED,
+        JobState.CANCELLED,
+        JobState.TIMEOUT,
+        JobState.OUT_OF_MEMORY,
+        JobState.LOST,
+    }
+)
+
+#: States in which a job still holds or waits for scheduler resources.
+ACTIVE: frozenset[JobState] = frozenset({JobState.PENDING, JobState.RUNNING, JobState.UNKNOWN})
+
+# When elements disagree, the array reports the most telling of them. Among
+# unfinished states: running beats unknown beats pending.
+# Among finished arrays: any failure-like outcome beats success, and the
+# order says which failure is reported when several kinds happened.
+_ACTIVE_ORDER = (JobState.RUNNING, JobState.UNKNOWN, JobState.PENDING)
+_TERMINAL_ORDER = (
+    JobState.FAILED,
+    JobState.OUT_OF_MEMORY,
+    JobState.TIMEOUT,
+    JobState.LOST,
+    JobState.CANCELLED,
+    JobState.COMPLETED,
+)
+
+
+def aggregate(states: Iterable[JobState]) -> JobState:
+    """The state of an array from the states of its elements.
+
+    The array is terminal only when every element is. Until then it is
+    RUNNING if any element runs, else UNKNOWN if any is unknown, else PENDING.
+    Once all have ended it is COMPLETED only if every element completed,
+    otherwise the worst outcome (FAILED > OUT_OF_MEMORY > TIMEOUT > LOST > CANCELLED).
+
+    >>> aggregate([JobState.COMPLETED, JobState.RUNNING])
+    <JobState.RUNNING: 'running'>
+    >>> aggregate([JobState.COMPLETED, JobState.TIMEOUT])
+    <JobState.TIMEOUT: 'timeout'>
+    >>> aggregate([])
+    <JobState.UNKNOWN: 'unknown'>
+    """
+    present = set(states)
+    if not present:
+        return JobState.UNKNOWN
+    unfinished = present - TERMINAL
+    order = _ACTIVE_ORDER if unfinished else _TERMINAL_ORDER
+    for state in order:
+        if state in present:
+            return state
+    return JobState.UNKNOWN  # pragma: no cover - every member is in one order
+
+
+@dataclass(frozen=True, slots=True)
+class ElementRecord:
+    """One element of a job array as last seen.
+
+    Attributes:
+        index: the array index.
+        state: its state.
+        exit_code: the command's exit code once known (128+N when killed by signal N).
+        reason: why it is pending or how it ended, in the scheduler's words, if known.
+    """
+
+    index: int
+    state: JobState
+    exit_code: int | None = None
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"state": self.state.value, "exit_code": self.exit_code, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """A job as the registry knows it.
+
+    Attributes:
+        id: the jobfleet id (a decimal number as text), stable across backends.
+        name: the job's name.
+        backend: the backend name (``local``, ``slurm``, ...).
+        native_id: the scheduler's id, None until the submission is confirmed.
+        state: the job's state; for arrays the aggregate of its elements.
+        exit_code: exit code of a single job once known; for arrays the largest
+            non-zero element exit code, or 0 when all completed.
+        reason: scheduler's reason for pending, or how the job ended.
+        submitted: False while the submission is not confirmed (state is UNKNOWN).
+        job_dir: directory holding the job's script, logs and exit-code files.
+        created_at: when it was recorded (Unix time).
+        updated_at: when its state last changed (Unix time).
+        spec: the job description as submitted (JSON-compatible dict).
+        elements: per-index records for arrays; empty for single jobs.
+    """
+
+    id: str
+    name: str
+    backend: str
+    native_id: str | None
+    state: JobState
+    exit_code: int | None
+    reason: str | None
+    submitted: bool
+    job_dir: str
+    created_at: float
+    updated_at: float
+    spec: dict[str, Any] = field(default_factory=dict)
+    elements: dict[int, ElementRecord] = field(default_factory=dict)
+
+    @property
+    def is_array(self) -> bool:
+        return bool(self.elements)
+
+    @property
+    def succeeded(self) -> bool:
+        """True only when the job (every element) completed with exit code 0."""
+        return self.state is JobState.COMPLETED
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form used by ``--json`` outputs (a stable contract)."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "backend": self.backend,
+            "native_id": self.native_id,
+            "state": self.state.value,
+            "exit_code": self.exit_code,
+            "reason": self.reason,
+            "submitted": self.submitted,
+            "job_dir": self.job_dir,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+        if self.elements:
+            out["elements"] = {str(i): e.to_dict() for i, e in sorted(self.elements.items())}
+        return out

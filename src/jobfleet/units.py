@@ -1,0 +1,201 @@
+"""Memory sizes and durations: parsing to integers, formatting back.
+
+Memory is stored as bytes. Suffixes follow the convention of the HPC
+schedulers rather than of disk vendors, except where the user spells out the
+SI form:
+
+==========================  =====================  ============
+Written                     Meaning                Base
+==========================  =====================  ============
+``512``                     512 bytes              --
+``512K`` ``512M`` ``4G``    kibi/mebi/gibi/tebi    1024 (as in SLURM, PBS, SGE)
+``4KiB`` ``4MiB`` ``4GiB``  kibi/mebi/gibi/tebi    1024
+``4KB`` ``4MB`` ``4GB``     kilo/mega/giga/tera    1000 (SI, as written)
+==========================  =====================  ============
+
+Case does not matter and a trailing ``B`` alone means bytes (``100B``).
+Fractions are allowed (``1.5T``) and rounded up to a whole byte.
+
+>>> parse_memory("4G")
+4294967296
+>>> parse_memory("4GB")
+4000000000
+>>> parse_memory("1.5T") == 3 * 2**39
+True
+>>> format_memory(4 * 2**30)
+'4G'
+
+Durations are stored as whole seconds:
+
+>>> parse_walltime("90s"), parse_walltime("45m"), parse_walltime("1h30m")
+(90, 2700, 5400)
+>>> parse_walltime("01:30:00"), parse_walltime("1-00:00:00"), parse_walltime(3600)
+(5400, 86400, 3600)
+>>> format_walltime(5400)
+'01:30:00'
+>>> format_walltime(90061)
+'1-01:01:01'
+
+``MM:SS`` with a single colon is rejected: SLURM reads ``10:00`` as ten
+minutes, PBS reads it as ten hours, so jobfleet asks which one was meant.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal, InvalidOperation
+
+from jobfleet.errors import UnitError
+
+__all__ = ["format_memory", "format_walltime", "parse_memory", "parse_walltime"]
+
+_BINARY = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40, "p": 2**50}
+_SI = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
+
+_MEMORY_RE = re.compile(
+    r"^\s*(?P<num>\d+(?:\.\d*)?|\.\d+)\s*(?P<prefix>[kmgtp]?)(?P<unit>ib|b)?\s*$",
+    re.IGNORECASE,
+)
+# Largest value we accept: 1 EiB is already far beyond any node.
+_MAX_BYTES = 2**60
+_MAX_SECONDS = 365 * 86400 * 100
+# Longer texts are not sizes or durations (and int() refuses > 4300 digits).
+_MAX_TEXT = 64
+
+
+def parse_memory(value: str | int, field: str = "memory") -> int:
+    """Parse a memory size to bytes.
+
+    Args:
+        value: ``"4G"``, ``"512MiB"``, ``"4GB"``, ``"1.5T"`` or a number of bytes.
+        field: field name used in the error message.
+
+    Returns:
+        The size in bytes, at least 1.
+
+    Raises:
+        UnitError: the value is not a size, is zero or negative, or is absurdly large.
+    """
+    if isinstance(value, bool):
+        raise UnitError(field, f"expected a size like '4G', got {value!r}")
+    if isinstance(value, int):
+        nbytes = value
+    elif isinstance(value, str):
+        match = _MEMORY_RE.match(value) if len(value) <= _MAX_TEXT else None
+        if match is None:
+            raise UnitError(
+                field,
+                f"cannot read {value!r} as a memory size; write e.g. '512M', '4G', "
+                "'4GiB' (1024-based) or '4GB' (1000-based)",
+            )
+        prefix = match["prefix"].lower()
+        unit = (match["unit"] or "").lower()
+        if unit == "b" and prefix:
+            factor = _SI[prefix]
+        elif unit == "ib" and not prefix:
+            raise UnitError(field, f"{value!r}: 'iB' needs a prefix, e.g. '4GiB'")
+        else:
+            factor = _BINARY[prefix]
+        try:
+            amount = Decimal(match["num"])
+        except InvalidOperation:  # pragma: no cover - regex guarantees a number
+            raise UnitError(field, f"cannot read {value!r} as a number") from None
+        nbytes = math.ceil(amount * factor)
+    else:
+        raise UnitError(field, f"expected a size like '4G', got {type(value).__name__}")
+    if nbytes <= 0:
+        raise UnitError(field, f"must be more than 0 bytes, got {value!r}")
+    if nbytes > _MAX_BYTES:
+        raise UnitError(field, f"{value!r} is larger than 1 EiB; check the unit")
+    return nbytes
+
+
+def format_memory(nbytes: int) -> str:
+    """Format bytes with the largest 1024-based suffix that divides them exactly.
+
+    >>> format_memory(1536 * 2**20), format_memory(1000)
+    ('1536M', '1000')
+    """
+    for suffix, factor in (("P", 2**50), ("T", 2**40), ("G", 2**30), ("M", 2**20), ("K", 2**10)):
+        if nbytes % factor == 0:
+            return f"{nbytes // factor}{suffix}"
+    return str(nbytes)
+
+
+_DURATION_PART_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([dhms])", re.IGNORECASE)
+_DURATION_RE = re.compile(r"^(?:(?:\d+(?:\.\d*)?|\.\d+)[dhms])+$", re.IGNORECASE)
+_CLOCK_RE = re.compile(r"^(?:(?P<days>\d+)-)?(?P<h>\d+):(?P<m>\d{1,2}):(?P<s>\d{1,2})$")
+_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_walltime(value: str | int | float, field: str = "walltime") -> int:
+    """Parse a duration to whole seconds (fractions round up).
+
+    Args:
+        value: ``"90s"``, ``"45m"``, ``"1h30m"``, ``"2d"``, ``"HH:MM:SS"``,
+            ``"D-HH:MM:SS"`` or a number of seconds.
+        field: field name used in the error message.
+
+    Raises:
+        UnitError: unreadable, ambiguous (``MM:SS``), zero, negative or absurd values.
+    """
+    if isinstance(value, bool):
+        raise UnitError(field, f"expected a duration like '1h30m', got {value!r}")
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UnitError(field, f"expected a finite number of seconds, got {value!r}")
+        seconds = math.ceil(value)
+    elif isinstance(value, str):
+        seconds = _parse_duration_text(value.strip(), field)
+    else:
+        raise UnitError(field, f"expected a duration like '1h30m', got {type(value).__name__}")
+    if seconds <= 0:
+        raise UnitError(field, f"must be longer than 0 seconds, got {value!r}")
+    if seconds > _MAX_SECONDS:
+        raise UnitError(field, f"{value!r} is longer than 100 years; check the unit")
+    return seconds
+
+
+def _parse_duration_text(text: str, field: str) -> int:
+    if len(text) > _MAX_TEXT:
+        raise UnitError(field, f"{text[:20]!r}... is too long to be a duration")
+    if re.fullmatch(r"\d+", text):
+        return int(text)
+    if re.fullmatch(r"\d+:\d+", text):
+        raise UnitError(
+            field,
+            f"{text!r} is ambiguous (minutes:seconds or hours:minutes?); "
+            "write 'HH:MM:SS' or e.g. '10m'",
+        )
+    clock = _CLOCK_RE.match(text)
+    if clock is not None:
+        minutes, secs = int(clock["m"]), int(clock["s"])
+        if minutes >= 60 or secs >= 60:
+            raise UnitError(field, f"{text!r}: minutes and seconds must be below 60")
+        days = int(clock["days"] or 0)
+        return days * 86400 + int(clock["h"]) * 3600 + minutes * 60 + secs
+    if _DURATION_RE.match(text):
+        total = Decimal(0)
+        seen: set[str] = set()
+        for number, unit in _DURATION_PART_RE.findall(text):
+            unit = unit.lower()
+            if unit in seen:
+                raise UnitError(field, f"{text!r} gives {unit!r} twice")
+            seen.add(unit)
+            total += Decimal(number) * _UNIT_SECONDS[unit]
+        return math.ceil(total)
+    raise UnitError(
+        field,
+        f"cannot read {text!r} as a duration; write e.g. '90s', '45m', '1h30m', "
+        "'HH:MM:SS', 'D-HH:MM:SS' or a number of seconds",
+    )
+
+
+def format_walltime(seconds: int) -> str:
+    """Format seconds as ``HH:MM:SS`` or ``D-HH:MM:SS`` (SLURM's form)."""
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    clock = f"{hours:02d}:{minutes:02d}:{secs:02d}"
+    return f"{days}-{clock}" if days else clock
