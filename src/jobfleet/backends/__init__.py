@@ -1,0 +1,8 @@
+"""Scheduler backends: one module per scheduler, each building argv and parsing output."""
+
+from __future__ import annotations
+
+#: Backend names a configuration may name. Later issues add slurm, sge, ...
+KNOWN_BACKENDS: tuple[str, ...] = ("local",)
+
+__all__ = ["KNOWN_BACKENDS"]
