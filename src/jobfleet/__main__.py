@@ -1,0 +1,5 @@
+"""``python -m jobfleet`` is the ``jobfleet`` command."""
+
+from jobfleet.cli.main import main
+
+main()

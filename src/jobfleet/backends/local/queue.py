@@ -1,0 +1,302 @@
+"""The local scheduler's own persistent queue: ``<home>/local/queue.db``.
+
+This plays the part slurmctld's state plays for SLURM: clients enqueue and
+ask for cancellation here, the agent (:mod:`.agent`) is the only one that
+moves tasks between states, and the backend reads states from here in one
+query per poll. It is separate from the jobfleet registry, so the local
+backend is a backend like any other.
+
+Task states, as stored: ``pending``, ``starting`` (chosen to run, process
+being created), ``running``, and the terminal ``completed``, ``failed``,
+``cancelled``, ``timeout``, ``lost``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jobfleet.errors import BackendError
+
+__all__ = ["LOCK_NAME", "LOG_NAME", "NO_INDEX", "WAKE_NAME", "NewLocalJob", "QueueStore", "TaskRow"]
+
+#: Files in the queue directory: the agent's lock, its wake-up FIFO and its log.
+LOCK_NAME = "agent.lock"
+WAKE_NAME = "wake"
+LOG_NAME = "agent.log"
+
+#: The index stored for the one task of a job that is not an array.
+NO_INDEX = -1
+TERMINAL_TASK_STATES = ("completed", "failed", "cancelled", "timeout", "lost")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    jf_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    script TEXT NOT NULL,
+    job_dir TEXT NOT NULL,
+    cores INTEGER NOT NULL,
+    memory INTEGER NOT NULL,
+    gpus INTEGER NOT NULL,
+    walltime INTEGER,
+    max_concurrent INTEGER,
+    deps TEXT NOT NULL,
+    env TEXT NOT NULL,
+    submitted_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tasks (
+    job INTEGER NOT NULL REFERENCES jobs(id),
+    idx INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    pid INTEGER,
+    started_at REAL,
+    ended_at REAL,
+    exit_code INTEGER,
+    reason TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (job, idx)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tasks_active ON tasks(state)
+    WHERE state IN ('pending', 'starting', 'running');
+CREATE INDEX IF NOT EXISTS tasks_cancel ON tasks(cancel_requested) WHERE cancel_requested = 1;
+"""
+
+
+@dataclass(slots=True)
+class TaskRow:
+    """One task (a single job, or one array element) with its job's request."""
+
+    job: int
+    idx: int
+    state: str
+    pid: int | None
+    started_at: float | None
+    exit_code: int | None
+    reason: str | None
+    cancel_requested: bool
+    jf_id: str
+    name: str
+    script: str
+    job_dir: str
+    cores: int
+    memory: int
+    gpus: int
+    walltime: int | None
+    max_concurrent: int | None
+    deps: list[tuple[str, list[int]]]
+    env: dict[str, str]
+    submitted_at: float
+
+    @property
+    def index(self) -> int | None:
+        return None if self.idx == NO_INDEX else self.idx
+
+
+_TASK_COLUMNS = (
+    "t.job, t.idx, t.state, t.pid, t.started_at, t.exit_code, t.reason, t.cancel_requested, "
+    "j.jf_id, j.name, j.script, j.job_dir, j.cores, j.memory, j.gpus, j.walltime, "
+    "j.max_concurrent, j.deps, j.env, j.submitted_at"
+)
+
+
+def _task(row: tuple[Any, ...]) -> TaskRow:
+    return TaskRow(
+        job=row[0],
+        idx=row[1],
+        state=row[2],
+        pid=row[3],
+        started_at=row[4],
+        exit_code=row[5],
+        reason=row[6],
+        cancel_requested=bool(row[7]),
+        jf_id=row[8],
+        name=row[9],
+        script=row[10],
+        job_dir=row[11],
+        cores=row[12],
+        memory=row[13],
+        gpus=row[14],
+        walltime=row[15],
+        max_concurrent=row[16],
+        deps=[(kind, list(ids)) for kind, ids in json.loads(row[17])],
+        env=json.loads(row[18]),
+        submitted_at=row[19],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class NewLocalJob:
+    """A job to enqueue."""
+
+    jf_id: str
+    name: str
+    script: str
+    job_dir: str
+    cores: int
+    memory: int
+    gpus: int
+    walltime: int | None
+    max_concurrent: int | None
+    indices: Sequence[int]  # [NO_INDEX] for a single job
+    deps: Sequence[tuple[str, Sequence[int]]]
+    env: dict[str, str]
+
+
+class QueueStore:
+    """Connection to the local queue database, safe to share between threads."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.path = directory / "queue.db"
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode survives any process crash; the exit-code files
+            # written by the job scripts cover an operating system crash.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise BackendError(f"cannot open the local queue at {self.path}: {exc}") from exc
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE), committed on success."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise BackendError(f"local queue {self.path}: {exc}") from exc
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+
+    def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise BackendError(f"local queue {self.path}: {exc}") from exc
+
+    def enqueue(self, jobs: Sequence[NewLocalJob]) -> list[int]:
+        """Add jobs and their pending tasks in one transaction; return their ids."""
+        now = time.time()
+        ids: list[int] = []
+        with self.write() as db:
+            for job in jobs:
+                cur = db.execute(
+                    "INSERT INTO jobs (jf_id, name, script, job_dir, cores, memory, gpus, walltime,"
+                    " max_concurrent, deps, env, submitted_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        job.jf_id,
+                        job.name,
+                        job.script,
+                        job.job_dir,
+                        job.cores,
+                        job.memory,
+                        job.gpus,
+                        job.walltime,
+                        job.max_concurrent,
+                        json.dumps([[kind, list(ids)] for kind, ids in job.deps]),
+                        json.dumps(job.env),
+                        now,
+                    ),
+                )
+                job_id = cur.lastrowid
+                if job_id is None:  # pragma: no cover - sqlite always sets it after INSERT
+                    raise BackendError("local queue did not assign a job id")
+                db.executemany(
+                    "INSERT INTO tasks (job, idx, state) VALUES (?, ?, 'pending')",
+                    [(job_id, idx) for idx in job.indices],
+                )
+                ids.append(job_id)
+        return ids
+
+    def request_cancel(self, job_ids: Sequence[int]) -> int:
+        """Mark every unfinished task of these jobs for cancellation; return how many."""
+        with self.write() as db:
+            cur = db.execute(
+                "UPDATE tasks SET cancel_requested = 1"
+                " WHERE job IN (SELECT value FROM json_each(?))"
+                " AND state IN ('pending', 'starting', 'running')",
+                (json.dumps(list(job_ids)),),
+            )
+            return cur.rowcount
+
+    def tasks_of(self, job_ids: Sequence[int]) -> list[TaskRow]:
+        """Every task of these jobs (one query however many)."""
+        rows = self.read(
+            f"SELECT {_TASK_COLUMNS} FROM tasks t JOIN jobs j ON j.id = t.job"  # noqa: S608
+            " WHERE t.job IN (SELECT value FROM json_each(?)) ORDER BY t.job, t.idx",
+            (json.dumps(list(job_ids)),),
+        )
+        return [_task(r) for r in rows]
+
+    def task_states(
+        self, job_ids: Sequence[int]
+    ) -> list[tuple[int, int, str, int | None, str | None]]:
+        """(job, idx, state, exit_code, reason) for every task of these jobs."""
+        return [
+            (r[0], r[1], r[2], r[3], r[4])
+            for r in self.read(
+                "SELECT job, idx, state, exit_code, reason FROM tasks"
+                " WHERE job IN (SELECT value FROM json_each(?)) ORDER BY job, idx",
+                (json.dumps(list(job_ids)),),
+            )
+        ]
+
+    def active_tasks(self, after_job: int = 0) -> list[TaskRow]:
+        """Unfinished tasks of jobs with id > ``after_job``, in FIFO order."""
+        rows = self.read(
+            f"SELECT {_TASK_COLUMNS} FROM tasks t JOIN jobs j ON j.id = t.job"  # noqa: S608
+            " WHERE t.state IN ('pending', 'starting', 'running') AND t.job > ?"
+            " ORDER BY t.job, t.idx",
+            (after_job,),
+        )
+        return [_task(r) for r in rows]
+
+    def cancel_requests(self) -> list[tuple[int, int]]:
+        """(job, idx) of unfinished tasks whose cancellation was asked for."""
+        return [
+            (r[0], r[1])
+            for r in self.read(
+                "SELECT job, idx FROM tasks WHERE cancel_requested = 1"
+                " AND state IN ('pending', 'starting', 'running')"
+            )
+        ]
+
+    def count_active(self) -> int:
+        return int(
+            self.read(
+                "SELECT count(*) FROM tasks WHERE state IN ('pending', 'starting', 'running')"
+            )[0][0]
+        )
+
+    def job_outcomes(self, job_ids: Sequence[int]) -> dict[int, tuple[bool, bool]]:
+        """job -> (every task ended, every task completed), for dependency checks."""
+        rows = self.read(
+            "SELECT job, sum(state NOT IN ('completed','failed','cancelled','timeout','lost')),"
+            " sum(state != 'completed') FROM tasks WHERE job IN (SELECT value FROM json_each(?))"
+            " GROUP BY job",
+            (json.dumps(list(job_ids)),),
+        )
+        return {r[0]: (r[1] == 0, r[2] == 0) for r in rows}

@@ -1,0 +1,452 @@
+"""The ``jobfleet`` command: parses, calls the library, prints. Nothing else.
+
+Exit statuses: 0 success; 1 an operation failed (or ``wait`` saw a job not
+succeed); 2 bad input or usage; 3 ``wait`` timed out.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, NoReturn, TypeVar
+
+import click
+
+from jobfleet import __version__
+from jobfleet.config import Config, describe, load_config
+from jobfleet.errors import JobfleetError, SpecError, WaitTimeout
+from jobfleet.fleet import Fleet
+from jobfleet.spec import Dependency, DepKind, JobSpec, parse_array
+from jobfleet.states import JobRecord, JobState
+
+__all__ = ["cli", "main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_TIMEOUT = 3
+
+
+def _fail(message: str, status: int) -> NoReturn:
+    click.echo(f"jobfleet: error: {message}", err=True)
+    sys.exit(status)
+
+
+def handle_errors(func: F) -> F:
+    """Turn library errors into one line and an exit status; never a traceback
+    unless ``--debug`` was given."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        debug = bool(ctx.find_root().params.get("debug"))
+        try:
+            return func(*args, **kwargs)
+        except JobfleetError as exc:
+            if debug:
+                raise
+            _fail(str(exc), exc.exit_status)
+        except OSError as exc:
+            if debug:
+                raise
+            _fail(str(exc), EXIT_FAILED)
+        except KeyboardInterrupt:
+            _fail("interrupted (jobs keep running; see `jobfleet status`)", 130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def config_options(func: F) -> F:
+    """``--config`` and ``--profile``, accepted by every command that reads configuration."""
+    func = click.option("--profile", metavar="NAME", help="Apply this configuration profile.")(func)
+    return click.option(
+        "--config", "config_path", metavar="PATH", help="Configuration file to read."
+    )(func)
+
+
+def _load(
+    config_path: str | None, profile: str | None, overrides: dict[str, Any] | None = None
+) -> Config:
+    return load_config(config_path, profile=profile, overrides=overrides)
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="jobfleet")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
+def cli(debug: bool) -> None:
+    """Run work on any HPC scheduler, or on this machine, with one job model."""
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="jobfleet: %(levelname)s: %(message)s",
+    )
+
+
+def _parse_env(values: Sequence[str]) -> dict[str, str]:
+    env = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SpecError("--env", f"{item!r}: write KEY=VALUE")
+        env[key] = value
+    return env
+
+
+@cli.command(context_settings={"allow_interspersed_args": False})
+@config_options
+@click.option("--backend", metavar="NAME", help="Backend to submit to (default from config).")
+@click.option("--name", metavar="NAME", help="Job name.")
+@click.option("--cores", type=int, metavar="N", help="CPU cores per task.")
+@click.option("--memory", metavar="SIZE", help="Memory, e.g. 4G (1024-based) or 4GB (1000-based).")
+@click.option("--walltime", metavar="DURATION", help="Time limit, e.g. 90s, 1h30m, 02:00:00.")
+@click.option("--gpus", type=int, metavar="N", help="GPUs.")
+@click.option("--queue", metavar="Q", help="Queue or partition.")
+@click.option("--account", metavar="A", help="Account or project to charge.")
+@click.option(
+    "--array", "array_text", metavar="SPEC", help="Array: 1-100, 1-100%10, 1,3,5-9, 0-20:5."
+)
+@click.option("--after-ok", multiple=True, metavar="ID", help="Start after ID succeeded.")
+@click.option("--after-any", multiple=True, metavar="ID", help="Start after ID ended.")
+@click.option("--after-not-ok", multiple=True, metavar="ID", help="Start after ID did not succeed.")
+@click.option("--workdir", metavar="DIR", help="Working directory (default: the current one).")
+@click.option("--env", "env_items", multiple=True, metavar="K=V", help="Environment variable.")
+@click.option("--shell", "use_shell", is_flag=True, help="Run COMMAND as one string of shell code.")
+@click.option("--dry-run", is_flag=True, help="Print the script and submit command; run nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@click.argument("command", nargs=-1, required=True)
+@handle_errors
+def submit(
+    config_path: str | None,
+    profile: str | None,
+    backend: str | None,
+    name: str | None,
+    cores: int | None,
+    memory: str | None,
+    walltime: str | None,
+    gpus: int | None,
+    queue: str | None,
+    account: str | None,
+    array_text: str | None,
+    after_ok: tuple[str, ...],
+    after_any: tuple[str, ...],
+    after_not_ok: tuple[str, ...],
+    workdir: str | None,
+    env_items: tuple[str, ...],
+    use_shell: bool,
+    dry_run: bool,
+    as_json: bool,
+    command: tuple[str, ...],
+) -> None:
+    """Submit COMMAND (after --) as a job; prints the new job id."""
+    overrides: dict[str, Any] = {
+        "backend": backend,
+        "resources.cores": cores,
+        "resources.memory": memory,
+        "resources.walltime": walltime,
+        "resources.gpus": gpus,
+        "resources.queue": queue,
+        "resources.account": account,
+    }
+    config = _load(config_path, profile, overrides)
+    deps = tuple(
+        Dependency(kind, ids)
+        for kind, ids in (
+            (DepKind.AFTER_OK, after_ok),
+            (DepKind.AFTER_ANY, after_any),
+            (DepKind.AFTER_NOT_OK, after_not_ok),
+        )
+        if ids
+    )
+    if use_shell and len(command) != 1:
+        raise SpecError("command", "with --shell give the shell code as one quoted argument")
+    spec = JobSpec(
+        command=command[0] if use_shell else list(command),
+        shell=use_shell,
+        name=name,
+        workdir=workdir,
+        env=_parse_env(env_items),
+        resources=config.resources,
+        array=parse_array(array_text, "--array") if array_text else None,
+        dependencies=deps,
+    )
+    with Fleet(config) as fleet:
+        if dry_run:
+            plan = fleet.dry_run(spec)
+            if as_json:
+                _print_json({"backend": plan.backend, "script": plan.script, "argv": plan.argv})
+                return
+            click.echo(plan.script, nl=False)
+            if plan.argv is None:
+                click.echo(
+                    f"# submit: ({plan.backend} backend: queued for the local agent; no command)"
+                )
+            else:
+                import shlex
+
+                click.echo(f"# submit: {shlex.join(plan.argv)}")
+            return
+        record = fleet.submit(spec)
+    if as_json:
+        _print_json(record.to_dict())
+    else:
+        click.echo(record.id)
+
+
+_STATE_STYLE = {
+    JobState.PENDING: "yellow",
+    JobState.RUNNING: "cyan",
+    JobState.COMPLETED: "green",
+    JobState.FAILED: "red",
+    JobState.CANCELLED: "magenta",
+    JobState.TIMEOUT: "red",
+    JobState.OUT_OF_MEMORY: "red",
+    JobState.LOST: "red",
+    JobState.UNKNOWN: "dim",
+}
+
+
+def _element_summary(record: JobRecord) -> str:
+    counts: dict[str, int] = {}
+    for element in record.elements.values():
+        counts[element.state.value] = counts.get(element.state.value, 0) + 1
+    return ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+
+
+def _print_table(records: Sequence[JobRecord]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("ID", "NAME", "BACKEND", "NATIVE", "STATE", "EXIT", "DETAIL"):
+        table.add_column(column, no_wrap=column != "DETAIL")
+    for r in records:
+        detail = _element_summary(r) if r.elements else (r.reason or "")
+        table.add_row(
+            r.id,
+            r.name,
+            r.backend,
+            r.native_id or "-",
+            f"[{_STATE_STYLE[r.state]}]{r.state.value}[/]",
+            "-" if r.exit_code is None else str(r.exit_code),
+            detail,
+        )
+    Console().print(table)
+
+
+@cli.command()
+@config_options
+@click.argument("job_ids", nargs=-1)
+@click.option("--limit", default=20, show_default=True, help="How many recent jobs without IDs.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@handle_errors
+def status(
+    config_path: str | None,
+    profile: str | None,
+    job_ids: tuple[str, ...],
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Show jobs (default: the most recent ones)."""
+    with Fleet(_load(config_path, profile)) as fleet:
+        records = fleet.status(list(job_ids) or None, limit=limit)
+    if as_json:
+        _print_json([r.to_dict() for r in records])
+    elif not records:
+        click.echo("no jobs yet; submit one with `jobfleet submit -- COMMAND`")
+    else:
+        _print_table(records)
+
+
+def _summary(records: Sequence[JobRecord]) -> str:
+    counts: dict[str, int] = {}
+    for record in records:
+        if record.elements:
+            for element in record.elements.values():
+                counts[element.state.value] = counts.get(element.state.value, 0) + 1
+        else:
+            counts[record.state.value] = counts.get(record.state.value, 0) + 1
+    return ", ".join(f"{n} {state}" for state, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+class _ProgressBar:
+    """A rich progress bar over tasks (array elements count one each)."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("[bold]waiting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[counts]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            transient=False,
+        )
+        self.task = self.progress.add_task("wait", total=None, counts="")
+
+    def __call__(self, records: list[JobRecord]) -> None:
+        total = done = 0
+        for record in records:
+            if record.elements:
+                total += len(record.elements)
+                done += sum(e.state.is_terminal for e in record.elements.values())
+            else:
+                total += 1
+                done += record.state.is_terminal
+        self.progress.update(self.task, total=total, completed=done, counts=_summary(records))
+
+
+@cli.command()
+@config_options
+@click.argument("job_ids", nargs=-1, required=True)
+@click.option("--timeout", type=float, metavar="SECONDS", help="Give up after this long (exit 3).")
+@click.option("--json", "as_json", is_flag=True, help="Print the final records as JSON.")
+@handle_errors
+def wait(
+    config_path: str | None,
+    profile: str | None,
+    job_ids: tuple[str, ...],
+    timeout: float | None,
+    as_json: bool,
+) -> None:
+    """Wait until the jobs end; exit 0 only if every one completed successfully."""
+    bar = _ProgressBar() if sys.stdout.isatty() and not as_json else None
+    with Fleet(_load(config_path, profile)) as fleet:
+        try:
+            if bar is not None:
+                with bar.progress:
+                    records = fleet.wait(list(job_ids), timeout_s=timeout, on_update=bar)
+            else:
+                records = fleet.wait(list(job_ids), timeout_s=timeout)
+        except WaitTimeout as exc:
+            _fail(str(exc), EXIT_TIMEOUT)
+    if as_json:
+        _print_json([r.to_dict() for r in records])
+    else:
+        click.echo(_summary(records))
+    if not all(r.succeeded for r in records):
+        sys.exit(EXIT_FAILED)
+
+
+@cli.command()
+@config_options
+@click.argument("job_ids", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
+@handle_errors
+def cancel(
+    config_path: str | None, profile: str | None, job_ids: tuple[str, ...], as_json: bool
+) -> None:
+    """Cancel jobs (every element of arrays)."""
+    with Fleet(_load(config_path, profile)) as fleet:
+        records = fleet.cancel(list(job_ids))
+    if as_json:
+        _print_json([r.to_dict() for r in records])
+    else:
+        for r in records:
+            click.echo(f"{r.id} {r.state.value}")
+
+
+@cli.command()
+@config_options
+@click.argument("job_id")
+@click.option("--index", type=int, metavar="N", help="Array element.")
+@click.option("--stderr", "use_stderr", is_flag=True, help="Show standard error instead.")
+@click.option("--path", "path_only", is_flag=True, help="Print the log file's path only.")
+@handle_errors
+def logs(
+    config_path: str | None,
+    profile: str | None,
+    job_id: str,
+    index: int | None,
+    use_stderr: bool,
+    path_only: bool,
+) -> None:
+    """Print a job's standard output (or error)."""
+    stream: Literal["stdout", "stderr"] = "stderr" if use_stderr else "stdout"
+    with Fleet(_load(config_path, profile)) as fleet:
+        path = fleet.log_path(job_id, index=index, stream=stream)
+    if path_only:
+        click.echo(str(path))
+        return
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        _fail(f"no {stream} yet for job {job_id} at {path} (has it started?)", EXIT_FAILED)
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Inspect the configuration."""
+
+
+@config_group.command("show")
+@config_options
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON: values and where each came from."
+)
+@handle_errors
+def config_show(config_path: str | None, profile: str | None, as_json: bool) -> None:
+    """Print the merged configuration and where each value came from."""
+    config = _load(config_path, profile)
+    rows = describe(config)
+    if as_json:
+        _print_json(
+            {
+                "file": config.path,
+                "profile": config.profile,
+                "profiles": list(config.profiles),
+                "values": {key: value for key, value, _ in rows},
+                "sources": {key: source for key, _, source in rows},
+            }
+        )
+        return
+    click.echo(f"# file: {config.path or '(none found)'}   profile: {config.profile or '(none)'}")
+    width = max(len(key) for key, _, _ in rows)
+    for key, value, source in rows:
+        click.echo(f"{key:<{width}}  {json.dumps(value):<20}  # {source}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point."""
+    try:
+        cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="jobfleet",
+            standalone_mode=False,
+        )
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        _fail("aborted", EXIT_FAILED)
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "jobfleet"
+        _fail(f"{exc.format_message()} (see `{where} --help`)", EXIT_USAGE)
+    except click.ClickException as exc:
+        _fail(exc.format_message(), EXIT_USAGE)
+    except SystemExit:
+        raise
+    except Exception as exc:  # pragma: no cover - a bug; still no traceback for users
+        if "--debug" in (argv if argv is not None else sys.argv):
+            raise
+        click.echo(
+            f"jobfleet: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+            err=True,
+        )
+        sys.exit(EXIT_FAILED)
