@@ -2,16 +2,57 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+#: Configuration for tests of the local backend: a short grace period and an
+#: agent that exits soon after the test, so no daemon outlives the suite.
+LOCAL_TEST_CONFIG = """\
+backend: local
+local:
+  cores: {cores}
+  cancel_grace: 1s
+  idle_exit: 3s
+wait:
+  poll_interval: 0.2s
+"""
+
+
+def stop_agent(home: Path) -> None:
+    """Stop the local agent of ``home`` and every job process it left behind."""
+    lock = home / "local" / "agent.lock"
+    with contextlib.suppress(OSError, ValueError):
+        pid = int(lock.read_text().strip())
+        os.kill(pid, signal.SIGTERM)
+    for marker in (home / "jobs").glob("*/started*"):
+        with contextlib.suppress(OSError, ValueError):
+            os.killpg(int(marker.read_text().strip()), signal.SIGKILL)
+
 
 @pytest.fixture
 def jf_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh JOBFLEET_HOME, also exported to child processes."""
+    """A fresh JOBFLEET_HOME and a config file for it, both exported to child processes."""
     home = tmp_path / "jfhome"
+    config = tmp_path / "jobfleet.yaml"
+    config.write_text(LOCAL_TEST_CONFIG.format(cores=2))
     monkeypatch.setenv("JOBFLEET_HOME", str(home))
-    monkeypatch.delenv("JOBFLEET_CONFIG", raising=False)
+    monkeypatch.setenv("JOBFLEET_CONFIG", str(config))
     yield home
+    stop_agent(home)
+
+
+def wait_for(predicate: object, timeout_s: float = 30.0, what: str = "condition") -> None:
+    """Poll ``predicate()`` until true; fail the test with ``what`` after ``timeout_s``."""
+    assert callable(predicate)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    pytest.fail(f"timed out after {timeout_s}s waiting for {what}")

@@ -27,7 +27,7 @@ from jobfleet.config import Config, load_config
 from jobfleet.errors import ConfigError, SpecError, SubmitError, WaitTimeout
 from jobfleet.registry import NewJob, Registry, StatusUpdate
 from jobfleet.script import get_dialect, render_script, stream_path
-from jobfleet.spec import JobSpec, spec_from_dict
+from jobfleet.spec import DepKind, JobSpec, spec_from_dict
 from jobfleet.states import JobRecord
 
 __all__ = ["DryRun", "Fleet"]
@@ -105,7 +105,10 @@ class Fleet:
         get_dialect(backend.dialect)
         return spec
 
-    def _dependencies(self, spec: JobSpec, backend: Backend) -> tuple[tuple[object, ...], ...]:
+    def _dependencies(
+        self, spec: JobSpec, backend: Backend
+    ) -> tuple[tuple[DepKind, tuple[str, ...]], ...]:
+        """The spec's dependencies with jobfleet ids replaced by the backend's native ids."""
         resolved = []
         for dep in spec.dependencies:
             native = []
@@ -166,7 +169,9 @@ class Fleet:
         for record, spec, dep in zip(records, prepared, deps, strict=True):
             script_path = Path(record.job_dir) / SCRIPT_NAME
             script_path.write_text(
-                render_script(spec, be.dialect, job_id=record.id, job_dir=record.job_dir)
+                render_script(spec, be.dialect, job_id=record.id, job_dir=record.job_dir),
+                encoding="utf-8",
+                errors="surrogateescape",
             )
             requests.append(
                 SubmitRequest(
@@ -175,7 +180,7 @@ class Fleet:
                     spec=spec,
                     script_path=str(script_path),
                     job_dir=record.job_dir,
-                    dependencies=dep,  # type: ignore[arg-type]
+                    dependencies=dep,
                     env=env,
                 )
             )
@@ -293,4 +298,4 @@ class Fleet:
         if index is not None and index not in record.elements:
             raise SpecError("index", f"job {job_id} has no element {index}")
         spec = spec_from_dict(record.spec)
-        return Path(stream_path(spec, record.job_dir, stream, index))
+        return Path(stream_path(spec, record.job_dir, stream, index, job_id=record.id))

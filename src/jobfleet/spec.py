@@ -34,11 +34,13 @@ __all__ = [
     "spec_to_dict",
 ]
 
-_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 #: Arrays larger than this are refused: no scheduler accepts them, and the
 #: index list would be held in memory.
 MAX_ARRAY_SIZE = 1_000_000
+#: Largest array index (nine digits, as the parser reads them).
+MAX_ARRAY_INDEX = 999_999_999
 MAX_NAME_LENGTH = 200
 
 
@@ -189,12 +191,17 @@ class ArraySpec:
     max_concurrent: int | None = None
 
     def __post_init__(self) -> None:
-        if not self.indices:
+        for index in self.indices:
+            if isinstance(index, bool) or not isinstance(index, int):
+                raise SpecError("array", f"indices must be whole numbers, got {index!r}")
+        indices = tuple(sorted(set(self.indices)))
+        if not indices:
             raise SpecError("array", "an array needs at least one index")
-        if list(self.indices) != sorted(set(self.indices)):
-            object.__setattr__(self, "indices", tuple(sorted(set(self.indices))))
-        if self.indices[0] < 0:
-            raise SpecError("array", f"indices must be 0 or more, got {self.indices[0]}")
+        if len(indices) > MAX_ARRAY_SIZE:
+            raise SpecError("array", f"more than {MAX_ARRAY_SIZE} elements")
+        if indices[0] < 0 or indices[-1] > MAX_ARRAY_INDEX:
+            raise SpecError("array", f"indices must be from 0 to {MAX_ARRAY_INDEX}")
+        object.__setattr__(self, "indices", indices)
         if self.max_concurrent is not None:
             _check_int("array.max_concurrent", self.max_concurrent, 1)
 
@@ -202,27 +209,37 @@ class ArraySpec:
         return len(self.indices)
 
     def ranges(self) -> list[tuple[int, int, int]]:
-        """The indices as ``(start, stop_inclusive, step)`` runs, fewest runs first found.
+        """The indices as ``(start, stop_inclusive, step)`` runs.
 
         >>> parse_array("1-5,7,20-30:5").ranges()
         [(1, 5, 1), (7, 7, 1), (20, 30, 5)]
         """
         runs: list[tuple[int, int, int]] = []
-        idx = list(self.indices)
+        idx = self.indices
+        n = len(idx)
+
+        def starts_consecutive(k: int) -> bool:
+            return k + 1 < n and idx[k + 1] == idx[k] + 1
+
         i = 0
-        while i < len(idx):
-            start = idx[i]
-            if i + 1 < len(idx):
-                step = idx[i + 1] - start
-                j = i + 1
-                while j + 1 < len(idx) and idx[j + 1] - idx[j] == step:
+        while i < n:
+            j = i
+            if starts_consecutive(i):
+                while starts_consecutive(j):
                     j += 1
-                if j - i >= 2 or step == 1:
-                    runs.append((start, idx[j], step))
-                    i = j + 1
-                    continue
-            runs.append((start, start, 1))
-            i += 1
+                runs.append((idx[i], idx[j], 1))
+            elif i + 2 < n:
+                # A stepped run of three or more, leaving alone any element that
+                # begins a consecutive stretch: "1,3,5-9" rather than "1-5:2,6-9".
+                step = idx[i + 1] - idx[i]
+                while j + 1 < n and idx[j + 1] - idx[j] == step and not starts_consecutive(j + 1):
+                    j += 1
+                if j - i < 2:
+                    j = i
+                runs.append((idx[i], idx[j], step if j > i else 1))
+            else:
+                runs.append((idx[i], idx[i], 1))
+            i = j + 1
         return runs
 
     def to_text(self) -> str:
@@ -242,7 +259,7 @@ class ArraySpec:
         return self.to_text()
 
 
-_ARRAY_PART_RE = re.compile(r"^(\d{1,9})(?:-(\d{1,9})(?::(\d{1,9}))?)?$")
+_ARRAY_PART_RE = re.compile(r"([0-9]{1,9})(?:-([0-9]{1,9})(?::([0-9]{1,9}))?)?")
 
 
 def parse_array(text: str, field_name: str = "array") -> ArraySpec:
@@ -262,7 +279,7 @@ def parse_array(text: str, field_name: str = "array") -> ArraySpec:
     max_concurrent: int | None = None
     if "%" in body:
         body, _, limit = body.partition("%")
-        if not limit.isdigit() or len(limit) > 9 or int(limit) < 1:
+        if not re.fullmatch(r"[0-9]{1,9}", limit) or int(limit) < 1:
             raise SpecError(
                 field_name, f"{text!r}: after '%' comes the number of elements at once, e.g. '%10'"
             )
@@ -271,7 +288,7 @@ def parse_array(text: str, field_name: str = "array") -> ArraySpec:
         raise SpecError(field_name, f"{text!r}: write e.g. '1-100', '1,3,5-9' or '0-20:5'")
     indices: set[int] = set()
     for part in body.split(","):
-        match = _ARRAY_PART_RE.match(part)
+        match = _ARRAY_PART_RE.fullmatch(part)
         if match is None:
             raise SpecError(
                 field_name,
@@ -366,8 +383,10 @@ class JobSpec:
                     "or pass shell=True to run a shell string on purpose",
                 )
             command: tuple[str, ...] = (self.command,)
-        else:
+        elif isinstance(self.command, Iterable):
             command = tuple(self.command)
+        else:
+            raise SpecError("command", f"expected a list of arguments, got {self.command!r}")
         if not command:
             raise SpecError("command", "must not be empty; give the program to run")
         for i, arg in enumerate(command):
@@ -387,7 +406,7 @@ class JobSpec:
             raise SpecError("env", f"expected a mapping of names to values, got {self.env!r}")
         env = {}
         for key, value in self.env.items():
-            if not isinstance(key, str) or not _ENV_NAME_RE.match(key):
+            if not isinstance(key, str) or not _ENV_NAME_RE.fullmatch(key):
                 raise SpecError("env", f"{key!r} is not a valid environment variable name")
             env[key] = _check_text(f"env.{key}", value, allow_empty=True)
         object.__setattr__(self, "env", env)

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 
 from jobfleet.errors import UnitError
 
@@ -54,7 +54,7 @@ _BINARY = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40, "p": 2**50}
 _SI = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
 
 _MEMORY_RE = re.compile(
-    r"^\s*(?P<num>\d+(?:\.\d*)?|\.\d+)\s*(?P<prefix>[kmgtp]?)(?P<unit>ib|b)?\s*$",
+    r"\s*(?P<num>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(?P<prefix>[kmgtp]?)(?P<unit>ib|b)?\s*",
     re.IGNORECASE,
 )
 # Largest value we accept: 1 EiB is already far beyond any node.
@@ -62,6 +62,16 @@ _MAX_BYTES = 2**60
 _MAX_SECONDS = 365 * 86400 * 100
 # Longer texts are not sizes or durations (and int() refuses > 4300 digits).
 _MAX_TEXT = 64
+# Exact arithmetic for any number that fits in _MAX_TEXT characters.
+_EXACT = Context(prec=2 * _MAX_TEXT)
+
+
+def _show(value: object) -> str:
+    """repr() of a value for an error message, kept short (and safe for huge ints)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
+        return f"a {len(str(abs(value))) if abs(value) < 10**4000 else 'huge'}-digit number"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def parse_memory(value: str | int, field: str = "memory") -> int:
@@ -82,7 +92,7 @@ def parse_memory(value: str | int, field: str = "memory") -> int:
     if isinstance(value, int):
         nbytes = value
     elif isinstance(value, str):
-        match = _MEMORY_RE.match(value) if len(value) <= _MAX_TEXT else None
+        match = _MEMORY_RE.fullmatch(value) if len(value) <= _MAX_TEXT else None
         if match is None:
             raise UnitError(
                 field,
@@ -101,13 +111,13 @@ def parse_memory(value: str | int, field: str = "memory") -> int:
             amount = Decimal(match["num"])
         except InvalidOperation:  # pragma: no cover - regex guarantees a number
             raise UnitError(field, f"cannot read {value!r} as a number") from None
-        nbytes = math.ceil(amount * factor)
+        nbytes = math.ceil(_EXACT.multiply(amount, factor))
     else:
         raise UnitError(field, f"expected a size like '4G', got {type(value).__name__}")
     if nbytes <= 0:
-        raise UnitError(field, f"must be more than 0 bytes, got {value!r}")
+        raise UnitError(field, f"must be more than 0 bytes, got {_show(value)}")
     if nbytes > _MAX_BYTES:
-        raise UnitError(field, f"{value!r} is larger than 1 EiB; check the unit")
+        raise UnitError(field, f"{_show(value)} is larger than 1 EiB; check the unit")
     return nbytes
 
 
@@ -117,15 +127,17 @@ def format_memory(nbytes: int) -> str:
     >>> format_memory(1536 * 2**20), format_memory(1000)
     ('1536M', '1000')
     """
+    if nbytes <= 0:
+        return str(nbytes)
     for suffix, factor in (("P", 2**50), ("T", 2**40), ("G", 2**30), ("M", 2**20), ("K", 2**10)):
         if nbytes % factor == 0:
             return f"{nbytes // factor}{suffix}"
     return str(nbytes)
 
 
-_DURATION_PART_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([dhms])", re.IGNORECASE)
-_DURATION_RE = re.compile(r"^(?:(?:\d+(?:\.\d*)?|\.\d+)[dhms])+$", re.IGNORECASE)
-_CLOCK_RE = re.compile(r"^(?:(?P<days>\d+)-)?(?P<h>\d+):(?P<m>\d{1,2}):(?P<s>\d{1,2})$")
+_DURATION_PART_RE = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)([dhms])", re.IGNORECASE)
+_DURATION_RE = re.compile(r"(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[dhms])+", re.IGNORECASE)
+_CLOCK_RE = re.compile(r"(?:(?P<days>[0-9]+)-)?(?P<h>[0-9]+):(?P<m>[0-9]{1,2}):(?P<s>[0-9]{1,2})")
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
@@ -144,38 +156,38 @@ def parse_walltime(value: str | int | float, field: str = "walltime") -> int:
         raise UnitError(field, f"expected a duration like '1h30m', got {value!r}")
     if isinstance(value, (int, float)):
         if isinstance(value, float) and not math.isfinite(value):
-            raise UnitError(field, f"expected a finite number of seconds, got {value!r}")
+            raise UnitError(field, f"expected a finite number of seconds, got {_show(value)}")
         seconds = math.ceil(value)
     elif isinstance(value, str):
         seconds = _parse_duration_text(value.strip(), field)
     else:
         raise UnitError(field, f"expected a duration like '1h30m', got {type(value).__name__}")
     if seconds <= 0:
-        raise UnitError(field, f"must be longer than 0 seconds, got {value!r}")
+        raise UnitError(field, f"must be longer than 0 seconds, got {_show(value)}")
     if seconds > _MAX_SECONDS:
-        raise UnitError(field, f"{value!r} is longer than 100 years; check the unit")
+        raise UnitError(field, f"{_show(value)} is longer than 100 years; check the unit")
     return seconds
 
 
 def _parse_duration_text(text: str, field: str) -> int:
     if len(text) > _MAX_TEXT:
         raise UnitError(field, f"{text[:20]!r}... is too long to be a duration")
-    if re.fullmatch(r"\d+", text):
+    if re.fullmatch(r"[0-9]+", text):
         return int(text)
-    if re.fullmatch(r"\d+:\d+", text):
+    if re.fullmatch(r"[0-9]+:[0-9]+", text):
         raise UnitError(
             field,
             f"{text!r} is ambiguous (minutes:seconds or hours:minutes?); "
             "write 'HH:MM:SS' or e.g. '10m'",
         )
-    clock = _CLOCK_RE.match(text)
+    clock = _CLOCK_RE.fullmatch(text)
     if clock is not None:
         minutes, secs = int(clock["m"]), int(clock["s"])
         if minutes >= 60 or secs >= 60:
             raise UnitError(field, f"{text!r}: minutes and seconds must be below 60")
         days = int(clock["days"] or 0)
         return days * 86400 + int(clock["h"]) * 3600 + minutes * 60 + secs
-    if _DURATION_RE.match(text):
+    if _DURATION_RE.fullmatch(text):
         total = Decimal(0)
         seen: set[str] = set()
         for number, unit in _DURATION_PART_RE.findall(text):
@@ -183,7 +195,7 @@ def _parse_duration_text(text: str, field: str) -> int:
             if unit in seen:
                 raise UnitError(field, f"{text!r} gives {unit!r} twice")
             seen.add(unit)
-            total += Decimal(number) * _UNIT_SECONDS[unit]
+            total = _EXACT.add(total, _EXACT.multiply(Decimal(number), _UNIT_SECONDS[unit]))
         return math.ceil(total)
     raise UnitError(
         field,

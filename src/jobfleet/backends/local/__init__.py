@@ -125,7 +125,12 @@ class LocalBackend(Backend):
             self._start_agent()
         self._wake()
 
-    def _start_agent(self) -> None:
+    def _start_agent(self, wait_s: float = 20.0) -> None:
+        """Start an agent and wait until it (or a rival) holds the lock.
+
+        Waiting keeps concurrent clients from each starting one, and turns an
+        agent that cannot start into an error naming its log.
+        """
         argv = [
             sys.executable,
             "-m",
@@ -146,7 +151,7 @@ class LocalBackend(Backend):
         log.debug("starting local agent: %s", argv)
         with open(self.directory / LOG_NAME, "ab") as logfile:
             try:
-                subprocess.Popen(
+                proc = subprocess.Popen(
                     argv,
                     stdin=subprocess.DEVNULL,
                     stdout=logfile,
@@ -157,6 +162,20 @@ class LocalBackend(Backend):
                 )
             except OSError as exc:
                 raise BackendError(f"cannot start the local agent ({argv[0]}): {exc}") from exc
+        deadline = time.monotonic() + wait_s
+        while not self.agent_running():
+            # Status 0 means a rival won the race to the lock: keep waiting for it.
+            if proc.poll() not in (None, 0):
+                raise BackendError(
+                    f"the local agent exited with status {proc.returncode}; "
+                    f"see {self.directory / LOG_NAME}"
+                )
+            if time.monotonic() > deadline:
+                raise BackendError(
+                    f"the local agent did not start within {wait_s:g}s; "
+                    f"see {self.directory / LOG_NAME}"
+                )
+            time.sleep(0.01)
 
     def _wake(self) -> None:
         try:

@@ -142,6 +142,7 @@ class Agent:
         os.write(lock_fd, f"{os.getpid()}\n".encode())
         wake_r, wake_w = self._open_wake()
         sig_r, sig_w = os.pipe()
+        os.set_blocking(sig_r, False)
         os.set_blocking(sig_w, False)
         signal.set_wakeup_fd(sig_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
@@ -394,8 +395,12 @@ class Agent:
         if job in self._active_jobs:
             return (False, False)
         if job not in self.outcomes:
-            self.outcomes.update(self.store.job_outcomes([job]))
-        return self.outcomes.get(job)
+            # Only final outcomes are cached: terminal is final, so they never go stale.
+            outcome = self.store.job_outcomes([job]).get(job)
+            if outcome is None or not outcome[0]:
+                return outcome
+            self.outcomes[job] = outcome
+        return self.outcomes[job]
 
     def _dependency_verdict(self, task: TaskRow, cache: dict[int, str]) -> str:
         """``ready``, ``wait`` or a reason why the dependency can never be met."""
@@ -427,14 +432,20 @@ class Agent:
         return str(rows[0][0]) if rows else f"local:{job}"
 
     def _resolve_dependencies(self, now: float) -> None:
-        self._active_jobs = {job for job, _ in self.tasks}
-        self._verdicts = {}
-        for key, task in list(self.tasks.items()):
-            if task.state != "pending" or not task.deps:
-                continue
-            verdict = self._dependency_verdict(task, self._verdicts)
-            if verdict not in ("ready", "wait"):
-                self._finish(key, "cancelled", None, verdict)
+        """Cancel tasks whose dependencies can never be met, through whole chains."""
+        changed = True
+        while changed:
+            changed = False
+            self._flush()  # outcomes of jobs that just ended are read from the queue
+            self._active_jobs = {job for job, _ in self.tasks}
+            self._verdicts = {}
+            for key, task in list(self.tasks.items()):
+                if task.state != "pending" or not task.deps:
+                    continue
+                verdict = self._dependency_verdict(task, self._verdicts)
+                if verdict not in ("ready", "wait"):
+                    self._finish(key, "cancelled", None, verdict)
+                    changed = True
 
     def _eligible(self) -> Iterator[Waiting]:
         in_flight: dict[int, int] = {}

@@ -1,0 +1,565 @@
+"""The persistent job registry: every job of every backend, shared by all processes.
+
+State lives under a home directory (see :func:`default_home`)::
+
+    registry.db     SQLite in WAL mode: tables jobs, elements, events
+    jobs/<id>/      one directory per job (script, logs, exit-code files)
+
+Every write is one ``BEGIN IMMEDIATE`` transaction, so many processes can
+write at once without losing anything, and every change is committed before
+the method returns. Terminal states are final: a late or stale report never
+moves a finished job, it may only fill in an exit code or reason still missing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeAlias
+
+from jobfleet.errors import RegistryError, UnknownJobError
+from jobfleet.spec import JobSpec, spec_to_dict
+from jobfleet.states import TERMINAL, ElementRecord, JobRecord, JobState, aggregate
+
+__all__ = ["NewJob", "Registry", "StatusUpdate", "default_home"]
+
+log = logging.getLogger(__name__)
+
+# Each entry upgrades the schema by one version (PRAGMA user_version); never
+# edit a released entry, append a new one.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL,
+            backend TEXT NOT NULL,
+            native_id TEXT,
+            state TEXT NOT NULL,
+            exit_code INTEGER,
+            reason TEXT,
+            submitted INTEGER NOT NULL DEFAULT 0,
+            is_array INTEGER NOT NULL,
+            job_dir TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            spec TEXT NOT NULL)""",
+        "CREATE INDEX jobs_by_state ON jobs (state, backend)",
+        "CREATE INDEX jobs_by_native ON jobs (backend, native_id)",
+        """CREATE TABLE elements (
+            job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            exit_code INTEGER,
+            reason TEXT,
+            PRIMARY KEY (job_id, idx)) WITHOUT ROWID""",
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            idx INTEGER,
+            at REAL NOT NULL,
+            old_state TEXT,
+            new_state TEXT NOT NULL,
+            exit_code INTEGER,
+            reason TEXT)""",
+        "CREATE INDEX events_by_job ON events (job_id, id)",
+    ),
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+_UNFINISHED = tuple(s.value for s in JobState if s not in TERMINAL)
+_STATE_OF = {s.value: s for s in JobState}  # JobState(value) is slow over 100,000 elements
+_SELECT_JOBS = (
+    "SELECT id, name, backend, native_id, state, exit_code, reason, submitted, job_dir,"
+    " created_at, updated_at, spec, is_array FROM jobs"
+)
+# Lists of values are passed as one JSON parameter, so no SQL is built at run time.
+_BY_IDS = " WHERE id IN (SELECT value FROM json_each(?))"
+_STATE_IN = "state IN (SELECT value FROM json_each(?))"
+_IDX_IN = "idx IN (SELECT value FROM json_each(?))"
+_UNFINISHED_OF_BACKEND = (
+    " WHERE state IN (SELECT value FROM json_each(?)) AND (? IS NULL OR backend = ?)"
+)
+_INSERT_EVENT = (
+    "INSERT INTO events (job_id, idx, at, old_state, new_state, exit_code, reason)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+#: (state, exit_code, reason) of a job or an element.
+_Status: TypeAlias = tuple[JobState, int | None, str | None]
+
+
+def default_home(env: Mapping[str, str] | None = None) -> Path:
+    """Where the registry lives: ``$JOBFLEET_HOME``, else ``$XDG_DATA_HOME/jobfleet``,
+    else ``~/.local/share/jobfleet``."""
+    env = os.environ if env is None else env
+    if env.get("JOBFLEET_HOME"):
+        return Path(env["JOBFLEET_HOME"]).expanduser()
+    xdg = env.get("XDG_DATA_HOME", "")
+    if xdg and Path(xdg).is_absolute():  # the XDG spec says to ignore relative paths
+        return Path(xdg) / "jobfleet"
+    user_home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    return user_home / ".local" / "share" / "jobfleet"
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job to record before it is submitted."""
+
+    name: str
+    backend: str
+    spec: JobSpec
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """What a poll learned about one job; None fields mean "no news".
+
+    For arrays, ``elements`` maps indices to ``(state, exit_code, reason)``; a
+    job-level ``state`` applies to every unfinished element not listed there.
+    An array's exit code is always derived from its elements.
+    """
+
+    job_id: str
+    state: JobState | None = None
+    exit_code: int | None = None
+    reason: str | None = None
+    elements: Mapping[int, tuple[JobState, int | None, str | None]] = field(default_factory=dict)
+
+
+def _next_reason(old: JobState, new: JobState, reason: str | None, given: str | None) -> str | None:
+    # A reason describes a state: a new state replaces it, even with None.
+    if old in TERMINAL:
+        return reason if reason is not None else given
+    if new is not old:
+        return given
+    return given if given is not None else reason
+
+
+def _merge(job_id: str, idx: int | None, old: _Status, given: _Status) -> _Status:
+    """The status after a report, keeping terminal states final."""
+    state, exit_code, reason = old
+    new_state, new_exit, new_reason = given
+    if state in TERMINAL and new_state is not state:
+        where = "" if idx is None else f" element {idx}"
+        log.warning("job %s:%s already %s; ignoring report of %s", job_id, where, state, new_state)
+        new_state = state
+    if state in TERMINAL:
+        new_exit = exit_code if exit_code is not None else new_exit
+    elif new_exit is None:
+        new_exit = exit_code
+    return new_state, new_exit, _next_reason(state, new_state, reason, new_reason)
+
+
+class Registry:
+    """The job registry under ``home`` (default: :func:`default_home`).
+
+    One object may be shared by threads; any number of processes may open the
+    same home at once. Use as a context manager, or call :meth:`close`.
+
+    Raises:
+        RegistryError: the home cannot be created or the database cannot be read.
+    """
+
+    def __init__(self, home: str | os.PathLike[str] | None = None) -> None:
+        self.home = Path(home) if home is not None else default_home()
+        self.db_path = self.home / "registry.db"
+        self._lock = threading.Lock()
+        try:
+            (self.home / "jobs").mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RegistryError(f"cannot create the registry directory {self.home}: {exc}") from exc
+        try:
+            self._conn = sqlite3.connect(
+                self.db_path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            for pragma in ("busy_timeout = 30000", "journal_mode = WAL", "synchronous = FULL"):
+                self._conn.execute(f"PRAGMA {pragma}")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as exc:
+            self.close()
+            raise self._error("open", exc) from exc
+        try:
+            self._migrate()
+        except BaseException:
+            self.close()
+            raise
+
+    def _migrate(self) -> None:
+        with self._transaction(write=True) as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise RegistryError(
+                    f"{self.db_path} was written by a newer jobfleet (schema {version}, this one "
+                    f"knows {SCHEMA_VERSION}); upgrade jobfleet or use another JOBFLEET_HOME"
+                )
+            for statements in _MIGRATIONS[version:]:
+                for statement in statements:
+                    conn.execute(statement)
+            if version < SCHEMA_VERSION:
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _error(self, action: str, exc: BaseException) -> RegistryError:
+        hint = ""
+        if isinstance(exc, sqlite3.DatabaseError) and (
+            "not a database" in str(exc) or "malformed" in str(exc)
+        ):
+            hint = " (the file is damaged: move it aside to start an empty registry)"
+        return RegistryError(f"cannot {action} the job registry {self.db_path}: {exc}{hint}")
+
+    def close(self) -> None:
+        """Close the database connection; the object cannot be used afterwards."""
+        with self._lock:
+            if hasattr(self, "_conn"):
+                self._conn.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
+        """One transaction under the thread lock; reads see one consistent snapshot."""
+        with self._lock:
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    yield conn
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except (sqlite3.Error, OSError) as exc:
+                raise self._error("write" if write else "read", exc) from exc
+
+    # -- writes -------------------------------------------------------------
+
+    def create_jobs(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
+        """Record new, unsubmitted jobs (state UNKNOWN) and create their directories."""
+        now = time.time()
+        ids: list[int] = []
+        with self._transaction(write=True) as conn:
+            for job in jobs:
+                array = job.spec.array
+                spec = json.dumps(spec_to_dict(job.spec))
+                cursor = conn.execute(
+                    "INSERT INTO jobs (name, backend, state, is_array, job_dir, created_at,"
+                    " updated_at, spec) VALUES (?, ?, ?, ?, '', ?, ?, ?)",
+                    (
+                        job.name,
+                        job.backend,
+                        JobState.UNKNOWN.value,
+                        array is not None,
+                        now,
+                        now,
+                        spec,
+                    ),
+                )
+                row_id = cursor.lastrowid
+                if row_id is None:  # pragma: no cover - an INSERT always sets it
+                    raise RegistryError(f"{self.db_path}: no id assigned to job {job.name!r}")
+                job_dir = self.home / "jobs" / str(row_id)
+                conn.execute("UPDATE jobs SET job_dir = ? WHERE id = ?", (str(job_dir), row_id))
+                if array is not None:
+                    conn.executemany(
+                        "INSERT INTO elements (job_id, idx, state) VALUES (?, ?, ?)",
+                        ((row_id, i, JobState.UNKNOWN.value) for i in array.indices),
+                    )
+                conn.execute(_INSERT_EVENT, (row_id, None, now, None, "unknown", None, None))
+                job_dir.mkdir(parents=True, exist_ok=True)
+                ids.append(row_id)
+            return self._load(conn, ids)
+
+    def mark_submitted(self, job_id: str, native_id: str) -> JobRecord:
+        """Record a confirmed submission: an UNKNOWN job (and elements) becomes PENDING."""
+        return self.mark_submitted_many([(job_id, native_id)])[0]
+
+    def mark_submitted_many(self, submitted: Sequence[tuple[str, str]]) -> list[JobRecord]:
+        """:meth:`mark_submitted` for ``(job_id, native_id)`` pairs, in one transaction."""
+        now = time.time()
+        # Only UNKNOWN moves: a state a poll has already seen is newer news.
+        movable = frozenset({JobState.UNKNOWN})
+        with self._transaction(write=True) as conn:
+            for job_id, native_id in submitted:
+                # An unknown id raises in _apply_one, which rolls all of this back.
+                conn.execute(
+                    "UPDATE jobs SET submitted = 1, native_id = ?, updated_at = ? WHERE id = ?",
+                    (native_id, now, _row_id(job_id)),
+                )
+                self._apply_one(conn, StatusUpdate(job_id, JobState.PENDING), now, movable)
+            return self._load(conn, [_row_id(job_id) for job_id, _ in submitted])
+
+    def mark_submit_failed(self, job_id: str, reason: str) -> JobRecord:
+        """Record a failed submission: the job and every element become FAILED."""
+        now = time.time()
+        update = StatusUpdate(job_id, JobState.FAILED, reason=f"submission failed: {reason}")
+        with self._transaction(write=True) as conn:
+            self._apply_one(conn, update, now)
+            return self._load(conn, [_row_id(job_id)])[0]
+
+    def apply(self, updates: Sequence[StatusUpdate]) -> list[JobRecord]:
+        """Apply poll results in one transaction; return the records that changed.
+
+        Raises:
+            UnknownJobError: an update names a job not in the registry (nothing is applied).
+        """
+        now = time.time()
+        with self._transaction(write=True) as conn:
+            changed = [u.job_id for u in updates if self._apply_one(conn, u, now)]
+            return self._load(conn, [int(i) for i in dict.fromkeys(changed)])
+
+    def _apply_one(
+        self,
+        conn: sqlite3.Connection,
+        update: StatusUpdate,
+        now: float,
+        movable: frozenset[JobState] | None = None,
+    ) -> bool:
+        """Apply one update; True when the job or any of its elements changed.
+
+        ``movable``: the states a job-level ``update.state`` may move a job or an
+        element out of (default: any state for single jobs, unfinished elements).
+        """
+        job_id, row_id = update.job_id, _row_id(update.job_id)
+        state, exit_code, reason, is_array = self._job_row(conn, job_id)
+        old: _Status = (JobState(state), exit_code, reason)
+        if is_array:
+            elements_changed = self._apply_elements(conn, update, now, movable)
+            new = self._array_status(conn, row_id, old, update.reason)
+        else:
+            elements_changed = False
+            if update.elements:
+                log.warning("job %s: not an array; ignoring element updates", job_id)
+            new_state = update.state
+            if new_state is None or (movable is not None and old[0] not in movable):
+                new_state = old[0]
+            new = _merge(job_id, None, old, (new_state, update.exit_code, update.reason))
+        if new == old and not elements_changed:
+            return False
+        conn.execute(
+            "UPDATE jobs SET state = ?, exit_code = ?, reason = ?, updated_at = ? WHERE id = ?",
+            (new[0].value, new[1], new[2], now, row_id),
+        )
+        if new != old:
+            conn.execute(_INSERT_EVENT, (row_id, None, now, old[0].value, new[0].value, *new[1:]))
+        return True
+
+    def _apply_elements(
+        self,
+        conn: sqlite3.Connection,
+        update: StatusUpdate,
+        now: float,
+        movable: frozenset[JobState] | None,
+    ) -> bool:
+        row_id = int(update.job_id)
+        select = "SELECT idx, state, exit_code, reason FROM elements WHERE job_id = ? AND "
+        current: dict[int, _Status] = {}
+        targets: dict[int, _Status] = {}
+        if update.state is not None:
+            allowed = [s.value for s in movable] if movable is not None else list(_UNFINISHED)
+            current = _statuses(conn, select + _STATE_IN, row_id, allowed)
+            targets = dict.fromkeys(current, (update.state, None, None))
+        targets.update(update.elements)
+        unread = [idx for idx in update.elements if idx not in current]
+        if unread:
+            current.update(_statuses(conn, select + _IDX_IN, row_id, unread))
+        missing = [idx for idx in targets if idx not in current]
+        if missing:
+            log.warning(
+                "job %s: no array element %s; ignoring %d element update(s)",
+                update.job_id,
+                ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else ""),
+                len(missing),
+            )
+        changes = []  # (idx, old state, new state, exit code, reason)
+        for idx, old in sorted(current.items()):
+            new = _merge(update.job_id, idx, old, targets[idx])
+            if new != old:
+                changes.append((idx, old[0].value, new[0].value, new[1], new[2]))
+        conn.executemany(
+            "UPDATE elements SET state = ?, exit_code = ?, reason = ? WHERE job_id = ? AND idx = ?",
+            ((state, code, why, row_id, idx) for idx, _, state, code, why in changes),
+        )
+        conn.executemany(
+            _INSERT_EVENT,
+            ((row_id, idx, now, was, state, code, why) for idx, was, state, code, why in changes),
+        )
+        return bool(changes)
+
+    def _array_status(
+        self, conn: sqlite3.Connection, row_id: int, old: _Status, given_reason: str | None
+    ) -> _Status:
+        """The job-level status of an array, derived from its elements."""
+        present = {
+            JobState(s)
+            for (s,) in conn.execute(
+                "SELECT DISTINCT state FROM elements WHERE job_id = ?", (row_id,)
+            )
+        }
+        state = aggregate(present)
+        exit_code = None
+        if present <= TERMINAL:
+            if present == {JobState.COMPLETED}:
+                exit_code = 0
+            else:
+                exit_code = conn.execute(
+                    "SELECT max(exit_code) FROM elements WHERE job_id = ? AND exit_code != 0",
+                    (row_id,),
+                ).fetchone()[0]
+        return state, exit_code, _next_reason(old[0], state, old[2], given_reason)
+
+    # -- reads --------------------------------------------------------------
+
+    def _job_row(self, conn: sqlite3.Connection, job_id: str) -> tuple[Any, ...]:
+        row = conn.execute(
+            "SELECT state, exit_code, reason, is_array FROM jobs WHERE id = ?", (_row_id(job_id),)
+        ).fetchone()
+        if row is None:
+            raise UnknownJobError(job_id)
+        return tuple(row)
+
+    def _records(self, conn: sqlite3.Connection, sql: str, *params: Any) -> list[JobRecord]:
+        """Jobs selected by ``sql`` (which starts with ``_SELECT_JOBS``), with their elements.
+
+        Two queries in all, however many jobs: no query per job.
+        """
+        rows = conn.execute(sql, params).fetchall()
+        elements: dict[int, dict[int, ElementRecord]] = {}
+        array_ids = [row[0] for row in rows if row[-1]]
+        if array_ids:
+            for job_id, idx, state, exit_code, reason in conn.execute(
+                "SELECT job_id, idx, state, exit_code, reason FROM elements"
+                " WHERE job_id IN (SELECT value FROM json_each(?)) ORDER BY job_id, idx",
+                (json.dumps(array_ids),),
+            ):
+                by_index = elements.setdefault(job_id, {})
+                by_index[idx] = ElementRecord(idx, _STATE_OF[state], exit_code, reason)
+        return [
+            JobRecord(
+                id=str(row[0]),
+                name=row[1],
+                backend=row[2],
+                native_id=row[3],
+                state=JobState(row[4]),
+                exit_code=row[5],
+                reason=row[6],
+                submitted=bool(row[7]),
+                job_dir=row[8],
+                created_at=row[9],
+                updated_at=row[10],
+                spec=json.loads(row[11]),
+                elements=elements.get(row[0], {}),
+            )
+            for row in rows
+        ]
+
+    def _load(self, conn: sqlite3.Connection, ids: Sequence[int]) -> list[JobRecord]:
+        """The records of ``ids`` (all present), in that order."""
+        found = self._records(conn, _SELECT_JOBS + _BY_IDS, json.dumps(list(ids)))
+        by_id = {int(record.id): record for record in found}
+        return [by_id[i] for i in ids]
+
+    def get(self, job_id: str) -> JobRecord:
+        """The record of one job.
+
+        Raises:
+            UnknownJobError: no such job.
+        """
+        return self.get_many([job_id])[0]
+
+    def get_many(self, job_ids: Sequence[str]) -> list[JobRecord]:
+        """The records of ``job_ids``, in the order asked.
+
+        Raises:
+            UnknownJobError: for the first id not in the registry.
+        """
+        wanted = {job_id: _parse_id(job_id) for job_id in job_ids}
+        ids = [i for i in dict.fromkeys(wanted.values()) if i is not None]
+        with self._transaction(write=False) as conn:
+            found = self._records(conn, _SELECT_JOBS + _BY_IDS, json.dumps(ids))
+        by_id: dict[int | None, JobRecord] = {int(record.id): record for record in found}
+        for job_id in job_ids:
+            if wanted[job_id] not in by_id:
+                raise UnknownJobError(job_id)
+        return [by_id[wanted[job_id]] for job_id in job_ids]
+
+    def recent(self, limit: int = 20) -> list[JobRecord]:
+        """The ``limit`` most recently created jobs, newest first."""
+        with self._transaction(write=False) as conn:
+            return self._records(conn, _SELECT_JOBS + " ORDER BY id DESC LIMIT ?", limit)
+
+    def unfinished(self, backend: str | None = None) -> list[JobRecord]:
+        """Jobs not in a terminal state (including unsubmitted ones), oldest first."""
+        with self._transaction(write=False) as conn:
+            return self._records(
+                conn,
+                _SELECT_JOBS + _UNFINISHED_OF_BACKEND + " ORDER BY id",
+                json.dumps(_UNFINISHED),
+                backend,
+                backend,
+            )
+
+    def find_native(self, backend: str, native_id: str) -> JobRecord | None:
+        """The newest job of ``backend`` with this scheduler id (schedulers reuse ids)."""
+        with self._transaction(write=False) as conn:
+            found = self._records(
+                conn,
+                _SELECT_JOBS + " WHERE backend = ? AND native_id = ? ORDER BY id DESC LIMIT 1",
+                backend,
+                native_id,
+            )
+        return found[0] if found else None
+
+    def events(self, job_id: str) -> list[dict[str, Any]]:
+        """The history of a job and its elements, oldest first.
+
+        Each event has ``job_id``, ``idx`` (None for the job itself), ``at``,
+        ``old_state`` (None at creation), ``new_state``, ``exit_code`` and ``reason``.
+        """
+        keys = ("job_id", "idx", "at", "old_state", "new_state", "exit_code", "reason")
+        with self._transaction(write=False) as conn:
+            self._job_row(conn, job_id)
+            rows = conn.execute(
+                "SELECT job_id, idx, at, old_state, new_state, exit_code, reason FROM events"
+                " WHERE job_id = ? ORDER BY id",
+                (_row_id(job_id),),
+            ).fetchall()
+        return [dict(zip(keys, (str(row[0]), *row[1:]), strict=True)) for row in rows]
+
+
+def _statuses(
+    conn: sqlite3.Connection, sql: str, row_id: int, values: Sequence[object]
+) -> dict[int, _Status]:
+    rows = conn.execute(sql, (row_id, json.dumps(list(values))))
+    return {idx: (_STATE_OF[state], code, why) for idx, state, code, why in rows}
+
+
+def _parse_id(job_id: str) -> int | None:
+    """The row id of a jobfleet id, or None when it cannot be one ("01", "x")."""
+    if not (job_id.isascii() and job_id.isdigit()) or job_id != str(int(job_id)):
+        return None
+    return int(job_id)
+
+
+def _row_id(job_id: str) -> int:
+    row_id = _parse_id(job_id)
+    if row_id is None:
+        raise UnknownJobError(job_id)
+    return row_id

@@ -1,0 +1,383 @@
+"""Render the bash script that runs one job, or each element of an array.
+
+Pure: no I/O. The same script text serves every element of an array; the
+element's index is read at run time from the scheduler's variable (see
+:attr:`Dialect.index_expr`). Backends write the text into the job directory
+and hand it to their scheduler; the local backend runs it with bash. Write it
+with ``encoding="utf-8", errors="surrogateescape"`` so that paths decoded by
+:func:`os.fsdecode` reach bash byte for byte.
+
+What the script does, in order:
+
+1. header comment and scheduler directives (schedulers only read directives
+   that come before the first command);
+2. exports ``JOBFLEET_JOB_ID`` and ``JOBFLEET_ARRAY_INDEX``;
+3. with :attr:`Dialect.once_guard`, creates ``started[.<index>]`` with
+   noclobber and exits with :data:`EXIT_ALREADY_STARTED` if it already exists;
+4. appends its stdout and stderr to the paths :func:`stream_path` names;
+5. exports the spec's environment, changes to its workdir;
+6. runs the command and writes its exit status to ``exit_code[.<index>]``
+   atomically (write a temporary file, then rename it).
+
+Every value taken from the spec or the caller is quoted with
+:func:`shlex.quote`; nothing lands in the script as code. The text depends
+only on the arguments, so golden files can pin it (``tests/golden/``).
+
+>>> from jobfleet.spec import JobSpec
+>>> text = render_script(JobSpec(["echo", "hi there"]), "local", job_id="7", job_dir="/j/7")
+>>> text.splitlines()[1]
+'# jobfleet job 7 (echo)'
+>>> "( 'echo' 'hi there' )" in text
+True
+>>> stream_path(JobSpec(["echo"], stdout="out.{index}"), "/j/7", "stdout", 3)
+'out.3'
+>>> exit_code_path("/j/7", None), exit_code_path("/j/7", 3)
+('/j/7/exit_code', '/j/7/exit_code.3')
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from jobfleet.errors import BackendError, SpecError
+from jobfleet.spec import JobSpec
+
+__all__ = [
+    "DIALECTS",
+    "EXIT_ALREADY_STARTED",
+    "LOCAL",
+    "Dialect",
+    "exit_code_path",
+    "get_dialect",
+    "render_script",
+    "started_path",
+    "stream_path",
+]
+
+#: Exit status of the script when the once-guard refuses a second start.
+#: Chosen outside the ranges commands use (0-125, 126/127 from the shell,
+#: 128+N for signals up to 64 would reach 192).
+EXIT_ALREADY_STARTED = 197
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """How one scheduler wants its job scripts.
+
+    Attributes:
+        name: ``"local"``, later ``"slurm"``, ``"sge"``, ...
+        directive_prefix: ``"#SBATCH"`` and the like; empty for no directives at all.
+        index_expr: shell code giving the array index at run time, e.g.
+            ``"${SLURM_ARRAY_TASK_ID-}"``. Trusted code from the dialect, never user data.
+        once_guard: refuse to run the same job (or array element) twice; for
+            launchers that may retry a start, like the local one.
+        directives: the directive bodies (without the prefix) for a spec, in a
+            fixed order. :func:`render_script` drops those matching
+            ``resources.directives_skip`` and appends ``resources.extra_directives``.
+    """
+
+    name: str
+    directive_prefix: str
+    index_expr: str
+    once_guard: bool
+    directives: Callable[[JobSpec], list[str]]
+
+
+def _no_directives(spec: JobSpec) -> list[str]:
+    return []
+
+
+LOCAL = Dialect(
+    name="local",
+    directive_prefix="",
+    index_expr="${JOBFLEET_ARRAY_INDEX-}",
+    once_guard=True,
+    directives=_no_directives,
+)
+
+#: Every dialect by name.
+DIALECTS: dict[str, Dialect] = {LOCAL.name: LOCAL}
+
+
+def get_dialect(name: str) -> Dialect:
+    """The dialect called ``name``.
+
+    Raises:
+        BackendError: no such dialect; the message lists the valid names.
+    """
+    try:
+        return DIALECTS[name]
+    except KeyError:
+        valid = ", ".join(sorted(DIALECTS))
+        raise BackendError(f"unknown script dialect {name!r}; valid names: {valid}") from None
+
+
+# ---------------------------------------------------------------------------
+# Paths. The script computes the same paths at run time; keep the two in step.
+
+_PLACEHOLDER_RE = re.compile(r"\{(index|job_id)\}")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# fullmatch, not "$": "$" would also accept a name ending in a newline.
+_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# The script's own variables; an env entry must not overwrite them.
+_RESERVED_ENV = frozenset({"JOBFLEET_JOB_ID", "JOBFLEET_ARRAY_INDEX"})
+_RESERVED_ENV_PREFIX = "__jf_"
+
+
+def _suffix(index: int | None) -> str:
+    return "" if index is None else f".{index}"
+
+
+def exit_code_path(job_dir: str, index: int | None) -> str:
+    """Where the script writes the exit code of the job, or of array element ``index``."""
+    return f"{job_dir}/exit_code{_suffix(index)}"
+
+
+def started_path(job_dir: str, index: int | None) -> str:
+    """The once-guard's marker for the job, or for array element ``index``."""
+    return f"{job_dir}/started{_suffix(index)}"
+
+
+def _user_stream(spec: JobSpec, stream: str) -> str | None:
+    if stream == "stdout":
+        return spec.stdout
+    if stream == "stderr":
+        return spec.stderr
+    raise ValueError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
+
+
+def _workdir_prefix(spec: JobSpec, path: str) -> str:
+    """What goes before a user's output path: nothing, or the workdir for a relative one."""
+    if path.startswith("/") or not spec.workdir:
+        return ""
+    return spec.workdir if spec.workdir.endswith("/") else spec.workdir + "/"
+
+
+def stream_path(
+    spec: JobSpec,
+    job_dir: str,
+    stream: Literal["stdout", "stderr"],
+    index: int | None,
+    *,
+    job_id: str = "0",
+) -> str:
+    """Where the script sends ``stream`` of the job, or of array element ``index``.
+
+    Without a user path: ``<job_dir>/stdout`` or ``<job_dir>/stdout.<index>``.
+    A user path has ``{index}`` replaced by the index (empty for a single job)
+    and ``{job_id}`` by ``job_id``; no other expansion happens (no ``~``, no
+    ``$VAR``). A relative user path is relative to the spec's workdir when it
+    has one, otherwise to the directory the script starts in.
+
+    Args:
+        spec: the job.
+        job_dir: the job's directory, as given to :func:`render_script`.
+        stream: ``"stdout"`` or ``"stderr"``.
+        index: the array index, None for a single job.
+        job_id: the id given to :func:`render_script` (only matters for ``{job_id}``).
+    """
+    user = _user_stream(spec, stream)
+    if user is None:
+        return f"{job_dir}/{stream}{_suffix(index)}"
+    values = {"index": "" if index is None else str(index), "job_id": job_id}
+    return _workdir_prefix(spec, user) + _PLACEHOLDER_RE.sub(lambda m: values[m[1]], user)
+
+
+def _stream_word(spec: JobSpec, stream: str) -> str:
+    """The shell word for :func:`stream_path`, evaluated at run time."""
+    user = _user_stream(spec, stream)
+    if user is None:
+        return f'"$__jf_dir/{stream}$__jf_tag"'
+    refs = {"index": '"$JOBFLEET_ARRAY_INDEX"', "job_id": '"$JOBFLEET_JOB_ID"'}
+    words = [shlex.quote(prefix)] if (prefix := _workdir_prefix(spec, user)) else []
+    # re.split with a group alternates literal text and placeholder names.
+    for i, part in enumerate(_PLACEHOLDER_RE.split(user)):
+        if i % 2:
+            words.append(refs[part])
+        elif part:
+            words.append(shlex.quote(part))
+    return "".join(words)
+
+
+# ---------------------------------------------------------------------------
+# Rendering.
+
+
+def _comment_safe(text: str) -> str:
+    """``text`` with everything that could end a comment line escaped, then quoted."""
+    shown = "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )
+    return shlex.quote(shown)
+
+
+def _check_line(field: str, value: str) -> None:
+    if not value or _CONTROL_RE.search(value):
+        raise SpecError(field, f"must be one non-empty line without control characters: {value!r}")
+
+
+def _directive_lines(spec: JobSpec, dialect: Dialect) -> list[str]:
+    generated = dialect.directives(spec)
+    if not dialect.directive_prefix:
+        if generated:
+            raise BackendError(f"dialect {dialect.name!r} generates directives but has no prefix")
+        # Nothing reads directives here (the local launcher); extra ones from a
+        # shared profile are ignored rather than turned into shell commands.
+        return []
+    skip = spec.resources.directives_skip
+    bodies = [body for body in generated if not any(s in body for s in skip)]
+    for body in bodies:
+        if _CONTROL_RE.search(body):
+            raise BackendError(f"dialect {dialect.name!r} generated a bad directive {body!r}")
+    for i, body in enumerate(spec.resources.extra_directives):
+        # Checked again: a newline here would turn the rest into shell code.
+        _check_line(f"resources.extra_directives[{i}]", body)
+        bodies.append(body)
+    return [f"{dialect.directive_prefix} {body}" for body in bodies]
+
+
+def _env_lines(spec: JobSpec) -> list[str]:
+    lines = []
+    # Sorted: equal specs render equal text whatever the dict's insertion order.
+    for name in sorted(spec.env):
+        if not _ENV_NAME_RE.fullmatch(name):
+            raise SpecError("env", f"{name!r} is not a valid environment variable name")
+        if name in _RESERVED_ENV or name.startswith(_RESERVED_ENV_PREFIX):
+            raise SpecError(
+                f"env.{name}", "this name is set by jobfleet's job script; choose another"
+            )
+        lines.append(f"export {name}={shlex.quote(spec.env[name])}")
+    return lines
+
+
+def _command_line(spec: JobSpec) -> str:
+    if spec.shell:
+        return f"bash -c {shlex.quote(spec.command[0])}"
+    program, *args = spec.command
+    # The program is always quoted, even when shlex.quote would not: a bare
+    # "FOO=1" would be an assignment and a bare "time" or "if" a keyword.
+    # The subshell keeps builtins (exit, exec, cd, set) from skipping the record.
+    program_word = "'" + program.replace("'", "'\"'\"'") + "'"
+    return "( " + " ".join([program_word, *(shlex.quote(a) for a in args)]) + " )"
+
+
+def render_script(
+    spec: JobSpec, dialect: Dialect | str, *, job_id: str = "0", job_dir: str = "."
+) -> str:
+    """The bash script that runs ``spec``; the same text for every array element.
+
+    Args:
+        spec: the job.
+        dialect: a :class:`Dialect` or its name.
+        job_id: the jobfleet id, exported as ``JOBFLEET_JOB_ID``.
+        job_dir: the job's directory (markers, exit codes, default outputs).
+            A relative one is taken relative to where the script starts.
+
+    Raises:
+        BackendError: unknown dialect name, or a dialect generating bad directives.
+        SpecError: an env name the script cannot export, or a value it cannot hold.
+    """
+    if isinstance(dialect, str):
+        dialect = get_dialect(dialect)
+    _check_line("job_id", job_id)
+    _check_line("job_dir", job_dir)
+
+    out = [
+        "#!/bin/bash",
+        f"# jobfleet job {_comment_safe(job_id)} ({_comment_safe(spec.display_name)})",
+    ]
+    out += _directive_lines(spec, dialect)
+    out += [
+        f"# Generated by jobfleet ({dialect.name}); render it again rather than editing it.",
+        "",
+        f"export JOBFLEET_JOB_ID={shlex.quote(job_id)}",
+    ]
+    if spec.array is None:
+        # Known to be empty: an index inherited from an enclosing array job
+        # must not send this job's files to another name.
+        out.append("export JOBFLEET_ARRAY_INDEX=''")
+    else:
+        out += [
+            f'export JOBFLEET_ARRAY_INDEX="{dialect.index_expr}"',
+            'case "$JOBFLEET_ARRAY_INDEX" in',
+            "    '' | *[!0-9]*)",
+            '        echo "jobfleet: array job $JOBFLEET_JOB_ID started without a numeric'
+            " array index (got '$JOBFLEET_ARRAY_INDEX')\" >&2",
+            "        exit 1",
+            "        ;;",
+            "esac",
+        ]
+    out += [
+        f"__jf_dir={shlex.quote(job_dir)}",
+        # Made absolute now, because the cd into the workdir comes later.
+        'case "$__jf_dir" in /*) ;; *) __jf_dir="$PWD/$__jf_dir" ;; esac',
+        '__jf_tag="${JOBFLEET_ARRAY_INDEX:+.$JOBFLEET_ARRAY_INDEX}"',
+        "",
+        "# Write the exit code under a temporary name, then rename: readers never",
+        "# see a half-written file. command -p: the spec's env may replace PATH.",
+        "__jf_record() {",
+        """    printf '%s\\n' "$1" >"$__jf_dir/exit_code$__jf_tag.tmp.$$" &&""",
+        '        command -p mv -f "$__jf_dir/exit_code$__jf_tag.tmp.$$"'
+        ' "$__jf_dir/exit_code$__jf_tag"',
+        "}",
+    ]
+    if dialect.once_guard:
+        out += [
+            "",
+            "# Refuse a second start before touching anything else: a duplicate start",
+            "# must leave the first run's outputs and exit code alone. noclobber",
+            "# creates the marker with O_EXCL, so of two racing starts only one wins.",
+            'if ! (set -o noclobber; printf \'%s\\n\' "$$" >"$__jf_dir/started$__jf_tag")'
+            " 2>/dev/null; then",
+            '    if [ -e "$__jf_dir/started$__jf_tag" ]; then',
+            '        echo "jobfleet: job $JOBFLEET_JOB_ID$__jf_tag already started;'
+            ' not running it twice" >&2',
+            f"        exit {EXIT_ALREADY_STARTED}",
+            "    fi",
+            '    echo "jobfleet: cannot create $__jf_dir/started$__jf_tag;'
+            ' does the job directory exist?" >&2',
+            "    exit 1",
+            "fi",
+        ]
+    stdout_word = _stream_word(spec, "stdout")
+    stderr_word = _stream_word(spec, "stderr")
+    out += ["", "# Append both streams to the job's output files."]
+    if spec.workdir and any(p and not p.startswith("/") for p in (spec.stdout, spec.stderr)):
+        out.append(
+            "# Relative paths are relative to the workdir, written out as the cd comes later."
+        )
+    out += [
+        f"if ! exec >>{stdout_word} 2>>{stderr_word}; then",
+        '    echo "jobfleet: cannot open the job\'s output files" >&2',
+        "    __jf_record 1",
+        "    exit 1",
+        "fi",
+    ]
+    env_lines = _env_lines(spec)
+    if env_lines:
+        out += ["", *env_lines]
+    if spec.workdir:
+        # "./" keeps cd from searching CDPATH and from reading "-" as $OLDPWD.
+        target = spec.workdir if spec.workdir.startswith("/") else "./" + spec.workdir
+        out += [
+            "",
+            f"if ! cd -- {shlex.quote(target)}; then",
+            "    printf 'jobfleet: cannot change to the working directory %s\\n' "
+            f"{shlex.quote(spec.workdir)} >&2",
+            "    __jf_record 1",
+            "    exit 1",
+            "fi",
+        ]
+    out += [
+        "",
+        "# Not exec'd: the script needs the command's exit status.",
+        _command_line(spec),
+        "__jf_rc=$?",
+        '__jf_record "$__jf_rc"',
+        'exit "$__jf_rc"',
+    ]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,266 @@
+"""The local backend with real processes: every job here really runs.
+
+Time-based checks read timestamps the jobs write themselves: a job's recorded
+interval lies inside its real one, so a measured overlap can only understate
+a real one, and a limit seen exceeded was really exceeded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from conftest import LOCAL_TEST_CONFIG, stop_agent, wait_for
+from jobfleet.backends.local import LocalBackend
+from jobfleet.config import load_config
+from jobfleet.errors import SpecError
+from jobfleet.fleet import Fleet
+from jobfleet.spec import Dependency, DepKind, JobSpec, Resources, parse_array
+from jobfleet.states import JobState
+
+PY = sys.executable
+
+#: A job that appends "start"/"end" events with its index and cores to a log.
+INTERVAL_JOB = textwrap.dedent(
+    """
+    import json, os, sys, time
+    log, cores, pause = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    tag = os.environ.get("JOBFLEET_ARRAY_INDEX") or os.environ["JOBFLEET_JOB_ID"]
+    def event(kind):
+        with open(log, "a") as fh:
+            fh.write(json.dumps([kind, tag, cores, time.time()]) + "\\n")
+    event("start")
+    time.sleep(pause)
+    event("end")
+    sys.exit(int(sys.argv[4]) if len(sys.argv) > 4 and tag == sys.argv[5] else 0)
+    """
+)
+
+
+def max_in_use(log: Path) -> tuple[int, int]:
+    """(peak cores in use, peak jobs running) from an interval log."""
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    # At equal times, count ends before starts: touching intervals do not overlap.
+    events.sort(key=lambda e: (e[3], e[0] == "start"))
+    cores = jobs = peak_cores = peak_jobs = 0
+    for kind, _, n, _ in events:
+        sign = 1 if kind == "start" else -1
+        cores += sign * n
+        jobs += sign
+        peak_cores, peak_jobs = max(peak_cores, cores), max(peak_jobs, jobs)
+    return peak_cores, peak_jobs
+
+
+@pytest.fixture
+def fleet(jf_home: Path) -> Fleet:
+    f = Fleet(load_config())
+    yield f  # type: ignore[misc]
+    f.close()
+
+
+def write_config(jf_home: Path, cores: int) -> None:
+    Path(os.environ["JOBFLEET_CONFIG"]).write_text(LOCAL_TEST_CONFIG.format(cores=cores))
+
+
+def test_exit_codes_and_states(fleet: Fleet) -> None:
+    ok = fleet.submit(JobSpec(["true"]))
+    bad = fleet.submit(JobSpec(["bash", "-c", "exit 3"]))
+    killed = fleet.submit(JobSpec(["bash", "-c", "kill -9 $$"]))
+    done = {r.id: r for r in fleet.wait([ok.id, bad.id, killed.id], timeout_s=60)}
+    assert (done[ok.id].state, done[ok.id].exit_code) == (JobState.COMPLETED, 0)
+    assert (done[bad.id].state, done[bad.id].exit_code) == (JobState.FAILED, 3)
+    assert done[killed.id].state is JobState.FAILED
+    assert done[killed.id].exit_code == 128 + 9
+    assert Path(done[bad.id].job_dir, "exit_code").read_text().strip() == "3"
+
+
+def test_output_and_environment_reach_the_job(fleet: Fleet, tmp_path: Path) -> None:
+    spec = JobSpec(
+        [
+            PY,
+            "-c",
+            "import os,sys; print(os.environ['GREETING'], sys.argv[1:], os.getcwd())",
+            "a b",
+            "$HOME",
+        ],
+        env={"GREETING": "hi 'there'"},
+        workdir=str(tmp_path),
+    )
+    job = fleet.submit(spec)
+    assert fleet.wait([job.id], timeout_s=60)[0].state is JobState.COMPLETED
+    out = fleet.log_path(job.id).read_text()
+    assert out.strip() == f"hi 'there' ['a b', '$HOME'] {tmp_path}"
+
+
+def test_array_with_max_concurrent_and_per_element_outcomes(jf_home: Path, tmp_path: Path) -> None:
+    write_config(jf_home, cores=4)
+    log = tmp_path / "intervals.log"
+    with Fleet(load_config()) as fleet:
+        spec = JobSpec(
+            [PY, "-c", INTERVAL_JOB, str(log), "1", "0.4", "7", "5"],
+            array=parse_array("1-8%2"),
+        )
+        job = fleet.submit(spec)
+        done = fleet.wait([job.id], timeout_s=120)[0]
+    assert sorted(done.elements) == list(range(1, 9))
+    assert done.elements[5].state is JobState.FAILED and done.elements[5].exit_code == 7
+    others = [e for i, e in done.elements.items() if i != 5]
+    assert all(e.state is JobState.COMPLETED and e.exit_code == 0 for e in others)
+    assert done.state is JobState.FAILED and done.exit_code == 7
+    _, peak_jobs = max_in_use(log)
+    assert peak_jobs <= 2, "the array ran more elements at once than %2 allows"
+    assert peak_jobs == 2, "with 4 free cores the throttle, not the cores, should limit"
+
+
+def test_cores_are_never_oversubscribed(fleet: Fleet, tmp_path: Path) -> None:
+    log = tmp_path / "intervals.log"
+    specs = [
+        JobSpec(
+            [PY, "-c", INTERVAL_JOB, str(log), str(cores), "0.3"],
+            resources=Resources(cores=cores),
+        )
+        for cores in (1, 2, 1, 1, 2, 1, 1, 2)
+    ]
+    jobs = fleet.submit_many(specs)
+    done = fleet.wait([j.id for j in jobs], timeout_s=120)
+    assert all(r.state is JobState.COMPLETED for r in done)
+    peak_cores, _ = max_in_use(log)
+    assert peak_cores <= 2
+
+
+def test_job_asking_for_more_than_the_machine_is_refused(fleet: Fleet) -> None:
+    with pytest.raises(SpecError, match=r"resources\.cores.*local\.cores"):
+        fleet.submit(JobSpec(["true"], resources=Resources(cores=64)))
+
+
+def test_dependencies(fleet: Fleet, tmp_path: Path) -> None:
+    flag = tmp_path / "first-ran"
+    first = fleet.submit(JobSpec(["bash", "-c", f"sleep 0.5; touch '{flag}'"]))
+    then = fleet.submit(
+        JobSpec(
+            ["test", "-e", str(flag)], dependencies=(Dependency(DepKind.AFTER_OK, (first.id,)),)
+        )
+    )
+    failing = fleet.submit(JobSpec(["false"]))
+    never = fleet.submit(
+        JobSpec(
+            ["touch", str(tmp_path / "never")],
+            dependencies=(Dependency(DepKind.AFTER_OK, (failing.id,)),),
+        )
+    )
+    rescue = fleet.submit(
+        JobSpec(["true"], dependencies=(Dependency(DepKind.AFTER_NOT_OK, (failing.id,)),))
+    )
+    anyway = fleet.submit(
+        JobSpec(["true"], dependencies=(Dependency(DepKind.AFTER_ANY, (failing.id,)),))
+    )
+    not_needed = fleet.submit(
+        JobSpec(["true"], dependencies=(Dependency(DepKind.AFTER_NOT_OK, (first.id,)),))
+    )
+    ids = [first.id, then.id, failing.id, never.id, rescue.id, anyway.id, not_needed.id]
+    done = {r.id: r for r in fleet.wait(ids, timeout_s=120)}
+    assert done[then.id].state is JobState.COMPLETED  # ran after the file existed
+    assert done[failing.id].state is JobState.FAILED
+    assert done[never.id].state is JobState.CANCELLED
+    assert "never be met" in (done[never.id].reason or "")
+    assert not (tmp_path / "never").exists()
+    assert done[rescue.id].state is JobState.COMPLETED
+    assert done[anyway.id].state is JobState.COMPLETED
+    assert done[not_needed.id].state is JobState.CANCELLED
+
+
+def test_cancel_running_and_pending(fleet: Fleet) -> None:
+    running = fleet.submit(JobSpec(["sleep", "60"], resources=Resources(cores=2)))
+    pending = fleet.submit(JobSpec(["sleep", "60"], resources=Resources(cores=2)))
+    started = Path(running.job_dir, "started")
+    wait_for(started.exists, what="the first job to start")
+    pid = int(started.read_text())
+    records = {r.id: r for r in fleet.cancel([running.id, pending.id])}
+    assert records[running.id].state is JobState.CANCELLED
+    assert records[pending.id].state is JobState.CANCELLED
+    assert not Path(pending.job_dir, "started").exists()
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pid, 0)
+
+
+def test_walltime_kills_and_reports_timeout(fleet: Fleet) -> None:
+    job = fleet.submit(JobSpec(["sleep", "60"], resources=Resources.of(walltime="2s")))
+    done = fleet.wait([job.id], timeout_s=60)[0]
+    assert done.state is JobState.TIMEOUT
+    assert done.reason == "walltime exceeded"
+
+
+SUBMIT_AND_LEAVE = """
+import sys
+from jobfleet.fleet import Fleet
+from jobfleet.spec import JobSpec
+with Fleet() as fleet:
+    job = fleet.submit(JobSpec(["bash", "-c", "sleep 1.5; echo survived > " + sys.argv[1]]))
+print(job.id)
+"""
+
+
+def test_job_outlives_its_submitter_and_another_process_sees_it(
+    jf_home: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [PY, "-c", SUBMIT_AND_LEAVE, str(out)], capture_output=True, text=True, check=True
+    )
+    job_id = proc.stdout.strip()
+    assert not out.exists(), "the submitter should exit before the job ends"
+    with Fleet(load_config()) as fleet:  # a second process, knowing only the id
+        done = fleet.wait([job_id], timeout_s=60)[0]
+    assert done.state is JobState.COMPLETED
+    assert out.read_text() == "survived\n"
+
+
+def test_agent_killed_mid_job_is_replaced_and_outcome_kept(fleet: Fleet, jf_home: Path) -> None:
+    job = fleet.submit(JobSpec(["bash", "-c", "sleep 1.5; exit 4"]))
+    wait_for(Path(job.job_dir, "started").exists, what="the job to start")
+    agent_pid = int((jf_home / "local" / "agent.lock").read_text())
+    os.kill(agent_pid, signal.SIGKILL)
+    done = fleet.wait([job.id], timeout_s=60)[0]  # polling restarts the agent
+    assert (done.state, done.exit_code) == (JobState.FAILED, 4)
+    new_pid = int((jf_home / "local" / "agent.lock").read_text())
+    assert new_pid != agent_pid
+
+
+def test_no_job_starts_twice_across_agent_crashes(
+    fleet: Fleet, jf_home: Path, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger"
+    specs = [JobSpec(["bash", "-c", f"echo {i} >> '{ledger}'; sleep 0.05"]) for i in range(40)]
+    jobs = fleet.submit_many(specs)
+    lock = jf_home / "local" / "agent.lock"
+    backend = cast(LocalBackend, fleet.backend())
+    for round_ in range(1, 4):
+        wait_for(
+            lambda n=round_: ledger.exists() and len(ledger.read_text().split()) >= 8 * n,
+            what="progress",
+        )
+        os.kill(int(lock.read_text()), signal.SIGKILL)  # mid-stream, jobs running
+        wait_for(lambda: not backend.agent_running(), what="the killed agent to let go")
+        backend.ensure_agent()  # what the next client call does
+    done = fleet.wait([j.id for j in jobs], timeout_s=120)
+    assert all(r.state is JobState.COMPLETED for r in done), [r.state for r in done]
+    lines = sorted(int(x) for x in ledger.read_text().split())
+    assert lines == list(range(40)), "every job ran exactly once"
+
+
+def test_agent_exits_when_idle(jf_home: Path) -> None:
+    with Fleet(load_config()) as fleet:
+        job = fleet.submit(JobSpec(["true"]))
+        fleet.wait([job.id], timeout_s=60)
+        backend = cast(LocalBackend, fleet.backend())
+        assert backend.agent_running()
+        wait_for(lambda: not backend.agent_running(), timeout_s=20, what="the idle agent to exit")
+    stop_agent(jf_home)
