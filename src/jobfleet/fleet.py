@@ -205,10 +205,14 @@ class Fleet:
     # -- states -------------------------------------------------------------------
 
     def refresh(self, records: Iterable[JobRecord]) -> list[JobRecord]:
-        """Ask the backends about the unfinished ones, record changes, return all fresh."""
-        records = list(records)
+        """Ask the backends about the unfinished ones, record changes, return all fresh.
+
+        Only what differs from the given records is written; a record some other
+        process updated meanwhile is read again rather than assumed.
+        """
+        current = {r.id: r for r in records}
         by_backend: dict[str, list[JobRecord]] = {}
-        for record in records:
+        for record in current.values():
             if record.submitted and record.native_id and not record.state.is_terminal:
                 by_backend.setdefault(record.backend, []).append(record)
         updates: list[StatusUpdate] = []
@@ -218,18 +222,21 @@ class Fleet:
                 status = statuses.get(record.native_id or "")
                 if status is None:
                     continue  # not known right now: keep the last known state
-                updates.append(
-                    StatusUpdate(
-                        record.id,
-                        state=None if status.elements else status.state,
-                        exit_code=status.exit_code,
-                        reason=status.reason,
-                        elements=status.elements,
-                    )
+                update = StatusUpdate(
+                    record.id,
+                    state=None if status.elements else status.state,
+                    exit_code=status.exit_code,
+                    reason=status.reason,
+                    elements=status.elements,
                 )
+                if _differs(update, record):
+                    updates.append(update)
         if updates:
-            self.registry.apply(updates)
-        return self.registry.get_many([r.id for r in records])
+            changed = {r.id: r for r in self.registry.apply(updates)}
+            unchanged = [u.job_id for u in updates if u.job_id not in changed]
+            changed.update((r.id, r) for r in self.registry.get_many(unchanged))
+            current.update(changed)
+        return list(current.values())
 
     def status(self, job_ids: Sequence[str] | None = None, *, limit: int = 20) -> list[JobRecord]:
         """Fresh records of these jobs (default: the ``limit`` most recent)."""
@@ -299,3 +306,22 @@ class Fleet:
             raise SpecError("index", f"job {job_id} has no element {index}")
         spec = spec_from_dict(record.spec)
         return Path(stream_path(spec, record.job_dir, stream, index, job_id=record.id))
+
+
+def _differs(update: StatusUpdate, record: JobRecord) -> bool:
+    """Whether a backend's report says anything the record does not say already."""
+    if update.elements:
+        for index, (state, exit_code, reason) in update.elements.items():
+            element = record.elements.get(index)
+            if element is None or (state, exit_code, reason) != (
+                element.state,
+                element.exit_code,
+                element.reason,
+            ):
+                return True
+        return False
+    return (update.state, update.exit_code, update.reason) != (
+        record.state,
+        record.exit_code,
+        record.reason,
+    )

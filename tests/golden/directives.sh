@@ -18,11 +18,10 @@ __jf_dir=/jobs/42
 case "$__jf_dir" in /*) ;; *) __jf_dir="$PWD/$__jf_dir" ;; esac
 __jf_tag="${JOBFLEET_ARRAY_INDEX:+.$JOBFLEET_ARRAY_INDEX}"
 
-# Write the exit code under a temporary name, then rename: readers never
-# see a half-written file. command -p: the spec's env may replace PATH.
+# One write(2) of a few bytes, ending in a newline: readers take the file
+# only once it ends with one. (No temporary file and mv: a fork per job.)
 __jf_record() {
-    printf '%s\n' "$1" >"$__jf_dir/exit_code$__jf_tag.tmp.$$" &&
-        command -p mv -f "$__jf_dir/exit_code$__jf_tag.tmp.$$" "$__jf_dir/exit_code$__jf_tag"
+    printf '%s\n' "$1" >"$__jf_dir/exit_code$__jf_tag"
 }
 
 # Append both streams to the job's output files.

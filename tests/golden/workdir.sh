@@ -8,17 +8,17 @@ __jf_dir=/jobs/42
 case "$__jf_dir" in /*) ;; *) __jf_dir="$PWD/$__jf_dir" ;; esac
 __jf_tag="${JOBFLEET_ARRAY_INDEX:+.$JOBFLEET_ARRAY_INDEX}"
 
-# Write the exit code under a temporary name, then rename: readers never
-# see a half-written file. command -p: the spec's env may replace PATH.
+# One write(2) of a few bytes, ending in a newline: readers take the file
+# only once it ends with one. (No temporary file and mv: a fork per job.)
 __jf_record() {
-    printf '%s\n' "$1" >"$__jf_dir/exit_code$__jf_tag.tmp.$$" &&
-        command -p mv -f "$__jf_dir/exit_code$__jf_tag.tmp.$$" "$__jf_dir/exit_code$__jf_tag"
+    printf '%s\n' "$1" >"$__jf_dir/exit_code$__jf_tag"
 }
 
 # Refuse a second start before touching anything else: a duplicate start
-# must leave the first run's outputs and exit code alone. noclobber
+# must leave the first run's outputs and exit code alone. noclobber (-C)
 # creates the marker with O_EXCL, so of two racing starts only one wins.
-if ! (set -o noclobber; printf '%s\n' "$$" >"$__jf_dir/started$__jf_tag") 2>/dev/null; then
+set -C
+if ! { printf '%s\n' "$$" >"$__jf_dir/started$__jf_tag"; } 2>/dev/null; then
     if [ -e "$__jf_dir/started$__jf_tag" ]; then
         echo "jobfleet: job $JOBFLEET_JOB_ID$__jf_tag already started; not running it twice" >&2
         exit 197
@@ -26,6 +26,7 @@ if ! (set -o noclobber; printf '%s\n' "$$" >"$__jf_dir/started$__jf_tag") 2>/dev
     echo "jobfleet: cannot create $__jf_dir/started$__jf_tag; does the job directory exist?" >&2
     exit 1
 fi
+set +C
 
 # Append both streams to the job's output files.
 # Relative paths are relative to the workdir, written out as the cd comes later.

@@ -30,6 +30,10 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_TIMEOUT = 3
 
+# click >= 8.2 raises this (a UsageError carrying the help text) for a bare
+# `jobfleet` or `jobfleet config`; older versions print the help themselves.
+_NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
 
 def _fail(message: str, status: int) -> NoReturn:
     click.echo(f"jobfleet: error: {message}", err=True)
@@ -435,6 +439,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         _fail("aborted", EXIT_FAILED)
+    except _NO_ARGS_IS_HELP as exc:
+        exc.show()  # the help, as click prints it; not an error message
+        sys.exit(EXIT_USAGE)
     except click.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx is not None else "jobfleet"
         _fail(f"{exc.format_message()} (see `{where} --help`)", EXIT_USAGE)

@@ -87,9 +87,12 @@ def _proc_alive(pid: int, proc_start: str | None) -> tuple[bool, str | None]:
 
 
 def _read_int(path: str) -> int | None:
+    """The number in a marker or exit-code file; None until it is fully written
+    (the job script writes it in one go, ending with a newline)."""
     try:
         with open(path, encoding="ascii") as fh:
-            return int(fh.read().strip())
+            text = fh.read()
+        return int(text) if text.endswith("\n") else None
     except (OSError, ValueError):
         return None
 
@@ -115,6 +118,7 @@ class Agent:
         self.idle_exit_s = idle_exit_s
         self.store = QueueStore(directory)
         self.tasks: dict[Key, TaskRow] = {}  # every unfinished task, FIFO order
+        self.with_deps: set[Key] = set()  # unfinished tasks that have dependencies
         self.procs: dict[Key, _Proc] = {}
         self.by_pid: dict[int, Key] = {}
         self.ending: dict[Key, str] = {}  # final state decided by us: timeout / cancelled
@@ -203,13 +207,9 @@ class Agent:
 
     def _next_timeout(self, now: float, idle_since: float | None) -> float:
         deadlines = list(self.kill_at.values())
-        for key, task in self.tasks.items():
-            if (
-                task.state == "running"
-                and task.walltime
-                and task.started_at
-                and key not in self.ending
-            ):
+        for key in self.procs:
+            task = self.tasks[key]
+            if task.walltime and task.started_at and key not in self.ending:
                 deadlines.append(task.started_at + task.walltime)
         if any(not p.child for p in self.procs.values()):
             deadlines.append(now + 0.5)  # adopted processes are watched by polling
@@ -236,7 +236,10 @@ class Agent:
 
     def _load_new(self) -> None:
         for task in self.store.active_tasks(after_job=self.last_job):
-            self.tasks[(task.job, task.idx)] = task
+            key = (task.job, task.idx)
+            self.tasks[key] = task
+            if task.deps:
+                self.with_deps.add(key)
             self.last_job = max(self.last_job, task.job)
 
     def _save(self, key: Key, task: TaskRow) -> None:
@@ -269,6 +272,7 @@ class Agent:
 
     def _finish(self, key: Key, state: str, exit_code: int | None, reason: str | None) -> None:
         task = self.tasks.pop(key)
+        self.with_deps.discard(key)
         task.state, task.exit_code, task.reason = state, exit_code, reason
         self._save(key, task)
         proc = self.procs.pop(key, None)
@@ -374,10 +378,10 @@ class Agent:
                 self._signal_task(key, signal.SIGTERM)
 
     def _enforce_walltimes(self, now: float) -> None:
-        for key, task in self.tasks.items():
+        for key in self.procs:
+            task = self.tasks[key]
             if (
-                task.state == "running"
-                and task.walltime
+                task.walltime
                 and task.started_at
                 and key not in self.ending
                 and now >= task.started_at + task.walltime
@@ -433,25 +437,28 @@ class Agent:
 
     def _resolve_dependencies(self, now: float) -> None:
         """Cancel tasks whose dependencies can never be met, through whole chains."""
-        changed = True
+        changed = bool(self.with_deps)
         while changed:
             changed = False
             self._flush()  # outcomes of jobs that just ended are read from the queue
             self._active_jobs = {job for job, _ in self.tasks}
             self._verdicts = {}
-            for key, task in list(self.tasks.items()):
-                if task.state != "pending" or not task.deps:
-                    continue
+            for key, task in list(self._pending_with_deps()):
                 verdict = self._dependency_verdict(task, self._verdicts)
                 if verdict not in ("ready", "wait"):
                     self._finish(key, "cancelled", None, verdict)
                     changed = True
 
+    def _pending_with_deps(self) -> Iterator[tuple[Key, TaskRow]]:
+        for key in self.with_deps:
+            task = self.tasks.get(key)
+            if task is not None and task.state == "pending":
+                yield key, task
+
     def _eligible(self) -> Iterator[Waiting]:
         in_flight: dict[int, int] = {}
-        for (job, _), task in self.tasks.items():
-            if task.state in ("starting", "running"):
-                in_flight[job] = in_flight.get(job, 0) + 1
+        for job, _ in self.procs:
+            in_flight[job] = in_flight.get(job, 0) + 1
         for key, task in self.tasks.items():
             if task.state != "pending":
                 continue
@@ -470,8 +477,7 @@ class Agent:
                 Amount(t.cores, t.memory, t.gpus),
                 (t.started_at or now) + t.walltime if t.walltime else None,
             )
-            for t in self.tasks.values()
-            if t.state in ("starting", "running")
+            for t in (self.tasks[key] for key in self.procs)
         ]
         chosen = plan(self.capacity, running, self._eligible(), now)
         keys: list[Key] = []
