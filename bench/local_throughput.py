@@ -13,8 +13,10 @@ Prints both times and the ratio (target: <= 1.5); the best of R runs each.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -62,11 +64,8 @@ def run_jobfleet(jobs: int, cores: int) -> float:
             return elapsed
     finally:
         lock = root / "home" / "local" / "agent.lock"
-        if lock.exists():
-            try:
-                os.kill(int(lock.read_text()), 15)
-            except (ValueError, ProcessLookupError):
-                pass
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(lock.read_text()), signal.SIGTERM)
         shutil.rmtree(root, ignore_errors=True)
 
 
