@@ -32,8 +32,10 @@ if [ ! -x "$venv/bin/python" ]; then
     fi
   fi
 fi
+# An install with the test extras also serves the demo.
 stamp="$venv/.jobfleet-installed$extras"
-if [ ! -f "$stamp" ] || [ "$repo/pyproject.toml" -nt "$stamp" ]; then
+fresh() { [ -f "$1" ] && [ ! "$repo/pyproject.toml" -nt "$1" ]; }
+if ! fresh "$stamp" && { [ -n "$extras" ] || ! fresh "$venv/.jobfleet-installed[test]"; }; then
   echo "jobfleet: installing into $venv" >&2
   "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
   "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$repo$extras"

@@ -107,6 +107,16 @@ def usage_error(*args: str) -> str:
     return lines[0]
 
 
+def runs(line: str, argv: list[str]) -> bool:
+    """True if the shell words of ``line`` contain ``argv`` in a row."""
+    try:
+        words = shlex.split(line, comments=True)
+    except ValueError:  # not a line shlex can read, so not the command line
+        return False
+    n = len(argv)
+    return any(words[i : i + n] == argv for i in range(len(words) - n + 1))
+
+
 # -- submit, status, wait -------------------------------------------------------------
 
 
@@ -149,17 +159,29 @@ def test_submit_json(jf_home: Path) -> None:
     jf("wait", record["id"], *WAIT)
 
 
+def test_resource_options_are_accepted(jf_home: Path) -> None:
+    resources = ["--cores", "2", "--memory", "64M", "--walltime", "1h", "--gpus", "0"]
+    resources += ["--queue", "q", "--account", "a", "--backend", "local"]
+    job = submit(*resources, "--", "true")
+    jf("wait", job, *WAIT)
+
+
+def test_options_after_the_command_belong_to_it(jf_home: Path) -> None:
+    job = submit("echo", "--json", "--name", "x")  # no `--` needed once COMMAND began
+    jf("wait", job, *WAIT)
+    assert jf("logs", job).stdout == "--json --name x\n"
+    assert one(job)["name"] == "echo"
+
+
 def test_dry_run_shows_the_script_and_records_nothing(jf_home: Path, tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     argv = ["touch", str(marker), "a b", "it's", "$HOME", "x;y"]
     out = jf("submit", "--dry-run", "--", *argv).stdout
     assert out.startswith("#!")
     assert "# submit:" in out
-    # Some line of the script runs exactly argv, however the script quotes it.
-    split_lines = [shlex.split(line) for line in out.splitlines() if str(marker) in line]
-    n = len(argv)
-    assert any(words[i : i + n] == argv for words in split_lines for i in range(len(words)))
-    assert "'a b'" in out  # quoted, never left for a shell to split
+    # Some line of the script runs exactly argv, however the script quotes it...
+    assert any(runs(line, argv) for line in out.splitlines()), out
+    assert "'$HOME'" in out  # ...and in single quotes, so bash expands nothing
 
     as_json = json.loads(jf("submit", "--dry-run", "--json", "--", *argv).stdout)
     assert as_json["backend"] == "local"

@@ -1,6 +1,8 @@
 """jobfleet: run work on any HPC scheduler, or on one machine, with one job model."""
 
+from jobfleet.config import Config, load_config
 from jobfleet.errors import JobfleetError
+from jobfleet.fleet import Fleet
 from jobfleet.spec import ArraySpec, Dependency, DepKind, JobSpec, Resources, parse_array
 from jobfleet.states import TERMINAL, ElementRecord, JobRecord, JobState, aggregate
 
@@ -9,9 +11,11 @@ __version__ = "0.1.0"
 __all__ = [
     "TERMINAL",
     "ArraySpec",
+    "Config",
     "DepKind",
     "Dependency",
     "ElementRecord",
+    "Fleet",
     "JobRecord",
     "JobSpec",
     "JobState",
@@ -19,5 +23,6 @@ __all__ = [
     "Resources",
     "__version__",
     "aggregate",
+    "load_config",
     "parse_array",
 ]

@@ -1,0 +1,115 @@
+"""The README and examples/ run here, so they cannot drift from the code."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+README = (REPO / "README.md").read_text()
+BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README, flags=re.S)
+
+
+def commands(block: str) -> list[str]:
+    lines = [line.split("#", 1)[0].strip() for line in block.splitlines()]
+    return [line for line in lines if line]
+
+
+def env_with_venv() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    return env
+
+
+def test_readme_opens_with_exactly_two_commands_and_ci_runs_the_second() -> None:
+    lang, first = BLOCKS[0]
+    assert lang == "bash"
+    assert README.index("```") < README.index("\n## "), "the commands come before any section"
+    cmds = commands(first)
+    assert cmds == ["bash scripts/demo.sh", "bash scripts/test.sh"]
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "scripts/test.sh" in ci
+
+
+@pytest.mark.slow
+def test_readme_first_command_runs_the_main_job(jf_home: Path) -> None:
+    """The demo: 100 jobs on the local backend, waited on and summarised."""
+    proc = subprocess.run(
+        ["bash", "scripts/demo.sh"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env_with_venv(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "100 completed" in proc.stdout
+    assert "element 42 wrote: element 42: 42^2 = 1764" in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def test_readme_command_line_tour(jf_home: Path, tmp_path: Path) -> None:
+    tour = next(body for lang, body in BLOCKS[1:] if lang == "bash")
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", tour],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env_with_venv(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.splitlines()
+    assert "hello, world" in out
+    assert "element 7" in out
+    assert "completed" in out  # the array's state
+    assert "wait said: not all succeeded" in out
+    assert "failed 3" in out
+
+
+def test_readme_python_example(jf_home: Path, tmp_path: Path) -> None:
+    code = next(body for lang, body in BLOCKS if lang == "python")
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env_with_venv(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "81"
+
+
+def test_readme_configuration_example_is_valid(tmp_path: Path) -> None:
+    from jobfleet.config import load_config
+
+    text = next(body for lang, body in BLOCKS if lang == "yaml")
+    path = tmp_path / "jobfleet.yaml"
+    path.write_text(text)
+    config = load_config(path, profile="big")
+    assert config.resources.cores == 8
+    assert config.resources.memory_bytes == 32 * 2**30
+    assert config.local.cancel_grace_s == 10
+
+
+def test_example_quickstart(jf_home: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "quickstart.py")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env_with_venv(),
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "sum of squares of 0..19 = 2470" in proc.stdout
+
+
+def test_every_example_is_exercised() -> None:
+    exercised = {"hello_array.sh", "work.py", "quickstart.py"}  # hello_array via demo.sh
+    assert {p.name for p in (REPO / "examples").iterdir() if p.is_file()} == exercised
