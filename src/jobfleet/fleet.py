@@ -24,7 +24,7 @@ from typing import Literal
 from jobfleet.backends import KNOWN_BACKENDS
 from jobfleet.backends.base import Backend, SubmitRequest
 from jobfleet.config import Config, load_config
-from jobfleet.errors import ConfigError, SpecError, SubmitError, WaitTimeout
+from jobfleet.errors import ConfigError, SpecError, SubmitError, UnknownJobError, WaitTimeout
 from jobfleet.registry import NewJob, Registry, StatusUpdate
 from jobfleet.script import get_dialect, render_script, stream_path
 from jobfleet.spec import DepKind, JobSpec, spec_from_dict
@@ -112,7 +112,15 @@ class Fleet:
         resolved = []
         for dep in spec.dependencies:
             native = []
-            for record in self.registry.get_many(list(dep.job_ids)):
+            try:
+                records = self.registry.get_many(list(dep.job_ids))
+            except UnknownJobError as exc:
+                raise SpecError(
+                    "dependencies",
+                    f"{dep.kind.value} names job {exc.job_id!r}, which is not in the registry; "
+                    "check the id with `jobfleet status`",
+                ) from None
+            for record in records:
                 if record.backend != backend.name:
                     raise SpecError(
                         "dependencies",
@@ -131,6 +139,7 @@ class Fleet:
         """The script and submit command for ``spec``, without recording or running anything."""
         be = self.backend(backend)
         spec = self._prepare(spec, be)
+        deps = self._dependencies(spec, be)
         job_dir = str(self.registry.home / "jobs" / "DRY-RUN")
         script = render_script(spec, be.dialect, job_id="DRY-RUN", job_dir=job_dir)
         request = SubmitRequest(
@@ -139,6 +148,7 @@ class Fleet:
             spec=spec,
             script_path=f"{job_dir}/{SCRIPT_NAME}",
             job_dir=job_dir,
+            dependencies=deps,
         )
         return DryRun(be.name, script, be.submit_argv(request))
 

@@ -298,7 +298,10 @@ def parse_array(text: str, field_name: str = "array") -> ArraySpec:
         stop = int(match[2]) if match[2] is not None else start
         step = int(match[3]) if match[3] is not None else 1
         if stop < start:
-            raise SpecError(field_name, f"{text!r}: range {part!r} ends before it starts")
+            raise SpecError(
+                field_name,
+                f"{text!r}: range {part!r} ends before it starts; write it as '{stop}-{start}'",
+            )
         if step < 1:
             raise SpecError(field_name, f"{text!r}: the step in {part!r} must be at least 1")
         if (stop - start) // step + 1 + len(indices) > MAX_ARRAY_SIZE:

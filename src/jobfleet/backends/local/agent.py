@@ -97,6 +97,22 @@ def _read_int(path: str) -> int | None:
         return None
 
 
+def _become_subreaper() -> None:
+    """Adopt orphaned grandchildren (Linux), so they are reaped, not left as zombies.
+
+    A job's processes whose parent died are otherwise handed to PID 1, which in
+    many containers never reaps them.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_child_subreaper = 36
+        libc.prctl(pr_set_child_subreaper, 1, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        log.debug("cannot become a child subreaper on this system")
+
+
 def _signal_group(pid: int, sig: int) -> None:
     try:
         os.killpg(pid, sig)
@@ -144,6 +160,7 @@ class Agent:
             return 0
         os.ftruncate(lock_fd, 0)
         os.write(lock_fd, f"{os.getpid()}\n".encode())
+        _become_subreaper()
         wake_r, wake_w = self._open_wake()
         sig_r, sig_w = os.pipe()
         os.set_blocking(sig_r, False)
