@@ -40,6 +40,19 @@ GOLDEN = Path(__file__).parent / "golden"
 REGEN = os.environ.get("JOBFLEET_REGEN_GOLDEN") == "1"
 BASH = shutil.which("bash")
 needs_bash = pytest.mark.skipif(BASH is None, reason="bash is not installed")
+#: The script is POSIX sh: every execution test runs under each shell here
+#: (dash is Debian's /bin/sh, which the local backend uses).
+SHELLS = [name for name in ("bash", "dash") if shutil.which(name)]
+RUN_SHELL = BASH or "bash"
+
+
+@pytest.fixture(params=SHELLS, autouse=True)
+def run_shell(request: pytest.FixtureRequest) -> str:
+    """Run this module's tests once per installed POSIX shell."""
+    global RUN_SHELL
+    RUN_SHELL = request.param
+    return str(request.param)
+
 
 NASTY = [
     "",
@@ -175,8 +188,8 @@ def test_every_golden_file_has_a_case() -> None:
 
 @needs_bash
 @pytest.mark.parametrize("path", sorted(GOLDEN.glob("*.sh")), ids=lambda p: p.stem)
-def test_golden_is_valid_bash(path: Path) -> None:
-    proc = subprocess.run([BASH or "bash", "-n", str(path)], capture_output=True, text=True)
+def test_golden_is_valid_shell(path: Path) -> None:
+    proc = subprocess.run([RUN_SHELL, "-n", str(path)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
 
@@ -355,7 +368,7 @@ def _run(
         render_script(spec, dialect, job_id=job_id, job_dir=str(job_dir)), encoding="utf-8"
     )
     proc = subprocess.run(
-        [BASH or "bash", str(script)],
+        [RUN_SHELL, str(script)],
         cwd=where,
         env=env if env is not None else _base_env(),
         capture_output=True,
@@ -571,9 +584,7 @@ def test_no_guard_without_once_guard(tmp_path: Path) -> None:
 def test_missing_job_dir_is_not_reported_as_already_started(tmp_path: Path) -> None:
     script = tmp_path / "job.sh"
     script.write_text(render_script(JobSpec(["true"]), LOCAL, job_dir=str(tmp_path / "no")))
-    proc = subprocess.run(
-        [BASH or "bash", str(script)], env=_base_env(), capture_output=True, text=True
-    )
+    proc = subprocess.run([RUN_SHELL, str(script)], env=_base_env(), capture_output=True, text=True)
     assert proc.returncode == 1
     assert "does the job directory exist" in proc.stderr
 
@@ -611,7 +622,7 @@ def test_relative_job_dir_and_workdir_ignore_cdpath(tmp_path: Path) -> None:
     script.write_text(render_script(spec, LOCAL, job_dir="jd"))
     (tmp_path / "jd").mkdir()
     proc = subprocess.run(
-        [BASH or "bash", str(script)],
+        [RUN_SHELL, str(script)],
         cwd=tmp_path,
         env=_base_env(CDPATH=str(decoy)),
         capture_output=True,

@@ -1,9 +1,9 @@
-"""Render the bash script that runs one job, or each element of an array.
+"""Render the POSIX shell script that runs one job, or each element of an array.
 
 Pure: no I/O. The same script text serves every element of an array; the
 element's index is read at run time from the scheduler's variable (see
 :attr:`Dialect.index_expr`). Backends write the text into the job directory
-and hand it to their scheduler; the local backend runs it with bash. Write it
+and hand it to their scheduler; the local backend runs it with /bin/sh. Write it
 with ``encoding="utf-8", errors="surrogateescape"`` so that paths decoded by
 :func:`os.fsdecode` reach bash byte for byte.
 
@@ -78,6 +78,10 @@ class Dialect:
         directives: the directive bodies (without the prefix) for a spec, in a
             fixed order. :func:`render_script` drops those matching
             ``resources.directives_skip`` and appends ``resources.extra_directives``.
+        interpreter: the shell named in the ``#!`` line. The script is POSIX sh
+            (tested under dash and bash), so any POSIX shell runs it; schedulers
+            get bash, which every cluster has, the local backend the faster
+            ``/bin/sh``.
     """
 
     name: str
@@ -85,6 +89,7 @@ class Dialect:
     index_expr: str
     once_guard: bool
     directives: Callable[[JobSpec], list[str]]
+    interpreter: str = "/bin/bash"
 
 
 def _no_directives(spec: JobSpec) -> list[str]:
@@ -97,6 +102,7 @@ LOCAL = Dialect(
     index_expr="${JOBFLEET_ARRAY_INDEX-}",
     once_guard=True,
     directives=_no_directives,
+    interpreter="/bin/sh",
 )
 
 #: Every dialect by name.
@@ -268,7 +274,7 @@ def _command_line(spec: JobSpec) -> str:
 def render_script(
     spec: JobSpec, dialect: Dialect | str, *, job_id: str = "0", job_dir: str = "."
 ) -> str:
-    """The bash script that runs ``spec``; the same text for every array element.
+    """The shell script that runs ``spec``; the same text for every array element.
 
     Args:
         spec: the job.
@@ -287,7 +293,7 @@ def render_script(
     _check_line("job_dir", job_dir)
 
     out = [
-        "#!/bin/bash",
+        f"#!{dialect.interpreter}",
         f"# jobfleet job {_comment_safe(job_id)} ({_comment_safe(spec.display_name)})",
     ]
     out += _directive_lines(spec, dialect)
@@ -305,8 +311,8 @@ def render_script(
             f'export JOBFLEET_ARRAY_INDEX="{dialect.index_expr}"',
             'case "$JOBFLEET_ARRAY_INDEX" in',
             "    '' | *[!0-9]*)",
-            '        echo "jobfleet: array job $JOBFLEET_JOB_ID started without a numeric'
-            " array index (got '$JOBFLEET_ARRAY_INDEX')\" >&2",
+            "        printf '%s\\n' \"jobfleet: array job $JOBFLEET_JOB_ID started without a"
+            " numeric array index (got '$JOBFLEET_ARRAY_INDEX')\" >&2",
             "        exit 1",
             "        ;;",
             "esac",
@@ -332,11 +338,11 @@ def render_script(
             "set -C",
             'if ! { printf \'%s\\n\' "$$" >"$__jf_dir/started$__jf_tag"; } 2>/dev/null; then',
             '    if [ -e "$__jf_dir/started$__jf_tag" ]; then',
-            '        echo "jobfleet: job $JOBFLEET_JOB_ID$__jf_tag already started;'
+            "        printf '%s\\n' \"jobfleet: job $JOBFLEET_JOB_ID$__jf_tag already started;"
             ' not running it twice" >&2',
             f"        exit {EXIT_ALREADY_STARTED}",
             "    fi",
-            '    echo "jobfleet: cannot create $__jf_dir/started$__jf_tag;'
+            "    printf '%s\\n' \"jobfleet: cannot create $__jf_dir/started$__jf_tag;"
             ' does the job directory exist?" >&2',
             "    exit 1",
             "fi",
@@ -350,8 +356,10 @@ def render_script(
             "# Relative paths are relative to the workdir, written out as the cd comes later."
         )
     out += [
-        f"if ! exec >>{stdout_word} 2>>{stderr_word}; then",
-        '    echo "jobfleet: cannot open the job\'s output files" >&2',
+        # "command": a failed redirection of the special built-in exec would
+        # end a POSIX shell (dash) on the spot, before the exit code is written.
+        f"if ! command exec >>{stdout_word} 2>>{stderr_word}; then",
+        "    printf '%s\\n' \"jobfleet: cannot open the job's output files\" >&2",
         "    __jf_record 1",
         "    exit 1",
         "fi",

@@ -10,7 +10,7 @@ export JOBFLEET_JOB_ID=42
 export JOBFLEET_ARRAY_INDEX="${TEST_TASK_ID-}"
 case "$JOBFLEET_ARRAY_INDEX" in
     '' | *[!0-9]*)
-        echo "jobfleet: array job $JOBFLEET_JOB_ID started without a numeric array index (got '$JOBFLEET_ARRAY_INDEX')" >&2
+        printf '%s\n' "jobfleet: array job $JOBFLEET_JOB_ID started without a numeric array index (got '$JOBFLEET_ARRAY_INDEX')" >&2
         exit 1
         ;;
 esac
@@ -25,8 +25,8 @@ __jf_record() {
 }
 
 # Append both streams to the job's output files.
-if ! exec >>"$__jf_dir/stdout$__jf_tag" 2>>"$__jf_dir/stderr$__jf_tag"; then
-    echo "jobfleet: cannot open the job's output files" >&2
+if ! command exec >>"$__jf_dir/stdout$__jf_tag" 2>>"$__jf_dir/stderr$__jf_tag"; then
+    printf '%s\n' "jobfleet: cannot open the job's output files" >&2
     __jf_record 1
     exit 1
 fi

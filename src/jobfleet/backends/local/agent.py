@@ -9,7 +9,7 @@ Design (see docs/local-backend.md):
 * The agent is the only writer of task states. Clients enqueue jobs and ask
   for cancellation in the queue database, then write a byte to the ``wake``
   FIFO. Children's exits wake it through SIGCHLD.
-* Jobs run as ``bash job.sh`` in their own session (process group), so they
+* Jobs run as ``/bin/sh job.sh`` in their own session (process group), so they
   outlive the agent and the submitter, and a cancel or time-out signals the
   whole group (SIGTERM, then SIGKILL after the grace period).
 * No job is started twice: a task is marked ``starting`` (committed) before
@@ -47,7 +47,7 @@ from jobfleet.backends.local.queue import (
     QueueStore,
     TaskRow,
 )
-from jobfleet.script import EXIT_ALREADY_STARTED, exit_code_path, started_path
+from jobfleet.script import EXIT_ALREADY_STARTED, LOCAL, exit_code_path, started_path
 
 __all__ = ["Agent", "main"]
 
@@ -173,9 +173,10 @@ class Agent:
         try:
             self._reconcile()
             idle_since: float | None = None
+            look_at_queue = True
             while not self.stopping:
                 now = time.time()
-                self._tick(now)
+                self._tick(now, look_at_queue)
                 if self.tasks or self.procs:
                     idle_since = None
                 elif idle_since is None:
@@ -184,7 +185,14 @@ class Agent:
                     log.info("agent %s: idle for %.0fs, exiting", os.getpid(), now - idle_since)
                     return 0
                 timeout = self._next_timeout(now, idle_since)
+                if self._updates:
+                    # States of just-started jobs are written with the next round's
+                    # transaction, or after this short pause if nothing else happens.
+                    timeout = min(timeout, _FLUSH_DELAY_S)
                 ready, _, _ = select.select([wake_r, sig_r], [], [], timeout)
+                # Clients write to the FIFO after enqueuing or asking to cancel; a
+                # child's exit alone (SIGCHLD) needs no look at the queue.
+                look_at_queue = wake_r in ready or not ready
                 for fd in ready:
                     try:
                         while os.read(fd, 4096):
@@ -238,18 +246,20 @@ class Agent:
 
     # -- one round ---------------------------------------------------------------
 
-    def _tick(self, now: float) -> None:
-        self._load_new()
+    def _tick(self, now: float, look_at_queue: bool = True) -> None:
         self._reap(now)
+        if look_at_queue:
+            self._load_new()
+            self._handle_cancels(now)
         self._watch_adopted(now)
-        self._handle_cancels(now)
         self._enforce_walltimes(now)
         self._resolve_dependencies(now)
         starting = self._choose(now)
+        # One transaction: what ended, what is about to start (committed before
+        # any process is created), and the pids of what started last round.
         self._flush()
         if starting:
             self._spawn(starting, now)
-            self._flush()
 
     def _load_new(self) -> None:
         for task in self.store.active_tasks(after_job=self.last_job):
@@ -526,8 +536,8 @@ class Agent:
             ]
             try:
                 pid = os.posix_spawn(
-                    "/bin/bash",
-                    ["bash", task.script],
+                    LOCAL.interpreter,
+                    [LOCAL.interpreter, task.script],
                     env,
                     file_actions=actions,
                     setsid=True,
@@ -543,6 +553,8 @@ class Agent:
 
 
 _APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+#: Longest delay before the pid and start time of a started job are written.
+_FLUSH_DELAY_S = 0.02
 
 
 def _tag(task: TaskRow) -> str:
