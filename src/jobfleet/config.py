@@ -46,6 +46,7 @@ __all__ = [
     "Config",
     "LocalSettings",
     "Setting",
+    "SlurmConfig",
     "describe",
     "find_config_file",
     "load_config",
@@ -179,6 +180,13 @@ _RESOURCE_DOCS = {
     "extra_args": "extra arguments for the submit command",
 }
 
+
+def _bool(value: Any, key: str) -> Any:
+    if not isinstance(value, bool):
+        raise SpecError(key, f"expected true or false, got {_show(value)}")
+    return value
+
+
 _memory = _checked(parse_memory)
 _duration = _checked(parse_walltime)
 _interval = _checked(_interval_seconds)
@@ -196,6 +204,18 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("local", "cancel_grace", _duration, "10s", "how long a cancelled job may take to exit"),
     Setting("local", "idle_exit", _duration, "60s", "the local agent exits after this idle time"),
     Setting("wait", "poll_interval", _interval, "1s", "time between status polls"),
+    Setting("slurm", "command_timeout", _duration, "60s", "longest wait for one SLURM command"),
+    Setting(
+        "slurm", "submit_retries", _whole(0), 5, "retries of a submission SLURM refused for now"
+    ),
+    Setting("slurm", "retry_backoff", _interval, "1s", "first pause before a retry (doubles)"),
+    Setting(
+        "slurm",
+        "kill_invalid_dependents",
+        _bool,
+        True,
+        "cancel a job whose dependency can never be met (--kill-on-invalid-dep)",
+    ),
 )
 
 _BY_KEY = {s.dotted: s for s in SCHEMA}
@@ -216,6 +236,16 @@ class LocalSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SlurmConfig:
+    """Settings of the SLURM backend (section ``slurm:``)."""
+
+    command_timeout_s: int = 60
+    submit_retries: int = 5
+    retry_backoff_s: float = 1.0
+    kill_invalid_dependents: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The merged configuration.
 
@@ -223,6 +253,7 @@ class Config:
         backend: default backend name.
         resources: default resources for every job.
         local: settings of the local backend.
+        slurm: settings of the SLURM backend.
         poll_interval_s: seconds between status polls.
         profile: the profile applied, if any.
         path: the file read, if any.
@@ -235,6 +266,7 @@ class Config:
     backend: str
     resources: Resources
     local: LocalSettings
+    slurm: SlurmConfig
     poll_interval_s: float
     profile: str | None
     path: str | None
@@ -340,6 +372,16 @@ def load_config(
                 gpus=auto("local.gpus", _whole(0)),
                 cancel_grace_s=parse_walltime(flat["local.cancel_grace"], "local.cancel_grace"),
                 idle_exit_s=parse_walltime(flat["local.idle_exit"], "local.idle_exit"),
+            ),
+            slurm=SlurmConfig(
+                command_timeout_s=parse_walltime(
+                    flat["slurm.command_timeout"], "slurm.command_timeout"
+                ),
+                submit_retries=flat["slurm.submit_retries"],
+                retry_backoff_s=_interval_seconds(
+                    flat["slurm.retry_backoff"], "slurm.retry_backoff"
+                ),
+                kill_invalid_dependents=flat["slurm.kill_invalid_dependents"],
             ),
             poll_interval_s=_interval_seconds(flat["wait.poll_interval"], "wait.poll_interval"),
             profile=profile,

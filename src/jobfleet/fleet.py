@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Literal
 
 from jobfleet.backends import KNOWN_BACKENDS
-from jobfleet.backends.base import Backend, SubmitRequest
+from jobfleet.backends.base import Backend, PollTarget, SubmitRequest, scheduler_name
 from jobfleet.config import Config, load_config
 from jobfleet.errors import ConfigError, SpecError, SubmitError, UnknownJobError, WaitTimeout
 from jobfleet.registry import NewJob, Registry, StatusUpdate
+from jobfleet.runner import Runner
 from jobfleet.script import get_dialect, render_script, stream_path
 from jobfleet.spec import DepKind, JobSpec, spec_from_dict
 from jobfleet.states import JobRecord
@@ -53,11 +54,19 @@ class Fleet:
         config: the configuration; None loads it from the usual places.
         home: the registry directory; None uses ``$JOBFLEET_HOME`` or the
             per-user data directory.
+        runner: how scheduler commands are run (tests inject a scripted one).
     """
 
-    def __init__(self, config: Config | None = None, *, home: str | os.PathLike[str] | None = None):
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        home: str | os.PathLike[str] | None = None,
+        runner: Runner | None = None,
+    ):
         self.config = config if config is not None else load_config()
         self.registry = Registry(home)
+        self._runner = runner
         self._backends: dict[str, Backend] = {}
 
     def close(self) -> None:
@@ -84,17 +93,33 @@ class Fleet:
                 f"unknown backend {name!r}; choose one of {', '.join(KNOWN_BACKENDS)}",
                 key="backend",
             )
+        backend = self._make_backend(name)
+        self._backends[name] = backend
+        return backend
+
+    def _make_backend(self, name: str) -> Backend:
+        if name == "slurm":
+            from jobfleet.backends.slurm import SlurmBackend, SlurmSettings
+
+            slurm = self.config.slurm
+            return SlurmBackend(
+                self._runner,
+                SlurmSettings(
+                    command_timeout_s=slurm.command_timeout_s,
+                    submit_retries=slurm.submit_retries,
+                    retry_backoff_s=slurm.retry_backoff_s,
+                    kill_invalid_dependents=slurm.kill_invalid_dependents,
+                ),
+            )
         from jobfleet.backends.local import LocalBackend, detect_capacity
 
         local = self.config.local
-        backend = LocalBackend(
+        return LocalBackend(
             self.registry.home / "local",
             detect_capacity(local.cores, local.memory_bytes, local.gpus),
             cancel_grace_s=local.cancel_grace_s,
             idle_exit_s=local.idle_exit_s,
         )
-        self._backends[name] = backend
-        return backend
 
     # -- submission ---------------------------------------------------------------
 
@@ -144,7 +169,7 @@ class Fleet:
         script = render_script(spec, be.dialect, job_id="DRY-RUN", job_dir=job_dir)
         request = SubmitRequest(
             job_id="DRY-RUN",
-            name=spec.display_name,
+            name=scheduler_name(str(self.registry.home), "DRY-RUN", spec.display_name),
             spec=spec,
             script_path=f"{job_dir}/{SCRIPT_NAME}",
             job_dir=job_dir,
@@ -186,7 +211,7 @@ class Fleet:
             requests.append(
                 SubmitRequest(
                     job_id=record.id,
-                    name=spec.display_name,
+                    name=scheduler_name(str(self.registry.home), record.id, spec.display_name),
                     spec=spec,
                     script_path=str(script_path),
                     job_dir=record.job_dir,
@@ -227,7 +252,7 @@ class Fleet:
                 by_backend.setdefault(record.backend, []).append(record)
         updates: list[StatusUpdate] = []
         for name, group in by_backend.items():
-            statuses = self.backend(name).poll([r.native_id for r in group if r.native_id])
+            statuses = self.backend(name).poll([_target(r) for r in group])
             for record in group:
                 status = statuses.get(record.native_id or "")
                 if status is None:
@@ -334,4 +359,13 @@ def _differs(update: StatusUpdate, record: JobRecord) -> bool:
         record.state,
         record.exit_code,
         record.reason,
+    )
+
+
+def _target(record: JobRecord) -> PollTarget:
+    return PollTarget(
+        native_id=record.native_id or "",
+        job_dir=record.job_dir,
+        submitted_at=record.created_at,
+        indices=tuple(sorted(record.elements)) if record.elements else None,
     )

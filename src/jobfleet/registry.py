@@ -28,6 +28,7 @@ from typing import Any, TypeAlias
 
 from jobfleet.errors import RegistryError, UnknownJobError
 from jobfleet.spec import JobSpec, spec_to_dict
+from jobfleet.sqlite import connect
 from jobfleet.states import TERMINAL, ElementRecord, JobRecord, JobState, aggregate
 
 __all__ = ["NewJob", "Registry", "StatusUpdate", "default_home"]
@@ -178,12 +179,7 @@ class Registry:
         except OSError as exc:
             raise RegistryError(f"cannot create the registry directory {self.home}: {exc}") from exc
         try:
-            self._conn = sqlite3.connect(
-                self.db_path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
-            for pragma in ("busy_timeout = 30000", "journal_mode = WAL", "synchronous = FULL"):
-                self._conn.execute(f"PRAGMA {pragma}")
-            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._conn = connect(self.db_path, synchronous="FULL")
         except sqlite3.Error as exc:
             self.close()
             raise self._error("open", exc) from exc

@@ -37,6 +37,8 @@ True
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import re
 import shlex
 from collections.abc import Callable
@@ -53,6 +55,7 @@ __all__ = [
     "Dialect",
     "exit_code_path",
     "get_dialect",
+    "register_dialect",
     "render_script",
     "started_path",
     "stream_path",
@@ -115,11 +118,21 @@ def get_dialect(name: str) -> Dialect:
     Raises:
         BackendError: no such dialect; the message lists the valid names.
     """
+    if name not in DIALECTS and name.isidentifier():
+        # A scheduler's dialect lives in its backend module, which registers it.
+        with contextlib.suppress(ImportError):
+            importlib.import_module(f"jobfleet.backends.{name}")
     try:
         return DIALECTS[name]
     except KeyError:
         valid = ", ".join(sorted(DIALECTS))
         raise BackendError(f"unknown script dialect {name!r}; valid names: {valid}") from None
+
+
+def register_dialect(dialect: Dialect) -> Dialect:
+    """Make ``dialect`` known by its name (called by backend modules at import)."""
+    DIALECTS[dialect.name] = dialect
+    return dialect
 
 
 # ---------------------------------------------------------------------------

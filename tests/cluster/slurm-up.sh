@@ -1,4 +1,10 @@
 #!/usr/bin/env bash
+# jobfleet copy of /work/shared/cluster/slurm-up.sh (verified recipe, see docs/slurm-notes.md and
+# /work/shared/cluster/README.md). Changed for jobfleet's tests: default SLURM_CI_MIN_JOB_AGE=10
+# (was 300; Slurm 22.05 clamps anything below 2, including 0, to 2 and logs "error: MinJobAge must
+# be at least 2"; records actually vanish MinJobAge + ~7-10 s after the job ends) and default
+# SLURM_CI_CPUS=8 (was the real core count; 8 != real count uses SlurmdParameters=config_overrides
+# as before; set SLURM_CI_CPUS= (empty) for the real count). Nothing else changed.
 # slurm-up.sh - bring up a single-node Slurm 22.05 cluster (Debian 12 packages)
 # without systemd: munged + [mariadbd + slurmdbd] + slurmctld + slurmd.
 #

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 #: Backend names a configuration may name. Later issues add slurm, sge, ...
-KNOWN_BACKENDS: tuple[str, ...] = ("local",)
+KNOWN_BACKENDS: tuple[str, ...] = ("local", "slurm")
 
 __all__ = ["KNOWN_BACKENDS"]

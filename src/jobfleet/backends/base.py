@@ -9,6 +9,8 @@ the backend reports, before reporting it to anybody.
 from __future__ import annotations
 
 import abc
+import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -17,7 +19,7 @@ from jobfleet.errors import SubmitError
 from jobfleet.spec import DepKind, JobSpec
 from jobfleet.states import JobState
 
-__all__ = ["Backend", "NativeStatus", "SubmitRequest"]
+__all__ = ["Backend", "NativeStatus", "PollTarget", "SubmitRequest", "scheduler_name"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,23 @@ class SubmitRequest:
     job_dir: str
     dependencies: tuple[tuple[DepKind, tuple[str, ...]], ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PollTarget:
+    """A tracked job, as a backend needs it to find the job's state.
+
+    Attributes:
+        native_id: the scheduler's id.
+        job_dir: the job's directory, where its exit-code files are.
+        submitted_at: when it was recorded (Unix time), to bound accounting queries.
+        indices: the array indices, or None for a single job.
+    """
+
+    native_id: str
+    job_dir: str
+    submitted_at: float
+    indices: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,10 +115,11 @@ class Backend(abc.ABC):
         """The command a submission would run, for dry runs; None when no command is run."""
 
     @abc.abstractmethod
-    def poll(self, native_ids: Sequence[str]) -> dict[str, NativeStatus]:
+    def poll(self, targets: Sequence[PollTarget]) -> dict[str, NativeStatus]:
         """The states of many jobs at once, in as few scheduler calls as possible.
 
-        A job absent from the result is one the scheduler does not know (now).
+        Keyed by native id. A job absent from the result is one the scheduler
+        does not know (now) and that left no exit-code file.
 
         Raises:
             CommandError: the scheduler could not be asked. Callers must then
@@ -115,3 +135,21 @@ class Backend(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release what the backend holds (connections, files)."""
+
+
+_NAME_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def scheduler_name(home: str, job_id: str, name: str) -> str:
+    """The name a job gets on its scheduler: ``jf<token>-<id>-<name>``.
+
+    Unique to one registry (the token is a hash of its directory) and one job,
+    so a job can be found again by name on the scheduler, e.g. after a crash
+    between submitting and recording the native id. Only ``[A-Za-z0-9._-]``.
+
+    >>> scheduler_name("/home/a/.local/share/jobfleet", "17", "train model")
+    'jf3c4080-17-train_model'
+    """
+    token = hashlib.sha256(home.encode("utf-8", "surrogateescape")).hexdigest()[:6]
+    safe = _NAME_SAFE.sub("_", name).strip("_.-")[:40] or "job"
+    return f"jf{token}-{job_id}-{safe}"

@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from jobfleet.backends.base import Backend, NativeStatus, SubmitRequest
+from jobfleet.backends.base import Backend, NativeStatus, PollTarget, SubmitRequest
 from jobfleet.backends.local.plan import Amount
 from jobfleet.backends.local.queue import (
     LOCK_NAME,
@@ -254,8 +254,8 @@ class LocalBackend(Backend):
     def submit_argv(self, request: SubmitRequest) -> list[str] | None:
         return None
 
-    def poll(self, native_ids: Sequence[str]) -> dict[str, NativeStatus]:
-        wanted = [int(n) for n in native_ids if n.isdigit()]
+    def poll(self, targets: Sequence[PollTarget]) -> dict[str, NativeStatus]:
+        wanted = [int(t.native_id) for t in targets if t.native_id.isdigit()]
         rows = self.store.task_states(wanted)
         by_job: dict[int, list[tuple[int, str, int | None, str | None]]] = {}
         for job, idx, state, exit_code, reason in rows:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from jobfleet.errors import BackendError
+from jobfleet.sqlite import connect
 
 __all__ = ["LOCK_NAME", "LOG_NAME", "NO_INDEX", "WAKE_NAME", "NewLocalJob", "QueueStore", "TaskRow"]
 
@@ -158,14 +159,10 @@ class QueueStore:
         self.path = directory / "queue.db"
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode survives any process crash; the exit-code files
             # written by the job scripts cover an operating system crash.
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            self._db = connect(self.path, synchronous="NORMAL")
+            self._db.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
         except (OSError, sqlite3.Error) as exc:
             raise BackendError(f"cannot open the local queue at {self.path}: {exc}") from exc
         self._lock = threading.RLock()

@@ -1,0 +1,283 @@
+"""The shared half of every backend driven by a scheduler's command-line tools.
+
+A scheduler module (:mod:`.slurm`, ...) only builds argv lists and parses
+output. This base class runs them through the :class:`~jobfleet.runner.Runner`
+seam, with time-outs and retries, and implements the polling rule every such
+backend follows:
+
+1. ONE queue call for every tracked job (chunked only past the OS argument limit);
+2. for jobs (or array elements) the queue no longer shows, ONE accounting call;
+3. for what accounting does not know (or when the site has none), the
+   scheduler's short-term memory (e.g. ``scontrol show job``), if it has one;
+4. then the exit-code file the job script wrote.
+
+Anything still unknown is left out of the result: the caller keeps its last
+known state. A command that fails or times out raises
+:class:`~jobfleet.errors.CommandError` and nothing is concluded from it.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from jobfleet.backends.base import Backend, NativeStatus, PollTarget, SubmitRequest
+from jobfleet.errors import CommandError, SubmitError
+from jobfleet.runner import CommandResult, Runner, SubprocessRunner, argv_chunks
+from jobfleet.script import exit_code_path
+from jobfleet.states import JobState, aggregate
+
+__all__ = ["BatchBackend", "BatchSettings", "Element", "Seen"]
+
+log = logging.getLogger(__name__)
+
+#: One element's report: (state, exit code, reason).
+Element = tuple[JobState, int | None, str | None]
+#: What one source reported: native id -> index (None for a single job) -> element.
+Seen = dict[str, dict[int | None, Element]]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSettings:
+    """Knobs every command-line backend has.
+
+    Attributes:
+        command_timeout_s: longest wait for one scheduler command.
+        submit_retries: how often a submission refused for a passing reason
+            (back-pressure, time-out) is tried again.
+        retry_backoff_s: the first pause before a retry; doubled each time, at most 60 s.
+    """
+
+    command_timeout_s: float = 60.0
+    submit_retries: int = 5
+    retry_backoff_s: float = 1.0
+
+
+class BatchBackend(Backend):
+    """I/O, retries and the polling rule; subclasses build argv and parse output."""
+
+    def __init__(self, runner: Runner | None = None, settings: BatchSettings | None = None):
+        self.runner: Runner = runner or SubprocessRunner()
+        self.settings = settings or BatchSettings()
+        self._warned: set[str] = set()
+
+    # -- what a scheduler module provides ------------------------------------------
+
+    @abc.abstractmethod
+    def submit_argv(self, request: SubmitRequest) -> list[str]:
+        """The submit command for ``request`` (the script is already on disk)."""
+
+    @abc.abstractmethod
+    def parse_submit(self, result: CommandResult) -> str:
+        """The native id from a successful submit command."""
+
+    @abc.abstractmethod
+    def submit_is_transient(self, result: CommandResult) -> bool:
+        """Whether a failed submission may succeed later (back-pressure, time-out)."""
+
+    @abc.abstractmethod
+    def find_by_name_argv(self, name: str) -> list[str]:
+        """A command listing the native id of a job with this unique name."""
+
+    @abc.abstractmethod
+    def parse_find_by_name(self, result: CommandResult) -> str | None:
+        """The native id from :meth:`find_by_name_argv`'s output, if any."""
+
+    @abc.abstractmethod
+    def queue_argv(self, native_ids: Sequence[str]) -> list[str]:
+        """The one queue command for these jobs."""
+
+    @abc.abstractmethod
+    def parse_queue(self, result: CommandResult, native_ids: Sequence[str]) -> Seen:
+        """States from the queue command; raise CommandError if it failed."""
+
+    @abc.abstractmethod
+    def accounting_argv(self, native_ids: Sequence[str], since: float) -> list[str] | None:
+        """The one accounting command, or None when the site has no accounting."""
+
+    @abc.abstractmethod
+    def parse_accounting(self, result: CommandResult, native_ids: Sequence[str]) -> Seen:
+        """States from the accounting command; raise CommandError if it failed."""
+
+    def accounting_missing(self, why: str) -> None:
+        """The site has no usable accounting; later polls should not ask it."""
+        self.warn_once("no-accounting", "%s: no accounting available (%s)", self.name, why)
+
+    def memory_argv(self) -> list[str] | None:
+        """A command listing every job the scheduler still remembers, if it has one."""
+        return None
+
+    def parse_memory(self, result: CommandResult, native_ids: Sequence[str]) -> Seen:
+        """States from :meth:`memory_argv`'s output."""
+        return {}
+
+    @abc.abstractmethod
+    def cancel_argv(self, native_ids: Sequence[str]) -> list[str]:
+        """The cancel command for these jobs."""
+
+    def cancel_ok(self, result: CommandResult) -> bool:
+        """Whether a cancel command's result is acceptable (e.g. already finished)."""
+        return result.ok
+
+    # -- I/O ------------------------------------------------------------------------
+
+    def run(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> CommandResult:
+        """Run one scheduler command through the runner, with the configured time-out."""
+        return self.runner.run(argv, timeout_s=self.settings.command_timeout_s, env=env)
+
+    def warn_once(self, key: str, message: str, *args: object) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(message, *args)
+
+    def submit(self, request: SubmitRequest) -> str:
+        argv = self.submit_argv(request)
+        pause = self.settings.retry_backoff_s
+        attempts = self.settings.submit_retries + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                result = self.run(argv)
+            except CommandError as exc:
+                if not exc.transient:
+                    raise SubmitError(request.name, str(exc)) from None
+                # A time-out may hide an accepted submission: look before retrying.
+                found = self._find_by_name(request.name)
+                if found is not None:
+                    return found
+                problem = str(exc)
+            else:
+                if result.ok:
+                    return self.parse_submit(result)
+                problem = f"{argv[0]} exited {result.returncode}: {result.stderr.strip()}"
+                if not self.submit_is_transient(result):
+                    raise SubmitError(request.name, problem)
+                found = self._find_by_name(request.name)
+                if found is not None:
+                    return found
+            if attempt == attempts:
+                raise SubmitError(request.name, f"gave up after {attempts} attempts: {problem}")
+            log.warning(
+                "job %s: submission refused for now (%s); retrying in %.0fs",
+                request.job_id,
+                problem,
+                pause,
+            )
+            time.sleep(pause)
+            pause = min(pause * 2, 60.0)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _find_by_name(self, name: str) -> str | None:
+        try:
+            return self.parse_find_by_name(self.run(self.find_by_name_argv(name)))
+        except CommandError:
+            return None
+
+    def cancel(self, native_ids: Sequence[str]) -> None:
+        if not native_ids:
+            return
+        result = self.run(self.cancel_argv(native_ids))
+        if not self.cancel_ok(result):
+            raise CommandError(
+                result.argv,
+                f"{result.argv[0]} exited {result.returncode}: {result.stderr.strip()}",
+                returncode=result.returncode,
+                stdout=result.stdout,
+                stderr=result.stderr,
+            )
+
+    # -- polling --------------------------------------------------------------------
+
+    def poll(self, targets: Sequence[PollTarget]) -> dict[str, NativeStatus]:
+        if not targets:
+            return {}
+        by_id = {t.native_id: t for t in targets}
+        seen: Seen = {}
+        for chunk in argv_chunks(list(by_id), fixed_len=1024):
+            _merge(seen, self.parse_queue(self.run(self.queue_argv(chunk)), chunk))
+
+        missing = _missing(by_id, seen)
+        if missing:
+            since = min(by_id[n].submitted_at for n in missing)
+            argv = self.accounting_argv(missing, since)
+            result: CommandResult | None = None
+            if argv is not None:
+                try:
+                    result = self.run(argv)
+                except CommandError as exc:
+                    if exc.transient:
+                        raise
+                    self.accounting_missing(str(exc))  # e.g. the program is not installed
+            if result is not None:
+                _merge(seen, self.parse_accounting(result, missing), only_new=True)
+                missing = _missing(by_id, seen)
+        if missing:
+            argv = self.memory_argv()
+            if argv is not None:
+                _merge(seen, self.parse_memory(self.run(argv), missing), only_new=True)
+                missing = _missing(by_id, seen)
+        for native_id in missing:
+            _merge(seen, {native_id: _from_exit_files(by_id[native_id], seen.get(native_id, {}))})
+        return {n: _status(elements) for n, elements in seen.items() if n in by_id and elements}
+
+
+def _merge(into: Seen, new: Seen, *, only_new: bool = False) -> None:
+    """Add reports; with ``only_new`` an element already reported keeps its report."""
+    for native_id, elements in new.items():
+        mine = into.setdefault(native_id, {})
+        for index, element in elements.items():
+            if not only_new or index not in mine:
+                mine[index] = element
+
+
+def _expected(target: PollTarget) -> list[int | None]:
+    return list(target.indices) if target.indices is not None else [None]
+
+
+def _missing(by_id: Mapping[str, PollTarget], seen: Seen) -> list[str]:
+    """Jobs with at least one expected element nobody has reported."""
+    out = []
+    for native_id, target in by_id.items():
+        reported = seen.get(native_id, {})
+        if any(index not in reported for index in _expected(target)):
+            out.append(native_id)
+    return out
+
+
+def _read_exit_code(path: str) -> int | None:
+    try:
+        with open(path, encoding="ascii") as fh:
+            text = fh.read()
+    except OSError:
+        return None
+    if not text.endswith("\n"):
+        return None  # not completely written yet
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def _from_exit_files(
+    target: PollTarget, reported: Mapping[int | None, Element]
+) -> dict[int | None, Element]:
+    """Outcomes the job script recorded, for elements the scheduler has forgotten."""
+    found: dict[int | None, Element] = {}
+    for index in _expected(target):
+        if index in reported:
+            continue
+        code = _read_exit_code(exit_code_path(target.job_dir, index))
+        if code is not None:
+            state = JobState.COMPLETED if code == 0 else JobState.FAILED
+            found[index] = (state, code, "from the job's exit-code file")
+    return found
+
+
+def _status(elements: Mapping[int | None, Element]) -> NativeStatus:
+    if None in elements and len(elements) == 1:
+        state, code, reason = elements[None]
+        return NativeStatus(state, code, reason)
+    indexed = {i: e for i, e in elements.items() if i is not None}
+    return NativeStatus(aggregate(e[0] for e in indexed.values()), None, None, indexed)

@@ -1,0 +1,397 @@
+"""SLURM: sbatch, squeue, sacct, scontrol and scancel, as argv lists and parsers.
+
+Everything that runs a command, retries or decides what to ask next is in
+:class:`~jobfleet.backends.batch.BatchBackend`; this module only knows SLURM's
+words. Checked against a live SLURM 22.05 cluster with slurmdbd accounting
+(recorded output in ``tests/fixtures/slurm/``) and against the documented
+formats of newer versions. Traps found on 22.05 (see docs/slurm-notes.md):
+
+* ``squeue --json`` ignores ``-j``/``-t`` and reports raw wait statuses, and
+  ``sacct --json`` reports ``exit 5`` as success: we use the text formats.
+* ``sacct`` without ``--starttime`` shows only jobs since midnight: we always
+  pass the earliest submission time of the jobs asked about.
+* A dependent of a failed job stays PENDING for ever unless the cluster sets
+  ``kill_invalid_depend``: we submit with ``--kill-on-invalid-dep=yes`` (it is
+  cancelled, as on every jobfleet backend) unless ``slurm.kill_invalid_dependents``
+  is off, and otherwise report the reason ``DependencyNeverSatisfied``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from jobfleet.backends.base import SubmitRequest
+from jobfleet.backends.batch import BatchBackend, BatchSettings, Element, Seen
+from jobfleet.errors import CommandError
+from jobfleet.runner import CommandResult, Runner
+from jobfleet.script import Dialect, register_dialect
+from jobfleet.spec import DepKind, JobSpec, parse_array
+from jobfleet.states import JobState
+
+__all__ = ["SLURM", "STATE_MAP", "SlurmBackend", "SlurmSettings", "exit_code", "map_state"]
+
+log = logging.getLogger(__name__)
+
+# SLURM's job state codes, as squeue and sacct print them, to jobfleet's states.
+# Source: https://slurm.schedmd.com/squeue.html#SECTION_JOB-STATE-CODES and
+# https://slurm.schedmd.com/sacct.html#SECTION_JOB-STATE-CODES (22.05 - 24.11).
+STATE_MAP: dict[str, JobState] = {
+    "PENDING": JobState.PENDING,  # awaiting resource allocation
+    "CONFIGURING": JobState.PENDING,  # allocated, nodes still booting
+    "POWER_UP_NODE": JobState.PENDING,  # allocated, powered-down nodes starting
+    "REQUEUED": JobState.PENDING,  # being requeued; it will run again
+    "REQUEUE_HOLD": JobState.PENDING,  # requeued and held
+    "REQUEUE_FED": JobState.PENDING,  # requeued by a federation
+    "RESV_DEL_HOLD": JobState.PENDING,  # held after its reservation was deleted
+    "SPECIAL_EXIT": JobState.PENDING,  # requeued in a held state after a special exit code
+    "RUNNING": JobState.RUNNING,
+    "COMPLETING": JobState.RUNNING,  # ending; some processes may still be active
+    "SIGNALING": JobState.RUNNING,  # being signalled
+    "STAGE_OUT": JobState.RUNNING,  # staging out data after running
+    "SUSPENDED": JobState.RUNNING,  # started, then suspended; it keeps its allocation
+    "STOPPED": JobState.RUNNING,  # SIGSTOPped; it keeps its allocation
+    "RESIZING": JobState.RUNNING,  # changing size
+    "UPDATE_DB": JobState.RUNNING,  # sending an update to the database
+    "COMPLETED": JobState.COMPLETED,  # all processes ended with exit code 0
+    "FAILED": JobState.FAILED,  # non-zero exit code or other failure
+    "BOOT_FAIL": JobState.FAILED,  # launch failure (typically hardware); never ran
+    "NODE_FAIL": JobState.FAILED,  # an allocated node failed; the job was ended
+    "LAUNCH_FAILED": JobState.FAILED,  # the job could not be launched
+    "RECONFIG_FAIL": JobState.FAILED,  # node configuration for the job failed
+    "PREEMPTED": JobState.FAILED,  # ended by preemption (and not requeued)
+    "CANCELLED": JobState.CANCELLED,  # by a user or an administrator
+    "REVOKED": JobState.CANCELLED,  # a sibling in a federation started instead
+    "TIMEOUT": JobState.TIMEOUT,  # reached its time limit
+    "DEADLINE": JobState.TIMEOUT,  # ended on its deadline
+    "OUT_OF_MEMORY": JobState.OUT_OF_MEMORY,  # exceeded its memory
+}
+
+#: Pending reasons that mean the job will never start by itself.
+NEVER_RUNS = {
+    "DependencyNeverSatisfied": "a dependency can never be met",
+    "BadConstraints": "its constraints can never be satisfied",
+    "PartitionConfig": "it asks for more than its partition allows",
+    "JobHeldAdmin": "an administrator holds it",
+    "JobHeldUser": "it is held (scontrol release to start it)",
+}
+
+#: stderr of a refused submission that a later try may get through.
+_TRANSIENT_SUBMIT = re.compile(
+    r"QOSMaxSubmitJob|AssocMaxSubmitJob|MaxSubmitJobs|Socket timed out|"
+    r"temporarily unable|Resource temporarily unavailable|try again|"
+    r"Unable to contact slurm controller|Connection refused",
+    re.IGNORECASE,
+)
+#: stderr of squeue/scancel naming job ids the controller no longer holds.
+_INVALID_ID = re.compile(r"Invalid job id specified", re.IGNORECASE)
+#: sacct's answer on a cluster without accounting storage.
+_NO_ACCOUNTING = re.compile(
+    r"accounting storage is disabled|not running a supported accounting_storage", re.IGNORECASE
+)
+_QUEUE_FORMAT = "%i|%A|%F|%K|%T|%r|%j"
+_ACCOUNTING_FORMAT = "JobID,JobIDRaw,State,ExitCode"
+_SCONTROL_KEYS = re.compile(
+    r"(?:^|\s)(JobId|ArrayJobId|ArrayTaskId|JobState|Reason|ExitCode)=(\S*)"
+)
+
+
+def map_state(native: str) -> tuple[JobState, str | None]:
+    """jobfleet's state for a SLURM state string, and any detail it carried.
+
+    ``CANCELLED by 1000`` is CANCELLED with detail ``by 1000``; a state with
+    the ``+`` of a truncated display is read without it. Unknown states warn
+    and map to UNKNOWN: a poll never fails on a code SLURM added later.
+    """
+    word, _, detail = native.strip().partition(" ")
+    word = word.rstrip("+")
+    state = STATE_MAP.get(word)
+    if state is None:
+        log.warning("unknown SLURM job state %r; reporting it as unknown", native)
+        return JobState.UNKNOWN, native
+    return state, detail or None
+
+
+def exit_code(text: str) -> int | None:
+    """The exit code from SLURM's ``code:signal`` (128+signal when a signal ended it).
+
+    >>> exit_code("3:0"), exit_code("0:9"), exit_code(""), exit_code("0:0")
+    (3, 137, None, 0)
+    """
+    code, sep, sig = text.strip().partition(":")
+    if not sep or not code.isdigit() or not sig.isdigit():
+        return None
+    return 128 + int(sig) if int(sig) else int(code)
+
+
+def parse_job_id(text: str) -> tuple[str, list[int] | None]:
+    """Split a SLURM job id into the array (or job) id and element indices.
+
+    >>> parse_job_id("123"), parse_job_id("123_4")
+    (('123', None), ('123', [4]))
+    >>> parse_job_id("123_[1-3%2]"), parse_job_id("123_[1,3-5]")
+    (('123', [1, 2, 3]), ('123', [1, 3, 4, 5]))
+    """
+    base, sep, rest = text.strip().partition("_")
+    if not sep:
+        return base.split(".", 1)[0].split("+", 1)[0], None
+    rest = rest.split(".", 1)[0]
+    if rest.startswith("["):
+        return base, list(parse_array(rest.strip("[]")).indices)
+    return base, [int(rest)] if rest.isdigit() else []
+
+
+def _element(native_state: str, reason: str | None, code: int | None) -> Element:
+    state, detail = map_state(native_state)
+    if state is JobState.CANCELLED and detail:
+        reason = f"cancelled {detail}"
+    if state is JobState.PENDING and reason in NEVER_RUNS:
+        reason = f"{reason}: {NEVER_RUNS[reason]}; `jobfleet cancel` removes it"
+    elif reason in ("None", ""):
+        reason = None
+    if state is JobState.COMPLETED and code not in (None, 0):
+        state = JobState.FAILED  # never report a non-zero exit as success
+    return state, code, reason
+
+
+def slurm_directives(spec: JobSpec) -> list[str]:
+    """``#SBATCH`` bodies for a spec's resources, in a fixed order."""
+    res = spec.resources
+    out = [f"--cpus-per-task={res.cores}"]
+    if res.nodes != 1:
+        out.append(f"--nodes={res.nodes}")
+    if res.memory_bytes is not None:
+        out.append(f"--mem={-(-res.memory_bytes // 2**20)}M")  # MiB, rounded up
+    if res.walltime_s is not None:
+        days, rest = divmod(res.walltime_s, 86400)
+        hours, rest = divmod(rest, 3600)
+        minutes, seconds = divmod(rest, 60)
+        out.append(f"--time={days}-{hours:02d}:{minutes:02d}:{seconds:02d}")
+    if res.gpus:
+        out.append(f"--gres=gpu:{res.gpus}")
+    if res.queue:
+        out.append(f"--partition={res.queue}")
+    if res.account:
+        out.append(f"--account={res.account}")
+    if spec.array is not None:
+        out.append(f"--array={spec.array.to_text()}")
+    return out
+
+
+SLURM = register_dialect(
+    Dialect(
+        name="slurm",
+        directive_prefix="#SBATCH",
+        index_expr="${SLURM_ARRAY_TASK_ID-}",
+        once_guard=False,  # SLURM requeues jobs on node failure: a rerun is legitimate
+        directives=slurm_directives,
+    )
+)
+
+_DEP_WORD = {
+    DepKind.AFTER_OK: "afterok",
+    DepKind.AFTER_ANY: "afterany",
+    DepKind.AFTER_NOT_OK: "afternotok",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SlurmSettings(BatchSettings):
+    """SLURM knobs (configuration section ``slurm:``).
+
+    Attributes:
+        kill_invalid_dependents: submit with ``--kill-on-invalid-dep=yes``, so a job
+            whose dependency can never be met is cancelled rather than pending for ever.
+    """
+
+    kill_invalid_dependents: bool = True
+
+
+class SlurmBackend(BatchBackend):
+    """Jobs on a SLURM cluster, through its command-line tools."""
+
+    name = "slurm"
+    dialect = "slurm"
+
+    def __init__(self, runner: Runner | None = None, settings: SlurmSettings | None = None):
+        super().__init__(runner, settings or SlurmSettings())
+        self.slurm_settings = settings or SlurmSettings()
+        self.accounting: bool | None = None  # None until the first accounting call tells
+
+    # -- submit ---------------------------------------------------------------------
+
+    def submit_argv(self, request: SubmitRequest) -> list[str]:
+        spec = request.spec
+        pattern = "slurm-%A_%a.out" if spec.array is not None else "slurm-%j.out"
+        argv = [
+            "sbatch",
+            "--parsable",
+            f"--job-name={request.name}",
+            f"--output={request.job_dir}/{pattern}",
+        ]
+        if request.dependencies:
+            clauses = [
+                ":".join([_DEP_WORD[kind], *ids]) for kind, ids in request.dependencies if ids
+            ]
+            argv.append(f"--dependency={','.join(clauses)}")
+            if self.slurm_settings.kill_invalid_dependents:
+                argv.append("--kill-on-invalid-dep=yes")
+        argv += list(spec.resources.extra_args)
+        argv.append(request.script_path)
+        return argv
+
+    def parse_submit(self, result: CommandResult) -> str:
+        # --parsable prints "id" or "id;cluster".
+        first = result.stdout.strip().splitlines()[0] if result.stdout.strip() else ""
+        native = first.split(";", 1)[0]
+        if not native.isdigit():
+            raise CommandError(result.argv, f"sbatch printed no job id: {result.stdout!r}")
+        return native
+
+    def submit_is_transient(self, result: CommandResult) -> bool:
+        return bool(_TRANSIENT_SUBMIT.search(result.stderr))
+
+    def find_by_name_argv(self, name: str) -> list[str]:
+        return ["squeue", "--noheader", "--states=all", f"--name={name}", "--format=%F"]
+
+    def parse_find_by_name(self, result: CommandResult) -> str | None:
+        ids = [line.strip() for line in result.stdout.splitlines() if line.strip().isdigit()]
+        return ids[0] if result.ok and ids else None
+
+    # -- queue ----------------------------------------------------------------------
+
+    def queue_argv(self, native_ids: Sequence[str]) -> list[str]:
+        return [
+            "squeue",
+            "--noheader",
+            "--array",
+            "--states=all",
+            f"--jobs={','.join(native_ids)}",
+            f"--format={_QUEUE_FORMAT}",
+        ]
+
+    def parse_queue(self, result: CommandResult, native_ids: Sequence[str]) -> Seen:
+        if not result.ok:
+            if _INVALID_ID.search(result.stderr):
+                return {}  # none of them is in the controller's memory any more
+            raise _failed(result)
+        seen: Seen = {}
+        for line in result.stdout.splitlines():
+            fields = line.split("|", 6)
+            if len(fields) < 7:
+                continue
+            _, job_id, array_id, task, state, reason, _name = fields
+            if task in ("N/A", ""):
+                seen.setdefault(job_id, {})[None] = _element(state, reason, None)
+                continue
+            indices = [int(task)] if task.isdigit() else list(parse_array(task).indices)
+            for index in indices:
+                seen.setdefault(array_id, {})[index] = _element(state, reason, None)
+        # Finished jobs still in squeue carry no exit code: let accounting say.
+        return {
+            n: {i: e for i, e in elements.items() if not e[0].is_terminal}
+            for n, elements in seen.items()
+        }
+
+    # -- accounting -----------------------------------------------------------------
+
+    def accounting_argv(self, native_ids: Sequence[str], since: float) -> list[str] | None:
+        if self.accounting is False:
+            return None
+        start = dt.datetime.fromtimestamp(since - 86400).strftime("%Y-%m-%dT%H:%M:%S")
+        return [
+            "sacct",
+            "--noheader",
+            "--parsable2",
+            "--allocations",
+            f"--starttime={start}",
+            f"--jobs={','.join(native_ids)}",
+            f"--format={_ACCOUNTING_FORMAT}",
+        ]
+
+    def parse_accounting(self, result: CommandResult, native_ids: Sequence[str]) -> Seen:
+        if not result.ok:
+            if _NO_ACCOUNTING.search(result.stderr):
+                self.accounting_missing(result.stderr.strip())
+                return {}
+            raise _failed(result)
+        self.accounting = True
+        wanted = set(native_ids)
+        seen: Seen = {}
+        for line in result.stdout.splitlines():
+            fields = line.split("|")
+            if len(fields) < 4:
+                continue
+            job_id, _raw, state, code_text = fields[:4]
+            base, indices = parse_job_id(job_id)
+            if base not in wanted:
+                continue
+            element = _element(state, None, exit_code(code_text))
+            for index in indices if indices is not None else [None]:
+                seen.setdefault(base, {})[index] = element
+        return seen
+
+    def accounting_missing(self, why: str) -> None:
+        self.accounting = False
+        self.warn_once(
+            "no-accounting",
+            "SLURM accounting is not available (%s); final states come from "
+            "`scontrol show job` while the controller remembers a job, then from "
+            "the jobs' exit-code files",
+            why,
+        )
+
+    # -- the controller's memory ------------------------------------------------------
+
+    def memory_argv(self) -> list[str] | None:
+        return ["scontrol", "show", "job", "--oneliner"]
+
+    def parse_memory(self, result: CommandResult, native_ids: Sequence[str]) -> Seen:
+        if not result.ok:
+            if "No jobs in the system" in result.stdout + result.stderr:
+                return {}
+            raise _failed(result)
+        wanted = set(native_ids)
+        seen: Seen = {}
+        for line in result.stdout.splitlines():
+            keys = dict(_SCONTROL_KEYS.findall(line))
+            if "JobId" not in keys:
+                continue
+            task = keys.get("ArrayTaskId", "")
+            if task.isdigit() and keys.get("ArrayJobId") in wanted:
+                owner, index = keys["ArrayJobId"], int(task)
+            elif keys["JobId"] in wanted and not task:
+                owner, index = keys["JobId"], None
+            else:
+                continue
+            element = _element(
+                keys.get("JobState", ""), keys.get("Reason"), exit_code(keys.get("ExitCode", ""))
+            )
+            if element[0].is_terminal:
+                seen.setdefault(owner, {})[index] = element
+        return seen
+
+    # -- cancel ---------------------------------------------------------------------
+
+    def cancel_argv(self, native_ids: Sequence[str]) -> list[str]:
+        return ["scancel", *native_ids]
+
+    def cancel_ok(self, result: CommandResult) -> bool:
+        # Jobs that already ended are not an error: the goal is reached.
+        return result.ok or bool(
+            _INVALID_ID.search(result.stderr) or "already completing or completed" in result.stderr
+        )
+
+
+def _failed(result: CommandResult) -> CommandError:
+    return CommandError(
+        result.argv,
+        f"{result.argv[0]} exited {result.returncode}: {result.stderr.strip()[:500]}",
+        returncode=result.returncode,
+        stdout=result.stdout,
+        stderr=result.stderr,
+        transient=True,
+    )

@@ -1,0 +1,148 @@
+"""The one seam through which jobfleet runs scheduler commands.
+
+Backends never call :mod:`subprocess` themselves: they hand an argv list to a
+:class:`Runner`. The real one is :class:`SubprocessRunner`; tests inject a
+:class:`ScriptedRunner` that answers from recorded output and counts calls.
+Always argv lists, never a shell.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import Protocol
+
+from jobfleet.errors import CommandError
+
+__all__ = ["CommandResult", "Runner", "ScriptedRunner", "SubprocessRunner", "argv_chunks"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """What a finished command returned."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+class Runner(Protocol):
+    """Runs one command to completion."""
+
+    def run(
+        self, argv: Sequence[str], *, timeout_s: float, env: Mapping[str, str] | None = None
+    ) -> CommandResult:
+        """Run ``argv``; a non-zero exit is a result, not an error.
+
+        Raises:
+            CommandError: the program is missing, could not start, or timed out
+                (``transient`` is True for a time-out).
+        """
+        ...
+
+
+class SubprocessRunner:
+    """Runs commands with :func:`subprocess.run`: no shell, no stdin, a time-out."""
+
+    def run(
+        self, argv: Sequence[str], *, timeout_s: float, env: Mapping[str, str] | None = None
+    ) -> CommandResult:
+        argv = tuple(argv)
+        start = time.monotonic()
+        try:
+            proc = subprocess.run(
+                argv,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=timeout_s,
+                env=None if env is None else dict(env),
+                check=False,
+            )
+        except FileNotFoundError:
+            raise CommandError(argv, f"{argv[0]}: command not found on PATH") from None
+        except subprocess.TimeoutExpired:
+            raise CommandError(
+                argv, f"{argv[0]} did not answer within {timeout_s:g}s", transient=True
+            ) from None
+        except OSError as exc:
+            raise CommandError(argv, f"{argv[0]}: cannot run: {exc}") from exc
+        elapsed = time.monotonic() - start
+        log.debug("ran %s -> %s in %.3fs", argv, proc.returncode, elapsed)
+        return CommandResult(argv, proc.returncode, proc.stdout, proc.stderr, elapsed)
+
+
+Responder = Callable[[tuple[str, ...]], CommandResult | CommandError]
+
+
+@dataclass
+class ScriptedRunner:
+    """A runner for tests: answers each command from a function, records every call.
+
+    Args:
+        respond: given the argv, returns the result (or an error to raise).
+    """
+
+    respond: Responder
+    calls: list[tuple[str, ...]] = field(default_factory=list)
+
+    def run(
+        self, argv: Sequence[str], *, timeout_s: float, env: Mapping[str, str] | None = None
+    ) -> CommandResult:
+        argv = tuple(argv)
+        self.calls.append(argv)
+        answer = self.respond(argv)
+        if isinstance(answer, CommandError):
+            raise answer
+        return answer
+
+    def count(self, program: str) -> int:
+        """How many calls ran ``program``."""
+        return sum(1 for argv in self.calls if PurePath(argv[0]).name == program)
+
+
+#: Room left for the program's own environment and fixed arguments.
+_ARG_MAX_MARGIN = 64 * 1024
+
+
+def argv_chunks(items: Sequence[str], fixed_len: int, sep_len: int = 1) -> list[list[str]]:
+    """Split ``items`` (joined by a separator into one argument) so each command
+    stays under the operating system's argument limit.
+
+    Only past that limit is a batched call split in two: one call for all
+    tracked jobs is the rule.
+    """
+    try:
+        limit = os.sysconf("SC_ARG_MAX")
+    except (ValueError, OSError):  # pragma: no cover - every POSIX system has it
+        limit = 2 * 1024 * 1024
+    budget = max(limit // 2 - fixed_len - _ARG_MAX_MARGIN, 4096)
+    # Linux also caps one argument at 32 pages (MAX_ARG_STRLEN).
+    budget = min(budget, 32 * 4096 - 1)
+    chunks: list[list[str]] = []
+    current: list[str] = []
+    size = 0
+    for item in items:
+        extra = len(item) + sep_len
+        if current and size + extra > budget:
+            chunks.append(current)
+            current, size = [], 0
+        current.append(item)
+        size += extra
+    if current:
+        chunks.append(current)
+    return chunks
