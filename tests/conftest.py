@@ -56,3 +56,52 @@ def wait_for(predicate: object, timeout_s: float = 30.0, what: str = "condition"
             return
         time.sleep(0.05)
     pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
+
+
+SLURM_TEST_CONFIG = """\
+backend: slurm
+wait:
+  poll_interval: 0.5s
+slurm:
+  command_timeout: 30s
+  retry_backoff: 0.5s
+"""
+
+
+def slurm_unavailable() -> str | None:
+    """Why the live SLURM tests cannot run here, or None when a cluster answers."""
+    import shutil
+    import subprocess
+
+    if shutil.which("sbatch") is None:
+        return (
+            "no SLURM client tools: scripts/test.sh installs and starts a test cluster "
+            "when run as root (tests/cluster/slurm-up.sh)"
+        )
+    try:
+        proc = subprocess.run(
+            ["sinfo", "--noheader", "--format=%T"], capture_output=True, text=True, timeout=15
+        )
+    except subprocess.TimeoutExpired:
+        return "SLURM controller did not answer sinfo within 15 s"
+    states = proc.stdout.split()
+    if proc.returncode != 0 or not any(
+        s.rstrip("*~#") in ("idle", "mixed", "allocated") for s in states
+    ):
+        return f"no usable SLURM node (sinfo: {proc.stdout.strip() or proc.stderr.strip()})"
+    return None
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> None:
+    """Skip (saying why) unless a live SLURM cluster answers."""
+    reason = slurm_unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def slurm_home(jf_home: Path, slurm_cluster: None) -> Path:
+    """A JOBFLEET_HOME whose configuration sends jobs to the live SLURM cluster."""
+    Path(os.environ["JOBFLEET_CONFIG"]).write_text(SLURM_TEST_CONFIG)
+    return jf_home

@@ -52,6 +52,8 @@ def jf(
 
     No output of the command may ever contain a traceback.
     """
+    if cwd is None:  # the test's own directory: jobs run where they were submitted
+        cwd = Path(os.environ["JOBFLEET_HOME"]).parent
     proc = subprocess.run(
         [PY, "-m", "jobfleet", *args],
         capture_output=True,

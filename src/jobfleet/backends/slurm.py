@@ -154,6 +154,8 @@ def _element(native_state: str, reason: str | None, code: int | None) -> Element
         reason = None
     if state is JobState.COMPLETED and code not in (None, 0):
         state = JobState.FAILED  # never report a non-zero exit as success
+    if state is JobState.CANCELLED and code == 0:
+        code = None  # "0:0": cancelled before it ran; a running one shows its signal
     return state, code, reason
 
 
