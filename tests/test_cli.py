@@ -52,8 +52,8 @@ def jf(
 
     No output of the command may ever contain a traceback.
     """
-    if cwd is None:  # the test's own directory: jobs run where they were submitted
-        cwd = Path(os.environ["JOBFLEET_HOME"]).parent
+    if cwd is None and "JOBFLEET_HOME" in os.environ:
+        cwd = Path(os.environ["JOBFLEET_HOME"]).parent  # jobs run where they were submitted
     proc = subprocess.run(
         [PY, "-m", "jobfleet", *args],
         capture_output=True,
