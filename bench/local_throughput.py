@@ -63,9 +63,9 @@ def run_jobfleet(jobs: int, cores: int) -> float:
                 sys.exit(f"benchmark invalid: {len(bad)} jobs did not complete")
             return elapsed
     finally:
-        lock = root / "home" / "local" / "agent.lock"
-        with contextlib.suppress(OSError, ValueError):
-            os.kill(int(lock.read_text()), signal.SIGTERM)
+        for lock in (root / "home").glob("local/*/agent.lock"):
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(int(lock.read_text()), signal.SIGTERM)
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -26,10 +26,9 @@ wait:
 
 def stop_agent(home: Path) -> None:
     """Stop the local agent of ``home`` and every job process it left behind."""
-    lock = home / "local" / "agent.lock"
-    with contextlib.suppress(OSError, ValueError):
-        pid = int(lock.read_text().strip())
-        os.kill(pid, signal.SIGTERM)
+    for lock in home.glob("local/*/agent.lock"):
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(lock.read_text().strip()), signal.SIGTERM)
     for marker in (home / "jobs").glob("*/started*"):
         with contextlib.suppress(OSError, ValueError):
             os.killpg(int(marker.read_text().strip()), signal.SIGKILL)
@@ -45,6 +44,13 @@ def jf_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("JOBFLEET_CONFIG", str(config))
     yield home
     stop_agent(home)
+
+
+def agent_lock(home: Path) -> Path:
+    """The local agent's lock file (holding its pid) for ``home`` on this host."""
+    from jobfleet.backends.local import queue_directory
+
+    return queue_directory(home) / "agent.lock"
 
 
 def wait_for(predicate: object, timeout_s: float = 30.0, what: str = "condition") -> None:

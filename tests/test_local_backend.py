@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from typing import cast
 
 import pytest
 
-from conftest import LOCAL_TEST_CONFIG, stop_agent, wait_for
+from conftest import LOCAL_TEST_CONFIG, agent_lock, stop_agent, wait_for
 from jobfleet.backends.local import LocalBackend
 from jobfleet.config import load_config
 from jobfleet.errors import SpecError
@@ -239,11 +240,11 @@ def test_job_outlives_its_submitter_and_another_process_sees_it(
 def test_agent_killed_mid_job_is_replaced_and_outcome_kept(fleet: Fleet, jf_home: Path) -> None:
     job = fleet.submit(JobSpec(["bash", "-c", "sleep 1.5; exit 4"]))
     wait_for(Path(job.job_dir, "started").exists, what="the job to start")
-    agent_pid = int((jf_home / "local" / "agent.lock").read_text())
+    agent_pid = int(agent_lock(jf_home).read_text())
     os.kill(agent_pid, signal.SIGKILL)
     done = fleet.wait([job.id], timeout_s=60)[0]  # polling restarts the agent
     assert (done.state, done.exit_code) == (JobState.FAILED, 4)
-    new_pid = int((jf_home / "local" / "agent.lock").read_text())
+    new_pid = int(agent_lock(jf_home).read_text())
     assert new_pid != agent_pid
 
 
@@ -253,7 +254,7 @@ def test_no_job_starts_twice_across_agent_crashes(
     ledger = tmp_path / "ledger"
     specs = [JobSpec(["bash", "-c", f"echo {i} >> '{ledger}'; sleep 0.05"]) for i in range(40)]
     jobs = fleet.submit_many(specs)
-    lock = jf_home / "local" / "agent.lock"
+    lock = agent_lock(jf_home)
     backend = cast(LocalBackend, fleet.backend())
     for round_ in range(1, 4):
         wait_for(
@@ -277,3 +278,109 @@ def test_agent_exits_when_idle(jf_home: Path) -> None:
         assert backend.agent_running()
         wait_for(lambda: not backend.agent_running(), timeout_s=20, what="the idle agent to exit")
     stop_agent(jf_home)
+
+
+def restart_agent(fleet: Fleet, home: Path) -> None:
+    """Kill the agent with SIGKILL (as a crash would) and start a new one."""
+    backend = cast(LocalBackend, fleet.backend())
+    os.kill(int(agent_lock(home).read_text()), signal.SIGKILL)
+    wait_for(lambda: not backend.agent_running(), what="the killed agent to let go")
+    backend.ensure_agent()
+
+
+IGNORES_TERM = ["sh", "-c", "trap '' TERM; sleep 30 & wait; sleep 30"]
+
+
+def test_cancel_holds_resources_until_every_process_is_gone(fleet: Fleet) -> None:
+    job = fleet.submit(JobSpec(IGNORES_TERM, resources=Resources(cores=2)))
+    wait_for(Path(job.job_dir, "started").exists, what="the job to start")
+    pgid = int(Path(job.job_dir, "started").read_text())
+    wait_for(lambda: len(live_members(pgid)) >= 2, what="the job's processes")
+    record = fleet.cancel([job.id])[0]
+    assert record.state is JobState.CANCELLED
+    assert live_members(pgid) == [], "cancelled is reported only once nothing is left"
+
+
+def test_adoption_never_trusts_a_reused_pid(fleet: Fleet, jf_home: Path) -> None:
+    job = fleet.submit(JobSpec(["sleep", "1"]))
+    marker = Path(job.job_dir, "started")
+    wait_for(marker.exists, what="the job to start")
+    os.kill(int(agent_lock(jf_home).read_text()), signal.SIGKILL)
+    wait_for(Path(job.job_dir, "exit_code").exists, what="the job to end")
+    # The job's pid now "belongs" to an unrelated process in its own session.
+    stranger = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        marker.write_text(f"{stranger.pid}\n")
+        done = fleet.wait([job.id], timeout_s=60)[0]  # polling starts a new agent
+        assert (done.state, done.exit_code) == (JobState.COMPLETED, 0)
+        assert stranger.poll() is None, "an unrelated process must never be signalled"
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_gpus_stay_assigned_across_an_agent_restart(jf_home: Path, tmp_path: Path) -> None:
+    Path(os.environ["JOBFLEET_CONFIG"]).write_text(
+        LOCAL_TEST_CONFIG.format(cores=4).replace(
+            "  idle_exit: 3s\n", "  idle_exit: 3s\n  gpus: 2\n"
+        )
+    )
+    show = ["sh", "-c", 'echo "[$CUDA_VISIBLE_DEVICES]"; sleep "$0"']
+    with Fleet(load_config()) as fleet:
+        first = fleet.submit(JobSpec([*show, "3"], resources=Resources(gpus=1)))
+        wait_for(Path(first.job_dir, "started").exists, what="the first job to start")
+        restart_agent(fleet, jf_home)
+        second = fleet.submit(JobSpec([*show, "0"], resources=Resources(gpus=1)))
+        none = fleet.submit(JobSpec([*show, "0"]))
+        fleet.wait([first.id, second.id, none.id], timeout_s=60)
+        seen = [fleet.log_path(j.id).read_text().strip() for j in (first, second, none)]
+    assert sorted(seen[:2]) == ["[0]", "[1]"], "two running jobs never share a GPU"
+    assert seen[2] == "[]", "a job that asked for no GPU sees none"
+
+
+def test_capacity_change_reaches_a_running_agent(jf_home: Path) -> None:
+    config = Path(os.environ["JOBFLEET_CONFIG"])
+    config.write_text(LOCAL_TEST_CONFIG.format(cores=1))
+    with Fleet(load_config()) as small:
+        small.wait([small.submit(JobSpec(["true"])).id], timeout_s=60)  # the agent now runs
+    config.write_text(LOCAL_TEST_CONFIG.format(cores=2))
+    with Fleet(load_config()) as bigger:
+        job = bigger.submit(JobSpec(["true"], resources=Resources(cores=2)))
+        assert bigger.wait([job.id], timeout_s=60)[0].state is JobState.COMPLETED
+
+
+def test_timeout_decision_survives_an_agent_crash(jf_home: Path) -> None:
+    Path(os.environ["JOBFLEET_CONFIG"]).write_text(
+        LOCAL_TEST_CONFIG.format(cores=2).replace("cancel_grace: 1s", "cancel_grace: 4s")
+    )
+    with Fleet(load_config()) as fleet:
+        job = fleet.submit(JobSpec(IGNORES_TERM, resources=Resources.of(walltime="1s")))
+        backend = cast(LocalBackend, fleet.backend())
+
+        def decided() -> bool:
+            rows = backend.store.read(
+                "SELECT ending FROM tasks WHERE job = ?", (int(job.native_id or 0),)
+            )
+            return bool(rows) and rows[0][0] == "timeout"
+
+        wait_for(decided, what="the agent to decide on a timeout")
+        restart_agent(fleet, jf_home)  # before its SIGKILL was due
+        done = fleet.wait([job.id], timeout_s=60)[0]
+    assert done.state is JobState.TIMEOUT
+
+
+def test_a_reused_queue_id_never_reports_another_jobs_outcome(jf_home: Path) -> None:
+    with Fleet(load_config()) as fleet:
+        old = fleet.submit(JobSpec(["sleep", "30"]))
+        wait_for(Path(old.job_dir, "started").exists, what="the job to start")
+        assert fleet.status([old.id])[0].state is JobState.RUNNING
+        backend = cast(LocalBackend, fleet.backend())
+        stop_agent(jf_home)
+        wait_for(lambda: not backend.agent_running(), what="the agent to stop")
+        shutil.rmtree(backend.directory)  # the queue is gone; its ids start again
+    with Fleet(load_config()) as fleet:
+        new = fleet.submit(JobSpec(["true"]))
+        assert new.native_id == old.native_id
+        fleet.wait([new.id], timeout_s=60)
+        record = fleet.status([old.id])[0]
+    assert record.state is JobState.RUNNING, "the old job keeps its last known state"

@@ -86,3 +86,11 @@ def test_never_oversubscribes(
     # FIFO: a task is never skipped when every earlier one was started and it fits.
     if waiting and used.fits_in(CAP) and waiting[0].need.fits_in(CAP - used):
         assert started[0] == "0"
+
+
+def test_no_backfill_past_a_head_waiting_on_jobs_without_walltime() -> None:
+    # The head waits for a job that may run for ever: a 1 h job would not
+    # "end before" an unknown time, and there is no spare room at that time.
+    running = [Running(Amount(3, 0, 0), ends_at=None)]
+    waiting = [w("head", cores=4), w("small-1h", walltime=3600)]
+    assert plan(CAP, running, waiting, now=0) == []

@@ -11,15 +11,17 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from jobfleet.backends.base import Backend, NativeStatus, PollTarget, SubmitRequest
-from jobfleet.backends.local.plan import Amount
 from jobfleet.backends.local.queue import (
+    CAPACITY_KEY,
     LOCK_NAME,
     LOG_NAME,
     NO_INDEX,
@@ -31,11 +33,10 @@ from jobfleet.errors import BackendError, SpecError, SubmitError
 from jobfleet.spec import JobSpec
 from jobfleet.states import JobState, aggregate
 
-__all__ = ["LocalBackend", "LocalCapacity", "detect_capacity"]
+__all__ = ["LocalBackend", "LocalCapacity", "detect_capacity", "queue_directory"]
 
 log = logging.getLogger(__name__)
 
-LocalCapacity = Amount
 
 _STATE_MAP = {
     "pending": JobState.PENDING,
@@ -49,18 +50,44 @@ _STATE_MAP = {
 }
 
 
-def _count_gpus() -> int:
-    """NVIDIA GPUs visible through their device files (0 when there are none)."""
+def _gpu_ids() -> list[str]:
+    """The GPUs this process may use: ``$CUDA_VISIBLE_DEVICES`` (indices or UUIDs)
+    when set, else the NVIDIA device files."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
-        return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
-    return len([p for p in Path("/dev").glob("nvidia[0-9]*") if p.name[6:].isdigit()])
+        ids = [d.strip() for d in visible.split(",") if d.strip()]
+        # "-1" (and anything after an invalid entry) hides the rest, as in CUDA.
+        return ids[: ids.index("-1")] if "-1" in ids else ids
+    devices = sorted(
+        int(p.name[6:]) for p in Path("/dev").glob("nvidia[0-9]*") if p.name[6:].isdigit()
+    )
+    return [str(d) for d in devices]
+
+
+@dataclass(frozen=True, slots=True)
+class LocalCapacity:
+    """What the local backend may hand out: cores, memory in bytes, and GPU ids."""
+
+    cores: int
+    memory: int
+    gpu_ids: tuple[str, ...] = ()
+
+    @property
+    def gpus(self) -> int:
+        return len(self.gpu_ids)
+
+    def to_setting(self) -> dict[str, object]:
+        return {"cores": self.cores, "memory": self.memory, "gpu_ids": list(self.gpu_ids)}
 
 
 def detect_capacity(
     cores: int | None = None, memory_bytes: int | None = None, gpus: int | None = None
-) -> Amount:
-    """What the local backend may hand out; None means detect it."""
+) -> LocalCapacity:
+    """What the local backend may hand out; None means detect it.
+
+    A configured GPU count takes the first that many visible GPUs (or indices
+    0..N-1 when fewer are visible, e.g. on a machine whose devices are hidden).
+    """
     if cores is None:
         cores = (
             len(os.sched_getaffinity(0))
@@ -69,16 +96,28 @@ def detect_capacity(
         )
     if memory_bytes is None:
         memory_bytes = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    if gpus is None:
-        gpus = _count_gpus()
-    return Amount(cores, memory_bytes, gpus)
+    ids = _gpu_ids()
+    if gpus is not None:
+        ids = ids[:gpus] if len(ids) >= gpus else [str(i) for i in range(gpus)]
+    return LocalCapacity(cores, memory_bytes, tuple(ids))
+
+
+def queue_directory(home: str | os.PathLike[str]) -> Path:
+    """The local queue of a jobfleet home on this host.
+
+    One per host: a home on a file system shared by several machines (a
+    cluster's login nodes) gets one agent per machine, each running its own
+    machine's jobs, never adopting another machine's processes.
+    """
+    return Path(home) / "local" / (socket.gethostname().split(".")[0] or "localhost")
 
 
 class LocalBackend(Backend):
     """Runs jobs on this machine through the per-user local agent.
 
     Args:
-        directory: where the queue, the agent's lock, FIFO and log live.
+        directory: where the queue, the agent's lock, FIFO and log live
+            (see :func:`queue_directory`).
         capacity: cores, memory and GPUs the agent may hand out.
         cancel_grace_s: time between SIGTERM and SIGKILL on cancel or time-out.
         idle_exit_s: the agent exits after this long with nothing to do.
@@ -90,7 +129,7 @@ class LocalBackend(Backend):
     def __init__(
         self,
         directory: str | os.PathLike[str],
-        capacity: Amount | None = None,
+        capacity: LocalCapacity | None = None,
         *,
         cancel_grace_s: float = 10.0,
         idle_exit_s: float = 60.0,
@@ -99,7 +138,12 @@ class LocalBackend(Backend):
         self.capacity = capacity or detect_capacity()
         self.cancel_grace_s = cancel_grace_s
         self.idle_exit_s = idle_exit_s
-        self.store = QueueStore(self.directory)
+        old_umask = os.umask(0o077)  # the queue holds the submitters' environments
+        try:
+            self.store = QueueStore(self.directory)
+        finally:
+            os.umask(old_umask)
+        self._capacity_stored = False
 
     def close(self) -> None:
         self.store.close()
@@ -121,6 +165,11 @@ class LocalBackend(Backend):
 
     def ensure_agent(self) -> None:
         """Start an agent unless one is running, then wake it."""
+        if not self._capacity_stored:
+            # The agent reads what it may hand out from the queue when woken.
+            if self.store.setting(CAPACITY_KEY) != self.capacity.to_setting():
+                self.store.set_setting(CAPACITY_KEY, self.capacity.to_setting())
+            self._capacity_stored = True
         if not self.agent_running():
             self._start_agent()
         self._wake()
@@ -137,12 +186,6 @@ class LocalBackend(Backend):
             "jobfleet.backends.local.agent",
             "--dir",
             str(self.directory),
-            "--cores",
-            str(self.capacity.cores),
-            "--memory",
-            str(self.capacity.memory),
-            "--gpus",
-            str(self.capacity.gpus),
             "--cancel-grace",
             str(self.cancel_grace_s),
             "--idle-exit",
@@ -244,21 +287,53 @@ class LocalBackend(Backend):
                     env=dict(req.env),
                 )
             )
+        problem = self._check_dependencies(requests)
+        if problem:
+            return [SubmitError(r.name, problem) for r in requests]
         try:
             ids = self.store.enqueue(jobs)
         except BackendError as exc:
             return [SubmitError(r.name, str(exc)) for r in requests]
-        self.ensure_agent()
+        try:
+            self.ensure_agent()
+        except BackendError as exc:
+            # The jobs are queued: they run when an agent starts (the next
+            # status, wait or submit tries again). Submission did succeed.
+            log.warning("queued, but the local agent did not start: %s", exc)
         return [str(i) for i in ids]
+
+    def _check_dependencies(self, requests: Sequence[SubmitRequest]) -> str | None:
+        """Why a dependency cannot be trusted, if so: each native id must still
+        be the queue job of the jobfleet job the spec names (a removed queue
+        directory starts its ids again)."""
+        expected: dict[int, str] = {}
+        for req in requests:
+            for dep, (_, native_ids) in zip(req.spec.dependencies, req.dependencies, strict=True):
+                for jf_id, native_id in zip(dep.job_ids, native_ids, strict=True):
+                    expected[int(native_id)] = jf_id
+        if not expected:
+            return None
+        actual = self.store.jf_ids(list(expected))
+        for native, jf_id in expected.items():
+            if actual.get(native) != jf_id:
+                return (
+                    f"dependency job {jf_id} is not in the local queue {self.directory} "
+                    "(was it removed, or submitted on another host?)"
+                )
+        return None
 
     def submit_argv(self, request: SubmitRequest) -> list[str] | None:
         return None
 
     def poll(self, targets: Sequence[PollTarget]) -> dict[str, NativeStatus]:
-        wanted = [int(t.native_id) for t in targets if t.native_id.isdigit()]
-        rows = self.store.task_states(wanted)
+        owner = {int(t.native_id): t.job_id for t in targets if t.native_id.isdigit()}
+        rows = self.store.task_states(list(owner))
         by_job: dict[int, list[tuple[int, str, int | None, str | None]]] = {}
-        for job, idx, state, exit_code, reason in rows:
+        for job, jf_id, idx, state, exit_code, reason in rows:
+            if jf_id != owner.get(job):
+                # Another job's entry (the queue was removed and ids restarted):
+                # say nothing rather than report someone else's outcome.
+                continue
             by_job.setdefault(job, []).append((idx, state, exit_code, reason))
         result: dict[str, NativeStatus] = {}
         unfinished = False
@@ -289,6 +364,6 @@ class LocalBackend(Backend):
         deadline = time.monotonic() + (self.cancel_grace_s + 5.0 if wait_s is None else wait_s)
         while time.monotonic() < deadline:
             states = self.store.task_states(wanted)
-            if all(_STATE_MAP.get(s[2], JobState.UNKNOWN).is_terminal for s in states):
+            if all(_STATE_MAP.get(s[3], JobState.UNKNOWN).is_terminal for s in states):
                 return
             time.sleep(0.05)

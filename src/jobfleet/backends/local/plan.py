@@ -12,9 +12,10 @@ the same way with time limits as estimates):
    resources are free for it, assuming running tasks end at their walltime.
    A running task without a walltime is assumed to run for ever.
 4. A later task may jump ahead (backfill) only if it fits now and either it
-   has a walltime that ends before the shadow time, or it fits in what the
-   head leaves spare at the shadow time. So small jobs fill holes, and a big
-   job is never starved by a stream of small ones.
+   has a walltime that ends before a known shadow time, or it fits in what
+   the head leaves spare at the shadow time. So small jobs fill holes, and a
+   big job is not starved by a stream of small ones (as long as walltimes are
+   honest: the agent enforces them).
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 __all__ = ["Amount", "Running", "Waiting", "plan"]
+
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +50,10 @@ class Amount:
 
 
 @dataclass(frozen=True, slots=True)
-class Waiting:
+class Waiting(Generic[K]):
     """A task eligible to start (dependencies met, under its array's throttle)."""
 
-    key: Hashable
+    key: K
     need: Amount
     walltime_s: float | None
 
@@ -65,9 +69,9 @@ class Running:
 def plan(
     capacity: Amount,
     running: Iterable[Running],
-    waiting: Iterable[Waiting],
+    waiting: Iterable[Waiting[K]],
     now: float,
-) -> list[Hashable]:
+) -> list[K]:
     """Keys of the waiting tasks to start now, in start order.
 
     Args:
@@ -81,7 +85,7 @@ def plan(
     free = capacity
     for held in holding:
         free = free - held.need
-    started: list[Hashable] = []
+    started: list[K] = []
     shadow: float | None = None
     spare = Amount()
     for task in waiting:
@@ -92,7 +96,13 @@ def plan(
                 shadow, spare = _reservation(capacity, free, holding, task.need)
             continue
         if shadow is not None:
-            ends_in_time = task.walltime_s is not None and now + task.walltime_s <= shadow
+            # With an unknown shadow time (the head waits for jobs without a
+            # walltime) nothing "ends in time": only the spare room is safe.
+            ends_in_time = (
+                task.walltime_s is not None
+                and math.isfinite(shadow)
+                and now + task.walltime_s <= shadow
+            )
             if not ends_in_time:
                 if not task.need.fits_in(spare):
                     continue

@@ -26,12 +26,28 @@ from typing import Any
 from jobfleet.errors import BackendError
 from jobfleet.sqlite import connect
 
-__all__ = ["LOCK_NAME", "LOG_NAME", "NO_INDEX", "WAKE_NAME", "NewLocalJob", "QueueStore", "TaskRow"]
+__all__ = [
+    "CAPACITY_KEY",
+    "LOCK_NAME",
+    "LOG_NAME",
+    "NO_INDEX",
+    "WAKE_NAME",
+    "NewLocalJob",
+    "QueueStore",
+    "TaskRow",
+]
 
 #: Files in the queue directory: the agent's lock, its wake-up FIFO and its log.
 LOCK_NAME = "agent.lock"
 WAKE_NAME = "wake"
 LOG_NAME = "agent.log"
+
+#: The setting holding what the agent may hand out:
+#: ``{"cores": N, "memory": BYTES, "gpu_ids": ["0", ...]}``.
+CAPACITY_KEY = "capacity"
+
+#: Version of the schema below; a newer one is refused rather than misread.
+SCHEMA_VERSION = 1
 
 #: The index stored for the one task of a job that is not an array.
 NO_INDEX = -1
@@ -63,8 +79,14 @@ CREATE TABLE IF NOT EXISTS tasks (
     exit_code INTEGER,
     reason TEXT,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
+    gpus TEXT,
+    ending TEXT,
     PRIMARY KEY (job, idx)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS tasks_active ON tasks(state)
     WHERE state IN ('pending', 'starting', 'running');
 CREATE INDEX IF NOT EXISTS tasks_cancel ON tasks(cancel_requested) WHERE cancel_requested = 1;
@@ -83,13 +105,15 @@ class TaskRow:
     exit_code: int | None
     reason: str | None
     cancel_requested: bool
+    gpus: str | None
+    ending: str | None
     jf_id: str
     name: str
     script: str
     job_dir: str
     cores: int
     memory: int
-    gpus: int
+    gpu_count: int
     walltime: int | None
     max_concurrent: int | None
     deps: list[tuple[str, list[int]]]
@@ -103,8 +127,8 @@ class TaskRow:
 
 _TASK_COLUMNS = (
     "t.job, t.idx, t.state, t.pid, t.started_at, t.exit_code, t.reason, t.cancel_requested, "
-    "j.jf_id, j.name, j.script, j.job_dir, j.cores, j.memory, j.gpus, j.walltime, "
-    "j.max_concurrent, j.deps, j.env, j.submitted_at"
+    "t.gpus, t.ending, j.jf_id, j.name, j.script, j.job_dir, j.cores, j.memory, j.gpus, "
+    "j.walltime, j.max_concurrent, j.deps, j.env, j.submitted_at"
 )
 
 
@@ -118,18 +142,20 @@ def _task(row: tuple[Any, ...]) -> TaskRow:
         exit_code=row[5],
         reason=row[6],
         cancel_requested=bool(row[7]),
-        jf_id=row[8],
-        name=row[9],
-        script=row[10],
-        job_dir=row[11],
-        cores=row[12],
-        memory=row[13],
-        gpus=row[14],
-        walltime=row[15],
-        max_concurrent=row[16],
-        deps=[(kind, list(ids)) for kind, ids in json.loads(row[17])],
-        env=json.loads(row[18]),
-        submitted_at=row[19],
+        gpus=row[8],
+        ending=row[9],
+        jf_id=row[10],
+        name=row[11],
+        script=row[12],
+        job_dir=row[13],
+        cores=row[14],
+        memory=row[15],
+        gpu_count=row[16],
+        walltime=row[17],
+        max_concurrent=row[18],
+        deps=[(kind, list(ids)) for kind, ids in json.loads(row[19])],
+        env=json.loads(row[20]),
+        submitted_at=row[21],
     )
 
 
@@ -163,6 +189,13 @@ class QueueStore:
             # written by the job scripts cover an operating system crash.
             self._db = connect(self.path, synchronous="NORMAL")
             self._db.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise BackendError(
+                    f"{self.path} was written by a newer jobfleet (queue schema {version}); "
+                    "upgrade jobfleet, or wait for that version's jobs to end"
+                )
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except (OSError, sqlite3.Error) as exc:
             raise BackendError(f"cannot open the local queue at {self.path}: {exc}") from exc
         self._lock = threading.RLock()
@@ -181,11 +214,13 @@ class QueueStore:
                 raise BackendError(f"local queue {self.path}: {exc}") from exc
             try:
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            else:
                 self._db.execute("COMMIT")
+            except BaseException as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise BackendError(f"local queue {self.path}: {exc}") from exc
+                raise
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -250,16 +285,40 @@ class QueueStore:
 
     def task_states(
         self, job_ids: Sequence[int]
-    ) -> list[tuple[int, int, str, int | None, str | None]]:
-        """(job, idx, state, exit_code, reason) for every task of these jobs."""
+    ) -> list[tuple[int, str, int, str, int | None, str | None]]:
+        """(job, jf_id, idx, state, exit_code, reason) for every task of these jobs."""
         return [
-            (r[0], r[1], r[2], r[3], r[4])
+            (r[0], r[1], r[2], r[3], r[4], r[5])
             for r in self.read(
-                "SELECT job, idx, state, exit_code, reason FROM tasks"
-                " WHERE job IN (SELECT value FROM json_each(?)) ORDER BY job, idx",
+                "SELECT t.job, j.jf_id, t.idx, t.state, t.exit_code, t.reason"
+                " FROM tasks t JOIN jobs j ON j.id = t.job"
+                " WHERE t.job IN (SELECT value FROM json_each(?)) ORDER BY t.job, t.idx",
                 (json.dumps(list(job_ids)),),
             )
         ]
+
+    def jf_ids(self, job_ids: Sequence[int]) -> dict[int, str]:
+        """The jobfleet id each of these queue jobs was submitted for."""
+        rows = self.read(
+            "SELECT id, jf_id FROM jobs WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(job_ids)),),
+        )
+        return {int(r[0]): str(r[1]) for r in rows}
+
+    def set_setting(self, key: str, value: object) -> None:
+        """Store a setting (as JSON) for the agent, e.g. the capacity it may hand out."""
+        text = json.dumps(value, sort_keys=True)
+        with self.write() as db:
+            db.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, text),
+            )
+
+    def setting(self, key: str) -> Any:
+        """A stored setting, or None."""
+        rows = self.read("SELECT value FROM settings WHERE key = ?", (key,))
+        return json.loads(rows[0][0]) if rows else None
 
     def active_tasks(self, after_job: int = 0) -> list[TaskRow]:
         """Unfinished tasks of jobs with id > ``after_job``, in FIFO order."""
