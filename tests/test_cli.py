@@ -333,12 +333,14 @@ BAD_INPUT = [
     (["submit", "--cores", "0", "--", "true"], ["cores", "at least 1"]),
     (["submit", "--env", "NOEQUALS", "--", "true"], ["--env", "NOEQUALS", "KEY=VALUE"]),
     (["submit", "--frobnicate", "--", "true"], ["--frobnicate", "--help"]),
-    (["submit"], ["COMMAND", "--help"]),
-    (["submit", "--"], ["COMMAND", "--help"]),
+    (["submit"], ["COMMAND", "after --", "jobfleet submit -- echo hi", "--help"]),
+    (["submit", "--"], ["COMMAND", "after --", "jobfleet submit -- echo hi", "--help"]),
     (["submit", "--after-ok", "999999", "--", "true"], ["999999", "dependencies"]),
     (["submit", "--profile", "nope", "--", "true"], ["profile", "nope"]),
     (["submit", "--cores", "64", "--", "true"], ["cores", "64", "local.cores"]),
     (["status", "424242"], ["424242"]),
+    (["status", "--limit", "-5"], ["--limit", "-5", ">=1"]),
+    (["status", "--limit", "0"], ["--limit", "0", ">=1"]),
     (["wait", "424242", *WAIT], ["424242"]),
     (["logs", "424242"], ["424242"]),
 ]
@@ -354,6 +356,35 @@ def test_bad_input_is_one_line_and_status_2(
     for word in words:
         assert word in line
     assert status() == []  # nothing was recorded
+
+
+def test_submit_from_a_deleted_directory(jf_home: Path, tmp_path: Path) -> None:
+    # A child cannot be started in a deleted directory; a shell can delete its own.
+    script = 'mkdir d && cd d && rmdir ../d && exec "$@"'
+    base = [PY, "-m", "jobfleet", "submit"]
+    for extra, fix in (([], "pass --workdir"), (["--workdir", "rel"], "an absolute --workdir")):
+        proc = subprocess.run(
+            ["bash", "-c", script, "bash", *base, *extra, "--", "true"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=120,
+        )
+        assert (proc.returncode, proc.stdout) == (2, ""), proc.stderr
+        (line,) = proc.stderr.splitlines()
+        assert line.startswith("jobfleet: error: workdir: the current directory no longer exists")
+        assert "cd somewhere else" in line and fix in line
+    assert status() == []
+    # An absolute --workdir still works from there.
+    proc = subprocess.run(
+        ["bash", "-c", script, "bash", *base, "--workdir", str(tmp_path), "--", "true"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert [r["id"] for r in status()] == [proc.stdout.strip()]
 
 
 def test_bad_config_file(jf_home: Path, tmp_path: Path) -> None:

@@ -503,3 +503,88 @@ def test_large_array(reg: Registry) -> None:
     (rec,) = reg.apply([StatusUpdate(big.id, S.COMPLETED)])
     assert (rec.state, rec.exit_code) == (S.COMPLETED, 0)
     assert {e.state for e in reg.get(big.id).elements.values()} == {S.COMPLETED}
+
+
+def test_mark_submit_failed_many(reg: Registry) -> None:
+    a, b, c = reg.create_jobs([single("a"), array("0-1"), single("c")])
+    records = reg.mark_submit_failed_many([(b.id, "no"), (a.id, "nope")])
+    assert [(r.id, r.state, r.reason) for r in records] == [
+        (b.id, S.FAILED, "submission failed: no"),
+        (a.id, S.FAILED, "submission failed: nope"),
+    ]
+    assert reg.get(c.id).state is S.UNKNOWN
+    with pytest.raises(UnknownJobError):
+        reg.mark_submit_failed_many([(c.id, "x"), ("404", "y")])
+    assert reg.get(c.id).state is S.UNKNOWN  # all or nothing
+
+
+def test_job_directories_are_never_reused(tmp_path: Path) -> None:
+    # As after registry.db was moved aside: ids start at 1 again, old job dirs remain.
+    old = tmp_path / "jobs" / "1"
+    old.mkdir(parents=True)
+    (old / "exit_code").write_text("0\n")
+    with Registry(tmp_path) as registry:
+        first, second = registry.create_jobs([single("a"), single("b")])
+    assert first.id == "1"
+    assert Path(first.job_dir) != old
+    assert Path(first.job_dir).parent == tmp_path / "jobs"
+    assert Path(first.job_dir).name.startswith("1-")
+    assert Path(first.job_dir).is_dir() and list(Path(first.job_dir).iterdir()) == []
+    assert (old / "exit_code").read_text() == "0\n"  # the old job's files are left alone
+    assert second.job_dir == str(tmp_path / "jobs" / "2")
+
+
+def test_a_fresh_home_is_private(tmp_path: Path) -> None:
+    home = tmp_path / "new" / "home"
+    with Registry(home) as registry:
+        (job,) = registry.create_jobs([single()])
+    mode = {p: p.stat().st_mode & 0o777 for p in (home, home / "jobs", Path(job.job_dir))}
+    assert mode == {home: 0o700, home / "jobs": 0o700, Path(job.job_dir): 0o700}
+    assert (home / "registry.db").stat().st_mode & 0o777 == 0o600
+
+
+def test_an_existing_home_keeps_its_mode(tmp_path: Path) -> None:
+    home = tmp_path / "mine"
+    home.mkdir()
+    home.chmod(0o755)
+    Registry(home).close()
+    assert home.stat().st_mode & 0o777 == 0o755
+    assert (home / "jobs").stat().st_mode & 0o777 == 0o700
+
+
+def test_states_from_a_newer_jobfleet_read_as_unknown(
+    reg: Registry, caplog: pytest.LogCaptureFixture
+) -> None:
+    job, arr = reg.create_jobs([single(), array("1-3")])
+    reg.mark_submitted_many([(job.id, "7"), (arr.id, "8")])
+    with sqlite3.connect(reg.home / "registry.db") as raw:
+        raw.execute("UPDATE jobs SET state = 'suspended'")
+        raw.execute("UPDATE elements SET state = 'suspended' WHERE idx != 1")
+        raw.execute("UPDATE events SET new_state = 'suspended' WHERE old_state IS NOT NULL")
+    raw.close()
+    with caplog.at_level(logging.WARNING, logger="jobfleet.registry"):
+        record, arr_record = reg.get_many([job.id, arr.id])
+        history = reg.events(job.id)
+    assert record.state is S.UNKNOWN
+    assert arr_record.state is S.UNKNOWN
+    assert {i: e.state for i, e in arr_record.elements.items()} == {
+        1: S.PENDING,
+        2: S.UNKNOWN,
+        3: S.UNKNOWN,
+    }
+    assert [(e["old_state"], e["new_state"]) for e in history] == [
+        (None, "unknown"),
+        ("unknown", "unknown"),
+    ]
+    assert f"job {job.id}: unknown state 'suspended'" in caplog.text
+    assert f"job {arr.id}: unknown state 'suspended' of elements" in caplog.text
+    assert caplog.text.count(f"job {arr.id}: unknown state 'suspended' of elements") == 1
+    # Polls still update such jobs.
+    reg.apply(
+        [
+            StatusUpdate(job.id, S.COMPLETED, exit_code=0),
+            StatusUpdate(arr.id, elements={2: (S.RUNNING, None, None)}),
+        ]
+    )
+    assert reg.get(job.id).state is S.COMPLETED
+    assert reg.get(arr.id).elements[2].state is S.RUNNING

@@ -289,7 +289,13 @@ def find_config_file(
         ConfigError: the explicit path or ``$JOBFLEET_CONFIG`` names no file.
     """
     env = os.environ if env is None else env
-    cwd = Path.cwd() if cwd is None else cwd
+    if cwd is None:
+        try:
+            cwd = Path.cwd()
+        except FileNotFoundError:
+            # The current directory was deleted: relative names find nothing
+            # there, and the configuration still loads from the other places.
+            cwd = Path()
     if explicit is not None:
         path = cwd / explicit
         if not path.exists():

@@ -98,6 +98,16 @@ class Fleet:
         return backend
 
     def _make_backend(self, name: str) -> Backend:
+        if name == "local":
+            from jobfleet.backends.local import LocalBackend, detect_capacity, queue_directory
+
+            local = self.config.local
+            return LocalBackend(
+                queue_directory(self.registry.home),
+                detect_capacity(local.cores, local.memory_bytes, local.gpus),
+                cancel_grace_s=local.cancel_grace_s,
+                idle_exit_s=local.idle_exit_s,
+            )
         if name == "slurm":
             from jobfleet.backends.slurm import SlurmBackend, SlurmSettings
 
@@ -111,20 +121,24 @@ class Fleet:
                     kill_invalid_dependents=slurm.kill_invalid_dependents,
                 ),
             )
-        from jobfleet.backends.local import LocalBackend, detect_capacity
-
-        local = self.config.local
-        return LocalBackend(
-            self.registry.home / "local",
-            detect_capacity(local.cores, local.memory_bytes, local.gpus),
-            cancel_grace_s=local.cancel_grace_s,
-            idle_exit_s=local.idle_exit_s,
+        # A name added to KNOWN_BACKENDS without a case here must not silently run locally.
+        raise ConfigError(
+            f"backend {name!r} is not available in this jobfleet; "
+            f"choose one of {', '.join(KNOWN_BACKENDS)}",
+            key="backend",
         )
 
     # -- submission ---------------------------------------------------------------
 
     def _prepare(self, spec: JobSpec, backend: Backend) -> JobSpec:
-        workdir = os.path.abspath(spec.workdir) if spec.workdir else os.getcwd()
+        try:
+            workdir = os.path.abspath(spec.workdir) if spec.workdir else os.getcwd()
+        except FileNotFoundError:  # abspath of a relative path needs the cwd too
+            raise SpecError(
+                "workdir",
+                "the current directory no longer exists; cd somewhere else or pass "
+                + ("an absolute --workdir" if spec.workdir else "--workdir"),
+            ) from None
         spec = spec.with_changes(workdir=workdir)
         backend.check_request(spec)
         get_dialect(backend.dialect)
@@ -191,17 +205,60 @@ class Fleet:
     ) -> list[JobRecord]:
         """Record, then submit several jobs in one batch (one registry transaction each step).
 
+        Every job recorded ends up either submitted or failed, whatever happens
+        after it is recorded (an exception, KeyboardInterrupt): none is left
+        ``unknown`` for ever. Bad specs raise before anything is recorded.
+
         Raises:
+            SpecError: a spec cannot run on this backend (nothing is recorded).
             SubmitError: some submissions failed (they are recorded as failed; the
                 others were submitted and recorded).
         """
         be = self.backend(backend)
         prepared = [self._prepare(s, be) for s in specs]
         deps = [self._dependencies(s, be) for s in prepared]
+        placeholder_dir = str(self.registry.home / "jobs" / "0")
+        for spec in prepared:
+            # Rendering is pure: a script it refuses now, it refuses with the real id too.
+            render_script(spec, be.dialect, job_id="0", job_dir=placeholder_dir)
         records = self.registry.create_jobs([NewJob(s.display_name, be.name, s) for s in prepared])
+        submitted: list[tuple[str, str]] = []
+        failed: list[tuple[str, SubmitError]] = []
+        try:
+            requests = self._write_scripts(be, records, prepared, deps)
+            results = be.submit_many(requests)
+            for record, result in zip(records, results, strict=True):
+                if isinstance(result, str):
+                    submitted.append((record.id, result))
+                else:
+                    failed.append((record.id, result))
+        except BaseException as exc:
+            self._abandon(records, exc)
+            raise
+        try:
+            self.registry.mark_submitted_many(submitted)
+        finally:
+            # Even when recording the submitted ones failed, the refused ones are final.
+            if failed:
+                self.registry.mark_submit_failed_many([(i, str(e)) for i, e in failed])
+        if failed:
+            first = failed[0][1]
+            raise SubmitError(
+                first.job_name,
+                f"{len(failed)} of {len(records)} submissions failed; first: {first}",
+            )
+        return self.registry.get_many([r.id for r in records])
+
+    def _write_scripts(
+        self,
+        be: Backend,
+        records: Sequence[JobRecord],
+        specs: Sequence[JobSpec],
+        deps: Sequence[tuple[tuple[DepKind, tuple[str, ...]], ...]],
+    ) -> list[SubmitRequest]:
         env = dict(os.environ)
         requests = []
-        for record, spec, dep in zip(records, prepared, deps, strict=True):
+        for record, spec, dep in zip(records, specs, deps, strict=True):
             script_path = Path(record.job_dir) / SCRIPT_NAME
             script_path.write_text(
                 render_script(spec, be.dialect, job_id=record.id, job_dir=record.job_dir),
@@ -219,23 +276,20 @@ class Fleet:
                     env=env,
                 )
             )
-        results = be.submit_many(requests)
-        submitted = [
-            (r.id, res) for r, res in zip(records, results, strict=True) if isinstance(res, str)
-        ]
-        failed = [
-            (r.id, res) for r, res in zip(records, results, strict=True) if not isinstance(res, str)
-        ]
-        self.registry.mark_submitted_many(submitted)
-        for job_id, error in failed:
-            self.registry.mark_submit_failed(job_id, str(error))
-        if failed:
-            first = failed[0][1]
-            raise SubmitError(
-                first.job_name,
-                f"{len(failed)} of {len(records)} submissions failed; first: {first}",
+        return requests
+
+    def _abandon(self, records: Sequence[JobRecord], exc: BaseException) -> None:
+        """Mark jobs whose submission was never confirmed as failed, so nobody waits on them."""
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        reason = f"submission interrupted: {error}"
+        try:
+            self.registry.mark_submit_failed_many([(r.id, reason) for r in records])
+        except Exception:
+            # The original error is the one to report; this one only goes to the log.
+            log.exception(
+                "jobs %s: could not record the interrupted submission as failed",
+                ", ".join(r.id for r in records),
             )
-        return self.registry.get_many([r.id for r in records])
 
     # -- states -------------------------------------------------------------------
 
@@ -364,6 +418,7 @@ def _differs(update: StatusUpdate, record: JobRecord) -> bool:
 
 def _target(record: JobRecord) -> PollTarget:
     return PollTarget(
+        job_id=record.id,
         native_id=record.native_id or "",
         job_dir=record.job_dir,
         submitted_at=record.created_at,

@@ -3,7 +3,12 @@
 State lives under a home directory (see :func:`default_home`)::
 
     registry.db     SQLite in WAL mode: tables jobs, elements, events
-    jobs/<id>/      one directory per job (script, logs, exit-code files)
+    jobs/<id>/      one directory per job (script, logs, exit-code files); never
+                    reused: when ``<id>`` is taken (the database was replaced),
+                    the job gets ``jobs/<id>-<random>/`` instead
+
+The home holds the submitters' environments and their jobs' outputs, so the
+directories jobfleet creates are private to their owner (mode 0700).
 
 Every write is one ``BEGIN IMMEDIATE`` transaction, so many processes can
 write at once without losing anything, and every change is committed before
@@ -16,11 +21,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -78,6 +84,8 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 
 _UNFINISHED = tuple(s.value for s in JobState if s not in TERMINAL)
 _STATE_OF = {s.value: s for s in JobState}  # JobState(value) is slow over 100,000 elements
+_PRIVATE_DIR = 0o700
+_PRIVATE_FILE = 0o600
 _SELECT_JOBS = (
     "SELECT id, name, backend, native_id, state, exit_code, reason, submitted, job_dir,"
     " created_at, updated_at, spec, is_array FROM jobs"
@@ -175,9 +183,14 @@ class Registry:
         self.db_path = self.home / "registry.db"
         self._lock = threading.Lock()
         try:
-            (self.home / "jobs").mkdir(parents=True, exist_ok=True)
+            _make_private_home(self.home)
         except OSError as exc:
             raise RegistryError(f"cannot create the registry directory {self.home}: {exc}") from exc
+        try:
+            # SQLite gives its -wal and -shm files the mode of the database file.
+            _create_private_file(self.db_path)
+        except OSError as exc:
+            raise self._error("create", exc) from exc
         try:
             self._conn = connect(self.db_path, synchronous="FULL")
         except sqlite3.Error as exc:
@@ -271,7 +284,7 @@ class Registry:
                 row_id = cursor.lastrowid
                 if row_id is None:  # pragma: no cover - an INSERT always sets it
                     raise RegistryError(f"{self.db_path}: no id assigned to job {job.name!r}")
-                job_dir = self.home / "jobs" / str(row_id)
+                job_dir = self._new_job_dir(row_id)
                 conn.execute("UPDATE jobs SET job_dir = ? WHERE id = ?", (str(job_dir), row_id))
                 if array is not None:
                     conn.executemany(
@@ -279,9 +292,29 @@ class Registry:
                         ((row_id, i, JobState.UNKNOWN.value) for i in array.indices),
                     )
                 conn.execute(_INSERT_EVENT, (row_id, None, now, None, "unknown", None, None))
-                job_dir.mkdir(parents=True, exist_ok=True)
                 ids.append(row_id)
             return self._load(conn, ids)
+
+    def _new_job_dir(self, row_id: int) -> Path:
+        """Create a directory no job has used before, named after the job if possible.
+
+        An existing ``jobs/<id>`` belongs to another job (the database was moved
+        aside and ids started again): its exit-code files must never be read as
+        this job's, so the job gets a fresh name instead.
+        """
+        jobs = self.home / "jobs"
+        jobs.mkdir(mode=_PRIVATE_DIR, parents=True, exist_ok=True)
+        job_dir = jobs / str(row_id)
+        while True:
+            try:
+                job_dir.mkdir(mode=_PRIVATE_DIR)
+            except FileExistsError:
+                log.warning(
+                    "job %s: %s is taken by an older job; using another name", row_id, job_dir
+                )
+                job_dir = jobs / f"{row_id}-{secrets.token_hex(4)}"
+            else:
+                return job_dir
 
     def mark_submitted(self, job_id: str, native_id: str) -> JobRecord:
         """Record a confirmed submission: an UNKNOWN job (and elements) becomes PENDING."""
@@ -304,11 +337,18 @@ class Registry:
 
     def mark_submit_failed(self, job_id: str, reason: str) -> JobRecord:
         """Record a failed submission: the job and every element become FAILED."""
+        return self.mark_submit_failed_many([(job_id, reason)])[0]
+
+    def mark_submit_failed_many(self, failed: Sequence[tuple[str, str]]) -> list[JobRecord]:
+        """:meth:`mark_submit_failed` for ``(job_id, reason)`` pairs, in one transaction."""
         now = time.time()
-        update = StatusUpdate(job_id, JobState.FAILED, reason=f"submission failed: {reason}")
         with self._transaction(write=True) as conn:
-            self._apply_one(conn, update, now)
-            return self._load(conn, [_row_id(job_id)])[0]
+            for job_id, reason in failed:
+                update = StatusUpdate(
+                    job_id, JobState.FAILED, reason=f"submission failed: {reason}"
+                )
+                self._apply_one(conn, update, now)
+            return self._load(conn, [_row_id(job_id) for job_id, _ in failed])
 
     def apply(self, updates: Sequence[StatusUpdate]) -> list[JobRecord]:
         """Apply poll results in one transaction; return the records that changed.
@@ -335,7 +375,7 @@ class Registry:
         """
         job_id, row_id = update.job_id, _row_id(update.job_id)
         state, exit_code, reason, is_array = self._job_row(conn, job_id)
-        old: _Status = (JobState(state), exit_code, reason)
+        old: _Status = (_state(state, job_id), exit_code, reason)
         if is_array:
             elements_changed = self._apply_elements(conn, update, now, movable)
             new = self._array_status(conn, row_id, old, update.reason)
@@ -404,7 +444,7 @@ class Registry:
     ) -> _Status:
         """The job-level status of an array, derived from its elements."""
         present = {
-            JobState(s)
+            _state(s, row_id, "elements")
             for (s,) in conn.execute(
                 "SELECT DISTINCT state FROM elements WHERE job_id = ?", (row_id,)
             )
@@ -440,20 +480,27 @@ class Registry:
         elements: dict[int, dict[int, ElementRecord]] = {}
         array_ids = [row[0] for row in rows if row[-1]]
         if array_ids:
+            strange: dict[int, set[str]] = {}  # job -> unknown element states, warned once
             for job_id, idx, state, exit_code, reason in conn.execute(
                 "SELECT job_id, idx, state, exit_code, reason FROM elements"
                 " WHERE job_id IN (SELECT value FROM json_each(?)) ORDER BY job_id, idx",
                 (json.dumps(array_ids),),
             ):
+                known = _STATE_OF.get(state)
+                if known is None:
+                    strange.setdefault(job_id, set()).add(state)
+                    known = JobState.UNKNOWN
                 by_index = elements.setdefault(job_id, {})
-                by_index[idx] = ElementRecord(idx, _STATE_OF[state], exit_code, reason)
+                by_index[idx] = ElementRecord(idx, known, exit_code, reason)
+            for job_id, states in strange.items():
+                _warn_unknown_state(job_id, "elements", ", ".join(map(repr, sorted(states))))
         return [
             JobRecord(
                 id=str(row[0]),
                 name=row[1],
                 backend=row[2],
                 native_id=row[3],
-                state=JobState(row[4]),
+                state=_state(row[4], row[0]),
                 exit_code=row[5],
                 reason=row[6],
                 submitted=bool(row[7]),
@@ -537,14 +584,64 @@ class Registry:
                 " WHERE job_id = ? ORDER BY id",
                 (_row_id(job_id),),
             ).fetchall()
-        return [dict(zip(keys, (str(row[0]), *row[1:]), strict=True)) for row in rows]
+        events = []
+        for row_id, idx, at, old_state, new_state, exit_code, reason in rows:
+            where = "an event" if idx is None else f"an event of element {idx}"
+            if old_state is not None:
+                old_state = _state(old_state, row_id, where).value
+            new_state = _state(new_state, row_id, where).value
+            values = (str(row_id), idx, at, old_state, new_state, exit_code, reason)
+            events.append(dict(zip(keys, values, strict=True)))
+        return events
 
 
 def _statuses(
     conn: sqlite3.Connection, sql: str, row_id: int, values: Sequence[object]
 ) -> dict[int, _Status]:
     rows = conn.execute(sql, (row_id, json.dumps(list(values))))
-    return {idx: (_STATE_OF[state], code, why) for idx, state, code, why in rows}
+    return {
+        idx: (_state(state, row_id, f"element {idx}"), code, why) for idx, state, code, why in rows
+    }
+
+
+def _state(value: str, job_id: object, where: str = "") -> JobState:
+    """The state stored as ``value``; UNKNOWN (with a warning) for a value this
+    version does not know, such as a state added by a newer jobfleet."""
+    state = _STATE_OF.get(value)
+    if state is None:
+        _warn_unknown_state(job_id, where, repr(value))
+        return JobState.UNKNOWN
+    return state
+
+
+def _warn_unknown_state(job_id: object, where: str, value: str) -> None:
+    log.warning(
+        "job %s: unknown state %s%s in the registry (written by a newer jobfleet?); "
+        "reading it as unknown",
+        job_id,
+        value,
+        f" of {where}" if where else "",
+    )
+
+
+def _make_private_home(home: Path) -> None:
+    """Create ``home`` (mode 0700; its parents as usual) and ``home/jobs`` (0700).
+
+    An existing home keeps its mode: it may be a directory the user made and
+    chose the mode of.
+    """
+    with suppress(FileExistsError):
+        home.mkdir(mode=_PRIVATE_DIR, parents=True)
+    (home / "jobs").mkdir(mode=_PRIVATE_DIR, exist_ok=True)
+
+
+def _create_private_file(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists (an empty file is a new database)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _PRIVATE_FILE)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 def _parse_id(job_id: str) -> int | None:

@@ -51,12 +51,15 @@ class PollTarget:
     """A tracked job, as a backend needs it to find the job's state.
 
     Attributes:
+        job_id: the jobfleet id (lets a backend check that a native id still
+            belongs to this job, as native ids can be reused).
         native_id: the scheduler's id.
         job_dir: the job's directory, where its exit-code files are.
         submitted_at: when it was recorded (Unix time), to bound accounting queries.
         indices: the array indices, or None for a single job.
     """
 
+    job_id: str
     native_id: str
     job_dir: str
     submitted_at: float

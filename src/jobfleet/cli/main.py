@@ -247,7 +247,13 @@ def _print_table(records: Sequence[JobRecord]) -> None:
 @cli.command()
 @config_options
 @click.argument("job_ids", nargs=-1)
-@click.option("--limit", default=20, show_default=True, help="How many recent jobs without IDs.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1),
+    default=20,
+    show_default=True,
+    help="How many recent jobs without IDs.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @handle_errors
 def status(
@@ -427,6 +433,12 @@ def config_show(config_path: str | None, profile: str | None, as_json: bool) -> 
         click.echo(f"{key:<{width}}  {json.dumps(value):<20}  # {source}")
 
 
+#: Better words than click's "Missing argument 'COMMAND...'", by parameter name.
+_MISSING = {
+    "command": "missing COMMAND: give the command to run after --, e.g. jobfleet submit -- echo hi",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
     try:
@@ -444,7 +456,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(EXIT_USAGE)
     except click.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx is not None else "jobfleet"
-        _fail(f"{exc.format_message()} (see `{where} --help`)", EXIT_USAGE)
+        message = exc.format_message()
+        if isinstance(exc, click.MissingParameter) and exc.param is not None:
+            message = _MISSING.get(exc.param.name or "", message)
+        _fail(f"{message} (see `{where} --help`)", EXIT_USAGE)
     except click.ClickException as exc:
         _fail(exc.format_message(), EXIT_USAGE)
     except SystemExit:
