@@ -12,9 +12,9 @@ import pytest
 from jobfleet import fleet as fleet_module
 from jobfleet.backends.base import Backend, NativeStatus, PollTarget, SubmitRequest
 from jobfleet.config import load_config
-from jobfleet.errors import ConfigError, SpecError, SubmitError
+from jobfleet.errors import CommandError, ConfigError, SpecError, SubmitError
 from jobfleet.fleet import Fleet
-from jobfleet.spec import JobSpec
+from jobfleet.spec import Dependency, DepKind, JobSpec
 from jobfleet.states import JobState
 
 S = JobState
@@ -26,10 +26,16 @@ class FakeBackend(Backend):
     name = "fake"
     dialect = "local"
 
-    def __init__(self, results: Sequence[str | SubmitError] | BaseException = ()) -> None:
+    def __init__(
+        self,
+        results: Sequence[str | SubmitError] | BaseException = (),
+        found: dict[str, str] | CommandError | None = None,
+    ) -> None:
         self.results = results
+        self.found = found if found is not None else {}  # job id -> native id on the "scheduler"
         self.submitted: list[SubmitRequest] = []
         self.polled: list[PollTarget] = []
+        self.looked_for: list[tuple[str, str]] = []
 
     def submit(self, request: SubmitRequest) -> str:  # pragma: no cover - submit_many is used
         raise AssertionError("Fleet submits through submit_many")
@@ -50,6 +56,12 @@ class FakeBackend(Backend):
 
     def cancel(self, native_ids: Sequence[str]) -> None:
         pass
+
+    def find_submitted(self, name: str, job_id: str) -> str | None:
+        self.looked_for.append((name, job_id))
+        if isinstance(self.found, CommandError):
+            raise self.found
+        return self.found.get(job_id)
 
 
 @pytest.fixture
@@ -85,24 +97,65 @@ def test_a_spec_the_script_refuses_records_nothing(fleet: Fleet) -> None:
         (KeyboardInterrupt(), "KeyboardInterrupt"),
     ],
 )
-def test_an_exception_from_the_backend_marks_every_job_failed(
+def test_an_exception_from_the_backend_leaves_jobs_unknown_until_looked_for(
     fleet: Fleet, error: BaseException, shown: str
 ) -> None:
-    use(fleet, FakeBackend(error))
+    # The backend may have accepted some before the exception: not "failed" yet.
+    backend = use(fleet, FakeBackend(error))
     with pytest.raises(type(error)):
         fleet.submit_many([spec("a"), spec("b")], backend="fake")
-    records = fleet.registry.recent()
-    assert len(records) == 2
-    for record in records:
-        assert record.state is S.FAILED and not record.submitted
-        assert record.reason == f"submission failed: submission interrupted: {shown}"
-    assert fleet.registry.unfinished() == []
+    a, b = sorted(fleet.registry.recent(), key=lambda r: int(r.id))
+    for record in (a, b):
+        assert record.state is S.UNKNOWN and not record.submitted
+        assert record.reason and record.reason.startswith(f"submission outcome unknown ({shown})")
+    # The next status looks for them by name: one reached the scheduler, one did not.
+    backend.found = {a.id: "n-7"}
+    a, b = fleet.status([a.id, b.id])
+    assert (a.state, a.native_id, a.submitted) == (S.PENDING, "n-7", True)
+    assert (b.state, b.reason) == (S.FAILED, "submission failed: it never reached the scheduler")
+    assert [job_id for _, job_id in backend.looked_for] == [a.id, b.id]
+    assert backend.looked_for[0][0].startswith("jf") and backend.looked_for[0][0].endswith("-a")
+
+
+def test_an_unanswered_lookup_keeps_the_job_unknown(fleet: Fleet) -> None:
+    backend = use(fleet, FakeBackend(RuntimeError("boom")))
+    with pytest.raises(RuntimeError):
+        fleet.submit(spec("a"), backend="fake")
+    backend.found = CommandError(["squeue"], "controller down", transient=True)
+    (record,) = fleet.status()
+    assert record.state is S.UNKNOWN, "cannot tell is unknown, never failed"
+
+
+def test_a_script_that_cannot_be_written_fails_before_reaching_the_backend(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = use(fleet, FakeBackend(["1"]))
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Path, "write_text", refuse)
+    with pytest.raises(OSError):
+        fleet.submit(spec("a"), backend="fake")
+    (record,) = fleet.registry.recent()
+    assert record.state is S.FAILED and "disk full" in (record.reason or "")
+    assert backend.submitted == []
+
+
+def test_a_submission_that_may_have_gone_through_is_unknown(fleet: Fleet) -> None:
+    unsure = SubmitError("a", "sbatch timed out", maybe_submitted=True)
+    use(fleet, FakeBackend([unsure]))
+    with pytest.raises(SubmitError) as info:
+        fleet.submit(spec("a"), backend="fake")
+    assert info.value.maybe_submitted
+    (record,) = fleet.registry.recent()
+    assert record.state is S.UNKNOWN and "sbatch timed out" in (record.reason or "")
 
 
 def test_partial_submit_errors_fail_only_those_jobs(fleet: Fleet) -> None:
     refused = SubmitError("b", "invalid partition")
     use(fleet, FakeBackend(["101", refused, "103"]))
-    with pytest.raises(SubmitError, match="1 of 3 submissions failed"):
+    with pytest.raises(SubmitError, match="1 of 3 submissions did not go through"):
         fleet.submit_many([spec("a"), spec("b"), spec("c")], backend="fake")
     a, b, c = sorted(fleet.registry.recent(), key=lambda r: int(r.id))
     assert (a.state, a.native_id, a.submitted) == (S.PENDING, "101", True)
@@ -112,8 +165,8 @@ def test_partial_submit_errors_fail_only_those_jobs(fleet: Fleet) -> None:
 
 
 def test_waiting_on_a_failed_submission_returns_at_once(fleet: Fleet) -> None:
-    backend = use(fleet, FakeBackend(RuntimeError("boom")))
-    with pytest.raises(RuntimeError):
+    backend = use(fleet, FakeBackend([SubmitError("a", "invalid partition")]))
+    with pytest.raises(SubmitError):
         fleet.submit(spec("a"), backend="fake")
     (record,) = fleet.registry.recent()
     started = time.monotonic()
@@ -156,3 +209,61 @@ def test_a_backend_name_without_an_implementation_is_a_config_error(
         fleet.backend("pbs")
     assert "local, slurm, pbs" in str(info.value)
     assert "pbs" not in fleet._backends
+
+
+class SettlingBackend(FakeBackend):
+    """Jobs end as the test says; everything else as FakeBackend."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.next_id = 0
+        self.ends: dict[str, JobState] = {}
+
+    def submit_many(self, requests: Sequence[SubmitRequest]) -> list[str | SubmitError]:
+        self.submitted.extend(requests)
+        ids = []
+        for _ in requests:
+            self.next_id += 1
+            ids.append(str(self.next_id))
+        return list(ids)
+
+    def poll(self, targets: Sequence[PollTarget]) -> dict[str, NativeStatus]:
+        return {
+            t.native_id: NativeStatus(self.ends[t.native_id])
+            for t in targets
+            if t.native_id in self.ends
+        }
+
+
+@pytest.mark.parametrize(
+    ("kind", "ended", "expect"),
+    [
+        (DepKind.AFTER_OK, S.COMPLETED, "dropped"),
+        (DepKind.AFTER_OK, S.FAILED, "never"),
+        (DepKind.AFTER_OK, S.TIMEOUT, "never"),
+        (DepKind.AFTER_NOT_OK, S.FAILED, "dropped"),
+        (DepKind.AFTER_NOT_OK, S.COMPLETED, "never"),
+        (DepKind.AFTER_ANY, S.CANCELLED, "dropped"),
+        (DepKind.AFTER_OK, S.RUNNING, "kept"),
+    ],
+)
+def test_dependencies_on_ended_jobs_are_settled_before_submission(
+    fleet: Fleet, kind: DepKind, ended: JobState, expect: str
+) -> None:
+    backend = use(fleet, SettlingBackend())
+    first = fleet.submit(spec("first"), backend="fake")
+    backend.ends[first.native_id or ""] = ended
+    then = fleet.submit(
+        JobSpec(["true"], name="then", workdir="/", dependencies=(Dependency(kind, (first.id,)),)),
+        backend="fake",
+    )
+    request = backend.submitted[-1]
+    if expect == "never":
+        assert then.state is S.CANCELLED and not then.submitted
+        assert "can never be met" in (then.reason or "") and ended.value in (then.reason or "")
+        assert request.job_id == first.id, "the dependent is never handed to the backend"
+    elif expect == "dropped":
+        assert request.job_id == then.id and request.dependencies == ()
+    else:
+        assert request.dependencies == ((kind, (first.native_id,)),)
+        assert request.dependency_owners == {first.native_id: first.id}

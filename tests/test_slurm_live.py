@@ -150,11 +150,13 @@ def test_never_satisfiable_dependency_is_surfaced_when_not_killed(slurm_home: Pa
     cfg = Path(slurm_home.parent / "jobfleet.yaml")
     cfg.write_text(cfg.read_text() + "  kill_invalid_dependents: false\n")
     with Fleet(load_config(cfg)) as fleet:
-        failing = fleet.submit(JobSpec(["false"]))
-        fleet.wait([failing.id], timeout_s=120)
+        # Still running when the dependent is submitted, so SLURM (not jobfleet) decides.
+        failing = fleet.submit(JobSpec(["bash", "-c", "sleep 2; false"]))
         stuck = fleet.submit(
             JobSpec(["true"], dependencies=(Dependency(DepKind.AFTER_OK, (failing.id,)),))
         )
+        assert stuck.submitted
+        fleet.wait([failing.id], timeout_s=120)
         wait_for(
             lambda: "DependencyNeverSatisfied" in (fleet.status([stuck.id])[0].reason or ""),
             timeout_s=60,

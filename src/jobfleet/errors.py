@@ -135,10 +135,14 @@ class SubmitError(BackendError):
     Args:
         job_name: name of the job that was being submitted.
         message: why, and what to do about it.
+        maybe_submitted: the scheduler may have accepted the job anyway (a
+            submission that timed out, or was refused for a passing reason and
+            then could not be checked): its outcome is unknown, not a failure.
     """
 
-    def __init__(self, job_name: str, message: str) -> None:
+    def __init__(self, job_name: str, message: str, *, maybe_submitted: bool = False) -> None:
         self.job_name = job_name
+        self.maybe_submitted = maybe_submitted
         super().__init__(f"job {job_name!r}: {message}")
 
 

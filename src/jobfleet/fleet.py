@@ -24,18 +24,34 @@ from typing import Literal
 from jobfleet.backends import KNOWN_BACKENDS
 from jobfleet.backends.base import Backend, PollTarget, SubmitRequest, scheduler_name
 from jobfleet.config import Config, load_config
-from jobfleet.errors import ConfigError, SpecError, SubmitError, UnknownJobError, WaitTimeout
+from jobfleet.errors import (
+    CommandError,
+    ConfigError,
+    SpecError,
+    SubmitError,
+    UnknownJobError,
+    WaitTimeout,
+)
 from jobfleet.registry import NewJob, Registry, StatusUpdate
 from jobfleet.runner import Runner
 from jobfleet.script import get_dialect, render_script, stream_path
 from jobfleet.spec import DepKind, JobSpec, spec_from_dict
-from jobfleet.states import JobRecord
+from jobfleet.states import JobRecord, JobState
 
 __all__ = ["DryRun", "Fleet"]
 
 log = logging.getLogger(__name__)
 
 SCRIPT_NAME = "job.sh"
+
+
+@dataclass(frozen=True, slots=True)
+class _Deps:
+    """A spec's dependencies, resolved for one backend."""
+
+    native: tuple[tuple[DepKind, tuple[str, ...]], ...]
+    owners: dict[str, str]  # native id -> jobfleet id
+    never: str | None  # why the job can never start, if so
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,13 +160,17 @@ class Fleet:
         get_dialect(backend.dialect)
         return spec
 
-    def _dependencies(
-        self, spec: JobSpec, backend: Backend
-    ) -> tuple[tuple[DepKind, tuple[str, ...]], ...]:
-        """The spec's dependencies with jobfleet ids replaced by the backend's native ids."""
-        resolved = []
+    def _dependencies(self, spec: JobSpec, backend: Backend) -> _Deps:
+        """The spec's dependencies as the backend's native ids, each checked.
+
+        A dependency on a job that has already ended is settled here, the same
+        way on every backend: met, it is left out (SLURM, for one, forgets
+        finished jobs and then silently drops the dependency); never to be met,
+        the new job is not submitted at all (see :attr:`_Deps.never`).
+        """
+        resolved: list[tuple[DepKind, tuple[str, ...]]] = []
+        owners: dict[str, str] = {}
         for dep in spec.dependencies:
-            native = []
             try:
                 records = self.registry.get_many(list(dep.job_ids))
             except UnknownJobError as exc:
@@ -166,13 +186,28 @@ class Fleet:
                         f"job {record.id} runs on backend {record.backend!r}, this one on "
                         f"{backend.name!r}; dependencies must be on the same backend",
                     )
-                if record.native_id is None:
+                if record.native_id is None and not record.state.is_terminal:
                     raise SpecError(
-                        "dependencies", f"job {record.id} was never submitted ({record.reason})"
+                        "dependencies",
+                        f"job {record.id} has not been submitted ({record.reason or 'unknown'})",
                     )
-                native.append(record.native_id)
-            resolved.append((dep.kind, tuple(native)))
-        return tuple(resolved)
+            native = []
+            for record in self.refresh(records):
+                if not record.state.is_terminal:
+                    native.append(record.native_id or "")
+                    owners[record.native_id or ""] = record.id
+                    continue
+                ok = record.state is JobState.COMPLETED
+                if dep.kind is not DepKind.AFTER_ANY and ok != (dep.kind is DepKind.AFTER_OK):
+                    return _Deps(
+                        (),
+                        {},
+                        f"{dep.kind.value} dependency on job {record.id} can never be met "
+                        f"(it ended {record.state.value})",
+                    )
+            if native:
+                resolved.append((dep.kind, tuple(native)))
+        return _Deps(tuple(resolved), owners, None)
 
     def dry_run(self, spec: JobSpec, *, backend: str | None = None) -> DryRun:
         """The script and submit command for ``spec``, without recording or running anything."""
@@ -187,7 +222,8 @@ class Fleet:
             spec=spec,
             script_path=f"{job_dir}/{SCRIPT_NAME}",
             job_dir=job_dir,
-            dependencies=deps,
+            dependencies=deps.native,
+            dependency_owners=deps.owners,
         )
         return DryRun(be.name, script, be.submit_argv(request))
 
@@ -205,14 +241,17 @@ class Fleet:
     ) -> list[JobRecord]:
         """Record, then submit several jobs in one batch (one registry transaction each step).
 
-        Every job recorded ends up either submitted or failed, whatever happens
-        after it is recorded (an exception, KeyboardInterrupt): none is left
-        ``unknown`` for ever. Bad specs raise before anything is recorded.
+        Every job recorded ends up submitted, failed, or ``unknown`` with the
+        reason that its submission may have reached the scheduler (then the next
+        refresh looks for it by its unique name): whatever happens after it is
+        recorded (an exception, KeyboardInterrupt), nobody waits on it for ever.
+        A job whose dependency can never be met is recorded ``cancelled`` and not
+        submitted. Bad specs raise before anything is recorded.
 
         Raises:
             SpecError: a spec cannot run on this backend (nothing is recorded).
-            SubmitError: some submissions failed (they are recorded as failed; the
-                others were submitted and recorded).
+            SubmitError: some submissions failed or their outcome is unknown
+                (they are recorded so; the others were submitted and recorded).
         """
         be = self.backend(backend)
         prepared = [self._prepare(s, be) for s in specs]
@@ -222,43 +261,63 @@ class Fleet:
             # Rendering is pure: a script it refuses now, it refuses with the real id too.
             render_script(spec, be.dialect, job_id="0", job_dir=placeholder_dir)
         records = self.registry.create_jobs([NewJob(s.display_name, be.name, s) for s in prepared])
+        never = [(r.id, d.never) for r, d in zip(records, deps, strict=True) if d.never]
+        if never:
+            self.registry.apply(
+                [StatusUpdate(job_id, JobState.CANCELLED, reason=why) for job_id, why in never]
+            )
+        todo = [
+            (record, spec, dep)
+            for record, spec, dep in zip(records, prepared, deps, strict=True)
+            if not dep.never
+        ]
         submitted: list[tuple[str, str]] = []
         failed: list[tuple[str, SubmitError]] = []
+        handed_over = False
         try:
-            requests = self._write_scripts(be, records, prepared, deps)
-            results = be.submit_many(requests)
-            for record, result in zip(records, results, strict=True):
+            requests = self._write_scripts(be, todo)
+            handed_over = True
+            results = be.submit_many(requests) if requests else []
+            for (record, _, _), result in zip(todo, results, strict=True):
                 if isinstance(result, str):
                     submitted.append((record.id, result))
                 else:
                     failed.append((record.id, result))
         except BaseException as exc:
-            self._abandon(records, exc)
+            self._abandon([r for r, _, _ in todo], exc, maybe_submitted=handed_over)
             raise
         try:
             self.registry.mark_submitted_many(submitted)
         finally:
-            # Even when recording the submitted ones failed, the refused ones are final.
-            if failed:
-                self.registry.mark_submit_failed_many([(i, str(e)) for i, e in failed])
+            # Even when recording the submitted ones failed, the refused ones are recorded.
+            self._record_failures(failed)
         if failed:
             first = failed[0][1]
             raise SubmitError(
                 first.job_name,
-                f"{len(failed)} of {len(records)} submissions failed; first: {first}",
+                f"{len(failed)} of {len(records)} submissions did not go through; first: {first}",
+                maybe_submitted=any(e.maybe_submitted for _, e in failed),
             )
         return self.registry.get_many([r.id for r in records])
 
+    def _record_failures(self, failed: Sequence[tuple[str, SubmitError]]) -> None:
+        refused = [(i, str(e)) for i, e in failed if not e.maybe_submitted]
+        if refused:
+            self.registry.mark_submit_failed_many(refused)
+        unsure = [
+            StatusUpdate(i, JobState.UNKNOWN, reason=_maybe(e))
+            for i, e in failed
+            if e.maybe_submitted
+        ]
+        if unsure:
+            self.registry.apply(unsure)
+
     def _write_scripts(
-        self,
-        be: Backend,
-        records: Sequence[JobRecord],
-        specs: Sequence[JobSpec],
-        deps: Sequence[tuple[tuple[DepKind, tuple[str, ...]], ...]],
+        self, be: Backend, todo: Sequence[tuple[JobRecord, JobSpec, _Deps]]
     ) -> list[SubmitRequest]:
         env = dict(os.environ)
         requests = []
-        for record, spec, dep in zip(records, specs, deps, strict=True):
+        for record, spec, dep in todo:
             script_path = Path(record.job_dir) / SCRIPT_NAME
             script_path.write_text(
                 render_script(spec, be.dialect, job_id=record.id, job_dir=record.job_dir),
@@ -272,24 +331,54 @@ class Fleet:
                     spec=spec,
                     script_path=str(script_path),
                     job_dir=record.job_dir,
-                    dependencies=dep,
+                    dependencies=dep.native,
+                    dependency_owners=dep.owners,
                     env=env,
                 )
             )
         return requests
 
-    def _abandon(self, records: Sequence[JobRecord], exc: BaseException) -> None:
-        """Mark jobs whose submission was never confirmed as failed, so nobody waits on them."""
+    def _abandon(
+        self, records: Sequence[JobRecord], exc: BaseException, *, maybe_submitted: bool
+    ) -> None:
+        """Record jobs whose submission was never confirmed, so nobody waits on them for
+        ever: failed if the backend never saw them, else ``unknown`` until a refresh
+        has looked for them by name."""
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        reason = f"submission interrupted: {error}"
         try:
-            self.registry.mark_submit_failed_many([(r.id, reason) for r in records])
+            if maybe_submitted:
+                self.registry.apply(
+                    [StatusUpdate(r.id, JobState.UNKNOWN, reason=_maybe(error)) for r in records]
+                )
+            else:
+                reason = f"submission interrupted before reaching the backend: {error}"
+                self.registry.mark_submit_failed_many([(r.id, reason) for r in records])
         except Exception:
             # The original error is the one to report; this one only goes to the log.
             log.exception(
-                "jobs %s: could not record the interrupted submission as failed",
+                "jobs %s: could not record the interrupted submission",
                 ", ".join(r.id for r in records),
             )
+
+    def _reconcile(self, records: Sequence[JobRecord]) -> None:
+        """Settle jobs whose submission may have reached the scheduler, by their name."""
+        found: list[tuple[str, str]] = []
+        absent: list[tuple[str, str]] = []
+        for record in records:
+            name = scheduler_name(str(self.registry.home), record.id, record.name)
+            try:
+                native = self.backend(record.backend).find_submitted(name, record.id)
+            except (CommandError, ConfigError) as exc:
+                log.info("job %s: cannot look for it on the scheduler yet: %s", record.id, exc)
+                continue
+            if native is None:
+                absent.append((record.id, "it never reached the scheduler"))
+            else:
+                found.append((record.id, native))
+        if found:
+            self.registry.mark_submitted_many(found)
+        if absent:
+            self.registry.mark_submit_failed_many(absent)
 
     # -- states -------------------------------------------------------------------
 
@@ -300,6 +389,10 @@ class Fleet:
         process updated meanwhile is read again rather than assumed.
         """
         current = {r.id: r for r in records}
+        unsure = [r for r in current.values() if _awaits_reconciling(r)]
+        if unsure:
+            self._reconcile(unsure)
+            current.update((r.id, r) for r in self.registry.get_many([r.id for r in unsure]))
         by_backend: dict[str, list[JobRecord]] = {}
         for record in current.values():
             if record.submitted and record.native_id and not record.state.is_terminal:
@@ -423,4 +516,20 @@ def _target(record: JobRecord) -> PollTarget:
         job_dir=record.job_dir,
         submitted_at=record.created_at,
         indices=tuple(sorted(record.elements)) if record.elements else None,
+    )
+
+
+#: How the registry marks a job whose submission may have reached its scheduler.
+MAYBE_SUBMITTED = "submission outcome unknown"
+
+
+def _maybe(error: object) -> str:
+    return f"{MAYBE_SUBMITTED} ({error}); it is looked for by its name at the next status"
+
+
+def _awaits_reconciling(record: JobRecord) -> bool:
+    return (
+        not record.submitted
+        and record.state is JobState.UNKNOWN
+        and (record.reason or "").startswith(MAYBE_SUBMITTED)
     )

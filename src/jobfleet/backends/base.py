@@ -32,7 +32,9 @@ class SubmitRequest:
         spec: the job description.
         script_path: the rendered job script, already on disk.
         job_dir: the job's directory (logs, exit-code files).
-        dependencies: the spec's dependencies with jobfleet ids replaced by native ids.
+        dependencies: the spec's dependencies with jobfleet ids replaced by native ids
+            (dependencies on jobs that already ended are settled by the caller).
+        dependency_owners: native id -> jobfleet id, for each native id above.
         env: environment of the submitter, for backends that must carry it over
             (schedulers do this themselves, e.g. sbatch's ``--export=ALL``).
     """
@@ -43,6 +45,7 @@ class SubmitRequest:
     script_path: str
     job_dir: str
     dependencies: tuple[tuple[DepKind, tuple[str, ...]], ...] = ()
+    dependency_owners: Mapping[str, str] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -132,6 +135,16 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def cancel(self, native_ids: Sequence[str]) -> None:
         """Ask the scheduler to cancel these jobs (all their elements)."""
+
+    @abc.abstractmethod
+    def find_submitted(self, name: str, job_id: str) -> str | None:
+        """The native id of the job submitted as ``name`` for jobfleet job ``job_id``.
+
+        None when the scheduler answered that it has no such job.
+
+        Raises:
+            CommandError: the scheduler could not be asked; nothing is known.
+        """
 
     def check_request(self, spec: JobSpec) -> None:  # noqa: B027 - optional hook
         """Raise :class:`jobfleet.errors.SpecError` when this backend cannot run ``spec``."""

@@ -124,9 +124,15 @@ class BatchBackend(Backend):
 
     # -- I/O ------------------------------------------------------------------------
 
-    def run(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> CommandResult:
+    def command_env(self) -> Mapping[str, str] | None:
+        """The environment for scheduler commands (None: this process's own)."""
+        return None
+
+    def run(self, argv: Sequence[str]) -> CommandResult:
         """Run one scheduler command through the runner, with the configured time-out."""
-        return self.runner.run(argv, timeout_s=self.settings.command_timeout_s, env=env)
+        return self.runner.run(
+            argv, timeout_s=self.settings.command_timeout_s, env=self.command_env()
+        )
 
     def warn_once(self, key: str, message: str, *args: object) -> None:
         if key not in self._warned:
@@ -134,46 +140,60 @@ class BatchBackend(Backend):
             log.warning(message, *args)
 
     def submit(self, request: SubmitRequest) -> str:
+        """Submit, retrying what the scheduler refused for now, never twice.
+
+        A submit command that failed for a passing reason (back-pressure, a
+        time-out) may still have created the job: before each retry the job is
+        looked up by its unique name, and it is submitted again only when the
+        scheduler answered that no such job exists.
+        """
         argv = self.submit_argv(request)
         pause = self.settings.retry_backoff_s
-        attempts = self.settings.submit_retries + 1
-        for attempt in range(1, attempts + 1):
-            try:
-                result = self.run(argv)
-            except CommandError as exc:
-                if not exc.transient:
-                    raise SubmitError(request.name, str(exc)) from None
-                # A time-out may hide an accepted submission: look before retrying.
-                found = self._find_by_name(request.name)
-                if found is not None:
-                    return found
-                problem = str(exc)
-            else:
-                if result.ok:
-                    return self.parse_submit(result)
-                problem = f"{argv[0]} exited {result.returncode}: {result.stderr.strip()}"
-                if not self.submit_is_transient(result):
-                    raise SubmitError(request.name, problem)
-                found = self._find_by_name(request.name)
-                if found is not None:
-                    return found
-            if attempt == attempts:
-                raise SubmitError(request.name, f"gave up after {attempts} attempts: {problem}")
+        tries, limit = 0, self.settings.submit_retries + 1
+        submit_next = True
+        while True:
+            tries += 1
+            if submit_next:
+                try:
+                    result = self.run(argv)
+                except CommandError as exc:
+                    if not exc.transient:
+                        raise SubmitError(request.name, str(exc)) from None
+                    problem = str(exc)
+                else:
+                    if result.ok:
+                        return self.parse_submit(result)
+                    problem = f"{argv[0]} exited {result.returncode}: {result.stderr.strip()}"
+                    if not self.submit_is_transient(result):
+                        raise SubmitError(request.name, problem)
+            if tries >= limit:
+                # Every failure here was a passing one: the job may exist after all.
+                raise SubmitError(
+                    request.name,
+                    f"gave up after {tries} attempts: {problem}",
+                    maybe_submitted=True,
+                )
             log.warning(
-                "job %s: submission refused for now (%s); retrying in %.0fs",
+                "job %s: not submitted yet (%s); checking and retrying in %.0fs",
                 request.job_id,
                 problem,
                 pause,
             )
             time.sleep(pause)
             pause = min(pause * 2, 60.0)
-        raise AssertionError("unreachable")  # pragma: no cover
+            try:
+                found = self.parse_find_by_name(self.run(self.find_by_name_argv(request.name)))
+            except CommandError as exc:
+                # Cannot tell whether it exists: submitting again could run it twice.
+                problem = f"cannot tell whether it was submitted: {exc}"
+                submit_next = False
+                continue
+            if found is not None:
+                return found
+            submit_next = True
 
-    def _find_by_name(self, name: str) -> str | None:
-        try:
-            return self.parse_find_by_name(self.run(self.find_by_name_argv(name)))
-        except CommandError:
-            return None
+    def find_submitted(self, name: str, job_id: str) -> str | None:
+        return self.parse_find_by_name(self.run(self.find_by_name_argv(name)))
 
     def cancel(self, native_ids: Sequence[str]) -> None:
         if not native_ids:

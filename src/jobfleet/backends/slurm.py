@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from jobfleet.backends.base import SubmitRequest
 from jobfleet.backends.batch import BatchBackend, BatchSettings, Element, Seen
-from jobfleet.errors import CommandError
+from jobfleet.errors import CommandError, SpecError
 from jobfleet.runner import CommandResult, Runner
 from jobfleet.script import Dialect, register_dialect
 from jobfleet.spec import DepKind, JobSpec, parse_array
@@ -222,6 +223,12 @@ class SlurmBackend(BatchBackend):
         super().__init__(runner, settings or SlurmSettings())
         self.slurm_settings = settings or SlurmSettings()
         self.accounting: bool | None = None  # None until the first accounting call tells
+        # squeue and sacct cut long array index lists at 64 bytes ("359_[1-2,4,"):
+        # SLURM_BITSTR_LEN=0 makes them print the whole list.
+        self._env = {**os.environ, "SLURM_BITSTR_LEN": "0"}
+
+    def command_env(self) -> dict[str, str]:
+        return self._env
 
     # -- submit ---------------------------------------------------------------------
 
@@ -260,8 +267,10 @@ class SlurmBackend(BatchBackend):
         return ["squeue", "--noheader", "--states=all", f"--name={name}", "--format=%F"]
 
     def parse_find_by_name(self, result: CommandResult) -> str | None:
+        if not result.ok:
+            raise _failed(result)  # no answer is not "no such job"
         ids = [line.strip() for line in result.stdout.splitlines() if line.strip().isdigit()]
-        return ids[0] if result.ok and ids else None
+        return ids[0] if ids else None
 
     # -- queue ----------------------------------------------------------------------
 
@@ -289,7 +298,10 @@ class SlurmBackend(BatchBackend):
             if task in ("N/A", ""):
                 seen.setdefault(job_id, {})[None] = _element(state, reason, None)
                 continue
-            indices = [int(task)] if task.isdigit() else list(parse_array(task).indices)
+            indices = _task_indices(task)
+            if indices is None:
+                log.warning("squeue: cannot read array task list %r; skipped", task)
+                continue
             for index in indices:
                 seen.setdefault(array_id, {})[index] = _element(state, reason, None)
         # Finished jobs still in squeue carry no exit code: let accounting say.
@@ -328,7 +340,11 @@ class SlurmBackend(BatchBackend):
             if len(fields) < 4:
                 continue
             job_id, _raw, state, code_text = fields[:4]
-            base, indices = parse_job_id(job_id)
+            try:
+                base, indices = parse_job_id(job_id)
+            except SpecError:
+                log.warning("sacct: cannot read job id %r; skipped", job_id)
+                continue
             if base not in wanted:
                 continue
             element = _element(state, None, exit_code(code_text))
@@ -386,6 +402,16 @@ class SlurmBackend(BatchBackend):
         return result.ok or bool(
             _INVALID_ID.search(result.stderr) or "already completing or completed" in result.stderr
         )
+
+
+def _task_indices(task: str) -> list[int] | None:
+    """Indices from squeue's array task field (``5``, ``3-6%2``, ``1,3-5``)."""
+    if task.isdigit():
+        return [int(task)]
+    try:
+        return list(parse_array(task.strip("[]")).indices)
+    except SpecError:
+        return None
 
 
 def _failed(result: CommandResult) -> CommandError:

@@ -306,11 +306,11 @@ class LocalBackend(Backend):
         """Why a dependency cannot be trusted, if so: each native id must still
         be the queue job of the jobfleet job the spec names (a removed queue
         directory starts its ids again)."""
-        expected: dict[int, str] = {}
-        for req in requests:
-            for dep, (_, native_ids) in zip(req.spec.dependencies, req.dependencies, strict=True):
-                for jf_id, native_id in zip(dep.job_ids, native_ids, strict=True):
-                    expected[int(native_id)] = jf_id
+        expected = {
+            int(native): jf_id
+            for req in requests
+            for native, jf_id in req.dependency_owners.items()
+        }
         if not expected:
             return None
         actual = self.store.jf_ids(list(expected))
@@ -324,6 +324,10 @@ class LocalBackend(Backend):
 
     def submit_argv(self, request: SubmitRequest) -> list[str] | None:
         return None
+
+    def find_submitted(self, name: str, job_id: str) -> str | None:
+        native = self.store.find_job(job_id)
+        return None if native is None else str(native)
 
     def poll(self, targets: Sequence[PollTarget]) -> dict[str, NativeStatus]:
         owner = {int(t.native_id): t.job_id for t in targets if t.native_id.isdigit()}

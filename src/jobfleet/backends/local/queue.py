@@ -87,6 +87,7 @@ CREATE TABLE IF NOT EXISTS settings (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS jobs_jf_id ON jobs(jf_id);
 CREATE INDEX IF NOT EXISTS tasks_active ON tasks(state)
     WHERE state IN ('pending', 'starting', 'running');
 CREATE INDEX IF NOT EXISTS tasks_cancel ON tasks(cancel_requested) WHERE cancel_requested = 1;
@@ -296,6 +297,11 @@ class QueueStore:
                 (json.dumps(list(job_ids)),),
             )
         ]
+
+    def find_job(self, jf_id: str) -> int | None:
+        """The newest queue job enqueued for jobfleet job ``jf_id``, if any."""
+        rows = self.read("SELECT max(id) FROM jobs WHERE jf_id = ?", (jf_id,))
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def jf_ids(self, job_ids: Sequence[int]) -> dict[int, str]:
         """The jobfleet id each of these queue jobs was submitted for."""
