@@ -124,14 +124,14 @@ class BatchBackend(Backend):
 
     # -- I/O ------------------------------------------------------------------------
 
-    def command_env(self) -> Mapping[str, str] | None:
-        """The environment for scheduler commands (None: this process's own)."""
+    def command_env(self, argv: Sequence[str]) -> Mapping[str, str] | None:
+        """The environment for one scheduler command (None: this process's own)."""
         return None
 
     def run(self, argv: Sequence[str]) -> CommandResult:
         """Run one scheduler command through the runner, with the configured time-out."""
         return self.runner.run(
-            argv, timeout_s=self.settings.command_timeout_s, env=self.command_env()
+            argv, timeout_s=self.settings.command_timeout_s, env=self.command_env(argv)
         )
 
     def warn_once(self, key: str, message: str, *args: object) -> None:

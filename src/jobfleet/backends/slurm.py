@@ -227,8 +227,10 @@ class SlurmBackend(BatchBackend):
         # SLURM_BITSTR_LEN=0 makes them print the whole list.
         self._env = {**os.environ, "SLURM_BITSTR_LEN": "0"}
 
-    def command_env(self) -> dict[str, str]:
-        return self._env
+    def command_env(self, argv: Sequence[str]) -> dict[str, str] | None:
+        # Only the commands that print array index lists; a changed environment
+        # costs each sbatch call (and its job's --export=ALL) for nothing.
+        return self._env if argv and argv[0] in ("squeue", "sacct") else None
 
     # -- submit ---------------------------------------------------------------------
 
