@@ -113,3 +113,30 @@ def test_example_quickstart(jf_home: Path) -> None:
 def test_every_example_is_exercised() -> None:
     exercised = {"hello_array.sh", "work.py", "quickstart.py"}  # hello_array via demo.sh
     assert {p.name for p in (REPO / "examples").iterdir() if p.is_file()} == exercised
+
+
+def test_readme_slurm_dry_run_shows_what_it_says(jf_home: Path, tmp_path: Path) -> None:
+    """The SLURM example needs no cluster: a dry run only renders and builds the command."""
+    block = next(body for lang, body in BLOCKS if lang == "bash" and "--backend slurm" in body)
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", block],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env_with_venv(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    for line in [
+        "#SBATCH --cpus-per-task=4",
+        "#SBATCH --mem=8192M",
+        "#SBATCH --time=0-02:00:00",
+        "#SBATCH --partition=gpu",
+        "#SBATCH --account=proj42",
+        "#SBATCH --array=1-10%2",
+    ]:
+        assert line in proc.stdout.splitlines()
+        assert f"`{line.removeprefix('#SBATCH ')}`" in README or f"`{line}`" in README
+    submit = next(line for line in proc.stdout.splitlines() if line.startswith("# submit: "))
+    assert submit.startswith("# submit: sbatch --parsable --job-name=jf")
+    assert "-DRY-RUN-train" in submit and "/slurm-%A_%a.out" in submit
