@@ -162,7 +162,13 @@ class BatchBackend(Backend):
                     problem = str(exc)
                 else:
                     if result.ok:
-                        return self.parse_submit(result)
+                        try:
+                            return self.parse_submit(result)
+                        except CommandError as exc:
+                            # It said yes without an id: the job may well exist.
+                            raise SubmitError(
+                                request.name, str(exc), maybe_submitted=True
+                            ) from None
                     problem = f"{argv[0]} exited {result.returncode}: {result.stderr.strip()}"
                     if not self.submit_is_transient(result):
                         raise SubmitError(request.name, problem)

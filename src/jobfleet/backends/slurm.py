@@ -139,9 +139,13 @@ def parse_job_id(text: str) -> tuple[str, list[int] | None]:
     base, sep, rest = text.strip().partition("_")
     if not sep:
         return base.split(".", 1)[0].split("+", 1)[0], None
-    rest = rest.split(".", 1)[0]
     if rest.startswith("["):
-        return base, list(parse_array(rest.strip("[]")).indices)
+        listed, closed, _ = rest[1:].partition("]")
+        if not closed or "..." in listed:
+            # SLURM cut the list short (SLURM_BITSTR_LEN): never guess the rest.
+            raise SpecError("job id", f"array index list cut short in {text!r}")
+        return base, list(parse_array(listed).indices)
+    rest = rest.split(".", 1)[0]
     return base, [int(rest)] if rest.isdigit() else []
 
 
@@ -155,8 +159,10 @@ def _element(native_state: str, reason: str | None, code: int | None) -> Element
         reason = None
     if state is JobState.COMPLETED and code not in (None, 0):
         state = JobState.FAILED  # never report a non-zero exit as success
-    if state is JobState.CANCELLED and code == 0:
-        code = None  # "0:0": cancelled before it ran; a running one shows its signal
+    if state.is_terminal and state is not JobState.COMPLETED and code == 0:
+        # "0:0" on a job that did not succeed (cancelled before it ran, a
+        # time-out as recorded before a controller restart): no exit code is known.
+        code = None
     return state, code, reason
 
 

@@ -1,0 +1,1182 @@
+"""The SLURM backend's parsers and BatchBackend's logic, driven by recorded SLURM output.
+
+No cluster is needed. ``tests/fixtures/slurm/22.05/NAME.out`` is the stdout of a real
+SLURM 22.05.8 command and ``NAME.meta.json`` its argv, return code and stderr (see the
+README there and docs/slurm-notes.md). :func:`load` turns one into a
+:class:`~jobfleet.runner.CommandResult`; :func:`fake_slurm` answers a backend's commands
+from such recordings through a :class:`~jobfleet.runner.ScriptedRunner`, keeping only
+the rows of the jobs asked for and the columns asked for (the sacct captures have more
+columns than the backend asks for), and checking that every other option of the
+backend's command is the one recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobfleet.backends.base import NativeStatus, PollTarget, SubmitRequest
+from jobfleet.backends.batch import Seen
+from jobfleet.backends.slurm import (
+    STATE_MAP,
+    SlurmBackend,
+    SlurmSettings,
+    exit_code,
+    map_state,
+    parse_job_id,
+    slurm_directives,
+)
+from jobfleet.errors import CommandError, SpecError, SubmitError
+from jobfleet.runner import CommandResult, ScriptedRunner
+from jobfleet.script import render_script
+from jobfleet.spec import DepKind, JobSpec, Resources, parse_array
+from jobfleet.states import JobState
+
+FIXTURES = Path(__file__).parent / "fixtures" / "slurm"
+# -- loading recordings ------------------------------------------------------------------
+
+
+def load(name: str, version: str = "22.05") -> CommandResult:
+    """The recorded command ``NAME`` as the runner would have returned it."""
+    base = FIXTURES / version / name
+    meta = json.loads(base.with_suffix(".meta.json").read_text(encoding="utf-8"))
+    stdout = base.with_suffix(".out").read_text(encoding="utf-8")
+    return CommandResult(
+        tuple(meta["argv"]), meta["returncode"], stdout, meta["stderr"], meta["elapsed_s"]
+    )
+
+
+def option(argv: Sequence[str], name: str) -> str | None:
+    """The value of ``--name=value`` in ``argv``."""
+    prefix = f"--{name}="
+    values = [a[len(prefix) :] for a in argv if a.startswith(prefix)]
+    return values[0] if values else None
+
+
+#: How each program's --format lists columns, and which column is the job name
+#: (the only one that may contain the separator "|").
+_LAYOUT = {"squeue": ("|", "%j"), "sacct": (",", "JobName")}
+
+
+def columns(argv: Sequence[str]) -> list[str]:
+    sep, _ = _LAYOUT[argv[0]]
+    fmt = option(argv, "format")
+    assert fmt is not None, f"no --format in {argv}"
+    return fmt.split(sep)
+
+
+def rows(text: str, cols: Sequence[str], name_column: str) -> list[dict[str, str]]:
+    """Split ``|``-separated rows; extra separators belong to the job name."""
+    out = []
+    for line in text.splitlines():
+        fields = line.split("|")
+        extra = len(fields) - len(cols)
+        assert extra >= 0, f"row {line!r} has fewer fields than {cols}"
+        if extra:
+            k = cols.index(name_column)
+            fields = [*fields[:k], "|".join(fields[k : k + extra + 1]), *fields[k + extra + 1 :]]
+        out.append(dict(zip(cols, fields, strict=True)))
+    return out
+
+
+def replay(recording: CommandResult, argv: Sequence[str]) -> CommandResult:
+    """``recording`` as the answer to ``argv``.
+
+    For squeue and sacct with ``--jobs``: only the rows of those jobs, in the columns
+    ``argv`` asks for, as SLURM itself would print them (and, like squeue, rc 1 and
+    "Invalid job id specified" when a single id matches nothing). Every other option
+    must be the recorded one, so the backend is tested with the commands it really runs.
+    """
+    argv = tuple(argv)
+    program = argv[0]
+    if program not in _LAYOUT or option(argv, "jobs") is None or not recording.ok:
+        return replace(recording, argv=argv)
+    variable = ("--jobs=", "--format=", "--starttime=")
+    mine = [a for a in argv if not a.startswith(variable)]
+    recorded = [a for a in recording.argv if not a.startswith(variable)]
+    assert mine == recorded, f"backend runs {argv}, the recording was {recording.argv}"
+    wanted = set((option(argv, "jobs") or "").split(","))
+    _, name_column = _LAYOUT[program]
+    out_cols = columns(argv)
+    kept = []
+    for row in rows(recording.stdout, columns(recording.argv), name_column):
+        if program == "squeue":
+            ids = {row["%F"], row["%A"]}
+        else:
+            ids = {row["JobID"].split("_", 1)[0], row["JobIDRaw"]}
+        if ids & wanted:
+            missing = [c for c in out_cols if c not in row]
+            assert not missing, f"the recording has no column {missing} the backend asks for"
+            kept.append("|".join(row[c] for c in out_cols))
+    if program == "squeue" and len(wanted) == 1 and not kept:
+        unknown = load("squeue-unknown-single")
+        return replace(unknown, argv=argv)
+    return replace(recording, argv=argv, stdout="".join(f"{line}\n" for line in kept))
+
+
+Answer = CommandResult | CommandError
+
+#: The ids of the main capture run, as its squeue and sacct commands listed them.
+MAIN_IDS = (option(load("sacct-final").argv, "jobs") or "").split(",")
+
+
+class FakeSlurm(ScriptedRunner):
+    """A ScriptedRunner that also keeps the environment each command was given."""
+
+    def __init__(self, respond: Callable[[tuple[str, ...]], CommandResult | CommandError]):
+        super().__init__(respond)
+        self.envs: list[tuple[str, Mapping[str, str] | None]] = []
+
+    def run(
+        self, argv: Sequence[str], *, timeout_s: float, env: Mapping[str, str] | None = None
+    ) -> CommandResult:
+        self.envs.append((argv[0], env))
+        return super().run(argv, timeout_s=timeout_s, env=env)
+
+
+def fake_slurm(**answers: Answer | list[Answer]) -> FakeSlurm:
+    """A runner answering each program (by name) from recordings.
+
+    A list is answered in order, its last answer repeating. A CommandError is raised.
+    """
+    queues = {p: list(a) if isinstance(a, list) else [a] for p, a in answers.items()}
+
+    def respond(argv: tuple[str, ...]) -> CommandResult | CommandError:
+        queue = queues.get(argv[0])
+        assert queue, f"unexpected command {argv}"
+        answer = queue.pop(0) if len(queue) > 1 else queue[0]
+        if isinstance(answer, CommandError):
+            return answer
+        return replay(answer, argv)
+
+    return FakeSlurm(respond)
+
+
+def backend(runner: ScriptedRunner | None = None, **settings: Any) -> SlurmBackend:
+    """A backend with no pause between submit retries and 3 retries, unless told otherwise."""
+    fast = SlurmSettings(retry_backoff_s=0.0, submit_retries=3)
+    return SlurmBackend(runner, replace(fast, **settings))
+
+
+def parse_queue(name: str, ids: Sequence[str] = MAIN_IDS) -> Seen:
+    return backend().parse_queue(load(name), ids)
+
+
+def parse_accounting(
+    name: str, ids: Sequence[str] = MAIN_IDS, be: SlurmBackend | None = None, version: str = "22.05"
+) -> Seen:
+    """parse_accounting on a sacct capture, in the columns the backend asks for."""
+    be = be or backend()
+    argv = be.accounting_argv(ids, 1.8e9)
+    assert argv is not None
+    recording = load(name, version) if version == "22.05" else _sacct_2311(name)
+    return be.parse_accounting(replay(recording, argv), ids)
+
+
+def _sacct_2311(name: str) -> CommandResult:
+    # The 23.11 text files have no meta file: they use the layout of the 22.05 captures.
+    layout = load("sacct-final").argv
+    stdout = (FIXTURES / "23.11" / name).with_suffix(".out").read_text(encoding="utf-8")
+    return CommandResult(layout, 0, stdout, "")
+
+
+def target(
+    native_id: str, job_dir: Path | str = "/nonexistent", indices: Iterable[int] | None = None
+) -> PollTarget:
+    """A tracked job (an array when ``indices`` is given) submitted in 2027."""
+    idx = tuple(indices) if indices is not None else None
+    return PollTarget(f"jf{native_id}", native_id, str(job_dir), 1.8e9, idx)
+
+
+def warnings_about(caplog: pytest.LogCaptureFixture, text: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.levelno == logging.WARNING and text in r.getMessage()]
+
+
+# -- states, exit codes, job ids ---------------------------------------------------------
+
+#: What each SLURM state code means for jobfleet, written out from the JOB STATE CODES of
+#: squeue(1)/sacct(1) and docs/slurm-notes.md section 4, independently of STATE_MAP.
+EXPECTED_STATE = {
+    "PENDING": JobState.PENDING,
+    "CONFIGURING": JobState.PENDING,
+    "POWER_UP_NODE": JobState.PENDING,
+    "REQUEUED": JobState.PENDING,  # will run again: must not be terminal
+    "REQUEUE_HOLD": JobState.PENDING,
+    "REQUEUE_FED": JobState.PENDING,
+    "RESV_DEL_HOLD": JobState.PENDING,
+    "SPECIAL_EXIT": JobState.PENDING,
+    "RUNNING": JobState.RUNNING,
+    "COMPLETING": JobState.RUNNING,
+    "SIGNALING": JobState.RUNNING,
+    "STAGE_OUT": JobState.RUNNING,
+    "SUSPENDED": JobState.RUNNING,
+    "STOPPED": JobState.RUNNING,
+    "RESIZING": JobState.RUNNING,
+    "UPDATE_DB": JobState.RUNNING,
+    "COMPLETED": JobState.COMPLETED,
+    "FAILED": JobState.FAILED,
+    "BOOT_FAIL": JobState.FAILED,
+    "NODE_FAIL": JobState.FAILED,
+    "LAUNCH_FAILED": JobState.FAILED,
+    "RECONFIG_FAIL": JobState.FAILED,
+    "PREEMPTED": JobState.FAILED,
+    "CANCELLED": JobState.CANCELLED,
+    "REVOKED": JobState.CANCELLED,
+    "TIMEOUT": JobState.TIMEOUT,
+    "DEADLINE": JobState.TIMEOUT,
+    "OUT_OF_MEMORY": JobState.OUT_OF_MEMORY,
+}
+
+
+def test_every_mapped_state_has_an_expectation() -> None:
+    assert set(STATE_MAP) == set(EXPECTED_STATE)
+
+
+@pytest.mark.parametrize("code", sorted(STATE_MAP))
+def test_map_state_every_code(code: str, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        assert map_state(code) == (EXPECTED_STATE[code], None)
+        assert map_state(f"{code}+") == (EXPECTED_STATE[code], None)
+    assert caplog.records == []
+
+
+def test_map_state_cancelled_by_uid() -> None:
+    assert map_state("CANCELLED by 0") == (JobState.CANCELLED, "by 0")
+    assert map_state("CANCELLED by 1000") == (JobState.CANCELLED, "by 1000")
+    # fixed-width sacct output marks a cut column with "+" [sacct-fixed-width-truncation]
+    assert map_state("CANCELLED+") == (JobState.CANCELLED, None)
+
+
+@pytest.mark.parametrize("native", ["EXPLODED", "", "running", "+"])
+def test_map_state_unknown_warns_and_never_raises(
+    native: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        state, detail = map_state(native)
+    assert state is JobState.UNKNOWN
+    assert detail == native
+    assert warnings_about(caplog, "unknown SLURM job state")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("3:0", 3),
+        ("0:0", 0),
+        ("0:9", 137),
+        ("0:15", 143),
+        ("1:15", 143),  # a signal wins over the code
+        ("", None),
+        ("garbage", None),
+        ("3", None),
+        ("a:b", None),
+    ],
+)
+def test_exit_code(text: str, expected: int | None) -> None:
+    assert exit_code(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("123", ("123", None)),
+        ("123_4", ("123", [4])),
+        ("123_[1-10%2]", ("123", list(range(1, 11)))),
+        ("123_[1,3-5]", ("123", [1, 3, 4, 5])),
+        ("123.batch", ("123", None)),
+        ("123+0", ("123", None)),
+        ("123_4.batch", ("123", [4])),
+        ("358_[1-199:2]", ("358", list(range(1, 200, 2)))),  # recorded step syntax
+    ],
+)
+def test_parse_job_id(text: str, expected: tuple[str, list[int] | None]) -> None:
+    assert parse_job_id(text) == expected
+
+
+# -- directives and the submit command -----------------------------------------------------
+
+
+def full_spec(**changes: Any) -> JobSpec:
+    """A spec asking for every resource SLURM gets a directive for."""
+    resources = Resources(
+        cores=4,
+        nodes=2,
+        memory_bytes=10**9,  # 953.67 MiB
+        walltime_s=86400 + 2 * 3600 + 3 * 60 + 4,
+        gpus=2,
+        queue="gpu",
+        account="proj",
+    )
+    return JobSpec(["true"], resources=replace(resources, **changes), array=parse_array("1-10%2"))
+
+
+def test_slurm_directives_every_resource_in_order() -> None:
+    assert slurm_directives(full_spec()) == [
+        "--cpus-per-task=4",
+        "--nodes=2",
+        "--mem=954M",
+        "--time=1-02:03:04",
+        "--gres=gpu:2",
+        "--partition=gpu",
+        "--account=proj",
+        "--array=1-10%2",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("memory_bytes", "mem"),
+    [(1, "1M"), (2**20, "1M"), (2**20 + 1, "2M"), (4 * 2**30, "4096M"), (10**9, "954M")],
+)
+def test_slurm_directives_memory_rounds_up_to_mib(memory_bytes: int, mem: str) -> None:
+    spec = JobSpec(["true"], resources=Resources(memory_bytes=memory_bytes))
+    assert f"--mem={mem}" in slurm_directives(spec)
+
+
+@pytest.mark.parametrize(
+    ("walltime_s", "time"),
+    [(59, "0-00:00:59"), (3600, "0-01:00:00"), (3 * 86400, "3-00:00:00"), (90061, "1-01:01:01")],
+)
+def test_slurm_directives_walltime(walltime_s: int, time: str) -> None:
+    spec = JobSpec(["true"], resources=Resources(walltime_s=walltime_s))
+    assert f"--time={time}" in slurm_directives(spec)
+
+
+def test_slurm_directives_minimal_spec() -> None:
+    assert slurm_directives(JobSpec(["true"])) == ["--cpus-per-task=1"]
+
+
+def test_render_script_skips_and_adds_directives() -> None:
+    spec = full_spec(
+        directives_skip=("--mem", "--gres"), extra_directives=("--constraint=haswell",)
+    )
+    lines = render_script(spec, "slurm").splitlines()
+    sbatch = [line for line in lines if line.startswith("#SBATCH")]
+    assert sbatch == [
+        "#SBATCH --cpus-per-task=4",
+        "#SBATCH --nodes=2",
+        "#SBATCH --time=1-02:03:04",
+        "#SBATCH --partition=gpu",
+        "#SBATCH --account=proj",
+        "#SBATCH --array=1-10%2",
+        "#SBATCH --constraint=haswell",
+    ]
+    assert lines[0] == "#!/bin/bash"
+    # directives must come before the first command, or sbatch ignores them
+    first_command = next(i for i, line in enumerate(lines) if line.startswith("export "))
+    assert lines.index("#SBATCH --constraint=haswell") < first_command
+
+
+def request(
+    spec: JobSpec | None = None,
+    dependencies: tuple[tuple[DepKind, tuple[str, ...]], ...] = (),
+    name: str = "jfabc123-7-train",
+) -> SubmitRequest:
+    return SubmitRequest(
+        job_id="7",
+        name=name,
+        spec=spec or JobSpec(["true"]),
+        script_path="/home/u/jf/jobs/7/job.sh",
+        job_dir="/home/u/jf/jobs/7",
+        dependencies=dependencies,
+    )
+
+
+DEPS = ((DepKind.AFTER_OK, ("1", "2")), (DepKind.AFTER_NOT_OK, ("3",)))
+
+
+def test_submit_argv_single_job_with_dependencies_and_extra_args() -> None:
+    spec = JobSpec(["true"], resources=Resources(extra_args=("--qos=high", "--exclusive")))
+    assert backend().submit_argv(request(spec, DEPS)) == [
+        "sbatch",
+        "--parsable",
+        "--job-name=jfabc123-7-train",
+        "--output=/home/u/jf/jobs/7/slurm-%j.out",
+        "--dependency=afterok:1:2,afternotok:3",
+        "--kill-on-invalid-dep=yes",
+        "--qos=high",
+        "--exclusive",
+        "/home/u/jf/jobs/7/job.sh",
+    ]
+
+
+def test_submit_argv_without_kill_invalid_dependents() -> None:
+    argv = backend(kill_invalid_dependents=False).submit_argv(
+        request(dependencies=((DepKind.AFTER_ANY, ("5",)),))
+    )
+    assert "--dependency=afterany:5" in argv
+    assert not any(a.startswith("--kill-on-invalid-dep") for a in argv)
+
+
+def test_submit_argv_no_dependencies_no_dependency_options() -> None:
+    argv = backend().submit_argv(request())
+    assert not any(a.startswith(("--dependency", "--kill-on-invalid-dep")) for a in argv)
+    assert argv[-1] == "/home/u/jf/jobs/7/job.sh"
+
+
+def test_submit_argv_array_output_pattern() -> None:
+    spec = JobSpec(["true"], array=parse_array("1-6%2"))
+    argv = backend().submit_argv(request(spec))
+    assert "--output=/home/u/jf/jobs/7/slurm-%A_%a.out" in argv
+    # the array itself is a directive in the script, not an sbatch option
+    assert not any(a.startswith("--array") for a in argv)
+
+
+# -- sbatch --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "native"),
+    [("sbatch-ok", "235"), ("sbatch-array", "251"), ("sbatch-name-with-pipe", "239")],
+)
+def test_parse_submit_recorded(name: str, native: str) -> None:
+    assert backend().parse_submit(load(name)) == native
+
+
+@pytest.mark.parametrize(
+    ("stdout", "native"), [("123\n", "123"), ("123;cluster\n", "123"), ("123", "123")]
+)
+def test_parse_submit_parsable_forms(stdout: str, native: str) -> None:
+    assert backend().parse_submit(CommandResult(("sbatch",), 0, stdout, "")) == native
+
+
+@pytest.mark.parametrize("stdout", ["", "\n", "Submitted batch job 5\n"])
+def test_parse_submit_without_id_raises(stdout: str) -> None:
+    with pytest.raises(CommandError):
+        backend().parse_submit(CommandResult(("sbatch",), 0, stdout, ""))
+
+
+#: Not recorded (no QOS limits on the test cluster): the text SLURM prints when a
+#: per-user submit limit is reached (src/common/slurm_errno.c, ESLURM_..._SUBMIT_LIMIT).
+QOS_LIMIT = CommandResult(
+    ("sbatch", "--parsable"),
+    1,
+    "",
+    "sbatch: error: QOSMaxSubmitJobPerUserLimit\n"
+    "sbatch: error: Batch job submission failed: Job violates accounting/QOS policy "
+    "(job submit limit, user's size and/or time limits)\n",
+)
+
+
+@pytest.mark.parametrize(
+    ("result", "transient"),
+    [
+        (load("sbatch-fail-partition"), False),
+        (load("ctld-frozen-sbatch"), True),  # Socket timed out (and the job WAS created)
+        (load("ctld-down-sbatch"), True),  # Unable to contact slurm controller
+        (QOS_LIMIT, True),
+    ],
+    ids=["bad-partition", "socket-timed-out", "controller-down", "qos-submit-limit"],
+)
+def test_submit_is_transient(result: CommandResult, transient: bool) -> None:
+    assert not result.ok
+    assert backend().submit_is_transient(result) is transient
+
+
+# -- squeue --------------------------------------------------------------------------------
+
+
+def test_parse_queue_live_folded_pending_remainder() -> None:
+    seen = parse_queue("squeue-live")
+    # 251_[3-6%2] (one folded row) is expanded into its elements
+    assert seen["251"] == {
+        1: (JobState.RUNNING, None, None),
+        2: (JobState.RUNNING, None, None),
+        **{i: (JobState.PENDING, None, "JobArrayTaskLimit") for i in (3, 4, 5, 6)},
+    }
+    assert seen["246"] == {None: (JobState.RUNNING, None, None)}
+    assert seen["252"] == {None: (JobState.PENDING, None, "Dependency")}
+
+
+def test_parse_queue_array_live() -> None:
+    seen = parse_queue("squeue-array-live")
+    assert set(seen["251"]) == {1, 2, 3, 4, 5, 6}
+    assert seen["251"][5] == (JobState.PENDING, None, "JobArrayTaskLimit")
+    assert seen["256"] == {1: (JobState.RUNNING, None, None), 2: (JobState.RUNNING, None, None)}
+    assert seen["250"] == {None: (JobState.RUNNING, None, None)}
+    state, code, reason = seen["249"][None]
+    assert (state, code) == (JobState.PENDING, None)
+    assert reason is not None and reason.startswith("JobHeldUser: ")
+
+
+@pytest.mark.parametrize(
+    "name", ["squeue-live", "squeue-array-live", "squeue-final", "squeue-array-final"]
+)
+def test_parse_queue_drops_terminal_rows(name: str) -> None:
+    """Finished rows carry no exit code: accounting must be asked for them."""
+    recording = load(name)
+    seen = parse_queue(name)
+    terminal_rows = [
+        line.split("|")[1]
+        for line in recording.stdout.splitlines()
+        if EXPECTED_STATE[line.split("|")[4]].is_terminal and line.split("|")[3] == "N/A"
+    ]
+    assert terminal_rows  # each capture has finished single jobs (235, 236, ...)
+    for native in terminal_rows:
+        assert not seen.get(native), f"{native} is finished, yet reported from squeue"
+    for elements in seen.values():
+        assert all(not element[0].is_terminal for element in elements.values())
+
+
+def test_parse_queue_final() -> None:
+    seen = parse_queue("squeue-array-final")
+    assert not seen.get("251")  # every element ended: nothing left from squeue
+    assert not seen.get("250")  # TIMEOUT
+    assert seen["256"] == {1: (JobState.RUNNING, None, None), 2: (JobState.RUNNING, None, None)}
+    never = seen["237"][None]
+    assert never[0] is JobState.PENDING
+    assert never[2] is not None and never[2].startswith("DependencyNeverSatisfied: ")
+    assert "jobfleet cancel" in never[2]
+
+
+def test_parse_queue_pipe_in_job_name(caplog: pytest.LogCaptureFixture) -> None:
+    recorded = next(
+        line for line in load("squeue-array-live").stdout.splitlines() if line.startswith("239|")
+    )
+    assert recorded.endswith("|my job | pipe")
+    with caplog.at_level(logging.WARNING):
+        parse_queue("squeue-array-live")  # must not choke on the extra separators
+    assert caplog.records == []
+    # The recorded row is COMPLETED (dropped as terminal); the same row while running
+    # (derived from the recording, state changed) shows the columns are read right.
+    running = recorded.replace("|COMPLETED|", "|RUNNING|")
+    seen = backend().parse_queue(
+        CommandResult(load("squeue-array-live").argv, 0, running + "\n", ""), ["239"]
+    )
+    assert seen == {"239": {None: (JobState.RUNNING, None, None)}}
+
+
+def test_parse_queue_odd_array_ids() -> None:
+    seen = backend().parse_queue(load("squeue-array-held-odd-long"), ["357", "358"])
+    assert set(seen["357"]) == {1, 3, 4, 5, 9}
+    assert set(seen["358"]) == set(range(1, 200, 2))
+    assert all(e[0] is JobState.PENDING for e in seen["358"].values())
+
+
+def test_parse_queue_element_by_raw_id_is_keyed_by_array() -> None:
+    seen = backend().parse_queue(load("squeue-array-element-by-raw-id"), ["407"])
+    assert seen == {"406": {1: (JobState.RUNNING, None, None)}}
+
+
+#: The indices array 359 was submitted with (its recorded sbatch command).
+IRREGULAR = [
+    int(i) for i in (option(load("sbatch-array-irregular-held").argv, "array") or "").split(",")
+]
+
+
+def test_parse_queue_truncated_index_list_is_skipped_with_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        seen = backend().parse_queue(load("squeue-array-irregular-held"), ["359"])
+    assert seen == {}
+    assert warnings_about(caplog, "cannot read array task list")
+    full = backend().parse_queue(load("squeue-array-irregular-held-bitstr0"), ["359"])
+    assert sorted(i for i in full["359"] if i is not None) == IRREGULAR
+
+
+def test_squeue_and_sacct_run_with_full_index_lists() -> None:
+    """SLURM_BITSTR_LEN=0: squeue and sacct print whole index lists [*-bitstr0]."""
+    runner = fake_slurm(squeue=load("squeue-array-final"), sacct=load("sacct-final"))
+    backend(runner).poll([target("235"), target("251", indices=range(1, 7))])
+    envs = dict(runner.envs)
+    assert set(envs) == {"squeue", "sacct"}
+    for program in ("squeue", "sacct"):
+        env = envs[program]
+        assert env is not None, program
+        assert env["SLURM_BITSTR_LEN"] == "0"
+        assert env.get("PATH") == os.environ.get("PATH")  # the rest is kept
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["squeue-unknown-single", "squeue-purged-single", "squeue-unknown-two", "squeue-purged-two"],
+)
+def test_parse_queue_unknown_ids_are_empty_not_an_error(name: str) -> None:
+    recording = load(name)
+    ids = (option(recording.argv, "jobs") or "").split(",")
+    assert backend().parse_queue(recording, ids) == {}
+
+
+def test_parse_queue_unknown_single_is_rc_1() -> None:
+    # the trap the test above covers: rc 1 that is not a failure
+    recording = load("squeue-unknown-single")
+    assert recording.returncode == 1
+    assert "Invalid job id specified" in recording.stderr
+
+
+@pytest.mark.parametrize(
+    "name", ["ctld-down-squeue", "ctld-down-squeue-two", "ctld-frozen-squeue", "squeue-bad-id"]
+)
+def test_parse_queue_failure_raises(name: str) -> None:
+    recording = load(name)
+    ids = (option(recording.argv, "jobs") or "2").split(",")
+    with pytest.raises(CommandError) as info:
+        backend().parse_queue(recording, ids)
+    assert info.value.returncode == recording.returncode
+    assert info.value.transient is True
+    assert recording.stderr.strip()[:40] in str(info.value)
+
+
+def test_queue_argv_matches_recorded_command() -> None:
+    argv = backend().queue_argv(MAIN_IDS)
+    assert argv == list(load("squeue-array-final").argv)
+
+
+# -- sacct ---------------------------------------------------------------------------------
+
+
+def test_parse_accounting_final() -> None:
+    seen = parse_accounting("sacct-final")
+    assert seen["235"] == {None: (JobState.COMPLETED, 0, None)}
+    assert seen["236"] == {None: (JobState.FAILED, 3, None)}
+    assert seen["238"] == {None: (JobState.FAILED, 137, None)}  # kill -9: 0:9
+    assert seen["253"] == {None: (JobState.FAILED, 143, None)}  # scancel --full --signal=TERM
+    assert seen["239"] == {None: (JobState.COMPLETED, 0, None)}  # "my job | pipe"
+    assert seen["247"] == {None: (JobState.CANCELLED, None, "cancelled by 0")}  # 0:0 -> None
+    assert seen["248"] == {None: (JobState.CANCELLED, None, "cancelled by 0")}
+    assert seen["250"][None][0] is JobState.TIMEOUT
+    assert seen["246"] == {None: (JobState.RUNNING, 0, None)}
+    assert seen["240"] == {
+        1: (JobState.COMPLETED, 0, None),
+        3: (JobState.COMPLETED, 0, None),
+        4: (JobState.FAILED, 2, None),
+        5: (JobState.COMPLETED, 0, None),
+        9: (JobState.COMPLETED, 0, None),  # 240_9 has the array's own raw id
+    }
+    assert seen["251"] == {
+        **{i: (JobState.COMPLETED, 0, None) for i in (1, 2, 3, 4, 6)},
+        5: (JobState.FAILED, 1, None),
+    }
+    assert seen["256"][3] == (JobState.CANCELLED, None, "cancelled by 0")
+
+
+def test_parse_accounting_live_pending_remainder() -> None:
+    seen = parse_accounting("sacct-live")
+    assert seen["251"][1][0] is JobState.RUNNING
+    assert seen["251"][2][0] is JobState.RUNNING
+    for index in (3, 4, 5, 6):  # 251_[3-6%2]
+        assert seen["251"][index][0] is JobState.PENDING
+    assert seen["250"][None][0] is JobState.RUNNING
+
+
+def test_parse_accounting_after_restart_signal_codes() -> None:
+    # after a slurmctld restart the same jobs show CANCELLED|0:15 and TIMEOUT|0:15
+    seen = parse_accounting("sacct-after-purge")
+    assert seen["247"] == {None: (JobState.CANCELLED, 143, None)}
+    assert seen["250"] == {None: (JobState.TIMEOUT, 143, None)}
+    assert seen["256"][3] == (JobState.CANCELLED, 143, None)
+
+
+def test_parse_accounting_timeout_never_reports_exit_code_0() -> None:
+    code = parse_accounting("sacct-final")["250"][None][1]
+    assert code is None or code >= 128
+
+
+def test_parse_accounting_keeps_only_the_jobs_asked_for() -> None:
+    be = backend()
+    argv = be.accounting_argv(MAIN_IDS, 1.8e9)
+    assert argv is not None
+    # every recorded job in the output: the parser itself keeps only those asked for
+    seen = be.parse_accounting(replay(load("sacct-final"), argv), ["236", "251"])
+    assert set(seen) == {"236", "251"}
+
+
+def test_parse_accounting_held_arrays() -> None:
+    seen = parse_accounting("sacct-array-held-cancelled", ["357", "358"])
+    # a cancelled never-started array is ONE record: every element gets it
+    assert seen["357"] == {i: (JobState.CANCELLED, None, "cancelled by 0") for i in (1, 3, 4, 5, 9)}
+    assert set(seen["358"]) == set(range(1, 200, 2))
+    pending = parse_accounting("sacct-array-held-odd-long", ["357", "358"])
+    assert all(e[0] is JobState.PENDING for e in pending["357"].values())
+
+
+def test_parse_accounting_truncated_index_list_is_skipped_with_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        seen = parse_accounting("sacct-array-irregular-cancelled", ["359"])
+    assert warnings_about(caplog, "cannot read job id")
+    assert seen == {}
+
+
+def test_parse_job_id_truncated_list_is_refused() -> None:
+    with pytest.raises(SpecError):
+        parse_job_id("359_[1-2,4,7,11,16,22,29,37,46,56,67,79,92,106,121,137,154,172,19...]")
+
+
+def test_parse_job_id_truncated_list_without_dots_is_refused() -> None:
+    # fixed-width sacct output cuts with "+" [sacct-fixed-width-truncation]: refused
+    with pytest.raises(SpecError):
+        parse_job_id("357_[1,3-5,+")
+
+
+def test_parse_accounting_full_index_list() -> None:
+    full = parse_accounting("sacct-array-irregular-cancelled-bitstr0", ["359"])
+    assert sorted(i for i in full["359"] if i is not None) == IRREGULAR
+    assert all(e == (JobState.CANCELLED, None, "cancelled by 0") for e in full["359"].values())
+
+
+def test_parse_accounting_unknown_id_is_empty() -> None:
+    assert parse_accounting("sacct-unknown", ["999999"]) == {}
+
+
+def test_parse_accounting_sets_accounting_true() -> None:
+    be = backend()
+    assert be.accounting is None
+    parse_accounting("sacct-final", be=be)
+    assert be.accounting is True
+
+
+def test_parse_accounting_disabled(caplog: pytest.LogCaptureFixture) -> None:
+    be = backend()
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            assert be.parse_accounting(load("sacct-accounting-disabled"), ["1", "2", "3"]) == {}
+    assert be.accounting is False
+    assert be.accounting_argv(["1"], 1.8e9) is None  # later polls do not ask
+    assert len(warnings_about(caplog, "accounting is not available")) == 1
+
+
+def test_parse_accounting_dbd_down_is_an_error_not_missing_accounting() -> None:
+    be = backend()
+    with pytest.raises(CommandError) as info:
+        be.parse_accounting(load("sacct-dbd-down"), ["1", "2", "3"])
+    assert info.value.transient is True
+    assert be.accounting is None  # nothing concluded: the next poll asks again
+
+
+def test_accounting_argv_matches_recorded_command() -> None:
+    submitted = dt.datetime(2026, 11, 21, 9, 6, 54).timestamp()
+    argv = backend().accounting_argv(MAIN_IDS, submitted)
+    assert argv is not None
+    recorded = load("sacct-final").argv
+    assert argv[:4] == list(recorded[:4])
+    assert option(argv, "jobs") == option(recorded, "jobs")
+    start = dt.datetime.fromisoformat(option(argv, "starttime") or "")
+    assert start <= dt.datetime.fromtimestamp(submitted)  # never after the first submission
+    # sacct with --parsable2: every column asked for exists in the recorded capture
+    assert set(columns(argv)) <= set(columns(recorded))
+
+
+# -- scontrol ------------------------------------------------------------------------------
+
+
+def test_parse_memory_finished_array() -> None:
+    seen = backend().parse_memory(load("scontrol-one-finished-array"), ["251"])
+    assert seen == {
+        "251": {
+            **{i: (JobState.COMPLETED, 0, None) for i in (1, 2, 3, 4, 6)},
+            5: (JobState.FAILED, 1, "NonZeroExitCode"),
+        }
+    }
+
+
+def test_parse_memory_failed_and_timeout() -> None:
+    failed = backend().parse_memory(load("scontrol-one-finished-failed"), ["236"])
+    assert failed == {"236": {None: (JobState.FAILED, 3, "NonZeroExitCode")}}
+    timeout = backend().parse_memory(load("scontrol-one-finished-timeout"), ["250"])
+    assert timeout == {"250": {None: (JobState.TIMEOUT, 143, "TimeLimit")}}
+
+
+@pytest.mark.parametrize(
+    ("name", "ids"),
+    [("scontrol-one-pending-dependency-never", ["237"]), ("scontrol-one-array", ["251"])],
+)
+def test_parse_memory_ignores_unfinished(name: str, ids: list[str]) -> None:
+    # pending (DependencyNeverSatisfied), running elements and the pending meta record
+    assert backend().parse_memory(load(name), ids) == {}
+
+
+def test_parse_memory_all_jobs_only_the_ones_asked_for() -> None:
+    seen = backend().parse_memory(
+        load("scontrol-all-final"), ["236", "247", "248", "240", "256", "246"]
+    )
+    assert set(seen) == {"236", "247", "248", "240", "256"}  # 246 still runs
+    assert seen["247"] == {None: (JobState.CANCELLED, 143, None)}  # ExitCode=0:15
+    assert seen["248"] == {None: (JobState.CANCELLED, None, "JobHeldUser")}  # 0:0
+    assert seen["240"][4] == (JobState.FAILED, 2, "NonZeroExitCode")
+    assert seen["240"][9] == (JobState.COMPLETED, 0, None)  # JobId=240 is element 9
+    assert seen["256"] == {3: (JobState.CANCELLED, 143, None)}  # 1 and 2 still run
+
+
+def test_parse_memory_controller_down_raises() -> None:
+    with pytest.raises(CommandError):
+        backend().parse_memory(load("ctld-down-scontrol"), ["2"])
+
+
+def test_memory_argv_matches_recorded_command() -> None:
+    assert backend().memory_argv() == list(load("scontrol-all-final").argv)
+
+
+# -- the poll chain ------------------------------------------------------------------------
+
+
+def test_poll_jobs_in_squeue_no_accounting_call() -> None:
+    runner = fake_slurm(squeue=load("squeue-array-live"))
+    be = backend(runner)
+    result = be.poll(
+        [target("246"), target("249"), target("237"), target("251", indices=range(1, 7))]
+    )
+    assert runner.count("squeue") == 1
+    assert runner.count("sacct") == 0
+    assert runner.count("scontrol") == 0
+    assert result["246"] == NativeStatus(JobState.RUNNING)
+    assert result["249"].state is JobState.PENDING
+    assert (result["237"].reason or "").startswith("DependencyNeverSatisfied")
+    arr = result["251"]
+    assert arr.state is JobState.RUNNING
+    assert {i: e[0] for i, e in arr.elements.items()} == {
+        1: JobState.RUNNING,
+        2: JobState.RUNNING,
+        3: JobState.PENDING,
+        4: JobState.PENDING,
+        5: JobState.PENDING,
+        6: JobState.PENDING,
+    }
+
+
+FINISHED = ["235", "236", "238", "239", "247", "253"]
+
+
+@pytest.mark.parametrize(
+    ("squeue", "sacct"),
+    [("squeue-array-final", "sacct-final"), ("squeue-array-purged", "sacct-after-purge")],
+    ids=["finished-in-squeue", "purged-from-squeue"],
+)
+def test_poll_jobs_gone_from_squeue_one_accounting_call(squeue: str, sacct: str) -> None:
+    runner = fake_slurm(squeue=load(squeue), sacct=load(sacct))
+    be = backend(runner)
+    targets = [target(n) for n in FINISHED] + [
+        target("240", indices=(1, 3, 4, 5, 9)),
+        target("251", indices=range(1, 7)),
+        target("246"),
+    ]
+    result = be.poll(targets)
+    assert runner.count("squeue") == 1
+    assert runner.count("sacct") == 1
+    assert runner.count("scontrol") == 0
+    sacct_argv = next(a for a in runner.calls if a[0] == "sacct")
+    assert sorted((option(sacct_argv, "jobs") or "").split(",")) == sorted(
+        [*FINISHED, "240", "251"]
+    )
+    assert result["235"] == NativeStatus(JobState.COMPLETED, 0)
+    assert result["236"] == NativeStatus(JobState.FAILED, 3)
+    assert result["238"] == NativeStatus(JobState.FAILED, 137)
+    assert result["253"] == NativeStatus(JobState.FAILED, 143)
+    assert result["239"] == NativeStatus(JobState.COMPLETED, 0)
+    assert result["247"].state is JobState.CANCELLED
+    assert result["246"] == NativeStatus(JobState.RUNNING)  # from squeue
+    assert result["240"].state is JobState.FAILED
+    assert result["240"].elements[4] == (JobState.FAILED, 2, None)
+    assert result["251"].state is JobState.FAILED
+    assert result["251"].elements[5] == (JobState.FAILED, 1, None)
+    assert result["251"].elements[6] == (JobState.COMPLETED, 0, None)
+
+
+def test_poll_single_purged_job_rc_1_then_accounting() -> None:
+    runner = fake_slurm(squeue=load("squeue-purged-single"), sacct=load("sacct-after-purge"))
+    result = backend(runner).poll([target("235")])
+    assert result == {"235": NativeStatus(JobState.COMPLETED, 0)}
+    assert runner.count("sacct") == 1
+
+
+def test_poll_array_merges_squeue_and_accounting_per_element() -> None:
+    # after the purge: 256_1 and 256_2 still run (squeue), 256_3 was cancelled (sacct only)
+    runner = fake_slurm(squeue=load("squeue-array-purged"), sacct=load("sacct-after-purge"))
+    result = backend(runner).poll([target("256", indices=(1, 2, 3))])
+    assert runner.count("sacct") == 1
+    status = result["256"]
+    assert status.state is JobState.RUNNING
+    assert status.elements == {
+        1: (JobState.RUNNING, None, None),
+        2: (JobState.RUNNING, None, None),
+        3: (JobState.CANCELLED, 143, None),
+    }
+
+
+def test_poll_accounting_does_not_override_squeue() -> None:
+    # squeue (live) says pending for 251_3..6; sacct (final) would say completed.
+    # squeue lists every element, so accounting is not even asked.
+    runner = fake_slurm(squeue=load("squeue-array-live"), sacct=load("sacct-final"))
+    result = backend(runner).poll([target("251", indices=range(1, 7))])
+    assert runner.count("sacct") == 0
+    assert result["251"].elements[3][0] is JobState.PENDING
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="ascii")
+
+
+def test_poll_without_accounting_uses_scontrol_then_exit_files(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    runner = fake_slurm(
+        squeue=load("squeue-array-final"),
+        sacct=load("sacct-accounting-disabled"),
+        scontrol=load("scontrol-all-final"),
+    )
+    be = backend(runner)
+    done, partial, array, forgotten = (tmp_path / d for d in ("done", "partial", "array", "arr251"))
+    write(done / "exit_code", "3\n")
+    write(partial / "exit_code", "0")  # still being written: no newline yet
+    write(array / "exit_code.1", "0\n")
+    write(array / "exit_code.2", "3\n")
+    write(forgotten / "exit_code.5", "0\n")  # scontrol's FAILED 1 wins over it
+    targets = [
+        target("236"),
+        target("250"),
+        target("251", forgotten, range(1, 7)),
+        target("900001", done),
+        target("900002", partial),
+        target("900003", array, (1, 2, 3)),
+    ]
+    with caplog.at_level(logging.WARNING):
+        first = be.poll(targets)
+        second = be.poll(targets)
+    assert first == second
+    assert runner.count("squeue") == 2
+    assert runner.count("sacct") == 1  # asked once, then known to be missing
+    assert runner.count("scontrol") == 2
+    assert be.accounting is False
+    assert len(warnings_about(caplog, "accounting is not available")) == 1
+    assert first["236"] == NativeStatus(JobState.FAILED, 3, "NonZeroExitCode")
+    assert first["250"] == NativeStatus(JobState.TIMEOUT, 143, "TimeLimit")
+    assert first["251"].elements[5] == (JobState.FAILED, 1, "NonZeroExitCode")
+    assert first["900001"] == NativeStatus(JobState.FAILED, 3, "from the job's exit-code file")
+    assert "900002" not in first  # unknown: the caller keeps its last state
+    assert first["900003"].elements == {
+        1: (JobState.COMPLETED, 0, "from the job's exit-code file"),
+        2: (JobState.FAILED, 3, "from the job's exit-code file"),
+    }
+    assert first["900003"].state is JobState.FAILED
+
+
+def test_poll_accounting_program_missing_is_missing_accounting() -> None:
+    missing = CommandError(("sacct",), "sacct: command not found on PATH")
+    runner = fake_slurm(
+        squeue=load("squeue-array-final"), sacct=missing, scontrol=load("scontrol-all-final")
+    )
+    be = backend(runner)
+    assert be.poll([target("236")]) == {"236": NativeStatus(JobState.FAILED, 3, "NonZeroExitCode")}
+    assert be.accounting is False
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        CommandError(("squeue",), "squeue did not answer within 60s", transient=True),
+        load("ctld-down-squeue-two"),
+        load("ctld-frozen-squeue"),
+    ],
+    ids=["timeout", "controller-down", "controller-frozen"],
+)
+def test_poll_squeue_failure_raises_and_reports_nothing(failure: Answer) -> None:
+    runner = fake_slurm(
+        squeue=failure, sacct=load("sacct-final"), scontrol=load("scontrol-all-final")
+    )
+    with pytest.raises(CommandError):
+        backend(runner).poll([target("235"), target("246")])
+    assert [a[0] for a in runner.calls] == ["squeue"]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        CommandError(("sacct",), "sacct did not answer within 60s", transient=True),
+        load("sacct-dbd-down"),
+    ],
+    ids=["timeout", "dbd-down"],
+)
+def test_poll_accounting_failure_raises(failure: Answer) -> None:
+    runner = fake_slurm(
+        squeue=load("squeue-array-final"), sacct=failure, scontrol=load("scontrol-all-final")
+    )
+    be = backend(runner)
+    with pytest.raises(CommandError):
+        be.poll([target("235")])
+    assert runner.count("scontrol") == 0
+    assert be.accounting is None
+
+
+def test_poll_thousand_jobs_one_squeue_one_sacct() -> None:
+    running_row = next(
+        r for r in load("squeue-array-live").stdout.splitlines() if r.startswith("246|")
+    )
+    done_row = next(r for r in load("sacct-final").stdout.splitlines() if r.startswith("235|"))
+    ids = [str(n) for n in range(300000, 301000)]
+    running, done = ids[::2], ids[1::2]
+    squeue = replace(
+        load("squeue-array-live"),
+        stdout="".join(running_row.replace("246", n) + "\n" for n in running),
+    )
+    sacct = replace(
+        load("sacct-final"), stdout="".join(done_row.replace("235", n) + "\n" for n in done)
+    )
+    runner = fake_slurm(squeue=squeue, sacct=sacct)
+    result = backend(runner).poll([target(n) for n in ids])
+    assert runner.count("squeue") == 1
+    assert runner.count("sacct") == 1
+    assert runner.count("scontrol") == 0
+    sacct_argv = next(a for a in runner.calls if a[0] == "sacct")
+    assert (option(sacct_argv, "jobs") or "").split(",") == done
+    assert len(result) == 1000
+    assert {result[n].state for n in running} == {JobState.RUNNING}
+    assert all(result[n] == NativeStatus(JobState.COMPLETED, 0) for n in done)
+
+
+def test_poll_nothing_to_poll_runs_nothing() -> None:
+    runner = fake_slurm()
+    assert backend(runner).poll([]) == {}
+    assert runner.calls == []
+
+
+# -- submit retries ------------------------------------------------------------------------
+
+#: ``squeue --name=...`` matching nothing: rc 0 and empty, as a filter that matches no
+#: job answers (same as squeue-finished-nostates; not captured with --name).
+NONE_FOUND = CommandResult(("squeue",), 0, "", "")
+
+
+def found_by_name() -> CommandResult:
+    """``squeue --format=%F`` for job 5, which the timed-out sbatch created anyway."""
+    recording = load("ctld-frozen-after-resume-squeue")
+    row = next(
+        r for r in rows(recording.stdout, columns(recording.argv), "%j") if r["%j"] == "ctld-frozen"
+    )
+    return CommandResult(("squeue",), 0, row["%F"] + "\n", "")
+
+
+def test_submit_ok() -> None:
+    runner = fake_slurm(sbatch=load("sbatch-ok"))
+    assert backend(runner).submit(request()) == "235"
+    assert runner.count("sbatch") == 1
+    assert runner.count("squeue") == 0
+
+
+def test_submit_transient_then_not_found_resubmits() -> None:
+    runner = fake_slurm(sbatch=[load("ctld-frozen-sbatch"), load("sbatch-ok")], squeue=NONE_FOUND)
+    assert backend(runner).submit(request()) == "235"
+    assert [a[0] for a in runner.calls] == ["sbatch", "squeue", "sbatch"]
+    lookup = runner.calls[1]
+    assert "--name=jfabc123-7-train" in lookup
+    assert "--states=all" in lookup  # a job that already ended counts as found
+
+
+def test_submit_transient_then_found_does_not_resubmit() -> None:
+    runner = fake_slurm(
+        sbatch=[load("ctld-frozen-sbatch"), load("sbatch-ok")], squeue=found_by_name()
+    )
+    assert backend(runner).submit(request()) == "5"
+    assert runner.count("sbatch") == 1
+
+
+@pytest.mark.parametrize(
+    "lookup_failure",
+    [load("ctld-down-squeue"), CommandError(("squeue",), "squeue did not answer", transient=True)],
+    ids=["controller-down", "timeout"],
+)
+def test_submit_transient_then_lookup_fails_never_resubmits(lookup_failure: Answer) -> None:
+    runner = fake_slurm(
+        sbatch=[load("ctld-frozen-sbatch"), load("sbatch-ok")], squeue=lookup_failure
+    )
+    with pytest.raises(SubmitError) as info:
+        backend(runner, submit_retries=3).submit(request())
+    assert info.value.maybe_submitted is True
+    assert runner.count("sbatch") == 1
+    assert runner.count("squeue") == 3
+    assert "cannot tell whether it was submitted" in str(info.value)
+
+
+def test_submit_transient_every_time_gives_up_maybe_submitted() -> None:
+    runner = fake_slurm(sbatch=load("ctld-down-sbatch"), squeue=NONE_FOUND)
+    with pytest.raises(SubmitError) as info:
+        backend(runner, submit_retries=3).submit(request())
+    assert info.value.maybe_submitted is True
+    assert runner.count("sbatch") == 4
+    assert runner.count("squeue") == 3
+    assert "gave up after 4 attempts" in str(info.value)
+
+
+def test_submit_permanent_failure_at_once() -> None:
+    runner = fake_slurm(sbatch=load("sbatch-fail-partition"), squeue=NONE_FOUND)
+    with pytest.raises(SubmitError) as info:
+        backend(runner).submit(request())
+    assert info.value.maybe_submitted is False
+    assert runner.count("sbatch") == 1
+    assert runner.count("squeue") == 0
+    assert "Invalid partition name specified" in str(info.value)
+
+
+def test_submit_program_missing_is_permanent() -> None:
+    runner = fake_slurm(sbatch=CommandError(("sbatch",), "sbatch: command not found on PATH"))
+    with pytest.raises(SubmitError) as info:
+        backend(runner).submit(request())
+    assert info.value.maybe_submitted is False
+    assert runner.count("sbatch") == 1
+
+
+def test_submit_qos_limit_retries() -> None:
+    runner = fake_slurm(sbatch=[QOS_LIMIT, load("sbatch-ok")], squeue=NONE_FOUND)
+    assert backend(runner).submit(request()) == "235"
+    assert runner.count("sbatch") == 2
+
+
+def test_submit_unreadable_success_is_a_submit_error() -> None:
+    runner = fake_slurm(sbatch=CommandResult(("sbatch",), 0, "", ""))
+    with pytest.raises(SubmitError) as info:
+        backend(runner).submit(request())
+    assert info.value.maybe_submitted is True
+
+
+# -- 23.11: reconstructed from documentation ----------------------------------------------
+
+
+def test_23_11_squeue_state_codes_text() -> None:
+    text = (FIXTURES / "23.11" / "squeue-states.out").read_text(encoding="utf-8")
+    recorded = rows(text, columns(load("squeue-live").argv), "%j")
+    ids = [row["%A"] for row in recorded]
+    result = CommandResult(load("squeue-array-live").argv, 0, text, "")
+    seen = backend().parse_queue(result, ids)
+    assert {row["%T"] for row in recorded} <= set(STATE_MAP)
+    for row in recorded:
+        expected = EXPECTED_STATE[row["%T"]]
+        if expected.is_terminal:
+            assert not seen.get(row["%A"]), row
+        else:
+            assert seen[row["%A"]][None][0] is expected, row
+
+
+def test_23_11_sacct_state_codes_text(caplog: pytest.LogCaptureFixture) -> None:
+    text = (FIXTURES / "23.11" / "sacct-states.out").read_text(encoding="utf-8")
+    recorded = rows(text, columns(load("sacct-final").argv), "JobName")
+    ids = [row["JobID"] for row in recorded]
+    with caplog.at_level(logging.WARNING):
+        seen = parse_accounting("sacct-states", ids, version="23.11")
+    assert caplog.records == []
+    for row in recorded:
+        word = row["State"].split(" ", 1)[0]
+        assert seen[row["JobID"]][None][0] is EXPECTED_STATE[word], row
+    # only what is documented: the uid detail (exit codes there are not verified)
+    assert seen["71"][None][2] == "cancelled by 1000"
+
+
+@pytest.mark.parametrize("name", ["squeue-json.json", "sacct-json.json"])
+def test_23_11_json_fixtures_are_not_for_these_parsers(name: str) -> None:
+    data = json.loads((FIXTURES / "23.11" / name).read_text(encoding="utf-8"))
+    assert data["jobs"]
+    be = backend()
+    for argv in (be.queue_argv(["1"]), be.accounting_argv(["1"], 1.8e9), be.memory_argv()):
+        assert argv is not None and "--json" not in argv
+    pytest.skip(
+        f"23.11/{name} is --json output; the backend reads only the text formats "
+        "(22.05's --json is wrong about exit codes), so no parser of it exists to test"
+    )
