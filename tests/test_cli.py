@@ -2,13 +2,19 @@
 
 So every test also checks that what one process records, the next one sees:
 the submitter, the waiter and the reader of the status never share memory.
-Jobs run on the local backend with the fixture's 2-core configuration.
+
+Every test that runs jobs runs the same body on each backend (the ``backend``
+fixture): the local one with the fixture's 2-core configuration, and SLURM on
+the live cluster (skipped, saying why, when none answers). Where the right
+answer depends on the scheduler, the test asserts that scheduler's answer.
+The few tests that run on one backend only say why in a comment.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pwd
 import shlex
 import subprocess
 import sys
@@ -23,6 +29,7 @@ from conftest import wait_for
 from jobfleet import __version__
 
 PY = sys.executable
+BACKENDS = ["local", pytest.param("slurm", marks=pytest.mark.live_slurm)]
 
 #: The state strings of the ``--json`` contract, and nothing else.
 STATES = {
@@ -47,6 +54,7 @@ def jf(
     expect: int | None = 0,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
+    timeout_s: float = 120,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``jobfleet ARGS`` as a child process; check its exit status unless ``expect`` is None.
 
@@ -60,7 +68,7 @@ def jf(
         text=True,
         env={**os.environ, **(env or {})},
         cwd=cwd,
-        timeout=120,
+        timeout=timeout_s,
     )
     assert "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
     if expect is not None:
@@ -119,29 +127,93 @@ def runs(line: str, argv: list[str]) -> bool:
     return any(words[i : i + n] == argv for i in range(len(words) - n + 1))
 
 
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, jf_home: Path) -> str:
+    """The backend of the test's configuration: every job of the test runs there."""
+    if request.param == "slurm":
+        request.getfixturevalue("slurm_home")  # skips, saying why, without a cluster
+    return str(request.param)
+
+
+def slurm_bug(reason: str) -> pytest.MarkDecorator:
+    """Both backends, the slurm case expected to fail because of the bug ``reason`` names."""
+    case = pytest.param(
+        "slurm", marks=[pytest.mark.live_slurm, pytest.mark.xfail(strict=True, reason=reason)]
+    )
+    return pytest.mark.parametrize("backend", ["local", case], indirect=True)
+
+
+def slurm(*argv: str) -> str:
+    """The output of a SLURM client command, checked to have succeeded."""
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
+    return proc.stdout
+
+
+def slurm_queue(native_id: str, *fields: str) -> list[str]:
+    """squeue's ``fields`` (format codes such as ``%j``) for the SLURM job ``native_id``.
+
+    Asked of the controller, which knows a job from its submission until MinJobAge
+    after its end; accounting may show a placeholder ("allocation", no partition)
+    for the first seconds.
+    """
+    out = slurm(
+        "squeue",
+        "--noheader",
+        "--states=all",
+        f"--jobs={native_id}",
+        f"--format={'|'.join(fields)}",
+    )
+    (line,) = out.splitlines()
+    return line.split("|")
+
+
+def largest_slurm_node() -> tuple[int, int]:
+    """The most CPUs and the most memory (MiB) that any one node has."""
+    nodes = [
+        line.split()
+        for line in slurm("sinfo", "--noheader", "--Node", "--format=%c %m").splitlines()
+    ]
+    return max(int(c.rstrip("+")) for c, _ in nodes), max(int(m.rstrip("+")) for _, m in nodes)
+
+
+def slurm_queue_and_account() -> tuple[str, str]:
+    """The default partition and the submitting user's default account."""
+    partitions = slurm("sinfo", "--noheader", "--format=%P").split()
+    queue = next((p for p in partitions if p.endswith("*")), partitions[0]).rstrip("*")
+    user = pwd.getpwuid(os.getuid()).pw_name
+    account = slurm(
+        "sacctmgr", "--noheader", "--parsable2", "show", "user", user, "format=DefaultAccount"
+    ).strip()
+    return queue, account
+
+
 # -- submit, status, wait -------------------------------------------------------------
 
 
-def test_version() -> None:
+def test_version() -> None:  # command-line parsing only: no backend is asked
     proc = jf("--version")
     assert __version__ in proc.stdout
     assert proc.stdout.count("\n") == 1
 
 
-def test_bare_command_shows_usage_not_an_error() -> None:
+def test_bare_command_shows_usage_not_an_error() -> None:  # parsing only: no backend
     proc = jf(expect=None)
     assert proc.returncode in (0, 2)  # click < 8.2 exits 0, later versions 2
     assert "Usage: jobfleet" in proc.stdout + proc.stderr
     assert "jobfleet: error" not in proc.stderr
 
 
-def test_submit_prints_the_id_and_other_processes_see_the_job(jf_home: Path) -> None:
+def test_submit_prints_the_id_and_other_processes_see_the_job(backend: str) -> None:
     first = submit("--name", "hello", "--", "true")
     second = submit("--", "sleep", "0.2")
     assert first != second
     record = one(first)  # a new process, knowing only the id
-    assert (record["name"], record["backend"]) == ("hello", "local")
+    assert (record["name"], record["backend"]) == ("hello", backend)
     assert record["native_id"]
+    if backend == "slurm":  # SLURM's own job id, of a job with jobfleet's unique name
+        assert record["native_id"].isdigit()
+        (name,) = slurm_queue(record["native_id"], "%j")
+        assert name.startswith("jf") and name.endswith(f"-{first}-hello"), name
     assert one(second)["name"] == "sleep"  # defaults to the program's name
 
     done = jf("wait", first, second, *WAIT)
@@ -151,55 +223,75 @@ def test_submit_prints_the_id_and_other_processes_see_the_job(jf_home: Path) -> 
     assert [r["id"] for r in status("--limit", "1")] == [second]
 
 
-def test_submit_json(jf_home: Path) -> None:
+def test_submit_json(backend: str) -> None:
     proc = jf("submit", "--json", "--name", "js", "--", "true")
     record = json.loads(proc.stdout)
     assert {"id", "backend", "native_id", "state"} <= record.keys()
-    assert record["backend"] == "local"
+    assert record["backend"] == backend
     assert record["state"] in STATES
     assert one(record["id"])["name"] == "js"
     jf("wait", record["id"], *WAIT)
 
 
-def test_resource_options_are_accepted(jf_home: Path) -> None:
+def test_resource_options_are_accepted(backend: str) -> None:
+    # The local backend ignores queue and account; SLURM refuses names it does not know.
+    queue, account = ("q", "a") if backend == "local" else slurm_queue_and_account()
     resources = ["--cores", "2", "--memory", "64M", "--walltime", "1h", "--gpus", "0"]
-    resources += ["--queue", "q", "--account", "a", "--backend", "local"]
+    resources += ["--queue", queue, "--account", account, "--backend", backend]
     job = submit(*resources, "--", "true")
+    if backend == "slurm":  # and each reached the scheduler
+        asked = slurm_queue(one(job)["native_id"], "%P", "%a", "%C", "%m", "%l")
+        assert asked == [queue, account, "2", "64M", "1:00:00"]
     jf("wait", job, *WAIT)
 
 
-def test_options_after_the_command_belong_to_it(jf_home: Path) -> None:
+def test_options_after_the_command_belong_to_it(backend: str) -> None:
     job = submit("echo", "--json", "--name", "x")  # no `--` needed once COMMAND began
     jf("wait", job, *WAIT)
     assert jf("logs", job).stdout == "--json --name x\n"
     assert one(job)["name"] == "echo"
 
 
-def test_dry_run_shows_the_script_and_records_nothing(jf_home: Path, tmp_path: Path) -> None:
+def test_dry_run_shows_the_script_and_records_nothing(
+    backend: str, jf_home: Path, tmp_path: Path
+) -> None:
     marker = tmp_path / "ran"
     argv = ["touch", str(marker), "a b", "it's", "$HOME", "x;y"]
     out = jf("submit", "--dry-run", "--", *argv).stdout
     assert out.startswith("#!")
-    assert "# submit:" in out
     # Some line of the script runs exactly argv, however the script quotes it...
     assert any(runs(line, argv) for line in out.splitlines()), out
     assert "'$HOME'" in out  # ...and in single quotes, so bash expands nothing
 
     as_json = json.loads(jf("submit", "--dry-run", "--json", "--", *argv).stdout)
-    assert as_json["backend"] == "local"
+    assert as_json["backend"] == backend
     assert str(marker) in as_json["script"]
+    (submit_line,) = [line for line in out.splitlines() if line.startswith("# submit:")]
+    if backend == "local":  # queued for the local agent: no command is run
+        assert as_json["argv"] is None
+        assert "no command" in submit_line
+    else:  # the very sbatch command, written so that a shell splits it back the same
+        sbatch = as_json["argv"]
+        assert sbatch[0] == "sbatch" and sbatch[-1].endswith("/job.sh"), sbatch
+        assert shlex.split(submit_line.removeprefix("# submit:")) == sbatch
+        assert "#SBATCH --cpus-per-task=1" in out.splitlines()
 
     assert status() == []
     jobs = jf_home / "jobs"
     assert not jobs.exists() or list(jobs.iterdir()) == []
-    # A real job runs through the same agent; by its end a queued dry run would have run too.
+    # A real job goes the same way (agent or sbatch); by its end a dry run that had
+    # slipped through would have run too.
     real = submit("--", "true")
     jf("wait", real, *WAIT)
     assert not marker.exists()
     assert [r["id"] for r in status()] == [real]
+    if backend == "slurm":  # and SLURM never heard of the dry run's job name
+        (name,) = [word.partition("=")[2] for word in sbatch if word.startswith("--job-name=")]
+        assert slurm("squeue", "--noheader", "--states=all", f"--name={name}") == ""
+        assert slurm("sacct", "--noheader", "--starttime=now-1days", f"--name={name}") == ""
 
 
-def test_wait_exit_statuses_and_exit_codes(jf_home: Path) -> None:
+def test_wait_exit_statuses_and_exit_codes(backend: str) -> None:
     ok = submit("--", "true")
     bad = submit("--", "bash", "-c", "exit 3")
     jf("wait", ok, *WAIT)  # exit 0: all completed
@@ -209,7 +301,7 @@ def test_wait_exit_statuses_and_exit_codes(jf_home: Path) -> None:
     assert (record["state"], record["exit_code"]) == ("failed", 3)
 
 
-def test_wait_times_out_with_status_3(jf_home: Path) -> None:
+def test_wait_times_out_with_status_3(backend: str) -> None:
     sleeper = submit("--", "sleep", "30")
     started = time.monotonic()
     proc = jf("wait", sleeper, "--timeout", "1", expect=3)
@@ -220,7 +312,7 @@ def test_wait_times_out_with_status_3(jf_home: Path) -> None:
     jf("cancel", sleeper)
 
 
-def test_wait_output_to_a_pipe_has_no_control_sequences(jf_home: Path) -> None:
+def test_wait_output_to_a_pipe_has_no_control_sequences(backend: str) -> None:
     job = submit("--", "sleep", "0.5")
     # FORCE_COLOR makes rich treat any stream as a terminal; a pipe still gets no bar.
     proc = jf("wait", job, *WAIT, env={"FORCE_COLOR": "1", "TERM": "xterm-256color"})
@@ -229,15 +321,23 @@ def test_wait_output_to_a_pipe_has_no_control_sequences(jf_home: Path) -> None:
     assert proc.stderr == ""
 
 
-def test_walltime_ends_in_timeout(jf_home: Path) -> None:
-    job = submit("--walltime", "2s", "--", "sleep", "30")
-    jf("wait", job, *WAIT, expect=1)
+def test_walltime_ends_in_timeout(backend: str) -> None:
+    # SLURM rounds a limit up to whole minutes and enforces it on its own
+    # schedule (about 70 s after the start here), so its job gets a longer wait.
+    wait_s = 60 if backend == "local" else 240
+    job = submit("--walltime", "2s", "--", "sleep", "600")
+    jf("wait", job, "--timeout", str(wait_s), expect=1, timeout_s=wait_s + 60)
     assert one(job)["state"] == "timeout"
 
 
-def test_cancel_a_running_job(jf_home: Path) -> None:
+@slurm_bug(
+    "`jobfleet cancel` prints the state of its first poll, made right after scancel "
+    "returns: squeue then shows the job COMPLETING, which STATE_MAP maps to running "
+    "(sacct already says 'CANCELLED by 0'), so it prints '<id> running'"
+)
+def test_cancel_a_running_job(backend: str) -> None:
     job = submit("--", "sleep", "60")
-    wait_for(lambda: one(job)["state"] == "running", what="the job to start")
+    wait_for(lambda: one(job)["state"] == "running", timeout_s=60, what="the job to start")
     proc = jf("cancel", job)
     assert proc.stdout.split() == [job, "cancelled"]
     assert one(job)["state"] == "cancelled"
@@ -247,14 +347,14 @@ def test_cancel_a_running_job(jf_home: Path) -> None:
 # -- logs and arrays ------------------------------------------------------------------
 
 
-def test_logs_stdout_and_stderr(jf_home: Path) -> None:
+def test_logs_stdout_and_stderr(backend: str) -> None:
     job = submit("--", "bash", "-c", "echo out; echo err >&2")
     jf("wait", job, *WAIT)
     assert jf("logs", job).stdout == "out\n"
     assert jf("logs", job, "--stderr").stdout == "err\n"
 
 
-def test_array_elements_and_logs(jf_home: Path) -> None:
+def test_array_elements_and_logs(backend: str) -> None:
     arr = submit("--array", "1-6%2", "--", "bash", "-c", "echo idx=$JOBFLEET_ARRAY_INDEX")
     mixed = submit("--array", "1-3", "--", "bash", "-c", "exit $((JOBFLEET_ARRAY_INDEX == 2))")
     assert jf("wait", arr, *WAIT).stdout.strip() == "6 completed"
@@ -276,7 +376,7 @@ def test_array_elements_and_logs(jf_home: Path) -> None:
 # -- dependencies ---------------------------------------------------------------------
 
 
-def test_dependencies(jf_home: Path, tmp_path: Path) -> None:
+def test_dependencies(backend: str, tmp_path: Path) -> None:
     flag, never = tmp_path / "first-ran", tmp_path / "never"
     first = submit("--", "bash", "-c", f"sleep 0.5; touch '{flag}'")
     also_ok = submit("--", "true")
@@ -290,11 +390,30 @@ def test_dependencies(jf_home: Path, tmp_path: Path) -> None:
     done = {r["id"]: r for r in status(*ids)}
     assert done[then]["state"] == "completed"  # ran only once the flag existed
     assert done[failing]["state"] == "failed"
-    assert done[blocked]["state"] == "cancelled"
-    assert "never be met" in (done[blocked]["reason"] or "")
+    assert done[blocked]["state"] == "cancelled"  # why: the next test
     assert not never.exists()
     assert done[anyway]["state"] == "completed"
     assert done[rescue]["state"] == "completed"
+
+
+#: How each backend says that a job was cancelled because a dependency can never be met.
+NEVER_MET = {"local": "never be met", "slurm": "DependencyNeverSatisfied"}
+
+
+@slurm_bug(
+    "the reason is lost: squeue shows the cancelled dependent with reason "
+    "DependencyNeverSatisfied, but parse_queue drops terminal jobs and sacct reports "
+    "a bare 'CANCELLED' with no detail, so the record's reason is None"
+)
+def test_a_dependency_never_met_says_why(backend: str, tmp_path: Path) -> None:
+    never = tmp_path / "never"
+    failing = submit("--", "bash", "-c", "exit 3")
+    blocked = submit("--after-ok", failing, "--", "touch", str(never))
+    jf("wait", failing, blocked, *WAIT, expect=1)
+    record = one(blocked)
+    assert (record["state"], record["exit_code"]) == ("cancelled", None)
+    assert NEVER_MET[backend] in (record["reason"] or ""), record
+    assert not never.exists()
 
 
 # -- what reaches the job -------------------------------------------------------------
@@ -302,7 +421,7 @@ def test_dependencies(jf_home: Path, tmp_path: Path) -> None:
 SHOW = "import json, os, sys; print(json.dumps([sys.argv[1:], os.getcwd(), os.environ['ODD']]))"
 
 
-def test_arguments_env_and_workdir_arrive_byte_exact(jf_home: Path, tmp_path: Path) -> None:
+def test_arguments_env_and_workdir_arrive_byte_exact(backend: str, tmp_path: Path) -> None:
     args = ["a b", "it's", '"q"', "$HOME", "x;y", "", "--name", "tab\tx", "back\\slash"]
     args += ["ünï", "*", "`id`", "$(id)", "two\nlines", "-x"]
     odd = "hi \"there\" 'you' $HOME; `id` \\"
@@ -313,7 +432,7 @@ def test_arguments_env_and_workdir_arrive_byte_exact(jf_home: Path, tmp_path: Pa
     assert json.loads(jf("logs", job).stdout) == [args, str(workdir), odd]
 
 
-def test_env_values_and_relative_workdir(jf_home: Path, tmp_path: Path) -> None:
+def test_env_values_and_relative_workdir(backend: str, tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     show = 'printf "%s|%s|%s" "$EQ" "${EMPTY-unset}" "$PWD"'
     env = ["--env", "EQ=a=b", "--env", "EMPTY="]
@@ -326,6 +445,8 @@ def test_env_values_and_relative_workdir(jf_home: Path, tmp_path: Path) -> None:
 
 # -- bad input ------------------------------------------------------------------------
 
+#: Refused while the command line and the configuration are read, before any backend
+#: is asked, so the fixture's local configuration is enough.
 BAD_INPUT = [
     (["submit", "--memory", "lots", "--", "true"], ["memory", "lots", "4G"]),
     (["submit", "--walltime", "10:00", "--", "true"], ["walltime", "ambiguous", "HH:MM:SS"]),
@@ -335,12 +456,16 @@ BAD_INPUT = [
     (["submit", "--frobnicate", "--", "true"], ["--frobnicate", "--help"]),
     (["submit"], ["COMMAND", "after --", "jobfleet submit -- echo hi", "--help"]),
     (["submit", "--"], ["COMMAND", "after --", "jobfleet submit -- echo hi", "--help"]),
-    (["submit", "--after-ok", "999999", "--", "true"], ["999999", "dependencies"]),
     (["submit", "--profile", "nope", "--", "true"], ["profile", "nope"]),
-    (["submit", "--cores", "64", "--", "true"], ["cores", "64", "local.cores"]),
-    (["status", "424242"], ["424242"]),
     (["status", "--limit", "-5"], ["--limit", "-5", ">=1"]),
     (["status", "--limit", "0"], ["--limit", "0", ">=1"]),
+    # The local backend's capacity check; SLURM's equivalents are the test_slurm_* tests.
+    (["submit", "--cores", "64", "--", "true"], ["cores", "64", "local.cores"]),
+]
+#: Ids the registry does not know: refused on every backend alike.
+UNKNOWN_IDS = [
+    (["submit", "--after-ok", "999999", "--", "true"], ["999999", "dependencies"]),
+    (["status", "424242"], ["424242"]),
     (["wait", "424242", *WAIT], ["424242"]),
     (["logs", "424242"], ["424242"]),
 ]
@@ -358,13 +483,28 @@ def test_bad_input_is_one_line_and_status_2(
     assert status() == []  # nothing was recorded
 
 
-def test_submit_from_a_deleted_directory(jf_home: Path, tmp_path: Path) -> None:
-    # A child cannot be started in a deleted directory; a shell can delete its own.
-    script = 'mkdir d && cd d && rmdir ../d && exec "$@"'
-    base = [PY, "-m", "jobfleet", "submit"]
+@pytest.mark.parametrize(
+    ("args", "words"), UNKNOWN_IDS, ids=[" ".join(args) for args, _ in UNKNOWN_IDS]
+)
+def test_unknown_ids_are_one_line_and_status_2(
+    backend: str, args: list[str], words: list[str]
+) -> None:
+    line = usage_error(*args)
+    for word in words:
+        assert word in line
+    assert status() == []  # nothing was recorded
+
+
+#: Runs its arguments in a directory it has deleted: a child cannot be started in a
+#: deleted directory, but a shell can delete its own.
+IN_A_DELETED_DIRECTORY = ["bash", "-c", 'mkdir d && cd d && rmdir ../d && exec "$@"', "bash"]
+
+
+def test_submit_from_a_deleted_directory(backend: str, tmp_path: Path) -> None:
+    base = [*IN_A_DELETED_DIRECTORY, PY, "-m", "jobfleet", "submit"]
     for extra, fix in (([], "pass --workdir"), (["--workdir", "rel"], "an absolute --workdir")):
         proc = subprocess.run(
-            ["bash", "-c", script, "bash", *base, *extra, "--", "true"],
+            [*base, *extra, "--", "true"],
             capture_output=True,
             text=True,
             cwd=tmp_path,
@@ -375,19 +515,33 @@ def test_submit_from_a_deleted_directory(jf_home: Path, tmp_path: Path) -> None:
         assert line.startswith("jobfleet: error: workdir: the current directory no longer exists")
         assert "cd somewhere else" in line and fix in line
     assert status() == []
-    # An absolute --workdir still works from there.
+
+
+@slurm_bug(
+    "sbatch runs in the submitter's current directory, so from a deleted one it exits "
+    "255 ('sbatch: error: getcwd failed: No such file or directory') although the job "
+    "has an absolute --workdir"
+)
+def test_submit_from_a_deleted_directory_with_an_absolute_workdir(
+    backend: str, tmp_path: Path
+) -> None:
+    submit_pwd = [PY, "-m", "jobfleet", "submit", "--workdir", str(tmp_path), "--", "pwd"]
     proc = subprocess.run(
-        ["bash", "-c", script, "bash", *base, "--workdir", str(tmp_path), "--", "true"],
+        [*IN_A_DELETED_DIRECTORY, *submit_pwd],
         capture_output=True,
         text=True,
         cwd=tmp_path,
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert [r["id"] for r in status()] == [proc.stdout.strip()]
+    job = proc.stdout.strip()
+    assert [r["id"] for r in status()] == [job]
+    jf("wait", job, *WAIT)
+    assert jf("logs", job).stdout == f"{tmp_path}\n"
 
 
 def test_bad_config_file(jf_home: Path, tmp_path: Path) -> None:
+    # Reading a configuration file: no backend is asked (the bad file names its own).
     bad = tmp_path / "bad.yaml"
     bad.write_text("backend: local\nresources:\n  corez: 2\n")
     for args in (
@@ -400,9 +554,61 @@ def test_bad_config_file(jf_home: Path, tmp_path: Path) -> None:
     assert status() == []
 
 
-def test_dry_run_checks_dependencies(jf_home: Path) -> None:
+def test_dry_run_checks_dependencies(backend: str) -> None:
     line = usage_error("submit", "--dry-run", "--after-ok", "999999", "--", "true")
     assert "999999" in line and "dependencies" in line
+
+
+# -- what only SLURM can refuse -------------------------------------------------------
+# The local backend refuses more cores than the machine has before recording anything
+# (BAD_INPUT). Only a SLURM cluster knows its nodes. Here (EnforcePartLimits=NO) sbatch
+# refuses more memory than any node has, but accepts more CPUs than any node has: that
+# job stays pending with the reason PartitionConfig, which jobfleet must show.
+
+SBATCH_REFUSAL = "Requested node configuration is not available"
+
+
+@pytest.mark.live_slurm
+def test_slurm_refuses_more_memory_than_any_node_has(slurm_home: Path) -> None:
+    _, memory_mib = largest_slurm_node()
+    proc = jf("submit", "--memory", f"{2 * memory_mib}M", "--", "true", expect=1)
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("jobfleet: error: ")
+    assert SBATCH_REFUSAL in proc.stderr  # sbatch's own words
+    (record,) = status()  # recorded as failed, so nobody waits for it
+    assert (record["state"], record["native_id"]) == ("failed", None)
+    assert SBATCH_REFUSAL in (record["reason"] or "")
+    assert jf("wait", record["id"], *WAIT, expect=1).stdout == "1 failed\n"
+
+
+@pytest.mark.live_slurm
+@pytest.mark.xfail(
+    strict=True,
+    reason="a refused submission prints two lines: SubmitError's message embeds sbatch's "
+    "whole multi-line stderr, and handle_errors prints str(exc) unflattened",
+)
+def test_slurm_refusal_is_one_error_line(slurm_home: Path) -> None:
+    _, memory_mib = largest_slurm_node()
+    proc = jf("submit", "--memory", f"{2 * memory_mib}M", "--", "true", expect=1)
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("jobfleet: error: ") and SBATCH_REFUSAL in line
+
+
+@pytest.mark.live_slurm
+def test_slurm_more_cpus_than_any_node_has_pends_and_says_why(slurm_home: Path) -> None:
+    cpus, _ = largest_slurm_node()
+    # A small --memory, lest the default memory per CPU alone exceed every node.
+    job = submit("--cores", str(cpus + 1), "--memory", "100M", "--", "true")
+    wait_for(
+        lambda: "PartitionConfig" in (one(job)["reason"] or ""),
+        timeout_s=60,
+        what="SLURM's reason to show",
+    )
+    record = one(job)
+    assert record["state"] == "pending"
+    assert "jobfleet cancel" in record["reason"]  # and how to get rid of the job
+    jf("wait", job, "--timeout", "1", expect=3)
+    assert jf("cancel", job).stdout.split() == [job, "cancelled"]
 
 
 # -- config show ----------------------------------------------------------------------
@@ -419,6 +625,8 @@ PROFILE_CONFIG = textwrap.dedent(
 
 
 def test_config_show(jf_home: Path, tmp_path: Path) -> None:
+    # Configuration layering, which no backend takes part in; its one submission is the
+    # local capacity check (SLURM's equivalents: the test_slurm_* tests above).
     config = tmp_path / "profiles.yaml"
     config.write_text(PROFILE_CONFIG)
 
