@@ -135,14 +135,6 @@ def backend(request: pytest.FixtureRequest, jf_home: Path) -> str:
     return str(request.param)
 
 
-def slurm_bug(reason: str) -> pytest.MarkDecorator:
-    """Both backends, the slurm case expected to fail because of the bug ``reason`` names."""
-    case = pytest.param(
-        "slurm", marks=[pytest.mark.live_slurm, pytest.mark.xfail(strict=True, reason=reason)]
-    )
-    return pytest.mark.parametrize("backend", ["local", case], indirect=True)
-
-
 def slurm(*argv: str) -> str:
     """The output of a SLURM client command, checked to have succeeded."""
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
@@ -330,11 +322,6 @@ def test_walltime_ends_in_timeout(backend: str) -> None:
     assert one(job)["state"] == "timeout"
 
 
-@slurm_bug(
-    "`jobfleet cancel` prints the state of its first poll, made right after scancel "
-    "returns: squeue then shows the job COMPLETING, which STATE_MAP maps to running "
-    "(sacct already says 'CANCELLED by 0'), so it prints '<id> running'"
-)
 def test_cancel_a_running_job(backend: str) -> None:
     job = submit("--", "sleep", "60")
     wait_for(lambda: one(job)["state"] == "running", timeout_s=60, what="the job to start")
@@ -400,11 +387,6 @@ def test_dependencies(backend: str, tmp_path: Path) -> None:
 NEVER_MET = {"local": "never be met", "slurm": "DependencyNeverSatisfied"}
 
 
-@slurm_bug(
-    "the reason is lost: squeue shows the cancelled dependent with reason "
-    "DependencyNeverSatisfied, but parse_queue drops terminal jobs and sacct reports "
-    "a bare 'CANCELLED' with no detail, so the record's reason is None"
-)
 def test_a_dependency_never_met_says_why(backend: str, tmp_path: Path) -> None:
     never = tmp_path / "never"
     failing = submit("--", "bash", "-c", "exit 3")
@@ -517,11 +499,6 @@ def test_submit_from_a_deleted_directory(backend: str, tmp_path: Path) -> None:
     assert status() == []
 
 
-@slurm_bug(
-    "sbatch runs in the submitter's current directory, so from a deleted one it exits "
-    "255 ('sbatch: error: getcwd failed: No such file or directory') although the job "
-    "has an absolute --workdir"
-)
 def test_submit_from_a_deleted_directory_with_an_absolute_workdir(
     backend: str, tmp_path: Path
 ) -> None:
@@ -582,11 +559,6 @@ def test_slurm_refuses_more_memory_than_any_node_has(slurm_home: Path) -> None:
 
 
 @pytest.mark.live_slurm
-@pytest.mark.xfail(
-    strict=True,
-    reason="a refused submission prints two lines: SubmitError's message embeds sbatch's "
-    "whole multi-line stderr, and handle_errors prints str(exc) unflattened",
-)
 def test_slurm_refusal_is_one_error_line(slurm_home: Path) -> None:
     _, memory_mib = largest_slurm_node()
     proc = jf("submit", "--memory", f"{2 * memory_mib}M", "--", "true", expect=1)

@@ -14,7 +14,7 @@ from jobfleet.backends.base import Backend, NativeStatus, PollTarget, SubmitRequ
 from jobfleet.config import load_config
 from jobfleet.errors import CommandError, ConfigError, SpecError, SubmitError
 from jobfleet.fleet import Fleet
-from jobfleet.spec import Dependency, DepKind, JobSpec
+from jobfleet.spec import Dependency, DepKind, JobSpec, parse_array
 from jobfleet.states import JobState
 
 S = JobState
@@ -36,6 +36,7 @@ class FakeBackend(Backend):
         self.submitted: list[SubmitRequest] = []
         self.polled: list[PollTarget] = []
         self.looked_for: list[tuple[str, str]] = []
+        self.cancelled: list[tuple[list[str], Sequence[int] | None, str | None]] = []
 
     def submit(self, request: SubmitRequest) -> str:  # pragma: no cover - submit_many is used
         raise AssertionError("Fleet submits through submit_many")
@@ -54,8 +55,14 @@ class FakeBackend(Backend):
         self.polled.extend(targets)
         return {}
 
-    def cancel(self, native_ids: Sequence[str]) -> None:
-        pass
+    def cancel(
+        self,
+        native_ids: Sequence[str],
+        *,
+        indices: Sequence[int] | None = None,
+        signal: str | None = None,
+    ) -> None:
+        self.cancelled.append((list(native_ids), indices, signal))
 
     def find_submitted(self, name: str, job_id: str) -> str | None:
         self.looked_for.append((name, job_id))
@@ -267,3 +274,17 @@ def test_dependencies_on_ended_jobs_are_settled_before_submission(
     else:
         assert request.dependencies == ((kind, (first.native_id,)),)
         assert request.dependency_owners == {first.native_id: first.id}
+
+
+def test_cancel_passes_elements_and_a_normalised_signal(fleet: Fleet) -> None:
+    backend = use(fleet, FakeBackend(["7"]))
+    array = fleet.submit(
+        JobSpec(["true"], name="arr", workdir="/", array=parse_array("1-3")), backend="fake"
+    )
+    fleet.cancel([array.id], indices=[2])
+    fleet.cancel([array.id], signal="sigusr1")
+    assert backend.cancelled == [(["7"], [2], None), (["7"], None, "USR1")]
+    with pytest.raises(SpecError, match="no element 9"):
+        fleet.cancel([array.id], indices=[9])
+    with pytest.raises(SpecError, match="not a signal"):
+        fleet.cancel([array.id], signal="NOPE")

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import cast
 
@@ -384,3 +385,24 @@ def test_a_reused_queue_id_never_reports_another_jobs_outcome(jf_home: Path) -> 
         fleet.wait([new.id], timeout_s=60)
         record = fleet.status([old.id])[0]
     assert record.state is JobState.RUNNING, "the old job keeps its last known state"
+
+
+#: Ends cleanly (exit 0, saying so) when it gets SIGUSR1.
+GRACEFUL = ["sh", "-c", "trap 'echo stopping gracefully; exit 0' USR1; sleep 30 & wait"]
+
+
+def test_cancel_one_element_and_signal_for_a_graceful_stop(fleet: Fleet) -> None:
+    array = fleet.submit(JobSpec(["sleep", "30"], array=parse_array("1-3")))
+    wait_for(lambda: Path(array.job_dir, "started.1").exists(), what="element 1 to start")
+    record = fleet.cancel([array.id], indices=[3])[0]
+    assert record.elements[3].state is JobState.CANCELLED
+    assert record.elements[1].state is not JobState.CANCELLED
+    fleet.cancel([array.id])
+
+    job = fleet.submit(JobSpec(GRACEFUL))
+    wait_for(lambda: fleet.status([job.id])[0].state is JobState.RUNNING, what="running")
+    time.sleep(0.3)  # let the shell install its trap
+    assert fleet.cancel([job.id], signal="USR1")[0].state is JobState.RUNNING
+    done = fleet.wait([job.id], timeout_s=30)[0]
+    assert (done.state, done.exit_code) == (JobState.COMPLETED, 0)
+    assert fleet.log_path(job.id).read_text() == "stopping gracefully\n"

@@ -22,7 +22,7 @@ from jobfleet.config import load_config
 from jobfleet.fleet import Fleet
 from jobfleet.spec import Dependency, DepKind, JobSpec, Resources, parse_array
 from jobfleet.states import JobState
-from test_local_backend import INTERVAL_JOB, max_in_use
+from test_local_backend import GRACEFUL, INTERVAL_JOB, max_in_use
 
 pytestmark = pytest.mark.live_slurm
 PY = sys.executable
@@ -232,3 +232,30 @@ def test_queue_and_accounting_cost_one_call_each_per_poll(fleet: Fleet) -> None:
     assert counting.count("squeue") == 1
     assert counting.count("sacct") <= 1
     assert len(counting.calls) <= 2
+
+
+def test_cancel_one_element_and_signal_for_a_graceful_stop(fleet: Fleet) -> None:
+    array = fleet.submit(JobSpec(["sleep", "60"], array=parse_array("1-3")))
+    wait_for(
+        lambda: fleet.status([array.id])[0].elements[3].state is JobState.RUNNING,
+        timeout_s=60,
+        what="element 3 to run",
+    )
+    fleet.cancel([array.id], indices=[3])
+    wait_for(
+        lambda: fleet.status([array.id])[0].elements[3].state is JobState.CANCELLED,
+        timeout_s=60,
+        what="element 3 to be cancelled",
+    )
+    assert fleet.status([array.id])[0].elements[1].state is not JobState.CANCELLED
+    fleet.cancel([array.id])
+
+    job = fleet.submit(JobSpec(GRACEFUL))
+    wait_for(
+        lambda: fleet.status([job.id])[0].state is JobState.RUNNING, timeout_s=60, what="running"
+    )
+    time.sleep(1)  # let the shell install its trap
+    fleet.cancel([job.id], signal="USR1")
+    done = fleet.wait([job.id], timeout_s=60)[0]
+    assert (done.state, done.exit_code) == (JobState.COMPLETED, 0)
+    assert fleet.log_path(job.id).read_text() == "stopping gracefully\n"

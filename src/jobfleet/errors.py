@@ -142,6 +142,7 @@ class SubmitError(BackendError):
 
     def __init__(self, job_name: str, message: str, *, maybe_submitted: bool = False) -> None:
         self.job_name = job_name
+        self.detail = message
         self.maybe_submitted = maybe_submitted
         super().__init__(f"job {job_name!r}: {message}")
 

@@ -293,9 +293,11 @@ class Fleet:
             self._record_failures(failed)
         if failed:
             first = failed[0][1]
+            if len(records) == 1:
+                raise first
             raise SubmitError(
                 first.job_name,
-                f"{len(failed)} of {len(records)} submissions did not go through; first: {first}",
+                f"{first.detail} ({len(failed)} of {len(records)} submissions did not go through)",
                 maybe_submitted=any(e.maybe_submitted for _, e in failed),
             )
         return self.registry.get_many([r.id for r in records])
@@ -457,15 +459,40 @@ class Fleet:
             time.sleep(pause)
             interval = min(interval * 1.5, self.config.poll_interval_s)
 
-    def cancel(self, job_ids: Sequence[str]) -> list[JobRecord]:
-        """Cancel these jobs (every element of arrays); returns their fresh records."""
+    def cancel(
+        self,
+        job_ids: Sequence[str],
+        *,
+        indices: Sequence[int] | None = None,
+        signal: str | None = None,
+    ) -> list[JobRecord]:
+        """Cancel these jobs (every element of arrays), or only some elements of one
+        array, or send them a signal instead; returns their fresh records.
+
+        Args:
+            job_ids: the jobs.
+            indices: only these elements (of a single array job).
+            signal: a signal name (``TERM``, ``SIGUSR1``, ...) to send to the running
+                jobs instead of cancelling them, e.g. to let them stop gracefully.
+
+        Raises:
+            SpecError: indices for several jobs, for a job that is not an array,
+                or that it does not have; an unknown signal.
+        """
         records = self.registry.get_many(list(job_ids))
+        name = _signal_name(signal) if signal is not None else None
+        if indices is not None:
+            if len(records) != 1 or not records[0].elements:
+                raise SpecError("index", "give exactly one array job with --index")
+            missing = sorted(set(indices) - set(records[0].elements))
+            if missing:
+                raise SpecError("index", f"job {records[0].id} has no element {missing[0]}")
         by_backend: dict[str, list[str]] = {}
         for record in records:
             if record.native_id and not record.state.is_terminal:
                 by_backend.setdefault(record.backend, []).append(record.native_id)
-        for name, native_ids in by_backend.items():
-            self.backend(name).cancel(native_ids)
+        for backend_name, native_ids in by_backend.items():
+            self.backend(backend_name).cancel(native_ids, indices=indices, signal=name)
         return self.refresh(records)
 
     def log_path(
@@ -507,6 +534,23 @@ def _differs(update: StatusUpdate, record: JobRecord) -> bool:
         record.exit_code,
         record.reason,
     )
+
+
+def _signal_name(signal: str) -> str:
+    """``TERM`` for ``TERM``, ``SIGTERM``, ``term`` or ``15``; SpecError otherwise."""
+    import signal as signals
+
+    text = signal.strip().upper().removeprefix("SIG")
+    try:
+        return (
+            signals.Signals(int(text)).name.removeprefix("SIG")
+            if text.isdigit()
+            else (signals.Signals[f"SIG{text}"].name.removeprefix("SIG"))
+        )
+    except (KeyError, ValueError):
+        raise SpecError(
+            "signal", f"{signal!r} is not a signal name; e.g. TERM, INT, USR1"
+        ) from None
 
 
 def _target(record: JobRecord) -> PollTarget:

@@ -43,9 +43,14 @@ class Runner(Protocol):
     """Runs one command to completion."""
 
     def run(
-        self, argv: Sequence[str], *, timeout_s: float, env: Mapping[str, str] | None = None
+        self,
+        argv: Sequence[str],
+        *,
+        timeout_s: float,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
     ) -> CommandResult:
-        """Run ``argv``; a non-zero exit is a result, not an error.
+        """Run ``argv`` (in ``cwd``, if given); a non-zero exit is a result, not an error.
 
         Raises:
             CommandError: the program is missing, could not start, or timed out
@@ -58,7 +63,12 @@ class SubprocessRunner:
     """Runs commands with :func:`subprocess.run`: no shell, no stdin, a time-out."""
 
     def run(
-        self, argv: Sequence[str], *, timeout_s: float, env: Mapping[str, str] | None = None
+        self,
+        argv: Sequence[str],
+        *,
+        timeout_s: float,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
     ) -> CommandResult:
         argv = tuple(argv)
         start = time.monotonic()
@@ -71,6 +81,7 @@ class SubprocessRunner:
                 errors="replace",
                 timeout=timeout_s,
                 env=None if env is None else dict(env),
+                cwd=cwd,
                 check=False,
             )
         except FileNotFoundError:
@@ -101,7 +112,12 @@ class ScriptedRunner:
     calls: list[tuple[str, ...]] = field(default_factory=list)
 
     def run(
-        self, argv: Sequence[str], *, timeout_s: float, env: Mapping[str, str] | None = None
+        self,
+        argv: Sequence[str],
+        *,
+        timeout_s: float,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
     ) -> CommandResult:
         argv = tuple(argv)
         self.calls.append(argv)

@@ -394,6 +394,10 @@ def render_script(
         ]
     out += [
         "",
+        "# This script outlives signals meant for the command (a scheduler's SIGTERM,",
+        "# a --signal for a graceful stop), so that it records how the command ended.",
+        "# Trapped, not ignored: the command gets each signal with its default action.",
+        "trap : HUP INT QUIT TERM USR1 USR2",
         "# Not exec'd: the script needs the command's exit status.",
         _command_line(spec),
         "__jf_rc=$?",

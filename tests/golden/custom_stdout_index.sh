@@ -41,6 +41,10 @@ if ! command exec >>/logs/"$JOBFLEET_JOB_ID"/out."$JOBFLEET_ARRAY_INDEX".log 2>>
     exit 1
 fi
 
+# This script outlives signals meant for the command (a scheduler's SIGTERM,
+# a --signal for a graceful stop), so that it records how the command ended.
+# Trapped, not ignored: the command gets each signal with its default action.
+trap : HUP INT QUIT TERM USR1 USR2
 # Not exec'd: the script needs the command's exit status.
 ( 'python' -V )
 __jf_rc=$?

@@ -35,6 +35,10 @@ if ! command exec >>"$__jf_dir/stdout$__jf_tag" 2>>"$__jf_dir/stderr$__jf_tag"; 
     exit 1
 fi
 
+# This script outlives signals meant for the command (a scheduler's SIGTERM,
+# a --signal for a graceful stop), so that it records how the command ended.
+# Trapped, not ignored: the command gets each signal with its default action.
+trap : HUP INT QUIT TERM USR1 USR2
 # Not exec'd: the script needs the command's exit status.
 bash -c 'for f in *.txt; do wc -l "$f"; done | sort -n > '"'"'counts'"'"''
 __jf_rc=$?

@@ -133,8 +133,21 @@ class Backend(abc.ABC):
         """
 
     @abc.abstractmethod
-    def cancel(self, native_ids: Sequence[str]) -> None:
-        """Ask the scheduler to cancel these jobs (all their elements)."""
+    def cancel(
+        self,
+        native_ids: Sequence[str],
+        *,
+        indices: Sequence[int] | None = None,
+        signal: str | None = None,
+    ) -> None:
+        """Ask the scheduler to cancel these jobs, or to signal them.
+
+        Args:
+            native_ids: the jobs.
+            indices: only these elements of each (array) job; None for all.
+            signal: send this signal (a name such as ``TERM``) to the running
+                jobs instead of cancelling them: a graceful stop the job can handle.
+        """
 
     @abc.abstractmethod
     def find_submitted(self, name: str, job_id: str) -> str | None:

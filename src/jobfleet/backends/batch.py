@@ -115,8 +115,10 @@ class BatchBackend(Backend):
         return {}
 
     @abc.abstractmethod
-    def cancel_argv(self, native_ids: Sequence[str]) -> list[str]:
-        """The cancel command for these jobs."""
+    def cancel_argv(
+        self, native_ids: Sequence[str], indices: Sequence[int] | None, signal: str | None
+    ) -> list[str]:
+        """The cancel (or signal) command for these jobs or these elements of them."""
 
     def cancel_ok(self, result: CommandResult) -> bool:
         """Whether a cancel command's result is acceptable (e.g. already finished)."""
@@ -128,10 +130,10 @@ class BatchBackend(Backend):
         """The environment for one scheduler command (None: this process's own)."""
         return None
 
-    def run(self, argv: Sequence[str]) -> CommandResult:
+    def run(self, argv: Sequence[str], cwd: str | None = None) -> CommandResult:
         """Run one scheduler command through the runner, with the configured time-out."""
         return self.runner.run(
-            argv, timeout_s=self.settings.command_timeout_s, env=self.command_env(argv)
+            argv, timeout_s=self.settings.command_timeout_s, env=self.command_env(argv), cwd=cwd
         )
 
     def warn_once(self, key: str, message: str, *args: object) -> None:
@@ -155,7 +157,9 @@ class BatchBackend(Backend):
             tries += 1
             if submit_next:
                 try:
-                    result = self.run(argv)
+                    # From the job's directory: the submitter's may be gone, and some
+                    # schedulers start jobs where they were submitted.
+                    result = self.run(argv, cwd=request.job_dir)
                 except CommandError as exc:
                     if not exc.transient:
                         raise SubmitError(request.name, str(exc)) from None
@@ -169,7 +173,7 @@ class BatchBackend(Backend):
                             raise SubmitError(
                                 request.name, str(exc), maybe_submitted=True
                             ) from None
-                    problem = f"{argv[0]} exited {result.returncode}: {result.stderr.strip()}"
+                    problem = f"{argv[0]} exited {result.returncode}: {_one_line(result.stderr)}"
                     if not self.submit_is_transient(result):
                         raise SubmitError(request.name, problem)
             if tries >= limit:
@@ -201,10 +205,16 @@ class BatchBackend(Backend):
     def find_submitted(self, name: str, job_id: str) -> str | None:
         return self.parse_find_by_name(self.run(self.find_by_name_argv(name)))
 
-    def cancel(self, native_ids: Sequence[str]) -> None:
+    def cancel(
+        self,
+        native_ids: Sequence[str],
+        *,
+        indices: Sequence[int] | None = None,
+        signal: str | None = None,
+    ) -> None:
         if not native_ids:
             return
-        result = self.run(self.cancel_argv(native_ids))
+        result = self.run(self.cancel_argv(native_ids, indices, signal))
         if not self.cancel_ok(result):
             raise CommandError(
                 result.argv,
@@ -247,6 +257,11 @@ class BatchBackend(Backend):
         for native_id in missing:
             _merge(seen, {native_id: _from_exit_files(by_id[native_id], seen.get(native_id, {}))})
         return {n: _status(elements) for n, elements in seen.items() if n in by_id and elements}
+
+
+def _one_line(text: str) -> str:
+    """A command's multi-line complaint as one line."""
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def _merge(into: Seen, new: Seen, *, only_new: bool = False) -> None:

@@ -153,6 +153,8 @@ def _element(native_state: str, reason: str | None, code: int | None) -> Element
     state, detail = map_state(native_state)
     if state is JobState.CANCELLED and detail:
         reason = f"cancelled {detail}"
+    elif state is JobState.CANCELLED and reason == "DependencyNeverSatisfied":
+        reason = f"cancelled: {NEVER_RUNS[reason]} ({reason})"
     if state is JobState.PENDING and reason in NEVER_RUNS:
         reason = f"{reason}: {NEVER_RUNS[reason]}; `jobfleet cancel` removes it"
     elif reason in ("None", ""):
@@ -229,6 +231,7 @@ class SlurmBackend(BatchBackend):
         super().__init__(runner, settings or SlurmSettings())
         self.slurm_settings = settings or SlurmSettings()
         self.accounting: bool | None = None  # None until the first accounting call tells
+        self._ended_reasons: dict[tuple[str, int | None], str] = {}
         # squeue and sacct cut long array index lists at 64 bytes ("359_[1-2,4,"):
         # SLURM_BITSTR_LEN=0 makes them print the whole list.
         self._env = {**os.environ, "SLURM_BITSTR_LEN": "0"}
@@ -303,6 +306,8 @@ class SlurmBackend(BatchBackend):
             if len(fields) < 7:
                 continue
             _, job_id, array_id, task, state, reason, _name = fields
+            if state == "COMPLETING":
+                state = "COMPLETED"  # ending: dropped below, so that accounting tells how
             if task in ("N/A", ""):
                 seen.setdefault(job_id, {})[None] = _element(state, reason, None)
                 continue
@@ -312,7 +317,15 @@ class SlurmBackend(BatchBackend):
                 continue
             for index in indices:
                 seen.setdefault(array_id, {})[index] = _element(state, reason, None)
-        # Finished jobs still in squeue carry no exit code: let accounting say.
+        # Finished (or finishing) jobs still in squeue carry no exit code: let
+        # accounting say, keeping squeue's reason for a cancellation (sacct does
+        # not say why SLURM cancelled a job, e.g. DependencyNeverSatisfied).
+        self._ended_reasons = {
+            (n, i): e[2]
+            for n, elements in seen.items()
+            for i, e in elements.items()
+            if e[0] is JobState.CANCELLED and e[2]
+        }
         return {
             n: {i: e for i, e in elements.items() if not e[0].is_terminal}
             for n, elements in seen.items()
@@ -355,9 +368,9 @@ class SlurmBackend(BatchBackend):
                 continue
             if base not in wanted:
                 continue
-            element = _element(state, None, exit_code(code_text))
             for index in indices if indices is not None else [None]:
-                seen.setdefault(base, {})[index] = element
+                reason = self._ended_reasons.get((base, index))
+                seen.setdefault(base, {})[index] = _element(state, reason, exit_code(code_text))
         return seen
 
     def accounting_missing(self, why: str) -> None:
@@ -402,8 +415,13 @@ class SlurmBackend(BatchBackend):
 
     # -- cancel ---------------------------------------------------------------------
 
-    def cancel_argv(self, native_ids: Sequence[str]) -> list[str]:
-        return ["scancel", *native_ids]
+    def cancel_argv(
+        self, native_ids: Sequence[str], indices: Sequence[int] | None, signal: str | None
+    ) -> list[str]:
+        targets = [f"{n}_{i}" for n in native_ids for i in indices] if indices else list(native_ids)
+        # Without --full a signal reaches only the job's steps, not its batch script.
+        options = ["--full", f"--signal={signal}"] if signal else []
+        return ["scancel", *options, *targets]
 
     def cancel_ok(self, result: CommandResult) -> bool:
         # Jobs that already ended are not an error: the goal is reached.

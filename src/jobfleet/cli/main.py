@@ -36,7 +36,8 @@ _NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 def _fail(message: str, status: int) -> NoReturn:
-    click.echo(f"jobfleet: error: {message}", err=True)
+    one_line = "; ".join(part.strip() for part in message.splitlines() if part.strip())
+    click.echo(f"jobfleet: error: {one_line}", err=True)
     sys.exit(status)
 
 
@@ -356,14 +357,23 @@ def wait(
 @cli.command()
 @config_options
 @click.argument("job_ids", nargs=-1, required=True)
+@click.option("--index", "indices", type=int, multiple=True, metavar="N", help="Only this element.")
+@click.option(
+    "--signal", "signal_name", metavar="SIG", help="Send SIG (e.g. TERM) instead of cancelling."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
 @handle_errors
 def cancel(
-    config_path: str | None, profile: str | None, job_ids: tuple[str, ...], as_json: bool
+    config_path: str | None,
+    profile: str | None,
+    job_ids: tuple[str, ...],
+    indices: tuple[int, ...],
+    signal_name: str | None,
+    as_json: bool,
 ) -> None:
-    """Cancel jobs (every element of arrays)."""
+    """Cancel jobs (every element of arrays), or some elements, or send a signal."""
     with Fleet(_load(config_path, profile)) as fleet:
-        records = fleet.cancel(list(job_ids))
+        records = fleet.cancel(list(job_ids), indices=list(indices) or None, signal=signal_name)
     if as_json:
         _print_json([r.to_dict() for r in records])
     else:

@@ -508,6 +508,12 @@ class Agent:
             _signal_group(run.pid, signal.SIGTERM)
 
     def _handle_cancels(self, now: float) -> None:
+        for job, idx, name in self.store.signal_requests():
+            run = self.runs.get((job, idx))
+            if run is not None and run.pid is not None:
+                log.info("job %s: sending SIG%s", self.tasks[(job, idx)].jf_id, name)
+                _signal_group(run.pid, signal.Signals[f"SIG{name}"])
+            self.store.clear_signal(job, idx)
         for job, idx in self.store.cancel_requests():
             key = (job, idx)
             task = self.tasks.get(key)

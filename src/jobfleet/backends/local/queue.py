@@ -47,7 +47,9 @@ LOG_NAME = "agent.log"
 CAPACITY_KEY = "capacity"
 
 #: Version of the schema below; a newer one is refused rather than misread.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: What each version adds to the one before (the schema above is the newest).
+_MIGRATIONS = {2: "ALTER TABLE tasks ADD COLUMN signal_requested TEXT"}
 
 #: The index stored for the one task of a job that is not an array.
 NO_INDEX = -1
@@ -81,6 +83,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     gpus TEXT,
     ending TEXT,
+    signal_requested TEXT,
     PRIMARY KEY (job, idx)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings (
@@ -92,6 +95,14 @@ CREATE INDEX IF NOT EXISTS tasks_active ON tasks(state)
     WHERE state IN ('pending', 'starting', 'running');
 CREATE INDEX IF NOT EXISTS tasks_cancel ON tasks(cancel_requested) WHERE cancel_requested = 1;
 """
+
+
+def _selection(job_ids: Sequence[int], indices: Sequence[int] | None) -> tuple[str, ...]:
+    """Query parameters: the jobs, then (twice) the indices as JSON or NULL."""
+    chosen = (
+        None if indices is None else json.dumps([NO_INDEX if i is None else i for i in indices])
+    )
+    return (json.dumps(list(job_ids)), chosen, chosen)  # type: ignore[return-value]
 
 
 @dataclass(slots=True)
@@ -184,22 +195,30 @@ class QueueStore:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.path = directory / "queue.db"
+        self._lock = threading.RLock()
         try:
             directory.mkdir(parents=True, exist_ok=True)
             # NORMAL in WAL mode survives any process crash; the exit-code files
             # written by the job scripts cover an operating system crash.
             self._db = connect(self.path, synchronous="NORMAL")
             self._db.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            self._migrate()
+        except (OSError, sqlite3.Error) as exc:
+            raise BackendError(f"cannot open the local queue at {self.path}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        with self.write() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise BackendError(
                     f"{self.path} was written by a newer jobfleet (queue schema {version}); "
                     "upgrade jobfleet, or wait for that version's jobs to end"
                 )
-            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        except (OSError, sqlite3.Error) as exc:
-            raise BackendError(f"cannot open the local queue at {self.path}: {exc}") from exc
-        self._lock = threading.RLock()
+            fresh = db.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0 and version == 0
+            if not fresh:
+                for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
+                    db.execute(_MIGRATIONS[step])
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         with self._lock:
@@ -264,16 +283,47 @@ class QueueStore:
                 ids.append(job_id)
         return ids
 
-    def request_cancel(self, job_ids: Sequence[int]) -> int:
-        """Mark every unfinished task of these jobs for cancellation; return how many."""
+    def request_cancel(self, job_ids: Sequence[int], indices: Sequence[int] | None = None) -> int:
+        """Mark unfinished tasks of these jobs (only these indices, if given) for
+        cancellation; return how many."""
         with self.write() as db:
             cur = db.execute(
                 "UPDATE tasks SET cancel_requested = 1"
                 " WHERE job IN (SELECT value FROM json_each(?))"
+                " AND (? IS NULL OR idx IN (SELECT value FROM json_each(?)))"
                 " AND state IN ('pending', 'starting', 'running')",
-                (json.dumps(list(job_ids)),),
+                _selection(job_ids, indices),
             )
             return cur.rowcount
+
+    def request_signal(
+        self, job_ids: Sequence[int], indices: Sequence[int] | None, signal_name: str
+    ) -> int:
+        """Ask the agent to send a signal to these running tasks; return how many."""
+        with self.write() as db:
+            cur = db.execute(
+                "UPDATE tasks SET signal_requested = ?"
+                " WHERE job IN (SELECT value FROM json_each(?))"
+                " AND (? IS NULL OR idx IN (SELECT value FROM json_each(?)))"
+                " AND state IN ('starting', 'running')",
+                (signal_name, *_selection(job_ids, indices)),
+            )
+            return cur.rowcount
+
+    def signal_requests(self) -> list[tuple[int, int, str]]:
+        """(job, idx, signal name) of running tasks a client asked to signal."""
+        return [
+            (r[0], r[1], r[2])
+            for r in self.read(
+                "SELECT job, idx, signal_requested FROM tasks WHERE signal_requested IS NOT NULL"
+            )
+        ]
+
+    def clear_signal(self, job: int, idx: int) -> None:
+        with self.write() as db:
+            db.execute(
+                "UPDATE tasks SET signal_requested = NULL WHERE job = ? AND idx = ?", (job, idx)
+            )
 
     def tasks_of(self, job_ids: Sequence[int]) -> list[TaskRow]:
         """Every task of these jobs (one query however many)."""
