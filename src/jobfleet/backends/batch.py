@@ -30,7 +30,7 @@ from jobfleet.runner import CommandResult, Runner, SubprocessRunner, argv_chunks
 from jobfleet.script import exit_code_path
 from jobfleet.states import JobState, aggregate
 
-__all__ = ["BatchBackend", "BatchSettings", "Element", "Seen"]
+__all__ = ["BatchBackend", "BatchSettings", "Element", "Seen", "command_failed"]
 
 log = logging.getLogger(__name__)
 
@@ -216,13 +216,7 @@ class BatchBackend(Backend):
             return
         result = self.run(self.cancel_argv(native_ids, indices, signal))
         if not self.cancel_ok(result):
-            raise CommandError(
-                result.argv,
-                f"{result.argv[0]} exited {result.returncode}: {result.stderr.strip()}",
-                returncode=result.returncode,
-                stdout=result.stdout,
-                stderr=result.stderr,
-            )
+            raise command_failed(result)
 
     # -- polling --------------------------------------------------------------------
 
@@ -257,6 +251,18 @@ class BatchBackend(Backend):
         for native_id in missing:
             _merge(seen, {native_id: _from_exit_files(by_id[native_id], seen.get(native_id, {}))})
         return {n: _status(elements) for n, elements in seen.items() if n in by_id and elements}
+
+
+def command_failed(result: CommandResult) -> CommandError:
+    """The error for a scheduler command that exited non-zero (worth trying again)."""
+    return CommandError(
+        result.argv,
+        f"{result.argv[0]} exited {result.returncode}: {_one_line(result.stderr)[:500]}",
+        returncode=result.returncode,
+        stdout=result.stdout,
+        stderr=result.stderr,
+        transient=True,
+    )
 
 
 def _one_line(text: str) -> str:

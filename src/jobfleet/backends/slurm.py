@@ -26,7 +26,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from jobfleet.backends.base import SubmitRequest
-from jobfleet.backends.batch import BatchBackend, BatchSettings, Element, Seen
+from jobfleet.backends.batch import (
+    BatchBackend,
+    BatchSettings,
+    Element,
+    Seen,
+    command_failed,
+)
 from jobfleet.errors import CommandError, SpecError
 from jobfleet.runner import CommandResult, Runner
 from jobfleet.script import Dialect, register_dialect
@@ -279,7 +285,7 @@ class SlurmBackend(BatchBackend):
 
     def parse_find_by_name(self, result: CommandResult) -> str | None:
         if not result.ok:
-            raise _failed(result)  # no answer is not "no such job"
+            raise command_failed(result)  # no answer is not "no such job"
         ids = [line.strip() for line in result.stdout.splitlines() if line.strip().isdigit()]
         return ids[0] if ids else None
 
@@ -299,7 +305,7 @@ class SlurmBackend(BatchBackend):
         if not result.ok:
             if _INVALID_ID.search(result.stderr):
                 return {}  # none of them is in the controller's memory any more
-            raise _failed(result)
+            raise command_failed(result)
         seen: Seen = {}
         for line in result.stdout.splitlines():
             fields = line.split("|", 6)
@@ -352,7 +358,7 @@ class SlurmBackend(BatchBackend):
             if _NO_ACCOUNTING.search(result.stderr):
                 self.accounting_missing(result.stderr.strip())
                 return {}
-            raise _failed(result)
+            raise command_failed(result)
         self.accounting = True
         wanted = set(native_ids)
         seen: Seen = {}
@@ -392,7 +398,7 @@ class SlurmBackend(BatchBackend):
         if not result.ok:
             if "No jobs in the system" in result.stdout + result.stderr:
                 return {}
-            raise _failed(result)
+            raise command_failed(result)
         wanted = set(native_ids)
         seen: Seen = {}
         for line in result.stdout.splitlines():
@@ -438,14 +444,3 @@ def _task_indices(task: str) -> list[int] | None:
         return list(parse_array(task.strip("[]")).indices)
     except SpecError:
         return None
-
-
-def _failed(result: CommandResult) -> CommandError:
-    return CommandError(
-        result.argv,
-        f"{result.argv[0]} exited {result.returncode}: {result.stderr.strip()[:500]}",
-        returncode=result.returncode,
-        stdout=result.stdout,
-        stderr=result.stderr,
-        transient=True,
-    )
