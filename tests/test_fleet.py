@@ -288,3 +288,14 @@ def test_cancel_passes_elements_and_a_normalised_signal(fleet: Fleet) -> None:
         fleet.cancel([array.id], indices=[9])
     with pytest.raises(SpecError, match="not a signal"):
         fleet.cancel([array.id], signal="NOPE")
+
+
+def test_cancelling_a_job_of_unknown_submission_finds_it_by_name_first(fleet: Fleet) -> None:
+    backend = use(fleet, FakeBackend(RuntimeError("boom")))
+    with pytest.raises(RuntimeError):
+        fleet.submit(spec("a"), backend="fake")
+    (record,) = fleet.registry.recent()
+    backend.found = {record.id: "n-9"}  # it did reach the scheduler
+    fleet.cancel([record.id])
+    assert backend.cancelled == [(["n-9"], None, None)]
+    assert fleet.registry.get(record.id).native_id == "n-9"

@@ -480,6 +480,12 @@ class Fleet:
                 or that it does not have; an unknown signal.
         """
         records = self.registry.get_many(list(job_ids))
+        unsure = [r for r in records if _awaits_reconciling(r)]
+        if unsure:
+            # Submitted or not? Look for them by name first: found ones are cancelled
+            # below like any other, and one the scheduler never got ends failed.
+            self._reconcile(unsure)
+            records = self.registry.get_many(list(job_ids))
         name = _signal_name(signal) if signal is not None else None
         if indices is not None:
             if len(records) != 1 or not records[0].elements:
