@@ -26,15 +26,17 @@ from jobfleet.errors import BackendError, SpecError
 from jobfleet.script import (
     DIALECTS,
     EXIT_ALREADY_STARTED,
+    EXIT_DEPENDENCY_NEVER_MET,
     LOCAL,
     Dialect,
+    Requirement,
     exit_code_path,
     get_dialect,
     render_script,
     started_path,
     stream_path,
 )
-from jobfleet.spec import JobSpec, Resources, parse_array
+from jobfleet.spec import DepKind, JobSpec, Resources, parse_array
 
 GOLDEN = Path(__file__).parent / "golden"
 REGEN = os.environ.get("JOBFLEET_REGEN_GOLDEN") == "1"
@@ -648,3 +650,60 @@ def test_doctests() -> None:
     result = doctest.testmod(jobfleet.script)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+# --- dependencies the script checks itself ---------------------------------------
+
+
+def _exit_files(where: Path, name: str, codes: list[str | None]) -> tuple[str, ...]:
+    """Exit-code files of a predecessor's elements (None: the file is missing)."""
+    files = []
+    for i, code in enumerate(codes):
+        path = where / f"{name}.exit_code.{i}"
+        if code is not None:
+            path.write_text(code)
+        files.append(str(path))
+    return tuple(files)
+
+
+@pytest.mark.parametrize(
+    ("kind", "codes", "runs"),
+    [
+        (DepKind.AFTER_OK, ["0\n"], True),
+        (DepKind.AFTER_OK, ["0\n", "0\n"], True),
+        (DepKind.AFTER_OK, ["3\n"], False),
+        (DepKind.AFTER_OK, ["0\n", "3\n"], False),
+        (DepKind.AFTER_OK, [None], False),  # cancelled or killed: no exit code
+        (DepKind.AFTER_NOT_OK, ["0\n", "0\n"], False),
+        (DepKind.AFTER_NOT_OK, ["0\n", "3\n"], True),
+        (DepKind.AFTER_NOT_OK, [None], True),
+        (DepKind.AFTER_ANY, ["3\n"], True),
+    ],
+)
+def test_requirements_are_checked_before_the_command(
+    tmp_path: Path, kind: DepKind, codes: list[str | None], runs: bool
+) -> None:
+    ran = tmp_path / "ran"
+    requirement = Requirement(kind, "7", _exit_files(tmp_path, "pred", codes))
+    job_dir = tmp_path / "job"
+    job_dir.mkdir()
+    script = tmp_path / "job.sh"
+    script.write_text(
+        render_script(
+            JobSpec(["touch", str(ran)]),
+            LOCAL,
+            job_id="9",
+            job_dir=str(job_dir),
+            requires=[requirement],
+        )
+    )
+    proc = subprocess.run([RUN_SHELL, str(script)], env=_base_env(), capture_output=True, text=True)
+    if runs:
+        assert proc.returncode == 0 and ran.exists()
+        assert not (job_dir / "never").exists()
+    else:
+        assert proc.returncode == EXIT_DEPENDENCY_NEVER_MET
+        assert not ran.exists()
+        reason = (job_dir / "never").read_text()
+        assert reason == f"{kind.value} dependency on job 7 can never be met\n"
+        assert not (job_dir / "exit_code").exists(), "the command did not run: no exit code"

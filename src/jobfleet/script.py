@@ -23,7 +23,7 @@ Every value taken from the spec or the caller is quoted with
 :func:`shlex.quote`; nothing lands in the script as code. The text depends
 only on the arguments, so golden files can pin it (``tests/golden/``).
 
->>> from jobfleet.spec import JobSpec
+>>> from jobfleet.spec import DepKind, JobSpec
 >>> text = render_script(JobSpec(["echo", "hi there"]), "local", job_id="7", job_dir="/j/7")
 >>> text.splitlines()[1]
 '# jobfleet job 7 (echo)'
@@ -41,20 +41,23 @@ import contextlib
 import importlib
 import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from jobfleet.errors import BackendError, SpecError
-from jobfleet.spec import JobSpec
+from jobfleet.spec import DepKind, JobSpec
 
 __all__ = [
     "DIALECTS",
     "EXIT_ALREADY_STARTED",
+    "EXIT_DEPENDENCY_NEVER_MET",
     "LOCAL",
     "Dialect",
+    "Requirement",
     "exit_code_path",
     "get_dialect",
+    "never_met_path",
     "register_dialect",
     "render_script",
     "started_path",
@@ -133,6 +136,60 @@ def register_dialect(dialect: Dialect) -> Dialect:
     """Make ``dialect`` known by its name (called by backend modules at import)."""
     DIALECTS[dialect.name] = dialect
     return dialect
+
+
+#: Exit status of the script when a dependency turned out never to be met
+#: (it then wrote ``never[.<index>]`` with the reason, and ran nothing).
+EXIT_DEPENDENCY_NEVER_MET = 196
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """A dependency the scheduler only waits for, checked by the job script.
+
+    Attributes:
+        kind: what is required of the predecessor.
+        job_id: the predecessor's jobfleet id (for the message).
+        exit_files: the exit-code files of every element of the predecessor.
+    """
+
+    kind: DepKind
+    job_id: str
+    exit_files: tuple[str, ...]
+
+
+def _requirement_lines(requires: Sequence[Requirement]) -> list[str]:
+    checks = [r for r in requires if r.kind is not DepKind.AFTER_ANY]
+    if not checks:
+        return []
+    out = [
+        "",
+        "# The scheduler starts this job once its predecessors ended, whatever their",
+        "# outcome (Grid Engine's -hold_jid): what it requires of them is checked here.",
+        "__jf_all_zero() {",
+        '    for __jf_f in "$@"; do',
+        "        __jf_v=",
+        '        { read -r __jf_v <"$__jf_f"; } 2>/dev/null',
+        '        [ "$__jf_v" = 0 ] || return 1',
+        "    done",
+        "}",
+        "__jf_never() {",
+        '    printf \'%s\\n\' "$1" >"$__jf_dir/never$__jf_tag"',
+        """    printf 'jobfleet: %s; the command was not run\\n' "$1" >&2""",
+        f"    exit {EXIT_DEPENDENCY_NEVER_MET}",
+        "}",
+    ]
+    for req in checks:
+        files = " ".join(shlex.quote(f) for f in req.exit_files)
+        why = shlex.quote(f"{req.kind.value} dependency on job {req.job_id} can never be met")
+        test = "||" if req.kind is DepKind.AFTER_OK else "&&"
+        out.append(f"__jf_all_zero {files} {test} __jf_never {why}")
+    return out
+
+
+def never_met_path(job_dir: str, index: int | None) -> str:
+    """Where a job script says why a dependency of it can never be met."""
+    return f"{job_dir}/never{_suffix(index)}"
 
 
 # ---------------------------------------------------------------------------
@@ -285,7 +342,12 @@ def _command_line(spec: JobSpec) -> str:
 
 
 def render_script(
-    spec: JobSpec, dialect: Dialect | str, *, job_id: str = "0", job_dir: str = "."
+    spec: JobSpec,
+    dialect: Dialect | str,
+    *,
+    job_id: str = "0",
+    job_dir: str = ".",
+    requires: Sequence[Requirement] = (),
 ) -> str:
     """The shell script that runs ``spec``; the same text for every array element.
 
@@ -295,6 +357,8 @@ def render_script(
         job_id: the jobfleet id, exported as ``JOBFLEET_JOB_ID``.
         job_dir: the job's directory (markers, exit codes, default outputs).
             A relative one is taken relative to where the script starts.
+        requires: dependencies the scheduler only waits for (it starts the job
+            once they ended, however): the script checks their outcomes itself.
 
     Raises:
         BackendError: unknown dialect name, or a dialect generating bad directives.
@@ -377,6 +441,7 @@ def render_script(
         "    exit 1",
         "fi",
     ]
+    out += _requirement_lines(requires)
     env_lines = _env_lines(spec)
     if env_lines:
         out += ["", *env_lines]
