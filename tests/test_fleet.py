@@ -299,3 +299,26 @@ def test_cancelling_a_job_of_unknown_submission_finds_it_by_name_first(fleet: Fl
     fleet.cancel([record.id])
     assert backend.cancelled == [(["n-9"], None, None)]
     assert fleet.registry.get(record.id).native_id == "n-9"
+
+
+class AfterAnyBackend(SettlingBackend):
+    """A scheduler whose dependencies only wait for the end (like Grid Engine)."""
+
+    holds_mean_after_any = True
+
+
+def test_scripts_check_what_after_any_schedulers_cannot(fleet: Fleet) -> None:
+    backend = use(fleet, AfterAnyBackend())
+    first = fleet.submit(spec("first"), backend="fake")
+    then = fleet.submit(
+        JobSpec(
+            ["true"],
+            name="then",
+            workdir="/",
+            dependencies=(Dependency(DepKind.AFTER_OK, (first.id,)),),
+        ),
+        backend="fake",
+    )
+    script = Path(then.job_dir, "job.sh").read_text()
+    assert f"__jf_all_zero {first.job_dir}/exit_code || __jf_never" in script
+    assert backend.submitted[-1].dependencies == ((DepKind.AFTER_OK, (first.native_id,)),)

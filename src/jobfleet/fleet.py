@@ -34,7 +34,7 @@ from jobfleet.errors import (
 )
 from jobfleet.registry import NewJob, Registry, StatusUpdate
 from jobfleet.runner import Runner
-from jobfleet.script import get_dialect, render_script, stream_path
+from jobfleet.script import Requirement, exit_code_path, get_dialect, render_script, stream_path
 from jobfleet.spec import DepKind, JobSpec, spec_from_dict
 from jobfleet.states import JobRecord, JobState
 
@@ -52,6 +52,7 @@ class _Deps:
     native: tuple[tuple[DepKind, tuple[str, ...]], ...]
     owners: dict[str, str]  # native id -> jobfleet id
     never: str | None  # why the job can never start, if so
+    requires: tuple[Requirement, ...] = ()  # for the script, where holds mean after-any
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +171,7 @@ class Fleet:
         """
         resolved: list[tuple[DepKind, tuple[str, ...]]] = []
         owners: dict[str, str] = {}
+        requires: list[Requirement] = []
         for dep in spec.dependencies:
             try:
                 records = self.registry.get_many(list(dep.job_ids))
@@ -196,6 +198,8 @@ class Fleet:
                 if not record.state.is_terminal:
                     native.append(record.native_id or "")
                     owners[record.native_id or ""] = record.id
+                    if backend.holds_mean_after_any:
+                        requires.append(Requirement(dep.kind, record.id, _exit_files(record)))
                     continue
                 ok = record.state is JobState.COMPLETED
                 if dep.kind is not DepKind.AFTER_ANY and ok != (dep.kind is DepKind.AFTER_OK):
@@ -207,7 +211,7 @@ class Fleet:
                     )
             if native:
                 resolved.append((dep.kind, tuple(native)))
-        return _Deps(tuple(resolved), owners, None)
+        return _Deps(tuple(resolved), owners, None, tuple(requires))
 
     def dry_run(self, spec: JobSpec, *, backend: str | None = None) -> DryRun:
         """The script and submit command for ``spec``, without recording or running anything."""
@@ -215,7 +219,9 @@ class Fleet:
         spec = self._prepare(spec, be)
         deps = self._dependencies(spec, be)
         job_dir = str(self.registry.home / "jobs" / "DRY-RUN")
-        script = render_script(spec, be.dialect, job_id="DRY-RUN", job_dir=job_dir)
+        script = render_script(
+            spec, be.dialect, job_id="DRY-RUN", job_dir=job_dir, requires=deps.requires
+        )
         request = SubmitRequest(
             job_id="DRY-RUN",
             name=scheduler_name(str(self.registry.home), "DRY-RUN", spec.display_name),
@@ -257,9 +263,11 @@ class Fleet:
         prepared = [self._prepare(s, be) for s in specs]
         deps = [self._dependencies(s, be) for s in prepared]
         placeholder_dir = str(self.registry.home / "jobs" / "0")
-        for spec in prepared:
+        for spec, dep in zip(prepared, deps, strict=True):
             # Rendering is pure: a script it refuses now, it refuses with the real id too.
-            render_script(spec, be.dialect, job_id="0", job_dir=placeholder_dir)
+            render_script(
+                spec, be.dialect, job_id="0", job_dir=placeholder_dir, requires=dep.requires
+            )
         records = self.registry.create_jobs([NewJob(s.display_name, be.name, s) for s in prepared])
         never = [(r.id, d.never) for r, d in zip(records, deps, strict=True) if d.never]
         if never:
@@ -322,7 +330,13 @@ class Fleet:
         for record, spec, dep in todo:
             script_path = Path(record.job_dir) / SCRIPT_NAME
             script_path.write_text(
-                render_script(spec, be.dialect, job_id=record.id, job_dir=record.job_dir),
+                render_script(
+                    spec,
+                    be.dialect,
+                    job_id=record.id,
+                    job_dir=record.job_dir,
+                    requires=dep.requires,
+                ),
                 encoding="utf-8",
                 errors="surrogateescape",
             )
@@ -557,6 +571,13 @@ def _signal_name(signal: str) -> str:
         raise SpecError(
             "signal", f"{signal!r} is not a signal name; e.g. TERM, INT, USR1"
         ) from None
+
+
+def _exit_files(record: JobRecord) -> tuple[str, ...]:
+    """The exit-code files of every element of a job."""
+    if record.elements:
+        return tuple(exit_code_path(record.job_dir, i) for i in sorted(record.elements))
+    return (exit_code_path(record.job_dir, None),)
 
 
 def _target(record: JobRecord) -> PollTarget:

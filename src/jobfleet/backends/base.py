@@ -94,6 +94,10 @@ class Backend(abc.ABC):
     name: ClassVar[str]
     #: Script dialect (see :mod:`jobfleet.script`).
     dialect: ClassVar[str]
+    #: True when the scheduler's dependencies only wait for predecessors to end
+    #: (Grid Engine's -hold_jid): the job script then checks after-ok and
+    #: after-not-ok itself (:class:`jobfleet.script.Requirement`).
+    holds_mean_after_any: ClassVar[bool] = False
 
     @abc.abstractmethod
     def submit(self, request: SubmitRequest) -> str:

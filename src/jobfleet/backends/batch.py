@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from jobfleet.backends.base import Backend, NativeStatus, PollTarget, SubmitRequest
 from jobfleet.errors import CommandError, SubmitError
 from jobfleet.runner import CommandResult, Runner, SubprocessRunner, argv_chunks
-from jobfleet.script import exit_code_path
+from jobfleet.script import EXIT_DEPENDENCY_NEVER_MET, exit_code_path, never_met_path
 from jobfleet.states import JobState, aggregate
 
 __all__ = ["BatchBackend", "BatchSettings", "Element", "Seen", "command_failed"]
@@ -250,6 +250,9 @@ class BatchBackend(Backend):
                 missing = _missing(by_id, seen)
         for native_id in missing:
             _merge(seen, {native_id: _from_exit_files(by_id[native_id], seen.get(native_id, {}))})
+        for native_id, elements in seen.items():
+            if native_id in by_id:
+                _mark_never_met(by_id[native_id], elements)
         return {n: _status(elements) for n, elements in seen.items() if n in by_id and elements}
 
 
@@ -320,6 +323,18 @@ def _from_exit_files(
             state = JobState.COMPLETED if code == 0 else JobState.FAILED
             found[index] = (state, code, "from the job's exit-code file")
     return found
+
+
+def _mark_never_met(target: PollTarget, elements: dict[int | None, Element]) -> None:
+    """Elements whose script found a dependency never met ended cancelled, not failed."""
+    for index, (state, code, _) in list(elements.items()):
+        if state.is_terminal and code == EXIT_DEPENDENCY_NEVER_MET:
+            try:
+                with open(never_met_path(target.job_dir, index), encoding="utf-8") as fh:
+                    reason = fh.read().strip()
+            except OSError:
+                continue  # a command that exited 196 by itself
+            elements[index] = (JobState.CANCELLED, None, reason)
 
 
 def _status(elements: Mapping[int | None, Element]) -> NativeStatus:

@@ -1,0 +1,35 @@
+"""BatchBackend's shared polling: what it concludes from recorded job outcomes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jobfleet.backends.base import PollTarget
+from jobfleet.backends.slurm import SlurmBackend
+from jobfleet.runner import CommandResult, ScriptedRunner
+from jobfleet.script import EXIT_DEPENDENCY_NEVER_MET
+from jobfleet.states import JobState
+
+
+def answers(sacct: str) -> ScriptedRunner:
+    def respond(argv: tuple[str, ...]) -> CommandResult:
+        if argv[0] == "squeue":
+            return CommandResult(argv, 0, "", "")  # gone from the queue
+        return CommandResult(argv, 0, sacct, "")
+
+    return ScriptedRunner(respond)
+
+
+def test_a_script_that_found_a_dependency_never_met_is_cancelled(tmp_path: Path) -> None:
+    (tmp_path / "never").write_text("after_ok dependency on job 4 can never be met\n")
+    runner = answers(f"12|12|FAILED|{EXIT_DEPENDENCY_NEVER_MET}:0\n")
+    status = SlurmBackend(runner).poll([PollTarget("5", "12", str(tmp_path), 0.0)])["12"]
+    assert status.state is JobState.CANCELLED
+    assert status.exit_code is None
+    assert status.reason == "after_ok dependency on job 4 can never be met"
+
+
+def test_a_command_that_exits_196_by_itself_still_failed(tmp_path: Path) -> None:
+    runner = answers(f"12|12|FAILED|{EXIT_DEPENDENCY_NEVER_MET}:0\n")
+    status = SlurmBackend(runner).poll([PollTarget("5", "12", str(tmp_path), 0.0)])["12"]
+    assert (status.state, status.exit_code) == (JobState.FAILED, EXIT_DEPENDENCY_NEVER_MET)
