@@ -149,6 +149,13 @@ class FakeSlurm(ScriptedRunner):
         return super().run(argv, timeout_s=timeout_s, env=env, cwd=cwd)
 
 
+def targets_for(ids: Sequence[str], submitted: float) -> list[PollTarget]:
+    """Poll targets for these native ids, submitted at ``submitted``."""
+    return [
+        PollTarget(f"jf-{i}", native, "/nonexistent", submitted) for i, native in enumerate(ids)
+    ]
+
+
 def fake_slurm(**answers: Answer | list[Answer]) -> FakeSlurm:
     """A runner answering each program (by name) from recordings.
 
@@ -182,7 +189,7 @@ def parse_accounting(
 ) -> Seen:
     """parse_accounting on a sacct capture, in the columns the backend asks for."""
     be = be or backend()
-    argv = be.accounting_argv(ids, 1.8e9)
+    argv = be.accounting_argv(targets_for(ids, 1.8e9))
     assert argv is not None
     recording = load(name, version) if version == "22.05" else _sacct_2311(name)
     return be.parse_accounting(replay(recording, argv), ids)
@@ -689,7 +696,7 @@ def test_parse_accounting_timeout_never_reports_exit_code_0() -> None:
 
 def test_parse_accounting_keeps_only_the_jobs_asked_for() -> None:
     be = backend()
-    argv = be.accounting_argv(MAIN_IDS, 1.8e9)
+    argv = be.accounting_argv(targets_for(MAIN_IDS, 1.8e9))
     assert argv is not None
     # every recorded job in the output: the parser itself keeps only those asked for
     seen = be.parse_accounting(replay(load("sacct-final"), argv), ["236", "251"])
@@ -748,7 +755,7 @@ def test_parse_accounting_disabled(caplog: pytest.LogCaptureFixture) -> None:
         for _ in range(3):
             assert be.parse_accounting(load("sacct-accounting-disabled"), ["1", "2", "3"]) == {}
     assert be.accounting is False
-    assert be.accounting_argv(["1"], 1.8e9) is None  # later polls do not ask
+    assert be.accounting_argv(targets_for(["1"], 1.8e9)) is None  # later polls do not ask
     assert len(warnings_about(caplog, "accounting is not available")) == 1
 
 
@@ -762,7 +769,7 @@ def test_parse_accounting_dbd_down_is_an_error_not_missing_accounting() -> None:
 
 def test_accounting_argv_matches_recorded_command() -> None:
     submitted = dt.datetime(2026, 11, 21, 9, 6, 54).timestamp()
-    argv = backend().accounting_argv(MAIN_IDS, submitted)
+    argv = backend().accounting_argv(targets_for(MAIN_IDS, submitted))
     assert argv is not None
     recorded = load("sacct-final").argv
     assert argv[:4] == list(recorded[:4])
@@ -1183,5 +1190,9 @@ def test_the_backend_never_asks_for_json() -> None:
     for name in ("squeue-json.json", "sacct-json.json"):
         assert json.loads((FIXTURES / "23.11" / name).read_text(encoding="utf-8"))["jobs"]
     be = backend()
-    for argv in (be.queue_argv(["1"]), be.accounting_argv(["1"], 1.8e9), be.memory_argv()):
+    for argv in (
+        be.queue_argv(["1"]),
+        be.accounting_argv(targets_for(["1"], 1.8e9)),
+        be.memory_argv(),
+    ):
         assert argv is not None and "--json" not in argv

@@ -415,7 +415,8 @@ class Fleet:
                 by_backend.setdefault(record.backend, []).append(record)
         updates: list[StatusUpdate] = []
         for name, group in by_backend.items():
-            statuses = self.backend(name).poll([_target(r) for r in group])
+            home = str(self.registry.home)
+            statuses = self.backend(name).poll([_target(r, home) for r in group])
             for record in group:
                 status = statuses.get(record.native_id or "")
                 if status is None:
@@ -580,13 +581,14 @@ def _exit_files(record: JobRecord) -> tuple[str, ...]:
     return (exit_code_path(record.job_dir, None),)
 
 
-def _target(record: JobRecord) -> PollTarget:
+def _target(record: JobRecord, home: str) -> PollTarget:
     return PollTarget(
         job_id=record.id,
         native_id=record.native_id or "",
         job_dir=record.job_dir,
         submitted_at=record.created_at,
         indices=tuple(sorted(record.elements)) if record.elements else None,
+        name=scheduler_name(home, record.id, record.name),
     )
 
 

@@ -60,6 +60,7 @@ class PollTarget:
         job_dir: the job's directory, where its exit-code files are.
         submitted_at: when it was recorded (Unix time), to bound accounting queries.
         indices: the array indices, or None for a single job.
+        name: the job's name on the scheduler (see :func:`scheduler_name`).
     """
 
     job_id: str
@@ -67,6 +68,7 @@ class PollTarget:
     job_dir: str
     submitted_at: float
     indices: tuple[int, ...] | None = None
+    name: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,8 +95,8 @@ class BatchBackend(Backend):
         """States from the queue command; raise CommandError if it failed."""
 
     @abc.abstractmethod
-    def accounting_argv(self, native_ids: Sequence[str], since: float) -> list[str] | None:
-        """The one accounting command, or None when the site has no accounting."""
+    def accounting_argv(self, targets: Sequence[PollTarget]) -> list[str] | None:
+        """The one accounting command for these jobs, or None when the site has none."""
 
     @abc.abstractmethod
     def parse_accounting(self, result: CommandResult, native_ids: Sequence[str]) -> Seen:
@@ -230,8 +230,7 @@ class BatchBackend(Backend):
 
         missing = _missing(by_id, seen)
         if missing:
-            since = min(by_id[n].submitted_at for n in missing)
-            argv = self.accounting_argv(missing, since)
+            argv = self.accounting_argv([by_id[n] for n in missing])
             result: CommandResult | None = None
             if argv is not None:
                 try:

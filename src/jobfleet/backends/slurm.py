@@ -25,7 +25,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from jobfleet.backends.base import SubmitRequest
+from jobfleet.backends.base import PollTarget, SubmitRequest
 from jobfleet.backends.batch import (
     BatchBackend,
     BatchSettings,
@@ -339,9 +339,11 @@ class SlurmBackend(BatchBackend):
 
     # -- accounting -----------------------------------------------------------------
 
-    def accounting_argv(self, native_ids: Sequence[str], since: float) -> list[str] | None:
+    def accounting_argv(self, targets: Sequence[PollTarget]) -> list[str] | None:
         if self.accounting is False:
             return None
+        native_ids = [t.native_id for t in targets]
+        since = min(t.submitted_at for t in targets)
         start = dt.datetime.fromtimestamp(since - 86400).strftime("%Y-%m-%dT%H:%M:%S")
         return [
             "sacct",
