@@ -46,6 +46,7 @@ __all__ = [
     "Config",
     "LocalSettings",
     "Setting",
+    "SgeConfig",
     "SlurmConfig",
     "describe",
     "find_config_file",
@@ -181,6 +182,23 @@ _RESOURCE_DOCS = {
 }
 
 
+def _name(value: Any, key: str) -> Any:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
+        raise SpecError(
+            key, f"expected a name of letters, digits, '_', '.' or '-', got {_show(value)}"
+        )
+    return value
+
+
+def _choice(*choices: str) -> Parser:
+    def parse(value: Any, key: str) -> Any:
+        if value not in choices:
+            raise SpecError(key, f"choose one of {', '.join(choices)}; got {_show(value)}")
+        return value
+
+    return parse
+
+
 def _bool(value: Any, key: str) -> Any:
     if not isinstance(value, bool):
         raise SpecError(key, f"expected true or false, got {_show(value)}")
@@ -209,6 +227,18 @@ SCHEMA: tuple[Setting, ...] = (
         "slurm", "submit_retries", _whole(0), 5, "retries of a submission SLURM refused for now"
     ),
     Setting("slurm", "retry_backoff", _interval, "1s", "first pause before a retry (doubles)"),
+    Setting("sge", "command_timeout", _duration, "60s", "longest wait for one Grid Engine command"),
+    Setting("sge", "submit_retries", _whole(0), 5, "retries of a submission refused for now"),
+    Setting("sge", "retry_backoff", _interval, "1s", "first pause before a retry (doubles)"),
+    Setting("sge", "parallel_environment", _name, "smp", "PE giving a job several slots on a host"),
+    Setting(
+        "sge",
+        "memory_resource",
+        _choice("h_vmem", "mem_free"),
+        "h_vmem",
+        "h_vmem (enforced limit) or mem_free (scheduling only); per slot",
+    ),
+    Setting("sge", "gpu_resource", _name, "gpu", "the consumable this site uses for GPUs"),
     Setting(
         "slurm",
         "kill_invalid_dependents",
@@ -246,6 +276,18 @@ class SlurmConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SgeConfig:
+    """Settings of the Grid Engine backend (section ``sge:``)."""
+
+    command_timeout_s: int = 60
+    submit_retries: int = 5
+    retry_backoff_s: float = 1.0
+    parallel_environment: str = "smp"
+    memory_resource: str = "h_vmem"
+    gpu_resource: str = "gpu"
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The merged configuration.
 
@@ -254,6 +296,7 @@ class Config:
         resources: default resources for every job.
         local: settings of the local backend.
         slurm: settings of the SLURM backend.
+        sge: settings of the Grid Engine backend.
         poll_interval_s: seconds between status polls.
         profile: the profile applied, if any.
         path: the file read, if any.
@@ -267,6 +310,7 @@ class Config:
     resources: Resources
     local: LocalSettings
     slurm: SlurmConfig
+    sge: SgeConfig
     poll_interval_s: float
     profile: str | None
     path: str | None
@@ -388,6 +432,16 @@ def load_config(
                     flat["slurm.retry_backoff"], "slurm.retry_backoff"
                 ),
                 kill_invalid_dependents=flat["slurm.kill_invalid_dependents"],
+            ),
+            sge=SgeConfig(
+                command_timeout_s=parse_walltime(
+                    flat["sge.command_timeout"], "sge.command_timeout"
+                ),
+                submit_retries=flat["sge.submit_retries"],
+                retry_backoff_s=_interval_seconds(flat["sge.retry_backoff"], "sge.retry_backoff"),
+                parallel_environment=flat["sge.parallel_environment"],
+                memory_resource=flat["sge.memory_resource"],
+                gpu_resource=flat["sge.gpu_resource"],
             ),
             poll_interval_s=_interval_seconds(flat["wait.poll_interval"], "wait.poll_interval"),
             profile=profile,

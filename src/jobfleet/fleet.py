@@ -115,6 +115,21 @@ class Fleet:
         return backend
 
     def _make_backend(self, name: str) -> Backend:
+        if name == "sge":
+            from jobfleet.backends.sge import SgeBackend, SgeSettings
+
+            sge = self.config.sge
+            return SgeBackend(
+                self._runner,
+                SgeSettings(
+                    command_timeout_s=sge.command_timeout_s,
+                    submit_retries=sge.submit_retries,
+                    retry_backoff_s=sge.retry_backoff_s,
+                    parallel_environment=sge.parallel_environment,
+                    memory_resource=sge.memory_resource,
+                    gpu_resource=sge.gpu_resource,
+                ),
+            )
         if name == "local":
             from jobfleet.backends.local import LocalBackend, detect_capacity, queue_directory
 

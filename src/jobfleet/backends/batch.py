@@ -83,8 +83,10 @@ class BatchBackend(Backend):
         """A command listing the native id of a job with this unique name."""
 
     @abc.abstractmethod
-    def parse_find_by_name(self, result: CommandResult) -> str | None:
-        """The native id from :meth:`find_by_name_argv`'s output, if any."""
+    def parse_find_by_name(self, result: CommandResult, name: str) -> str | None:
+        """The native id of the job called ``name`` in :meth:`find_by_name_argv`'s
+        output; None when the scheduler answered it has none; CommandError when
+        it did not answer."""
 
     @abc.abstractmethod
     def queue_argv(self, native_ids: Sequence[str]) -> list[str]:
@@ -192,7 +194,7 @@ class BatchBackend(Backend):
             time.sleep(pause)
             pause = min(pause * 2, 60.0)
             try:
-                found = self.parse_find_by_name(self.run(self.find_by_name_argv(request.name)))
+                found = self.find_submitted(request.name, request.job_id)
             except CommandError as exc:
                 # Cannot tell whether it exists: submitting again could run it twice.
                 problem = f"cannot tell whether it was submitted: {exc}"
@@ -203,7 +205,7 @@ class BatchBackend(Backend):
             submit_next = True
 
     def find_submitted(self, name: str, job_id: str) -> str | None:
-        return self.parse_find_by_name(self.run(self.find_by_name_argv(name)))
+        return self.parse_find_by_name(self.run(self.find_by_name_argv(name)), name)
 
     def cancel(
         self,

@@ -283,7 +283,7 @@ class SlurmBackend(BatchBackend):
     def find_by_name_argv(self, name: str) -> list[str]:
         return ["squeue", "--noheader", "--states=all", f"--name={name}", "--format=%F"]
 
-    def parse_find_by_name(self, result: CommandResult) -> str | None:
+    def parse_find_by_name(self, result: CommandResult, name: str) -> str | None:
         if not result.ok:
             raise command_failed(result)  # no answer is not "no such job"
         ids = [line.strip() for line in result.stdout.splitlines() if line.strip().isdigit()]

@@ -1,0 +1,425 @@
+"""Son of Grid Engine: qsub, qstat, qacct and qdel, as argv lists and parsers.
+
+All I/O, retries and the polling rule are in
+:class:`~jobfleet.backends.batch.BatchBackend`. Checked against a live Son of
+Grid Engine 8.1.9 (recorded output in ``tests/fixtures/sge/``); what was
+learned there is in docs/sge-notes.md. Grid Engine differs from SLURM in ways
+that matter:
+
+* ``-hold_jid`` waits for predecessors to *end*, whatever their outcome. So
+  after-ok and after-not-ok are checked by the job script itself, from its
+  predecessors' exit-code files (:attr:`holds_mean_after_any`); a job whose
+  dependency can never be met ends ``cancelled`` without running its command.
+* ``qacct -j`` takes one job id or name pattern per call (``-j 2,3`` reports
+  job 2 only): accounting for every tracked job is ONE call with the name
+  pattern all jobs of a jobfleet registry share (``jf<token>-*``).
+* Arrays are one range ``a-b[:s]``; memory requests are per slot.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from jobfleet.backends.base import PollTarget, SubmitRequest
+from jobfleet.backends.batch import BatchBackend, BatchSettings, Element, Seen, command_failed
+from jobfleet.errors import BackendError, CommandError, SpecError
+from jobfleet.runner import CommandResult, Runner
+from jobfleet.script import Dialect, register_dialect
+from jobfleet.spec import JobSpec
+from jobfleet.states import JobState
+
+__all__ = ["SGE", "STATE_LETTERS", "SgeBackend", "SgeSettings", "map_failed", "map_state"]
+
+log = logging.getLogger(__name__)
+
+# qstat's state letters, to jobfleet's states. A state is a combination of
+# letters (``hqw``, ``Eqw``, ``dr``); the most telling one decides, in this order.
+# Source: qstat(1), section "state" of the job list (Grid Engine 8.1), and
+# docs/sge-notes.md for what was seen live.
+STATE_LETTERS: tuple[tuple[str, JobState | None], ...] = (
+    ("E", JobState.PENDING),  # error: the job cannot start until the error is cleared
+    ("d", None),  # being deleted: accounting will say how it ended
+    ("r", JobState.RUNNING),  # running (Rr: restarted and running)
+    ("t", JobState.RUNNING),  # being transferred to its host: about to run
+    ("s", JobState.RUNNING),  # suspended (by user); it keeps its slots
+    ("S", JobState.RUNNING),  # suspended by the queue
+    ("T", JobState.RUNNING),  # suspended by a threshold
+    ("h", JobState.PENDING),  # held (user, operator, system or by -hold_jid)
+    ("w", JobState.PENDING),  # waiting
+    ("q", JobState.PENDING),  # queued
+    ("z", None),  # zombie: finished, kept for qstat -s z
+)
+
+# qacct's "failed" codes (Grid Engine's accounting(5) and the shepherd's exit
+# codes): 0 means the job ran, and exit_status tells how it ended; the others
+# mean Grid Engine itself ended or could not start it.
+_FAILED_TIMEOUT = 37  # qmaster enforced h_rt, h_cpu or h_vmem limit
+_FAILED_KILLED = 100  # "assumedly after job": killed from outside the job (qdel)
+_FAILED_RESCHEDULED = 25  # rescheduled: it will run again
+
+_TRANSIENT_SUBMIT = re.compile(
+    r"unable to contact qmaster|failed receiving gdi request|commlib error|"
+    r"got no connection|timeout|try again|too many jobs|max_u_jobs|max_jobs",
+    re.IGNORECASE,
+)
+_UNKNOWN_JOB = re.compile(r"do(es)? not exist|not found", re.IGNORECASE)
+#: qacct on a cluster where no job has ended yet: no records, not an outage.
+_NO_ACCOUNTING_FILE = re.compile(r"accounting: No such file or directory")
+
+
+def map_state(letters: str) -> JobState | None:
+    """jobfleet's state for qstat's state letters; None when accounting must tell.
+
+    Unknown letters warn and map to UNKNOWN.
+    """
+    for letter, state in STATE_LETTERS:
+        if letter in letters:
+            return state
+    log.warning("unknown Grid Engine job state %r; reporting it as unknown", letters)
+    return JobState.UNKNOWN
+
+
+def map_failed(
+    failed: int, exit_status: int | None, category: str, wallclock_s: float | None
+) -> Element:
+    """The outcome of a finished job from its qacct record."""
+    if failed == 0:
+        if exit_status is None:
+            return JobState.UNKNOWN, None, "no exit status in accounting"
+        return (JobState.COMPLETED if exit_status == 0 else JobState.FAILED), exit_status, None
+    if failed == _FAILED_TIMEOUT:
+        limit = _requested_seconds(category, "h_rt")
+        if limit is None and "h_vmem" in category:
+            return JobState.OUT_OF_MEMORY, None, "h_vmem limit exceeded"
+        if limit is not None and wallclock_s is not None and wallclock_s + 1 < limit:
+            return JobState.OUT_OF_MEMORY, None, "h_vmem limit exceeded"
+        return JobState.TIMEOUT, None, "h_rt limit exceeded"
+    if failed == _FAILED_KILLED:
+        return JobState.CANCELLED, None, "killed from outside the job (qdel)"
+    if failed == _FAILED_RESCHEDULED:
+        return JobState.PENDING, None, "rescheduled"
+    return JobState.FAILED, exit_status, f"Grid Engine failure {failed}"
+
+
+def _requested_seconds(category: str, resource: str) -> float | None:
+    match = re.search(rf"{resource}=([0-9:]+)", category)
+    if not match:
+        return None
+    seconds = 0
+    for part in match[1].split(":"):
+        seconds = seconds * 60 + int(part or 0)
+    return float(seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class SgeSettings(BatchSettings):
+    """Grid Engine knobs (configuration section ``sge:``).
+
+    Attributes:
+        parallel_environment: the PE that gives a job several slots on one host.
+        memory_resource: ``h_vmem`` (enforced limit) or ``mem_free`` (scheduling
+            only); either way Grid Engine counts it per slot, so a job's memory
+            is divided by its cores.
+        gpu_resource: the consumable a site uses for GPUs.
+    """
+
+    parallel_environment: str = "smp"
+    memory_resource: str = "h_vmem"
+    gpu_resource: str = "gpu"
+
+
+def sge_directives(spec: JobSpec, settings: SgeSettings | None = None) -> list[str]:
+    """``#$`` bodies for a spec's resources, in a fixed order."""
+    settings = settings or SgeSettings()
+    res = spec.resources
+    out = ["-S /bin/bash", "-V"]  # POSIX script; the submitter's environment, as sbatch does
+    if res.cores > 1:
+        out.append(f"-pe {settings.parallel_environment} {res.cores}")
+    resources = []
+    if res.walltime_s is not None:
+        hours, rest = divmod(res.walltime_s, 3600)
+        resources.append(f"h_rt={hours}:{rest // 60:02d}:{rest % 60:02d}")
+    if res.memory_bytes is not None:
+        per_slot = math.ceil(res.memory_bytes / res.cores / 2**20)
+        resources.append(f"{settings.memory_resource}={per_slot}M")
+    if res.gpus:
+        resources.append(f"{settings.gpu_resource}={res.gpus}")
+    if resources:
+        out.append("-l " + ",".join(resources))
+    if res.queue:
+        out.append(f"-q {res.queue}")
+    if res.account:
+        out.append(f"-P {res.account}")
+    if spec.array is not None:
+        ((start, stop, step),) = spec.array.ranges() or [(0, 0, 1)]
+        out.append(f"-t {start}-{stop}:{step}")
+        if spec.array.max_concurrent:
+            out.append(f"-tc {spec.array.max_concurrent}")
+    return out
+
+
+SGE = register_dialect(
+    Dialect(
+        name="sge",
+        directive_prefix="#$",
+        # Grid Engine sets SGE_TASK_ID to "undefined" for a job that is no array.
+        index_expr="${SGE_TASK_ID-}",
+        once_guard=False,  # Grid Engine may reschedule a job: a rerun is legitimate
+        directives=sge_directives,
+    )
+)
+
+
+class SgeBackend(BatchBackend):
+    """Jobs on a Grid Engine cluster, through its command-line tools."""
+
+    name = "sge"
+    dialect = "sge"
+    holds_mean_after_any = True
+
+    def __init__(self, runner: Runner | None = None, settings: SgeSettings | None = None):
+        self.sge_settings = settings or SgeSettings()
+        super().__init__(runner, self.sge_settings)
+
+    def check_request(self, spec: JobSpec) -> None:
+        if spec.array is not None and len(spec.array.ranges()) != 1:
+            raise SpecError(
+                "array",
+                f"{spec.array.to_text()!r}: Grid Engine arrays are one range a-b[:step]; "
+                "submit one array per range",
+            )
+        if spec.resources.nodes != 1:
+            raise SpecError(
+                "resources.nodes", "use a parallel environment for several hosts (extra_args)"
+            )
+
+    # -- submit ---------------------------------------------------------------------
+
+    def submit_argv(self, request: SubmitRequest) -> list[str]:
+        argv = [
+            "qsub",
+            "-terse",
+            "-N",
+            request.name,
+            "-o",
+            f"{request.job_dir}/sge.$TASK_ID.out",
+            "-j",
+            "y",
+        ]
+        holds = [native for _, ids in request.dependencies for native in ids]
+        if holds:
+            argv += ["-hold_jid", ",".join(dict.fromkeys(holds))]
+        argv += list(request.spec.resources.extra_args)
+        argv.append(request.script_path)
+        return argv
+
+    def parse_submit(self, result: CommandResult) -> str:
+        # -terse prints "123" or, for an array, "123.1-10:1".
+        first = result.stdout.strip().split(".", 1)[0]
+        if not first.isdigit():
+            raise CommandError(result.argv, f"qsub printed no job id: {result.stdout!r}")
+        return first
+
+    def submit_is_transient(self, result: CommandResult) -> bool:
+        return bool(_TRANSIENT_SUBMIT.search(result.stderr))
+
+    def find_by_name_argv(self, name: str) -> list[str]:
+        return ["qstat", "-xml"]
+
+    def parse_find_by_name(self, result: CommandResult, name: str) -> str | None:
+        if not result.ok:
+            raise command_failed(result)
+        for job in _xml(result).iter("job_list"):
+            if job.findtext("JB_name") == name:
+                return job.findtext("JB_job_number")
+        return None
+
+    def find_submitted(self, name: str, job_id: str) -> str | None:
+        """In the queue, or else (a job that already ended) in accounting."""
+        found = super().find_submitted(name, job_id)
+        if found is not None:
+            return found
+        result = self.run(["qacct", "-j", name])
+        if not result.ok:
+            if _UNKNOWN_JOB.search(result.stderr + result.stdout) or _NO_ACCOUNTING_FILE.search(
+                result.stderr
+            ):
+                return None
+            raise command_failed(result)
+        numbers = [r.get("jobnumber", "") for r in _qacct_records(result.stdout)]
+        return next((n for n in numbers if n.isdigit()), None)
+
+    # -- queue ----------------------------------------------------------------------
+
+    def queue_argv(self, native_ids: Sequence[str]) -> list[str]:
+        # Every job of the user, array tasks one per line; filtered here.
+        return ["qstat", "-xml", "-g", "d"]
+
+    def parse_queue(self, result: CommandResult, native_ids: Sequence[str]) -> Seen:
+        if not result.ok:
+            raise command_failed(result)
+        wanted = set(native_ids)
+        seen: Seen = {}
+        errors: list[str] = []
+        for job in _xml(result).iter("job_list"):
+            number = job.findtext("JB_job_number") or ""
+            if number not in wanted:
+                continue
+            letters = job.findtext("state") or ""
+            state = map_state(letters)
+            if state is None:
+                continue  # finishing: accounting tells how
+            reason = "held" if "h" in letters else None
+            if "E" in letters:
+                errors.append(number)
+                reason = "error state (Eqw)"
+            tasks = job.findtext("tasks")
+            for index in _task_indices(tasks):
+                seen.setdefault(number, {})[index] = (state, None, reason)
+        if errors:
+            self._explain_errors(seen, errors)
+        return seen
+
+    def _explain_errors(self, seen: Seen, numbers: list[str]) -> None:
+        """Fill in why jobs are in error state (one ``qstat -j`` for all of them)."""
+        try:
+            result = self.run(["qstat", "-j", ",".join(numbers)])
+        except CommandError:
+            return
+        reasons = _error_reasons(result.stdout)
+        for number in numbers:
+            why = reasons.get(number)
+            if why is None:
+                continue
+            text = f"error state (Eqw): {why}; fix it and `qmod -cj {number}`, or `jobfleet cancel`"
+            for index, (state, code, _) in seen.get(number, {}).items():
+                seen[number][index] = (state, code, text)
+
+    # -- accounting -----------------------------------------------------------------
+
+    def accounting_argv(self, targets: Sequence[PollTarget]) -> list[str] | None:
+        prefixes = {t.name.split("-", 1)[0] for t in targets if t.name}
+        if len(prefixes) == 1:
+            return ["qacct", "-j", f"{prefixes.pop()}-*"]
+        if len(targets) == 1:
+            return ["qacct", "-j", targets[0].native_id]
+        log.debug("qacct: tracked jobs share no name prefix; asking about the first")
+        return ["qacct", "-j", targets[0].native_id]
+
+    def parse_accounting(self, result: CommandResult, native_ids: Sequence[str]) -> Seen:
+        if not result.ok:
+            if _UNKNOWN_JOB.search(result.stderr + result.stdout) or _NO_ACCOUNTING_FILE.search(
+                result.stderr
+            ):
+                return {}  # none of them has an accounting record yet
+            raise command_failed(result)
+        wanted = set(native_ids)
+        seen: Seen = {}
+        for record in _qacct_records(result.stdout):
+            number = record.get("jobnumber", "")
+            if number not in wanted:
+                continue
+            task = record.get("taskid", "undefined")
+            index = int(task) if task.isdigit() else None
+            failed = int((record.get("failed") or "0").split()[0])
+            status_text = (record.get("exit_status") or "").split()
+            exit_status = int(status_text[0]) if status_text and status_text[0].isdigit() else None
+            wallclock = _seconds(record.get("ru_wallclock", ""))
+            element = map_failed(failed, exit_status, record.get("category", ""), wallclock)
+            seen.setdefault(number, {})[index] = element
+        return seen
+
+    # -- cancel ---------------------------------------------------------------------
+
+    def cancel(
+        self,
+        native_ids: Sequence[str],
+        *,
+        indices: Sequence[int] | None = None,
+        signal: str | None = None,
+    ) -> None:
+        if signal is not None:
+            raise BackendError(
+                "Grid Engine cannot send a chosen signal to a job; cancel it instead "
+                "(qdel sends SIGKILL, or SIGUSR2 first with qsub -notify)"
+            )
+        if indices:
+            for native in native_ids:
+                super().cancel([native], indices=indices)
+        else:
+            super().cancel(native_ids)
+
+    def cancel_argv(
+        self, native_ids: Sequence[str], indices: Sequence[int] | None, signal: str | None
+    ) -> list[str]:
+        argv = ["qdel", *native_ids]
+        if indices:
+            argv += ["-t", ",".join(str(i) for i in indices)]
+        return argv
+
+    def cancel_ok(self, result: CommandResult) -> bool:
+        # A job that already ended is not an error: the goal is reached.
+        return result.ok or bool(_UNKNOWN_JOB.search(result.stdout + result.stderr))
+
+
+def _xml(result: CommandResult) -> ET.Element:
+    try:
+        # Our own scheduler's output, not untrusted input (and no DTD processing
+        # happens in ElementTree).
+        return ET.fromstring(result.stdout)  # noqa: S314
+    except ET.ParseError as exc:
+        raise CommandError(result.argv, f"qstat printed unreadable XML: {exc}") from None
+
+
+def _task_indices(tasks: str | None) -> list[int | None]:
+    """Indices from qstat's ``tasks`` field: absent for a single job, ``5`` or ``3-10:1``."""
+    if not tasks:
+        return [None]
+    out: list[int | None] = []
+    for part in tasks.split(","):
+        span, _, step = part.partition(":")
+        first, _, last = span.partition("-")
+        if not first.isdigit():
+            continue
+        out.extend(range(int(first), int(last or first) + 1, int(step or 1)))
+    return out
+
+
+def _qacct_records(text: str) -> list[dict[str, str]]:
+    records: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("====="):
+            if current:
+                records.append(current)
+            current = {}
+            continue
+        key, _, value = line.partition(" ")
+        if key:
+            current[key] = value.strip()
+    if current:
+        records.append(current)
+    return records
+
+
+def _seconds(text: str) -> float | None:
+    match = re.match(r"\s*([0-9.]+)", text)
+    return float(match[1]) if match else None
+
+
+def _error_reasons(text: str) -> dict[str, str]:
+    """job number -> its error reason, from ``qstat -j`` output."""
+    reasons: dict[str, str] = {}
+    number = ""
+    for line in text.splitlines():
+        if line.startswith("job_number:"):
+            number = line.split(":", 1)[1].strip()
+        elif line.startswith("error reason") and number:
+            # "error reason    1:      11/21/2026 09:37:52 [105:31154]: exit_status ..."
+            reasons[number] = line.split("]:", 1)[-1].strip()
+    return reasons
