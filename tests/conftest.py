@@ -111,3 +111,49 @@ def slurm_home(jf_home: Path, slurm_cluster: None) -> Path:
     """A JOBFLEET_HOME whose configuration sends jobs to the live SLURM cluster."""
     Path(os.environ["JOBFLEET_CONFIG"]).write_text(SLURM_TEST_CONFIG)
     return jf_home
+
+
+SGE_TEST_CONFIG = """\
+backend: sge
+wait:
+  poll_interval: 0.5s
+sge:
+  command_timeout: 30s
+  retry_backoff: 0.5s
+"""
+
+
+def sge_unavailable() -> str | None:
+    """Why the live Grid Engine tests cannot run here, or None when a cluster answers."""
+    import shutil
+    import subprocess
+
+    if shutil.which("qsub") is None:
+        return (
+            "no Grid Engine client tools: scripts/test.sh installs and starts a test cluster "
+            "when run as root (tests/cluster/sge-up.sh)"
+        )
+    try:
+        proc = subprocess.run(["qstat", "-f"], capture_output=True, text=True, timeout=15)
+    except subprocess.TimeoutExpired:
+        return "Grid Engine qmaster did not answer qstat within 15 s"
+    if proc.returncode != 0 or "@" not in proc.stdout:
+        return (
+            f"no usable Grid Engine queue (qstat -f: {proc.stderr.strip() or proc.stdout.strip()})"
+        )
+    return None
+
+
+@pytest.fixture(scope="session")
+def sge_cluster() -> None:
+    """Skip (saying why) unless a live Grid Engine cluster answers."""
+    reason = sge_unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def sge_home(jf_home: Path, sge_cluster: None) -> Path:
+    """A JOBFLEET_HOME whose configuration sends jobs to the live Grid Engine cluster."""
+    Path(os.environ["JOBFLEET_CONFIG"]).write_text(SGE_TEST_CONFIG)
+    return jf_home

@@ -1,0 +1,190 @@
+"""The Grid Engine backend against a live Son of Grid Engine cluster (skipped, saying why,
+without one). scripts/test.sh starts a single-node SGE 8.1.9 when run as root
+(tests/cluster/sge-up.sh). The same behaviours as tests/test_slurm_live.py.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import wait_for
+from jobfleet.backends.base import PollTarget
+from jobfleet.backends.sge import SgeBackend
+from jobfleet.config import load_config
+from jobfleet.errors import SpecError
+from jobfleet.fleet import Fleet
+from jobfleet.runner import ScriptedRunner, SubprocessRunner
+from jobfleet.spec import Dependency, DepKind, JobSpec, Resources, parse_array
+from jobfleet.states import JobState
+from test_local_backend import INTERVAL_JOB, max_in_use
+
+pytestmark = pytest.mark.live_sge
+PY = sys.executable
+
+
+@pytest.fixture
+def fleet(sge_home: Path) -> Iterator[Fleet]:
+    with Fleet(load_config()) as f:
+        yield f
+
+
+def after(kind: DepKind, job_id: str) -> tuple[Dependency, ...]:
+    return (Dependency(kind, (job_id,)),)
+
+
+def test_success_and_failure_with_exit_code(fleet: Fleet) -> None:
+    ok = fleet.submit(JobSpec(["true"], resources=Resources.of(memory="100M", walltime="5m")))
+    bad = fleet.submit(JobSpec(["bash", "-c", "exit 3"]))
+    done = {r.id: r for r in fleet.wait([ok.id, bad.id], timeout_s=120)}
+    assert ok.native_id and ok.native_id.isdigit()
+    assert (done[ok.id].state, done[ok.id].exit_code) == (JobState.COMPLETED, 0)
+    assert (done[bad.id].state, done[bad.id].exit_code) == (JobState.FAILED, 3)
+
+
+def test_output_environment_and_cores(fleet: Fleet, tmp_path: Path) -> None:
+    show = (
+        "import os,sys;"
+        " print(os.environ['GREETING'], sys.argv[1:], os.getcwd(), os.environ['NSLOTS'])"
+    )
+    job = fleet.submit(
+        JobSpec(
+            [PY, "-c", show, "a b", "$HOME"],
+            env={"GREETING": "hi 'there'"},
+            workdir=str(tmp_path),
+            resources=Resources(cores=2),  # through the smp parallel environment
+        )
+    )
+    assert fleet.wait([job.id], timeout_s=120)[0].state is JobState.COMPLETED
+    assert fleet.log_path(job.id).read_text().strip() == f"hi 'there' ['a b', '$HOME'] {tmp_path} 2"
+
+
+def test_cancel_running_job_and_one_element(fleet: Fleet) -> None:
+    job = fleet.submit(JobSpec(["sleep", "300"]))
+    wait_for(
+        lambda: fleet.status([job.id])[0].state is JobState.RUNNING, timeout_s=60, what="running"
+    )
+    fleet.cancel([job.id])
+    done = fleet.wait([job.id], timeout_s=60)[0]
+    assert done.state is JobState.CANCELLED
+
+    array = fleet.submit(JobSpec(["sleep", "60"], array=parse_array("1-3")))
+    wait_for(
+        lambda: fleet.status([array.id])[0].elements[2].state is JobState.RUNNING,
+        timeout_s=60,
+        what="element 2 to run",
+    )
+    fleet.cancel([array.id], indices=[2])
+    wait_for(
+        lambda: fleet.status([array.id])[0].elements[2].state is JobState.CANCELLED,
+        timeout_s=60,
+        what="element 2 to be cancelled",
+    )
+    assert fleet.status([array.id])[0].elements[1].state is not JobState.CANCELLED
+    fleet.cancel([array.id])
+
+
+def test_walltime_gives_timeout(fleet: Fleet) -> None:
+    job = fleet.submit(JobSpec(["sleep", "300"], resources=Resources.of(walltime="10s")))
+    done = fleet.wait([job.id], timeout_s=180)[0]
+    assert done.state is JobState.TIMEOUT
+
+
+def test_array_with_max_concurrency_and_element_outcomes(fleet: Fleet, tmp_path: Path) -> None:
+    log = tmp_path / "intervals.log"
+    job = fleet.submit(
+        JobSpec(
+            [PY, "-c", INTERVAL_JOB, str(log), "1", "1.0", "7", "13"],
+            array=parse_array("1-20%4"),
+        )
+    )
+    done = fleet.wait([job.id], timeout_s=300)[0]
+    assert sorted(done.elements) == list(range(1, 21))
+    assert done.elements[13].state is JobState.FAILED and done.elements[13].exit_code == 7
+    others = [e for i, e in done.elements.items() if i != 13]
+    assert all(e.state is JobState.COMPLETED and e.exit_code == 0 for e in others)
+    _, peak = max_in_use(log)
+    assert peak <= 4, "Grid Engine ran more tasks at once than -tc 4 allows"
+
+
+def test_stepped_array_and_the_arrays_it_cannot_express(fleet: Fleet) -> None:
+    job = fleet.submit(
+        JobSpec(["bash", "-c", "echo $JOBFLEET_ARRAY_INDEX"], array=parse_array("1-9:2"))
+    )
+    done = fleet.wait([job.id], timeout_s=120)[0]
+    assert sorted(done.elements) == [1, 3, 5, 7, 9]
+    assert fleet.log_path(job.id, index=7).read_text() == "7\n"
+    with pytest.raises(SpecError, match="one range"):
+        fleet.submit(JobSpec(["true"], array=parse_array("1,3-5,9")))
+
+
+def test_dependencies_mean_what_they_say(fleet: Fleet, tmp_path: Path) -> None:
+    flag, never = tmp_path / "first", tmp_path / "never"
+    first = fleet.submit(JobSpec(["bash", "-c", f"sleep 1; touch '{flag}'"]))
+    then = fleet.submit(
+        JobSpec(["test", "-e", str(flag)], dependencies=after(DepKind.AFTER_OK, first.id))
+    )
+    # Still running when its dependents are submitted: the script decides, not jobfleet.
+    failing = fleet.submit(JobSpec(["bash", "-c", "sleep 2; exit 3"]))
+    blocked = fleet.submit(
+        JobSpec(["touch", str(never)], dependencies=after(DepKind.AFTER_OK, failing.id))
+    )
+    rescue = fleet.submit(JobSpec(["true"], dependencies=after(DepKind.AFTER_NOT_OK, failing.id)))
+    anyway = fleet.submit(JobSpec(["true"], dependencies=after(DepKind.AFTER_ANY, failing.id)))
+    not_needed = fleet.submit(JobSpec(["true"], dependencies=after(DepKind.AFTER_NOT_OK, first.id)))
+    ids = [first.id, then.id, failing.id, blocked.id, rescue.id, anyway.id, not_needed.id]
+    assert all(fleet.registry.get(i).submitted for i in ids)
+    done = {r.id: r for r in fleet.wait(ids, timeout_s=240)}
+    assert done[then.id].state is JobState.COMPLETED
+    assert done[failing.id].state is JobState.FAILED
+    assert done[blocked.id].state is JobState.CANCELLED
+    assert done[blocked.id].reason == f"after_ok dependency on job {failing.id} can never be met"
+    assert not never.exists(), "the dependent's command must never run"
+    assert done[rescue.id].state is JobState.COMPLETED
+    assert done[anyway.id].state is JobState.COMPLETED
+    assert done[not_needed.id].state is JobState.CANCELLED
+
+
+SUBMIT_AND_LEAVE = """
+from jobfleet.fleet import Fleet
+from jobfleet.spec import JobSpec
+with Fleet() as fleet:
+    print(fleet.submit(JobSpec(["bash", "-c", "sleep 2; exit 5"])).id)
+"""
+
+
+def test_second_process_sees_and_waits_on_first_ones_job(sge_home: Path) -> None:
+    proc = subprocess.run([PY, "-c", SUBMIT_AND_LEAVE], capture_output=True, text=True, check=True)
+    with Fleet(load_config()) as fleet:
+        done = fleet.wait([proc.stdout.strip()], timeout_s=120)[0]
+    assert (done.backend, done.state, done.exit_code) == ("sge", JobState.FAILED, 5)
+
+
+def test_one_qstat_and_one_qacct_call_per_poll(fleet: Fleet) -> None:
+    jobs = fleet.submit_many([JobSpec(["true"]) for _ in range(5)])
+    fleet.wait([j.id for j in jobs], timeout_s=120)
+    real = SubprocessRunner()
+    counting = ScriptedRunner(lambda argv: real.run(argv, timeout_s=60))
+    home = str(fleet.registry.home)
+    from jobfleet.backends.base import scheduler_name
+
+    targets = [
+        PollTarget(
+            j.id,
+            j.native_id or "",
+            j.job_dir,
+            j.created_at,
+            None,
+            scheduler_name(home, j.id, j.name),
+        )
+        for j in jobs
+    ]
+    statuses = SgeBackend(counting).poll(targets)
+    assert {s.state for s in statuses.values()} == {JobState.COMPLETED}
+    assert len(statuses) == 5
+    assert counting.count("qstat") == 1
+    assert counting.count("qacct") == 1
