@@ -140,3 +140,29 @@ def test_readme_slurm_dry_run_shows_what_it_says(jf_home: Path, tmp_path: Path) 
     submit = next(line for line in proc.stdout.splitlines() if line.startswith("# submit: "))
     assert submit.startswith("# submit: sbatch --parsable --job-name=jf")
     assert "-DRY-RUN-train" in submit and "/slurm-%A_%a.out" in submit
+
+
+def test_readme_sge_dry_run_shows_what_it_says(jf_home: Path, tmp_path: Path) -> None:
+    block = next(body for lang, body in BLOCKS if lang == "bash" and "--backend sge" in body)
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", block],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env_with_venv(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    for directive in [
+        "-pe smp 4",
+        "-l h_rt=2:00:00,h_vmem=2048M",
+        "-q all.q",
+        "-P proj42",
+        "-t 1-10:1",
+        "-tc 2",
+    ]:
+        assert f"#$ {directive}" in lines
+        assert f"`#$ {directive}`" in README
+    submit = next(line for line in lines if line.startswith("# submit: "))
+    assert submit.startswith("# submit: qsub -terse -N jf") and "-DRY-RUN-train" in submit
