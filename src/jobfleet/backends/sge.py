@@ -122,9 +122,9 @@ class SgeSettings(BatchSettings):
 
     Attributes:
         parallel_environment: the PE that gives a job several slots on one host.
-        memory_resource: ``h_vmem`` (enforced limit) or ``mem_free`` (scheduling
-            only); either way Grid Engine counts it per slot, so a job's memory
-            is divided by its cores.
+        memory_resource: ``h_vmem`` (an enforced limit, per slot: the job's memory
+            is divided by its cores) or ``mem_free`` (a load value the host must
+            have free, compared as is; measured on the live cluster).
         gpu_resource: the consumable a site uses for GPUs.
     """
 
@@ -145,8 +145,12 @@ def sge_directives(spec: JobSpec, settings: SgeSettings | None = None) -> list[s
         hours, rest = divmod(res.walltime_s, 3600)
         resources.append(f"h_rt={hours}:{rest // 60:02d}:{rest % 60:02d}")
     if res.memory_bytes is not None:
-        per_slot = math.ceil(res.memory_bytes / res.cores / 2**20)
-        resources.append(f"{settings.memory_resource}={per_slot}M")
+        # h_vmem is a per-slot limit (Grid Engine multiplies it by the slots);
+        # mem_free, a load value, is compared with the host's free memory as is.
+        slots = res.cores if settings.memory_resource == "h_vmem" else 1
+        resources.append(
+            f"{settings.memory_resource}={math.ceil(res.memory_bytes / slots / 2**20)}M"
+        )
     if res.gpus:
         resources.append(f"{settings.gpu_resource}={res.gpus}")
     if resources:
