@@ -236,7 +236,7 @@ SCHEMA: tuple[Setting, ...] = (
         "memory_resource",
         _choice("h_vmem", "mem_free"),
         "h_vmem",
-        "h_vmem (enforced limit) or mem_free (scheduling only); per slot",
+        "h_vmem (enforced limit, per slot) or mem_free (free memory the host needs, whole job)",
     ),
     Setting("sge", "gpu_resource", _name, "gpu", "the consumable this site uses for GPUs"),
     Setting(

@@ -34,7 +34,7 @@ from jobfleet.errors import (
 )
 from jobfleet.registry import NewJob, Registry, StatusUpdate
 from jobfleet.runner import Runner
-from jobfleet.script import Requirement, exit_code_path, get_dialect, render_script, stream_path
+from jobfleet.script import Requirement, exit_code_path, render_script, stream_path
 from jobfleet.spec import DepKind, JobSpec, spec_from_dict
 from jobfleet.states import JobRecord, JobState
 
@@ -173,7 +173,7 @@ class Fleet:
             ) from None
         spec = spec.with_changes(workdir=workdir)
         backend.check_request(spec)
-        get_dialect(backend.dialect)
+        backend.script_dialect()
         return spec
 
     def _dependencies(self, spec: JobSpec, backend: Backend) -> _Deps:
@@ -235,7 +235,7 @@ class Fleet:
         deps = self._dependencies(spec, be)
         job_dir = str(self.registry.home / "jobs" / "DRY-RUN")
         script = render_script(
-            spec, be.dialect, job_id="DRY-RUN", job_dir=job_dir, requires=deps.requires
+            spec, be.script_dialect(), job_id="DRY-RUN", job_dir=job_dir, requires=deps.requires
         )
         request = SubmitRequest(
             job_id="DRY-RUN",
@@ -281,7 +281,11 @@ class Fleet:
         for spec, dep in zip(prepared, deps, strict=True):
             # Rendering is pure: a script it refuses now, it refuses with the real id too.
             render_script(
-                spec, be.dialect, job_id="0", job_dir=placeholder_dir, requires=dep.requires
+                spec,
+                be.script_dialect(),
+                job_id="0",
+                job_dir=placeholder_dir,
+                requires=dep.requires,
             )
         records = self.registry.create_jobs([NewJob(s.display_name, be.name, s) for s in prepared])
         never = [(r.id, d.never) for r, d in zip(records, deps, strict=True) if d.never]
@@ -347,7 +351,7 @@ class Fleet:
             script_path.write_text(
                 render_script(
                     spec,
-                    be.dialect,
+                    be.script_dialect(),
                     job_id=record.id,
                     job_dir=record.job_dir,
                     requires=dep.requires,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from jobfleet.errors import SubmitError
+from jobfleet.script import Dialect, get_dialect
 from jobfleet.spec import DepKind, JobSpec
 from jobfleet.states import JobState
 
@@ -164,6 +165,10 @@ class Backend(abc.ABC):
         Raises:
             CommandError: the scheduler could not be asked; nothing is known.
         """
+
+    def script_dialect(self) -> Dialect:
+        """The dialect job scripts are rendered in (with this backend's settings)."""
+        return get_dialect(self.dialect)
 
     def check_request(self, spec: JobSpec) -> None:  # noqa: B027 - optional hook
         """Raise :class:`jobfleet.errors.SpecError` when this backend cannot run ``spec``."""

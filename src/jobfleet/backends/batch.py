@@ -23,6 +23,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from jobfleet.backends.base import Backend, NativeStatus, PollTarget, SubmitRequest
 from jobfleet.errors import CommandError, SubmitError
@@ -58,6 +59,9 @@ class BatchSettings:
 
 class BatchBackend(Backend):
     """I/O, retries and the polling rule; subclasses build argv and parse output."""
+
+    #: True when :meth:`queue_argv` lists every job of the user rather than the ids.
+    queue_lists_all: ClassVar[bool] = False
 
     def __init__(self, runner: Runner | None = None, settings: BatchSettings | None = None):
         self.runner: Runner = runner or SubprocessRunner()
@@ -227,7 +231,9 @@ class BatchBackend(Backend):
             return {}
         by_id = {t.native_id: t for t in targets}
         seen: Seen = {}
-        for chunk in argv_chunks(list(by_id), fixed_len=1024):
+        # A queue command that lists every job (not the ids) is never split.
+        chunks = [list(by_id)] if self.queue_lists_all else argv_chunks(list(by_id), 1024)
+        for chunk in chunks:
             _merge(seen, self.parse_queue(self.run(self.queue_argv(chunk)), chunk))
 
         missing = _missing(by_id, seen)

@@ -18,6 +18,8 @@ that matter:
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import math
 import re
@@ -30,7 +32,7 @@ from jobfleet.backends.batch import BatchBackend, BatchSettings, Element, Seen, 
 from jobfleet.errors import BackendError, CommandError, SpecError
 from jobfleet.runner import CommandResult, Runner
 from jobfleet.script import Dialect, register_dialect
-from jobfleet.spec import JobSpec
+from jobfleet.spec import ArraySpec, JobSpec
 from jobfleet.states import JobState
 
 __all__ = ["SGE", "STATE_LETTERS", "SgeBackend", "SgeSettings", "map_failed", "map_state"]
@@ -64,7 +66,8 @@ _FAILED_RESCHEDULED = 25  # rescheduled: it will run again
 
 _TRANSIENT_SUBMIT = re.compile(
     r"unable to contact qmaster|failed receiving gdi request|commlib error|"
-    r"got no connection|timeout|try again|too many jobs|max_u_jobs|max_jobs",
+    r"got no connection|timeout|try again|too many jobs|max_u_jobs|max_jobs|"
+    r"jobs are allowed per (?:user|cluster)",
     re.IGNORECASE,
 )
 _UNKNOWN_JOB = re.compile(r"do(es)? not exist|not found", re.IGNORECASE)
@@ -100,10 +103,11 @@ def map_failed(
             return JobState.OUT_OF_MEMORY, None, "h_vmem limit exceeded"
         return JobState.TIMEOUT, None, "h_rt limit exceeded"
     if failed == _FAILED_KILLED:
-        return JobState.CANCELLED, None, "killed from outside the job (qdel)"
+        return JobState.CANCELLED, None, "killed from outside the job (qdel, or a signal to it)"
     if failed == _FAILED_RESCHEDULED:
         return JobState.PENDING, None, "rescheduled"
-    return JobState.FAILED, exit_status, f"Grid Engine failure {failed}"
+    # A job that never started has a placeholder exit_status 0 (start_time -/-).
+    return JobState.FAILED, exit_status or None, f"Grid Engine failure {failed}"
 
 
 def _requested_seconds(category: str, resource: str) -> float | None:
@@ -185,12 +189,23 @@ class SgeBackend(BatchBackend):
     name = "sge"
     dialect = "sge"
     holds_mean_after_any = True
+    queue_lists_all = True
 
     def __init__(self, runner: Runner | None = None, settings: SgeSettings | None = None):
         self.sge_settings = settings or SgeSettings()
         super().__init__(runner, self.sge_settings)
 
+    def script_dialect(self) -> Dialect:
+        # The directives depend on the site's settings (PE, memory resource).
+        return dataclasses.replace(
+            SGE, directives=functools.partial(sge_directives, settings=self.sge_settings)
+        )
+
     def check_request(self, spec: JobSpec) -> None:
+        if spec.array is not None and spec.array.indices[0] < 1:
+            raise SpecError(
+                "array", "Grid Engine task ids start at 1; shift the indices (e.g. '1-10')"
+            )
         if spec.array is not None and len(spec.array.ranges()) != 1:
             raise SpecError(
                 "array",
@@ -292,7 +307,7 @@ class SgeBackend(BatchBackend):
     def _explain_errors(self, seen: Seen, numbers: list[str]) -> None:
         """Fill in why jobs are in error state (one ``qstat -j`` for all of them)."""
         try:
-            result = self.run(["qstat", "-j", ",".join(numbers)])
+            result = self.run(["qstat", "-j", ",".join(dict.fromkeys(numbers))])
         except CommandError:
             return
         reasons = _error_reasons(result.stdout)
@@ -353,8 +368,10 @@ class SgeBackend(BatchBackend):
                 "(qdel sends SIGKILL, or SIGUSR2 first with qsub -notify)"
             )
         if indices:
-            for native in native_ids:
-                super().cancel([native], indices=indices)
+            # qdel takes one task range per call ("-t 1,3" is refused).
+            for start, stop, step in ArraySpec(tuple(indices)).ranges():
+                for native in native_ids:
+                    super().cancel([native], indices=range(start, stop + 1, step))
         else:
             super().cancel(native_ids)
 
@@ -363,7 +380,8 @@ class SgeBackend(BatchBackend):
     ) -> list[str]:
         argv = ["qdel", *native_ids]
         if indices:
-            argv += ["-t", ",".join(str(i) for i in indices)]
+            # One range (cancel() splits the others): "3", "1-5" or "1-9:2".
+            argv += ["-t", ArraySpec(tuple(indices)).to_text()]
         return argv
 
     def cancel_ok(self, result: CommandResult) -> bool:
