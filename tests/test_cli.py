@@ -4,10 +4,11 @@ So every test also checks that what one process records, the next one sees:
 the submitter, the waiter and the reader of the status never share memory.
 
 Every test that runs jobs runs the same body on each backend (the ``backend``
-fixture): the local one with the fixture's 2-core configuration, and SLURM on
-the live cluster (skipped, saying why, when none answers). Where the right
-answer depends on the scheduler, the test asserts that scheduler's answer.
-The few tests that run on one backend only say why in a comment.
+fixture): the local one with the fixture's 2-core configuration, and SLURM and
+Grid Engine on their live clusters (each skipped, saying why, when none
+answers). Where the right answer depends on the scheduler, the test asserts
+that scheduler's answer. The few tests that run on one backend only say why in
+a comment.
 """
 
 from __future__ import annotations
@@ -29,7 +30,12 @@ from conftest import wait_for
 from jobfleet import __version__
 
 PY = sys.executable
-BACKENDS = ["local", pytest.param("slurm", marks=pytest.mark.live_slurm)]
+BACKENDS = [
+    "local",
+    pytest.param("slurm", marks=pytest.mark.live_slurm),
+    pytest.param("sge", marks=pytest.mark.live_sge),
+]
+
 
 #: The state strings of the ``--json`` contract, and nothing else.
 STATES = {
@@ -130,8 +136,9 @@ def runs(line: str, argv: list[str]) -> bool:
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, jf_home: Path) -> str:
     """The backend of the test's configuration: every job of the test runs there."""
-    if request.param == "slurm":
-        request.getfixturevalue("slurm_home")  # skips, saying why, without a cluster
+    if request.param in ("slurm", "sge"):
+        # Skips, saying why, when no such cluster answers.
+        request.getfixturevalue(f"{request.param}_home")
     return str(request.param)
 
 
@@ -166,6 +173,37 @@ def largest_slurm_node() -> tuple[int, int]:
         for line in slurm("sinfo", "--noheader", "--Node", "--format=%c %m").splitlines()
     ]
     return max(int(c.rstrip("+")) for c, _ in nodes), max(int(m.rstrip("+")) for _, m in nodes)
+
+
+def sge(*argv: str) -> str:
+    """The output of a Grid Engine client command, checked to have succeeded."""
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
+    return proc.stdout
+
+
+def sge_accounting(native_id: str) -> dict[str, str]:
+    """qacct's record (key -> value) of the finished Grid Engine job ``native_id``.
+
+    The newest one, should a re-initialised cluster have reused the job number.
+    """
+    record: dict[str, str] = {}
+    for line in sge("qacct", "-j", native_id).splitlines():
+        if line.startswith("====="):  # each record starts with such a line
+            record = {}
+        elif line.strip():
+            key, _, value = line.partition(" ")
+            record[key] = value.strip()
+    return record
+
+
+def sge_queue_and_project() -> tuple[str, str | None]:
+    """A queue and a project (jobfleet's account) of the Grid Engine cluster, if it has one."""
+    queues = sge("qconf", "-sql").split()
+    queue = "all.q" if "all.q" in queues else queues[0]
+    projects = subprocess.run(  # exits 1 with "no project list defined" when there is none
+        ["qconf", "-sprjl"], capture_output=True, text=True, timeout=60
+    ).stdout.split()
+    return queue, (projects[0] if projects else None)
 
 
 def slurm_queue_and_account() -> tuple[str, str]:
@@ -206,10 +244,15 @@ def test_submit_prints_the_id_and_other_processes_see_the_job(backend: str) -> N
         assert record["native_id"].isdigit()
         (name,) = slurm_queue(record["native_id"], "%j")
         assert name.startswith("jf") and name.endswith(f"-{first}-hello"), name
+    if backend == "sge":  # Grid Engine's job number (asked of qacct below, once it ended)
+        assert record["native_id"].isdigit()
     assert one(second)["name"] == "sleep"  # defaults to the program's name
 
     done = jf("wait", first, second, *WAIT)
     assert done.stdout.strip() == "2 completed"
+    if backend == "sge":  # of a job with jobfleet's unique name
+        name = sge_accounting(record["native_id"])["jobname"]
+        assert name.startswith("jf") and name.endswith(f"-{first}-hello"), name
     assert [(r["state"], r["exit_code"]) for r in status(first, second)] == [("completed", 0)] * 2
     assert {first, second} <= {r["id"] for r in status()}  # the recent jobs, without ids
     assert [r["id"] for r in status("--limit", "1")] == [second]
@@ -226,15 +269,34 @@ def test_submit_json(backend: str) -> None:
 
 
 def test_resource_options_are_accepted(backend: str) -> None:
-    # The local backend ignores queue and account; SLURM refuses names it does not know.
-    queue, account = ("q", "a") if backend == "local" else slurm_queue_and_account()
+    # The local backend ignores queue and account; SLURM and Grid Engine refuse names
+    # they do not know (Grid Engine's account is a project, qsub -P).
+    account: str | None
+    if backend == "local":
+        queue, account = "q", "a"
+    elif backend == "slurm":
+        queue, account = slurm_queue_and_account()
+    else:
+        queue, account = sge_queue_and_project()
     resources = ["--cores", "2", "--memory", "64M", "--walltime", "1h", "--gpus", "0"]
-    resources += ["--queue", queue, "--account", account, "--backend", backend]
+    resources += ["--queue", queue, "--backend", backend]
+    if account is not None:
+        resources += ["--account", account]
     job = submit(*resources, "--", "true")
     if backend == "slurm":  # and each reached the scheduler
         asked = slurm_queue(one(job)["native_id"], "%P", "%a", "%C", "%m", "%l")
         assert asked == [queue, account, "2", "64M", "1:00:00"]
     jf("wait", job, *WAIT)
+    if backend == "sge":  # each reached the scheduler; memory is per slot there (64M / 2)
+        acct = sge_accounting(one(job)["native_id"])
+        assert (acct["qname"], acct["granted_pe"], acct["slots"]) == (queue, "smp", "2")
+        assert acct["project"] == (account or "NONE")
+        for request in (f"-q {queue}", "-l h_rt=3600,h_vmem=32M", "-pe smp 2"):
+            assert request in acct["category"], acct["category"]
+        if account is None:  # a cluster without projects: --account reaches qsub -P all the same
+            proc = jf("submit", "--account", "jf-no-such-project", "--", "true", expect=1)
+            (line,) = proc.stderr.splitlines()
+            assert 'the requested project "jf-no-such-project" does not exist' in line
 
 
 def test_options_after_the_command_belong_to_it(backend: str) -> None:
@@ -262,25 +324,36 @@ def test_dry_run_shows_the_script_and_records_nothing(
     if backend == "local":  # queued for the local agent: no command is run
         assert as_json["argv"] is None
         assert "no command" in submit_line
-    else:  # the very sbatch command, written so that a shell splits it back the same
-        sbatch = as_json["argv"]
-        assert sbatch[0] == "sbatch" and sbatch[-1].endswith("/job.sh"), sbatch
-        assert shlex.split(submit_line.removeprefix("# submit:")) == sbatch
-        assert "#SBATCH --cpus-per-task=1" in out.splitlines()
+    else:  # the very submit command, written so that a shell splits it back the same
+        command = as_json["argv"]
+        assert shlex.split(submit_line.removeprefix("# submit:")) == command
+        assert command[-1].endswith("/job.sh"), command
+        if backend == "slurm":
+            assert command[0] == "sbatch", command
+            assert "#SBATCH --cpus-per-task=1" in out.splitlines()
+        else:
+            assert command[:2] == ["qsub", "-terse"], command
+            assert {"#$ -S /bin/bash", "#$ -V"} <= set(out.splitlines())
 
     assert status() == []
     jobs = jf_home / "jobs"
     assert not jobs.exists() or list(jobs.iterdir()) == []
-    # A real job goes the same way (agent or sbatch); by its end a dry run that had
+    # A real job goes the same way (agent, sbatch or qsub); by its end a dry run that had
     # slipped through would have run too.
     real = submit("--", "true")
     jf("wait", real, *WAIT)
     assert not marker.exists()
     assert [r["id"] for r in status()] == [real]
     if backend == "slurm":  # and SLURM never heard of the dry run's job name
-        (name,) = [word.partition("=")[2] for word in sbatch if word.startswith("--job-name=")]
+        (name,) = [word.partition("=")[2] for word in command if word.startswith("--job-name=")]
         assert slurm("squeue", "--noheader", "--states=all", f"--name={name}") == ""
         assert slurm("sacct", "--noheader", "--starttime=now-1days", f"--name={name}") == ""
+    if backend == "sge":  # nor Grid Engine, in its queue or in its accounting
+        name = command[command.index("-N") + 1]
+        assert f"<JB_name>{name}</JB_name>" not in sge("qstat", "-xml", "-u", "*")
+        proc = subprocess.run(["qacct", "-j", name], capture_output=True, text=True, timeout=60)
+        assert (proc.returncode, proc.stdout) == (1, ""), proc.stdout
+        assert "not found" in proc.stderr
 
 
 def test_wait_exit_statuses_and_exit_codes(backend: str) -> None:
@@ -316,7 +389,8 @@ def test_wait_output_to_a_pipe_has_no_control_sequences(backend: str) -> None:
 def test_walltime_ends_in_timeout(backend: str) -> None:
     # SLURM rounds a limit up to whole minutes and enforces it on its own
     # schedule (about 70 s after the start here), so its job gets a longer wait.
-    wait_s = 60 if backend == "local" else 240
+    # Grid Engine enforces h_rt within seconds.
+    wait_s = 240 if backend == "slurm" else 60
     job = submit("--walltime", "2s", "--", "sleep", "600")
     jf("wait", job, "--timeout", str(wait_s), expect=1, timeout_s=wait_s + 60)
     assert one(job)["state"] == "timeout"
@@ -329,6 +403,48 @@ def test_cancel_a_running_job(backend: str) -> None:
     assert proc.stdout.split() == [job, "cancelled"]
     assert one(job)["state"] == "cancelled"
     jf("wait", job, *WAIT, expect=1)  # cancelled is not success
+
+
+def test_cancel_a_pending_job(backend: str) -> None:
+    first = submit("--", "sleep", "60")
+    held = submit("--after-any", first, "--", "true")  # pending until `first` ends
+    try:
+        assert one(held)["state"] == "pending"
+        proc = jf("cancel", held)
+        assert proc.stdout.split() == [held, "cancelled"]
+        assert one(held)["state"] == "cancelled"
+        assert jf("wait", held, *WAIT, expect=1).stdout == "1 cancelled\n"
+        assert one(first)["state"] in {"pending", "running"}  # only the one asked for
+    finally:
+        jf("cancel", first)  # not left to hold a slot when an assertion failed
+
+
+#: Says it is ready once its trap is set, and ends cleanly (exit 0) on SIGUSR1.
+GRACEFUL = "trap 'echo stopping gracefully; exit 0' USR1; echo ready; sleep 60 & wait"
+
+
+def test_cancel_with_a_signal(backend: str) -> None:
+    job = submit("--", "sh", "-c", GRACEFUL)
+    wait_for(
+        lambda: jf("logs", job, expect=None).stdout == "ready\n",
+        timeout_s=60,
+        what="the job to set its trap",
+    )
+    if backend == "sge":  # Grid Engine cannot send a chosen signal: refused, job untouched
+        proc = jf("cancel", "--signal", "USR1", job, expect=1)
+        assert proc.stdout == ""
+        (line,) = proc.stderr.splitlines()
+        assert line.startswith("jobfleet: error: ")
+        assert "cannot send a chosen signal" in line and "cancel it instead" in line
+        assert one(job)["state"] == "running"
+        jf("cancel", job)
+        jf("wait", job, *WAIT, expect=1)
+        return
+    proc = jf("cancel", "--signal", "USR1", job)
+    assert proc.stdout.split()[0] == job  # still running, or already stopped
+    jf("wait", job, *WAIT)
+    assert (one(job)["state"], one(job)["exit_code"]) == ("completed", 0)
+    assert jf("logs", job).stdout == "ready\nstopping gracefully\n"
 
 
 # -- logs and arrays ------------------------------------------------------------------
@@ -360,6 +476,20 @@ def test_array_elements_and_logs(backend: str) -> None:
     assert {elements["1"]["state"], elements["3"]["state"]} == {"completed"}
 
 
+def test_array_of_several_ranges(backend: str) -> None:
+    args = ["--array", "1-2,5", "--", "bash", "-c", "echo idx=$JOBFLEET_ARRAY_INDEX"]
+    if backend == "sge":  # qsub -t takes one range a-b[:step]: refused before anything is recorded
+        for dry_run in ([], ["--dry-run"]):
+            line = usage_error("submit", *dry_run, *args)
+            assert "'1-2,5'" in line and "one range" in line
+        assert status() == []
+        return
+    arr = submit(*args)
+    assert jf("wait", arr, *WAIT).stdout == "3 completed\n"
+    assert sorted(one(arr)["elements"], key=int) == ["1", "2", "5"]
+    assert jf("logs", arr, "--index", "5").stdout == "idx=5\n"
+
+
 # -- dependencies ---------------------------------------------------------------------
 
 
@@ -384,8 +514,9 @@ def test_dependencies(backend: str, tmp_path: Path) -> None:
 
 
 #: How each backend says that a job was cancelled because a dependency can never be met
-#: (jobfleet itself when the dependency ended before submission, else the backend).
-NEVER_MET = {"local": "never be met", "slurm": "never be met"}
+#: (jobfleet itself when the dependency ended before submission, else the backend; on
+#: Grid Engine, the job script, which checks after-ok and after-not-ok itself).
+NEVER_MET = {"local": "never be met", "slurm": "never be met", "sge": "never be met"}
 
 
 def test_a_dependency_never_met_says_why(backend: str, tmp_path: Path) -> None:

@@ -61,8 +61,9 @@ class FakeBackend(Backend):
         *,
         indices: Sequence[int] | None = None,
         signal: str | None = None,
-    ) -> None:
+    ) -> dict[str, list[int | None]]:
         self.cancelled.append((list(native_ids), indices, signal))
+        return {}
 
     def find_submitted(self, name: str, job_id: str) -> str | None:
         self.looked_for.append((name, job_id))

@@ -277,12 +277,12 @@ EXPECTED_STATE: dict[str, JobState | None] = {
     "tS": R,
     "T": R,
     "tT": R,
-    "dr": None,  # qdel of a running job, until it is killed
-    "dt": None,
-    "dRr": None,
-    "ds": None,
-    "dS": None,
-    "dT": None,
+    "dr": JobState.CANCELLED,  # qdel of a running job, until it is killed
+    "dt": JobState.CANCELLED,
+    "dRr": JobState.CANCELLED,
+    "ds": JobState.CANCELLED,
+    "dS": JobState.CANCELLED,
+    "dT": JobState.CANCELLED,
     "z": None,  # zombie (qstat -s z): finished
 }
 
@@ -541,6 +541,8 @@ def test_submit_argv_every_dependency_kind_in_one_hold_and_extra_args() -> None:
     assert backend().submit_argv(request(spec, deps)) == [
         "qsub",
         "-terse",
+        "-w",
+        "e",
         "-N",
         "jfabc123-7-train",
         "-o",
@@ -673,10 +675,10 @@ def test_parse_queue_ignores_jobs_not_asked_for() -> None:
     assert runner.calls == []
 
 
-def test_parse_queue_after_qdel_skips_dr_and_keeps_t() -> None:
+def test_parse_queue_after_qdel_reports_dr_cancelled_and_keeps_t() -> None:
     runner = fake_sge(qstat_j=load("qstat-j-two-ids"))
     seen = parse_queue("qstat-xml-g-d-after-qdel", ["12", "13", "20"], runner)
-    assert "13" not in seen  # dr: accounting will say how it ended
+    assert seen["13"] == {None: (JobState.CANCELLED, None, "deleted (qdel)")}
     assert seen["12"] == {None: (R, None, None)}
     assert seen["20"][2] == (R, None, None)
     assert seen["20"][4] == (R, None, None)  # t
@@ -1230,3 +1232,24 @@ def test_cancel_qmaster_down_raises() -> None:
     with pytest.raises(CommandError) as info:
         backend(runner).cancel(["55"])
     assert info.value.transient
+
+
+@pytest.mark.parametrize(
+    ("fixture", "removed"),
+    [
+        ("qdel-pending-held", {"15": [None]}),  # gone at once, no accounting record ever
+        ("qdel-task-pending", {"20": [3]}),
+        ("qdel-running", {}),  # registered for deletion: accounting will tell
+        ("qdel-task-running", {}),
+        ("qdel-two-ids", {"26": [None]}),
+    ],
+)
+def test_parse_cancel_reports_what_was_removed_before_it_started(
+    fixture: str, removed: dict[str, list[int | None]]
+) -> None:
+    assert backend().parse_cancel(load(fixture)) == removed
+
+
+def test_verify_requests_can_be_turned_off() -> None:
+    argv = SgeBackend(settings=SgeSettings(verify_requests=False)).submit_argv(request())
+    assert "-w" not in argv

@@ -239,6 +239,7 @@ SCHEMA: tuple[Setting, ...] = (
         "h_vmem (enforced limit, per slot) or mem_free (free memory the host needs, whole job)",
     ),
     Setting("sge", "gpu_resource", _name, "gpu", "the consumable this site uses for GPUs"),
+    Setting("sge", "verify_requests", _bool, True, "qsub -w e: refuse what could never run"),
     Setting(
         "slurm",
         "kill_invalid_dependents",
@@ -285,6 +286,7 @@ class SgeConfig:
     parallel_environment: str = "smp"
     memory_resource: str = "h_vmem"
     gpu_resource: str = "gpu"
+    verify_requests: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,6 +444,7 @@ def load_config(
                 parallel_environment=flat["sge.parallel_environment"],
                 memory_resource=flat["sge.memory_resource"],
                 gpu_resource=flat["sge.gpu_resource"],
+                verify_requests=flat["sge.verify_requests"],
             ),
             poll_interval_s=_interval_seconds(flat["wait.poll_interval"], "wait.poll_interval"),
             profile=profile,

@@ -128,6 +128,7 @@ class Fleet:
                     parallel_environment=sge.parallel_environment,
                     memory_resource=sge.memory_resource,
                     gpu_resource=sge.gpu_resource,
+                    verify_requests=sge.verify_requests,
                 ),
             )
         if name == "local":
@@ -527,13 +528,20 @@ class Fleet:
             missing = sorted(set(indices) - set(records[0].elements))
             if missing:
                 raise SpecError("index", f"job {records[0].id} has no element {missing[0]}")
-        by_backend: dict[str, list[str]] = {}
+        by_backend: dict[str, list[JobRecord]] = {}
         for record in records:
             if record.native_id and not record.state.is_terminal:
-                by_backend.setdefault(record.backend, []).append(record.native_id)
-        for backend_name, native_ids in by_backend.items():
-            self.backend(backend_name).cancel(native_ids, indices=indices, signal=name)
-        return self.refresh(records)
+                by_backend.setdefault(record.backend, []).append(record)
+        gone: list[StatusUpdate] = []
+        for backend_name, group in by_backend.items():
+            native_ids = [r.native_id or "" for r in group]
+            removed = self.backend(backend_name).cancel(native_ids, indices=indices, signal=name)
+            for record in group:
+                gone += _removed_updates(record, removed.get(record.native_id or "", []))
+        if gone:
+            # Removed before they started: nothing else will ever say so.
+            self.registry.apply(gone)
+        return self.refresh(self.registry.get_many([r.id for r in records]))
 
     def log_path(
         self,
@@ -574,6 +582,16 @@ def _differs(update: StatusUpdate, record: JobRecord) -> bool:
         record.exit_code,
         record.reason,
     )
+
+
+def _removed_updates(record: JobRecord, indices: Sequence[int | None]) -> list[StatusUpdate]:
+    reason = "cancelled before it started"
+    if not indices:
+        return []
+    if record.elements:
+        cancelled = (JobState.CANCELLED, None, reason)
+        return [StatusUpdate(record.id, elements={i: cancelled for i in indices if i is not None})]
+    return [StatusUpdate(record.id, JobState.CANCELLED, reason=reason)]
 
 
 def _signal_name(signal: str) -> str:

@@ -146,7 +146,7 @@ class Backend(abc.ABC):
         *,
         indices: Sequence[int] | None = None,
         signal: str | None = None,
-    ) -> None:
+    ) -> dict[str, list[int | None]]:
         """Ask the scheduler to cancel these jobs, or to signal them.
 
         Args:
@@ -154,6 +154,11 @@ class Backend(abc.ABC):
             indices: only these elements of each (array) job; None for all.
             signal: send this signal (a name such as ``TERM``) to the running
                 jobs instead of cancelling them: a graceful stop the job can handle.
+
+        Returns:
+            Elements (native id -> indices, None for a single job) that the
+            scheduler removed at once without a trace a poll could find later
+            (Grid Engine deleting a pending job): the caller records them.
         """
 
     @abc.abstractmethod

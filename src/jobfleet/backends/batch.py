@@ -217,12 +217,17 @@ class BatchBackend(Backend):
         *,
         indices: Sequence[int] | None = None,
         signal: str | None = None,
-    ) -> None:
+    ) -> dict[str, list[int | None]]:
         if not native_ids:
-            return
+            return {}
         result = self.run(self.cancel_argv(native_ids, indices, signal))
         if not self.cancel_ok(result):
             raise command_failed(result)
+        return self.parse_cancel(result)
+
+    def parse_cancel(self, result: CommandResult) -> dict[str, list[int | None]]:
+        """Elements the cancel removed at once, leaving no trace (see Backend.cancel)."""
+        return {}
 
     # -- polling --------------------------------------------------------------------
 

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 # docs/sge-notes.md for what was seen live.
 STATE_LETTERS: tuple[tuple[str, JobState | None], ...] = (
     ("E", JobState.PENDING),  # error: the job cannot start until the error is cleared
-    ("d", None),  # being deleted: accounting will say how it ended
+    ("d", JobState.CANCELLED),  # being deleted (qdel): it will not run on
     ("r", JobState.RUNNING),  # running (Rr: restarted and running)
     ("t", JobState.RUNNING),  # being transferred to its host: about to run
     ("s", JobState.RUNNING),  # suspended (by user); it keeps its slots
@@ -130,11 +130,14 @@ class SgeSettings(BatchSettings):
             is divided by its cores) or ``mem_free`` (a load value the host must
             have free, compared as is; measured on the live cluster).
         gpu_resource: the consumable a site uses for GPUs.
+        verify_requests: submit with ``-w e``, so a request no host could ever
+            meet is refused at once instead of waiting for ever.
     """
 
     parallel_environment: str = "smp"
     memory_resource: str = "h_vmem"
     gpu_resource: str = "gpu"
+    verify_requests: bool = True
 
 
 def sge_directives(spec: JobSpec, settings: SgeSettings | None = None) -> list[str]:
@@ -223,6 +226,9 @@ class SgeBackend(BatchBackend):
         argv = [
             "qsub",
             "-terse",
+            # Refuse at once what could never run (e.g. more slots than any host
+            # has); by default Grid Engine accepts it and it waits for ever.
+            *(["-w", "e"] if self.sge_settings.verify_requests else []),
             "-N",
             request.name,
             "-o",
@@ -294,6 +300,8 @@ class SgeBackend(BatchBackend):
             if state is None:
                 continue  # finishing: accounting tells how
             reason = "held" if "h" in letters else None
+            if "d" in letters:
+                reason = "deleted (qdel)"
             if "E" in letters:
                 errors.append(number)
                 reason = "error state (Eqw)"
@@ -361,19 +369,33 @@ class SgeBackend(BatchBackend):
         *,
         indices: Sequence[int] | None = None,
         signal: str | None = None,
-    ) -> None:
+    ) -> dict[str, list[int | None]]:
         if signal is not None:
             raise BackendError(
                 "Grid Engine cannot send a chosen signal to a job; cancel it instead "
                 "(qdel sends SIGKILL, or SIGUSR2 first with qsub -notify)"
             )
-        if indices:
-            # qdel takes one task range per call ("-t 1,3" is refused).
-            for start, stop, step in ArraySpec(tuple(indices)).ranges():
-                for native in native_ids:
-                    super().cancel([native], indices=range(start, stop + 1, step))
-        else:
-            super().cancel(native_ids)
+        if not indices:
+            return super().cancel(native_ids)
+        removed: dict[str, list[int | None]] = {}
+        # qdel takes one task range per call ("-t 1,3" is refused).
+        for start, stop, step in ArraySpec(tuple(indices)).ranges():
+            for native in native_ids:
+                found = super().cancel([native], indices=range(start, stop + 1, step))
+                for job, gone in found.items():
+                    removed.setdefault(job, []).extend(gone)
+        return removed
+
+    def parse_cancel(self, result: CommandResult) -> dict[str, list[int | None]]:
+        # "has deleted job 15" / "has deleted job-array task 20.3": gone at once,
+        # before it started (no accounting record will ever exist); a running
+        # job is "registered ... for deletion" and ends in accounting.
+        removed: dict[str, list[int | None]] = {}
+        for job, task in re.findall(
+            r"has deleted job(?:-array task)? (\d+)(?:\.(\d+))?", result.stdout
+        ):
+            removed.setdefault(job, []).append(int(task) if task else None)
+        return removed
 
     def cancel_argv(
         self, native_ids: Sequence[str], indices: Sequence[int] | None, signal: str | None

@@ -366,21 +366,22 @@ class LocalBackend(Backend):
         indices: Sequence[int] | None = None,
         signal: str | None = None,
         wait_s: float | None = None,
-    ) -> None:
+    ) -> dict[str, list[int | None]]:
         """Ask the agent to cancel (or signal), and wait (up to the grace period)
         until the cancelled tasks have ended."""
         wanted = [int(n) for n in native_ids if n.isdigit()]
         if signal is not None:
             if self.store.request_signal(wanted, indices, signal):
                 self.ensure_agent()
-            return
+            return {}  # the agent records what happens
         if not self.store.request_cancel(wanted, indices):
-            return
+            return {}
         self.ensure_agent()
         chosen = None if indices is None else set(indices)
         deadline = time.monotonic() + (self.cancel_grace_s + 5.0 if wait_s is None else wait_s)
         while time.monotonic() < deadline:
             states = [s for s in self.store.task_states(wanted) if chosen is None or s[2] in chosen]
             if all(_STATE_MAP.get(s[3], JobState.UNKNOWN).is_terminal for s in states):
-                return
+                break
             time.sleep(0.05)
+        return {}
