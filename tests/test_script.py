@@ -295,8 +295,9 @@ def test_bad_job_id_or_dir(field: str, kwargs: dict[str, str]) -> None:
 def test_get_dialect() -> None:
     assert get_dialect("local") is LOCAL
     assert get_dialect("slurm").directive_prefix == "#SBATCH"  # found in its backend module
-    assert {"local", "slurm"} <= set(DIALECTS)
-    with pytest.raises(BackendError, match="valid names: local, slurm"):
+    assert get_dialect("sge").directive_prefix == "#$"
+    assert {"local", "sge", "slurm"} <= set(DIALECTS)
+    with pytest.raises(BackendError, match="valid names: local, sge, slurm"):
         get_dialect("slurmm")
     with pytest.raises(BackendError):
         render_script(JobSpec(["x"]), "nope")
