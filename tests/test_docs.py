@@ -165,4 +165,4 @@ def test_readme_sge_dry_run_shows_what_it_says(jf_home: Path, tmp_path: Path) ->
         assert f"#$ {directive}" in lines
         assert f"`#$ {directive}`" in README
     submit = next(line for line in lines if line.startswith("# submit: "))
-    assert submit.startswith("# submit: qsub -terse -N jf") and "-DRY-RUN-train" in submit
+    assert submit.startswith("# submit: qsub -terse -w e -N jf") and "-DRY-RUN-train" in submit

@@ -588,3 +588,14 @@ def test_states_from_a_newer_jobfleet_read_as_unknown(
     )
     assert reg.get(job.id).state is S.COMPLETED
     assert reg.get(arr.id).elements[2].state is S.RUNNING
+
+
+def test_each_registry_has_its_own_lasting_token(tmp_path: Path) -> None:
+    with Registry(tmp_path / "a") as first:
+        token = first.token
+    with Registry(tmp_path / "a") as again:
+        assert again.token == token  # fixed for the registry's life
+    (tmp_path / "a" / "registry.db").rename(tmp_path / "old.db")
+    with Registry(tmp_path / "a") as replaced:
+        # Same place, new registry: its job 1 must never be taken for the old job 1.
+        assert replaced.token != token and len(replaced.token) == 8

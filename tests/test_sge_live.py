@@ -169,7 +169,7 @@ def test_one_qstat_and_one_qacct_call_per_poll(fleet: Fleet) -> None:
     fleet.wait([j.id for j in jobs], timeout_s=120)
     real = SubprocessRunner()
     counting = ScriptedRunner(lambda argv: real.run(argv, timeout_s=60))
-    home = str(fleet.registry.home)
+    token = fleet.registry.token
     from jobfleet.backends.base import scheduler_name
 
     targets = [
@@ -179,7 +179,7 @@ def test_one_qstat_and_one_qacct_call_per_poll(fleet: Fleet) -> None:
             j.job_dir,
             j.created_at,
             None,
-            scheduler_name(home, j.id, j.name),
+            scheduler_name(token, j.id, j.name),
         )
         for j in jobs
     ]

@@ -811,12 +811,12 @@ def test_parse_accounting_other_failure_raises() -> None:
 
 
 def test_accounting_argv_one_pattern_from_scheduler_names() -> None:
-    home = "/home/a/.local/share/jobfleet"
+    token = "3c4080ab"
     targets = [
-        target(str(100 + i), scheduler_name(home, str(i), "train model")) for i in range(1, 6)
+        target(str(100 + i), scheduler_name(token, str(i), "train model")) for i in range(1, 6)
     ]
-    assert targets[0].name == "jf3c4080-1-train_model"
-    assert backend().accounting_argv(targets) == ["qacct", "-j", "jf3c4080-*"]
+    assert targets[0].name == "jf3c4080ab-1-train_model"
+    assert backend().accounting_argv(targets) == ["qacct", "-j", "jf3c4080ab-*"]
 
 
 # -- the poll chain --------------------------------------------------------------------------
@@ -946,9 +946,9 @@ def qacct_record(number: str, name: str) -> str:
 
 
 def test_poll_thousand_jobs_one_qstat_one_qacct() -> None:
-    home = "/home/u/.local/share/jobfleet"
+    token = "0123abcd"
     ids = [str(n) for n in range(3000, 4000)]
-    names = {n: scheduler_name(home, str(i), "sim") for i, n in enumerate(ids, 1)}
+    names = {n: scheduler_name(token, str(i), "sim") for i, n in enumerate(ids, 1)}
     running, done = ids[::2], ids[1::2]
     runner = fake_sge(
         qstat=qstat_listing([_running_row(n, names[n]) for n in running]),

@@ -240,7 +240,7 @@ class Fleet:
         )
         request = SubmitRequest(
             job_id="DRY-RUN",
-            name=scheduler_name(str(self.registry.home), "DRY-RUN", spec.display_name),
+            name=scheduler_name(self.registry.token, "DRY-RUN", spec.display_name),
             spec=spec,
             script_path=f"{job_dir}/{SCRIPT_NAME}",
             job_dir=job_dir,
@@ -363,7 +363,7 @@ class Fleet:
             requests.append(
                 SubmitRequest(
                     job_id=record.id,
-                    name=scheduler_name(str(self.registry.home), record.id, spec.display_name),
+                    name=scheduler_name(self.registry.token, record.id, spec.display_name),
                     spec=spec,
                     script_path=str(script_path),
                     job_dir=record.job_dir,
@@ -401,7 +401,7 @@ class Fleet:
         found: list[tuple[str, str]] = []
         absent: list[tuple[str, str]] = []
         for record in records:
-            name = scheduler_name(str(self.registry.home), record.id, record.name)
+            name = scheduler_name(self.registry.token, record.id, record.name)
             try:
                 native = self.backend(record.backend).find_submitted(name, record.id)
             except (CommandError, ConfigError) as exc:
@@ -435,8 +435,8 @@ class Fleet:
                 by_backend.setdefault(record.backend, []).append(record)
         updates: list[StatusUpdate] = []
         for name, group in by_backend.items():
-            home = str(self.registry.home)
-            statuses = self.backend(name).poll([_target(r, home) for r in group])
+            token = self.registry.token
+            statuses = self.backend(name).poll([_target(r, token) for r in group])
             for record in group:
                 status = statuses.get(record.native_id or "")
                 if status is None:
@@ -618,14 +618,14 @@ def _exit_files(record: JobRecord) -> tuple[str, ...]:
     return (exit_code_path(record.job_dir, None),)
 
 
-def _target(record: JobRecord, home: str) -> PollTarget:
+def _target(record: JobRecord, token: str) -> PollTarget:
     return PollTarget(
         job_id=record.id,
         native_id=record.native_id or "",
         job_dir=record.job_dir,
         submitted_at=record.created_at,
         indices=tuple(sorted(record.elements)) if record.elements else None,
-        name=scheduler_name(home, record.id, record.name),
+        name=scheduler_name(token, record.id, record.name),
     )
 
 

@@ -79,6 +79,13 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             reason TEXT)""",
         "CREATE INDEX events_by_job ON events (job_id, id)",
     ),
+    (
+        # A random token, fixed for this registry's life: it names its jobs on the
+        # schedulers, so a new registry in the same place never mistakes an old
+        # registry's job (same id, same name) for one of its own.
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "INSERT INTO meta (key, value) VALUES ('token', lower(hex(randomblob(4))))",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -182,6 +189,8 @@ class Registry:
         self.home = Path(home) if home is not None else default_home()
         self.db_path = self.home / "registry.db"
         self._lock = threading.Lock()
+        #: Random, fixed for this registry's life: part of its jobs' scheduler names.
+        self.token = ""
         try:
             _make_private_home(self.home)
         except OSError as exc:
@@ -215,6 +224,9 @@ class Registry:
                     conn.execute(statement)
             if version < SCHEMA_VERSION:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self.token = str(
+                conn.execute("SELECT value FROM meta WHERE key = 'token'").fetchone()[0]
+            )
 
     def _error(self, action: str, exc: BaseException) -> RegistryError:
         hint = ""

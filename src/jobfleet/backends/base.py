@@ -9,7 +9,6 @@ the backend reports, before reporting it to anybody.
 from __future__ import annotations
 
 import abc
-import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -185,16 +184,16 @@ class Backend(abc.ABC):
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def scheduler_name(home: str, job_id: str, name: str) -> str:
+def scheduler_name(token: str, job_id: str, name: str) -> str:
     """The name a job gets on its scheduler: ``jf<token>-<id>-<name>``.
 
-    Unique to one registry (the token is a hash of its directory) and one job,
-    so a job can be found again by name on the scheduler, e.g. after a crash
-    between submitting and recording the native id. Only ``[A-Za-z0-9._-]``.
+    Unique to one registry (its random :attr:`~jobfleet.registry.Registry.token`)
+    and one job, so a job can be found again by name on the scheduler, e.g.
+    after a crash between submitting and recording the native id. Only
+    ``[A-Za-z0-9._-]``.
 
-    >>> scheduler_name("/home/a/.local/share/jobfleet", "17", "train model")
-    'jf3c4080-17-train_model'
+    >>> scheduler_name("3c4080ab", "17", "train model")
+    'jf3c4080ab-17-train_model'
     """
-    token = hashlib.sha256(home.encode("utf-8", "surrogateescape")).hexdigest()[:6]
     safe = _NAME_SAFE.sub("_", name).strip("_.-")[:40] or "job"
     return f"jf{token}-{job_id}-{safe}"
