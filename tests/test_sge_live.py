@@ -72,7 +72,7 @@ def test_cancel_running_job_and_one_element(fleet: Fleet) -> None:
     done = fleet.wait([job.id], timeout_s=60)[0]
     assert done.state is JobState.CANCELLED
 
-    array = fleet.submit(JobSpec(["sleep", "60"], array=parse_array("1-3")))
+    array = fleet.submit(JobSpec(["sleep", "60"], array=parse_array("1-6%2")))
     wait_for(
         lambda: fleet.status([array.id])[0].elements[2].state is JobState.RUNNING,
         timeout_s=60,
@@ -85,7 +85,11 @@ def test_cancel_running_job_and_one_element(fleet: Fleet) -> None:
         what="element 2 to be cancelled",
     )
     assert fleet.status([array.id])[0].elements[1].state is not JobState.CANCELLED
+    # The rest, running and waiting tasks alike: every one ends cancelled (the
+    # waiting ones leave no accounting record; qdel's answer says they went).
     fleet.cancel([array.id])
+    done = fleet.wait([array.id], timeout_s=60)[0]
+    assert {e.state for e in done.elements.values()} == {JobState.CANCELLED}
 
 
 def test_walltime_gives_timeout(fleet: Fleet) -> None:

@@ -181,6 +181,15 @@ def fake_sge(**answers: Answer | list[Answer]) -> ScriptedRunner:
     return ScriptedRunner(respond)
 
 
+def as_queue(name: str) -> CommandResult:
+    """A recorded ``qstat -xml`` answer, as the answer to our ``qstat -xml -g d``
+    (the same XML when no array task is listed)."""
+    recorded = load(name)
+    return CommandResult(
+        ("qstat", "-xml", "-g", "d"), recorded.returncode, recorded.stdout, recorded.stderr
+    )
+
+
 def backend(runner: ScriptedRunner | None = None, **settings: Any) -> SgeBackend:
     """A backend that runs nothing real, with no pause between submit retries and 3 retries."""
     fast = SgeSettings(retry_backoff_s=0.0, submit_retries=3)
@@ -277,12 +286,12 @@ EXPECTED_STATE: dict[str, JobState | None] = {
     "tS": R,
     "T": R,
     "tT": R,
-    "dr": JobState.CANCELLED,  # qdel of a running job, until it is killed
-    "dt": JobState.CANCELLED,
-    "dRr": JobState.CANCELLED,
-    "ds": JobState.CANCELLED,
-    "dS": JobState.CANCELLED,
-    "dT": JobState.CANCELLED,
+    "dr": JobState.RUNNING,  # qdel of a running job: accounting says how it ended
+    "dt": JobState.RUNNING,
+    "dRr": JobState.RUNNING,
+    "ds": JobState.RUNNING,
+    "dS": JobState.RUNNING,
+    "dT": JobState.RUNNING,
     "z": None,  # zombie (qstat -s z): finished
 }
 
@@ -678,7 +687,7 @@ def test_parse_queue_ignores_jobs_not_asked_for() -> None:
 def test_parse_queue_after_qdel_reports_dr_cancelled_and_keeps_t() -> None:
     runner = fake_sge(qstat_j=load("qstat-j-two-ids"))
     seen = parse_queue("qstat-xml-g-d-after-qdel", ["12", "13", "20"], runner)
-    assert seen["13"] == {None: (JobState.CANCELLED, None, "deleted (qdel)")}
+    assert seen["13"] == {None: (JobState.RUNNING, None, "being deleted (qdel)")}
     assert seen["12"] == {None: (R, None, None)}
     assert seen["20"][2] == (R, None, None)
     assert seen["20"][4] == (R, None, None)  # t
@@ -865,7 +874,8 @@ def test_poll_jobs_gone_from_qstat_one_accounting_call() -> None:
     assert result[ID["exit3"]] == NativeStatus(JobState.FAILED, 3)
     assert result[ID["hrt"]] == NativeStatus(JobState.TIMEOUT, None, "h_rt limit exceeded")
     assert result[ID["sigkill"]].state is JobState.CANCELLED
-    assert result[ID["del_running"]].state is JobState.CANCELLED  # dr in qstat
+    # dr in qstat: being deleted; accounting (failed 100) will say how it ended
+    assert result[ID["del_running"]].state is JobState.RUNNING
     # still in qstat: qstat wins over the accounting record written later
     assert result[ID["running"]] == NativeStatus(R)
     assert result[ID["exit100"]] == NativeStatus(P, None, EQW_4)
@@ -1132,6 +1142,10 @@ def test_submit_permanent_failure_at_once() -> None:
 # -- qdel ------------------------------------------------------------------------------------
 
 
+def qdels(runner: ScriptedRunner) -> list[tuple[str, ...]]:
+    return [argv for argv in runner.calls if argv[0] == "qdel"]
+
+
 def test_cancel_argv_as_recorded() -> None:
     be = backend()
     assert be.cancel_argv([ID["del_running"]], None, None) == list(load("qdel-running").argv)
@@ -1140,15 +1154,17 @@ def test_cancel_argv_as_recorded() -> None:
 
 
 def test_cancel_tasks_one_qdel_per_job() -> None:
-    runner = fake_sge(qdel=load("qdel-task-pending"))
+    runner = fake_sge(qdel=load("qdel-task-pending"), qstat=as_queue("qstat-xml-empty"))
     backend(runner).cancel(["20", "21"], indices=[3])
-    assert runner.calls == [("qdel", "20", "-t", "3"), ("qdel", "21", "-t", "3")]
+    assert qdels(runner) == [("qdel", "20", "-t", "3"), ("qdel", "21", "-t", "3")]
 
 
 def test_cancel_jobs_one_qdel() -> None:
-    runner = fake_sge(qdel=load("qdel-running"))
+    runner = fake_sge(qdel=load("qdel-running"), qstat=as_queue("qstat-xml-empty"))
     backend(runner).cancel(["12", "13"])
-    assert runner.calls == [("qdel", "12", "13")]
+    assert qdels(runner) == [("qdel", "12", "13")]
+    # one qstat for what waits, one to see them gone: the next poll reads accounting
+    assert kinds(runner) == ["qstat", "qdel", "qstat"]
 
 
 def test_cancel_nothing_runs_nothing() -> None:
@@ -1187,10 +1203,10 @@ def _expand(arg: str) -> set[int]:
 
 
 def test_cancel_non_contiguous_tasks_one_range_per_qdel() -> None:
-    runner = fake_sge(qdel=load("qdel-task-pending"))
+    runner = fake_sge(qdel=load("qdel-task-pending"), qstat=as_queue("qstat-xml-empty"))
     backend(runner).cancel(["20"], indices=[1, 3, 7])
     asked: set[int] = set()
-    for argv in runner.calls:
+    for argv in qdels(runner):
         assert argv[:3] == ("qdel", "20", "-t")
         assert _single_sge_range(argv[3]), f"qdel refuses {argv}"
         asked |= _expand(argv[3])
@@ -1222,13 +1238,13 @@ def test_cancel_ok_recorded(name: str, ok: bool) -> None:
 
 
 def test_cancel_already_finished_is_no_error() -> None:
-    runner = fake_sge(qdel=load("qdel-finished"))
+    runner = fake_sge(qdel=load("qdel-finished"), qstat=as_queue("qstat-xml-empty"))
     backend(runner).cancel(["1"])
-    assert kinds(runner) == ["qdel"]
+    assert qdels(runner) == [("qdel", "1")]
 
 
 def test_cancel_qmaster_down_raises() -> None:
-    runner = fake_sge(qdel=load("qmaster-down-qdel"))
+    runner = fake_sge(qdel=load("qmaster-down-qdel"), qstat=as_queue("qmaster-down-qstat-xml"))
     with pytest.raises(CommandError) as info:
         backend(runner).cancel(["55"])
     assert info.value.transient
@@ -1253,3 +1269,13 @@ def test_parse_cancel_reports_what_was_removed_before_it_started(
 def test_verify_requests_can_be_turned_off() -> None:
     argv = SgeBackend(settings=SgeSettings(verify_requests=False)).submit_argv(request())
     assert "-w" not in argv
+
+
+def test_cancelling_an_array_records_its_waiting_tasks() -> None:
+    # qdel says "has deleted job N" for an array's waiting tasks: which ones, the
+    # qstat taken just before tells (here array 20 runs tasks 1-2; 3-10 wait).
+    waiting = load("qstat-xml-g-d-live")
+    deleted = CommandResult(("qdel", "20"), 0, "root has deleted job 20\n", "")
+    runner = fake_sge(qstat=[waiting, as_queue("qstat-xml-empty")], qdel=deleted)
+    removed = backend(runner).cancel(["20"])
+    assert removed == {"20": [3, 4, 5, 6, 7, 8, 9, 10]}

@@ -585,7 +585,7 @@ def _differs(update: StatusUpdate, record: JobRecord) -> bool:
 
 
 def _removed_updates(record: JobRecord, indices: Sequence[int | None]) -> list[StatusUpdate]:
-    reason = "cancelled before it started"
+    reason = "removed while waiting to start"
     if not indices:
         return []
     if record.elements:

@@ -23,6 +23,7 @@ import functools
 import logging
 import math
 import re
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 # docs/sge-notes.md for what was seen live.
 STATE_LETTERS: tuple[tuple[str, JobState | None], ...] = (
     ("E", JobState.PENDING),  # error: the job cannot start until the error is cleared
-    ("d", JobState.CANCELLED),  # being deleted (qdel): it will not run on
+    ("d", JobState.RUNNING),  # being deleted (qdel): accounting says how it ended
     ("r", JobState.RUNNING),  # running (Rr: restarted and running)
     ("t", JobState.RUNNING),  # being transferred to its host: about to run
     ("s", JobState.RUNNING),  # suspended (by user); it keeps its slots
@@ -301,7 +302,7 @@ class SgeBackend(BatchBackend):
                 continue  # finishing: accounting tells how
             reason = "held" if "h" in letters else None
             if "d" in letters:
-                reason = "deleted (qdel)"
+                reason = "being deleted (qdel)"
             if "E" in letters:
                 errors.append(number)
                 reason = "error state (Eqw)"
@@ -375,16 +376,52 @@ class SgeBackend(BatchBackend):
                 "Grid Engine cannot send a chosen signal to a job; cancel it instead "
                 "(qdel sends SIGKILL, or SIGUSR2 first with qsub -notify)"
             )
-        if not indices:
-            return super().cancel(native_ids)
+        if not native_ids:
+            return {}
+        # Which tasks wait: for an array, qdel's "has deleted job N" means those.
+        waiting = self._waiting_tasks(native_ids)
         removed: dict[str, list[int | None]] = {}
-        # qdel takes one task range per call ("-t 1,3" is refused).
-        for start, stop, step in ArraySpec(tuple(indices)).ranges():
-            for native in native_ids:
-                found = super().cancel([native], indices=range(start, stop + 1, step))
-                for job, gone in found.items():
-                    removed.setdefault(job, []).extend(gone)
+        if not indices:
+            removed = super().cancel(native_ids)
+        else:
+            # qdel takes one task range per call ("-t 1,3" is refused).
+            for start, stop, step in ArraySpec(tuple(indices)).ranges():
+                for native in native_ids:
+                    found = super().cancel([native], indices=range(start, stop + 1, step))
+                    for job, gone in found.items():
+                        removed.setdefault(job, []).extend(gone)
+        chosen = None if indices is None else set(indices)
+        for job, gone in removed.items():
+            if None in gone and waiting.get(job):
+                removed[job] = [i for i in waiting[job] if chosen is None or i in chosen]
+        self._wait_until_gone(native_ids)
         return removed
+
+    def _waiting_tasks(self, native_ids: Sequence[str]) -> dict[str, list[int | None]]:
+        """Array tasks not yet started, per job (one qstat)."""
+        try:
+            seen = self.parse_queue(self.run(self.queue_argv(native_ids)), native_ids)
+        except CommandError:
+            return {}
+        return {
+            job: [i for i, e in elements.items() if i is not None and e[0] is JobState.PENDING]
+            for job, elements in seen.items()
+        }
+
+    def _wait_until_gone(self, native_ids: Sequence[str]) -> None:
+        """Give qdel a moment, so that the next poll reads how the jobs ended."""
+        deadline = time.monotonic() + min(self.settings.command_timeout_s, 30.0)
+        wanted = set(native_ids)
+        while time.monotonic() < deadline:
+            try:
+                result = self.run(self.queue_argv(native_ids))
+            except CommandError:
+                return
+            if not result.ok or not any(
+                job.findtext("JB_job_number") in wanted for job in _xml(result).iter("job_list")
+            ):
+                return
+            time.sleep(0.2)
 
     def parse_cancel(self, result: CommandResult) -> dict[str, list[int | None]]:
         # "has deleted job 15" / "has deleted job-array task 20.3": gone at once,
