@@ -192,3 +192,12 @@ def test_one_qstat_and_one_qacct_call_per_poll(fleet: Fleet) -> None:
     assert len(statuses) == 5
     assert counting.count("qstat") == 1
     assert counting.count("qacct") == 1
+
+
+def test_exit_codes_grid_engine_reserves_are_reported_as_the_commands(fleet: Fleet) -> None:
+    # Left as they are, 99 makes Grid Engine run the job again and 100 parks it in
+    # an error state: the script exits 1 and keeps the command's code in its file.
+    ran = [fleet.submit(JobSpec(["bash", "-c", f"echo once; exit {code}"])) for code in (99, 100)]
+    done = fleet.wait([j.id for j in ran], timeout_s=120)
+    assert [(r.state, r.exit_code) for r in done] == [(JobState.FAILED, 99), (JobState.FAILED, 100)]
+    assert [fleet.log_path(j.id).read_text() for j in ran] == ["once\n", "once\n"]

@@ -84,6 +84,9 @@ class Dialect:
         directives: the directive bodies (without the prefix) for a spec, in a
             fixed order. :func:`render_script` drops those matching
             ``resources.directives_skip`` and appends ``resources.extra_directives``.
+        reserved_exits: exit statuses the scheduler gives a meaning of its own
+            (Grid Engine: 99 reschedules the job, 100 puts it in error state). The
+            script exits 1 instead; the exit-code file keeps the real code.
         interpreter: the shell named in the ``#!`` line. The script is POSIX sh
             (tested under dash and bash), so any POSIX shell runs it; schedulers
             get bash, which every cluster has, the local backend the faster
@@ -96,6 +99,7 @@ class Dialect:
     once_guard: bool
     directives: Callable[[JobSpec], list[str]]
     interpreter: str = "/bin/bash"
+    reserved_exits: tuple[int, ...] = ()
 
 
 def _no_directives(spec: JobSpec) -> list[str]:
@@ -467,6 +471,15 @@ def render_script(
         _command_line(spec),
         "__jf_rc=$?",
         '__jf_record "$__jf_rc"',
+    ]
+    if dialect.reserved_exits:
+        codes = "|".join(str(c) for c in dialect.reserved_exits)
+        out += [
+            "# These statuses mean something else to the scheduler; the exit-code",
+            "# file above holds the command's own.",
+            f'case "$__jf_rc" in {codes}) exit 1 ;; esac',
+        ]
+    out += [
         'exit "$__jf_rc"',
     ]
     return "\n".join(out) + "\n"

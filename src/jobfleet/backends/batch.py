@@ -265,6 +265,7 @@ class BatchBackend(Backend):
         for native_id, elements in seen.items():
             if native_id in by_id:
                 _mark_never_met(by_id[native_id], elements)
+                _prefer_recorded_codes(by_id[native_id], elements)
         return {n: _status(elements) for n, elements in seen.items() if n in by_id and elements}
 
 
@@ -347,6 +348,17 @@ def _mark_never_met(target: PollTarget, elements: dict[int | None, Element]) -> 
             except OSError:
                 continue  # a command that exited 196 by itself
             elements[index] = (JobState.CANCELLED, None, reason)
+
+
+def _prefer_recorded_codes(target: PollTarget, elements: dict[int | None, Element]) -> None:
+    """For jobs that ran to their end, the code the job script recorded is the
+    command's own (a scheduler may see a substitute, e.g. for Grid Engine's 99/100)."""
+    for index, (state, code, reason) in list(elements.items()):
+        if state in (JobState.COMPLETED, JobState.FAILED) and code is not None:
+            recorded = _read_exit_code(exit_code_path(target.job_dir, index))
+            if recorded is not None and recorded != code:
+                ended = JobState.COMPLETED if recorded == 0 else JobState.FAILED
+                elements[index] = (ended, recorded, reason)
 
 
 def _status(elements: Mapping[int | None, Element]) -> NativeStatus:

@@ -183,6 +183,7 @@ SGE = register_dialect(
         index_expr="${SGE_TASK_ID-}",
         once_guard=False,  # Grid Engine may reschedule a job: a rerun is legitimate
         directives=sge_directives,
+        reserved_exits=(99, 100),  # 99: reschedule; 100: error state (sge_status(5))
     )
 )
 
