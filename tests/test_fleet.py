@@ -323,3 +323,43 @@ def test_scripts_check_what_after_any_schedulers_cannot(fleet: Fleet) -> None:
     script = Path(then.job_dir, "job.sh").read_text()
     assert f"__jf_all_zero {first.job_dir}/exit_code || __jf_never" in script
     assert backend.submitted[-1].dependencies == ((DepKind.AFTER_OK, (first.native_id,)),)
+
+
+def test_dependencies_of_a_batch_are_asked_about_once(fleet: Fleet) -> None:
+    backend = use(fleet, SettlingBackend())
+    polls: list[int] = []
+    original = backend.poll
+
+    def counted(targets: Sequence[PollTarget]) -> dict[str, NativeStatus]:
+        polls.append(len(targets))
+        return original(targets)
+
+    backend.poll = counted  # type: ignore[method-assign]
+    first = fleet.submit(spec("first"), backend="fake")
+    deps = (Dependency(DepKind.AFTER_OK, (first.id,)),)
+    fleet.submit_many(
+        [JobSpec(["true"], name=f"d{i}", workdir="/", dependencies=deps) for i in range(50)],
+        backend="fake",
+    )
+    assert polls == [1], "one poll for the one job all fifty depend on"
+
+
+class FlakyBackend(SettlingBackend):
+    """Its first poll finds the scheduler down; it answers afterwards."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.polls = 0
+
+    def poll(self, targets: Sequence[PollTarget]) -> dict[str, NativeStatus]:
+        self.polls += 1
+        if self.polls == 1:
+            raise CommandError(["squeue"], "controller down", transient=True)
+        return {t.native_id: NativeStatus(S.COMPLETED, 0) for t in targets}
+
+
+def test_wait_rides_out_a_scheduler_that_does_not_answer(fleet: Fleet) -> None:
+    backend = use(fleet, FlakyBackend())
+    job = fleet.submit(spec("a"), backend="fake")
+    (done,) = fleet.wait([job.id], timeout_s=30)
+    assert done.state is S.COMPLETED and backend.polls == 2

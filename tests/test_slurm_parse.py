@@ -1058,6 +1058,8 @@ def test_poll_nothing_to_poll_runs_nothing() -> None:
 #: ``squeue --name=...`` matching nothing: rc 0 and empty, as a filter that matches no
 #: job answers (same as squeue-finished-nostates; not captured with --name).
 NONE_FOUND = CommandResult(("squeue",), 0, "", "")
+#: sacct --name answering that it has no such job either.
+NONE_IN_ACCOUNTING = CommandResult(("sacct",), 0, "", "")
 
 
 def found_by_name() -> CommandResult:
@@ -1077,9 +1079,15 @@ def test_submit_ok() -> None:
 
 
 def test_submit_transient_then_not_found_resubmits() -> None:
-    runner = fake_slurm(sbatch=[load("ctld-frozen-sbatch"), load("sbatch-ok")], squeue=NONE_FOUND)
+    runner = fake_slurm(
+        sbatch=[load("ctld-frozen-sbatch"), load("sbatch-ok")],
+        squeue=NONE_FOUND,
+        sacct=NONE_IN_ACCOUNTING,
+    )
     assert backend(runner).submit(request()) == "235"
-    assert [a[0] for a in runner.calls] == ["sbatch", "squeue", "sbatch"]
+    # Not in the queue, nor in accounting (a job that ended and was purged): resubmit.
+    assert [a[0] for a in runner.calls] == ["sbatch", "squeue", "sacct", "sbatch"]
+    assert "--name=jfabc123-7-train" in runner.calls[2]
     lookup = runner.calls[1]
     assert "--name=jfabc123-7-train" in lookup
     assert "--states=all" in lookup  # a job that already ended counts as found
@@ -1111,7 +1119,9 @@ def test_submit_transient_then_lookup_fails_never_resubmits(lookup_failure: Answ
 
 
 def test_submit_transient_every_time_gives_up_maybe_submitted() -> None:
-    runner = fake_slurm(sbatch=load("ctld-down-sbatch"), squeue=NONE_FOUND)
+    runner = fake_slurm(
+        sbatch=load("ctld-down-sbatch"), squeue=NONE_FOUND, sacct=NONE_IN_ACCOUNTING
+    )
     with pytest.raises(SubmitError) as info:
         backend(runner, submit_retries=3).submit(request())
     assert info.value.maybe_submitted is True
@@ -1139,7 +1149,9 @@ def test_submit_program_missing_is_permanent() -> None:
 
 
 def test_submit_qos_limit_retries() -> None:
-    runner = fake_slurm(sbatch=[QOS_LIMIT, load("sbatch-ok")], squeue=NONE_FOUND)
+    runner = fake_slurm(
+        sbatch=[QOS_LIMIT, load("sbatch-ok")], squeue=NONE_FOUND, sacct=NONE_IN_ACCOUNTING
+    )
     assert backend(runner).submit(request()) == "235"
     assert runner.count("sbatch") == 2
 

@@ -177,7 +177,9 @@ class Fleet:
         backend.script_dialect()
         return spec
 
-    def _dependencies(self, spec: JobSpec, backend: Backend) -> _Deps:
+    def _dependencies(
+        self, spec: JobSpec, backend: Backend, fresh: dict[str, JobRecord] | None = None
+    ) -> _Deps:
         """The spec's dependencies as the backend's native ids, each checked.
 
         A dependency on a job that has already ended is settled here, the same
@@ -210,7 +212,9 @@ class Fleet:
                         f"job {record.id} has not been submitted ({record.reason or 'unknown'})",
                     )
             native = []
-            for record in self.refresh(records):
+            if fresh is None:
+                fresh = {r.id: r for r in self.refresh(records)}
+            for record in (fresh.get(r.id, r) for r in records):
                 if not record.state.is_terminal:
                     native.append(record.native_id or "")
                     owners[record.native_id or ""] = record.id
@@ -277,7 +281,13 @@ class Fleet:
         """
         be = self.backend(backend)
         prepared = [self._prepare(s, be) for s in specs]
-        deps = [self._dependencies(s, be) for s in prepared]
+        # Every job depended on is asked about once for the whole batch.
+        named = list(dict.fromkeys(i for s in prepared for i in s.dependency_ids()))
+        try:
+            fresh = {r.id: r for r in self.refresh(self.registry.get_many(named))}
+        except UnknownJobError:
+            fresh = None  # _dependencies says which id, and how to fix it
+        deps = [self._dependencies(s, be, fresh) for s in prepared]
         placeholder_dir = str(self.registry.home / "jobs" / "0")
         for spec, dep in zip(prepared, deps, strict=True):
             # Rendering is pure: a script it refuses now, it refuses with the real id too.
@@ -480,7 +490,13 @@ class Fleet:
         interval = min(0.05, self.config.poll_interval_s)
         records = self.registry.get_many(list(job_ids))
         while True:
-            records = self.refresh(records)
+            try:
+                records = self.refresh(records)
+            except CommandError as exc:
+                if not exc.transient:
+                    raise
+                # The scheduler did not answer: nothing is concluded, keep waiting.
+                log.warning("cannot ask the scheduler right now (%s); still waiting", exc)
             if on_update is not None:
                 on_update(records)
             unfinished = [r.id for r in records if not r.state.is_terminal]

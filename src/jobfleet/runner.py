@@ -91,7 +91,9 @@ class SubprocessRunner:
                 argv, f"{argv[0]} did not answer within {timeout_s:g}s", transient=True
             ) from None
         except OSError as exc:
-            raise CommandError(argv, f"{argv[0]}: cannot run: {exc}") from exc
+            # E.g. too long an argument list or no process slot: not "no such
+            # program", so nothing may be concluded from it (transient).
+            raise CommandError(argv, f"{argv[0]}: cannot run: {exc}", transient=True) from exc
         elapsed = time.monotonic() - start
         log.debug("ran %s -> %s in %.3fs", argv, proc.returncode, elapsed)
         return CommandResult(argv, proc.returncode, proc.stdout, proc.stderr, elapsed)

@@ -62,6 +62,8 @@ class BatchBackend(Backend):
 
     #: True when :meth:`queue_argv` lists every job of the user rather than the ids.
     queue_lists_all: ClassVar[bool] = False
+    #: True when :meth:`accounting_argv` asks by a pattern rather than the ids.
+    accounting_lists_all: ClassVar[bool] = False
 
     def __init__(self, runner: Runner | None = None, settings: BatchSettings | None = None):
         self.runner: Runner = runner or SubprocessRunner()
@@ -243,18 +245,21 @@ class BatchBackend(Backend):
 
         missing = _missing(by_id, seen)
         if missing:
-            argv = self.accounting_argv([by_id[n] for n in missing])
-            result: CommandResult | None = None
-            if argv is not None:
+            # One call; split only past the OS argument limit (ids in the command).
+            groups = [missing] if self.accounting_lists_all else argv_chunks(missing, 1024)
+            for group in groups:
+                argv = self.accounting_argv([by_id[n] for n in group])
+                if argv is None:
+                    break
                 try:
                     result = self.run(argv)
                 except CommandError as exc:
                     if exc.transient:
                         raise
                     self.accounting_missing(str(exc))  # e.g. the program is not installed
-            if result is not None:
-                _merge(seen, self.parse_accounting(result, missing), only_new=True)
-                missing = _missing(by_id, seen)
+                    break
+                _merge(seen, self.parse_accounting(result, group), only_new=True)
+            missing = _missing(by_id, seen)
         if missing:
             argv = self.memory_argv()
             if argv is not None:
@@ -265,7 +270,8 @@ class BatchBackend(Backend):
         for native_id, elements in seen.items():
             if native_id in by_id:
                 _mark_never_met(by_id[native_id], elements)
-                _prefer_recorded_codes(by_id[native_id], elements)
+                if self.script_dialect().reserved_exits:
+                    _undo_substitute_exits(by_id[native_id], elements)
         return {n: _status(elements) for n, elements in seen.items() if n in by_id and elements}
 
 
@@ -350,13 +356,13 @@ def _mark_never_met(target: PollTarget, elements: dict[int | None, Element]) -> 
             elements[index] = (JobState.CANCELLED, None, reason)
 
 
-def _prefer_recorded_codes(target: PollTarget, elements: dict[int | None, Element]) -> None:
-    """For jobs that ran to their end, the code the job script recorded is the
-    command's own (a scheduler may see a substitute, e.g. for Grid Engine's 99/100)."""
+def _undo_substitute_exits(target: PollTarget, elements: dict[int | None, Element]) -> None:
+    """A job script exits 1 in place of a code its scheduler reserves (Grid Engine's
+    99 and 100): for those, the code the script recorded is the command's own."""
     for index, (state, code, reason) in list(elements.items()):
-        if state in (JobState.COMPLETED, JobState.FAILED) and code is not None:
+        if state is JobState.FAILED and code == 1:
             recorded = _read_exit_code(exit_code_path(target.job_dir, index))
-            if recorded is not None and recorded != code:
+            if recorded is not None and recorded != 1:
                 ended = JobState.COMPLETED if recorded == 0 else JobState.FAILED
                 elements[index] = (ended, recorded, reason)
 

@@ -195,6 +195,7 @@ class SgeBackend(BatchBackend):
     dialect = "sge"
     holds_mean_after_any = True
     queue_lists_all = True
+    accounting_lists_all = True
 
     def __init__(self, runner: Runner | None = None, settings: SgeSettings | None = None):
         self.sge_settings = settings or SgeSettings()

@@ -289,6 +289,31 @@ class SlurmBackend(BatchBackend):
         ids = [line.strip() for line in result.stdout.splitlines() if line.strip().isdigit()]
         return ids[0] if ids else None
 
+    def find_submitted(self, name: str, job_id: str) -> str | None:
+        """In the queue, or else (a job that ended and was purged) in accounting."""
+        found = super().find_submitted(name, job_id)
+        if found is not None:
+            return found
+        if self.accounting is False:
+            raise CommandError(
+                ("sacct",), "no accounting: a job that ended may be gone", transient=True
+            )
+        result = self.run(
+            [
+                "sacct",
+                "--noheader",
+                "--parsable2",
+                "--allocations",
+                "--starttime=now-30days",
+                f"--name={name}",
+                "--format=JobIDRaw",
+            ]
+        )
+        if not result.ok:
+            raise command_failed(result)
+        ids = [line.strip() for line in result.stdout.splitlines() if line.strip().isdigit()]
+        return ids[-1] if ids else None
+
     # -- queue ----------------------------------------------------------------------
 
     def queue_argv(self, native_ids: Sequence[str]) -> list[str]:
