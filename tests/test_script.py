@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -698,7 +699,8 @@ def test_requirements_are_checked_before_the_command(
             requires=[requirement],
         )
     )
-    proc = subprocess.run([RUN_SHELL, str(script)], env=_base_env(), capture_output=True, text=True)
+    env = _base_env(JOBFLEET_DEPENDENCY_WAIT="0")  # a missing file stays missing here
+    proc = subprocess.run([RUN_SHELL, str(script)], env=env, capture_output=True, text=True)
     if runs:
         assert proc.returncode == 0 and ran.exists()
         assert not (job_dir / "never").exists()
@@ -708,3 +710,27 @@ def test_requirements_are_checked_before_the_command(
         reason = (job_dir / "never").read_text()
         assert reason == f"{kind.value} dependency on job 7 can never be met\n"
         assert not (job_dir / "exit_code").exists(), "the command did not run: no exit code"
+
+
+def test_a_predecessors_file_shown_late_is_waited_for(tmp_path: Path) -> None:
+    """On a shared file system an exit-code file may appear a moment late."""
+    late = tmp_path / "pred.exit_code"
+    ran = tmp_path / "ran"
+    job_dir = tmp_path / "job"
+    job_dir.mkdir()
+    script = tmp_path / "job.sh"
+    script.write_text(
+        render_script(
+            JobSpec(["touch", str(ran)]),
+            LOCAL,
+            job_id="9",
+            job_dir=str(job_dir),
+            requires=[Requirement(DepKind.AFTER_OK, "7", (str(late),))],
+        )
+    )
+    env = _base_env(JOBFLEET_DEPENDENCY_WAIT="20")
+    proc = subprocess.Popen([RUN_SHELL, str(script)], env=env)
+    time.sleep(1.5)
+    late.write_text("0\n")
+    assert proc.wait(timeout=30) == 0
+    assert ran.exists()

@@ -170,11 +170,27 @@ def _requirement_lines(requires: Sequence[Requirement]) -> list[str]:
         "",
         "# The scheduler starts this job once its predecessors ended, whatever their",
         "# outcome (Grid Engine's -hold_jid): what it requires of them is checked here.",
+        "# 0: every exit-code file says 0; 1: one does not; 2: one is not there (yet).",
         "__jf_all_zero() {",
         '    for __jf_f in "$@"; do',
         "        __jf_v=",
         '        { read -r __jf_v <"$__jf_f"; } 2>/dev/null',
+        '        [ -n "$__jf_v" ] || return 2',
         '        [ "$__jf_v" = 0 ] || return 1',
+        "    done",
+        "}",
+        "# A shared file system may show a file late: wait a while for missing ones",
+        "# (JOBFLEET_DEPENDENCY_WAIT seconds) before taking them as never written.",
+        "__jf_check() {",
+        '    __jf_left="${JOBFLEET_DEPENDENCY_WAIT:-30}"',
+        "    while :; do",
+        '        __jf_all_zero "$@"',
+        "        __jf_s=$?",
+        '        [ "$__jf_s" -ne 2 ] && return "$__jf_s"',
+        '        [ "$__jf_left" -gt 0 ] || return 1',
+        '        for __jf_f in "$@"; do ls "${__jf_f%/*}" >/dev/null 2>&1; done',
+        "        sleep 1",
+        "        __jf_left=$((__jf_left - 1))",
         "    done",
         "}",
         "__jf_never() {",
@@ -187,7 +203,7 @@ def _requirement_lines(requires: Sequence[Requirement]) -> list[str]:
         files = " ".join(shlex.quote(f) for f in req.exit_files)
         why = shlex.quote(f"{req.kind.value} dependency on job {req.job_id} can never be met")
         test = "||" if req.kind is DepKind.AFTER_OK else "&&"
-        out.append(f"__jf_all_zero {files} {test} __jf_never {why}")
+        out.append(f"__jf_check {files} {test} __jf_never {why}")
     return out
 
 
