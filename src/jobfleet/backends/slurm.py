@@ -25,7 +25,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from jobfleet.backends.base import PollTarget, SubmitRequest
+from jobfleet.backends.base import NativeStatus, PollTarget, SubmitRequest
 from jobfleet.backends.batch import (
     BatchBackend,
     BatchSettings,
@@ -234,8 +234,8 @@ class SlurmBackend(BatchBackend):
     dialect = "slurm"
 
     def __init__(self, runner: Runner | None = None, settings: SlurmSettings | None = None):
-        super().__init__(runner, settings or SlurmSettings())
         self.slurm_settings = settings or SlurmSettings()
+        super().__init__(runner, self.slurm_settings)
         self.accounting: bool | None = None  # None until the first accounting call tells
         self._ended_reasons: dict[tuple[str, int | None], str] = {}
         # squeue and sacct cut long array index lists at 64 bytes ("359_[1-2,4,"):
@@ -316,6 +316,10 @@ class SlurmBackend(BatchBackend):
 
     # -- queue ----------------------------------------------------------------------
 
+    def poll(self, targets: Sequence[PollTarget]) -> dict[str, NativeStatus]:
+        self._ended_reasons = {}  # gathered over this poll's squeue calls, for sacct's rows
+        return super().poll(targets)
+
     def queue_argv(self, native_ids: Sequence[str]) -> list[str]:
         return [
             "squeue",
@@ -351,12 +355,12 @@ class SlurmBackend(BatchBackend):
         # Finished (or finishing) jobs still in squeue carry no exit code: let
         # accounting say, keeping squeue's reason for a cancellation (sacct does
         # not say why SLURM cancelled a job, e.g. DependencyNeverSatisfied).
-        self._ended_reasons = {
-            (n, i): e[2]
+        self._ended_reasons.update(
+            ((n, i), e[2])
             for n, elements in seen.items()
             for i, e in elements.items()
             if e[0] is JobState.CANCELLED and e[2]
-        }
+        )
         return {
             n: {i: e for i, e in elements.items() if not e[0].is_terminal}
             for n, elements in seen.items()
