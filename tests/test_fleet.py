@@ -321,7 +321,7 @@ def test_scripts_check_what_after_any_schedulers_cannot(fleet: Fleet) -> None:
         backend="fake",
     )
     script = Path(then.job_dir, "job.sh").read_text()
-    assert f"__jf_all_zero {first.job_dir}/exit_code || __jf_never" in script
+    assert f"__jf_check {first.job_dir}/exit_code || __jf_never" in script
     assert backend.submitted[-1].dependencies == ((DepKind.AFTER_OK, (first.native_id,)),)
 
 
@@ -363,3 +363,27 @@ def test_wait_rides_out_a_scheduler_that_does_not_answer(fleet: Fleet) -> None:
     job = fleet.submit(spec("a"), backend="fake")
     (done,) = fleet.wait([job.id], timeout_s=30)
     assert done.state is S.COMPLETED and backend.polls == 2
+
+
+def test_backend_settings_come_from_the_configuration(tmp_path: Path) -> None:
+    from jobfleet.backends.sge import SgeBackend
+    from jobfleet.backends.slurm import SlurmBackend
+
+    (tmp_path / "c.yaml").write_text(
+        "slurm: {submit_retries: 2, kill_invalid_dependents: false}\n"
+        "sge: {parallel_environment: mpi, memory_resource: mem_free, verify_requests: false}\n"
+    )
+    with Fleet(load_config(tmp_path / "c.yaml"), home=tmp_path / "home") as fleet:
+        slurm = fleet.backend("slurm")
+        sge = fleet.backend("sge")
+    assert isinstance(slurm, SlurmBackend) and isinstance(sge, SgeBackend)
+    assert (slurm.slurm_settings.submit_retries, slurm.slurm_settings.kill_invalid_dependents) == (
+        2,
+        False,
+    )
+    s = sge.sge_settings
+    assert (s.parallel_environment, s.memory_resource, s.verify_requests) == (
+        "mpi",
+        "mem_free",
+        False,
+    )

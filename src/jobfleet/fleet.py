@@ -13,6 +13,7 @@ returns it, so what a user is told is what any other process will see.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -118,19 +119,12 @@ class Fleet:
         if name == "sge":
             from jobfleet.backends.sge import SgeBackend, SgeSettings
 
-            sge = self.config.sge
-            return SgeBackend(
-                self._runner,
-                SgeSettings(
-                    command_timeout_s=sge.command_timeout_s,
-                    submit_retries=sge.submit_retries,
-                    retry_backoff_s=sge.retry_backoff_s,
-                    parallel_environment=sge.parallel_environment,
-                    memory_resource=sge.memory_resource,
-                    gpu_resource=sge.gpu_resource,
-                    verify_requests=sge.verify_requests,
-                ),
-            )
+            return SgeBackend(self._runner, SgeSettings(**dataclasses.asdict(self.config.sge)))
+        if name == "slurm":
+            from jobfleet.backends.slurm import SlurmBackend, SlurmSettings
+
+            settings = SlurmSettings(**dataclasses.asdict(self.config.slurm))
+            return SlurmBackend(self._runner, settings)
         if name == "local":
             from jobfleet.backends.local import LocalBackend, detect_capacity, queue_directory
 
@@ -140,19 +134,6 @@ class Fleet:
                 detect_capacity(local.cores, local.memory_bytes, local.gpus),
                 cancel_grace_s=local.cancel_grace_s,
                 idle_exit_s=local.idle_exit_s,
-            )
-        if name == "slurm":
-            from jobfleet.backends.slurm import SlurmBackend, SlurmSettings
-
-            slurm = self.config.slurm
-            return SlurmBackend(
-                self._runner,
-                SlurmSettings(
-                    command_timeout_s=slurm.command_timeout_s,
-                    submit_retries=slurm.submit_retries,
-                    retry_backoff_s=slurm.retry_backoff_s,
-                    kill_invalid_dependents=slurm.kill_invalid_dependents,
-                ),
             )
         # A name added to KNOWN_BACKENDS without a case here must not silently run locally.
         raise ConfigError(
