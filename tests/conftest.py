@@ -74,27 +74,56 @@ slurm:
 """
 
 
-def slurm_unavailable() -> str | None:
-    """Why the live SLURM tests cannot run here, or None when a cluster answers."""
+def cluster_unavailable(
+    submit: str, probe: list[str], usable: str, name: str, up: str
+) -> str | None:
+    """Why a live cluster's tests cannot run here, or None when it answers.
+
+    Args:
+        submit: its submit command, to see whether the client tools are installed.
+        probe: a cheap command that lists its nodes or queues.
+        usable: text the probe prints when a node or queue can take jobs.
+        name: the scheduler's name, for the message.
+        up: the script that starts a test cluster.
+    """
     import shutil
     import subprocess
 
-    if shutil.which("sbatch") is None:
+    if shutil.which(submit) is None:
         return (
-            "no SLURM client tools: scripts/test.sh installs and starts a test cluster "
-            "when run as root (tests/cluster/slurm-up.sh)"
+            f"no {name} client tools: scripts/test.sh installs and starts a test cluster "
+            f"when run as root ({up})"
         )
     try:
-        proc = subprocess.run(
-            ["sinfo", "--noheader", "--format=%T"], capture_output=True, text=True, timeout=15
-        )
+        proc = subprocess.run(probe, capture_output=True, text=True, timeout=15)
     except subprocess.TimeoutExpired:
-        return "SLURM controller did not answer sinfo within 15 s"
-    states = proc.stdout.split()
-    if proc.returncode != 0 or not any(
-        s.rstrip("*~#") in ("idle", "mixed", "allocated") for s in states
-    ):
-        return f"no usable SLURM node (sinfo: {proc.stdout.strip() or proc.stderr.strip()})"
+        return f"{name} did not answer {probe[0]} within 15 s"
+    if proc.returncode != 0 or usable not in proc.stdout:
+        return f"no usable {name} node or queue ({proc.stdout.strip() or proc.stderr.strip()})"
+    return None
+
+
+def slurm_unavailable() -> str | None:
+    return (
+        cluster_unavailable(
+            "sbatch",
+            ["sinfo", "--noheader", "--format=%T"],
+            "",
+            "SLURM",
+            "tests/cluster/slurm-up.sh",
+        )
+        or _no_slurm_node()
+    )
+
+
+def _no_slurm_node() -> str | None:
+    import subprocess
+
+    states = subprocess.run(
+        ["sinfo", "--noheader", "--format=%T"], capture_output=True, text=True, timeout=15
+    ).stdout.split()
+    if not any(s.rstrip("*~#") in ("idle", "mixed", "allocated") for s in states):
+        return f"no usable SLURM node (sinfo: {' '.join(states) or 'nothing'})"
     return None
 
 
@@ -124,24 +153,9 @@ sge:
 
 
 def sge_unavailable() -> str | None:
-    """Why the live Grid Engine tests cannot run here, or None when a cluster answers."""
-    import shutil
-    import subprocess
-
-    if shutil.which("qsub") is None:
-        return (
-            "no Grid Engine client tools: scripts/test.sh installs and starts a test cluster "
-            "when run as root (tests/cluster/sge-up.sh)"
-        )
-    try:
-        proc = subprocess.run(["qstat", "-f"], capture_output=True, text=True, timeout=15)
-    except subprocess.TimeoutExpired:
-        return "Grid Engine qmaster did not answer qstat within 15 s"
-    if proc.returncode != 0 or "@" not in proc.stdout:
-        return (
-            f"no usable Grid Engine queue (qstat -f: {proc.stderr.strip() or proc.stdout.strip()})"
-        )
-    return None
+    return cluster_unavailable(
+        "qsub", ["qstat", "-f"], "@", "Grid Engine", "tests/cluster/sge-up.sh"
+    )
 
 
 @pytest.fixture(scope="session")
