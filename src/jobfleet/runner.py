@@ -151,6 +151,8 @@ def argv_chunks(items: Sequence[str], fixed_len: int, sep_len: int = 1) -> list[
     budget = max(limit // 2 - fixed_len - _ARG_MAX_MARGIN, 4096)
     # Linux also caps one argument at 32 pages (MAX_ARG_STRLEN).
     budget = min(budget, 32 * 4096 - 1)
+    if sum(map(len, items)) + len(items) * sep_len <= budget:
+        return [list(items)]  # the rule: one call
     chunks: list[list[str]] = []
     current: list[str] = []
     size = 0

@@ -241,7 +241,11 @@ class BatchBackend(Backend):
         # A queue command that lists every job (not the ids) is never split.
         chunks = [list(by_id)] if self.queue_lists_all else argv_chunks(list(by_id), 1024)
         for chunk in chunks:
-            _merge(seen, self.parse_queue(self.run(self.queue_argv(chunk)), chunk))
+            parsed = self.parse_queue(self.run(self.queue_argv(chunk)), chunk)
+            if seen:
+                _merge(seen, parsed)
+            else:
+                seen = parsed  # the usual single call: nothing to merge with
 
         missing = _missing(by_id, seen)
         if missing:
@@ -267,11 +271,17 @@ class BatchBackend(Backend):
                 missing = _missing(by_id, seen)
         for native_id in missing:
             _merge(seen, {native_id: _from_exit_files(by_id[native_id], seen.get(native_id, {}))})
+        # Rare cases, looked for in one pass: a dependency never met (exit 196) and,
+        # where the scheduler reserves exit codes, the script's substitute (exit 1).
+        special = {EXIT_DEPENDENCY_NEVER_MET}
+        if self.script_dialect().reserved_exits:
+            special.add(1)
         for native_id, elements in seen.items():
-            if native_id in by_id:
-                _mark_never_met(by_id[native_id], elements)
-                if self.script_dialect().reserved_exits:
-                    _undo_substitute_exits(by_id[native_id], elements)
+            if native_id not in by_id or not any(e[1] in special for e in elements.values()):
+                continue
+            _mark_never_met(by_id[native_id], elements)
+            if 1 in special:
+                _undo_substitute_exits(by_id[native_id], elements)
         return {n: _status(elements) for n, elements in seen.items() if n in by_id and elements}
 
 
@@ -309,8 +319,13 @@ def _missing(by_id: Mapping[str, PollTarget], seen: Seen) -> list[str]:
     """Jobs with at least one expected element nobody has reported."""
     out = []
     for native_id, target in by_id.items():
-        reported = seen.get(native_id, {})
-        if any(index not in reported for index in _expected(target)):
+        reported = seen.get(native_id)
+        if reported is None:
+            out.append(native_id)
+        elif target.indices is None:
+            if None not in reported:
+                out.append(native_id)
+        elif any(index not in reported for index in target.indices):
             out.append(native_id)
     return out
 

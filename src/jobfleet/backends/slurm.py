@@ -19,6 +19,7 @@ formats of newer versions. Traps found on 22.05 (see docs/slurm-notes.md):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import re
@@ -122,6 +123,7 @@ def map_state(native: str) -> tuple[JobState, str | None]:
     return state, detail or None
 
 
+@functools.lru_cache(maxsize=1024)
 def exit_code(text: str) -> int | None:
     """The exit code from SLURM's ``code:signal`` (128+signal when a signal ended it).
 
@@ -142,6 +144,8 @@ def parse_job_id(text: str) -> tuple[str, list[int] | None]:
     >>> parse_job_id("123_[1-3%2]"), parse_job_id("123_[1,3-5]")
     (('123', [1, 2, 3]), ('123', [1, 3, 4, 5]))
     """
+    if text.isdigit():
+        return text, None  # the common case, kept cheap
     base, sep, rest = text.strip().partition("_")
     if not sep:
         return base.split(".", 1)[0].split("+", 1)[0], None
@@ -155,7 +159,10 @@ def parse_job_id(text: str) -> tuple[str, list[int] | None]:
     return base, [int(rest)] if rest.isdigit() else []
 
 
+@functools.lru_cache(maxsize=4096)
 def _element(native_state: str, reason: str | None, code: int | None) -> Element:
+    """jobfleet's (state, exit code, reason) for SLURM's; cached: a poll of
+    thousands of jobs sees only a handful of different combinations."""
     state, detail = map_state(native_state)
     if state is JobState.CANCELLED and detail:
         reason = f"cancelled {detail}"
@@ -342,29 +349,27 @@ class SlurmBackend(BatchBackend):
                 continue
             _, job_id, array_id, task, state, reason, _name = fields
             if state == "COMPLETING":
-                state = "COMPLETED"  # ending: dropped below, so that accounting tells how
-            if task in ("N/A", ""):
-                seen.setdefault(job_id, {})[None] = _element(state, reason, None)
-                continue
-            indices = _task_indices(task)
+                state = "COMPLETED"  # ending: left to accounting, below
+            single = task in ("N/A", "")
+            indices: list[int | None] | None = [None] if single else _task_indices(task)
             if indices is None:
                 log.warning("squeue: cannot read array task list %r; skipped", task)
                 continue
+            owner = job_id if single else array_id
+            element = _element(state, reason, None)
+            if element[0].is_terminal:
+                # Finished (or finishing) jobs in squeue carry no exit code: left to
+                # accounting, keeping squeue's reason for a cancellation (sacct does
+                # not say why SLURM cancelled a job, e.g. DependencyNeverSatisfied).
+                if element[0] is JobState.CANCELLED and element[2]:
+                    for index in indices:
+                        self._ended_reasons[(owner, index)] = element[2]
+                seen.setdefault(owner, {})
+                continue
+            mine = seen.setdefault(owner, {})
             for index in indices:
-                seen.setdefault(array_id, {})[index] = _element(state, reason, None)
-        # Finished (or finishing) jobs still in squeue carry no exit code: let
-        # accounting say, keeping squeue's reason for a cancellation (sacct does
-        # not say why SLURM cancelled a job, e.g. DependencyNeverSatisfied).
-        self._ended_reasons.update(
-            ((n, i), e[2])
-            for n, elements in seen.items()
-            for i, e in elements.items()
-            if e[0] is JobState.CANCELLED and e[2]
-        )
-        return {
-            n: {i: e for i, e in elements.items() if not e[0].is_terminal}
-            for n, elements in seen.items()
-        }
+                mine[index] = element
+        return seen
 
     # -- accounting -----------------------------------------------------------------
 
@@ -398,6 +403,11 @@ class SlurmBackend(BatchBackend):
             if len(fields) < 4:
                 continue
             job_id, _raw, state, code_text = fields[:4]
+            if job_id.isdigit():  # a single job: the common case, kept cheap
+                if job_id in wanted:
+                    reason = self._ended_reasons.get((job_id, None))
+                    seen[job_id] = {None: _element(state, reason, exit_code(code_text))}
+                continue
             try:
                 base, indices = parse_job_id(job_id)
             except SpecError:
@@ -467,7 +477,7 @@ class SlurmBackend(BatchBackend):
         )
 
 
-def _task_indices(task: str) -> list[int] | None:
+def _task_indices(task: str) -> list[int | None] | None:
     """Indices from squeue's array task field (``5``, ``3-6%2``, ``1,3-5``)."""
     if task.isdigit():
         return [int(task)]
