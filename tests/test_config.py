@@ -103,7 +103,7 @@ def test_no_file_anywhere_gives_defaults(tmp_path: Path) -> None:
     assert config.backend == "local"
     assert config.resources == Resources()
     assert config.local == LocalSettings()
-    assert config.poll_interval_s == 1.0
+    assert config.wait.poll_interval_s == 1.0
     assert set(config.sources.values()) == {"default"}
     assert config.profiles == ()
 
@@ -173,7 +173,7 @@ def test_merge_order_and_sources(tmp_path: Path) -> None:
         cores=32, memory="4G", walltime="2h", queue="short", gpus=0
     )
     assert config.local == LocalSettings(gpus=2, cancel_grace_s=30)
-    assert config.poll_interval_s == 5.0
+    assert config.wait.poll_interval_s == 5.0
     assert (config.profile, config.path, config.profiles) == ("big", path, ("big", "gpu"))
     expected = {
         "backend": path,
@@ -244,7 +244,7 @@ def test_local_settings(tmp_path: Path, text: str, expected: LocalSettings) -> N
 )
 def test_poll_interval_forms(tmp_path: Path, value: object, seconds: float) -> None:
     config = load(tmp_path, "", overrides={"wait.poll_interval": value})
-    assert config.poll_interval_s == seconds
+    assert config.wait.poll_interval_s == seconds
     assert config.values["wait"]["poll_interval"] == value
 
 

@@ -14,8 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from jobfleet import owner
 from jobfleet.errors import RegistryError, UnknownJobError
-from jobfleet.registry import SCHEMA_VERSION, NewJob, Registry, StatusUpdate, default_home
+from jobfleet.registry import (
+    SCHEMA_VERSION,
+    SUBMITTING,
+    NewJob,
+    Registry,
+    StatusUpdate,
+    default_home,
+)
 from jobfleet.spec import JobSpec, Resources, parse_array, spec_from_dict
 from jobfleet.states import JobState
 
@@ -63,7 +71,8 @@ def test_create_and_get_round_trip(reg: Registry) -> None:
     assert [r.id for r in created] == ["1", "2"]
     job, arr = created
     assert (job.name, job.backend, job.state, job.submitted) == ("train", "slurm", S.UNKNOWN, False)
-    assert job.native_id is None and job.exit_code is None and job.reason is None
+    assert job.native_id is None and job.exit_code is None
+    assert job.reason == SUBMITTING + owner.current()  # who submits it, if it must be found
     assert before <= job.created_at == job.updated_at <= time.time()
     assert job.job_dir == str(reg.home / "jobs" / "1") and Path(job.job_dir).is_dir()
     assert Path(arr.job_dir).is_dir()
@@ -282,7 +291,7 @@ def test_events_record_the_history(reg: Registry) -> None:
         (e["old_state"], e["new_state"], e["exit_code"], e["reason"]) for e in reg.events(job.id)
     ]
     assert history == [
-        (None, "unknown", None, None),
+        (None, "unknown", None, SUBMITTING + owner.current()),
         ("unknown", "pending", None, None),
         ("pending", "running", None, None),
         ("running", "failed", 2, "NonZeroExitCode"),

@@ -48,6 +48,7 @@ __all__ = [
     "Setting",
     "SgeConfig",
     "SlurmConfig",
+    "WaitConfig",
     "describe",
     "find_config_file",
     "load_config",
@@ -221,7 +222,22 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("local", "gpus", _or_auto(_whole(0)), "auto", "GPUs the local backend may use"),
     Setting("local", "cancel_grace", _duration, "10s", "how long a cancelled job may take to exit"),
     Setting("local", "idle_exit", _duration, "60s", "the local agent exits after this idle time"),
-    Setting("wait", "poll_interval", _interval, "1s", "time between status polls"),
+    Setting("wait", "poll_interval", _interval, "1s", "longest time between status polls"),
+    Setting("wait", "first_poll", _interval, "0.1s", "first time between polls (then grows)"),
+    Setting(
+        "wait",
+        "min_gap",
+        _interval,
+        "1s",
+        "least time between two polls of a scheduler (keeps clear of its rate limit)",
+    ),
+    Setting(
+        "wait",
+        "lost_after",
+        _duration,
+        "5m",
+        "a job missing from queue, accounting and exit files this long (in answered polls) is lost",
+    ),
     Setting("slurm", "command_timeout", _duration, "60s", "longest wait for one SLURM command"),
     Setting(
         "slurm", "submit_retries", _whole(0), 5, "retries of a submission SLURM refused for now"
@@ -290,6 +306,16 @@ class SgeConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WaitConfig:
+    """How jobs are watched (section ``wait:``); see :class:`jobfleet.monitor.Monitor`."""
+
+    poll_interval_s: float = 1.0
+    first_poll_s: float = 0.1
+    min_gap_s: float = 1.0
+    lost_after_s: int = 300
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The merged configuration.
 
@@ -299,7 +325,7 @@ class Config:
         local: settings of the local backend.
         slurm: settings of the SLURM backend.
         sge: settings of the Grid Engine backend.
-        poll_interval_s: seconds between status polls.
+        wait: how jobs are watched.
         profile: the profile applied, if any.
         path: the file read, if any.
         values: merged values in YAML form, JSON-serialisable.
@@ -313,7 +339,7 @@ class Config:
     local: LocalSettings
     slurm: SlurmConfig
     sge: SgeConfig
-    poll_interval_s: float
+    wait: WaitConfig
     profile: str | None
     path: str | None
     values: dict[str, Any]
@@ -446,7 +472,12 @@ def load_config(
                 gpu_resource=flat["sge.gpu_resource"],
                 verify_requests=flat["sge.verify_requests"],
             ),
-            poll_interval_s=_interval_seconds(flat["wait.poll_interval"], "wait.poll_interval"),
+            wait=WaitConfig(
+                poll_interval_s=_interval_seconds(flat["wait.poll_interval"], "wait.poll_interval"),
+                first_poll_s=_interval_seconds(flat["wait.first_poll"], "wait.first_poll"),
+                min_gap_s=_interval_seconds(flat["wait.min_gap"], "wait.min_gap"),
+                lost_after_s=parse_walltime(flat["wait.lost_after"], "wait.lost_after"),
+            ),
             profile=profile,
             path=str(found) if found is not None else None,
             values=values,

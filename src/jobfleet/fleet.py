@@ -17,11 +17,12 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
+from jobfleet import owner
 from jobfleet.backends import KNOWN_BACKENDS
 from jobfleet.backends.base import Backend, PollTarget, SubmitRequest, scheduler_name
 from jobfleet.config import Config, load_config
@@ -31,13 +32,15 @@ from jobfleet.errors import (
     SpecError,
     SubmitError,
     UnknownJobError,
-    WaitTimeout,
 )
-from jobfleet.registry import NewJob, Registry, StatusUpdate
+from jobfleet.registry import SUBMITTING, NewJob, Registry, StatusUpdate
 from jobfleet.runner import Runner
 from jobfleet.script import Requirement, exit_code_path, render_script, stream_path
 from jobfleet.spec import DepKind, JobSpec, spec_from_dict
 from jobfleet.states import JobRecord, JobState
+
+if TYPE_CHECKING:
+    from jobfleet.monitor import Monitor
 
 __all__ = ["DryRun", "Fleet"]
 
@@ -86,6 +89,7 @@ class Fleet:
         self.registry = Registry(home)
         self._runner = runner
         self._backends: dict[str, Backend] = {}
+        self._monitors: dict[str, Monitor] = {}
 
     def close(self) -> None:
         for backend in self._backends.values():
@@ -114,6 +118,15 @@ class Fleet:
         backend = self._make_backend(name)
         self._backends[name] = backend
         return backend
+
+    def monitor(self, backend: str | None = None) -> Monitor:
+        """The one :class:`~jobfleet.monitor.Monitor` of a backend (default: the configured one)."""
+        name = self.backend(backend).name
+        if name not in self._monitors:
+            from jobfleet.monitor import Monitor
+
+            self._monitors[name] = Monitor(self, name)
+        return self._monitors[name]
 
     def _make_backend(self, name: str) -> Backend:
         if name == "sge":
@@ -186,6 +199,13 @@ class Fleet:
                         "dependencies",
                         f"job {record.id} runs on backend {record.backend!r}, this one on "
                         f"{backend.name!r}; dependencies must be on the same backend",
+                    )
+                if record.spec.get("retries"):
+                    raise SpecError(
+                        "dependencies",
+                        f"job {record.id} may be retried (retries={record.spec['retries']}); "
+                        "a scheduler dependency would only see its first attempt: wait for it "
+                        "with `jobfleet wait` (or fleet.wait) and submit this job afterwards",
                     )
                 if record.native_id is None and not record.state.is_terminal:
                     raise SpecError(
@@ -290,6 +310,22 @@ class Fleet:
             for record, spec, dep in zip(records, prepared, deps, strict=True)
             if not dep.never
         ]
+        failed = self._hand_over(be, todo)
+        if failed:
+            first = failed[0][1]
+            if len(records) == 1:
+                raise first
+            raise SubmitError(
+                first.job_name,
+                f"{first.detail} ({len(failed)} of {len(records)} submissions did not go through)",
+                maybe_submitted=any(e.maybe_submitted for _, e in failed),
+            )
+        return self.registry.get_many([r.id for r in records])
+
+    def _hand_over(
+        self, be: Backend, todo: Sequence[tuple[JobRecord, JobSpec, _Deps]]
+    ) -> list[tuple[str, SubmitError]]:
+        """Write the scripts, submit, record the outcome; the submissions that failed."""
         submitted: list[tuple[str, str]] = []
         failed: list[tuple[str, SubmitError]] = []
         handed_over = False
@@ -310,16 +346,7 @@ class Fleet:
         finally:
             # Even when recording the submitted ones failed, the refused ones are recorded.
             self._record_failures(failed)
-        if failed:
-            first = failed[0][1]
-            if len(records) == 1:
-                raise first
-            raise SubmitError(
-                first.job_name,
-                f"{first.detail} ({len(failed)} of {len(records)} submissions did not go through)",
-                maybe_submitted=any(e.maybe_submitted for _, e in failed),
-            )
-        return self.registry.get_many([r.id for r in records])
+        return failed
 
     def _record_failures(self, failed: Sequence[tuple[str, SubmitError]]) -> None:
         refused = [(i, str(e)) for i, e in failed if not e.maybe_submitted]
@@ -354,7 +381,9 @@ class Fleet:
             requests.append(
                 SubmitRequest(
                     job_id=record.id,
-                    name=scheduler_name(self.registry.token, record.id, spec.display_name),
+                    name=scheduler_name(
+                        self.registry.token, record.id, spec.display_name, record.attempt
+                    ),
                     spec=spec,
                     script_path=str(script_path),
                     job_dir=record.job_dir,
@@ -392,7 +421,7 @@ class Fleet:
         found: list[tuple[str, str]] = []
         absent: list[tuple[str, str]] = []
         for record in records:
-            name = scheduler_name(self.registry.token, record.id, record.name)
+            name = scheduler_name(self.registry.token, record.id, record.name, record.attempt)
             try:
                 native = self.backend(record.backend).find_submitted(name, record.id)
             except (CommandError, ConfigError) as exc:
@@ -413,7 +442,14 @@ class Fleet:
         """Ask the backends about the unfinished ones, record changes, return all fresh.
 
         Only what differs from the given records is written; a record some other
-        process updated meanwhile is read again rather than assumed.
+        process updated meanwhile is read again rather than assumed. A job the
+        scheduler no longer knows and that left no exit-code file becomes
+        ``lost`` after ``wait.lost_after`` of answered polls; a job that ended
+        in one of its ``retry_on`` states with retries left is submitted again.
+
+        Raises:
+            CommandError: a backend could not be asked (what the others answered
+                is recorded first; nothing is concluded about this one's jobs).
         """
         current = {r.id: r for r in records}
         unsure = [r for r in current.values() if _awaits_reconciling(r)]
@@ -425,28 +461,100 @@ class Fleet:
             if record.submitted and record.native_id and not record.state.is_terminal:
                 by_backend.setdefault(record.backend, []).append(record)
         updates: list[StatusUpdate] = []
+        error: CommandError | None = None
         for name, group in by_backend.items():
-            token = self.registry.token
-            statuses = self.backend(name).poll([_target(r, token) for r in group])
-            for record in group:
-                status = statuses.get(record.native_id or "")
-                if status is None:
-                    continue  # not known right now: keep the last known state
-                update = StatusUpdate(
-                    record.id,
-                    state=None if status.elements else status.state,
-                    exit_code=status.exit_code,
-                    reason=status.reason,
-                    elements=status.elements,
-                )
-                if _differs(update, record):
-                    updates.append(update)
+            try:
+                updates += self._poll_group(name, group)
+            except CommandError as exc:
+                error = error or exc
         if updates:
             changed = {r.id: r for r in self.registry.apply(updates)}
             unchanged = [u.job_id for u in updates if u.job_id not in changed]
             changed.update((r.id, r) for r in self.registry.get_many(unchanged))
             current.update(changed)
+            retry = [r for r in changed.values() if _retry_due(r)]
+            if retry:
+                current.update((r.id, r) for r in self._retry(retry))
+        if error is not None:
+            raise error
         return list(current.values())
+
+    def _poll_group(self, name: str, group: Sequence[JobRecord]) -> list[StatusUpdate]:
+        """What one backend says of its jobs, with the lost rule applied."""
+        asked_at = time.time()
+        token = self.registry.token
+        try:
+            statuses = self.backend(name).poll([_target(r, token) for r in group])
+        except CommandError:
+            # No answer: nothing is concluded, and absence timers start again.
+            self.registry.note_outage(name, asked_at)
+            raise
+        updates: list[StatusUpdate] = []
+        absent: dict[str, list[int | None]] = {}
+        for record in group:
+            status = statuses.get(record.native_id or "")
+            if status is None:
+                absent[record.id] = _unfinished_indices(record, {})
+                continue
+            if record.elements:
+                missing = _unfinished_indices(record, status.elements)
+                if missing:
+                    absent[record.id] = missing
+            update = StatusUpdate(
+                record.id,
+                state=None if status.elements else status.state,
+                exit_code=status.exit_code,
+                reason=status.reason,
+                elements=status.elements,
+            )
+            if _differs(update, record):
+                updates.append(update)
+        lost_after = self.config.wait.lost_after_s
+        lost = self.registry.track_absence(
+            name, [r.id for r in group], absent, at=asked_at, lost_after_s=lost_after
+        )
+        reason = (
+            f"vanished: the scheduler has not known it for {lost_after} s of answered polls "
+            "and it left no exit-code file (its real outcome is unknown)"
+        )
+        for job_id, indices in lost.items():
+            if indices == [None]:
+                updates.append(StatusUpdate(job_id, JobState.LOST, reason=reason))
+            else:
+                lost_element = (JobState.LOST, None, reason)
+                elements = {i: lost_element for i in indices if i is not None}
+                updates.append(StatusUpdate(job_id, elements=elements))
+        return updates
+
+    def _retry(self, records: Sequence[JobRecord]) -> list[JobRecord]:
+        """Submit ended jobs with retries left again; their fresh records."""
+        out = []
+        for record in records:
+            budget = int(record.spec.get("retries", 0))
+            why = record.state.value + (
+                f" (exit {record.exit_code})" if record.exit_code is not None else ""
+            )
+            again = self.registry.begin_retry(
+                record.id, record.attempt, SUBMITTING + owner.current()
+            )
+            if again is None:
+                continue  # another process got there first
+            log.warning(
+                "job %s: attempt %d ended %s; submitting attempt %d of %d",
+                record.id,
+                record.attempt,
+                why,
+                again.attempt,
+                budget + 1,
+            )
+            spec = spec_from_dict(record.spec)
+            be = self.backend(record.backend)
+            # Its dependencies were met when it first ran: the retry has none.
+            failed = self._hand_over(be, [(again, spec, _Deps((), {}, None))])
+            for _, error in failed:
+                log.warning("job %s: attempt %d not submitted: %s", record.id, again.attempt, error)
+            out.append(self.registry.get(record.id))
+        return out
 
     def status(self, job_ids: Sequence[str] | None = None, *, limit: int = 20) -> list[JobRecord]:
         """Fresh records of these jobs (default: the ``limit`` most recent)."""
@@ -462,34 +570,18 @@ class Fleet:
     ) -> list[JobRecord]:
         """Block until every job is terminal; returns their records.
 
-        Polls with a short first interval growing to ``wait.poll_interval``.
+        Polls through each backend's :meth:`monitor` (backoff from
+        ``wait.first_poll`` to ``wait.poll_interval``, never closer than
+        ``wait.min_gap`` for a scheduler); rides out a scheduler that does not answer.
 
         Raises:
             WaitTimeout: ``timeout_s`` passed first (the jobs keep running).
         """
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        interval = min(0.05, self.config.poll_interval_s)
+        from jobfleet.monitor import wait_all
+
         records = self.registry.get_many(list(job_ids))
-        while True:
-            try:
-                records = self.refresh(records)
-            except CommandError as exc:
-                if not exc.transient:
-                    raise
-                # The scheduler did not answer: nothing is concluded, keep waiting.
-                log.warning("cannot ask the scheduler right now (%s); still waiting", exc)
-            if on_update is not None:
-                on_update(records)
-            unfinished = [r.id for r in records if not r.state.is_terminal]
-            if not unfinished:
-                return records
-            if deadline is not None and time.monotonic() >= deadline:
-                raise WaitTimeout(unfinished, timeout_s or 0.0)
-            pause = (
-                interval if deadline is None else min(interval, max(deadline - time.monotonic(), 0))
-            )
-            time.sleep(pause)
-            interval = min(interval * 1.5, self.config.poll_interval_s)
+        monitors = [self.monitor(name) for name in dict.fromkeys(r.backend for r in records)]
+        return wait_all(monitors, list(job_ids), timeout_s=timeout_s, on_update=on_update)
 
     def cancel(
         self,
@@ -622,7 +714,24 @@ def _target(record: JobRecord, token: str) -> PollTarget:
         job_dir=record.job_dir,
         submitted_at=record.created_at,
         indices=tuple(sorted(record.elements)) if record.elements else None,
-        name=scheduler_name(token, record.id, record.name),
+        name=scheduler_name(token, record.id, record.name, record.attempt),
+    )
+
+
+def _unfinished_indices(record: JobRecord, reported: Mapping[int, object]) -> list[int | None]:
+    """The unfinished parts of a job (None: the job itself) a report left out."""
+    if not record.elements:
+        return [None]
+    return [i for i, e in record.elements.items() if not e.state.is_terminal and i not in reported]
+
+
+def _retry_due(record: JobRecord) -> bool:
+    spec = record.spec
+    return (
+        record.state.is_terminal
+        and not record.elements
+        and record.attempt <= int(spec.get("retries", 0))
+        and record.state.value in spec.get("retry_on", ("failed", "lost"))
     )
 
 
@@ -635,8 +744,11 @@ def _maybe(error: object) -> str:
 
 
 def _awaits_reconciling(record: JobRecord) -> bool:
-    return (
-        not record.submitted
-        and record.state is JobState.UNKNOWN
-        and (record.reason or "").startswith(MAYBE_SUBMITTED)
-    )
+    """A job whose submission may have reached the scheduler and nobody is finishing it:
+    its submitter said so, or died while submitting (killed, the machine rebooted)."""
+    if record.submitted or record.state is not JobState.UNKNOWN:
+        return False
+    reason = record.reason or ""
+    if reason.startswith(MAYBE_SUBMITTED):
+        return True
+    return reason.startswith(SUBMITTING) and owner.is_gone(reason.removeprefix(SUBMITTING))

@@ -32,12 +32,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeAlias
 
+from jobfleet import owner
 from jobfleet.errors import RegistryError, UnknownJobError
 from jobfleet.spec import JobSpec, spec_to_dict
 from jobfleet.sqlite import connect
 from jobfleet.states import TERMINAL, ElementRecord, JobRecord, JobState, aggregate
 
-__all__ = ["NewJob", "Registry", "StatusUpdate", "default_home"]
+__all__ = ["SUBMITTING", "NewJob", "Registry", "StatusUpdate", "default_home"]
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,37 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         "INSERT INTO meta (key, value) VALUES ('token', lower(hex(randomblob(4))))",
     ),
+    (
+        # Retries: the attempt a job is on, and every earlier attempt as it ended.
+        "ALTER TABLE jobs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1",
+        """CREATE TABLE attempts (
+            job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            attempt INTEGER NOT NULL,
+            native_id TEXT,
+            state TEXT NOT NULL,
+            exit_code INTEGER,
+            reason TEXT,
+            job_dir TEXT NOT NULL,
+            ended_at REAL NOT NULL,
+            PRIMARY KEY (job_id, attempt)) WITHOUT ROWID""",
+        # Jobs (idx -1) or elements a scheduler answered it does not know: since when,
+        # in how many answered polls in a row (see Registry.track_absence).
+        """CREATE TABLE absences (
+            job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            since REAL NOT NULL,
+            polls INTEGER NOT NULL,
+            PRIMARY KEY (job_id, idx)) WITHOUT ROWID""",
+        # Callbacks fired (done_at set) or being fired by a process (owner).
+        """CREATE TABLE callbacks (
+            job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            claimed_at REAL NOT NULL,
+            done_at REAL,
+            outcome TEXT,
+            PRIMARY KEY (job_id, key)) WITHOUT ROWID""",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -95,7 +127,7 @@ _PRIVATE_DIR = 0o700
 _PRIVATE_FILE = 0o600
 _SELECT_JOBS = (
     "SELECT id, name, backend, native_id, state, exit_code, reason, submitted, job_dir,"
-    " created_at, updated_at, spec, is_array FROM jobs"
+    " created_at, updated_at, spec, attempt, is_array FROM jobs"
 )
 # Lists of values are passed as one JSON parameter, so no SQL is built at run time.
 _BY_IDS = " WHERE id IN (SELECT value FROM json_each(?))"
@@ -108,6 +140,12 @@ _INSERT_EVENT = (
     "INSERT INTO events (job_id, idx, at, old_state, new_state, exit_code, reason)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+
+#: The reason of a job recorded and not yet submitted, followed by its submitter
+#: (see :mod:`jobfleet.owner`): a job whose submitter died is looked for by name.
+SUBMITTING = "being submitted by "
+#: The idx of a single job in the absences table.
+_WHOLE_JOB = -1
 
 #: (state, exit_code, reason) of a job or an element.
 _Status: TypeAlias = tuple[JobState, int | None, str | None]
@@ -273,20 +311,25 @@ class Registry:
     # -- writes -------------------------------------------------------------
 
     def create_jobs(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
-        """Record new, unsubmitted jobs (state UNKNOWN) and create their directories."""
+        """Record new, unsubmitted jobs (state UNKNOWN) and create their directories.
+
+        Their reason names this process as the submitter (:data:`SUBMITTING`).
+        """
         now = time.time()
         ids: list[int] = []
+        submitter = SUBMITTING + owner.current()
         with self._transaction(write=True) as conn:
             for job in jobs:
                 array = job.spec.array
                 spec = json.dumps(spec_to_dict(job.spec))
                 cursor = conn.execute(
-                    "INSERT INTO jobs (name, backend, state, is_array, job_dir, created_at,"
-                    " updated_at, spec) VALUES (?, ?, ?, ?, '', ?, ?, ?)",
+                    "INSERT INTO jobs (name, backend, state, reason, is_array, job_dir,"
+                    " created_at, updated_at, spec) VALUES (?, ?, ?, ?, ?, '', ?, ?, ?)",
                     (
                         job.name,
                         job.backend,
                         JobState.UNKNOWN.value,
+                        submitter,
                         array is not None,
                         now,
                         now,
@@ -303,11 +346,11 @@ class Registry:
                         "INSERT INTO elements (job_id, idx, state) VALUES (?, ?, ?)",
                         ((row_id, i, JobState.UNKNOWN.value) for i in array.indices),
                     )
-                conn.execute(_INSERT_EVENT, (row_id, None, now, None, "unknown", None, None))
+                conn.execute(_INSERT_EVENT, (row_id, None, now, None, "unknown", None, submitter))
                 ids.append(row_id)
             return self._load(conn, ids)
 
-    def _new_job_dir(self, row_id: int) -> Path:
+    def _new_job_dir(self, row_id: int, name: str | None = None) -> Path:
         """Create a directory no job has used before, named after the job if possible.
 
         An existing ``jobs/<id>`` belongs to another job (the database was moved
@@ -316,7 +359,7 @@ class Registry:
         """
         jobs = self.home / "jobs"
         jobs.mkdir(mode=_PRIVATE_DIR, parents=True, exist_ok=True)
-        job_dir = jobs / str(row_id)
+        job_dir = jobs / (name or str(row_id))
         while True:
             try:
                 job_dir.mkdir(mode=_PRIVATE_DIR)
@@ -324,7 +367,7 @@ class Registry:
                 log.warning(
                     "job %s: %s is taken by an older job; using another name", row_id, job_dir
                 )
-                job_dir = jobs / f"{row_id}-{secrets.token_hex(4)}"
+                job_dir = jobs / f"{name or row_id}-{secrets.token_hex(4)}"
             else:
                 return job_dir
 
@@ -473,6 +516,171 @@ class Registry:
                 ).fetchone()[0]
         return state, exit_code, _next_reason(old[0], state, old[2], given_reason)
 
+    def begin_retry(self, job_id: str, attempt: int, reason: str) -> JobRecord | None:
+        """Start attempt ``attempt + 1`` of an ended job: file the ended attempt away and
+        make the job unsubmitted again, in a fresh directory.
+
+        Only one caller wins: None when the job is not (any more) an ended
+        single job on ``attempt``, e.g. another process retried it first.
+        """
+        now = time.time()
+        row_id = _row_id(job_id)
+        with self._transaction(write=True) as conn:
+            row = conn.execute(
+                "SELECT native_id, state, exit_code, reason, job_dir, is_array FROM jobs"
+                " WHERE id = ? AND attempt = ?",
+                (row_id, attempt),
+            ).fetchone()
+            if row is None or row[5] or _state(row[1], job_id) not in TERMINAL:
+                return None
+            native_id, state, exit_code, old_reason, job_dir, _ = row
+            conn.execute(
+                "INSERT INTO attempts (job_id, attempt, native_id, state, exit_code, reason,"
+                " job_dir, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (row_id, attempt, native_id, state, exit_code, old_reason, job_dir, now),
+            )
+            new_dir = self._new_job_dir(row_id, f"{row_id}.{attempt + 1}")
+            conn.execute(
+                "UPDATE jobs SET attempt = ?, native_id = NULL, submitted = 0, state = ?,"
+                " exit_code = NULL, reason = ?, job_dir = ?, updated_at = ? WHERE id = ?",
+                (attempt + 1, JobState.UNKNOWN.value, reason, str(new_dir), now, row_id),
+            )
+            conn.execute(
+                _INSERT_EVENT, (row_id, None, now, state, JobState.UNKNOWN.value, None, reason)
+            )
+            conn.execute("DELETE FROM absences WHERE job_id = ?", (row_id,))
+            return self._load(conn, [row_id])[0]
+
+    def attempts(self, job_id: str) -> list[dict[str, Any]]:
+        """The ended earlier attempts of a job, oldest first (the current one is the job).
+
+        Each has ``attempt``, ``native_id``, ``state``, ``exit_code``, ``reason``,
+        ``job_dir`` and ``ended_at``.
+        """
+        keys = ("attempt", "native_id", "state", "exit_code", "reason", "job_dir", "ended_at")
+        with self._transaction(write=False) as conn:
+            self._job_row(conn, job_id)
+            rows = conn.execute(
+                "SELECT attempt, native_id, state, exit_code, reason, job_dir, ended_at"
+                " FROM attempts WHERE job_id = ? ORDER BY attempt",
+                (_row_id(job_id),),
+            ).fetchall()
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def note_outage(self, backend: str, at: float) -> None:
+        """Record that ``backend``'s scheduler did not answer at ``at``: absence timers
+        started before it start again (see :meth:`track_absence`)."""
+        with self._transaction(write=True) as conn:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (f"outage.{backend}", repr(at)),
+            )
+
+    def track_absence(
+        self,
+        backend: str,
+        polled: Sequence[str],
+        absent: Mapping[str, Sequence[int | None]],
+        *,
+        at: float,
+        lost_after_s: float,
+        min_polls: int = 3,
+    ) -> dict[str, list[int | None]]:
+        """Count an answered poll of ``polled`` jobs in which the scheduler knew nothing
+        of ``absent`` (job id -> indices, None for a single job); return those lost.
+
+        A job (or element) is lost when it has been absent from every answered
+        poll for ``lost_after_s`` seconds and at least ``min_polls`` polls. An
+        outage of the backend (:meth:`note_outage`) restarts the count: time
+        during which the scheduler did not answer never counts as absence.
+        Absence counts of polled jobs that were present are cleared.
+        """
+        lost: dict[str, list[int | None]] = {}
+        with self._transaction(write=True) as conn:
+            row = conn.execute(
+                "SELECT value FROM meta WHERE key = ?", (f"outage.{backend}",)
+            ).fetchone()
+            outage = float(row[0]) if row else 0.0
+            wanted = {
+                (int(j), _WHOLE_JOB if i is None else i) for j, ix in absent.items() for i in ix
+            }
+            polled_rows = {int(j) for j in polled}
+            known = {
+                (job, idx): (since, polls)
+                for job, idx, since, polls in conn.execute(
+                    "SELECT job_id, idx, since, polls FROM absences"
+                )
+                if job in polled_rows
+            }
+            conn.executemany(
+                "DELETE FROM absences WHERE job_id = ? AND idx = ?",
+                [key for key in known if key not in wanted],
+            )
+            counts = []
+            for key in wanted:
+                since, polls = known.get(key, (at, 0))
+                if since < outage:  # the scheduler was unreachable since: start again
+                    since, polls = at, 0
+                polls += 1
+                counts.append((since, polls, *key))
+                if polls >= min_polls and at - since >= lost_after_s:
+                    job, idx = key
+                    lost.setdefault(str(job), []).append(None if idx == _WHOLE_JOB else idx)
+            conn.executemany(
+                "INSERT INTO absences (since, polls, job_id, idx) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (job_id, idx) DO UPDATE SET since = excluded.since,"
+                " polls = excluded.polls",
+                counts,
+            )
+        return lost
+
+    def claim_callbacks(
+        self, wanted: Sequence[tuple[str, str]], claimant: str
+    ) -> list[tuple[str, str]]:
+        """Claim ``(job_id, key)`` callbacks for ``claimant`` to fire; return those won.
+
+        A callback is won when nobody claimed it, or when its claimant died
+        before it finished (:func:`jobfleet.owner.is_gone`); never when it was
+        fired already or is being fired by a live process.
+        """
+        now = time.time()
+        won: list[tuple[str, str]] = []
+        with self._transaction(write=True) as conn:
+            for job_id, key in wanted:
+                row = conn.execute(
+                    "SELECT owner, done_at FROM callbacks WHERE job_id = ? AND key = ?",
+                    (_row_id(job_id), key),
+                ).fetchone()
+                if row is not None and (row[1] is not None or not owner.is_gone(row[0])):
+                    continue
+                conn.execute(
+                    "INSERT INTO callbacks (job_id, key, owner, claimed_at) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (job_id, key) DO UPDATE SET owner = excluded.owner,"
+                    " claimed_at = excluded.claimed_at",
+                    (_row_id(job_id), key, claimant, now),
+                )
+                won.append((job_id, key))
+        return won
+
+    def callbacks_done(self, done: Sequence[tuple[str, str, str]]) -> None:
+        """Record ``(job_id, key, outcome)`` callbacks as fired (``ok`` or the error)."""
+        now = time.time()
+        with self._transaction(write=True) as conn:
+            conn.executemany(
+                "UPDATE callbacks SET done_at = ?, outcome = ? WHERE job_id = ? AND key = ?",
+                [(now, outcome, _row_id(job_id), key) for job_id, key, outcome in done],
+            )
+
+    def callbacks_fired(self, job_id: str) -> dict[str, str | None]:
+        """The callbacks of a job fired so far: key -> outcome (``ok`` or the error)."""
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(
+                "SELECT key, outcome FROM callbacks WHERE job_id = ? AND done_at IS NOT NULL",
+                (_row_id(job_id),),
+            ).fetchall()
+        return {key: outcome for key, outcome in rows}
+
     # -- reads --------------------------------------------------------------
 
     def _job_row(self, conn: sqlite3.Connection, job_id: str) -> tuple[Any, ...]:
@@ -521,6 +729,7 @@ class Registry:
                 updated_at=row[10],
                 spec=json.loads(row[11]),
                 elements=elements.get(row[0], {}),
+                attempt=row[12],
             )
             for row in rows
         ]

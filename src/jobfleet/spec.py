@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobfleet.errors import SpecError
+from jobfleet.states import JobState
 from jobfleet.units import parse_memory, parse_walltime
 
 __all__ = [
@@ -42,6 +43,11 @@ MAX_ARRAY_SIZE = 1_000_000
 #: Largest array index (nine digits, as the parser reads them).
 MAX_ARRAY_INDEX = 999_999_999
 MAX_NAME_LENGTH = 200
+#: Most retries a job may ask for.
+MAX_RETRIES = 100
+_RETRYABLE_NAMES = tuple(
+    s.value for s in (JobState.FAILED, JobState.LOST, JobState.TIMEOUT, JobState.OUT_OF_MEMORY)
+)
 
 
 def _check_int(field_name: str, value: object, minimum: int) -> int:
@@ -364,6 +370,11 @@ class JobSpec:
         resources: what the job asks for.
         array: the array indices, or None for a single job.
         dependencies: conditions on other jobfleet jobs.
+        retries: how many times to submit the job again when it ends in one of
+            ``retry_on`` (each attempt is recorded; see ``Registry.attempts``).
+            Single jobs only, and no other job may depend on a job with retries.
+        retry_on: the states that use up a retry: any of ``failed``, ``lost``,
+            ``timeout``, ``out_of_memory`` (default: failed and lost).
     """
 
     command: Sequence[str]
@@ -376,6 +387,8 @@ class JobSpec:
     array: ArraySpec | None = None
     dependencies: tuple[Dependency, ...] = ()
     shell: bool = False
+    retries: int = 0
+    retry_on: tuple[JobState, ...] = (JobState.FAILED, JobState.LOST)
 
     def __post_init__(self) -> None:
         if isinstance(self.command, str):
@@ -422,6 +435,31 @@ class JobSpec:
             if not isinstance(dep, Dependency):
                 raise SpecError("dependencies", f"expected Dependency objects, got {dep!r}")
         object.__setattr__(self, "dependencies", deps)
+        self._check_retries()
+
+    def _check_retries(self) -> None:
+        if isinstance(self.retries, bool) or not isinstance(self.retries, int):
+            raise SpecError("retries", f"expected a whole number, got {self.retries!r}")
+        if not 0 <= self.retries <= MAX_RETRIES:
+            raise SpecError("retries", f"expected 0 to {MAX_RETRIES}, got {self.retries}")
+        if self.retries and self.array is not None:
+            raise SpecError(
+                "retries",
+                "arrays cannot be retried as a whole yet; retry inside the task, "
+                "or submit the failed indices again as a new array",
+            )
+        if isinstance(self.retry_on, (str, JobState)):
+            raise SpecError("retry_on", "expected a list of states, e.g. ['failed', 'timeout']")
+        states = []
+        for value in self.retry_on:
+            state = JobState(value) if value in _RETRYABLE_NAMES else None
+            if state is None:
+                raise SpecError(
+                    "retry_on",
+                    f"{value!r} cannot be retried; choose from {', '.join(_RETRYABLE_NAMES)}",
+                )
+            states.append(state)
+        object.__setattr__(self, "retry_on", tuple(dict.fromkeys(states)))
 
     @property
     def display_name(self) -> str:
@@ -473,6 +511,8 @@ def spec_to_dict(spec: JobSpec) -> dict[str, Any]:
         "dependencies": [
             {"kind": d.kind.value, "job_ids": list(d.job_ids)} for d in spec.dependencies
         ],
+        "retries": spec.retries,
+        "retry_on": [s.value for s in spec.retry_on],
     }
 
 
@@ -503,6 +543,8 @@ def spec_from_dict(data: Mapping[str, Any]) -> JobSpec:
                 Dependency(DepKind(d["kind"]), tuple(d["job_ids"]))
                 for d in data.get("dependencies", [])
             ),
+            retries=data.get("retries", 0),
+            retry_on=tuple(data.get("retry_on", ("failed", "lost"))),
         )
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, SpecError):

@@ -151,6 +151,7 @@ class JobRecord:
         updated_at: when its state last changed (Unix time).
         spec: the job description as submitted (JSON-compatible dict).
         elements: per-index records for arrays; empty for single jobs.
+        attempt: which attempt this is (1, then 2... when the job is retried).
     """
 
     id: str
@@ -166,6 +167,7 @@ class JobRecord:
     updated_at: float
     spec: dict[str, Any] = field(default_factory=dict)
     elements: dict[int, ElementRecord] = field(default_factory=dict)
+    attempt: int = 1
 
     @property
     def is_array(self) -> bool:
@@ -190,6 +192,7 @@ class JobRecord:
             "job_dir": self.job_dir,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            "attempt": self.attempt,
         }
         if self.elements:
             out["elements"] = {str(i): e.to_dict() for i, e in sorted(self.elements.items())}

@@ -348,9 +348,10 @@ class QueueStore:
             )
         ]
 
-    def find_job(self, jf_id: str) -> int | None:
-        """The newest queue job enqueued for jobfleet job ``jf_id``, if any."""
-        rows = self.read("SELECT max(id) FROM jobs WHERE jf_id = ?", (jf_id,))
+    def find_job(self, jf_id: str, name: str) -> int | None:
+        """The newest queue job enqueued for jobfleet job ``jf_id`` as ``name``, if any
+        (a job retried is enqueued again under another name)."""
+        rows = self.read("SELECT max(id) FROM jobs WHERE jf_id = ? AND name = ?", (jf_id, name))
         return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def jf_ids(self, job_ids: Sequence[int]) -> dict[int, str]:

@@ -1,0 +1,393 @@
+"""Watching jobs: batched polls, backoff, callbacks that fire once, outages ridden out.
+
+>>> from jobfleet import Fleet, JobSpec                          # doctest: +SKIP
+>>> fleet = Fleet()                                               # doctest: +SKIP
+>>> job = fleet.submit(JobSpec(["python", "train.py"]))           # doctest: +SKIP
+>>> monitor = fleet.monitor()                                     # doctest: +SKIP
+>>> monitor.watch([job.id], on_failure=notify)                    # doctest: +SKIP
+>>> monitor.wait()                                                # doctest: +SKIP
+
+There is one :class:`Monitor` per backend of a :class:`~jobfleet.fleet.Fleet`
+(``fleet.monitor(name)``). Each poll asks the scheduler about every watched
+job of that backend at once (one queue call, then one accounting call for
+what left the queue: see :meth:`jobfleet.fleet.Fleet.refresh`). Polls start
+``wait.first_poll`` apart and back off by half each time up to
+``wait.poll_interval``; two polls of a scheduler are never closer than
+``wait.min_gap``, so a site's rate limit is never approached.
+
+Callbacks: each (job, callback key) fires once, ever. Before firing, the
+monitor claims it in the registry; after it returns (or raises: the error is
+logged and recorded), it is marked fired. A program restarted after a crash
+watches its jobs again with the same callbacks: those already fired are
+skipped, those of jobs that ended meanwhile fire now. Only a crash *during* a
+callback makes it fire again, at the next monitor (at least once, never lost).
+A callback's key is its qualified name (``module.function``) unless given.
+
+Outages: a poll that fails changes nothing (the jobs keep their last known
+state), is retried after the usual interval, and restarts every lost-job
+timer (see :meth:`jobfleet.registry.Registry.track_absence`).
+
+The blocking (:meth:`Monitor.wait`) and asyncio (:meth:`Monitor.wait_async`)
+interfaces share one implementation: a poll is a plain call (run in a worker
+thread under asyncio), only the sleeping and the calling of callbacks differ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from jobfleet import owner
+from jobfleet.errors import CommandError, SpecError, WaitTimeout
+from jobfleet.states import JobRecord, JobState
+
+if TYPE_CHECKING:
+    from jobfleet.fleet import Fleet
+
+__all__ = ["Callback", "Monitor", "wait_all"]
+
+log = logging.getLogger(__name__)
+
+#: A callback gets the job's final record; it may be a coroutine function.
+Callback = Callable[[JobRecord], "Awaitable[None] | None"]
+Event = Literal["success", "failure", "exit"]
+#: Called after every poll with the records watched (e.g. a progress bar).
+OnUpdate = Callable[[list[JobRecord]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Hook:
+    event: Event
+    fn: Callback
+    key: str
+
+
+@dataclass(slots=True)
+class _Due:
+    """A callback won by this process, to call with the job's record."""
+
+    record: JobRecord
+    hook: _Hook
+
+
+def _default_key(fn: Callback, event: Event) -> str:
+    name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+    return f"{event}:{name}"
+
+
+def _fires(event: Event, record: JobRecord) -> bool:
+    if event == "exit":
+        return True
+    return (record.state is JobState.COMPLETED) == (event == "success")
+
+
+@dataclass
+class _Pace:
+    """When the next poll may happen: backoff between polls and the rate-limit floor."""
+
+    first_s: float
+    ceiling_s: float
+    floor_s: float
+    interval_s: float = 0.0
+    last: float | None = None  # time.monotonic() of the last poll
+
+    def __post_init__(self) -> None:
+        self.interval_s = self.first_s
+
+    def delay(self, now: float) -> float:
+        if self.last is None:
+            return 0.0
+        gap = max(self.interval_s, self.floor_s)
+        return max(self.last + gap - now, 0.0)
+
+    def polled(self, now: float) -> None:
+        self.last = now
+        self.interval_s = min(self.interval_s * 1.5, self.ceiling_s)
+
+    def restart(self) -> None:
+        self.interval_s = self.first_s
+
+
+class Monitor:
+    """Watches jobs of one backend of a fleet; use :meth:`Fleet.monitor` to get it.
+
+    Thread-safe: one poll runs at a time.
+    """
+
+    def __init__(self, fleet: Fleet, backend: str):
+        self.fleet = fleet
+        self.backend = backend
+        wait = fleet.config.wait
+        floor = wait.min_gap_s if fleet.backend(backend).polls_scheduler else 0.0
+        self._pace = _Pace(
+            min(wait.first_poll_s, wait.poll_interval_s), wait.poll_interval_s, floor
+        )
+        self._records: dict[str, JobRecord] = {}
+        self._hooks: dict[str, list[_Hook]] = {}
+        self._lock = threading.Lock()
+        #: Polls made, and how many of them the scheduler did not answer.
+        self.polls = 0
+        self.failed_polls = 0
+
+    # -- what is watched ------------------------------------------------------------
+
+    def watch(
+        self,
+        job_ids: Iterable[str],
+        *,
+        on_success: Callback | None = None,
+        on_failure: Callback | None = None,
+        on_exit: Callback | None = None,
+        key: str | None = None,
+    ) -> list[JobRecord]:
+        """Watch these jobs, with callbacks for how they end; returns their records.
+
+        ``on_success`` fires when a job completed, ``on_failure`` when it ended any
+        other way (failed, timeout, out of memory, cancelled, lost), ``on_exit``
+        in every case; each with the job's final record, once per job ever.
+        ``key`` names the callbacks in the registry (default: their qualified
+        names); give one for lambdas and closures so that two of them differ.
+
+        Raises:
+            UnknownJobError: an id is not in the registry.
+            SpecError: a job of another backend, or two different callbacks with one key.
+        """
+        records = self.fleet.registry.get_many(list(job_ids))
+        for record in records:
+            if record.backend != self.backend:
+                raise SpecError(
+                    "job_ids",
+                    f"job {record.id} runs on {record.backend!r}; watch it with "
+                    f"fleet.monitor({record.backend!r})",
+                )
+        given: tuple[tuple[Event, Callback | None], ...] = (
+            ("success", on_success),
+            ("failure", on_failure),
+            ("exit", on_exit),
+        )
+        hooks = [
+            _Hook(event, fn, f"{event}:{key}" if key else _default_key(fn, event))
+            for event, fn in given
+            if fn is not None
+        ]
+        with self._lock:
+            for record in records:
+                mine = self._hooks.setdefault(record.id, [])
+                for hook in hooks:
+                    clash = next((h for h in mine if h.key == hook.key), None)
+                    if clash is not None and clash.fn is not hook.fn:
+                        raise SpecError(
+                            "key",
+                            f"job {record.id} already has a callback called {hook.key!r}; "
+                            "pass key= to tell them apart",
+                        )
+                    if clash is None:
+                        mine.append(hook)
+                self._records.setdefault(record.id, record)
+            self._pace.restart()
+        return records
+
+    def watch_unfinished(self) -> list[JobRecord]:
+        """Watch every unfinished job of this backend in the registry (after a restart)."""
+        return self.watch(r.id for r in self.fleet.registry.unfinished(self.backend))
+
+    @property
+    def records(self) -> list[JobRecord]:
+        """The watched jobs as last seen."""
+        return list(self._records.values())
+
+    def unfinished(self) -> list[str]:
+        return [i for i, r in self._records.items() if not r.state.is_terminal]
+
+    # -- one poll -------------------------------------------------------------------
+
+    def delay(self) -> float:
+        """Seconds until the next poll is due (0: now)."""
+        return self._pace.delay(time.monotonic())
+
+    def _poll(self) -> list[_Due]:
+        """One poll of the unfinished watched jobs; returns the callbacks won."""
+        with self._lock:
+            ids = self.unfinished()
+            self._pace.polled(time.monotonic())
+            self.polls += 1
+            try:
+                fresh = self.fleet.refresh([self._records[i] for i in ids])
+            except CommandError as exc:
+                self.failed_polls += 1
+                if not exc.transient:
+                    raise
+                log.warning(
+                    "%s: cannot ask the scheduler right now (%s); still watching", self.backend, exc
+                )
+                fresh = self.fleet.registry.get_many(ids) if ids else []
+            self._records.update((r.id, r) for r in fresh)
+            ended = [
+                (r, h)
+                for r in self._records.values()
+                if r.state.is_terminal
+                for h in self._hooks.get(r.id, ())
+                if _fires(h.event, r)
+            ]
+            won = set(
+                self.fleet.registry.claim_callbacks(
+                    [(r.id, h.key) for r, h in ended], owner.current()
+                )
+            )
+            for record, hook in ended:
+                self._hooks[record.id].remove(hook)  # fired here, or elsewhere, or before
+            return [_Due(r, h) for r, h in ended if (r.id, h.key) in won]
+
+    def _done(self, due: _Due, error: BaseException | None) -> None:
+        outcome = "ok" if error is None else f"{type(error).__name__}: {error}"
+        if error is not None:
+            log.error(
+                "job %s: callback %s raised %s",
+                due.record.id,
+                due.hook.key,
+                outcome,
+                exc_info=(type(error), error, error.__traceback__),
+            )
+        self.fleet.registry.callbacks_done([(due.record.id, due.hook.key, outcome)])
+
+    def poll(self) -> list[JobRecord]:
+        """Poll now (after the rate-limit floor), fire callbacks; the watched records."""
+        time.sleep(self.delay())
+        for due in self._poll():
+            try:
+                result = due.hook.fn(due.record)
+                if inspect.isawaitable(result):
+                    asyncio.run(_awaited(result))
+            except Exception as exc:
+                self._done(due, exc)
+            else:
+                self._done(due, None)
+        return self.records
+
+    async def poll_async(self) -> list[JobRecord]:
+        """:meth:`poll` for asyncio: the poll runs in a worker thread, callbacks in the loop."""
+        await asyncio.sleep(self.delay())
+        for due in await asyncio.to_thread(self._poll):
+            try:
+                result = due.hook.fn(due.record)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:
+                self._done(due, exc)
+            else:
+                self._done(due, None)
+        return self.records
+
+    # -- waiting --------------------------------------------------------------------
+
+    def wait(
+        self,
+        job_ids: Sequence[str] | None = None,
+        *,
+        timeout_s: float | None = None,
+        on_update: OnUpdate | None = None,
+    ) -> list[JobRecord]:
+        """Poll until these jobs (default: every watched one) have ended; their records.
+
+        Raises:
+            WaitTimeout: ``timeout_s`` passed first (the jobs keep running).
+        """
+        return wait_all([self], job_ids, timeout_s=timeout_s, on_update=on_update)
+
+    async def wait_async(
+        self,
+        job_ids: Sequence[str] | None = None,
+        *,
+        timeout_s: float | None = None,
+        on_update: OnUpdate | None = None,
+    ) -> list[JobRecord]:
+        """:meth:`wait` for asyncio."""
+        ids = self._ids(job_ids)
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            await self.poll_async()
+            if on_update is not None:
+                on_update([self._records[i] for i in ids])
+            if all(self._records[i].state.is_terminal for i in ids):
+                return [self._records[i] for i in ids]
+            _check_deadline(
+                deadline, [i for i in ids if not self._records[i].state.is_terminal], timeout_s
+            )
+            pause = self.delay()
+            if deadline is not None:
+                pause = min(pause, max(deadline - time.monotonic(), 0.0))
+            await asyncio.sleep(pause)
+
+    def _ids(self, job_ids: Sequence[str] | None) -> list[str]:
+        if job_ids is None:
+            return list(self._records)
+        missing = [i for i in job_ids if i not in self._records]
+        if missing:
+            self.watch(missing)
+        return list(job_ids)
+
+
+async def _awaited(awaitable: Awaitable[None]) -> None:
+    await awaitable
+
+
+def _check_deadline(deadline: float | None, unfinished: list[str], timeout_s: float | None) -> None:
+    if deadline is not None and time.monotonic() >= deadline:
+        raise WaitTimeout(unfinished, timeout_s or 0.0)
+
+
+def wait_all(
+    monitors: Sequence[Monitor],
+    job_ids: Sequence[str] | None = None,
+    *,
+    timeout_s: float | None = None,
+    on_update: OnUpdate | None = None,
+) -> list[JobRecord]:
+    """Poll each monitor when it is due until the jobs (default: all watched) have ended.
+
+    Every job must be watched by one of ``monitors`` (ids not watched yet are
+    given to the monitor of their backend). Returns the records in the order asked.
+
+    Raises:
+        WaitTimeout: ``timeout_s`` passed first (the jobs keep running).
+    """
+    by_monitor = {id(m): m for m in monitors}
+    owners: dict[str, Monitor] = {}
+    if job_ids is None:
+        for monitor in monitors:
+            owners.update(dict.fromkeys(monitor._ids(None), monitor))
+        ids = list(owners)
+    else:
+        ids = list(job_ids)
+        by_backend = {m.backend: m for m in monitors}
+        for record in monitors[0].fleet.registry.get_many(ids) if monitors else []:
+            monitor = by_backend[record.backend]
+            monitor._ids([record.id])
+            owners[record.id] = monitor
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    pending_polls = {id(m) for m in monitors}  # every monitor polls at least once
+    while True:
+        unfinished_of = {id(owners[i]) for i in ids if not owners[i]._records[i].state.is_terminal}
+        for key, monitor in by_monitor.items():
+            # The first round polls every monitor: callbacks of jobs that ended unseen fire.
+            if key in pending_polls or (key in unfinished_of and monitor.delay() <= 0):
+                monitor.poll()
+        pending_polls.clear()
+        current = [owners[i]._records[i] for i in ids]
+        if on_update is not None:
+            on_update(current)
+        unfinished = [r.id for r in current if not r.state.is_terminal]
+        if not unfinished:
+            return current
+        _check_deadline(deadline, unfinished, timeout_s)
+        busy = {id(owners[i]) for i in unfinished}
+        pause = min(by_monitor[k].delay() for k in busy)
+        if deadline is not None:
+            pause = min(pause, max(deadline - time.monotonic(), 0.0))
+        time.sleep(pause)

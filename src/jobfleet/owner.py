@@ -1,0 +1,64 @@
+"""Which process owns a piece of work, and whether that process is gone.
+
+An owner is written as ``host:pid:start`` where ``start`` is the process's start
+time in clock ticks since boot (Linux ``/proc/<pid>/stat``; empty elsewhere). The
+start time tells a dead owner from a new process that got the same pid. An
+owner on another host is never declared gone: from here we cannot tell.
+
+>>> is_gone(current())
+False
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+
+__all__ = ["current", "is_gone"]
+
+
+def _stat(pid: int) -> tuple[str, str]:
+    """(state letter, start time) of a process; empty strings when unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return "", ""
+    # The command name (field 2) may contain spaces and parentheses: split after it.
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    if len(fields) <= 19:
+        return "", ""
+    return fields[0].decode(), fields[19].decode()
+
+
+def _host() -> str:
+    return socket.gethostname().split(".")[0] or "localhost"
+
+
+@functools.lru_cache(maxsize=1)
+def _me(pid: int) -> str:
+    return f"{_host()}:{pid}:{_stat(pid)[1]}"
+
+
+def current() -> str:
+    """This process, as an owner string."""
+    return _me(os.getpid())  # keyed by pid: a forked child is another owner
+
+
+def is_gone(owner: str) -> bool:
+    """True when ``owner`` was a process of this host that no longer runs."""
+    host, _, rest = owner.partition(":")
+    pid_text, _, start = rest.partition(":")
+    if host != _host() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, someone else's
+    state, started = _stat(pid)
+    # A zombie has ended, whoever reaps it; a different start time is another process.
+    return state == "Z" or (bool(start) and started not in ("", start))
