@@ -9,17 +9,27 @@ the backend reports, before reporting it to anybody.
 from __future__ import annotations
 
 import abc
+import os
+import pwd
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from jobfleet.errors import SubmitError
+from jobfleet.errors import BackendError, SubmitError
 from jobfleet.script import Dialect, get_dialect
 from jobfleet.spec import DepKind, JobSpec
 from jobfleet.states import JobState
 
-__all__ = ["Backend", "NativeStatus", "PollTarget", "SubmitRequest", "scheduler_name"]
+__all__ = [
+    "Backend",
+    "NativeStatus",
+    "PollTarget",
+    "QueueEntry",
+    "SubmitRequest",
+    "scheduler_name",
+    "user_name",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +99,59 @@ class NativeStatus:
     elements: Mapping[int, tuple[JobState, int | None, str | None]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    """One row of a scheduler's queue: a job, a started array element, or the
+    elements of an array still waiting (one row for all of them, as the
+    scheduler itself shows them).
+
+    Attributes:
+        native_id: the scheduler's id of the job, or of the whole array for an
+            array's rows (what the registry records as a job's native id).
+        tasks: for an array's rows, the element index (``"4"``) or the waiting
+            elements in the scheduler's notation (``"5-10%2"``, ``"3-10:1"``);
+            None for a job that is no array.
+        display_id: the id as the scheduler writes it (``123``, ``123_4``,
+            ``123_[5-10%2]``; Grid Engine ``45``, ``45.3``, ``45.4-10:1``).
+        name: the job's name on the scheduler.
+        user: who owns it.
+        state: jobfleet's state for ``native_state`` (see each backend's table).
+        native_state: the scheduler's own state code (``PENDING``, ``hqw``).
+        elapsed_s: seconds since it started; None while it waits.
+        nodes: where it runs; None until it does.
+        queue: its partition or queue, when known.
+        reason: why it waits or is held, in the scheduler's words, if it says.
+    """
+
+    native_id: str
+    tasks: str | None
+    display_id: str
+    name: str
+    user: str
+    state: JobState
+    native_state: str
+    elapsed_s: int | None = None
+    nodes: str | None = None
+    queue: str | None = None
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON form used by ``jobfleet queue --json`` (a stable contract)."""
+        return {
+            "native_id": self.native_id,
+            "tasks": self.tasks,
+            "display_id": self.display_id,
+            "name": self.name,
+            "user": self.user,
+            "state": self.state.value,
+            "native_state": self.native_state,
+            "elapsed_s": self.elapsed_s,
+            "nodes": self.nodes,
+            "queue": self.queue,
+            "reason": self.reason,
+        }
+
+
 class Backend(abc.ABC):
     """The interface the rest of jobfleet uses for any scheduler."""
 
@@ -100,6 +163,9 @@ class Backend(abc.ABC):
     #: (Grid Engine's -hold_jid): the job script then checks after-ok and
     #: after-not-ok itself (:class:`jobfleet.script.Requirement`).
     holds_mean_after_any: ClassVar[bool] = False
+    #: True when polling asks a shared scheduler, whose rate limit polls must respect
+    #: (``wait.min_gap``); False for the local backend, which reads its own queue.
+    polls_scheduler: ClassVar[bool] = True
 
     @abc.abstractmethod
     def submit(self, request: SubmitRequest) -> str:
@@ -170,6 +236,16 @@ class Backend(abc.ABC):
             CommandError: the scheduler could not be asked; nothing is known.
         """
 
+    def list_queue(self, all_users: bool = False) -> list[QueueEntry]:
+        """Every unfinished job the scheduler knows for this user, jobfleet's or
+        not (``all_users``: everybody's), in ONE scheduler call.
+
+        Raises:
+            CommandError: the scheduler could not be asked.
+            BackendError: this backend cannot list its queue.
+        """
+        raise BackendError(f"the {self.name} backend cannot list its queue")
+
     def script_dialect(self) -> Dialect:
         """The dialect job scripts are rendered in (with this backend's settings)."""
         return get_dialect(self.dialect)
@@ -184,16 +260,29 @@ class Backend(abc.ABC):
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def scheduler_name(token: str, job_id: str, name: str) -> str:
-    """The name a job gets on its scheduler: ``jf<token>-<id>-<name>``.
+def scheduler_name(token: str, job_id: str, name: str, attempt: int = 1) -> str:
+    """The name a job gets on its scheduler: ``jf<token>-<id>-<name>``, and
+    ``jf<token>-<id>.<attempt>-<name>`` for its retries.
 
     Unique to one registry (its random :attr:`~jobfleet.registry.Registry.token`)
-    and one job, so a job can be found again by name on the scheduler, e.g.
-    after a crash between submitting and recording the native id. Only
-    ``[A-Za-z0-9._-]``.
+    and one attempt of one job, so a job can be found again by name on the
+    scheduler, e.g. after a crash between submitting and recording the native
+    id. Only ``[A-Za-z0-9._-]``.
 
     >>> scheduler_name("3c4080ab", "17", "train model")
     'jf3c4080ab-17-train_model'
+    >>> scheduler_name("3c4080ab", "17", "train model", attempt=2)
+    'jf3c4080ab-17.2-train_model'
     """
     safe = _NAME_SAFE.sub("_", name).strip("_.-")[:40] or "job"
-    return f"jf{token}-{job_id}-{safe}"
+    which = job_id if attempt == 1 else f"{job_id}.{attempt}"
+    return f"jf{token}-{which}-{safe}"
+
+
+def user_name() -> str | None:
+    """This process's user name, from the password database; None when the
+    user has no entry there (e.g. an unnamed uid in a container)."""
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return None

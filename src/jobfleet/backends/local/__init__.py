@@ -19,7 +19,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobfleet.backends.base import Backend, NativeStatus, PollTarget, SubmitRequest
+from jobfleet.backends.base import (
+    Backend,
+    NativeStatus,
+    PollTarget,
+    QueueEntry,
+    SubmitRequest,
+    user_name,
+)
 from jobfleet.backends.local.queue import (
     CAPACITY_KEY,
     LOCK_NAME,
@@ -28,9 +35,10 @@ from jobfleet.backends.local.queue import (
     WAKE_NAME,
     NewLocalJob,
     QueueStore,
+    TaskRow,
 )
 from jobfleet.errors import BackendError, SpecError, SubmitError
-from jobfleet.spec import JobSpec
+from jobfleet.spec import ArraySpec, JobSpec
 from jobfleet.states import JobState, aggregate
 
 __all__ = ["LocalBackend", "LocalCapacity", "detect_capacity", "queue_directory"]
@@ -125,6 +133,7 @@ class LocalBackend(Backend):
 
     name = "local"
     dialect = "local"
+    polls_scheduler = False
 
     def __init__(
         self,
@@ -326,7 +335,7 @@ class LocalBackend(Backend):
         return None
 
     def find_submitted(self, name: str, job_id: str) -> str | None:
-        native = self.store.find_job(job_id)
+        native = self.store.find_job(job_id, name)
         return None if native is None else str(native)
 
     def poll(self, targets: Sequence[PollTarget]) -> dict[str, NativeStatus]:
@@ -385,3 +394,56 @@ class LocalBackend(Backend):
                 break
             time.sleep(0.05)
         return {}
+
+    # -- the queue view -------------------------------------------------------------
+
+    def list_queue(self, all_users: bool = False) -> list[QueueEntry]:
+        """The unfinished jobs of this local queue (one query).
+
+        The queue belongs to one user's jobfleet home (each user has their own
+        agent), so ``all_users`` lists the same jobs: nobody else's are here.
+        """
+        user = user_name() or str(os.geteuid())
+        host = socket.gethostname().split(".")[0] or "localhost"
+        return queue_entries(self.store.active_tasks(), time.time(), user, host)
+
+
+def queue_entries(tasks: Sequence[TaskRow], now: float, user: str, host: str) -> list[QueueEntry]:
+    """Queue rows from unfinished tasks: a row per started task and per single job,
+    and, as SLURM shows them, one row for the waiting tasks of each array."""
+    entries: list[QueueEntry] = []
+    by_job: dict[int, list[TaskRow]] = {}
+    for task in tasks:
+        by_job.setdefault(task.job, []).append(task)
+    for job, group in by_job.items():
+        waiting = []
+        for task in group:
+            if task.idx != NO_INDEX and task.state == "pending":
+                waiting.append(task)
+                continue
+            index = None if task.idx == NO_INDEX else str(task.idx)
+            shown = str(job) if index is None else f"{job}_{index}"
+            entries.append(_queue_entry(task, index, shown, now, user, host))
+        if waiting:
+            text = ArraySpec(tuple(t.idx for t in waiting), waiting[0].max_concurrent).to_text()
+            entries.append(_queue_entry(waiting[0], text, f"{job}_[{text}]", now, user, host))
+    return entries
+
+
+def _queue_entry(
+    task: TaskRow, tasks: str | None, shown: str, now: float, user: str, host: str
+) -> QueueEntry:
+    started = task.started_at
+    return QueueEntry(
+        native_id=str(task.job),
+        tasks=tasks,
+        display_id=shown,
+        name=task.name,
+        user=user,
+        state=_STATE_MAP.get(task.state, JobState.UNKNOWN),
+        native_state=task.state,
+        elapsed_s=None if started is None else max(0, round(now - started)),
+        nodes=None if started is None else host,
+        queue=None,
+        reason=task.reason,
+    )
