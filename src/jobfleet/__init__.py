@@ -3,6 +3,7 @@
 from jobfleet.config import Config, load_config
 from jobfleet.errors import JobfleetError
 from jobfleet.fleet import Fleet
+from jobfleet.monitor import Monitor
 from jobfleet.spec import ArraySpec, Dependency, DepKind, JobSpec, Resources, parse_array
 from jobfleet.states import TERMINAL, ElementRecord, JobRecord, JobState, aggregate
 
@@ -20,6 +21,7 @@ __all__ = [
     "JobSpec",
     "JobState",
     "JobfleetError",
+    "Monitor",
     "Resources",
     "__version__",
     "aggregate",

@@ -1,0 +1,414 @@
+"""The monitor over a scheduler the test controls: callbacks once, lost rule, outages, retries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from jobfleet import owner
+from jobfleet.backends.base import Backend, NativeStatus, PollTarget, SubmitRequest
+from jobfleet.config import load_config
+from jobfleet.errors import CommandError, SpecError, WaitTimeout
+from jobfleet.fleet import Fleet
+from jobfleet.monitor import _Pace
+from jobfleet.registry import SUBMITTING
+from jobfleet.spec import Dependency, DepKind, JobSpec, parse_array
+from jobfleet.states import JobRecord, JobState
+
+S = JobState
+
+
+class Board(Backend):
+    """A scheduler whose answers the test writes on a board (native id -> status)."""
+
+    name = "board"
+    dialect = "local"
+
+    def __init__(self) -> None:
+        self.board: dict[str, NativeStatus] = {}
+        self.down = False  # True: every poll fails as an unreachable scheduler does
+        self.polls = 0
+        self.next_id = 100
+        self.submitted: list[SubmitRequest] = []
+        self.found: dict[str, str] = {}  # scheduler name -> native id
+
+    def submit(self, request: SubmitRequest) -> str:
+        self.next_id += 1
+        native = str(self.next_id)
+        self.submitted.append(request)
+        self.board[native] = NativeStatus(S.PENDING)
+        self.found[request.name] = native
+        return native
+
+    def submit_argv(self, request: SubmitRequest) -> list[str] | None:
+        return None
+
+    def poll(self, targets: Sequence[PollTarget]) -> dict[str, NativeStatus]:
+        self.polls += 1
+        if self.down:
+            raise CommandError(["squeue"], "squeue: timed out", transient=True)
+        return {t.native_id: self.board[t.native_id] for t in targets if t.native_id in self.board}
+
+    def cancel(
+        self,
+        native_ids: Sequence[str],
+        *,
+        indices: Sequence[int] | None = None,
+        signal: str | None = None,
+    ) -> dict[str, list[int | None]]:
+        return {}
+
+    def find_submitted(self, name: str, job_id: str) -> str | None:
+        return self.found.get(name)
+
+
+FAST = {
+    "wait.first_poll": 0.01,
+    "wait.poll_interval": 0.02,
+    "wait.min_gap": 0.01,
+    "wait.lost_after": 1,
+}
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[Fleet]:
+    config = load_config(env={"HOME": str(tmp_path)}, cwd=tmp_path, overrides=FAST)
+    with Fleet(config, home=tmp_path / "home") as f:
+        f._backends["board"] = Board()
+        yield f
+
+
+def board(fleet: Fleet) -> Board:
+    be = fleet.backend("board")
+    assert isinstance(be, Board)
+    return be
+
+
+def submit(fleet: Fleet, n: int = 1, **spec: object) -> list[JobRecord]:
+    return fleet.submit_many([JobSpec(["true"], **spec) for _ in range(n)], backend="board")  # type: ignore[arg-type]
+
+
+def end(fleet: Fleet, record: JobRecord, state: JobState, code: int | None = None) -> None:
+    native = fleet.registry.get(record.id).native_id
+    assert native is not None
+    board(fleet).board[native] = NativeStatus(state, code)
+
+
+class Calls:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, JobState]] = []
+
+    def success(self, record: JobRecord) -> None:
+        self.seen.append(("success", record.id, record.state))
+
+    def failure(self, record: JobRecord) -> None:
+        self.seen.append(("failure", record.id, record.state))
+
+    def exit(self, record: JobRecord) -> None:
+        self.seen.append(("exit", record.id, record.state))
+
+
+def watch(fleet: Fleet, ids: Sequence[str], calls: Calls) -> None:
+    fleet.monitor("board").watch(
+        ids, on_success=calls.success, on_failure=calls.failure, on_exit=calls.exit
+    )
+
+
+def test_callbacks_fire_once_each_and_only_for_their_outcome(fleet: Fleet) -> None:
+    ok, bad = submit(fleet, 2)
+    calls = Calls()
+    watch(fleet, [ok.id, bad.id], calls)
+    monitor = fleet.monitor("board")
+    monitor.poll()
+    assert calls.seen == []
+    end(fleet, ok, S.COMPLETED, 0)
+    end(fleet, bad, S.OUT_OF_MEMORY)
+    monitor.poll()
+    monitor.poll()
+    assert sorted(calls.seen) == [
+        ("exit", ok.id, S.COMPLETED),
+        ("exit", bad.id, S.OUT_OF_MEMORY),
+        ("failure", bad.id, S.OUT_OF_MEMORY),
+        ("success", ok.id, S.COMPLETED),
+    ]
+    fired = fleet.registry.callbacks_fired(bad.id)
+    assert set(fired) == {f"failure:{__name__}.Calls.failure", f"exit:{__name__}.Calls.exit"}
+    assert set(fired.values()) == {"ok"}
+
+
+def test_a_restarted_program_fires_only_what_did_not_fire(tmp_path: Path) -> None:
+    config = load_config(env={"HOME": str(tmp_path)}, cwd=tmp_path, overrides=FAST)
+    home = tmp_path / "home"
+    shared = Board()
+    first = Calls()
+    with Fleet(config, home=home) as fleet:
+        fleet._backends["board"] = shared
+        early, late = submit(fleet, 2)
+        watch(fleet, [early.id, late.id], first)
+        end(fleet, early, S.COMPLETED, 0)
+        fleet.monitor("board").poll()
+    assert sorted(first.seen) == [
+        ("exit", early.id, S.COMPLETED),
+        ("success", early.id, S.COMPLETED),
+    ]
+    # The program is gone; the other job ends while nobody watches.
+    shared.board[late.native_id or ""] = NativeStatus(S.FAILED, 3)
+    again = Calls()
+    with Fleet(config, home=home) as fleet:
+        fleet._backends["board"] = shared
+        watch(fleet, [early.id, late.id], again)
+        records = fleet.monitor("board").wait()
+    assert [r.state for r in records] == [S.COMPLETED, S.FAILED]
+    assert sorted(again.seen) == [("exit", late.id, S.FAILED), ("failure", late.id, S.FAILED)]
+
+
+def test_a_callback_that_raises_is_logged_and_the_monitor_goes_on(
+    fleet: Fleet, caplog: pytest.LogCaptureFixture
+) -> None:
+    a, b = submit(fleet, 2)
+    calls = Calls()
+
+    def broken(record: JobRecord) -> None:
+        raise RuntimeError(f"cannot handle {record.id}")
+
+    monitor = fleet.monitor("board")
+    monitor.watch([a.id, b.id], on_exit=broken)
+    monitor.watch([a.id, b.id], on_exit=calls.exit)
+    end(fleet, a, S.COMPLETED, 0)
+    end(fleet, b, S.CANCELLED)
+    with caplog.at_level(logging.ERROR, logger="jobfleet.monitor"):
+        monitor.wait()
+    assert sorted(calls.seen) == [("exit", a.id, S.COMPLETED), ("exit", b.id, S.CANCELLED)]
+    assert "cannot handle" in caplog.text
+    test = "test_a_callback_that_raises_is_logged_and_the_monitor_goes_on"
+    key = f"exit:{__name__}.{test}.<locals>.broken"
+    assert fleet.registry.callbacks_fired(a.id)[key] == f"RuntimeError: cannot handle {a.id}"
+
+
+def test_two_different_lambdas_need_keys(fleet: Fleet) -> None:
+    (job,) = submit(fleet)
+    monitor = fleet.monitor("board")
+    monitor.watch([job.id], on_exit=lambda r: None)
+    with pytest.raises(SpecError, match="pass key="):
+        monitor.watch([job.id], on_exit=lambda r: None)
+    monitor.watch([job.id], on_exit=lambda r: None, key="second")
+
+
+def test_a_callback_whose_process_died_mid_way_fires_again(fleet: Fleet) -> None:
+    dead_job, live_job = submit(fleet, 2)
+    child = subprocess.Popen(["sleep", "0"])
+    dead = f"{owner.current().split(':')[0]}:{child.pid}:"
+    child.wait()
+    calls = Calls()
+    key = f"exit:{__name__}.Calls.exit"
+    assert fleet.registry.claim_callbacks([(dead_job.id, key)], dead) == [(dead_job.id, key)]
+    # A claim by a live process (this one, as another monitor would) is left to it.
+    assert fleet.registry.claim_callbacks([(live_job.id, key)], owner.current())
+    end(fleet, dead_job, S.COMPLETED, 0)
+    end(fleet, live_job, S.COMPLETED, 0)
+    fleet.monitor("board").watch([dead_job.id, live_job.id], on_exit=calls.exit)
+    fleet.monitor("board").wait()
+    assert calls.seen == [("exit", dead_job.id, S.COMPLETED)]
+
+
+def test_coroutine_callbacks_in_blocking_and_asyncio_waits(fleet: Fleet) -> None:
+    a, b = submit(fleet, 2)
+    seen: list[str] = []
+
+    async def note(record: JobRecord) -> None:
+        await asyncio.sleep(0)
+        seen.append(record.id)
+
+    monitor = fleet.monitor("board")
+    monitor.watch([a.id], on_exit=note)
+    end(fleet, a, S.COMPLETED, 0)
+    monitor.wait([a.id])
+    assert seen == [a.id]
+
+    async def main() -> list[JobRecord]:
+        monitor.watch([b.id], on_exit=note)
+        waiting = asyncio.create_task(monitor.wait_async([b.id]))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # the loop is free while the job runs
+        end(fleet, b, S.TIMEOUT)
+        return await waiting
+
+    (record,) = asyncio.run(main())
+    assert record.state is S.TIMEOUT and seen == [a.id, b.id]
+
+
+def test_a_vanished_job_is_lost_only_after_the_grace_period(fleet: Fleet) -> None:
+    (job,) = submit(fleet)
+    monitor = fleet.monitor("board")
+    monitor.watch([job.id])
+    monitor.poll()
+    del board(fleet).board[job.native_id or ""]
+    for _ in range(4):
+        (record,) = monitor.poll()
+    assert record.state is S.PENDING  # absent, but not for long enough
+    time.sleep(1.1)
+    (record,) = monitor.poll()
+    assert record.state is S.LOST
+    assert "no exit-code file" in (record.reason or "")
+
+
+def test_an_outage_freezes_the_lost_timer(fleet: Fleet) -> None:
+    (job,) = submit(fleet)
+    be = board(fleet)
+    monitor = fleet.monitor("board")
+    monitor.watch([job.id])
+    del be.board[job.native_id or ""]
+    for _ in range(3):
+        monitor.poll()
+    be.down = True
+    time.sleep(1.1)
+    for _ in range(3):
+        (record,) = monitor.poll()  # the scheduler does not answer: nothing concluded
+        assert record.state is S.PENDING
+    assert monitor.failed_polls == 3
+    be.down = False
+    for _ in range(3):
+        (record,) = monitor.poll()
+    assert record.state is S.PENDING  # the time without answers did not count
+    time.sleep(1.1)
+    (record,) = monitor.poll()
+    assert record.state is S.LOST
+
+
+def test_an_outage_longer_than_any_timeout_fails_nothing(fleet: Fleet) -> None:
+    jobs = submit(fleet, 3)
+    be = board(fleet)
+    be.down = True
+    with pytest.raises(WaitTimeout):
+        fleet.wait([j.id for j in jobs], timeout_s=1.5)
+    assert be.polls >= 3
+    assert {r.state for r in fleet.registry.get_many([j.id for j in jobs])} == {S.PENDING}
+    be.down = False
+    for job in jobs:
+        end(fleet, job, S.COMPLETED, 0)
+    assert {r.state for r in fleet.wait([j.id for j in jobs])} == {S.COMPLETED}
+
+
+def test_missing_array_elements_are_lost_one_by_one(fleet: Fleet) -> None:
+    (job,) = fleet.submit_many([JobSpec(["true"], array=parse_array("0-2"))], backend="board")
+    be = board(fleet)
+    native = job.native_id or ""
+    running = (S.RUNNING, None, None)
+    be.board[native] = NativeStatus(S.RUNNING, elements={0: (S.COMPLETED, 0, None), 1: running})
+    monitor = fleet.monitor("board")
+    monitor.watch([job.id])
+    for _ in range(3):
+        monitor.poll()
+    time.sleep(1.1)
+    (record,) = monitor.poll()
+    assert record.elements[0].state is S.COMPLETED
+    assert record.elements[1].state is S.RUNNING
+    assert record.elements[2].state is S.LOST
+
+
+def test_a_failed_job_is_retried_and_each_attempt_recorded(fleet: Fleet) -> None:
+    (job,) = submit(fleet, retries=2)
+    calls = Calls()
+    watch(fleet, [job.id], calls)
+    monitor = fleet.monitor("board")
+    end(fleet, job, S.FAILED, 1)
+    (record,) = monitor.poll()
+    assert (record.attempt, record.state) == (2, S.PENDING)
+    assert calls.seen == []  # not the end of the job: it is being retried
+    names = [r.name for r in board(fleet).submitted]
+    assert names[1].endswith(f"-{job.id}.2-true") and names[0].endswith(f"-{job.id}-true")
+    assert record.job_dir != job.job_dir
+    end(fleet, record, S.COMPLETED, 0)
+    (record,) = monitor.wait()
+    assert (record.attempt, record.state) == (2, S.COMPLETED)
+    assert calls.seen == [("success", job.id, S.COMPLETED), ("exit", job.id, S.COMPLETED)]
+    (first,) = fleet.registry.attempts(job.id)
+    assert (first["attempt"], first["state"], first["exit_code"]) == (1, "failed", 1)
+    assert first["native_id"] == job.native_id
+
+
+def test_retries_stop_when_the_budget_is_spent_or_the_state_is_not_retried(fleet: Fleet) -> None:
+    spent, timed_out = submit(fleet, 2, retries=1)
+    monitor = fleet.monitor("board")
+    monitor.watch([spent.id, timed_out.id])
+    end(fleet, spent, S.FAILED, 2)
+    end(fleet, timed_out, S.TIMEOUT)
+    monitor.poll()
+    end(fleet, fleet.registry.get(spent.id), S.FAILED, 3)
+    records = monitor.wait()
+    assert [(r.attempt, r.state, r.exit_code) for r in records] == [
+        (2, S.FAILED, 3),
+        (1, S.TIMEOUT, None),
+    ]
+    assert len(fleet.registry.attempts(spent.id)) == 1
+
+
+def test_a_job_with_retries_cannot_be_depended_on(fleet: Fleet) -> None:
+    (job,) = submit(fleet, retries=1)
+    dependent = JobSpec(["true"], dependencies=(Dependency(DepKind.AFTER_OK, (job.id,)),))
+    with pytest.raises(SpecError, match="may be retried"):
+        fleet.submit(dependent, backend="board")
+
+
+def test_a_job_whose_submitter_died_is_found_by_name(fleet: Fleet) -> None:
+    (job,) = submit(fleet)
+    child = subprocess.Popen(["sleep", "0"])
+    child.wait()
+    dead = f"{owner.current().split(':')[0]}:{child.pid}:"
+    # As a submitter killed between recording and submitting leaves it:
+    rows = fleet.registry._conn.execute(
+        "UPDATE jobs SET submitted = 0, native_id = NULL, state = 'unknown', reason = ?"
+        " WHERE id = ?",
+        (SUBMITTING + dead, int(job.id)),
+    )
+    assert rows.rowcount == 1
+    (record,) = fleet.status([job.id])
+    assert record.submitted and record.native_id == job.native_id
+
+
+def test_a_job_being_submitted_by_a_live_process_is_left_alone(fleet: Fleet) -> None:
+    (job,) = submit(fleet)
+    fleet.registry._conn.execute(
+        "UPDATE jobs SET submitted = 0, native_id = NULL, state = 'unknown', reason = ?"
+        " WHERE id = ?",
+        (SUBMITTING + owner.current(), int(job.id)),
+    )
+    (record,) = fleet.status([job.id])
+    assert not record.submitted and record.state is S.UNKNOWN
+
+
+def test_polls_back_off_to_the_ceiling_and_never_below_the_floor() -> None:
+    pace = _Pace(first_s=0.1, ceiling_s=1.0, floor_s=0.5)
+    assert pace.delay(100.0) == 0.0  # never polled: poll now
+    pace.polled(100.0)
+    assert pace.delay(100.0) == pytest.approx(0.5)  # interval 0.15, floor 0.5
+    gaps = []
+    for step in range(12):
+        now = 200.0 + step * 10
+        pace.polled(now)
+        gaps.append(pace.delay(now))
+    assert gaps[-1] == pytest.approx(1.0) and gaps == sorted(gaps)
+    pace.restart()
+    pace.polled(400.0)
+    assert pace.delay(400.0) == pytest.approx(0.5)
+
+
+def test_the_local_backend_has_no_rate_floor(tmp_path: Path) -> None:
+    config = load_config(env={"HOME": str(tmp_path)}, cwd=tmp_path, overrides={"wait.min_gap": 5})
+    with Fleet(config, home=tmp_path / "home") as fleet:
+        assert fleet.monitor("local")._pace.floor_s == 0.0
+        fleet._backends["board"] = Board()
+        assert fleet.monitor("board")._pace.floor_s == 5.0
+        assert fleet.monitor("board") is fleet.monitor("board")
+
+
+def test_watching_a_job_of_another_backend_is_refused(fleet: Fleet) -> None:
+    (job,) = submit(fleet)
+    with pytest.raises(SpecError, match=r"fleet.monitor\('board'\)"):
+        fleet.monitor("local").watch([job.id])
