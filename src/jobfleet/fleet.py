@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING, Literal
 
 from jobfleet import owner
 from jobfleet.backends import KNOWN_BACKENDS
-from jobfleet.backends.base import Backend, PollTarget, SubmitRequest, scheduler_name
+from jobfleet.backends.base import (
+    Backend,
+    PollTarget,
+    QueueEntry,
+    SubmitRequest,
+    scheduler_name,
+)
 from jobfleet.config import Config, load_config
 from jobfleet.errors import (
     CommandError,
@@ -36,7 +42,7 @@ from jobfleet.errors import (
 from jobfleet.registry import SUBMITTING, NewJob, Registry, StatusUpdate
 from jobfleet.runner import Runner
 from jobfleet.script import Requirement, exit_code_path, render_script, stream_path
-from jobfleet.spec import DepKind, JobSpec, spec_from_dict
+from jobfleet.spec import ArraySpec, DepKind, JobSpec, parse_array, spec_from_dict
 from jobfleet.states import JobRecord, JobState
 
 if TYPE_CHECKING:
@@ -436,6 +442,64 @@ class Fleet:
         if absent:
             self.registry.mark_submit_failed_many(absent)
 
+    def adopt(self, prefix: str, *, backend: str | None = None) -> list[JobRecord]:
+        """Record the scheduler's jobs of this user whose names start with ``prefix``
+        and that the registry does not know; returns the new (or now confirmed) records.
+
+        A job this registry submitted but never saw confirmed (its submitter
+        died) is confirmed instead of recorded twice. An adopted job's command
+        is unknown; its state, exit code and end come from the scheduler's
+        queue and accounting as for any job. Arrays are adopted with the
+        elements the queue still shows (those that ended before are not known).
+
+        Raises:
+            SpecError: an empty prefix.
+            CommandError: the scheduler could not be asked.
+        """
+        if not prefix:
+            raise SpecError("prefix", "give the start of the job names to adopt, e.g. 'sweep-'")
+        be = self.backend(backend)
+        rows: dict[str, list[QueueEntry]] = {}
+        for entry in be.list_queue():
+            if entry.name.startswith(prefix):
+                rows.setdefault(entry.native_id, []).append(entry)
+        confirm: list[tuple[str, str]] = []
+        new: list[tuple[NewJob, str]] = []
+        ours = f"jf{self.registry.token}-"
+        for native_id, entries in rows.items():
+            if self.registry.find_native(be.name, native_id) is not None:
+                continue
+            name = entries[0].name
+            mine = self._unconfirmed(name.removeprefix(ours)) if name.startswith(ours) else None
+            if mine is not None:
+                confirm.append((mine.id, native_id))
+                continue
+            indices = _adopted_indices(entries)
+            spec = JobSpec(
+                [ADOPTED_COMMAND],
+                name=name,
+                array=ArraySpec(tuple(sorted(indices))) if indices else None,
+            )
+            new.append((NewJob(name, be.name, spec), native_id))
+        adopted = self.registry.create_jobs([n for n, _ in new], [i for _, i in new]) if new else []
+        if confirm:
+            adopted += self.registry.mark_submitted_many(confirm)
+        for record in adopted:
+            log.info("job %s: adopted %s job %s", record.id, be.name, record.native_id)
+        return self.refresh(adopted)
+
+    def _unconfirmed(self, tail: str) -> JobRecord | None:
+        """The unconfirmed job named ``jf<token>-<tail>`` on its scheduler, if any."""
+        head = tail.split("-", 1)[0]
+        job_id, _, attempt = head.partition(".")
+        try:
+            record = self.registry.get(job_id)
+        except UnknownJobError:
+            return None
+        if record.submitted or str(record.attempt if record.attempt > 1 else "") != attempt:
+            return None
+        return record
+
     # -- states -------------------------------------------------------------------
 
     def refresh(self, records: Iterable[JobRecord]) -> list[JobRecord]:
@@ -714,7 +778,9 @@ def _target(record: JobRecord, token: str) -> PollTarget:
         job_dir=record.job_dir,
         submitted_at=record.created_at,
         indices=tuple(sorted(record.elements)) if record.elements else None,
-        name=scheduler_name(token, record.id, record.name, record.attempt),
+        name=record.name
+        if record.spec.get("command") == [ADOPTED_COMMAND]
+        else scheduler_name(token, record.id, record.name, record.attempt),
     )
 
 
@@ -733,6 +799,23 @@ def _retry_due(record: JobRecord) -> bool:
         and record.attempt <= int(spec.get("retries", 0))
         and record.state.value in spec.get("retry_on", ("failed", "lost"))
     )
+
+
+#: The command recorded for a job adopted from its scheduler (its real one is unknown).
+ADOPTED_COMMAND = "(adopted from the scheduler: command unknown)"
+
+
+def _adopted_indices(entries: Sequence[QueueEntry]) -> set[int]:
+    """The array indices an adopted job's queue rows show (empty: not an array)."""
+    indices: set[int] = set()
+    for entry in entries:
+        if entry.tasks is None:
+            continue
+        try:
+            indices.update(parse_array(entry.tasks.strip("[]")).indices)
+        except SpecError:
+            log.warning("job %s: cannot read its elements %r", entry.native_id, entry.tasks)
+    return indices
 
 
 #: How the registry marks a job whose submission may have reached its scheduler.

@@ -310,10 +310,14 @@ class Registry:
 
     # -- writes -------------------------------------------------------------
 
-    def create_jobs(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
+    def create_jobs(
+        self, jobs: Sequence[NewJob], native_ids: Sequence[str] | None = None
+    ) -> list[JobRecord]:
         """Record new, unsubmitted jobs (state UNKNOWN) and create their directories.
 
         Their reason names this process as the submitter (:data:`SUBMITTING`).
+        With ``native_ids`` (one per job), the jobs are already on their
+        scheduler (adopted): they are recorded submitted and pending at once.
         """
         now = time.time()
         ids: list[int] = []
@@ -348,6 +352,11 @@ class Registry:
                     )
                 conn.execute(_INSERT_EVENT, (row_id, None, now, None, "unknown", None, submitter))
                 ids.append(row_id)
+            for row_id, native_id in zip(ids, native_ids or (), strict=False):
+                conn.execute(
+                    "UPDATE jobs SET submitted = 1, native_id = ? WHERE id = ?", (native_id, row_id)
+                )
+                self._apply_one(conn, StatusUpdate(str(row_id), JobState.PENDING), now)
             return self._load(conn, ids)
 
     def _new_job_dir(self, row_id: int, name: str | None = None) -> Path:

@@ -1,0 +1,132 @@
+"""Adopting jobs that are on the scheduler but not in the registry."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jobfleet.backends.base import NativeStatus, QueueEntry
+from jobfleet.config import load_config
+from jobfleet.errors import SpecError
+from jobfleet.fleet import ADOPTED_COMMAND, Fleet
+from jobfleet.spec import JobSpec
+from jobfleet.states import JobState
+from test_monitor import FAST, Board
+
+S = JobState
+
+
+class Listed(Board):
+    """A board whose queue listing the test writes too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[QueueEntry] = []
+
+    def list_queue(self, all_users: bool = False) -> list[QueueEntry]:
+        return list(self.rows)
+
+
+def row(native_id: str, name: str, tasks: str | None = None) -> QueueEntry:
+    shown = native_id if tasks is None else f"{native_id}_{tasks}"
+    return QueueEntry(native_id, tasks, shown, name, "me", S.PENDING, "PENDING")
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[Fleet]:
+    config = load_config(env={"HOME": str(tmp_path)}, cwd=tmp_path, overrides=FAST)
+    with Fleet(config, home=tmp_path / "home") as f:
+        f._backends["board"] = Listed()
+        yield f
+
+
+def listed(fleet: Fleet) -> Listed:
+    be = fleet.backend("board")
+    assert isinstance(be, Listed)
+    return be
+
+
+def test_jobs_with_the_prefix_are_adopted_once(fleet: Fleet) -> None:
+    be = listed(fleet)
+    be.rows = [
+        row("7", "sweep-a"),
+        row("8", "sweep-b", "3"),
+        row("8", "sweep-b", "5-6%2"),
+        row("9", "other"),
+    ]
+    be.board["7"] = NativeStatus(S.RUNNING)
+    adopted = fleet.adopt("sweep-", backend="board")
+    assert [(r.native_id, r.name, r.submitted) for r in adopted] == [
+        ("7", "sweep-a", True),
+        ("8", "sweep-b", True),
+    ]
+    assert adopted[0].state is S.RUNNING
+    assert sorted(adopted[1].elements) == [3, 5, 6]
+    assert adopted[0].spec["command"] == [ADOPTED_COMMAND]
+    assert fleet.adopt("sweep-", backend="board") == []  # already known
+
+
+def test_a_job_whose_submitter_died_is_confirmed_not_duplicated(fleet: Fleet) -> None:
+    be = listed(fleet)
+    (job,) = fleet.submit_many([JobSpec(["true"])], backend="board")
+    native = job.native_id or ""
+    # As if the submitter died before recording the submission:
+    fleet.registry._conn.execute(
+        "UPDATE jobs SET submitted = 0, native_id = NULL, state = 'unknown' WHERE id = ?",
+        (int(job.id),),
+    )
+    name = be.submitted[0].name
+    be.rows = [row(native, name)]
+    (record,) = fleet.adopt(f"jf{fleet.registry.token}-", backend="board")
+    assert (record.id, record.native_id, record.submitted) == (job.id, native, True)
+    assert len(fleet.registry.recent(10)) == 1
+
+
+def test_an_empty_prefix_is_refused(fleet: Fleet) -> None:
+    with pytest.raises(SpecError, match="prefix"):
+        fleet.adopt("", backend="board")
+
+
+def _by_hand(argv: list[str]) -> str:
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_a_slurm_job_submitted_by_hand_is_adopted_and_followed(
+    slurm_home: Path, tmp_path: Path
+) -> None:
+    name = f"byhand-{uuid.uuid4().hex[:8]}"
+    native = _by_hand(
+        [
+            "sbatch",
+            "--parsable",
+            f"--job-name={name}",
+            f"--output={tmp_path}/out",
+            "--wrap",
+            "sleep 2; exit 4",
+        ]
+    ).split(";")[0]
+    with Fleet() as fleet:
+        (record,) = fleet.adopt(name)
+        assert record.native_id == native and not record.state.is_terminal
+        (final,) = fleet.wait([record.id], timeout_s=120)
+    assert (final.state, final.exit_code) == (S.FAILED, 4)
+
+
+def test_a_grid_engine_job_submitted_by_hand_is_adopted_and_followed(
+    sge_home: Path, tmp_path: Path
+) -> None:
+    name = f"byhand-{uuid.uuid4().hex[:8]}"
+    script = tmp_path / "job.sh"
+    script.write_text("#!/bin/sh\nsleep 2\nexit 5\n")
+    native = _by_hand(
+        ["qsub", "-terse", "-N", name, "-o", str(tmp_path), "-j", "y", "-cwd", str(script)]
+    )
+    with Fleet() as fleet:
+        (record,) = fleet.adopt(name)
+        assert record.native_id == native and not record.state.is_terminal
+        (final,) = fleet.wait([record.id], timeout_s=120)
+    assert (final.state, final.exit_code) == (S.FAILED, 5)
