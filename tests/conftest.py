@@ -68,6 +68,7 @@ SLURM_TEST_CONFIG = """\
 backend: slurm
 wait:
   poll_interval: 0.5s
+  min_gap: 0.2s
 slurm:
   command_timeout: 30s
   retry_backoff: 0.5s
@@ -146,6 +147,7 @@ SGE_TEST_CONFIG = """\
 backend: sge
 wait:
   poll_interval: 0.5s
+  min_gap: 0.2s
 sge:
   command_timeout: 30s
   retry_backoff: 0.5s

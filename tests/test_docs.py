@@ -86,6 +86,32 @@ def test_readme_python_example(jf_home: Path, tmp_path: Path) -> None:
     assert proc.stdout.strip().splitlines()[-1] == "81"
 
 
+def test_readme_watching_example(jf_home: Path, tmp_path: Path) -> None:
+    code = [body for lang, body in BLOCKS if lang == "python"][1]
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env_with_venv(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert sorted(lines[:-1]) == [
+        "flaky ended completed, exit code 0",
+        "try-0 ended completed, exit code 0",
+        "try-1 ended failed, exit code 1",
+        "try-2 ended completed, exit code 0",
+        "try-3 ended failed, exit code 1",
+    ]
+    assert lines[-1] == "flaky succeeded on attempt 2"
+
+
+def test_every_python_block_of_the_readme_runs() -> None:
+    assert len([lang for lang, _ in BLOCKS if lang == "python"]) == 2
+
+
 def test_readme_configuration_example_is_valid(tmp_path: Path) -> None:
     from jobfleet.config import load_config
 
