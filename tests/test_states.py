@@ -147,6 +147,7 @@ def test_single_record_to_dict() -> None:
         "job_dir": "/jobs/12",
         "created_at": 1.5,
         "updated_at": 2.5,
+        "attempt": 1,
     }
     assert "elements" not in data
     assert json.loads(json.dumps(data)) == data
