@@ -412,3 +412,9 @@ def test_watching_a_job_of_another_backend_is_refused(fleet: Fleet) -> None:
     (job,) = submit(fleet)
     with pytest.raises(SpecError, match=r"fleet.monitor\('board'\)"):
         fleet.monitor("local").watch([job.id])
+
+
+def test_waiting_for_a_job_of_another_backend_is_refused(fleet: Fleet) -> None:
+    (job,) = submit(fleet)
+    with pytest.raises(SpecError, match=r"runs on 'board'"):
+        fleet.monitor("local").wait([job.id])

@@ -367,9 +367,15 @@ def wait_all(
         ids = list(job_ids)
         by_backend = {m.backend: m for m in monitors}
         for record in monitors[0].fleet.registry.get_many(ids) if monitors else []:
-            monitor = by_backend[record.backend]
-            monitor._ids([record.id])
-            owners[record.id] = monitor
+            found = by_backend.get(record.backend)
+            if found is None:
+                raise SpecError(
+                    "job_ids",
+                    f"job {record.id} runs on {record.backend!r}; wait for it with "
+                    f"fleet.monitor({record.backend!r}) or fleet.wait",
+                )
+            found._ids([record.id])
+            owners[record.id] = found
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     pending_polls = {id(m) for m in monitors}  # every monitor polls at least once
     while True:
