@@ -1208,3 +1208,23 @@ def test_the_backend_never_asks_for_json() -> None:
         be.memory_argv(),
     ):
         assert argv is not None and "--json" not in argv
+
+
+@pytest.mark.parametrize("lagging", ["RUNNING", "PENDING"])
+def test_accounting_lagging_behind_a_cancel_never_moves_a_job_backwards(lagging: str) -> None:
+    """Just after scancel, squeue shows COMPLETING while sacct may still say RUNNING, or
+    even PENDING (seen on 22.05): the job is reported still ending, then how it ended."""
+    answers = {
+        "squeue": "77|77|N/A|N/A|COMPLETING|None|jfx-1-sleep\n",
+        "sacct": f"77|77|{lagging}|0:0\n",
+    }
+
+    def respond(argv: tuple[str, ...]) -> CommandResult:
+        return CommandResult(argv, 0, answers[argv[0]], "")
+
+    be = backend(ScriptedRunner(respond))
+    (status,) = be.poll(targets_for(["77"], 1.8e9)).values()
+    assert (status.state, status.exit_code) == (JobState.RUNNING, None)
+    answers["sacct"] = "77|77|CANCELLED by 0|0:15\n"
+    (status,) = be.poll(targets_for(["77"], 1.8e9)).values()
+    assert status.state is JobState.CANCELLED

@@ -21,7 +21,7 @@ from __future__ import annotations
 import abc
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 #: One element's report: (state, exit code, reason).
 Element = tuple[JobState, int | None, str | None]
 #: What one source reported: native id -> index (None for a single job) -> element.
+#: A parser returns new maps, which the poll then owns (it adds to them).
 Seen = dict[str, dict[int | None, Element]]
 
 
@@ -247,7 +248,7 @@ class BatchBackend(Backend):
             else:
                 seen = parsed  # the usual single call: nothing to merge with
 
-        missing = _missing(by_id, seen)
+        missing = _missing(by_id.values(), seen)
         if missing:
             # One call; split only past the OS argument limit (ids in the command).
             groups = [missing] if self.accounting_lists_all else argv_chunks(missing, 1024)
@@ -263,26 +264,43 @@ class BatchBackend(Backend):
                     self.accounting_missing(str(exc))  # e.g. the program is not installed
                     break
                 _merge(seen, self.parse_accounting(result, group), only_new=True)
-            missing = _missing(by_id, seen)
+            # Reports are only ever added: only the jobs missing so far can still be.
+            missing = _missing([by_id[n] for n in missing], seen)
         if missing:
             argv = self.memory_argv()
             if argv is not None:
                 _merge(seen, self.parse_memory(self.run(argv), missing), only_new=True)
-                missing = _missing(by_id, seen)
+                missing = _missing([by_id[n] for n in missing], seen)
         for native_id in missing:
             _merge(seen, {native_id: _from_exit_files(by_id[native_id], seen.get(native_id, {}))})
-        # Rare cases, looked for in one pass: a dependency never met (exit 196) and,
-        # where the scheduler reserves exit codes, the script's substitute (exit 1).
+        # Rare cases, looked for while building the result: a dependency never met
+        # (exit 196) and, where the scheduler reserves exit codes, the script's
+        # substitute (exit 1).
         special = {EXIT_DEPENDENCY_NEVER_MET}
-        if self.script_dialect().reserved_exits:
+        substitutes = bool(self.script_dialect().reserved_exits)
+        if substitutes:
             special.add(1)
+        statuses: dict[str, NativeStatus] = {}
+        # NativeStatus is frozen: single jobs with the same report share one record
+        # (a poll of thousands of jobs sees a handful of different reports).
+        shared: dict[Element, NativeStatus] = {}
         for native_id, elements in seen.items():
-            if native_id not in by_id or not any(e[1] in special for e in elements.values()):
+            target = by_id.get(native_id)
+            if target is None or not elements:
                 continue
-            _mark_never_met(by_id[native_id], elements)
-            if 1 in special:
-                _undo_substitute_exits(by_id[native_id], elements)
-        return {n: _status(elements) for n, elements in seen.items() if n in by_id and elements}
+            single = elements.get(None) if len(elements) == 1 else None
+            if single is not None and single[1] not in special:
+                status = shared.get(single)
+                if status is None:
+                    status = shared[single] = NativeStatus(*single)
+                statuses[native_id] = status
+                continue
+            if any(e[1] in special for e in elements.values()):
+                _mark_never_met(target, elements)
+                if substitutes:
+                    _undo_substitute_exits(target, elements)
+            statuses[native_id] = _status(elements)
+        return statuses
 
 
 def command_failed(result: CommandResult) -> CommandError:
@@ -305,28 +323,32 @@ def _one_line(text: str) -> str:
 def _merge(into: Seen, new: Seen, *, only_new: bool = False) -> None:
     """Add reports; with ``only_new`` an element already reported keeps its report."""
     for native_id, elements in new.items():
-        mine = into.setdefault(native_id, {})
-        for index, element in elements.items():
-            if not only_new or index not in mine:
-                mine[index] = element
+        mine = into.get(native_id)
+        if mine is None:
+            into[native_id] = elements  # a parser's maps are its caller's: no copy needed
+        elif only_new:
+            for index, element in elements.items():
+                mine.setdefault(index, element)
+        else:
+            mine.update(elements)
 
 
 def _expected(target: PollTarget) -> list[int | None]:
     return list(target.indices) if target.indices is not None else [None]
 
 
-def _missing(by_id: Mapping[str, PollTarget], seen: Seen) -> list[str]:
+def _missing(targets: Iterable[PollTarget], seen: Seen) -> list[str]:
     """Jobs with at least one expected element nobody has reported."""
     out = []
-    for native_id, target in by_id.items():
-        reported = seen.get(native_id)
+    for target in targets:
+        reported = seen.get(target.native_id)
         if reported is None:
-            out.append(native_id)
+            out.append(target.native_id)
         elif target.indices is None:
             if None not in reported:
-                out.append(native_id)
+                out.append(target.native_id)
         elif any(index not in reported for index in target.indices):
-            out.append(native_id)
+            out.append(target.native_id)
     return out
 
 

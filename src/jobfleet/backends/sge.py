@@ -19,6 +19,7 @@ that matter:
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import functools
 import logging
 import math
@@ -28,7 +29,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from jobfleet.backends.base import PollTarget, SubmitRequest
+from jobfleet.backends.base import PollTarget, QueueEntry, SubmitRequest, user_name
 from jobfleet.backends.batch import BatchBackend, BatchSettings, Element, Seen, command_failed
 from jobfleet.errors import BackendError, CommandError, SpecError
 from jobfleet.runner import CommandResult, Runner
@@ -36,7 +37,16 @@ from jobfleet.script import Dialect, register_dialect
 from jobfleet.spec import ArraySpec, JobSpec
 from jobfleet.states import JobState
 
-__all__ = ["SGE", "STATE_LETTERS", "SgeBackend", "SgeSettings", "map_failed", "map_state"]
+__all__ = [
+    "SGE",
+    "STATE_LETTERS",
+    "SgeBackend",
+    "SgeSettings",
+    "map_failed",
+    "map_state",
+    "parse_queue_list",
+    "queue_list_argv",
+]
 
 log = logging.getLogger(__name__)
 
@@ -334,12 +344,15 @@ class SgeBackend(BatchBackend):
 
     def accounting_argv(self, targets: Sequence[PollTarget]) -> list[str] | None:
         prefixes = {t.name.split("-", 1)[0] for t in targets if t.name}
-        if len(prefixes) == 1:
-            return ["qacct", "-j", f"{prefixes.pop()}-*"]
         if len(targets) == 1:
             return ["qacct", "-j", targets[0].native_id]
-        log.debug("qacct: tracked jobs share no name prefix; asking about the first")
-        return ["qacct", "-j", targets[0].native_id]
+        if len(prefixes) == 1 and all(t.name for t in targets):
+            return ["qacct", "-j", f"{prefixes.pop()}-*"]
+        # qacct takes one job or pattern: jobs of several registries, or adopted ones,
+        # are found among this user's jobs that ended since the oldest was submitted.
+        days = math.ceil((time.time() - min(t.submitted_at for t in targets)) / 86400) + 1
+        owner = ["-o", user] if (user := user_name()) else []
+        return ["qacct", *owner, "-d", str(days), "-j"]
 
     def parse_accounting(self, result: CommandResult, native_ids: Sequence[str]) -> Seen:
         if not result.ok:
@@ -449,6 +462,17 @@ class SgeBackend(BatchBackend):
         # A job that already ended is not an error: the goal is reached.
         return result.ok or bool(_UNKNOWN_JOB.search(result.stdout + result.stderr))
 
+    # -- the queue view -------------------------------------------------------------
+
+    def list_queue(self, all_users: bool = False) -> list[QueueEntry]:
+        user = None if all_users else user_name()
+        if user is None and not all_users:
+            raise BackendError(
+                "cannot tell this user's name (no password entry for the uid) to ask "
+                "Grid Engine for its jobs; use --all-users"
+            )
+        return parse_queue_list(self.run(queue_list_argv(user)), time.time())
+
 
 def _xml(result: CommandResult) -> ET.Element:
     try:
@@ -506,3 +530,72 @@ def _error_reasons(text: str) -> dict[str, str]:
             # "error reason    1:      11/21/2026 09:37:52 [105:31154]: exit_status ..."
             reasons[number] = line.split("]:", 1)[-1].strip()
     return reasons
+
+
+# -- the queue view: every job of the user (or of everybody), jobfleet's or not ------------
+
+
+def queue_list_argv(user: str | None) -> list[str]:
+    """The one qstat call for the queue view: ``user``'s jobs, or everybody's for None.
+
+    ``-u`` is always given: a site's ``sge_qstat`` file can change qstat's default.
+    Without ``-g d``, an array's waiting tasks are one row (``<tasks>3-10:1``) and
+    started ones a row each.
+    """
+    return ["qstat", "-xml", "-u", user or "*"]
+
+
+def parse_queue_list(result: CommandResult, now: float) -> list[QueueEntry]:
+    """The rows of :func:`queue_list_argv`'s output; ``now`` (Unix time) for the
+    elapsed times. CommandError if qstat failed."""
+    if not result.ok:
+        raise command_failed(result)
+    entries = []
+    for job in _xml(result).iter("job_list"):
+        number = job.findtext("JB_job_number") or ""
+        letters = job.findtext("state") or ""
+        tasks = job.findtext("tasks") or None
+        # Running tasks have a start time; waiting ones only a submission time.
+        started = _local_time(job.findtext("JAT_start_time"))
+        queue, _, host = (job.findtext("queue_name") or "").partition("@")
+        entries.append(
+            QueueEntry(
+                native_id=number,
+                tasks=tasks,
+                display_id=f"{number}.{tasks}" if tasks else number,
+                name=job.findtext("JB_name") or "",
+                user=job.findtext("JB_owner") or "",
+                # None is a finished job ("z", only with -s z): how it ended is not known here.
+                state=map_state(letters) or JobState.UNKNOWN,
+                native_state=letters,
+                elapsed_s=None if started is None else max(0, round(now - started)),
+                nodes=host or None,
+                queue=queue or None,
+                reason=_list_reason(letters, number),
+            )
+        )
+    return entries
+
+
+def _local_time(text: str | None) -> float | None:
+    """Unix time from qstat's XML times (local time, no zone: ``2026-11-21T09:41:52``)."""
+    if not text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
+
+
+def _list_reason(letters: str, number: str) -> str | None:
+    """Why a job waits or stands still, from its state letters (the job list has no
+    reason field; ``qstat -j`` would cost a call per listing)."""
+    if "E" in letters:
+        return f"error state: `qstat -j {number}` says why, `qmod -cj {number}` clears it"
+    if "d" in letters:
+        return "being deleted"
+    if "h" in letters:
+        return "held"
+    if any(letter in letters for letter in "sST"):
+        return "suspended"
+    return None

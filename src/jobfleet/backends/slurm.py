@@ -26,7 +26,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from jobfleet.backends.base import NativeStatus, PollTarget, SubmitRequest
+from jobfleet.backends.base import NativeStatus, PollTarget, QueueEntry, SubmitRequest
 from jobfleet.backends.batch import (
     BatchBackend,
     BatchSettings,
@@ -38,9 +38,18 @@ from jobfleet.errors import CommandError, SpecError
 from jobfleet.runner import CommandResult, Runner
 from jobfleet.script import Dialect, register_dialect
 from jobfleet.spec import DepKind, JobSpec, parse_array
-from jobfleet.states import JobState
+from jobfleet.states import TERMINAL, JobState
 
-__all__ = ["SLURM", "STATE_MAP", "SlurmBackend", "SlurmSettings", "exit_code", "map_state"]
+__all__ = [
+    "SLURM",
+    "STATE_MAP",
+    "SlurmBackend",
+    "SlurmSettings",
+    "exit_code",
+    "map_state",
+    "parse_queue_list",
+    "queue_list_argv",
+]
 
 log = logging.getLogger(__name__)
 
@@ -350,20 +359,33 @@ class SlurmBackend(BatchBackend):
             _, job_id, array_id, task, state, reason, _name = fields
             if state == "COMPLETING":
                 state = "COMPLETED"  # ending: left to accounting, below
-            single = task in ("N/A", "")
-            indices: list[int | None] | None = [None] if single else _task_indices(task)
-            if indices is None:
-                log.warning("squeue: cannot read array task list %r; skipped", task)
-                continue
-            owner = job_id if single else array_id
-            element = _element(state, reason, None)
-            if element[0].is_terminal:
+            indices: list[int | None] | None
+            if task in ("N/A", ""):
+                element = _element(state, reason, None)
+                if element[0] not in TERMINAL:
+                    # A single job waiting or running: the common case, kept cheap.
+                    mine = seen.get(job_id)
+                    if mine is None:
+                        seen[job_id] = {None: element}
+                    else:
+                        mine[None] = element
+                    continue
+                owner, indices = job_id, [None]
+            else:
+                indices = _task_indices(task)
+                if indices is None:
+                    log.warning("squeue: cannot read array task list %r; skipped", task)
+                    continue
+                owner, element = array_id, _element(state, reason, None)
+            if element[0] in TERMINAL:
                 # Finished (or finishing) jobs in squeue carry no exit code: left to
                 # accounting, keeping squeue's reason for a cancellation (sacct does
                 # not say why SLURM cancelled a job, e.g. DependencyNeverSatisfied).
-                if element[0] is JobState.CANCELLED and element[2]:
-                    for index in indices:
-                        self._ended_reasons[(owner, index)] = element[2]
+                # Accounting may lag behind (still RUNNING, even PENDING, right after a
+                # cancel): remembered here so such a row is read as "still ending".
+                kept = element[2] if element[0] is JobState.CANCELLED and element[2] else ""
+                for index in indices:
+                    self._ended_reasons[(owner, index)] = kept
                 seen.setdefault(owner, {})
                 continue
             mine = seen.setdefault(owner, {})
@@ -397,16 +419,21 @@ class SlurmBackend(BatchBackend):
             raise command_failed(result)
         self.accounting = True
         wanted = set(native_ids)
+        ended = self._ended_reasons  # usually empty: then not looked up per row
         seen: Seen = {}
         for line in result.stdout.splitlines():
             fields = line.split("|")
             if len(fields) < 4:
                 continue
-            job_id, _raw, state, code_text = fields[:4]
+            job_id, state, code_text = fields[0], fields[2], fields[3]
             if job_id.isdigit():  # a single job: the common case, kept cheap
                 if job_id in wanted:
-                    reason = self._ended_reasons.get((job_id, None))
-                    seen[job_id] = {None: _element(state, reason, exit_code(code_text))}
+                    code = exit_code(code_text)
+                    if ended and (job_id, None) in ended:
+                        element = _after_queue(_element(state, ended[(job_id, None)], code))
+                    else:
+                        element = _element(state, None, code)
+                    seen[job_id] = {None: element}
                 continue
             try:
                 base, indices = parse_job_id(job_id)
@@ -416,8 +443,12 @@ class SlurmBackend(BatchBackend):
             if base not in wanted:
                 continue
             for index in indices if indices is not None else [None]:
-                reason = self._ended_reasons.get((base, index))
-                seen.setdefault(base, {})[index] = _element(state, reason, exit_code(code_text))
+                code = exit_code(code_text)
+                if (base, index) in ended:
+                    element = _after_queue(_element(state, ended[(base, index)], code))
+                else:
+                    element = _element(state, None, code)
+                seen.setdefault(base, {})[index] = element
         return seen
 
     def accounting_missing(self, why: str) -> None:
@@ -476,6 +507,20 @@ class SlurmBackend(BatchBackend):
             _INVALID_ID.search(result.stderr) or "already completing or completed" in result.stderr
         )
 
+    # -- the queue view -------------------------------------------------------------
+
+    def list_queue(self, all_users: bool = False) -> list[QueueEntry]:
+        return parse_queue_list(self.run(queue_list_argv(all_users)))
+
+
+def _after_queue(element: Element) -> Element:
+    """An accounting row of a job squeue showed ending or ended: never a state earlier
+    than "ending" when accounting has not caught up yet (e.g. RUNNING, even PENDING,
+    just after a cancel)."""
+    if element[0] not in TERMINAL:
+        return JobState.RUNNING, None, "ending; accounting has not caught up yet"
+    return element
+
 
 def _task_indices(task: str) -> list[int | None] | None:
     """Indices from squeue's array task field (``5``, ``3-6%2``, ``1,3-5``)."""
@@ -485,3 +530,69 @@ def _task_indices(task: str) -> list[int | None] | None:
         return list(parse_array(task.strip("[]")).indices)
     except SpecError:
         return None
+
+
+# -- the queue view: every job of the user (or of everybody), jobfleet's or not ------------
+
+#: squeue's fields for the queue view, split by the ASCII unit separator, which no job
+#: name or partition contains; the name comes last, so a name holding one anyway stays whole.
+_LIST_SEP = "\x1f"
+_LIST_FORMAT = _LIST_SEP.join(("%i", "%F", "%K", "%T", "%M", "%N", "%P", "%u", "%r", "%j"))
+
+
+def queue_list_argv(all_users: bool) -> list[str]:
+    """The one squeue call for the queue view.
+
+    Without ``--array``, waiting elements of an array are one row (``123_[5-10%2]``)
+    and started ones a row each; ``--all`` includes hidden partitions; ``--me``
+    (SLURM 20.11 and newer) selects the caller's jobs by uid.
+    """
+    users = [] if all_users else ["--me"]
+    return ["squeue", "--noheader", "--all", *users, f"--format={_LIST_FORMAT}"]
+
+
+def parse_queue_list(result: CommandResult) -> list[QueueEntry]:
+    """The rows of :func:`queue_list_argv`'s output; CommandError if squeue failed."""
+    if not result.ok:
+        raise command_failed(result)
+    entries = []
+    for line in result.stdout.splitlines():
+        fields = line.split(_LIST_SEP, 9)
+        if len(fields) < 10:
+            continue
+        display, array_id, task, native, used, nodes, partition, user, reason, name = fields
+        state, _ = map_state(native)
+        entries.append(
+            QueueEntry(
+                native_id=array_id,  # for a job that is no array, its own id
+                tasks=None if task in ("N/A", "") else task,
+                display_id=display,
+                name=name,
+                user=user,
+                state=state,
+                native_state=native,
+                elapsed_s=None if state is JobState.PENDING else slurm_duration(used),
+                nodes=nodes or None,
+                queue=partition or None,
+                reason=None if reason in ("None", "") else reason,
+            )
+        )
+    return entries
+
+
+def slurm_duration(text: str) -> int | None:
+    """Seconds from SLURM's ``[days-][hours:]minutes:seconds``; None if unreadable.
+
+    >>> slurm_duration("0:07"), slurm_duration("1:02:03"), slurm_duration("2-00:00:01")
+    (7, 3723, 172801)
+    >>> slurm_duration("INVALID") is None
+    True
+    """
+    days, _, clock = text.strip().rpartition("-")
+    parts = clock.split(":")
+    if (days and not days.isdigit()) or len(parts) > 3 or not all(p.isdigit() for p in parts):
+        return None
+    seconds = 0
+    for part in parts:
+        seconds = seconds * 60 + int(part)
+    return seconds + int(days or 0) * 86400
