@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -130,3 +131,32 @@ def test_a_grid_engine_job_submitted_by_hand_is_adopted_and_followed(
         assert record.native_id == native and not record.state.is_terminal
         (final,) = fleet.wait([record.id], timeout_s=120)
     assert (final.state, final.exit_code) == (S.FAILED, 5)
+
+
+def test_the_adopt_command_on_live_slurm(slurm_home: Path, tmp_path: Path) -> None:
+    from test_cli import jf
+
+    name = f"cli-byhand-{uuid.uuid4().hex[:8]}"
+    native = _by_hand(
+        [
+            "sbatch",
+            "--parsable",
+            f"--job-name={name}",
+            f"--output={tmp_path}/out",
+            "--wrap",
+            "sleep 2; exit 0",
+        ]
+    ).split(";")[0]
+    (record,) = json.loads(jf("adopt", "--prefix", name, "--json").stdout)
+    assert (record["native_id"], record["name"], record["submitted"]) == (native, name, True)
+    assert "nothing to adopt" in jf("adopt", "--prefix", name).stdout
+    jf("wait", record["id"], "--timeout", "120")
+    (final,) = json.loads(jf("status", record["id"], "--json").stdout)
+    assert (final["state"], final["exit_code"]) == ("completed", 0)
+
+
+def test_the_adopt_command_needs_a_prefix(jf_home: Path) -> None:
+    from test_cli import jf
+
+    proc = jf("adopt", "--prefix", "", expect=2)
+    assert "prefix" in proc.stderr and "\n" not in proc.stderr.strip()

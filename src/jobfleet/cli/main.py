@@ -543,6 +543,40 @@ def queue(
         _print_queue(rows)
 
 
+@cli.command()
+@config_options
+@click.option(
+    "--prefix", required=True, metavar="P", help="Adopt your jobs whose names start with P."
+)
+@click.option("--backend", metavar="NAME", help="Scheduler to ask (default from config).")
+@click.option("--json", "as_json", is_flag=True, help="Print the adopted records as JSON.")
+@handle_errors
+def adopt(
+    config_path: str | None,
+    profile: str | None,
+    prefix: str,
+    backend: str | None,
+    as_json: bool,
+) -> None:
+    """Record jobs on the scheduler that the registry does not know.
+
+    For jobs submitted by hand, or by a program that crashed before recording
+    them: each of your unfinished jobs whose name starts with P becomes a
+    jobfleet job (its command shown as unknown), followed like any other by
+    status, wait and cancel. A job this registry submitted without confirming
+    it is confirmed instead, never recorded twice. Running it again adopts
+    nothing new.
+    """
+    with Fleet(_load(config_path, profile, {"backend": backend})) as fleet:
+        records = fleet.adopt(prefix)
+    if as_json:
+        _print_json([r.to_dict() for r in records])
+    elif not records:
+        click.echo(f"nothing to adopt: no unknown job of yours is named {prefix}...")
+    else:
+        _print_table(records)
+
+
 #: How long ``top`` keeps showing a job after it ended.
 _TOP_ENDED_S = 600.0
 
