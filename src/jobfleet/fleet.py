@@ -96,6 +96,7 @@ class Fleet:
         self._runner = runner
         self._backends: dict[str, Backend] = {}
         self._monitors: dict[str, Monitor] = {}
+        self._targets: dict[tuple[str, str | None, int], PollTarget] = {}
 
     def close(self) -> None:
         for backend in self._backends.values():
@@ -546,9 +547,8 @@ class Fleet:
     def _poll_group(self, name: str, group: Sequence[JobRecord]) -> list[StatusUpdate]:
         """What one backend says of its jobs, with the lost rule applied."""
         asked_at = time.time()
-        token = self.registry.token
         try:
-            statuses = self.backend(name).poll([_target(r, token) for r in group])
+            statuses = self.backend(name).poll([self._target(r) for r in group])
         except CommandError:
             # No answer: nothing is concluded, and absence timers start again.
             self.registry.note_outage(name, asked_at)
@@ -589,6 +589,15 @@ class Fleet:
                 elements = {i: lost_element for i in indices if i is not None}
                 updates.append(StatusUpdate(job_id, elements=elements))
         return updates
+
+    def _target(self, record: JobRecord) -> PollTarget:
+        """What a backend needs to find ``record``: built once per job and attempt (a
+        monitor asks about the same thousands of jobs every few seconds)."""
+        key = (record.id, record.native_id, record.attempt)
+        target = self._targets.get(key)
+        if target is None:
+            target = self._targets[key] = _target(record, self.registry.token)
+        return target
 
     def _retry(self, records: Sequence[JobRecord]) -> list[JobRecord]:
         """Submit ended jobs with retries left again; their fresh records."""
