@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from jobfleet import owner
 from jobfleet.backends.base import NativeStatus, QueueEntry
 from jobfleet.config import load_config
 from jobfleet.errors import SpecError
@@ -160,3 +161,27 @@ def test_the_adopt_command_needs_a_prefix(jf_home: Path) -> None:
 
     proc = jf("adopt", "--prefix", "", expect=2)
     assert "prefix" in proc.stderr and "\n" not in proc.stderr.strip()
+
+
+def test_many_jobs_of_dead_submitters_are_found_with_one_listing(fleet: Fleet) -> None:
+    be = listed(fleet)
+    jobs = fleet.submit_many([JobSpec(["true"]) for _ in range(3)], backend="board")
+    child = subprocess.Popen(["sleep", "0"])
+    child.wait()
+    dead = f"being submitted by {owner.current().split(':')[0]}:{child.pid}:"
+    fleet.registry._conn.execute(
+        "UPDATE jobs SET submitted = 0, native_id = NULL, state = 'unknown', reason = ?", (dead,)
+    )
+    # Two are still queued; the third already ended, so only a lookup by name finds it.
+    be.rows = [row(j.native_id or "", r.name) for j, r in zip(jobs[:2], be.submitted, strict=False)]
+    looked_up: list[str] = []
+    real = be.find_submitted
+
+    def find_submitted(name: str, job_id: str) -> str | None:
+        looked_up.append(job_id)
+        return real(name, job_id)
+
+    be.find_submitted = find_submitted  # type: ignore[method-assign]
+    records = fleet.status([j.id for j in jobs])
+    assert [(r.native_id, r.submitted) for r in records] == [(j.native_id, True) for j in jobs]
+    assert looked_up == [jobs[2].id]

@@ -13,6 +13,7 @@ returns it, so what a user is told is what any other process will see.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import os
@@ -33,6 +34,7 @@ from jobfleet.backends.base import (
 )
 from jobfleet.config import Config, load_config
 from jobfleet.errors import (
+    BackendError,
     CommandError,
     ConfigError,
     SpecError,
@@ -427,8 +429,13 @@ class Fleet:
         """Settle jobs whose submission may have reached the scheduler, by their name."""
         found: list[tuple[str, str]] = []
         absent: list[tuple[str, str]] = []
+        listed = self._queued_names(records)
         for record in records:
             name = scheduler_name(self.registry.token, record.id, record.name, record.attempt)
+            native = listed.get((record.backend, name))
+            if native is not None:
+                found.append((record.id, native))
+                continue
             try:
                 native = self.backend(record.backend).find_submitted(name, record.id)
             except (CommandError, ConfigError) as exc:
@@ -442,6 +449,20 @@ class Fleet:
             self.registry.mark_submitted_many(found)
         if absent:
             self.registry.mark_submit_failed_many(absent)
+
+    def _queued_names(self, records: Sequence[JobRecord]) -> dict[tuple[str, str], str]:
+        """(backend, scheduler name) -> native id of the queued jobs of each backend
+        with several records to reconcile: one listing instead of one lookup each."""
+        counts = collections.Counter(r.backend for r in records)
+        listed: dict[tuple[str, str], str] = {}
+        for name in (n for n, count in counts.items() if count > 1):
+            try:
+                entries = self.backend(name).list_queue()
+            except (CommandError, BackendError, ConfigError) as exc:
+                log.info("%s: cannot list the queue (%s); looking jobs up one by one", name, exc)
+                continue
+            listed.update(((name, e.name), e.native_id) for e in entries)
+        return listed
 
     def adopt(self, prefix: str, *, backend: str | None = None) -> list[JobRecord]:
         """Record the scheduler's jobs of this user whose names start with ``prefix``
