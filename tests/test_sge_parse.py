@@ -677,6 +677,21 @@ def test_parse_queue_live_every_kind_of_job() -> None:
     assert seen["7"] == {None: (P, None, EQW_7)}
 
 
+def test_a_job_in_error_state_is_explained_once_not_at_every_poll() -> None:
+    runner = fake_sge(qstat_j=load("qstat-j-two-ids"))
+    be = backend(runner)
+    ids = [ID["exit100"], ID["eqw_outdir"]]
+    for _ in range(3):
+        seen = be.parse_queue(load("qstat-xml-g-d-live"), ids)
+        assert seen["4"] == {None: (P, None, EQW_4)}
+        assert seen["7"] == {None: (P, None, EQW_7)}
+    assert runner.calls == [("qstat", "-j", "4,7")]
+    # Out of the error state (qmod -cj), then in it again: asked again.
+    be.parse_queue(load("qstat-xml-g-d-after-qdel"), ["12"])
+    be.parse_queue(load("qstat-xml-g-d-live"), ids)
+    assert runner.calls == [("qstat", "-j", "4,7")] * 2
+
+
 def test_parse_queue_ignores_jobs_not_asked_for() -> None:
     runner = fake_sge()  # no qstat -j: the Eqw jobs 4 and 7 are not asked for
     seen = parse_queue("qstat-xml-g-d-live", ["12", "14", "888"], runner)

@@ -210,6 +210,7 @@ class SgeBackend(BatchBackend):
     def __init__(self, runner: Runner | None = None, settings: SgeSettings | None = None):
         self.sge_settings = settings or SgeSettings()
         super().__init__(runner, self.sge_settings)
+        self._error_texts: dict[str, str] = {}  # job in Eqw -> why, asked once
 
     def script_dialect(self) -> Dialect:
         # The directives depend on the site's settings (PE, memory resource).
@@ -321,22 +322,30 @@ class SgeBackend(BatchBackend):
             tasks = job.findtext("tasks")
             for index in _task_indices(tasks):
                 seen.setdefault(number, {})[index] = (state, None, reason)
-        if errors:
+        if errors or self._error_texts:
             self._explain_errors(seen, errors)
         return seen
 
     def _explain_errors(self, seen: Seen, numbers: list[str]) -> None:
-        """Fill in why jobs are in error state (one ``qstat -j`` for all of them)."""
-        try:
-            result = self.run(["qstat", "-j", ",".join(dict.fromkeys(numbers))])
-        except CommandError:
-            return
-        reasons = _error_reasons(result.stdout)
-        for number in numbers:
-            why = reasons.get(number)
-            if why is None:
-                continue
-            text = f"error state (Eqw): {why}; fix it and `qmod -cj {number}`, or `jobfleet cancel`"
+        """Fill in why jobs are in error state: one ``qstat -j`` for those not explained
+        in an earlier poll (a job may sit in Eqw for days; it is asked about once)."""
+        known = {n: t for n, t in self._error_texts.items() if n in numbers}
+        unexplained = [n for n in dict.fromkeys(numbers) if n not in known]
+        if unexplained:
+            try:
+                result = self.run(["qstat", "-j", ",".join(unexplained)])
+            except CommandError:
+                result = None
+            reasons = _error_reasons(result.stdout) if result is not None else {}
+            for number in unexplained:
+                why = reasons.get(number)
+                if why is not None:
+                    known[number] = (
+                        f"error state (Eqw): {why}; fix it and `qmod -cj {number}`, "
+                        "or `jobfleet cancel`"
+                    )
+        self._error_texts = known  # jobs out of the error state are forgotten
+        for number, text in known.items():
             for index, (state, code, _) in seen.get(number, {}).items():
                 seen[number][index] = (state, code, text)
 
