@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import subprocess
 import time
@@ -418,3 +419,16 @@ def test_waiting_for_a_job_of_another_backend_is_refused(fleet: Fleet) -> None:
     (job,) = submit(fleet)
     with pytest.raises(SpecError, match=r"runs on 'board'"):
         fleet.monitor("local").wait([job.id])
+
+
+def test_the_command_line_submits_with_retries(jf_home: Path, tmp_path: Path) -> None:
+    from test_cli import jf
+
+    marker = tmp_path / "seen"
+    script = f"test -e {marker} || {{ touch {marker}; exit 1; }}"
+    job_id = jf("submit", "--retries", "1", "--shell", "--", script).stdout.strip()
+    jf("wait", job_id, "--timeout", "60")
+    (record,) = json.loads(jf("status", job_id, "--json").stdout)
+    assert (record["state"], record["attempt"]) == ("completed", 2)
+    bad = jf("submit", "--retry-on", "cancelled", "--retries", "1", "--", "true", expect=2)
+    assert "retry_on" in bad.stderr and "cancelled" in bad.stderr

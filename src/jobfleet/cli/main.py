@@ -12,7 +12,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, NoReturn, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar, cast
 
 import click
 from rich.console import Group
@@ -127,6 +127,15 @@ def _parse_env(values: Sequence[str]) -> dict[str, str]:
 @click.option("--workdir", metavar="DIR", help="Working directory (default: the current one).")
 @click.option("--env", "env_items", multiple=True, metavar="K=V", help="Environment variable.")
 @click.option("--shell", "use_shell", is_flag=True, help="Run COMMAND as one string of shell code.")
+@click.option(
+    "--retries", type=int, default=0, metavar="N", help="Submit again up to N times if it fails."
+)
+@click.option(
+    "--retry-on",
+    multiple=True,
+    metavar="STATE",
+    help="What a retry is for: failed, lost, timeout, out_of_memory (default: failed, lost).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the script and submit command; run nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @click.argument("command", nargs=-1, required=True)
@@ -149,6 +158,8 @@ def submit(
     workdir: str | None,
     env_items: tuple[str, ...],
     use_shell: bool,
+    retries: int,
+    retry_on: tuple[str, ...],
     dry_run: bool,
     as_json: bool,
     command: tuple[str, ...],
@@ -184,7 +195,11 @@ def submit(
         resources=config.resources,
         array=parse_array(array_text, "--array") if array_text else None,
         dependencies=deps,
+        retries=retries,
     )
+    if retry_on:
+        # State names: JobSpec checks them and turns them into states.
+        spec = spec.with_changes(retry_on=cast("tuple[JobState, ...]", retry_on))
     with Fleet(config) as fleet:
         if dry_run:
             plan = fleet.dry_run(spec)
