@@ -12,12 +12,11 @@ import pytest
 
 from jobfleet import owner
 from jobfleet.backends.base import NativeStatus, QueueEntry
-from jobfleet.config import load_config
 from jobfleet.errors import SpecError
 from jobfleet.fleet import ADOPTED_COMMAND, Fleet
 from jobfleet.spec import JobSpec
 from jobfleet.states import JobState
-from test_monitor import FAST, Board
+from test_monitor import Board, fleet_with
 
 S = JobState
 
@@ -40,9 +39,7 @@ def row(native_id: str, name: str, tasks: str | None = None) -> QueueEntry:
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> Iterator[Fleet]:
-    config = load_config(env={"HOME": str(tmp_path)}, cwd=tmp_path, overrides=FAST)
-    with Fleet(config, home=tmp_path / "home") as f:
-        f._backends["board"] = Listed()
+    with fleet_with(Listed(), tmp_path) as f:
         yield f
 
 

@@ -72,31 +72,28 @@ def test_readme_command_line_tour(jf_home: Path, tmp_path: Path) -> None:
     assert "failed 3" in out
 
 
-def test_readme_python_example(jf_home: Path, tmp_path: Path) -> None:
-    code = next(body for lang, body in BLOCKS if lang == "python")
+def run_readme_python(number: int, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the README's ``number``th Python block (from 0); it must succeed."""
+    code = [body for lang, body in BLOCKS if lang == "python"][number]
     proc = subprocess.run(
         [sys.executable, "-c", code],
-        cwd=tmp_path,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=300,
         env=env_with_venv(),
     )
     assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_readme_python_example(jf_home: Path, tmp_path: Path) -> None:
+    proc = run_readme_python(0, tmp_path)
     assert proc.stdout.strip().splitlines()[-1] == "81"
 
 
 def test_readme_watching_example(jf_home: Path, tmp_path: Path) -> None:
-    code = [body for lang, body in BLOCKS if lang == "python"][1]
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env_with_venv(),
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = run_readme_python(1, tmp_path)
     lines = proc.stdout.strip().splitlines()
     assert sorted(lines[:-1]) == [
         "flaky ended completed, exit code 0",

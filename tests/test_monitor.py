@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import subprocess
@@ -77,11 +78,18 @@ FAST = {
 }
 
 
-@pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[Fleet]:
+@contextlib.contextmanager
+def fleet_with(be: Board, tmp_path: Path) -> Iterator[Fleet]:
+    """A fleet polling fast, with ``be`` as its backend "board"."""
     config = load_config(env={"HOME": str(tmp_path)}, cwd=tmp_path, overrides=FAST)
     with Fleet(config, home=tmp_path / "home") as f:
-        f._backends["board"] = Board()
+        f._backends["board"] = be
+        yield f
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[Fleet]:
+    with fleet_with(Board(), tmp_path) as f:
         yield f
 
 
