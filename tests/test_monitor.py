@@ -440,3 +440,17 @@ def test_the_command_line_submits_with_retries(jf_home: Path, tmp_path: Path) ->
     assert (record["state"], record["attempt"]) == ("completed", 2)
     bad = jf("submit", "--retry-on", "cancelled", "--retries", "1", "--", "true", expect=2)
     assert "retry_on" in bad.stderr and "cancelled" in bad.stderr
+
+
+def test_the_command_line_waits_for_every_unfinished_job(jf_home: Path) -> None:
+    from test_cli import jf
+
+    first = jf("submit", "--", "sleep", "0.5").stdout.strip()
+    second = jf("submit", "--", "sh", "-c", "sleep 0.5; exit 2").stdout.strip()
+    records = json.loads(jf("wait", "--all", "--json", "--timeout", "60", expect=1).stdout)
+    assert sorted((r["id"], r["state"]) for r in records) == [
+        (first, "completed"),
+        (second, "failed"),
+    ]
+    assert "--all" in jf("wait", expect=2).stderr
+    assert "--all" in jf("wait", first, "--all", expect=2).stderr

@@ -343,7 +343,13 @@ class _ProgressBar:
 
 @cli.command()
 @config_options
-@click.argument("job_ids", nargs=-1, required=True)
+@click.argument("job_ids", nargs=-1)
+@click.option(
+    "--all",
+    "every",
+    is_flag=True,
+    help="Every unfinished job of the registry (e.g. after a crash).",
+)
 @click.option("--timeout", type=float, metavar="SECONDS", help="Give up after this long (exit 3).")
 @click.option("--json", "as_json", is_flag=True, help="Print the final records as JSON.")
 @handle_errors
@@ -351,12 +357,17 @@ def wait(
     config_path: str | None,
     profile: str | None,
     job_ids: tuple[str, ...],
+    every: bool,
     timeout: float | None,
     as_json: bool,
 ) -> None:
     """Wait until the jobs end; exit 0 only if every one completed successfully."""
+    if bool(job_ids) == every:
+        raise SpecError("job_ids", "give the ids of the jobs to wait for, or --all")
     bar = _ProgressBar() if sys.stdout.isatty() and not as_json else None
     with Fleet(_load(config_path, profile)) as fleet:
+        if every:
+            job_ids = tuple(r.id for r in fleet.registry.unfinished())
         try:
             if bar is not None:
                 with bar.progress:
