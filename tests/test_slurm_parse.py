@@ -1228,3 +1228,25 @@ def test_accounting_lagging_behind_a_cancel_never_moves_a_job_backwards(lagging:
     answers["sacct"] = "77|77|CANCELLED by 0|0:15\n"
     (status,) = be.poll(targets_for(["77"], 1.8e9)).values()
     assert status.state is JobState.CANCELLED
+
+
+def test_a_failed_command_keeps_the_exit_code_its_script_recorded(tmp_path: Path) -> None:
+    """sacct shows a job that exited 137 (command killed by SIGKILL) as 9:0; the job
+    script's exit-code file says 137, and that is what is reported."""
+    from jobfleet.script import exit_code_path
+
+    answers = {"squeue": "", "sacct": "78|78|FAILED|9:0\n79|79|FAILED|3:0\n"}
+
+    def respond(argv: tuple[str, ...]) -> CommandResult:
+        return CommandResult(argv, 0, answers[argv[0]], "")
+
+    targets = [
+        PollTarget("1", "78", str(tmp_path / "a"), 1.8e9),
+        PollTarget("2", "79", str(tmp_path / "b"), 1.8e9),
+    ]
+    for target, code in zip(targets, ("137", "3"), strict=True):
+        Path(target.job_dir).mkdir()
+        Path(exit_code_path(target.job_dir, None)).write_text(f"{code}\n")
+    statuses = backend(ScriptedRunner(respond)).poll(targets)
+    assert (statuses["78"].state, statuses["78"].exit_code) == (JobState.FAILED, 137)
+    assert (statuses["79"].state, statuses["79"].exit_code) == (JobState.FAILED, 3)

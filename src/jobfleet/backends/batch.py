@@ -35,6 +35,8 @@ __all__ = ["BatchBackend", "BatchSettings", "Element", "Seen", "command_failed"]
 
 log = logging.getLogger(__name__)
 
+_FAILED = JobState.FAILED
+
 #: One element's report: (state, exit code, reason).
 Element = tuple[JobState, int | None, str | None]
 #: What one source reported: native id -> index (None for a single job) -> element.
@@ -289,7 +291,7 @@ class BatchBackend(Backend):
             if target is None or not elements:
                 continue
             single = elements.get(None) if len(elements) == 1 else None
-            if single is not None and single[1] not in special:
+            if single is not None and single[1] not in special and single[0] is not _FAILED:
                 status = shared.get(single)
                 if status is None:
                     status = shared[single] = NativeStatus(*single)
@@ -299,6 +301,8 @@ class BatchBackend(Backend):
                 _mark_never_met(target, elements)
                 if substitutes:
                     _undo_substitute_exits(target, elements)
+            if any(e[0] is _FAILED for e in elements.values()):
+                _recorded_exit_codes(target, elements)
             statuses[native_id] = _status(elements)
         return statuses
 
@@ -402,6 +406,20 @@ def _undo_substitute_exits(target: PollTarget, elements: dict[int | None, Elemen
             if recorded is not None and recorded != 1:
                 ended = JobState.COMPLETED if recorded == 0 else JobState.FAILED
                 elements[index] = (ended, recorded, reason)
+
+
+def _recorded_exit_codes(target: PollTarget, elements: dict[int | None, Element]) -> None:
+    """A failed command's exit code as its job script recorded it, where it did.
+
+    Accounting may not say it right: sacct shows a job that exited 137 (its command
+    killed by SIGKILL) as ``9:0`` (tests/fixtures/slurm/22.05/oom-*); the script
+    wrote 137.
+    """
+    for index, (state, code, reason) in list(elements.items()):
+        if state is _FAILED:
+            recorded = _read_exit_code(exit_code_path(target.job_dir, index))
+            if recorded not in (None, 0, code):
+                elements[index] = (state, recorded, reason)
 
 
 def _status(elements: Mapping[int | None, Element]) -> NativeStatus:
