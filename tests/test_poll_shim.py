@@ -95,11 +95,13 @@ def ids_of(argv: Sequence[str]) -> list[str]:
 def check_one_poll(
     new_calls: list[list[str]], tracked: set[str], jobs: dict[str, dict[str, object]]
 ) -> None:
-    """One poll of ``tracked``: one squeue for all of them, and one sacct exactly for
-    those the queue no longer shows running or pending (none: no sacct)."""
+    """One poll of ``tracked``: one squeue for all of them, one sacct exactly for
+    those the queue no longer shows running or pending (none: no sacct), and one more
+    for the batch steps of those that ended FAILED 0:9 (killed by SIGKILL)."""
     programs = [c[0] for c in new_calls]
     squeues = [c for c in new_calls if c[0] == "squeue"]
-    saccts = [c for c in new_calls if c[0] == "sacct"]
+    steps = [c for c in new_calls if c[0] == "sacct" and str(option(c, "jobs")).endswith(".batch")]
+    saccts = [c for c in new_calls if c[0] == "sacct" and c not in steps]
     assert len(squeues) == 1, f"one squeue per poll, got {programs}"
     assert sorted(ids_of(squeues[0])) == sorted(tracked), "squeue must ask for every tracked job"
     assert option(squeues[0], "states") == "all"
@@ -115,6 +117,12 @@ def check_one_poll(
         assert option(saccts[0], "starttime"), "sacct needs an explicit --starttime"
     else:
         assert not saccts, "nothing left the queue: no sacct"
+    killed = {n for n in left if (jobs[n]["state"], jobs[n]["exit"]) == ("FAILED", "0:9")}
+    if killed:
+        assert len(steps) == 1, f"SIGKILLed jobs need one look at their batch steps: {programs}"
+        assert sorted(ids_of(steps[0])) == sorted(f"{n}.batch" for n in killed)
+    else:
+        assert not steps, "no job was killed by SIGKILL: no batch steps asked for"
     assert set(programs) <= {"squeue", "sacct", "scontrol"}
 
 
@@ -153,7 +161,7 @@ ENDINGS: list[tuple[range, str, str, tuple[JobState, int | None]]] = [
     (range(0, 500), "COMPLETED", "0:0", (S.COMPLETED, 0)),
     (range(500, 650), "FAILED", "1:0", (S.FAILED, 1)),
     (range(650, 750), "FAILED", "3:0", (S.FAILED, 3)),
-    (range(750, 760), "FAILED", "0:9", (S.FAILED, 137)),  # killed by SIGKILL
+    (range(750, 760), "FAILED", "0:9", (S.FAILED, 137)),  # killed by SIGKILL (see MEMORY_KILLED)
     (range(760, 761), "TIMEOUT", "0:0", (S.TIMEOUT, None)),
     # SLURM's "0:125" is no real signal: which exit code to report is not pinned here.
     (range(761, 762), "OUT_OF_MEMORY", "0:125", (S.OUT_OF_MEMORY, ANY)),
@@ -161,6 +169,9 @@ ENDINGS: list[tuple[range, str, str, tuple[JobState, int | None]]] = [
     (range(763, 765), "NODE_FAIL", "0:0", (S.FAILED, None)),
     (range(765, 800), "COMPLETED", "0:0", (S.COMPLETED, 0)),
 ]
+#: Of the jobs killed by SIGKILL, these were killed by OverMemoryKill: their batch
+#: steps are "CANCELLED by 0" (tests/fixtures/slurm/22.05/oom-sacct-batch-steps.out).
+MEMORY_KILLED = range(756, 760)
 
 
 def test_thousand_jobs_cost_one_squeue_and_one_sacct_per_poll(
@@ -197,6 +208,9 @@ def test_thousand_jobs_cost_one_squeue_and_one_sacct_per_poll(
         fake.set(ended[0::2], state=state, exit=exit_text, queue=False)
         fake.set(ended[1::2], state=state, exit=exit_text)
         expected.update(dict.fromkeys(ended, result))
+    killed = [native[i] for i in MEMORY_KILLED]
+    fake.set(killed, batch="CANCELLED by 0")
+    expected.update(dict.fromkeys(killed, (S.OUT_OF_MEMORY, 137)))
     records = poll(fleet, fake, calls, records)
     got = by_native(records)
     for n, result in expected.items():

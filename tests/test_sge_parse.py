@@ -1294,3 +1294,46 @@ def test_cancelling_an_array_records_its_waiting_tasks() -> None:
     runner = fake_sge(qstat=[waiting, as_queue("qstat-xml-empty")], qdel=deleted)
     removed = backend(runner).cancel(["20"])
     assert removed == {"20": [3, 4, 5, 6, 7, 8, 9, 10]}
+
+
+# -- memory: what Grid Engine records when a job outgrows its h_vmem (oom-* fixtures) ------
+
+OOM_ID = dict(
+    line.split("=", 1)
+    for line in (FIXTURES / "oom-jobs.env").read_text(encoding="utf-8").splitlines()
+)
+
+
+@pytest.mark.parametrize(
+    ("key", "element"),
+    [
+        # execd killed them: failed 37 and maxvmem above h_vmem x slots
+        (
+            "multi",
+            (JobState.OUT_OF_MEMORY, None, "h_vmem limit exceeded: maxvmem 275.1 MiB > 100 MiB"),
+        ),
+        (
+            "pe2",
+            (JobState.OUT_OF_MEMORY, None, "h_vmem limit exceeded: maxvmem 195.2 MiB > 100 MiB"),
+        ),
+        # failed 37 too, with h_vmem requested, but maxvmem far below: its h_rt
+        ("hrt", (JobState.TIMEOUT, None, "h_rt limit exceeded")),
+        # refused the memory (RLIMIT_AS), the program failed by itself: nothing says why
+        ("alloc400", (JobState.FAILED, 1, None)),
+        ("grow", (JobState.FAILED, 1, None)),  # maxvmem 91.1 MiB of 100
+        # NOT memory kills, whatever maxvmem says (91.9 MiB of 100, then SIGSEGV)
+        ("crash", (JobState.FAILED, 139, None)),
+        ("ulimit", (JobState.COMPLETED, 0, None)),
+    ],
+)
+def test_parse_accounting_memory(key: str, element: tuple[Any, ...]) -> None:
+    job = OOM_ID[key]
+    assert parse_accounting(f"oom-qacct-{key}", [job]) == {job: {None: element}}
+
+
+def test_parse_accounting_memory_kill_by_name_pattern() -> None:
+    ids = list(OOM_ID.values())
+    seen = parse_accounting("oom-qacct-name-pattern", ids)
+    states = {key: seen[job][None][0] for key, job in OOM_ID.items()}
+    assert [k for k, s in states.items() if s is JobState.OUT_OF_MEMORY] == ["multi", "pe2"]
+    assert states["sigkill"] is JobState.CANCELLED  # failed 100: kill -9 $$

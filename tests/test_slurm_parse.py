@@ -111,7 +111,7 @@ def replay(recording: CommandResult, argv: Sequence[str]) -> CommandResult:
         if program == "squeue":
             ids = {row["%F"], row["%A"]}
         else:
-            ids = {row["JobID"].split("_", 1)[0], row["JobIDRaw"]}
+            ids = {row["JobID"], row["JobID"].split("_", 1)[0], row["JobIDRaw"]}
         if ids & wanted:
             missing = [c for c in out_cols if c not in row]
             assert not missing, f"the recording has no column {missing} the backend asks for"
@@ -162,9 +162,11 @@ def fake_slurm(**answers: Answer | list[Answer]) -> FakeSlurm:
     A list is answered in order, its last answer repeating. A CommandError is raised.
     """
     queues = {p: list(a) if isinstance(a, list) else [a] for p, a in answers.items()}
+    queues.setdefault("batch_steps", [load("oom-sacct-batch-steps")])
 
     def respond(argv: tuple[str, ...]) -> CommandResult | CommandError:
-        queue = queues.get(argv[0])
+        steps = argv[0] == "sacct" and (option(argv, "jobs") or "").endswith(".batch")
+        queue = queues.get("batch_steps" if steps else argv[0])
         assert queue, f"unexpected command {argv}"
         answer = queue.pop(0) if len(queue) > 1 else queue[0]
         if isinstance(answer, CommandError):
@@ -177,7 +179,9 @@ def fake_slurm(**answers: Answer | list[Answer]) -> FakeSlurm:
 def backend(runner: ScriptedRunner | None = None, **settings: Any) -> SlurmBackend:
     """A backend with no pause between submit retries and 3 retries, unless told otherwise."""
     fast = SlurmSettings(retry_backoff_s=0.0, submit_retries=3)
-    return SlurmBackend(runner, replace(fast, **settings))
+    # Never the real programs: a parser that asks SLURM more (the batch steps of jobs
+    # killed by SIGKILL) is answered from recordings.
+    return SlurmBackend(runner or fake_slurm(), replace(fast, **settings))
 
 
 def parse_queue(name: str, ids: Sequence[str] = MAIN_IDS) -> Seen:
@@ -875,12 +879,14 @@ def test_poll_jobs_gone_from_squeue_one_accounting_call(squeue: str, sacct: str)
     ]
     result = be.poll(targets)
     assert runner.count("squeue") == 1
-    assert runner.count("sacct") == 1
+    # the jobs' records, and the batch step of 238, killed by SIGKILL (kill -9 $$)
+    assert runner.count("sacct") == 2
     assert runner.count("scontrol") == 0
-    sacct_argv = next(a for a in runner.calls if a[0] == "sacct")
+    sacct_argv, steps_argv = (a for a in runner.calls if a[0] == "sacct")
     assert sorted((option(sacct_argv, "jobs") or "").split(",")) == sorted(
         [*FINISHED, "240", "251"]
     )
+    assert option(steps_argv, "jobs") == "238.batch"
     assert result["235"] == NativeStatus(JobState.COMPLETED, 0)
     assert result["236"] == NativeStatus(JobState.FAILED, 3)
     assert result["238"] == NativeStatus(JobState.FAILED, 137)
@@ -1250,3 +1256,74 @@ def test_a_failed_command_keeps_the_exit_code_its_script_recorded(tmp_path: Path
     statuses = backend(ScriptedRunner(respond)).poll(targets)
     assert (statuses["78"].state, statuses["78"].exit_code) == (JobState.FAILED, 137)
     assert (statuses["79"].state, statuses["79"].exit_code) == (JobState.FAILED, 3)
+
+
+# -- jobs killed for their memory (JobAcctGatherParams=OverMemoryKill, oom-* fixtures) -----
+
+OOM_ID = {
+    key: value.replace("\\,", ",")  # saved with printf %q
+    for key, value in (
+        line.split("=", 1)
+        for line in (FIXTURES / "22.05" / "oom-jobs.env").read_text(encoding="utf-8").splitlines()
+    )
+}
+
+
+def test_parse_accounting_over_memory_kill_is_out_of_memory() -> None:
+    ids = OOM_ID["IDS"].split(",")
+    runner = fake_slurm(batch_steps=load("oom-sacct-batch-steps"))
+    seen = parse_accounting("oom-sacct-final", ids, backend(runner))
+    oom = JobState.OUT_OF_MEMORY
+    steps = load("oom-sacct-batch-steps").stdout.splitlines()
+    max_rss = next(r for r in steps if r.startswith(f"{OOM_ID['J_OOM']}.batch|")).split("|")[3]
+    assert seen[OOM_ID["J_OOM"]] == {
+        None: (
+            oom,
+            137,
+            f"killed by SLURM for using more memory than it requested (MaxRSS {max_rss})",
+        )
+    }
+    assert seen[OOM_ID["J_LATE"]][None][0] is oom
+    assert seen[OOM_ID["J_MPC"]][None][0] is oom  # --mem-per-cpu=30M -c 2
+    assert seen[OOM_ID["J_ARR"]][1] == (JobState.COMPLETED, 0, None)
+    assert seen[OOM_ID["J_ARR"]][2][0] is oom
+    # SIGKILL from elsewhere: the batch step is plain CANCELLED, not "CANCELLED by 0"
+    assert seen[OOM_ID["J_SELF"]] == {None: (JobState.FAILED, 137, None)}  # kill -9 $$
+    assert seen[OOM_ID["J_BKILL"]] == {None: (JobState.FAILED, 137, None)}  # scancel --batch
+    assert seen[OOM_ID["J_UNDER"]] == {None: (JobState.COMPLETED, 0, None)}
+    assert seen[OOM_ID["J_CANCEL"]][None][0] is JobState.CANCELLED
+    # one more sacct, for the batch steps of the jobs that ended FAILED 0:9 only
+    (asked,) = [a for a in runner.calls if (option(a, "jobs") or "").endswith(".batch")]
+    killed = ["J_OOM", "J_LATE", "J_MPC", "J_SELF", "J_BKILL"]
+    assert sorted((option(asked, "jobs") or "").split(",")) == sorted(
+        [*(f"{OOM_ID[k]}.batch" for k in killed), f"{OOM_ID['J_ARR']}_2.batch"]
+    )
+    assert option(asked, "starttime") is not None
+
+
+def test_parse_accounting_no_batch_step_call_without_sigkill() -> None:
+    runner = fake_slurm()
+    parse_accounting("oom-sacct-final", [OOM_ID["J_UNDER"], OOM_ID["J_CANCEL"]], backend(runner))
+    assert runner.calls == []
+
+
+def test_parse_accounting_batch_step_call_failing_raises() -> None:
+    down = load("sacct-dbd-down")
+    be = backend(fake_slurm(batch_steps=down))
+    with pytest.raises(CommandError):
+        parse_accounting("oom-sacct-final", [OOM_ID["J_OOM"]], be)
+
+
+def test_parse_memory_leaves_a_sigkill_to_accounting() -> None:
+    # scontrol says FAILED, JobLaunchFailure, 0:9, as for any SIGKILL: with accounting,
+    # wait for it (its batch step tells a memory kill); without, report what is known.
+    job = OOM_ID["J_OOM"]
+    be = backend()
+    be.accounting = True
+    seen = be.parse_memory(load("oom-scontrol-ended"), [job])
+    assert seen == {
+        job: {None: (JobState.RUNNING, None, "ending; accounting has not caught up yet")}
+    }
+    be.accounting = False
+    seen = be.parse_memory(load("oom-scontrol-ended"), [job])
+    assert seen == {job: {None: (JobState.FAILED, 137, "JobLaunchFailure")}}

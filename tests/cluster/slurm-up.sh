@@ -4,7 +4,8 @@
 # (was 300; Slurm 22.05 clamps anything below 2, including 0, to 2 and logs "error: MinJobAge must
 # be at least 2"; records actually vanish MinJobAge + ~7-10 s after the job ends) and default
 # SLURM_CI_CPUS=8 (was the real core count; 8 != real count uses SlurmdParameters=config_overrides
-# as before; set SLURM_CI_CPUS= (empty) for the real count). Nothing else changed.
+# as before; set SLURM_CI_CPUS= (empty) for the real count), and memory requests are enforced
+# (SLURM_CI_OVER_MEMORY_KILL=1, see below). Nothing else changed.
 # slurm-up.sh - bring up a single-node Slurm 22.05 cluster (Debian 12 packages)
 # without systemd: munged + [mariadbd + slurmdbd] + slurmctld + slurmd.
 #
@@ -23,6 +24,11 @@
 #                                     (default Slurm behaviour: stay PENDING, Reason=DependencyNeverSatisfied)
 #   SLURM_CI_MIN_JOB_AGE=10           seconds a finished job stays visible in squeue/scontrol (jobfleet
 #                                     default 10, Slurm's 300; 0 = never purge; see header above)
+#   SLURM_CI_OVER_MEMORY_KILL=1       1: JobAcctGatherParams=OverMemoryKill, sampled every second: a job
+#                                     step whose RSS passes its --mem (or DefMemPerCPU) is SIGKILLed
+#                                     (without cgroups the only way to enforce it; 22.05 records
+#                                     FAILED 0:9, batch step "CANCELLED by 0"); 0: not enforced,
+#                                     JobAcctGatherFrequency=30 as before
 #   SLURM_CI_LINK_ETC=1               symlink /etc/slurm/slurm.conf -> $SLURM_CI_STATE/etc/slurm.conf
 #                                     (so clients work without SLURM_CONF); never replaces a real file
 #   SLURM_CI_CLUSTER=ci  SLURM_CI_PARTITION=debug
@@ -42,6 +48,7 @@ DB_PORT=${SLURM_CI_DB_PORT:-3307}
 MIN_JOB_AGE=${SLURM_CI_MIN_JOB_AGE:-10}
 KILL_INVALID_DEPEND=${SLURM_CI_KILL_INVALID_DEPEND:-0}
 LINK_ETC=${SLURM_CI_LINK_ETC:-1}
+OVER_MEMORY_KILL=${SLURM_CI_OVER_MEMORY_KILL:-1}
 TIMEOUT=${SLURM_CI_TIMEOUT:-90}
 DB_PASS=slurmci
 
@@ -164,6 +171,9 @@ else
 fi
 DEF_MEM=$(( MEM / CPUS )); [ "$DEF_MEM" -gt 512 ] && DEF_MEM=512
 DEPEND_PARAMS=""; [ "$KILL_INVALID_DEPEND" = 1 ] && DEPEND_PARAMS="DependencyParameters=kill_invalid_depend"
+ACCT_GATHER="JobAcctGatherFrequency=30"
+[ "$OVER_MEMORY_KILL" = 1 ] && ACCT_GATHER="JobAcctGatherFrequency=task=1
+JobAcctGatherParams=OverMemoryKill"
 
 # ---------------------------------------------------------------- slurm.conf
 CONF=$STATE/etc/slurm.conf
@@ -190,7 +200,7 @@ MpiDefault=none
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/linux
-JobAcctGatherFrequency=30
+$ACCT_GATHER
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=$DEF_MEM

@@ -27,7 +27,8 @@ Environment:
 
 A job in the JSON (``{"jobs": {id: job}}``) is ``{"name", "script", "state",
 "exit", "reason", "queue", "acct", "signals"}``: ``state`` as SLURM prints it
-(``CANCELLED by 0``), ``exit`` as ``code:signal``.
+(``CANCELLED by 0``), ``exit`` as ``code:signal``; optionally ``batch``, the state of
+its batch step (``ID.batch`` in sacct) where it differs from the job's.
 """
 
 from __future__ import annotations
@@ -99,10 +100,19 @@ class FakeSlurm:
         reason: str | None = None,
         queue: bool | None = None,
         acct: bool | None = None,
+        batch: str | None = None,
     ) -> None:
         """Change these jobs: the state SLURM reports, its ``code:signal``, whether
-        squeue and scontrol (``queue``) and sacct (``acct``) know them."""
-        given = {"state": state, "exit": exit, "reason": reason, "queue": queue, "acct": acct}
+        squeue and scontrol (``queue``) and sacct (``acct``) know them, the state of
+        the batch step (``batch``)."""
+        given = {
+            "state": state,
+            "exit": exit,
+            "reason": reason,
+            "queue": queue,
+            "acct": acct,
+            "batch": batch,
+        }
         changes = {k: v for k, v in given.items() if v is not None}
         with self.locked() as st:
             for native_id in ids:
@@ -147,6 +157,15 @@ def _ids(text: str) -> list[str] | None:
     """The ids of ``--jobs=``; None when one is not a job id (SLURM refuses those)."""
     ids = [i for i in text.split(",") if i]
     return ids if all(i.isdigit() for i in ids) else None
+
+
+def _batch_state(job: Job) -> str:
+    """The batch step's state: as recorded, else what SLURM 22.05 shows for the job's
+    state (a job that ended by a signal has its batch step CANCELLED)."""
+    if job.get("batch"):
+        return str(job["batch"])
+    signalled = str(job["exit"]).startswith("0:") and _word(job) == "FAILED"
+    return "CANCELLED" if signalled else _word(job)
 
 
 def _word(job: Job) -> str:
@@ -200,6 +219,8 @@ def sacct(state: State, args: Sequence[str], out: list[str], err: list[str]) -> 
         err.append("fake sacct: jobfleet always passes --starttime; this call did not")
         return 1
     listed = {n: j for n, j in state["jobs"].items() if j["acct"]}
+    if "jobs" in options and all(i.endswith(".batch") for i in options["jobs"].split(",")):
+        return _sacct_batch_steps(listed, options, out, err)
     if "jobs" in options:
         wanted = _ids(options["jobs"])
         if wanted is None:
@@ -227,6 +248,27 @@ def sacct(state: State, args: Sequence[str], out: list[str], err: list[str]) -> 
         out.append(sep.join(fields))
     for native_id, job in sorted(listed.items(), key=lambda kv: int(kv[0])):
         out.append(sep.join(values[f.lower()](native_id, job) for f in fields))
+    return 0
+
+
+def _sacct_batch_steps(
+    listed: dict[str, Job], options: dict[str, str], out: list[str], err: list[str]
+) -> int:
+    """sacct --jobs=ID.batch,...: the batch steps, in the columns jobfleet asks for."""
+    fields = options.get("format", "").split(",")
+    values: dict[str, Callable[[str, Job], str]] = {
+        "jobid": lambda n, j: f"{n}.batch",
+        "state": lambda n, j: _batch_state(j),
+        "maxrss": lambda n, j: "",
+    }
+    unknown = [f for f in fields if f.lower() not in values]
+    if unknown or "noheader" not in options or "parsable2" not in options:
+        err.append(f"fake sacct: batch steps only as jobfleet asks for them, not {options}")
+        return 1
+    for step in options["jobs"].split(","):
+        native_id = step.removesuffix(".batch")
+        if native_id in listed:
+            out.append("|".join(values[f.lower()](native_id, listed[native_id]) for f in fields))
     return 0
 
 

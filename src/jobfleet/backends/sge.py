@@ -99,14 +99,38 @@ def map_state(letters: str) -> JobState | None:
 
 
 def map_failed(
-    failed: int, exit_status: int | None, category: str, wallclock_s: float | None
+    failed: int,
+    exit_status: int | None,
+    category: str,
+    wallclock_s: float | None,
+    maxvmem_bytes: float | None = None,
+    slots: int = 1,
 ) -> Element:
-    """The outcome of a finished job from its qacct record."""
+    """The outcome of a finished job from its qacct record.
+
+    A job that asks for more memory than its h_vmem is refused it (the limit is also
+    the process's RLIMIT_AS): it fails by itself, ``failed 0``, and is reported FAILED
+    with its own exit code, whatever its maxvmem (tests/fixtures/sge/8.1.9/oom-qacct-grow
+    and the look-alike oom-qacct-crash). Only execd's kill says "memory": ``failed 37``
+    with maxvmem above h_vmem times the slots (oom-qacct-multi, oom-qacct-pe2).
+    """
     if failed == 0:
         if exit_status is None:
             return JobState.UNKNOWN, None, "no exit status in accounting"
         return (JobState.COMPLETED if exit_status == 0 else JobState.FAILED), exit_status, None
     if failed == _FAILED_TIMEOUT:
+        vmem = _requested_bytes(category, "h_vmem")
+        if vmem is not None and maxvmem_bytes is not None:
+            # execd kills when the job's vmem passes h_vmem x slots, and records that
+            # very sample as maxvmem; an h_rt or h_cpu kill leaves it below.
+            if maxvmem_bytes > vmem * slots:
+                return (
+                    JobState.OUT_OF_MEMORY,
+                    None,
+                    f"h_vmem limit exceeded: maxvmem {maxvmem_bytes / 2**20:.1f} MiB "
+                    f"> {vmem * slots / 2**20:.0f} MiB",
+                )
+            return JobState.TIMEOUT, None, "h_rt limit exceeded"
         limit = _requested_seconds(category, "h_rt")
         if limit is None and "h_vmem" in category:
             return JobState.OUT_OF_MEMORY, None, "h_vmem limit exceeded"
@@ -119,6 +143,24 @@ def map_failed(
         return JobState.PENDING, None, "rescheduled"
     # A job that never started has a placeholder exit_status 0 (start_time -/-).
     return JobState.FAILED, exit_status or None, f"Grid Engine failure {failed}"
+
+
+#: Grid Engine's memory multipliers (sge_types(1)): lower case 1000, upper case 1024.
+_MEMORY_UNITS = {"": 1, "k": 1e3, "K": 2**10, "m": 1e6, "M": 2**20, "g": 1e9, "G": 2**30}
+
+
+def _requested_bytes(category: str, resource: str) -> float | None:
+    """Bytes of a memory request in a qacct category (``-l h_vmem=100M``)."""
+    match = re.search(rf"\b{resource}=([0-9.]+)([kKmMgG]?)(?![\w.])", category)
+    return float(match[1]) * _MEMORY_UNITS[match[2]] if match else None
+
+
+def _qacct_bytes(text: str) -> float | None:
+    """Bytes from qacct's ``275.070MB`` (1024-based, as execd's own log shows)."""
+    match = re.fullmatch(r"\s*([0-9.]+)([KMGT]?)B\s*", text)
+    if not match:
+        return None
+    return float(match[1]) * 1024.0 ** " KMGT".index(match[2] or " ")
 
 
 def _requested_seconds(category: str, resource: str) -> float | None:
@@ -382,7 +424,15 @@ class SgeBackend(BatchBackend):
             status_text = (record.get("exit_status") or "").split()
             exit_status = int(status_text[0]) if status_text and status_text[0].isdigit() else None
             wallclock = _seconds(record.get("ru_wallclock", ""))
-            element = map_failed(failed, exit_status, record.get("category", ""), wallclock)
+            slots = record.get("slots", "1")
+            element = map_failed(
+                failed,
+                exit_status,
+                record.get("category", ""),
+                wallclock,
+                _qacct_bytes(record.get("maxvmem", "")),
+                int(slots) if slots.isdigit() else 1,
+            )
             seen.setdefault(number, {})[index] = element
         return seen
 

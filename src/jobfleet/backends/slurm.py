@@ -35,7 +35,7 @@ from jobfleet.backends.batch import (
     command_failed,
 )
 from jobfleet.errors import CommandError, SpecError
-from jobfleet.runner import CommandResult, Runner
+from jobfleet.runner import CommandResult, Runner, argv_chunks
 from jobfleet.script import Dialect, register_dialect
 from jobfleet.spec import DepKind, JobSpec, parse_array
 from jobfleet.states import TERMINAL, JobState
@@ -86,6 +86,11 @@ STATE_MAP: dict[str, JobState] = {
     "DEADLINE": JobState.TIMEOUT,  # ended on its deadline
     "OUT_OF_MEMORY": JobState.OUT_OF_MEMORY,  # exceeded its memory
 }
+# OUT_OF_MEMORY comes only from the task/cgroup plugin (the kernel's OOM killer in the
+# job's cgroup). JobAcctGatherParams=OverMemoryKill kills a step that outgrows its request
+# with SIGKILL through the controller instead (src/common/slurm_jobacct_gather.c,
+# _acct_kill_step), and 22.05 records that as FAILED 0:9 with the batch step
+# "CANCELLED by <uid>" (tests/fixtures/slurm/22.05/oom-*): see _sigkilled_for_memory.
 
 #: Pending reasons that mean the job will never start by itself.
 NEVER_RUNS = {
@@ -111,6 +116,11 @@ _NO_ACCOUNTING = re.compile(
 )
 _QUEUE_FORMAT = "%i|%A|%F|%K|%T|%r|%j"
 _ACCOUNTING_FORMAT = "JobID,JobIDRaw,State,ExitCode"
+#: The batch step of a job OverMemoryKill ended: cancelled through the controller, by
+#: slurmstepd's uid. Neither ``kill -9`` nor ``scancel --batch --signal=KILL`` leaves the
+#: "by": they record plain CANCELLED (22.05/oom-sacct-batch-steps); scancel refuses
+#: ``ID.batch``.
+_STEP_CANCELLED_BY = re.compile(r"CANCELLED by \d+")
 _SCONTROL_KEYS = re.compile(
     r"(?:^|\s)(JobId|ArrayJobId|ArrayTaskId|JobState|Reason|ExitCode)=(\S*)"
 )
@@ -421,11 +431,20 @@ class SlurmBackend(BatchBackend):
         wanted = set(native_ids)
         ended = self._ended_reasons  # usually empty: then not looked up per row
         seen: Seen = {}
+        sigkilled: dict[str, tuple[str, int | None]] = {}  # "ID[_N]" -> (job, index)
         for line in result.stdout.splitlines():
             fields = line.split("|")
             if len(fields) < 4:
                 continue
             job_id, state, code_text = fields[0], fields[2], fields[3]
+            if code_text == "0:9" and state == "FAILED":
+                # Killed by SIGKILL: by OverMemoryKill, or by anyone else (rare).
+                try:
+                    base, indices = parse_job_id(job_id)
+                except SpecError:
+                    base, indices = "", None
+                if base in wanted and (indices is None or len(indices) == 1):
+                    sigkilled[job_id] = (base, indices[0] if indices else None)
             if job_id.isdigit():  # a single job: the common case, kept cheap
                 if job_id in wanted:
                     code = exit_code(code_text)
@@ -449,7 +468,47 @@ class SlurmBackend(BatchBackend):
                 else:
                     element = _element(state, None, code)
                 seen.setdefault(base, {})[index] = element
+        if sigkilled:
+            self._sigkilled_for_memory(seen, sigkilled, result.argv)
         return seen
+
+    def _sigkilled_for_memory(
+        self, seen: Seen, sigkilled: dict[str, tuple[str, int | None]], argv: Sequence[str]
+    ) -> None:
+        """Report OUT_OF_MEMORY for the jobs of ``sigkilled`` that OverMemoryKill ended.
+
+        One more sacct call, only for jobs that ended FAILED 0:9, asking for their batch
+        steps. An error is raised (and the poll tried again): a FAILED reported now would
+        be final.
+        """
+        start = [a for a in argv if a.startswith("--starttime=")]
+        steps = [f"{job_id}.batch" for job_id in sigkilled]
+        for chunk in argv_chunks(steps, 1024):  # one call, but for thousands of kills
+            result = self.run(
+                [
+                    "sacct",
+                    "--noheader",
+                    "--parsable2",
+                    *start,
+                    f"--jobs={','.join(chunk)}",
+                    "--format=JobID,State,MaxRSS",
+                ]
+            )
+            if not result.ok:
+                raise command_failed(result)
+            for line in result.stdout.splitlines():
+                step, _, rest = line.partition("|")
+                state, _, max_rss = rest.partition("|")
+                owner = sigkilled.get(step.removesuffix(".batch"))
+                if owner is None or not _STEP_CANCELLED_BY.fullmatch(state):
+                    continue
+                job, index = owner
+                used = f" (MaxRSS {max_rss})" if max_rss else ""
+                seen[job][index] = (
+                    JobState.OUT_OF_MEMORY,
+                    137,
+                    f"killed by SLURM for using more memory than it requested{used}",
+                )
 
     def accounting_missing(self, why: str) -> None:
         self.accounting = False
@@ -488,6 +547,11 @@ class SlurmBackend(BatchBackend):
                 keys.get("JobState", ""), keys.get("Reason"), exit_code(keys.get("ExitCode", ""))
             )
             if element[0].is_terminal:
+                if self.accounting and keys.get("ExitCode") == "0:9":
+                    # SIGKILLed, perhaps for its memory: only accounting tells (its batch
+                    # step), and it has not caught up yet (an array element can be missing
+                    # from sacct for seconds: 22.05/oom-sacct-array-placeholder).
+                    element = (JobState.RUNNING, None, "ending; accounting has not caught up yet")
                 seen.setdefault(owner, {})[index] = element
         return seen
 
