@@ -182,11 +182,15 @@ def test_sge_refused_allocation_is_failed_not_out_of_memory(sge_fleet: Fleet) ->
 
 @pytest.mark.live_sge
 @pytest.mark.slow
-def test_sge_crash_near_its_h_vmem_is_not_out_of_memory(sge_fleet: Fleet) -> None:
+def test_sge_crash_near_its_h_vmem_is_not_out_of_memory(sge_fleet: Fleet, tmp_path: Path) -> None:
     # Most of its memory in use for long enough to be sampled (maxvmem near the limit),
-    # then a crash of its own: no false out_of_memory.
-    crash = "import os, signal, time; x = bytearray(60 * 2**20); time.sleep(12); os.kill(os.getpid(), signal.SIGSEGV)"  # noqa: E501
-    job = sge_fleet.submit(JobSpec([PY, "-c", crash], resources=Resources.of(memory="100M")))
+    # then a crash of its own: no false out_of_memory (and no core file left behind).
+    crash = (
+        "import os, resource, signal, time; resource.setrlimit(resource.RLIMIT_CORE, (0, 0)); "
+        "x = bytearray(60 * 2**20); time.sleep(12); os.kill(os.getpid(), signal.SIGSEGV)"
+    )
+    spec = JobSpec([PY, "-c", crash], workdir=str(tmp_path), resources=Resources.of(memory="100M"))
+    job = sge_fleet.submit(spec)
     wait_out_of_qstat([job.native_id])
     done = sge_fleet.wait([job.id], timeout_s=60)[0]
     assert (done.state, done.exit_code) == (JobState.FAILED, 139)
