@@ -454,3 +454,29 @@ def test_the_command_line_waits_for_every_unfinished_job(jf_home: Path) -> None:
     ]
     assert "--all" in jf("wait", expect=2).stderr
     assert "--all" in jf("wait", first, "--all", expect=2).stderr
+
+
+def test_coroutine_callbacks_from_the_blocking_api_inside_a_running_loop(fleet: Fleet) -> None:
+    """As in a notebook, where an event loop runs while blocking calls are made."""
+    (job,) = submit(fleet)
+    seen: list[str] = []
+
+    async def note(record: JobRecord) -> None:
+        await asyncio.sleep(0)
+        seen.append(record.id)
+
+    async def broken(record: JobRecord) -> None:
+        raise RuntimeError("inside the coroutine")
+
+    monitor = fleet.monitor("board")
+    monitor.watch([job.id], on_exit=note)
+    monitor.watch([job.id], on_exit=broken)
+    end(fleet, job, S.COMPLETED, 0)
+
+    async def cell() -> None:
+        monitor.wait([job.id])  # the blocking API, called while this loop runs
+
+    asyncio.run(cell())
+    assert seen == [job.id]
+    fired = fleet.registry.callbacks_fired(job.id)
+    assert sorted(fired.values()) == ["RuntimeError: inside the coroutine", "ok"]

@@ -263,7 +263,7 @@ class Monitor:
             try:
                 result = due.hook.fn(due.record)
                 if inspect.isawaitable(result):
-                    asyncio.run(_awaited(result))
+                    _run_to_completion(result)
             except Exception as exc:
                 self._done(due, exc)
             else:
@@ -335,6 +335,32 @@ class Monitor:
 
 async def _awaited(awaitable: Awaitable[None]) -> None:
     await awaitable
+
+
+def _run_to_completion(awaitable: Awaitable[None]) -> None:
+    """Run a coroutine callback from the blocking API, raising what it raises.
+
+    Where an event loop already runs in this thread (a Jupyter notebook), it cannot
+    be run there: it gets a loop of its own in a helper thread.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(_awaited(awaitable))
+        return
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(_awaited(awaitable))
+        except BaseException as exc:  # handed to the caller's thread below
+            failure.append(exc)
+
+    helper = threading.Thread(target=run, name="jobfleet-callback")
+    helper.start()
+    helper.join()
+    if failure:
+        raise failure[0]
 
 
 def _check_deadline(deadline: float | None, unfinished: list[str], timeout_s: float | None) -> None:
