@@ -19,7 +19,7 @@ from jobfleet.config import load_config
 from jobfleet.errors import CommandError, SpecError, WaitTimeout
 from jobfleet.fleet import Fleet
 from jobfleet.monitor import _Pace
-from jobfleet.registry import SUBMITTING
+from jobfleet.registry import SUBMITTING, StatusUpdate
 from jobfleet.spec import Dependency, DepKind, JobSpec, parse_array
 from jobfleet.states import JobRecord, JobState
 
@@ -480,3 +480,28 @@ def test_coroutine_callbacks_from_the_blocking_api_inside_a_running_loop(fleet: 
     assert seen == [job.id]
     fired = fleet.registry.callbacks_fired(job.id)
     assert sorted(fired.values()) == ["RuntimeError: inside the coroutine", "ok"]
+
+
+def test_a_job_that_ended_before_its_retry_was_submitted_is_retried_later(
+    tmp_path: Path,
+) -> None:
+    """The program died after the failure was recorded and before the retry: the next
+    program's monitor retries it, and does not report it failed."""
+    shared = Board()
+    with fleet_with(shared, tmp_path) as fleet:
+        (job,) = submit(fleet, retries=1)
+        end(fleet, job, S.FAILED, 1)
+        # Recorded failed, as a refresh does, without the retry that follows it:
+        fleet.registry.apply([StatusUpdate(job.id, S.FAILED, exit_code=1)])
+    with fleet_with(shared, tmp_path) as fleet:
+        assert [r.id for r in fleet.registry.unfinished("board")] == [job.id]
+        calls = Calls()
+        monitor = fleet.monitor("board")
+        monitor.watch_unfinished()
+        monitor.watch([job.id], on_exit=calls.exit)
+        (record,) = monitor.poll()
+        assert (record.attempt, record.state) == (2, S.PENDING)
+        assert calls.seen == []
+        end(fleet, record, S.COMPLETED, 0)
+        (record,) = monitor.wait()
+    assert calls.seen == [("exit", job.id, S.COMPLETED)]

@@ -558,9 +558,10 @@ class Fleet:
             unchanged = [u.job_id for u in updates if u.job_id not in changed]
             changed.update((r.id, r) for r in self.registry.get_many(unchanged))
             current.update(changed)
-            retry = [r for r in changed.values() if _retry_due(r)]
-            if retry:
-                current.update((r.id, r) for r in self._retry(retry))
+        # Also those that ended before (a program that died before retrying them).
+        retry = [r for r in current.values() if r.retry_due]
+        if retry:
+            current.update((r.id, r) for r in self._retry(retry))
         if error is not None:
             raise error
         return list(current.values())
@@ -819,16 +820,6 @@ def _unfinished_indices(record: JobRecord, reported: Mapping[int, object]) -> li
     if not record.elements:
         return [None]
     return [i for i, e in record.elements.items() if not e.state.is_terminal and i not in reported]
-
-
-def _retry_due(record: JobRecord) -> bool:
-    spec = record.spec
-    return (
-        record.state.is_terminal
-        and not record.elements
-        and record.attempt <= int(spec.get("retries", 0))
-        and record.state.value in spec.get("retry_on", ("failed", "lost"))
-    )
 
 
 #: The command recorded for a job adopted from its scheduler (its real one is unknown).

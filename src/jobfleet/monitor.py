@@ -203,7 +203,7 @@ class Monitor:
         return list(self._records.values())
 
     def unfinished(self) -> list[str]:
-        return [i for i, r in self._records.items() if not r.state.is_terminal]
+        return [i for i, r in self._records.items() if not r.settled]
 
     # -- one poll -------------------------------------------------------------------
 
@@ -231,7 +231,7 @@ class Monitor:
             ended = [
                 (r, h)
                 for r in self._records.values()
-                if r.state.is_terminal
+                if r.settled
                 for h in self._hooks.get(r.id, ())
                 if _fires(h.event, r)
             ]
@@ -314,10 +314,10 @@ class Monitor:
             await self.poll_async()
             if on_update is not None:
                 on_update([self._records[i] for i in ids])
-            if all(self._records[i].state.is_terminal for i in ids):
+            if all(self._records[i].settled for i in ids):
                 return [self._records[i] for i in ids]
             _check_deadline(
-                deadline, [i for i in ids if not self._records[i].state.is_terminal], timeout_s
+                deadline, [i for i in ids if not self._records[i].settled], timeout_s
             )
             pause = self.delay()
             if deadline is not None:
@@ -405,7 +405,7 @@ def wait_all(
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     pending_polls = {id(m) for m in monitors}  # every monitor polls at least once
     while True:
-        unfinished_of = {id(owners[i]) for i in ids if not owners[i]._records[i].state.is_terminal}
+        unfinished_of = {id(owners[i]) for i in ids if not owners[i]._records[i].settled}
         for key, monitor in by_monitor.items():
             # The first round polls every monitor: callbacks of jobs that ended unseen fire.
             if key in pending_polls or (key in unfinished_of and monitor.delay() <= 0):
@@ -414,7 +414,7 @@ def wait_all(
         current = [owners[i]._records[i] for i in ids]
         if on_update is not None:
             on_update(current)
-        unfinished = [r.id for r in current if not r.state.is_terminal]
+        unfinished = [r.id for r in current if not r.settled]
         if not unfinished:
             return current
         _check_deadline(deadline, unfinished, timeout_s)

@@ -133,8 +133,14 @@ _SELECT_JOBS = (
 _BY_IDS = " WHERE id IN (SELECT value FROM json_each(?))"
 _STATE_IN = "state IN (SELECT value FROM json_each(?))"
 _IDX_IN = "idx IN (SELECT value FROM json_each(?))"
+# Unfinished: not terminal, or ended in a way its spec retries with retries left
+# (JobRecord.retry_due; the default retry_on is failed and lost).
 _UNFINISHED_OF_BACKEND = (
-    " WHERE state IN (SELECT value FROM json_each(?)) AND (? IS NULL OR backend = ?)"
+    " WHERE (state IN (SELECT value FROM json_each(?)) OR (is_array = 0"
+    " AND attempt <= coalesce(json_extract(spec, '$.retries'), 0)"
+    " AND state IN (SELECT value FROM json_each("
+    "coalesce(json_extract(spec, '$.retry_on'), '[\"failed\", \"lost\"]')))))"
+    " AND (? IS NULL OR backend = ?)"
 )
 _INSERT_EVENT = (
     "INSERT INTO events (job_id, idx, at, old_state, new_state, exit_code, reason)"
@@ -779,7 +785,8 @@ class Registry:
             return self._records(conn, _SELECT_JOBS + " ORDER BY id DESC LIMIT ?", limit)
 
     def unfinished(self, backend: str | None = None) -> list[JobRecord]:
-        """Jobs not in a terminal state (including unsubmitted ones), oldest first."""
+        """Jobs not settled (not terminal, or about to be retried; including unsubmitted
+        ones), oldest first."""
         with self._transaction(write=False) as conn:
             return self._records(
                 conn,

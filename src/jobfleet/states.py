@@ -174,6 +174,23 @@ class JobRecord:
         return bool(self.elements)
 
     @property
+    def retry_due(self) -> bool:
+        """True when the job ended in a way its spec retries, with retries left: it is
+        about to be submitted again (by the next refresh), not finished."""
+        spec = self.spec
+        return (
+            self.state in TERMINAL
+            and not self.elements
+            and self.attempt <= int(spec.get("retries", 0))
+            and self.state.value in spec.get("retry_on", ("failed", "lost"))
+        )
+
+    @property
+    def settled(self) -> bool:
+        """True when the job has ended for good: terminal, and no retry to come."""
+        return self.state in TERMINAL and not self.retry_due
+
+    @property
     def succeeded(self) -> bool:
         """True only when the job (every element) completed with exit code 0."""
         return self.state is JobState.COMPLETED
