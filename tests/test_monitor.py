@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -19,7 +21,8 @@ from jobfleet.config import load_config
 from jobfleet.errors import CommandError, SpecError, WaitTimeout
 from jobfleet.fleet import Fleet
 from jobfleet.monitor import _Pace
-from jobfleet.registry import SUBMITTING, StatusUpdate
+from jobfleet.registry import SUBMITTING, NewJob, StatusUpdate
+from jobfleet.script import exit_code_path
 from jobfleet.spec import Dependency, DepKind, JobSpec, parse_array
 from jobfleet.states import JobRecord, JobState
 
@@ -505,3 +508,172 @@ def test_a_job_that_ended_before_its_retry_was_submitted_is_retried_later(
         end(fleet, record, S.COMPLETED, 0)
         (record,) = monitor.wait()
     assert calls.seen == [("exit", job.id, S.COMPLETED)]
+
+
+def test_cancelling_a_job_with_retries_stops_them(fleet: Fleet) -> None:
+    running, ended = submit(fleet, 2, retries=3)
+    end(fleet, ended, S.FAILED, 1)
+    fleet.registry.apply([StatusUpdate(ended.id, S.FAILED, exit_code=1)])  # no retry yet
+    records = fleet.cancel([running.id, ended.id])
+    assert [(r.attempt, r.state) for r in records] == [(1, S.PENDING), (1, S.FAILED)]
+    assert all(r.settled or not r.state.is_terminal for r in records)
+    end(fleet, running, S.FAILED, 1)  # e.g. killed by the cancel's signal
+    records = fleet.status([running.id, ended.id])
+    assert [(r.attempt, r.state) for r in records] == [(1, S.FAILED), (1, S.FAILED)]
+    assert len(board(fleet).submitted) == 2  # nothing submitted again
+
+
+def test_callback_keys_bound_methods_and_partials(fleet: Fleet) -> None:
+    (job,) = submit(fleet)
+    calls = Calls()
+    monitor = fleet.monitor("board")
+    monitor.watch([job.id], on_exit=calls.exit)
+    monitor.watch([job.id], on_exit=calls.exit)  # the same method again: no clash
+    with pytest.raises(SpecError, match="pass key="):
+        monitor.watch([job.id], on_exit=functools.partial(Calls.exit, calls))
+    monitor.watch([job.id], on_exit=functools.partial(Calls.exit, calls), key="partial")
+    end(fleet, job, S.COMPLETED, 0)
+    monitor.wait()
+    assert calls.seen == [("exit", job.id, S.COMPLETED)] * 2
+
+
+def test_a_cancelled_asyncio_wait_loses_no_callback(fleet: Fleet) -> None:
+    (job,) = submit(fleet)
+    be = board(fleet)
+    seen: list[str] = []
+    monitor = fleet.monitor("board")
+    monitor.watch([job.id], on_exit=lambda r: seen.append(r.id))
+    end(fleet, job, S.FAILED, 2)
+    slow = be.poll
+
+    def slow_poll(targets: Sequence[PollTarget]) -> dict[str, NativeStatus]:
+        time.sleep(0.3)
+        return slow(targets)
+
+    be.poll = slow_poll  # type: ignore[method-assign]
+
+    async def impatient() -> None:
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(monitor.wait_async([job.id]), 0.1)
+        await asyncio.sleep(0.4)  # the poll in its thread finishes meanwhile
+
+    asyncio.run(impatient())
+    assert seen == []
+    monitor.wait([job.id])
+    assert seen == [job.id]
+
+
+def test_watching_is_not_blocked_by_a_poll_in_progress(fleet: Fleet) -> None:
+    first, second = submit(fleet, 2)
+    be = board(fleet)
+    answer, asked = threading.Event(), threading.Event()
+    real = be.poll
+
+    def held_poll(targets: Sequence[PollTarget]) -> dict[str, NativeStatus]:
+        asked.set()
+        answer.wait(30)  # the scheduler takes its time
+        return real(targets)
+
+    be.poll = held_poll  # type: ignore[method-assign]
+    monitor = fleet.monitor("board")
+    monitor.watch([first.id])
+    polling = threading.Thread(target=monitor.poll)
+    polling.start()
+    assert asked.wait(30)
+    watching = threading.Thread(target=monitor.watch, args=([second.id],))
+    watching.start()
+    watching.join(10)
+    done_while_polling = not watching.is_alive()
+    answer.set()
+    polling.join()
+    watching.join()
+    assert done_while_polling, "watch() waited for the scheduler's answer"
+
+
+def test_a_report_about_an_old_attempt_never_touches_the_new_one(tmp_path: Path) -> None:
+    """Two programs watch one job; one retries it: the other's poll of the old attempt
+    is ignored, and it follows the new attempt."""
+    shared = Board()
+    with fleet_with(shared, tmp_path) as a, fleet_with(shared, tmp_path) as b:
+        (job,) = submit(a, retries=1)
+        b.monitor("board").watch([job.id])
+        b.monitor("board").poll()  # b has attempt 1 pending
+        end(a, job, S.FAILED, 1)
+        (retried,) = a.status([job.id])
+        assert (retried.attempt, retried.state) == (2, S.PENDING)
+        (seen,) = b.monitor("board").poll()  # b asks about attempt 1: failed
+        assert (seen.attempt, seen.state, seen.native_id) == (2, S.PENDING, retried.native_id)
+        assert len(shared.submitted) == 2 and len(a.registry.attempts(job.id)) == 1
+        end(a, retried, S.COMPLETED, 0)
+        (final,) = b.monitor("board").wait()
+    assert (final.attempt, final.state, final.exit_code) == (2, S.COMPLETED, 0)
+
+
+def test_a_job_another_live_program_is_submitting_is_followed(tmp_path: Path) -> None:
+    shared = Board()
+    with fleet_with(shared, tmp_path) as a, fleet_with(shared, tmp_path) as b:
+        (job,) = a.registry.create_jobs([NewJob("x", "board", JobSpec(["true"]))])
+        monitor = b.monitor("board")
+        monitor.watch([job.id])
+        (seen,) = monitor.poll()
+        assert (seen.state, seen.submitted) == (S.UNKNOWN, False)  # being submitted
+        shared.board["555"] = NativeStatus(S.COMPLETED, 0)
+        a.registry.mark_submitted(job.id, "555")
+        (final,) = monitor.wait(timeout_s=30)
+    assert (final.state, final.native_id) == (S.COMPLETED, "555")
+
+
+def test_a_program_that_lost_the_retry_race_follows_the_winner(tmp_path: Path) -> None:
+    shared = Board()
+    with fleet_with(shared, tmp_path) as a, fleet_with(shared, tmp_path) as b:
+        (job,) = submit(a, retries=1)
+        end(a, job, S.FAILED, 1)
+        a.registry.apply([StatusUpdate(job.id, S.FAILED, exit_code=1)])
+        stale = b.registry.get(job.id)  # b saw the failure too
+        a.status([job.id])  # a wins the retry
+        (seen,) = b.refresh([stale])
+    assert (seen.attempt, seen.state) == (2, S.PENDING)
+    assert len(shared.submitted) == 2
+
+
+def test_a_retry_whose_submitter_died_is_submitted_by_the_next_program(fleet: Fleet) -> None:
+    (job,) = submit(fleet, retries=1)
+    end(fleet, job, S.FAILED, 1)
+    fleet.registry.apply([StatusUpdate(job.id, S.FAILED, exit_code=1)])
+    child = subprocess.Popen(["sleep", "0"])
+    child.wait()
+    dead = f"{owner.current().split(':')[0]}:{child.pid}:"
+    # It died right after filing attempt 1 away, before submitting attempt 2:
+    assert fleet.registry.begin_retry(job.id, 1, SUBMITTING + dead) is not None
+    (record,) = fleet.status([job.id])
+    assert (record.attempt, record.state, record.submitted) == (2, S.PENDING, True)
+    assert [r.name for r in board(fleet).submitted][-1].endswith(f"-{job.id}.2-true")
+
+
+def test_a_job_whose_submitter_died_but_which_ran_keeps_its_outcome(fleet: Fleet) -> None:
+    (job,) = submit(fleet)
+    child = subprocess.Popen(["sleep", "0"])
+    child.wait()
+    dead = f"{owner.current().split(':')[0]}:{child.pid}:"
+    fleet.registry._conn.execute(
+        "UPDATE jobs SET submitted = 0, native_id = NULL, state = 'unknown', reason = ?"
+        " WHERE id = ?",
+        (SUBMITTING + dead, int(job.id)),
+    )
+    board(fleet).found.clear()  # the scheduler has forgotten it
+    Path(exit_code_path(job.job_dir, None)).write_text("0\n")
+    (record,) = fleet.status([job.id])
+    assert (record.state, record.exit_code) == (S.COMPLETED, 0)
+    assert "exit-code file" in (record.reason or "")
+
+
+def test_a_retry_runs_in_its_first_submitters_environment(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JF_TEST_WHO", "the submitter")
+    (job,) = submit(fleet, retries=1)
+    monkeypatch.setenv("JF_TEST_WHO", "whoever retries")
+    end(fleet, job, S.FAILED, 1)
+    fleet.status([job.id])
+    first, second = board(fleet).submitted
+    assert first.env["JF_TEST_WHO"] == second.env["JF_TEST_WHO"] == "the submitter"

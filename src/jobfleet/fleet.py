@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import json
 import logging
 import os
 import time
@@ -43,7 +44,13 @@ from jobfleet.errors import (
 )
 from jobfleet.registry import SUBMITTING, NewJob, Registry, StatusUpdate
 from jobfleet.runner import Runner
-from jobfleet.script import Requirement, exit_code_path, render_script, stream_path
+from jobfleet.script import (
+    Requirement,
+    exit_code_path,
+    read_exit_code,
+    render_script,
+    stream_path,
+)
 from jobfleet.spec import ArraySpec, DepKind, JobSpec, parse_array, spec_from_dict
 from jobfleet.states import JobRecord, JobState
 
@@ -332,14 +339,20 @@ class Fleet:
         return self.registry.get_many([r.id for r in records])
 
     def _hand_over(
-        self, be: Backend, todo: Sequence[tuple[JobRecord, JobSpec, _Deps]]
+        self,
+        be: Backend,
+        todo: Sequence[tuple[JobRecord, JobSpec, _Deps]],
+        env: Mapping[str, str] | None = None,
     ) -> list[tuple[str, SubmitError]]:
-        """Write the scripts, submit, record the outcome; the submissions that failed."""
+        """Write the scripts, submit, record the outcome; the submissions that failed.
+
+        ``env``: the environment to submit in (default: this process's).
+        """
         submitted: list[tuple[str, str]] = []
         failed: list[tuple[str, SubmitError]] = []
         handed_over = False
         try:
-            requests = self._write_scripts(be, todo)
+            requests = self._write_scripts(be, todo, env)
             handed_over = True
             results = be.submit_many(requests) if requests else []
             for (record, _, _), result in zip(todo, results, strict=True):
@@ -370,11 +383,18 @@ class Fleet:
             self.registry.apply(unsure)
 
     def _write_scripts(
-        self, be: Backend, todo: Sequence[tuple[JobRecord, JobSpec, _Deps]]
+        self,
+        be: Backend,
+        todo: Sequence[tuple[JobRecord, JobSpec, _Deps]],
+        env: Mapping[str, str] | None = None,
     ) -> list[SubmitRequest]:
-        env = dict(os.environ)
+        env = dict(os.environ if env is None else env)
         requests = []
         for record, spec, dep in todo:
+            if spec.retries:
+                # A retry is submitted by whichever process sees the failure: it must
+                # run in this environment, not that process's.
+                _write_env(record.job_dir, env)
             script_path = Path(record.job_dir) / SCRIPT_NAME
             script_path.write_text(
                 render_script(
@@ -428,7 +448,8 @@ class Fleet:
     def _reconcile(self, records: Sequence[JobRecord]) -> None:
         """Settle jobs whose submission may have reached the scheduler, by their name."""
         found: list[tuple[str, str]] = []
-        absent: list[tuple[str, str]] = []
+        absent: list[JobRecord] = []
+        retry: list[JobRecord] = []
         listed = self._queued_names(records)
         for record in records:
             name = scheduler_name(self.registry.token, record.id, record.name, record.attempt)
@@ -441,14 +462,44 @@ class Fleet:
             except (CommandError, ConfigError) as exc:
                 log.info("job %s: cannot look for it on the scheduler yet: %s", record.id, exc)
                 continue
-            if native is None:
-                absent.append((record.id, "it never reached the scheduler"))
-            else:
+            if native is not None:
                 found.append((record.id, native))
+            elif record.attempt > 1 and not _ran(record):
+                retry.append(record)
+            else:
+                absent.append(record)
         if found:
             self.registry.mark_submitted_many(found)
-        if absent:
-            self.registry.mark_submit_failed_many(absent)
+        self._settle_absent(absent)
+        for record in retry:
+            # A retry whose submitter died before submitting it: submit it now.
+            log.warning(
+                "job %s: attempt %d was never submitted; submitting it", record.id, record.attempt
+            )
+            self._submit_attempt(record, _read_env(record.job_dir))
+
+    def _settle_absent(self, records: Sequence[JobRecord]) -> None:
+        """Jobs whose submitter died and that the scheduler does not know (now)."""
+        ran = [r for r in records if _ran(r)]
+        if ran:
+            # It reached the scheduler after all: its script recorded how it ended.
+            self.registry.apply([_outcome_from_file(r) for r in ran])
+        now = time.time()
+        never = [
+            (r.id, "it never reached the scheduler")
+            for r in records
+            if not _ran(r) and now - r.updated_at > self._in_flight_s(r.backend)
+        ]
+        if never:
+            self.registry.mark_submit_failed_many(never)
+
+    def _in_flight_s(self, backend: str) -> float:
+        """How long a submit command its dead submitter started may still be running."""
+        if backend == "slurm":
+            return float(self.config.slurm.command_timeout_s)
+        if backend == "sge":
+            return float(self.config.sge.command_timeout_s)
+        return 0.0
 
     def _queued_names(self, records: Sequence[JobRecord]) -> dict[tuple[str, str], str]:
         """(backend, scheduler name) -> native id of the queued jobs of each backend
@@ -548,16 +599,27 @@ class Fleet:
                 by_backend.setdefault(record.backend, []).append(record)
         updates: list[StatusUpdate] = []
         error: CommandError | None = None
+        # Read again what this poll cannot vouch for: jobs another process may be
+        # submitting or may have retried, and jobs the scheduler said nothing about.
+        reread = [
+            r.id for r in current.values() if not r.settled and not (r.submitted and r.native_id)
+        ]
         for name, group in by_backend.items():
             try:
-                updates += self._poll_group(name, group)
+                found, unanswered = self._poll_group(name, group)
             except CommandError as exc:
                 error = error or exc
+                continue
+            updates += found
+            reread += unanswered
+        changed: dict[str, JobRecord] = {}
         if updates:
             changed = {r.id: r for r in self.registry.apply(updates)}
-            unchanged = [u.job_id for u in updates if u.job_id not in changed]
-            changed.update((r.id, r) for r in self.registry.get_many(unchanged))
-            current.update(changed)
+            # An update not applied may be about an attempt the job is no longer on.
+            reread += [u.job_id for u in updates if u.job_id not in changed]
+        reread = [i for i in dict.fromkeys(reread) if i not in changed]
+        changed.update((r.id, r) for r in self.registry.get_many(reread))
+        current.update(changed)
         # Also those that ended before (a program that died before retrying them).
         retry = [r for r in current.values() if r.retry_due]
         if retry:
@@ -566,8 +628,11 @@ class Fleet:
             raise error
         return list(current.values())
 
-    def _poll_group(self, name: str, group: Sequence[JobRecord]) -> list[StatusUpdate]:
-        """What one backend says of its jobs, with the lost rule applied."""
+    def _poll_group(
+        self, name: str, group: Sequence[JobRecord]
+    ) -> tuple[list[StatusUpdate], list[str]]:
+        """What one backend says of its jobs, with the lost rule applied; and the jobs
+        it said nothing about (their records may be out of date: read them again)."""
         asked_at = time.time()
         try:
             statuses = self.backend(name).poll([self._target(r) for r in group])
@@ -592,25 +657,34 @@ class Fleet:
                 exit_code=status.exit_code,
                 reason=status.reason,
                 elements=status.elements,
+                native_id=record.native_id,
             )
             if _differs(update, record):
                 updates.append(update)
         lost_after = self.config.wait.lost_after_s
         lost = self.registry.track_absence(
-            name, [r.id for r in group], absent, at=asked_at, lost_after_s=lost_after
+            name,
+            [r.id for r in group],
+            absent,
+            at=asked_at,
+            lost_after_s=lost_after,
+            natives={r.id: r.native_id or "" for r in group if r.id in absent},
         )
         reason = (
             f"vanished: the scheduler has not known it for {lost_after} s of answered polls "
             "and it left no exit-code file (its real outcome is unknown)"
         )
+        natives = {r.id: r.native_id for r in group}
         for job_id, indices in lost.items():
             if indices == [None]:
-                updates.append(StatusUpdate(job_id, JobState.LOST, reason=reason))
+                updates.append(
+                    StatusUpdate(job_id, JobState.LOST, reason=reason, native_id=natives[job_id])
+                )
             else:
                 lost_element = (JobState.LOST, None, reason)
                 elements = {i: lost_element for i in indices if i is not None}
-                updates.append(StatusUpdate(job_id, elements=elements))
-        return updates
+                updates.append(StatusUpdate(job_id, elements=elements, native_id=natives[job_id]))
+        return updates, list(absent)
 
     def _target(self, record: JobRecord) -> PollTarget:
         """What a backend needs to find ``record``: built once per job and attempt (a
@@ -632,8 +706,9 @@ class Fleet:
             again = self.registry.begin_retry(
                 record.id, record.attempt, SUBMITTING + owner.current()
             )
-            if again is None:
-                continue  # another process got there first
+            if again is None:  # another process got there first
+                out.append(self.registry.get(record.id))
+                continue
             log.warning(
                 "job %s: attempt %d ended %s; submitting attempt %d of %d",
                 record.id,
@@ -642,14 +717,22 @@ class Fleet:
                 again.attempt,
                 budget + 1,
             )
-            spec = spec_from_dict(record.spec)
-            be = self.backend(record.backend)
-            # Its dependencies were met when it first ran: the retry has none.
-            failed = self._hand_over(be, [(again, spec, _Deps((), {}, None))])
-            for _, error in failed:
-                log.warning("job %s: attempt %d not submitted: %s", record.id, again.attempt, error)
+            self._submit_attempt(again, _read_env(record.job_dir))
             out.append(self.registry.get(record.id))
         return out
+
+    def _submit_attempt(self, record: JobRecord, env: Mapping[str, str] | None) -> None:
+        """Submit a retry (``record`` unsubmitted, on its new attempt) in the environment
+        its first submitter had, with its dependencies checked again (the attempt
+        before may never have started)."""
+        spec = spec_from_dict(record.spec)
+        be = self.backend(record.backend)
+        deps = self._dependencies(spec, be)
+        if deps.never:
+            self.registry.apply([StatusUpdate(record.id, JobState.CANCELLED, reason=deps.never)])
+            return
+        for _, error in self._hand_over(be, [(record, spec, deps)], env):
+            log.warning("job %s: attempt %d not submitted: %s", record.id, record.attempt, error)
 
     def status(self, job_ids: Sequence[str] | None = None, *, limit: int = 20) -> list[JobRecord]:
         """Fresh records of these jobs (default: the ``limit`` most recent)."""
@@ -699,6 +782,11 @@ class Fleet:
                 or that it does not have; an unknown signal.
         """
         records = self.registry.get_many(list(job_ids))
+        retried = [r.id for r in records if r.spec.get("retries")]
+        if retried and signal is None:
+            # A cancelled job is not submitted again, even if its last attempt failed.
+            self.registry.stop_retries(retried)
+            records = self.registry.get_many(list(job_ids))
         unsure = [r for r in records if _awaits_reconciling(r)]
         if unsure:
             # Submitted or not? Look for them by name first: found ones are cancelled
@@ -793,6 +881,41 @@ def _signal_name(signal: str) -> str:
         raise SpecError(
             "signal", f"{signal!r} is not a signal name; e.g. TERM, INT, USR1"
         ) from None
+
+
+_ENV_FILE = "submit-env.json"
+
+
+def _write_env(job_dir: str, env: Mapping[str, str]) -> None:
+    path = Path(job_dir) / _ENV_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:
+        json.dump(dict(env), fh)
+
+
+def _read_env(job_dir: str) -> dict[str, str] | None:
+    """The environment a job was first submitted in, if it was stored."""
+    try:
+        with open(Path(job_dir) / _ENV_FILE, encoding="utf-8", errors="surrogateescape") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else None
+
+
+def _ran(record: JobRecord) -> bool:
+    """Whether a single job's script recorded an exit code (it reached its scheduler)."""
+    return not record.elements and read_exit_code(exit_code_path(record.job_dir, None)) is not None
+
+
+def _outcome_from_file(record: JobRecord) -> StatusUpdate:
+    code = read_exit_code(exit_code_path(record.job_dir, None))
+    return StatusUpdate(
+        record.id,
+        JobState.COMPLETED if code == 0 else JobState.FAILED,
+        exit_code=code,
+        reason="its submitter died before recording it; outcome from its exit-code file",
+    )
 
 
 def _exit_files(record: JobRecord) -> tuple[str, ...]:

@@ -77,8 +77,15 @@ class _Due:
 
 
 def _default_key(fn: Callback, event: Event) -> str:
-    name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
-    return f"{event}:{name}"
+    """``event:module.qualified_name``: the same in every run of the program."""
+    qualname = getattr(fn, "__qualname__", None)
+    if qualname is None:  # functools.partial, a callable object: its repr changes per run
+        raise SpecError(
+            "key",
+            f"{fn!r} has no name that stays the same from one run to the next; "
+            "pass key= to name it (the registry remembers it fired by that name)",
+        )
+    return f"{event}:{getattr(fn, '__module__', '?')}.{qualname}"
 
 
 def _fires(event: Event, record: JobRecord) -> bool:
@@ -130,7 +137,8 @@ class Monitor:
         )
         self._records: dict[str, JobRecord] = {}
         self._hooks: dict[str, list[_Hook]] = {}
-        self._lock = threading.Lock()
+        self._poll_lock = threading.Lock()  # one poll at a time
+        self._state_lock = threading.Lock()  # records and hooks; never held while polling
         #: Polls made, and how many of them the scheduler did not answer.
         self.polls = 0
         self.failed_polls = 0
@@ -176,12 +184,13 @@ class Monitor:
             for event, fn in given
             if fn is not None
         ]
-        with self._lock:
+        with self._state_lock:
             for record in records:
                 mine = self._hooks.setdefault(record.id, [])
                 for hook in hooks:
                     clash = next((h for h in mine if h.key == hook.key), None)
-                    if clash is not None and clash.fn is not hook.fn:
+                    # == and not is: a bound method is a new object at each access.
+                    if clash is not None and clash.fn != hook.fn:
                         raise SpecError(
                             "key",
                             f"job {record.id} already has a callback called {hook.key!r}; "
@@ -211,23 +220,31 @@ class Monitor:
         """Seconds until the next poll is due (0: now)."""
         return self._pace.delay(time.monotonic())
 
-    def _poll(self) -> list[_Due]:
-        """One poll of the unfinished watched jobs; returns the callbacks won."""
-        with self._lock:
-            ids = self.unfinished()
-            self._pace.polled(time.monotonic())
-            self.polls += 1
+    def _poll(self) -> None:
+        """One poll of the unfinished watched jobs (one at a time; watching goes on
+        meanwhile: the state lock is never held across the scheduler's answer)."""
+        with self._poll_lock:
+            with self._state_lock:
+                records = [self._records[i] for i in self.unfinished()]
+                self._pace.polled(time.monotonic())
+                self.polls += 1
             try:
-                fresh = self.fleet.refresh([self._records[i] for i in ids])
+                fresh = self.fleet.refresh(records)
             except CommandError as exc:
-                self.failed_polls += 1
+                with self._state_lock:
+                    self.failed_polls += 1
                 if not exc.transient:
                     raise
                 log.warning(
                     "%s: cannot ask the scheduler right now (%s); still watching", self.backend, exc
                 )
-                fresh = self.fleet.registry.get_many(ids) if ids else []
-            self._records.update((r.id, r) for r in fresh)
+                fresh = self.fleet.registry.get_many([r.id for r in records]) if records else []
+            with self._state_lock:
+                self._records.update((r.id, r) for r in fresh)
+
+    def _claim(self) -> list[_Due]:
+        """Claim the callbacks of the jobs that ended; those won are to be fired now."""
+        with self._state_lock:
             ended = [
                 (r, h)
                 for r in self._records.values()
@@ -235,6 +252,8 @@ class Monitor:
                 for h in self._hooks.get(r.id, ())
                 if _fires(h.event, r)
             ]
+            if not ended:
+                return []
             won = set(
                 self.fleet.registry.claim_callbacks(
                     [(r.id, h.key) for r, h in ended], owner.current()
@@ -243,6 +262,17 @@ class Monitor:
             for record, hook in ended:
                 self._hooks[record.id].remove(hook)  # fired here, or elsewhere, or before
             return [_Due(r, h) for r, h in ended if (r.id, h.key) in won]
+
+    def _give_back(self, dues: Sequence[_Due]) -> None:
+        """Callbacks claimed and not fired (interrupted): released for the next poll."""
+        if not dues:
+            return
+        with self._state_lock:
+            for due in dues:
+                self._hooks.setdefault(due.record.id, []).append(due.hook)
+        self.fleet.registry.release_callbacks(
+            [(d.record.id, d.hook.key) for d in dues], owner.current()
+        )
 
     def _done(self, due: _Due, error: BaseException | None) -> None:
         outcome = "ok" if error is None else f"{type(error).__name__}: {error}"
@@ -259,27 +289,41 @@ class Monitor:
     def poll(self) -> list[JobRecord]:
         """Poll now (after the rate-limit floor), fire callbacks; the watched records."""
         time.sleep(self.delay())
-        for due in self._poll():
+        self._poll()
+        dues = self._claim()
+        for n, due in enumerate(dues):
             try:
                 result = due.hook.fn(due.record)
                 if inspect.isawaitable(result):
                     _run_to_completion(result)
             except Exception as exc:
                 self._done(due, exc)
+            except BaseException:  # KeyboardInterrupt: this one and the rest fire later
+                self._give_back(dues[n:])
+                raise
             else:
                 self._done(due, None)
         return self.records
 
     async def poll_async(self) -> list[JobRecord]:
-        """:meth:`poll` for asyncio: the poll runs in a worker thread, callbacks in the loop."""
+        """:meth:`poll` for asyncio: the poll runs in a worker thread, callbacks in the loop.
+
+        Cancelled (e.g. by ``asyncio.wait_for``), it loses nothing: callbacks not
+        fired yet fire at a later poll.
+        """
         await asyncio.sleep(self.delay())
-        for due in await asyncio.to_thread(self._poll):
+        await asyncio.to_thread(self._poll)
+        dues = self._claim()
+        for n, due in enumerate(dues):
             try:
                 result = due.hook.fn(due.record)
                 if inspect.isawaitable(result):
                     await result
             except Exception as exc:
                 self._done(due, exc)
+            except BaseException:  # cancelled: this one and the rest fire later
+                self._give_back(dues[n:])
+                raise
             else:
                 self._done(due, None)
         return self.records
@@ -316,9 +360,7 @@ class Monitor:
                 on_update([self._records[i] for i in ids])
             if all(self._records[i].settled for i in ids):
                 return [self._records[i] for i in ids]
-            _check_deadline(
-                deadline, [i for i in ids if not self._records[i].settled], timeout_s
-            )
+            _check_deadline(deadline, [i for i in ids if not self._records[i].settled], timeout_s)
             pause = self.delay()
             if deadline is not None:
                 pause = min(pause, max(deadline - time.monotonic(), 0.0))

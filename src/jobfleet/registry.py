@@ -117,6 +117,10 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             done_at REAL,
             outcome TEXT,
             PRIMARY KEY (job_id, key)) WITHOUT ROWID""",
+        # Jobs a schema-2 client was submitting name no submitter: look for them by name.
+        "UPDATE jobs SET reason = 'submission outcome unknown (recorded by an older jobfleet);"
+        " it is looked for by its name at the next status'"
+        " WHERE submitted = 0 AND state = 'unknown' AND reason IS NULL",
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -136,7 +140,8 @@ _IDX_IN = "idx IN (SELECT value FROM json_each(?))"
 # Unfinished: not terminal, or ended in a way its spec retries with retries left
 # (JobRecord.retry_due; the default retry_on is failed and lost).
 _UNFINISHED_OF_BACKEND = (
-    " WHERE (state IN (SELECT value FROM json_each(?)) OR (is_array = 0"
+    " WHERE (state IN (SELECT value FROM json_each(?)) OR (state IN"
+    " ('failed', 'lost', 'timeout', 'out_of_memory') AND is_array = 0"
     " AND attempt <= coalesce(json_extract(spec, '$.retries'), 0)"
     " AND state IN (SELECT value FROM json_each("
     "coalesce(json_extract(spec, '$.retry_on'), '[\"failed\", \"lost\"]')))))"
@@ -193,6 +198,9 @@ class StatusUpdate:
     exit_code: int | None = None
     reason: str | None = None
     elements: Mapping[int, tuple[JobState, int | None, str | None]] = field(default_factory=dict)
+    #: The native id the report is about: when given, a job now on another native id
+    #: (retried meanwhile by another process) ignores it.
+    native_id: str | None = None
 
 
 def _next_reason(old: JobState, new: JobState, reason: str | None, given: str | None) -> str | None:
@@ -444,7 +452,15 @@ class Registry:
         element out of (default: any state for single jobs, unfinished elements).
         """
         job_id, row_id = update.job_id, _row_id(update.job_id)
-        state, exit_code, reason, is_array = self._job_row(conn, job_id)
+        state, exit_code, reason, is_array, native_id = self._job_row(conn, job_id)
+        if update.native_id is not None and update.native_id != native_id:
+            log.info(
+                "job %s: ignoring a report about %s, it is now %s (retried)",
+                job_id,
+                update.native_id,
+                native_id,
+            )
+            return False
         old: _Status = (_state(state, job_id), exit_code, reason)
         if is_array:
             elements_changed = self._apply_elements(conn, update, now, movable)
@@ -601,6 +617,7 @@ class Registry:
         at: float,
         lost_after_s: float,
         min_polls: int = 3,
+        natives: Mapping[str, str] | None = None,
     ) -> dict[str, list[int | None]]:
         """Count an answered poll of ``polled`` jobs in which the scheduler knew nothing
         of ``absent`` (job id -> indices, None for a single job); return those lost.
@@ -609,7 +626,9 @@ class Registry:
         poll for ``lost_after_s`` seconds and at least ``min_polls`` polls. An
         outage of the backend (:meth:`note_outage`) restarts the count: time
         during which the scheduler did not answer never counts as absence.
-        Absence counts of polled jobs that were present are cleared.
+        Absence counts of polled jobs that were present are cleared. With
+        ``natives`` (job id -> the native id polled), a job now on another native
+        id (retried meanwhile) is not counted.
         """
         lost: dict[str, list[int | None]] = {}
         with self._transaction(write=True) as conn:
@@ -617,16 +636,26 @@ class Registry:
                 "SELECT value FROM meta WHERE key = ?", (f"outage.{backend}",)
             ).fetchone()
             outage = float(row[0]) if row else 0.0
+            if natives and absent:
+                # A report about an attempt the job is no longer on says nothing of it.
+                current = dict(
+                    conn.execute(
+                        "SELECT id, native_id FROM jobs"
+                        " WHERE id IN (SELECT value FROM json_each(?))",
+                        (json.dumps([int(j) for j in absent]),),
+                    ).fetchall()
+                )
+                absent = {j: ix for j, ix in absent.items() if current.get(int(j)) == natives[j]}
             wanted = {
                 (int(j), _WHOLE_JOB if i is None else i) for j, ix in absent.items() for i in ix
             }
-            polled_rows = {int(j) for j in polled}
             known = {
                 (job, idx): (since, polls)
                 for job, idx, since, polls in conn.execute(
                     "SELECT job_id, idx, since, polls FROM absences"
+                    " WHERE job_id IN (SELECT value FROM json_each(?))",
+                    (json.dumps([int(j) for j in polled]),),
                 )
-                if job in polled_rows
             }
             conn.executemany(
                 "DELETE FROM absences WHERE job_id = ? AND idx = ?",
@@ -646,7 +675,12 @@ class Registry:
                 "INSERT INTO absences (since, polls, job_id, idx) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (job_id, idx) DO UPDATE SET since = excluded.since,"
                 " polls = excluded.polls",
-                counts,
+                [c for c in counts if str(c[2]) not in lost],
+            )
+            # Lost is final: nothing left to count for them.
+            conn.executemany(
+                "DELETE FROM absences WHERE job_id = ? AND idx = ?",
+                [(c[2], c[3]) for c in counts if str(c[2]) in lost],
             )
         return lost
 
@@ -678,6 +712,26 @@ class Registry:
                 won.append((job_id, key))
         return won
 
+    def release_callbacks(self, claimed: Sequence[tuple[str, str]], claimant: str) -> None:
+        """Give back ``(job_id, key)`` callbacks ``claimant`` claimed and did not fire
+        (interrupted): the next monitor fires them."""
+        with self._transaction(write=True) as conn:
+            conn.executemany(
+                "DELETE FROM callbacks WHERE job_id = ? AND key = ? AND owner = ?"
+                " AND done_at IS NULL",
+                [(_row_id(job_id), key, claimant) for job_id, key in claimed],
+            )
+
+    def stop_retries(self, job_ids: Sequence[str]) -> None:
+        """No more retries for these jobs (they were cancelled): the attempt they are
+        on is their last."""
+        with self._transaction(write=True) as conn:
+            conn.executemany(
+                "UPDATE jobs SET spec = json_set(spec, '$.retries', attempt - 1) WHERE id = ?"
+                " AND attempt <= coalesce(json_extract(spec, '$.retries'), 0)",
+                [(_row_id(job_id),) for job_id in job_ids],
+            )
+
     def callbacks_done(self, done: Sequence[tuple[str, str, str]]) -> None:
         """Record ``(job_id, key, outcome)`` callbacks as fired (``ok`` or the error)."""
         now = time.time()
@@ -700,7 +754,8 @@ class Registry:
 
     def _job_row(self, conn: sqlite3.Connection, job_id: str) -> tuple[Any, ...]:
         row = conn.execute(
-            "SELECT state, exit_code, reason, is_array FROM jobs WHERE id = ?", (_row_id(job_id),)
+            "SELECT state, exit_code, reason, is_array, native_id FROM jobs WHERE id = ?",
+            (_row_id(job_id),),
         ).fetchone()
         if row is None:
             raise UnknownJobError(job_id)

@@ -58,6 +58,7 @@ __all__ = [
     "exit_code_path",
     "get_dialect",
     "never_met_path",
+    "read_exit_code",
     "register_dialect",
     "render_script",
     "started_path",
@@ -231,6 +232,22 @@ def _suffix(index: int | None) -> str:
 def exit_code_path(job_dir: str, index: int | None) -> str:
     """Where the script writes the exit code of the job, or of array element ``index``."""
     return f"{job_dir}/exit_code{_suffix(index)}"
+
+
+def read_exit_code(path: str) -> int | None:
+    """The code in an exit-code file; None when there is none (yet), or it is not
+    completely written."""
+    try:
+        with open(path, encoding="ascii") as fh:
+            text = fh.read()
+    except (OSError, ValueError):
+        return None
+    if not text.endswith("\n"):
+        return None  # not completely written yet
+    try:
+        return int(text)
+    except ValueError:
+        return None
 
 
 def started_path(job_dir: str, index: int | None) -> str:

@@ -28,7 +28,12 @@ from typing import ClassVar
 from jobfleet.backends.base import Backend, NativeStatus, PollTarget, SubmitRequest
 from jobfleet.errors import CommandError, SubmitError
 from jobfleet.runner import CommandResult, Runner, SubprocessRunner, argv_chunks
-from jobfleet.script import EXIT_DEPENDENCY_NEVER_MET, exit_code_path, never_met_path
+from jobfleet.script import (
+    EXIT_DEPENDENCY_NEVER_MET,
+    exit_code_path,
+    never_met_path,
+    read_exit_code,
+)
 from jobfleet.states import JobState, aggregate
 
 __all__ = ["BatchBackend", "BatchSettings", "Element", "Seen", "command_failed"]
@@ -141,10 +146,19 @@ class BatchBackend(Backend):
         """The environment for one scheduler command (None: this process's own)."""
         return None
 
-    def run(self, argv: Sequence[str], cwd: str | None = None) -> CommandResult:
-        """Run one scheduler command through the runner, with the configured time-out."""
+    def run(
+        self,
+        argv: Sequence[str],
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> CommandResult:
+        """Run one scheduler command through the runner, with the configured time-out
+        (``env``: its environment, default :meth:`command_env`)."""
         return self.runner.run(
-            argv, timeout_s=self.settings.command_timeout_s, env=self.command_env(argv), cwd=cwd
+            argv,
+            timeout_s=self.settings.command_timeout_s,
+            env=env if env is not None else self.command_env(argv),
+            cwd=cwd,
         )
 
     def warn_once(self, key: str, message: str, *args: object) -> None:
@@ -170,7 +184,9 @@ class BatchBackend(Backend):
                 try:
                     # From the job's directory: the submitter's may be gone, and some
                     # schedulers start jobs where they were submitted.
-                    result = self.run(argv, cwd=request.job_dir)
+                    # In the submitter's environment: sbatch --export=ALL and qsub -V
+                    # give it to the job (a retry may be submitted by another process).
+                    result = self.run(argv, cwd=request.job_dir, env=request.env or None)
                 except CommandError as exc:
                     if not exc.transient:
                         raise SubmitError(request.name, str(exc)) from None
@@ -356,20 +372,6 @@ def _missing(targets: Iterable[PollTarget], seen: Seen) -> list[str]:
     return out
 
 
-def _read_exit_code(path: str) -> int | None:
-    try:
-        with open(path, encoding="ascii") as fh:
-            text = fh.read()
-    except OSError:
-        return None
-    if not text.endswith("\n"):
-        return None  # not completely written yet
-    try:
-        return int(text)
-    except ValueError:
-        return None
-
-
 def _from_exit_files(
     target: PollTarget, reported: Mapping[int | None, Element]
 ) -> dict[int | None, Element]:
@@ -378,7 +380,7 @@ def _from_exit_files(
     for index in _expected(target):
         if index in reported:
             continue
-        code = _read_exit_code(exit_code_path(target.job_dir, index))
+        code = read_exit_code(exit_code_path(target.job_dir, index))
         if code is not None:
             state = JobState.COMPLETED if code == 0 else JobState.FAILED
             found[index] = (state, code, "from the job's exit-code file")
@@ -402,7 +404,7 @@ def _undo_substitute_exits(target: PollTarget, elements: dict[int | None, Elemen
     99 and 100): for those, the code the script recorded is the command's own."""
     for index, (state, code, reason) in list(elements.items()):
         if state is JobState.FAILED and code == 1:
-            recorded = _read_exit_code(exit_code_path(target.job_dir, index))
+            recorded = read_exit_code(exit_code_path(target.job_dir, index))
             if recorded is not None and recorded != 1:
                 ended = JobState.COMPLETED if recorded == 0 else JobState.FAILED
                 elements[index] = (ended, recorded, reason)
@@ -417,7 +419,7 @@ def _recorded_exit_codes(target: PollTarget, elements: dict[int | None, Element]
     """
     for index, (state, code, reason) in list(elements.items()):
         if state is _FAILED:
-            recorded = _read_exit_code(exit_code_path(target.job_dir, index))
+            recorded = read_exit_code(exit_code_path(target.job_dir, index))
             if recorded not in (None, 0, code):
                 elements[index] = (state, recorded, reason)
 
