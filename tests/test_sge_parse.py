@@ -1337,3 +1337,14 @@ def test_parse_accounting_memory_kill_by_name_pattern() -> None:
     states = {key: seen[job][None][0] for key, job in OOM_ID.items()}
     assert [k for k, s in states.items() if s is JobState.OUT_OF_MEMORY] == ["multi", "pe2"]
     assert states["sigkill"] is JobState.CANCELLED  # failed 100: kill -9 $$
+
+
+def test_an_accounting_record_of_another_job_with_the_same_number_is_ignored() -> None:
+    """Job numbers wrap (and restart with a new spool): a qacct record is ours only
+    under our job's name."""
+    be = backend()
+    mine = target("23", "jf3c4080ab-7-train")
+    be.accounting_argv([mine])
+    assert be.parse_accounting(load("qacct-ada"), ["23"]) == {}  # it was "jf-ada"
+    be.accounting_argv([target("23", "jf-ada")])
+    assert be.parse_accounting(load("qacct-ada"), ["23"])["23"]

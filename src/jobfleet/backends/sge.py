@@ -253,6 +253,7 @@ class SgeBackend(BatchBackend):
         self.sge_settings = settings or SgeSettings()
         super().__init__(runner, self.sge_settings)
         self._error_texts: dict[str, str] = {}  # job in Eqw -> why, asked once
+        self._accounting_names: dict[str, str] = {}  # native id -> name, this poll
 
     def script_dialect(self) -> Dialect:
         # The directives depend on the site's settings (PE, memory resource).
@@ -394,6 +395,9 @@ class SgeBackend(BatchBackend):
     # -- accounting -----------------------------------------------------------------
 
     def accounting_argv(self, targets: Sequence[PollTarget]) -> list[str] | None:
+        # Job numbers wrap and start again with a new spool: a record is ours only
+        # under our job's name (checked in parse_accounting).
+        self._accounting_names = {t.native_id: t.name for t in targets if t.name}
         prefixes = {t.name.split("-", 1)[0] for t in targets if t.name}
         if len(targets) == 1:
             return ["qacct", "-j", targets[0].native_id]
@@ -414,10 +418,13 @@ class SgeBackend(BatchBackend):
             raise command_failed(result)
         wanted = set(native_ids)
         seen: Seen = {}
+        names = self._accounting_names
         for record in _qacct_records(result.stdout):
             number = record.get("jobnumber", "")
             if number not in wanted:
                 continue
+            if number in names and record.get("jobname", names[number]) != names[number]:
+                continue  # an older job that had the same number
             task = record.get("taskid", "undefined")
             index = int(task) if task.isdigit() else None
             failed = int((record.get("failed") or "0").split()[0])
