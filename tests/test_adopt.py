@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from jobfleet import owner
 from jobfleet.backends.base import NativeStatus, QueueEntry
 from jobfleet.errors import SpecError
 from jobfleet.fleet import ADOPTED_COMMAND, Fleet
+from jobfleet.registry import SUBMITTING
 from jobfleet.spec import JobSpec
 from jobfleet.states import JobState
-from test_monitor import Board, fleet_with
+from test_monitor import Board, dead_owner, fleet_with
 
 S = JobState
 
@@ -163,9 +163,7 @@ def test_the_adopt_command_needs_a_prefix(jf_home: Path) -> None:
 def test_many_jobs_of_dead_submitters_are_found_with_one_listing(fleet: Fleet) -> None:
     be = listed(fleet)
     jobs = fleet.submit_many([JobSpec(["true"]) for _ in range(3)], backend="board")
-    child = subprocess.Popen(["sleep", "0"])
-    child.wait()
-    dead = f"being submitted by {owner.current().split(':')[0]}:{child.pid}:"
+    dead = SUBMITTING + dead_owner()
     fleet.registry._conn.execute(
         "UPDATE jobs SET submitted = 0, native_id = NULL, state = 'unknown', reason = ?", (dead,)
     )

@@ -73,6 +73,13 @@ class Board(Backend):
         return self.found.get(name)
 
 
+def dead_owner() -> str:
+    """An owner string (see jobfleet.owner) of a process of this host that has ended."""
+    child = subprocess.Popen(["sleep", "0"])
+    child.wait()
+    return f"{owner.current().split(':')[0]}:{child.pid}:"
+
+
 FAST = {
     "wait.first_poll": 0.01,
     "wait.poll_interval": 0.02,
@@ -214,9 +221,7 @@ def test_two_different_lambdas_need_keys(fleet: Fleet) -> None:
 
 def test_a_callback_whose_process_died_mid_way_fires_again(fleet: Fleet) -> None:
     dead_job, live_job = submit(fleet, 2)
-    child = subprocess.Popen(["sleep", "0"])
-    dead = f"{owner.current().split(':')[0]}:{child.pid}:"
-    child.wait()
+    dead = dead_owner()
     calls = Calls()
     key = f"exit:{__name__}.Calls.exit"
     assert fleet.registry.claim_callbacks([(dead_job.id, key)], dead) == [(dead_job.id, key)]
@@ -370,9 +375,7 @@ def test_a_job_with_retries_cannot_be_depended_on(fleet: Fleet) -> None:
 
 def test_a_job_whose_submitter_died_is_found_by_name(fleet: Fleet) -> None:
     (job,) = submit(fleet)
-    child = subprocess.Popen(["sleep", "0"])
-    child.wait()
-    dead = f"{owner.current().split(':')[0]}:{child.pid}:"
+    dead = dead_owner()
     # As a submitter killed between recording and submitting leaves it:
     rows = fleet.registry._conn.execute(
         "UPDATE jobs SET submitted = 0, native_id = NULL, state = 'unknown', reason = ?"
@@ -640,9 +643,7 @@ def test_a_retry_whose_submitter_died_is_submitted_by_the_next_program(fleet: Fl
     (job,) = submit(fleet, retries=1)
     end(fleet, job, S.FAILED, 1)
     fleet.registry.apply([StatusUpdate(job.id, S.FAILED, exit_code=1)])
-    child = subprocess.Popen(["sleep", "0"])
-    child.wait()
-    dead = f"{owner.current().split(':')[0]}:{child.pid}:"
+    dead = dead_owner()
     # It died right after filing attempt 1 away, before submitting attempt 2:
     assert fleet.registry.begin_retry(job.id, 1, SUBMITTING + dead) is not None
     (record,) = fleet.status([job.id])
@@ -652,9 +653,7 @@ def test_a_retry_whose_submitter_died_is_submitted_by_the_next_program(fleet: Fl
 
 def test_a_job_whose_submitter_died_but_which_ran_keeps_its_outcome(fleet: Fleet) -> None:
     (job,) = submit(fleet)
-    child = subprocess.Popen(["sleep", "0"])
-    child.wait()
-    dead = f"{owner.current().split(':')[0]}:{child.pid}:"
+    dead = dead_owner()
     fleet.registry._conn.execute(
         "UPDATE jobs SET submitted = 0, native_id = NULL, state = 'unknown', reason = ?"
         " WHERE id = ?",
