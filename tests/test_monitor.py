@@ -676,3 +676,12 @@ def test_a_retry_runs_in_its_first_submitters_environment(
     fleet.status([job.id])
     first, second = board(fleet).submitted
     assert first.env["JF_TEST_WHO"] == second.env["JF_TEST_WHO"] == "the submitter"
+
+
+def test_the_status_table_shows_brackets_in_names_as_written(jf_home: Path) -> None:
+    from test_cli import jf
+
+    job_id = jf("submit", "--name", "[x] sweep[3]", "--", "true").stdout.strip()
+    jf("wait", job_id, "--timeout", "60")
+    out = jf("status", job_id).stdout
+    assert "[x] sweep[3]" in out and "completed" in out

@@ -252,14 +252,15 @@ def _print_table(records: Sequence[JobRecord]) -> None:
         table.add_column(column, no_wrap=column != "DETAIL")
     for r in records:
         detail = _element_summary(r) if r.elements else (r.reason or "")
+        # Text, not markup: a name or reason may hold brackets ("[x]", "123_[5-10]").
         table.add_row(
-            r.id,
-            r.name,
-            r.backend,
-            r.native_id or "-",
-            f"[{_STATE_STYLE[r.state]}]{r.state.value}[/]",
-            "-" if r.exit_code is None else str(r.exit_code),
-            detail,
+            Text(r.id),
+            Text(r.name),
+            Text(r.backend),
+            Text(r.native_id or "-"),
+            _state_text(r.state),
+            Text("-" if r.exit_code is None else str(r.exit_code)),
+            Text(detail),
         )
     Console().print(table)
 
