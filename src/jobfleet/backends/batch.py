@@ -41,6 +41,7 @@ __all__ = ["BatchBackend", "BatchSettings", "Element", "Seen", "command_failed"]
 log = logging.getLogger(__name__)
 
 _FAILED = JobState.FAILED
+_NEVER = EXIT_DEPENDENCY_NEVER_MET
 
 #: One element's report: (state, exit code, reason).
 Element = tuple[JobState, int | None, str | None]
@@ -292,12 +293,8 @@ class BatchBackend(Backend):
         for native_id in missing:
             _merge(seen, {native_id: _from_exit_files(by_id[native_id], seen.get(native_id, {}))})
         # Rare cases, looked for while building the result: a dependency never met
-        # (exit 196) and, where the scheduler reserves exit codes, the script's
-        # substitute (exit 1).
-        special = {EXIT_DEPENDENCY_NEVER_MET}
+        # (exit 196), and failures, whose exit code the job script recorded.
         substitutes = bool(self.script_dialect().reserved_exits)
-        if substitutes:
-            special.add(1)
         statuses: dict[str, NativeStatus] = {}
         # NativeStatus is frozen: single jobs with the same report share one record
         # (a poll of thousands of jobs sees a handful of different reports).
@@ -307,18 +304,16 @@ class BatchBackend(Backend):
             if target is None or not elements:
                 continue
             single = elements.get(None) if len(elements) == 1 else None
-            if single is not None and single[1] not in special and single[0] is not _FAILED:
+            if single is not None and single[1] != _NEVER and single[0] is not _FAILED:
                 status = shared.get(single)
                 if status is None:
                     status = shared[single] = NativeStatus(*single)
                 statuses[native_id] = status
                 continue
-            if any(e[1] in special for e in elements.values()):
+            if any(e[1] == _NEVER for e in elements.values()):
                 _mark_never_met(target, elements)
-                if substitutes:
-                    _undo_substitute_exits(target, elements)
             if any(e[0] is _FAILED for e in elements.values()):
-                _recorded_exit_codes(target, elements)
+                _recorded_exit_codes(target, elements, substitutes)
             statuses[native_id] = _status(elements)
         return statuses
 
@@ -399,29 +394,27 @@ def _mark_never_met(target: PollTarget, elements: dict[int | None, Element]) -> 
             elements[index] = (JobState.CANCELLED, None, reason)
 
 
-def _undo_substitute_exits(target: PollTarget, elements: dict[int | None, Element]) -> None:
-    """A job script exits 1 in place of a code its scheduler reserves (Grid Engine's
-    99 and 100): for those, the code the script recorded is the command's own."""
-    for index, (state, code, reason) in list(elements.items()):
-        if state is JobState.FAILED and code == 1:
-            recorded = read_exit_code(exit_code_path(target.job_dir, index))
-            if recorded is not None and recorded != 1:
-                ended = JobState.COMPLETED if recorded == 0 else JobState.FAILED
-                elements[index] = (ended, recorded, reason)
-
-
-def _recorded_exit_codes(target: PollTarget, elements: dict[int | None, Element]) -> None:
+def _recorded_exit_codes(
+    target: PollTarget, elements: dict[int | None, Element], substitutes: bool
+) -> None:
     """A failed command's exit code as its job script recorded it, where it did.
 
     Accounting may not say it right: sacct shows a job that exited 137 (its command
     killed by SIGKILL) as ``9:0`` (tests/fixtures/slurm/22.05/oom-*); the script
-    wrote 137.
+    wrote 137. With ``substitutes``, the job script exits 1 in place of a code its
+    scheduler reserves (Grid Engine's 99 and 100): the recorded code is the
+    command's own, and a recorded 0 behind such an exit 1 is a success.
     """
     for index, (state, code, reason) in list(elements.items()):
-        if state is _FAILED:
-            recorded = read_exit_code(exit_code_path(target.job_dir, index))
-            if recorded not in (None, 0, code):
-                elements[index] = (state, recorded, reason)
+        if state is not _FAILED:
+            continue
+        recorded = read_exit_code(exit_code_path(target.job_dir, index))
+        if recorded is None or recorded == code:
+            continue
+        if recorded != 0:
+            elements[index] = (state, recorded, reason)
+        elif substitutes and code == 1:
+            elements[index] = (JobState.COMPLETED, 0, reason)
 
 
 def _status(elements: Mapping[int | None, Element]) -> NativeStatus:
