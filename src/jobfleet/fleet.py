@@ -464,7 +464,7 @@ class Fleet:
                 continue
             if native is not None:
                 found.append((record.id, native))
-            elif record.attempt > 1 and not _ran(record):
+            elif record.attempt > 1 and _recorded_code(record) is None:
                 retry.append(record)
             else:
                 absent.append(record)
@@ -480,26 +480,28 @@ class Fleet:
 
     def _settle_absent(self, records: Sequence[JobRecord]) -> None:
         """Jobs whose submitter died and that the scheduler does not know (now)."""
-        ran = [r for r in records if _ran(r)]
-        if ran:
-            # It reached the scheduler after all: its script recorded how it ended.
-            self.registry.apply([_outcome_from_file(r) for r in ran])
         now = time.time()
-        never = [
-            (r.id, "it never reached the scheduler")
-            for r in records
-            if not _ran(r) and now - r.updated_at > self._in_flight_s(r.backend)
-        ]
+        ran: list[StatusUpdate] = []
+        never: list[tuple[str, str]] = []
+        for record in records:
+            code = _recorded_code(record)
+            if code is not None:
+                # It reached the scheduler after all: its script recorded how it ended.
+                ran.append(
+                    StatusUpdate(
+                        record.id,
+                        JobState.COMPLETED if code == 0 else JobState.FAILED,
+                        exit_code=code,
+                        reason="its submitter died before recording it; "
+                        "outcome from its exit-code file",
+                    )
+                )
+            elif now - record.updated_at > self.backend(record.backend).submit_in_flight_s:
+                never.append((record.id, "it never reached the scheduler"))
+        if ran:
+            self.registry.apply(ran)
         if never:
             self.registry.mark_submit_failed_many(never)
-
-    def _in_flight_s(self, backend: str) -> float:
-        """How long a submit command its dead submitter started may still be running."""
-        if backend == "slurm":
-            return float(self.config.slurm.command_timeout_s)
-        if backend == "sge":
-            return float(self.config.sge.command_timeout_s)
-        return 0.0
 
     def _queued_names(self, records: Sequence[JobRecord]) -> dict[tuple[str, str], str]:
         """(backend, scheduler name) -> native id of the queued jobs of each backend
@@ -662,19 +664,14 @@ class Fleet:
             if _differs(update, record):
                 updates.append(update)
         lost_after = self.config.wait.lost_after_s
+        natives = {r.id: r.native_id or "" for r in group}
         lost = self.registry.track_absence(
-            name,
-            [r.id for r in group],
-            absent,
-            at=asked_at,
-            lost_after_s=lost_after,
-            natives={r.id: r.native_id or "" for r in group if r.id in absent},
+            name, list(natives), absent, at=asked_at, lost_after_s=lost_after, natives=natives
         )
         reason = (
             f"vanished: the scheduler has not known it for {lost_after} s of answered polls "
             "and it left no exit-code file (its real outcome is unknown)"
         )
-        natives = {r.id: r.native_id for r in group}
         for job_id, indices in lost.items():
             if indices == [None]:
                 updates.append(
@@ -903,19 +900,9 @@ def _read_env(job_dir: str) -> dict[str, str] | None:
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else None
 
 
-def _ran(record: JobRecord) -> bool:
-    """Whether a single job's script recorded an exit code (it reached its scheduler)."""
-    return not record.elements and read_exit_code(exit_code_path(record.job_dir, None)) is not None
-
-
-def _outcome_from_file(record: JobRecord) -> StatusUpdate:
-    code = read_exit_code(exit_code_path(record.job_dir, None))
-    return StatusUpdate(
-        record.id,
-        JobState.COMPLETED if code == 0 else JobState.FAILED,
-        exit_code=code,
-        reason="its submitter died before recording it; outcome from its exit-code file",
-    )
+def _recorded_code(record: JobRecord) -> int | None:
+    """The exit code a single job's script recorded (it reached its scheduler), if any."""
+    return None if record.elements else read_exit_code(exit_code_path(record.job_dir, None))
 
 
 def _exit_files(record: JobRecord) -> tuple[str, ...]:

@@ -166,6 +166,9 @@ class Backend(abc.ABC):
     #: True when polling asks a shared scheduler, whose rate limit polls must respect
     #: (``wait.min_gap``); False for the local backend, which reads its own queue.
     polls_scheduler: ClassVar[bool] = True
+    #: How long a submit command may still run after the process that started it died
+    #: (its outcome is not known before): the local backend's enqueue cannot outlive it.
+    submit_in_flight_s: float = 0.0
 
     @abc.abstractmethod
     def submit(self, request: SubmitRequest) -> str:

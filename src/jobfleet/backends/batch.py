@@ -77,6 +77,7 @@ class BatchBackend(Backend):
     def __init__(self, runner: Runner | None = None, settings: BatchSettings | None = None):
         self.runner: Runner = runner or SubprocessRunner()
         self.settings = settings or BatchSettings()
+        self.submit_in_flight_s = self.settings.command_timeout_s
         self._warned: set[str] = set()
 
     # -- what a scheduler module provides ------------------------------------------
