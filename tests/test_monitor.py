@@ -20,9 +20,9 @@ from jobfleet.backends.base import Backend, NativeStatus, PollTarget, SubmitRequ
 from jobfleet.config import load_config
 from jobfleet.errors import CommandError, SpecError, WaitTimeout
 from jobfleet.fleet import Fleet
+from jobfleet.jobdir import exit_code_path
 from jobfleet.monitor import _Pace
 from jobfleet.registry import SUBMITTING, NewJob, StatusUpdate
-from jobfleet.script import exit_code_path
 from jobfleet.spec import Dependency, DepKind, JobSpec, parse_array
 from jobfleet.states import JobRecord, JobState
 

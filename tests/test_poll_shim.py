@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from conftest import SLURM_TEST_CONFIG
-from jobfleet.backends.base import scheduler_name
 from jobfleet.config import load_config
 from jobfleet.errors import CommandError, WaitTimeout
 from jobfleet.fleet import Fleet
-from jobfleet.script import exit_code_path
+from jobfleet.jobdir import exit_code_path
+from jobfleet.naming import scheduler_name
 from jobfleet.spec import JobSpec
 from jobfleet.states import JobRecord, JobState
 from shims.fakeslurm import FakeSlurm

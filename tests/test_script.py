@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 import jobfleet.script
 from jobfleet.errors import BackendError, SpecError
+from jobfleet.jobdir import exit_code_path, started_path, stream_path
 from jobfleet.script import (
     DIALECTS,
     EXIT_ALREADY_STARTED,
@@ -31,11 +32,8 @@ from jobfleet.script import (
     LOCAL,
     Dialect,
     Requirement,
-    exit_code_path,
     get_dialect,
     render_script,
-    started_path,
-    stream_path,
 )
 from jobfleet.spec import DepKind, JobSpec, Resources, parse_array
 

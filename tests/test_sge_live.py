@@ -174,7 +174,7 @@ def test_one_qstat_and_one_qacct_call_per_poll(fleet: Fleet) -> None:
     real = SubprocessRunner()
     counting = ScriptedRunner(lambda argv: real.run(argv, timeout_s=60))
     token = fleet.registry.token
-    from jobfleet.backends.base import scheduler_name
+    from jobfleet.naming import scheduler_name
 
     targets = [
         PollTarget(

@@ -24,19 +24,16 @@ from typing import Any
 
 import pytest
 
-from jobfleet.backends.base import NativeStatus, PollTarget, SubmitRequest, scheduler_name
+from jobfleet.backends.base import NativeStatus, PollTarget, SubmitRequest
 from jobfleet.backends.batch import Seen
 from jobfleet.backends.sge import SgeBackend, SgeSettings, map_failed, map_state, sge_directives
 from jobfleet.config import load_config
 from jobfleet.errors import BackendError, CommandError, SpecError, SubmitError
 from jobfleet.fleet import Fleet
+from jobfleet.jobdir import exit_code_path, never_met_path
+from jobfleet.naming import scheduler_name
 from jobfleet.runner import CommandResult, ScriptedRunner
-from jobfleet.script import (
-    EXIT_DEPENDENCY_NEVER_MET,
-    exit_code_path,
-    never_met_path,
-    render_script,
-)
+from jobfleet.script import EXIT_DEPENDENCY_NEVER_MET, render_script
 from jobfleet.spec import DepKind, JobSpec, Resources, parse_array
 from jobfleet.states import JobState
 

@@ -27,7 +27,7 @@ from conftest import wait_for
 from jobfleet.config import load_config
 from jobfleet.errors import CommandError
 from jobfleet.fleet import Fleet
-from jobfleet.script import exit_code_path
+from jobfleet.jobdir import exit_code_path
 from jobfleet.spec import JobSpec, Resources
 from jobfleet.states import JobRecord, JobState
 

@@ -1239,7 +1239,7 @@ def test_accounting_lagging_behind_a_cancel_never_moves_a_job_backwards(lagging:
 def test_a_failed_command_keeps_the_exit_code_its_script_recorded(tmp_path: Path) -> None:
     """sacct shows a job that exited 137 (command killed by SIGKILL) as 9:0; the job
     script's exit-code file says 137, and that is what is reported."""
-    from jobfleet.script import exit_code_path
+    from jobfleet.jobdir import exit_code_path
 
     answers = {"squeue": "", "sacct": "78|78|FAILED|9:0\n79|79|FAILED|3:0\n"}
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import json
 import logging
 import os
 import time
@@ -26,13 +25,7 @@ from typing import TYPE_CHECKING, Literal
 
 from jobfleet import owner
 from jobfleet.backends import KNOWN_BACKENDS
-from jobfleet.backends.base import (
-    Backend,
-    PollTarget,
-    QueueEntry,
-    SubmitRequest,
-    scheduler_name,
-)
+from jobfleet.backends.base import Backend, PollTarget, QueueEntry, SubmitRequest
 from jobfleet.config import Config, load_config
 from jobfleet.errors import (
     BackendError,
@@ -42,15 +35,18 @@ from jobfleet.errors import (
     SubmitError,
     UnknownJobError,
 )
+from jobfleet.jobdir import (
+    exit_code_path,
+    read_env,
+    read_exit_code,
+    script_path,
+    stream_path,
+    write_env,
+)
+from jobfleet.naming import parse_scheduler_name, scheduler_name
 from jobfleet.registry import SUBMITTING, NewJob, Registry, StatusUpdate
 from jobfleet.runner import Runner
-from jobfleet.script import (
-    Requirement,
-    exit_code_path,
-    read_exit_code,
-    render_script,
-    stream_path,
-)
+from jobfleet.script import Requirement, render_script
 from jobfleet.spec import ArraySpec, DepKind, JobSpec, parse_array, spec_from_dict
 from jobfleet.states import JobRecord, JobState
 
@@ -60,8 +56,6 @@ if TYPE_CHECKING:
 __all__ = ["DryRun", "Fleet"]
 
 log = logging.getLogger(__name__)
-
-SCRIPT_NAME = "job.sh"
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +257,7 @@ class Fleet:
             job_id="DRY-RUN",
             name=scheduler_name(self.registry.token, "DRY-RUN", spec.display_name),
             spec=spec,
-            script_path=f"{job_dir}/{SCRIPT_NAME}",
+            script_path=script_path(job_dir),
             job_dir=job_dir,
             dependencies=deps.native,
             dependency_owners=deps.owners,
@@ -394,9 +388,9 @@ class Fleet:
             if spec.retries:
                 # A retry is submitted by whichever process sees the failure: it must
                 # run in this environment, not that process's.
-                _write_env(record.job_dir, env)
-            script_path = Path(record.job_dir) / SCRIPT_NAME
-            script_path.write_text(
+                write_env(record.job_dir, env)
+            path = Path(script_path(record.job_dir))
+            path.write_text(
                 render_script(
                     spec,
                     be.script_dialect(),
@@ -414,7 +408,7 @@ class Fleet:
                         self.registry.token, record.id, spec.display_name, record.attempt
                     ),
                     spec=spec,
-                    script_path=str(script_path),
+                    script_path=str(path),
                     job_dir=record.job_dir,
                     dependencies=dep.native,
                     dependency_owners=dep.owners,
@@ -476,7 +470,7 @@ class Fleet:
             log.warning(
                 "job %s: attempt %d was never submitted; submitting it", record.id, record.attempt
             )
-            self._submit_attempt(record, _read_env(record.job_dir))
+            self._submit_attempt(record, read_env(record.job_dir))
 
     def _settle_absent(self, records: Sequence[JobRecord]) -> None:
         """Jobs whose submitter died and that the scheduler does not know (now)."""
@@ -540,12 +534,11 @@ class Fleet:
                 rows.setdefault(entry.native_id, []).append(entry)
         confirm: list[tuple[str, str]] = []
         new: list[tuple[NewJob, str]] = []
-        ours = f"jf{self.registry.token}-"
         for native_id, entries in rows.items():
             if self.registry.find_native(be.name, native_id) is not None:
                 continue
             name = entries[0].name
-            mine = self._unconfirmed(name.removeprefix(ours)) if name.startswith(ours) else None
+            mine = self._unconfirmed(name)
             if mine is not None:
                 confirm.append((mine.id, native_id))
                 continue
@@ -563,15 +556,16 @@ class Fleet:
             log.info("job %s: adopted %s job %s", record.id, be.name, record.native_id)
         return self.refresh(adopted)
 
-    def _unconfirmed(self, tail: str) -> JobRecord | None:
-        """The unconfirmed job named ``jf<token>-<tail>`` on its scheduler, if any."""
-        head = tail.split("-", 1)[0]
-        job_id, _, attempt = head.partition(".")
+    def _unconfirmed(self, name: str) -> JobRecord | None:
+        """The unconfirmed job of this registry named ``name`` on its scheduler, if any."""
+        parsed = parse_scheduler_name(name, self.registry.token)
+        if parsed is None:
+            return None
         try:
-            record = self.registry.get(job_id)
+            record = self.registry.get(parsed.job_id)
         except UnknownJobError:
             return None
-        if record.submitted or str(record.attempt if record.attempt > 1 else "") != attempt:
+        if record.submitted or record.attempt != parsed.attempt:
             return None
         return record
 
@@ -714,7 +708,7 @@ class Fleet:
                 again.attempt,
                 budget + 1,
             )
-            self._submit_attempt(again, _read_env(record.job_dir))
+            self._submit_attempt(again, read_env(record.job_dir))
             out.append(self.registry.get(record.id))
         return out
 
@@ -878,26 +872,6 @@ def _signal_name(signal: str) -> str:
         raise SpecError(
             "signal", f"{signal!r} is not a signal name; e.g. TERM, INT, USR1"
         ) from None
-
-
-_ENV_FILE = "submit-env.json"
-
-
-def _write_env(job_dir: str, env: Mapping[str, str]) -> None:
-    path = Path(job_dir) / _ENV_FILE
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:
-        json.dump(dict(env), fh)
-
-
-def _read_env(job_dir: str) -> dict[str, str] | None:
-    """The environment a job was first submitted in, if it was stored."""
-    try:
-        with open(Path(job_dir) / _ENV_FILE, encoding="utf-8", errors="surrogateescape") as fh:
-            data = json.load(fh)
-    except (OSError, ValueError):
-        return None
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else None
 
 
 def _recorded_code(record: JobRecord) -> int | None:

@@ -14,7 +14,7 @@ What the script does, in order:
 2. exports ``JOBFLEET_JOB_ID`` and ``JOBFLEET_ARRAY_INDEX``;
 3. with :attr:`Dialect.once_guard`, creates ``started[.<index>]`` with
    noclobber and exits with :data:`EXIT_ALREADY_STARTED` if it already exists;
-4. appends its stdout and stderr to the paths :func:`stream_path` names;
+4. appends its stdout and stderr to the paths :func:`jobfleet.jobdir.stream_path` names;
 5. exports the spec's environment, changes to its workdir;
 6. runs the command and writes its exit status to ``exit_code[.<index>]``
    atomically (write a temporary file, then rename it).
@@ -29,10 +29,6 @@ only on the arguments, so golden files can pin it (``tests/golden/``).
 '# jobfleet job 7 (echo)'
 >>> "( 'echo' 'hi there' )" in text
 True
->>> stream_path(JobSpec(["echo"], stdout="out.{index}"), "/j/7", "stdout", 3)
-'out.3'
->>> exit_code_path("/j/7", None), exit_code_path("/j/7", 3)
-('/j/7/exit_code', '/j/7/exit_code.3')
 """
 
 from __future__ import annotations
@@ -43,9 +39,9 @@ import re
 import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from jobfleet.errors import BackendError, SpecError
+from jobfleet.jobdir import STREAM_PLACEHOLDER, user_stream, workdir_prefix
 from jobfleet.spec import DepKind, JobSpec
 
 __all__ = [
@@ -55,14 +51,9 @@ __all__ = [
     "LOCAL",
     "Dialect",
     "Requirement",
-    "exit_code_path",
     "get_dialect",
-    "never_met_path",
-    "read_exit_code",
     "register_dialect",
     "render_script",
-    "started_path",
-    "stream_path",
 ]
 
 #: Exit status of the script when the once-guard refuses a second start.
@@ -208,15 +199,9 @@ def _requirement_lines(requires: Sequence[Requirement]) -> list[str]:
     return out
 
 
-def never_met_path(job_dir: str, index: int | None) -> str:
-    """Where a job script says why a dependency of it can never be met."""
-    return f"{job_dir}/never{_suffix(index)}"
-
-
 # ---------------------------------------------------------------------------
-# Paths. The script computes the same paths at run time; keep the two in step.
+# What the script may hold. Its paths are jobfleet.jobdir's: keep the two in step.
 
-_PLACEHOLDER_RE = re.compile(r"\{(index|job_id)\}")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 # fullmatch, not "$": "$" would also accept a name ending in a newline.
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -225,90 +210,15 @@ _RESERVED_ENV = frozenset({"JOBFLEET_JOB_ID", "JOBFLEET_ARRAY_INDEX"})
 _RESERVED_ENV_PREFIX = "__jf_"
 
 
-def _suffix(index: int | None) -> str:
-    return "" if index is None else f".{index}"
-
-
-def exit_code_path(job_dir: str, index: int | None) -> str:
-    """Where the script writes the exit code of the job, or of array element ``index``."""
-    return f"{job_dir}/exit_code{_suffix(index)}"
-
-
-def read_exit_code(path: str) -> int | None:
-    """The code in an exit-code file; None when there is none (yet), or it is not
-    completely written."""
-    try:
-        with open(path, encoding="ascii") as fh:
-            text = fh.read()
-    except (OSError, ValueError):
-        return None
-    if not text.endswith("\n"):
-        return None  # not completely written yet
-    try:
-        return int(text)
-    except ValueError:
-        return None
-
-
-def started_path(job_dir: str, index: int | None) -> str:
-    """The once-guard's marker for the job, or for array element ``index``."""
-    return f"{job_dir}/started{_suffix(index)}"
-
-
-def _user_stream(spec: JobSpec, stream: str) -> str | None:
-    if stream == "stdout":
-        return spec.stdout
-    if stream == "stderr":
-        return spec.stderr
-    raise ValueError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
-
-
-def _workdir_prefix(spec: JobSpec, path: str) -> str:
-    """What goes before a user's output path: nothing, or the workdir for a relative one."""
-    if path.startswith("/") or not spec.workdir:
-        return ""
-    return spec.workdir if spec.workdir.endswith("/") else spec.workdir + "/"
-
-
-def stream_path(
-    spec: JobSpec,
-    job_dir: str,
-    stream: Literal["stdout", "stderr"],
-    index: int | None,
-    *,
-    job_id: str = "0",
-) -> str:
-    """Where the script sends ``stream`` of the job, or of array element ``index``.
-
-    Without a user path: ``<job_dir>/stdout`` or ``<job_dir>/stdout.<index>``.
-    A user path has ``{index}`` replaced by the index (empty for a single job)
-    and ``{job_id}`` by ``job_id``; no other expansion happens (no ``~``, no
-    ``$VAR``). A relative user path is relative to the spec's workdir when it
-    has one, otherwise to the directory the script starts in.
-
-    Args:
-        spec: the job.
-        job_dir: the job's directory, as given to :func:`render_script`.
-        stream: ``"stdout"`` or ``"stderr"``.
-        index: the array index, None for a single job.
-        job_id: the id given to :func:`render_script` (only matters for ``{job_id}``).
-    """
-    user = _user_stream(spec, stream)
-    if user is None:
-        return f"{job_dir}/{stream}{_suffix(index)}"
-    values = {"index": "" if index is None else str(index), "job_id": job_id}
-    return _workdir_prefix(spec, user) + _PLACEHOLDER_RE.sub(lambda m: values[m[1]], user)
-
-
 def _stream_word(spec: JobSpec, stream: str) -> str:
-    """The shell word for :func:`stream_path`, evaluated at run time."""
-    user = _user_stream(spec, stream)
+    """The shell word for :func:`jobfleet.jobdir.stream_path`, evaluated at run time."""
+    user = user_stream(spec, stream)
     if user is None:
         return f'"$__jf_dir/{stream}$__jf_tag"'
     refs = {"index": '"$JOBFLEET_ARRAY_INDEX"', "job_id": '"$JOBFLEET_JOB_ID"'}
-    words = [shlex.quote(prefix)] if (prefix := _workdir_prefix(spec, user)) else []
+    words = [shlex.quote(prefix)] if (prefix := workdir_prefix(spec, user)) else []
     # re.split with a group alternates literal text and placeholder names.
-    for i, part in enumerate(_PLACEHOLDER_RE.split(user)):
+    for i, part in enumerate(STREAM_PLACEHOLDER.split(user)):
         if i % 2:
             words.append(refs[part])
         elif part:

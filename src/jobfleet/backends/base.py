@@ -11,7 +11,6 @@ from __future__ import annotations
 import abc
 import os
 import pwd
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -27,7 +26,6 @@ __all__ = [
     "PollTarget",
     "QueueEntry",
     "SubmitRequest",
-    "scheduler_name",
     "user_name",
 ]
 
@@ -70,7 +68,7 @@ class PollTarget:
         job_dir: the job's directory, where its exit-code files are.
         submitted_at: when it was recorded (Unix time), to bound accounting queries.
         indices: the array indices, or None for a single job.
-        name: the job's name on the scheduler (see :func:`scheduler_name`).
+        name: the job's name on the scheduler (see :func:`jobfleet.naming.scheduler_name`).
     """
 
     job_id: str
@@ -258,28 +256,6 @@ class Backend(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release what the backend holds (connections, files)."""
-
-
-_NAME_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def scheduler_name(token: str, job_id: str, name: str, attempt: int = 1) -> str:
-    """The name a job gets on its scheduler: ``jf<token>-<id>-<name>``, and
-    ``jf<token>-<id>.<attempt>-<name>`` for its retries.
-
-    Unique to one registry (its random :attr:`~jobfleet.registry.Registry.token`)
-    and one attempt of one job, so a job can be found again by name on the
-    scheduler, e.g. after a crash between submitting and recording the native
-    id. Only ``[A-Za-z0-9._-]``.
-
-    >>> scheduler_name("3c4080ab", "17", "train model")
-    'jf3c4080ab-17-train_model'
-    >>> scheduler_name("3c4080ab", "17", "train model", attempt=2)
-    'jf3c4080ab-17.2-train_model'
-    """
-    safe = _NAME_SAFE.sub("_", name).strip("_.-")[:40] or "job"
-    which = job_id if attempt == 1 else f"{job_id}.{attempt}"
-    return f"jf{token}-{which}-{safe}"
 
 
 def user_name() -> str | None:

@@ -27,13 +27,9 @@ from typing import ClassVar
 
 from jobfleet.backends.base import Backend, NativeStatus, PollTarget, SubmitRequest
 from jobfleet.errors import CommandError, SubmitError
+from jobfleet.jobdir import exit_code_path, read_exit_code, read_never_met
 from jobfleet.runner import CommandResult, Runner, SubprocessRunner, argv_chunks
-from jobfleet.script import (
-    EXIT_DEPENDENCY_NEVER_MET,
-    exit_code_path,
-    never_met_path,
-    read_exit_code,
-)
+from jobfleet.script import EXIT_DEPENDENCY_NEVER_MET
 from jobfleet.states import JobState, aggregate
 
 __all__ = ["BatchBackend", "BatchSettings", "Element", "Seen", "command_failed"]
@@ -387,10 +383,8 @@ def _mark_never_met(target: PollTarget, elements: dict[int | None, Element]) -> 
     """Elements whose script found a dependency never met ended cancelled, not failed."""
     for index, (state, code, _) in list(elements.items()):
         if state.is_terminal and code == EXIT_DEPENDENCY_NEVER_MET:
-            try:
-                with open(never_met_path(target.job_dir, index), encoding="utf-8") as fh:
-                    reason = fh.read().strip()
-            except OSError:
+            reason = read_never_met(target.job_dir, index)
+            if reason is None:
                 continue  # a command that exited 196 by itself
             elements[index] = (JobState.CANCELLED, None, reason)
 

@@ -19,10 +19,11 @@ from rich.console import Group
 from rich.text import Text
 
 from jobfleet import __version__
-from jobfleet.backends.base import QueueEntry, scheduler_name, user_name
+from jobfleet.backends.base import QueueEntry, user_name
 from jobfleet.config import Config, describe, load_config
 from jobfleet.errors import CommandError, JobfleetError, SpecError, WaitTimeout
 from jobfleet.fleet import Fleet
+from jobfleet.naming import scheduler_name
 from jobfleet.spec import Dependency, DepKind, JobSpec, parse_array
 from jobfleet.states import JobRecord, JobState
 

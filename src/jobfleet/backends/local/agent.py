@@ -50,7 +50,8 @@ from jobfleet.backends.local.queue import (
     QueueStore,
     TaskRow,
 )
-from jobfleet.script import EXIT_ALREADY_STARTED, LOCAL, exit_code_path, started_path
+from jobfleet.jobdir import exit_code_path, started_path
+from jobfleet.script import EXIT_ALREADY_STARTED, LOCAL
 
 __all__ = ["Agent", "main"]
 

@@ -1,0 +1,169 @@
+"""The job directory: what lives in it, and reading it back.
+
+Every job has a directory of its own (``<home>/jobs/<id>/``, see
+:mod:`jobfleet.registry`)::
+
+    job.sh              the rendered job script (scheduler backends submit it)
+    exit_code[.<i>]     the command's exit status, one line, written by the script
+    never[.<i>]         why a dependency can never be met (the command did not run)
+    started[.<i>]       the once-guard's marker, holding the script's PID (local backend)
+    stdout[.<i>]        the job's output streams, unless the spec names other paths
+    stderr[.<i>]
+    submit-env.json     the first submitter's environment, for retries (mode 0600)
+
+``.<i>`` is an array element's index; a single job has none. The job script
+computes the same paths at run time (:mod:`jobfleet.script`): keep the two in step.
+
+>>> exit_code_path("/j/7", None), exit_code_path("/j/7", 3)
+('/j/7/exit_code', '/j/7/exit_code.3')
+>>> stream_path(JobSpec(["echo"], stdout="out.{index}"), "/j/7", "stdout", 3)
+'out.3'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from jobfleet.spec import JobSpec
+
+__all__ = [
+    "ENV_FILE",
+    "SCRIPT_NAME",
+    "STREAM_PLACEHOLDER",
+    "exit_code_path",
+    "never_met_path",
+    "read_env",
+    "read_exit_code",
+    "read_never_met",
+    "script_path",
+    "started_path",
+    "stream_path",
+    "user_stream",
+    "workdir_prefix",
+    "write_env",
+]
+
+#: The job script's file name.
+SCRIPT_NAME = "job.sh"
+#: The first submitter's environment (JSON), kept for retries.
+ENV_FILE = "submit-env.json"
+#: ``{index}`` and ``{job_id}`` in a user's output path.
+STREAM_PLACEHOLDER = re.compile(r"\{(index|job_id)\}")
+
+
+def _suffix(index: int | None) -> str:
+    return "" if index is None else f".{index}"
+
+
+def script_path(job_dir: str) -> str:
+    """Where a job's script is written."""
+    return f"{job_dir}/{SCRIPT_NAME}"
+
+
+def exit_code_path(job_dir: str, index: int | None) -> str:
+    """Where the script writes the exit code of the job, or of array element ``index``."""
+    return f"{job_dir}/exit_code{_suffix(index)}"
+
+
+def read_exit_code(path: str) -> int | None:
+    """The code in an exit-code file; None when there is none (yet), or it is not
+    completely written."""
+    try:
+        with open(path, encoding="ascii") as fh:
+            text = fh.read()
+    except (OSError, ValueError):
+        return None
+    if not text.endswith("\n"):
+        return None  # not completely written yet
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def never_met_path(job_dir: str, index: int | None) -> str:
+    """Where a job script says why a dependency of it can never be met."""
+    return f"{job_dir}/never{_suffix(index)}"
+
+
+def read_never_met(job_dir: str, index: int | None) -> str | None:
+    """Why the job's script found a dependency never met; None if it did not say."""
+    try:
+        with open(never_met_path(job_dir, index), encoding="utf-8") as fh:
+            return fh.read().strip()
+    except (OSError, ValueError):
+        return None
+
+
+def started_path(job_dir: str, index: int | None) -> str:
+    """The once-guard's marker for the job, or for array element ``index``."""
+    return f"{job_dir}/started{_suffix(index)}"
+
+
+def user_stream(spec: JobSpec, stream: str) -> str | None:
+    """The path the spec gives for ``stream`` (None: the job directory's default)."""
+    if stream == "stdout":
+        return spec.stdout
+    if stream == "stderr":
+        return spec.stderr
+    raise ValueError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
+
+
+def workdir_prefix(spec: JobSpec, path: str) -> str:
+    """What goes before a user's output path: nothing, or the workdir for a relative one."""
+    if path.startswith("/") or not spec.workdir:
+        return ""
+    return spec.workdir if spec.workdir.endswith("/") else spec.workdir + "/"
+
+
+def stream_path(
+    spec: JobSpec,
+    job_dir: str,
+    stream: Literal["stdout", "stderr"],
+    index: int | None,
+    *,
+    job_id: str = "0",
+) -> str:
+    """Where the script sends ``stream`` of the job, or of array element ``index``.
+
+    Without a user path: ``<job_dir>/stdout`` or ``<job_dir>/stdout.<index>``.
+    A user path has ``{index}`` replaced by the index (empty for a single job)
+    and ``{job_id}`` by ``job_id``; no other expansion happens (no ``~``, no
+    ``$VAR``). A relative user path is relative to the spec's workdir when it
+    has one, otherwise to the directory the script starts in.
+
+    Args:
+        spec: the job.
+        job_dir: the job's directory, as given to the script.
+        stream: ``"stdout"`` or ``"stderr"``.
+        index: the array index, None for a single job.
+        job_id: the id given to the script (only matters for ``{job_id}``).
+    """
+    user = user_stream(spec, stream)
+    if user is None:
+        return f"{job_dir}/{stream}{_suffix(index)}"
+    values = {"index": "" if index is None else str(index), "job_id": job_id}
+    return workdir_prefix(spec, user) + STREAM_PLACEHOLDER.sub(lambda m: values[m[1]], user)
+
+
+def write_env(job_dir: str, env: Mapping[str, str]) -> None:
+    """Keep the submitter's environment beside the job (private: it may hold secrets)."""
+    path = Path(job_dir) / ENV_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:
+        json.dump(dict(env), fh)
+
+
+def read_env(job_dir: str) -> dict[str, str] | None:
+    """The environment a job was first submitted in, if it was stored."""
+    try:
+        with open(Path(job_dir) / ENV_FILE, encoding="utf-8", errors="surrogateescape") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else None
