@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from jobfleet.config import load_config
-from jobfleet.fleet import Fleet
+from jobfleet.engine.fleet import Fleet
 from jobfleet.spec import JobSpec
 from jobfleet.states import JobState
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from jobfleet.backends.base import PollTarget
 from jobfleet.backends.slurm import SlurmBackend
 from jobfleet.config import load_config
-from jobfleet.fleet import Fleet
+from jobfleet.engine.fleet import Fleet
 from jobfleet.runner import ScriptedRunner, SubprocessRunner
 from jobfleet.spec import JobSpec, Resources
 

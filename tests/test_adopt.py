@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from jobfleet.backends.base import NativeStatus, QueueEntry
+from jobfleet.engine.fleet import Fleet
 from jobfleet.errors import SpecError
-from jobfleet.fleet import ADOPTED_COMMAND, Fleet
+from jobfleet.naming import ADOPTED_COMMAND
 from jobfleet.registry import SUBMITTING
 from jobfleet.spec import JobSpec
 from jobfleet.states import JobState

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from jobfleet import fleet as fleet_module
 from jobfleet.backends.base import Backend, NativeStatus, PollTarget, SubmitRequest
 from jobfleet.config import load_config
+from jobfleet.engine import pool as pool_module
+from jobfleet.engine.fleet import Fleet
 from jobfleet.errors import CommandError, ConfigError, SpecError, SubmitError
-from jobfleet.fleet import Fleet
 from jobfleet.spec import Dependency, DepKind, JobSpec, parse_array
 from jobfleet.states import JobState
 
@@ -80,7 +80,7 @@ def fleet(tmp_path: Path) -> Iterator[Fleet]:
 
 
 def use(fleet: Fleet, backend: FakeBackend) -> FakeBackend:
-    fleet._backends[backend.name] = backend  # as if configured
+    fleet.use_backend(backend)  # as if configured
     return backend
 
 
@@ -212,11 +212,11 @@ def test_a_deleted_current_directory_is_a_spec_error(
 def test_a_backend_name_without_an_implementation_is_a_config_error(
     fleet: Fleet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fleet_module, "KNOWN_BACKENDS", ("local", "slurm", "pbs"))
+    monkeypatch.setattr(pool_module, "KNOWN_BACKENDS", ("local", "slurm", "pbs"))
     with pytest.raises(ConfigError) as info:
         fleet.backend("pbs")
     assert "local, slurm, pbs" in str(info.value)
-    assert "pbs" not in fleet._backends
+    assert "pbs" not in [b.name for b in fleet._backends.made()]
 
 
 class SettlingBackend(FakeBackend):

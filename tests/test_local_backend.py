@@ -23,8 +23,8 @@ import pytest
 from conftest import LOCAL_TEST_CONFIG, agent_lock, stop_agent, wait_for
 from jobfleet.backends.local import LocalBackend
 from jobfleet.config import load_config
+from jobfleet.engine.fleet import Fleet
 from jobfleet.errors import SpecError
-from jobfleet.fleet import Fleet
 from jobfleet.spec import Dependency, DepKind, JobSpec, Resources, parse_array
 from jobfleet.states import JobState
 
@@ -215,7 +215,7 @@ def test_walltime_kills_and_reports_timeout(fleet: Fleet) -> None:
 
 SUBMIT_AND_LEAVE = """
 import sys
-from jobfleet.fleet import Fleet
+from jobfleet.engine.fleet import Fleet
 from jobfleet.spec import JobSpec
 with Fleet() as fleet:
     job = fleet.submit(JobSpec(["bash", "-c", "sleep 1.5; echo survived > " + sys.argv[1]]))

@@ -18,10 +18,10 @@ import pytest
 from jobfleet import owner
 from jobfleet.backends.base import Backend, NativeStatus, PollTarget, SubmitRequest
 from jobfleet.config import load_config
+from jobfleet.engine.fleet import Fleet
+from jobfleet.engine.monitor import Pace
 from jobfleet.errors import CommandError, SpecError, WaitTimeout
-from jobfleet.fleet import Fleet
 from jobfleet.jobdir import exit_code_path
-from jobfleet.monitor import _Pace
 from jobfleet.registry import SUBMITTING, NewJob, StatusUpdate
 from jobfleet.spec import Dependency, DepKind, JobSpec, parse_array
 from jobfleet.states import JobRecord, JobState
@@ -93,7 +93,7 @@ def fleet_with(be: Board, tmp_path: Path) -> Iterator[Fleet]:
     """A fleet polling fast, with ``be`` as its backend "board"."""
     config = load_config(env={"HOME": str(tmp_path)}, cwd=tmp_path, overrides=FAST)
     with Fleet(config, home=tmp_path / "home") as f:
-        f._backends["board"] = be
+        f.use_backend(be)
         yield f
 
 
@@ -167,7 +167,7 @@ def test_a_restarted_program_fires_only_what_did_not_fire(tmp_path: Path) -> Non
     shared = Board()
     first = Calls()
     with Fleet(config, home=home) as fleet:
-        fleet._backends["board"] = shared
+        fleet.use_backend(shared)
         early, late = submit(fleet, 2)
         watch(fleet, [early.id, late.id], first)
         end(fleet, early, S.COMPLETED, 0)
@@ -180,7 +180,7 @@ def test_a_restarted_program_fires_only_what_did_not_fire(tmp_path: Path) -> Non
     shared.board[late.native_id or ""] = NativeStatus(S.FAILED, 3)
     again = Calls()
     with Fleet(config, home=home) as fleet:
-        fleet._backends["board"] = shared
+        fleet.use_backend(shared)
         watch(fleet, [early.id, late.id], again)
         records = fleet.monitor("board").wait()
     assert [r.state for r in records] == [S.COMPLETED, S.FAILED]
@@ -201,7 +201,7 @@ def test_a_callback_that_raises_is_logged_and_the_monitor_goes_on(
     monitor.watch([a.id, b.id], on_exit=calls.exit)
     end(fleet, a, S.COMPLETED, 0)
     end(fleet, b, S.CANCELLED)
-    with caplog.at_level(logging.ERROR, logger="jobfleet.monitor"):
+    with caplog.at_level(logging.ERROR, logger="jobfleet.engine.monitor"):
         monitor.wait()
     assert sorted(calls.seen) == [("exit", a.id, S.COMPLETED), ("exit", b.id, S.CANCELLED)]
     assert "cannot handle" in caplog.text
@@ -399,7 +399,7 @@ def test_a_job_being_submitted_by_a_live_process_is_left_alone(fleet: Fleet) -> 
 
 
 def test_polls_back_off_to_the_ceiling_and_never_below_the_floor() -> None:
-    pace = _Pace(first_s=0.1, ceiling_s=1.0, floor_s=0.5)
+    pace = Pace(first_s=0.1, ceiling_s=1.0, floor_s=0.5)
     assert pace.delay(100.0) == 0.0  # never polled: poll now
     pace.polled(100.0)
     assert pace.delay(100.0) == pytest.approx(0.5)  # interval 0.15, floor 0.5
@@ -418,7 +418,7 @@ def test_the_local_backend_has_no_rate_floor(tmp_path: Path) -> None:
     config = load_config(env={"HOME": str(tmp_path)}, cwd=tmp_path, overrides={"wait.min_gap": 5})
     with Fleet(config, home=tmp_path / "home") as fleet:
         assert fleet.monitor("local")._pace.floor_s == 0.0
-        fleet._backends["board"] = Board()
+        fleet.use_backend(Board())
         assert fleet.monitor("board")._pace.floor_s == 5.0
         assert fleet.monitor("board") is fleet.monitor("board")
 

@@ -30,7 +30,7 @@ import pytest
 
 from conftest import wait_for
 from jobfleet.config import load_config
-from jobfleet.fleet import Fleet
+from jobfleet.engine.fleet import Fleet
 from jobfleet.spec import JobSpec, Resources, parse_array
 from jobfleet.states import JobState
 

@@ -2,7 +2,7 @@
 
 No cluster: ``sbatch``, ``squeue``, ``sacct``, ``scontrol`` and ``scancel`` are
 the fakes of tests/shims/, run by the real :class:`~jobfleet.runner.SubprocessRunner`
-through :class:`~jobfleet.fleet.Fleet`. The test moves jobs between states by
+through :class:`~jobfleet.engine.fleet.Fleet`. The test moves jobs between states by
 editing the fakes' queue, and reads from their call log what each poll cost:
 ONE squeue call for every tracked job, and at most ONE sacct call for those that
 left the queue (README, "SLURM"). A command that fails concludes nothing.
@@ -21,8 +21,8 @@ import pytest
 
 from conftest import SLURM_TEST_CONFIG
 from jobfleet.config import load_config
+from jobfleet.engine.fleet import Fleet
 from jobfleet.errors import CommandError, WaitTimeout
-from jobfleet.fleet import Fleet
 from jobfleet.jobdir import exit_code_path
 from jobfleet.naming import scheduler_name
 from jobfleet.spec import JobSpec

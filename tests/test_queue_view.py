@@ -415,7 +415,7 @@ def test_local_queue_lists_jobs_with_their_ids(jf_home: Path, cancel_after: list
 
 def test_jobfleet_ids_need_the_native_id_and_the_name(jf_home: Path) -> None:
     from jobfleet.cli.main import _jobfleet_ids
-    from jobfleet.fleet import Fleet
+    from jobfleet.engine.fleet import Fleet
     from jobfleet.naming import scheduler_name
     from jobfleet.registry import NewJob
     from jobfleet.spec import JobSpec

@@ -16,8 +16,8 @@ from conftest import wait_for
 from jobfleet.backends.base import PollTarget
 from jobfleet.backends.sge import SgeBackend
 from jobfleet.config import load_config
+from jobfleet.engine.fleet import Fleet
 from jobfleet.errors import SpecError
-from jobfleet.fleet import Fleet
 from jobfleet.runner import ScriptedRunner, SubprocessRunner
 from jobfleet.spec import Dependency, DepKind, JobSpec, Resources, parse_array
 from jobfleet.states import JobState
@@ -154,7 +154,7 @@ def test_dependencies_mean_what_they_say(fleet: Fleet, tmp_path: Path) -> None:
 
 
 SUBMIT_AND_LEAVE = """
-from jobfleet.fleet import Fleet
+from jobfleet.engine.fleet import Fleet
 from jobfleet.spec import JobSpec
 with Fleet() as fleet:
     print(fleet.submit(JobSpec(["bash", "-c", "sleep 2; exit 5"])).id)

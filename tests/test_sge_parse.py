@@ -28,8 +28,8 @@ from jobfleet.backends.base import NativeStatus, PollTarget, SubmitRequest
 from jobfleet.backends.batch import Seen
 from jobfleet.backends.sge import SgeBackend, SgeSettings, map_failed, map_state, sge_directives
 from jobfleet.config import load_config
+from jobfleet.engine.fleet import Fleet
 from jobfleet.errors import BackendError, CommandError, SpecError, SubmitError
-from jobfleet.fleet import Fleet
 from jobfleet.jobdir import exit_code_path, never_met_path
 from jobfleet.naming import scheduler_name
 from jobfleet.runner import CommandResult, ScriptedRunner

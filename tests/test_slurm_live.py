@@ -19,7 +19,7 @@ import pytest
 from conftest import wait_for
 from jobfleet.backends.slurm import SlurmBackend
 from jobfleet.config import load_config
-from jobfleet.fleet import Fleet
+from jobfleet.engine.fleet import Fleet
 from jobfleet.spec import Dependency, DepKind, JobSpec, Resources, parse_array
 from jobfleet.states import JobState
 from test_local_backend import GRACEFUL, INTERVAL_JOB, max_in_use
@@ -170,7 +170,7 @@ def test_never_satisfiable_dependency_is_surfaced_when_not_killed(slurm_home: Pa
 
 
 SUBMIT_AND_LEAVE = """
-from jobfleet.fleet import Fleet
+from jobfleet.engine.fleet import Fleet
 from jobfleet.spec import JobSpec
 with Fleet() as fleet:
     print(fleet.submit(JobSpec(["bash", "-c", "sleep 2; exit 5"])).id)

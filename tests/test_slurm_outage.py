@@ -25,8 +25,8 @@ import pytest
 
 from conftest import wait_for
 from jobfleet.config import load_config
+from jobfleet.engine.fleet import Fleet
 from jobfleet.errors import CommandError
-from jobfleet.fleet import Fleet
 from jobfleet.jobdir import exit_code_path
 from jobfleet.spec import JobSpec, Resources
 from jobfleet.states import JobRecord, JobState

@@ -1,9 +1,9 @@
 """jobfleet: run work on any HPC scheduler, or on one machine, with one job model."""
 
 from jobfleet.config import Config, load_config
+from jobfleet.engine.fleet import Fleet
+from jobfleet.engine.monitor import Monitor
 from jobfleet.errors import JobfleetError
-from jobfleet.fleet import Fleet
-from jobfleet.monitor import Monitor
 from jobfleet.spec import ArraySpec, Dependency, DepKind, JobSpec, Resources, parse_array
 from jobfleet.states import TERMINAL, ElementRecord, JobRecord, JobState, aggregate
 

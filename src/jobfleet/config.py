@@ -307,7 +307,7 @@ class SgeConfig:
 
 @dataclass(frozen=True, slots=True)
 class WaitConfig:
-    """How jobs are watched (section ``wait:``); see :class:`jobfleet.monitor.Monitor`."""
+    """How jobs are watched (section ``wait:``); see :class:`jobfleet.engine.monitor.Monitor`."""
 
     poll_interval_s: float = 1.0
     first_poll_s: float = 0.1

@@ -20,7 +20,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["ParsedName", "name_prefix", "parse_scheduler_name", "scheduler_name"]
+from jobfleet.states import JobRecord
+
+__all__ = [
+    "ADOPTED_COMMAND",
+    "ParsedName",
+    "name_on_scheduler",
+    "name_prefix",
+    "parse_scheduler_name",
+    "registry_prefix",
+    "scheduler_name",
+]
+
+#: The command recorded for a job adopted from its scheduler (its real one is unknown).
+ADOPTED_COMMAND = "(adopted from the scheduler: command unknown)"
 
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 #: The part of a scheduler name a user's job name may fill.
@@ -72,3 +85,11 @@ def registry_prefix(name: str) -> str | None:
     (any registry's), or None: what names a registry's jobs as a pattern."""
     head, sep, _ = name.partition("-")
     return head if sep and head.startswith("jf") else None
+
+
+def name_on_scheduler(record: JobRecord, token: str) -> str:
+    """The name the scheduler knows ``record`` by, on its current attempt: jobfleet's
+    (:func:`scheduler_name`), or for an adopted job the name it came with."""
+    if record.spec.get("command") == [ADOPTED_COMMAND]:
+        return record.name
+    return scheduler_name(token, record.id, record.name, record.attempt)

@@ -2,7 +2,7 @@
 
 A backend turns a rendered job script into a scheduler submission, answers
 "what state are these jobs in" for many jobs at once, and cancels. It never
-touches the registry: the caller (:class:`jobfleet.fleet.Fleet`) records what
+touches the registry: the caller (:class:`jobfleet.engine.fleet.Fleet`) records what
 the backend reports, before reporting it to anybody.
 """
 

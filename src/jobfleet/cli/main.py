@@ -21,8 +21,8 @@ from rich.text import Text
 from jobfleet import __version__
 from jobfleet.backends.base import QueueEntry, user_name
 from jobfleet.config import Config, describe, load_config
+from jobfleet.engine.fleet import Fleet
 from jobfleet.errors import CommandError, JobfleetError, SpecError, WaitTimeout
-from jobfleet.fleet import Fleet
 from jobfleet.naming import scheduler_name
 from jobfleet.spec import Dependency, DepKind, JobSpec, parse_array
 from jobfleet.states import JobRecord, JobState

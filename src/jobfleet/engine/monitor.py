@@ -7,10 +7,10 @@
 >>> monitor.watch([job.id], on_failure=notify)                    # doctest: +SKIP
 >>> monitor.wait()                                                # doctest: +SKIP
 
-There is one :class:`Monitor` per backend of a :class:`~jobfleet.fleet.Fleet`
+There is one :class:`Monitor` per backend of a :class:`~jobfleet.engine.fleet.Fleet`
 (``fleet.monitor(name)``). Each poll asks the scheduler about every watched
 job of that backend at once (one queue call, then one accounting call for
-what left the queue: see :meth:`jobfleet.fleet.Fleet.refresh`). Polls start
+what left the queue: see :meth:`jobfleet.engine.fleet.Fleet.refresh`). Polls start
 ``wait.first_poll`` apart and back off by half each time up to
 ``wait.poll_interval``; two polls of a scheduler are never closer than
 ``wait.min_gap``, so a site's rate limit is never approached.
@@ -27,6 +27,10 @@ Outages: a poll that fails changes nothing (the jobs keep their last known
 state), is retried after the usual interval, and restarts every lost-job
 timer (see :meth:`jobfleet.registry.Registry.track_absence`).
 
+A monitor knows nothing of fleets: it asks a :class:`JobSource` for records
+(the fleet is one) and keeps its callback claims in a :class:`CallbackLedger`
+(the registry is one). Data flows one way, from the source to the user.
+
 The blocking (:meth:`Monitor.wait`) and asyncio (:meth:`Monitor.wait_async`)
 interfaces share one implementation: a poll is a plain call (run in a worker
 thread under asyncio), only the sleeping and the calling of callbacks differ.
@@ -41,16 +45,13 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 from jobfleet import owner
 from jobfleet.errors import CommandError, SpecError, WaitTimeout
 from jobfleet.states import JobRecord, JobState
 
-if TYPE_CHECKING:
-    from jobfleet.fleet import Fleet
-
-__all__ = ["Callback", "Monitor", "wait_all"]
+__all__ = ["Callback", "CallbackLedger", "JobSource", "Monitor", "Pace", "wait_all"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,35 @@ Callback = Callable[[JobRecord], "Awaitable[None] | None"]
 Event = Literal["success", "failure", "exit"]
 #: Called after every poll with the records watched (e.g. a progress bar).
 OnUpdate = Callable[[list[JobRecord]], None]
+
+
+class JobSource(Protocol):
+    """Where a monitor gets its records (a :class:`~jobfleet.engine.fleet.Fleet`)."""
+
+    def records(self, job_ids: Sequence[str]) -> list[JobRecord]:
+        """The recorded state of these jobs, nothing asked (UnknownJobError if one is not)."""
+        ...
+
+    def refresh(self, records: Sequence[JobRecord]) -> list[JobRecord]:
+        """Ask the backend about these jobs, record and return them fresh
+        (CommandError when it cannot be asked)."""
+        ...
+
+    def unfinished(self, backend: str | None = None) -> list[JobRecord]:
+        """Every unfinished job of a backend."""
+        ...
+
+
+class CallbackLedger(Protocol):
+    """Who fired which callback, across processes (the registry)."""
+
+    def claim_callbacks(
+        self, wanted: Sequence[tuple[str, str]], claimant: str
+    ) -> list[tuple[str, str]]: ...
+
+    def release_callbacks(self, claimed: Sequence[tuple[str, str]], claimant: str) -> None: ...
+
+    def callbacks_done(self, done: Sequence[tuple[str, str, str]]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +125,14 @@ def _fires(event: Event, record: JobRecord) -> bool:
 
 
 @dataclass
-class _Pace:
-    """When the next poll may happen: backoff between polls and the rate-limit floor."""
+class Pace:
+    """When the next poll may happen: backoff between polls and the rate-limit floor.
+
+    Attributes:
+        first_s: the first interval, grown by half at each poll...
+        ceiling_s: ...up to this one (``wait.poll_interval``).
+        floor_s: never closer than this (``wait.min_gap``; 0 where no scheduler is asked).
+    """
 
     first_s: float
     ceiling_s: float
@@ -122,19 +158,22 @@ class _Pace:
 
 
 class Monitor:
-    """Watches jobs of one backend of a fleet; use :meth:`Fleet.monitor` to get it.
+    """Watches jobs of one backend; use :meth:`Fleet.monitor` to get a fleet's.
 
     Thread-safe: one poll runs at a time.
+
+    Args:
+        backend: the backend's name (every watched job runs there).
+        source: where records come from and polls go.
+        ledger: where callbacks are claimed and marked fired.
+        pace: when polls may happen.
     """
 
-    def __init__(self, fleet: Fleet, backend: str):
-        self.fleet = fleet
+    def __init__(self, backend: str, source: JobSource, ledger: CallbackLedger, pace: Pace):
         self.backend = backend
-        wait = fleet.config.wait
-        floor = wait.min_gap_s if fleet.backend(backend).polls_scheduler else 0.0
-        self._pace = _Pace(
-            min(wait.first_poll_s, wait.poll_interval_s), wait.poll_interval_s, floor
-        )
+        self._source = source
+        self._ledger = ledger
+        self._pace = pace
         self._records: dict[str, JobRecord] = {}
         self._hooks: dict[str, list[_Hook]] = {}
         self._poll_lock = threading.Lock()  # one poll at a time
@@ -166,7 +205,7 @@ class Monitor:
             UnknownJobError: an id is not in the registry.
             SpecError: a job of another backend, or two different callbacks with one key.
         """
-        records = self.fleet.registry.get_many(list(job_ids))
+        records = self._source.records(list(job_ids))
         for record in records:
             if record.backend != self.backend:
                 raise SpecError(
@@ -204,7 +243,12 @@ class Monitor:
 
     def watch_unfinished(self) -> list[JobRecord]:
         """Watch every unfinished job of this backend in the registry (after a restart)."""
-        return self.watch(r.id for r in self.fleet.registry.unfinished(self.backend))
+        return self.watch(r.id for r in self._source.unfinished(self.backend))
+
+    @property
+    def source(self) -> JobSource:
+        """Where this monitor's records come from."""
+        return self._source
 
     @property
     def records(self) -> list[JobRecord]:
@@ -212,7 +256,21 @@ class Monitor:
         return list(self._records.values())
 
     def unfinished(self) -> list[str]:
+        """The watched jobs not settled yet."""
         return [i for i, r in self._records.items() if not r.settled]
+
+    def record(self, job_id: str) -> JobRecord:
+        """A watched job as last seen (KeyError when it is not watched)."""
+        return self._records[job_id]
+
+    def track(self, job_ids: Sequence[str] | None) -> list[str]:
+        """These jobs (default: every watched one), watched from now on; their ids."""
+        if job_ids is None:
+            return list(self._records)
+        missing = [i for i in job_ids if i not in self._records]
+        if missing:
+            self.watch(missing)
+        return list(job_ids)
 
     # -- one poll -------------------------------------------------------------------
 
@@ -229,7 +287,7 @@ class Monitor:
                 self._pace.polled(time.monotonic())
                 self.polls += 1
             try:
-                fresh = self.fleet.refresh(records)
+                fresh = self._source.refresh(records)
             except CommandError as exc:
                 with self._state_lock:
                     self.failed_polls += 1
@@ -238,7 +296,7 @@ class Monitor:
                 log.warning(
                     "%s: cannot ask the scheduler right now (%s); still watching", self.backend, exc
                 )
-                fresh = self.fleet.registry.get_many([r.id for r in records]) if records else []
+                fresh = self._source.records([r.id for r in records]) if records else []
             with self._state_lock:
                 self._records.update((r.id, r) for r in fresh)
 
@@ -255,9 +313,7 @@ class Monitor:
             if not ended:
                 return []
             won = set(
-                self.fleet.registry.claim_callbacks(
-                    [(r.id, h.key) for r, h in ended], owner.current()
-                )
+                self._ledger.claim_callbacks([(r.id, h.key) for r, h in ended], owner.current())
             )
             for record, hook in ended:
                 self._hooks[record.id].remove(hook)  # fired here, or elsewhere, or before
@@ -270,9 +326,7 @@ class Monitor:
         with self._state_lock:
             for due in dues:
                 self._hooks.setdefault(due.record.id, []).append(due.hook)
-        self.fleet.registry.release_callbacks(
-            [(d.record.id, d.hook.key) for d in dues], owner.current()
-        )
+        self._ledger.release_callbacks([(d.record.id, d.hook.key) for d in dues], owner.current())
 
     def _done(self, due: _Due, error: BaseException | None) -> None:
         outcome = "ok" if error is None else f"{type(error).__name__}: {error}"
@@ -284,7 +338,7 @@ class Monitor:
                 outcome,
                 exc_info=(type(error), error, error.__traceback__),
             )
-        self.fleet.registry.callbacks_done([(due.record.id, due.hook.key, outcome)])
+        self._ledger.callbacks_done([(due.record.id, due.hook.key, outcome)])
 
     def poll(self) -> list[JobRecord]:
         """Poll now (after the rate-limit floor), fire callbacks; the watched records."""
@@ -352,7 +406,7 @@ class Monitor:
         on_update: OnUpdate | None = None,
     ) -> list[JobRecord]:
         """:meth:`wait` for asyncio."""
-        ids = self._ids(job_ids)
+        ids = self.track(job_ids)
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
             await self.poll_async()
@@ -365,14 +419,6 @@ class Monitor:
             if deadline is not None:
                 pause = min(pause, max(deadline - time.monotonic(), 0.0))
             await asyncio.sleep(pause)
-
-    def _ids(self, job_ids: Sequence[str] | None) -> list[str]:
-        if job_ids is None:
-            return list(self._records)
-        missing = [i for i in job_ids if i not in self._records]
-        if missing:
-            self.watch(missing)
-        return list(job_ids)
 
 
 async def _awaited(awaitable: Awaitable[None]) -> None:
@@ -429,12 +475,12 @@ def wait_all(
     owners: dict[str, Monitor] = {}
     if job_ids is None:
         for monitor in monitors:
-            owners.update(dict.fromkeys(monitor._ids(None), monitor))
+            owners.update(dict.fromkeys(monitor.track(None), monitor))
         ids = list(owners)
     else:
         ids = list(job_ids)
         by_backend = {m.backend: m for m in monitors}
-        for record in monitors[0].fleet.registry.get_many(ids) if monitors else []:
+        for record in monitors[0].source.records(ids) if monitors else []:
             found = by_backend.get(record.backend)
             if found is None:
                 raise SpecError(
@@ -442,18 +488,18 @@ def wait_all(
                     f"job {record.id} runs on {record.backend!r}; wait for it with "
                     f"fleet.monitor({record.backend!r}) or fleet.wait",
                 )
-            found._ids([record.id])
+            found.track([record.id])
             owners[record.id] = found
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     pending_polls = {id(m) for m in monitors}  # every monitor polls at least once
     while True:
-        unfinished_of = {id(owners[i]) for i in ids if not owners[i]._records[i].settled}
+        unfinished_of = {id(owners[i]) for i in ids if not owners[i].record(i).settled}
         for key, monitor in by_monitor.items():
             # The first round polls every monitor: callbacks of jobs that ended unseen fire.
             if key in pending_polls or (key in unfinished_of and monitor.delay() <= 0):
                 monitor.poll()
         pending_polls.clear()
-        current = [owners[i]._records[i] for i in ids]
+        current = [owners[i].record(i) for i in ids]
         if on_update is not None:
             on_update(current)
         unfinished = [r.id for r in current if not r.settled]

@@ -1,0 +1,88 @@
+"""Cancelling jobs or elements of an array, or sending them a signal."""
+
+from __future__ import annotations
+
+import signal as signals
+from collections.abc import Sequence
+
+from jobfleet.engine.pool import BackendPool
+from jobfleet.errors import SpecError
+from jobfleet.registry import Registry, StatusUpdate
+from jobfleet.states import JobRecord, JobState
+
+__all__ = ["cancel", "check_indices", "signal_name"]
+
+#: The reason of elements a scheduler removed before they started.
+_REMOVED = "removed while waiting to start"
+
+
+def signal_name(signal: str) -> str:
+    """``TERM`` for ``TERM``, ``SIGTERM``, ``term`` or ``15``.
+
+    Raises:
+        SpecError: not a signal.
+    """
+    text = signal.strip().upper().removeprefix("SIG")
+    try:
+        return (
+            signals.Signals(int(text)).name.removeprefix("SIG")
+            if text.isdigit()
+            else (signals.Signals[f"SIG{text}"].name.removeprefix("SIG"))
+        )
+    except (KeyError, ValueError):
+        raise SpecError(
+            "signal", f"{signal!r} is not a signal name; e.g. TERM, INT, USR1"
+        ) from None
+
+
+def check_indices(records: Sequence[JobRecord], indices: Sequence[int] | None) -> None:
+    """Raise :class:`SpecError` unless ``indices`` (if any) are elements of one array."""
+    if indices is None:
+        return
+    if len(records) != 1 or not records[0].elements:
+        raise SpecError("index", "give exactly one array job with --index")
+    missing = sorted(set(indices) - set(records[0].elements))
+    if missing:
+        raise SpecError("index", f"job {records[0].id} has no element {missing[0]}")
+
+
+def cancel(
+    registry: Registry,
+    backends: BackendPool,
+    records: Sequence[JobRecord],
+    *,
+    indices: Sequence[int] | None = None,
+    signal: str | None = None,
+) -> None:
+    """Ask each backend to cancel (or signal) its unfinished jobs among ``records``,
+    and record the elements it removed at once without a trace a poll could find.
+
+    Args:
+        registry: where those removals are recorded.
+        backends: the backends of the jobs.
+        records: the jobs, freshly read.
+        indices: only these elements (of a single array, see :func:`check_indices`).
+        signal: a signal name from :func:`signal_name` to send instead.
+    """
+    by_backend: dict[str, list[JobRecord]] = {}
+    for record in records:
+        if record.native_id and not record.state.is_terminal:
+            by_backend.setdefault(record.backend, []).append(record)
+    gone: list[StatusUpdate] = []
+    for backend_name, group in by_backend.items():
+        native_ids = [r.native_id or "" for r in group]
+        removed = backends.get(backend_name).cancel(native_ids, indices=indices, signal=signal)
+        for record in group:
+            gone += _removed_updates(record, removed.get(record.native_id or "", []))
+    if gone:
+        # Removed before they started: nothing else will ever say so.
+        registry.apply(gone)
+
+
+def _removed_updates(record: JobRecord, indices: Sequence[int | None]) -> list[StatusUpdate]:
+    if not indices:
+        return []
+    if record.elements:
+        cancelled = (JobState.CANCELLED, None, _REMOVED)
+        return [StatusUpdate(record.id, elements={i: cancelled for i in indices if i is not None})]
+    return [StatusUpdate(record.id, JobState.CANCELLED, reason=_REMOVED)]

@@ -1,0 +1,298 @@
+"""The library's front door: submit, look at, wait for and cancel jobs on any backend.
+
+>>> from jobfleet import Fleet, JobSpec            # doctest: +SKIP
+>>> fleet = Fleet()                                 # doctest: +SKIP
+>>> job = fleet.submit(JobSpec(["echo", "hello"]))  # doctest: +SKIP
+>>> fleet.wait([job.id])[0].state                   # doctest: +SKIP
+<JobState.COMPLETED: 'completed'>
+
+Data flows one way: spec -> script -> backend -> registry -> user. Every
+state a backend reports is written to the registry before any method here
+returns it, so what a user is told is what any other process will see.
+
+A :class:`Fleet` only puts the engine's steps in order: submission
+(:mod:`.submission`), polling (:mod:`.polling`), recovery after a crash or a
+poll (:mod:`.recovery`), cancelling (:mod:`.cancel`) and watching
+(:mod:`.monitor`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Literal
+
+from jobfleet.backends.base import Backend
+from jobfleet.config import Config, load_config
+from jobfleet.engine import cancel as cancelling
+from jobfleet.engine.monitor import Monitor, Pace, wait_all
+from jobfleet.engine.polling import Poller
+from jobfleet.engine.pool import BackendPool
+from jobfleet.engine.recovery import Recovery
+from jobfleet.engine.submission import DryRun, Submission, awaits_reconciling
+from jobfleet.errors import SpecError, UnknownJobError
+from jobfleet.jobdir import stream_path
+from jobfleet.registry import Registry
+from jobfleet.runner import Runner
+from jobfleet.spec import JobSpec, spec_from_dict
+from jobfleet.states import JobRecord
+
+__all__ = ["DryRun", "Fleet"]
+
+
+class Fleet:
+    """Jobs of every backend, through one persistent registry.
+
+    Args:
+        config: the configuration; None loads it from the usual places.
+        home: the registry directory; None uses ``$JOBFLEET_HOME`` or the
+            per-user data directory.
+        runner: how scheduler commands are run (tests inject a scripted one).
+    """
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        home: str | os.PathLike[str] | None = None,
+        runner: Runner | None = None,
+    ):
+        self.config = config if config is not None else load_config()
+        self.registry = Registry(home)
+        self._backends = BackendPool(self.config, self.registry.home, runner)
+        self._submission = Submission(self.registry, self._backends)
+        self._poller = Poller(self.registry, self._backends, self.config.wait.lost_after_s)
+        self._recovery = Recovery(self.registry, self._backends, self._submission, self._poller)
+        self._monitors: dict[str, Monitor] = {}
+
+    def close(self) -> None:
+        self._backends.close()
+        self.registry.close()
+
+    def __enter__(self) -> Fleet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- backends -----------------------------------------------------------------
+
+    def backend(self, name: str | None = None) -> Backend:
+        """The backend called ``name`` (default: the configured one), created once.
+
+        Raises:
+            ConfigError: no backend of that name.
+        """
+        return self._backends.get(name)
+
+    def use_backend(self, backend: Backend) -> None:
+        """Send jobs of ``backend.name`` to this instance (one made by the caller,
+        e.g. with a runner of its own) instead of one made from the configuration."""
+        self._backends.put(backend)
+
+    def monitor(self, backend: str | None = None) -> Monitor:
+        """The one :class:`~jobfleet.engine.monitor.Monitor` of a backend (default: the
+        configured one)."""
+        be = self.backend(backend)
+        if be.name not in self._monitors:
+            wait = self.config.wait
+            floor = wait.min_gap_s if be.polls_scheduler else 0.0
+            pace = Pace(min(wait.first_poll_s, wait.poll_interval_s), wait.poll_interval_s, floor)
+            self._monitors[be.name] = Monitor(be.name, self, self.registry, pace)
+        return self._monitors[be.name]
+
+    # -- submission ---------------------------------------------------------------
+
+    def dry_run(self, spec: JobSpec, *, backend: str | None = None) -> DryRun:
+        """The script and submit command for ``spec``, without recording or running anything."""
+        be = self.backend(backend)
+        spec = self._submission.prepare(spec, be)
+        deps = self._submission.resolve(spec, be, self._fresh(spec.dependency_ids()))
+        return self._submission.dry_run(spec, be, deps)
+
+    def submit(self, spec: JobSpec, *, backend: str | None = None) -> JobRecord:
+        """Record, then submit one job; returns its record (state ``pending``).
+
+        Raises:
+            SpecError: the spec cannot run on this backend.
+            SubmitError: the backend refused it; the job stays recorded as failed.
+        """
+        return self.submit_many([spec], backend=backend)[0]
+
+    def submit_many(
+        self, specs: Sequence[JobSpec], *, backend: str | None = None
+    ) -> list[JobRecord]:
+        """Record, then submit several jobs in one batch (one registry transaction each step).
+
+        Every job recorded ends up submitted, failed, or ``unknown`` with the
+        reason that its submission may have reached the scheduler (then the next
+        refresh looks for it by its unique name): whatever happens after it is
+        recorded (an exception, KeyboardInterrupt), nobody waits on it for ever.
+        A job whose dependency can never be met is recorded ``cancelled`` and not
+        submitted. Bad specs raise before anything is recorded.
+
+        Raises:
+            SpecError: a spec cannot run on this backend (nothing is recorded).
+            SubmitError: some submissions failed or their outcome is unknown
+                (they are recorded so; the others were submitted and recorded).
+        """
+        be = self.backend(backend)
+        prepared = [self._submission.prepare(s, be) for s in specs]
+        # Every job depended on is asked about once for the whole batch.
+        fresh = self._fresh(list(dict.fromkeys(i for s in prepared for i in s.dependency_ids())))
+        deps = [self._submission.resolve(s, be, fresh) for s in prepared]
+        return self._submission.submit(be, prepared, deps)
+
+    def _fresh(self, job_ids: Sequence[str]) -> dict[str, JobRecord]:
+        """Fresh records of the jobs depended on (an unknown id: none; resolving
+        the dependencies says which id, and how to fix it)."""
+        if not job_ids:
+            return {}
+        try:
+            records = self.registry.get_many(list(job_ids))
+        except UnknownJobError:
+            return {}
+        return {r.id: r for r in self.refresh(records)}
+
+    # -- states -------------------------------------------------------------------
+
+    def refresh(self, records: Iterable[JobRecord]) -> list[JobRecord]:
+        """Ask the backends about the unfinished ones, record changes, return all fresh.
+
+        In three steps: jobs whose submitter died while submitting are looked
+        for by name (recovery); every backend is polled once and what changed is
+        recorded (a job the scheduler no longer knows and that left no
+        exit-code file becomes ``lost`` after ``wait.lost_after`` of answered
+        polls); jobs that ended in one of their ``retry_on`` states with retries
+        left are submitted again (recovery).
+
+        Raises:
+            CommandError: a backend could not be asked (what the others answered
+                is recorded first; nothing is concluded about this one's jobs).
+        """
+        current = {r.id: r for r in records}
+        unsure = [r for r in current.values() if awaits_reconciling(r)]
+        if unsure:
+            self._recovery.reconcile(unsure)
+            current.update((r.id, r) for r in self.registry.get_many([r.id for r in unsure]))
+        polled = self._poller.refresh(current.values())
+        current = {r.id: r for r in polled.records}
+        # Also those that ended before (a program that died before retrying them).
+        retry = [r for r in current.values() if r.retry_due]
+        if retry:
+            current.update((r.id, r) for r in self._recovery.retry(retry))
+        if polled.error is not None:
+            raise polled.error
+        return list(current.values())
+
+    def records(self, job_ids: Sequence[str]) -> list[JobRecord]:
+        """The recorded state of these jobs, nothing asked.
+
+        Raises:
+            UnknownJobError: an id is not in the registry.
+        """
+        return self.registry.get_many(list(job_ids))
+
+    def unfinished(self, backend: str | None = None) -> list[JobRecord]:
+        """Every unfinished job of the registry (of one backend), as recorded."""
+        return self.registry.unfinished(backend)
+
+    def status(self, job_ids: Sequence[str] | None = None, *, limit: int = 20) -> list[JobRecord]:
+        """Fresh records of these jobs (default: the ``limit`` most recent)."""
+        records = self.registry.get_many(list(job_ids)) if job_ids else self.registry.recent(limit)
+        return self.refresh(records)
+
+    def wait(
+        self,
+        job_ids: Sequence[str],
+        *,
+        timeout_s: float | None = None,
+        on_update: Callable[[list[JobRecord]], None] | None = None,
+    ) -> list[JobRecord]:
+        """Block until every job is terminal; returns their records.
+
+        Polls through each backend's :meth:`monitor` (backoff from
+        ``wait.first_poll`` to ``wait.poll_interval``, never closer than
+        ``wait.min_gap`` for a scheduler); rides out a scheduler that does not answer.
+
+        Raises:
+            WaitTimeout: ``timeout_s`` passed first (the jobs keep running).
+        """
+        records = self.registry.get_many(list(job_ids))
+        monitors = [self.monitor(name) for name in dict.fromkeys(r.backend for r in records)]
+        return wait_all(monitors, list(job_ids), timeout_s=timeout_s, on_update=on_update)
+
+    def cancel(
+        self,
+        job_ids: Sequence[str],
+        *,
+        indices: Sequence[int] | None = None,
+        signal: str | None = None,
+    ) -> list[JobRecord]:
+        """Cancel these jobs (every element of arrays), or only some elements of one
+        array, or send them a signal instead; returns their fresh records.
+
+        Args:
+            job_ids: the jobs.
+            indices: only these elements (of a single array job).
+            signal: a signal name (``TERM``, ``SIGUSR1``, ...) to send to the running
+                jobs instead of cancelling them, e.g. to let them stop gracefully.
+
+        Raises:
+            SpecError: indices for several jobs, for a job that is not an array,
+                or that it does not have; an unknown signal.
+        """
+        records = self.registry.get_many(list(job_ids))
+        retried = [r.id for r in records if r.spec.get("retries")]
+        if retried and signal is None:
+            # A cancelled job is not submitted again, even if its last attempt failed.
+            self.registry.stop_retries(retried)
+            records = self.registry.get_many(list(job_ids))
+        unsure = [r for r in records if awaits_reconciling(r)]
+        if unsure:
+            # Submitted or not? Look for them by name first: found ones are cancelled
+            # below like any other, and one the scheduler never got ends failed.
+            self._recovery.reconcile(unsure)
+            records = self.registry.get_many(list(job_ids))
+        name = cancelling.signal_name(signal) if signal is not None else None
+        cancelling.check_indices(records, indices)
+        cancelling.cancel(self.registry, self._backends, records, indices=indices, signal=name)
+        return self.refresh(self.registry.get_many([r.id for r in records]))
+
+    def adopt(self, prefix: str, *, backend: str | None = None) -> list[JobRecord]:
+        """Record the scheduler's jobs of this user whose names start with ``prefix``
+        and that the registry does not know; returns the new (or now confirmed) records.
+
+        A job this registry submitted but never saw confirmed (its submitter
+        died) is confirmed instead of recorded twice. An adopted job's command
+        is unknown; its state, exit code and end come from the scheduler's
+        queue and accounting as for any job. Arrays are adopted with the
+        elements the queue still shows (those that ended before are not known).
+
+        Raises:
+            SpecError: an empty prefix.
+            CommandError: the scheduler could not be asked.
+        """
+        return self.refresh(self._recovery.adopt(prefix, backend))
+
+    def log_path(
+        self,
+        job_id: str,
+        *,
+        index: int | None = None,
+        stream: Literal["stdout", "stderr"] = "stdout",
+    ) -> Path:
+        """Where a job's (or an array element's) output goes.
+
+        Raises:
+            SpecError: an array without ``index``, or an index it does not have.
+        """
+        record = self.registry.get(job_id)
+        if record.elements and index is None:
+            shown = ", ".join(str(i) for i in list(record.elements)[:5])
+            raise SpecError("index", f"job {job_id} is an array; pass --index N (e.g. {shown})")
+        if index is not None and index not in record.elements:
+            raise SpecError("index", f"job {job_id} has no element {index}")
+        spec = spec_from_dict(record.spec)
+        return Path(stream_path(spec, record.job_dir, stream, index, job_id=record.id))

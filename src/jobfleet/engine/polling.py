@@ -1,0 +1,200 @@
+"""Polling: ask each backend about its unfinished jobs at once, record what changed.
+
+Nothing else happens here: no submission, no retry, no reconciling (those are
+:mod:`jobfleet.engine.recovery`'s, run by the fleet after a poll). One rule
+belongs to the poll itself because it is read off the poll's answers: a job
+(or element) the scheduler answered it does not know, in its queue or its
+accounting, and that left no exit-code file, becomes ``lost`` only after
+``wait.lost_after`` AND several answered polls in a row
+(:meth:`jobfleet.registry.Registry.track_absence`); a poll that fails
+restarts the count and concludes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from jobfleet.backends.base import PollTarget
+from jobfleet.engine.pool import BackendPool
+from jobfleet.errors import CommandError
+from jobfleet.naming import name_on_scheduler
+from jobfleet.registry import Registry, StatusUpdate
+from jobfleet.states import JobRecord, JobState
+
+__all__ = ["PollResult", "Poller"]
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    """The fresh records of a poll, and the first backend that did not answer.
+
+    Attributes:
+        records: every record given, as fresh as this poll could make it.
+        error: a backend that could not be asked (its jobs keep their last
+            known state); what the others answered is recorded all the same.
+    """
+
+    records: list[JobRecord]
+    error: CommandError | None = None
+
+
+class Poller:
+    """Polls and records, for one registry and its backends.
+
+    Args:
+        registry: where every change is written before it is returned.
+        backends: the backends to ask.
+        lost_after_s: how long a job may be unknown to an answering scheduler
+            before it is ``lost``.
+    """
+
+    def __init__(self, registry: Registry, backends: BackendPool, lost_after_s: float):
+        self.registry = registry
+        self.backends = backends
+        self.lost_after_s = lost_after_s
+        self._targets: dict[tuple[str, str | None, int], PollTarget] = {}
+
+    def refresh(self, records: Iterable[JobRecord]) -> PollResult:
+        """Poll the unfinished submitted jobs among ``records``, record changes, and
+        return every record fresh.
+
+        Only what differs from the given records is written; a record another
+        process may have changed meanwhile (a job it is submitting or has
+        retried, a job the scheduler said nothing about) is read again.
+        """
+        current = {r.id: r for r in records}
+        by_backend: dict[str, list[JobRecord]] = {}
+        for record in current.values():
+            if record.submitted and record.native_id and not record.state.is_terminal:
+                by_backend.setdefault(record.backend, []).append(record)
+        updates: list[StatusUpdate] = []
+        error: CommandError | None = None
+        reread = [
+            r.id for r in current.values() if not r.settled and not (r.submitted and r.native_id)
+        ]
+        for name, group in by_backend.items():
+            try:
+                found, unanswered = self._poll_group(name, group)
+            except CommandError as exc:
+                error = error or exc
+                continue
+            updates += found
+            reread += unanswered
+        changed: dict[str, JobRecord] = {}
+        if updates:
+            changed = {r.id: r for r in self.registry.apply(updates)}
+            # An update not applied may be about an attempt the job is no longer on.
+            reread += [u.job_id for u in updates if u.job_id not in changed]
+        reread = [i for i in dict.fromkeys(reread) if i not in changed]
+        changed.update((r.id, r) for r in self.registry.get_many(reread))
+        current.update(changed)
+        return PollResult(list(current.values()), error)
+
+    def _poll_group(
+        self, name: str, group: Sequence[JobRecord]
+    ) -> tuple[list[StatusUpdate], list[str]]:
+        """What one backend says of its jobs, with the lost rule applied; and the jobs
+        it said nothing about (their records may be out of date: read them again)."""
+        asked_at = time.time()
+        try:
+            statuses = self.backends.get(name).poll([self._target(r) for r in group])
+        except CommandError:
+            # No answer: nothing is concluded, and absence timers start again.
+            self.registry.note_outage(name, asked_at)
+            raise
+        updates: list[StatusUpdate] = []
+        absent: dict[str, list[int | None]] = {}
+        for record in group:
+            status = statuses.get(record.native_id or "")
+            if status is None:
+                absent[record.id] = _unfinished_indices(record, {})
+                continue
+            if record.elements:
+                missing = _unfinished_indices(record, status.elements)
+                if missing:
+                    absent[record.id] = missing
+            update = StatusUpdate(
+                record.id,
+                state=None if status.elements else status.state,
+                exit_code=status.exit_code,
+                reason=status.reason,
+                elements=status.elements,
+                native_id=record.native_id,
+            )
+            if _differs(update, record):
+                updates.append(update)
+        natives = {r.id: r.native_id or "" for r in group}
+        lost = self.registry.track_absence(
+            name,
+            list(natives),
+            absent,
+            at=asked_at,
+            lost_after_s=self.lost_after_s,
+            natives=natives,
+        )
+        updates += _lost_updates(lost, natives, self.lost_after_s)
+        return updates, list(absent)
+
+    def _target(self, record: JobRecord) -> PollTarget:
+        """What a backend needs to find ``record``: built once per job and attempt (a
+        monitor asks about the same thousands of jobs every few seconds)."""
+        key = (record.id, record.native_id, record.attempt)
+        target = self._targets.get(key)
+        if target is None:
+            target = self._targets[key] = PollTarget(
+                job_id=record.id,
+                native_id=record.native_id or "",
+                job_dir=record.job_dir,
+                submitted_at=record.created_at,
+                indices=tuple(sorted(record.elements)) if record.elements else None,
+                name=name_on_scheduler(record, self.registry.token),
+            )
+        return target
+
+
+def _lost_updates(
+    lost: Mapping[str, list[int | None]], natives: Mapping[str, str], lost_after_s: float
+) -> list[StatusUpdate]:
+    reason = (
+        f"vanished: the scheduler has not known it for {lost_after_s} s of answered polls "
+        "and it left no exit-code file (its real outcome is unknown)"
+    )
+    updates = []
+    for job_id, indices in lost.items():
+        if indices == [None]:
+            updates.append(
+                StatusUpdate(job_id, JobState.LOST, reason=reason, native_id=natives[job_id])
+            )
+        else:
+            lost_element = (JobState.LOST, None, reason)
+            elements = {i: lost_element for i in indices if i is not None}
+            updates.append(StatusUpdate(job_id, elements=elements, native_id=natives[job_id]))
+    return updates
+
+
+def _differs(update: StatusUpdate, record: JobRecord) -> bool:
+    """Whether a backend's report says anything the record does not say already."""
+    if update.elements:
+        for index, (state, exit_code, reason) in update.elements.items():
+            element = record.elements.get(index)
+            if element is None or (state, exit_code, reason) != (
+                element.state,
+                element.exit_code,
+                element.reason,
+            ):
+                return True
+        return False
+    return (update.state, update.exit_code, update.reason) != (
+        record.state,
+        record.exit_code,
+        record.reason,
+    )
+
+
+def _unfinished_indices(record: JobRecord, reported: Mapping[int, object]) -> list[int | None]:
+    """The unfinished parts of a job (None: the job itself) a report left out."""
+    if not record.elements:
+        return [None]
+    return [i for i, e in record.elements.items() if not e.state.is_terminal and i not in reported]

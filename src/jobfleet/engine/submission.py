@@ -1,0 +1,375 @@
+"""Submission: prepare a spec, resolve its dependencies, record, write its script, submit.
+
+Crash-safe by order: a job is recorded (``being submitted by <owner>``)
+before its script is written and handed to its backend, and its outcome is
+recorded after. Whatever happens in between, the job ends up submitted,
+failed, or ``unknown`` with the reason that its submission may have reached
+the scheduler (:data:`MAYBE_SUBMITTED`); recovery then looks for it by its
+unique name (:mod:`jobfleet.engine.recovery`).
+
+This module never polls: dependencies are resolved against records the
+caller has just refreshed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from jobfleet import owner
+from jobfleet.backends.base import Backend, SubmitRequest
+from jobfleet.engine.pool import BackendPool
+from jobfleet.errors import SpecError, SubmitError, UnknownJobError
+from jobfleet.jobdir import exit_code_path, script_path, write_env
+from jobfleet.naming import scheduler_name
+from jobfleet.registry import SUBMITTING, NewJob, Registry, StatusUpdate
+from jobfleet.script import Requirement, render_script
+from jobfleet.spec import DepKind, JobSpec, spec_from_dict
+from jobfleet.states import JobRecord, JobState
+
+__all__ = [
+    "MAYBE_SUBMITTED",
+    "Deps",
+    "DryRun",
+    "Submission",
+    "awaits_reconciling",
+]
+
+log = logging.getLogger(__name__)
+
+#: How the registry marks a job whose submission may have reached its scheduler.
+MAYBE_SUBMITTED = "submission outcome unknown"
+
+#: The placeholder id of a dry run.
+_DRY_RUN = "DRY-RUN"
+
+
+def _maybe(error: object) -> str:
+    return f"{MAYBE_SUBMITTED} ({error}); it is looked for by its name at the next status"
+
+
+def awaits_reconciling(record: JobRecord) -> bool:
+    """A job whose submission may have reached the scheduler and nobody is finishing it:
+    its submitter said so, or died while submitting (killed, the machine rebooted)."""
+    if record.submitted or record.state is not JobState.UNKNOWN:
+        return False
+    reason = record.reason or ""
+    if reason.startswith(MAYBE_SUBMITTED):
+        return True
+    return reason.startswith(SUBMITTING) and owner.is_gone(reason.removeprefix(SUBMITTING))
+
+
+@dataclass(frozen=True, slots=True)
+class Deps:
+    """A spec's dependencies, resolved for one backend.
+
+    Attributes:
+        native: each kind with the native ids of the predecessors still unfinished.
+        owners: native id -> jobfleet id.
+        never: why the job can never start, if so (it is then not submitted).
+        requires: what the job script checks itself, where the scheduler only
+            waits for predecessors to end.
+    """
+
+    native: tuple[tuple[DepKind, tuple[str, ...]], ...]
+    owners: dict[str, str]
+    never: str | None
+    requires: tuple[Requirement, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DryRun:
+    """What a submission would do: the script and the command, nothing run."""
+
+    backend: str
+    script: str
+    argv: list[str] | None
+
+
+def _exit_files(record: JobRecord) -> tuple[str, ...]:
+    """The exit-code files of every element of a job."""
+    if record.elements:
+        return tuple(exit_code_path(record.job_dir, i) for i in sorted(record.elements))
+    return (exit_code_path(record.job_dir, None),)
+
+
+class Submission:
+    """Puts jobs on their backends and records each step."""
+
+    def __init__(self, registry: Registry, backends: BackendPool):
+        self.registry = registry
+        self.backends = backends
+
+    # -- before anything is recorded ------------------------------------------------
+
+    def prepare(self, spec: JobSpec, backend: Backend) -> JobSpec:
+        """``spec`` with an absolute workdir, checked against ``backend``.
+
+        Raises:
+            SpecError: the backend cannot run it, or the current directory is gone.
+        """
+        try:
+            workdir = os.path.abspath(spec.workdir) if spec.workdir else os.getcwd()
+        except FileNotFoundError:  # abspath of a relative path needs the cwd too
+            raise SpecError(
+                "workdir",
+                "the current directory no longer exists; cd somewhere else or pass "
+                + ("an absolute --workdir" if spec.workdir else "--workdir"),
+            ) from None
+        spec = spec.with_changes(workdir=workdir)
+        backend.check_request(spec)
+        backend.script_dialect()
+        return spec
+
+    def resolve(self, spec: JobSpec, backend: Backend, fresh: Mapping[str, JobRecord]) -> Deps:
+        """The spec's dependencies as the backend's native ids, each checked.
+
+        ``fresh``: the predecessors' records as just refreshed (any missing one is
+        read from the registry). A dependency on a job that has already ended is
+        settled here, the same way on every backend: met, it is left out (SLURM,
+        for one, forgets finished jobs and then silently drops the dependency);
+        never to be met, the new job is not submitted at all (:attr:`Deps.never`).
+
+        Raises:
+            SpecError: an unknown predecessor, one on another backend, one with
+                retries, or one that was never submitted.
+        """
+        resolved: list[tuple[DepKind, tuple[str, ...]]] = []
+        owners: dict[str, str] = {}
+        requires: list[Requirement] = []
+        for dep in spec.dependencies:
+            try:
+                records = self.registry.get_many(list(dep.job_ids))
+            except UnknownJobError as exc:
+                raise SpecError(
+                    "dependencies",
+                    f"{dep.kind.value} names job {exc.job_id!r}, which is not in the registry; "
+                    "check the id with `jobfleet status`",
+                ) from None
+            for record in records:
+                _check_predecessor(record, backend)
+            native = []
+            for record in (fresh.get(r.id, r) for r in records):
+                if not record.state.is_terminal:
+                    native.append(record.native_id or "")
+                    owners[record.native_id or ""] = record.id
+                    if backend.holds_mean_after_any:
+                        requires.append(Requirement(dep.kind, record.id, _exit_files(record)))
+                    continue
+                ok = record.state is JobState.COMPLETED
+                if dep.kind is not DepKind.AFTER_ANY and ok != (dep.kind is DepKind.AFTER_OK):
+                    return Deps(
+                        (),
+                        {},
+                        f"{dep.kind.value} dependency on job {record.id} can never be met "
+                        f"(it ended {record.state.value})",
+                    )
+            if native:
+                resolved.append((dep.kind, tuple(native)))
+        return Deps(tuple(resolved), owners, None, tuple(requires))
+
+    def dry_run(self, spec: JobSpec, backend: Backend, deps: Deps) -> DryRun:
+        """The script and submit command for a prepared spec, nothing recorded or run."""
+        job_dir = str(self.registry.home / "jobs" / _DRY_RUN)
+        script = render_script(
+            spec, backend.script_dialect(), job_id=_DRY_RUN, job_dir=job_dir, requires=deps.requires
+        )
+        request = SubmitRequest(
+            job_id=_DRY_RUN,
+            name=scheduler_name(self.registry.token, _DRY_RUN, spec.display_name),
+            spec=spec,
+            script_path=script_path(job_dir),
+            job_dir=job_dir,
+            dependencies=deps.native,
+            dependency_owners=deps.owners,
+        )
+        return DryRun(backend.name, script, backend.submit_argv(request))
+
+    # -- recording and submitting ---------------------------------------------------
+
+    def submit(
+        self, backend: Backend, specs: Sequence[JobSpec], deps: Sequence[Deps]
+    ) -> list[JobRecord]:
+        """Record prepared specs, then submit them; their records.
+
+        Raises:
+            SpecError: the job script refuses a spec (nothing is recorded).
+            SubmitError: some submissions failed or their outcome is unknown.
+        """
+        placeholder_dir = str(self.registry.home / "jobs" / "0")
+        for spec, dep in zip(specs, deps, strict=True):
+            # Rendering is pure: a script it refuses now, it refuses with the real id too.
+            render_script(
+                spec,
+                backend.script_dialect(),
+                job_id="0",
+                job_dir=placeholder_dir,
+                requires=dep.requires,
+            )
+        records = self.registry.create_jobs(
+            [NewJob(s.display_name, backend.name, s) for s in specs]
+        )
+        never = [(r.id, d.never) for r, d in zip(records, deps, strict=True) if d.never]
+        if never:
+            self.registry.apply(
+                [StatusUpdate(job_id, JobState.CANCELLED, reason=why) for job_id, why in never]
+            )
+        todo = [
+            (record, spec, dep)
+            for record, spec, dep in zip(records, specs, deps, strict=True)
+            if not dep.never
+        ]
+        failed = self.hand_over(backend, todo)
+        if failed:
+            first = failed[0][1]
+            if len(records) == 1:
+                raise first
+            raise SubmitError(
+                first.job_name,
+                f"{first.detail} ({len(failed)} of {len(records)} submissions did not go through)",
+                maybe_submitted=any(e.maybe_submitted for _, e in failed),
+            )
+        return self.registry.get_many([r.id for r in records])
+
+    def hand_over(
+        self,
+        backend: Backend,
+        todo: Sequence[tuple[JobRecord, JobSpec, Deps]],
+        env: Mapping[str, str] | None = None,
+    ) -> list[tuple[str, SubmitError]]:
+        """Write the scripts, submit, record the outcome; the submissions that failed.
+
+        ``env``: the environment to submit in (default: this process's).
+        """
+        submitted: list[tuple[str, str]] = []
+        failed: list[tuple[str, SubmitError]] = []
+        handed_over = False
+        try:
+            requests = self._write_scripts(backend, todo, env)
+            handed_over = True
+            results = backend.submit_many(requests) if requests else []
+            for (record, _, _), result in zip(todo, results, strict=True):
+                if isinstance(result, str):
+                    submitted.append((record.id, result))
+                else:
+                    failed.append((record.id, result))
+        except BaseException as exc:
+            self._abandon([r for r, _, _ in todo], exc, maybe_submitted=handed_over)
+            raise
+        try:
+            self.registry.mark_submitted_many(submitted)
+        finally:
+            # Even when recording the submitted ones failed, the refused ones are recorded.
+            self._record_failures(failed)
+        return failed
+
+    def submit_attempt(self, record: JobRecord, deps: Deps, env: Mapping[str, str] | None) -> None:
+        """Submit a retry (``record`` unsubmitted, on its new attempt) in the
+        environment its first submitter had, with its dependencies as resolved
+        again (the attempt before may never have started)."""
+        if deps.never:
+            self.registry.apply([StatusUpdate(record.id, JobState.CANCELLED, reason=deps.never)])
+            return
+        backend = self.backends.get(record.backend)
+        spec = spec_from_dict(record.spec)
+        for _, error in self.hand_over(backend, [(record, spec, deps)], env):
+            log.warning("job %s: attempt %d not submitted: %s", record.id, record.attempt, error)
+
+    def _record_failures(self, failed: Sequence[tuple[str, SubmitError]]) -> None:
+        refused = [(i, str(e)) for i, e in failed if not e.maybe_submitted]
+        if refused:
+            self.registry.mark_submit_failed_many(refused)
+        unsure = [
+            StatusUpdate(i, JobState.UNKNOWN, reason=_maybe(e))
+            for i, e in failed
+            if e.maybe_submitted
+        ]
+        if unsure:
+            self.registry.apply(unsure)
+
+    def _write_scripts(
+        self,
+        backend: Backend,
+        todo: Sequence[tuple[JobRecord, JobSpec, Deps]],
+        env: Mapping[str, str] | None = None,
+    ) -> list[SubmitRequest]:
+        env = dict(os.environ if env is None else env)
+        requests = []
+        for record, spec, dep in todo:
+            if spec.retries:
+                # A retry is submitted by whichever process sees the failure: it must
+                # run in this environment, not that process's.
+                write_env(record.job_dir, env)
+            path = Path(script_path(record.job_dir))
+            path.write_text(
+                render_script(
+                    spec,
+                    backend.script_dialect(),
+                    job_id=record.id,
+                    job_dir=record.job_dir,
+                    requires=dep.requires,
+                ),
+                encoding="utf-8",
+                errors="surrogateescape",
+            )
+            requests.append(
+                SubmitRequest(
+                    job_id=record.id,
+                    name=scheduler_name(
+                        self.registry.token, record.id, spec.display_name, record.attempt
+                    ),
+                    spec=spec,
+                    script_path=str(path),
+                    job_dir=record.job_dir,
+                    dependencies=dep.native,
+                    dependency_owners=dep.owners,
+                    env=env,
+                )
+            )
+        return requests
+
+    def _abandon(
+        self, records: Sequence[JobRecord], exc: BaseException, *, maybe_submitted: bool
+    ) -> None:
+        """Record jobs whose submission was never confirmed, so nobody waits on them for
+        ever: failed if the backend never saw them, else ``unknown`` until a refresh
+        has looked for them by name."""
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        try:
+            if maybe_submitted:
+                self.registry.apply(
+                    [StatusUpdate(r.id, JobState.UNKNOWN, reason=_maybe(error)) for r in records]
+                )
+            else:
+                reason = f"submission interrupted before reaching the backend: {error}"
+                self.registry.mark_submit_failed_many([(r.id, reason) for r in records])
+        except Exception:
+            # The original error is the one to report; this one only goes to the log.
+            log.exception(
+                "jobs %s: could not record the interrupted submission",
+                ", ".join(r.id for r in records),
+            )
+
+
+def _check_predecessor(record: JobRecord, backend: Backend) -> None:
+    if record.backend != backend.name:
+        raise SpecError(
+            "dependencies",
+            f"job {record.id} runs on backend {record.backend!r}, this one on "
+            f"{backend.name!r}; dependencies must be on the same backend",
+        )
+    if record.spec.get("retries"):
+        raise SpecError(
+            "dependencies",
+            f"job {record.id} may be retried (retries={record.spec['retries']}); "
+            "a scheduler dependency would only see its first attempt: wait for it "
+            "with `jobfleet wait` (or fleet.wait) and submit this job afterwards",
+        )
+    if record.native_id is None and not record.state.is_terminal:
+        raise SpecError(
+            "dependencies",
+            f"job {record.id} has not been submitted ({record.reason or 'unknown'})",
+        )
