@@ -43,21 +43,28 @@ import inspect
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 
 from jobfleet import owner
+from jobfleet.engine.callbacks import (
+    Callback,
+    CallbackLedger,
+    Due,
+    Event,
+    Hook,
+    default_key,
+    fires,
+    run_to_completion,
+)
 from jobfleet.errors import CommandError, SpecError, WaitTimeout
-from jobfleet.states import JobRecord, JobState
+from jobfleet.states import JobRecord
 
 __all__ = ["Callback", "CallbackLedger", "JobSource", "Monitor", "Pace", "wait_all"]
 
 log = logging.getLogger(__name__)
 
-#: A callback gets the job's final record; it may be a coroutine function.
-Callback = Callable[[JobRecord], "Awaitable[None] | None"]
-Event = Literal["success", "failure", "exit"]
 #: Called after every poll with the records watched (e.g. a progress bar).
 OnUpdate = Callable[[list[JobRecord]], None]
 
@@ -77,51 +84,6 @@ class JobSource(Protocol):
     def unfinished(self, backend: str | None = None) -> list[JobRecord]:
         """Every unfinished job of a backend."""
         ...
-
-
-class CallbackLedger(Protocol):
-    """Who fired which callback, across processes (the registry)."""
-
-    def claim_callbacks(
-        self, wanted: Sequence[tuple[str, str]], claimant: str
-    ) -> list[tuple[str, str]]: ...
-
-    def release_callbacks(self, claimed: Sequence[tuple[str, str]], claimant: str) -> None: ...
-
-    def callbacks_done(self, done: Sequence[tuple[str, str, str]]) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class _Hook:
-    event: Event
-    fn: Callback
-    key: str
-
-
-@dataclass(slots=True)
-class _Due:
-    """A callback won by this process, to call with the job's record."""
-
-    record: JobRecord
-    hook: _Hook
-
-
-def _default_key(fn: Callback, event: Event) -> str:
-    """``event:module.qualified_name``: the same in every run of the program."""
-    qualname = getattr(fn, "__qualname__", None)
-    if qualname is None:  # functools.partial, a callable object: its repr changes per run
-        raise SpecError(
-            "key",
-            f"{fn!r} has no name that stays the same from one run to the next; "
-            "pass key= to name it (the registry remembers it fired by that name)",
-        )
-    return f"{event}:{getattr(fn, '__module__', '?')}.{qualname}"
-
-
-def _fires(event: Event, record: JobRecord) -> bool:
-    if event == "exit":
-        return True
-    return (record.state is JobState.COMPLETED) == (event == "success")
 
 
 @dataclass
@@ -175,7 +137,7 @@ class Monitor:
         self._ledger = ledger
         self._pace = pace
         self._records: dict[str, JobRecord] = {}
-        self._hooks: dict[str, list[_Hook]] = {}
+        self._hooks: dict[str, list[Hook]] = {}
         self._poll_lock = threading.Lock()  # one poll at a time
         self._state_lock = threading.Lock()  # records and hooks; never held while polling
         #: Polls made, and how many of them the scheduler did not answer.
@@ -219,7 +181,7 @@ class Monitor:
             ("exit", on_exit),
         )
         hooks = [
-            _Hook(event, fn, f"{event}:{key}" if key else _default_key(fn, event))
+            Hook(event, fn, f"{event}:{key}" if key else default_key(fn, event))
             for event, fn in given
             if fn is not None
         ]
@@ -300,7 +262,7 @@ class Monitor:
             with self._state_lock:
                 self._records.update((r.id, r) for r in fresh)
 
-    def _claim(self) -> list[_Due]:
+    def _claim(self) -> list[Due]:
         """Claim the callbacks of the jobs that ended; those won are to be fired now."""
         with self._state_lock:
             ended = [
@@ -308,7 +270,7 @@ class Monitor:
                 for r in self._records.values()
                 if r.settled
                 for h in self._hooks.get(r.id, ())
-                if _fires(h.event, r)
+                if fires(h.event, r)
             ]
             if not ended:
                 return []
@@ -317,9 +279,9 @@ class Monitor:
             )
             for record, hook in ended:
                 self._hooks[record.id].remove(hook)  # fired here, or elsewhere, or before
-            return [_Due(r, h) for r, h in ended if (r.id, h.key) in won]
+            return [Due(r, h) for r, h in ended if (r.id, h.key) in won]
 
-    def _give_back(self, dues: Sequence[_Due]) -> None:
+    def _give_back(self, dues: Sequence[Due]) -> None:
         """Callbacks claimed and not fired (interrupted): released for the next poll."""
         if not dues:
             return
@@ -328,7 +290,7 @@ class Monitor:
                 self._hooks.setdefault(due.record.id, []).append(due.hook)
         self._ledger.release_callbacks([(d.record.id, d.hook.key) for d in dues], owner.current())
 
-    def _done(self, due: _Due, error: BaseException | None) -> None:
+    def _done(self, due: Due, error: BaseException | None) -> None:
         outcome = "ok" if error is None else f"{type(error).__name__}: {error}"
         if error is not None:
             log.error(
@@ -349,7 +311,7 @@ class Monitor:
             try:
                 result = due.hook.fn(due.record)
                 if inspect.isawaitable(result):
-                    _run_to_completion(result)
+                    run_to_completion(result)
             except Exception as exc:
                 self._done(due, exc)
             except BaseException:  # KeyboardInterrupt: this one and the rest fire later
@@ -419,36 +381,6 @@ class Monitor:
             if deadline is not None:
                 pause = min(pause, max(deadline - time.monotonic(), 0.0))
             await asyncio.sleep(pause)
-
-
-async def _awaited(awaitable: Awaitable[None]) -> None:
-    await awaitable
-
-
-def _run_to_completion(awaitable: Awaitable[None]) -> None:
-    """Run a coroutine callback from the blocking API, raising what it raises.
-
-    Where an event loop already runs in this thread (a Jupyter notebook), it cannot
-    be run there: it gets a loop of its own in a helper thread.
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        asyncio.run(_awaited(awaitable))
-        return
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            asyncio.run(_awaited(awaitable))
-        except BaseException as exc:  # handed to the caller's thread below
-            failure.append(exc)
-
-    helper = threading.Thread(target=run, name="jobfleet-callback")
-    helper.start()
-    helper.join()
-    if failure:
-        raise failure[0]
 
 
 def _check_deadline(deadline: float | None, unfinished: list[str], timeout_s: float | None) -> None:
