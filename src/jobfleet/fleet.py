@@ -827,6 +827,80 @@ class Fleet:
         spec = spec_from_dict(record.spec)
         return Path(stream_path(spec, record.job_dir, stream, index, job_id=record.id))
 
+    # -- views (used by the CLI) ---------------------------------------------------
+
+    def unfinished(self, backend: str | None = None) -> list[JobRecord]:
+        """The registry's jobs not settled yet (of one backend, or of all), oldest
+        first, as last recorded: :meth:`refresh` them for their current states.
+
+        Includes jobs not yet submitted and failed ones about to be retried.
+        """
+        return self.registry.unfinished(backend)
+
+    def recent(self, limit: int = 20) -> list[JobRecord]:
+        """The ``limit`` most recently created jobs, newest first, as last
+        recorded (:meth:`status` gives them fresh)."""
+        return self.registry.recent(limit)
+
+    def queue(self, backend: str | None = None, *, all_users: bool = False) -> list[QueueRow]:
+        """Every unfinished job the scheduler knows for this user (``all_users``:
+        everybody's), jobfleet's or not, in one scheduler call; each row with the
+        id of its job in this registry, if it is one of its jobs.
+
+        A row is this registry's job when its native id is one the registry
+        recorded for this backend, it belongs to this user (the registry is this
+        user's), and its name is the one the job has on its scheduler: a native
+        id the scheduler reused for somebody else's job is not ours.
+
+        Raises:
+            ConfigError: an unknown backend.
+            CommandError: the scheduler could not be asked.
+            BackendError: this backend cannot list its queue.
+        """
+        from jobfleet.backends.base import user_name
+
+        be = self.backend(backend)
+        entries = be.list_queue(all_users)
+        me = user_name()
+        token = self.registry.token
+        found: dict[str, JobRecord | None] = {}
+        rows: list[QueueRow] = []
+        for entry in entries:
+            record = None
+            if me is None or entry.user == me:
+                # One indexed lookup per job, not per row: an array has many rows.
+                if entry.native_id not in found:
+                    found[entry.native_id] = self.registry.find_native(be.name, entry.native_id)
+                record = found[entry.native_id]
+            # Submitted jobs carry jobfleet's name (per attempt); adopted ones keep their own.
+            ours = record is not None and entry.name in (
+                scheduler_name(token, record.id, record.name, record.attempt),
+                record.name,
+            )
+            rows.append(
+                QueueRow(record.id if record is not None and ours else None, be.name, entry)
+            )
+        return rows
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRow:
+    """One row of a scheduler's queue (:meth:`Fleet.queue`), with its jobfleet id.
+
+    Attributes:
+        job_id: the id of the job in this registry; None for any other job.
+        backend: the backend whose queue it is.
+        entry: the row as the scheduler shows it.
+    """
+
+    job_id: str | None
+    backend: str
+    entry: QueueEntry
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON form used by ``jobfleet queue --json`` (a stable contract)."""
+        return {"id": self.job_id, "backend": self.backend, **self.entry.to_dict()}
+
 
 def _differs(update: StatusUpdate, record: JobRecord) -> bool:
     """Whether a backend's report says anything the record does not say already."""
