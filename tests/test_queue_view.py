@@ -413,34 +413,6 @@ def test_local_queue_lists_jobs_with_their_ids(jf_home: Path, cancel_after: list
     assert f"{base}_[2-4%1]" in table and "running" in table  # no markup eaten
 
 
-def test_jobfleet_ids_need_the_native_id_and_the_name(jf_home: Path) -> None:
-    from jobfleet.cli.main import _jobfleet_ids
-    from jobfleet.engine.fleet import Fleet
-    from jobfleet.naming import scheduler_name
-    from jobfleet.registry import NewJob
-    from jobfleet.spec import JobSpec
-
-    me = pwd.getpwuid(os.geteuid()).pw_name
-    with Fleet() as fleet:
-        ours, adopted = fleet.registry.create_jobs(
-            [
-                NewJob("train", "slurm", JobSpec(["true"], name="train")),
-                NewJob("by-hand", "slurm", JobSpec(["true"], name="by-hand")),
-            ],
-            ["101", "303"],
-        )
-        name = scheduler_name(fleet.registry.token, ours.id, "train")
-        rows = [
-            QueueEntry("101", None, "101", name, me, R, "RUNNING"),
-            QueueEntry("101", None, "101", "jf00000000-1-train", me, R, "RUNNING"),  # id reused
-            QueueEntry("202", None, "202", name, me, R, "RUNNING"),  # not in the registry
-            QueueEntry("303", "2", "303_2", "by-hand", me, R, "RUNNING"),  # adopted: own name
-            QueueEntry("101", None, "101", name, f"not-{me}", R, "RUNNING"),  # not this user's
-        ]
-        assert _jobfleet_ids(fleet, "slurm", rows) == [ours.id, None, None, adopted.id, None]
-        assert _jobfleet_ids(fleet, "sge", rows[:1]) == [None]  # another backend's 101
-
-
 def test_queue_errors_are_one_line(jf_home: Path, tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
-from jobfleet.backends.base import Backend
+from jobfleet.backends.base import Backend, user_name
 from jobfleet.config import Config, load_config
 from jobfleet.engine import cancel as cancelling
 from jobfleet.engine.monitor import Monitor, Pace, wait_all
@@ -31,6 +31,7 @@ from jobfleet.engine.polling import Poller
 from jobfleet.engine.pool import BackendPool
 from jobfleet.engine.recovery import Recovery
 from jobfleet.engine.submission import DryRun, Submission, awaits_reconciling
+from jobfleet.engine.views import QueueRow, queue_rows
 from jobfleet.errors import SpecError, UnknownJobError
 from jobfleet.jobdir import stream_path
 from jobfleet.registry import Registry
@@ -38,7 +39,7 @@ from jobfleet.runner import Runner
 from jobfleet.spec import JobSpec, spec_from_dict
 from jobfleet.states import JobRecord
 
-__all__ = ["DryRun", "Fleet"]
+__all__ = ["DryRun", "Fleet", "QueueRow"]
 
 
 class Fleet:
@@ -84,7 +85,7 @@ class Fleet:
         Raises:
             ConfigError: no backend of that name.
         """
-        return self._backends.get(name)
+        return self._backends.get(name or self.config.backend)
 
     def use_backend(self, backend: Backend) -> None:
         """Send jobs of ``backend.name`` to this instance (one made by the caller,
@@ -194,10 +195,6 @@ class Fleet:
         """
         return self.registry.get_many(list(job_ids))
 
-    def unfinished(self, backend: str | None = None) -> list[JobRecord]:
-        """Every unfinished job of the registry (of one backend), as recorded."""
-        return self.registry.unfinished(backend)
-
     def status(self, job_ids: Sequence[str] | None = None, *, limit: int = 20) -> list[JobRecord]:
         """Fresh records of these jobs (default: the ``limit`` most recent)."""
         records = self.registry.get_many(list(job_ids)) if job_ids else self.registry.recent(limit)
@@ -274,7 +271,7 @@ class Fleet:
             SpecError: an empty prefix.
             CommandError: the scheduler could not be asked.
         """
-        return self.refresh(self._recovery.adopt(prefix, backend))
+        return self.refresh(self._recovery.adopt(prefix, backend or self.config.backend))
 
     def log_path(
         self,
@@ -296,3 +293,32 @@ class Fleet:
             raise SpecError("index", f"job {job_id} has no element {index}")
         spec = spec_from_dict(record.spec)
         return Path(stream_path(spec, record.job_dir, stream, index, job_id=record.id))
+
+    # -- views (used by the CLI) ------------------------------------------------------
+
+    def unfinished(self, backend: str | None = None) -> list[JobRecord]:
+        """The registry's jobs not settled yet (of one backend, or of all), oldest
+        first, as last recorded: :meth:`refresh` them for their current states.
+
+        Includes jobs not yet submitted and failed ones about to be retried.
+        """
+        return self.registry.unfinished(backend)
+
+    def recent(self, limit: int = 20) -> list[JobRecord]:
+        """The ``limit`` most recently created jobs, newest first, as last
+        recorded (:meth:`status` gives them fresh)."""
+        return self.registry.recent(limit)
+
+    def queue(self, backend: str | None = None, *, all_users: bool = False) -> list[QueueRow]:
+        """Every unfinished job the scheduler knows for this user (``all_users``:
+        everybody's), jobfleet's or not, in one scheduler call; each row with the
+        id of its job in this registry, if it is one of its jobs
+        (:func:`~jobfleet.engine.views.queue_rows` says when).
+
+        Raises:
+            ConfigError: an unknown backend.
+            CommandError: the scheduler could not be asked.
+            BackendError: this backend cannot list its queue.
+        """
+        be = self.backend(backend)
+        return queue_rows(self.registry, be.name, be.list_queue(all_users), user_name())

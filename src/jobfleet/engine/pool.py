@@ -29,13 +29,12 @@ class BackendPool:
         self._runner = runner
         self._made: dict[str, Backend] = {}
 
-    def get(self, name: str | None = None) -> Backend:
-        """The backend called ``name`` (default: the configured one).
+    def get(self, name: str) -> Backend:
+        """The backend called ``name``.
 
         Raises:
             ConfigError: no backend of that name.
         """
-        name = name or self._config.backend
         backend = self._made.get(name)
         if backend is None:
             backend = self._made[name] = self._make(name)

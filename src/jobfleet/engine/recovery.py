@@ -170,7 +170,7 @@ class Recovery:
 
     # -- adoption -------------------------------------------------------------------
 
-    def adopt(self, prefix: str, backend_name: str | None) -> list[JobRecord]:
+    def adopt(self, prefix: str, backend_name: str) -> list[JobRecord]:
         """Record the scheduler's jobs named ``prefix...`` the registry does not know
         (see :meth:`jobfleet.engine.fleet.Fleet.adopt`); the new or confirmed records."""
         if not prefix:

@@ -1,0 +1,151 @@
+"""What every command shares: exit statuses, error handling, configuration
+options, JSON output, and how states, durations and jobs are shown."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, TypeVar
+
+import click
+from rich.text import Text
+
+from jobfleet.config import Config, load_config
+from jobfleet.errors import JobfleetError
+from jobfleet.states import JobRecord, JobState
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_TIMEOUT",
+    "EXIT_USAGE",
+    "config_options",
+    "duration",
+    "element_summary",
+    "fail",
+    "handle_errors",
+    "load",
+    "print_jobs",
+    "print_json",
+    "state_text",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_TIMEOUT = 3
+
+
+def fail(message: str, status: int) -> NoReturn:
+    """Print ``message`` as one ``jobfleet: error:`` line and exit with ``status``."""
+    one_line = "; ".join(part.strip() for part in message.splitlines() if part.strip())
+    click.echo(f"jobfleet: error: {one_line}", err=True)
+    sys.exit(status)
+
+
+def handle_errors(func: F) -> F:
+    """Turn library errors into one line and an exit status; never a traceback
+    unless ``--debug`` was given."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        debug = bool(ctx.find_root().params.get("debug"))
+        try:
+            return func(*args, **kwargs)
+        except JobfleetError as exc:
+            if debug:
+                raise
+            fail(str(exc), exc.exit_status)
+        except OSError as exc:
+            if debug:
+                raise
+            fail(str(exc), EXIT_FAILED)
+        except KeyboardInterrupt:
+            fail("interrupted (jobs keep running; see `jobfleet status`)", 130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def config_options(func: F) -> F:
+    """``--config`` and ``--profile``, accepted by every command that reads configuration."""
+    func = click.option("--profile", metavar="NAME", help="Apply this configuration profile.")(func)
+    return click.option(
+        "--config", "config_path", metavar="PATH", help="Configuration file to read."
+    )(func)
+
+
+def load(
+    config_path: str | None, profile: str | None, overrides: dict[str, Any] | None = None
+) -> Config:
+    """The configuration the options ``--config`` and ``--profile`` (and a command's
+    own options, as ``overrides``) ask for."""
+    return load_config(config_path, profile=profile, overrides=overrides)
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False))
+
+
+_STATE_STYLE = {
+    JobState.PENDING: "yellow",
+    JobState.RUNNING: "cyan",
+    JobState.COMPLETED: "green",
+    JobState.FAILED: "red",
+    JobState.CANCELLED: "magenta",
+    JobState.TIMEOUT: "red",
+    JobState.OUT_OF_MEMORY: "red",
+    JobState.LOST: "red",
+    JobState.UNKNOWN: "dim",
+}
+
+
+def state_text(state: JobState) -> Text:
+    return Text(state.value, style=_STATE_STYLE[state])
+
+
+def duration(seconds: float | None) -> str:
+    """A short duration for tables: ``45s``, ``3m05s``, ``2h03m``, ``4d02h``."""
+    if seconds is None:
+        return "-"
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def element_summary(record: JobRecord) -> str:
+    """How many elements of an array are in each state: ``2 completed, 1 running``."""
+    counts: dict[str, int] = {}
+    for element in record.elements.values():
+        counts[element.state.value] = counts.get(element.state.value, 0) + 1
+    return ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+
+
+def print_jobs(records: Sequence[JobRecord]) -> None:
+    """A table of jobs, one row each (``status``, ``adopt``)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("ID", "NAME", "BACKEND", "NATIVE", "STATE", "EXIT", "DETAIL"):
+        table.add_column(column, no_wrap=column != "DETAIL")
+    for r in records:
+        detail = element_summary(r) if r.elements else (r.reason or "")
+        # Text, not markup: a name or reason may hold brackets ("[x]", "123_[5-10]").
+        table.add_row(
+            Text(r.id),
+            Text(r.name),
+            Text(r.backend),
+            Text(r.native_id or "-"),
+            state_text(r.state),
+            Text("-" if r.exit_code is None else str(r.exit_code)),
+            Text(detail),
+        )
+    Console().print(table)

@@ -1,0 +1,202 @@
+"""``jobfleet status``, ``wait``, ``cancel`` and ``logs``: jobs of the registry, by id."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Literal
+
+import click
+
+from jobfleet.cli.common import (
+    EXIT_FAILED,
+    EXIT_TIMEOUT,
+    config_options,
+    fail,
+    handle_errors,
+    load,
+    print_jobs,
+    print_json,
+)
+from jobfleet.engine.fleet import Fleet
+from jobfleet.errors import SpecError, WaitTimeout
+from jobfleet.states import JobRecord
+
+__all__ = ["cancel", "logs", "status", "wait"]
+
+
+@click.command()
+@config_options
+@click.argument("job_ids", nargs=-1)
+@click.option(
+    "--limit",
+    type=click.IntRange(1),
+    default=20,
+    show_default=True,
+    help="How many recent jobs without IDs.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@handle_errors
+def status(
+    config_path: str | None,
+    profile: str | None,
+    job_ids: tuple[str, ...],
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Show jobs (default: the most recent ones)."""
+    with Fleet(load(config_path, profile)) as fleet:
+        records = fleet.status(list(job_ids) or None, limit=limit)
+    if as_json:
+        print_json([r.to_dict() for r in records])
+    elif not records:
+        click.echo("no jobs yet; submit one with `jobfleet submit -- COMMAND`")
+    else:
+        print_jobs(records)
+
+
+def _summary(records: Sequence[JobRecord]) -> str:
+    counts: dict[str, int] = {}
+    for record in records:
+        if record.elements:
+            for element in record.elements.values():
+                counts[element.state.value] = counts.get(element.state.value, 0) + 1
+        else:
+            counts[record.state.value] = counts.get(record.state.value, 0) + 1
+    return ", ".join(f"{n} {state}" for state, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+class _ProgressBar:
+    """A rich progress bar over tasks (array elements count one each)."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("[bold]waiting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[counts]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            transient=False,
+        )
+        self.task = self.progress.add_task("wait", total=None, counts="")
+
+    def __call__(self, records: list[JobRecord]) -> None:
+        total = done = 0
+        for record in records:
+            if record.elements:
+                total += len(record.elements)
+                done += sum(e.state.is_terminal for e in record.elements.values())
+            else:
+                total += 1
+                done += record.state.is_terminal
+        self.progress.update(self.task, total=total, completed=done, counts=_summary(records))
+
+
+@click.command()
+@config_options
+@click.argument("job_ids", nargs=-1)
+@click.option(
+    "--all",
+    "every",
+    is_flag=True,
+    help="Every unfinished job of the registry (e.g. after a crash).",
+)
+@click.option("--timeout", type=float, metavar="SECONDS", help="Give up after this long (exit 3).")
+@click.option("--json", "as_json", is_flag=True, help="Print the final records as JSON.")
+@handle_errors
+def wait(
+    config_path: str | None,
+    profile: str | None,
+    job_ids: tuple[str, ...],
+    every: bool,
+    timeout: float | None,
+    as_json: bool,
+) -> None:
+    """Wait until the jobs end; exit 0 only if every one completed successfully."""
+    if bool(job_ids) == every:
+        raise SpecError("job_ids", "give the ids of the jobs to wait for, or --all")
+    bar = _ProgressBar() if sys.stdout.isatty() and not as_json else None
+    with Fleet(load(config_path, profile)) as fleet:
+        if every:
+            job_ids = tuple(r.id for r in fleet.unfinished())
+        try:
+            if bar is not None:
+                with bar.progress:
+                    records = fleet.wait(list(job_ids), timeout_s=timeout, on_update=bar)
+            else:
+                records = fleet.wait(list(job_ids), timeout_s=timeout)
+        except WaitTimeout as exc:
+            fail(str(exc), EXIT_TIMEOUT)
+    if as_json:
+        print_json([r.to_dict() for r in records])
+    else:
+        click.echo(_summary(records))
+    if not all(r.succeeded for r in records):
+        sys.exit(EXIT_FAILED)
+
+
+@click.command()
+@config_options
+@click.argument("job_ids", nargs=-1, required=True)
+@click.option("--index", "indices", type=int, multiple=True, metavar="N", help="Only this element.")
+@click.option(
+    "--signal", "signal_name", metavar="SIG", help="Send SIG (e.g. TERM) instead of cancelling."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
+@handle_errors
+def cancel(
+    config_path: str | None,
+    profile: str | None,
+    job_ids: tuple[str, ...],
+    indices: tuple[int, ...],
+    signal_name: str | None,
+    as_json: bool,
+) -> None:
+    """Cancel jobs (every element of arrays), or some elements, or send a signal."""
+    with Fleet(load(config_path, profile)) as fleet:
+        records = fleet.cancel(list(job_ids), indices=list(indices) or None, signal=signal_name)
+    if as_json:
+        print_json([r.to_dict() for r in records])
+    else:
+        for r in records:
+            click.echo(f"{r.id} {r.state.value}")
+
+
+@click.command()
+@config_options
+@click.argument("job_id")
+@click.option("--index", type=int, metavar="N", help="Array element.")
+@click.option("--stderr", "use_stderr", is_flag=True, help="Show standard error instead.")
+@click.option("--path", "path_only", is_flag=True, help="Print the log file's path only.")
+@handle_errors
+def logs(
+    config_path: str | None,
+    profile: str | None,
+    job_id: str,
+    index: int | None,
+    use_stderr: bool,
+    path_only: bool,
+) -> None:
+    """Print a job's standard output (or error)."""
+    stream: Literal["stdout", "stderr"] = "stderr" if use_stderr else "stdout"
+    with Fleet(load(config_path, profile)) as fleet:
+        path = fleet.log_path(job_id, index=index, stream=stream)
+    if path_only:
+        click.echo(str(path))
+        return
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        fail(f"no {stream} yet for job {job_id} at {path} (has it started?)", EXIT_FAILED)
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()

@@ -1,0 +1,140 @@
+"""``jobfleet submit``: one job (or array) from the command line."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from typing import Any, cast
+
+import click
+
+from jobfleet.cli.common import config_options, handle_errors, load, print_json
+from jobfleet.engine.fleet import Fleet
+from jobfleet.errors import SpecError
+from jobfleet.spec import Dependency, DepKind, JobSpec, parse_array
+from jobfleet.states import JobState
+
+__all__ = ["submit"]
+
+
+def _parse_env(values: Sequence[str]) -> dict[str, str]:
+    env = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SpecError("--env", f"{item!r}: write KEY=VALUE")
+        env[key] = value
+    return env
+
+
+@click.command(context_settings={"allow_interspersed_args": False})
+@config_options
+@click.option("--backend", metavar="NAME", help="Backend to submit to (default from config).")
+@click.option("--name", metavar="NAME", help="Job name.")
+@click.option("--cores", type=int, metavar="N", help="CPU cores per task.")
+@click.option("--memory", metavar="SIZE", help="Memory, e.g. 4G (1024-based) or 4GB (1000-based).")
+@click.option("--walltime", metavar="DURATION", help="Time limit, e.g. 90s, 1h30m, 02:00:00.")
+@click.option("--gpus", type=int, metavar="N", help="GPUs.")
+@click.option("--queue", metavar="Q", help="Queue or partition.")
+@click.option("--account", metavar="A", help="Account or project to charge.")
+@click.option(
+    "--array", "array_text", metavar="SPEC", help="Array: 1-100, 1-100%10, 1,3,5-9, 0-20:5."
+)
+@click.option("--after-ok", multiple=True, metavar="ID", help="Start after ID succeeded.")
+@click.option("--after-any", multiple=True, metavar="ID", help="Start after ID ended.")
+@click.option("--after-not-ok", multiple=True, metavar="ID", help="Start after ID did not succeed.")
+@click.option("--workdir", metavar="DIR", help="Working directory (default: the current one).")
+@click.option("--env", "env_items", multiple=True, metavar="K=V", help="Environment variable.")
+@click.option("--shell", "use_shell", is_flag=True, help="Run COMMAND as one string of shell code.")
+@click.option(
+    "--retries", type=int, default=0, metavar="N", help="Submit again up to N times if it fails."
+)
+@click.option(
+    "--retry-on",
+    multiple=True,
+    metavar="STATE",
+    help="What a retry is for: failed, lost, timeout, out_of_memory (default: failed, lost).",
+)
+@click.option("--dry-run", is_flag=True, help="Print the script and submit command; run nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@click.argument("command", nargs=-1, required=True)
+@handle_errors
+def submit(
+    config_path: str | None,
+    profile: str | None,
+    backend: str | None,
+    name: str | None,
+    cores: int | None,
+    memory: str | None,
+    walltime: str | None,
+    gpus: int | None,
+    queue: str | None,
+    account: str | None,
+    array_text: str | None,
+    after_ok: tuple[str, ...],
+    after_any: tuple[str, ...],
+    after_not_ok: tuple[str, ...],
+    workdir: str | None,
+    env_items: tuple[str, ...],
+    use_shell: bool,
+    retries: int,
+    retry_on: tuple[str, ...],
+    dry_run: bool,
+    as_json: bool,
+    command: tuple[str, ...],
+) -> None:
+    """Submit COMMAND (after --) as a job; prints the new job id."""
+    overrides: dict[str, Any] = {
+        "backend": backend,
+        "resources.cores": cores,
+        "resources.memory": memory,
+        "resources.walltime": walltime,
+        "resources.gpus": gpus,
+        "resources.queue": queue,
+        "resources.account": account,
+    }
+    config = load(config_path, profile, overrides)
+    deps = tuple(
+        Dependency(kind, ids)
+        for kind, ids in (
+            (DepKind.AFTER_OK, after_ok),
+            (DepKind.AFTER_ANY, after_any),
+            (DepKind.AFTER_NOT_OK, after_not_ok),
+        )
+        if ids
+    )
+    if use_shell and len(command) != 1:
+        raise SpecError("command", "with --shell give the shell code as one quoted argument")
+    spec = JobSpec(
+        command=command[0] if use_shell else list(command),
+        shell=use_shell,
+        name=name,
+        workdir=workdir,
+        env=_parse_env(env_items),
+        resources=config.resources,
+        array=parse_array(array_text, "--array") if array_text else None,
+        dependencies=deps,
+        retries=retries,
+    )
+    if retry_on:
+        # State names: JobSpec checks them and turns them into states.
+        spec = spec.with_changes(retry_on=cast("tuple[JobState, ...]", retry_on))
+    with Fleet(config) as fleet:
+        if dry_run:
+            plan = fleet.dry_run(spec)
+            if as_json:
+                print_json({"backend": plan.backend, "script": plan.script, "argv": plan.argv})
+                return
+            click.echo(plan.script, nl=False)
+            if plan.argv is None:
+                click.echo(
+                    f"# submit: ({plan.backend} backend: queued for the local agent; no command)"
+                )
+            else:
+                click.echo(f"# submit: {shlex.join(plan.argv)}")
+            return
+        record = fleet.submit(spec)
+    if as_json:
+        print_json(record.to_dict())
+    else:
+        click.echo(record.id)

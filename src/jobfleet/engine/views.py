@@ -1,0 +1,62 @@
+"""Views of a scheduler's queue with this registry's eyes: which rows are our jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from jobfleet.backends.base import QueueEntry
+from jobfleet.naming import scheduler_name
+from jobfleet.registry import Registry
+from jobfleet.states import JobRecord
+
+__all__ = ["QueueRow", "queue_rows"]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRow:
+    """One row of a scheduler's queue (:meth:`Fleet.queue`), with its jobfleet id.
+
+    Attributes:
+        job_id: the id of the job in this registry; None for any other job.
+        backend: the backend whose queue it is.
+        entry: the row as the scheduler shows it.
+    """
+
+    job_id: str | None
+    backend: str
+    entry: QueueEntry
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON form used by ``jobfleet queue --json`` (a stable contract)."""
+        return {"id": self.job_id, "backend": self.backend, **self.entry.to_dict()}
+
+
+def queue_rows(
+    registry: Registry, backend: str, entries: Sequence[QueueEntry], me: str | None
+) -> list[QueueRow]:
+    """Each queue row of ``backend`` with the id of its job in ``registry``, if it is one.
+
+    A row is this registry's job when its native id is one the registry
+    recorded for this backend, it belongs to this user ``me`` (the registry is
+    this user's; None: a user without a name, every row counts), and its name
+    is the one the job has on its scheduler: a native id the scheduler reused
+    for somebody else's job is not ours.
+    """
+    token = registry.token
+    found: dict[str, JobRecord | None] = {}
+    rows: list[QueueRow] = []
+    for entry in entries:
+        record = None
+        if me is None or entry.user == me:
+            # One indexed lookup per job, not per row: an array has many rows.
+            if entry.native_id not in found:
+                found[entry.native_id] = registry.find_native(backend, entry.native_id)
+            record = found[entry.native_id]
+        # Submitted jobs carry jobfleet's name (per attempt); adopted ones keep their own.
+        ours = record is not None and entry.name in (
+            scheduler_name(token, record.id, record.name, record.attempt),
+            record.name,
+        )
+        rows.append(QueueRow(record.id if record is not None and ours else None, backend, entry))
+    return rows
