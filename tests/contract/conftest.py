@@ -35,6 +35,7 @@ class BackendUnderTest:
         walltime: the shortest time limit it enforces (SLURM counts whole minutes).
         submit_command: the program a submission runs; None for a backend that
             hands jobs over without one (the local agent's queue).
+        native_id: what its job ids look like (a regular expression).
         not_applicable: contract items (test names without ``test_``) it is not
             held to, each with the reason; the test then skips saying so.
     """
@@ -43,6 +44,7 @@ class BackendUnderTest:
     home: str
     walltime: str
     submit_command: str | None
+    native_id: str = r"[0-9]+"
     not_applicable: Mapping[str, str] = field(default_factory=dict)
 
     def require(self, item: str) -> None:
@@ -62,8 +64,10 @@ BACKENDS = [
 
 @pytest.fixture(params=BACKENDS, ids=lambda b: b.id)
 def backend(request: pytest.FixtureRequest) -> BackendUnderTest:
-    """Each backend in turn, its JOBFLEET_HOME and JOBFLEET_CONFIG exported."""
+    """Each backend in turn, its JOBFLEET_HOME and JOBFLEET_CONFIG exported; a test
+    of an item declared not applicable to it skips, saying why."""
     under_test: BackendUnderTest = request.param
+    under_test.require(request.node.originalname.removeprefix("test_"))
     request.getfixturevalue(under_test.home)
     return under_test
 

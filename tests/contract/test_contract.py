@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -70,9 +71,11 @@ def most_at_once(log: Path) -> int:
 # -- 1. exit codes ---------------------------------------------------------------------
 
 
-def test_exit_codes(fleet: Fleet) -> None:
-    ok = fleet.submit(JobSpec(["true"], name="ok"))
+def test_exit_codes(fleet: Fleet, backend: BackendUnderTest) -> None:
+    limits = Resources.of(memory="100M", walltime="5m")
+    ok = fleet.submit(JobSpec(["true"], name="ok", resources=limits))
     bad = fleet.submit(JobSpec(["sh", "-c", "exit 3"], name="bad"))
+    assert re.fullmatch(backend.native_id, ok.native_id or ""), ok.native_id
     done = fleet.wait([ok.id, bad.id], timeout_s=WAIT_S)
     assert [outcome(r) for r in done] == [(S.COMPLETED, 0), (S.FAILED, 3)]
     assert [r.succeeded for r in done] == [True, False]
@@ -110,6 +113,7 @@ def test_array_with_max_concurrency_and_element_outcomes(fleet: Fleet, tmp_path:
     assert done.state is S.FAILED
     assert len(log.read_text().splitlines()) == 6, "every element ran once"
     assert most_at_once(log) <= 2, "more elements ran at once than %2 allows"
+    assert fleet.log_path(job.id, index=6).exists()
     assert fleet.status([job.id])[0].elements[5].exit_code == 5
 
 
@@ -193,7 +197,6 @@ def test_cancel_one_array_element(fleet: Fleet) -> None:
 
 @pytest.mark.slow
 def test_walltime_gives_timeout(fleet: Fleet, backend: BackendUnderTest, tmp_path: Path) -> None:
-    backend.require("walltime_gives_timeout")
     after_sleep = tmp_path / "slept"
     job = fleet.submit(
         JobSpec(
@@ -214,6 +217,7 @@ def test_second_process_sees_and_waits(fleet: Fleet) -> None:
     waited = jobfleet("wait", job.id, "--json", check_rc=1)  # 1: not every job succeeded
     [record] = json.loads(waited.stdout)
     assert (record["id"], record["state"], record["exit_code"]) == (job.id, "failed", 5)
+    assert record["backend"] == fleet.config.backend
     shown = json.loads(jobfleet("status", job.id, "--json").stdout)
     assert [(r["id"], r["name"], r["state"], r["exit_code"]) for r in shown] == [
         (job.id, "elsewhere", "failed", 5)
@@ -246,7 +250,6 @@ def check_each_once(records: Sequence[dict[str, Any]], ran: Path, names: Sequenc
 
 
 def test_killed_submitter_is_reconciled(backend: BackendUnderTest, tmp_path: Path) -> None:
-    backend.require("killed_submitter_is_reconciled")
     killed = submitter(tmp_path, DIE_IN)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert killed.stdout.count("submitted ") == DIE_IN - 1
