@@ -25,7 +25,7 @@ from jobfleet.backends.local import LocalBackend
 from jobfleet.config import load_config
 from jobfleet.engine.fleet import Fleet
 from jobfleet.errors import SpecError
-from jobfleet.spec import Dependency, DepKind, JobSpec, Resources, parse_array
+from jobfleet.spec import JobSpec, Resources, parse_array
 from jobfleet.states import JobState
 
 PY = sys.executable
@@ -155,42 +155,6 @@ def test_cores_are_never_oversubscribed(fleet: Fleet, tmp_path: Path) -> None:
 def test_job_asking_for_more_than_the_machine_is_refused(fleet: Fleet) -> None:
     with pytest.raises(SpecError, match=r"resources\.cores.*local\.cores"):
         fleet.submit(JobSpec(["true"], resources=Resources(cores=64)))
-
-
-def test_dependencies(fleet: Fleet, tmp_path: Path) -> None:
-    flag = tmp_path / "first-ran"
-    first = fleet.submit(JobSpec(["bash", "-c", f"sleep 0.5; touch '{flag}'"]))
-    then = fleet.submit(
-        JobSpec(
-            ["test", "-e", str(flag)], dependencies=(Dependency(DepKind.AFTER_OK, (first.id,)),)
-        )
-    )
-    failing = fleet.submit(JobSpec(["false"]))
-    never = fleet.submit(
-        JobSpec(
-            ["touch", str(tmp_path / "never")],
-            dependencies=(Dependency(DepKind.AFTER_OK, (failing.id,)),),
-        )
-    )
-    rescue = fleet.submit(
-        JobSpec(["true"], dependencies=(Dependency(DepKind.AFTER_NOT_OK, (failing.id,)),))
-    )
-    anyway = fleet.submit(
-        JobSpec(["true"], dependencies=(Dependency(DepKind.AFTER_ANY, (failing.id,)),))
-    )
-    not_needed = fleet.submit(
-        JobSpec(["true"], dependencies=(Dependency(DepKind.AFTER_NOT_OK, (first.id,)),))
-    )
-    ids = [first.id, then.id, failing.id, never.id, rescue.id, anyway.id, not_needed.id]
-    done = {r.id: r for r in fleet.wait(ids, timeout_s=120)}
-    assert done[then.id].state is JobState.COMPLETED  # ran after the file existed
-    assert done[failing.id].state is JobState.FAILED
-    assert done[never.id].state is JobState.CANCELLED
-    assert "never be met" in (done[never.id].reason or "")
-    assert not (tmp_path / "never").exists()
-    assert done[rescue.id].state is JobState.COMPLETED
-    assert done[anyway.id].state is JobState.COMPLETED
-    assert done[not_needed.id].state is JobState.CANCELLED
 
 
 def test_cancel_running_and_pending(fleet: Fleet) -> None:

@@ -1,11 +1,11 @@
 """The Grid Engine backend against a live Son of Grid Engine cluster (skipped, saying why,
 without one). scripts/test.sh starts a single-node SGE 8.1.9 when run as root
-(tests/cluster/sge-up.sh). The same behaviours as tests/test_slurm_live.py.
+(tests/cluster/sge-up.sh). What every backend does is in tests/contract; here what is
+Grid Engine's own.
 """
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +21,6 @@ from jobfleet.errors import SpecError
 from jobfleet.runner import ScriptedRunner, SubprocessRunner
 from jobfleet.spec import Dependency, DepKind, JobSpec, Resources, parse_array
 from jobfleet.states import JobState
-from test_local_backend import INTERVAL_JOB, max_in_use
 
 pytestmark = pytest.mark.live_sge
 PY = sys.executable
@@ -35,15 +34,6 @@ def fleet(sge_home: Path) -> Iterator[Fleet]:
 
 def after(kind: DepKind, job_id: str) -> tuple[Dependency, ...]:
     return (Dependency(kind, (job_id,)),)
-
-
-def test_success_and_failure_with_exit_code(fleet: Fleet) -> None:
-    ok = fleet.submit(JobSpec(["true"], resources=Resources.of(memory="100M", walltime="5m")))
-    bad = fleet.submit(JobSpec(["bash", "-c", "exit 3"]))
-    done = {r.id: r for r in fleet.wait([ok.id, bad.id], timeout_s=120)}
-    assert ok.native_id and ok.native_id.isdigit()
-    assert (done[ok.id].state, done[ok.id].exit_code) == (JobState.COMPLETED, 0)
-    assert (done[bad.id].state, done[bad.id].exit_code) == (JobState.FAILED, 3)
 
 
 def test_output_environment_and_cores(fleet: Fleet, tmp_path: Path) -> None:
@@ -92,29 +82,6 @@ def test_cancel_running_job_and_one_element(fleet: Fleet) -> None:
     assert {e.state for e in done.elements.values()} == {JobState.CANCELLED}
 
 
-def test_walltime_gives_timeout(fleet: Fleet) -> None:
-    job = fleet.submit(JobSpec(["sleep", "300"], resources=Resources.of(walltime="10s")))
-    done = fleet.wait([job.id], timeout_s=180)[0]
-    assert done.state is JobState.TIMEOUT
-
-
-def test_array_with_max_concurrency_and_element_outcomes(fleet: Fleet, tmp_path: Path) -> None:
-    log = tmp_path / "intervals.log"
-    job = fleet.submit(
-        JobSpec(
-            [PY, "-c", INTERVAL_JOB, str(log), "1", "1.0", "7", "13"],
-            array=parse_array("1-20%4"),
-        )
-    )
-    done = fleet.wait([job.id], timeout_s=300)[0]
-    assert sorted(done.elements) == list(range(1, 21))
-    assert done.elements[13].state is JobState.FAILED and done.elements[13].exit_code == 7
-    others = [e for i, e in done.elements.items() if i != 13]
-    assert all(e.state is JobState.COMPLETED and e.exit_code == 0 for e in others)
-    _, peak = max_in_use(log)
-    assert peak <= 4, "Grid Engine ran more tasks at once than -tc 4 allows"
-
-
 def test_stepped_array_and_the_arrays_it_cannot_express(fleet: Fleet) -> None:
     job = fleet.submit(
         JobSpec(["bash", "-c", "echo $JOBFLEET_ARRAY_INDEX"], array=parse_array("1-9:2"))
@@ -151,21 +118,6 @@ def test_dependencies_mean_what_they_say(fleet: Fleet, tmp_path: Path) -> None:
     assert done[rescue.id].state is JobState.COMPLETED
     assert done[anyway.id].state is JobState.COMPLETED
     assert done[not_needed.id].state is JobState.CANCELLED
-
-
-SUBMIT_AND_LEAVE = """
-from jobfleet.engine.fleet import Fleet
-from jobfleet.spec import JobSpec
-with Fleet() as fleet:
-    print(fleet.submit(JobSpec(["bash", "-c", "sleep 2; exit 5"])).id)
-"""
-
-
-def test_second_process_sees_and_waits_on_first_ones_job(sge_home: Path) -> None:
-    proc = subprocess.run([PY, "-c", SUBMIT_AND_LEAVE], capture_output=True, text=True, check=True)
-    with Fleet(load_config()) as fleet:
-        done = fleet.wait([proc.stdout.strip()], timeout_s=120)[0]
-    assert (done.backend, done.state, done.exit_code) == ("sge", JobState.FAILED, 5)
 
 
 def test_one_qstat_and_one_qacct_call_per_poll(fleet: Fleet) -> None:

@@ -2,7 +2,8 @@
 
 scripts/test.sh starts a single-node SLURM 22.05 cluster with slurmdbd
 accounting when run as root (tests/cluster/slurm-up.sh). Time-based checks
-read timestamps the jobs write themselves, as in test_local_backend.py.
+read timestamps the jobs write themselves, as in test_local_backend.py. What every
+backend does is in tests/contract; here what is SLURM's own.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from conftest import wait_for
 from jobfleet.backends.slurm import SlurmBackend
 from jobfleet.config import load_config
 from jobfleet.engine.fleet import Fleet
-from jobfleet.spec import Dependency, DepKind, JobSpec, Resources, parse_array
+from jobfleet.spec import Dependency, DepKind, JobSpec, parse_array
 from jobfleet.states import JobState
-from test_local_backend import GRACEFUL, INTERVAL_JOB, max_in_use
+from test_local_backend import GRACEFUL
 
 pytestmark = pytest.mark.live_slurm
 PY = sys.executable
@@ -39,15 +40,6 @@ def min_job_age() -> int:
     out = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True).stdout
     match = re.search(r"^MinJobAge\s*=\s*(\d+)", out, re.M)
     return int(match[1]) if match else 300
-
-
-def test_success_and_failure_with_exit_code(fleet: Fleet) -> None:
-    ok = fleet.submit(JobSpec(["true"], resources=Resources.of(memory="100M", walltime="5m")))
-    bad = fleet.submit(JobSpec(["bash", "-c", "exit 3"]))
-    done = {r.id: r for r in fleet.wait([ok.id, bad.id], timeout_s=120)}
-    assert ok.native_id and ok.native_id.isdigit()
-    assert (done[ok.id].state, done[ok.id].exit_code) == (JobState.COMPLETED, 0)
-    assert (done[bad.id].state, done[bad.id].exit_code) == (JobState.FAILED, 3)
 
 
 def test_output_environment_and_index_variables(fleet: Fleet, tmp_path: Path) -> None:
@@ -79,31 +71,6 @@ def test_cancel_running_job(fleet: Fleet) -> None:
     assert done.reason and "cancelled by" in done.reason
 
 
-@pytest.mark.slow
-def test_walltime_gives_timeout(fleet: Fleet) -> None:
-    job = fleet.submit(JobSpec(["sleep", "300"], resources=Resources.of(walltime="1m")))
-    done = fleet.wait([job.id], timeout_s=240)[0]
-    assert done.state is JobState.TIMEOUT
-
-
-def test_array_with_max_concurrency_and_element_outcomes(fleet: Fleet, tmp_path: Path) -> None:
-    log = tmp_path / "intervals.log"
-    job = fleet.submit(
-        JobSpec(
-            [PY, "-c", INTERVAL_JOB, str(log), "1", "1.0", "7", "13"], array=parse_array("1-20%4")
-        )
-    )
-    done = fleet.wait([job.id], timeout_s=300)[0]
-    assert sorted(done.elements) == list(range(1, 21))
-    assert done.elements[13].state is JobState.FAILED and done.elements[13].exit_code == 7
-    others = [e for i, e in done.elements.items() if i != 13]
-    assert all(e.state is JobState.COMPLETED and e.exit_code == 0 for e in others)
-    assert done.state is JobState.FAILED
-    _, peak = max_in_use(log)
-    assert peak <= 4, "SLURM ran more elements at once than %4 allows"
-    assert fleet.log_path(job.id, index=20).exists()
-
-
 def test_odd_array_indices(fleet: Fleet) -> None:
     job = fleet.submit(
         JobSpec(["bash", "-c", "echo $JOBFLEET_ARRAY_INDEX"], array=parse_array("1,3-5,9"))
@@ -112,38 +79,6 @@ def test_odd_array_indices(fleet: Fleet) -> None:
     assert sorted(done.elements) == [1, 3, 4, 5, 9]
     assert done.state is JobState.COMPLETED
     assert fleet.log_path(job.id, index=9).read_text() == "9\n"
-
-
-def test_dependency_chain_runs_in_order(fleet: Fleet, tmp_path: Path) -> None:
-    flag = tmp_path / "first"
-    first = fleet.submit(JobSpec(["bash", "-c", f"sleep 1; touch '{flag}'"]))
-    second = fleet.submit(
-        JobSpec(
-            ["test", "-e", str(flag)], dependencies=(Dependency(DepKind.AFTER_OK, (first.id,)),)
-        )
-    )
-    third = fleet.submit(
-        JobSpec(["true"], dependencies=(Dependency(DepKind.AFTER_ANY, (second.id,)),))
-    )
-    done = fleet.wait([first.id, second.id, third.id], timeout_s=180)
-    assert [r.state for r in done] == [JobState.COMPLETED] * 3
-
-
-def test_after_ok_on_failed_job_never_runs(fleet: Fleet, tmp_path: Path) -> None:
-    marker = tmp_path / "ran"
-    failing = fleet.submit(JobSpec(["false"]))
-    dependent = fleet.submit(
-        JobSpec(["touch", str(marker)], dependencies=(Dependency(DepKind.AFTER_OK, (failing.id,)),))
-    )
-    rescue = fleet.submit(
-        JobSpec(["true"], dependencies=(Dependency(DepKind.AFTER_NOT_OK, (failing.id,)),))
-    )
-    done = {r.id: r for r in fleet.wait([failing.id, dependent.id, rescue.id], timeout_s=180)}
-    assert done[failing.id].state is JobState.FAILED
-    assert done[dependent.id].state is JobState.CANCELLED
-    assert done[dependent.id].exit_code is None
-    assert done[rescue.id].state is JobState.COMPLETED
-    assert not marker.exists()
 
 
 def test_never_satisfiable_dependency_is_surfaced_when_not_killed(slurm_home: Path) -> None:
@@ -167,22 +102,6 @@ def test_never_satisfiable_dependency_is_surfaced_when_not_killed(slurm_home: Pa
         assert "jobfleet cancel" in (record.reason or "")
         fleet.cancel([stuck.id])
         assert fleet.wait([stuck.id], timeout_s=60)[0].state is JobState.CANCELLED
-
-
-SUBMIT_AND_LEAVE = """
-from jobfleet.engine.fleet import Fleet
-from jobfleet.spec import JobSpec
-with Fleet() as fleet:
-    print(fleet.submit(JobSpec(["bash", "-c", "sleep 2; exit 5"])).id)
-"""
-
-
-def test_second_process_sees_and_waits_on_first_ones_job(slurm_home: Path) -> None:
-    proc = subprocess.run([PY, "-c", SUBMIT_AND_LEAVE], capture_output=True, text=True, check=True)
-    job_id = proc.stdout.strip()
-    with Fleet(load_config()) as fleet:
-        done = fleet.wait([job_id], timeout_s=120)[0]
-    assert (done.backend, done.state, done.exit_code) == ("slurm", JobState.FAILED, 5)
 
 
 @pytest.mark.slow

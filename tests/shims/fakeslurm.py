@@ -7,7 +7,10 @@ The executables in ``bin/`` are what a test puts first on PATH: ``squeue``,
 test submits 1,000 jobs, and an interpreter per submission is too slow). The
 queue is one JSON file locked with :func:`fcntl.flock` (the idea of psij's
 ``tests/plugins1/_batch_test``); the test moves jobs between states by editing
-it through :class:`FakeSlurm`. Nothing ever runs: a job is only a record.
+it through :class:`FakeSlurm`. Nothing runs unless the test starts the fake's
+``slurmd`` (``$FAKESLURM_PYTHON fakeslurm.py slurmd``, see :func:`slurmd`): then
+jobs run as SLURM runs them, with dependencies, array throttles, time limits and
+scancel; without it a job is only a record the test moves by hand.
 
 Output follows SLURM 22.05 as recorded in ``tests/fixtures/slurm/22.05`` and
 ``docs/slurm-notes.md``: squeue shows a job while the controller remembers it
@@ -28,7 +31,10 @@ Environment:
 A job in the JSON (``{"jobs": {id: job}}``) is ``{"name", "script", "state",
 "exit", "reason", "queue", "acct", "signals"}``: ``state`` as SLURM prints it
 (``CANCELLED by 0``), ``exit`` as ``code:signal``; optionally ``batch``, the state of
-its batch step (``ID.batch`` in sacct) where it differs from the job's.
+its batch step (``ID.batch`` in sacct) where it differs from the job's. An array
+job is one entry per element, ``ID_INDEX``, with ``array_id``, ``task`` and ``limit``
+(its ``%N``, 0 for none). What sbatch was told, for ``slurmd``: ``output``,
+``dependency``, ``kill_invalid``, ``time_s`` (None: no limit) and ``cwd``.
 """
 
 from __future__ import annotations
@@ -38,7 +44,11 @@ import fcntl
 import json
 import os
 import re
+import shlex
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -70,17 +80,7 @@ class FakeSlurm:
             journal = self._side("submitted")
             if journal.exists():
                 for line in journal.read_text().splitlines():
-                    native_id, name, script = line.split("\t")
-                    state["jobs"][native_id] = {
-                        "name": name,
-                        "script": script,
-                        "state": "PENDING",
-                        "exit": "0:0",
-                        "reason": "None",
-                        "queue": True,
-                        "acct": True,
-                        "signals": [],
-                    }
+                    state["jobs"].update(_submitted(line))
             yield state
             tmp = self._side("tmp")
             tmp.write_text(json.dumps(state))
@@ -137,6 +137,69 @@ class FakeSlurm:
         return int(rc), message.rstrip("\n")
 
 
+def _submitted(line: str) -> dict[str, Job]:
+    """The jobs of one line of sbatch's journal: one, or one per array element."""
+    fields = line.split("\t")
+    native_id, name, script = fields[:3]
+    output, dependency, kill, array, limit_text, cwd = (fields[3:] + [""] * 6)[:6]
+    job: Job = {
+        "name": name,
+        "script": script,
+        "state": "PENDING",
+        "exit": "0:0",
+        "reason": "None",
+        "queue": True,
+        "acct": True,
+        "signals": [],
+        "output": output or "slurm-%j.out",
+        "dependency": dependency,
+        "kill_invalid": kill == "yes",
+        "time_s": _duration_s(limit_text),
+        "cwd": cwd,
+    }
+    if not array:
+        return {native_id: job}
+    indices, limit = _array(array)
+    return {
+        f"{native_id}_{i}": {**job, "array_id": native_id, "task": i, "limit": limit}
+        for i in indices
+    }
+
+
+def _array(text: str) -> tuple[list[int], int]:
+    """SLURM's ``--array``: ``1-6%2``, ``1,3-5``, ``0-20:5`` -> (indices, limit)."""
+    body, _, limit = text.partition("%")
+    indices: list[int] = []
+    for part in body.split(","):
+        span, _, step = part.partition(":")
+        first, _, last = span.partition("-")
+        indices += range(int(first), int(last or first) + 1, int(step or 1))
+    return sorted(set(indices)), int(limit or 0)
+
+
+def _duration_s(text: str) -> int | None:
+    """Seconds of ``--time=D-HH:MM:SS`` (the form jobfleet writes); None for none."""
+    if not text:
+        return None
+    days, _, clock = text.rpartition("-")
+    seconds = 0
+    for part in clock.split(":"):
+        seconds = seconds * 60 + int(part)
+    return seconds + int(days or 0) * 86400
+
+
+def _order(item: tuple[str, Job]) -> tuple[int, int]:
+    """Sort key of a job entry: by id, an array's elements by index."""
+    native_id, job = item
+    return int(job.get("array_id", native_id)), int(job.get("task", -1))
+
+
+def _matches(wanted: set[str], native_id: str, job: Job) -> bool:
+    """Whether ``--jobs``/scancel's ``wanted`` names this entry (an array's id names
+    every element)."""
+    return native_id in wanted or job.get("array_id") in wanted
+
+
 # -- the programs ------------------------------------------------------------------
 
 
@@ -156,7 +219,7 @@ def _options(args: Sequence[str]) -> tuple[dict[str, str], list[str]]:
 def _ids(text: str) -> list[str] | None:
     """The ids of ``--jobs=``; None when one is not a job id (SLURM refuses those)."""
     ids = [i for i in text.split(",") if i]
-    return ids if all(i.isdigit() for i in ids) else None
+    return ids if all(re.fullmatch(r"\d+(_\d+)?", i) for i in ids) else None
 
 
 def _batch_state(job: Job) -> str:
@@ -177,8 +240,8 @@ def _squeue_field(code: str, native_id: str, job: Job) -> str:
     values = {
         "i": native_id,
         "A": native_id,
-        "F": native_id,
-        "K": "N/A",
+        "F": job.get("array_id", native_id),
+        "K": job.get("task", "N/A"),
         "T": _word(job),
         "r": job["reason"],
         "j": job["name"],
@@ -194,10 +257,11 @@ def squeue(state: State, args: Sequence[str], out: list[str], err: list[str]) ->
         if wanted is None:
             err.append(f"squeue: error: Invalid job id: {options['jobs']}")
             return 1
-        if len(wanted) == 1 and wanted[0] not in shown:
+        asked = set(wanted)
+        shown = {n: j for n, j in shown.items() if _matches(asked, n, j)}
+        if len(wanted) == 1 and not shown:
             err.append("slurm_load_jobs error: Invalid job id specified")
             return 1
-        shown = {n: shown[n] for n in wanted if n in shown}
     if "name" in options:
         names = set(options["name"].split(","))
         shown = {n: j for n, j in shown.items() if j["name"] in names}
@@ -207,7 +271,7 @@ def squeue(state: State, args: Sequence[str], out: list[str], err: list[str]) ->
     if "noheader" not in options:
         out.append(_FORMAT_FIELD.sub(lambda m: m[1], form))
     # Real squeue sorts by state, not by id (tests/fixtures/slurm/22.05/squeue-live.out).
-    for native_id, job in sorted(shown.items(), key=lambda kv: (_word(kv[1]), int(kv[0]))):
+    for native_id, job in sorted(shown.items(), key=lambda kv: (_word(kv[1]), *_order(kv))):
         fields = {code: _squeue_field(code, native_id, job) for code in "iAFKTrj"}
         out.append(_FORMAT_FIELD.sub(lambda m, fields=fields: fields[m[1]], form))
     return 0
@@ -226,14 +290,15 @@ def sacct(state: State, args: Sequence[str], out: list[str], err: list[str]) -> 
         if wanted is None:
             err.append(f"sacct: error: Invalid job id: {options['jobs']}")
             return 1
-        listed = {n: listed[n] for n in wanted if n in listed}
+        asked = set(wanted)
+        listed = {n: j for n, j in listed.items() if _matches(asked, n, j)}
     if "name" in options:
         names = set(options["name"].split(","))
         listed = {n: j for n, j in listed.items() if j["name"] in names}
     fields = options.get("format", "JobID,JobName,State,ExitCode").split(",")
     values: dict[str, Callable[[str, Job], str]] = {
         "jobid": lambda n, j: n,
-        "jobidraw": lambda n, j: n,
+        "jobidraw": lambda n, j: j.get("array_id", n),
         "jobname": lambda n, j: j["name"],
         "state": lambda n, j: j["state"],
         "exitcode": lambda n, j: j["exit"],
@@ -246,7 +311,7 @@ def sacct(state: State, args: Sequence[str], out: list[str], err: list[str]) -> 
     sep = "|" if "parsable2" in options else " "
     if "noheader" not in options:
         out.append(sep.join(fields))
-    for native_id, job in sorted(listed.items(), key=lambda kv: int(kv[0])):
+    for native_id, job in sorted(listed.items(), key=_order):
         out.append(sep.join(values[f.lower()](native_id, job) for f in fields))
     return 0
 
@@ -286,9 +351,10 @@ def scontrol(state: State, args: Sequence[str], out: list[str], err: list[str]) 
     if not held:
         out.append("No jobs in the system")
         return 0
-    for native_id, job in sorted(held.items(), key=lambda kv: int(kv[0])):
+    for native_id, job in sorted(held.items(), key=_order):
+        array = f"ArrayJobId={job['array_id']} ArrayTaskId={job['task']} " if "task" in job else ""
         out.append(
-            f"JobId={native_id} JobName={job['name']} UserId=root(0) "
+            f"JobId={native_id} {array}JobName={job['name']} UserId=root(0) "
             f"JobState={_word(job)} Reason={job['reason']} "
             f"Dependency=(null) Requeue=1 Restarts=0 BatchFlag=1 ExitCode={job['exit']}"
         )
@@ -297,9 +363,9 @@ def scontrol(state: State, args: Sequence[str], out: list[str], err: list[str]) 
 
 def scancel(state: State, args: Sequence[str], out: list[str], err: list[str]) -> int:
     options, positional = _options(args)
-    for native_id in positional:
-        job = state["jobs"].get(native_id)
-        if job is None or not job["queue"]:
+    asked = set(positional)
+    for native_id, job in state["jobs"].items():
+        if not _matches(asked, native_id, job) or not job["queue"]:
             continue  # rc 0 for unknown and purged ids, as real scancel
         if "signal" in options:
             job["signals"].append(options["signal"])
@@ -311,9 +377,158 @@ def scancel(state: State, args: Sequence[str], out: list[str], err: list[str]) -
 PROGRAMS = {"squeue": squeue, "sacct": sacct, "scontrol": scontrol, "scancel": scancel}
 
 
+# -- slurmd: runs the jobs -----------------------------------------------------------
+
+#: Seconds between a time limit's (or a cancel's) SIGTERM and its SIGKILL (KillWait).
+KILL_WAIT_S = 2.0
+
+
+class _Running:
+    """A started job: its process (a session of its own) and what slurmd did to it."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        self.started = time.monotonic()
+        self.signals_sent = 0
+        self.term_at: float | None = None  # when SIGTERM went out for a cancel or time-out
+
+    def signal(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signum)
+
+
+def _dependency(jobs: dict[str, Job], text: str) -> str:
+    """``met``, ``wait`` or ``never`` for sbatch's ``--dependency`` (``,``: all must hold).
+
+    A job a clause names that the controller does not know counts as met, as SLURM
+    drops dependencies on purged jobs; an array's id names all its elements.
+    """
+    verdict = "met"
+    for clause in filter(None, text.split(",")):
+        kind, *ids = clause.split(":")
+        named = [j for n, j in jobs.items() if _matches(set(ids), n, j)]
+        if any(_word(j) in ACTIVE for j in named):
+            verdict = "wait"
+            continue
+        ok = [_word(j) == "COMPLETED" for j in named]
+        if (kind == "afterok" and not all(ok)) or (kind == "afternotok" and all(ok)):
+            return "never"
+    return verdict
+
+
+def _start(native_id: str, job: Job) -> _Running:
+    """Run the job's script as slurmd would: its own session, output to ``--output``."""
+    base = str(job.get("array_id", native_id))
+    task = str(job.get("task", ""))
+    env = {**os.environ, "SLURM_JOB_ID": native_id.replace("_", ""), "SLURM_JOB_NAME": job["name"]}
+    env.pop("SLURM_ARRAY_TASK_ID", None)
+    if task:
+        env.update(SLURM_ARRAY_JOB_ID=base, SLURM_ARRAY_TASK_ID=task)
+    output = job["output"].replace("%A", base).replace("%a", task).replace("%j", native_id)
+    cwd = job["cwd"] or None
+    with open(job["script"]) as fh:
+        shebang = fh.readline().removeprefix("#!").strip()
+    with open(Path(cwd or ".") / output, "ab") as out:
+        proc = subprocess.Popen(
+            [*shlex.split(shebang), job["script"]],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+        )
+    return _Running(proc)
+
+
+def _step(jobs: dict[str, Job], running: dict[str, _Running], cpus: int) -> None:
+    """One pass of the controller and the node: signal, reap, time out, then start."""
+    now = time.monotonic()
+    for native_id, run in list(running.items()):
+        job = jobs[native_id]
+        for name in job["signals"][run.signals_sent :]:
+            run.signal(signal.Signals[f"SIG{name.upper().removeprefix('SIG')}"])
+        run.signals_sent = len(job["signals"])
+        limit = job["time_s"]
+        if _word(job) == "RUNNING" and limit is not None and now - run.started > limit:
+            job.update(state="TIMEOUT", reason="TimeLimit")
+        if _word(job) in ("CANCELLED", "TIMEOUT") and run.term_at is None:
+            run.term_at = now
+            run.signal(signal.SIGTERM)
+        if run.term_at is not None and now - run.term_at > KILL_WAIT_S:
+            run.signal(signal.SIGKILL)
+        rc = run.proc.poll()
+        if rc is None:
+            continue
+        del running[native_id]
+        if _word(job) != "RUNNING":
+            continue  # cancelled or timed out: that is its state, whatever the exit
+        if rc == 0:
+            job.update(state="COMPLETED", exit="0:0")
+        elif rc < 0:
+            job.update(state="FAILED", exit=f"0:{-rc}")
+        else:
+            job.update(state="FAILED", exit=f"{rc}:0")
+    busy = {n: j for n, j in jobs.items() if _word(j) == "RUNNING"}
+    for native_id, job in sorted(jobs.items(), key=_order):
+        if _word(job) != "PENDING" or not job["queue"]:
+            continue
+        verdict = _dependency(jobs, job["dependency"])
+        if verdict == "never":
+            if job["kill_invalid"]:
+                job.update(state="CANCELLED", reason="DependencyNeverSatisfied")
+            else:
+                job.update(reason="DependencyNeverSatisfied")
+            continue
+        if verdict == "wait":
+            job.update(reason="Dependency")
+            continue
+        if job.get("limit") and job["limit"] <= sum(
+            j.get("array_id") == job["array_id"] for j in busy.values()
+        ):
+            job.update(reason="JobArrayTaskLimit")
+            continue
+        if len(busy) >= cpus:
+            job.update(reason="Resources")
+            continue
+        running[native_id] = _start(native_id, job)
+        job.update(state="RUNNING", reason="None")
+        busy[native_id] = job
+
+
+def slurmd(fake: FakeSlurm, cpus: int = 8, tick_s: float = 0.05) -> int:
+    """Run the fake cluster's jobs until SIGTERM, then kill those still running.
+
+    Each tick, under the state's lock: deliver scancel's signals, end what a cancel or
+    a time limit ended (SIGTERM, then SIGKILL after :data:`KILL_WAIT_S`), record how
+    finished jobs ended (``FAILED 3:0``, ``FAILED 0:9``...), and start the pending jobs
+    whose dependencies are met, within their array's ``%N`` and ``cpus`` jobs at once.
+    A dependency that can never be met cancels the job when sbatch was given
+    ``--kill-on-invalid-dep=yes``, as SLURM does, and leaves it pending with the reason
+    ``DependencyNeverSatisfied`` otherwise. Ended jobs stay in the queue (MinJobAge).
+    """
+    stop = False
+
+    def on_term(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    running: dict[str, _Running] = {}
+    while not stop:
+        with fake.locked() as state:
+            _step(state["jobs"], running, cpus)
+        time.sleep(tick_s)
+    for run in running.values():
+        run.signal(signal.SIGKILL)
+    return 0
+
+
 def main(argv: Sequence[str]) -> int:
     program, args = Path(argv[0]).name, list(argv[1:])
     fake = FakeSlurm(os.environ["FAKESLURM_STATE"])
+    if program == "slurmd":
+        return slurmd(fake)
     out: list[str] = []
     err: list[str] = []
     with fake.locked() as state:

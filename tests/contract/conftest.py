@@ -1,0 +1,103 @@
+"""The backends the contract suite runs against, and what each one cannot be asked.
+
+Adding a backend to the suite is one entry in :data:`BACKENDS`: its id, the
+fixture that gives a JOBFLEET_HOME and JOBFLEET_CONFIG for it (skipping, saying
+why, when its scheduler is not there), the shortest walltime it enforces, and
+the contract items that do not apply to it, each with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from conftest import SLURM_TEST_CONFIG
+from jobfleet import Fleet, load_config
+
+SHIMS = Path(__file__).parent.parent / "shims"
+
+
+@dataclass(frozen=True)
+class BackendUnderTest:
+    """One backend of the contract suite.
+
+    Attributes:
+        id: the test id.
+        home: the fixture that configures JOBFLEET_HOME and JOBFLEET_CONFIG for it.
+        walltime: the shortest time limit it enforces (SLURM counts whole minutes).
+        submit_command: the program a submission runs; None for a backend that
+            hands jobs over without one (the local agent's queue).
+        native_id: what its job ids look like (a regular expression).
+        not_applicable: contract items (test names without ``test_``) it is not
+            held to, each with the reason; the test then skips saying so.
+    """
+
+    id: str
+    home: str
+    walltime: str
+    submit_command: str | None
+    native_id: str = r"[0-9]+"
+    not_applicable: Mapping[str, str] = field(default_factory=dict)
+
+    def require(self, item: str) -> None:
+        """Skip, giving the declared reason, when ``item`` does not apply here."""
+        why = self.not_applicable.get(item)
+        if why is not None:
+            pytest.skip(f"not applicable to {self.id}: {why}")
+
+
+BACKENDS = [
+    BackendUnderTest("local", home="jf_home", walltime="3s", submit_command=None),
+    BackendUnderTest("slurm", home="slurm_home", walltime="1m", submit_command="sbatch"),
+    BackendUnderTest("sge", home="sge_home", walltime="10s", submit_command="qsub"),
+    BackendUnderTest("fakeslurm", home="fakeslurm_home", walltime="3s", submit_command="sbatch"),
+]
+
+
+@pytest.fixture(params=BACKENDS, ids=lambda b: b.id)
+def backend(request: pytest.FixtureRequest) -> BackendUnderTest:
+    """Each backend in turn, its JOBFLEET_HOME and JOBFLEET_CONFIG exported; a test
+    of an item declared not applicable to it skips, saying why."""
+    under_test: BackendUnderTest = request.param
+    under_test.require(request.node.originalname.removeprefix("test_"))
+    request.getfixturevalue(under_test.home)
+    return under_test
+
+
+@pytest.fixture
+def fleet(backend: BackendUnderTest) -> Iterator[Fleet]:
+    with Fleet(load_config()) as f:
+        yield f
+
+
+@pytest.fixture
+def fakeslurm_home(
+    jf_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """The fake SLURM programs of tests/shims first on PATH, with their ``slurmd``
+    running the jobs, and a configuration for the SLURM backend."""
+    if shutil.which("flock") is None:
+        pytest.skip("the fake sbatch needs flock(1) (util-linux)")
+    state = tmp_path / "fakeslurm"
+    state.mkdir()
+    Path(os.environ["JOBFLEET_CONFIG"]).write_text(SLURM_TEST_CONFIG)
+    monkeypatch.setenv("PATH", f"{SHIMS / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKESLURM_STATE", str(state / "state.json"))
+    monkeypatch.setenv("FAKESLURM_PYTHON", sys.executable)
+    with (state / "slurmd.log").open("w") as log:
+        slurmd = subprocess.Popen(
+            [sys.executable, str(SHIMS / "fakeslurm.py"), "slurmd"],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    yield jf_home
+    slurmd.send_signal(signal.SIGTERM)  # it kills the jobs still running
+    slurmd.wait(timeout=30)
