@@ -36,7 +36,15 @@ from jobfleet import owner
 from jobfleet.errors import RegistryError, UnknownJobError
 from jobfleet.spec import JobSpec, spec_to_dict
 from jobfleet.sqlite import connect
-from jobfleet.states import TERMINAL, ElementRecord, JobRecord, JobState, aggregate
+from jobfleet.states import (
+    DEFAULT_RETRY_ON,
+    RETRYABLE,
+    TERMINAL,
+    ElementRecord,
+    JobRecord,
+    JobState,
+    aggregate,
+)
 
 __all__ = ["SUBMITTING", "NewJob", "Registry", "StatusUpdate", "default_home"]
 
@@ -138,14 +146,20 @@ _BY_IDS = " WHERE id IN (SELECT value FROM json_each(?))"
 _STATE_IN = "state IN (SELECT value FROM json_each(?))"
 _IDX_IN = "idx IN (SELECT value FROM json_each(?))"
 # Unfinished: not terminal, or ended in a way its spec retries with retries left
-# (JobRecord.retry_due; the default retry_on is failed and lost).
+# (JobRecord.retry_due). Parameters: _UNFINISHED, RETRYABLE, DEFAULT_RETRY_ON (for
+# a spec stored without retry_on), then the backend twice.
 _UNFINISHED_OF_BACKEND = (
     " WHERE (state IN (SELECT value FROM json_each(?)) OR (state IN"
-    " ('failed', 'lost', 'timeout', 'out_of_memory') AND is_array = 0"
+    " (SELECT value FROM json_each(?)) AND is_array = 0"
     " AND attempt <= coalesce(json_extract(spec, '$.retries'), 0)"
     " AND state IN (SELECT value FROM json_each("
-    "coalesce(json_extract(spec, '$.retry_on'), '[\"failed\", \"lost\"]')))))"
+    "coalesce(json_extract(spec, '$.retry_on'), ?)))))"
     " AND (? IS NULL OR backend = ?)"
+)
+_UNFINISHED_PARAMS = (
+    json.dumps(_UNFINISHED),
+    json.dumps([s.value for s in RETRYABLE]),
+    json.dumps([s.value for s in DEFAULT_RETRY_ON]),
 )
 _INSERT_EVENT = (
     "INSERT INTO events (job_id, idx, at, old_state, new_state, exit_code, reason)"
@@ -846,7 +860,7 @@ class Registry:
             return self._records(
                 conn,
                 _SELECT_JOBS + _UNFINISHED_OF_BACKEND + " ORDER BY id",
-                json.dumps(_UNFINISHED),
+                *_UNFINISHED_PARAMS,
                 backend,
                 backend,
             )
