@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobfleet.errors import SpecError
-from jobfleet.states import JobState
+from jobfleet.states import DEFAULT_RETRY_ON, RETRYABLE, JobState
 from jobfleet.units import parse_memory, parse_walltime
 
 __all__ = [
@@ -45,9 +45,7 @@ MAX_ARRAY_INDEX = 999_999_999
 MAX_NAME_LENGTH = 200
 #: Most retries a job may ask for.
 MAX_RETRIES = 100
-_RETRYABLE_NAMES = tuple(
-    s.value for s in (JobState.FAILED, JobState.LOST, JobState.TIMEOUT, JobState.OUT_OF_MEMORY)
-)
+_RETRYABLE_NAMES = tuple(s.value for s in RETRYABLE)
 
 
 def _check_int(field_name: str, value: object, minimum: int) -> int:
@@ -388,7 +386,7 @@ class JobSpec:
     dependencies: tuple[Dependency, ...] = ()
     shell: bool = False
     retries: int = 0
-    retry_on: tuple[JobState, ...] = (JobState.FAILED, JobState.LOST)
+    retry_on: tuple[JobState, ...] = DEFAULT_RETRY_ON
 
     def __post_init__(self) -> None:
         if isinstance(self.command, str):
@@ -544,7 +542,7 @@ def spec_from_dict(data: Mapping[str, Any]) -> JobSpec:
                 for d in data.get("dependencies", [])
             ),
             retries=data.get("retries", 0),
-            retry_on=tuple(data.get("retry_on", ("failed", "lost"))),
+            retry_on=tuple(data.get("retry_on", DEFAULT_RETRY_ON)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, SpecError):

@@ -19,7 +19,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ACTIVE", "TERMINAL", "ElementRecord", "JobRecord", "JobState", "aggregate"]
+__all__ = [
+    "ACTIVE",
+    "DEFAULT_RETRY_ON",
+    "RETRYABLE",
+    "TERMINAL",
+    "ElementRecord",
+    "JobRecord",
+    "JobState",
+    "aggregate",
+]
 
 
 class JobState(str, enum.Enum):
@@ -68,8 +77,25 @@ TERMINAL: frozenset[JobState] = frozenset(
     }
 )
 
+#: States a job may be retried from (``JobSpec.retry_on`` chooses among them), in
+#: the order error messages list them. Cancelled is not one: a cancelled job was
+#: meant to stop.
+RETRYABLE: tuple[JobState, ...] = (
+    JobState.FAILED,
+    JobState.LOST,
+    JobState.TIMEOUT,
+    JobState.OUT_OF_MEMORY,
+)
+
+#: The states that use up a retry when a spec does not say (``JobSpec.retry_on``):
+#: the program failed, or the job vanished. Timeout and out-of-memory would end
+#: the same way again unless the resources change.
+DEFAULT_RETRY_ON: tuple[JobState, ...] = (JobState.FAILED, JobState.LOST)
+
 #: States in which a job still holds or waits for scheduler resources.
 ACTIVE: frozenset[JobState] = frozenset({JobState.PENDING, JobState.RUNNING, JobState.UNKNOWN})
+
+_DEFAULT_RETRY_ON_VALUES = tuple(s.value for s in DEFAULT_RETRY_ON)
 
 # When elements disagree, the array reports the most telling of them. Among
 # unfinished states: running beats unknown beats pending.
@@ -182,7 +208,7 @@ class JobRecord:
             self.state in TERMINAL
             and not self.elements
             and self.attempt <= int(spec.get("retries", 0))
-            and self.state.value in spec.get("retry_on", ("failed", "lost"))
+            and self.state.value in spec.get("retry_on", _DEFAULT_RETRY_ON_VALUES)
         )
 
     @property

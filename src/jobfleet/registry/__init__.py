@@ -1,0 +1,32 @@
+"""The persistent job registry: every job of every backend, shared by all processes.
+
+State lives under a home directory (see :func:`default_home`)::
+
+    registry.db     SQLite in WAL mode (tables: see :mod:`.schema`)
+    jobs/<id>/      one directory per job (script, logs, exit-code files); never
+                    reused: when ``<id>`` is taken (the database was replaced),
+                    the job gets ``jobs/<id>-<random>/`` instead
+
+The home holds the submitters' environments and their jobs' outputs, so the
+directories jobfleet creates are private to their owner (mode 0700).
+
+Every write is one ``BEGIN IMMEDIATE`` transaction, so many processes can
+write at once without losing anything, and every change is committed before
+the method returns. Terminal states are final: a late or stale report never
+moves a finished job, it may only fill in an exit code or reason still missing.
+
+Modules: :mod:`.store` (the :class:`Registry`: connection and transactions),
+:mod:`.schema` (tables and migrations), :mod:`.files` (the home directory),
+:mod:`.merge` (how a report changes a status: pure functions), :mod:`.jobs`
+and :mod:`.records` (writing and reading jobs), :mod:`.callbacks` and
+:mod:`.absences` (firing callbacks once; the lost rule's counts).
+"""
+
+from __future__ import annotations
+
+from jobfleet.registry.files import default_home
+from jobfleet.registry.jobs import SUBMITTING, NewJob, StatusUpdate
+from jobfleet.registry.schema import SCHEMA_VERSION
+from jobfleet.registry.store import Registry
+
+__all__ = ["SCHEMA_VERSION", "SUBMITTING", "NewJob", "Registry", "StatusUpdate", "default_home"]

@@ -1,0 +1,78 @@
+"""The registry's home directory: where it is, and the private directories in it.
+
+The home holds the submitters' environments and their jobs' outputs, so what
+jobfleet creates there is private to its owner (directories 0700, the
+database 0600).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from contextlib import suppress
+from pathlib import Path
+
+__all__ = ["DB_NAME", "create_private_file", "default_home", "make_private_home", "new_job_dir"]
+
+log = logging.getLogger(__name__)
+
+#: The database file in the home.
+DB_NAME = "registry.db"
+_PRIVATE_DIR = 0o700
+_PRIVATE_FILE = 0o600
+
+
+def default_home(env: Mapping[str, str] | None = None) -> Path:
+    """Where the registry lives: ``$JOBFLEET_HOME``, else ``$XDG_DATA_HOME/jobfleet``,
+    else ``~/.local/share/jobfleet``."""
+    env = os.environ if env is None else env
+    if env.get("JOBFLEET_HOME"):
+        return Path(env["JOBFLEET_HOME"]).expanduser()
+    xdg = env.get("XDG_DATA_HOME", "")
+    if xdg and Path(xdg).is_absolute():  # the XDG spec says to ignore relative paths
+        return Path(xdg) / "jobfleet"
+    user_home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    return user_home / ".local" / "share" / "jobfleet"
+
+
+def make_private_home(home: Path) -> None:
+    """Create ``home`` (mode 0700; its parents as usual) and ``home/jobs`` (0700).
+
+    An existing home keeps its mode: it may be a directory the user made and
+    chose the mode of.
+    """
+    with suppress(FileExistsError):
+        home.mkdir(mode=_PRIVATE_DIR, parents=True)
+    (home / "jobs").mkdir(mode=_PRIVATE_DIR, exist_ok=True)
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists (an empty file is a new database)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _PRIVATE_FILE)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
+def new_job_dir(home: Path, row_id: int, name: str | None = None) -> Path:
+    """Create a directory under ``home/jobs`` no job has used before, named ``name``
+    (default: the job's id) if possible.
+
+    An existing ``jobs/<id>`` belongs to another job (the database was moved
+    aside and ids started again): its exit-code files must never be read as
+    this job's, so the job gets ``<name>-<random>`` instead.
+    """
+    jobs = home / "jobs"
+    jobs.mkdir(mode=_PRIVATE_DIR, parents=True, exist_ok=True)
+    job_dir = jobs / (name or str(row_id))
+    while True:
+        try:
+            job_dir.mkdir(mode=_PRIVATE_DIR)
+        except FileExistsError:
+            log.warning("job %s: %s is taken by an older job; using another name", row_id, job_dir)
+            job_dir = jobs / f"{name or row_id}-{secrets.token_hex(4)}"
+        else:
+            return job_dir

@@ -1,0 +1,254 @@
+"""Reading jobs back: ids, stored states, records with their elements, history.
+
+Functions over a :class:`sqlite3.Connection` in a transaction the caller opened
+(see :class:`~jobfleet.registry.store.Registry`). Lists of values are passed as
+one JSON parameter (``json_each``), so no SQL is built at run time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from jobfleet.errors import UnknownJobError
+from jobfleet.states import (
+    DEFAULT_RETRY_ON,
+    RETRYABLE,
+    TERMINAL,
+    ElementRecord,
+    JobRecord,
+    JobState,
+)
+
+__all__ = [
+    "UNFINISHED",
+    "attempts",
+    "events",
+    "find_native",
+    "get_many",
+    "job_row",
+    "load",
+    "parse_id",
+    "recent",
+    "row_id",
+    "stored_state",
+    "unfinished",
+]
+
+log = logging.getLogger(__name__)
+
+#: The values of the states that are not terminal.
+UNFINISHED = tuple(s.value for s in JobState if s not in TERMINAL)
+_STATE_OF = {s.value: s for s in JobState}  # JobState(value) is slow over 100,000 elements
+_SELECT_JOBS = (
+    "SELECT id, name, backend, native_id, state, exit_code, reason, submitted, job_dir,"
+    " created_at, updated_at, spec, attempt, is_array FROM jobs"
+)
+_BY_IDS = " WHERE id IN (SELECT value FROM json_each(?))"
+# Unfinished: not terminal, or ended in a way its spec retries with retries left
+# (JobRecord.retry_due). Parameters: UNFINISHED, RETRYABLE, DEFAULT_RETRY_ON (for
+# specs stored without retry_on), then the backend twice.
+_UNFINISHED_OF_BACKEND = (
+    " WHERE (state IN (SELECT value FROM json_each(?)) OR (state IN"
+    " (SELECT value FROM json_each(?)) AND is_array = 0"
+    " AND attempt <= coalesce(json_extract(spec, '$.retries'), 0)"
+    " AND state IN (SELECT value FROM json_each("
+    "coalesce(json_extract(spec, '$.retry_on'), ?)))))"
+    " AND (? IS NULL OR backend = ?)"
+)
+_UNFINISHED_PARAMS = (
+    json.dumps(UNFINISHED),
+    json.dumps([s.value for s in RETRYABLE]),
+    json.dumps([s.value for s in DEFAULT_RETRY_ON]),
+)
+
+
+def parse_id(job_id: str) -> int | None:
+    """The row id of a jobfleet id, or None when it cannot be one ("01", "x")."""
+    if not (job_id.isascii() and job_id.isdigit()) or job_id != str(int(job_id)):
+        return None
+    return int(job_id)
+
+
+def row_id(job_id: str) -> int:
+    """The row id of a jobfleet id.
+
+    Raises:
+        UnknownJobError: ``job_id`` cannot be the id of a job.
+    """
+    found = parse_id(job_id)
+    if found is None:
+        raise UnknownJobError(job_id)
+    return found
+
+
+def stored_state(value: str, job_id: object, where: str = "") -> JobState:
+    """The state stored as ``value``; UNKNOWN (with a warning) for a value this
+    version does not know, such as a state added by a newer jobfleet."""
+    state = _STATE_OF.get(value)
+    if state is None:
+        _warn_unknown_state(job_id, where, repr(value))
+        return JobState.UNKNOWN
+    return state
+
+
+def _warn_unknown_state(job_id: object, where: str, value: str) -> None:
+    log.warning(
+        "job %s: unknown state %s%s in the registry (written by a newer jobfleet?); "
+        "reading it as unknown",
+        job_id,
+        value,
+        f" of {where}" if where else "",
+    )
+
+
+def job_row(conn: sqlite3.Connection, job_id: str) -> tuple[Any, ...]:
+    """``(state, exit_code, reason, is_array, native_id)`` of a job as stored.
+
+    Raises:
+        UnknownJobError: no such job.
+    """
+    row = conn.execute(
+        "SELECT state, exit_code, reason, is_array, native_id FROM jobs WHERE id = ?",
+        (row_id(job_id),),
+    ).fetchone()
+    if row is None:
+        raise UnknownJobError(job_id)
+    return tuple(row)
+
+
+def _records(conn: sqlite3.Connection, sql: str, *params: Any) -> list[JobRecord]:
+    """Jobs selected by ``sql`` (which starts with ``_SELECT_JOBS``), with their elements.
+
+    Two queries in all, however many jobs: no query per job.
+    """
+    rows = conn.execute(sql, params).fetchall()
+    elements: dict[int, dict[int, ElementRecord]] = {}
+    array_ids = [row[0] for row in rows if row[-1]]
+    if array_ids:
+        strange: dict[int, set[str]] = {}  # job -> unknown element states, warned once
+        for job_id, idx, state, exit_code, reason in conn.execute(
+            "SELECT job_id, idx, state, exit_code, reason FROM elements"
+            " WHERE job_id IN (SELECT value FROM json_each(?)) ORDER BY job_id, idx",
+            (json.dumps(array_ids),),
+        ):
+            known = _STATE_OF.get(state)
+            if known is None:
+                strange.setdefault(job_id, set()).add(state)
+                known = JobState.UNKNOWN
+            by_index = elements.setdefault(job_id, {})
+            by_index[idx] = ElementRecord(idx, known, exit_code, reason)
+        for job_id, states in strange.items():
+            _warn_unknown_state(job_id, "elements", ", ".join(map(repr, sorted(states))))
+    return [
+        JobRecord(
+            id=str(row[0]),
+            name=row[1],
+            backend=row[2],
+            native_id=row[3],
+            state=stored_state(row[4], row[0]),
+            exit_code=row[5],
+            reason=row[6],
+            submitted=bool(row[7]),
+            job_dir=row[8],
+            created_at=row[9],
+            updated_at=row[10],
+            spec=json.loads(row[11]),
+            elements=elements.get(row[0], {}),
+            attempt=row[12],
+        )
+        for row in rows
+    ]
+
+
+def load(conn: sqlite3.Connection, ids: Sequence[int]) -> list[JobRecord]:
+    """The records of row ids ``ids`` (all present), in that order."""
+    found = _records(conn, _SELECT_JOBS + _BY_IDS, json.dumps(list(ids)))
+    by_id = {int(record.id): record for record in found}
+    return [by_id[i] for i in ids]
+
+
+def get_many(conn: sqlite3.Connection, job_ids: Sequence[str]) -> list[JobRecord]:
+    """The records of ``job_ids``, in the order asked.
+
+    Raises:
+        UnknownJobError: for the first id not in the registry.
+    """
+    wanted = {job_id: parse_id(job_id) for job_id in job_ids}
+    ids = [i for i in dict.fromkeys(wanted.values()) if i is not None]
+    found = _records(conn, _SELECT_JOBS + _BY_IDS, json.dumps(ids))
+    by_id: dict[int | None, JobRecord] = {int(record.id): record for record in found}
+    for job_id in job_ids:
+        if wanted[job_id] not in by_id:
+            raise UnknownJobError(job_id)
+    return [by_id[wanted[job_id]] for job_id in job_ids]
+
+
+def recent(conn: sqlite3.Connection, limit: int) -> list[JobRecord]:
+    """The ``limit`` most recently created jobs, newest first."""
+    return _records(conn, _SELECT_JOBS + " ORDER BY id DESC LIMIT ?", limit)
+
+
+def unfinished(conn: sqlite3.Connection, backend: str | None) -> list[JobRecord]:
+    """Jobs not settled (of ``backend``, or of all with None), oldest first."""
+    return _records(
+        conn,
+        _SELECT_JOBS + _UNFINISHED_OF_BACKEND + " ORDER BY id",
+        *_UNFINISHED_PARAMS,
+        backend,
+        backend,
+    )
+
+
+def find_native(conn: sqlite3.Connection, backend: str, native_id: str) -> JobRecord | None:
+    """The newest job of ``backend`` with this scheduler id."""
+    found = _records(
+        conn,
+        _SELECT_JOBS + " WHERE backend = ? AND native_id = ? ORDER BY id DESC LIMIT 1",
+        backend,
+        native_id,
+    )
+    return found[0] if found else None
+
+
+def events(conn: sqlite3.Connection, job_id: str) -> list[dict[str, Any]]:
+    """The history of a job and its elements, oldest first (see ``Registry.events``).
+
+    Raises:
+        UnknownJobError: no such job.
+    """
+    keys = ("job_id", "idx", "at", "old_state", "new_state", "exit_code", "reason")
+    job_row(conn, job_id)
+    rows = conn.execute(
+        "SELECT job_id, idx, at, old_state, new_state, exit_code, reason FROM events"
+        " WHERE job_id = ? ORDER BY id",
+        (row_id(job_id),),
+    ).fetchall()
+    history = []
+    for job, idx, at, old_state, new_state, exit_code, reason in rows:
+        where = "an event" if idx is None else f"an event of element {idx}"
+        if old_state is not None:
+            old_state = stored_state(old_state, job, where).value
+        new_state = stored_state(new_state, job, where).value
+        values = (str(job), idx, at, old_state, new_state, exit_code, reason)
+        history.append(dict(zip(keys, values, strict=True)))
+    return history
+
+
+def attempts(conn: sqlite3.Connection, job_id: str) -> list[dict[str, Any]]:
+    """The ended earlier attempts of a job, oldest first (see ``Registry.attempts``).
+
+    Raises:
+        UnknownJobError: no such job.
+    """
+    keys = ("attempt", "native_id", "state", "exit_code", "reason", "job_dir", "ended_at")
+    job_row(conn, job_id)
+    rows = conn.execute(
+        "SELECT attempt, native_id, state, exit_code, reason, job_dir, ended_at"
+        " FROM attempts WHERE job_id = ? ORDER BY attempt",
+        (row_id(job_id),),
+    ).fetchall()
+    return [dict(zip(keys, row, strict=True)) for row in rows]

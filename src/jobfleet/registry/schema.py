@@ -1,0 +1,118 @@
+"""The registry's tables, and how an older registry is brought up to date.
+
+Each entry of :data:`MIGRATIONS` upgrades the schema by one version, counted
+in ``PRAGMA user_version``. Never edit a released entry: append a new one, and
+keep a registry written by the last release as a fixture
+(``tests/fixtures/registry/``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from jobfleet.errors import RegistryError
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL,
+            backend TEXT NOT NULL,
+            native_id TEXT,
+            state TEXT NOT NULL,
+            exit_code INTEGER,
+            reason TEXT,
+            submitted INTEGER NOT NULL DEFAULT 0,
+            is_array INTEGER NOT NULL,
+            job_dir TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            spec TEXT NOT NULL)""",
+        "CREATE INDEX jobs_by_state ON jobs (state, backend)",
+        "CREATE INDEX jobs_by_native ON jobs (backend, native_id)",
+        """CREATE TABLE elements (
+            job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            exit_code INTEGER,
+            reason TEXT,
+            PRIMARY KEY (job_id, idx)) WITHOUT ROWID""",
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            idx INTEGER,
+            at REAL NOT NULL,
+            old_state TEXT,
+            new_state TEXT NOT NULL,
+            exit_code INTEGER,
+            reason TEXT)""",
+        "CREATE INDEX events_by_job ON events (job_id, id)",
+    ),
+    (
+        # A random token, fixed for this registry's life: it names its jobs on the
+        # schedulers, so a new registry in the same place never mistakes an old
+        # registry's job (same id, same name) for one of its own.
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "INSERT INTO meta (key, value) VALUES ('token', lower(hex(randomblob(4))))",
+    ),
+    (
+        # Retries: the attempt a job is on, and every earlier attempt as it ended.
+        "ALTER TABLE jobs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1",
+        """CREATE TABLE attempts (
+            job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            attempt INTEGER NOT NULL,
+            native_id TEXT,
+            state TEXT NOT NULL,
+            exit_code INTEGER,
+            reason TEXT,
+            job_dir TEXT NOT NULL,
+            ended_at REAL NOT NULL,
+            PRIMARY KEY (job_id, attempt)) WITHOUT ROWID""",
+        # Jobs (idx -1) or elements a scheduler answered it does not know: since when,
+        # in how many answered polls in a row (see Registry.track_absence).
+        """CREATE TABLE absences (
+            job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            since REAL NOT NULL,
+            polls INTEGER NOT NULL,
+            PRIMARY KEY (job_id, idx)) WITHOUT ROWID""",
+        # Callbacks fired (done_at set) or being fired by a process (owner).
+        """CREATE TABLE callbacks (
+            job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            claimed_at REAL NOT NULL,
+            done_at REAL,
+            outcome TEXT,
+            PRIMARY KEY (job_id, key)) WITHOUT ROWID""",
+        # Jobs a schema-2 client was submitting name no submitter: look for them by name.
+        "UPDATE jobs SET reason = 'submission outcome unknown (recorded by an older jobfleet);"
+        " it is looked for by its name at the next status'"
+        " WHERE submitted = 0 AND state = 'unknown' AND reason IS NULL",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection, db_path: Path) -> None:
+    """Run the migrations ``conn``'s database lacks, inside the caller's write transaction.
+
+    ``db_path`` only names the database in the error.
+
+    Raises:
+        RegistryError: the database was written by a newer jobfleet.
+    """
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise RegistryError(
+            f"{db_path} was written by a newer jobfleet (schema {version}, this one "
+            f"knows {SCHEMA_VERSION}); upgrade jobfleet or use another JOBFLEET_HOME"
+        )
+    for statements in MIGRATIONS[version:]:
+        for statement in statements:
+            conn.execute(statement)
+    if version < SCHEMA_VERSION:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

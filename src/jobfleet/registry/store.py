@@ -1,0 +1,309 @@
+"""The :class:`Registry`: one connection, its transactions, and the public methods.
+
+Each method opens one transaction and hands the connection to the module that
+owns the SQL (:mod:`~jobfleet.registry.jobs`, :mod:`~jobfleet.registry.records`,
+:mod:`~jobfleet.registry.callbacks`, :mod:`~jobfleet.registry.absences`).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from jobfleet import owner
+from jobfleet.errors import RegistryError
+from jobfleet.registry import absences, callbacks, jobs, records
+from jobfleet.registry.files import DB_NAME, create_private_file, default_home, make_private_home
+from jobfleet.registry.jobs import SUBMITTING, NewJob, StatusUpdate
+from jobfleet.registry.jobs import create as _create  # create_jobs's argument hides ``jobs``
+from jobfleet.registry.schema import migrate
+from jobfleet.sqlite import connect
+from jobfleet.states import JobRecord
+
+__all__ = ["Registry"]
+
+
+class Registry:
+    """The job registry under ``home`` (default: :func:`default_home`).
+
+    One object may be shared by threads; any number of processes may open the
+    same home at once. Use as a context manager, or call :meth:`close`.
+
+    Raises:
+        RegistryError: the home cannot be created or the database cannot be read.
+    """
+
+    def __init__(self, home: str | os.PathLike[str] | None = None) -> None:
+        self.home = Path(home) if home is not None else default_home()
+        self.db_path = self.home / DB_NAME
+        self._lock = threading.Lock()
+        #: Random, fixed for this registry's life: part of its jobs' scheduler names.
+        self.token = ""
+        try:
+            make_private_home(self.home)
+        except OSError as exc:
+            raise RegistryError(f"cannot create the registry directory {self.home}: {exc}") from exc
+        try:
+            # SQLite gives its -wal and -shm files the mode of the database file.
+            create_private_file(self.db_path)
+        except OSError as exc:
+            raise self._error("create", exc) from exc
+        try:
+            self._conn = connect(self.db_path, synchronous="FULL")
+        except sqlite3.Error as exc:
+            self.close()
+            raise self._error("open", exc) from exc
+        try:
+            self._migrate()
+        except BaseException:
+            self.close()
+            raise
+
+    def _migrate(self) -> None:
+        with self._transaction(write=True) as conn:
+            migrate(conn, self.db_path)
+            self.token = str(
+                conn.execute("SELECT value FROM meta WHERE key = 'token'").fetchone()[0]
+            )
+
+    def _error(self, action: str, exc: BaseException) -> RegistryError:
+        hint = ""
+        if isinstance(exc, sqlite3.DatabaseError) and (
+            "not a database" in str(exc) or "malformed" in str(exc)
+        ):
+            hint = " (the file is damaged: move it aside to start an empty registry)"
+        return RegistryError(f"cannot {action} the job registry {self.db_path}: {exc}{hint}")
+
+    def close(self) -> None:
+        """Close the database connection; the object cannot be used afterwards."""
+        with self._lock:
+            if hasattr(self, "_conn"):
+                self._conn.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
+        """One transaction under the thread lock; reads see one consistent snapshot."""
+        with self._lock:
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    yield conn
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except (sqlite3.Error, OSError) as exc:
+                raise self._error("write" if write else "read", exc) from exc
+
+    # -- jobs ---------------------------------------------------------------
+
+    def create_jobs(
+        self, jobs: Sequence[NewJob], native_ids: Sequence[str] | None = None
+    ) -> list[JobRecord]:
+        """Record new, unsubmitted jobs (state UNKNOWN) and create their directories.
+
+        Their reason names this process as the submitter (:data:`SUBMITTING`).
+        With ``native_ids`` (one per job), the jobs are already on their
+        scheduler (adopted): they are recorded submitted and pending at once.
+        """
+        now = time.time()
+        submitter = SUBMITTING + owner.current()
+        with self._transaction(write=True) as conn:
+            return _create(conn, self.home, jobs, native_ids, submitter=submitter, now=now)
+
+    def mark_submitted(self, job_id: str, native_id: str) -> JobRecord:
+        """Record a confirmed submission: an UNKNOWN job (and elements) becomes PENDING."""
+        return self.mark_submitted_many([(job_id, native_id)])[0]
+
+    def mark_submitted_many(self, submitted: Sequence[tuple[str, str]]) -> list[JobRecord]:
+        """:meth:`mark_submitted` for ``(job_id, native_id)`` pairs, in one transaction."""
+        now = time.time()
+        with self._transaction(write=True) as conn:
+            return jobs.mark_submitted(conn, submitted, now)
+
+    def mark_submit_failed(self, job_id: str, reason: str) -> JobRecord:
+        """Record a failed submission: the job and every element become FAILED."""
+        return self.mark_submit_failed_many([(job_id, reason)])[0]
+
+    def mark_submit_failed_many(self, failed: Sequence[tuple[str, str]]) -> list[JobRecord]:
+        """:meth:`mark_submit_failed` for ``(job_id, reason)`` pairs, in one transaction."""
+        now = time.time()
+        with self._transaction(write=True) as conn:
+            return jobs.mark_submit_failed(conn, failed, now)
+
+    def apply(self, updates: Sequence[StatusUpdate]) -> list[JobRecord]:
+        """Apply poll results in one transaction; return the records that changed.
+
+        Raises:
+            UnknownJobError: an update names a job not in the registry (nothing is applied).
+        """
+        now = time.time()
+        with self._transaction(write=True) as conn:
+            return jobs.apply(conn, updates, now)
+
+    # -- retries ------------------------------------------------------------
+
+    def begin_retry(self, job_id: str, attempt: int, reason: str) -> JobRecord | None:
+        """Start attempt ``attempt + 1`` of an ended job: file the ended attempt away and
+        make the job unsubmitted again, in a fresh directory.
+
+        Only one caller wins: None when the job is not (any more) an ended
+        single job on ``attempt``, e.g. another process retried it first.
+        """
+        now = time.time()
+        records.row_id(job_id)  # an id that cannot be a job's fails before any transaction
+        with self._transaction(write=True) as conn:
+            return jobs.begin_retry(conn, self.home, job_id, attempt, reason, now)
+
+    def attempts(self, job_id: str) -> list[dict[str, Any]]:
+        """The ended earlier attempts of a job, oldest first (the current one is the job).
+
+        Each has ``attempt``, ``native_id``, ``state``, ``exit_code``, ``reason``,
+        ``job_dir`` and ``ended_at``.
+        """
+        with self._transaction(write=False) as conn:
+            return records.attempts(conn, job_id)
+
+    def stop_retries(self, job_ids: Sequence[str]) -> None:
+        """No more retries for these jobs (they were cancelled): the attempt they are
+        on is their last."""
+        with self._transaction(write=True) as conn:
+            jobs.stop_retries(conn, job_ids)
+
+    # -- absences (the lost rule) -------------------------------------------
+
+    def note_outage(self, backend: str, at: float) -> None:
+        """Record that ``backend``'s scheduler did not answer at ``at``: absence timers
+        started before it start again (see :meth:`track_absence`)."""
+        with self._transaction(write=True) as conn:
+            absences.note_outage(conn, backend, at)
+
+    def track_absence(
+        self,
+        backend: str,
+        polled: Sequence[str],
+        absent: Mapping[str, Sequence[int | None]],
+        *,
+        at: float,
+        lost_after_s: float,
+        min_polls: int = 3,
+        natives: Mapping[str, str] | None = None,
+    ) -> dict[str, list[int | None]]:
+        """Count an answered poll of ``polled`` jobs in which the scheduler knew nothing
+        of ``absent`` (job id -> indices, None for a single job); return those lost.
+
+        A job (or element) is lost when it has been absent from every answered
+        poll for ``lost_after_s`` seconds and at least ``min_polls`` polls. An
+        outage of the backend (:meth:`note_outage`) restarts the count: time
+        during which the scheduler did not answer never counts as absence.
+        Absence counts of polled jobs that were present are cleared. With
+        ``natives`` (job id -> the native id polled), a job now on another native
+        id (retried meanwhile) is not counted.
+        """
+        with self._transaction(write=True) as conn:
+            return absences.track(
+                conn,
+                backend,
+                polled,
+                absent,
+                at=at,
+                lost_after_s=lost_after_s,
+                min_polls=min_polls,
+                natives=natives,
+            )
+
+    # -- callbacks ----------------------------------------------------------
+
+    def claim_callbacks(
+        self, wanted: Sequence[tuple[str, str]], claimant: str
+    ) -> list[tuple[str, str]]:
+        """Claim ``(job_id, key)`` callbacks for ``claimant`` to fire; return those won.
+
+        A callback is won when nobody claimed it, or when its claimant died
+        before it finished (:func:`jobfleet.owner.is_gone`); never when it was
+        fired already or is being fired by a live process.
+        """
+        now = time.time()
+        with self._transaction(write=True) as conn:
+            return callbacks.claim(conn, wanted, claimant, now)
+
+    def release_callbacks(self, claimed: Sequence[tuple[str, str]], claimant: str) -> None:
+        """Give back ``(job_id, key)`` callbacks ``claimant`` claimed and did not fire
+        (interrupted): the next monitor fires them."""
+        with self._transaction(write=True) as conn:
+            callbacks.release(conn, claimed, claimant)
+
+    def callbacks_done(self, done: Sequence[tuple[str, str, str]]) -> None:
+        """Record ``(job_id, key, outcome)`` callbacks as fired (``ok`` or the error)."""
+        now = time.time()
+        with self._transaction(write=True) as conn:
+            callbacks.done(conn, done, now)
+
+    def callbacks_fired(self, job_id: str) -> dict[str, str | None]:
+        """The callbacks of a job fired so far: key -> outcome (``ok`` or the error)."""
+        with self._transaction(write=False) as conn:
+            return callbacks.fired(conn, job_id)
+
+    # -- reads --------------------------------------------------------------
+
+    def get(self, job_id: str) -> JobRecord:
+        """The record of one job.
+
+        Raises:
+            UnknownJobError: no such job.
+        """
+        return self.get_many([job_id])[0]
+
+    def get_many(self, job_ids: Sequence[str]) -> list[JobRecord]:
+        """The records of ``job_ids``, in the order asked.
+
+        Raises:
+            UnknownJobError: for the first id not in the registry.
+        """
+        with self._transaction(write=False) as conn:
+            return records.get_many(conn, job_ids)
+
+    def recent(self, limit: int = 20) -> list[JobRecord]:
+        """The ``limit`` most recently created jobs, newest first."""
+        with self._transaction(write=False) as conn:
+            return records.recent(conn, limit)
+
+    def unfinished(self, backend: str | None = None) -> list[JobRecord]:
+        """Jobs not settled (not terminal, or about to be retried; including unsubmitted
+        ones), oldest first."""
+        with self._transaction(write=False) as conn:
+            return records.unfinished(conn, backend)
+
+    def find_native(self, backend: str, native_id: str) -> JobRecord | None:
+        """The newest job of ``backend`` with this scheduler id (schedulers reuse ids)."""
+        with self._transaction(write=False) as conn:
+            return records.find_native(conn, backend, native_id)
+
+    def events(self, job_id: str) -> list[dict[str, Any]]:
+        """The history of a job and its elements, oldest first.
+
+        Each event has ``job_id``, ``idx`` (None for the job itself), ``at``,
+        ``old_state`` (None at creation), ``new_state``, ``exit_code`` and ``reason``.
+        """
+        with self._transaction(write=False) as conn:
+            return records.events(conn, job_id)

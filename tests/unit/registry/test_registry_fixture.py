@@ -1,0 +1,153 @@
+"""A registry written by an earlier jobfleet still opens, reads back as written, and takes writes.
+
+``tests/fixtures/registry/schema3.db`` was written by the single-module registry
+(schema 3) by ``make_fixture.py``; ``schema3.json`` is what that code read back.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobfleet.registry import SCHEMA_VERSION, SUBMITTING, NewJob, Registry, StatusUpdate
+from jobfleet.spec import JobSpec
+from jobfleet.states import JobState
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "registry"
+EXPECTED: dict[str, Any] = json.loads((FIXTURES / "schema3.json").read_text())
+IDS: dict[str, str] = EXPECTED["ids"]
+#: The absence bookkeeping's clock in make_fixture.py.
+T0 = 1_700_000_000.0
+
+
+@pytest.fixture
+def reg(tmp_path: Path) -> Iterator[Registry]:
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copyfile(FIXTURES / "schema3.db", home / "registry.db")
+    with Registry(home) as registry:
+        yield registry
+
+
+def test_fixture_is_schema_3() -> None:
+    assert EXPECTED["user_version"] == 3 == SCHEMA_VERSION
+
+
+def test_every_record_reads_back_as_written(reg: Registry) -> None:
+    records = reg.get_many(list(IDS.values()))
+    assert {r.id: {**r.to_dict(), "spec": r.spec} for r in records} == EXPECTED["records"]
+    assert reg.token == EXPECTED["token"]
+    for job_id in IDS.values():
+        assert reg.attempts(job_id) == EXPECTED["attempts"][job_id]
+        assert reg.events(job_id) == EXPECTED["events"][job_id]
+        assert reg.callbacks_fired(job_id) == EXPECTED["callbacks"][job_id]
+    assert [r.id for r in reg.unfinished()] == EXPECTED["unfinished"]
+    assert [r.id for r in reg.unfinished("slurm")] == EXPECTED["unfinished_slurm"]
+    assert [r.id for r in reg.recent(5)] == EXPECTED["recent"]
+
+
+def test_states_exit_codes_and_reasons(reg: Registry) -> None:
+    """The same facts as above, spelled out, so a wrong fixture cannot pass."""
+    get = {name: reg.get(job_id) for name, job_id in IDS.items()}
+    assert (get["done"].state, get["done"].exit_code, get["done"].reason) == (
+        JobState.COMPLETED,
+        0,
+        None,
+    )
+    failed = get["failed"]
+    assert (failed.state, failed.exit_code, failed.reason) == (
+        JobState.FAILED,
+        3,
+        "NonZeroExitCode",
+    )
+    array = get["array"]
+    assert array.state is JobState.RUNNING and array.exit_code is None
+    assert {i: (e.state, e.exit_code, e.reason) for i, e in array.elements.items()} == {
+        0: (JobState.COMPLETED, 0, None),
+        1: (JobState.FAILED, 2, "NonZeroExitCode"),
+        2: (JobState.RUNNING, None, None),
+    }
+    retried = get["retried"]
+    assert (retried.state, retried.attempt, retried.native_id, retried.reason) == (
+        JobState.PENDING,
+        2,
+        "9004",
+        "Priority",
+    )
+    assert retried.job_dir.endswith("/jobs/4.2")
+    (first,) = reg.attempts(IDS["retried"])
+    assert (first["attempt"], first["native_id"], first["state"], first["exit_code"]) == (
+        1,
+        "9001",
+        "failed",
+        1,
+    )
+    due = get["retry-due"]
+    assert due.state is JobState.LOST and due.retry_due and not due.settled
+    submitting = get["submitting"]
+    assert submitting.state is JobState.UNKNOWN and not submitting.submitted
+    assert submitting.native_id is None
+    assert submitting.reason is not None and submitting.reason.startswith(SUBMITTING)
+    adopted = get["adopted"]
+    assert adopted.state is JobState.TIMEOUT and adopted.spec["retries"] == 0
+    assert adopted.settled
+    assert reg.callbacks_fired(IDS["done"]) == {"on_done": "ok"}
+    assert reg.callbacks_fired(IDS["failed"]) == {"on_done": "RuntimeError('boom')"}
+    counts = {name: len(reg.events(job_id)) for name, job_id in IDS.items()}
+    assert counts == {
+        "done": 4,
+        "failed": 4,
+        "array": 10,
+        "retried": 7,
+        "retry-due": 3,
+        "absent": 3,
+        "submitting": 1,
+        "adopted": 3,
+    }
+    assert EXPECTED["absences"] == [[int(IDS["absent"]), -1, T0, 2]]
+    assert reg.find_native("slurm", "9004") == retried
+    assert reg.find_native("slurm", "9001") is None
+
+
+def test_schema_is_untouched_by_opening(reg: Registry) -> None:
+    with sqlite3.connect(reg.db_path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == 3
+        absences = [list(r) for r in raw.execute("SELECT * FROM absences ORDER BY 1, 2")]
+        meta = dict(raw.execute("SELECT key, value FROM meta").fetchall())
+    raw.close()
+    assert absences == EXPECTED["absences"]
+    assert meta == EXPECTED["meta"]
+
+
+def test_writes_work(reg: Registry) -> None:
+    # The absence counted twice by the fixture is lost at its third poll.
+    lost = reg.track_absence(
+        "slurm",
+        [IDS["absent"]],
+        {IDS["absent"]: [None]},
+        at=T0 + 90.0,
+        lost_after_s=60.0,
+    )
+    assert lost == {IDS["absent"]: [None]}
+    (array,) = reg.apply([StatusUpdate(IDS["array"], elements={2: (JobState.COMPLETED, 0, None)})])
+    assert array.state is JobState.FAILED and array.exit_code == 2
+    # Terminal states stay final on the old data too.
+    assert reg.apply([StatusUpdate(IDS["done"], JobState.FAILED, exit_code=9)]) == []
+    marked = reg.mark_submitted(IDS["submitting"], "106")
+    assert marked.state is JobState.PENDING and marked.submitted
+    retry = reg.begin_retry(IDS["retry-due"], 1, "retry 1 of 1: lost")
+    assert retry is not None and retry.attempt == 2 and retry.state is JobState.UNKNOWN
+    # Fired callbacks are never claimed again; a new one is.
+    won = reg.claim_callbacks([(IDS["done"], "on_done"), (IDS["done"], "other")], "me")
+    assert won == [(IDS["done"], "other")]
+    reg.callbacks_done([(IDS["done"], "other", "ok")])
+    assert reg.callbacks_fired(IDS["done"]) == {"on_done": "ok", "other": "ok"}
+    (new,) = reg.create_jobs([NewJob("new", "local", JobSpec(["true"]))])
+    assert int(new.id) == len(IDS) + 1 and Path(new.job_dir).is_dir()
+    assert reg.get(new.id) == new
