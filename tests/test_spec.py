@@ -10,10 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import jobfleet.arrays
 import jobfleet.spec
+from jobfleet.arrays import MAX_ARRAY_SIZE
 from jobfleet.errors import SpecError, UnitError
 from jobfleet.spec import (
-    MAX_ARRAY_SIZE,
     MAX_NAME_LENGTH,
     ArraySpec,
     Dependency,
@@ -24,6 +25,11 @@ from jobfleet.spec import (
     spec_from_dict,
     spec_to_dict,
 )
+
+
+def test_array_doctests() -> None:
+    result = doctest.testmod(jobfleet.arrays)
+    assert result.failed == 0 and result.attempted > 0
 
 
 def test_doctests() -> None:
