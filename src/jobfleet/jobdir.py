@@ -37,9 +37,11 @@ __all__ = [
     "STREAM_PLACEHOLDER",
     "exit_code_path",
     "never_met_path",
+    "output_path",
     "read_env",
     "read_exit_code",
     "read_never_met",
+    "read_number",
     "script_path",
     "started_path",
     "stream_path",
@@ -73,6 +75,12 @@ def exit_code_path(job_dir: str, index: int | None) -> str:
 def read_exit_code(path: str) -> int | None:
     """The code in an exit-code file; None when there is none (yet), or it is not
     completely written."""
+    return read_number(path)
+
+
+def read_number(path: str) -> int | None:
+    """The number in an exit-code or marker file, which the job script writes in
+    one go ending with a newline; None until then."""
     try:
         with open(path, encoding="ascii") as fh:
             text = fh.read()
@@ -98,6 +106,11 @@ def read_never_met(job_dir: str, index: int | None) -> str | None:
             return fh.read().strip()
     except (OSError, ValueError):
         return None
+
+
+def output_path(job_dir: str, stream: Literal["stdout", "stderr"], index: int | None) -> str:
+    """Where a stream of the job (or of element ``index``) goes by default."""
+    return f"{job_dir}/{stream}{_suffix(index)}"
 
 
 def started_path(job_dir: str, index: int | None) -> str:
@@ -146,7 +159,7 @@ def stream_path(
     """
     user = user_stream(spec, stream)
     if user is None:
-        return f"{job_dir}/{stream}{_suffix(index)}"
+        return output_path(job_dir, stream, index)
     values = {"index": "" if index is None else str(index), "job_id": job_id}
     return workdir_prefix(spec, user) + STREAM_PLACEHOLDER.sub(lambda m: values[m[1]], user)
 

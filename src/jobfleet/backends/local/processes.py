@@ -1,0 +1,78 @@
+"""The local agent's view of processes: is this our job, is its group alive, signal it.
+
+Linux ``/proc`` is read directly: a recorded PID is only trusted while its
+command line names the job's script.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+__all__ = ["become_subreaper", "group_alive", "is_job_process", "signal_group"]
+
+log = logging.getLogger(__name__)
+
+
+def is_job_process(pid: int, script: str) -> bool:
+    """Whether ``pid`` is alive (not a zombie) and is this job's script.
+
+    The command line must name the script: after a reboot or a long time a
+    recorded PID may belong to anything, which must never be adopted or signalled.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read().decode("ascii", "replace")
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            argv = fh.read().split(b"\0")
+    except OSError:
+        return False
+    state = stat[stat.rfind(")") + 2 :].split()[0]
+    return state not in ("Z", "X") and os.fsencode(script) in argv
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the group is alive (zombies do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - a group we do not own
+        return True
+    # Members may be zombies whose parent is gone: look at each one.
+    for stat_path in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            stat = stat_path.read_text(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+            return True
+    return False
+
+
+def become_subreaper() -> None:
+    """Adopt orphaned grandchildren (Linux), so they are reaped, not left as zombies.
+
+    A job's processes whose parent died are otherwise handed to PID 1, which in
+    many containers never reaps them.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_child_subreaper = 36
+        libc.prctl(pr_set_child_subreaper, 1, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        log.debug("cannot become a child subreaper on this system")
+
+
+def signal_group(pgid: int, sig: int) -> None:
+    """Send ``sig`` to every process of a group that still exists."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError:  # pragma: no cover - only if the group changed owner
+        log.warning("process group %s: no permission to send signal %s", pgid, sig)

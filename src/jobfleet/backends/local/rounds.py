@@ -1,0 +1,419 @@
+"""One round of the local agent: what it knows of its tasks, and what it decides.
+
+The daemon around it (lock, wake-ups, signals, idle exit) is :mod:`.agent`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jobfleet.backends.local.dependencies import READY, WAIT, Verdicts
+from jobfleet.backends.local.plan import Amount, Running, Waiting, plan
+from jobfleet.backends.local.processes import (
+    group_alive,
+    is_job_process,
+    signal_group,
+)
+from jobfleet.backends.local.queue import (
+    CAPACITY_KEY,
+    NO_INDEX,
+    TERMINAL_TASK_STATES,
+    QueueStore,
+    TaskRow,
+)
+from jobfleet.jobdir import exit_code_path, output_path, read_number, started_path
+from jobfleet.script import EXIT_ALREADY_STARTED, LOCAL
+
+__all__ = ["Key", "Outcome", "Rounds"]
+
+log = logging.getLogger(__name__)
+
+Key = tuple[int, int]
+#: (state, exit code, reason) a task ends with.
+Outcome = tuple[str, int | None, str | None]
+
+#: How long a refused duplicate start waits for the first start's marker.
+_MARKER_WAIT_S = 10.0
+_APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+
+
+@dataclass(slots=True)
+class _Run:
+    """What the agent knows of one started task's processes."""
+
+    pid: int | None  # the script's pid, which is also its process group and session
+    child: bool  # our child (reaped through waitpid) or adopted (watched through /proc)
+    ending: str | None = None  # "timeout" or "cancelled" once the agent decided to end it
+    kill_at: float | None = None  # when to send SIGKILL to what is left of the group
+    outcome: Outcome | None = None  # set when the script ended while the group drains
+    verify_until: float | None = None  # waiting for a first start's marker (pid is None)
+
+
+@dataclass(slots=True)
+class _Capacity:
+    amount: Amount
+    gpu_ids: list[str] = field(default_factory=list)
+
+
+def _tag(task: TaskRow) -> str:
+    return "" if task.idx == NO_INDEX else f".{task.idx}"
+
+
+def _need(task: TaskRow) -> Amount:
+    return Amount(task.cores, task.memory, task.gpu_count)
+
+
+class Rounds:
+    """The agent's state and one scheduling round (:meth:`_tick`): reap what ended,
+    take new jobs and cancels from the queue, watch adopted jobs, enforce walltimes,
+    settle dependencies, choose what starts, write it all in one transaction, start.
+
+    Args:
+        directory: the queue directory.
+        cancel_grace_s: how long a job may take to exit after SIGTERM.
+    """
+
+    def __init__(self, directory: Path, cancel_grace_s: float) -> None:
+        self.directory = directory
+        self.cancel_grace_s = cancel_grace_s
+        self.store = QueueStore(directory)
+        self.capacity = _Capacity(Amount())
+        self.tasks: dict[Key, TaskRow] = {}  # every unfinished task, FIFO order
+        self.runs: dict[Key, _Run] = {}  # started tasks
+        self.by_pid: dict[int, Key] = {}  # our children
+        self.with_deps: set[Key] = set()  # unfinished tasks that have dependencies
+        self.last_job = 0
+        self._updates: dict[Key, TaskRow] = {}
+        self.verdicts = Verdicts(self.store)
+
+    # -- one round ---------------------------------------------------------------
+
+    def _tick(self, now: float, look_at_queue: bool = True) -> None:
+        self._reap(now)
+        if look_at_queue:
+            self._refresh_capacity()
+            self._load_new()
+            self._handle_cancels(now)
+        self._watch(now)
+        self._enforce_walltimes(now)
+        self._resolve_dependencies(now)
+        starting = self._choose(now)
+        # One transaction: what ended, what is about to start (committed before
+        # any process is created), and the pids of what started last round.
+        self._flush()
+        if starting:
+            self._spawn(starting)
+
+    def _refresh_capacity(self) -> None:
+        stored = self.store.setting(CAPACITY_KEY) or {}
+        gpu_ids = [str(g) for g in stored.get("gpu_ids", [])]
+        amount = Amount(int(stored.get("cores", 1)), int(stored.get("memory", 0)), len(gpu_ids))
+        if amount == self.capacity.amount and gpu_ids == self.capacity.gpu_ids:
+            return
+        self.capacity = _Capacity(amount, gpu_ids)
+        log.info("capacity: %s, GPUs %s", amount, gpu_ids)
+        for key, task in list(self.tasks.items()):
+            if key not in self.runs:
+                self._refuse_if_too_big(key, task)
+
+    def _refuse_if_too_big(self, key: Key, task: TaskRow) -> bool:
+        cap = self.capacity.amount
+        if _need(task).fits_in(cap):
+            return False
+        self._finish(
+            key,
+            "failed",
+            None,
+            f"asks for {task.cores} cores, {task.memory} bytes and {task.gpu_count} GPUs; "
+            f"the local backend now has {cap.cores}, {cap.memory} and {cap.gpus} "
+            "(local.cores, local.memory, local.gpus)",
+        )
+        return True
+
+    def _load_new(self) -> None:
+        for task in self.store.active_tasks(after_job=self.last_job):
+            key = (task.job, task.idx)
+            self.last_job = max(self.last_job, task.job)
+            self.tasks[key] = task
+            if task.deps:
+                self.with_deps.add(key)
+            if task.state == "pending":
+                self._refuse_if_too_big(key, task)
+
+    def _save(self, key: Key, task: TaskRow) -> None:
+        self._updates[key] = task
+
+    def _flush(self) -> None:
+        if not self._updates:
+            return
+        now = time.time()
+        rows = [
+            (
+                t.state,
+                t.pid,
+                t.started_at,
+                t.exit_code,
+                t.reason,
+                t.gpus,
+                t.ending,
+                now if t.state in TERMINAL_TASK_STATES else None,
+                t.job,
+                t.idx,
+            )
+            for t in self._updates.values()
+        ]
+        with self.store.write() as db:
+            db.executemany(
+                "UPDATE tasks SET state=?, pid=?, started_at=?, exit_code=?, reason=?, gpus=?,"
+                " ending=?, ended_at=coalesce(ended_at, ?) WHERE job=? AND idx=?",
+                rows,
+            )
+        self._updates.clear()
+
+    def _finish(self, key: Key, state: str, exit_code: int | None, reason: str | None) -> None:
+        task = self.tasks.pop(key)
+        self.with_deps.discard(key)
+        task.state, task.exit_code, task.reason = state, exit_code, reason
+        self._save(key, task)
+        run = self.runs.pop(key, None)
+        if run is not None and run.pid is not None:
+            self.by_pid.pop(run.pid, None)
+        log.info("job %s%s: %s (exit code %s)", task.jf_id, _tag(task), state, exit_code)
+
+    @staticmethod
+    def _outcome(ending: str | None, code: int | None) -> Outcome:
+        if ending == "timeout":
+            return "timeout", code, "walltime exceeded"
+        if ending == "cancelled":
+            return "cancelled", code, "cancelled by user"
+        if code is None:
+            return "lost", None, "the job's script ended without recording an exit code"
+        return ("completed" if code == 0 else "failed"), code, None
+
+    def _reap(self, now: float) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            key = self.by_pid.pop(pid, None)  # else a reparented grandchild: just reaped
+            if key is not None and key in self.runs:
+                self._script_ended(key, os.waitstatus_to_exitcode(status), now)
+
+    def _script_ended(self, key: Key, status: int | None, now: float) -> None:
+        """The job's script (the group leader) is gone; ``status`` when it was our child."""
+        task, run = self.tasks[key], self.runs[key]
+        if status == EXIT_ALREADY_STARTED and run.child:
+            # Our start was refused: an earlier start of this task is the real one.
+            marker = read_number(started_path(task.job_dir, task.index))
+            if marker != run.pid:
+                run.pid, run.child = None, False
+                run.verify_until = now + _MARKER_WAIT_S
+                self._watch(now)
+                return
+        recorded = read_number(exit_code_path(task.job_dir, task.index))
+        if recorded is None and status is not None:
+            recorded = 128 - status if status < 0 else status
+        outcome = self._outcome(run.ending, recorded)
+        if run.pid is not None and group_alive(run.pid):
+            if run.ending is None:
+                # The script ended, processes it left behind end with it (as
+                # under a batch scheduler's process tracking).
+                signal_group(run.pid, signal.SIGKILL)
+            else:
+                run.outcome = outcome  # resources stay taken until the group is gone
+                return
+        self._finish(key, *outcome)
+
+    def _adopt(self, key: Key, pid: int | None) -> None:
+        """Watch a task started by an earlier agent, or settle it if it ended."""
+        task = self.tasks[key]
+        run = self.runs.get(key) or _Run(pid=None, child=False)
+        self.runs[key] = run
+        run.ending = run.ending or task.ending
+        if run.ending and run.kill_at is None:
+            run.kill_at = time.time() + self.cancel_grace_s
+        if pid is not None and is_job_process(pid, task.script):
+            run.pid, run.child, run.verify_until = pid, False, None
+            if task.state != "running" or task.pid != pid:
+                task.state, task.pid = "running", pid
+                task.started_at = task.started_at or time.time()
+                self._save(key, task)
+            if run.ending:
+                signal_group(pid, signal.SIGTERM)
+            log.info("job %s%s: adopted running process %s", task.jf_id, _tag(task), pid)
+            return
+        run.pid = None
+        code = read_number(exit_code_path(task.job_dir, task.index))
+        self._finish(key, *self._outcome(run.ending, code))
+
+    def _watch(self, now: float) -> None:
+        """Adopted scripts that ended, groups that drained, markers that appeared."""
+        for key, run in list(self.runs.items()):
+            task = self.tasks[key]
+            if run.outcome is not None:
+                if run.pid is None or not group_alive(run.pid):
+                    self._finish(key, *run.outcome)
+            elif run.verify_until is not None:
+                marker = read_number(started_path(task.job_dir, task.index))
+                if marker is not None:
+                    self._adopt(key, marker)
+                elif now > run.verify_until:
+                    self._finish(key, "lost", None, "started twice, and the first start vanished")
+            elif not run.child and run.pid is not None and not is_job_process(run.pid, task.script):
+                self._script_ended(key, None, now)
+
+    def _reconcile(self) -> None:
+        """Take over from a previous agent: adopt live jobs, settle finished ones."""
+        self._load_new()
+        for key, task in list(self.tasks.items()):
+            if task.state == "pending":
+                continue
+            marker = read_number(started_path(task.job_dir, task.index))
+            pid = marker if marker is not None else task.pid
+            if marker is not None or (pid is not None and is_job_process(pid, task.script)):
+                self._adopt(key, pid)
+            else:
+                # It never reached its first line: safe to start (the script's
+                # guard refuses a second start should the first one wake up).
+                task.state, task.pid, task.gpus = "pending", None, None
+                self._save(key, task)
+        self._flush()
+
+    def _end(self, key: Key, ending: str, now: float) -> None:
+        """Decide to end a started task: SIGTERM now, SIGKILL after the grace period."""
+        run, task = self.runs[key], self.tasks[key]
+        run.ending = ending
+        run.kill_at = now + self.cancel_grace_s
+        task.ending = ending
+        self._save(key, task)  # a restarted agent still reports timeout / cancelled
+        if run.pid is not None:
+            signal_group(run.pid, signal.SIGTERM)
+
+    def _handle_cancels(self, now: float) -> None:
+        for job, idx, name in self.store.signal_requests():
+            run = self.runs.get((job, idx))
+            if run is not None and run.pid is not None:
+                log.info("job %s: sending SIG%s", self.tasks[(job, idx)].jf_id, name)
+                signal_group(run.pid, signal.Signals[f"SIG{name}"])
+            self.store.clear_signal(job, idx)
+        for job, idx in self.store.cancel_requests():
+            key = (job, idx)
+            task = self.tasks.get(key)
+            if task is None:
+                continue
+            run = self.runs.get(key)
+            if run is None:
+                self._finish(key, "cancelled", None, "cancelled by user before it started")
+            elif run.ending is None:
+                self._end(key, "cancelled", now)
+
+    def _enforce_walltimes(self, now: float) -> None:
+        for key, run in list(self.runs.items()):
+            task = self.tasks[key]
+            if (
+                run.ending is None
+                and task.walltime
+                and task.started_at
+                and now >= task.started_at + task.walltime
+            ):
+                self._end(key, "timeout", now)
+            elif run.kill_at is not None and now >= run.kill_at and run.pid is not None:
+                signal_group(run.pid, signal.SIGKILL)
+                run.kill_at = now + 5.0  # keep trying until it is gone
+
+    # -- dependencies and choosing -------------------------------------------------
+
+    def _resolve_dependencies(self, now: float) -> None:
+        """Cancel tasks whose dependencies can never be met, through whole chains."""
+        changed = bool(self.with_deps)
+        while changed:
+            changed = False
+            self._flush()  # outcomes of jobs that just ended are read from the queue
+            self.verdicts.new_round({job for job, _ in self.tasks})
+            for key, task in list(self._pending_with_deps()):
+                verdict = self.verdicts.verdict(task)
+                if verdict not in (READY, WAIT):
+                    self._finish(key, "cancelled", None, verdict)
+                    changed = True
+
+    def _pending_with_deps(self) -> Iterator[tuple[Key, TaskRow]]:
+        for key in self.with_deps:
+            task = self.tasks.get(key)
+            if task is not None and task.state == "pending":
+                yield key, task
+
+    def _eligible(self) -> Iterator[Waiting[Key]]:
+        in_flight: dict[int, int] = {}
+        for job, _ in self.runs:
+            in_flight[job] = in_flight.get(job, 0) + 1
+        for key, task in self.tasks.items():
+            if task.state != "pending":
+                continue
+            if task.deps and self.verdicts.get(task.job) != READY:
+                continue
+            if task.max_concurrent is not None:
+                if in_flight.get(task.job, 0) >= task.max_concurrent:
+                    continue
+                # Counted as if started, so one pass never exceeds the limit.
+                in_flight[task.job] = in_flight.get(task.job, 0) + 1
+            yield Waiting(key, _need(task), task.walltime)
+
+    def _choose(self, now: float) -> list[Key]:
+        running = [
+            Running(_need(t), (t.started_at or now) + t.walltime if t.walltime else None)
+            for t in (self.tasks[key] for key in self.runs)
+        ]
+        chosen = plan(self.capacity.amount, running, self._eligible(), now)
+        taken = {g for key in self.runs for g in (self.tasks[key].gpus or "").split(",") if g}
+        free_gpus = [g for g in self.capacity.gpu_ids if g not in taken]
+        for key in chosen:
+            task = self.tasks[key]
+            gpus, free_gpus = free_gpus[: task.gpu_count], free_gpus[task.gpu_count :]
+            task.state, task.gpus = "starting", ",".join(gpus)
+            self.runs[key] = _Run(pid=None, child=True)
+            self._save(key, task)
+        return chosen
+
+    def _spawn(self, keys: list[Key]) -> None:
+        for key in keys:
+            task = self.tasks[key]
+            env = dict(task.env)
+            if task.index is not None:
+                env["JOBFLEET_ARRAY_INDEX"] = str(task.index)
+            else:
+                env.pop("JOBFLEET_ARRAY_INDEX", None)
+            # Only the GPUs handed to this job; none at all for a job that asked for none.
+            env["CUDA_VISIBLE_DEVICES"] = task.gpus or ""
+            tag = _tag(task)
+            out = output_path(task.job_dir, "stdout", task.index)
+            err = output_path(task.job_dir, "stderr", task.index)
+            actions = [
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 1, out, _APPEND, 0o600),
+                (os.POSIX_SPAWN_OPEN, 2, err, _APPEND, 0o600),
+            ]
+            try:
+                pid = os.posix_spawn(
+                    LOCAL.interpreter,
+                    [LOCAL.interpreter, task.script],
+                    env,
+                    file_actions=actions,
+                    setsid=True,
+                )
+            except OSError as exc:
+                log.error("job %s%s: cannot start: %s", task.jf_id, tag, exc)
+                self._finish(key, "failed", None, f"could not start: {exc}")
+                continue
+            self.runs[key].pid = pid
+            self.by_pid[pid] = key
+            task.state, task.pid, task.started_at = "running", pid, time.time()
+            self._save(key, task)
