@@ -25,7 +25,6 @@ the file, the dotted key and what would be accepted.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -39,7 +38,7 @@ import yaml
 from jobfleet.backends import KNOWN_BACKENDS
 from jobfleet.errors import ConfigError, SpecError
 from jobfleet.spec import Resources
-from jobfleet.units import parse_memory, parse_walltime
+from jobfleet.units import parse_interval, parse_memory, parse_walltime
 
 __all__ = [
     "SCHEMA",
@@ -146,27 +145,8 @@ def _checked(check: Callable[[Any, str], object]) -> Parser:
     return parse
 
 
-_INTERVAL_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$", re.IGNORECASE)
-_INTERVAL_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-# Longer intervals are a unit mistake, and would overflow time.sleep() if huge.
-_MAX_INTERVAL_S = 86400.0
-
-
 def _interval_seconds(value: Any, key: str) -> float:
-    """Seconds from a number or ``"0.5s"``, ``"250ms"``, ``"2m"``; fractions are kept."""
-    seconds: int | float = math.nan
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = value
-    elif isinstance(value, str) and len(value) <= 64 and (match := _INTERVAL_RE.match(value)):
-        seconds = float(match[1]) * _INTERVAL_UNITS[(match[2] or "s").lower()]
-    # Written so that NaN fails too; ints are compared before float() can overflow.
-    if not 0 < seconds <= _MAX_INTERVAL_S:
-        raise SpecError(
-            key,
-            f"expected a time above 0 and at most 1 day, e.g. 2, 0.5, '0.5s', '250ms' or '1m'; "
-            f"got {_show(value)}",
-        )
-    return float(seconds)
+    return parse_interval(value, key)
 
 
 _RESOURCE_DOCS = {

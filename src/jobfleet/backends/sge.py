@@ -36,6 +36,14 @@ from jobfleet.runner import CommandResult, Runner
 from jobfleet.script import Dialect, register_dialect
 from jobfleet.spec import ArraySpec, JobSpec
 from jobfleet.states import JobState
+from jobfleet.units import (
+    format_sge_memory,
+    format_sge_time,
+    parse_qacct_memory,
+    parse_sge_memory,
+    parse_sge_seconds,
+    parse_sge_time,
+)
 
 __all__ = [
     "SGE",
@@ -119,7 +127,7 @@ def map_failed(
             return JobState.UNKNOWN, None, "no exit status in accounting"
         return (JobState.COMPLETED if exit_status == 0 else JobState.FAILED), exit_status, None
     if failed == _FAILED_TIMEOUT:
-        vmem = _requested_bytes(category, "h_vmem")
+        vmem = parse_sge_memory(category, "h_vmem")
         if vmem is not None and maxvmem_bytes is not None:
             # execd kills when the job's vmem passes h_vmem x slots, and records that
             # very sample as maxvmem; an h_rt or h_cpu kill leaves it below.
@@ -131,7 +139,7 @@ def map_failed(
                     f"> {vmem * slots / 2**20:.0f} MiB",
                 )
             return JobState.TIMEOUT, None, "h_rt limit exceeded"
-        limit = _requested_seconds(category, "h_rt")
+        limit = parse_sge_time(category, "h_rt")
         if limit is None and "h_vmem" in category:
             return JobState.OUT_OF_MEMORY, None, "h_vmem limit exceeded"
         if limit is not None and wallclock_s is not None and wallclock_s + 1 < limit:
@@ -143,34 +151,6 @@ def map_failed(
         return JobState.PENDING, None, "rescheduled"
     # A job that never started has a placeholder exit_status 0 (start_time -/-).
     return JobState.FAILED, exit_status or None, f"Grid Engine failure {failed}"
-
-
-#: Grid Engine's memory multipliers (sge_types(1)): lower case 1000, upper case 1024.
-_MEMORY_UNITS = {"": 1, "k": 1e3, "K": 2**10, "m": 1e6, "M": 2**20, "g": 1e9, "G": 2**30}
-
-
-def _requested_bytes(category: str, resource: str) -> float | None:
-    """Bytes of a memory request in a qacct category (``-l h_vmem=100M``)."""
-    match = re.search(rf"\b{resource}=([0-9.]+)([kKmMgG]?)(?![\w.])", category)
-    return float(match[1]) * _MEMORY_UNITS[match[2]] if match else None
-
-
-def _qacct_bytes(text: str) -> float | None:
-    """Bytes from qacct's ``275.070MB`` (1024-based, as execd's own log shows)."""
-    match = re.fullmatch(r"\s*([0-9.]+)([KMGT]?)B\s*", text)
-    if not match:
-        return None
-    return float(match[1]) * 1024.0 ** " KMGT".index(match[2] or " ")
-
-
-def _requested_seconds(category: str, resource: str) -> float | None:
-    match = re.search(rf"{resource}=([0-9:]+)", category)
-    if not match:
-        return None
-    seconds = 0
-    for part in match[1].split(":"):
-        seconds = seconds * 60 + int(part or 0)
-    return float(seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,15 +182,12 @@ def sge_directives(spec: JobSpec, settings: SgeSettings | None = None) -> list[s
         out.append(f"-pe {settings.parallel_environment} {res.cores}")
     resources = []
     if res.walltime_s is not None:
-        hours, rest = divmod(res.walltime_s, 3600)
-        resources.append(f"h_rt={hours}:{rest // 60:02d}:{rest % 60:02d}")
+        resources.append(f"h_rt={format_sge_time(res.walltime_s)}")
     if res.memory_bytes is not None:
         # h_vmem is a per-slot limit (Grid Engine multiplies it by the slots);
         # mem_free, a load value, is compared with the host's free memory as is.
         slots = res.cores if settings.memory_resource == "h_vmem" else 1
-        resources.append(
-            f"{settings.memory_resource}={math.ceil(res.memory_bytes / slots / 2**20)}M"
-        )
+        resources.append(f"{settings.memory_resource}={format_sge_memory(res.memory_bytes, slots)}")
     if res.gpus:
         resources.append(f"{settings.gpu_resource}={res.gpus}")
     if resources:
@@ -430,14 +407,14 @@ class SgeBackend(BatchBackend):
             failed = int((record.get("failed") or "0").split()[0])
             status_text = (record.get("exit_status") or "").split()
             exit_status = int(status_text[0]) if status_text and status_text[0].isdigit() else None
-            wallclock = _seconds(record.get("ru_wallclock", ""))
+            wallclock = parse_sge_seconds(record.get("ru_wallclock", ""))
             slots = record.get("slots", "1")
             element = map_failed(
                 failed,
                 exit_status,
                 record.get("category", ""),
                 wallclock,
-                _qacct_bytes(record.get("maxvmem", "")),
+                parse_qacct_memory(record.get("maxvmem", "")),
                 int(slots) if slots.isdigit() else 1,
             )
             seen.setdefault(number, {})[index] = element
@@ -578,11 +555,6 @@ def _qacct_records(text: str) -> list[dict[str, str]]:
     if current:
         records.append(current)
     return records
-
-
-def _seconds(text: str) -> float | None:
-    match = re.match(r"\s*([0-9.]+)", text)
-    return float(match[1]) if match else None
 
 
 def _error_reasons(text: str) -> dict[str, str]:

@@ -39,6 +39,7 @@ from jobfleet.runner import CommandResult, Runner, argv_chunks
 from jobfleet.script import Dialect, register_dialect
 from jobfleet.spec import DepKind, JobSpec, parse_array
 from jobfleet.states import TERMINAL, JobState
+from jobfleet.units import format_slurm_memory, format_slurm_time, parse_slurm_duration
 
 __all__ = [
     "SLURM",
@@ -207,12 +208,9 @@ def slurm_directives(spec: JobSpec) -> list[str]:
     if res.nodes != 1:
         out.append(f"--nodes={res.nodes}")
     if res.memory_bytes is not None:
-        out.append(f"--mem={-(-res.memory_bytes // 2**20)}M")  # MiB, rounded up
+        out.append(f"--mem={format_slurm_memory(res.memory_bytes)}")
     if res.walltime_s is not None:
-        days, rest = divmod(res.walltime_s, 86400)
-        hours, rest = divmod(rest, 3600)
-        minutes, seconds = divmod(rest, 60)
-        out.append(f"--time={days}-{hours:02d}:{minutes:02d}:{seconds:02d}")
+        out.append(f"--time={format_slurm_time(res.walltime_s)}")
     if res.gpus:
         out.append(f"--gres=gpu:{res.gpus}")
     if res.queue:
@@ -635,28 +633,10 @@ def parse_queue_list(result: CommandResult) -> list[QueueEntry]:
                 user=user,
                 state=state,
                 native_state=native,
-                elapsed_s=None if state is JobState.PENDING else slurm_duration(used),
+                elapsed_s=None if state is JobState.PENDING else parse_slurm_duration(used),
                 nodes=nodes or None,
                 queue=partition or None,
                 reason=None if reason in ("None", "") else reason,
             )
         )
     return entries
-
-
-def slurm_duration(text: str) -> int | None:
-    """Seconds from SLURM's ``[days-][hours:]minutes:seconds``; None if unreadable.
-
-    >>> slurm_duration("0:07"), slurm_duration("1:02:03"), slurm_duration("2-00:00:01")
-    (7, 3723, 172801)
-    >>> slurm_duration("INVALID") is None
-    True
-    """
-    days, _, clock = text.strip().rpartition("-")
-    parts = clock.split(":")
-    if (days and not days.isdigit()) or len(parts) > 3 or not all(p.isdigit() for p in parts):
-        return None
-    seconds = 0
-    for part in parts:
-        seconds = seconds * 60 + int(part)
-    return seconds + int(days or 0) * 86400
