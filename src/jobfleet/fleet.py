@@ -14,7 +14,6 @@ returns it, so what a user is told is what any other process will see.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import logging
 import os
 import time
@@ -23,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from jobfleet import backends as catalog
 from jobfleet import owner
-from jobfleet.backends import KNOWN_BACKENDS
 from jobfleet.backends.base import Backend, PollTarget, QueueEntry, SubmitRequest
 from jobfleet.config import Config, load_config
 from jobfleet.errors import (
@@ -120,11 +119,6 @@ class Fleet:
         name = name or self.config.backend
         if name in self._backends:
             return self._backends[name]
-        if name not in KNOWN_BACKENDS:
-            raise ConfigError(
-                f"unknown backend {name!r}; choose one of {', '.join(KNOWN_BACKENDS)}",
-                key="backend",
-            )
         backend = self._make_backend(name)
         self._backends[name] = backend
         return backend
@@ -139,31 +133,10 @@ class Fleet:
         return self._monitors[name]
 
     def _make_backend(self, name: str) -> Backend:
-        if name == "sge":
-            from jobfleet.backends.sge import SgeBackend, SgeSettings
-
-            return SgeBackend(self._runner, SgeSettings(**dataclasses.asdict(self.config.sge)))
-        if name == "slurm":
-            from jobfleet.backends.slurm import SlurmBackend, SlurmSettings
-
-            settings = SlurmSettings(**dataclasses.asdict(self.config.slurm))
-            return SlurmBackend(self._runner, settings)
-        if name == "local":
-            from jobfleet.backends.local import LocalBackend, detect_capacity, queue_directory
-
-            local = self.config.local
-            return LocalBackend(
-                queue_directory(self.registry.home),
-                detect_capacity(local.cores, local.memory_bytes, local.gpus),
-                cancel_grace_s=local.cancel_grace_s,
-                idle_exit_s=local.idle_exit_s,
-            )
-        # A name added to KNOWN_BACKENDS without a case here must not silently run locally.
-        raise ConfigError(
-            f"backend {name!r} is not available in this jobfleet; "
-            f"choose one of {', '.join(KNOWN_BACKENDS)}",
-            key="backend",
-        )
+        # ConfigError naming the installed backends when there is no such one.
+        backend_type = catalog.get(name)
+        settings = self.config.settings_for(name)
+        return backend_type.create(settings, runner=self._runner, home=self.registry.home)
 
     # -- submission ---------------------------------------------------------------
 
@@ -229,7 +202,8 @@ class Fleet:
                 if not record.state.is_terminal:
                     native.append(record.native_id or "")
                     owners[record.native_id or ""] = record.id
-                    if backend.holds_mean_after_any:
+                    if dep.kind not in backend.capabilities.dependencies:
+                        # The scheduler only waits for it to end: the script checks.
                         requires.append(Requirement(dep.kind, record.id, _exit_files(record)))
                     continue
                 ok = record.state is JobState.COMPLETED
@@ -490,7 +464,10 @@ class Fleet:
                         "outcome from its exit-code file",
                     )
                 )
-            elif now - record.updated_at > self.backend(record.backend).submit_in_flight_s:
+            elif (
+                now - record.updated_at
+                > self.backend(record.backend).capabilities.submit_in_flight_s
+            ):
                 never.append((record.id, "it never reached the scheduler"))
         if ran:
             self.registry.apply(ran)

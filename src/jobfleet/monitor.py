@@ -131,7 +131,7 @@ class Monitor:
         self.fleet = fleet
         self.backend = backend
         wait = fleet.config.wait
-        floor = wait.min_gap_s if fleet.backend(backend).polls_scheduler else 0.0
+        floor = wait.min_gap_s if fleet.backend(backend).capabilities.polls_scheduler else 0.0
         self._pace = _Pace(
             min(wait.first_poll_s, wait.poll_interval_s), wait.poll_interval_s, floor
         )
