@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from jobfleet import backends as catalog
-from jobfleet.backends.base import BackendType, PollTarget
+from jobfleet.backends.base import BackendType, Capabilities, PollTarget
 from jobfleet.backends.command import PollContext
 from jobfleet.backends.slurm import parse as slurm_parse
 from jobfleet.cli.main import cli
@@ -76,6 +76,30 @@ def test_builtin_backends_come_from_entry_points() -> None:
         for field_name, opt in options(backend.settings):
             default = getattr(backend.settings(), field_name)
             assert default == (None if opt.default is None else opt.convert(opt.default, ""))
+
+
+def test_builtin_capabilities_as_docs_backends_md_lists_them(tmp_path: Path) -> None:
+    from jobfleet.backends.sge import SgeSettings
+    from jobfleet.backends.slurm import SlurmSettings
+    from jobfleet.spec import DepKind
+
+    found = catalog.available()
+    slurm = found["slurm"].create(SlurmSettings(command_timeout_s=7), runner=None, home=tmp_path)
+    sge = found["sge"].create(SgeSettings(), runner=None, home=tmp_path)
+    local = found["local"].create(found["local"].settings(), runner=None, home=tmp_path)
+    try:
+        assert slurm.capabilities == Capabilities(submit_in_flight_s=7.0)
+        assert sge.capabilities == Capabilities(
+            listed_indices=False,
+            dependencies=frozenset({DepKind.AFTER_ANY}),
+            signals=False,
+            submit_in_flight_s=60.0,
+        )
+        assert local.capabilities == Capabilities(
+            accounting=False, shared_queue=False, polls_scheduler=False
+        )
+    finally:
+        local.close()
 
 
 def test_an_unknown_backend_lists_the_installed_ones() -> None:

@@ -1330,3 +1330,10 @@ def test_parse_memory_leaves_a_sigkill_to_accounting() -> None:
     }
     seen = slurm_parse.parse_memory(load("oom-scontrol-ended"), context([job], accounting=False))
     assert seen == {job: {None: (JobState.FAILED, 137, "JobLaunchFailure")}}
+
+
+def test_parse_module_doctests() -> None:
+    import doctest
+
+    result = doctest.testmod(slurm_parse)
+    assert result.attempted > 0 and result.failed == 0

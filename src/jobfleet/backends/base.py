@@ -173,6 +173,8 @@ class Capabilities:
         signals: can send a chosen signal to a running job (``cancel --signal``).
         accounting: can report how a job that left the queue ended.
         queue_view: can list its whole queue (``jobfleet queue``).
+        shared_queue: its queue holds other users' jobs too (``--all-users`` shows
+            more); False for a per-user queue such as the local backend's.
         polls_scheduler: polling asks a shared scheduler, whose rate limit polls must
             respect (``wait.min_gap``); False for a backend reading its own queue.
         submit_in_flight_s: how long a submission may still be running after the
@@ -190,6 +192,7 @@ class Capabilities:
     signals: bool = True
     accounting: bool = True
     queue_view: bool = True
+    shared_queue: bool = True
     polls_scheduler: bool = True
     submit_in_flight_s: float = 0.0
 

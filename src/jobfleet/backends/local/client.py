@@ -142,6 +142,7 @@ class LocalBackend(Backend):
     name = "local"
     capabilities = Capabilities(
         accounting=False,  # the queue itself keeps every outcome
+        shared_queue=False,  # one queue per user (and home and host)
         polls_scheduler=False,  # reads its own queue: no rate limit to respect
         submit_in_flight_s=0.0,  # the enqueue cannot outlive its caller
     )
