@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from jobfleet.backends.base import PollTarget
-from jobfleet.backends.slurm import SlurmBackend
+from jobfleet.backends.slurm.backend import SlurmBackend
 from jobfleet.runner import CommandResult, ScriptedRunner
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "slurm" / "22.05"

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from jobfleet.backends.base import PollTarget
-from jobfleet.backends.slurm import SlurmBackend
+from jobfleet.backends.slurm.backend import SlurmBackend
 from jobfleet.config import load_config
 from jobfleet.engine.fleet import Fleet
 from jobfleet.runner import ScriptedRunner, SubprocessRunner

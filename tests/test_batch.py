@@ -1,4 +1,4 @@
-"""BatchBackend's shared polling: what it concludes from recorded job outcomes."""
+"""CommandBackend's shared polling: what it concludes from recorded job outcomes."""
 
 from __future__ import annotations
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from jobfleet.backends.base import Backend, NativeStatus, PollTarget, SubmitRequest
+from jobfleet.backends.base import Backend, Capabilities, NativeStatus, PollTarget, SubmitRequest
 from jobfleet.config import load_config
-from jobfleet.engine import pool as pool_module
 from jobfleet.engine.fleet import Fleet
 from jobfleet.errors import CommandError, ConfigError, SpecError, SubmitError
+from jobfleet.script import LOCAL, Dialect
 from jobfleet.spec import Dependency, DepKind, JobSpec, parse_array
 from jobfleet.states import JobState
 
@@ -24,7 +24,9 @@ class FakeBackend(Backend):
     """Answers submissions from a script of results; polls know nothing."""
 
     name = "fake"
-    dialect = "local"
+
+    def script_dialect(self) -> Dialect:
+        return LOCAL
 
     def __init__(
         self,
@@ -212,10 +214,10 @@ def test_a_deleted_current_directory_is_a_spec_error(
 def test_a_backend_name_without_an_implementation_is_a_config_error(
     fleet: Fleet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pool_module, "KNOWN_BACKENDS", ("local", "slurm", "pbs"))
+    # A name is known only with its implementation (the catalog's entry points).
     with pytest.raises(ConfigError) as info:
         fleet.backend("pbs")
-    assert "local, slurm, pbs" in str(info.value)
+    assert "choose one of local, sge, slurm" in str(info.value)
     assert "pbs" not in [b.name for b in fleet._backends.made()]
 
 
@@ -305,7 +307,7 @@ def test_cancelling_a_job_of_unknown_submission_finds_it_by_name_first(fleet: Fl
 class AfterAnyBackend(SettlingBackend):
     """A scheduler whose dependencies only wait for the end (like Grid Engine)."""
 
-    holds_mean_after_any = True
+    capabilities = Capabilities(dependencies=frozenset({DepKind.AFTER_ANY}))
 
 
 def test_scripts_check_what_after_any_schedulers_cannot(fleet: Fleet) -> None:

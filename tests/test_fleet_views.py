@@ -17,6 +17,7 @@ from jobfleet.engine import fleet as fleet_module
 from jobfleet.engine.fleet import Fleet, QueueRow
 from jobfleet.naming import scheduler_name
 from jobfleet.registry import NewJob, StatusUpdate
+from jobfleet.script import LOCAL, Dialect
 from jobfleet.spec import JobSpec
 from jobfleet.states import JobRecord, JobState
 
@@ -28,7 +29,6 @@ class QueueBackend(Backend):
     """A scheduler whose queue shows the rows a test gives it; polls know nothing."""
 
     name = "fake"
-    dialect = "local"
 
     def __init__(self, rows: Sequence[QueueEntry] = ()) -> None:
         self.rows = list(rows)
@@ -54,6 +54,9 @@ class QueueBackend(Backend):
 
     def find_submitted(self, name: str, job_id: str) -> str | None:  # pragma: no cover
         return None
+
+    def script_dialect(self) -> Dialect:  # pragma: no cover - nothing is rendered here
+        return LOCAL
 
     def list_queue(self, all_users: bool = False) -> list[QueueEntry]:
         self.listed.append(all_users)

@@ -23,6 +23,7 @@ from jobfleet.engine.monitor import Pace
 from jobfleet.errors import CommandError, SpecError, WaitTimeout
 from jobfleet.jobdir import exit_code_path
 from jobfleet.registry import SUBMITTING, NewJob, StatusUpdate
+from jobfleet.script import LOCAL, Dialect
 from jobfleet.spec import Dependency, DepKind, JobSpec, parse_array
 from jobfleet.states import JobRecord, JobState
 
@@ -33,7 +34,9 @@ class Board(Backend):
     """A scheduler whose answers the test writes on a board (native id -> status)."""
 
     name = "board"
-    dialect = "local"
+
+    def script_dialect(self) -> Dialect:
+        return LOCAL
 
     def __init__(self) -> None:
         self.board: dict[str, NativeStatus] = {}

@@ -28,11 +28,11 @@ from typing import Any
 import pytest
 
 from conftest import wait_for
-from jobfleet.backends import sge as sge_backend
 from jobfleet.backends.base import QueueEntry
 from jobfleet.backends.local import queue_entries
 from jobfleet.backends.local.queue import TaskRow
 from jobfleet.backends.sge import SgeBackend
+from jobfleet.backends.sge import backend as sge_backend
 from jobfleet.backends.slurm import STATE_MAP, SlurmBackend
 from jobfleet.errors import BackendError, CommandError
 from jobfleet.runner import CommandResult, ScriptedRunner

@@ -26,13 +26,11 @@ import jobfleet.script
 from jobfleet.errors import BackendError, SpecError
 from jobfleet.jobdir import exit_code_path, started_path, stream_path
 from jobfleet.script import (
-    DIALECTS,
     EXIT_ALREADY_STARTED,
     EXIT_DEPENDENCY_NEVER_MET,
     LOCAL,
     Dialect,
     Requirement,
-    get_dialect,
     render_script,
 )
 from jobfleet.spec import DepKind, JobSpec, Resources, parse_array
@@ -227,7 +225,7 @@ def test_header_then_directives_in_order() -> None:
 
 def test_local_dialect_emits_no_directives() -> None:
     spec = JobSpec(["x"], resources=Resources.of(extra_directives=["--constraint=a"]))
-    text = render_script(spec, "local")
+    text = render_script(spec, LOCAL)
     assert "--constraint" not in text
 
 
@@ -291,15 +289,20 @@ def test_bad_job_id_or_dir(field: str, kwargs: dict[str, str]) -> None:
     assert info.value.field == field
 
 
-def test_get_dialect() -> None:
-    assert get_dialect("local") is LOCAL
-    assert get_dialect("slurm").directive_prefix == "#SBATCH"  # found in its backend module
-    assert get_dialect("sge").directive_prefix == "#$"
-    assert {"local", "sge", "slurm"} <= set(DIALECTS)
-    with pytest.raises(BackendError, match="valid names: local, sge, slurm"):
-        get_dialect("slurmm")
-    with pytest.raises(BackendError):
-        render_script(JobSpec(["x"]), "nope")
+def test_each_backend_hands_its_dialect(tmp_path: Path) -> None:
+    # No registry of dialects by name: a backend gives its own (script.py imports none).
+    from jobfleet.backends import local, sge, slurm
+    from jobfleet.backends.sge.backend import SgeBackend
+    from jobfleet.backends.slurm.backend import SlurmBackend
+
+    assert SlurmBackend().script_dialect().directive_prefix == "#SBATCH"
+    assert SgeBackend().script_dialect().directive_prefix == "#$"
+    backend = local.BACKEND.create(local.LocalSettings(), runner=None, home=tmp_path)
+    try:
+        assert backend.script_dialect() is LOCAL
+    finally:
+        backend.close()
+    assert (slurm.SLURM.name, sge.SGE.name) == ("slurm", "sge")
 
 
 # --- path rules --------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The Grid Engine backend's parsers and BatchBackend's polling rule, driven by recorded output.
+"""The Grid Engine backend's parsers and CommandBackend's polling rule, driven by recorded output.
 
 No cluster is needed. ``tests/fixtures/sge/8.1.9/NAME.out`` is the stdout of a real Son of
 Grid Engine 8.1.9 command and ``NAME.meta.json`` its argv, return code and stderr (see the
@@ -25,8 +25,11 @@ from typing import Any
 import pytest
 
 from jobfleet.backends.base import NativeStatus, PollTarget, SubmitRequest
-from jobfleet.backends.batch import Seen
-from jobfleet.backends.sge import SgeBackend, SgeSettings, map_failed, map_state, sge_directives
+from jobfleet.backends.command import PollContext, Seen
+from jobfleet.backends.sge import SGE, SgeSettings, sge_directives
+from jobfleet.backends.sge import parse as sge_parse
+from jobfleet.backends.sge.backend import SgeBackend
+from jobfleet.backends.sge.parse import map_failed, map_state
 from jobfleet.config import load_config
 from jobfleet.engine.fleet import Fleet
 from jobfleet.errors import BackendError, CommandError, SpecError, SubmitError
@@ -456,7 +459,7 @@ def test_sge_directives_single_index_array_without_limit() -> None:
 
 def test_render_script_sge_directives_before_the_first_command() -> None:
     spec = full_spec(directives_skip=("-V",), extra_directives=("-l scratch=10G",))
-    lines = render_script(spec, "sge").splitlines()
+    lines = render_script(spec, SGE).splitlines()
     assert lines[0] == "#!/bin/bash"
     directives = [line for line in lines if line.startswith("#$")]
     assert directives == [
@@ -641,7 +644,7 @@ def test_submit_is_transient_job_limit() -> None:
 
 
 def parse_queue(name: str, ids: Sequence[str], runner: ScriptedRunner | None = None) -> Seen:
-    return backend(runner).parse_queue(load(name), ids)
+    return backend(runner).read_queue(load(name), context(ids))
 
 
 EQW_4 = (
@@ -679,13 +682,13 @@ def test_a_job_in_error_state_is_explained_once_not_at_every_poll() -> None:
     be = backend(runner)
     ids = [ID["exit100"], ID["eqw_outdir"]]
     for _ in range(3):
-        seen = be.parse_queue(load("qstat-xml-g-d-live"), ids)
+        seen = be.read_queue(load("qstat-xml-g-d-live"), context(ids))
         assert seen["4"] == {None: (P, None, EQW_4)}
         assert seen["7"] == {None: (P, None, EQW_7)}
     assert runner.calls == [("qstat", "-j", "4,7")]
     # Out of the error state (qmod -cj), then in it again: asked again.
-    be.parse_queue(load("qstat-xml-g-d-after-qdel"), ["12"])
-    be.parse_queue(load("qstat-xml-g-d-live"), ids)
+    be.read_queue(load("qstat-xml-g-d-after-qdel"), context(["12"]))
+    be.read_queue(load("qstat-xml-g-d-live"), context(ids))
     assert runner.calls == [("qstat", "-j", "4,7")] * 2
 
 
@@ -722,7 +725,7 @@ def test_parse_queue_unknown_state_is_unknown(caplog: pytest.LogCaptureFixture) 
     recording = load("qstat-xml-g-d-live")
     odd = recording.stdout.replace("<state>hqw</state>", "<state>X</state>")
     with caplog.at_level(logging.WARNING):
-        seen = backend().parse_queue(replace(recording, stdout=odd), [ID["held"]])
+        seen = sge_parse.parse_queue(replace(recording, stdout=odd), context([ID["held"]]))[0]
     assert seen == {ID["held"]: {None: (JobState.UNKNOWN, None, None)}}
     assert warnings_about(caplog, "unknown Grid Engine job state")
 
@@ -744,7 +747,7 @@ def test_parse_queue_nothing_of_ours(name: str) -> None:
 def test_parse_queue_unreadable_xml(stdout: str) -> None:
     result = replace(load("qstat-xml-g-d-live"), stdout=stdout)
     with pytest.raises(CommandError) as info:
-        backend().parse_queue(result, ["12"])
+        sge_parse.parse_queue(result, context(["12"]))[0]
     assert "unreadable XML" in str(info.value)
 
 
@@ -758,8 +761,13 @@ def test_parse_queue_failed_qstat() -> None:
 # -- qacct ---------------------------------------------------------------------------------
 
 
+def context(ids: Sequence[str], targets: Sequence[PollTarget] = ()) -> PollContext:
+    """A poll's context asking about ``ids``, of these targets."""
+    return PollContext({t.native_id: t for t in targets}, ids)
+
+
 def parse_accounting(name: str, ids: Sequence[str]) -> Seen:
-    return backend().parse_accounting(load(name), ids)
+    return sge_parse.parse_accounting(load(name), context(ids))
 
 
 @pytest.mark.parametrize(
@@ -1275,7 +1283,7 @@ def test_cancel_qmaster_down_raises() -> None:
 def test_parse_cancel_reports_what_was_removed_before_it_started(
     fixture: str, removed: dict[str, list[int | None]]
 ) -> None:
-    assert backend().parse_cancel(load(fixture)) == removed
+    assert sge_parse.parse_cancel(load(fixture)) == removed
 
 
 def test_verify_requests_can_be_turned_off() -> None:
@@ -1339,9 +1347,8 @@ def test_parse_accounting_memory_kill_by_name_pattern() -> None:
 def test_an_accounting_record_of_another_job_with_the_same_number_is_ignored() -> None:
     """Job numbers wrap (and restart with a new spool): a qacct record is ours only
     under our job's name."""
-    be = backend()
     mine = target("23", "jf3c4080ab-7-train")
-    be.accounting_argv([mine])
-    assert be.parse_accounting(load("qacct-ada"), ["23"]) == {}  # it was "jf-ada"
-    be.accounting_argv([target("23", "jf-ada")])
-    assert be.parse_accounting(load("qacct-ada"), ["23"])["23"]
+    assert sge_parse.parse_accounting(load("qacct-ada"), context(["23"], [mine])) == {}
+    # it was "jf-ada"
+    ours = context(["23"], [target("23", "jf-ada")])
+    assert sge_parse.parse_accounting(load("qacct-ada"), ours)["23"]

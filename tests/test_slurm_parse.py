@@ -1,4 +1,4 @@
-"""The SLURM backend's parsers and BatchBackend's logic, driven by recorded SLURM output.
+"""The SLURM backend's parsers and CommandBackend's logic, driven by recorded SLURM output.
 
 No cluster is needed. ``tests/fixtures/slurm/22.05/NAME.out`` is the stdout of a real
 SLURM 22.05.8 command and ``NAME.meta.json`` its argv, return code and stderr (see the
@@ -24,16 +24,11 @@ from typing import Any
 import pytest
 
 from jobfleet.backends.base import NativeStatus, PollTarget, SubmitRequest
-from jobfleet.backends.batch import Seen
-from jobfleet.backends.slurm import (
-    STATE_MAP,
-    SlurmBackend,
-    SlurmSettings,
-    exit_code,
-    map_state,
-    parse_job_id,
-    slurm_directives,
-)
+from jobfleet.backends.command import PollContext, Seen
+from jobfleet.backends.slurm import SLURM, SlurmSettings, slurm_directives
+from jobfleet.backends.slurm import parse as slurm_parse
+from jobfleet.backends.slurm.backend import SlurmBackend
+from jobfleet.backends.slurm.parse import STATE_MAP, exit_code, map_state, parse_job_id
 from jobfleet.errors import CommandError, SpecError, SubmitError
 from jobfleet.runner import CommandResult, ScriptedRunner
 from jobfleet.script import render_script
@@ -184,8 +179,18 @@ def backend(runner: ScriptedRunner | None = None, **settings: Any) -> SlurmBacke
     return SlurmBackend(runner or fake_slurm(), replace(fast, **settings))
 
 
+def context(ids: Sequence[str], accounting: bool | None = None) -> PollContext:
+    """A poll's context asking about ``ids`` (nothing found by earlier steps)."""
+    return PollContext({}, ids, accounting)
+
+
+def squeue(result: CommandResult, ids: Sequence[str]) -> Seen:
+    """The pure squeue parser's states (no backend involved)."""
+    return slurm_parse.parse_queue(result, context(ids))[0]
+
+
 def parse_queue(name: str, ids: Sequence[str] = MAIN_IDS) -> Seen:
-    return backend().parse_queue(load(name), ids)
+    return squeue(load(name), ids)
 
 
 def parse_accounting(
@@ -196,7 +201,7 @@ def parse_accounting(
     argv = be.accounting_argv(targets_for(ids, 1.8e9))
     assert argv is not None
     recording = load(name, version) if version == "22.05" else _sacct_2311(name)
-    return be.parse_accounting(replay(recording, argv), ids)
+    return be.read_accounting(replay(recording, argv), context(ids))
 
 
 def _sacct_2311(name: str) -> CommandResult:
@@ -375,7 +380,7 @@ def test_render_script_skips_and_adds_directives() -> None:
     spec = full_spec(
         directives_skip=("--mem", "--gres"), extra_directives=("--constraint=haswell",)
     )
-    lines = render_script(spec, "slurm").splitlines()
+    lines = render_script(spec, SLURM).splitlines()
     sbatch = [line for line in lines if line.startswith("#SBATCH")]
     assert sbatch == [
         "#SBATCH --cpus-per-task=4",
@@ -565,21 +570,19 @@ def test_parse_queue_pipe_in_job_name(caplog: pytest.LogCaptureFixture) -> None:
     # The recorded row is COMPLETED (dropped as terminal); the same row while running
     # (derived from the recording, state changed) shows the columns are read right.
     running = recorded.replace("|COMPLETED|", "|RUNNING|")
-    seen = backend().parse_queue(
-        CommandResult(load("squeue-array-live").argv, 0, running + "\n", ""), ["239"]
-    )
+    seen = squeue(CommandResult(load("squeue-array-live").argv, 0, running + "\n", ""), ["239"])
     assert seen == {"239": {None: (JobState.RUNNING, None, None)}}
 
 
 def test_parse_queue_odd_array_ids() -> None:
-    seen = backend().parse_queue(load("squeue-array-held-odd-long"), ["357", "358"])
+    seen = squeue(load("squeue-array-held-odd-long"), ["357", "358"])
     assert set(seen["357"]) == {1, 3, 4, 5, 9}
     assert set(seen["358"]) == set(range(1, 200, 2))
     assert all(e[0] is JobState.PENDING for e in seen["358"].values())
 
 
 def test_parse_queue_element_by_raw_id_is_keyed_by_array() -> None:
-    seen = backend().parse_queue(load("squeue-array-element-by-raw-id"), ["407"])
+    seen = squeue(load("squeue-array-element-by-raw-id"), ["407"])
     assert seen == {"406": {1: (JobState.RUNNING, None, None)}}
 
 
@@ -593,10 +596,10 @@ def test_parse_queue_truncated_index_list_is_skipped_with_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.WARNING):
-        seen = backend().parse_queue(load("squeue-array-irregular-held"), ["359"])
+        seen = squeue(load("squeue-array-irregular-held"), ["359"])
     assert seen == {}
     assert warnings_about(caplog, "cannot read array task list")
-    full = backend().parse_queue(load("squeue-array-irregular-held-bitstr0"), ["359"])
+    full = squeue(load("squeue-array-irregular-held-bitstr0"), ["359"])
     assert sorted(i for i in full["359"] if i is not None) == IRREGULAR
 
 
@@ -620,7 +623,7 @@ def test_squeue_and_sacct_run_with_full_index_lists() -> None:
 def test_parse_queue_unknown_ids_are_empty_not_an_error(name: str) -> None:
     recording = load(name)
     ids = (option(recording.argv, "jobs") or "").split(",")
-    assert backend().parse_queue(recording, ids) == {}
+    assert squeue(recording, ids) == {}
 
 
 def test_parse_queue_unknown_single_is_rc_1() -> None:
@@ -637,7 +640,7 @@ def test_parse_queue_failure_raises(name: str) -> None:
     recording = load(name)
     ids = (option(recording.argv, "jobs") or "2").split(",")
     with pytest.raises(CommandError) as info:
-        backend().parse_queue(recording, ids)
+        squeue(recording, ids)
     assert info.value.returncode == recording.returncode
     assert info.value.transient is True
     assert recording.stderr.strip()[:40] in str(info.value)
@@ -703,7 +706,7 @@ def test_parse_accounting_keeps_only_the_jobs_asked_for() -> None:
     argv = be.accounting_argv(targets_for(MAIN_IDS, 1.8e9))
     assert argv is not None
     # every recorded job in the output: the parser itself keeps only those asked for
-    seen = be.parse_accounting(replay(load("sacct-final"), argv), ["236", "251"])
+    seen = be.read_accounting(replay(load("sacct-final"), argv), context(["236", "251"]))
     assert set(seen) == {"236", "251"}
 
 
@@ -757,7 +760,10 @@ def test_parse_accounting_disabled(caplog: pytest.LogCaptureFixture) -> None:
     be = backend()
     with caplog.at_level(logging.WARNING):
         for _ in range(3):
-            assert be.parse_accounting(load("sacct-accounting-disabled"), ["1", "2", "3"]) == {}
+            assert (
+                be.read_accounting(load("sacct-accounting-disabled"), context(["1", "2", "3"]))
+                == {}
+            )
     assert be.accounting is False
     assert be.accounting_argv(targets_for(["1"], 1.8e9)) is None  # later polls do not ask
     assert len(warnings_about(caplog, "accounting is not available")) == 1
@@ -766,7 +772,7 @@ def test_parse_accounting_disabled(caplog: pytest.LogCaptureFixture) -> None:
 def test_parse_accounting_dbd_down_is_an_error_not_missing_accounting() -> None:
     be = backend()
     with pytest.raises(CommandError) as info:
-        be.parse_accounting(load("sacct-dbd-down"), ["1", "2", "3"])
+        be.read_accounting(load("sacct-dbd-down"), context(["1", "2", "3"]))
     assert info.value.transient is True
     assert be.accounting is None  # nothing concluded: the next poll asks again
 
@@ -788,7 +794,7 @@ def test_accounting_argv_matches_recorded_command() -> None:
 
 
 def test_parse_memory_finished_array() -> None:
-    seen = backend().parse_memory(load("scontrol-one-finished-array"), ["251"])
+    seen = slurm_parse.parse_memory(load("scontrol-one-finished-array"), context(["251"]))
     assert seen == {
         "251": {
             **{i: (JobState.COMPLETED, 0, None) for i in (1, 2, 3, 4, 6)},
@@ -798,9 +804,9 @@ def test_parse_memory_finished_array() -> None:
 
 
 def test_parse_memory_failed_and_timeout() -> None:
-    failed = backend().parse_memory(load("scontrol-one-finished-failed"), ["236"])
+    failed = slurm_parse.parse_memory(load("scontrol-one-finished-failed"), context(["236"]))
     assert failed == {"236": {None: (JobState.FAILED, 3, "NonZeroExitCode")}}
-    timeout = backend().parse_memory(load("scontrol-one-finished-timeout"), ["250"])
+    timeout = slurm_parse.parse_memory(load("scontrol-one-finished-timeout"), context(["250"]))
     assert timeout == {"250": {None: (JobState.TIMEOUT, 143, "TimeLimit")}}
 
 
@@ -810,12 +816,12 @@ def test_parse_memory_failed_and_timeout() -> None:
 )
 def test_parse_memory_ignores_unfinished(name: str, ids: list[str]) -> None:
     # pending (DependencyNeverSatisfied), running elements and the pending meta record
-    assert backend().parse_memory(load(name), ids) == {}
+    assert slurm_parse.parse_memory(load(name), context(ids)) == {}
 
 
 def test_parse_memory_all_jobs_only_the_ones_asked_for() -> None:
-    seen = backend().parse_memory(
-        load("scontrol-all-final"), ["236", "247", "248", "240", "256", "246"]
+    seen = slurm_parse.parse_memory(
+        load("scontrol-all-final"), context(["236", "247", "248", "240", "256", "246"])
     )
     assert set(seen) == {"236", "247", "248", "240", "256"}  # 246 still runs
     assert seen["247"] == {None: (JobState.CANCELLED, 143, None)}  # ExitCode=0:15
@@ -827,7 +833,7 @@ def test_parse_memory_all_jobs_only_the_ones_asked_for() -> None:
 
 def test_parse_memory_controller_down_raises() -> None:
     with pytest.raises(CommandError):
-        backend().parse_memory(load("ctld-down-scontrol"), ["2"])
+        slurm_parse.parse_memory(load("ctld-down-scontrol"), context(["2"]))
 
 
 def test_memory_argv_matches_recorded_command() -> None:
@@ -1177,7 +1183,7 @@ def test_23_11_squeue_state_codes_text() -> None:
     recorded = rows(text, columns(load("squeue-live").argv), "%j")
     ids = [row["%A"] for row in recorded]
     result = CommandResult(load("squeue-array-live").argv, 0, text, "")
-    seen = backend().parse_queue(result, ids)
+    seen = squeue(result, ids)
     assert {row["%T"] for row in recorded} <= set(STATE_MAP)
     for row in recorded:
         expected = EXPECTED_STATE[row["%T"]]
@@ -1318,12 +1324,16 @@ def test_parse_memory_leaves_a_sigkill_to_accounting() -> None:
     # scontrol says FAILED, JobLaunchFailure, 0:9, as for any SIGKILL: with accounting,
     # wait for it (its batch step tells a memory kill); without, report what is known.
     job = OOM_ID["J_OOM"]
-    be = backend()
-    be.accounting = True
-    seen = be.parse_memory(load("oom-scontrol-ended"), [job])
+    seen = slurm_parse.parse_memory(load("oom-scontrol-ended"), context([job], accounting=True))
     assert seen == {
         job: {None: (JobState.RUNNING, None, "ending; accounting has not caught up yet")}
     }
-    be.accounting = False
-    seen = be.parse_memory(load("oom-scontrol-ended"), [job])
+    seen = slurm_parse.parse_memory(load("oom-scontrol-ended"), context([job], accounting=False))
     assert seen == {job: {None: (JobState.FAILED, 137, "JobLaunchFailure")}}
+
+
+def test_parse_module_doctests() -> None:
+    import doctest
+
+    result = doctest.testmod(slurm_parse)
+    assert result.attempted > 0 and result.failed == 0

@@ -302,3 +302,67 @@ def test_walltime_round_trip(seconds: int) -> None:
 @given(st.integers(min_value=1, max_value=86400 * 3))
 def test_walltime_round_trip_short(seconds: int) -> None:
     assert parse_walltime(format_walltime(seconds)) == seconds
+
+
+# --- each scheduler's native forms -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("0:07", 7), ("1:02:03", 3723), ("2-00:00:01", 172801), ("05", 5), ("INVALID", None)],
+)
+def test_parse_slurm_duration(text: str, expected: int | None) -> None:
+    from jobfleet.units import parse_slurm_duration
+
+    assert parse_slurm_duration(text) == expected
+
+
+def test_slurm_formats() -> None:
+    from jobfleet.units import format_slurm_memory, format_slurm_time
+
+    assert format_slurm_time(3600) == "0-01:00:00"
+    assert format_slurm_memory(1) == "1M"  # rounded up: never less than asked
+    assert format_slurm_memory(4 * GiB) == "4096M"
+
+
+def test_sge_forms() -> None:
+    from jobfleet.units import (
+        format_sge_memory,
+        format_sge_time,
+        parse_qacct_memory,
+        parse_sge_memory,
+        parse_sge_seconds,
+        parse_sge_time,
+    )
+
+    category = "-U arusers -l h_rt=0:01:00,h_vmem=100M -pe smp 2"
+    assert parse_sge_memory(category, "h_vmem") == 100 * MiB
+    assert parse_sge_memory("-l h_vmem=2G", "h_vmem") == 2 * GiB
+    assert parse_sge_memory("-l h_vmem=2g", "h_vmem") == 2e9  # lower case: 1000-based
+    assert parse_sge_memory("-l h_vmem=100M.5", "h_vmem") is None  # not a size
+    assert parse_sge_time(category, "h_rt") == 60.0
+    assert parse_sge_time(category, "h_cpu") is None
+    assert parse_qacct_memory("275.070MB") == pytest.approx(275.070 * MiB)
+    assert parse_qacct_memory("1.5GB") == 1.5 * GiB
+    assert parse_qacct_memory("") is None
+    assert parse_sge_seconds("3.010s") == 3.01
+    assert format_sge_time(3661) == "1:01:01"
+    assert format_sge_memory(64 * MiB, 2) == "32M"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(2, 2.0), (0.5, 0.5), ("0.5s", 0.5), ("250ms", 0.25), ("2m", 120.0), ("1h", 3600.0)],
+)
+def test_parse_interval(value: object, expected: float) -> None:
+    from jobfleet.units import parse_interval
+
+    assert parse_interval(value) == expected
+
+
+@pytest.mark.parametrize("value", [0, -1, "2d", "x", True, math.nan, 86401, "1" * 80])
+def test_parse_interval_refuses(value: object) -> None:
+    from jobfleet.units import parse_interval
+
+    with pytest.raises(UnitError, match="above 0 and at most 1 day"):
+        parse_interval(value, "wait.poll_interval")

@@ -18,49 +18,51 @@ key by key: defaults, then the file, then the named profile from the file's
     profiles:
       big: {resources: {cores: 16, memory: 64G}}
 
-Every key is one row of :data:`SCHEMA`; a new section (``slurm:``) is a few
-more rows. Every problem raises :class:`~jobfleet.errors.ConfigError` naming
-the file, the dotted key and what would be accepted.
+Every key is one row of :func:`schema`. Each backend's section (``slurm:``) comes
+from its settings dataclass, whose fields declare their keys
+(:func:`jobfleet.settings.option`): an installed backend brings its section
+with it, and ``Config.backends`` holds each one's settings. Every problem
+raises :class:`~jobfleet.errors.ConfigError` naming the file, the dotted key
+and what would be accepted.
 """
 
 from __future__ import annotations
 
-import math
 import os
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from jobfleet.backends import KNOWN_BACKENDS
+from jobfleet import backends as catalog
+from jobfleet.backends.local import LocalSettings
+from jobfleet.backends.sge import SgeSettings
+from jobfleet.backends.slurm import SlurmSettings
 from jobfleet.errors import ConfigError, SpecError
+from jobfleet.settings import Parser, duration, hint, interval, options
+from jobfleet.settings import show as _show
 from jobfleet.spec import Resources
-from jobfleet.units import parse_memory, parse_walltime
+from jobfleet.units import parse_interval, parse_walltime
 
-__all__ = [
+__all__ = [  # noqa: F822 - SCHEMA comes from the module's __getattr__
     "SCHEMA",
     "Config",
     "LocalSettings",
     "Setting",
-    "SgeConfig",
-    "SlurmConfig",
+    "SgeSettings",
+    "SlurmSettings",
     "WaitConfig",
     "describe",
     "find_config_file",
     "load_config",
+    "schema",
 ]
 
 ENV_VAR = "JOBFLEET_CONFIG"
 COMMAND_LINE = "command line"
 DEFAULT = "default"
-
-#: A parser gets a value (never None) and its dotted key; it returns the value in
-#: YAML form (JSON-serialisable) or raises SpecError saying what is accepted.
-Parser = Callable[[Any, str], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,23 +83,10 @@ class Setting:
         return f"{self.section}.{self.name}" if self.section else self.name
 
 
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _hint(word: object, choices: list[str]) -> str:
-    close = get_close_matches(str(word), choices, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def _backend(value: Any, key: str) -> Any:
-    if isinstance(value, str) and value in KNOWN_BACKENDS:
+    if isinstance(value, str) and value in catalog.available():
         return value
-    hint = _hint(value, list(KNOWN_BACKENDS)) if isinstance(value, str) else ""
-    raise SpecError(
-        key, f"unknown backend {_show(value)}{hint}; choose one of {', '.join(KNOWN_BACKENDS)}"
-    )
+    raise SpecError(key, catalog.unknown_backend(value))
 
 
 _LIST_KEYS = ("extra_directives", "directives_skip", "extra_args")
@@ -115,60 +104,6 @@ def _resource(value: Any, key: str) -> Any:
     return value
 
 
-def _whole(minimum: int) -> Parser:
-    def parse(value: Any, key: str) -> Any:
-        if type(value) is not int or value < minimum:
-            raise SpecError(key, f"expected a whole number >= {minimum}, got {_show(value)}")
-        return value
-
-    return parse
-
-
-def _or_auto(parse: Parser) -> Parser:
-    def parse_or_auto(value: Any, key: str) -> Any:
-        if isinstance(value, str) and value.strip().lower() == "auto":
-            return "auto"
-        try:
-            return parse(value, key)
-        except SpecError as exc:
-            raise SpecError(key, f"{exc.message}; or write 'auto'") from None
-
-    return parse_or_auto
-
-
-def _checked(check: Callable[[Any, str], object]) -> Parser:
-    """A parser that validates with ``check`` and keeps the value as written."""
-
-    def parse(value: Any, key: str) -> Any:
-        check(value, key)
-        return value
-
-    return parse
-
-
-_INTERVAL_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$", re.IGNORECASE)
-_INTERVAL_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-# Longer intervals are a unit mistake, and would overflow time.sleep() if huge.
-_MAX_INTERVAL_S = 86400.0
-
-
-def _interval_seconds(value: Any, key: str) -> float:
-    """Seconds from a number or ``"0.5s"``, ``"250ms"``, ``"2m"``; fractions are kept."""
-    seconds: int | float = math.nan
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = value
-    elif isinstance(value, str) and len(value) <= 64 and (match := _INTERVAL_RE.match(value)):
-        seconds = float(match[1]) * _INTERVAL_UNITS[(match[2] or "s").lower()]
-    # Written so that NaN fails too; ints are compared before float() can overflow.
-    if not 0 < seconds <= _MAX_INTERVAL_S:
-        raise SpecError(
-            key,
-            f"expected a time above 0 and at most 1 day, e.g. 2, 0.5, '0.5s', '250ms' or '1m'; "
-            f"got {_show(value)}",
-        )
-    return float(seconds)
-
-
 _RESOURCE_DOCS = {
     "cores": "CPU cores per task",
     "memory": "memory per job, e.g. 4G (1024-based) or 4GB (1000-based)",
@@ -183,126 +118,80 @@ _RESOURCE_DOCS = {
 }
 
 
-def _name(value: Any, key: str) -> Any:
-    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
-        raise SpecError(
-            key, f"expected a name of letters, digits, '_', '.' or '-', got {_show(value)}"
-        )
-    return value
-
-
-def _choice(*choices: str) -> Parser:
-    def parse(value: Any, key: str) -> Any:
-        if value not in choices:
-            raise SpecError(key, f"choose one of {', '.join(choices)}; got {_show(value)}")
-        return value
-
-    return parse
-
-
-def _bool(value: Any, key: str) -> Any:
-    if not isinstance(value, bool):
-        raise SpecError(key, f"expected true or false, got {_show(value)}")
-    return value
-
-
-_memory = _checked(parse_memory)
-_duration = _checked(parse_walltime)
-_interval = _checked(_interval_seconds)
-
-#: Every configuration key, in the order `jobfleet config show` lists them.
-SCHEMA: tuple[Setting, ...] = (
-    Setting("", "backend", _backend, "local", f"default backend: {', '.join(KNOWN_BACKENDS)}"),
+#: The keys of jobfleet itself, before the backends' sections.
+_CORE: tuple[Setting, ...] = (
     *(
         Setting("resources", k, _resource, 1 if k == "cores" else None, _RESOURCE_DOCS[k])
         for k in Resources.KEYS
     ),
-    Setting("local", "cores", _or_auto(_whole(1)), "auto", "cores the local backend may use"),
-    Setting("local", "memory", _or_auto(_memory), "auto", "memory the local backend may use"),
-    Setting("local", "gpus", _or_auto(_whole(0)), "auto", "GPUs the local backend may use"),
-    Setting("local", "cancel_grace", _duration, "10s", "how long a cancelled job may take to exit"),
-    Setting("local", "idle_exit", _duration, "60s", "the local agent exits after this idle time"),
-    Setting("wait", "poll_interval", _interval, "1s", "longest time between status polls"),
-    Setting("wait", "first_poll", _interval, "0.1s", "first time between polls (then grows)"),
+    Setting("wait", "poll_interval", interval, "1s", "longest time between status polls"),
+    Setting("wait", "first_poll", interval, "0.1s", "first time between polls (then grows)"),
     Setting(
         "wait",
         "min_gap",
-        _interval,
+        interval,
         "1s",
         "least time between two polls of a scheduler (keeps clear of its rate limit)",
     ),
     Setting(
         "wait",
         "lost_after",
-        _duration,
+        duration,
         "5m",
         "a job missing from queue, accounting and exit files this long (in answered polls) is lost",
     ),
-    Setting("slurm", "command_timeout", _duration, "60s", "longest wait for one SLURM command"),
-    Setting(
-        "slurm", "submit_retries", _whole(0), 5, "retries of a submission SLURM refused for now"
-    ),
-    Setting("slurm", "retry_backoff", _interval, "1s", "first pause before a retry (doubles)"),
-    Setting("sge", "command_timeout", _duration, "60s", "longest wait for one Grid Engine command"),
-    Setting("sge", "submit_retries", _whole(0), 5, "retries of a submission refused for now"),
-    Setting("sge", "retry_backoff", _interval, "1s", "first pause before a retry (doubles)"),
-    Setting("sge", "parallel_environment", _name, "smp", "PE giving a job several slots on a host"),
-    Setting(
-        "sge",
-        "memory_resource",
-        _choice("h_vmem", "mem_free"),
-        "h_vmem",
-        "h_vmem (enforced limit, per slot) or mem_free (free memory the host needs, whole job)",
-    ),
-    Setting("sge", "gpu_resource", _name, "gpu", "the consumable this site uses for GPUs"),
-    Setting("sge", "verify_requests", _bool, True, "qsub -w e: refuse what could never run"),
-    Setting(
-        "slurm",
-        "kill_invalid_dependents",
-        _bool,
-        True,
-        "cancel a job whose dependency can never be met (--kill-on-invalid-dep)",
-    ),
 )
 
-_BY_KEY = {s.dotted: s for s in SCHEMA}
-_BY_PLACE = {(s.section, s.name): s for s in SCHEMA}
-_TOP_KEYS = [s.name for s in SCHEMA if not s.section]
-_SECTIONS = list(dict.fromkeys(s.section for s in SCHEMA if s.section))
-
 
 @dataclass(frozen=True, slots=True)
-class LocalSettings:
-    """Settings of the local backend; None means detect automatically."""
-
-    cores: int | None = None
-    memory_bytes: int | None = None
-    gpus: int | None = None
-    cancel_grace_s: int = 10
-    idle_exit_s: int = 60
+class _Schema:
+    rows: tuple[Setting, ...]
+    by_key: dict[str, Setting]
+    by_place: dict[tuple[str, str], Setting]
+    top_keys: list[str]
+    sections: list[str]
 
 
-@dataclass(frozen=True, slots=True)
-class SlurmConfig:
-    """Settings of the SLURM backend (section ``slurm:``)."""
-
-    command_timeout_s: int = 60
-    submit_retries: int = 5
-    retry_backoff_s: float = 1.0
-    kill_invalid_dependents: bool = True
+#: (the catalog it was built for, the schema): rebuilt when the catalog is scanned again.
+_cached: list[tuple[Mapping[str, Any], _Schema]] = []
 
 
-@dataclass(frozen=True, slots=True)
-class SgeConfig:
-    """Settings of the Grid Engine backend (section ``sge:``)."""
+def _schema() -> _Schema:
+    """The schema of the installed backends (built once per catalog scan)."""
+    backends = catalog.available()
+    if _cached and _cached[0][0] is backends:
+        return _cached[0][1]
+    rows = [
+        Setting("", "backend", _backend, "local", f"default backend: {', '.join(backends)}"),
+        *_CORE,
+    ]
+    for name, backend in backends.items():
+        rows += [
+            Setting(name, opt.key, opt.parse, opt.default, opt.doc)
+            for _, opt in options(backend.settings)
+        ]
+    built = _Schema(
+        tuple(rows),
+        {s.dotted: s for s in rows},
+        {(s.section, s.name): s for s in rows},
+        [s.name for s in rows if not s.section],
+        list(dict.fromkeys(s.section for s in rows if s.section)),
+    )
+    _cached[:] = [(backends, built)]
+    return built
 
-    command_timeout_s: int = 60
-    submit_retries: int = 5
-    retry_backoff_s: float = 1.0
-    parallel_environment: str = "smp"
-    memory_resource: str = "h_vmem"
-    gpu_resource: str = "gpu"
-    verify_requests: bool = True
+
+def schema() -> tuple[Setting, ...]:
+    """Every configuration key, in the order `jobfleet config show` lists them:
+    jobfleet's own, then each installed backend's section."""
+    return _schema().rows
+
+
+def __getattr__(name: str) -> Any:
+    # SCHEMA follows the installed backends: computed on use, not at import.
+    if name == "SCHEMA":
+        return schema()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,9 +211,9 @@ class Config:
     Attributes:
         backend: default backend name.
         resources: default resources for every job.
-        local: settings of the local backend.
-        slurm: settings of the SLURM backend.
-        sge: settings of the Grid Engine backend.
+        backends: each installed backend's settings (an instance of its settings
+            dataclass), by name. Also read as attributes: ``config.local``,
+            ``config.slurm``, ``config.sge``, ``config.<any installed backend>``.
         wait: how jobs are watched.
         profile: the profile applied, if any.
         path: the file read, if any.
@@ -336,15 +225,31 @@ class Config:
 
     backend: str
     resources: Resources
-    local: LocalSettings
-    slurm: SlurmConfig
-    sge: SgeConfig
+    backends: Mapping[str, Any]
     wait: WaitConfig
     profile: str | None
     path: str | None
     values: dict[str, Any]
     sources: dict[str, str]
     profiles: tuple[str, ...]
+
+    # A backend's section as an attribute: config.py names no backend, so a newly
+    # installed one reads like the built-in ones (``config.local.cancel_grace_s``).
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name == "backends":
+            raise AttributeError(name)  # not set yet (copy, unpickling): no recursion
+        try:
+            return self.backends[name]
+        except KeyError:
+            raise AttributeError(
+                f"{type(self).__name__!r} object has no attribute {name!r}"
+            ) from None
+
+    def settings_for(self, backend: str) -> Any:
+        """The settings of ``backend``: configured, or its defaults when it was
+        installed after this configuration was loaded."""
+        found = self.backends.get(backend)
+        return found if found is not None else catalog.get(backend).settings()
 
 
 def find_config_file(
@@ -428,54 +333,28 @@ def load_config(
         layers.append((profiles[profile], f"{source} (profile {profile})"))
     layers.append((_read_overrides(overrides or {}), COMMAND_LINE))
 
-    flat = {s.dotted: s.default for s in SCHEMA}
+    table = _schema()
+    flat = {s.dotted: s.default for s in table.rows}
     sources = dict.fromkeys(flat, DEFAULT)
     for layer, layer_source in layers:
         flat.update(layer)
         sources.update(dict.fromkeys(layer, layer_source))
     values: dict[str, Any] = {}
-    for s in SCHEMA:
+    for s in table.rows:
         (values.setdefault(s.section, {}) if s.section else values)[s.name] = flat[s.dotted]
-
-    def auto(key: str, convert: Callable[[Any, str], int]) -> int | None:
-        return None if flat[key] == "auto" else convert(flat[key], key)
 
     try:
         return Config(
             backend=flat["backend"],
             resources=Resources.from_mapping(values["resources"]),
-            local=LocalSettings(
-                cores=auto("local.cores", _whole(1)),
-                memory_bytes=auto("local.memory", parse_memory),
-                gpus=auto("local.gpus", _whole(0)),
-                cancel_grace_s=parse_walltime(flat["local.cancel_grace"], "local.cancel_grace"),
-                idle_exit_s=parse_walltime(flat["local.idle_exit"], "local.idle_exit"),
-            ),
-            slurm=SlurmConfig(
-                command_timeout_s=parse_walltime(
-                    flat["slurm.command_timeout"], "slurm.command_timeout"
-                ),
-                submit_retries=flat["slurm.submit_retries"],
-                retry_backoff_s=_interval_seconds(
-                    flat["slurm.retry_backoff"], "slurm.retry_backoff"
-                ),
-                kill_invalid_dependents=flat["slurm.kill_invalid_dependents"],
-            ),
-            sge=SgeConfig(
-                command_timeout_s=parse_walltime(
-                    flat["sge.command_timeout"], "sge.command_timeout"
-                ),
-                submit_retries=flat["sge.submit_retries"],
-                retry_backoff_s=_interval_seconds(flat["sge.retry_backoff"], "sge.retry_backoff"),
-                parallel_environment=flat["sge.parallel_environment"],
-                memory_resource=flat["sge.memory_resource"],
-                gpu_resource=flat["sge.gpu_resource"],
-                verify_requests=flat["sge.verify_requests"],
-            ),
+            backends={
+                name: _settings(backend.settings, name, flat)
+                for name, backend in catalog.available().items()
+            },
             wait=WaitConfig(
-                poll_interval_s=_interval_seconds(flat["wait.poll_interval"], "wait.poll_interval"),
-                first_poll_s=_interval_seconds(flat["wait.first_poll"], "wait.first_poll"),
-                min_gap_s=_interval_seconds(flat["wait.min_gap"], "wait.min_gap"),
+                poll_interval_s=parse_interval(flat["wait.poll_interval"], "wait.poll_interval"),
+                first_poll_s=parse_interval(flat["wait.first_poll"], "wait.first_poll"),
+                min_gap_s=parse_interval(flat["wait.min_gap"], "wait.min_gap"),
                 lost_after_s=parse_walltime(flat["wait.lost_after"], "wait.lost_after"),
             ),
             profile=profile,
@@ -488,10 +367,20 @@ def load_config(
         raise ConfigError(exc.message, source=sources.get(exc.field), key=exc.field) from None
 
 
+def _settings(settings: type[Any], section: str, flat: Mapping[str, Any]) -> Any:
+    """A backend's settings dataclass from the merged (checked) values of its section."""
+    fields = {}
+    for field_name, opt in options(settings):
+        key = f"{section}.{opt.key}"
+        value = flat[key]
+        fields[field_name] = None if value is None else opt.convert(value, key)
+    return settings(**fields)
+
+
 def describe(config: Config) -> list[tuple[str, Any, str]]:
     """(dotted key, value, source) rows in schema order, for ``jobfleet config show``."""
     rows = []
-    for s in SCHEMA:
+    for s in schema():
         value = config.values[s.section][s.name] if s.section else config.values[s.name]
         rows.append((s.dotted, value, config.sources[s.dotted]))
     return rows
@@ -534,23 +423,24 @@ def _read_layer(
     data: Mapping[Any, Any], source: str, prefix: str, extra: list[str] | None = None
 ) -> dict[str, Any]:
     """Check one layer (the file's base or a profile); its values by dotted key."""
+    table = _schema()
     out: dict[str, Any] = {}
     for name, value in data.items():
         name = str(name)
-        if name in _SECTIONS:
+        if name in table.sections:
             section = _mapping(value, source, prefix + name)
             items = [(name, str(sub), sub_value) for sub, sub_value in section.items()]
         else:
             items = [("", name, value)]
         for section_name, sub, item in items:
             key = f"{section_name}.{sub}" if section_name else sub
-            setting = _BY_PLACE.get((section_name, sub))
+            setting = table.by_place.get((section_name, sub))
             if setting is None:
                 if section_name:
-                    what, valid = "key", [s.name for s in SCHEMA if s.section == section_name]
+                    what, valid = "key", [s.name for s in table.rows if s.section == section_name]
                 else:
-                    what, valid = "section or key", _TOP_KEYS + _SECTIONS + (extra or [])
-                message = f"unknown {what}{_hint(sub, valid)}; valid keys: {', '.join(valid)}"
+                    what, valid = "section or key", table.top_keys + table.sections + (extra or [])
+                message = f"unknown {what}{hint(sub, valid)}; valid keys: {', '.join(valid)}"
                 raise ConfigError(message, source=source, key=prefix + key)
             out[key] = _parse(setting, item, source, prefix + key)
     return out
@@ -561,10 +451,10 @@ def _read_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in overrides.items():
         if value is None:
             continue
-        setting = _BY_KEY.get(str(key))
+        setting = _schema().by_key.get(str(key))
         if setting is None:
-            valid = list(_BY_KEY)
-            message = f"unknown key{_hint(key, valid)}; valid keys: {', '.join(valid)}"
+            valid = list(_schema().by_key)
+            message = f"unknown key{hint(key, valid)}; valid keys: {', '.join(valid)}"
             raise ConfigError(message, source=COMMAND_LINE, key=str(key))
         out[setting.dotted] = _parse(setting, value, COMMAND_LINE, setting.dotted)
     return out
@@ -592,4 +482,4 @@ def _unknown_profile(name: str, defined: list[str], found: Path | None) -> str:
         return f"unknown profile {name!r}: no configuration file was found to define it"
     if not defined:
         return f"unknown profile {name!r}: the file defines no profiles"
-    return f"unknown profile {name!r}{_hint(name, defined)}; defined: {', '.join(defined)}"
+    return f"unknown profile {name!r}{hint(name, defined)}; defined: {', '.join(defined)}"

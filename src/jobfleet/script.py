@@ -24,7 +24,7 @@ Every value taken from the spec or the caller is quoted with
 only on the arguments, so golden files can pin it (``tests/golden/``).
 
 >>> from jobfleet.spec import DepKind, JobSpec
->>> text = render_script(JobSpec(["echo", "hi there"]), "local", job_id="7", job_dir="/j/7")
+>>> text = render_script(JobSpec(["echo", "hi there"]), LOCAL, job_id="7", job_dir="/j/7")
 >>> text.splitlines()[1]
 '# jobfleet job 7 (echo)'
 >>> "( 'echo' 'hi there' )" in text
@@ -33,8 +33,6 @@ True
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import re
 import shlex
 from collections.abc import Callable, Sequence
@@ -45,14 +43,11 @@ from jobfleet.jobdir import STREAM_PLACEHOLDER, user_stream, workdir_prefix
 from jobfleet.spec import DepKind, JobSpec
 
 __all__ = [
-    "DIALECTS",
     "EXIT_ALREADY_STARTED",
     "EXIT_DEPENDENCY_NEVER_MET",
     "LOCAL",
     "Dialect",
     "Requirement",
-    "get_dialect",
-    "register_dialect",
     "render_script",
 ]
 
@@ -65,6 +60,9 @@ EXIT_ALREADY_STARTED = 197
 @dataclass(frozen=True, slots=True)
 class Dialect:
     """How one scheduler wants its job scripts.
+
+    A backend hands its own (``Backend.script_dialect()``); :data:`LOCAL` is the
+    plain one, without directives, for launchers that read none.
 
     Attributes:
         name: ``"local"``, later ``"slurm"``, ``"sge"``, ...
@@ -106,33 +104,6 @@ LOCAL = Dialect(
     directives=_no_directives,
     interpreter="/bin/sh",
 )
-
-#: Every dialect by name.
-DIALECTS: dict[str, Dialect] = {LOCAL.name: LOCAL}
-
-
-def get_dialect(name: str) -> Dialect:
-    """The dialect called ``name``.
-
-    Raises:
-        BackendError: no such dialect; the message lists the valid names.
-    """
-    if name not in DIALECTS and name.isidentifier():
-        # A scheduler's dialect lives in its backend module, which registers it.
-        with contextlib.suppress(ImportError):
-            importlib.import_module(f"jobfleet.backends.{name}")
-    try:
-        return DIALECTS[name]
-    except KeyError:
-        valid = ", ".join(sorted(DIALECTS))
-        raise BackendError(f"unknown script dialect {name!r}; valid names: {valid}") from None
-
-
-def register_dialect(dialect: Dialect) -> Dialect:
-    """Make ``dialect`` known by its name (called by backend modules at import)."""
-    DIALECTS[dialect.name] = dialect
-    return dialect
-
 
 #: Exit status of the script when a dependency turned out never to be met
 #: (it then wrote ``never[.<index>]`` with the reason, and ran nothing).
@@ -290,7 +261,7 @@ def _command_line(spec: JobSpec) -> str:
 
 def render_script(
     spec: JobSpec,
-    dialect: Dialect | str,
+    dialect: Dialect,
     *,
     job_id: str = "0",
     job_dir: str = ".",
@@ -300,7 +271,7 @@ def render_script(
 
     Args:
         spec: the job.
-        dialect: a :class:`Dialect` or its name.
+        dialect: how the scheduler wants the script (the backend's ``script_dialect()``).
         job_id: the jobfleet id, exported as ``JOBFLEET_JOB_ID``.
         job_dir: the job's directory (markers, exit codes, default outputs).
             A relative one is taken relative to where the script starts.
@@ -308,11 +279,9 @@ def render_script(
             once they ended, however): the script checks their outcomes itself.
 
     Raises:
-        BackendError: unknown dialect name, or a dialect generating bad directives.
+        BackendError: a dialect generating bad directives.
         SpecError: an env name the script cannot export, or a value it cannot hold.
     """
-    if isinstance(dialect, str):
-        dialect = get_dialect(dialect)
     _check_line("job_id", job_id)
     _check_line("job_dir", job_dir)
 

@@ -48,7 +48,22 @@ from decimal import Context, Decimal, InvalidOperation
 
 from jobfleet.errors import UnitError
 
-__all__ = ["format_memory", "format_walltime", "parse_memory", "parse_walltime"]
+__all__ = [
+    "format_memory",
+    "format_sge_memory",
+    "format_sge_time",
+    "format_slurm_memory",
+    "format_slurm_time",
+    "format_walltime",
+    "parse_interval",
+    "parse_memory",
+    "parse_qacct_memory",
+    "parse_sge_memory",
+    "parse_sge_seconds",
+    "parse_sge_time",
+    "parse_slurm_duration",
+    "parse_walltime",
+]
 
 _BINARY = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40, "p": 2**50}
 _SI = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
@@ -211,3 +226,153 @@ def format_walltime(seconds: int) -> str:
     minutes, secs = divmod(rest, 60)
     clock = f"{hours:02d}:{minutes:02d}:{secs:02d}"
     return f"{days}-{clock}" if days else clock
+
+
+# -- intervals: fractions of a second kept (configuration's poll and retry pauses) ----
+
+_INTERVAL_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$", re.IGNORECASE)
+_INTERVAL_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+# Longer intervals are a unit mistake, and would overflow time.sleep() if huge.
+_MAX_INTERVAL_S = 86400.0
+
+
+def parse_interval(value: object, field: str = "interval") -> float:
+    """Seconds from a number or ``"0.5s"``, ``"250ms"``, ``"2m"``; fractions are kept.
+
+    >>> parse_interval("250ms"), parse_interval(2), parse_interval("1m")
+    (0.25, 2.0, 60.0)
+
+    Raises:
+        UnitError: not above 0 and at most one day, or unreadable.
+    """
+    seconds: int | float = math.nan
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = value
+    elif isinstance(value, str) and len(value) <= 64 and (match := _INTERVAL_RE.match(value)):
+        seconds = float(match[1]) * _INTERVAL_UNITS[(match[2] or "s").lower()]
+    # Written so that NaN fails too; ints are compared before float() can overflow.
+    if not 0 < seconds <= _MAX_INTERVAL_S:
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise UnitError(
+            field,
+            f"expected a time above 0 and at most 1 day, e.g. 2, 0.5, '0.5s', '250ms' or '1m'; "
+            f"got {shown}",
+        )
+    return float(seconds)
+
+
+# -- SLURM's forms -----------------------------------------------------------------
+
+
+def parse_slurm_duration(text: str) -> int | None:
+    """Seconds from SLURM's ``[days-][hours:]minutes:seconds``; None if unreadable.
+
+    >>> parse_slurm_duration("0:07"), parse_slurm_duration("1:02:03")
+    (7, 3723)
+    >>> parse_slurm_duration("2-00:00:01"), parse_slurm_duration("INVALID") is None
+    (172801, True)
+    """
+    days, _, clock = text.strip().rpartition("-")
+    parts = clock.split(":")
+    if (days and not days.isdigit()) or len(parts) > 3 or not all(p.isdigit() for p in parts):
+        return None
+    seconds = 0
+    for part in parts:
+        seconds = seconds * 60 + int(part)
+    return seconds + int(days or 0) * 86400
+
+
+def format_slurm_time(seconds: int) -> str:
+    """SLURM's ``--time`` form, days always written.
+
+    >>> format_slurm_time(90), format_slurm_time(90061)
+    ('0-00:01:30', '1-01:01:01')
+    """
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{days}-{hours:02d}:{minutes:02d}:{secs:02d}"
+
+
+def format_slurm_memory(nbytes: int) -> str:
+    """SLURM's ``--mem`` form: whole MiB, rounded up.
+
+    >>> format_slurm_memory(2**30), format_slurm_memory(2**20 + 1)
+    ('1024M', '2M')
+    """
+    return f"{-(-nbytes // 2**20)}M"
+
+
+# -- Grid Engine's forms -------------------------------------------------------------
+
+#: Grid Engine's memory multipliers (sge_types(1)): lower case 1000, upper case 1024.
+_SGE_MEMORY_UNITS = {"": 1, "k": 1e3, "K": 2**10, "m": 1e6, "M": 2**20, "g": 1e9, "G": 2**30}
+
+
+def parse_sge_memory(category: str, resource: str) -> float | None:
+    """Bytes of a memory request in a qacct category (``-l h_vmem=100M``); None if absent.
+
+    >>> parse_sge_memory("-l h_rt=60,h_vmem=100M", "h_vmem"), parse_sge_memory("", "h_vmem")
+    (104857600.0, None)
+    >>> parse_sge_memory("-l mem_free=1.5g", "mem_free")
+    1500000000.0
+    """
+    match = re.search(rf"\b{resource}=([0-9.]+)([kKmMgG]?)(?![\w.])", category)
+    return float(match[1]) * _SGE_MEMORY_UNITS[match[2]] if match else None
+
+
+def parse_sge_time(category: str, resource: str) -> float | None:
+    """Seconds of a time request in a qacct category (``-l h_rt=1:00:00``); None if absent.
+
+    >>> parse_sge_time("-l h_rt=1:00:05", "h_rt"), parse_sge_time("-l h_rt=90", "h_rt")
+    (3605.0, 90.0)
+    """
+    match = re.search(rf"{resource}=([0-9:]+)", category)
+    if not match:
+        return None
+    seconds = 0
+    for part in match[1].split(":"):
+        seconds = seconds * 60 + int(part or 0)
+    return float(seconds)
+
+
+def parse_qacct_memory(text: str) -> float | None:
+    """Bytes from qacct's ``275.070MB`` (1024-based, as execd's own log shows).
+
+    >>> parse_qacct_memory("1.000KB"), parse_qacct_memory("0.000B"), parse_qacct_memory("x")
+    (1024.0, 0.0, None)
+    """
+    match = re.fullmatch(r"\s*([0-9.]+)([KMGT]?)B\s*", text)
+    if not match:
+        return None
+    return float(match[1]) * 1024.0 ** " KMGT".index(match[2] or " ")
+
+
+def parse_sge_seconds(text: str) -> float | None:
+    """Seconds from qacct's ``ru_wallclock`` (``12s``, ``12.5``); None if unreadable.
+
+    >>> parse_sge_seconds("61s"), parse_sge_seconds(" 2.5"), parse_sge_seconds("")
+    (61.0, 2.5, None)
+    """
+    match = re.match(r"\s*([0-9.]+)", text)
+    return float(match[1]) if match else None
+
+
+def format_sge_time(seconds: int) -> str:
+    """Grid Engine's ``h_rt`` form ``H:MM:SS`` (hours unbounded).
+
+    >>> format_sge_time(90), format_sge_time(90061)
+    ('0:01:30', '25:01:01')
+    """
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+def format_sge_memory(nbytes: int, slots: int = 1) -> str:
+    """A Grid Engine memory request: ``nbytes`` shared by ``slots``, whole MiB rounded up.
+
+    >>> format_sge_memory(2**30), format_sge_memory(2**30, 3)
+    ('1024M', '342M')
+    """
+    return f"{math.ceil(nbytes / slots / 2**20)}M"

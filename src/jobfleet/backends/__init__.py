@@ -1,8 +1,128 @@
-"""Scheduler backends: one module per scheduler, each building argv and parsing output."""
+"""The catalog of backends: every :class:`~jobfleet.backends.base.BackendType` installed.
+
+Backends are found through the entry-point group ``jobfleet.backends``; the
+built-in ones are registered there the same way another package registers its
+own (pyproject.toml)::
+
+    [project.entry-points."jobfleet.backends"]
+    slurm = "jobfleet.backends.slurm:BACKEND"
+
+An entry point names a light descriptor; the backend's module is imported only
+when a backend is created. An entry point that cannot be loaded is skipped with
+a warning naming it: a broken plugin never breaks jobfleet. See docs/backends.md.
+"""
 
 from __future__ import annotations
 
-#: Backend names a configuration may name. Later issues add slurm, sge, ...
-KNOWN_BACKENDS: tuple[str, ...] = ("local", "slurm", "sge")
+import logging
+import threading
+from collections.abc import Mapping
+from importlib.metadata import EntryPoint, entry_points
+from types import MappingProxyType
 
-__all__ = ["KNOWN_BACKENDS"]
+from jobfleet.backends.base import BackendType
+from jobfleet.errors import ConfigError
+from jobfleet.settings import hint
+
+__all__ = ["GROUP", "available", "get", "names", "refresh"]
+
+log = logging.getLogger(__name__)
+
+#: The entry-point group backends register in.
+GROUP = "jobfleet.backends"
+
+_lock = threading.Lock()
+_catalog: Mapping[str, BackendType] | None = None
+
+
+def available() -> Mapping[str, BackendType]:
+    """Every installed backend by name: jobfleet's own first, then the others (by name).
+
+    Scanned once (:func:`refresh` scans again).
+    """
+    global _catalog
+    with _lock:
+        if _catalog is None:
+            _catalog = MappingProxyType(_scan())
+        return _catalog
+
+
+def names() -> list[str]:
+    """The names of the installed backends, in catalog order."""
+    return list(available())
+
+
+def get(name: str) -> BackendType:
+    """The backend called ``name``.
+
+    Raises:
+        ConfigError: no such backend; the message lists the installed ones.
+    """
+    found = available().get(name)
+    if found is None:
+        raise ConfigError(unknown_backend(name), key="backend")
+    return found
+
+
+def unknown_backend(name: object) -> str:
+    """The message for a backend name the catalog does not hold."""
+    valid = names()
+    if not valid:
+        return (
+            f"unknown backend {name!r}: no backend is installed "
+            "(reinstall jobfleet: its own backends are registered as entry points)"
+        )
+    shown = repr(name) if len(repr(name)) <= 60 else repr(name)[:57] + "..."
+    suggestion = hint(name, valid) if isinstance(name, str) else ""
+    return f"unknown backend {shown}{suggestion}; choose one of {', '.join(valid)}"
+
+
+def refresh() -> None:
+    """Forget the scan: the next look finds newly installed backends."""
+    global _catalog
+    with _lock:
+        _catalog = None
+
+
+def _scan() -> dict[str, BackendType]:
+    found: dict[str, tuple[bool, BackendType]] = {}
+    for ep in entry_points(group=GROUP):
+        builtin = _is_builtin(ep)
+        backend = _load(ep)
+        if backend is None:
+            continue
+        if ep.name in found:
+            kept_builtin, _ = found[ep.name]
+            if kept_builtin or not builtin:
+                log.warning("backend %r: a second entry point (%s) is ignored", ep.name, ep.value)
+                continue
+        found[ep.name] = (builtin, backend)
+    # jobfleet's own first, in their registration order; then the others by name.
+    ordered = sorted(
+        found.items(), key=lambda item: (not item[1][0], "" if item[1][0] else item[0])
+    )
+    return {name: backend for name, (_, backend) in ordered}
+
+
+def _is_builtin(ep: EntryPoint) -> bool:
+    return ep.value.startswith("jobfleet.")
+
+
+def _load(ep: EntryPoint) -> BackendType | None:
+    try:
+        backend = ep.load()
+    except Exception as exc:  # a plugin's import may fail in any way
+        log.warning("backend %r (%s) cannot be loaded; skipped: %s", ep.name, ep.value, exc)
+        return None
+    if not isinstance(backend, BackendType):
+        log.warning(
+            "backend %r (%s) is a %s, not a jobfleet BackendType; skipped",
+            ep.name,
+            ep.value,
+            type(backend).__name__,
+        )
+        return None
+    if backend.name != ep.name:
+        log.warning("backend %r (%s) calls itself %r; skipped", ep.name, ep.value, backend.name)
+        return None
+    return backend

@@ -11,17 +11,21 @@ from __future__ import annotations
 import abc
 import os
 import pwd
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
 from jobfleet.errors import BackendError, SubmitError
-from jobfleet.script import Dialect, get_dialect
+from jobfleet.runner import Runner
+from jobfleet.script import Dialect
 from jobfleet.spec import DepKind, JobSpec
 from jobfleet.states import JobState
 
 __all__ = [
     "Backend",
+    "BackendType",
+    "Capabilities",
     "NativeStatus",
     "PollTarget",
     "QueueEntry",
@@ -150,23 +154,57 @@ class QueueEntry:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a backend's scheduler can do: the engine and the CLI branch on these,
+    never on a backend's name.
+
+    Attributes:
+        arrays: runs array jobs.
+        max_array_size: most elements in one array; None for jobfleet's own limit.
+        max_concurrency: honours an array's "at most N at once" (SLURM's ``%N``).
+        stepped_indices: takes a range with a step (``1-9:2``).
+        listed_indices: takes several ranges or single indices (``1,3,7-9``); Grid
+            Engine takes one range per array.
+        dependencies: the dependency kinds the scheduler honours itself. For the
+            others it only waits until the predecessors ended (Grid Engine's
+            ``-hold_jid``): the job script checks the outcome
+            (:class:`jobfleet.script.Requirement`).
+        signals: can send a chosen signal to a running job (``cancel --signal``).
+        accounting: can report how a job that left the queue ended.
+        queue_view: can list its whole queue (``jobfleet queue``).
+        shared_queue: its queue holds other users' jobs too (``--all-users`` shows
+            more); False for a per-user queue such as the local backend's.
+        polls_scheduler: polling asks a shared scheduler, whose rate limit polls must
+            respect (``wait.min_gap``); False for a backend reading its own queue.
+        submit_in_flight_s: how long a submission may still be running after the
+            process that started it died (its outcome is not known before then): a
+            command's time-out for the command-line backends, 0 for the local one,
+            whose enqueue cannot outlive its caller.
+    """
+
+    arrays: bool = True
+    max_array_size: int | None = None
+    max_concurrency: bool = True
+    stepped_indices: bool = True
+    listed_indices: bool = True
+    dependencies: frozenset[DepKind] = frozenset(DepKind)
+    signals: bool = True
+    accounting: bool = True
+    queue_view: bool = True
+    shared_queue: bool = True
+    polls_scheduler: bool = True
+    submit_in_flight_s: float = 0.0
+
+
 class Backend(abc.ABC):
     """The interface the rest of jobfleet uses for any scheduler."""
 
     #: Name used in configuration and on the command line.
     name: ClassVar[str]
-    #: Script dialect (see :mod:`jobfleet.script`).
-    dialect: ClassVar[str]
-    #: True when the scheduler's dependencies only wait for predecessors to end
-    #: (Grid Engine's -hold_jid): the job script then checks after-ok and
-    #: after-not-ok itself (:class:`jobfleet.script.Requirement`).
-    holds_mean_after_any: ClassVar[bool] = False
-    #: True when polling asks a shared scheduler, whose rate limit polls must respect
-    #: (``wait.min_gap``); False for the local backend, which reads its own queue.
-    polls_scheduler: ClassVar[bool] = True
-    #: How long a submit command may still run after the process that started it died
-    #: (its outcome is not known before): the local backend's enqueue cannot outlive it.
-    submit_in_flight_s: float = 0.0
+    #: What the scheduler can do; a backend whose settings change it sets its own
+    #: in ``__init__``.
+    capabilities: Capabilities = Capabilities()
 
     @abc.abstractmethod
     def submit(self, request: SubmitRequest) -> str:
@@ -247,15 +285,47 @@ class Backend(abc.ABC):
         """
         raise BackendError(f"the {self.name} backend cannot list its queue")
 
+    @abc.abstractmethod
     def script_dialect(self) -> Dialect:
         """The dialect job scripts are rendered in (with this backend's settings)."""
-        return get_dialect(self.dialect)
 
     def check_request(self, spec: JobSpec) -> None:  # noqa: B027 - optional hook
         """Raise :class:`jobfleet.errors.SpecError` when this backend cannot run ``spec``."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release what the backend holds (connections, files)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BackendType:
+    """A backend as the catalog knows it, before anything heavy is imported.
+
+    Each backend package names one in the entry-point group ``jobfleet.backends``
+    (see :mod:`jobfleet.backends` and docs/backends.md).
+
+    Attributes:
+        name: the name configurations and the command line use (the entry point's).
+        settings: the settings dataclass; its fields declare the keys of the
+            configuration section ``<name>:`` (:func:`jobfleet.settings.option`).
+        factory: ``factory(settings, runner=..., home=...)`` builds the backend;
+            it imports the backend's module, so that only a backend in use is loaded.
+        summary: one line for listings.
+    """
+
+    name: str
+    settings: type[Any]
+    factory: Callable[..., Backend]
+    summary: str = ""
+
+    def create(self, settings: Any, *, runner: Runner | None, home: Path) -> Backend:
+        """The backend, with these settings (an instance of :attr:`settings`).
+
+        Args:
+            settings: the configured settings.
+            runner: runs scheduler commands (None: real subprocesses).
+            home: the jobfleet home, for backends that keep files of their own.
+        """
+        return self.factory(settings, runner=runner, home=home)
 
 
 def user_name() -> str | None:

@@ -93,13 +93,14 @@ def queue(
       reason        why it waits or is held, in the scheduler's words, or null
     """
     with Fleet(load(config_path, profile, {"backend": backend})) as fleet:
-        name = fleet.backend().name
+        be = fleet.backend()
+        name, shared = be.name, be.capabilities.shared_queue
         rows = fleet.queue(all_users=all_users)
     if as_json:
         print_json([row.to_dict() for row in rows])
     elif not rows:
-        # Each user has their own local queue: --all-users would show the same.
-        mine = not all_users and name != "local"
+        # A queue of this user's alone (local): --all-users would show the same.
+        mine = not all_users and shared
         hint = " of yours (--all-users shows everybody's)" if mine else ""
         click.echo(f"the {name} queue has no unfinished jobs{hint}")
     else:

@@ -98,7 +98,7 @@ class Fleet:
         be = self.backend(backend)
         if be.name not in self._monitors:
             wait = self.config.wait
-            floor = wait.min_gap_s if be.polls_scheduler else 0.0
+            floor = wait.min_gap_s if be.capabilities.polls_scheduler else 0.0
             pace = Pace(min(wait.first_poll_s, wait.poll_interval_s), wait.poll_interval_s, floor)
             self._monitors[be.name] = Monitor(be.name, self, self.registry, pace)
         return self._monitors[be.name]

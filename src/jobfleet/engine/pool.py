@@ -1,14 +1,13 @@
-"""The backends of one fleet: each made once, on first use, from the configuration."""
+"""The backends of one fleet: each made once, on first use, from the catalog
+(entry points ``jobfleet.backends``) and its section of the configuration."""
 
 from __future__ import annotations
 
-import dataclasses
-import os
+from pathlib import Path
 
-from jobfleet.backends import KNOWN_BACKENDS
+from jobfleet import backends as catalog
 from jobfleet.backends.base import Backend
 from jobfleet.config import Config
-from jobfleet.errors import ConfigError
 from jobfleet.runner import Runner
 
 __all__ = ["BackendPool"]
@@ -23,7 +22,7 @@ class BackendPool:
         runner: how scheduler commands are run (tests inject a scripted one).
     """
 
-    def __init__(self, config: Config, home: str | os.PathLike[str], runner: Runner | None):
+    def __init__(self, config: Config, home: Path, runner: Runner | None):
         self._config = config
         self._home = home
         self._runner = runner
@@ -53,33 +52,8 @@ class BackendPool:
         self._made.clear()
 
     def _make(self, name: str) -> Backend:
-        if name not in KNOWN_BACKENDS:
-            raise ConfigError(
-                f"unknown backend {name!r}; choose one of {', '.join(KNOWN_BACKENDS)}",
-                key="backend",
-            )
-        if name == "sge":
-            from jobfleet.backends.sge import SgeBackend, SgeSettings
-
-            return SgeBackend(self._runner, SgeSettings(**dataclasses.asdict(self._config.sge)))
-        if name == "slurm":
-            from jobfleet.backends.slurm import SlurmBackend, SlurmSettings
-
-            settings = SlurmSettings(**dataclasses.asdict(self._config.slurm))
-            return SlurmBackend(self._runner, settings)
-        if name == "local":
-            from jobfleet.backends.local import LocalBackend, detect_capacity, queue_directory
-
-            local = self._config.local
-            return LocalBackend(
-                queue_directory(self._home),
-                detect_capacity(local.cores, local.memory_bytes, local.gpus),
-                cancel_grace_s=local.cancel_grace_s,
-                idle_exit_s=local.idle_exit_s,
-            )
-        # A name added to KNOWN_BACKENDS without a case here must not silently run locally.
-        raise ConfigError(
-            f"backend {name!r} is not available in this jobfleet; "
-            f"choose one of {', '.join(KNOWN_BACKENDS)}",
-            key="backend",
+        # The catalog names the valid backends when ``name`` is none of them.
+        backend_type = catalog.get(name)
+        return backend_type.create(
+            self._config.settings_for(name), runner=self._runner, home=self._home
         )

@@ -103,7 +103,7 @@ class Recovery:
                     )
                 )
             else:
-                in_flight = self.backends.get(record.backend).submit_in_flight_s
+                in_flight = self.backends.get(record.backend).capabilities.submit_in_flight_s
                 if now - record.updated_at > in_flight:
                     never.append((record.id, "it never reached the scheduler"))
         if ran:

@@ -156,7 +156,7 @@ class Submission:
                 if not record.state.is_terminal:
                     native.append(record.native_id or "")
                     owners[record.native_id or ""] = record.id
-                    if backend.holds_mean_after_any:
+                    if dep.kind not in backend.capabilities.dependencies:
                         requires.append(Requirement(dep.kind, record.id, _exit_files(record)))
                     continue
                 ok = record.state is JobState.COMPLETED

@@ -1,449 +1,114 @@
 """The local backend: jobs on this machine, no scheduler needed.
 
-The client half lives here: it enqueues jobs in the local queue, asks for
-cancellation and reads states (one query per poll), starting the per-user
-agent (:mod:`.agent`) whenever none is running. See the agent's docstring for
-the design and docs/local-backend.md for the user's view.
+This module is the catalog's entry and the settings (section ``local:``); the
+client (:mod:`.client`), the per-user agent (:mod:`.agent`), its queue
+(:mod:`.queue`) and planner (:mod:`.plan`) load when a local backend is created.
+The client's names are importable from here too (loaded on use).
 """
 
 from __future__ import annotations
 
-import fcntl
-import logging
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from jobfleet.backends.base import (
-    Backend,
-    NativeStatus,
-    PollTarget,
-    QueueEntry,
-    SubmitRequest,
-    user_name,
-)
-from jobfleet.backends.local.queue import (
-    CAPACITY_KEY,
-    LOCK_NAME,
-    LOG_NAME,
-    NO_INDEX,
-    WAKE_NAME,
-    NewLocalJob,
-    QueueStore,
-    TaskRow,
-)
-from jobfleet.errors import BackendError, SpecError, SubmitError
-from jobfleet.spec import ArraySpec, JobSpec
-from jobfleet.states import JobState, aggregate
+from jobfleet.backends.base import Backend, BackendType
+from jobfleet.runner import Runner
+from jobfleet.settings import auto_or, duration, memory, option, whole
+from jobfleet.units import parse_memory, parse_walltime
 
-__all__ = ["LocalBackend", "LocalCapacity", "detect_capacity", "queue_directory"]
-
-log = logging.getLogger(__name__)
-
-
-_STATE_MAP = {
-    "pending": JobState.PENDING,
-    "starting": JobState.PENDING,
-    "running": JobState.RUNNING,
-    "completed": JobState.COMPLETED,
-    "failed": JobState.FAILED,
-    "cancelled": JobState.CANCELLED,
-    "timeout": JobState.TIMEOUT,
-    "lost": JobState.LOST,
-}
-
-
-def _gpu_ids() -> list[str]:
-    """The GPUs this process may use: ``$CUDA_VISIBLE_DEVICES`` (indices or UUIDs)
-    when set, else the NVIDIA device files."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        ids = [d.strip() for d in visible.split(",") if d.strip()]
-        # "-1" (and anything after an invalid entry) hides the rest, as in CUDA.
-        return ids[: ids.index("-1")] if "-1" in ids else ids
-    devices = sorted(
-        int(p.name[6:]) for p in Path("/dev").glob("nvidia[0-9]*") if p.name[6:].isdigit()
+if TYPE_CHECKING:
+    from jobfleet.backends.local.client import (
+        LocalBackend,
+        LocalCapacity,
+        detect_capacity,
+        queue_directory,
+        queue_entries,
     )
-    return [str(d) for d in devices]
+
+__all__ = [
+    "BACKEND",
+    "LocalBackend",
+    "LocalCapacity",
+    "LocalSettings",
+    "detect_capacity",
+    "queue_directory",
+    "queue_entries",
+]
+
+
+def _auto(convert: Any) -> Any:
+    def read(value: Any, key: str) -> Any:
+        return None if value == "auto" else convert(value, key)
+
+    return read
+
+
+def _count(value: Any, key: str) -> int:
+    return int(value)
 
 
 @dataclass(frozen=True, slots=True)
-class LocalCapacity:
-    """What the local backend may hand out: cores, memory in bytes, and GPU ids."""
+class LocalSettings:
+    """Settings of the local backend (section ``local:``); None means detect automatically."""
 
-    cores: int
-    memory: int
-    gpu_ids: tuple[str, ...] = ()
-
-    @property
-    def gpus(self) -> int:
-        return len(self.gpu_ids)
-
-    def to_setting(self) -> dict[str, object]:
-        return {"cores": self.cores, "memory": self.memory, "gpu_ids": list(self.gpu_ids)}
-
-
-def detect_capacity(
-    cores: int | None = None, memory_bytes: int | None = None, gpus: int | None = None
-) -> LocalCapacity:
-    """What the local backend may hand out; None means detect it.
-
-    A configured GPU count takes the first that many visible GPUs (or indices
-    0..N-1 when fewer are visible, e.g. on a machine whose devices are hidden).
-    """
-    if cores is None:
-        cores = (
-            len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity")
-            else os.cpu_count() or 1
-        )
-    if memory_bytes is None:
-        memory_bytes = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    ids = _gpu_ids()
-    if gpus is not None:
-        ids = ids[:gpus] if len(ids) >= gpus else [str(i) for i in range(gpus)]
-    return LocalCapacity(cores, memory_bytes, tuple(ids))
-
-
-def queue_directory(home: str | os.PathLike[str]) -> Path:
-    """The local queue of a jobfleet home on this host.
-
-    One per host: a home on a file system shared by several machines (a
-    cluster's login nodes) gets one agent per machine, each running its own
-    machine's jobs, never adopting another machine's processes.
-    """
-    return Path(home) / "local" / (socket.gethostname().split(".")[0] or "localhost")
-
-
-class LocalBackend(Backend):
-    """Runs jobs on this machine through the per-user local agent.
-
-    Args:
-        directory: where the queue, the agent's lock, FIFO and log live
-            (see :func:`queue_directory`).
-        capacity: cores, memory and GPUs the agent may hand out.
-        cancel_grace_s: time between SIGTERM and SIGKILL on cancel or time-out.
-        idle_exit_s: the agent exits after this long with nothing to do.
-    """
-
-    name = "local"
-    dialect = "local"
-    polls_scheduler = False
-
-    def __init__(
-        self,
-        directory: str | os.PathLike[str],
-        capacity: LocalCapacity | None = None,
-        *,
-        cancel_grace_s: float = 10.0,
-        idle_exit_s: float = 60.0,
-    ) -> None:
-        self.directory = Path(directory)
-        self.capacity = capacity or detect_capacity()
-        self.cancel_grace_s = cancel_grace_s
-        self.idle_exit_s = idle_exit_s
-        old_umask = os.umask(0o077)  # the queue holds the submitters' environments
-        try:
-            self.store = QueueStore(self.directory)
-        finally:
-            os.umask(old_umask)
-        self._capacity_stored = False
-
-    def close(self) -> None:
-        self.store.close()
-
-    # -- the agent ----------------------------------------------------------------
-
-    def agent_running(self) -> bool:
-        """True when an agent holds the lock for this queue."""
-        fd = os.open(self.directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        else:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return False
-        finally:
-            os.close(fd)
-
-    def ensure_agent(self) -> None:
-        """Start an agent unless one is running, then wake it."""
-        if not self._capacity_stored:
-            # The agent reads what it may hand out from the queue when woken.
-            if self.store.setting(CAPACITY_KEY) != self.capacity.to_setting():
-                self.store.set_setting(CAPACITY_KEY, self.capacity.to_setting())
-            self._capacity_stored = True
-        if not self.agent_running():
-            self._start_agent()
-        self._wake()
-
-    def _start_agent(self, wait_s: float = 20.0) -> None:
-        """Start an agent and wait until it (or a rival) holds the lock.
-
-        Waiting keeps concurrent clients from each starting one, and turns an
-        agent that cannot start into an error naming its log.
-        """
-        argv = [
-            sys.executable,
-            "-m",
-            "jobfleet.backends.local.agent",
-            "--dir",
-            str(self.directory),
-            "--cancel-grace",
-            str(self.cancel_grace_s),
-            "--idle-exit",
-            str(self.idle_exit_s),
-        ]
-        log.debug("starting local agent: %s", argv)
-        with open(self.directory / LOG_NAME, "ab") as logfile:
-            try:
-                proc = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=logfile,
-                    stderr=logfile,
-                    start_new_session=True,
-                    close_fds=True,
-                    cwd="/",
-                )
-            except OSError as exc:
-                raise BackendError(f"cannot start the local agent ({argv[0]}): {exc}") from exc
-        deadline = time.monotonic() + wait_s
-        while not self.agent_running():
-            # Status 0 means a rival won the race to the lock: keep waiting for it.
-            if proc.poll() not in (None, 0):
-                raise BackendError(
-                    f"the local agent exited with status {proc.returncode}; "
-                    f"see {self.directory / LOG_NAME}"
-                )
-            if time.monotonic() > deadline:
-                raise BackendError(
-                    f"the local agent did not start within {wait_s:g}s; "
-                    f"see {self.directory / LOG_NAME}"
-                )
-            time.sleep(0.01)
-
-    def _wake(self) -> None:
-        try:
-            fd = os.open(self.directory / WAKE_NAME, os.O_WRONLY | os.O_NONBLOCK)
-        except OSError:
-            return  # no agent listening yet: a new one reads the whole queue when it starts
-        try:
-            os.write(fd, b"!")
-        except BlockingIOError:
-            pass  # the FIFO is full of wake-ups already
-        finally:
-            os.close(fd)
-
-    # -- Backend ------------------------------------------------------------------
-
-    def check_request(self, spec: JobSpec) -> None:
-        res = spec.resources
-        cap = self.capacity
-        if res.nodes != 1:
-            raise SpecError("resources.nodes", "the local backend runs on this one machine; use 1")
-        if res.cores > cap.cores:
-            raise SpecError(
-                "resources.cores",
-                f"asks for {res.cores} cores but the local backend has {cap.cores} "
-                "(set local.cores in the configuration to change that)",
-            )
-        if (res.memory_bytes or 0) > cap.memory:
-            raise SpecError(
-                "resources.memory",
-                f"asks for {res.memory_bytes} bytes but the local backend has {cap.memory} "
-                "(set local.memory in the configuration to change that)",
-            )
-        if res.gpus > cap.gpus:
-            raise SpecError(
-                "resources.gpus",
-                f"asks for {res.gpus} GPUs but the local backend has {cap.gpus} "
-                "(set local.gpus in the configuration to change that)",
-            )
-
-    def submit(self, request: SubmitRequest) -> str:
-        result = self.submit_many([request])[0]
-        if isinstance(result, SubmitError):
-            raise result
-        return result
-
-    def submit_many(self, requests: Sequence[SubmitRequest]) -> list[str | SubmitError]:
-        jobs = []
-        for req in requests:
-            spec = req.spec
-            deps = []
-            for kind, native_ids in req.dependencies:
-                deps.append((kind.value, [int(n) for n in native_ids]))
-            jobs.append(
-                NewLocalJob(
-                    jf_id=req.job_id,
-                    name=req.name,
-                    script=req.script_path,
-                    job_dir=req.job_dir,
-                    cores=spec.resources.cores,
-                    memory=spec.resources.memory_bytes or 0,
-                    gpus=spec.resources.gpus,
-                    walltime=spec.resources.walltime_s,
-                    max_concurrent=spec.array.max_concurrent if spec.array else None,
-                    indices=list(spec.array.indices) if spec.array else [NO_INDEX],
-                    deps=deps,
-                    env=dict(req.env),
-                )
-            )
-        problem = self._check_dependencies(requests)
-        if problem:
-            return [SubmitError(r.name, problem) for r in requests]
-        try:
-            ids = self.store.enqueue(jobs)
-        except BackendError as exc:
-            return [SubmitError(r.name, str(exc)) for r in requests]
-        try:
-            self.ensure_agent()
-        except BackendError as exc:
-            # The jobs are queued: they run when an agent starts (the next
-            # status, wait or submit tries again). Submission did succeed.
-            log.warning("queued, but the local agent did not start: %s", exc)
-        return [str(i) for i in ids]
-
-    def _check_dependencies(self, requests: Sequence[SubmitRequest]) -> str | None:
-        """Why a dependency cannot be trusted, if so: each native id must still
-        be the queue job of the jobfleet job the spec names (a removed queue
-        directory starts its ids again)."""
-        expected = {
-            int(native): jf_id
-            for req in requests
-            for native, jf_id in req.dependency_owners.items()
-        }
-        if not expected:
-            return None
-        actual = self.store.jf_ids(list(expected))
-        for native, jf_id in expected.items():
-            if actual.get(native) != jf_id:
-                return (
-                    f"dependency job {jf_id} is not in the local queue {self.directory} "
-                    "(was it removed, or submitted on another host?)"
-                )
-        return None
-
-    def submit_argv(self, request: SubmitRequest) -> list[str] | None:
-        return None
-
-    def find_submitted(self, name: str, job_id: str) -> str | None:
-        native = self.store.find_job(job_id, name)
-        return None if native is None else str(native)
-
-    def poll(self, targets: Sequence[PollTarget]) -> dict[str, NativeStatus]:
-        owner = {int(t.native_id): t.job_id for t in targets if t.native_id.isdigit()}
-        rows = self.store.task_states(list(owner))
-        by_job: dict[int, list[tuple[int, str, int | None, str | None]]] = {}
-        for job, jf_id, idx, state, exit_code, reason in rows:
-            if jf_id != owner.get(job):
-                # Another job's entry (the queue was removed and ids restarted):
-                # say nothing rather than report someone else's outcome.
-                continue
-            by_job.setdefault(job, []).append((idx, state, exit_code, reason))
-        result: dict[str, NativeStatus] = {}
-        unfinished = False
-        for job, tasks in by_job.items():
-            if tasks[0][0] == NO_INDEX:
-                _, state, exit_code, reason = tasks[0]
-                mapped = _STATE_MAP.get(state, JobState.UNKNOWN)
-                result[str(job)] = NativeStatus(mapped, exit_code, reason)
-            else:
-                elements = {
-                    idx: (_STATE_MAP.get(state, JobState.UNKNOWN), exit_code, reason)
-                    for idx, state, exit_code, reason in tasks
-                }
-                mapped = aggregate(e[0] for e in elements.values())
-                result[str(job)] = NativeStatus(mapped, None, None, elements)
-            unfinished = unfinished or not mapped.is_terminal
-        if unfinished and not self.agent_running():
-            log.warning("local agent is not running while jobs are unfinished; restarting it")
-            self._start_agent()
-        return result
-
-    def cancel(
-        self,
-        native_ids: Sequence[str],
-        *,
-        indices: Sequence[int] | None = None,
-        signal: str | None = None,
-        wait_s: float | None = None,
-    ) -> dict[str, list[int | None]]:
-        """Ask the agent to cancel (or signal), and wait (up to the grace period)
-        until the cancelled tasks have ended."""
-        wanted = [int(n) for n in native_ids if n.isdigit()]
-        if signal is not None:
-            if self.store.request_signal(wanted, indices, signal):
-                self.ensure_agent()
-            return {}  # the agent records what happens
-        if not self.store.request_cancel(wanted, indices):
-            return {}
-        self.ensure_agent()
-        chosen = None if indices is None else set(indices)
-        deadline = time.monotonic() + (self.cancel_grace_s + 5.0 if wait_s is None else wait_s)
-        while time.monotonic() < deadline:
-            states = [s for s in self.store.task_states(wanted) if chosen is None or s[2] in chosen]
-            if all(_STATE_MAP.get(s[3], JobState.UNKNOWN).is_terminal for s in states):
-                break
-            time.sleep(0.05)
-        return {}
-
-    # -- the queue view -------------------------------------------------------------
-
-    def list_queue(self, all_users: bool = False) -> list[QueueEntry]:
-        """The unfinished jobs of this local queue (one query).
-
-        The queue belongs to one user's jobfleet home (each user has their own
-        agent), so ``all_users`` lists the same jobs: nobody else's are here.
-        """
-        user = user_name() or str(os.geteuid())
-        host = socket.gethostname().split(".")[0] or "localhost"
-        return queue_entries(self.store.active_tasks(), time.time(), user, host)
-
-
-def queue_entries(tasks: Sequence[TaskRow], now: float, user: str, host: str) -> list[QueueEntry]:
-    """Queue rows from unfinished tasks: a row per started task and per single job,
-    and, as SLURM shows them, one row for the waiting tasks of each array."""
-    entries: list[QueueEntry] = []
-    by_job: dict[int, list[TaskRow]] = {}
-    for task in tasks:
-        by_job.setdefault(task.job, []).append(task)
-    for job, group in by_job.items():
-        waiting = []
-        for task in group:
-            if task.idx != NO_INDEX and task.state == "pending":
-                waiting.append(task)
-                continue
-            index = None if task.idx == NO_INDEX else str(task.idx)
-            shown = str(job) if index is None else f"{job}_{index}"
-            entries.append(_queue_entry(task, index, shown, now, user, host))
-        if waiting:
-            text = ArraySpec(tuple(t.idx for t in waiting), waiting[0].max_concurrent).to_text()
-            entries.append(_queue_entry(waiting[0], text, f"{job}_[{text}]", now, user, host))
-    return entries
-
-
-def _queue_entry(
-    task: TaskRow, tasks: str | None, shown: str, now: float, user: str, host: str
-) -> QueueEntry:
-    started = task.started_at
-    return QueueEntry(
-        native_id=str(task.job),
-        tasks=tasks,
-        display_id=shown,
-        name=task.name,
-        user=user,
-        state=_STATE_MAP.get(task.state, JobState.UNKNOWN),
-        native_state=task.state,
-        elapsed_s=None if started is None else max(0, round(now - started)),
-        nodes=None if started is None else host,
-        queue=None,
-        reason=task.reason,
+    cores: int | None = option(
+        "cores",
+        "auto",
+        "cores the local backend may use",
+        parse=auto_or(whole(1)),
+        convert=_auto(_count),
     )
+    memory_bytes: int | None = option(
+        "memory",
+        "auto",
+        "memory the local backend may use",
+        parse=auto_or(memory),
+        convert=_auto(parse_memory),
+    )
+    gpus: int | None = option(
+        "gpus",
+        "auto",
+        "GPUs the local backend may use",
+        parse=auto_or(whole(0)),
+        convert=_auto(_count),
+    )
+    cancel_grace_s: int = option(
+        "cancel_grace",
+        "10s",
+        "how long a cancelled job may take to exit",
+        parse=duration,
+        convert=parse_walltime,
+    )
+    idle_exit_s: int = option(
+        "idle_exit",
+        "60s",
+        "the local agent exits after this idle time",
+        parse=duration,
+        convert=parse_walltime,
+    )
+
+
+def _create(settings: LocalSettings, *, runner: Runner | None, home: Path) -> Backend:
+    from jobfleet.backends.local.client import LocalBackend, detect_capacity, queue_directory
+
+    return LocalBackend(
+        queue_directory(home),
+        detect_capacity(settings.cores, settings.memory_bytes, settings.gpus),
+        cancel_grace_s=settings.cancel_grace_s,
+        idle_exit_s=settings.idle_exit_s,
+    )
+
+
+#: The catalog's entry (entry point ``local`` of the group ``jobfleet.backends``).
+BACKEND = BackendType("local", LocalSettings, _create, "this machine, through a per-user agent")
+
+_CLIENT = {"LocalBackend", "LocalCapacity", "detect_capacity", "queue_directory", "queue_entries"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CLIENT:
+        from jobfleet.backends.local import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,9 +1,9 @@
 """The shared half of every backend driven by a scheduler's command-line tools.
 
-A scheduler module (:mod:`.slurm`, ...) only builds argv lists and parses
-output. This base class runs them through the :class:`~jobfleet.runner.Runner`
-seam, with time-outs and retries, and implements the polling rule every such
-backend follows:
+A scheduler package (:mod:`.slurm`, ...) only builds argv lists; its
+``parse`` module reads their output with pure functions. This base class runs
+them through the :class:`~jobfleet.runner.Runner` seam, with time-outs and
+retries, and implements the polling rule every such backend follows:
 
 1. ONE queue call for every tracked job (chunked only past the OS argument limit);
 2. for jobs (or array elements) the queue no longer shows, ONE accounting call;
@@ -22,7 +22,7 @@ import abc
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from jobfleet.backends.base import Backend, NativeStatus, PollTarget, SubmitRequest
@@ -30,9 +30,18 @@ from jobfleet.errors import CommandError, SubmitError
 from jobfleet.jobdir import exit_code_path, read_exit_code, read_never_met
 from jobfleet.runner import CommandResult, Runner, SubprocessRunner, argv_chunks
 from jobfleet.script import EXIT_DEPENDENCY_NEVER_MET
+from jobfleet.settings import duration, interval, option, to_seconds, whole
 from jobfleet.states import JobState, aggregate
+from jobfleet.units import parse_walltime
 
-__all__ = ["BatchBackend", "BatchSettings", "Element", "Seen", "command_failed"]
+__all__ = [
+    "CommandBackend",
+    "CommandSettings",
+    "Element",
+    "PollContext",
+    "Seen",
+    "command_failed",
+]
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +56,8 @@ Seen = dict[str, dict[int | None, Element]]
 
 
 @dataclass(frozen=True, slots=True)
-class BatchSettings:
-    """Knobs every command-line backend has.
+class CommandSettings:
+    """Knobs every command-line backend has (keys of its configuration section).
 
     Attributes:
         command_timeout_s: longest wait for one scheduler command.
@@ -57,23 +66,71 @@ class BatchSettings:
         retry_backoff_s: the first pause before a retry; doubled each time, at most 60 s.
     """
 
-    command_timeout_s: float = 60.0
-    submit_retries: int = 5
-    retry_backoff_s: float = 1.0
+    command_timeout_s: float = option(
+        "command_timeout",
+        "60s",
+        "longest wait for one scheduler command",
+        parse=duration,
+        convert=parse_walltime,
+    )
+    submit_retries: int = option(
+        "submit_retries", 5, "retries of a submission refused for now", parse=whole(0)
+    )
+    retry_backoff_s: float = option(
+        "retry_backoff",
+        "1s",
+        "first pause before a retry (doubles)",
+        parse=interval,
+        convert=to_seconds,
+    )
 
 
-class BatchBackend(Backend):
-    """I/O, retries and the polling rule; subclasses build argv and parse output."""
+@dataclass(slots=True)
+class PollContext:
+    """One poll: what it asks about, and what its earlier steps found.
+
+    Built afresh by every poll and handed to the parsers, which keep no state of
+    their own: two polls at once (two threads) never see each other's findings.
+
+    Attributes:
+        targets: every job of this poll, by native id.
+        ids: the native ids the current command asks about (a chunk, or the jobs
+            still missing after the queue).
+        accounting: whether the site has accounting, as the backend knew it when
+            the poll began (None: not known yet).
+        ended: elements an earlier step saw ending or ended, (native id, index) ->
+            the reason it gave (``""`` for none), for a later step to read
+            accounting rows that lag behind.
+    """
+
+    targets: Mapping[str, PollTarget]
+    ids: Sequence[str] = ()
+    accounting: bool | None = None
+    ended: dict[tuple[str, int | None], str] = field(default_factory=dict)
+
+    def asking(self, ids: Sequence[str]) -> PollContext:
+        """The context of one command of this poll (shares what was found so far)."""
+        return replace(self, ids=ids)
+
+
+class CommandBackend(Backend):
+    """I/O, retries and the polling rule; subclasses build argv, their parse modules
+    read the output."""
 
     #: True when :meth:`queue_argv` lists every job of the user rather than the ids.
     queue_lists_all: ClassVar[bool] = False
     #: True when :meth:`accounting_argv` asks by a pattern rather than the ids.
     accounting_lists_all: ClassVar[bool] = False
 
-    def __init__(self, runner: Runner | None = None, settings: BatchSettings | None = None):
+    def __init__(self, runner: Runner | None = None, settings: CommandSettings | None = None):
         self.runner: Runner = runner or SubprocessRunner()
-        self.settings = settings or BatchSettings()
-        self.submit_in_flight_s = self.settings.command_timeout_s
+        self.settings = settings or CommandSettings()
+        # A submit command may outlive its submitter for as long as it may run.
+        self.capabilities = replace(
+            self.capabilities, submit_in_flight_s=float(self.settings.command_timeout_s)
+        )
+        #: Whether the site has accounting: None until an accounting call tells.
+        self.accounting: bool | None = None
         self._warned: set[str] = set()
 
     # -- what a scheduler module provides ------------------------------------------
@@ -105,16 +162,18 @@ class BatchBackend(Backend):
         """The one queue command for these jobs."""
 
     @abc.abstractmethod
-    def parse_queue(self, result: CommandResult, native_ids: Sequence[str]) -> Seen:
-        """States from the queue command; raise CommandError if it failed."""
+    def read_queue(self, result: CommandResult, ctx: PollContext) -> Seen:
+        """States from the queue command (for ``ctx.ids``); raise CommandError if it
+        failed. May note in ``ctx`` what later steps of the poll need."""
 
     @abc.abstractmethod
     def accounting_argv(self, targets: Sequence[PollTarget]) -> list[str] | None:
         """The one accounting command for these jobs, or None when the site has none."""
 
     @abc.abstractmethod
-    def parse_accounting(self, result: CommandResult, native_ids: Sequence[str]) -> Seen:
-        """States from the accounting command; raise CommandError if it failed."""
+    def read_accounting(self, result: CommandResult, ctx: PollContext) -> Seen:
+        """States from the accounting command (for ``ctx.ids``); raise CommandError if
+        it failed."""
 
     def accounting_missing(self, why: str) -> None:
         """The site has no usable accounting; later polls should not ask it."""
@@ -124,8 +183,8 @@ class BatchBackend(Backend):
         """A command listing every job the scheduler still remembers, if it has one."""
         return None
 
-    def parse_memory(self, result: CommandResult, native_ids: Sequence[str]) -> Seen:
-        """States from :meth:`memory_argv`'s output."""
+    def read_memory(self, result: CommandResult, ctx: PollContext) -> Seen:
+        """States from :meth:`memory_argv`'s output (for ``ctx.ids``)."""
         return {}
 
     @abc.abstractmethod
@@ -254,11 +313,12 @@ class BatchBackend(Backend):
         if not targets:
             return {}
         by_id = {t.native_id: t for t in targets}
+        ctx = PollContext(by_id, accounting=self.accounting)
         seen: Seen = {}
         # A queue command that lists every job (not the ids) is never split.
         chunks = [list(by_id)] if self.queue_lists_all else argv_chunks(list(by_id), 1024)
         for chunk in chunks:
-            parsed = self.parse_queue(self.run(self.queue_argv(chunk)), chunk)
+            parsed = self.read_queue(self.run(self.queue_argv(chunk)), ctx.asking(chunk))
             if seen:
                 _merge(seen, parsed)
             else:
@@ -279,13 +339,14 @@ class BatchBackend(Backend):
                         raise
                     self.accounting_missing(str(exc))  # e.g. the program is not installed
                     break
-                _merge(seen, self.parse_accounting(result, group), only_new=True)
+                _merge(seen, self.read_accounting(result, ctx.asking(group)), only_new=True)
             # Reports are only ever added: only the jobs missing so far can still be.
             missing = _missing([by_id[n] for n in missing], seen)
         if missing:
             argv = self.memory_argv()
             if argv is not None:
-                _merge(seen, self.parse_memory(self.run(argv), missing), only_new=True)
+                ctx.accounting = self.accounting
+                _merge(seen, self.read_memory(self.run(argv), ctx.asking(missing)), only_new=True)
                 missing = _missing([by_id[n] for n in missing], seen)
         for native_id in missing:
             _merge(seen, {native_id: _from_exit_files(by_id[native_id], seen.get(native_id, {}))})

@@ -1,0 +1,51 @@
+"""The SLURM backend: its catalog entry, settings and script dialect.
+
+Light on purpose: the catalog imports this for every configuration; the backend
+itself (:mod:`.backend`) and its parsers (:mod:`.parse`) load when a SLURM
+backend is created. ``SlurmBackend``, the queue view's argv and parser and the state maps are
+importable from here too (loaded on use).
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jobfleet.backends.base import Backend, BackendType
+from jobfleet.backends.slurm.directives import SLURM, SlurmSettings, slurm_directives
+from jobfleet.runner import Runner
+
+if TYPE_CHECKING:
+    from jobfleet.backends.slurm.backend import SlurmBackend
+
+__all__ = ["BACKEND", "SLURM", "SlurmBackend", "SlurmSettings", "slurm_directives"]
+
+
+def _create(settings: SlurmSettings, *, runner: Runner | None, home: Path) -> Backend:
+    from jobfleet.backends.slurm.backend import SlurmBackend
+
+    return SlurmBackend(runner, settings)
+
+
+#: The catalog's entry (entry point ``slurm`` of the group ``jobfleet.backends``).
+BACKEND = BackendType("slurm", SlurmSettings, _create, "a SLURM cluster (sbatch, squeue, sacct)")
+
+
+#: What else is importable from here, from the module that defines it (loaded on use).
+_LAZY = {
+    "SlurmBackend": "backend",
+    "queue_list_argv": "backend",
+    "STATE_MAP": "parse",
+    "exit_code": "parse",
+    "map_state": "parse",
+    "parse_job_id": "parse",
+    "parse_queue_list": "parse",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

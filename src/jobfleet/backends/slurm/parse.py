@@ -1,0 +1,449 @@
+"""SLURM's command output, read by pure functions: output (and a poll's context) in,
+records out. Nothing here runs a command or keeps state between calls.
+
+Checked against a live SLURM 22.05 cluster with slurmdbd accounting (recorded
+output in ``tests/fixtures/slurm/``) and the documented formats of newer
+versions; see docs/slurm-notes.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+
+from jobfleet.backends.base import QueueEntry
+from jobfleet.backends.command import Element, PollContext, Seen, command_failed
+from jobfleet.errors import CommandError, SpecError
+from jobfleet.runner import CommandResult
+from jobfleet.spec import parse_array
+from jobfleet.states import TERMINAL, JobState
+from jobfleet.units import parse_slurm_duration
+
+__all__ = [
+    "LIST_FORMAT",
+    "LIST_SEP",
+    "NEVER_RUNS",
+    "QUEUE_FORMAT",
+    "STATE_MAP",
+    "NoAccounting",
+    "Sigkilled",
+    "exit_code",
+    "map_state",
+    "parse_accounting",
+    "parse_batch_steps",
+    "parse_find_by_name",
+    "parse_job_id",
+    "parse_memory",
+    "parse_queue",
+    "parse_queue_list",
+    "parse_submit",
+]
+
+log = logging.getLogger(__name__)
+
+# SLURM's job state codes, as squeue and sacct print them, to jobfleet's states.
+# Source: https://slurm.schedmd.com/squeue.html#SECTION_JOB-STATE-CODES and
+# https://slurm.schedmd.com/sacct.html#SECTION_JOB-STATE-CODES (22.05 - 24.11).
+STATE_MAP: dict[str, JobState] = {
+    "PENDING": JobState.PENDING,  # awaiting resource allocation
+    "CONFIGURING": JobState.PENDING,  # allocated, nodes still booting
+    "POWER_UP_NODE": JobState.PENDING,  # allocated, powered-down nodes starting
+    "REQUEUED": JobState.PENDING,  # being requeued; it will run again
+    "REQUEUE_HOLD": JobState.PENDING,  # requeued and held
+    "REQUEUE_FED": JobState.PENDING,  # requeued by a federation
+    "RESV_DEL_HOLD": JobState.PENDING,  # held after its reservation was deleted
+    "SPECIAL_EXIT": JobState.PENDING,  # requeued in a held state after a special exit code
+    "RUNNING": JobState.RUNNING,
+    "COMPLETING": JobState.RUNNING,  # ending; some processes may still be active
+    "SIGNALING": JobState.RUNNING,  # being signalled
+    "STAGE_OUT": JobState.RUNNING,  # staging out data after running
+    "SUSPENDED": JobState.RUNNING,  # started, then suspended; it keeps its allocation
+    "STOPPED": JobState.RUNNING,  # SIGSTOPped; it keeps its allocation
+    "RESIZING": JobState.RUNNING,  # changing size
+    "UPDATE_DB": JobState.RUNNING,  # sending an update to the database
+    "COMPLETED": JobState.COMPLETED,  # all processes ended with exit code 0
+    "FAILED": JobState.FAILED,  # non-zero exit code or other failure
+    "BOOT_FAIL": JobState.FAILED,  # launch failure (typically hardware); never ran
+    "NODE_FAIL": JobState.FAILED,  # an allocated node failed; the job was ended
+    "LAUNCH_FAILED": JobState.FAILED,  # the job could not be launched
+    "RECONFIG_FAIL": JobState.FAILED,  # node configuration for the job failed
+    "PREEMPTED": JobState.FAILED,  # ended by preemption (and not requeued)
+    "CANCELLED": JobState.CANCELLED,  # by a user or an administrator
+    "REVOKED": JobState.CANCELLED,  # a sibling in a federation started instead
+    "TIMEOUT": JobState.TIMEOUT,  # reached its time limit
+    "DEADLINE": JobState.TIMEOUT,  # ended on its deadline
+    "OUT_OF_MEMORY": JobState.OUT_OF_MEMORY,  # exceeded its memory
+}
+# OUT_OF_MEMORY comes only from the task/cgroup plugin (the kernel's OOM killer in the
+# job's cgroup). JobAcctGatherParams=OverMemoryKill kills a step that outgrows its request
+# with SIGKILL through the controller instead (src/common/slurm_jobacct_gather.c,
+# _acct_kill_step), and 22.05 records that as FAILED 0:9 with the batch step
+# "CANCELLED by <uid>" (tests/fixtures/slurm/22.05/oom-*): see parse_batch_steps.
+
+#: Pending reasons that mean the job will never start by itself.
+NEVER_RUNS = {
+    "DependencyNeverSatisfied": "a dependency can never be met",
+    "BadConstraints": "its constraints can never be satisfied",
+    "PartitionConfig": "it asks for more than its partition allows",
+    "JobHeldAdmin": "an administrator holds it",
+    "JobHeldUser": "it is held (scontrol release to start it)",
+}
+
+#: stderr of a refused submission that a later try may get through.
+TRANSIENT_SUBMIT = re.compile(
+    r"QOSMaxSubmitJob|AssocMaxSubmitJob|MaxSubmitJobs|Socket timed out|"
+    r"temporarily unable|Resource temporarily unavailable|try again|"
+    r"Unable to contact slurm controller|Connection refused",
+    re.IGNORECASE,
+)
+#: stderr of squeue/scancel naming job ids the controller no longer holds.
+INVALID_ID = re.compile(r"Invalid job id specified", re.IGNORECASE)
+#: sacct's answer on a cluster without accounting storage.
+_NO_ACCOUNTING = re.compile(
+    r"accounting storage is disabled|not running a supported accounting_storage", re.IGNORECASE
+)
+QUEUE_FORMAT = "%i|%A|%F|%K|%T|%r|%j"
+ACCOUNTING_FORMAT = "JobID,JobIDRaw,State,ExitCode"
+#: The batch step of a job OverMemoryKill ended: cancelled through the controller, by
+#: slurmstepd's uid. Neither ``kill -9`` nor ``scancel --batch --signal=KILL`` leaves the
+#: "by": they record plain CANCELLED (22.05/oom-sacct-batch-steps); scancel refuses
+#: ``ID.batch``.
+_STEP_CANCELLED_BY = re.compile(r"CANCELLED by \d+")
+_SCONTROL_KEYS = re.compile(
+    r"(?:^|\s)(JobId|ArrayJobId|ArrayTaskId|JobState|Reason|ExitCode)=(\S*)"
+)
+#: squeue's fields for the queue view, split by the ASCII unit separator, which no job
+#: name or partition contains; the name comes last, so a name holding one anyway stays whole.
+LIST_SEP = "\x1f"
+LIST_FORMAT = LIST_SEP.join(("%i", "%F", "%K", "%T", "%M", "%N", "%P", "%u", "%r", "%j"))
+
+#: Jobs sacct showed FAILED 0:9 (killed by SIGKILL, perhaps for their memory):
+#: id as sacct printed it (``123``, ``123_4``) -> (native id, index).
+Sigkilled = dict[str, tuple[str, int | None]]
+
+
+class NoAccounting(Exception):
+    """sacct answered that the cluster keeps no accounting."""
+
+
+def map_state(native: str) -> tuple[JobState, str | None]:
+    """jobfleet's state for a SLURM state string, and any detail it carried.
+
+    ``CANCELLED by 1000`` is CANCELLED with detail ``by 1000``; a state with
+    the ``+`` of a truncated display is read without it. Unknown states warn
+    and map to UNKNOWN: a poll never fails on a code SLURM added later.
+    """
+    word, _, detail = native.strip().partition(" ")
+    word = word.rstrip("+")
+    state = STATE_MAP.get(word)
+    if state is None:
+        log.warning("unknown SLURM job state %r; reporting it as unknown", native)
+        return JobState.UNKNOWN, native
+    return state, detail or None
+
+
+@functools.lru_cache(maxsize=1024)
+def exit_code(text: str) -> int | None:
+    """The exit code from SLURM's ``code:signal`` (128+signal when a signal ended it).
+
+    >>> exit_code("3:0"), exit_code("0:9"), exit_code(""), exit_code("0:0")
+    (3, 137, None, 0)
+    """
+    code, sep, sig = text.strip().partition(":")
+    if not sep or not code.isdigit() or not sig.isdigit():
+        return None
+    return 128 + int(sig) if int(sig) else int(code)
+
+
+def parse_job_id(text: str) -> tuple[str, list[int] | None]:
+    """Split a SLURM job id into the array (or job) id and element indices.
+
+    >>> parse_job_id("123"), parse_job_id("123_4")
+    (('123', None), ('123', [4]))
+    >>> parse_job_id("123_[1-3%2]"), parse_job_id("123_[1,3-5]")
+    (('123', [1, 2, 3]), ('123', [1, 3, 4, 5]))
+    """
+    if text.isdigit():
+        return text, None  # the common case, kept cheap
+    base, sep, rest = text.strip().partition("_")
+    if not sep:
+        return base.split(".", 1)[0].split("+", 1)[0], None
+    if rest.startswith("["):
+        listed, closed, _ = rest[1:].partition("]")
+        if not closed or "..." in listed:
+            # SLURM cut the list short (SLURM_BITSTR_LEN): never guess the rest.
+            raise SpecError("job id", f"array index list cut short in {text!r}")
+        return base, list(parse_array(listed).indices)
+    rest = rest.split(".", 1)[0]
+    return base, [int(rest)] if rest.isdigit() else []
+
+
+@functools.lru_cache(maxsize=4096)
+def _element(native_state: str, reason: str | None, code: int | None) -> Element:
+    """jobfleet's (state, exit code, reason) for SLURM's; cached: a poll of
+    thousands of jobs sees only a handful of different combinations."""
+    state, detail = map_state(native_state)
+    if state is JobState.CANCELLED and detail:
+        reason = f"cancelled {detail}"
+    elif state is JobState.CANCELLED and reason == "DependencyNeverSatisfied":
+        reason = f"cancelled: {NEVER_RUNS[reason]} ({reason})"
+    if state is JobState.PENDING and reason in NEVER_RUNS:
+        reason = f"{reason}: {NEVER_RUNS[reason]}; `jobfleet cancel` removes it"
+    elif reason in ("None", ""):
+        reason = None
+    if state is JobState.COMPLETED and code not in (None, 0):
+        state = JobState.FAILED  # never report a non-zero exit as success
+    if state.is_terminal and state is not JobState.COMPLETED and code == 0:
+        # "0:0" on a job that did not succeed (cancelled before it ran, a
+        # time-out as recorded before a controller restart): no exit code is known.
+        code = None
+    return state, code, reason
+
+
+# -- submit and look-up ---------------------------------------------------------------
+
+
+def parse_submit(result: CommandResult) -> str:
+    """The job id ``sbatch --parsable`` printed (``id`` or ``id;cluster``)."""
+    first = result.stdout.strip().splitlines()[0] if result.stdout.strip() else ""
+    native = first.split(";", 1)[0]
+    if not native.isdigit():
+        raise CommandError(result.argv, f"sbatch printed no job id: {result.stdout!r}")
+    return native
+
+
+def parse_find_by_name(result: CommandResult, *, last: bool = False) -> str | None:
+    """The job id in a ``--format=%F`` (squeue) or ``JobIDRaw`` (sacct) listing, the
+    first (or ``last``); None for none. CommandError when the command failed:
+    no answer is not "no such job"."""
+    if not result.ok:
+        raise command_failed(result)
+    ids = [line.strip() for line in result.stdout.splitlines() if line.strip().isdigit()]
+    if not ids:
+        return None
+    return ids[-1] if last else ids[0]
+
+
+# -- polling ----------------------------------------------------------------------------
+
+
+def parse_queue(
+    result: CommandResult, ctx: PollContext
+) -> tuple[Seen, dict[tuple[str, int | None], str]]:
+    """States from squeue, and the elements it showed ending or ended (with squeue's
+    reason for a cancellation, ``""`` for none) for accounting to read later."""
+    if not result.ok:
+        if INVALID_ID.search(result.stderr):
+            return {}, {}  # none of them is in the controller's memory any more
+        raise command_failed(result)
+    seen: Seen = {}
+    ended: dict[tuple[str, int | None], str] = {}
+    for line in result.stdout.splitlines():
+        fields = line.split("|", 6)
+        if len(fields) < 7:
+            continue
+        _, job_id, array_id, task, state, reason, _name = fields
+        if state == "COMPLETING":
+            state = "COMPLETED"  # ending: left to accounting, below
+        indices: list[int | None] | None
+        if task in ("N/A", ""):
+            element = _element(state, reason, None)
+            if element[0] not in TERMINAL:
+                # A single job waiting or running: the common case, kept cheap.
+                mine = seen.get(job_id)
+                if mine is None:
+                    seen[job_id] = {None: element}
+                else:
+                    mine[None] = element
+                continue
+            owner, indices = job_id, [None]
+        else:
+            indices = _task_indices(task)
+            if indices is None:
+                log.warning("squeue: cannot read array task list %r; skipped", task)
+                continue
+            owner, element = array_id, _element(state, reason, None)
+        if element[0] in TERMINAL:
+            # Finished (or finishing) jobs in squeue carry no exit code: left to
+            # accounting, keeping squeue's reason for a cancellation (sacct does
+            # not say why SLURM cancelled a job, e.g. DependencyNeverSatisfied).
+            # Accounting may lag behind (still RUNNING, even PENDING, right after a
+            # cancel): remembered so such a row is read as "still ending".
+            kept = element[2] if element[0] is JobState.CANCELLED and element[2] else ""
+            for index in indices:
+                ended[(owner, index)] = kept
+            seen.setdefault(owner, {})
+            continue
+        mine = seen.setdefault(owner, {})
+        for index in indices:
+            mine[index] = element
+    return seen, ended
+
+
+def parse_accounting(result: CommandResult, ctx: PollContext) -> tuple[Seen, Sigkilled]:
+    """States from sacct for the jobs ``ctx.ids``, and those killed by SIGKILL (whose
+    batch steps tell whether it was for their memory: :func:`parse_batch_steps`).
+
+    Reads a row of a job squeue showed ending (``ctx.ended``) as never earlier than
+    "ending". Raises NoAccounting when the cluster keeps none; CommandError when
+    sacct failed otherwise.
+    """
+    if not result.ok:
+        if _NO_ACCOUNTING.search(result.stderr):
+            raise NoAccounting(result.stderr.strip())
+        raise command_failed(result)
+    wanted = set(ctx.ids)
+    ended = ctx.ended  # usually empty: then not looked up per row
+    seen: Seen = {}
+    sigkilled: Sigkilled = {}
+    for line in result.stdout.splitlines():
+        fields = line.split("|")
+        if len(fields) < 4:
+            continue
+        job_id, state, code_text = fields[0], fields[2], fields[3]
+        if code_text == "0:9" and state == "FAILED":
+            # Killed by SIGKILL: by OverMemoryKill, or by anyone else (rare).
+            try:
+                base, indices = parse_job_id(job_id)
+            except SpecError:
+                base, indices = "", None
+            if base in wanted and (indices is None or len(indices) == 1):
+                sigkilled[job_id] = (base, indices[0] if indices else None)
+        if job_id.isdigit():  # a single job: the common case, kept cheap
+            if job_id in wanted:
+                code = exit_code(code_text)
+                if ended and (job_id, None) in ended:
+                    element = _after_queue(_element(state, ended[(job_id, None)], code))
+                else:
+                    element = _element(state, None, code)
+                seen[job_id] = {None: element}
+            continue
+        try:
+            base, indices = parse_job_id(job_id)
+        except SpecError:
+            log.warning("sacct: cannot read job id %r; skipped", job_id)
+            continue
+        if base not in wanted:
+            continue
+        for index in indices if indices is not None else [None]:
+            code = exit_code(code_text)
+            if (base, index) in ended:
+                element = _after_queue(_element(state, ended[(base, index)], code))
+            else:
+                element = _element(state, None, code)
+            seen.setdefault(base, {})[index] = element
+    return seen, sigkilled
+
+
+def parse_batch_steps(result: CommandResult, sigkilled: Sigkilled) -> Seen:
+    """OUT_OF_MEMORY for the jobs of ``sigkilled`` whose batch step OverMemoryKill
+    ended, from ``sacct --jobs=ID.batch --format=JobID,State,MaxRSS``.
+
+    CommandError when sacct failed (the poll is tried again: a FAILED reported
+    now would be final).
+    """
+    if not result.ok:
+        raise command_failed(result)
+    seen: Seen = {}
+    for line in result.stdout.splitlines():
+        step, _, rest = line.partition("|")
+        state, _, max_rss = rest.partition("|")
+        owner = sigkilled.get(step.removesuffix(".batch"))
+        if owner is None or not _STEP_CANCELLED_BY.fullmatch(state):
+            continue
+        job, index = owner
+        used = f" (MaxRSS {max_rss})" if max_rss else ""
+        seen.setdefault(job, {})[index] = (
+            JobState.OUT_OF_MEMORY,
+            137,
+            f"killed by SLURM for using more memory than it requested{used}",
+        )
+    return seen
+
+
+def parse_memory(result: CommandResult, ctx: PollContext) -> Seen:
+    """Final states of the jobs ``ctx.ids`` from ``scontrol show job --oneliner``.
+
+    With accounting (``ctx.accounting``), a job SIGKILLed is left to it: only its
+    batch step tells whether that was for its memory.
+    """
+    if not result.ok:
+        if "No jobs in the system" in result.stdout + result.stderr:
+            return {}
+        raise command_failed(result)
+    wanted = set(ctx.ids)
+    seen: Seen = {}
+    for line in result.stdout.splitlines():
+        keys = dict(_SCONTROL_KEYS.findall(line))
+        if "JobId" not in keys:
+            continue
+        task = keys.get("ArrayTaskId", "")
+        if task.isdigit() and keys.get("ArrayJobId") in wanted:
+            owner, index = keys["ArrayJobId"], int(task)
+        elif keys["JobId"] in wanted and not task:
+            owner, index = keys["JobId"], None
+        else:
+            continue
+        element = _element(
+            keys.get("JobState", ""), keys.get("Reason"), exit_code(keys.get("ExitCode", ""))
+        )
+        if element[0].is_terminal:
+            if ctx.accounting and keys.get("ExitCode") == "0:9":
+                # SIGKILLed, perhaps for its memory: only accounting tells (its batch
+                # step), and it has not caught up yet (an array element can be missing
+                # from sacct for seconds: 22.05/oom-sacct-array-placeholder).
+                element = (JobState.RUNNING, None, "ending; accounting has not caught up yet")
+            seen.setdefault(owner, {})[index] = element
+    return seen
+
+
+def _after_queue(element: Element) -> Element:
+    """An accounting row of a job squeue showed ending or ended: never a state earlier
+    than "ending" when accounting has not caught up yet (e.g. RUNNING, even PENDING,
+    just after a cancel)."""
+    if element[0] not in TERMINAL:
+        return JobState.RUNNING, None, "ending; accounting has not caught up yet"
+    return element
+
+
+def _task_indices(task: str) -> list[int | None] | None:
+    """Indices from squeue's array task field (``5``, ``3-6%2``, ``1,3-5``)."""
+    if task.isdigit():
+        return [int(task)]
+    try:
+        return list(parse_array(task.strip("[]")).indices)
+    except SpecError:
+        return None
+
+
+# -- the queue view ---------------------------------------------------------------------
+
+
+def parse_queue_list(result: CommandResult) -> list[QueueEntry]:
+    """The rows of the queue view's squeue call; CommandError if squeue failed."""
+    if not result.ok:
+        raise command_failed(result)
+    entries = []
+    for line in result.stdout.splitlines():
+        fields = line.split(LIST_SEP, 9)
+        if len(fields) < 10:
+            continue
+        display, array_id, task, native, used, nodes, partition, user, reason, name = fields
+        state, _ = map_state(native)
+        entries.append(
+            QueueEntry(
+                native_id=array_id,  # for a job that is no array, its own id
+                tasks=None if task in ("N/A", "") else task,
+                display_id=display,
+                name=name,
+                user=user,
+                state=state,
+                native_state=native,
+                elapsed_s=None if state is JobState.PENDING else parse_slurm_duration(used),
+                nodes=nodes or None,
+                queue=partition or None,
+                reason=None if reason in ("None", "") else reason,
+            )
+        )
+    return entries
