@@ -3,7 +3,7 @@
 Usage: python bench/poll_cost.py [--jobs 10000] [--repeat 20]
 
 No cluster needed: squeue and sacct answers are built from rows recorded on the
-live SLURM 22.05 cluster (tests/fixtures/slurm/22.05), repeated with fresh job
+live SLURM 22.05 cluster (tests/backends/slurm/fixtures/22.05), repeated with fresh job
 ids: half the jobs are still queued (one squeue row each), half have left the
 queue (one sacct row each). A scripted runner answers instantly, so what is
 measured is jobfleet's own work for one poll: building the commands, parsing

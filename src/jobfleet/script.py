@@ -21,7 +21,7 @@ What the script does, in order:
 
 Every value taken from the spec or the caller is quoted with
 :func:`shlex.quote`; nothing lands in the script as code. The text depends
-only on the arguments, so golden files can pin it (``tests/golden/``).
+only on the arguments, so golden files can pin it (``tests/unit/golden/``).
 
 >>> from jobfleet.spec import DepKind, JobSpec
 >>> text = render_script(JobSpec(["echo", "hi there"]), LOCAL, job_id="7", job_dir="/j/7")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # slurmctld-restart.sh [stop|start|restart] - stop and/or start ONLY the slurmctld of the
 # cluster slurm-up.sh started, leaving munged, mariadbd, slurmdbd and slurmd (and the jobs)
-# running. For tests of a controller outage (tests/test_slurm_outage.py).
+# running. For tests of a controller outage (tests/live/test_slurm_outage.py).
 #
 #   stop     SIGTERM the slurmctld recorded in $SLURM_CI_STATE/run/slurmctld.pid (after checking
 #            that the pid runs /usr/sbin/slurmctld), SIGKILL after 30 s, as slurm-down.sh does

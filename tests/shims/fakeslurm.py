@@ -12,7 +12,7 @@ it through :class:`FakeSlurm`. Nothing runs unless the test starts the fake's
 jobs run as SLURM runs them, with dependencies, array throttles, time limits and
 scancel; without it a job is only a record the test moves by hand.
 
-Output follows SLURM 22.05 as recorded in ``tests/fixtures/slurm/22.05`` and
+Output follows SLURM 22.05 as recorded in ``tests/backends/slurm/fixtures/22.05`` and
 ``docs/slurm-notes.md``: squeue shows a job while the controller remembers it
 (``queue``), finished ones only with ``--states=all``, and answers one unknown
 id with ``Invalid job id specified`` (rc 1) but several unknown ids with
@@ -270,7 +270,7 @@ def squeue(state: State, args: Sequence[str], out: list[str], err: list[str]) ->
     form = options.get("format", "%i|%j|%T|%r")
     if "noheader" not in options:
         out.append(_FORMAT_FIELD.sub(lambda m: m[1], form))
-    # Real squeue sorts by state, not by id (tests/fixtures/slurm/22.05/squeue-live.out).
+    # Real squeue sorts by state, not by id (tests/backends/slurm/fixtures/22.05/squeue-live.out).
     for native_id, job in sorted(shown.items(), key=lambda kv: (_word(kv[1]), *_order(kv))):
         fields = {code: _squeue_field(code, native_id, job) for code in "iAFKTrj"}
         out.append(_FORMAT_FIELD.sub(lambda m, fields=fields: fields[m[1]], form))

@@ -456,7 +456,7 @@ def _recorded_exit_codes(
     """A failed command's exit code as its job script recorded it, where it did.
 
     Accounting may not say it right: sacct shows a job that exited 137 (its command
-    killed by SIGKILL) as ``9:0`` (tests/fixtures/slurm/22.05/oom-*); the script
+    killed by SIGKILL) as ``9:0`` (tests/backends/slurm/fixtures/22.05/oom-*); the script
     wrote 137. With ``substitutes``, the job script exits 1 in place of a code its
     scheduler reserves (Grid Engine's 99 and 100): the recorded code is the
     command's own, and a recorded 0 behind such an exit 1 is a success.

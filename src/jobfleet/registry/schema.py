@@ -3,7 +3,7 @@
 Each entry of :data:`MIGRATIONS` upgrades the schema by one version, counted
 in ``PRAGMA user_version``. Never edit a released entry: append a new one, and
 keep a registry written by the last release as a fixture
-(``tests/fixtures/registry/``).
+(``tests/unit/registry/fixtures/``).
 """
 
 from __future__ import annotations

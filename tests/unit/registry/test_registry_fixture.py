@@ -1,6 +1,6 @@
 """A registry written by an earlier jobfleet still opens, reads back as written, and takes writes.
 
-``tests/fixtures/registry/schema3.db`` was written by the single-module registry
+``tests/unit/registry/fixtures/schema3.db`` was written by the single-module registry
 (schema 3) by ``make_fixture.py``; ``schema3.json`` is what that code read back.
 """
 
@@ -19,7 +19,7 @@ from jobfleet.registry import SCHEMA_VERSION, SUBMITTING, NewJob, Registry, Stat
 from jobfleet.spec import JobSpec
 from jobfleet.states import JobState
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "registry"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EXPECTED: dict[str, Any] = json.loads((FIXTURES / "schema3.json").read_text())
 IDS: dict[str, str] = EXPECTED["ids"]
 #: The absence bookkeeping's clock in make_fixture.py.

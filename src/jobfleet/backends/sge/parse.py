@@ -2,7 +2,7 @@
 context) in, records out. Nothing here runs a command or keeps state between calls.
 
 Checked against a live Son of Grid Engine 8.1.9 (recorded output in
-``tests/fixtures/sge/``); see docs/sge-notes.md.
+``tests/backends/sge/fixtures/``); see docs/sge-notes.md.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def map_failed(
 
     A job that asks for more memory than its h_vmem is refused it (the limit is also
     the process's RLIMIT_AS): it fails by itself, ``failed 0``, and is reported FAILED
-    with its own exit code, whatever its maxvmem (tests/fixtures/sge/8.1.9/oom-qacct-grow
+    with its own exit code, whatever its maxvmem (tests/backends/sge/fixtures/8.1.9/oom-qacct-grow
     and the look-alike oom-qacct-crash). Only execd's kill says "memory": ``failed 37``
     with maxvmem above h_vmem times the slots (oom-qacct-multi, oom-qacct-pe2).
     """

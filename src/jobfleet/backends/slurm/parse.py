@@ -2,7 +2,7 @@
 records out. Nothing here runs a command or keeps state between calls.
 
 Checked against a live SLURM 22.05 cluster with slurmdbd accounting (recorded
-output in ``tests/fixtures/slurm/``) and the documented formats of newer
+output in ``tests/backends/slurm/fixtures/``) and the documented formats of newer
 versions; see docs/slurm-notes.md.
 """
 
@@ -79,7 +79,7 @@ STATE_MAP: dict[str, JobState] = {
 # job's cgroup). JobAcctGatherParams=OverMemoryKill kills a step that outgrows its request
 # with SIGKILL through the controller instead (src/common/slurm_jobacct_gather.c,
 # _acct_kill_step), and 22.05 records that as FAILED 0:9 with the batch step
-# "CANCELLED by <uid>" (tests/fixtures/slurm/22.05/oom-*): see parse_batch_steps.
+# "CANCELLED by <uid>" (tests/backends/slurm/fixtures/22.05/oom-*): see parse_batch_steps.
 
 #: Pending reasons that mean the job will never start by itself.
 NEVER_RUNS = {

@@ -29,7 +29,7 @@ from jobfleet.spec import JobSpec
 from jobfleet.states import JobRecord, JobState
 from shims.fakeslurm import FakeSlurm
 
-SHIMS = Path(__file__).parent / "shims"
+SHIMS = Path(__file__).resolve().parents[2] / "shims"
 S = JobState
 #: What jobfleet must never conclude about a job nobody knows any more.
 CONCLUSIONS = {S.COMPLETED, S.FAILED, S.CANCELLED}
@@ -170,7 +170,7 @@ ENDINGS: list[tuple[range, str, str, tuple[JobState, int | None]]] = [
     (range(765, 800), "COMPLETED", "0:0", (S.COMPLETED, 0)),
 ]
 #: Of the jobs killed by SIGKILL, these were killed by OverMemoryKill: their batch
-#: steps are "CANCELLED by 0" (tests/fixtures/slurm/22.05/oom-sacct-batch-steps.out).
+#: steps are "CANCELLED by 0" (tests/backends/slurm/fixtures/22.05/oom-sacct-batch-steps.out).
 MEMORY_KILLED = range(756, 760)
 
 

@@ -1,9 +1,9 @@
 """Tests for jobfleet.script: golden files, then the rendered scripts run by bash.
 
-The golden files live in tests/golden/<case>.sh. After an intended change to the
+The golden files live in tests/unit/golden/<case>.sh. After an intended change to the
 script text, regenerate them and review the diff:
 
-    JOBFLEET_REGEN_GOLDEN=1 .venv/bin/pytest tests/test_script.py
+    JOBFLEET_REGEN_GOLDEN=1 .venv/bin/pytest tests/unit/test_script.py
 """
 
 from __future__ import annotations

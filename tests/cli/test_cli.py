@@ -18,7 +18,6 @@ import os
 import pwd
 import shlex
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -28,8 +27,8 @@ import pytest
 
 from conftest import wait_for
 from jobfleet import __version__
+from support.cli import PY, jf
 
-PY = sys.executable
 BACKENDS = [
     "local",
     pytest.param("slurm", marks=pytest.mark.live_slurm),
@@ -53,36 +52,6 @@ STATES = {
 RECORD_KEYS = {"id", "name", "backend", "native_id", "state", "exit_code"}
 #: Generous: a slow CI machine must not turn a wait into a failure.
 WAIT = ("--timeout", "60")
-
-
-def jf(
-    *args: str,
-    expect: int | None = 0,
-    env: dict[str, str] | None = None,
-    cwd: Path | None = None,
-    timeout_s: float = 120,
-) -> subprocess.CompletedProcess[str]:
-    """Run ``jobfleet ARGS`` as a child process; check its exit status unless ``expect`` is None.
-
-    No output of the command may ever contain a traceback.
-    """
-    if cwd is None and "JOBFLEET_HOME" in os.environ:
-        cwd = Path(os.environ["JOBFLEET_HOME"]).parent  # jobs run where they were submitted
-    proc = subprocess.run(
-        [PY, "-m", "jobfleet", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-        timeout=timeout_s,
-    )
-    assert "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
-    if expect is not None:
-        assert proc.returncode == expect, (
-            f"jobfleet {shlex.join(args)}: exit {proc.returncode}, expected {expect}\n"
-            f"stdout: {proc.stdout}\nstderr: {proc.stderr}"
-        )
-    return proc
 
 
 def submit(*args: str) -> str:

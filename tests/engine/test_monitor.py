@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import logging
-import subprocess
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -16,88 +14,18 @@ from pathlib import Path
 import pytest
 
 from jobfleet import owner
-from jobfleet.backends.base import Backend, NativeStatus, PollTarget, SubmitRequest
+from jobfleet.backends.base import NativeStatus, PollTarget
 from jobfleet.config import load_config
 from jobfleet.engine.fleet import Fleet
 from jobfleet.engine.monitor import Pace
-from jobfleet.errors import CommandError, SpecError, WaitTimeout
+from jobfleet.errors import SpecError, WaitTimeout
 from jobfleet.jobdir import exit_code_path
 from jobfleet.registry import SUBMITTING, NewJob, StatusUpdate
-from jobfleet.script import LOCAL, Dialect
 from jobfleet.spec import Dependency, DepKind, JobSpec, parse_array
 from jobfleet.states import JobRecord, JobState
+from support.board import FAST, Board, dead_owner, fleet_with
 
 S = JobState
-
-
-class Board(Backend):
-    """A scheduler whose answers the test writes on a board (native id -> status)."""
-
-    name = "board"
-
-    def script_dialect(self) -> Dialect:
-        return LOCAL
-
-    def __init__(self) -> None:
-        self.board: dict[str, NativeStatus] = {}
-        self.down = False  # True: every poll fails as an unreachable scheduler does
-        self.polls = 0
-        self.next_id = 100
-        self.submitted: list[SubmitRequest] = []
-        self.found: dict[str, str] = {}  # scheduler name -> native id
-
-    def submit(self, request: SubmitRequest) -> str:
-        self.next_id += 1
-        native = str(self.next_id)
-        self.submitted.append(request)
-        self.board[native] = NativeStatus(S.PENDING)
-        self.found[request.name] = native
-        return native
-
-    def submit_argv(self, request: SubmitRequest) -> list[str] | None:
-        return None
-
-    def poll(self, targets: Sequence[PollTarget]) -> dict[str, NativeStatus]:
-        self.polls += 1
-        if self.down:
-            raise CommandError(["squeue"], "squeue: timed out", transient=True)
-        return {t.native_id: self.board[t.native_id] for t in targets if t.native_id in self.board}
-
-    def cancel(
-        self,
-        native_ids: Sequence[str],
-        *,
-        indices: Sequence[int] | None = None,
-        signal: str | None = None,
-    ) -> dict[str, list[int | None]]:
-        return {}
-
-    def find_submitted(self, name: str, job_id: str) -> str | None:
-        return self.found.get(name)
-
-
-def dead_owner() -> str:
-    """An owner string (see jobfleet.owner) of a process of this host that has ended."""
-    child = subprocess.Popen(["sleep", "0"])
-    child.wait()
-    return f"{owner.current().split(':')[0]}:{child.pid}:"
-
-
-FAST = {
-    "wait.first_poll": 0.01,
-    "wait.poll_interval": 0.02,
-    "wait.min_gap": 0.01,
-    "wait.lost_after": 1,
-}
-
-
-@contextlib.contextmanager
-def fleet_with(be: Board, tmp_path: Path) -> Iterator[Fleet]:
-    """A fleet polling fast, with ``be`` as its backend "board"."""
-    config = load_config(env={"HOME": str(tmp_path)}, cwd=tmp_path, overrides=FAST)
-    with Fleet(config, home=tmp_path / "home") as f:
-        f.use_backend(be)
-        yield f
 
 
 @pytest.fixture
@@ -439,7 +367,7 @@ def test_waiting_for_a_job_of_another_backend_is_refused(fleet: Fleet) -> None:
 
 
 def test_the_command_line_submits_with_retries(jf_home: Path, tmp_path: Path) -> None:
-    from test_cli import jf
+    from support.cli import jf
 
     marker = tmp_path / "seen"
     script = f"test -e {marker} || {{ touch {marker}; exit 1; }}"
@@ -452,7 +380,7 @@ def test_the_command_line_submits_with_retries(jf_home: Path, tmp_path: Path) ->
 
 
 def test_the_command_line_waits_for_every_unfinished_job(jf_home: Path) -> None:
-    from test_cli import jf
+    from support.cli import jf
 
     first = jf("submit", "--", "sleep", "0.5").stdout.strip()
     second = jf("submit", "--", "sh", "-c", "sleep 0.5; exit 2").stdout.strip()
@@ -682,7 +610,7 @@ def test_a_retry_runs_in_its_first_submitters_environment(
 
 
 def test_the_status_table_shows_brackets_in_names_as_written(jf_home: Path) -> None:
-    from test_cli import jf
+    from support.cli import jf
 
     job_id = jf("submit", "--name", "[x] sweep[3]", "--", "true").stdout.strip()
     jf("wait", job_id, "--timeout", "60")

@@ -32,7 +32,7 @@ from jobfleet.spec import JobSpec, Resources
 from jobfleet.states import JobRecord, JobState
 
 OUTAGE_S = float(os.environ.get("JOBFLEET_OUTAGE_S", "120"))
-RESTART = Path(__file__).parent / "cluster" / "slurmctld-restart.sh"
+RESTART = Path(__file__).resolve().parents[1] / "cluster" / "slurmctld-restart.sh"
 CI_STATE = Path(os.environ.get("SLURM_CI_STATE", "/tmp/slurm-ci"))
 #: What a job may look like while nobody can ask the controller.
 UNDECIDED = {JobState.PENDING, JobState.RUNNING, JobState.UNKNOWN}

@@ -23,7 +23,7 @@ from jobfleet.config import load_config
 from jobfleet.engine.fleet import Fleet
 from jobfleet.spec import Dependency, DepKind, JobSpec, parse_array
 from jobfleet.states import JobState
-from test_local_backend import GRACEFUL
+from support.scripts import GRACEFUL
 
 pytestmark = pytest.mark.live_slurm
 PY = sys.executable

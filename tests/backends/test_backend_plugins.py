@@ -30,7 +30,7 @@ from jobfleet.settings import options
 from jobfleet.spec import JobSpec
 from jobfleet.states import JobState
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "backends.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "backends.md"
 
 
 def toy_backend_source() -> str:

@@ -1,6 +1,6 @@
 """The SLURM backend's parsers and CommandBackend's logic, driven by recorded SLURM output.
 
-No cluster is needed. ``tests/fixtures/slurm/22.05/NAME.out`` is the stdout of a real
+No cluster is needed. ``tests/backends/slurm/fixtures/22.05/NAME.out`` is the stdout of a real
 SLURM 22.05.8 command and ``NAME.meta.json`` its argv, return code and stderr (see the
 README there and docs/slurm-notes.md). :func:`load` turns one into a
 :class:`~jobfleet.runner.CommandResult`; :func:`fake_slurm` answers a backend's commands
@@ -35,7 +35,7 @@ from jobfleet.script import render_script
 from jobfleet.spec import DepKind, JobSpec, Resources, parse_array
 from jobfleet.states import JobState
 
-FIXTURES = Path(__file__).parent / "fixtures" / "slurm"
+FIXTURES = Path(__file__).parent / "fixtures"
 # -- loading recordings ------------------------------------------------------------------
 
 

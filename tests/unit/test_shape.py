@@ -15,7 +15,7 @@ from jobfleet.engine.monitor import Monitor, Pace
 from jobfleet.errors import UnknownJobError
 from jobfleet.states import JobRecord, JobState
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "jobfleet"
+SRC = Path(__file__).resolve().parents[2] / "src" / "jobfleet"
 #: "About 500 lines": the most any module of the package may have.
 MAX_LINES = 520
 
@@ -196,3 +196,24 @@ def test_a_monitor_needs_only_a_source_and_a_ledger() -> None:
     assert sorted(d[:2] for d in ledger.done) == [("1", "exit:seen"), ("2", "exit:seen")]
     monitor.poll()  # ended jobs are not asked about again, nor fired twice
     assert len(seen) == 2
+
+
+def test_the_architecture_doc_names_what_is_there() -> None:
+    """Every file and folder docs/architecture.md names exists, and every module and
+    package of the package is named there: the map cannot drift from the house."""
+    doc = (SRC.parents[1] / "docs" / "architecture.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"\b([a-z_]+(?:\.py|/))", doc))
+    tree = {p.name for p in SRC.rglob("*.py")} | {
+        p.name + "/" for p in SRC.rglob("*") if p.is_dir()
+    }
+    repo = SRC.parents[1]
+    tree |= {"src/", "jobfleet/", *(p.name + "/" for p in repo.iterdir() if p.is_dir())}
+    tests = repo / "tests"
+    tree |= {p.name + "/" for p in tests.rglob("*") if p.is_dir()}
+    tree |= {p.name for p in tests.rglob("*.py")}
+    assert sorted(n for n in named if n not in tree and n != "__pycache__/") == []
+    # The top-level modules, the engine's, and every package by its folder.
+    modules = {p.name for p in [*SRC.glob("*.py"), *(SRC / "engine").glob("*.py")]}
+    modules -= {"__init__.py", "__main__.py"}
+    packages = {p.parent.name + "/" for p in SRC.glob("*/**/__init__.py")}
+    assert sorted((modules | packages) - named) == []

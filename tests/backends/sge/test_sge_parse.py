@@ -1,6 +1,6 @@
 """The Grid Engine backend's parsers and CommandBackend's polling rule, driven by recorded output.
 
-No cluster is needed. ``tests/fixtures/sge/8.1.9/NAME.out`` is the stdout of a real Son of
+No cluster is needed. ``tests/backends/sge/fixtures/8.1.9/NAME.out`` is the stdout of a real Son of
 Grid Engine 8.1.9 command and ``NAME.meta.json`` its argv, return code and stderr (see the
 README there and docs/sge-notes.md). :func:`load` turns one into a
 :class:`~jobfleet.runner.CommandResult`; :func:`fake_sge` answers a backend's commands from
@@ -40,7 +40,7 @@ from jobfleet.script import EXIT_DEPENDENCY_NEVER_MET, render_script
 from jobfleet.spec import DepKind, JobSpec, Resources, parse_array
 from jobfleet.states import JobState
 
-FIXTURES = Path(__file__).parent / "fixtures" / "sge" / "8.1.9"
+FIXTURES = Path(__file__).parent / "fixtures" / "8.1.9"
 
 P, R = JobState.PENDING, JobState.RUNNING
 

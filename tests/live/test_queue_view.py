@@ -1,7 +1,8 @@
 """The queue view (``jobfleet queue``, ``Backend.list_queue``) and ``jobfleet top``.
 
 Parsers are driven by output recorded on the live clusters
-(``tests/fixtures/slurm/22.05/squeue-list*``, ``tests/fixtures/sge/8.1.9/qstat-list*``;
+(``tests/backends/slurm/fixtures/22.05/squeue-list*``,
+``tests/backends/sge/fixtures/8.1.9/qstat-list*``;
 how they were made: ``capture-22.05-queue.sh`` and ``capture-8.1.9-queue.sh``, the job
 ids in ``queue-jobs.env`` next to them). The command-line tests run ``jobfleet`` as a
 child process: on the local backend always, on SLURM and Grid Engine when their live
@@ -38,9 +39,9 @@ from jobfleet.errors import BackendError, CommandError
 from jobfleet.runner import CommandResult, ScriptedRunner
 from jobfleet.states import JobState
 
-FIXTURES = Path(__file__).parent / "fixtures"
-SLURM_DIR = FIXTURES / "slurm" / "22.05"
-SGE_DIR = FIXTURES / "sge" / "8.1.9"
+BACKENDS = Path(__file__).resolve().parents[1] / "backends"
+SLURM_DIR = BACKENDS / "slurm" / "fixtures" / "22.05"
+SGE_DIR = BACKENDS / "sge" / "fixtures" / "8.1.9"
 PY = sys.executable
 P, R = JobState.PENDING, JobState.RUNNING
 #: Keys of every ``queue --json`` object: the documented contract.

@@ -2,7 +2,8 @@
 
 Skipped, saying why, without a cluster, and on a SLURM cluster that does not enforce
 memory requests. What each scheduler records was captured in the ``oom-*`` fixtures
-(tests/fixtures/slurm/capture-22.05-oom.sh, tests/fixtures/sge/capture-8.1.9-oom.sh):
+(tests/backends/slurm/fixtures/capture-22.05-oom.sh,
+tests/backends/sge/fixtures/capture-8.1.9-oom.sh):
 
 * SLURM enforces ``--mem`` only with ``JobAcctGatherParams=OverMemoryKill`` (polling, every
   ``JobAcctGatherFrequency`` seconds) or with ``TaskPlugin=task/cgroup`` and

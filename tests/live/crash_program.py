@@ -2,7 +2,7 @@
 
 Run again after a crash, it picks up where it was: jobs already recorded are
 not submitted again (it knows them by name), every job is watched, and each
-job's callback appends the job id to a file. Used by tests/test_crash.py.
+job's callback appends the job id to a file. Used by tests/live/test_crash.py.
 
 Usage: python crash_program.py JOBS CALLBACK_FILE [--die-in-submit BATCH | --pause-after BATCH]
 

@@ -17,7 +17,7 @@ from jobfleet.naming import ADOPTED_COMMAND
 from jobfleet.registry import SUBMITTING
 from jobfleet.spec import JobSpec
 from jobfleet.states import JobState
-from test_monitor import Board, dead_owner, fleet_with
+from support.board import Board, dead_owner, fleet_with
 
 S = JobState
 
@@ -133,7 +133,7 @@ def test_a_grid_engine_job_submitted_by_hand_is_adopted_and_followed(
 
 
 def test_the_adopt_command_on_live_slurm(slurm_home: Path, tmp_path: Path) -> None:
-    from test_cli import jf
+    from support.cli import jf
 
     name = f"cli-byhand-{uuid.uuid4().hex[:8]}"
     native = _by_hand(
@@ -155,7 +155,7 @@ def test_the_adopt_command_on_live_slurm(slurm_home: Path, tmp_path: Path) -> No
 
 
 def test_the_adopt_command_needs_a_prefix(jf_home: Path) -> None:
-    from test_cli import jf
+    from support.cli import jf
 
     proc = jf("adopt", "--prefix", "", expect=2)
     assert "prefix" in proc.stderr and "\n" not in proc.stderr.strip()

@@ -27,6 +27,7 @@ from jobfleet.engine.fleet import Fleet
 from jobfleet.errors import SpecError
 from jobfleet.spec import JobSpec, Resources, parse_array
 from jobfleet.states import JobState
+from support.scripts import GRACEFUL
 
 PY = sys.executable
 
@@ -352,7 +353,6 @@ def test_a_reused_queue_id_never_reports_another_jobs_outcome(jf_home: Path) -> 
 
 
 #: Ends cleanly (exit 0, saying so) when it gets SIGUSR1.
-GRACEFUL = ["sh", "-c", "trap 'echo stopping gracefully; exit 0' USR1; sleep 30 & wait"]
 
 
 def test_cancel_one_element_and_signal_for_a_graceful_stop(fleet: Fleet) -> None:

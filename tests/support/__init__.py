@@ -1,0 +1,1 @@
+"""Helpers shared by tests in several folders (tests/ is on the import path)."""
