@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobfleet import owner
-from jobfleet.backends.base import Backend, SubmitRequest
+from jobfleet.backends.base import Backend, Capabilities, SubmitRequest
 from jobfleet.engine.pool import BackendPool
 from jobfleet.errors import SpecError, SubmitError, UnknownJobError
 from jobfleet.jobdir import exit_code_path, script_path, write_env
@@ -36,6 +36,7 @@ __all__ = [
     "DryRun",
     "Submission",
     "awaits_reconciling",
+    "check_capabilities",
 ]
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,7 @@ class Submission:
                 + ("an absolute --workdir" if spec.workdir else "--workdir"),
             ) from None
         spec = spec.with_changes(workdir=workdir)
+        check_capabilities(spec, backend.name, backend.capabilities)
         backend.check_request(spec)
         backend.script_dialect()
         return spec
@@ -352,6 +354,44 @@ class Submission:
                 "jobs %s: could not record the interrupted submission",
                 ", ".join(r.id for r in records),
             )
+
+
+def check_capabilities(spec: JobSpec, backend: str, can: Capabilities) -> None:
+    """Refuse, before anything is recorded, what ``backend``'s scheduler cannot do.
+
+    Raises:
+        SpecError: naming the field and how to express the request there.
+    """
+    array = spec.array
+    if array is None:
+        return
+    if not can.arrays:
+        raise SpecError("array", f"the {backend} backend runs no arrays; submit one job per index")
+    if can.max_array_size is not None and len(array) > can.max_array_size:
+        raise SpecError(
+            "array",
+            f"{len(array)} elements; the {backend} backend takes at most "
+            f"{can.max_array_size} in one array: split it",
+        )
+    if array.max_concurrent is not None and not can.max_concurrency:
+        raise SpecError(
+            "array",
+            f"the {backend} backend cannot limit how many elements run at once; "
+            f"drop '%{array.max_concurrent}'",
+        )
+    runs = array.ranges()
+    if not can.listed_indices and len(runs) != 1:
+        raise SpecError(
+            "array",
+            f"{array.to_text()!r}: the {backend} backend takes one range a-b[:step] per "
+            "array; submit one array per range",
+        )
+    if not can.stepped_indices and any(step != 1 for _, _, step in runs):
+        raise SpecError(
+            "array",
+            f"{array.to_text()!r}: the {backend} backend takes no stepped ranges; "
+            "list the indices instead",
+        )
 
 
 def _check_predecessor(record: JobRecord, backend: Backend) -> None:

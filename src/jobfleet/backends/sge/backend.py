@@ -65,12 +65,6 @@ class SgeBackend(CommandBackend):
             raise SpecError(
                 "array", "Grid Engine task ids start at 1; shift the indices (e.g. '1-10')"
             )
-        if spec.array is not None and len(spec.array.ranges()) != 1:
-            raise SpecError(
-                "array",
-                f"{spec.array.to_text()!r}: Grid Engine arrays are one range a-b[:step]; "
-                "submit one array per range",
-            )
         if spec.resources.nodes != 1:
             raise SpecError(
                 "resources.nodes", "use a parallel environment for several hosts (extra_args)"
