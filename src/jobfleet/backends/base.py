@@ -9,6 +9,7 @@ the backend reports, before reporting it to anybody.
 from __future__ import annotations
 
 import abc
+import importlib
 import os
 import pwd
 from collections.abc import Callable, Mapping, Sequence
@@ -326,6 +327,25 @@ class BackendType:
             home: the jobfleet home, for backends that keep files of their own.
         """
         return self.factory(settings, runner=runner, home=home)
+
+
+def lazy_names(package: str, where: Mapping[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` for a backend package's light ``__init__``: each name
+    of ``where`` is loaded on first use from the submodule it maps to, so the
+    catalog's scan imports no backend's heavy modules.
+
+    >>> __getattr__ = lazy_names("jobfleet.backends.slurm", {"STATE_MAP": "parse"})
+    >>> __getattr__("STATE_MAP")["RUNNING"]
+    <JobState.RUNNING: 'running'>
+    """
+
+    def load(name: str) -> Any:
+        module = where.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(f"{package}.{module}"), name)
+
+    return load
 
 
 def user_name() -> str | None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jobfleet.backends.base import Backend, BackendType
+from jobfleet.backends.base import Backend, BackendType, lazy_names
 from jobfleet.runner import Runner
 from jobfleet.settings import auto_or, duration, memory, option, whole
 from jobfleet.units import parse_memory, parse_walltime
@@ -103,12 +103,11 @@ def _create(settings: LocalSettings, *, runner: Runner | None, home: Path) -> Ba
 #: The catalog's entry (entry point ``local`` of the group ``jobfleet.backends``).
 BACKEND = BackendType("local", LocalSettings, _create, "this machine, through a per-user agent")
 
-_CLIENT = {"LocalBackend", "LocalCapacity", "detect_capacity", "queue_directory", "queue_entries"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _CLIENT:
-        from jobfleet.backends.local import client
-
-        return getattr(client, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: The client's names are importable from here too (loaded on use).
+__getattr__ = lazy_names(
+    __name__,
+    dict.fromkeys(
+        ("LocalBackend", "LocalCapacity", "detect_capacity", "queue_directory", "queue_entries"),
+        "client",
+    ),
+)

@@ -8,11 +8,10 @@ importable from here too (loaded on use).
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from jobfleet.backends.base import Backend, BackendType
+from jobfleet.backends.base import Backend, BackendType, lazy_names
 from jobfleet.backends.sge.directives import SGE, SgeSettings, sge_dialect, sge_directives
 from jobfleet.runner import Runner
 
@@ -33,18 +32,14 @@ BACKEND = BackendType("sge", SgeSettings, _create, "a Grid Engine cluster (qsub,
 
 
 #: What else is importable from here, from the module that defines it (loaded on use).
-_LAZY = {
-    "SgeBackend": "backend",
-    "queue_list_argv": "backend",
-    "STATE_LETTERS": "parse",
-    "map_failed": "parse",
-    "map_state": "parse",
-    "parse_queue_list": "parse",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__ = lazy_names(
+    __name__,
+    {
+        "SgeBackend": "backend",
+        "queue_list_argv": "backend",
+        "STATE_LETTERS": "parse",
+        "map_failed": "parse",
+        "map_state": "parse",
+        "parse_queue_list": "parse",
+    },
+)

@@ -8,11 +8,10 @@ importable from here too (loaded on use).
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from jobfleet.backends.base import Backend, BackendType
+from jobfleet.backends.base import Backend, BackendType, lazy_names
 from jobfleet.backends.slurm.directives import SLURM, SlurmSettings, slurm_directives
 from jobfleet.runner import Runner
 
@@ -33,19 +32,15 @@ BACKEND = BackendType("slurm", SlurmSettings, _create, "a SLURM cluster (sbatch,
 
 
 #: What else is importable from here, from the module that defines it (loaded on use).
-_LAZY = {
-    "SlurmBackend": "backend",
-    "queue_list_argv": "backend",
-    "STATE_MAP": "parse",
-    "exit_code": "parse",
-    "map_state": "parse",
-    "parse_job_id": "parse",
-    "parse_queue_list": "parse",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__ = lazy_names(
+    __name__,
+    {
+        "SlurmBackend": "backend",
+        "queue_list_argv": "backend",
+        "STATE_MAP": "parse",
+        "exit_code": "parse",
+        "map_state": "parse",
+        "parse_job_id": "parse",
+        "parse_queue_list": "parse",
+    },
+)
