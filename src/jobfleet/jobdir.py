@@ -102,9 +102,9 @@ def never_met_path(job_dir: str, index: int | None) -> str:
 def read_never_met(job_dir: str, index: int | None) -> str | None:
     """Why the job's script found a dependency never met; None if it did not say."""
     try:
-        with open(never_met_path(job_dir, index), encoding="utf-8") as fh:
+        with open(never_met_path(job_dir, index), encoding="utf-8", errors="replace") as fh:
             return fh.read().strip()
-    except (OSError, ValueError):
+    except OSError:
         return None
 
 

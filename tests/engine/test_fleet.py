@@ -389,3 +389,35 @@ def test_backend_settings_come_from_the_configuration(tmp_path: Path) -> None:
         "mem_free",
         False,
     )
+
+
+def test_old_module_paths_still_import_with_a_deprecation_warning() -> None:
+    import importlib
+    import sys
+
+    for old, new in (("jobfleet.fleet", "Fleet"), ("jobfleet.monitor", "Monitor")):
+        sys.modules.pop(old, None)
+        with pytest.warns(DeprecationWarning, match="moved to jobfleet.engine"):
+            module = importlib.import_module(old)
+        import jobfleet
+
+        assert getattr(module, new) is getattr(jobfleet, new)
+
+
+def test_a_backend_with_a_flag_of_jobfleet_0_1_is_refused_at_once() -> None:
+    with pytest.raises(TypeError, match="holds_mean_after_any is now part of Capabilities"):
+
+        class Old(FakeBackend):
+            holds_mean_after_any = True
+
+
+def test_a_dry_run_refuses_a_bad_dependency_without_asking_any_scheduler(fleet: Fleet) -> None:
+    other = use(fleet, FakeBackend(["7"]))
+    (job,) = fleet.submit_many([spec("on-fake")], backend="fake")
+    other.polled.clear()
+    with pytest.raises(SpecError, match="dependencies must be on the same backend"):
+        fleet.dry_run(
+            JobSpec(["true"], dependencies=[Dependency(DepKind.AFTER_OK, (job.id,))]),
+            backend="local",
+        )
+    assert other.polled == []  # refused before the fake scheduler was asked

@@ -48,3 +48,8 @@ def test_env_file_is_private_and_round_trips(tmp_path: Path) -> None:
     (tmp_path / jobfleet.jobdir.ENV_FILE).write_text("[1, 2]")
     assert read_env(str(tmp_path)) is None
     assert read_env(str(tmp_path / "missing")) is None
+
+
+def test_a_never_met_reason_that_is_not_utf8_is_still_read(tmp_path: Path) -> None:
+    Path(never_met_path(str(tmp_path), 2)).write_bytes(b"after_ok on job caf\xe9\n")
+    assert read_never_met(str(tmp_path), 2) == "after_ok on job caf\ufffd"

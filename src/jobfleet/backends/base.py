@@ -198,6 +198,15 @@ class Capabilities:
     submit_in_flight_s: float = 0.0
 
 
+#: Backend class attributes of jobfleet 0.1, and what replaces each.
+_RETIRED_FLAGS = {
+    "holds_mean_after_any": "capabilities.dependencies: the kinds the scheduler honours",
+    "polls_scheduler": "capabilities.polls_scheduler",
+    "submit_in_flight_s": "capabilities.submit_in_flight_s",
+    "dialect": "script_dialect() returning the Dialect",
+}
+
+
 class Backend(abc.ABC):
     """The interface the rest of jobfleet uses for any scheduler."""
 
@@ -206,6 +215,17 @@ class Backend(abc.ABC):
     #: What the scheduler can do; a backend whose settings change it sets its own
     #: in ``__init__``.
     capabilities: Capabilities = Capabilities()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Flags of jobfleet 0.1, now Capabilities: ignoring one silently could run a
+        # job whose after-ok dependency failed.
+        old = [f for f in _RETIRED_FLAGS if f in cls.__dict__]
+        if old:
+            raise TypeError(
+                f"{cls.__name__}: {', '.join(old)} is now part of Capabilities "
+                f"({'; '.join(_RETIRED_FLAGS[f] for f in old)}); see docs/backends.md"
+            )
 
     @abc.abstractmethod
     def submit(self, request: SubmitRequest) -> str:

@@ -61,9 +61,9 @@ class Fleet:
     ):
         self.config = config if config is not None else load_config()
         self.registry = Registry(home)
-        self._backends = BackendPool(self.config, self.registry.home, runner)
+        self._backends = BackendPool(lambda: self.config, self.registry.home, runner)
         self._submission = Submission(self.registry, self._backends)
-        self._poller = Poller(self.registry, self._backends, self.config.wait.lost_after_s)
+        self._poller = Poller(self.registry, self._backends, lambda: self.config.wait.lost_after_s)
         self._recovery = Recovery(self.registry, self._backends, self._submission, self._poller)
         self._monitors: dict[str, Monitor] = {}
 
@@ -109,6 +109,7 @@ class Fleet:
         """The script and submit command for ``spec``, without recording or running anything."""
         be = self.backend(backend)
         spec = self._submission.prepare(spec, be)
+        self._submission.check_dependencies(spec, be)  # before asking the scheduler
         deps = self._submission.resolve(spec, be, self._fresh(spec.dependency_ids()))
         return self._submission.dry_run(spec, be, deps)
 

@@ -13,7 +13,7 @@ restarts the count and concludes nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from jobfleet.backends.base import PollTarget
@@ -46,11 +46,13 @@ class Poller:
     Args:
         registry: where every change is written before it is returned.
         backends: the backends to ask.
-        lost_after_s: how long a job may be unknown to an answering scheduler
-            before it is ``lost``.
+        lost_after_s: gives how long a job may be unknown to an answering
+            scheduler before it is ``lost`` (``wait.lost_after``, read at each poll).
     """
 
-    def __init__(self, registry: Registry, backends: BackendPool, lost_after_s: float):
+    def __init__(
+        self, registry: Registry, backends: BackendPool, lost_after_s: Callable[[], float]
+    ):
         self.registry = registry
         self.backends = backends
         self.lost_after_s = lost_after_s
@@ -126,15 +128,16 @@ class Poller:
             if _differs(update, record):
                 updates.append(update)
         natives = {r.id: r.native_id or "" for r in group}
+        lost_after = self.lost_after_s()
         lost = self.registry.track_absence(
             name,
             list(natives),
             absent,
             at=asked_at,
-            lost_after_s=self.lost_after_s,
+            lost_after_s=lost_after,
             natives=natives,
         )
-        updates += _lost_updates(lost, natives, self.lost_after_s)
+        updates += _lost_updates(lost, natives, lost_after)
         return updates, list(absent)
 
     def _target(self, record: JobRecord) -> PollTarget:

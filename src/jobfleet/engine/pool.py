@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from jobfleet import backends as catalog
@@ -17,12 +18,13 @@ class BackendPool:
     """Backend instances by name, made once each.
 
     Args:
-        config: whose backend sections configure them.
+        config: gives the configuration whose backend sections configure them
+            (read when a backend is made: a fleet's configuration may be replaced).
         home: the registry directory (the local backend keeps its queue there).
         runner: how scheduler commands are run (tests inject a scripted one).
     """
 
-    def __init__(self, config: Config, home: Path, runner: Runner | None):
+    def __init__(self, config: Callable[[], Config], home: Path, runner: Runner | None):
         self._config = config
         self._home = home
         self._runner = runner
@@ -55,5 +57,5 @@ class BackendPool:
         # The catalog names the valid backends when ``name`` is none of them.
         backend_type = catalog.get(name)
         return backend_type.create(
-            self._config.settings_for(name), runner=self._runner, home=self._home
+            self._config().settings_for(name), runner=self._runner, home=self._home
         )

@@ -121,10 +121,27 @@ class Submission:
                 + ("an absolute --workdir" if spec.workdir else "--workdir"),
             ) from None
         spec = spec.with_changes(workdir=workdir)
-        check_capabilities(spec, backend.name, backend.capabilities)
         backend.check_request(spec)
+        check_capabilities(spec, backend.name, backend.capabilities)
         backend.script_dialect()
         return spec
+
+    def check_dependencies(self, spec: JobSpec, backend: Backend) -> None:
+        """Raise :class:`SpecError` for a predecessor that is unknown, on another
+        backend, retried or never submitted: before anything is asked about it."""
+        for dep in spec.dependencies:
+            for record in self._predecessors(dep.kind, dep.job_ids):
+                _check_predecessor(record, backend)
+
+    def _predecessors(self, kind: DepKind, job_ids: Sequence[str]) -> list[JobRecord]:
+        try:
+            return self.registry.get_many(list(job_ids))
+        except UnknownJobError as exc:
+            raise SpecError(
+                "dependencies",
+                f"{kind.value} names job {exc.job_id!r}, which is not in the registry; "
+                "check the id with `jobfleet status`",
+            ) from None
 
     def resolve(self, spec: JobSpec, backend: Backend, fresh: Mapping[str, JobRecord]) -> Deps:
         """The spec's dependencies as the backend's native ids, each checked.
@@ -143,14 +160,7 @@ class Submission:
         owners: dict[str, str] = {}
         requires: list[Requirement] = []
         for dep in spec.dependencies:
-            try:
-                records = self.registry.get_many(list(dep.job_ids))
-            except UnknownJobError as exc:
-                raise SpecError(
-                    "dependencies",
-                    f"{dep.kind.value} names job {exc.job_id!r}, which is not in the registry; "
-                    "check the id with `jobfleet status`",
-                ) from None
+            records = self._predecessors(dep.kind, dep.job_ids)
             for record in records:
                 _check_predecessor(record, backend)
             native = []
