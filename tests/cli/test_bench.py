@@ -1,0 +1,34 @@
+"""The benchmarks in bench/ still run (tiny sizes; their figures are not checked here:
+timings belong to the benchmarks, never to tests)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def run(script: str, *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_poll_cost_runs_and_counts_one_call_each() -> None:
+    out = run("poll_cost.py", "--jobs", "200", "--repeat", "2")
+    assert "calls per poll: 1 squeue + 1 sacct" in out
+
+
+@pytest.mark.slow
+def test_local_throughput_runs(jf_home: Path) -> None:
+    out = run("local_throughput.py", "--jobs", "20", "--repeat", "1")
+    assert "ratio" in out
