@@ -23,7 +23,8 @@ from jobfleet.backends.base import PollTarget
 from jobfleet.backends.slurm.backend import SlurmBackend
 from jobfleet.runner import CommandResult, ScriptedRunner
 
-FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "backends" / "slurm" / "fixtures" / "22.05"
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "backends" / "slurm" / "fixtures" / "22.05"
 
 
 def recorded_rows() -> tuple[str, str]:
