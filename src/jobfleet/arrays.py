@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from jobfleet.errors import SpecError
+from jobfleet.errors import SpecError, shown
 
 __all__ = ["MAX_ARRAY_INDEX", "MAX_ARRAY_SIZE", "ArraySpec", "parse_array"]
 
@@ -35,7 +35,7 @@ class ArraySpec:
     def __post_init__(self) -> None:
         for index in self.indices:
             if isinstance(index, bool) or not isinstance(index, int):
-                raise SpecError("array", f"indices must be whole numbers, got {index!r}")
+                raise SpecError("array", f"indices must be whole numbers, got {shown(index)}")
         indices = tuple(sorted(set(self.indices)))
         if not indices:
             raise SpecError("array", "an array needs at least one index")
@@ -46,7 +46,7 @@ class ArraySpec:
         object.__setattr__(self, "indices", indices)
         limit = self.max_concurrent
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
-            raise SpecError("array.max_concurrent", f"expected a whole number, got {limit!r}")
+            raise SpecError("array.max_concurrent", f"expected a whole number, got {shown(limit)}")
         if limit is not None and limit < 1:
             raise SpecError("array.max_concurrent", f"must be at least 1, got {limit}")
 
@@ -119,25 +119,27 @@ def parse_array(text: str, field_name: str = "array") -> ArraySpec:
         SpecError: the text is not an array specification.
     """
     if not isinstance(text, str):
-        raise SpecError(field_name, f"expected text like '1-100%10', got {text!r}")
+        raise SpecError(field_name, f"expected text like '1-100%10', got {shown(text)}")
     body = text.strip().replace(" ", "")
     max_concurrent: int | None = None
     if "%" in body:
         body, _, limit = body.partition("%")
         if not re.fullmatch(r"[0-9]{1,9}", limit) or int(limit) < 1:
             raise SpecError(
-                field_name, f"{text!r}: after '%' comes the number of elements at once, e.g. '%10'"
+                field_name,
+                f"{shown(text)}: after '%' comes the number of elements at once, e.g. '%10'",
             )
         max_concurrent = int(limit)
     if not body:
-        raise SpecError(field_name, f"{text!r}: write e.g. '1-100', '1,3,5-9' or '0-20:5'")
+        raise SpecError(field_name, f"{shown(text)}: write e.g. '1-100', '1,3,5-9' or '0-20:5'")
     indices: set[int] = set()
     for part in body.split(","):
         match = _ARRAY_PART_RE.fullmatch(part)
         if match is None:
             raise SpecError(
                 field_name,
-                f"{text!r}: cannot read {part!r}; write e.g. '1-100', '1,3,5-9', '0-20:5'",
+                f"{shown(text)}: cannot read {shown(part)}; "
+                "write e.g. '1-100', '1,3,5-9', '0-20:5'",
             )
         start = int(match[1])
         stop = int(match[2]) if match[2] is not None else start
@@ -145,11 +147,14 @@ def parse_array(text: str, field_name: str = "array") -> ArraySpec:
         if stop < start:
             raise SpecError(
                 field_name,
-                f"{text!r}: range {part!r} ends before it starts; write it as '{stop}-{start}'",
+                f"{shown(text)}: range {shown(part)} ends before it starts; "
+                f"write it as '{stop}-{start}'",
             )
         if step < 1:
-            raise SpecError(field_name, f"{text!r}: the step in {part!r} must be at least 1")
+            raise SpecError(
+                field_name, f"{shown(text)}: the step in {shown(part)} must be at least 1"
+            )
         if (stop - start) // step + 1 + len(indices) > MAX_ARRAY_SIZE:
-            raise SpecError(field_name, f"{text!r}: more than {MAX_ARRAY_SIZE} elements")
+            raise SpecError(field_name, f"{shown(text)}: more than {MAX_ARRAY_SIZE} elements")
         indices.update(range(start, stop + 1, step))
     return ArraySpec(tuple(sorted(indices)), max_concurrent)

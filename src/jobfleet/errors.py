@@ -43,6 +43,27 @@ class JobfleetError(Exception):
     exit_status: int = 1
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """``repr(value)`` for an error message, shortened: a message quotes what was
+    wrong without repeating a 100,000-character value (or a huge number) whole.
+
+    >>> shown("x" * 1000, limit=12)
+    "'xxxxxxxxx... (1000 characters)"
+    >>> shown(10**50), shown(10**5000)
+    ('a 51-digit number', 'a number of more than 4,000 digits')
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
+        # repr() refuses ints of more than 4,300 digits; showing them must not.
+        if abs(value) >= 10**4000:
+            return "a number of more than 4,000 digits"
+        return f"a {len(str(abs(value)))}-digit number"
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = f" ({len(value)} characters)" if isinstance(value, str) else ""
+    return text[: max(limit - 3, 10)] + "..." + size
+
+
 class SpecError(JobfleetError, ValueError):
     """A job description field has a value that cannot be used.
 
@@ -96,7 +117,7 @@ class UnknownJobError(RegistryError, KeyError):
         super().__init__(job_id)
 
     def __str__(self) -> str:
-        return f"no job with id {self.job_id!r} in the registry (see `jobfleet status`)"
+        return f"no job with id {shown(self.job_id)} in the registry (see `jobfleet status`)"
 
 
 class BackendError(JobfleetError):

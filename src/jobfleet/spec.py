@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobfleet.arrays import ArraySpec, parse_array
-from jobfleet.errors import SpecError
+from jobfleet.errors import SpecError, shown
 from jobfleet.states import DEFAULT_RETRY_ON, RETRYABLE, JobState
 from jobfleet.units import parse_memory, parse_walltime
 
@@ -46,7 +46,7 @@ _RETRYABLE_NAMES = tuple(s.value for s in RETRYABLE)
 
 def _check_int(field_name: str, value: object, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise SpecError(field_name, f"expected a whole number, got {value!r}")
+        raise SpecError(field_name, f"expected a whole number, got {shown(value)}")
     if value < minimum:
         raise SpecError(field_name, f"must be at least {minimum}, got {value}")
     return value
@@ -65,13 +65,35 @@ def _check_text(field_name: str, value: object, *, allow_empty: bool = False) ->
 def _check_line(field_name: str, value: object) -> str:
     text = _check_text(field_name, value)
     if _CONTROL_RE.search(text):
-        raise SpecError(field_name, f"must be one line without control characters, got {text!r}")
+        raise SpecError(
+            field_name, f"must be one line without control characters, got {shown(text)}"
+        )
+    return text
+
+
+def _check_name(value: object) -> str:
+    """A job's name: one line of text, at most MAX_NAME_LENGTH characters.
+
+    Text means Unicode: a byte that is not UTF-8 (``--name $'x\\xff'``, which
+    Python holds as a lone surrogate) cannot be recorded, shown or sent to a
+    scheduler, so it is refused here, for dry runs too.
+    """
+    text = _check_text("name", value)
+    if len(text) > MAX_NAME_LENGTH:
+        raise SpecError("name", f"at most {MAX_NAME_LENGTH} characters, got {len(text)}")
+    _check_line("name", text)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SpecError(
+            "name", f"must be text (UTF-8); {shown(text)} holds a byte that is not"
+        ) from None
     return text
 
 
 def _text_tuple(field_name: str, values: object) -> tuple[str, ...]:
     if isinstance(values, str) or not isinstance(values, Iterable):
-        raise SpecError(field_name, f"expected a list of strings, got {values!r}")
+        raise SpecError(field_name, f"expected a list of strings, got {shown(values)}")
     return tuple(_check_line(f"{field_name}[{i}]", v) for i, v in enumerate(values))
 
 
@@ -206,7 +228,7 @@ class Dependency:
             except ValueError:
                 choices = ", ".join(k.value for k in DepKind)
                 raise SpecError(
-                    "dependencies.kind", f"{self.kind!r}; choose one of {choices}"
+                    "dependencies.kind", f"{shown(self.kind)}; choose one of {choices}"
                 ) from None
         ids = _text_tuple("dependencies.job_ids", self.job_ids)
         if not ids:
@@ -264,7 +286,7 @@ class JobSpec:
         elif isinstance(self.command, Iterable):
             command = tuple(self.command)
         else:
-            raise SpecError("command", f"expected a list of arguments, got {self.command!r}")
+            raise SpecError("command", f"expected a list of arguments, got {shown(self.command)}")
         if not command:
             raise SpecError("command", "must not be empty; give the program to run")
         for i, arg in enumerate(command):
@@ -273,19 +295,17 @@ class JobSpec:
             raise SpecError("command", "with shell=True give exactly one string of shell code")
         object.__setattr__(self, "command", command)
         if self.name is not None:
-            _check_line("name", self.name)
-            if len(self.name) > MAX_NAME_LENGTH:
-                raise SpecError("name", f"at most {MAX_NAME_LENGTH} characters")
+            _check_name(self.name)
         for name in ("workdir", "stdout", "stderr"):
             value = getattr(self, name)
             if value is not None:
                 _check_line(name, value)
         if not isinstance(self.env, Mapping):
-            raise SpecError("env", f"expected a mapping of names to values, got {self.env!r}")
+            raise SpecError("env", f"expected a mapping of names to values, got {shown(self.env)}")
         env = {}
         for key, value in self.env.items():
             if not isinstance(key, str) or not _ENV_NAME_RE.fullmatch(key):
-                raise SpecError("env", f"{key!r} is not a valid environment variable name")
+                raise SpecError("env", f"{shown(key)} is not a valid environment variable name")
             env[key] = _check_text(f"env.{key}", value, allow_empty=True)
         object.__setattr__(self, "env", env)
         if not isinstance(self.resources, Resources):
@@ -295,13 +315,13 @@ class JobSpec:
         deps = tuple(self.dependencies)
         for dep in deps:
             if not isinstance(dep, Dependency):
-                raise SpecError("dependencies", f"expected Dependency objects, got {dep!r}")
+                raise SpecError("dependencies", f"expected Dependency objects, got {shown(dep)}")
         object.__setattr__(self, "dependencies", deps)
         self._check_retries()
 
     def _check_retries(self) -> None:
         if isinstance(self.retries, bool) or not isinstance(self.retries, int):
-            raise SpecError("retries", f"expected a whole number, got {self.retries!r}")
+            raise SpecError("retries", f"expected a whole number, got {shown(self.retries)}")
         if not 0 <= self.retries <= MAX_RETRIES:
             raise SpecError("retries", f"expected 0 to {MAX_RETRIES}, got {self.retries}")
         if self.retries and self.array is not None:
@@ -318,7 +338,7 @@ class JobSpec:
             if state is None:
                 raise SpecError(
                     "retry_on",
-                    f"{value!r} cannot be retried; choose from {', '.join(_RETRYABLE_NAMES)}",
+                    f"{shown(value)} cannot be retried; choose from {', '.join(_RETRYABLE_NAMES)}",
                 )
             states.append(state)
         object.__setattr__(self, "retry_on", tuple(dict.fromkeys(states)))
@@ -330,7 +350,9 @@ class JobSpec:
             return self.name
         if self.shell:
             return "shell"
-        return self.command[0].rsplit("/", 1)[-1] or "job"
+        program = self.command[0].rsplit("/", 1)[-1] or "job"
+        # A program's file name may hold bytes that are not UTF-8; a name is text.
+        return program.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
     def with_changes(self, **changes: Any) -> JobSpec:
         """A copy with some fields replaced, validated again."""
@@ -411,4 +433,4 @@ def spec_from_dict(data: Mapping[str, Any]) -> JobSpec:
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, SpecError):
             raise
-        raise SpecError("spec", f"stored job description is damaged: {exc!r}") from None
+        raise SpecError("spec", f"stored job description is damaged: {shown(exc)}") from None

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 from rich.text import Text
 
 from jobfleet.config import Config, load_config
-from jobfleet.errors import JobfleetError
+from jobfleet.errors import JobfleetError, shown
 from jobfleet.states import JobRecord, JobState
 
 __all__ = [
@@ -41,8 +42,73 @@ EXIT_TIMEOUT = 3
 def fail(message: str, status: int) -> NoReturn:
     """Print ``message`` as one ``jobfleet: error:`` line and exit with ``status``."""
     one_line = "; ".join(part.strip() for part in message.splitlines() if part.strip())
+    if len(one_line) > MAX_ERROR_LINE:
+        keep = (MAX_ERROR_LINE - 40) // 2
+        cut = len(one_line) - 2 * keep
+        one_line = f"{one_line[:keep]} [... {cut} characters cut ...] {one_line[-keep:]}"
     click.echo(f"jobfleet: error: {one_line}", err=True)
     sys.exit(status)
+
+
+#: The longest error line printed: a message quoting a huge value is cut in the middle.
+MAX_ERROR_LINE = 480
+
+_NUMBER_RE = re.compile(r"-?[0-9]{1,18}")
+_DECIMAL_RE = re.compile(r"-?(?:[0-9]{1,12}(?:\.[0-9]{0,9})?|\.[0-9]{1,9})")
+
+
+if TYPE_CHECKING:  # click 8.2 made ParamType generic; 8.1 (still supported) is not
+    _IntType = click.ParamType[int]
+    _FloatType = click.ParamType[float]
+else:
+    _IntType = _FloatType = click.ParamType
+
+
+class WholeNumber(_IntType):
+    """An integer option written with the digits 0-9 only.
+
+    Python's int() also takes other scripts' digits ("٣") and surrounding
+    whitespace ("4\\n"); a scheduler directive must never receive what the user
+    did not type.
+    """
+
+    name = "integer"
+
+    def __init__(self, minimum: int | None = None) -> None:
+        self.minimum = minimum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str) and _NUMBER_RE.fullmatch(value):
+            number = int(value)
+        else:
+            self.fail(f"{shown(value)} is not a whole number (digits 0-9)", param, ctx)
+        if self.minimum is not None and number < self.minimum:
+            self.fail(f"{number} is not in the range x>={self.minimum}.", param, ctx)
+        return number
+
+
+class Decimal(_FloatType):
+    """A number of seconds written with the digits 0-9 and one optional point."""
+
+    name = "float"
+
+    def __init__(self, minimum: float | None = None) -> None:
+        self.minimum = minimum
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if (isinstance(value, (int, float)) and not isinstance(value, bool)) or (
+            isinstance(value, str) and _DECIMAL_RE.fullmatch(value)
+        ):
+            number = float(value)
+        else:
+            self.fail(f"{shown(value)} is not a number (digits 0-9, e.g. 2.5)", param, ctx)
+        if self.minimum is not None and number < self.minimum:
+            self.fail(f"{number} is not in the range x>={self.minimum}.", param, ctx)
+        return number
 
 
 def handle_errors(func: F) -> F:

@@ -11,6 +11,8 @@ import click
 from jobfleet.cli.common import (
     EXIT_FAILED,
     EXIT_TIMEOUT,
+    Decimal,
+    WholeNumber,
     config_options,
     fail,
     handle_errors,
@@ -30,7 +32,7 @@ __all__ = ["cancel", "logs", "status", "wait"]
 @click.argument("job_ids", nargs=-1)
 @click.option(
     "--limit",
-    type=click.IntRange(1),
+    type=WholeNumber(1),
     default=20,
     show_default=True,
     help="How many recent jobs without IDs.",
@@ -111,7 +113,9 @@ class _ProgressBar:
     is_flag=True,
     help="Every unfinished job of the registry (e.g. after a crash).",
 )
-@click.option("--timeout", type=float, metavar="SECONDS", help="Give up after this long (exit 3).")
+@click.option(
+    "--timeout", type=Decimal(), metavar="SECONDS", help="Give up after this long (exit 3)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the final records as JSON.")
 @handle_errors
 def wait(
@@ -148,7 +152,9 @@ def wait(
 @click.command()
 @config_options
 @click.argument("job_ids", nargs=-1, required=True)
-@click.option("--index", "indices", type=int, multiple=True, metavar="N", help="Only this element.")
+@click.option(
+    "--index", "indices", type=WholeNumber(), multiple=True, metavar="N", help="Only this element."
+)
 @click.option(
     "--signal", "signal_name", metavar="SIG", help="Send SIG (e.g. TERM) instead of cancelling."
 )
@@ -175,7 +181,7 @@ def cancel(
 @click.command()
 @config_options
 @click.argument("job_id")
-@click.option("--index", type=int, metavar="N", help="Array element.")
+@click.option("--index", type=WholeNumber(), metavar="N", help="Array element.")
 @click.option("--stderr", "use_stderr", is_flag=True, help="Show standard error instead.")
 @click.option("--path", "path_only", is_flag=True, help="Print the log file's path only.")
 @handle_errors

@@ -10,6 +10,8 @@ from rich.console import Group
 from rich.text import Text
 
 from jobfleet.cli.common import (
+    Decimal,
+    WholeNumber,
     config_options,
     duration,
     element_summary,
@@ -209,17 +211,17 @@ def _top_view(records: Sequence[JobRecord], problem: str | None, footer: str) ->
 @config_options
 @click.option(
     "--interval",
-    type=click.FloatRange(min=0.1),
+    type=Decimal(0.1),
     default=2.0,
     show_default=True,
     metavar="SECONDS",
     help="Time between refreshes.",
 )
-@click.option("--iterations", type=click.IntRange(1), metavar="N", help="Stop after N refreshes.")
+@click.option("--iterations", type=WholeNumber(1), metavar="N", help="Stop after N refreshes.")
 @click.option("--all", "show_all", is_flag=True, help="The most recent jobs, ended or not.")
 @click.option(
     "--limit",
-    type=click.IntRange(1),
+    type=WholeNumber(1),
     default=20,
     show_default=True,
     metavar="N",

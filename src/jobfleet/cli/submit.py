@@ -8,9 +8,9 @@ from typing import Any, cast
 
 import click
 
-from jobfleet.cli.common import config_options, handle_errors, load, print_json
+from jobfleet.cli.common import WholeNumber, config_options, handle_errors, load, print_json
 from jobfleet.engine.fleet import Fleet
-from jobfleet.errors import SpecError
+from jobfleet.errors import SpecError, shown
 from jobfleet.spec import Dependency, DepKind, JobSpec, parse_array
 from jobfleet.states import JobState
 
@@ -22,7 +22,7 @@ def _parse_env(values: Sequence[str]) -> dict[str, str]:
     for item in values:
         key, sep, value = item.partition("=")
         if not sep:
-            raise SpecError("--env", f"{item!r}: write KEY=VALUE")
+            raise SpecError("--env", f"{shown(item)}: write KEY=VALUE")
         env[key] = value
     return env
 
@@ -31,10 +31,10 @@ def _parse_env(values: Sequence[str]) -> dict[str, str]:
 @config_options
 @click.option("--backend", metavar="NAME", help="Backend to submit to (default from config).")
 @click.option("--name", metavar="NAME", help="Job name.")
-@click.option("--cores", type=int, metavar="N", help="CPU cores per task.")
+@click.option("--cores", type=WholeNumber(), metavar="N", help="CPU cores per task.")
 @click.option("--memory", metavar="SIZE", help="Memory, e.g. 4G (1024-based) or 4GB (1000-based).")
 @click.option("--walltime", metavar="DURATION", help="Time limit, e.g. 90s, 1h30m, 02:00:00.")
-@click.option("--gpus", type=int, metavar="N", help="GPUs.")
+@click.option("--gpus", type=WholeNumber(), metavar="N", help="GPUs.")
 @click.option("--queue", metavar="Q", help="Queue or partition.")
 @click.option("--account", metavar="A", help="Account or project to charge.")
 @click.option(
@@ -47,7 +47,11 @@ def _parse_env(values: Sequence[str]) -> dict[str, str]:
 @click.option("--env", "env_items", multiple=True, metavar="K=V", help="Environment variable.")
 @click.option("--shell", "use_shell", is_flag=True, help="Run COMMAND as one string of shell code.")
 @click.option(
-    "--retries", type=int, default=0, metavar="N", help="Submit again up to N times if it fails."
+    "--retries",
+    type=WholeNumber(),
+    default=0,
+    metavar="N",
+    help="Submit again up to N times if it fails.",
 )
 @click.option(
     "--retry-on",

@@ -6,7 +6,7 @@ import signal as signals
 from collections.abc import Sequence
 
 from jobfleet.engine.pool import BackendPool
-from jobfleet.errors import SpecError
+from jobfleet.errors import SpecError, shown
 from jobfleet.registry import Registry, StatusUpdate
 from jobfleet.states import JobRecord, JobState
 
@@ -31,7 +31,7 @@ def signal_name(signal: str) -> str:
         )
     except (KeyError, ValueError):
         raise SpecError(
-            "signal", f"{signal!r} is not a signal name; e.g. TERM, INT, USR1"
+            "signal", f"{shown(signal)} is not a signal name; e.g. TERM, INT, USR1"
         ) from None
 
 

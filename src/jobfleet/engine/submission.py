@@ -22,7 +22,7 @@ from pathlib import Path
 from jobfleet import owner
 from jobfleet.backends.base import Backend, Capabilities, SubmitRequest
 from jobfleet.engine.pool import BackendPool
-from jobfleet.errors import SpecError, SubmitError, UnknownJobError
+from jobfleet.errors import SpecError, SubmitError, UnknownJobError, shown
 from jobfleet.jobdir import exit_code_path, script_path, write_env
 from jobfleet.naming import scheduler_name
 from jobfleet.registry import SUBMITTING, NewJob, Registry, StatusUpdate
@@ -139,7 +139,7 @@ class Submission:
         except UnknownJobError as exc:
             raise SpecError(
                 "dependencies",
-                f"{kind.value} names job {exc.job_id!r}, which is not in the registry; "
+                f"{kind.value} names job {shown(exc.job_id)}, which is not in the registry; "
                 "check the id with `jobfleet status`",
             ) from None
 
@@ -393,13 +393,13 @@ def check_capabilities(spec: JobSpec, backend: str, can: Capabilities) -> None:
     if not can.listed_indices and len(runs) != 1:
         raise SpecError(
             "array",
-            f"{array.to_text()!r}: the {backend} backend takes one range a-b[:step] per "
+            f"{shown(array.to_text())}: the {backend} backend takes one range a-b[:step] per "
             "array; submit one array per range",
         )
     if not can.stepped_indices and any(step != 1 for _, _, step in runs):
         raise SpecError(
             "array",
-            f"{array.to_text()!r}: the {backend} backend takes no stepped ranges; "
+            f"{shown(array.to_text())}: the {backend} backend takes no stepped ranges; "
             "list the indices instead",
         )
 

@@ -66,9 +66,16 @@ _UNFINISHED_PARAMS = (
 )
 
 
+#: SQLite's largest row id, 2**63 - 1, has 19 digits.
+_MAX_ID_DIGITS = 19
+
+
 def parse_id(job_id: str) -> int | None:
-    """The row id of a jobfleet id, or None when it cannot be one ("01", "x")."""
-    if not (job_id.isascii() and job_id.isdigit()) or job_id != str(int(job_id)):
+    """The row id of a jobfleet id, or None when it cannot be one ("01", "x", or
+    longer than any SQLite row id: int() refuses 4,300 digits and more)."""
+    if not (job_id.isascii() and job_id.isdigit()) or len(job_id) > _MAX_ID_DIGITS:
+        return None
+    if job_id != str(int(job_id)):
         return None
     return int(job_id)
 
