@@ -7,7 +7,7 @@ import functools
 import json
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
@@ -42,11 +42,7 @@ EXIT_TIMEOUT = 3
 def fail(message: str, status: int) -> NoReturn:
     """Print ``message`` as one ``jobfleet: error:`` line and exit with ``status``."""
     one_line = "; ".join(part.strip() for part in message.splitlines() if part.strip())
-    if len(one_line) > MAX_ERROR_LINE:
-        keep = (MAX_ERROR_LINE - 40) // 2
-        cut = len(one_line) - 2 * keep
-        one_line = f"{one_line[:keep]} [... {cut} characters cut ...] {one_line[-keep:]}"
-    click.echo(f"jobfleet: error: {one_line}", err=True)
+    click.echo(f"jobfleet: error: {_shortened(one_line)}", err=True)
     sys.exit(status)
 
 
@@ -109,6 +105,19 @@ class Decimal(_FloatType):
         if self.minimum is not None and number < self.minimum:
             self.fail(f"{number} is not in the range x>={self.minimum}.", param, ctx)
         return number
+
+
+def warn(message: str) -> None:
+    """One ``jobfleet: warning:`` line on stderr, as long as an error line may be."""
+    one_line = "; ".join(part.strip() for part in message.splitlines() if part.strip())
+    click.echo(f"jobfleet: warning: {_shortened(one_line)}", err=True)
+
+
+def _shortened(line: str) -> str:
+    if len(line) <= MAX_ERROR_LINE:
+        return line
+    keep = (MAX_ERROR_LINE - 40) // 2
+    return f"{line[:keep]} [... {len(line) - 2 * keep} characters cut ...] {line[-keep:]}"
 
 
 def handle_errors(func: F) -> F:
@@ -194,8 +203,9 @@ def element_summary(record: JobRecord) -> str:
     return ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
 
 
-def print_jobs(records: Sequence[JobRecord]) -> None:
-    """A table of jobs, one row each (``status``, ``adopt``)."""
+def print_jobs(records: Sequence[JobRecord], stale: Collection[str] = ()) -> None:
+    """A table of jobs, one row each (``status``, ``adopt``); jobs of the ``stale``
+    backends (which did not answer) show their state as last known."""
     from rich.console import Console
     from rich.table import Table
 
@@ -210,7 +220,7 @@ def print_jobs(records: Sequence[JobRecord]) -> None:
             Text(r.name),
             Text(r.backend),
             Text(r.native_id or "-"),
-            state_text(r.state),
+            state_text(r.state) + (" (last known)" if r.backend in stale else ""),
             Text("-" if r.exit_code is None else str(r.exit_code)),
             Text(detail),
         )

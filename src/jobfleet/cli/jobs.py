@@ -19,6 +19,7 @@ from jobfleet.cli.common import (
     load,
     print_jobs,
     print_json,
+    warn,
 )
 from jobfleet.engine.fleet import Fleet
 from jobfleet.errors import SpecError, WaitTimeout
@@ -46,15 +47,32 @@ def status(
     limit: int,
     as_json: bool,
 ) -> None:
-    """Show jobs (default: the most recent ones)."""
+    """Show jobs (default: the most recent ones).
+
+    A scheduler that does not answer (its controller is down) never hides its
+    jobs: they are shown as last known, marked so (``--json``: ``refreshed`` is
+    false and ``not_refreshed_because`` says why), with a warning naming it.
+    """
     with Fleet(load(config_path, profile)) as fleet:
-        records = fleet.status(list(job_ids) or None, limit=limit)
+        report = fleet.status_report(list(job_ids) or None, limit=limit)
+    records = report.records
     if as_json:
-        print_json([r.to_dict() for r in records])
+        print_json(
+            [
+                {
+                    **r.to_dict(),
+                    "refreshed": report.refreshed(r),
+                    "not_refreshed_because": report.unanswered.get(r.backend),
+                }
+                for r in records
+            ]
+        )
     elif not records:
         click.echo("no jobs yet; submit one with `jobfleet submit -- COMMAND`")
     else:
-        print_jobs(records)
+        print_jobs(records, stale=report.unanswered)
+    for backend, why in report.unanswered.items():
+        warn(f"{backend} did not answer ({why}); its jobs show their last known states")
 
 
 def _summary(records: Sequence[JobRecord]) -> str:

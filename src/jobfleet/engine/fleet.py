@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -32,14 +33,33 @@ from jobfleet.engine.pool import BackendPool
 from jobfleet.engine.recovery import Recovery
 from jobfleet.engine.submission import DryRun, Submission, awaits_reconciling
 from jobfleet.engine.views import QueueRow, queue_rows
-from jobfleet.errors import SpecError, UnknownJobError
+from jobfleet.errors import CommandError, SpecError, UnknownJobError
 from jobfleet.jobdir import stream_path
 from jobfleet.registry import Registry
 from jobfleet.runner import Runner
 from jobfleet.spec import JobSpec, spec_from_dict
 from jobfleet.states import JobRecord
 
-__all__ = ["DryRun", "Fleet", "QueueRow"]
+__all__ = ["DryRun", "Fleet", "QueueRow", "Report"]
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Records as fresh as they could be made, and the backends that did not answer.
+
+    Attributes:
+        records: every job asked about; those of an unanswering backend as last known.
+        unanswered: backend name -> why it could not be asked.
+        errors: backend name -> the error itself.
+    """
+
+    records: list[JobRecord]
+    unanswered: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, CommandError] = field(default_factory=dict)
+
+    def refreshed(self, record: JobRecord) -> bool:
+        """Whether ``record`` is as its backend answered now (not its last known state)."""
+        return record.backend not in self.unanswered
 
 
 class Fleet:
@@ -160,7 +180,15 @@ class Fleet:
     # -- states -------------------------------------------------------------------
 
     def refresh(self, records: Iterable[JobRecord]) -> list[JobRecord]:
-        """Ask the backends about the unfinished ones, record changes, return all fresh.
+        """See :meth:`look`; raises when a backend could not be asked."""
+        report = self.look(records)
+        if report.errors:
+            raise next(iter(report.errors.values()))
+        return report.records
+
+    def look(self, records: Iterable[JobRecord]) -> Report:
+        """Ask the backends about the unfinished ones, record changes, return all as
+        fresh as they could be made, with the backends that could not be asked.
 
         In three steps: jobs whose submitter died while submitting are looked
         for by name (recovery); every backend is polled once and what changed is
@@ -169,9 +197,9 @@ class Fleet:
         polls); jobs that ended in one of their ``retry_on`` states with retries
         left are submitted again (recovery).
 
-        Raises:
-            CommandError: a backend could not be asked (what the others answered
-                is recorded first; nothing is concluded about this one's jobs).
+        A backend that cannot be asked changes nothing: its jobs keep their last
+        known states (:attr:`Report.unanswered` says which and why); what the
+        others answered is recorded all the same.
         """
         current = {r.id: r for r in records}
         unsure = [r for r in current.values() if awaits_reconciling(r)]
@@ -184,9 +212,8 @@ class Fleet:
         retry = [r for r in current.values() if r.retry_due]
         if retry:
             current.update((r.id, r) for r in self._recovery.retry(retry))
-        if polled.error is not None:
-            raise polled.error
-        return list(current.values())
+        unanswered = {name: str(exc) for name, exc in polled.unanswered.items()}
+        return Report(list(current.values()), unanswered, polled.unanswered)
 
     def records(self, job_ids: Sequence[str]) -> list[JobRecord]:
         """The recorded state of these jobs, nothing asked.
@@ -197,9 +224,21 @@ class Fleet:
         return self.registry.get_many(list(job_ids))
 
     def status(self, job_ids: Sequence[str] | None = None, *, limit: int = 20) -> list[JobRecord]:
-        """Fresh records of these jobs (default: the ``limit`` most recent)."""
+        """Fresh records of these jobs (default: the ``limit`` most recent).
+
+        Raises:
+            CommandError: a backend could not be asked (see :meth:`status_report`,
+                which shows the last known states instead).
+        """
         records = self.registry.get_many(list(job_ids)) if job_ids else self.registry.recent(limit)
         return self.refresh(records)
+
+    def status_report(self, job_ids: Sequence[str] | None = None, *, limit: int = 20) -> Report:
+        """:meth:`status` that never goes blind: jobs of a backend that cannot be
+        asked (its scheduler is down) come with their last known states, and the
+        report says which backends did not answer and why."""
+        records = self.registry.get_many(list(job_ids)) if job_ids else self.registry.recent(limit)
+        return self.look(records)
 
     def wait(
         self,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jobfleet.backends.base import PollTarget
 from jobfleet.engine.pool import BackendPool
@@ -32,12 +32,18 @@ class PollResult:
 
     Attributes:
         records: every record given, as fresh as this poll could make it.
-        error: a backend that could not be asked (its jobs keep their last
-            known state); what the others answered is recorded all the same.
+        unanswered: each backend that could not be asked, with its error (its
+            jobs keep their last known state); what the others answered is
+            recorded all the same.
     """
 
     records: list[JobRecord]
-    error: CommandError | None = None
+    unanswered: dict[str, CommandError] = field(default_factory=dict)
+
+    @property
+    def error(self) -> CommandError | None:
+        """The first backend's error, if one could not be asked."""
+        return next(iter(self.unanswered.values()), None)
 
 
 class Poller:
@@ -72,7 +78,7 @@ class Poller:
             if record.submitted and record.native_id and not record.state.is_terminal:
                 by_backend.setdefault(record.backend, []).append(record)
         updates: list[StatusUpdate] = []
-        error: CommandError | None = None
+        failed: dict[str, CommandError] = {}
         reread = [
             r.id for r in current.values() if not r.settled and not (r.submitted and r.native_id)
         ]
@@ -80,7 +86,7 @@ class Poller:
             try:
                 found, unanswered = self._poll_group(name, group)
             except CommandError as exc:
-                error = error or exc
+                failed[name] = exc
                 continue
             updates += found
             reread += unanswered
@@ -92,7 +98,7 @@ class Poller:
         reread = [i for i in dict.fromkeys(reread) if i not in changed]
         changed.update((r.id, r) for r in self.registry.get_many(reread))
         current.update(changed)
-        return PollResult(list(current.values()), error)
+        return PollResult(list(current.values()), failed)
 
     def _poll_group(
         self, name: str, group: Sequence[JobRecord]

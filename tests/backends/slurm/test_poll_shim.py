@@ -375,3 +375,39 @@ def test_failing_squeue_or_sacct_changes_nothing_until_they_recover(
     assert [outcome(r) for r in done] == (
         [(S.COMPLETED, 0)] * 10 + [(S.FAILED, 2)] * 5 + [(S.TIMEOUT, None)] * 5
     )
+
+
+def test_status_during_an_outage_shows_last_known_states_and_says_so(
+    fleet: Fleet, fake: FakeSlurm, tmp_path: Path
+) -> None:
+    import json
+
+    from support.cli import jf
+
+    records = fleet.submit_many([JobSpec(["true"], name=f"job{i}") for i in range(3)])
+    native = [r.native_id or "" for r in records]
+    fake.set(native, state="RUNNING")
+    fleet.refresh(records)
+    local = jf("submit", "--backend", "local", "--", "true").stdout.strip()
+    jf("wait", local, "--timeout", "60")
+
+    fake.fail("squeue", 1, "squeue: error: Unable to contact slurm controller (connect failure)")
+    fake.set(native, state="COMPLETED", exit="0:0", queue=False)  # unseen while it is down
+    proc = jf("status", "--json")  # no ids: the recent jobs of every backend, exit 0
+    shown = {r["id"]: r for r in json.loads(proc.stdout)}
+    assert shown[local]["state"] == "completed" and shown[local]["refreshed"] is True
+    assert shown[local]["not_refreshed_because"] is None
+    for record in records:
+        row = shown[record.id]
+        assert (row["state"], row["refreshed"]) == ("running", False)  # as last known
+        assert "Unable to contact slurm controller" in row["not_refreshed_because"]
+    (warning,) = proc.stderr.splitlines()
+    assert warning.startswith("jobfleet: warning: slurm did not answer")
+    table = jf("status", *[r.id for r in records]).stdout
+    assert table.count("running (last known)") == 3
+    stored = fleet.registry.get_many([r.id for r in records])
+    assert {r.state for r in stored} == {S.RUNNING}  # nothing concluded from the outage
+
+    fake.recover("squeue")  # back: the next status tells the truth
+    rows = json.loads(jf("status", "--json", *[r.id for r in records]).stdout)
+    assert {(r["state"], r["refreshed"]) for r in rows} == {("completed", True)}
