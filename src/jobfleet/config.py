@@ -91,6 +91,8 @@ _LIST_KEYS = ("extra_directives", "directives_skip", "extra_args")
 #: Most entries of a list setting: raw directives and arguments are a handful, and
 #: every one is checked and written into each job script or submit command.
 MAX_LIST = 1000
+#: Most cores, GPUs or nodes: schedulers count them in 32-bit integers.
+MAX_COUNT = 2**31 - 1
 
 
 def _resource(value: Any, key: str) -> Any:
@@ -105,6 +107,10 @@ def _resource(value: Any, key: str) -> Any:
         value = list(value)
     elif name in ("memory", "walltime"):
         plain_text(value, key)
+    elif name in ("cores", "gpus", "nodes") and type(value) is int and value > MAX_COUNT:
+        raise SpecError(
+            key, f"{_show(value)} is more than any scheduler gives (at most {MAX_COUNT})"
+        )
     Resources.from_mapping({name: value}, prefix=key.rpartition(".")[0])
     return value
 

@@ -137,12 +137,14 @@ def hint(word: object, choices: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def whole(minimum: int) -> Parser:
-    """Whole numbers from ``minimum`` up."""
+def whole(minimum: int, maximum: int = 2**31 - 1) -> Parser:
+    """Whole numbers from ``minimum`` to ``maximum`` (by default what 32 bits hold)."""
 
     def parse(value: Any, key: str) -> Any:
         if type(value) is not int or value < minimum:
             raise SpecError(key, f"expected a whole number >= {minimum}, got {show(value)}")
+        if value > maximum:
+            raise SpecError(key, f"expected a whole number <= {maximum}, got {show(value)}")
         return value
 
     return parse
