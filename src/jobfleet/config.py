@@ -34,14 +34,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from jobfleet import backends as catalog
 from jobfleet.backends.local import LocalSettings
 from jobfleet.backends.sge import SgeSettings
 from jobfleet.backends.slurm import SlurmSettings
+from jobfleet.configfile import config_error, find_config_file, locate, read_config_yaml
 from jobfleet.errors import ConfigError, SpecError
-from jobfleet.settings import Parser, duration, hint, interval, options
+from jobfleet.settings import Parser, duration, hint, interval, options, plain_text
 from jobfleet.settings import show as _show
 from jobfleet.spec import Resources
 from jobfleet.units import parse_interval, parse_walltime
@@ -60,7 +59,6 @@ __all__ = [  # noqa: F822 - SCHEMA comes from the module's __getattr__
     "schema",
 ]
 
-ENV_VAR = "JOBFLEET_CONFIG"
 COMMAND_LINE = "command line"
 DEFAULT = "default"
 
@@ -90,6 +88,11 @@ def _backend(value: Any, key: str) -> Any:
 
 
 _LIST_KEYS = ("extra_directives", "directives_skip", "extra_args")
+#: Most entries of a list setting: raw directives and arguments are a handful, and
+#: every one is checked and written into each job script or submit command.
+MAX_LIST = 1000
+#: Most cores, GPUs or nodes: schedulers count them in 32-bit integers.
+MAX_COUNT = 2**31 - 1
 
 
 def _resource(value: Any, key: str) -> Any:
@@ -99,7 +102,15 @@ def _resource(value: Any, key: str) -> Any:
     if name in _LIST_KEYS:
         if not isinstance(value, (list, tuple)):
             raise SpecError(key, f"expected a list of strings, got {_show(value)}")
+        if len(value) > MAX_LIST:
+            raise SpecError(key, f"has {len(value)} entries; at most {MAX_LIST} are accepted")
         value = list(value)
+    elif name in ("memory", "walltime"):
+        plain_text(value, key)
+    elif name in ("cores", "gpus", "nodes") and type(value) is int and value > MAX_COUNT:
+        raise SpecError(
+            key, f"{_show(value)} is more than any scheduler gives (at most {MAX_COUNT})"
+        )
     Resources.from_mapping({name: value}, prefix=key.rpartition(".")[0])
     return value
 
@@ -252,48 +263,6 @@ class Config:
         return found if found is not None else catalog.get(backend).settings()
 
 
-def find_config_file(
-    explicit: str | os.PathLike[str] | None = None,
-    *,
-    env: Mapping[str, str] | None = None,
-    cwd: Path | None = None,
-) -> Path | None:
-    """The configuration file to read, or None when there is none.
-
-    Relative paths are taken from ``cwd``. ``env`` defaults to ``os.environ``.
-
-    Raises:
-        ConfigError: the explicit path or ``$JOBFLEET_CONFIG`` names no file.
-    """
-    env = os.environ if env is None else env
-    if cwd is None:
-        try:
-            cwd = Path.cwd()
-        except FileNotFoundError:
-            # The current directory was deleted: relative names find nothing
-            # there, and the configuration still loads from the other places.
-            cwd = Path()
-    if explicit is not None:
-        path = cwd / explicit
-        if not path.exists():
-            raise ConfigError("no such configuration file", source=str(explicit))
-        return path
-    if named := env.get(ENV_VAR):
-        path = cwd / named
-        if not path.exists():
-            raise ConfigError(f"{named} does not exist; fix or unset it", source=f"${ENV_VAR}")
-        return path
-    xdg = env.get("XDG_CONFIG_HOME", "")
-    # The XDG spec says to ignore a relative XDG_CONFIG_HOME.
-    user_dir = (
-        Path(xdg) if Path(xdg).is_absolute() else Path(env.get("HOME") or Path.home()) / ".config"
-    )
-    for path in (cwd / "jobfleet.yaml", user_dir / "jobfleet" / "config.yaml"):
-        if path.exists():
-            return path
-    return None
-
-
 def load_config(
     path: str | os.PathLike[str] | None = None,
     *,
@@ -315,21 +284,37 @@ def load_config(
     Raises:
         ConfigError: a missing, unreadable or invalid file, profile or override.
     """
-    found = find_config_file(path, env=env, cwd=cwd)
-    source = str(found) if found is not None else COMMAND_LINE
-    data = _mapping(_read_yaml(found) if found else None, source, "")
+    try:
+        return _load(path, profile, overrides, env, cwd)
+    except ConfigError as exc:
+        # Every ConfigError is built short already; this keeps it so whatever a
+        # parser from elsewhere put in its message.
+        raise config_error(exc.message, source=exc.source, key=exc.key) from None
+
+
+def _load(
+    path: str | os.PathLike[str] | None,
+    profile: str | None,
+    overrides: Mapping[str, Any] | None,
+    env: Mapping[str, str] | None,
+    cwd: Path | None,
+) -> Config:
+    found_at = locate(path, env, cwd)
+    found = found_at[0] if found_at is not None else None
+    source = str(found_at[0]) if found_at is not None else COMMAND_LINE
+    data = _mapping(read_config_yaml(*found_at) if found_at else None, source, "")
     base = dict(data)
     raw_profiles = _mapping(base.pop("profiles", None), source, "profiles")
     profiles: dict[str, dict[str, Any]] = {}
     for name, body in raw_profiles.items():
         if not isinstance(name, str):
-            raise ConfigError("profile names must be text", source=source, key=f"profiles.{name}")
+            raise config_error("profile names must be text", source=source, key=f"profiles.{name}")
         where = f"profiles.{name}"
         profiles[name] = _read_layer(_mapping(body, source, where), source, f"{where}.")
     layers = [(_read_layer(base, source, "", extra=["profiles"]), source)]
     if profile is not None:
         if profile not in profiles:
-            raise ConfigError(_unknown_profile(profile, list(profiles), found), source=source)
+            raise config_error(_unknown_profile(profile, list(profiles), found), source=source)
         layers.append((profiles[profile], f"{source} (profile {profile})"))
     layers.append((_read_overrides(overrides or {}), COMMAND_LINE))
 
@@ -364,7 +349,9 @@ def load_config(
             profiles=tuple(profiles),
         )
     except SpecError as exc:  # pragma: no cover - every layer was checked key by key
-        raise ConfigError(exc.message, source=sources.get(exc.field), key=exc.field) from None
+        raise config_error(exc.message, source=sources.get(exc.field), key=exc.field) from None
+    except (ValueError, OverflowError, TypeError) as exc:  # pragma: no cover - as above
+        raise config_error(f"invalid value: {_show(str(exc))}", source=source) from None
 
 
 def _settings(settings: type[Any], section: str, flat: Mapping[str, Any]) -> Any:
@@ -386,25 +373,6 @@ def describe(config: Config) -> list[tuple[str, Any, str]]:
     return rows
 
 
-def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", source=str(path)) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = exc.problem or exc.context or "syntax error"
-        raise ConfigError(f"invalid YAML{at}: {problem}", source=str(path)) from None
-    # PyYAML's constructors also raise bare ValueError, KeyError, AttributeError, ...
-    # for bad explicit tags (`!!bool maybe`, `!!timestamp x`) and RecursionError for
-    # deep nesting; none of them means anything but "not valid YAML".
-    except Exception as exc:
-        raise ConfigError(f"invalid YAML: {_show(str(exc))}", source=str(path)) from None
-
-
 def _mapping(value: object, source: str, key: str) -> Mapping[Any, Any]:
     """A YAML mapping; an empty section (or an empty file) is an empty mapping."""
     if value is None:
@@ -412,7 +380,7 @@ def _mapping(value: object, source: str, key: str) -> Mapping[Any, Any]:
     if isinstance(value, Mapping):
         return value
     what = f"section {key!r}" if key else "the file"
-    raise ConfigError(
+    raise config_error(
         f"{what} must be a mapping of keys to values, got {type(value).__name__}",
         source=source,
         key=key or None,
@@ -441,7 +409,7 @@ def _read_layer(
                 else:
                     what, valid = "section or key", table.top_keys + table.sections + (extra or [])
                 message = f"unknown {what}{hint(sub, valid)}; valid keys: {', '.join(valid)}"
-                raise ConfigError(message, source=source, key=prefix + key)
+                raise config_error(message, source=source, key=prefix + key)
             out[key] = _parse(setting, item, source, prefix + key)
     return out
 
@@ -454,8 +422,8 @@ def _read_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
         setting = _schema().by_key.get(str(key))
         if setting is None:
             valid = list(_schema().by_key)
-            message = f"unknown key{hint(key, valid)}; valid keys: {', '.join(valid)}"
-            raise ConfigError(message, source=COMMAND_LINE, key=str(key))
+            message = f"unknown key{hint(key, valid)}; `jobfleet config show` lists them all"
+            raise config_error(message, source=COMMAND_LINE, key=str(key))
         out[setting.dotted] = _parse(setting, value, COMMAND_LINE, setting.dotted)
     return out
 
@@ -464,7 +432,7 @@ def _parse(setting: Setting, value: Any, source: str, key: str) -> Any:
     if value is None:
         if setting.default is None:
             return None
-        raise ConfigError(
+        raise config_error(
             f"null is not allowed here; remove the line to get the default ({setting.default})",
             source=source,
             key=key,
@@ -474,7 +442,13 @@ def _parse(setting: Setting, value: Any, source: str, key: str) -> Any:
     except SpecError as exc:
         # Keep the detail of a list item's field (`extra_args[2]`) under the full key.
         detail = exc.field[len(setting.dotted) :] if exc.field.startswith(setting.dotted) else ""
-        raise ConfigError(exc.message, source=source, key=key + detail) from None
+        raise config_error(exc.message, source=source, key=key + detail) from None
+    # A parser from a backend may let through what Python raises on odd values
+    # (a huge number, an unhashable one); it is still this key's problem.
+    except (ValueError, OverflowError, TypeError, ArithmeticError) as exc:
+        raise config_error(
+            f"cannot use {_show(value)}: {_show(str(exc))}", source=source, key=key
+        ) from None
 
 
 def _unknown_profile(name: str, defined: list[str], found: Path | None) -> str:

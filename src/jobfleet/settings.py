@@ -41,6 +41,7 @@ __all__ = [
     "name",
     "option",
     "options",
+    "plain_text",
     "same",
     "show",
     "to_seconds",
@@ -100,23 +101,50 @@ def options(settings: type[Any]) -> list[tuple[str, Option]]:
 
 
 def show(value: object) -> str:
-    """A value for an error message, cut short."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    """A value for an error message, cut short (its length said)."""
+    if isinstance(value, (list, tuple, dict, set)) and len(value) > 10:
+        return f"a {type(value).__name__} of {len(value)} entries"
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long for repr()
+        return "a huge number"
+    return text if len(text) <= 60 else f"{text[:57]}... ({len(text)} characters)"
+
+
+#: Text read as a number, size or duration: printable ASCII (no "٣", no "4\n").
+_PLAIN_RE = re.compile(r"[ -~]*")
+
+
+def plain_text(value: Any, key: str) -> None:
+    """Refuse text with characters other than printable ASCII.
+
+    Python's ``int()`` and ``float()`` (and ``\\d`` in patterns) read other
+    scripts' digits and skip surrounding whitespace such as newlines; a value
+    a scheduler will see must be exactly what the user typed.
+    """
+    if isinstance(value, str) and not _PLAIN_RE.fullmatch(value):
+        raise SpecError(
+            key, f"write it with ASCII digits and letters (no other characters), got {show(value)}"
+        )
 
 
 def hint(word: object, choices: list[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``choices``, or nothing."""
-    close = get_close_matches(str(word), choices, n=1)
+    text = str(word)
+    if len(text) > 100:
+        return ""  # no key is this long, and comparing costs its length times theirs
+    close = get_close_matches(text, choices, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def whole(minimum: int) -> Parser:
-    """Whole numbers from ``minimum`` up."""
+def whole(minimum: int, maximum: int = 2**31 - 1) -> Parser:
+    """Whole numbers from ``minimum`` to ``maximum`` (by default what 32 bits hold)."""
 
     def parse(value: Any, key: str) -> Any:
         if type(value) is not int or value < minimum:
             raise SpecError(key, f"expected a whole number >= {minimum}, got {show(value)}")
+        if value > maximum:
+            raise SpecError(key, f"expected a whole number <= {maximum}, got {show(value)}")
         return value
 
     return parse
@@ -126,7 +154,7 @@ def auto_or(parse: Parser) -> Parser:
     """``parse``, or the word ``auto``."""
 
     def parse_or_auto(value: Any, key: str) -> Any:
-        if isinstance(value, str) and value.strip().lower() == "auto":
+        if isinstance(value, str) and value.strip(" ").lower() == "auto":
             return "auto"
         try:
             return parse(value, key)
@@ -137,9 +165,13 @@ def auto_or(parse: Parser) -> Parser:
 
 
 def checked(check: Callable[[Any, str], object]) -> Parser:
-    """A parser that validates with ``check`` and keeps the value as written."""
+    """A parser that validates with ``check`` and keeps the value as written.
+
+    Text must be printable ASCII (:func:`plain_text`): ``check`` reads numbers.
+    """
 
     def parse(value: Any, key: str) -> Any:
+        plain_text(value, key)
         check(value, key)
         return value
 

@@ -1,0 +1,187 @@
+"""Reading a YAML file a user wrote, in bounded time and memory.
+
+``yaml.safe_load`` runs no code, but a few hundred bytes of nested aliases
+("billion laughs") still expand to gigabytes once anything walks the result,
+deep nesting exhausts the stack, and a later duplicate key silently wins.
+:func:`read_yaml_bounded` refuses all of these, and any file over a size limit,
+with a :class:`~jobfleet.errors.ConfigError` naming the file and the line.
+
+Aliases are counted as if they were expanded, in one pass over the parser's
+events before anything is built, so the check itself is linear in the file.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import yaml
+
+from jobfleet.errors import ConfigError
+
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "read_yaml_bounded", "shorten"]
+
+#: Largest file read: a configuration or study file is a few kilobytes.
+MAX_BYTES = 1024 * 1024
+#: Most values (scalars and collections, aliases counted as copies) in a file.
+MAX_NODES = 100_000
+#: Deepest nesting of collections (aliases counted as copies).
+MAX_DEPTH = 50
+
+_Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """``text`` if at most ``limit`` characters, else its start, its end and its length,
+    in at most ``limit`` characters (``limit`` at least 40)."""
+    if len(text) <= limit:
+        return text
+    suffix = f" ({len(text)} characters)"
+    room = limit - len(suffix) - 3
+    tail = room // 3
+    return f"{text[: room - tail]}...{text[len(text) - tail :]}{suffix}"
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: object, first: yaml.Node, second: yaml.Node) -> None:
+        super().__init__()
+        self.key, self.first, self.second = key, first, second
+
+
+class _StrictLoader(_Loader):  # type: ignore[misc]
+    """The safe loader, refusing a key given twice in one mapping."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, yaml.Node] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == _MERGE:
+                    continue  # `<<: *base` then a key: overriding is what merges are for
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node)
+                except TypeError:
+                    continue  # an unhashable key: the constructor says so
+                if first is not key_node:
+                    raise _DuplicateKey(key, first, key_node)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _where(node: Any) -> str:
+    mark = node.start_mark
+    return f"line {mark.line + 1}, column {mark.column + 1}"
+
+
+def _check_shape(text: bytes, source: str, max_nodes: int, max_depth: int) -> None:
+    """Refuse too many values or too deep nesting, aliases counted as copies."""
+    # Per anchor: (values, levels) of what it names; levels count collections only.
+    named: dict[str, tuple[int, int]] = {}
+    # Per open collection: [anchor, levels of its deepest child, count at its start].
+    stack: list[list[Any]] = []
+    count = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.DocumentStartEvent):
+            named.clear()
+        elif isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            stack.append([event.anchor, 0, count])
+            count += 1
+            _check(count, len(stack), event, source, max_nodes, max_depth)
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            anchor, deepest, at_start = stack.pop()
+            if anchor is not None:
+                named[anchor] = (count - at_start, deepest + 1)
+            _deepen(stack, deepest + 1)
+        elif isinstance(event, yaml.ScalarEvent):
+            count += 1
+            if event.anchor is not None:
+                named[event.anchor] = (1, 0)
+            _check(count, len(stack), event, source, max_nodes, max_depth)
+        elif isinstance(event, yaml.AliasEvent):
+            anchor = event.anchor or ""
+            if any(entry[0] == anchor for entry in stack):
+                raise ConfigError(
+                    f"alias *{shorten(anchor)} at {_where(event)} is inside the "
+                    "collection it names; remove the loop",
+                    source=source,
+                )
+            size, levels = named.get(anchor, (0, 0))  # undefined: the composer says so
+            count += size
+            _check(count, len(stack) + levels, event, source, max_nodes, max_depth)
+            _deepen(stack, levels)
+
+
+def _deepen(stack: list[list[Any]], levels: int) -> None:
+    if stack and levels > stack[-1][1]:
+        stack[-1][1] = levels
+
+
+def _check(count: int, depth: int, event: Any, source: str, max_nodes: int, max_depth: int) -> None:
+    if count > max_nodes:
+        raise ConfigError(
+            f"too many aliases or values: more than {max_nodes} by {_where(event)} "
+            "(aliases counted as copies); write out fewer values",
+            source=source,
+        )
+    if depth > max_depth:
+        raise ConfigError(
+            f"nested too deeply: more than {max_depth} levels at {_where(event)} "
+            "(aliases counted as copies); flatten it",
+            source=source,
+        )
+
+
+def read_yaml_bounded(
+    path: str | os.PathLike[str],
+    *,
+    source: str | None = None,
+    max_bytes: int = MAX_BYTES,
+    max_nodes: int = MAX_NODES,
+    max_depth: int = MAX_DEPTH,
+) -> Any:
+    """The YAML document in ``path``, read with the safe loader within limits.
+
+    Args:
+        path: the file.
+        source: how errors name the file (default: the path, shortened).
+        max_bytes: largest file read.
+        max_nodes: most values, aliases counted as copies.
+        max_depth: deepest nesting of collections, aliases counted as copies.
+
+    Raises:
+        ConfigError: the file cannot be read, is too large, is not valid YAML, has
+            too many values or too deep nesting, or gives a key twice in a mapping.
+    """
+    source = shorten(str(path), 120) if source is None else source
+    try:
+        with open(path, "rb") as file:
+            text = file.read(max_bytes + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", source=source) from None
+    if len(text) > max_bytes:
+        raise ConfigError(
+            f"larger than {max_bytes} bytes ({max_bytes // 1024} KiB), the most read; "
+            "is this the right file?",
+            source=source,
+        )
+    try:
+        _check_shape(text, source, max_nodes, max_depth)
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a safe loader
+    except _DuplicateKey as dup:
+        raise ConfigError(
+            f"key {shorten(repr(dup.key))} is given twice, at {_where(dup.first)} and "
+            f"{_where(dup.second)}; keep one",
+            source=source,
+        ) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = shorten(exc.problem or exc.context or "syntax error", 100)
+        raise ConfigError(f"invalid YAML{at}: {problem}", source=source) from None
+    except ConfigError:
+        raise
+    # PyYAML's constructors also raise bare ValueError, KeyError, AttributeError, ...
+    # for bad explicit tags (`!!bool maybe`, `!!timestamp x`) or huge integers; none
+    # of them means anything but "not valid YAML".
+    except Exception as exc:
+        raise ConfigError(f"invalid YAML: {shorten(str(exc), 100)}", source=source) from None
