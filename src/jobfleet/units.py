@@ -69,7 +69,8 @@ _BINARY = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40, "p": 2**50}
 _SI = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
 
 _MEMORY_RE = re.compile(
-    r"\s*(?P<num>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(?P<prefix>[kmgtp]?)(?P<unit>ib|b)?\s*",
+    # Spaces and tabs only: other scripts' whitespace or a newline is not a size.
+    r"[ \t]*(?P<num>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[ \t]*(?P<prefix>[kmgtp]?)(?P<unit>ib|b)?[ \t]*",
     re.IGNORECASE,
 )
 # Largest value we accept: 1 EiB is already far beyond any node.
@@ -230,7 +231,10 @@ def format_walltime(seconds: int) -> str:
 
 # -- intervals: fractions of a second kept (configuration's poll and retry pauses) ----
 
-_INTERVAL_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$", re.IGNORECASE)
+# The digits 0-9 and spaces only (\d and \s would take "٣" and a newline).
+_INTERVAL_RE = re.compile(
+    r"[ \t]*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)[ \t]*(ms|s|m|h)?[ \t]*", re.IGNORECASE
+)
 _INTERVAL_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 # Longer intervals are a unit mistake, and would overflow time.sleep() if huge.
 _MAX_INTERVAL_S = 86400.0
@@ -248,7 +252,7 @@ def parse_interval(value: object, field: str = "interval") -> float:
     seconds: int | float = math.nan
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = value
-    elif isinstance(value, str) and len(value) <= 64 and (match := _INTERVAL_RE.match(value)):
+    elif isinstance(value, str) and len(value) <= 64 and (match := _INTERVAL_RE.fullmatch(value)):
         seconds = float(match[1]) * _INTERVAL_UNITS[(match[2] or "s").lower()]
     # Written so that NaN fails too; ints are compared before float() can overflow.
     if not 0 < seconds <= _MAX_INTERVAL_S:

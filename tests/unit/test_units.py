@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 
 import jobfleet.units
 from jobfleet.errors import SpecError, UnitError
-from jobfleet.units import format_memory, format_walltime, parse_memory, parse_walltime
+from jobfleet.units import (
+    format_memory,
+    format_walltime,
+    parse_interval,
+    parse_memory,
+    parse_walltime,
+)
 
 KiB, MiB, GiB, TiB, PiB = (2**10 * 1024**i for i in range(5))
 MAX_BYTES = 2**60
@@ -366,3 +372,16 @@ def test_parse_interval_refuses(value: object) -> None:
 
     with pytest.raises(UnitError, match="above 0 and at most 1 day"):
         parse_interval(value, "wait.poll_interval")
+
+
+@pytest.mark.parametrize("text", ["\u0663s", "3s\n", "\u06633", "3\u2003s"])
+def test_intervals_take_ascii_digits_and_spaces_only(text: str) -> None:
+    with pytest.raises(SpecError):
+        parse_interval(text, "wait.poll_interval")
+
+
+@pytest.mark.parametrize("text", ["\u0663G", "4G\n", "4\u2003G"])
+def test_memory_takes_ascii_digits_and_spaces_only(text: str) -> None:
+    with pytest.raises(SpecError):
+        parse_memory(text)
+    assert parse_memory(" 4G\t") == 4 * 2**30
