@@ -40,11 +40,6 @@ class PollResult:
     records: list[JobRecord]
     unanswered: dict[str, CommandError] = field(default_factory=dict)
 
-    @property
-    def error(self) -> CommandError | None:
-        """The first backend's error, if one could not be asked."""
-        return next(iter(self.unanswered.values()), None)
-
 
 class Poller:
     """Polls and records, for one registry and its backends.
