@@ -151,6 +151,13 @@ _CORE: tuple[Setting, ...] = (
         "5m",
         "a job missing from queue, accounting and exit files this long (in answered polls) is lost",
     ),
+    Setting(
+        "wait",
+        "status_timeout",
+        interval,
+        "5s",
+        "longest wait of status and queue for a scheduler (then: its last known states)",
+    ),
 )
 
 
@@ -213,6 +220,7 @@ class WaitConfig:
     first_poll_s: float = 0.1
     min_gap_s: float = 1.0
     lost_after_s: int = 300
+    status_timeout_s: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,6 +349,7 @@ def _load(
                 first_poll_s=parse_interval(flat["wait.first_poll"], "wait.first_poll"),
                 min_gap_s=parse_interval(flat["wait.min_gap"], "wait.min_gap"),
                 lost_after_s=parse_walltime(flat["wait.lost_after"], "wait.lost_after"),
+                status_timeout_s=parse_interval(flat["wait.status_timeout"], "wait.status_timeout"),
             ),
             profile=profile,
             path=str(found) if found is not None else None,

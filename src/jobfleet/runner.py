@@ -8,20 +8,75 @@ Always argv lists, never a shell.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import os
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Protocol
 
 from jobfleet.errors import CommandError
 
-__all__ = ["CommandResult", "Runner", "ScriptedRunner", "SubprocessRunner", "argv_chunks"]
+__all__ = [
+    "CommandResult",
+    "Runner",
+    "ScriptedRunner",
+    "SubprocessRunner",
+    "argv_chunks",
+    "bounded_timeout",
+    "within",
+]
 
 log = logging.getLogger(__name__)
+
+#: When the commands of the current step must have answered (time.monotonic()), if ever.
+_deadline: contextvars.ContextVar[tuple[float, float] | None] = contextvars.ContextVar(
+    "jobfleet_command_deadline", default=None
+)
+
+
+@contextlib.contextmanager
+def within(seconds: float | None) -> Iterator[None]:
+    """Bound every scheduler command run inside (in this thread, or in threads
+    started with a copy of its context) to end ``seconds`` from now at the latest.
+
+    ``jobfleet status`` asks the schedulers this way: a controller that is down
+    makes its client retry for many seconds, and the user must see the last
+    known states meanwhile, not wait. A nested bound can only shorten the time
+    left. None: no bound.
+    """
+    if seconds is None:
+        yield
+        return
+    end = time.monotonic() + max(0.0, seconds)
+    outer = _deadline.get()
+    token = _deadline.set((end, seconds) if outer is None or end < outer[0] else outer)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def bounded_timeout(argv: Sequence[str], timeout_s: float) -> tuple[float, float]:
+    """``timeout_s``, shortened to the time left of the bound of :func:`within`;
+    and the time-out to name in a message (the bound's, when it is the shorter).
+
+    Raises:
+        CommandError: (transient) the bound has passed: ``argv`` is not run.
+    """
+    bound = _deadline.get()
+    if bound is None:
+        return timeout_s, timeout_s
+    left = bound[0] - time.monotonic()
+    if left <= 0:
+        raise CommandError(
+            tuple(argv), f"{argv[0]} did not answer within {bound[1]:g}s", transient=True
+        )
+    return (left, bound[1]) if left < timeout_s else (timeout_s, timeout_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +126,7 @@ class SubprocessRunner:
         cwd: str | None = None,
     ) -> CommandResult:
         argv = tuple(argv)
+        timeout_s, named_s = bounded_timeout(argv, timeout_s)
         start = time.monotonic()
         try:
             proc = subprocess.run(
@@ -88,7 +144,7 @@ class SubprocessRunner:
             raise CommandError(argv, f"{argv[0]}: command not found on PATH") from None
         except subprocess.TimeoutExpired:
             raise CommandError(
-                argv, f"{argv[0]} did not answer within {timeout_s:g}s", transient=True
+                argv, f"{argv[0]} did not answer within {named_s:g}s", transient=True
             ) from None
         except OSError as exc:
             # E.g. too long an argument list or no process slot: not "no such
@@ -122,6 +178,7 @@ class ScriptedRunner:
         cwd: str | None = None,
     ) -> CommandResult:
         argv = tuple(argv)
+        bounded_timeout(argv, timeout_s)  # a passed bound of within() runs nothing
         self.calls.append(argv)
         answer = self.respond(argv)
         if isinstance(answer, CommandError):

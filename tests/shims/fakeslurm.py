@@ -118,23 +118,27 @@ class FakeSlurm:
             for native_id in ids:
                 st["jobs"][native_id].update(changes)
 
-    def fail(self, program: str, rc: int, stderr: str) -> None:
+    def fail(self, program: str, rc: int, stderr: str, *, after_s: float = 0.0) -> None:
         """Make ``program`` print ``stderr`` and exit ``rc``, changing nothing, until
-        :meth:`recover`."""
+        :meth:`recover`; after ``after_s`` seconds, as the real clients do against a
+        controller that is down (they retry the connection for MessageTimeout, 10 s
+        by default, before they give up)."""
         with self.locked():
-            self._side(f"fail.{program}").write_text(f"{rc}\n{stderr}\n")
+            self._side(f"fail.{program}").write_text(f"{rc} {after_s}\n{stderr}\n")
 
     def recover(self, program: str) -> None:
         with self.locked():
             self._side(f"fail.{program}").unlink(missing_ok=True)
 
-    def failure(self, program: str) -> tuple[int, str] | None:
-        """The failure set for ``program``, if any (call with the lock held)."""
+    def failure(self, program: str) -> tuple[int, float, str] | None:
+        """The failure set for ``program``, if any (call with the lock held): exit
+        status, seconds before it, message."""
         try:
-            rc, message = self._side(f"fail.{program}").read_text().split("\n", 1)
+            first, message = self._side(f"fail.{program}").read_text().split("\n", 1)
         except FileNotFoundError:
             return None
-        return int(rc), message.rstrip("\n")
+        rc, after_s = first.split()
+        return int(rc), float(after_s), message.rstrip("\n")
 
 
 def _submitted(line: str) -> dict[str, Job]:
@@ -531,6 +535,7 @@ def main(argv: Sequence[str]) -> int:
         return slurmd(fake)
     out: list[str] = []
     err: list[str] = []
+    pause_s = 0.0
     with fake.locked() as state:
         calls = os.environ.get("FAKESLURM_CALLS")
         if calls:
@@ -538,10 +543,11 @@ def main(argv: Sequence[str]) -> int:
                 log.write("\t".join([program, *args]) + "\n")
         failure = fake.failure(program)
         if failure is not None:
-            rc = failure[0]
-            err.append(failure[1])
+            rc, pause_s = failure[0], failure[1]
+            err.append(failure[2])
         else:
             rc = PROGRAMS[program](state, args, out, err)
+    time.sleep(pause_s)  # retrying a controller that is down (without the lock)
     if out:
         sys.stdout.write("\n".join(out) + "\n")
     if err:

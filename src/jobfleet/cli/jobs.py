@@ -38,6 +38,17 @@ __all__ = ["cancel", "logs", "status", "wait"]
     show_default=True,
     help="How many recent jobs without IDs.",
 )
+@click.option(
+    "--timeout",
+    type=Decimal(),
+    metavar="SECONDS",
+    help="Longest wait for the schedulers (default: wait.status_timeout, 5s).",
+)
+@click.option(
+    "--no-refresh",
+    is_flag=True,
+    help="Show the recorded states at once, asking no scheduler.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @handle_errors
 def status(
@@ -45,16 +56,25 @@ def status(
     profile: str | None,
     job_ids: tuple[str, ...],
     limit: int,
+    timeout: float | None,
+    no_refresh: bool,
     as_json: bool,
 ) -> None:
     """Show jobs (default: the most recent ones).
 
-    A scheduler that does not answer (its controller is down) never hides its
-    jobs: they are shown as last known, marked so (``--json``: ``refreshed`` is
-    false and ``not_refreshed_because`` says why), with a warning naming it.
+    The schedulers are asked at once, for at most wait.status_timeout (or
+    --timeout). A scheduler that does not answer by then (its controller is
+    down) never hides its jobs: they are shown as last known, marked so
+    (--json: "refreshed" is false and "not_refreshed_because" says why), with a
+    warning naming it; the exit status is still 0. --no-refresh shows every job
+    as last recorded without asking anybody.
     """
+    if no_refresh and timeout is not None:
+        raise SpecError("timeout", "--timeout and --no-refresh exclude each other")
     with Fleet(load(config_path, profile)) as fleet:
-        report = fleet.status_report(list(job_ids) or None, limit=limit)
+        report = fleet.status_report(
+            list(job_ids) or None, limit=limit, within_s=timeout, ask=not no_refresh
+        )
     records = report.records
     if as_json:
         print_json(
@@ -71,6 +91,8 @@ def status(
         click.echo("no jobs yet; submit one with `jobfleet submit -- COMMAND`")
     else:
         print_jobs(records, stale=report.unanswered)
+    if no_refresh:
+        return
     for backend, why in report.unanswered.items():
         warn(f"{backend} did not answer ({why}); its jobs show their last known states")
 

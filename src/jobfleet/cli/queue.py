@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Sequence
 
@@ -10,30 +11,33 @@ from rich.console import Group
 from rich.text import Text
 
 from jobfleet.cli.common import (
+    EXIT_FAILED,
     Decimal,
     WholeNumber,
     config_options,
     duration,
     element_summary,
+    fail,
     handle_errors,
     load,
     print_jobs,
     print_json,
     state_text,
+    warn,
 )
 from jobfleet.engine.fleet import Fleet, QueueRow
-from jobfleet.errors import CommandError
 from jobfleet.states import JobRecord, JobState
 
 __all__ = ["adopt", "queue", "top"]
 
 
-def _print_queue(rows: Sequence[QueueRow]) -> None:
+def _print_queue(rows: Sequence[QueueRow], *, with_backend: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False)
-    for column in ("ID", "NATIVE", "NAME", "USER", "STATE", "CODE", "ELAPSED", "NODES", "QUEUE"):
+    columns = ("ID", "NATIVE", "NAME", "USER", "STATE", "CODE", "ELAPSED", "NODES", "QUEUE")
+    for column in ("BACKEND", *columns) if with_backend else columns:
         # Long names and reasons fold onto more lines rather than lose their ends.
         table.add_column(column, no_wrap=column != "NAME", overflow="fold")
     table.add_column("REASON", overflow="fold")
@@ -41,6 +45,7 @@ def _print_queue(rows: Sequence[QueueRow]) -> None:
         e = row.entry
         # Text, not markup: names and ids are the scheduler's ("123_[5-10%2]").
         table.add_row(
+            *([Text(row.backend)] if with_backend else []),
             Text(row.job_id or "-"),
             Text(e.display_id),
             Text(e.name),
@@ -57,7 +62,14 @@ def _print_queue(rows: Sequence[QueueRow]) -> None:
 
 @click.command()
 @config_options
-@click.option("--backend", metavar="NAME", help="Scheduler to ask (default from config).")
+@click.option(
+    "--backend",
+    "backends",
+    multiple=True,
+    metavar="NAME",
+    help="Scheduler to ask (repeatable; default: the configured one and those of "
+    "your unfinished jobs).",
+)
 @click.option(
     "--all-users",
     is_flag=True,
@@ -69,13 +81,18 @@ def _print_queue(rows: Sequence[QueueRow]) -> None:
 def queue(
     config_path: str | None,
     profile: str | None,
-    backend: str | None,
+    backends: tuple[str, ...],
     all_users: bool,
     as_json: bool,
 ) -> None:
     """Every unfinished job the scheduler knows for you, jobfleet's or not.
 
-    One scheduler call (squeue, qstat -xml, or the local queue). A started
+    One call per scheduler (squeue, qstat -xml, or the local queue), the
+    schedulers asked at once: the configured backend and those of your
+    unfinished jobs, or those given with --backend (repeatable). One that does
+    not answer within wait.status_timeout (a controller that is down) is named
+    in a warning and its rows are missing: the others are listed, and the exit
+    status is 1. A started
     array element is a row of its own (123_4; Grid Engine 45.4); the elements
     still waiting are one row (123_[5-10%2]; Grid Engine 45.5-10:1). ID is the
     jobfleet id of the jobs of this registry, - for any other job.
@@ -94,19 +111,37 @@ def queue(
       nodes, queue  where it runs, and its partition or queue (null if unknown)
       reason        why it waits or is held, in the scheduler's words, or null
     """
-    with Fleet(load(config_path, profile, {"backend": backend})) as fleet:
-        be = fleet.backend()
-        name, shared = be.name, be.capabilities.shared_queue
-        rows = fleet.queue(all_users=all_users)
+    with Fleet(load(config_path, profile)) as fleet:
+        report = fleet.queues(list(backends) or None, all_users=all_users)
+        shared = any(fleet.backend(n).capabilities.shared_queue for n in report.asked)
+    rows = report.rows
+    answered = [n for n in report.asked if n not in report.unanswered]
+    if not report.asked:
+        fail("no backend to ask: " + "; ".join(f"{n}: {w}" for n, w in report.skipped.items()))
+    if report.asked and not answered:  # nothing to list: an error, as for one backend
+        fail(
+            "; ".join(
+                why if len(report.asked) == 1 else f"{name} did not answer ({why})"
+                for name, why in report.unanswered.items()
+            ),
+            EXIT_FAILED,
+        )
     if as_json:
         print_json([row.to_dict() for row in rows])
-    elif not rows:
+    elif rows:
+        _print_queue(rows, with_backend=len(report.asked) > 1)
+    elif answered:
         # A queue of this user's alone (local): --all-users would show the same.
         mine = not all_users and shared
         hint = " of yours (--all-users shows everybody's)" if mine else ""
-        click.echo(f"the {name} queue has no unfinished jobs{hint}")
-    else:
-        _print_queue(rows)
+        which = " and ".join(answered)
+        click.echo(
+            f"the {which} queue{'s have' if len(answered) > 1 else ' has'} no unfinished jobs{hint}"
+        )
+    for name, why in report.unanswered.items():
+        warn(f"{name} did not answer ({why}); its jobs are not listed")
+    if report.unanswered:
+        sys.exit(EXIT_FAILED)
 
 
 @click.command()
@@ -147,7 +182,7 @@ def adopt(
 _TOP_ENDED_S = 600.0
 
 
-def _top_records(fleet: Fleet, show_all: bool, limit: int) -> tuple[list[JobRecord], str | None]:
+def _top_records(fleet: Fleet, show_all: bool, limit: int) -> tuple[list[JobRecord], str]:
     """Fresh records for one refresh of ``top`` (one poll per backend), and what
     went wrong asking the schedulers, if anything (the last known states then)."""
     if show_all:
@@ -161,19 +196,19 @@ def _top_records(fleet: Fleet, show_all: bool, limit: int) -> tuple[list[JobReco
             for r in fleet.recent(limit)
             if r.id not in shown and r.state.is_terminal and r.updated_at >= cutoff
         ]
-    problem = None
-    try:
-        records = fleet.refresh(records)
-    except CommandError as exc:
-        if not exc.transient:
-            raise
-        # A scheduler that does not answer for a moment must not end the view.
-        problem = f"a scheduler did not answer ({exc}); showing the last known states"
+    # A scheduler that does not answer for a moment must not end the view, nor
+    # hold it up for longer than wait.status_timeout.
+    report = fleet.look(records, within_s=fleet.config.wait.status_timeout_s)
+    records = report.records
+    problem = "; ".join(
+        f"{name} did not answer ({why}); its jobs show their last known states"
+        for name, why in report.unanswered.items()
+    )
     records.sort(key=lambda r: (r.state.is_terminal, -int(r.id) if r.id.isdigit() else 0))
     return records, problem
 
 
-def _top_view(records: Sequence[JobRecord], problem: str | None, footer: str) -> Group:
+def _top_view(records: Sequence[JobRecord], problem: str, footer: str) -> Group:
     from rich.table import Table
 
     counts: dict[JobState, int] = {}

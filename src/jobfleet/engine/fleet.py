@@ -32,11 +32,11 @@ from jobfleet.engine.polling import Poller
 from jobfleet.engine.pool import BackendPool
 from jobfleet.engine.recovery import Recovery
 from jobfleet.engine.submission import DryRun, Submission, awaits_reconciling
-from jobfleet.engine.views import QueueRow, queue_rows
-from jobfleet.errors import CommandError, SpecError, UnknownJobError
+from jobfleet.engine.views import QueueReport, QueueRow, queue_rows
+from jobfleet.errors import BackendError, CommandError, SpecError, UnknownJobError
 from jobfleet.jobdir import stream_path
 from jobfleet.registry import Registry
-from jobfleet.runner import Runner
+from jobfleet.runner import Runner, within
 from jobfleet.spec import JobSpec, spec_from_dict
 from jobfleet.states import JobRecord
 
@@ -186,7 +186,7 @@ class Fleet:
             raise next(iter(report.errors.values()))
         return report.records
 
-    def look(self, records: Iterable[JobRecord]) -> Report:
+    def look(self, records: Iterable[JobRecord], *, within_s: float | None = None) -> Report:
         """Ask the backends about the unfinished ones, record changes, return all as
         fresh as they could be made, with the backends that could not be asked.
 
@@ -199,14 +199,20 @@ class Fleet:
 
         A backend that cannot be asked changes nothing: its jobs keep their last
         known states (:attr:`Report.unanswered` says which and why); what the
-        others answered is recorded all the same.
+        others answered is recorded all the same. Backends are asked at once,
+        each in its own thread; ``within_s`` bounds how long the asking (the
+        first two steps) may take: a scheduler command still running then is
+        stopped and its backend counts as not answering. Retries are submitted
+        without that bound (a submission cut short could not tell whether it
+        happened).
         """
         current = {r.id: r for r in records}
-        unsure = [r for r in current.values() if awaits_reconciling(r)]
-        if unsure:
-            self._recovery.reconcile(unsure)
-            current.update((r.id, r) for r in self.registry.get_many([r.id for r in unsure]))
-        polled = self._poller.refresh(current.values())
+        with within(within_s):
+            unsure = [r for r in current.values() if awaits_reconciling(r)]
+            if unsure:
+                self._recovery.reconcile(unsure)
+                current.update((r.id, r) for r in self.registry.get_many([r.id for r in unsure]))
+            polled = self._poller.refresh(current.values())
         current = {r.id: r for r in polled.records}
         # Also those that ended before (a program that died before retrying them).
         retry = [r for r in current.values() if r.retry_due]
@@ -233,12 +239,33 @@ class Fleet:
         records = self.registry.get_many(list(job_ids)) if job_ids else self.registry.recent(limit)
         return self.refresh(records)
 
-    def status_report(self, job_ids: Sequence[str] | None = None, *, limit: int = 20) -> Report:
+    def status_report(
+        self,
+        job_ids: Sequence[str] | None = None,
+        *,
+        limit: int = 20,
+        within_s: float | None = None,
+        ask: bool = True,
+    ) -> Report:
         """:meth:`status` that never goes blind: jobs of a backend that cannot be
         asked (its scheduler is down) come with their last known states, and the
-        report says which backends did not answer and why."""
+        report says which backends did not answer and why.
+
+        Args:
+            job_ids: the jobs (default: the ``limit`` most recent).
+            limit: how many recent jobs without ids.
+            within_s: the longest wait for the schedulers (default
+                ``wait.status_timeout``); one still asked then is not answering.
+            ask: False shows the recorded states at once, asking nobody (every
+                unfinished job's backend is then reported as not asked).
+        """
         records = self.registry.get_many(list(job_ids)) if job_ids else self.registry.recent(limit)
-        return self.look(records)
+        if not ask:
+            skipped = {r.backend for r in records if not r.state.is_terminal}
+            return Report(records, dict.fromkeys(sorted(skipped), "not asked"))
+        if within_s is None:
+            within_s = self.config.wait.status_timeout_s
+        return self.look(records, within_s=within_s)
 
     def wait(
         self,
@@ -335,6 +362,57 @@ class Fleet:
         return Path(stream_path(spec, record.job_dir, stream, index, job_id=record.id))
 
     # -- views (used by the CLI) ------------------------------------------------------
+
+    def queues(
+        self,
+        backends: Sequence[str] | None = None,
+        *,
+        all_users: bool = False,
+        within_s: float | None = None,
+    ) -> QueueReport:
+        """:meth:`queue` of several backends at once, never blind: one that does not
+        answer (within ``within_s``, default ``wait.status_timeout``) is named in
+        :attr:`QueueReport.unanswered` and the others' rows are returned.
+
+        Args:
+            backends: the backends to ask; default: the configured one and those
+                of the registry's unfinished jobs (one that cannot list its queue
+                is then skipped, and named in :attr:`QueueReport.skipped`).
+            all_users: everybody's jobs, not only this user's.
+            within_s: the longest wait for the schedulers.
+
+        Raises:
+            ConfigError: an unknown backend.
+            BackendError: a backend named in ``backends`` cannot list its queue.
+        """
+        named = list(dict.fromkeys(backends or ()))
+        names = named or list(
+            dict.fromkeys([self.config.backend, *(r.backend for r in self.registry.unfinished())])
+        )
+        asked: list[str] = []
+        skipped: dict[str, str] = {}
+        for name in names:
+            if self._backends.get(name).capabilities.queue_view:
+                asked.append(name)
+            elif named:
+                raise BackendError(f"the {name} backend cannot list its queue")
+            else:
+                skipped[name] = "it cannot list its queue"
+        if within_s is None:
+            within_s = self.config.wait.status_timeout_s
+        with within(within_s):
+            answers = self._backends.ask_each(
+                dict.fromkeys(asked, lambda be: be.list_queue(all_users))
+            )
+        me = user_name()
+        rows: list[QueueRow] = []
+        unanswered: dict[str, str] = {}
+        for name, answer in answers.items():
+            if isinstance(answer, CommandError):
+                unanswered[name] = str(answer)
+            else:
+                rows += queue_rows(self.registry, name, answer, me)
+        return QueueReport(rows, asked, unanswered, skipped)
 
     def unfinished(self, backend: str | None = None) -> list[JobRecord]:
         """The registry's jobs not settled yet (of one backend, or of all), oldest

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from jobfleet.backends.base import PollTarget
+from jobfleet.backends.base import Backend, NativeStatus, PollTarget
 from jobfleet.engine.pool import BackendPool
 from jobfleet.errors import CommandError
 from jobfleet.naming import name_on_scheduler
@@ -24,6 +24,9 @@ from jobfleet.registry import Registry, StatusUpdate
 from jobfleet.states import JobRecord, JobState
 
 __all__ = ["PollResult", "Poller"]
+
+#: When a backend was asked, and what it answered (or why it could not).
+_Answer = tuple[float, "Mapping[str, NativeStatus] | CommandError"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +80,13 @@ class Poller:
         reread = [
             r.id for r in current.values() if not r.settled and not (r.submitted and r.native_id)
         ]
-        for name, group in by_backend.items():
-            try:
-                found, unanswered = self._poll_group(name, group)
-            except CommandError as exc:
-                failed[name] = exc
+        for name, (asked_at, answer) in self._ask(by_backend).items():
+            if isinstance(answer, CommandError):
+                # No answer: nothing is concluded, and absence timers start again.
+                self.registry.note_outage(name, asked_at)
+                failed[name] = answer
                 continue
+            found, unanswered = self._conclude(name, by_backend[name], answer, asked_at)
             updates += found
             reread += unanswered
         changed: dict[str, JobRecord] = {}
@@ -95,18 +99,31 @@ class Poller:
         current.update(changed)
         return PollResult(list(current.values()), failed)
 
-    def _poll_group(
-        self, name: str, group: Sequence[JobRecord]
+    def _ask(self, by_backend: Mapping[str, Sequence[JobRecord]]) -> dict[str, _Answer]:
+        """Each backend's answer about its jobs (or why it gave none), with when it
+        was asked; all backends at once (:meth:`BackendPool.ask_each`)."""
+        targets = {name: [self._target(r) for r in group] for name, group in by_backend.items()}
+        asked_at: dict[str, float] = {}
+
+        def poll(name: str) -> Callable[[Backend], Mapping[str, NativeStatus]]:
+            def call(backend: Backend) -> Mapping[str, NativeStatus]:
+                asked_at[name] = time.time()
+                return backend.poll(targets[name])
+
+            return call
+
+        answers = self.backends.ask_each({name: poll(name) for name in targets})
+        return {name: (asked_at.get(name, time.time()), a) for name, a in answers.items()}
+
+    def _conclude(
+        self,
+        name: str,
+        group: Sequence[JobRecord],
+        statuses: Mapping[str, NativeStatus],
+        asked_at: float,
     ) -> tuple[list[StatusUpdate], list[str]]:
-        """What one backend says of its jobs, with the lost rule applied; and the jobs
+        """What one backend said of its jobs, with the lost rule applied; and the jobs
         it said nothing about (their records may be out of date: read them again)."""
-        asked_at = time.time()
-        try:
-            statuses = self.backends.get(name).poll([self._target(r) for r in group])
-        except CommandError:
-            # No answer: nothing is concluded, and absence timers start again.
-            self.registry.note_outage(name, asked_at)
-            raise
         updates: list[StatusUpdate] = []
         absent: dict[str, list[int | None]] = {}
         for record in group:

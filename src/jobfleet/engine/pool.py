@@ -3,15 +3,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextvars
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from jobfleet import backends as catalog
 from jobfleet.backends.base import Backend
 from jobfleet.config import Config
+from jobfleet.errors import CommandError
 from jobfleet.runner import Runner
 
 __all__ = ["BackendPool"]
+
+T = TypeVar("T")
 
 
 class BackendPool:
@@ -44,6 +50,50 @@ class BackendPool:
     def put(self, backend: Backend) -> None:
         """Use this instance for its name (a backend made by the caller)."""
         self._made[backend.name] = backend
+
+    def ask_each(self, calls: Mapping[str, Callable[[Backend], T]]) -> dict[str, T | CommandError]:
+        """Call each backend named in ``calls`` with its function, all at once (a
+        thread each when there are several): one that is slow to answer (its
+        controller is down) delays none of the others, nor eats their share of a
+        bound set with :func:`jobfleet.runner.within`.
+
+        Returns:
+            By name (in the order given): what the call returned, or the
+            :class:`CommandError` it raised (the backend could not be asked).
+            Any other error is raised again here.
+        """
+        made = {name: self.get(name) for name in calls}  # made here, never in two threads
+        answers: dict[str, T | CommandError] = {}
+        bugs: list[BaseException] = []
+
+        def ask(name: str) -> None:
+            try:
+                answers[name] = calls[name](made[name])
+            except CommandError as exc:
+                answers[name] = exc
+            except BaseException as exc:  # raised again below, in the caller's thread
+                bugs.append(exc)
+
+        if len(calls) <= 1:
+            for name in calls:
+                ask(name)
+        else:
+            threads = [
+                threading.Thread(
+                    target=contextvars.copy_context().run,
+                    args=(ask, name),
+                    name=f"jobfleet-ask-{name}",
+                    daemon=True,
+                )
+                for name in calls
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        if bugs:
+            raise bugs[0]
+        return {name: answers[name] for name in calls}
 
     def made(self) -> list[Backend]:
         return list(self._made.values())

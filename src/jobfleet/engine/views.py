@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jobfleet.backends.base import QueueEntry
 from jobfleet.naming import scheduler_name
 from jobfleet.registry import Registry
 from jobfleet.states import JobRecord
 
-__all__ = ["QueueRow", "queue_rows"]
+__all__ = ["QueueReport", "QueueRow", "queue_rows"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,23 @@ class QueueRow:
     def to_dict(self) -> dict[str, object]:
         """The JSON form used by ``jobfleet queue --json`` (a stable contract)."""
         return {"id": self.job_id, "backend": self.backend, **self.entry.to_dict()}
+
+
+@dataclass(frozen=True, slots=True)
+class QueueReport:
+    """The queues of several backends (:meth:`Fleet.queues`).
+
+    Attributes:
+        rows: the rows of every backend that answered, backend by backend.
+        asked: the backends asked, in order.
+        unanswered: backend name -> why it could not be asked (its rows are missing).
+        skipped: backend name -> why it was not asked (it cannot list its queue).
+    """
+
+    rows: list[QueueRow]
+    asked: list[str]
+    unanswered: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 def queue_rows(
