@@ -411,3 +411,53 @@ def test_status_during_an_outage_shows_last_known_states_and_says_so(
     fake.recover("squeue")  # back: the next status tells the truth
     rows = json.loads(jf("status", "--json", *[r.id for r in records]).stdout)
     assert {(r["state"], r["refreshed"]) for r in rows} == {("completed", True)}
+
+
+def test_status_and_queue_do_not_wait_for_a_controller_that_is_down(
+    fleet: Fleet, fake: FakeSlurm, calls: CallLog
+) -> None:
+    import json
+
+    from support.cli import jf
+
+    records = fleet.submit_many([JobSpec(["true"], name=f"job{i}") for i in range(2)])
+    ids = [r.id for r in records]
+    fake.set([r.native_id or "" for r in records], state="RUNNING")
+    fleet.refresh(records)
+    local = jf("submit", "--backend", "local", "--", "sleep", "300").stdout.strip()
+
+    # As squeue does while slurmctld is down: it retries (here for a minute) and then fails.
+    down = "squeue: error: Unable to contact slurm controller (connect failure)"
+    fake.fail("squeue", 1, down, after_s=60)
+    proc = jf("status", "--json", "--timeout", "1", *ids, local, timeout_s=40)
+    shown = {r["id"]: r for r in json.loads(proc.stdout)}
+    assert (shown[local]["state"], shown[local]["refreshed"]) == ("running", True)
+    for job_id in ids:
+        assert (shown[job_id]["state"], shown[job_id]["refreshed"]) == ("running", False)
+        assert shown[job_id]["not_refreshed_because"] == "squeue did not answer within 1s"
+    assert proc.stderr.startswith("jobfleet: warning: slurm did not answer (squeue did not")
+
+    # --no-refresh: the recorded states, nobody asked.
+    mark = calls.mark()
+    rows = json.loads(jf("status", "--json", "--no-refresh", *ids, local).stdout)
+    assert calls.since(mark) == []
+    assert {(r["state"], r["refreshed"]) for r in rows} == {("running", False)}
+    assert {r["not_refreshed_because"] for r in rows} == {"not asked"}
+    jf("status", "--no-refresh", "--timeout", "3", expect=2)
+
+    # queue: the local queue is listed, slurm is named as not answering, exit 1.
+    config = Path(os.environ["JOBFLEET_CONFIG"])
+    config.write_text(config.read_text().replace("wait:\n", "wait:\n  status_timeout: 1s\n"))
+    proc = jf("queue", "--json", expect=1, timeout_s=40)
+    listed = json.loads(proc.stdout)
+    assert [(r["backend"], r["id"]) for r in listed] == [("local", local)]
+    assert proc.stderr.splitlines() == [
+        "jobfleet: warning: slurm did not answer (squeue did not answer within 1s); "
+        "its jobs are not listed"
+    ]
+    table = jf("queue", expect=1, timeout_s=40).stdout
+    assert "BACKEND" in table and "local" in table
+    proc = jf("queue", "--backend", "slurm", expect=1, timeout_s=40)  # nothing answered
+    assert proc.stderr.splitlines() == ["jobfleet: error: squeue did not answer within 1s"]
+    assert {r.state for r in fleet.registry.get_many(ids)} == {S.RUNNING}  # nothing concluded
+    jf("cancel", local)
