@@ -28,6 +28,7 @@ __all__ = [
     "SubprocessRunner",
     "argv_chunks",
     "bounded_timeout",
+    "unbounded",
     "within",
 ]
 
@@ -55,6 +56,17 @@ def within(seconds: float | None) -> Iterator[None]:
     end = time.monotonic() + max(0.0, seconds)
     outer = _deadline.get()
     token = _deadline.set((end, seconds) if outer is None or end < outer[0] else outer)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+@contextlib.contextmanager
+def unbounded() -> Iterator[None]:
+    """Lift the bound of :func:`within` inside: for commands that must not be cut
+    short (a submission stopped half-way could not tell whether it happened)."""
+    token = _deadline.set(None)
     try:
         yield
     finally:

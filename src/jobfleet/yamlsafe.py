@@ -13,6 +13,9 @@ events before anything is built, so the check itself is linear in the file.
 from __future__ import annotations
 
 import os
+import select
+import stat
+import time
 from typing import Any
 
 import yaml
@@ -27,6 +30,8 @@ MAX_BYTES = 1024 * 1024
 MAX_NODES = 100_000
 #: Deepest nesting of collections (aliases counted as copies).
 MAX_DEPTH = 50
+#: The longest wait for a pipe given as a file to end.
+PIPE_WAIT_S = 10.0
 
 _Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE = "tag:yaml.org,2002:merge"
@@ -131,6 +136,41 @@ def _check(count: int, depth: int, event: Any, source: str, max_nodes: int, max_
         )
 
 
+def _read_at_most(path: str | os.PathLike[str], limit: int) -> bytes:
+    """Up to ``limit`` bytes of ``path``, in bounded time: a named pipe nobody writes
+    to is not waited for at opening (it reads as empty), and a pipe (``<(...)``) is
+    read for at most :data:`PIPE_WAIT_S`.
+
+    Raises:
+        OSError: it cannot be read.
+        TimeoutError: a pipe gave no end within :data:`PIPE_WAIT_S`.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode) and not stat.S_ISSOCK(os.fstat(fd).st_mode):
+            os.set_blocking(fd, True)
+            with os.fdopen(os.dup(fd), "rb") as file:
+                return file.read(limit)
+        chunks: list[bytes] = []
+        size = 0
+        end = time.monotonic() + PIPE_WAIT_S
+        while size < limit:
+            left = end - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError
+            try:
+                chunk = os.read(fd, min(65536, limit - size))
+            except BlockingIOError:
+                continue
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def read_yaml_bounded(
     path: str | os.PathLike[str],
     *,
@@ -154,8 +194,13 @@ def read_yaml_bounded(
     """
     source = shorten(str(path), 120) if source is None else source
     try:
-        with open(path, "rb") as file:
-            text = file.read(max_bytes + 1)
+        text = _read_at_most(path, max_bytes + 1)
+    except TimeoutError:
+        raise ConfigError(
+            f"cannot read: nothing more came from this pipe within {PIPE_WAIT_S:g}s; "
+            "give a regular file",
+            source=source,
+        ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", source=source) from None
     if len(text) > max_bytes:

@@ -3,13 +3,19 @@ status of 0, 1 or 2 with at most one short error line; never a traceback, never 
 "internal error". Thousands of generated command lines per run of the suite
 (``JOBFLEET_SOAK=1`` runs 50,000), plus the cases found by hand as regressions.
 
-Submissions are dry runs and the ids name no job, so nothing ever runs.
+Submissions are dry runs, and the ids are hostile text or those of jobs recorded as
+ended (a single job and an array, on the local backend), so nothing ever runs. Each case
+is bounded in time (a hang detector, far above any real answer) and in memory: no case
+may raise the process's peak RSS by more than ``MAX_GROWTH`` (the 352-byte alias bomb
+once took 3.2 GiB).
 """
 
 from __future__ import annotations
 
 import io
 import os
+import resource
+import time
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -24,6 +30,17 @@ from jobfleet.cli.main import main
 EXAMPLES = 50_000 if os.environ.get("JOBFLEET_SOAK") else 2_000
 #: The longest error line a user may get.
 MAX_LINE = 500
+#: How much one case may raise the process's peak memory (resident set).
+MAX_GROWTH = 256 * 1024 * 1024
+#: A case that takes this long has hung (the slowest answers take well under a second).
+HANG_S = 60.0
+#: The ids of the jobs recorded in the fuzz registry (filled by the ``home`` fixture).
+REAL_IDS: list[str] = []
+
+
+def peak_rss() -> int:
+    """The process's peak resident set so far, in bytes (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def run(argv: list[str]) -> tuple[int, str, str]:
@@ -39,12 +56,19 @@ def run(argv: list[str]) -> tuple[int, str, str]:
 
 
 def check(argv: list[str]) -> tuple[int, str]:
+    before, started = peak_rss(), time.monotonic()
     status, out, err = run(argv)
+    took, grew = time.monotonic() - started, peak_rss() - before
     shown = f"jobfleet {argv!r}\nstatus {status}\nstderr {err[:2000]!r}"
+    assert took < HANG_S, f"{shown}\nhung for {took:.0f}s"
+    assert grew < MAX_GROWTH, f"{shown}\npeak memory grew by {grew >> 20} MiB"
     assert status in (0, 1, 2), shown
     assert "internal error" not in err and "Traceback" not in err + out, shown
     lines = err.splitlines()
-    if status:
+    if status == 1 and argv[0] == "wait" and not lines:
+        # An ended job that did not succeed: wait's summary says so, not an error.
+        assert any(word in out for word in ("failed", "cancelled", "lost")), shown
+    elif status:
         assert lines, shown
         assert lines[-1].startswith("jobfleet: error: "), shown
         assert all(len(line) < MAX_LINE for line in lines), shown
@@ -60,12 +84,38 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     saved = {k: os.environ.get(k) for k in ("JOBFLEET_HOME", "JOBFLEET_CONFIG")}
     os.environ["JOBFLEET_HOME"] = str(base / "home")
     os.environ["JOBFLEET_CONFIG"] = str(config)
+    REAL_IDS[:] = record_ended_jobs(base / "home")
     yield base
+    REAL_IDS.clear()
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+def record_ended_jobs(home: Path) -> list[str]:
+    """Record a completed job and a failed array of three elements (never run); their ids."""
+    from jobfleet.registry import NewJob, Registry, StatusUpdate
+    from jobfleet.spec import ArraySpec, JobSpec
+    from jobfleet.states import JobState
+
+    with Registry(home) as registry:
+        single, array = registry.create_jobs(
+            [
+                NewJob("done", "local", JobSpec(["true"], name="done")),
+                NewJob("arr", "local", JobSpec(["true"], name="arr", array=ArraySpec((1, 2, 3)))),
+            ],
+            ["101", "102"],
+        )
+        ended = (JobState.FAILED, 1, "exit 1")
+        registry.apply(
+            [
+                StatusUpdate(single.id, JobState.COMPLETED, exit_code=0, native_id="101"),
+                StatusUpdate(array.id, elements=dict.fromkeys((1, 2, 3), ended), native_id="102"),
+            ]
+        )
+    return [single.id, array.id]
 
 
 #: Text a hostile user might type: other scripts' digits, control characters, bytes
@@ -118,7 +168,10 @@ def command_lines(draw: st.DrawFn) -> list[str]:
         if draw(st.booleans()):
             argv.append("--shell")
         return [*argv, "--", *draw(st.lists(HOSTILE, min_size=1, max_size=3))]
-    return [*draw(st.sampled_from(ID_COMMANDS)), *draw(st.lists(HOSTILE, min_size=1, max_size=3))]
+    ids = st.one_of(
+        HOSTILE, st.sampled_from(REAL_IDS), st.sampled_from(REAL_IDS).map(lambda i: i + " ")
+    )
+    return [*draw(st.sampled_from(ID_COMMANDS)), *draw(st.lists(ids, min_size=1, max_size=3))]
 
 
 @settings(

@@ -3,6 +3,7 @@ answer (a controller that is down) neither delays the others nor hides its jobs.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -14,7 +15,7 @@ from engine.test_fleet_views import ME, QueueBackend
 from jobfleet.backends.base import NativeStatus, PollTarget, QueueEntry
 from jobfleet.config import load_config
 from jobfleet.engine.fleet import Fleet
-from jobfleet.errors import CommandError
+from jobfleet.errors import CommandError, WaitTimeout
 from jobfleet.registry import NewJob, StatusUpdate
 from jobfleet.runner import SubprocessRunner
 from jobfleet.spec import JobSpec
@@ -157,3 +158,19 @@ def test_queues_asks_the_configured_backend_and_those_of_unfinished_jobs(fleet: 
     assert report.asked == [fleet.config.backend, "slow"]
     assert ("slow", "9") in [(r.backend, r.entry.native_id) for r in report.rows]
     assert "quick" not in report.asked  # no job there, not configured
+
+
+def test_wait_with_a_time_out_is_not_held_up_by_a_scheduler_that_does_not_answer(
+    fleet: Fleet,
+) -> None:
+    quick = Quick()
+    fleet.use_backend(quick)
+    fleet.use_backend(Slow(quick, hang=True))  # its command would run for ten minutes
+    job = running(fleet, "slow", "1")
+    fleet.config = dataclasses.replace(
+        fleet.config, wait=dataclasses.replace(fleet.config.wait, status_timeout_s=0.5)
+    )
+    with pytest.raises(WaitTimeout) as raised:
+        fleet.wait([job.id], timeout_s=0.5)
+    assert raised.value.pending == [job.id]
+    assert fleet.registry.get(job.id).state is R  # nothing concluded

@@ -14,11 +14,12 @@ slurm-up.sh: set both to run this against a private cluster and leave a shared o
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,7 @@ from jobfleet.errors import CommandError
 from jobfleet.jobdir import exit_code_path
 from jobfleet.spec import JobSpec, Resources
 from jobfleet.states import JobRecord, JobState
+from support.cli import jf
 
 OUTAGE_S = float(os.environ.get("JOBFLEET_OUTAGE_S", "120"))
 RESTART = Path(__file__).resolve().parents[1] / "cluster" / "slurmctld-restart.sh"
@@ -87,6 +89,35 @@ def fleet(slurm_home: Path) -> Iterator[Fleet]:
             yield f
 
 
+def during_outage(
+    ids: list[str], local_id: str, short_id: str, note: Callable[[str], None]
+) -> None:
+    """What a user sees while slurmctld is down: status shows every job as last known
+    (the local one refreshed) within wait.status_timeout and exits 0; queue lists the
+    local queue and names slurm; wait times out (exit 3), never failing a job."""
+    started = time.monotonic()
+    proc = jf("status", "--json", *ids, local_id, timeout_s=60)
+    note(f"status --json: {time.monotonic() - started:.1f}s")
+    shown = {row["id"]: row for row in json.loads(proc.stdout)}
+    assert (shown[local_id]["state"], shown[local_id]["refreshed"]) == ("running", True)
+    for job_id in ids:
+        row = shown[job_id]
+        assert row["state"] == "running" and row["exit_code"] is None, row
+        assert row["refreshed"] is False and row["not_refreshed_because"], row
+    assert proc.stderr.startswith("jobfleet: warning: slurm did not answer"), proc.stderr
+    table = jf("status", *ids, timeout_s=60).stdout
+    assert table.count("running (last known)") == len(ids), table
+
+    started = time.monotonic()
+    proc = jf("queue", "--json", expect=1, timeout_s=60)
+    note(f"queue --json: {time.monotonic() - started:.1f}s, exit 1")
+    assert [(row["backend"], row["id"]) for row in json.loads(proc.stdout)] == [("local", local_id)]
+    assert "slurm did not answer" in proc.stderr and "not listed" in proc.stderr
+
+    proc = jf("wait", short_id, "--timeout", "5", expect=3, timeout_s=120)  # not failed (1)
+    note("wait --timeout 5: exit 3")
+
+
 def test_polling_concludes_nothing_during_a_controller_outage_and_recovers(
     fleet: Fleet,
 ) -> None:
@@ -114,6 +145,7 @@ def test_polling_concludes_nothing_during_a_controller_outage_and_recovers(
     def note(event: str) -> None:
         timeline.append(f"{time.monotonic() - t0:7.1f}s {event}")
 
+    local_id = ""
     try:
         wait_for(
             lambda: {r.state for r in fleet.status(ids)} == {JobState.RUNNING},
@@ -140,9 +172,13 @@ def test_polling_concludes_nothing_during_a_controller_outage_and_recovers(
         waiter = threading.Thread(target=wait_on_short, name="wait-on-short", daemon=True)
         waiter.start()
 
+        # A local job alongside: its backend answers all through the outage.
+        local = jf("submit", "--backend", "local", "--name", "beside", "--", "sleep", "900")
+        local_id = local.stdout.strip()
         try:
             note(controller("stop"))
             down_at = time.monotonic()
+            during_outage(ids, local_id, short.id, note)
             errors = answers = 0
             records = fleet.registry.get_many(ids)
             while time.monotonic() - down_at < OUTAGE_S:
@@ -192,12 +228,14 @@ def test_polling_concludes_nothing_during_a_controller_outage_and_recovers(
         short_seen: JobRecord = waited_records[0]
         assert (short_seen.state, short_seen.exit_code) == (JobState.COMPLETED, 0)
 
-        fleet.cancel([r.id for r in longs])
+        fleet.cancel([*(r.id for r in longs), local_id])
         cancelled = fleet.wait([r.id for r in longs], timeout_s=120)
         assert [r.state for r in cancelled] == [JobState.CANCELLED] * 3
         note("long jobs cancelled")
     finally:
         stop.set()
         print("\n".join(["", *timeline]))
+        if local_id:
+            jf("cancel", local_id, expect=None)
         # Never leave sleepers behind on a shared cluster (no-op for ended jobs).
         subprocess.run(["scancel", *native], capture_output=True, timeout=60, check=False)

@@ -9,7 +9,14 @@ import time
 import pytest
 
 from jobfleet.errors import CommandError
-from jobfleet.runner import CommandResult, ScriptedRunner, SubprocessRunner, bounded_timeout, within
+from jobfleet.runner import (
+    CommandResult,
+    ScriptedRunner,
+    SubprocessRunner,
+    bounded_timeout,
+    unbounded,
+    within,
+)
 
 PY = sys.executable
 
@@ -61,3 +68,13 @@ def test_a_command_that_answers_in_time_is_not_touched_by_the_bound() -> None:
     with within(30):
         result = SubprocessRunner().run([PY, "-c", "print('hi')"], timeout_s=60)
     assert (result.returncode, result.stdout) == (0, "hi\n")
+
+
+def test_unbounded_lifts_the_bound_for_what_must_not_be_cut_short() -> None:
+    runner = ScriptedRunner(lambda argv: CommandResult(argv, 0, "1234", ""))
+    with within(0):
+        with unbounded():
+            assert runner.run(["sbatch", "job.sh"], timeout_s=60).stdout == "1234"
+            assert bounded_timeout(["sbatch"], 60.0) == (60.0, 60.0)
+        with pytest.raises(CommandError):  # the bound is back after it
+            runner.run(["squeue"], timeout_s=60)

@@ -134,6 +134,8 @@ def handle_errors(func: F) -> F:
             if debug:
                 raise
             fail(str(exc), exc.exit_status)
+        except BrokenPipeError:
+            raise  # the reader of our output went away: main() ends quietly
         except OSError as exc:
             if debug:
                 raise

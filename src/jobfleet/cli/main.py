@@ -11,6 +11,7 @@ succeed); 2 bad input or usage; 3 ``wait`` timed out.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -62,6 +63,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        # `jobfleet status | head`: the reader went away. End quietly, as other
+        # tools do, and keep Python from complaining when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(EXIT_FAILED)
     except click.exceptions.Abort:
         fail("aborted", EXIT_FAILED)
     except _NO_ARGS_IS_HELP as exc:

@@ -117,7 +117,10 @@ def queue(
     rows = report.rows
     answered = [n for n in report.asked if n not in report.unanswered]
     if not report.asked:
-        fail("no backend to ask: " + "; ".join(f"{n}: {w}" for n, w in report.skipped.items()))
+        fail(
+            "no backend to ask: " + "; ".join(f"{n}: {w}" for n, w in report.skipped.items()),
+            EXIT_FAILED,
+        )
     if report.asked and not answered:  # nothing to list: an error, as for one backend
         fail(
             "; ".join(

@@ -36,7 +36,7 @@ from jobfleet.engine.views import QueueReport, QueueRow, queue_rows
 from jobfleet.errors import BackendError, CommandError, SpecError, UnknownJobError
 from jobfleet.jobdir import stream_path
 from jobfleet.registry import Registry
-from jobfleet.runner import Runner, within
+from jobfleet.runner import Runner, unbounded, within
 from jobfleet.spec import JobSpec, spec_from_dict
 from jobfleet.states import JobRecord
 
@@ -217,7 +217,8 @@ class Fleet:
         # Also those that ended before (a program that died before retrying them).
         retry = [r for r in current.values() if r.retry_due]
         if retry:
-            current.update((r.id, r) for r in self._recovery.retry(retry))
+            with unbounded():
+                current.update((r.id, r) for r in self._recovery.retry(retry))
         unanswered = {name: str(exc) for name, exc in polled.unanswered.items()}
         return Report(list(current.values()), unanswered, polled.unanswered)
 
@@ -280,12 +281,20 @@ class Fleet:
         ``wait.first_poll`` to ``wait.poll_interval``, never closer than
         ``wait.min_gap`` for a scheduler); rides out a scheduler that does not answer.
 
+        With ``timeout_s``, no scheduler command outlives it by much: each is
+        stopped ``timeout_s`` after the start (but never before
+        ``wait.status_timeout``, so that each scheduler is asked once).
+
         Raises:
             WaitTimeout: ``timeout_s`` passed first (the jobs keep running).
         """
         records = self.registry.get_many(list(job_ids))
         monitors = [self.monitor(name) for name in dict.fromkeys(r.backend for r in records)]
-        return wait_all(monitors, list(job_ids), timeout_s=timeout_s, on_update=on_update)
+        bound = None
+        if timeout_s is not None:
+            bound = max(timeout_s, self.config.wait.status_timeout_s)
+        with within(bound):
+            return wait_all(monitors, list(job_ids), timeout_s=timeout_s, on_update=on_update)
 
     def cancel(
         self,

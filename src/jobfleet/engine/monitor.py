@@ -59,6 +59,7 @@ from jobfleet.engine.callbacks import (
     run_to_completion,
 )
 from jobfleet.errors import CommandError, SpecError, WaitTimeout
+from jobfleet.runner import unbounded
 from jobfleet.states import JobRecord
 
 __all__ = ["Callback", "CallbackLedger", "JobSource", "Monitor", "Pace", "wait_all"]
@@ -309,9 +310,12 @@ class Monitor:
         dues = self._claim()
         for n, due in enumerate(dues):
             try:
-                result = due.hook.fn(due.record)
-                if inspect.isawaitable(result):
-                    run_to_completion(result)
+                # A callback's own commands (a job it submits) are never cut short
+                # by the bound of a wait with a time-out.
+                with unbounded():
+                    result = due.hook.fn(due.record)
+                    if inspect.isawaitable(result):
+                        run_to_completion(result)
             except Exception as exc:
                 self._done(due, exc)
             except BaseException:  # KeyboardInterrupt: this one and the rest fire later
