@@ -39,9 +39,8 @@ from jobfleet.backends.local import LocalSettings
 from jobfleet.backends.sge import SgeSettings
 from jobfleet.backends.slurm import SlurmSettings
 from jobfleet.configfile import config_error, find_config_file, locate, read_config_yaml
-from jobfleet.errors import ConfigError, SpecError
+from jobfleet.errors import ConfigError, SpecError, shown
 from jobfleet.settings import Parser, duration, hint, interval, options, plain_text
-from jobfleet.settings import show as _show
 from jobfleet.spec import Resources
 from jobfleet.units import parse_interval, parse_walltime
 
@@ -101,7 +100,7 @@ def _resource(value: Any, key: str) -> Any:
         value = str(value)  # YAML reads `account: 12345` as a number
     if name in _LIST_KEYS:
         if not isinstance(value, (list, tuple)):
-            raise SpecError(key, f"expected a list of strings, got {_show(value)}")
+            raise SpecError(key, f"expected a list of strings, got {shown(value)}")
         if len(value) > MAX_LIST:
             raise SpecError(key, f"has {len(value)} entries; at most {MAX_LIST} are accepted")
         value = list(value)
@@ -109,7 +108,7 @@ def _resource(value: Any, key: str) -> Any:
         plain_text(value, key)
     elif name in ("cores", "gpus", "nodes") and type(value) is int and value > MAX_COUNT:
         raise SpecError(
-            key, f"{_show(value)} is more than any scheduler gives (at most {MAX_COUNT})"
+            key, f"{shown(value)} is more than any scheduler gives (at most {MAX_COUNT})"
         )
     Resources.from_mapping({name: value}, prefix=key.rpartition(".")[0])
     return value
@@ -360,7 +359,7 @@ def _load(
     except SpecError as exc:  # pragma: no cover - every layer was checked key by key
         raise config_error(exc.message, source=sources.get(exc.field), key=exc.field) from None
     except (ValueError, OverflowError, TypeError) as exc:  # pragma: no cover - as above
-        raise config_error(f"invalid value: {_show(str(exc))}", source=source) from None
+        raise config_error(f"invalid value: {shown(str(exc))}", source=source) from None
 
 
 def _settings(settings: type[Any], section: str, flat: Mapping[str, Any]) -> Any:
@@ -456,7 +455,7 @@ def _parse(setting: Setting, value: Any, source: str, key: str) -> Any:
     # (a huge number, an unhashable one); it is still this key's problem.
     except (ValueError, OverflowError, TypeError, ArithmeticError) as exc:
         raise config_error(
-            f"cannot use {_show(value)}: {_show(str(exc))}", source=source, key=key
+            f"cannot use {shown(value)}: {shown(str(exc))}", source=source, key=key
         ) from None
 
 

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from jobfleet.errors import ConfigError
-from jobfleet.yamlsafe import read_yaml_bounded, shorten
+from jobfleet.errors import ConfigError, shorten
+from jobfleet.yamlsafe import read_yaml_bounded
 
 __all__ = ["ENV_VAR", "config_error", "find_config_file", "locate", "read_config_yaml"]
 
@@ -119,12 +119,8 @@ _MESSAGE_MAX = 290
 def config_error(message: str, *, source: str | None = None, key: str | None = None) -> ConfigError:
     """A ConfigError whose parts are cut to length (the middle of a message goes first:
     its end says how to fix it)."""
-    if len(message) > _MESSAGE_MAX:
-        keep = _MESSAGE_MAX - 40
-        left = len(message) - keep
-        message = f"{message[: keep // 2]}...[{left} characters]...{message[-(keep - keep // 2) :]}"
     return ConfigError(
-        message,
+        shorten(" ".join(line.strip() for line in message.splitlines()), _MESSAGE_MAX),
         source=None if source is None else shorten(source, _SOURCE_MAX),
         key=None if key is None else shorten(key, _KEY_MAX),
     )

@@ -33,6 +33,8 @@ __all__ = [
     "UnitError",
     "UnknownJobError",
     "WaitTimeout",
+    "shorten",
+    "shown",
 ]
 
 
@@ -57,11 +59,32 @@ def shown(value: object, limit: int = 60) -> str:
         if abs(value) >= 10**4000:
             return "a number of more than 4,000 digits"
         return f"a {len(str(abs(value)))}-digit number"
-    text = repr(value)
+    if isinstance(value, (list, tuple, dict, set)) and len(value) > 10:
+        return f"a {type(value).__name__} of {len(value)} entries"
+    try:
+        text = repr(value)
+    except ValueError:  # a huge int inside a small collection
+        return f"a {type(value).__name__} holding a huge number"
     if len(text) <= limit:
         return text
     size = f" ({len(value)} characters)" if isinstance(value, str) else ""
     return text[: max(limit - 3, 10)] + "..." + size
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """``text`` if at most ``limit`` characters, else its start, its end and its
+    length in at most ``limit`` characters (``limit`` at least 40): a path keeps its
+    file name, a message the fix it ends with.
+
+    >>> shorten("/very/long/" + "d/" * 100 + "config.yaml", 48)
+    '/very/long/d/d.../d/config.yaml (222 characters)'
+    """
+    if len(text) <= limit:
+        return text
+    suffix = f" ({len(text)} characters)"
+    room = max(limit, 40) - len(suffix) - 3
+    tail = room // 2
+    return f"{text[: room - tail]}...{text[len(text) - tail :]}{suffix}"
 
 
 class SpecError(JobfleetError, ValueError):

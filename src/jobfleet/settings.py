@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from difflib import get_close_matches
 from typing import Any
 
-from jobfleet.errors import SpecError
+from jobfleet.errors import SpecError, shown
 from jobfleet.units import parse_interval, parse_memory, parse_walltime
 
 __all__ = [
@@ -43,7 +43,6 @@ __all__ = [
     "options",
     "plain_text",
     "same",
-    "show",
     "to_seconds",
     "whole",
 ]
@@ -100,17 +99,6 @@ def options(settings: type[Any]) -> list[tuple[str, Option]]:
 # -- value parsers ---------------------------------------------------------------------
 
 
-def show(value: object) -> str:
-    """A value for an error message, cut short (its length said)."""
-    if isinstance(value, (list, tuple, dict, set)) and len(value) > 10:
-        return f"a {type(value).__name__} of {len(value)} entries"
-    try:
-        text = repr(value)
-    except ValueError:  # an int too long for repr()
-        return "a huge number"
-    return text if len(text) <= 60 else f"{text[:57]}... ({len(text)} characters)"
-
-
 #: Text read as a number, size or duration: printable ASCII (no "٣", no "4\n").
 _PLAIN_RE = re.compile(r"[ -~]*")
 
@@ -124,7 +112,7 @@ def plain_text(value: Any, key: str) -> None:
     """
     if isinstance(value, str) and not _PLAIN_RE.fullmatch(value):
         raise SpecError(
-            key, f"write it with ASCII digits and letters (no other characters), got {show(value)}"
+            key, f"write it with ASCII digits and letters (no other characters), got {shown(value)}"
         )
 
 
@@ -142,9 +130,9 @@ def whole(minimum: int, maximum: int = 2**31 - 1) -> Parser:
 
     def parse(value: Any, key: str) -> Any:
         if type(value) is not int or value < minimum:
-            raise SpecError(key, f"expected a whole number >= {minimum}, got {show(value)}")
+            raise SpecError(key, f"expected a whole number >= {minimum}, got {shown(value)}")
         if value > maximum:
-            raise SpecError(key, f"expected a whole number <= {maximum}, got {show(value)}")
+            raise SpecError(key, f"expected a whole number <= {maximum}, got {shown(value)}")
         return value
 
     return parse
@@ -182,7 +170,7 @@ def name(value: Any, key: str) -> Any:
     """A name of letters, digits, ``_``, ``.`` or ``-``."""
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
         raise SpecError(
-            key, f"expected a name of letters, digits, '_', '.' or '-', got {show(value)}"
+            key, f"expected a name of letters, digits, '_', '.' or '-', got {shown(value)}"
         )
     return value
 
@@ -192,7 +180,7 @@ def choice(*choices: str) -> Parser:
 
     def parse(value: Any, key: str) -> Any:
         if value not in choices:
-            raise SpecError(key, f"choose one of {', '.join(choices)}; got {show(value)}")
+            raise SpecError(key, f"choose one of {', '.join(choices)}; got {shown(value)}")
         return value
 
     return parse
@@ -201,7 +189,7 @@ def choice(*choices: str) -> Parser:
 def as_bool(value: Any, key: str) -> Any:
     """true or false."""
     if not isinstance(value, bool):
-        raise SpecError(key, f"expected true or false, got {show(value)}")
+        raise SpecError(key, f"expected true or false, got {shown(value)}")
     return value
 
 

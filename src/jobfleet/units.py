@@ -46,7 +46,7 @@ import math
 import re
 from decimal import Context, Decimal, InvalidOperation
 
-from jobfleet.errors import UnitError
+from jobfleet.errors import UnitError, shown
 
 __all__ = [
     "format_memory",
@@ -80,14 +80,6 @@ _MAX_SECONDS = 365 * 86400 * 100
 _MAX_TEXT = 64
 # Exact arithmetic for any number that fits in _MAX_TEXT characters.
 _EXACT = Context(prec=2 * _MAX_TEXT)
-
-
-def _show(value: object) -> str:
-    """repr() of a value for an error message, kept short (and safe for huge ints)."""
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
-        return f"a {len(str(abs(value))) if abs(value) < 10**4000 else 'huge'}-digit number"
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def parse_memory(value: str | int, field: str = "memory") -> int:
@@ -131,9 +123,9 @@ def parse_memory(value: str | int, field: str = "memory") -> int:
     else:
         raise UnitError(field, f"expected a size like '4G', got {type(value).__name__}")
     if nbytes <= 0:
-        raise UnitError(field, f"must be more than 0 bytes, got {_show(value)}")
+        raise UnitError(field, f"must be more than 0 bytes, got {shown(value)}")
     if nbytes > _MAX_BYTES:
-        raise UnitError(field, f"{_show(value)} is larger than 1 EiB; check the unit")
+        raise UnitError(field, f"{shown(value)} is larger than 1 EiB; check the unit")
     return nbytes
 
 
@@ -172,16 +164,16 @@ def parse_walltime(value: str | int | float, field: str = "walltime") -> int:
         raise UnitError(field, f"expected a duration like '1h30m', got {value!r}")
     if isinstance(value, (int, float)):
         if isinstance(value, float) and not math.isfinite(value):
-            raise UnitError(field, f"expected a finite number of seconds, got {_show(value)}")
+            raise UnitError(field, f"expected a finite number of seconds, got {shown(value)}")
         seconds = math.ceil(value)
     elif isinstance(value, str):
         seconds = _parse_duration_text(value.strip(), field)
     else:
         raise UnitError(field, f"expected a duration like '1h30m', got {type(value).__name__}")
     if seconds <= 0:
-        raise UnitError(field, f"must be longer than 0 seconds, got {_show(value)}")
+        raise UnitError(field, f"must be longer than 0 seconds, got {shown(value)}")
     if seconds > _MAX_SECONDS:
-        raise UnitError(field, f"{_show(value)} is longer than 100 years; check the unit")
+        raise UnitError(field, f"{shown(value)} is longer than 100 years; check the unit")
     return seconds
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from jobfleet.errors import ConfigError
+from jobfleet.errors import ConfigError, shorten
 
 __all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "read_yaml_bounded", "shorten"]
 
@@ -35,17 +35,6 @@ PIPE_WAIT_S = 10.0
 
 _Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE = "tag:yaml.org,2002:merge"
-
-
-def shorten(text: str, limit: int = 60) -> str:
-    """``text`` if at most ``limit`` characters, else its start, its end and its length,
-    in at most ``limit`` characters (``limit`` at least 40)."""
-    if len(text) <= limit:
-        return text
-    suffix = f" ({len(text)} characters)"
-    room = limit - len(suffix) - 3
-    tail = room // 3
-    return f"{text[: room - tail]}...{text[len(text) - tail :]}{suffix}"
 
 
 class _DuplicateKey(Exception):

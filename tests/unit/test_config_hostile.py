@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from jobfleet.config import Config, load_config
 from jobfleet.configfile import find_config_file
-from jobfleet.errors import ConfigError
-from jobfleet.yamlsafe import MAX_BYTES, read_yaml_bounded, shorten
+from jobfleet.errors import ConfigError, shorten
+from jobfleet.yamlsafe import MAX_BYTES, read_yaml_bounded
 
 NAME = "hostile.yaml"
 LONGEST = 500

@@ -14,7 +14,7 @@ import click
 from rich.text import Text
 
 from jobfleet.config import Config, load_config
-from jobfleet.errors import JobfleetError, shown
+from jobfleet.errors import JobfleetError, shorten, shown
 from jobfleet.states import JobRecord, JobState
 
 __all__ = [
@@ -42,7 +42,7 @@ EXIT_TIMEOUT = 3
 def fail(message: str, status: int) -> NoReturn:
     """Print ``message`` as one ``jobfleet: error:`` line and exit with ``status``."""
     one_line = "; ".join(part.strip() for part in message.splitlines() if part.strip())
-    click.echo(f"jobfleet: error: {_shortened(one_line)}", err=True)
+    click.echo(f"jobfleet: error: {shorten(one_line, MAX_ERROR_LINE)}", err=True)
     sys.exit(status)
 
 
@@ -110,14 +110,7 @@ class Decimal(_FloatType):
 def warn(message: str) -> None:
     """One ``jobfleet: warning:`` line on stderr, as long as an error line may be."""
     one_line = "; ".join(part.strip() for part in message.splitlines() if part.strip())
-    click.echo(f"jobfleet: warning: {_shortened(one_line)}", err=True)
-
-
-def _shortened(line: str) -> str:
-    if len(line) <= MAX_ERROR_LINE:
-        return line
-    keep = (MAX_ERROR_LINE - 40) // 2
-    return f"{line[:keep]} [... {len(line) - 2 * keep} characters cut ...] {line[-keep:]}"
+    click.echo(f"jobfleet: warning: {shorten(one_line, MAX_ERROR_LINE)}", err=True)
 
 
 def handle_errors(func: F) -> F:
