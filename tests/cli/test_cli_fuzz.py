@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jobfleet.cli.main import main
+from unit.test_config_hostile import hostile_text
 
 #: Cases per run of the suite; ``JOBFLEET_SOAK=1`` for a long soak.
 EXAMPLES = 50_000 if os.environ.get("JOBFLEET_SOAK") else 2_000
@@ -213,3 +214,32 @@ def test_cases_found_by_hand_are_clear_errors(home: Path, argv: list[str], words
 def test_a_program_name_that_is_not_utf8_still_gets_a_name(home: Path) -> None:
     status, err = check(["submit", "--dry-run", "--", "/bin/\udcffprog"])
     assert status == 0, err
+
+
+#: Commands that read the configuration, each given a hostile file with --config.
+CONFIG_COMMANDS = [
+    ["config", "show"],
+    ["config", "show", "--json", "--profile", "p"],
+    ["submit", "--dry-run", "--", "true"],
+    ["status", "--no-refresh"],
+    ["queue", "--json"],
+]
+#: Hostile configuration files per run (the unit tests try more, through load_config).
+CONFIG_EXAMPLES = 10_000 if os.environ.get("JOBFLEET_SOAK") else 300
+
+
+@settings(
+    max_examples=CONFIG_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(text=hostile_text(), command=st.sampled_from(CONFIG_COMMANDS))
+def test_any_configuration_file_gets_an_answer_not_a_crash(
+    home: Path, text: str, command: list[str]
+) -> None:
+    path = home / "hostile.yaml"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    split = 2 if command[0] == "config" else 1
+    status, err = check([*command[:split], "--config", str(path), *command[split:]])
+    if status == 2:
+        assert "hostile.yaml" in err, err  # names the file (its path may be shortened)
