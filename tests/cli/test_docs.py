@@ -70,6 +70,8 @@ def test_readme_command_line_tour(jf_home: Path, tmp_path: Path) -> None:
     assert "completed" in out  # the array's state
     assert "wait said: not all succeeded" in out
     assert "failed 3" in out
+    assert "would cancel 1 job(s) (dry run: nothing done)" in out
+    assert "cancelled 1 job(s)" in out
 
 
 def run_readme_python(number: int, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -1,4 +1,5 @@
-"""``jobfleet status``, ``wait``, ``cancel`` and ``logs``: jobs of the registry, by id."""
+"""``jobfleet status``, ``wait``, ``cancel`` and ``logs``: jobs of the registry, by id
+(``cancel``: or by name)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import click
 from jobfleet.cli.common import (
     EXIT_FAILED,
     EXIT_TIMEOUT,
+    EXIT_USAGE,
     Decimal,
     WholeNumber,
     config_options,
@@ -21,8 +23,9 @@ from jobfleet.cli.common import (
     print_json,
     warn,
 )
+from jobfleet.engine import cancel as cancelling
 from jobfleet.engine.fleet import Fleet
-from jobfleet.errors import SpecError, WaitTimeout
+from jobfleet.errors import ConfigError, SpecError, WaitTimeout, shown
 from jobfleet.states import JobRecord
 
 __all__ = ["cancel", "logs", "status", "wait"]
@@ -189,14 +192,32 @@ def wait(
         sys.exit(EXIT_FAILED)
 
 
+#: How many chosen jobs the confirmation question names before "and N more".
+_PREVIEW = 5
+
+
 @click.command()
 @config_options
-@click.argument("job_ids", nargs=-1, required=True)
+@click.argument("job_ids", nargs=-1)
+@click.option(
+    "--name",
+    "patterns",
+    multiple=True,
+    metavar="PATTERN",
+    help="Every unfinished job whose name matches this glob ('train-*'; case-sensitive;"
+    " repeatable: any of them).",
+)
+@click.option("--all", "every", is_flag=True, help="Every unfinished job of the registry.")
+@click.option("--backend", metavar="NAME", help="With --name/--all: only this backend's jobs.")
 @click.option(
     "--index", "indices", type=WholeNumber(), multiple=True, metavar="N", help="Only this element."
 )
 @click.option(
     "--signal", "signal_name", metavar="SIG", help="Send SIG (e.g. TERM) instead of cancelling."
+)
+@click.option("--yes", "-y", is_flag=True, help="With --name/--all: do not ask first.")
+@click.option(
+    "--dry-run", is_flag=True, help="With --name/--all: list the jobs chosen; cancel nothing."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
 @handle_errors
@@ -204,18 +225,136 @@ def cancel(
     config_path: str | None,
     profile: str | None,
     job_ids: tuple[str, ...],
+    patterns: tuple[str, ...],
+    every: bool,
+    backend: str | None,
     indices: tuple[int, ...],
     signal_name: str | None,
+    yes: bool,
+    dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Cancel jobs (every element of arrays), or some elements, or send a signal."""
+    """Cancel jobs (every element of arrays), or some elements, or send a signal.
+
+    \b
+    jobfleet cancel ID... [--index N]...  these jobs (--index: elements of one array)
+    jobfleet cancel --name PATTERN...     unfinished jobs whose name matches a glob
+    jobfleet cancel --all                 every unfinished job
+    (--backend NAME: only that backend's jobs among --name/--all)
+
+    --name and --all choose among the jobs of jobfleet's registry only, never
+    other jobs on a scheduler, refreshed first (a job that has just ended is
+    not chosen). On a terminal, they ask first (--yes: do not); otherwise they
+    proceed. They print each job's state, then `cancelled N job(s)` (or
+    `signalled N job(s) with SIG`); nothing chosen is no failure (exit 0).
+    --json prints a list of the records after the cancel (--dry-run: before),
+    one per job, so its length is the count. A backend that does not answer:
+    the other backends' jobs are cancelled, then one error line names it
+    (exit 1).
+    """
+    selecting = bool(patterns) or every
+    _check_usage(bool(job_ids), selecting, patterns, every, backend, indices, dry_run)
+    signal = cancelling.signal_name(signal_name) if signal_name is not None else None
     with Fleet(load(config_path, profile)) as fleet:
-        records = fleet.cancel(list(job_ids), indices=list(indices) or None, signal=signal_name)
+        if not selecting:
+            records = fleet.cancel(list(job_ids), indices=list(indices) or None, signal=signal)
+            if as_json:
+                print_json([r.to_dict() for r in records])
+            else:
+                for r in records:
+                    click.echo(f"{r.id} {r.state.value}")
+            return
+        try:
+            chosen = fleet.unfinished_matching(list(patterns) or None, backend=backend)
+        except ConfigError as exc:
+            if backend is None or exc.key != "backend":
+                raise
+            fail(f"--backend: {exc.message}", EXIT_USAGE)  # checked before anything else
+        if not chosen:
+            if as_json:
+                print_json([])
+            else:
+                click.echo(f"no unfinished jobs match {_selection(patterns, backend)}")
+            return
+        if dry_run:
+            _print_chosen(chosen, signal, as_json)
+            return
+        if not (yes or as_json) and sys.stdin.isatty() and sys.stdout.isatty():
+            _confirm(chosen, signal)
+        report = fleet.cancel_report([r.id for r in chosen], signal=signal)
+    acted = [r for r in report.records if r.backend not in report.unanswered]
     if as_json:
-        print_json([r.to_dict() for r in records])
+        print_json([r.to_dict() for r in acted])
     else:
-        for r in records:
+        for r in acted:
             click.echo(f"{r.id} {r.state.value}")
+        n = len(acted)
+        click.echo(f"signalled {n} job(s) with {signal}" if signal else f"cancelled {n} job(s)")
+    if report.unanswered:
+        left = {b: sum(r.backend == b for r in report.records) for b in report.unanswered}
+        fail(
+            "; ".join(
+                f"{b} did not answer ({why}): its {left[b]} job(s) may not be "
+                + ("signalled" if signal else "cancelled")
+                for b, why in report.unanswered.items()
+            )
+            + "; see `jobfleet status`",
+            EXIT_FAILED,
+        )
+
+
+def _check_usage(
+    ids: bool,
+    selecting: bool,
+    patterns: Sequence[str],
+    every: bool,
+    backend: str | None,
+    indices: Sequence[int],
+    dry_run: bool,
+) -> None:
+    """Raise a usage error (exit 2) for options of ``cancel`` that do not go together."""
+    problem = None
+    if ids and selecting:
+        problem = "give job ids or --name/--all, not both"
+    elif patterns and every:
+        problem = "--name and --all exclude each other (--all takes every unfinished job)"
+    elif backend is not None and not selecting:
+        problem = "--backend goes with --name PATTERN or --all (ids name their jobs already)"
+    elif dry_run and not selecting:
+        problem = "--dry-run goes with --name PATTERN or --all"
+    elif not ids and not selecting:
+        problem = "give the ids of the jobs to cancel, or --name PATTERN, or --all"
+    elif indices and selecting:
+        problem = "--index takes the id of one array job, not --name/--all"
+    if problem is not None:
+        raise click.UsageError(problem, click.get_current_context())
+
+
+def _selection(patterns: Sequence[str], backend: str | None) -> str:
+    """The choice as the options that made it: ``--name 'a*' --backend local``."""
+    words = [f"--name {shown(p)}" for p in patterns] or ["--all"]
+    if backend is not None:
+        words.append(f"--backend {shown(backend)}")
+    return " ".join(words)
+
+
+def _print_chosen(chosen: Sequence[JobRecord], signal: str | None, as_json: bool) -> None:
+    if as_json:
+        print_json([r.to_dict() for r in chosen])
+        return
+    print_jobs(chosen)
+    what = f"send {signal} to" if signal else "cancel"
+    click.echo(f"would {what} {len(chosen)} job(s) (dry run: nothing done)")
+
+
+def _confirm(chosen: Sequence[JobRecord], signal: str | None) -> None:
+    """Ask before acting on what a pattern chose; "no" ends with exit 1."""
+    named = ", ".join(f"{r.id} {r.name}" for r in chosen[:_PREVIEW])
+    more = f" and {len(chosen) - _PREVIEW} more" if len(chosen) > _PREVIEW else ""
+    what = f"send {signal} to" if signal else "cancel"
+    click.echo(f"would {what} {len(chosen)} job(s): {named}{more}")
+    if not click.confirm(f"{what.capitalize()} them?", default=False):
+        fail("nothing " + ("signalled" if signal else "cancelled"), EXIT_FAILED)
 
 
 @click.command()

@@ -1,16 +1,18 @@
-"""Cancelling jobs or elements of an array, or sending them a signal."""
+"""Cancelling jobs or elements of an array, or sending them a signal; choosing
+the registry's jobs to cancel by their names."""
 
 from __future__ import annotations
 
+import fnmatch
 import signal as signals
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from jobfleet.engine.pool import BackendPool
-from jobfleet.errors import SpecError, shown
+from jobfleet.errors import CommandError, SpecError, shown
 from jobfleet.registry import Registry, StatusUpdate
 from jobfleet.states import JobRecord, JobState
 
-__all__ = ["cancel", "check_indices", "signal_name"]
+__all__ = ["cancel", "check_indices", "check_patterns", "matching", "signal_name"]
 
 #: The reason of elements a scheduler removed before they started.
 _REMOVED = "removed while waiting to start"
@@ -46,6 +48,24 @@ def check_indices(records: Sequence[JobRecord], indices: Sequence[int] | None) -
         raise SpecError("index", f"job {records[0].id} has no element {missing[0]}")
 
 
+def check_patterns(patterns: Sequence[str]) -> None:
+    """Raise :class:`SpecError` for a pattern that can match no job name (an empty one)."""
+    for pattern in patterns:
+        if not pattern:
+            raise SpecError(
+                "name", "an empty pattern matches no job; give a name or a glob: 'train-*'"
+            )
+
+
+def matching(records: Iterable[JobRecord], patterns: Sequence[str] | None) -> list[JobRecord]:
+    """Those of ``records`` whose user-given name matches one of the shell-style
+    ``patterns`` (``*``, ``?``, ``[seq]``; case-sensitive; a pattern without them
+    matches that name only); every record when ``patterns`` is None."""
+    if patterns is None:
+        return list(records)
+    return [r for r in records if any(fnmatch.fnmatchcase(r.name, p) for p in patterns)]
+
+
 def cancel(
     registry: Registry,
     backends: BackendPool,
@@ -53,9 +73,12 @@ def cancel(
     *,
     indices: Sequence[int] | None = None,
     signal: str | None = None,
-) -> None:
+) -> dict[str, CommandError]:
     """Ask each backend to cancel (or signal) its unfinished jobs among ``records``,
     and record the elements it removed at once without a trace a poll could find.
+
+    A backend that cannot be asked does not keep the others from being asked:
+    its error is returned (backend name -> error), and its jobs are as they were.
 
     Args:
         registry: where those removals are recorded.
@@ -69,14 +92,25 @@ def cancel(
         if record.native_id and not record.state.is_terminal:
             by_backend.setdefault(record.backend, []).append(record)
     gone: list[StatusUpdate] = []
-    for backend_name, group in by_backend.items():
-        native_ids = [r.native_id or "" for r in group]
-        removed = backends.get(backend_name).cancel(native_ids, indices=indices, signal=signal)
-        for record in group:
-            gone += _removed_updates(record, removed.get(record.native_id or "", []))
-    if gone:
-        # Removed before they started: nothing else will ever say so.
-        registry.apply(gone)
+    errors: dict[str, CommandError] = {}
+    try:
+        for backend_name, group in by_backend.items():
+            native_ids = [r.native_id or "" for r in group]
+            try:
+                removed = backends.get(backend_name).cancel(
+                    native_ids, indices=indices, signal=signal
+                )
+            except CommandError as exc:
+                errors[backend_name] = exc
+                continue
+            for record in group:
+                gone += _removed_updates(record, removed.get(record.native_id or "", []))
+    finally:
+        if gone:
+            # Removed before they started: nothing else will ever say so (also
+            # when a later backend raised something other than "did not answer").
+            registry.apply(gone)
+    return errors
 
 
 def _removed_updates(record: JobRecord, indices: Sequence[int | None]) -> list[StatusUpdate]:

@@ -32,8 +32,8 @@ from jobfleet.engine.polling import Poller
 from jobfleet.engine.pool import BackendPool
 from jobfleet.engine.recovery import Recovery
 from jobfleet.engine.submission import DryRun, Submission, awaits_reconciling
-from jobfleet.engine.views import QueueReport, QueueRow, queue_rows
-from jobfleet.errors import BackendError, CommandError, SpecError, UnknownJobError
+from jobfleet.engine.views import QueueReport, QueueRow, ask_queues, queue_rows
+from jobfleet.errors import CommandError, SpecError, UnknownJobError
 from jobfleet.jobdir import stream_path
 from jobfleet.registry import Registry
 from jobfleet.runner import Runner, unbounded, within
@@ -315,7 +315,30 @@ class Fleet:
         Raises:
             SpecError: indices for several jobs, for a job that is not an array,
                 or that it does not have; an unknown signal.
+            CommandError: a backend could not be asked; the jobs of the other
+                backends were cancelled all the same (:meth:`cancel_report` says
+                which instead of raising).
         """
+        report = self.cancel_report(job_ids, indices=indices, signal=signal)
+        if report.errors:
+            raise next(iter(report.errors.values()))
+        return report.records
+
+    def cancel_report(
+        self,
+        job_ids: Sequence[str],
+        *,
+        indices: Sequence[int] | None = None,
+        signal: str | None = None,
+    ) -> Report:
+        """:meth:`cancel` that goes on past a backend that cannot be asked: the
+        other backends' jobs are cancelled and refreshed, that backend's are left
+        as last known and :attr:`Report.unanswered` names it.
+
+        Raises:
+            SpecError: as :meth:`cancel`.
+        """
+        name = cancelling.signal_name(signal) if signal is not None else None
         records = self.registry.get_many(list(job_ids))
         retried = [r.id for r in records if r.spec.get("retries")]
         if retried and signal is None:
@@ -328,10 +351,70 @@ class Fleet:
             # below like any other, and one the scheduler never got ends failed.
             self._recovery.reconcile(unsure)
             records = self.registry.get_many(list(job_ids))
-        name = cancelling.signal_name(signal) if signal is not None else None
         cancelling.check_indices(records, indices)
-        cancelling.cancel(self.registry, self._backends, records, indices=indices, signal=name)
-        return self.refresh(self.registry.get_many([r.id for r in records]))
+        failed = cancelling.cancel(
+            self.registry, self._backends, records, indices=indices, signal=name
+        )
+        after = self.registry.get_many([r.id for r in records])
+        # A backend that did not take the cancel is not asked again at once.
+        report = self.look([r for r in after if r.backend not in failed])
+        fresh = {r.id: r for r in report.records}
+        return Report(
+            [fresh.get(r.id, r) for r in after],
+            {**{b: str(exc) for b, exc in failed.items()}, **report.unanswered},
+            {**failed, **report.errors},
+        )
+
+    def unfinished_matching(
+        self, names: str | Sequence[str] | None = None, *, backend: str | None = None
+    ) -> list[JobRecord]:
+        """The registry's unfinished jobs (see :meth:`unfinished`) whose name matches
+        one of the shell-style patterns ``names`` (``train-*``, ``run-?``; case-sensitive;
+        None: every job), of one backend or of all, oldest first, refreshed first
+        so that a job that has just ended is not among them.
+
+        Only jobs of this registry are ever chosen, never other jobs on a scheduler.
+
+        Raises:
+            SpecError: an empty pattern.
+            ConfigError: ``backend`` is no backend (the message names the valid ones).
+        """
+        patterns = [names] if isinstance(names, str) else names
+        if patterns is not None:
+            cancelling.check_patterns(patterns)
+        if backend is not None:
+            self._backends.check(backend)
+        chosen = cancelling.matching(self.registry.unfinished(backend), patterns)
+        if not chosen:
+            return []
+        return [r for r in self.look(chosen).records if not r.state.is_terminal or r.retry_due]
+
+    def cancel_matching(
+        self,
+        names: str | Sequence[str] | None = None,
+        *,
+        backend: str | None = None,
+        signal: str | None = None,
+    ) -> Report:
+        """Cancel (or send ``signal`` to) every job :meth:`unfinished_matching` chooses:
+        ``cancel_matching("train-*")``, ``cancel_matching(backend="slurm")``, or
+        ``cancel_matching()`` for every unfinished job of the registry.
+
+        Returns:
+            As :meth:`cancel_report`: the chosen jobs, fresh; a backend that could
+            not be asked is named in :attr:`Report.unanswered` (its jobs as last
+            known) while the others' jobs are cancelled all the same.
+
+        Raises:
+            SpecError: an empty pattern; an unknown signal.
+            ConfigError: ``backend`` is no backend.
+        """
+        if signal is not None:
+            cancelling.signal_name(signal)  # a bad signal before anything is asked
+        chosen = self.unfinished_matching(names, backend=backend)
+        if not chosen:
+            return Report([])
+        return self.cancel_report([r.id for r in chosen], signal=signal)
 
     def adopt(self, prefix: str, *, backend: str | None = None) -> list[JobRecord]:
         """Record the scheduler's jobs of this user whose names start with ``prefix``
@@ -394,34 +477,16 @@ class Fleet:
             ConfigError: an unknown backend.
             BackendError: a backend named in ``backends`` cannot list its queue.
         """
-        named = list(dict.fromkeys(backends or ()))
-        names = named or list(
-            dict.fromkeys([self.config.backend, *(r.backend for r in self.registry.unfinished())])
+        names = list(dict.fromkeys(backends or ()))
+        default = [self.config.backend, *(r.backend for r in self.registry.unfinished())]
+        return ask_queues(
+            self.registry,
+            self._backends,
+            names or list(dict.fromkeys(default)),
+            refuse=bool(names),
+            all_users=all_users,
+            within_s=self.config.wait.status_timeout_s if within_s is None else within_s,
         )
-        asked: list[str] = []
-        skipped: dict[str, str] = {}
-        for name in names:
-            if self._backends.get(name).capabilities.queue_view:
-                asked.append(name)
-            elif named:
-                raise BackendError(f"the {name} backend cannot list its queue")
-            else:
-                skipped[name] = "it cannot list its queue"
-        if within_s is None:
-            within_s = self.config.wait.status_timeout_s
-        with within(within_s):
-            answers = self._backends.ask_each(
-                dict.fromkeys(asked, lambda be: be.list_queue(all_users))
-            )
-        me = user_name()
-        rows: list[QueueRow] = []
-        unanswered: dict[str, str] = {}
-        for name, answer in answers.items():
-            if isinstance(answer, CommandError):
-                unanswered[name] = str(answer)
-            else:
-                rows += queue_rows(self.registry, name, answer, me)
-        return QueueReport(rows, asked, unanswered, skipped)
 
     def unfinished(self, backend: str | None = None) -> list[JobRecord]:
         """The registry's jobs not settled yet (of one backend, or of all), oldest

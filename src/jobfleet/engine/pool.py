@@ -47,6 +47,12 @@ class BackendPool:
             backend = self._made[name] = self._make(name)
         return backend
 
+    def check(self, name: str) -> None:
+        """Raise :class:`ConfigError` (naming the valid ones) unless ``name`` is a
+        backend, without making it."""
+        if name not in self._made:
+            catalog.get(name)
+
     def put(self, backend: Backend) -> None:
         """Use this instance for its name (a backend made by the caller)."""
         self._made[backend.name] = backend

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from jobfleet.backends.base import QueueEntry
+from jobfleet.backends.base import QueueEntry, user_name
+from jobfleet.engine.pool import BackendPool
+from jobfleet.errors import BackendError, CommandError
 from jobfleet.naming import scheduler_name
 from jobfleet.registry import Registry
+from jobfleet.runner import within
 from jobfleet.states import JobRecord
 
-__all__ = ["QueueReport", "QueueRow", "queue_rows"]
+__all__ = ["QueueReport", "QueueRow", "ask_queues", "queue_rows"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,3 +80,45 @@ def queue_rows(
         )
         rows.append(QueueRow(record.id if record is not None and ours else None, backend, entry))
     return rows
+
+
+def ask_queues(
+    registry: Registry,
+    backends: BackendPool,
+    names: Sequence[str],
+    *,
+    refuse: bool,
+    all_users: bool,
+    within_s: float,
+) -> QueueReport:
+    """The queues of the backends ``names``, asked at once within ``within_s``
+    (see :meth:`Fleet.queues`).
+
+    Args:
+        refuse: raise for a backend that cannot list its queue (it was named by
+            the user) rather than skip it.
+
+    Raises:
+        ConfigError: an unknown backend.
+        BackendError: ``refuse`` and a backend that cannot list its queue.
+    """
+    asked: list[str] = []
+    skipped: dict[str, str] = {}
+    for name in names:
+        if backends.get(name).capabilities.queue_view:
+            asked.append(name)
+        elif refuse:
+            raise BackendError(f"the {name} backend cannot list its queue")
+        else:
+            skipped[name] = "it cannot list its queue"
+    with within(within_s):
+        answers = backends.ask_each(dict.fromkeys(asked, lambda be: be.list_queue(all_users)))
+    me = user_name()
+    rows: list[QueueRow] = []
+    unanswered: dict[str, str] = {}
+    for name, answer in answers.items():
+        if isinstance(answer, CommandError):
+            unanswered[name] = str(answer)
+        else:
+            rows += queue_rows(registry, name, answer, me)
+    return QueueReport(rows, asked, unanswered, skipped)
