@@ -33,6 +33,7 @@ S = JobState
 @pytest.fixture
 def reg(tmp_path: Path) -> Iterator[Registry]:
     with Registry(tmp_path / "home") as registry:
+        registry.create_jobs([])  # a write: makes the database file, as the first submit does
         yield registry
 
 
@@ -52,11 +53,24 @@ def test_default_home_order() -> None:
     assert default_home({"HOME": "/h"}) == Path("/h/.local/share/jobfleet")
 
 
-def test_registry_uses_jobfleet_home(jf_home: Path) -> None:
+def test_registry_uses_jobfleet_home_and_makes_it_at_the_first_write(jf_home: Path) -> None:
     with Registry() as registry:
         assert registry.home == jf_home
+        # Reading no registry reads an empty one and creates nothing.
+        assert registry.recent() == [] and registry.unfinished() == []
+        with pytest.raises(UnknownJobError):
+            registry.get("1")
+        assert not jf_home.exists()
+        registry.create_jobs([single()])
         assert (jf_home / "registry.db").is_file()
         assert (jf_home / "jobs").is_dir()
+        # Made whole under another name, then linked into place: no leftovers.
+        assert sorted(p.name for p in jf_home.iterdir()) == [
+            "jobs",
+            "registry.db",
+            "registry.db-shm",
+            "registry.db-wal",
+        ]
 
 
 def test_create_and_get_round_trip(reg: Registry) -> None:
@@ -556,7 +570,8 @@ def test_an_existing_home_keeps_its_mode(tmp_path: Path) -> None:
     home = tmp_path / "mine"
     home.mkdir()
     home.chmod(0o755)
-    Registry(home).close()
+    with Registry(home) as registry:
+        registry.create_jobs([])  # the first write makes the registry
     assert home.stat().st_mode & 0o777 == 0o755
     assert (home / "jobs").stat().st_mode & 0o777 == 0o700
 
@@ -601,10 +616,12 @@ def test_states_from_a_newer_jobfleet_read_as_unknown(
 
 def test_each_registry_has_its_own_lasting_token(tmp_path: Path) -> None:
     with Registry(tmp_path / "a") as first:
+        first.create_jobs([])  # the registry's life starts with its first write
         token = first.token
     with Registry(tmp_path / "a") as again:
         assert again.token == token  # fixed for the registry's life
     (tmp_path / "a" / "registry.db").rename(tmp_path / "old.db")
     with Registry(tmp_path / "a") as replaced:
+        replaced.create_jobs([])
         # Same place, new registry: its job 1 must never be taken for the old job 1.
         assert replaced.token != token and len(replaced.token) == 8
