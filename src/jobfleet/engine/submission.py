@@ -330,17 +330,20 @@ class Submission:
                 # run in this environment, not that process's.
                 write_env(record.job_dir, env)
             path = Path(script_path(record.job_dir))
-            path.write_text(
-                render_script(
-                    spec,
-                    backend.script_dialect(),
-                    job_id=record.id,
-                    job_dir=record.job_dir,
-                    requires=dep.requires,
-                ),
-                encoding="utf-8",
-                errors="surrogateescape",
+            text = render_script(
+                spec,
+                backend.script_dialect(),
+                job_id=record.id,
+                job_dir=record.job_dir,
+                requires=dep.requires,
             )
+            try:
+                path.write_text(text, encoding="utf-8", errors="surrogateescape")
+            except OSError as exc:
+                # write() names no file; the user needs to know which (and where) it was.
+                raise OSError(
+                    exc.errno, f"{exc.strerror} (job {record.id}'s script)", str(path)
+                ) from exc
             requests.append(
                 SubmitRequest(
                     job_id=record.id,
@@ -391,8 +394,8 @@ def _not_recorded(
     jobs = ", ".join(f"{job_id} (native id {native})" for job_id, native in submitted[:5])
     more = f" and {len(submitted) - 5} more" if len(submitted) > 5 else ""
     return RegistryError(
-        f"submitted to {backend} but not recorded as submitted: job {jobs}{more}; "
-        f"`jobfleet status` records it once the registry can be written. {error}"
+        f"job {jobs}{more} reached {backend} but could not be recorded as submitted "
+        f"({error}); `jobfleet status` finds it by its name once the registry can be written"
     )
 
 

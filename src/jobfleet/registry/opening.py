@@ -30,17 +30,14 @@ from jobfleet.registry.files import (
     home_problem,
     make_private_home,
 )
-from jobfleet.registry.problems import (
-    damaged,
-    explain,
-    is_disk_full,
-    is_unwritable,
-    not_a_directory,
-)
+from jobfleet.registry.problems import damaged, explain, not_a_directory
 from jobfleet.registry.schema import SCHEMA_VERSION, check, migrate, new_database
-from jobfleet.sqlite import connect
+from jobfleet.sqlite import connect, is_disk_full, is_unwritable
 
-__all__ = ["Opened", "create", "empty", "open_existing"]
+__all__ = ["NO_TOKEN_YET", "Opened", "create", "empty", "open_existing"]
+
+#: The token of the registry that does not exist yet (each real one draws its own).
+NO_TOKEN_YET = "00000000"  # noqa: S105 - a name part, not a secret
 
 #: A file system without hard links says so with one of these.
 _NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS}
@@ -93,7 +90,7 @@ def open_existing(db_path: Path) -> Opened | None:
     except (sqlite3.Error, OSError) as exc:
         error = explain(exc, db_path, "open")
         if isinstance(error, RegistryUnusableError) or not (
-            is_unwritable(exc, db_path) or is_disk_full(exc, home)
+            is_unwritable(exc, db_path) or is_disk_full(exc, db_path)
         ):
             raise error from exc
         opened = Opened(_read_only(db_path, judge, error), explain(exc, db_path, "write"))
@@ -185,4 +182,6 @@ def empty() -> sqlite3.Connection:
     """An empty registry in memory: what reads see while there is no registry file."""
     conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
     new_database(conn)
+    # Not random: two dry runs before the first submission show the same names.
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'token'", (NO_TOKEN_YET,))
     return conn

@@ -12,7 +12,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -155,8 +155,18 @@ class Registry:
         """
         now = time.time()
         submitter = SUBMITTING + owner.current()
-        with self._transaction(write=True) as conn:
-            return _create(conn, self.home, jobs, native_ids, submitter=submitter, now=now)
+        made: list[Path] = []
+        try:
+            with self._transaction(write=True) as conn:
+                return _create(
+                    conn, self.home, jobs, native_ids, submitter=submitter, now=now, made=made
+                )
+        except BaseException:
+            # Not recorded (e.g. the disk is full): its id is free again, so is its directory.
+            for job_dir in made:
+                with suppress(OSError):
+                    job_dir.rmdir()
+            raise
 
     def mark_submitted(self, job_id: str, native_id: str) -> JobRecord:
         """Record a confirmed submission: an UNKNOWN job (and elements) becomes PENDING."""
