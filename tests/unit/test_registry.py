@@ -469,15 +469,18 @@ def test_read_only_home_is_a_registry_error(tmp_path: Path) -> None:
     (home / "jobs").mkdir(parents=True)
     home.chmod(0o500)
     try:
-        with pytest.raises(RegistryError) as info:
-            Registry(home)
-        assert str(home) in str(info.value)
+        with Registry(home) as registry:
+            assert registry.recent() == []  # no registry: reading it creates nothing
+            with pytest.raises(RegistryError) as info:
+                registry.create_jobs([single()])
+        assert f"{home} is not writable" in str(info.value)
     finally:
         home.chmod(0o700)
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
-    Registry(tmp_path).close()
+    with Registry(tmp_path) as registry:
+        registry.create_jobs([])  # makes it
     raw = sqlite3.connect(tmp_path / "registry.db")
     raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     raw.close()
