@@ -340,6 +340,8 @@ class Submission:
             try:
                 path.write_text(text, encoding="utf-8", errors="surrogateescape")
             except OSError as exc:
+                if exc.filename is not None or exc.errno is None:
+                    raise
                 # write() names no file; the user needs to know which (and where) it was.
                 raise OSError(
                     exc.errno, f"{exc.strerror} (job {record.id}'s script)", str(path)
