@@ -6,8 +6,12 @@ The tree::
     ├── SpecError            bad input in a job description (field, value, how to fix)
     │   └── UnitError        a memory size or duration that cannot be read
     ├── ConfigError          bad configuration file or value (file, key, choices)
-    ├── RegistryError        the persistent registry cannot be read or written
-    │   └── UnknownJobError  no job with that id in the registry
+    ├── RegistryError        the persistent registry cannot be read or written (disk
+    │   │                    full, locked, not writable)
+    │   ├── UnknownJobError  no job with that id in the registry
+    │   └── RegistryUnusableError  the registry cannot be used as it is (damaged, not a
+    │       │                registry, its home not a directory); nothing was changed
+    │       └── NewerRegistryError  written by a newer jobfleet
     ├── BackendError         a scheduler backend cannot do what was asked
     │   ├── SubmitError      a submission failed (argv, exit code, stdout, stderr)
     │   └── CommandError     a scheduler command failed or timed out
@@ -27,7 +31,9 @@ __all__ = [
     "CommandError",
     "ConfigError",
     "JobfleetError",
+    "NewerRegistryError",
     "RegistryError",
+    "RegistryUnusableError",
     "SpecError",
     "SubmitError",
     "UnitError",
@@ -141,6 +147,33 @@ class UnknownJobError(RegistryError, KeyError):
 
     def __str__(self) -> str:
         return f"no job with id {shown(self.job_id)} in the registry (see `jobfleet status`)"
+
+
+class RegistryUnusableError(RegistryError):
+    """The registry cannot be used as it is: its file is damaged or is not a jobfleet
+    registry, or its home is not a directory. jobfleet changed nothing; the message
+    says what to do (trying again will not help)."""
+
+    exit_status = 2
+
+
+class NewerRegistryError(RegistryUnusableError):
+    """The registry was written by a newer jobfleet (a schema this one does not know).
+
+    Args:
+        db_path: the registry's database file.
+        version: its schema version.
+        known: the newest schema version this jobfleet knows.
+    """
+
+    def __init__(self, db_path: str, version: int, known: int) -> None:
+        self.db_path = db_path
+        self.version = version
+        self.known = known
+        super().__init__(
+            f"registry {db_path} was written by a newer jobfleet (schema {version}; this one "
+            f"knows up to {known}): upgrade jobfleet, or set JOBFLEET_HOME to another directory"
+        )
 
 
 class BackendError(JobfleetError):

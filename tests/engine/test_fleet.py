@@ -12,7 +12,7 @@ import pytest
 from jobfleet.backends.base import Backend, Capabilities, NativeStatus, PollTarget, SubmitRequest
 from jobfleet.config import load_config
 from jobfleet.engine.fleet import Fleet
-from jobfleet.errors import CommandError, ConfigError, SpecError, SubmitError
+from jobfleet.errors import CommandError, ConfigError, RegistryError, SpecError, SubmitError
 from jobfleet.script import LOCAL, Dialect
 from jobfleet.spec import Dependency, DepKind, JobSpec, parse_array
 from jobfleet.states import JobState
@@ -90,13 +90,33 @@ def spec(name: str, env: dict[str, str] | None = None) -> JobSpec:
     return JobSpec(["true"], name=name, workdir="/", env=env or {})
 
 
+def test_a_job_the_scheduler_took_but_the_registry_could_not_record_is_named(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use(fleet, FakeBackend(["7"]))
+
+    def disk_full(submitted: object) -> None:
+        raise RegistryError("cannot write the job registry X: no space left")
+
+    monkeypatch.setattr(fleet.registry, "mark_submitted_many", disk_full)
+    with pytest.raises(RegistryError) as info:
+        fleet.submit(spec("a"), backend="fake")
+    message = str(info.value)
+    assert message.startswith("job 1 (native id 7) reached fake but could not be recorded")
+    assert "no space left" in message and "finds it by its name" in message
+    # Still recorded as being submitted by this process: once it is gone, the next
+    # status looks for the job by its name (awaits_reconciling).
+    (record,) = fleet.records(["1"])
+    assert not record.submitted and record.state is JobState.UNKNOWN
+
+
 def test_a_spec_the_script_refuses_records_nothing(fleet: Fleet) -> None:
     backend = use(fleet, FakeBackend(["1", "2"]))
     bad = spec("bad", env={"JOBFLEET_JOB_ID": "x"})
     with pytest.raises(SpecError, match="JOBFLEET_JOB_ID"):
         fleet.submit_many([spec("good"), bad], backend="fake")
     assert fleet.registry.recent() == []
-    assert list((fleet.registry.home / "jobs").iterdir()) == []
+    assert list((fleet.registry.home / "jobs").glob("*")) == []
     assert backend.submitted == []
 
 

@@ -33,6 +33,7 @@ S = JobState
 @pytest.fixture
 def reg(tmp_path: Path) -> Iterator[Registry]:
     with Registry(tmp_path / "home") as registry:
+        registry.create_jobs([])  # a write: makes the database file, as the first submit does
         yield registry
 
 
@@ -52,11 +53,24 @@ def test_default_home_order() -> None:
     assert default_home({"HOME": "/h"}) == Path("/h/.local/share/jobfleet")
 
 
-def test_registry_uses_jobfleet_home(jf_home: Path) -> None:
+def test_registry_uses_jobfleet_home_and_makes_it_at_the_first_write(jf_home: Path) -> None:
     with Registry() as registry:
         assert registry.home == jf_home
+        # Reading no registry reads an empty one and creates nothing.
+        assert registry.recent() == [] and registry.unfinished() == []
+        with pytest.raises(UnknownJobError):
+            registry.get("1")
+        assert not jf_home.exists()
+        registry.create_jobs([single()])
         assert (jf_home / "registry.db").is_file()
         assert (jf_home / "jobs").is_dir()
+        # Made whole under another name, then linked into place: no leftovers.
+        assert sorted(p.name for p in jf_home.iterdir()) == [
+            "jobs",
+            "registry.db",
+            "registry.db-shm",
+            "registry.db-wal",
+        ]
 
 
 def test_create_and_get_round_trip(reg: Registry) -> None:
@@ -455,15 +469,18 @@ def test_read_only_home_is_a_registry_error(tmp_path: Path) -> None:
     (home / "jobs").mkdir(parents=True)
     home.chmod(0o500)
     try:
-        with pytest.raises(RegistryError) as info:
-            Registry(home)
-        assert str(home) in str(info.value)
+        with Registry(home) as registry:
+            assert registry.recent() == []  # no registry: reading it creates nothing
+            with pytest.raises(RegistryError) as info:
+                registry.create_jobs([single()])
+        assert f"{home} is not writable" in str(info.value)
     finally:
         home.chmod(0o700)
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
-    Registry(tmp_path).close()
+    with Registry(tmp_path) as registry:
+        registry.create_jobs([])  # makes it
     raw = sqlite3.connect(tmp_path / "registry.db")
     raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     raw.close()
@@ -556,7 +573,8 @@ def test_an_existing_home_keeps_its_mode(tmp_path: Path) -> None:
     home = tmp_path / "mine"
     home.mkdir()
     home.chmod(0o755)
-    Registry(home).close()
+    with Registry(home) as registry:
+        registry.create_jobs([])  # the first write makes the registry
     assert home.stat().st_mode & 0o777 == 0o755
     assert (home / "jobs").stat().st_mode & 0o777 == 0o700
 
@@ -601,10 +619,12 @@ def test_states_from_a_newer_jobfleet_read_as_unknown(
 
 def test_each_registry_has_its_own_lasting_token(tmp_path: Path) -> None:
     with Registry(tmp_path / "a") as first:
+        first.create_jobs([])  # the registry's life starts with its first write
         token = first.token
     with Registry(tmp_path / "a") as again:
         assert again.token == token  # fixed for the registry's life
     (tmp_path / "a" / "registry.db").rename(tmp_path / "old.db")
     with Registry(tmp_path / "a") as replaced:
+        replaced.create_jobs([])
         # Same place, new registry: its job 1 must never be taken for the old job 1.
         assert replaced.token != token and len(replaced.token) == 8

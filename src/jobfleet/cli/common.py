@@ -3,6 +3,7 @@ options, JSON output, and how states, durations and jobs are shown."""
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import re
@@ -132,11 +133,28 @@ def handle_errors(func: F) -> F:
         except OSError as exc:
             if debug:
                 raise
-            fail(str(exc), EXIT_FAILED)
+            fail(_os_error(exc), EXIT_FAILED)
         except KeyboardInterrupt:
             fail("interrupted (jobs keep running; see `jobfleet status`)", 130)
 
     return wrapper  # type: ignore[return-value]
+
+
+#: What to do about an operating-system error, by errno (the registry says its own).
+_OS_FIX = {
+    errno.ENOSPC: "free some space and try again",
+    errno.EDQUOT: "free some space (over quota) and try again",
+    errno.EACCES: "check the permissions",
+    errno.EROFS: "the file system is read-only",
+}
+
+
+def _os_error(exc: OSError) -> str:
+    """An OSError that reached the command line: what, where, and the fix if known."""
+    what = exc.strerror or str(exc)
+    where = f": {exc.filename}" if exc.filename else ""
+    fix = _OS_FIX.get(exc.errno or 0)
+    return f"{what}{where}" + (f"; {fix}" if fix else "")
 
 
 def config_options(func: F) -> F:

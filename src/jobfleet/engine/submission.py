@@ -22,7 +22,7 @@ from pathlib import Path
 from jobfleet import owner
 from jobfleet.backends.base import Backend, Capabilities, SubmitRequest
 from jobfleet.engine.pool import BackendPool
-from jobfleet.errors import SpecError, SubmitError, UnknownJobError, shown
+from jobfleet.errors import RegistryError, SpecError, SubmitError, UnknownJobError, shown
 from jobfleet.jobdir import exit_code_path, script_path, write_env
 from jobfleet.naming import scheduler_name
 from jobfleet.registry import SUBMITTING, NewJob, Registry, StatusUpdate
@@ -273,9 +273,11 @@ class Submission:
             raise
         try:
             self.registry.mark_submitted_many(submitted)
-        finally:
+        except RegistryError as exc:
             # Even when recording the submitted ones failed, the refused ones are recorded.
-            self._record_failures(failed)
+            self._record_failures(failed, quietly=True)
+            raise _not_recorded(backend.name, submitted, exc) from exc
+        self._record_failures(failed)
         return failed
 
     def submit_attempt(self, record: JobRecord, deps: Deps, env: Mapping[str, str] | None) -> None:
@@ -290,7 +292,19 @@ class Submission:
         for _, error in self.hand_over(backend, [(record, spec, deps)], env):
             log.warning("job %s: attempt %d not submitted: %s", record.id, record.attempt, error)
 
-    def _record_failures(self, failed: Sequence[tuple[str, SubmitError]]) -> None:
+    def _record_failures(
+        self, failed: Sequence[tuple[str, SubmitError]], *, quietly: bool = False
+    ) -> None:
+        """Record refused and unsure submissions; ``quietly``: a registry error only goes
+        to the log (another one is being reported)."""
+        try:
+            self._record_failures_now(failed)
+        except RegistryError as exc:
+            if not quietly:
+                raise
+            log.warning("could not record the failed submissions either: %s", exc)
+
+    def _record_failures_now(self, failed: Sequence[tuple[str, SubmitError]]) -> None:
         refused = [(i, str(e)) for i, e in failed if not e.maybe_submitted]
         if refused:
             self.registry.mark_submit_failed_many(refused)
@@ -316,17 +330,22 @@ class Submission:
                 # run in this environment, not that process's.
                 write_env(record.job_dir, env)
             path = Path(script_path(record.job_dir))
-            path.write_text(
-                render_script(
-                    spec,
-                    backend.script_dialect(),
-                    job_id=record.id,
-                    job_dir=record.job_dir,
-                    requires=dep.requires,
-                ),
-                encoding="utf-8",
-                errors="surrogateescape",
+            text = render_script(
+                spec,
+                backend.script_dialect(),
+                job_id=record.id,
+                job_dir=record.job_dir,
+                requires=dep.requires,
             )
+            try:
+                path.write_text(text, encoding="utf-8", errors="surrogateescape")
+            except OSError as exc:
+                if exc.filename is not None or exc.errno is None:
+                    raise
+                # write() names no file; the user needs to know which (and where) it was.
+                raise OSError(
+                    exc.errno, f"{exc.strerror} (job {record.id}'s script)", str(path)
+                ) from exc
             requests.append(
                 SubmitRequest(
                     job_id=record.id,
@@ -358,12 +377,28 @@ class Submission:
             else:
                 reason = f"submission interrupted before reaching the backend: {error}"
                 self.registry.mark_submit_failed_many([(r.id, reason) for r in records])
-        except Exception:
-            # The original error is the one to report; this one only goes to the log.
-            log.exception(
-                "jobs %s: could not record the interrupted submission",
+        except Exception as second:
+            # The original error is the one to report; this one only goes to the log
+            # (a warning line: a traceback here would read as a crash of the command).
+            log.warning(
+                "jobs %s: could not record the interrupted submission: %s",
                 ", ".join(r.id for r in records),
+                second,
             )
+
+
+def _not_recorded(
+    backend: str, submitted: Sequence[tuple[str, str]], error: RegistryError
+) -> RegistryError:
+    """The error for jobs the scheduler accepted that the registry could not record:
+    they run, and say which (their records still name this process as submitting
+    them, so once it has exited the next status finds them by their names)."""
+    jobs = ", ".join(f"{job_id} (native id {native})" for job_id, native in submitted[:5])
+    more = f" and {len(submitted) - 5} more" if len(submitted) > 5 else ""
+    return RegistryError(
+        f"job {jobs}{more} reached {backend} but could not be recorded as submitted "
+        f"({error}); `jobfleet status` finds it by its name once the registry can be written"
+    )
 
 
 def check_capabilities(spec: JobSpec, backend: str, can: Capabilities) -> None:

@@ -19,7 +19,10 @@ Modules: :mod:`.store` (the :class:`Registry`: connection and transactions),
 :mod:`.schema` (tables and migrations), :mod:`.files` (the home directory),
 :mod:`.merge` (how a report changes a status: pure functions), :mod:`.jobs`
 and :mod:`.records` (writing and reading jobs), :mod:`.callbacks` and
-:mod:`.absences` (firing callbacks once; the lost rule's counts).
+:mod:`.absences` (firing callbacks once; the lost rule's counts), :mod:`.opening`
+(judging a file before touching it, read-only when it cannot be written, making a
+new one whole) and :mod:`.problems` (what went wrong, in one line with its fix;
+docs/registry.md). No registry file is made until the first write.
 """
 
 from __future__ import annotations

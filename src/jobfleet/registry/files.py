@@ -14,7 +14,15 @@ from collections.abc import Mapping
 from contextlib import suppress
 from pathlib import Path
 
-__all__ = ["DB_NAME", "create_private_file", "default_home", "make_private_home", "new_job_dir"]
+__all__ = [
+    "DB_NAME",
+    "create_private_file",
+    "db_file_problem",
+    "default_home",
+    "home_problem",
+    "make_private_home",
+    "new_job_dir",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +54,54 @@ def make_private_home(home: Path) -> None:
     with suppress(FileExistsError):
         home.mkdir(mode=_PRIVATE_DIR, parents=True)
     (home / "jobs").mkdir(mode=_PRIVATE_DIR, exist_ok=True)
+
+
+def home_problem(home: Path) -> str | None:
+    """Why ``home`` can never be a directory (it, or the nearest existing directory it
+    should be in, is a file), or None."""
+    for path in (home, *home.parents):
+        if os.path.lexists(path):
+            if path.is_dir():
+                return None
+            return f"{path} is a file" if path == home else f"{path}, on its path, is a file"
+    return None
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def db_file_problem(path: Path) -> str | None:
+    """Why the existing ``path`` cannot be a registry's database, judged from its size and
+    its 100-byte header without SQLite (which might write to it), or None.
+
+    jobfleet never leaves an empty database file (a new one is made whole under
+    another name first), so an empty file is damage, unless its write-ahead log
+    holds the data (an older jobfleet's new registry, still open).
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    if path.is_dir():
+        return "it is a directory"
+    with open(path, "rb") as file:
+        header = file.read(100)
+        size = os.fstat(file.fileno()).st_size
+    if size == 0:
+        wal = path.with_name(path.name + "-wal")
+        if wal.is_file() and wal.stat().st_size > 0:
+            return None
+        return "it is empty: 0 bytes"
+    if not header.startswith(_SQLITE_HEADER):
+        return "it is not an SQLite database"
+    if len(header) < 100:
+        return f"it is cut short ({size} bytes)"
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    # The header's page count is valid when its "valid-for" number is the change counter.
+    if pages and header[24:28] == header[92:96] and size < pages * page_size:
+        return f"it is cut short: {size} of its {pages * page_size} bytes"
+    return None
 
 
 def create_private_file(path: Path) -> None:

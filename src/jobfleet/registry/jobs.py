@@ -94,10 +94,12 @@ def create(
     *,
     submitter: str,
     now: float,
+    made: list[Path] | None = None,
 ) -> list[JobRecord]:
     """Record new jobs with their directories under ``home`` (see ``Registry.create_jobs``).
 
     ``submitter`` is their reason while unsubmitted (:data:`SUBMITTING` and an owner).
+    ``made`` gets each directory made, for the caller to remove if the transaction fails.
     """
     ids: list[int] = []
     for job in jobs:
@@ -121,6 +123,8 @@ def create(
         if row_id is None:  # pragma: no cover - an INSERT always sets it
             raise RegistryError(f"{home / DB_NAME}: no id assigned to job {job.name!r}")
         job_dir = new_job_dir(home, row_id)
+        if made is not None:
+            made.append(job_dir)
         conn.execute("UPDATE jobs SET job_dir = ? WHERE id = ?", (str(job_dir), row_id))
         if array is not None:
             conn.executemany(

@@ -8,12 +8,13 @@ keep a registry written by the last release as a fixture
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from pathlib import Path
 
-from jobfleet.errors import RegistryError
+from jobfleet.errors import NewerRegistryError
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "check", "migrate", "new_database"]
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -97,20 +98,87 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+def check(conn: sqlite3.Connection, db_path: Path) -> int:
+    """The schema version of ``conn``'s database, checked to be a jobfleet registry
+    this jobfleet can use; reads only, so a refused file is left as it was.
+
+    Returns:
+        The version (0: a new, empty database).
+
+    Raises:
+        NewerRegistryError: written by a newer jobfleet.
+        ValueError: not a jobfleet registry: why, in words (the caller names the file).
+        sqlite3.Error: the file is not a database, or is damaged.
+    """
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise NewerRegistryError(str(db_path), version, SCHEMA_VERSION)
+    if version < 0:
+        raise ValueError(f"its schema version is {version}")
+    tables = _tables(conn)
+    if version == 0:
+        # Version 0 is a database no jobfleet has written to yet: it must be empty.
+        if tables:
+            names = ", ".join(sorted(tables)[:5])
+            raise ValueError(f"it holds other tables ({names}) and no jobfleet schema version")
+        return version
+    for table, columns in _expected(version).items():
+        if table not in tables:
+            raise ValueError(f"table {table!r} of schema {version} is missing")
+        missing = sorted(columns - tables[table])
+        if missing:
+            raise ValueError(f"table {table!r} lacks column {missing[0]!r}")
+    return version
+
+
+def _tables(conn: sqlite3.Connection) -> dict[str, set[str]]:
+    names = [
+        str(row[0])
+        for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+    ]
+    return {
+        name: {str(row[1]) for row in conn.execute("SELECT * FROM pragma_table_info(?)", (name,))}
+        for name in names
+    }
+
+
+@functools.cache
+def _expected(version: int) -> dict[str, frozenset[str]]:
+    """The tables and columns a registry of schema ``version`` has."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        for statements in MIGRATIONS[:version]:
+            for statement in statements:
+                conn.execute(statement)
+        return {name: frozenset(columns) for name, columns in _tables(conn).items()}
+    finally:
+        conn.close()
+
+
+def new_database(conn: sqlite3.Connection) -> None:
+    """Create the current schema in the new, empty database of ``conn`` (autocommit)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        migrate(conn, Path())
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 def migrate(conn: sqlite3.Connection, db_path: Path) -> None:
     """Run the migrations ``conn``'s database lacks, inside the caller's write transaction.
 
     ``db_path`` only names the database in the error.
 
     Raises:
-        RegistryError: the database was written by a newer jobfleet.
+        NewerRegistryError: the database was written by a newer jobfleet.
     """
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
-        raise RegistryError(
-            f"{db_path} was written by a newer jobfleet (schema {version}, this one "
-            f"knows {SCHEMA_VERSION}); upgrade jobfleet or use another JOBFLEET_HOME"
-        )
+        raise NewerRegistryError(str(db_path), version, SCHEMA_VERSION)
     for statements in MIGRATIONS[version:]:
         for statement in statements:
             conn.execute(statement)

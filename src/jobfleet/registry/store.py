@@ -12,19 +12,19 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from jobfleet import owner
 from jobfleet.errors import RegistryError
-from jobfleet.registry import absences, callbacks, jobs, records
-from jobfleet.registry.files import DB_NAME, create_private_file, default_home, make_private_home
+from jobfleet.registry import absences, callbacks, jobs, opening, records
+from jobfleet.registry.files import DB_NAME, default_home
 from jobfleet.registry.jobs import SUBMITTING, NewJob, StatusUpdate
 from jobfleet.registry.jobs import create as _create  # create_jobs's argument hides ``jobs``
-from jobfleet.registry.schema import migrate
-from jobfleet.sqlite import connect
+from jobfleet.registry.opening import Opened, open_existing
+from jobfleet.registry.problems import explain
 from jobfleet.states import JobRecord
 
 __all__ = ["Registry"]
@@ -36,56 +36,59 @@ class Registry:
     One object may be shared by threads; any number of processes may open the
     same home at once. Use as a context manager, or call :meth:`close`.
 
+    A missing registry is not created until something is written: reading one
+    that does not exist reads an empty one. An existing one is checked at once
+    and never changed when it cannot be used (:mod:`.opening`).
+
     Raises:
-        RegistryError: the home cannot be created or the database cannot be read.
+        RegistryUnusableError: the registry is damaged, is not a jobfleet registry,
+            was written by a newer jobfleet, or its home is a file.
+        RegistryError: it cannot be opened even for reading.
     """
 
     def __init__(self, home: str | os.PathLike[str] | None = None) -> None:
         self.home = Path(home) if home is not None else default_home()
         self.db_path = self.home / DB_NAME
         self._lock = threading.Lock()
-        #: Random, fixed for this registry's life: part of its jobs' scheduler names.
-        self.token = ""
-        try:
-            make_private_home(self.home)
-        except OSError as exc:
-            raise RegistryError(f"cannot create the registry directory {self.home}: {exc}") from exc
-        try:
-            # SQLite gives its -wal and -shm files the mode of the database file.
-            create_private_file(self.db_path)
-        except OSError as exc:
-            raise self._error("create", exc) from exc
-        try:
-            self._conn = connect(self.db_path, synchronous="FULL")
-        except sqlite3.Error as exc:
-            self.close()
-            raise self._error("open", exc) from exc
-        try:
-            self._migrate()
-        except BaseException:
-            self.close()
-            raise
+        self._opened: Opened | None = None
+        self._empty: sqlite3.Connection | None = None
+        self._closed = False
+        self._token = ""
+        # An existing registry is checked now; a missing one is made by the first write.
+        self._opened = open_existing(self.db_path)
 
-    def _migrate(self) -> None:
-        with self._transaction(write=True) as conn:
-            migrate(conn, self.db_path)
-            self.token = str(
-                conn.execute("SELECT value FROM meta WHERE key = 'token'").fetchone()[0]
-            )
+    @property
+    def token(self) -> str:
+        """Random, fixed for this registry's life: part of its jobs' scheduler names."""
+        if not self._token:
+            with self._transaction(write=False) as conn:
+                row = conn.execute("SELECT value FROM meta WHERE key = 'token'").fetchone()
+                token = str(row[0])
+                if self._opened is None:
+                    return token  # no registry yet: nothing was named with it
+            self._token = token
+        return self._token
 
-    def _error(self, action: str, exc: BaseException) -> RegistryError:
-        hint = ""
-        if isinstance(exc, sqlite3.DatabaseError) and (
-            "not a database" in str(exc) or "malformed" in str(exc)
-        ):
-            hint = " (the file is damaged: move it aside to start an empty registry)"
-        return RegistryError(f"cannot {action} the job registry {self.db_path}: {exc}{hint}")
+    @property
+    def read_only(self) -> RegistryError | None:
+        """Why this registry can only be read (the error writing raises), else None."""
+        return self._opened.read_only if self._opened is not None else None
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        """The database's connection (tests reach for it)."""
+        if self._opened is None:
+            raise RegistryError(f"there is no job registry at {self.db_path} yet")
+        return self._opened.conn
 
     def close(self) -> None:
         """Close the database connection; the object cannot be used afterwards."""
         with self._lock:
-            if hasattr(self, "_conn"):
-                self._conn.close()
+            self._closed = True
+            if self._opened is not None:
+                self._opened.conn.close()
+            if self._empty is not None:
+                self._empty.close()
 
     def __enter__(self) -> Registry:
         return self
@@ -98,11 +101,35 @@ class Registry:
     ) -> None:
         self.close()
 
+    def _connection(self, *, write: bool) -> sqlite3.Connection:
+        """The connection to use, under the thread lock. Reading no registry reads an
+        empty one (nothing is created); the first write creates it."""
+        if self._closed:
+            raise RegistryError(f"the job registry {self.db_path} was closed")
+        if self._opened is None:
+            self._opened = open_existing(self.db_path)  # another process may have made it
+        if self._opened is None:
+            if not write:
+                if self._empty is None:
+                    self._empty = opening.empty()
+                return self._empty
+            opening.create(self.db_path)
+            self._opened = open_existing(self.db_path)
+            if self._opened is None:
+                raise RegistryError(f"{self.db_path} vanished as it was made; try again")
+        if write and self._opened.read_only is not None:
+            raise self._opened.read_only
+        return self._opened.conn
+
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
-        """One transaction under the thread lock; reads see one consistent snapshot."""
+        """One transaction under the thread lock; reads see one consistent snapshot.
+
+        Every SQLite or OS error becomes a :class:`RegistryError` saying what to do
+        (:func:`~jobfleet.registry.problems.explain`).
+        """
         with self._lock:
-            conn = self._conn
+            conn = self._connection(write=write)
             try:
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 try:
@@ -113,7 +140,7 @@ class Registry:
                     raise
                 conn.execute("COMMIT")
             except (sqlite3.Error, OSError) as exc:
-                raise self._error("write" if write else "read", exc) from exc
+                raise explain(exc, self.db_path, "write" if write else "read") from exc
 
     # -- jobs ---------------------------------------------------------------
 
@@ -128,8 +155,18 @@ class Registry:
         """
         now = time.time()
         submitter = SUBMITTING + owner.current()
-        with self._transaction(write=True) as conn:
-            return _create(conn, self.home, jobs, native_ids, submitter=submitter, now=now)
+        made: list[Path] = []
+        try:
+            with self._transaction(write=True) as conn:
+                return _create(
+                    conn, self.home, jobs, native_ids, submitter=submitter, now=now, made=made
+                )
+        except BaseException:
+            # Not recorded (e.g. the disk is full): its id is free again, so is its directory.
+            for job_dir in made:
+                with suppress(OSError):
+                    job_dir.rmdir()
+            raise
 
     def mark_submitted(self, job_id: str, native_id: str) -> JobRecord:
         """Record a confirmed submission: an UNKNOWN job (and elements) becomes PENDING."""

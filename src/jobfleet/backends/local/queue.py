@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from jobfleet.errors import BackendError
-from jobfleet.sqlite import connect
+from jobfleet.sqlite import connect, describe
 
 __all__ = [
     "CAPACITY_KEY",
@@ -204,7 +204,9 @@ class QueueStore:
             self._db.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
             self._migrate()
         except (OSError, sqlite3.Error) as exc:
-            raise BackendError(f"cannot open the local queue at {self.path}: {exc}") from exc
+            raise BackendError(
+                f"cannot open the local queue {self.path}: {describe(exc, self.path)}"
+            ) from exc
 
     def _migrate(self) -> None:
         with self.write() as db:
@@ -231,7 +233,7 @@ class QueueStore:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise BackendError(f"local queue {self.path}: {exc}") from exc
+                raise BackendError(f"local queue {self.path}: {describe(exc, self.path)}") from exc
             try:
                 yield self._db
                 self._db.execute("COMMIT")
@@ -239,7 +241,9 @@ class QueueStore:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
-                    raise BackendError(f"local queue {self.path}: {exc}") from exc
+                    raise BackendError(
+                        f"local queue {self.path}: {describe(exc, self.path)}"
+                    ) from exc
                 raise
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -247,7 +251,7 @@ class QueueStore:
             try:
                 return self._db.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
-                raise BackendError(f"local queue {self.path}: {exc}") from exc
+                raise BackendError(f"local queue {self.path}: {describe(exc, self.path)}") from exc
 
     def enqueue(self, jobs: Sequence[NewLocalJob]) -> list[int]:
         """Add jobs and their pending tasks in one transaction; return their ids."""
