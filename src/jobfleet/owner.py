@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import functools
 import os
+import pwd
 import socket
 
-__all__ = ["current", "is_gone"]
+__all__ = ["current", "is_gone", "user_name"]
 
 
 def _stat(pid: int) -> tuple[str, str]:
@@ -62,3 +63,19 @@ def is_gone(owner: str) -> bool:
     state, started = _stat(pid)
     # A zombie has ended, whoever reaps it; a different start time is another process.
     return state == "Z" or (bool(start) and started not in ("", start))
+
+
+@functools.lru_cache(maxsize=256)
+def user_name(uid: int | None = None) -> str:
+    """The login name of ``uid`` (default: this process's user), ``uid N`` when the
+    user database has none. For reasons such as "cancelled by root".
+
+    >>> user_name(0)
+    'root'
+    """
+    if uid is None:
+        uid = os.getuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except (KeyError, OverflowError):
+        return f"uid {uid}"

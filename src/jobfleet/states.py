@@ -19,15 +19,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobfleet.units import format_walltime
+
 __all__ = [
     "ACTIVE",
+    "CANCELLED_BY",
     "DEFAULT_RETRY_ON",
+    "MEMORY_EXCEEDED",
     "RETRYABLE",
     "TERMINAL",
+    "WALLTIME_EXCEEDED",
     "ElementRecord",
     "JobRecord",
     "JobState",
     "aggregate",
+    "cancelled_by",
+    "walltime_exceeded",
 ]
 
 
@@ -96,6 +103,36 @@ DEFAULT_RETRY_ON: tuple[JobState, ...] = (JobState.FAILED, JobState.LOST)
 ACTIVE: frozenset[JobState] = frozenset({JobState.PENDING, JobState.RUNNING, JobState.UNKNOWN})
 
 _DEFAULT_RETRY_ON_VALUES = tuple(s.value for s in DEFAULT_RETRY_ON)
+
+# How an ending reads, the same words on every backend (docs/states.md): a reason
+# starts with one of these, and says more after it where the scheduler tells more.
+#: A cancelled job's reason: ``cancelled by <user>`` (or how the scheduler words "who").
+CANCELLED_BY = "cancelled by "
+#: A timed-out job's reason, followed by `` (HH:MM:SS)`` when the limit is known.
+WALLTIME_EXCEEDED = "walltime limit exceeded"
+#: A job killed for its memory: followed by what the scheduler measured.
+MEMORY_EXCEEDED = "memory limit exceeded"
+
+
+def cancelled_by(who: str) -> str:
+    """The reason of a job ``who`` (a user name) cancelled.
+
+    >>> cancelled_by("root")
+    'cancelled by root'
+    """
+    return CANCELLED_BY + who
+
+
+def walltime_exceeded(limit_s: float | None) -> str:
+    """The reason of a job killed at its walltime (``limit_s`` seconds, if known).
+
+    >>> walltime_exceeded(60), walltime_exceeded(None)
+    ('walltime limit exceeded (00:01:00)', 'walltime limit exceeded')
+    """
+    if not limit_s:
+        return WALLTIME_EXCEEDED
+    return f"{WALLTIME_EXCEEDED} ({format_walltime(int(limit_s))})"
+
 
 # When elements disagree, the array reports the most telling of them. Among
 # unfinished states: running beats unknown beats pending.

@@ -307,6 +307,7 @@ def sacct(state: State, args: Sequence[str], out: list[str], err: list[str]) -> 
         "state": lambda n, j: j["state"],
         "exitcode": lambda n, j: j["exit"],
         "reason": lambda n, j: j["reason"],
+        "timelimit": lambda n, j: _timelimit(j["time_s"]),
     }
     unknown = [f for f in fields if f.lower() not in values]
     if unknown:
@@ -318,6 +319,14 @@ def sacct(state: State, args: Sequence[str], out: list[str], err: list[str]) -> 
     for native_id, job in sorted(listed.items(), key=_order):
         out.append(sep.join(values[f.lower()](native_id, job) for f in fields))
     return 0
+
+
+def _timelimit(seconds: float | None) -> str:
+    """sacct's Timelimit: ``00:01:00``, or ``UNLIMITED``."""
+    if seconds is None:
+        return "UNLIMITED"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}:{secs:02d}"
 
 
 def _sacct_batch_steps(

@@ -21,13 +21,14 @@ from __future__ import annotations
 import abc
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from jobfleet.backends.base import Backend, NativeStatus, PollTarget, SubmitRequest
 from jobfleet.errors import CommandError, SubmitError
 from jobfleet.jobdir import exit_code_path, read_exit_code, read_never_met
+from jobfleet.owner import user_name
 from jobfleet.runner import CommandResult, Runner, SubprocessRunner, argv_chunks
 from jobfleet.script import EXIT_DEPENDENCY_NEVER_MET
 from jobfleet.settings import duration, interval, option, to_seconds, whole
@@ -47,6 +48,12 @@ log = logging.getLogger(__name__)
 
 _FAILED = JobState.FAILED
 _NEVER = EXIT_DEPENDENCY_NEVER_MET
+#: Ends whose exit code the job script may have recorded better than the scheduler:
+#: the script outlives a cancel's or a time-out's SIGTERM and records the command's
+#: status (143); nothing outlives a SIGKILL, which leaves the scheduler's word.
+_RECORDED = frozenset(
+    {JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT, JobState.OUT_OF_MEMORY}
+)
 
 #: One element's report: (state, exit code, reason).
 Element = tuple[JobState, int | None, str | None]
@@ -101,12 +108,15 @@ class PollContext:
         ended: elements an earlier step saw ending or ended, (native id, index) ->
             the reason it gave (``""`` for none), for a later step to read
             accounting rows that lag behind.
+        user_name: a uid's name, for reasons such as "cancelled by alice" (a poll
+            passes :func:`jobfleet.owner.user_name`; the default, ``uid N``, reads nothing).
     """
 
     targets: Mapping[str, PollTarget]
     ids: Sequence[str] = ()
     accounting: bool | None = None
     ended: dict[tuple[str, int | None], str] = field(default_factory=dict)
+    user_name: Callable[[int], str] = lambda uid: f"uid {uid}"
 
     def asking(self, ids: Sequence[str]) -> PollContext:
         """The context of one command of this poll (shares what was found so far)."""
@@ -313,7 +323,7 @@ class CommandBackend(Backend):
         if not targets:
             return {}
         by_id = {t.native_id: t for t in targets}
-        ctx = PollContext(by_id, accounting=self.accounting)
+        ctx = PollContext(by_id, accounting=self.accounting, user_name=user_name)
         seen: Seen = {}
         # A queue command that lists every job (not the ids) is never split.
         chunks = [list(by_id)] if self.queue_lists_all else argv_chunks(list(by_id), 1024)
@@ -351,7 +361,7 @@ class CommandBackend(Backend):
         for native_id in missing:
             _merge(seen, {native_id: _from_exit_files(by_id[native_id], seen.get(native_id, {}))})
         # Rare cases, looked for while building the result: a dependency never met
-        # (exit 196), and failures, whose exit code the job script recorded.
+        # (exit 196), and failures and kills, whose exit code the job script recorded.
         substitutes = bool(self.script_dialect().reserved_exits)
         statuses: dict[str, NativeStatus] = {}
         # NativeStatus is frozen: single jobs with the same report share one record
@@ -362,7 +372,7 @@ class CommandBackend(Backend):
             if target is None or not elements:
                 continue
             single = elements.get(None) if len(elements) == 1 else None
-            if single is not None and single[1] != _NEVER and single[0] is not _FAILED:
+            if single is not None and single[1] != _NEVER and single[0] not in _RECORDED:
                 status = shared.get(single)
                 if status is None:
                     status = shared[single] = NativeStatus(*single)
@@ -370,7 +380,7 @@ class CommandBackend(Backend):
                 continue
             if any(e[1] == _NEVER for e in elements.values()):
                 _mark_never_met(target, elements)
-            if any(e[0] is _FAILED for e in elements.values()):
+            if any(e[0] in _RECORDED for e in elements.values()):
                 _recorded_exit_codes(target, elements, substitutes)
             statuses[native_id] = _status(elements)
         return statuses
@@ -453,23 +463,27 @@ def _mark_never_met(target: PollTarget, elements: dict[int | None, Element]) -> 
 def _recorded_exit_codes(
     target: PollTarget, elements: dict[int | None, Element], substitutes: bool
 ) -> None:
-    """A failed command's exit code as its job script recorded it, where it did.
+    """The exit code of a failed, cancelled, timed-out or killed job's command as its
+    job script recorded it, where it did.
 
     Accounting may not say it right: sacct shows a job that exited 137 (its command
     killed by SIGKILL) as ``9:0`` (tests/backends/slurm/fixtures/22.05/oom-*); the script
-    wrote 137. With ``substitutes``, the job script exits 1 in place of a code its
-    scheduler reserves (Grid Engine's 99 and 100): the recorded code is the
-    command's own, and a recorded 0 behind such an exit 1 is a success.
+    wrote 137. A job cancelled or timed out while running shows ``0:0`` in sacct, whose
+    script recorded 143 (its command ended by the SIGTERM: 22.05/same-event-sacct). With
+    ``substitutes``, the job script exits 1 in place of a code its scheduler reserves
+    (Grid Engine's 99 and 100): the recorded code is the command's own, and a recorded 0
+    behind such an exit 1 is a success. Nothing else makes a recorded 0 count: it never
+    turns a failure into a success, nor gives a cancelled job a success's code.
     """
     for index, (state, code, reason) in list(elements.items()):
-        if state is not _FAILED:
+        if state not in _RECORDED:
             continue
         recorded = read_exit_code(exit_code_path(target.job_dir, index))
         if recorded is None or recorded == code:
             continue
         if recorded != 0:
             elements[index] = (state, recorded, reason)
-        elif substitutes and code == 1:
+        elif substitutes and code == 1 and state is _FAILED:
             elements[index] = (JobState.COMPLETED, 0, reason)
 
 

@@ -9,13 +9,15 @@ from collections.abc import Iterable, Sequence
 
 from jobfleet.engine.pool import BackendPool
 from jobfleet.errors import CommandError, SpecError, shown
+from jobfleet.owner import user_name
 from jobfleet.registry import Registry, StatusUpdate
-from jobfleet.states import JobRecord, JobState
+from jobfleet.states import JobRecord, JobState, cancelled_by
 
 __all__ = ["cancel", "check_indices", "check_patterns", "matching", "signal_name"]
 
-#: The reason of elements a scheduler removed before they started.
-_REMOVED = "removed while waiting to start"
+#: The reason of elements a scheduler removed before they started (by this process,
+#: hence this process's user).
+_REMOVED = " before it started"
 
 
 def signal_name(signal: str) -> str:
@@ -116,7 +118,8 @@ def cancel(
 def _removed_updates(record: JobRecord, indices: Sequence[int | None]) -> list[StatusUpdate]:
     if not indices:
         return []
+    reason = cancelled_by(user_name()) + _REMOVED
     if record.elements:
-        cancelled = (JobState.CANCELLED, None, _REMOVED)
+        cancelled = (JobState.CANCELLED, None, reason)
         return [StatusUpdate(record.id, elements={i: cancelled for i in indices if i is not None})]
-    return [StatusUpdate(record.id, JobState.CANCELLED, reason=_REMOVED)]
+    return [StatusUpdate(record.id, JobState.CANCELLED, reason=reason)]

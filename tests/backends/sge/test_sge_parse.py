@@ -336,6 +336,7 @@ def test_map_state_unknown_warns_and_never_raises(
 HRT_10 = "-l h_rt=10"
 HRT_VMEM = "-l h_rt=300,h_vmem=100M"
 VMEM_ONLY = "-l h_vmem=100M,mem_free=15G -pe smp 2"
+VMEM = "memory limit exceeded (h_vmem)"
 
 
 @pytest.mark.parametrize(
@@ -347,14 +348,15 @@ VMEM_ONLY = "-l h_vmem=100M,mem_free=15G -pe smp 2"
         (0, 196, "NONE", 0.0, (JobState.FAILED, 196, None)),
         (0, None, "NONE", 0.0, (JobState.UNKNOWN, None, "no exit status in accounting")),
         # [qacct-hrt]: h_rt=10, killed after 11 s
-        (37, 137, HRT_10, 11.0, (JobState.TIMEOUT, None, "h_rt limit exceeded")),
-        (37, 137, HRT_10, None, (JobState.TIMEOUT, None, "h_rt limit exceeded")),
-        (37, 137, HRT_VMEM, 300.0, (JobState.TIMEOUT, None, "h_rt limit exceeded")),
+        # (a SIGKILL of the whole job: 137 is what its command would show a shell too)
+        (37, 137, HRT_10, 11.0, (JobState.TIMEOUT, 137, "walltime limit exceeded (00:00:10)")),
+        (37, 137, HRT_10, None, (JobState.TIMEOUT, 137, "walltime limit exceeded (00:00:10)")),
+        (37, 137, HRT_VMEM, 300.0, (JobState.TIMEOUT, 137, "walltime limit exceeded (00:05:00)")),
         # killed long before its h_rt: the memory limit did it
-        (37, 137, HRT_VMEM, 5.0, (JobState.OUT_OF_MEMORY, None, "h_vmem limit exceeded")),
-        (37, 137, "-l h_rt=0:5:0", 5.0, (JobState.OUT_OF_MEMORY, None, "h_vmem limit exceeded")),
-        (37, 137, VMEM_ONLY, 5.0, (JobState.OUT_OF_MEMORY, None, "h_vmem limit exceeded")),
-        (37, 137, "NONE", 11.0, (JobState.TIMEOUT, None, "h_rt limit exceeded")),
+        (37, 137, HRT_VMEM, 5.0, (JobState.OUT_OF_MEMORY, 137, "memory limit exceeded (h_vmem)")),
+        (37, 137, "-l h_rt=0:5:0", 5.0, (JobState.OUT_OF_MEMORY, 137, VMEM)),
+        (37, 137, VMEM_ONLY, 5.0, (JobState.OUT_OF_MEMORY, 137, VMEM)),
+        (37, 137, "NONE", 11.0, (JobState.TIMEOUT, 137, "walltime limit exceeded")),
         (25, 0, "NONE", 0.0, (JobState.PENDING, None, "rescheduled")),
         # [qacct-exit100-deleted]: exit 100 -> Eqw, then qdel
         (30, 100, "NONE", 0.0, (JobState.FAILED, 100, "Grid Engine failure 30")),
@@ -371,10 +373,14 @@ def test_map_failed(
 
 
 def test_map_failed_100_is_cancelled() -> None:
-    # qdel and a SIGKILL from inside look the same (docs/sge-notes.md section 4)
+    # qdel: execd's SIGKILL (137), which a SIGKILL to the job script itself resembles;
+    # qacct does not record who deleted it (docs/sge-notes.md section 4, docs/states.md)
     state, code, reason = map_failed(100, 137, "NONE", 15.0)
-    assert (state, code) == (JobState.CANCELLED, None)
-    assert reason is not None and "killed" in reason
+    assert (state, code) == (JobState.CANCELLED, 137)
+    assert (
+        reason
+        == "cancelled (qdel, or a SIGKILL to the job script; Grid Engine does not record by whom)"
+    )
 
 
 @pytest.mark.parametrize("failed", [26, 28])
@@ -779,7 +785,7 @@ def parse_accounting(name: str, ids: Sequence[str]) -> Seen:
     [
         ("qacct-completed", "ok", (JobState.COMPLETED, 0, None)),
         ("qacct-exit3", "exit3", (JobState.FAILED, 3, None)),
-        ("qacct-hrt", "hrt", (JobState.TIMEOUT, None, "h_rt limit exceeded")),
+        ("qacct-hrt", "hrt", (JobState.TIMEOUT, 137, "walltime limit exceeded (00:00:10)")),
         ("qacct-pe8", "pe8", (JobState.COMPLETED, 0, None)),
         ("qacct-dep2", "dep2", (JobState.COMPLETED, 0, None)),
         ("qacct-exit100-deleted", "exit100", (JobState.FAILED, 100, "Grid Engine failure 30")),
@@ -794,8 +800,10 @@ def test_parse_accounting_single(name: str, key: str, element: tuple[Any, ...]) 
     [("qacct-del-running", "del_running"), ("qacct-sigkill", "sigkill")],
 )
 def test_parse_accounting_killed(name: str, key: str) -> None:
-    ((index, (state, code, _)),) = parse_accounting(name, [ID[key]])[ID[key]].items()
-    assert (index, state, code) == (None, JobState.CANCELLED, None)
+    # qdel, and a SIGKILL of the job script itself, read the same: failed 100, 137
+    ((index, (state, code, reason)),) = parse_accounting(name, [ID[key]])[ID[key]].items()
+    assert (index, state, code) == (None, JobState.CANCELLED, 137)
+    assert reason is not None and reason.startswith("cancelled (qdel")
 
 
 def test_parse_accounting_eqw_deleted_never_started() -> None:
@@ -896,7 +904,9 @@ def test_poll_jobs_gone_from_qstat_one_accounting_call() -> None:
     assert runner.calls[-1] == ("qacct", "-j", "jf-*")  # the names' common prefix
     assert result[ID["ok"]] == NativeStatus(JobState.COMPLETED, 0)
     assert result[ID["exit3"]] == NativeStatus(JobState.FAILED, 3)
-    assert result[ID["hrt"]] == NativeStatus(JobState.TIMEOUT, None, "h_rt limit exceeded")
+    assert result[ID["hrt"]] == NativeStatus(
+        JobState.TIMEOUT, 137, "walltime limit exceeded (00:00:10)"
+    )
     assert result[ID["sigkill"]].state is JobState.CANCELLED
     # dr in qstat: being deleted; accounting (failed 100) will say how it ended
     assert result[ID["del_running"]].state is JobState.RUNNING
@@ -1319,14 +1329,14 @@ OOM_ID = dict(
         # execd killed them: failed 37 and maxvmem above h_vmem x slots
         (
             "multi",
-            (JobState.OUT_OF_MEMORY, None, "h_vmem limit exceeded: maxvmem 275.1 MiB > 100 MiB"),
+            (JobState.OUT_OF_MEMORY, 137, f"{VMEM}: maxvmem 275.1 MiB > 100 MiB"),
         ),
         (
             "pe2",
-            (JobState.OUT_OF_MEMORY, None, "h_vmem limit exceeded: maxvmem 195.2 MiB > 100 MiB"),
+            (JobState.OUT_OF_MEMORY, 137, f"{VMEM}: maxvmem 195.2 MiB > 100 MiB"),
         ),
         # failed 37 too, with h_vmem requested, but maxvmem far below: its h_rt
-        ("hrt", (JobState.TIMEOUT, None, "h_rt limit exceeded")),
+        ("hrt", (JobState.TIMEOUT, 137, "walltime limit exceeded (00:00:05)")),
         # refused the memory (RLIMIT_AS), the program failed by itself: nothing says why
         ("alloc400", (JobState.FAILED, 1, None)),
         ("grow", (JobState.FAILED, 1, None)),  # maxvmem 91.1 MiB of 100
@@ -1356,3 +1366,46 @@ def test_an_accounting_record_of_another_job_with_the_same_number_is_ignored() -
     # it was "jf-ada"
     ours = context(["23"], [target("23", "jf-ada")])
     assert sge_parse.parse_accounting(load("qacct-ada"), ours)["23"]
+
+
+# -- the same event, the same report (docs/states.md) --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "native", "element"),
+    [
+        # jobfleet's own job scripts: qdel's and h_rt's SIGKILL leave no exit-code file;
+        # exit_status 137 is what the command would show a shell (killed by SIGKILL)
+        (
+            "same-event-qacct-cancel-running",
+            "847",
+            (
+                JobState.CANCELLED,
+                137,
+                "cancelled (qdel, or a SIGKILL to the job script; Grid Engine does not"
+                " record by whom)",
+            ),
+        ),
+        (
+            "same-event-qacct-walltime",
+            "849",
+            (JobState.TIMEOUT, 137, "walltime limit exceeded (00:01:00)"),
+        ),
+    ],
+)
+def test_same_event_accounting(name: str, native: str, element: tuple[Any, ...]) -> None:
+    assert parse_accounting(name, [native]) == {native: {None: element}}
+
+
+def test_same_event_exit_code_file_wins_over_the_sigkill(tmp_path: Path) -> None:
+    # A script that recorded its command's status before the kill (it had just ended,
+    # 3) is believed; a recorded 0 never turns the cancel into a success's code.
+    for recorded, expected in (("3\n", 3), ("0\n", 137)):
+        (tmp_path / "exit_code").write_text(recorded)
+        be = backend(
+            fake_sge(
+                qstat=as_queue("qstat-xml-empty"), qacct=load("same-event-qacct-cancel-running")
+            )
+        )
+        status = be.poll([target("847", "jf9e99f2b1-5-cancel_running", tmp_path)])["847"]
+        assert (status.state, status.exit_code) == (JobState.CANCELLED, expected)

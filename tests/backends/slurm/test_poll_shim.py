@@ -215,7 +215,7 @@ def test_thousand_jobs_cost_one_squeue_and_one_sacct_per_poll(
     got = by_native(records)
     for n, result in expected.items():
         assert outcome(got[n], result) == result, f"job {got[n].id} (native {n})"
-    assert got[native[762]].reason == "cancelled by 0"
+    assert got[native[762]].reason == "cancelled by root"  # uid 0, named
     assert [got[n].state for n in native[800:]] == [S.RUNNING] * 200
 
     # Later polls ask only about the 200 still running: one squeue, no sacct.

@@ -56,6 +56,10 @@ def option(argv: Sequence[str], name: str) -> str | None:
     return values[0] if values else None
 
 
+#: Columns the backend asks for that older recordings lack: read as empty (unknown),
+#: as SLURM prints a value it does not have. sacct's Timelimit (the limit a time-out's
+#: reason shows) is in the same-event-* recordings.
+_ASKED_LATER = {"Timelimit"}
 #: How each program's --format lists columns, and which column is the job name
 #: (the only one that may contain the separator "|").
 _LAYOUT = {"squeue": ("|", "%j"), "sacct": (",", "JobName")}
@@ -108,9 +112,9 @@ def replay(recording: CommandResult, argv: Sequence[str]) -> CommandResult:
         else:
             ids = {row["JobID"], row["JobID"].split("_", 1)[0], row["JobIDRaw"]}
         if ids & wanted:
-            missing = [c for c in out_cols if c not in row]
+            missing = [c for c in out_cols if c not in row and c not in _ASKED_LATER]
             assert not missing, f"the recording has no column {missing} the backend asks for"
-            kept.append("|".join(row[c] for c in out_cols))
+            kept.append("|".join(row.get(c, "") for c in out_cols))
     if program == "squeue" and len(wanted) == 1 and not kept:
         unknown = load("squeue-unknown-single")
         return replace(unknown, argv=argv)
@@ -179,9 +183,17 @@ def backend(runner: ScriptedRunner | None = None, **settings: Any) -> SlurmBacke
     return SlurmBackend(runner or fake_slurm(), replace(fast, **settings))
 
 
+#: The user database of these tests: uid 1000 is alice, any other uid has no name.
+USERS = {0: "root", 1000: "alice"}
+
+
+def user_name(uid: int) -> str:
+    return USERS.get(uid, f"uid {uid}")
+
+
 def context(ids: Sequence[str], accounting: bool | None = None) -> PollContext:
     """A poll's context asking about ``ids`` (nothing found by earlier steps)."""
-    return PollContext({}, ids, accounting)
+    return PollContext({}, ids, accounting, user_name=user_name)
 
 
 def squeue(result: CommandResult, ids: Sequence[str]) -> Seen:
@@ -661,8 +673,8 @@ def test_parse_accounting_final() -> None:
     assert seen["238"] == {None: (JobState.FAILED, 137, None)}  # kill -9: 0:9
     assert seen["253"] == {None: (JobState.FAILED, 143, None)}  # scancel --full --signal=TERM
     assert seen["239"] == {None: (JobState.COMPLETED, 0, None)}  # "my job | pipe"
-    assert seen["247"] == {None: (JobState.CANCELLED, None, "cancelled by 0")}  # 0:0 -> None
-    assert seen["248"] == {None: (JobState.CANCELLED, None, "cancelled by 0")}
+    assert seen["247"] == {None: (JobState.CANCELLED, None, "cancelled by root")}  # 0:0 -> None
+    assert seen["248"] == {None: (JobState.CANCELLED, None, "cancelled by root")}
     assert seen["250"][None][0] is JobState.TIMEOUT
     assert seen["246"] == {None: (JobState.RUNNING, 0, None)}
     assert seen["240"] == {
@@ -676,7 +688,7 @@ def test_parse_accounting_final() -> None:
         **{i: (JobState.COMPLETED, 0, None) for i in (1, 2, 3, 4, 6)},
         5: (JobState.FAILED, 1, None),
     }
-    assert seen["256"][3] == (JobState.CANCELLED, None, "cancelled by 0")
+    assert seen["256"][3] == (JobState.CANCELLED, None, "cancelled by root")
 
 
 def test_parse_accounting_live_pending_remainder() -> None:
@@ -688,12 +700,18 @@ def test_parse_accounting_live_pending_remainder() -> None:
     assert seen["250"][None][0] is JobState.RUNNING
 
 
+#: The reason of a job SLURM shows cancelled without saying by whom (scontrol, squeue,
+#: sacct after a controller restart).
+NOT_SAID = "cancelled (SLURM did not say by whom)"
+
+
 def test_parse_accounting_after_restart_signal_codes() -> None:
     # after a slurmctld restart the same jobs show CANCELLED|0:15 and TIMEOUT|0:15
+    # (plain CANCELLED: who cancelled it is gone; this recording has no Timelimit)
     seen = parse_accounting("sacct-after-purge")
-    assert seen["247"] == {None: (JobState.CANCELLED, 143, None)}
-    assert seen["250"] == {None: (JobState.TIMEOUT, 143, None)}
-    assert seen["256"][3] == (JobState.CANCELLED, 143, None)
+    assert seen["247"] == {None: (JobState.CANCELLED, 143, NOT_SAID)}
+    assert seen["250"] == {None: (JobState.TIMEOUT, 143, "walltime limit exceeded")}
+    assert seen["256"][3] == (JobState.CANCELLED, 143, NOT_SAID)
 
 
 def test_parse_accounting_timeout_never_reports_exit_code_0() -> None:
@@ -713,7 +731,9 @@ def test_parse_accounting_keeps_only_the_jobs_asked_for() -> None:
 def test_parse_accounting_held_arrays() -> None:
     seen = parse_accounting("sacct-array-held-cancelled", ["357", "358"])
     # a cancelled never-started array is ONE record: every element gets it
-    assert seen["357"] == {i: (JobState.CANCELLED, None, "cancelled by 0") for i in (1, 3, 4, 5, 9)}
+    assert seen["357"] == {
+        i: (JobState.CANCELLED, None, "cancelled by root") for i in (1, 3, 4, 5, 9)
+    }
     assert set(seen["358"]) == set(range(1, 200, 2))
     pending = parse_accounting("sacct-array-held-odd-long", ["357", "358"])
     assert all(e[0] is JobState.PENDING for e in pending["357"].values())
@@ -742,7 +762,7 @@ def test_parse_job_id_truncated_list_without_dots_is_refused() -> None:
 def test_parse_accounting_full_index_list() -> None:
     full = parse_accounting("sacct-array-irregular-cancelled-bitstr0", ["359"])
     assert sorted(i for i in full["359"] if i is not None) == IRREGULAR
-    assert all(e == (JobState.CANCELLED, None, "cancelled by 0") for e in full["359"].values())
+    assert all(e == (JobState.CANCELLED, None, "cancelled by root") for e in full["359"].values())
 
 
 def test_parse_accounting_unknown_id_is_empty() -> None:
@@ -786,8 +806,10 @@ def test_accounting_argv_matches_recorded_command() -> None:
     assert option(argv, "jobs") == option(recorded, "jobs")
     start = dt.datetime.fromisoformat(option(argv, "starttime") or "")
     assert start <= dt.datetime.fromtimestamp(submitted)  # never after the first submission
-    # sacct with --parsable2: every column asked for exists in the recorded capture
-    assert set(columns(argv)) <= set(columns(recorded))
+    # sacct with --parsable2: every column asked for exists in the recorded capture (and
+    # those asked for since, in the latest one)
+    assert set(columns(argv)) <= set(columns(recorded)) | _ASKED_LATER
+    assert set(columns(argv)) <= set(columns(load("same-event-sacct").argv))
 
 
 # -- scontrol ------------------------------------------------------------------------------
@@ -807,7 +829,8 @@ def test_parse_memory_failed_and_timeout() -> None:
     failed = slurm_parse.parse_memory(load("scontrol-one-finished-failed"), context(["236"]))
     assert failed == {"236": {None: (JobState.FAILED, 3, "NonZeroExitCode")}}
     timeout = slurm_parse.parse_memory(load("scontrol-one-finished-timeout"), context(["250"]))
-    assert timeout == {"250": {None: (JobState.TIMEOUT, 143, "TimeLimit")}}
+    # TimeLimit=00:01:00 in the same words as on every backend
+    assert timeout == {"250": {None: (JobState.TIMEOUT, 143, "walltime limit exceeded (00:01:00)")}}
 
 
 @pytest.mark.parametrize(
@@ -824,11 +847,12 @@ def test_parse_memory_all_jobs_only_the_ones_asked_for() -> None:
         load("scontrol-all-final"), context(["236", "247", "248", "240", "256", "246"])
     )
     assert set(seen) == {"236", "247", "248", "240", "256"}  # 246 still runs
-    assert seen["247"] == {None: (JobState.CANCELLED, 143, None)}  # ExitCode=0:15
-    assert seen["248"] == {None: (JobState.CANCELLED, None, "JobHeldUser")}  # 0:0
+    assert seen["247"] == {None: (JobState.CANCELLED, 143, NOT_SAID)}  # ExitCode=0:15
+    held = "cancelled while waiting (JobHeldUser) (SLURM did not say by whom)"
+    assert seen["248"] == {None: (JobState.CANCELLED, None, held)}  # 0:0
     assert seen["240"][4] == (JobState.FAILED, 2, "NonZeroExitCode")
     assert seen["240"][9] == (JobState.COMPLETED, 0, None)  # JobId=240 is element 9
-    assert seen["256"] == {3: (JobState.CANCELLED, 143, None)}  # 1 and 2 still run
+    assert seen["256"] == {3: (JobState.CANCELLED, 143, NOT_SAID)}  # 1 and 2 still run
 
 
 def test_parse_memory_controller_down_raises() -> None:
@@ -924,7 +948,7 @@ def test_poll_array_merges_squeue_and_accounting_per_element() -> None:
     assert status.elements == {
         1: (JobState.RUNNING, None, None),
         2: (JobState.RUNNING, None, None),
-        3: (JobState.CANCELLED, 143, None),
+        3: (JobState.CANCELLED, 143, NOT_SAID),
     }
 
 
@@ -975,7 +999,7 @@ def test_poll_without_accounting_uses_scontrol_then_exit_files(
     assert be.accounting is False
     assert len(warnings_about(caplog, "accounting is not available")) == 1
     assert first["236"] == NativeStatus(JobState.FAILED, 3, "NonZeroExitCode")
-    assert first["250"] == NativeStatus(JobState.TIMEOUT, 143, "TimeLimit")
+    assert first["250"] == NativeStatus(JobState.TIMEOUT, 143, "walltime limit exceeded (00:01:00)")
     assert first["251"].elements[5] == (JobState.FAILED, 1, "NonZeroExitCode")
     assert first["900001"] == NativeStatus(JobState.FAILED, 3, "from the job's exit-code file")
     assert "900002" not in first  # unknown: the caller keeps its last state
@@ -1205,7 +1229,7 @@ def test_23_11_sacct_state_codes_text(caplog: pytest.LogCaptureFixture) -> None:
         word = row["State"].split(" ", 1)[0]
         assert seen[row["JobID"]][None][0] is EXPECTED_STATE[word], row
     # only what is documented: the uid detail (exit codes there are not verified)
-    assert seen["71"][None][2] == "cancelled by 1000"
+    assert seen["71"][None][2] == "cancelled by alice"
 
 
 def test_the_backend_never_asks_for_json() -> None:
@@ -1286,7 +1310,8 @@ def test_parse_accounting_over_memory_kill_is_out_of_memory() -> None:
         None: (
             oom,
             137,
-            f"killed by SLURM for using more memory than it requested (MaxRSS {max_rss})",
+            f"memory limit exceeded (MaxRSS {max_rss}): killed by SLURM for using more than"
+            " it requested",
         )
     }
     assert seen[OOM_ID["J_LATE"]][None][0] is oom
@@ -1337,3 +1362,89 @@ def test_parse_module_doctests() -> None:
 
     result = doctest.testmod(slurm_parse)
     assert result.attempted > 0 and result.failed == 0
+
+
+# -- the same event, the same report (docs/states.md) --------------------------------------
+
+#: Jobfleet's own job scripts, submitted and cancelled through jobfleet as root
+#: (same-event-sacct.meta.json says which is which); their exit-code files said
+#: 0, 3, 137, 143 (blocker), 143, none, 143, none.
+SAME = dict(ok="9923", exit3="9924", kill9="9925", blocker="9926", running="9927")
+SAME |= dict(pending="9928", walltime="9929", oom="9930")
+
+
+def test_same_event_accounting_alone() -> None:
+    # What sacct alone tells: who cancelled (named), the time limit; "0:0" for a job
+    # cancelled or timed out is no exit code.
+    runner = fake_slurm(batch_steps=load("same-event-sacct-batch-oom"))
+    ids = list(SAME.values())
+    be = backend(runner)
+    argv = be.accounting_argv(targets_for(ids, 1.8e9))
+    assert argv is not None
+    seen = be.read_accounting(replay(load("same-event-sacct"), argv), context(ids))
+    got = {key: seen[native][None] for key, native in SAME.items()}
+    assert got == {
+        "ok": (JobState.COMPLETED, 0, None),
+        "exit3": (JobState.FAILED, 3, None),
+        "kill9": (JobState.FAILED, 9, None),  # sacct's "9:0" for exit 137: the file tells
+        "blocker": (JobState.CANCELLED, None, "cancelled by root"),
+        "running": (JobState.CANCELLED, None, "cancelled by root"),
+        "pending": (JobState.CANCELLED, None, "cancelled by root"),
+        "walltime": (JobState.TIMEOUT, None, "walltime limit exceeded (00:01:00)"),
+        "oom": (
+            JobState.OUT_OF_MEMORY,
+            137,
+            "memory limit exceeded (MaxRSS 421212K): killed by SLURM for using more than"
+            " it requested",
+        ),
+    }
+
+
+def test_same_event_poll_takes_the_exit_code_files(tmp_path: Path) -> None:
+    # The script outlived the SIGTERM of a cancel or a time-out and recorded what its
+    # command would show a shell; a job that never ran (pending) has no exit code.
+    runner = fake_slurm(
+        squeue=load("squeue-purged-two"),
+        sacct=load("same-event-sacct"),
+        batch_steps=load("same-event-sacct-batch-oom"),
+    )
+    recorded = {"exit3": "3", "kill9": "137", "running": "143", "walltime": "143"}
+    recorded["blocker"] = "0"  # ended by itself just as it was cancelled: still no success
+    for key, code in recorded.items():
+        write(tmp_path / key / "exit_code", f"{code}\n")
+    result = backend(runner).poll([target(n, tmp_path / k) for k, n in SAME.items()])
+    got = {key: result[native] for key, native in SAME.items()}
+    assert {k: (s.state, s.exit_code) for k, s in got.items()} == {
+        "ok": (JobState.COMPLETED, 0),
+        "exit3": (JobState.FAILED, 3),
+        "kill9": (JobState.FAILED, 137),
+        "blocker": (JobState.CANCELLED, None),
+        "running": (JobState.CANCELLED, 143),
+        "pending": (JobState.CANCELLED, None),
+        "walltime": (JobState.TIMEOUT, 143),
+        "oom": (JobState.OUT_OF_MEMORY, 137),
+    }
+    assert got["running"].reason == "cancelled by root"  # uid 0, from the user database
+    assert got["walltime"].reason == "walltime limit exceeded (00:01:00)"
+
+
+def test_cancelled_by_an_unknown_uid_names_the_uid() -> None:
+    line = "71|71|CANCELLED by 4242|0:15|UNLIMITED\n"
+    result = CommandResult(("sacct",), 0, line, "")
+    seen, _ = slurm_parse.parse_accounting(result, context(["71"]))
+    assert seen["71"][None] == (JobState.CANCELLED, 143, "cancelled by uid 4242")
+
+
+def test_deadline_is_a_timeout_of_its_own_words() -> None:
+    result = CommandResult(("sacct",), 0, "72|72|DEADLINE|0:0|00:01:00\n", "")
+    seen, _ = slurm_parse.parse_accounting(result, context(["72"]))
+    assert seen["72"][None] == (JobState.TIMEOUT, None, "deadline reached")
+
+
+def test_parse_memory_leaves_a_cancel_to_accounting() -> None:
+    # Only sacct says by whom, and a job cancelled while it waited for a dependency has
+    # no row there until it ended: with accounting, scontrol's CANCELLED waits for it.
+    seen = slurm_parse.parse_memory(load("scontrol-all-final"), context(["248"], accounting=True))
+    assert seen == {
+        "248": {None: (JobState.RUNNING, None, "ending; accounting has not caught up yet")}
+    }

@@ -28,7 +28,9 @@ from jobfleet.backends.local.queue import (
     TaskRow,
 )
 from jobfleet.jobdir import exit_code_path, output_path, read_number, started_path
+from jobfleet.owner import user_name
 from jobfleet.script import EXIT_ALREADY_STARTED, LOCAL
+from jobfleet.states import cancelled_by, walltime_exceeded
 
 __all__ = ["Key", "Outcome", "Rounds"]
 
@@ -187,11 +189,12 @@ class Rounds:
         log.info("job %s%s: %s (exit code %s)", task.jf_id, _tag(task), state, exit_code)
 
     @staticmethod
-    def _outcome(ending: str | None, code: int | None) -> Outcome:
+    def _outcome(ending: str | None, code: int | None, task: TaskRow) -> Outcome:
+        # Only this user's processes may ask this agent (its queue is the user's own).
         if ending == "timeout":
-            return "timeout", code, "walltime exceeded"
+            return "timeout", code, walltime_exceeded(task.walltime)
         if ending == "cancelled":
-            return "cancelled", code, "cancelled by user"
+            return "cancelled", code, cancelled_by(user_name())
         if code is None:
             return "lost", None, "the job's script ended without recording an exit code"
         return ("completed" if code == 0 else "failed"), code, None
@@ -222,7 +225,7 @@ class Rounds:
         recorded = read_number(exit_code_path(task.job_dir, task.index))
         if recorded is None and status is not None:
             recorded = 128 - status if status < 0 else status
-        outcome = self._outcome(run.ending, recorded)
+        outcome = self._outcome(run.ending, recorded, task)
         if run.pid is not None and group_alive(run.pid):
             if run.ending is None:
                 # The script ended, processes it left behind end with it (as
@@ -253,7 +256,7 @@ class Rounds:
             return
         run.pid = None
         code = read_number(exit_code_path(task.job_dir, task.index))
-        self._finish(key, *self._outcome(run.ending, code))
+        self._finish(key, *self._outcome(run.ending, code, task))
 
     def _watch(self, now: float) -> None:
         """Adopted scripts that ended, groups that drained, markers that appeared."""
@@ -312,7 +315,9 @@ class Rounds:
                 continue
             run = self.runs.get(key)
             if run is None:
-                self._finish(key, "cancelled", None, "cancelled by user before it started")
+                self._finish(
+                    key, "cancelled", None, f"{cancelled_by(user_name())} before it started"
+                )
             elif run.ending is None:
                 self._end(key, "cancelled", now)
 

@@ -16,7 +16,7 @@ from jobfleet.backends.base import QueueEntry
 from jobfleet.backends.command import Element, PollContext, Seen, command_failed
 from jobfleet.errors import CommandError
 from jobfleet.runner import CommandResult
-from jobfleet.states import JobState
+from jobfleet.states import MEMORY_EXCEEDED, JobState, walltime_exceeded
 from jobfleet.units import parse_qacct_memory, parse_sge_memory, parse_sge_seconds, parse_sge_time
 
 __all__ = [
@@ -59,6 +59,9 @@ STATE_LETTERS: tuple[tuple[str, JobState | None], ...] = (
 # mean Grid Engine itself ended or could not start it.
 _FAILED_TIMEOUT = 37  # qmaster enforced h_rt, h_cpu or h_vmem limit
 _FAILED_KILLED = 100  # "assumedly after job": killed from outside the job (qdel)
+#: qacct records no "deleted by" (8.1.9): who cancelled a job is not known; and a job
+#: script killed by SIGKILL (by anyone) reads the same (fixtures/8.1.9/qacct-sigkill).
+_QDEL = "cancelled (qdel, or a SIGKILL to the job script; Grid Engine does not record by whom)"
 _FAILED_RESCHEDULED = 25  # rescheduled: it will run again
 
 TRANSIENT_SUBMIT = re.compile(
@@ -99,12 +102,19 @@ def map_failed(
     with its own exit code, whatever its maxvmem (tests/backends/sge/fixtures/8.1.9/oom-qacct-grow
     and the look-alike oom-qacct-crash). Only execd's kill says "memory": ``failed 37``
     with maxvmem above h_vmem times the slots (oom-qacct-multi, oom-qacct-pe2).
+
+    Such kills (qdel, h_rt, h_vmem) are SIGKILLs of the whole job: its exit_status,
+    137, is also what its command would show a shell (no job script outlives a
+    SIGKILL to record otherwise: same-event-qacct-*).
     """
     if failed == 0:
         if exit_status is None:
             return JobState.UNKNOWN, None, "no exit status in accounting"
         return (JobState.COMPLETED if exit_status == 0 else JobState.FAILED), exit_status, None
+    killed = exit_status or None
     if failed == _FAILED_TIMEOUT:
+        limit = parse_sge_time(category, "h_rt")
+        timeout = (JobState.TIMEOUT, killed, walltime_exceeded(limit))
         vmem = parse_sge_memory(category, "h_vmem")
         if vmem is not None and maxvmem_bytes is not None:
             # execd kills when the job's vmem passes h_vmem x slots, and records that
@@ -112,19 +122,18 @@ def map_failed(
             if maxvmem_bytes > vmem * slots:
                 return (
                     JobState.OUT_OF_MEMORY,
-                    None,
-                    f"h_vmem limit exceeded: maxvmem {maxvmem_bytes / 2**20:.1f} MiB "
+                    killed,
+                    f"{MEMORY_EXCEEDED} (h_vmem): maxvmem {maxvmem_bytes / 2**20:.1f} MiB "
                     f"> {vmem * slots / 2**20:.0f} MiB",
                 )
-            return JobState.TIMEOUT, None, "h_rt limit exceeded"
-        limit = parse_sge_time(category, "h_rt")
+            return timeout
         if limit is None and "h_vmem" in category:
-            return JobState.OUT_OF_MEMORY, None, "h_vmem limit exceeded"
+            return JobState.OUT_OF_MEMORY, killed, f"{MEMORY_EXCEEDED} (h_vmem)"
         if limit is not None and wallclock_s is not None and wallclock_s + 1 < limit:
-            return JobState.OUT_OF_MEMORY, None, "h_vmem limit exceeded"
-        return JobState.TIMEOUT, None, "h_rt limit exceeded"
+            return JobState.OUT_OF_MEMORY, killed, f"{MEMORY_EXCEEDED} (h_vmem)"
+        return timeout
     if failed == _FAILED_KILLED:
-        return JobState.CANCELLED, None, "killed from outside the job (qdel, or a signal to it)"
+        return JobState.CANCELLED, killed, _QDEL
     if failed == _FAILED_RESCHEDULED:
         return JobState.PENDING, None, "rescheduled"
     # A job that never started has a placeholder exit_status 0 (start_time -/-).

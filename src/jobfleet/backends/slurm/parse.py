@@ -17,7 +17,7 @@ from jobfleet.backends.command import Element, PollContext, Seen, command_failed
 from jobfleet.errors import CommandError, SpecError
 from jobfleet.runner import CommandResult
 from jobfleet.spec import parse_array
-from jobfleet.states import TERMINAL, JobState
+from jobfleet.states import MEMORY_EXCEEDED, TERMINAL, JobState, walltime_exceeded
 from jobfleet.units import parse_slurm_duration
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "Sigkilled",
     "exit_code",
     "map_state",
+    "named",
     "parse_accounting",
     "parse_batch_steps",
     "parse_find_by_name",
@@ -104,14 +105,15 @@ _NO_ACCOUNTING = re.compile(
     r"accounting storage is disabled|not running a supported accounting_storage", re.IGNORECASE
 )
 QUEUE_FORMAT = "%i|%A|%F|%K|%T|%r|%j"
-ACCOUNTING_FORMAT = "JobID,JobIDRaw,State,ExitCode"
+#: Timelimit last: recordings made before it was asked for read it as unknown.
+ACCOUNTING_FORMAT = "JobID,JobIDRaw,State,ExitCode,Timelimit"
 #: The batch step of a job OverMemoryKill ended: cancelled through the controller, by
 #: slurmstepd's uid. Neither ``kill -9`` nor ``scancel --batch --signal=KILL`` leaves the
 #: "by": they record plain CANCELLED (22.05/oom-sacct-batch-steps); scancel refuses
 #: ``ID.batch``.
 _STEP_CANCELLED_BY = re.compile(r"CANCELLED by \d+")
 _SCONTROL_KEYS = re.compile(
-    r"(?:^|\s)(JobId|ArrayJobId|ArrayTaskId|JobState|Reason|ExitCode)=(\S*)"
+    r"(?:^|\s)(JobId|ArrayJobId|ArrayTaskId|JobState|Reason|ExitCode|TimeLimit)=(\S*)"
 )
 #: squeue's fields for the queue view, split by the ASCII unit separator, which no job
 #: name or partition contains; the name comes last, so a name holding one anyway stays whole.
@@ -179,15 +181,36 @@ def parse_job_id(text: str) -> tuple[str, list[int] | None]:
     return base, [int(rest)] if rest.isdigit() else []
 
 
+def named(native_state: str, ctx: PollContext) -> str:
+    """sacct's ``CANCELLED by 1000`` with the uid's name (``ctx.user_name``):
+    ``CANCELLED by alice``; any other state as it is."""
+    word, by, uid = native_state.partition(" by ")
+    if by and uid.isdigit():
+        return f"{word} by {ctx.user_name(int(uid))}"
+    return native_state
+
+
 @functools.lru_cache(maxsize=4096)
-def _element(native_state: str, reason: str | None, code: int | None) -> Element:
-    """jobfleet's (state, exit code, reason) for SLURM's; cached: a poll of
-    thousands of jobs sees only a handful of different combinations."""
+def _element(
+    native_state: str, reason: str | None, code: int | None, limit_s: int | None = None
+) -> Element:
+    """jobfleet's (state, exit code, reason) for SLURM's (``limit_s``: the job's time
+    limit, if known); cached: a poll of thousands of jobs sees only a handful of
+    different combinations."""
     state, detail = map_state(native_state)
     if state is JobState.CANCELLED and detail:
         reason = f"cancelled {detail}"
     elif state is JobState.CANCELLED and reason == "DependencyNeverSatisfied":
         reason = f"cancelled: {NEVER_RUNS[reason]} ({reason})"
+    elif state is JobState.CANCELLED and not (reason or "").startswith("cancelled"):
+        # scontrol and squeue do not say who; sacct does (``CANCELLED by <uid>``). Their
+        # reason is still the one it waited for, if it never started. (A reason read
+        # already, kept from squeue for accounting's row, stays as it is.)
+        waited = "" if reason in (None, "", "None") else f" while waiting ({reason})"
+        reason = f"cancelled{waited} (SLURM did not say by whom)"
+    elif state is JobState.TIMEOUT:
+        deadline = native_state.startswith("DEADLINE")
+        reason = "deadline reached" if deadline else walltime_exceeded(limit_s)
     if state is JobState.PENDING and reason in NEVER_RUNS:
         reason = f"{reason}: {NEVER_RUNS[reason]}; `jobfleet cancel` removes it"
     elif reason in ("None", ""):
@@ -302,6 +325,11 @@ def parse_accounting(result: CommandResult, ctx: PollContext) -> tuple[Seen, Sig
         if len(fields) < 4:
             continue
         job_id, state, code_text = fields[0], fields[2], fields[3]
+        # Only a time-out's reason shows its limit (and only a time-out pays for reading it).
+        timeout = len(fields) > 4 and state == "TIMEOUT"
+        limit = parse_slurm_duration(fields[4]) if timeout else None
+        if " by " in state:
+            state = named(state, ctx)
         if code_text == "0:9" and state == "FAILED":
             # Killed by SIGKILL: by OverMemoryKill, or by anyone else (rare).
             try:
@@ -314,9 +342,9 @@ def parse_accounting(result: CommandResult, ctx: PollContext) -> tuple[Seen, Sig
             if job_id in wanted:
                 code = exit_code(code_text)
                 if ended and (job_id, None) in ended:
-                    element = _after_queue(_element(state, ended[(job_id, None)], code))
+                    element = _after_queue(_element(state, ended[(job_id, None)], code, limit))
                 else:
-                    element = _element(state, None, code)
+                    element = _element(state, None, code, limit)
                 seen[job_id] = {None: element}
             continue
         try:
@@ -329,9 +357,9 @@ def parse_accounting(result: CommandResult, ctx: PollContext) -> tuple[Seen, Sig
         for index in indices if indices is not None else [None]:
             code = exit_code(code_text)
             if (base, index) in ended:
-                element = _after_queue(_element(state, ended[(base, index)], code))
+                element = _after_queue(_element(state, ended[(base, index)], code, limit))
             else:
-                element = _element(state, None, code)
+                element = _element(state, None, code, limit)
             seen.setdefault(base, {})[index] = element
     return seen, sigkilled
 
@@ -357,7 +385,7 @@ def parse_batch_steps(result: CommandResult, sigkilled: Sigkilled) -> Seen:
         seen.setdefault(job, {})[index] = (
             JobState.OUT_OF_MEMORY,
             137,
-            f"killed by SLURM for using more memory than it requested{used}",
+            f"{MEMORY_EXCEEDED}{used}: killed by SLURM for using more than it requested",
         )
     return seen
 
@@ -386,13 +414,22 @@ def parse_memory(result: CommandResult, ctx: PollContext) -> Seen:
         else:
             continue
         element = _element(
-            keys.get("JobState", ""), keys.get("Reason"), exit_code(keys.get("ExitCode", ""))
+            keys.get("JobState", ""),
+            keys.get("Reason"),
+            exit_code(keys.get("ExitCode", "")),
+            parse_slurm_duration(keys.get("TimeLimit", ""))
+            if keys.get("JobState") == "TIMEOUT"
+            else None,
         )
         if element[0].is_terminal:
-            if ctx.accounting and keys.get("ExitCode") == "0:9":
+            if ctx.accounting and (
+                keys.get("ExitCode") == "0:9" or element[0] is JobState.CANCELLED
+            ):
                 # SIGKILLed, perhaps for its memory: only accounting tells (its batch
                 # step), and it has not caught up yet (an array element can be missing
-                # from sacct for seconds: 22.05/oom-sacct-array-placeholder).
+                # from sacct for seconds: 22.05/oom-sacct-array-placeholder). Cancelled:
+                # only accounting says by whom, and a job cancelled while it waited for
+                # a dependency has no row there until it ended.
                 element = (JobState.RUNNING, None, "ending; accounting has not caught up yet")
             seen.setdefault(owner, {})[index] = element
     return seen
