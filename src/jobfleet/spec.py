@@ -22,8 +22,9 @@ from typing import Any
 
 from jobfleet.arrays import ArraySpec, parse_array
 from jobfleet.errors import SpecError, shown
+from jobfleet.resources import Resources
 from jobfleet.states import DEFAULT_RETRY_ON, RETRYABLE, JobState
-from jobfleet.units import parse_memory, parse_walltime
+from jobfleet.validate import check_line, check_lines, check_text
 
 __all__ = [
     "ArraySpec",
@@ -37,38 +38,10 @@ __all__ = [
 ]
 
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 MAX_NAME_LENGTH = 200
 #: Most retries a job may ask for.
 MAX_RETRIES = 100
 _RETRYABLE_NAMES = tuple(s.value for s in RETRYABLE)
-
-
-def _check_int(field_name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise SpecError(field_name, f"expected a whole number, got {shown(value)}")
-    if value < minimum:
-        raise SpecError(field_name, f"must be at least {minimum}, got {value}")
-    return value
-
-
-def _check_text(field_name: str, value: object, *, allow_empty: bool = False) -> str:
-    if not isinstance(value, str):
-        raise SpecError(field_name, f"expected text, got {type(value).__name__}")
-    if not value and not allow_empty:
-        raise SpecError(field_name, "must not be empty")
-    if "\x00" in value:
-        raise SpecError(field_name, "must not contain a NUL character")
-    return value
-
-
-def _check_line(field_name: str, value: object) -> str:
-    text = _check_text(field_name, value)
-    if _CONTROL_RE.search(text):
-        raise SpecError(
-            field_name, f"must be one line without control characters, got {shown(text)}"
-        )
-    return text
 
 
 def _check_name(value: object) -> str:
@@ -78,10 +51,10 @@ def _check_name(value: object) -> str:
     Python holds as a lone surrogate) cannot be recorded, shown or sent to a
     scheduler, so it is refused here, for dry runs too.
     """
-    text = _check_text("name", value)
+    text = check_text("name", value)
     if len(text) > MAX_NAME_LENGTH:
         raise SpecError("name", f"at most {MAX_NAME_LENGTH} characters, got {len(text)}")
-    _check_line("name", text)
+    check_line("name", text)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -89,115 +62,6 @@ def _check_name(value: object) -> str:
             "name", f"must be text (UTF-8); {shown(text)} holds a byte that is not"
         ) from None
     return text
-
-
-def _text_tuple(field_name: str, values: object) -> tuple[str, ...]:
-    if isinstance(values, str) or not isinstance(values, Iterable):
-        raise SpecError(field_name, f"expected a list of strings, got {shown(values)}")
-    return tuple(_check_line(f"{field_name}[{i}]", v) for i, v in enumerate(values))
-
-
-@dataclass(frozen=True, slots=True)
-class Resources:
-    """What one job (or each array element) asks for, in canonical units.
-
-    Attributes:
-        cores: CPU cores per task.
-        memory_bytes: memory for the whole job on one node; None leaves it to the site.
-        walltime_s: run time limit in seconds; None leaves it to the site.
-        gpus: GPUs per job.
-        nodes: number of nodes.
-        queue: queue or partition name.
-        account: account or project to charge.
-        extra_directives: raw directive bodies added as-is after the generated ones,
-            e.g. ``"--constraint=haswell"`` (the dialect adds ``#SBATCH``).
-        directives_skip: a generated directive containing any of these strings is left out.
-        extra_args: extra arguments for the submit command (e.g. ``sbatch``).
-
-    Use :meth:`of` to build one from human units (``memory="4G"``).
-    """
-
-    cores: int = 1
-    memory_bytes: int | None = None
-    walltime_s: int | None = None
-    gpus: int = 0
-    nodes: int = 1
-    queue: str | None = None
-    account: str | None = None
-    extra_directives: tuple[str, ...] = ()
-    directives_skip: tuple[str, ...] = ()
-    extra_args: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        _check_int("resources.cores", self.cores, 1)
-        _check_int("resources.gpus", self.gpus, 0)
-        _check_int("resources.nodes", self.nodes, 1)
-        if self.memory_bytes is not None:
-            _check_int("resources.memory_bytes", self.memory_bytes, 1)
-        if self.walltime_s is not None:
-            _check_int("resources.walltime_s", self.walltime_s, 1)
-        for name in ("queue", "account"):
-            value = getattr(self, name)
-            if value is not None:
-                _check_line(f"resources.{name}", value)
-        for name in ("extra_directives", "directives_skip", "extra_args"):
-            object.__setattr__(self, name, _text_tuple(f"resources.{name}", getattr(self, name)))
-
-    #: Keys accepted by :meth:`of` and in configuration files.
-    KEYS = (
-        "cores",
-        "memory",
-        "walltime",
-        "gpus",
-        "nodes",
-        "queue",
-        "account",
-        "extra_directives",
-        "directives_skip",
-        "extra_args",
-    )
-
-    @classmethod
-    def of(cls, **values: Any) -> Resources:
-        """Build from human units: ``Resources.of(cores=4, memory="8G", walltime="1h")``."""
-        return cls.from_mapping(values)
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], prefix: str = "resources") -> Resources:
-        """Build from a mapping with the keys in :attr:`KEYS`; None values are left unset.
-
-        Raises:
-            SpecError: an unknown key (with the valid ones) or a bad value.
-        """
-        kwargs: dict[str, Any] = {}
-        for key, value in values.items():
-            if key not in cls.KEYS:
-                from difflib import get_close_matches
-
-                close = get_close_matches(str(key), cls.KEYS, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise SpecError(
-                    f"{prefix}.{key}",
-                    f"unknown resource{hint}; valid keys: {', '.join(cls.KEYS)}",
-                )
-            if value is None:
-                continue
-            if key == "memory":
-                kwargs["memory_bytes"] = parse_memory(value, f"{prefix}.memory")
-            elif key == "walltime":
-                kwargs["walltime_s"] = parse_walltime(value, f"{prefix}.walltime")
-            elif key in ("extra_directives", "directives_skip", "extra_args"):
-                kwargs[key] = _text_tuple(f"{prefix}.{key}", value)
-            else:
-                kwargs[key] = value
-        try:
-            return cls(**kwargs)
-        except SpecError as exc:
-            raise SpecError(exc.field.replace("resources", prefix, 1), exc.message) from None
-
-    def merged(self, **changes: Any) -> Resources:
-        """A copy with some fields replaced (canonical field names)."""
-        return dataclasses.replace(self, **changes)
 
 
 class DepKind(str, enum.Enum):
@@ -230,7 +94,7 @@ class Dependency:
                 raise SpecError(
                     "dependencies.kind", f"{shown(self.kind)}; choose one of {choices}"
                 ) from None
-        ids = _text_tuple("dependencies.job_ids", self.job_ids)
+        ids = check_lines("dependencies.job_ids", self.job_ids)
         if not ids:
             raise SpecError("dependencies.job_ids", "name at least one job id")
         object.__setattr__(self, "job_ids", tuple(dict.fromkeys(ids)))
@@ -290,7 +154,7 @@ class JobSpec:
         if not command:
             raise SpecError("command", "must not be empty; give the program to run")
         for i, arg in enumerate(command):
-            _check_text(f"command[{i}]", arg, allow_empty=i > 0)
+            check_text(f"command[{i}]", arg, allow_empty=i > 0)
         if self.shell and len(command) != 1:
             raise SpecError("command", "with shell=True give exactly one string of shell code")
         object.__setattr__(self, "command", command)
@@ -299,14 +163,14 @@ class JobSpec:
         for name in ("workdir", "stdout", "stderr"):
             value = getattr(self, name)
             if value is not None:
-                _check_line(name, value)
+                check_line(name, value)
         if not isinstance(self.env, Mapping):
             raise SpecError("env", f"expected a mapping of names to values, got {shown(self.env)}")
         env = {}
         for key, value in self.env.items():
             if not isinstance(key, str) or not _ENV_NAME_RE.fullmatch(key):
                 raise SpecError("env", f"{shown(key)} is not a valid environment variable name")
-            env[key] = _check_text(f"env.{key}", value, allow_empty=True)
+            env[key] = check_text(f"env.{key}", value, allow_empty=True)
         object.__setattr__(self, "env", env)
         if not isinstance(self.resources, Resources):
             raise SpecError("resources", "expected a Resources object; use Resources.of(...)")
@@ -365,7 +229,6 @@ class JobSpec:
 
 def spec_to_dict(spec: JobSpec) -> dict[str, Any]:
     """A JSON-compatible dict of a spec, read back by :func:`spec_from_dict`."""
-    res = spec.resources
     return {
         "command": list(spec.command),
         "shell": spec.shell,
@@ -374,18 +237,7 @@ def spec_to_dict(spec: JobSpec) -> dict[str, Any]:
         "env": dict(spec.env),
         "stdout": spec.stdout,
         "stderr": spec.stderr,
-        "resources": {
-            "cores": res.cores,
-            "memory_bytes": res.memory_bytes,
-            "walltime_s": res.walltime_s,
-            "gpus": res.gpus,
-            "nodes": res.nodes,
-            "queue": res.queue,
-            "account": res.account,
-            "extra_directives": list(res.extra_directives),
-            "directives_skip": list(res.directives_skip),
-            "extra_args": list(res.extra_args),
-        },
+        "resources": spec.resources.to_dict(),
         "array": None
         if spec.array is None
         else {
@@ -421,7 +273,7 @@ def spec_from_dict(data: Mapping[str, Any]) -> JobSpec:
             env=dict(data.get("env") or {}),
             stdout=data.get("stdout"),
             stderr=data.get("stderr"),
-            resources=Resources(**data.get("resources", {})),
+            resources=Resources.from_dict(data.get("resources", {})),
             array=array,
             dependencies=tuple(
                 Dependency(DepKind(d["kind"]), tuple(d["job_ids"]))
