@@ -28,6 +28,7 @@ __all__ = [
     "SubprocessRunner",
     "argv_chunks",
     "bounded_timeout",
+    "time_left",
     "unbounded",
     "within",
 ]
@@ -60,6 +61,12 @@ def within(seconds: float | None) -> Iterator[None]:
         yield
     finally:
         _deadline.reset(token)
+
+
+def time_left() -> tuple[float, float] | None:
+    """(seconds left, seconds in all) of the bound of :func:`within`, or None."""
+    bound = _deadline.get()
+    return None if bound is None else (bound[0] - time.monotonic(), bound[1])
 
 
 @contextlib.contextmanager

@@ -64,3 +64,19 @@ def test_accounting_is_split_only_past_the_argument_limit(tmp_path: Path) -> Non
     runner = answers("")
     SlurmBackend(runner).poll(many[:1000])
     assert (runner.count("squeue"), runner.count("sacct")) == (1, 1)
+
+
+def test_a_submission_is_never_cut_short_by_a_bound(tmp_path: Path) -> None:
+    # A status that submits a retry runs under within(): a submission stopped half-way
+    # could not tell whether it happened (the job could run twice), so it is not bound.
+    from jobfleet.backends.base import SubmitRequest
+    from jobfleet.runner import within
+    from jobfleet.spec import JobSpec
+
+    runner = ScriptedRunner(lambda argv: CommandResult(argv, 0, "4243\n", ""))
+    request = SubmitRequest(
+        "8", "jfabc-8-x", JobSpec(["true"]), str(tmp_path / "j.sh"), str(tmp_path)
+    )
+    with within(0):  # the bound has passed already
+        assert SlurmBackend(runner).submit(request) == "4243"
+        assert runner.count("sbatch") == 1

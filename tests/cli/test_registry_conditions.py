@@ -274,3 +274,25 @@ def test_a_lock_held_too_long_is_one_line(jf_home: Path) -> None:
         holder.execute("ROLLBACK")
         holder.close()
     jf("submit", "--", "true")
+
+
+def test_a_read_only_home_shows_unfinished_jobs_as_recorded(jf_home: Path) -> None:
+    from jobfleet.registry import NewJob, Registry, StatusUpdate
+    from jobfleet.spec import JobSpec
+    from jobfleet.states import JobState
+
+    a_registry(jf_home)
+    with Registry(jf_home) as registry:
+        (job,) = registry.create_jobs([NewJob("far", "slurm", JobSpec(["true"]))], ["987654"])
+        registry.apply([StatusUpdate(job.id, JobState.RUNNING, native_id="987654")])
+    time.sleep(1.5)  # the local agent's idle exit: nothing writes here any more
+    db = jf_home / "registry.db"
+    before = digest(db)
+    with read_only(jf_home):
+        proc = jf("status", "--json", job.id)  # a poll's news could not be recorded
+        (row,) = json.loads(proc.stdout)
+        assert (row["state"], row["refreshed"]) == ("running", False)
+        assert row["not_refreshed_because"].startswith("not asked: ")
+        assert "not writable" in row["not_refreshed_because"]
+        assert proc.stderr.startswith("jobfleet: warning: slurm not asked: ")
+    assert digest(db) == before

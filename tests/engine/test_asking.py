@@ -174,3 +174,87 @@ def test_wait_with_a_time_out_is_not_held_up_by_a_scheduler_that_does_not_answer
         fleet.wait([job.id], timeout_s=0.5)
     assert raised.value.pending == [job.id]
     assert fleet.registry.get(job.id).state is R  # nothing concluded
+
+
+def test_work_outside_the_runner_is_not_waited_for_past_the_bound(fleet: Fleet) -> None:
+    class Stuck(Quick):
+        """Its poll blocks without running a command (an agent starting, a hung mount)."""
+
+        name = "stuck"
+        release = threading.Event()
+
+        def poll(self, targets: Sequence[PollTarget]) -> dict[str, NativeStatus]:
+            self.release.wait(60)
+            return {}
+
+    quick = Quick()
+    fleet.use_backend(quick)
+    fleet.use_backend(Stuck())
+    jobs = [running(fleet, "stuck", "1"), running(fleet, "quick", "2")]
+    try:
+        report = fleet.look(jobs, within_s=0.5)
+    finally:
+        Stuck.release.set()
+    assert report.unanswered == {"stuck": "stuck did not answer within 0.5s"}
+    assert {r.backend: r.state for r in report.records} == {"stuck": R, "quick": C}
+
+
+def test_a_backend_error_is_that_backend_not_answering(fleet: Fleet) -> None:
+    from jobfleet.errors import BackendError
+
+    class Locked(Quick):
+        name = "locked"
+
+        def poll(self, targets: Sequence[PollTarget]) -> dict[str, NativeStatus]:
+            raise BackendError("its queue is locked by another process")
+
+    fleet.use_backend(Locked())
+    fleet.use_backend(Quick())
+    jobs = [running(fleet, "locked", "1"), running(fleet, "quick", "2")]
+    report = fleet.look(jobs)
+    assert report.unanswered == {"locked": "its queue is locked by another process"}
+    assert {r.backend: r.state for r in report.records} == {"locked": R, "quick": C}
+
+
+def test_a_signal_is_sent_to_nobody_when_one_backend_cannot_send_it(fleet: Fleet) -> None:
+    import dataclasses as dc
+
+    from jobfleet.errors import BackendError
+
+    sent: list[str] = []
+
+    class Signals(Quick):
+        name = "signals"
+
+        def cancel(self, native_ids, *, indices=None, signal=None):  # type: ignore[no-untyped-def]
+            sent.extend(native_ids)
+            return {}
+
+    class NoSignals(Signals):
+        name = "nosignals"
+        capabilities = dc.replace(Quick.capabilities, signals=False)
+
+    fleet.use_backend(Signals())
+    fleet.use_backend(NoSignals())
+    jobs = [running(fleet, "signals", "1"), running(fleet, "nosignals", "2")]
+    with pytest.raises(BackendError, match="nosignals backend cannot send a chosen signal"):
+        fleet.cancel([j.id for j in jobs], signal="USR1")
+    assert sent == []
+
+
+def test_a_cancel_that_did_not_reach_the_scheduler_keeps_the_jobs_retries(fleet: Fleet) -> None:
+    class Down(Quick):
+        name = "down"
+
+        def cancel(self, native_ids, *, indices=None, signal=None):  # type: ignore[no-untyped-def]
+            raise CommandError(("scancel",), "scancel did not answer within 60s", transient=True)
+
+    fleet.use_backend(Down())
+    (job,) = fleet.registry.create_jobs(
+        [NewJob("down", "down", JobSpec(["true"], name="down", retries=2))], ["1"]
+    )
+    fleet.registry.apply([StatusUpdate(job.id, R, native_id="1")])
+    report = fleet.cancel_report([job.id])
+    assert list(report.unanswered) == ["down"]
+    kept = fleet.registry.get(job.id)
+    assert (kept.state, kept.spec["retries"]) == (R, 2)  # still running, still retried

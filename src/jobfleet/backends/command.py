@@ -29,7 +29,7 @@ from jobfleet.backends.base import Backend, NativeStatus, PollTarget, SubmitRequ
 from jobfleet.errors import CommandError, SubmitError
 from jobfleet.jobdir import exit_code_path, read_exit_code, read_never_met
 from jobfleet.owner import user_name
-from jobfleet.runner import CommandResult, Runner, SubprocessRunner, argv_chunks
+from jobfleet.runner import CommandResult, Runner, SubprocessRunner, argv_chunks, unbounded
 from jobfleet.script import EXIT_DEPENDENCY_NEVER_MET
 from jobfleet.settings import duration, interval, option, to_seconds, whole
 from jobfleet.states import JobState, aggregate
@@ -239,8 +239,14 @@ class CommandBackend(Backend):
         A submit command that failed for a passing reason (back-pressure, a
         time-out) may still have created the job: before each retry the job is
         looked up by its unique name, and it is submitted again only when the
-        scheduler answered that no such job exists.
+        scheduler answered that no such job exists. Never cut short by a bound of
+        :func:`~jobfleet.runner.within` (a status that submits a retry): a
+        submission stopped half-way could not tell whether it happened.
         """
+        with unbounded():
+            return self._submit(request)
+
+    def _submit(self, request: SubmitRequest) -> str:
         argv = self.submit_argv(request)
         pause = self.settings.retry_backoff_s
         tries, limit = 0, self.settings.submit_retries + 1

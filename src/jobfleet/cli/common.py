@@ -7,6 +7,7 @@ import errno
 import functools
 import json
 import re
+import select
 import sys
 from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -114,6 +115,17 @@ def warn(message: str) -> None:
     click.echo(f"jobfleet: warning: {shorten(one_line, MAX_ERROR_LINE)}", err=True)
 
 
+def stdout_gone() -> bool:
+    """Whether nobody reads our standard output any more (``jobfleet status | head``
+    after head ended): a pipe whose reader closed polls as an error."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & (select.POLLERR | select.POLLHUP) for _, event in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no real file (captured output)
+        return False
+
+
 def handle_errors(func: F) -> F:
     """Turn library errors into one line and an exit status; never a traceback
     unless ``--debug`` was given."""
@@ -128,8 +140,10 @@ def handle_errors(func: F) -> F:
             if debug:
                 raise
             fail(str(exc), exc.exit_status)
-        except BrokenPipeError:
-            raise  # the reader of our output went away: main() ends quietly
+        except BrokenPipeError as exc:
+            if stdout_gone():
+                raise  # the reader of our output went away: main() ends quietly
+            fail(str(exc), EXIT_FAILED)
         except OSError as exc:
             if debug:
                 raise

@@ -97,7 +97,10 @@ def status(
     if no_refresh:
         return
     for backend, why in report.unanswered.items():
-        warn(f"{backend} did not answer ({why}); its jobs show their last known states")
+        if why.startswith("not asked"):
+            warn(f"{backend} {why}; its jobs show their recorded states")
+        else:
+            warn(f"{backend} did not answer ({why}); its jobs show their last known states")
 
 
 def _summary(records: Sequence[JobRecord]) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from jobfleet import __version__
-from jobfleet.cli.common import EXIT_FAILED, EXIT_USAGE, fail
+from jobfleet.cli.common import EXIT_FAILED, EXIT_USAGE, fail, stdout_gone
 from jobfleet.cli.config_cmd import config_group
 from jobfleet.cli.jobs import cancel, logs, status, wait
 from jobfleet.cli.queue import adopt, queue, top
@@ -63,7 +63,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except BrokenPipeError:
+    except BrokenPipeError as exc:
+        if not stdout_gone():
+            fail(str(exc), EXIT_FAILED)  # another pipe of ours broke: say so
         # `jobfleet status | head`: the reader went away. End quietly, as other
         # tools do, and keep Python from complaining when it flushes stdout at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -8,7 +8,7 @@ import signal as signals
 from collections.abc import Iterable, Sequence
 
 from jobfleet.engine.pool import BackendPool
-from jobfleet.errors import CommandError, SpecError, shown
+from jobfleet.errors import BackendError, CommandError, SpecError, shown
 from jobfleet.owner import user_name
 from jobfleet.registry import Registry, StatusUpdate
 from jobfleet.states import JobRecord, JobState, cancelled_by
@@ -93,6 +93,14 @@ def cancel(
     for record in records:
         if record.native_id and not record.state.is_terminal:
             by_backend.setdefault(record.backend, []).append(record)
+    if signal is not None:
+        # Every backend can do it, or nothing is sent (no job signalled half-way).
+        for backend_name in by_backend:
+            if not backends.get(backend_name).capabilities.signals:
+                raise BackendError(
+                    f"the {backend_name} backend cannot send a chosen signal to a job; "
+                    "cancel it instead"
+                )
     gone: list[StatusUpdate] = []
     errors: dict[str, CommandError] = {}
     try:

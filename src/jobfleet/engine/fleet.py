@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -32,8 +31,8 @@ from jobfleet.engine.polling import Poller
 from jobfleet.engine.pool import BackendPool
 from jobfleet.engine.recovery import Recovery
 from jobfleet.engine.submission import DryRun, Submission, awaits_reconciling
-from jobfleet.engine.views import QueueReport, QueueRow, ask_queues, queue_rows
-from jobfleet.errors import CommandError, SpecError, UnknownJobError
+from jobfleet.engine.views import QueueReport, QueueRow, Report, ask_queues, queue_rows
+from jobfleet.errors import SpecError, UnknownJobError
 from jobfleet.jobdir import stream_path
 from jobfleet.registry import Registry
 from jobfleet.runner import Runner, unbounded, within
@@ -41,25 +40,6 @@ from jobfleet.spec import JobSpec, spec_from_dict
 from jobfleet.states import JobRecord
 
 __all__ = ["DryRun", "Fleet", "QueueRow", "Report"]
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    """Records as fresh as they could be made, and the backends that did not answer.
-
-    Attributes:
-        records: every job asked about; those of an unanswering backend as last known.
-        unanswered: backend name -> why it could not be asked.
-        errors: backend name -> the error itself.
-    """
-
-    records: list[JobRecord]
-    unanswered: dict[str, str] = field(default_factory=dict)
-    errors: dict[str, CommandError] = field(default_factory=dict)
-
-    def refreshed(self, record: JobRecord) -> bool:
-        """Whether ``record`` is as its backend answered now (not its last known state)."""
-        return record.backend not in self.unanswered
 
 
 class Fleet:
@@ -200,18 +180,19 @@ class Fleet:
         A backend that cannot be asked changes nothing: its jobs keep their last
         known states (:attr:`Report.unanswered` says which and why); what the
         others answered is recorded all the same. Backends are asked at once,
-        each in its own thread; ``within_s`` bounds how long the asking (the
-        first two steps) may take: a scheduler command still running then is
-        stopped and its backend counts as not answering. Retries are submitted
-        without that bound (a submission cut short could not tell whether it
-        happened).
+        each in its own thread; ``within_s`` bounds how long the asking may take
+        (the first step and the poll each): a scheduler command still running
+        then is stopped and its backend counts as not answering. Submissions
+        (retries) are never cut short by it (a submission stopped half-way could
+        not tell whether it happened).
         """
         current = {r.id: r for r in records}
-        with within(within_s):
-            unsure = [r for r in current.values() if awaits_reconciling(r)]
-            if unsure:
+        unsure = [r for r in current.values() if awaits_reconciling(r)]
+        if unsure:  # rare (a submitter died): its own bound, not the poll's share
+            with within(within_s):
                 self._recovery.reconcile(unsure)
-                current.update((r.id, r) for r in self.registry.get_many([r.id for r in unsure]))
+            current.update((r.id, r) for r in self.registry.get_many([r.id for r in unsure]))
+        with within(within_s):
             polled = self._poller.refresh(current.values())
         current = {r.id: r for r in polled.records}
         # Also those that ended before (a program that died before retrying them).
@@ -261,9 +242,13 @@ class Fleet:
                 unfinished job's backend is then reported as not asked).
         """
         records = self.registry.get_many(list(job_ids)) if job_ids else self.registry.recent(limit)
-        if not ask:
+        unwritable = self.registry.read_only
+        if not ask or unwritable is not None:
+            # A registry that cannot be written cannot record what a poll learns:
+            # its recorded states are shown, and why nobody was asked.
+            why = "not asked" if not ask else f"not asked: {unwritable}"
             skipped = {r.backend for r in records if not r.state.is_terminal}
-            return Report(records, dict.fromkeys(sorted(skipped), "not asked"))
+            return Report(records, dict.fromkeys(sorted(skipped), why))
         if within_s is None:
             within_s = self.config.wait.status_timeout_s
         return self.look(records, within_s=within_s)
@@ -340,10 +325,10 @@ class Fleet:
         """
         name = cancelling.signal_name(signal) if signal is not None else None
         records = self.registry.get_many(list(job_ids))
-        retried = [r.id for r in records if r.spec.get("retries")]
+        retried = {r.id: r for r in records if r.spec.get("retries")}
         if retried and signal is None:
             # A cancelled job is not submitted again, even if its last attempt failed.
-            self.registry.stop_retries(retried)
+            self.registry.stop_retries(list(retried))
             records = self.registry.get_many(list(job_ids))
         unsure = [r for r in records if awaits_reconciling(r)]
         if unsure:
@@ -355,6 +340,11 @@ class Fleet:
         failed = cancelling.cancel(
             self.registry, self._backends, records, indices=indices, signal=name
         )
+        if failed and retried and signal is None:
+            # Not cancelled after all: those jobs keep the retries they had.
+            self.registry.restore_retries(
+                {i: r.spec["retries"] for i, r in retried.items() if r.backend in failed}
+            )
         after = self.registry.get_many([r.id for r in records])
         # A backend that did not take the cancel is not asked again at once.
         report = self.look([r for r in after if r.backend not in failed])

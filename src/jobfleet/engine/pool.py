@@ -12,12 +12,15 @@ from typing import TypeVar
 from jobfleet import backends as catalog
 from jobfleet.backends.base import Backend
 from jobfleet.config import Config
-from jobfleet.errors import CommandError
-from jobfleet.runner import Runner
+from jobfleet.errors import BackendError, CommandError
+from jobfleet.runner import Runner, time_left
 
 __all__ = ["BackendPool"]
 
 T = TypeVar("T")
+
+#: How long past its bound a backend's answer is still waited for.
+_GRACE_S = 1.0
 
 
 class BackendPool:
@@ -77,26 +80,35 @@ class BackendPool:
                 answers[name] = calls[name](made[name])
             except CommandError as exc:
                 answers[name] = exc
+            except BackendError as exc:  # e.g. its queue is locked: this one cannot answer
+                answers[name] = CommandError((name,), str(exc))
             except BaseException as exc:  # raised again below, in the caller's thread
                 bugs.append(exc)
 
-        if len(calls) <= 1:
+        if len(calls) <= 1 and time_left() is None:
             for name in calls:
                 ask(name)
         else:
-            threads = [
-                threading.Thread(
+            threads = {
+                name: threading.Thread(
                     target=contextvars.copy_context().run,
                     args=(ask, name),
                     name=f"jobfleet-ask-{name}",
                     daemon=True,
                 )
                 for name in calls
-            ]
-            for thread in threads:
+            }
+            for thread in threads.values():
                 thread.start()
-            for thread in threads:
-                thread.join()
+            for name, thread in threads.items():
+                # Work outside the runner (a local agent starting, a file system that
+                # hangs) is not stopped by the bound: it is left to finish unheard.
+                bound = time_left()
+                thread.join(None if bound is None else max(bound[0], 0.0) + _GRACE_S)
+                if bound is not None and thread.is_alive():
+                    answers[name] = CommandError(
+                        (name,), f"{name} did not answer within {bound[1]:g}s", transient=True
+                    )
         if bugs:
             raise bugs[0]
         return {name: answers[name] for name in calls}

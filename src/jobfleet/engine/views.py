@@ -1,4 +1,5 @@
-"""Views of a scheduler's queue with this registry's eyes: which rows are our jobs."""
+"""What the CLI shows: reports of records (fresh or last known), and schedulers'
+queues with this registry's eyes (which rows are our jobs)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,26 @@ from jobfleet.registry import Registry
 from jobfleet.runner import within
 from jobfleet.states import JobRecord
 
-__all__ = ["QueueReport", "QueueRow", "ask_queues", "queue_rows"]
+__all__ = ["QueueReport", "QueueRow", "Report", "ask_queues", "queue_rows"]
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Records as fresh as they could be made, and the backends that did not answer.
+
+    Attributes:
+        records: every job asked about; those of an unanswering backend as last known.
+        unanswered: backend name -> why it could not be asked.
+        errors: backend name -> the error itself.
+    """
+
+    records: list[JobRecord]
+    unanswered: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, CommandError] = field(default_factory=dict)
+
+    def refreshed(self, record: JobRecord) -> bool:
+        """Whether ``record`` is as its backend answered now (not its last known state)."""
+        return record.backend not in self.unanswered
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import time
 from collections.abc import Mapping
 from contextlib import suppress
 from pathlib import Path
@@ -99,9 +100,28 @@ def db_file_problem(path: Path) -> str | None:
     page_size = 65536 if page_size == 1 else page_size
     pages = int.from_bytes(header[28:32], "big")
     # The header's page count is valid when its "valid-for" number is the change counter.
-    if pages and header[24:28] == header[92:96] and size < pages * page_size:
+    # A checkpoint writes page 1 (the new count) before the file grows: judge it cut
+    # short only when no write-ahead log exists before or after looking (no connection
+    # is open, so no checkpoint can be under way), and twice in a row.
+    if (
+        pages
+        and header[24:28] == header[92:96]
+        and size < pages * page_size
+        and not _logged(path)
+        and _size_again(path) == size
+        and not _logged(path)
+    ):
         return f"it is cut short: {size} of its {pages * page_size} bytes"
     return None
+
+
+def _logged(path: Path) -> bool:
+    return path.with_name(path.name + "-wal").exists()
+
+
+def _size_again(path: Path) -> int:
+    time.sleep(0.05)
+    return path.stat().st_size
 
 
 def create_private_file(path: Path) -> None:

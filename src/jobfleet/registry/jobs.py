@@ -319,6 +319,14 @@ def begin_retry(
     return records.load(conn, [row_id])[0]
 
 
+def restore_retries(conn: sqlite3.Connection, retries: Mapping[str, int]) -> None:
+    """Give jobs back the retries :func:`stop_retries` took (their cancel failed)."""
+    conn.executemany(
+        "UPDATE jobs SET spec = json_set(spec, '$.retries', ?) WHERE id = ?",
+        [(n, records.row_id(job_id)) for job_id, n in retries.items()],
+    )
+
+
 def stop_retries(conn: sqlite3.Connection, job_ids: Sequence[str]) -> None:
     """Make the attempt each job is on its last."""
     conn.executemany(

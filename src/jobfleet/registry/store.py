@@ -221,6 +221,11 @@ class Registry:
         with self._transaction(write=False) as conn:
             return records.attempts(conn, job_id)
 
+    def restore_retries(self, retries: Mapping[str, int]) -> None:
+        """Give jobs back the retries :meth:`stop_retries` took (job id -> retries)."""
+        with self._transaction(write=True) as conn:
+            jobs.restore_retries(conn, retries)
+
     def stop_retries(self, job_ids: Sequence[str]) -> None:
         """No more retries for these jobs (they were cancelled): the attempt they are
         on is their last."""

@@ -1441,10 +1441,11 @@ def test_deadline_is_a_timeout_of_its_own_words() -> None:
     assert seen["72"][None] == (JobState.TIMEOUT, None, "deadline reached")
 
 
-def test_parse_memory_leaves_a_cancel_to_accounting() -> None:
-    # Only sacct says by whom, and a job cancelled while it waited for a dependency has
-    # no row there until it ended: with accounting, scontrol's CANCELLED waits for it.
+def test_parse_memory_takes_a_cancel_at_once_even_with_accounting() -> None:
+    # Waiting for sacct to say by whom could outlast scontrol's memory of the job (a
+    # backlog to slurmdbd): the job would then be read from its exit-code file (143)
+    # as failed, and retried. A cancel is a cancel at once; who did it may stay unsaid.
     seen = slurm_parse.parse_memory(load("scontrol-all-final"), context(["248"], accounting=True))
-    assert seen == {
-        "248": {None: (JobState.RUNNING, None, "ending; accounting has not caught up yet")}
-    }
+    ((state, _, reason),) = seen["248"].values()
+    assert state is JobState.CANCELLED
+    assert reason is not None and reason.startswith("cancelled")

@@ -253,6 +253,8 @@ class LocalBackend(Backend):
             os.write(fd, b"!")
         except BlockingIOError:
             pass  # the FIFO is full of wake-ups already
+        except OSError:
+            pass  # the agent left meanwhile (EPIPE): the next one reads the whole queue
         finally:
             os.close(fd)
 

@@ -422,14 +422,13 @@ def parse_memory(result: CommandResult, ctx: PollContext) -> Seen:
             else None,
         )
         if element[0].is_terminal:
-            if ctx.accounting and (
-                keys.get("ExitCode") == "0:9" or element[0] is JobState.CANCELLED
-            ):
+            if ctx.accounting and keys.get("ExitCode") == "0:9":
                 # SIGKILLed, perhaps for its memory: only accounting tells (its batch
                 # step), and it has not caught up yet (an array element can be missing
-                # from sacct for seconds: 22.05/oom-sacct-array-placeholder). Cancelled:
-                # only accounting says by whom, and a job cancelled while it waited for
-                # a dependency has no row there until it ended.
+                # from sacct for seconds: 22.05/oom-sacct-array-placeholder).
+                # (A cancel is taken at once, although only accounting says by whom:
+                # waiting for it could outlast scontrol's memory of the job, and the
+                # job would then be read from its exit-code file as failed 143.)
                 element = (JobState.RUNNING, None, "ending; accounting has not caught up yet")
             seen.setdefault(owner, {})[index] = element
     return seen
