@@ -95,12 +95,14 @@ def test_stepped_array_and_the_arrays_it_cannot_express(fleet: Fleet) -> None:
 
 def test_dependencies_mean_what_they_say(fleet: Fleet, tmp_path: Path) -> None:
     flag, never = tmp_path / "first", tmp_path / "never"
-    first = fleet.submit(JobSpec(["bash", "-c", f"sleep 1; touch '{flag}'"]))
+    # Long enough to be still running when the last dependent is submitted, even on a
+    # loaded machine (each qsub takes its time): a job already ended is judged by jobfleet.
+    first = fleet.submit(JobSpec(["bash", "-c", f"sleep 8; touch '{flag}'"]))
     then = fleet.submit(
         JobSpec(["test", "-e", str(flag)], dependencies=after(DepKind.AFTER_OK, first.id))
     )
     # Still running when its dependents are submitted: the script decides, not jobfleet.
-    failing = fleet.submit(JobSpec(["bash", "-c", "sleep 2; exit 3"]))
+    failing = fleet.submit(JobSpec(["bash", "-c", "sleep 10; exit 3"]))
     blocked = fleet.submit(
         JobSpec(["touch", str(never)], dependencies=after(DepKind.AFTER_OK, failing.id))
     )
