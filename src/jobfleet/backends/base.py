@@ -215,6 +215,10 @@ class Backend(abc.ABC):
     #: What the scheduler can do; a backend whose settings change it sets its own
     #: in ``__init__``.
     capabilities: Capabilities = Capabilities()
+    #: What a job option (``"resources.cores"``) does on this backend where neither its
+    #: job script nor its submit command shows it (``jobfleet options`` reads the
+    #: rest off a dry run).
+    option_notes: ClassVar[Mapping[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -22,6 +22,7 @@ from jobfleet import __version__
 from jobfleet.cli.common import EXIT_FAILED, EXIT_USAGE, fail, stdout_gone
 from jobfleet.cli.config_cmd import config_group
 from jobfleet.cli.jobs import cancel, logs, status, wait
+from jobfleet.cli.options import options
 from jobfleet.cli.queue import adopt, queue, top
 from jobfleet.cli.submit import submit
 
@@ -43,7 +44,7 @@ def cli(debug: bool) -> None:
     )
 
 
-for _command in (submit, status, wait, cancel, logs, queue, adopt, top, config_group):
+for _command in (submit, status, wait, cancel, logs, queue, adopt, top, options, config_group):
     cli.add_command(_command)
 
 

@@ -15,9 +15,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from jobfleet.backends.base import (
     Backend,
@@ -257,6 +258,22 @@ class LocalBackend(Backend):
             pass  # the agent left meanwhile (EPIPE): the next one reads the whole queue
         finally:
             os.close(fd)
+
+    option_notes: ClassVar[Mapping[str, str]] = {
+        "resources.cores": "the agent starts the job once that many of this machine's "
+        "cores are free (local.cores), and counts them taken until it ends",
+        "resources.memory": "the agent starts the job once that much of this machine's "
+        "memory is not promised to other jobs (local.memory); not a limit on the job",
+        "resources.walltime": "the agent ends the job at its walltime: TERM, then KILL after "
+        "local.cancel_grace; reported timeout",
+        "resources.gpus": "the agent gives the job that many free GPUs (local.gpus), named "
+        "in CUDA_VISIBLE_DEVICES",
+        "resources.queue": "ignored: the local backend has one queue",
+        "resources.account": "ignored: nothing is charged on this machine",
+        "resources.extra_directives": "ignored: the local job script has no directives",
+        "resources.directives_skip": "ignored: the local job script has no directives",
+        "resources.extra_args": "ignored: nothing is run to submit a local job",
+    }
 
     # -- Backend ------------------------------------------------------------------
 

@@ -1,0 +1,211 @@
+"""What each job option becomes on each backend (``jobfleet options``, docs/options.md).
+
+Read off the code itself, so the table cannot drift from it: every option of the
+job sections of the configuration is set to a sample value, and a dry run on
+each backend shows what that changed in the job script and in the submit
+command, compared with the same job without it. A backend that refuses the
+value says why; what a backend does without showing it in either (the local
+agent's cores, say) is its :attr:`~jobfleet.backends.base.Backend.option_notes`.
+Options without any of these are shown as having no effect there, which is
+how a silently dropped option would show up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from jobfleet.config import Setting, schema
+from jobfleet.errors import JobfleetError, SpecError
+from jobfleet.resources import Resources
+from jobfleet.spec import JobSpec
+
+__all__ = [
+    "CONTEXT",
+    "OPTION_SECTIONS",
+    "SAMPLES",
+    "Effect",
+    "OptionRow",
+    "option_rows",
+    "options_markdown",
+]
+
+#: The sections of the configuration that describe a job.
+OPTION_SECTIONS = ("resources",)
+
+#: The value each option is tried with (every option of OPTION_SECTIONS needs one).
+SAMPLES: dict[str, Any] = {
+    "resources.cores": 4,
+    "resources.memory": "4G",
+    "resources.walltime": "1h30m",
+    "resources.gpus": 1,
+    "resources.nodes": 2,
+    "resources.queue": "short",
+    "resources.account": "proj42",
+    "resources.extra_directives": ["--comment=from-the-config"],
+    "resources.directives_skip": ["--time", "h_rt"],
+    "resources.extra_args": ["--hold"],
+}
+
+#: Options that only mean something beside another: both jobs compared have these.
+CONTEXT: dict[str, dict[str, Any]] = {
+    "resources.directives_skip": {"walltime": "1h"},
+}
+
+#: The program of the jobs tried (no backend looks at it).
+_PROGRAM = "prog"
+#: The most changed lines shown for one option and backend.
+_MAX_LINES = 4
+
+#: Builds a job of one section's options set to values (the options' sections).
+_JOBS: dict[str, Callable[[Mapping[str, Any]], JobSpec]] = {
+    "resources": lambda values: JobSpec([_PROGRAM], resources=Resources.from_mapping(values)),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """One thing an option does on a backend.
+
+    Attributes:
+        text: a directive or submit argument, or words.
+        literal: whether ``text`` is script or command text (a directive, arguments).
+        words: words before it ("leaves out ").
+    """
+
+    text: str
+    literal: bool = False
+    words: str = ""
+
+    def __str__(self) -> str:
+        return self.words + self.text
+
+
+@dataclass(frozen=True, slots=True)
+class OptionRow:
+    """One option and what it becomes on each backend.
+
+    Attributes:
+        key: its dotted configuration key (``resources.memory``).
+        default: its default value (None: left to the site).
+        doc: what it means, with its units.
+        sample: the value it was tried with.
+        effects: backend name -> what the sample became there.
+    """
+
+    key: str
+    default: Any
+    doc: str
+    sample: Any
+    effects: dict[str, tuple[Effect, ...]]
+
+    def becomes(self, backend: str) -> str:
+        """What the sample became on ``backend``, in one line."""
+        return "; ".join(str(e) for e in self.effects[backend])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form of ``jobfleet options --json``."""
+        return {
+            "key": self.key,
+            "default": self.default,
+            "doc": self.doc,
+            "sample": self.sample,
+            "becomes": {name: self.becomes(name) for name in self.effects},
+        }
+
+
+def option_rows(
+    dry_run: Callable[..., Any],
+    notes: Callable[[str], Mapping[str, str]],
+    backends: Sequence[str],
+) -> list[OptionRow]:
+    """Every job option, and what its sample becomes on each of ``backends``.
+
+    Args:
+        dry_run: ``Fleet.dry_run`` (a spec and ``backend=`` -> its DryRun).
+        notes: a backend's :attr:`~jobfleet.backends.base.Backend.option_notes`.
+        backends: the backends to try, in the order shown.
+
+    Raises:
+        KeyError: an option without a sample in :data:`SAMPLES` (a test keeps it so).
+    """
+    plain = {name: dry_run(JobSpec([_PROGRAM]), backend=name) for name in backends}
+    rows = []
+    for setting in _settings():
+        sample = SAMPLES[setting.dotted]
+        context = CONTEXT.get(setting.dotted, {})
+        job = _JOBS[setting.section]
+        effects = {}
+        for name in backends:
+            base = dry_run(job(context), backend=name) if context else plain[name]
+            tried = _dry(dry_run, job({**context, setting.name: sample}), name)
+            effects[name] = _effects(tried, base, notes(name).get(setting.dotted))
+        rows.append(OptionRow(setting.dotted, setting.default, setting.doc, sample, effects))
+    return rows
+
+
+def _dry(dry_run: Callable[..., Any], spec: JobSpec | None, backend: str) -> Any:
+    """The dry run of ``spec``, or the refusal (an Effect) saying why."""
+    try:
+        return dry_run(spec, backend=backend)
+    except JobfleetError as exc:
+        words = exc.message if isinstance(exc, SpecError) else str(exc)
+        return Effect(f"refused: {words}")
+
+
+def _settings() -> list[Setting]:
+    return [s for s in schema() if s.section in OPTION_SECTIONS]
+
+
+def _effects(tried: Any, plain: Any, note: str | None) -> tuple[Effect, ...]:
+    if isinstance(tried, Effect):
+        return (tried,)
+    plain_lines = [line for line in plain.script.splitlines() if "DRY-RUN" not in line]
+    tried_lines = [line for line in tried.script.splitlines() if "DRY-RUN" not in line]
+    added = [line.strip() for line in tried_lines if line not in plain_lines and line.strip()]
+    # A line the option replaced (--cpus-per-task=1 by =4) is shown by its new form.
+    replaced = {line.split("=", 1)[0] for line in added if "=" in line}
+    dropped = [
+        line.strip()
+        for line in plain_lines
+        if line not in tried_lines
+        and line.strip()
+        and line.strip().split("=", 1)[0] not in replaced
+    ]
+    argv_added = [a for a in (tried.argv or []) if a not in (plain.argv or [])]
+    effects = []
+    if argv_added and tried.argv:
+        effects.append(Effect(f"{tried.argv[0]} {' '.join(argv_added)}", literal=True))
+    effects += [Effect(line, literal=True) for line in added[:_MAX_LINES]]
+    if len(added) > _MAX_LINES:
+        effects.append(Effect(f"... ({len(added) - _MAX_LINES} more lines)"))
+    effects += [Effect(line, literal=True, words="leaves out ") for line in dropped[:_MAX_LINES]]
+    if note:
+        effects.append(Effect(note))
+    return tuple(effects) or (Effect("no effect on this backend"),)
+
+
+def options_markdown(rows: Sequence[OptionRow], backends: Sequence[str]) -> str:
+    """The table of docs/options.md."""
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    def shown(effects: Sequence[Effect]) -> str:
+        return "; ".join(
+            cell(e.words) + (f"`{cell(e.text)}`" if e.literal else cell(e.text)) for e in effects
+        )
+
+    head = ["option", "default", "meaning", *backends]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        default = "-" if row.default is None else f"`{row.default!r}`"
+        cells = [
+            f"`{row.key}` (e.g. `{row.sample!r}`)",
+            default,
+            cell(row.doc),
+            *(shown(row.effects[b]) for b in backends),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
