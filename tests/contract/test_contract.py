@@ -166,7 +166,9 @@ def test_dependency_kind(fleet: Fleet, tmp_path: Path, kind: DepKind) -> None:
 
 def test_cancel_running_job(fleet: Fleet, tmp_path: Path) -> None:
     after_sleep = tmp_path / "slept"
-    job = fleet.submit(JobSpec(["sh", "-c", f"sleep 300; touch '{after_sleep}'"]))
+    # `&&`: a scheduler that signals the job's processes one by one (SLURM's slurmstepd)
+    # may reach sh after sleep died; with `;` sh would run touch in that moment.
+    job = fleet.submit(JobSpec(["sh", "-c", f"sleep 300 && touch '{after_sleep}'"]))
     wait_for(lambda: fleet.status([job.id])[0].state is S.RUNNING, timeout_s=WAIT_S, what="running")
     fleet.cancel([job.id])
     done = fleet.wait([job.id], timeout_s=WAIT_S)[0]
@@ -200,7 +202,7 @@ def test_walltime_gives_timeout(fleet: Fleet, backend: BackendUnderTest, tmp_pat
     after_sleep = tmp_path / "slept"
     job = fleet.submit(
         JobSpec(
-            ["sh", "-c", f"sleep 300; touch '{after_sleep}'"],
+            ["sh", "-c", f"sleep 300 && touch '{after_sleep}'"],
             resources=Resources.of(walltime=backend.walltime),
         )
     )
