@@ -166,9 +166,14 @@ def _requests(res: Resources, settings: SgeSettings, per_node: int) -> list[str]
 
 
 def _site(res: Resources, now: Callable[[], datetime]) -> list[str]:
-    for key in ("qos", "constraint"):
-        if getattr(res, key) is not None:
-            raise SpecError(f"resources.{key}", f"Grid Engine has none; {MAPPING[key]}")
+    if res.qos is not None:
+        raise SpecError("resources.qos", "Grid Engine has no quality of service; leave qos out")
+    if res.constraint is not None:
+        raise SpecError(
+            "resources.constraint",
+            "Grid Engine has no node features; request the site's complex instead "
+            "(extra_directives: ['-l NAME=true'])",
+        )
     out = []
     if res.reservation is not None:
         if not res.reservation.isdigit():
