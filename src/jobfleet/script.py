@@ -269,8 +269,8 @@ def _launcher(spec: JobSpec, dialect: Dialect) -> str:
                 "resources.launcher",
                 f"srun starts tasks only under SLURM, not {dialect.name}; use mpirun or mpiexec",
             )
-        # SLURM 22.05's srun no longer reads SLURM_CPUS_PER_TASK from the batch job
-        # (23.11 does again): without this each task would get one core.
+        # Given, not inherited: 22.05's release notes say srun stopped reading
+        # SLURM_CPUS_PER_TASK from the batch job (23.11 reads it again).
         return f"srun --cpus-per-task={res.cores} "
     return f"{res.launcher} -np {dialect.task_count(spec)} "
 
