@@ -320,3 +320,13 @@ def test_local_warns_once_about_site_options(
     assert len(messages) == 2
     assert any("resources.qos is ignored" in m for m in messages)
     assert any("resources.priority is ignored" in m for m in messages)
+
+
+def test_the_job_model_doc_says_what_the_code_does() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "job-model.md").read_text(encoding="utf-8")
+    for key in Resources.KEYS:
+        row = (
+            f"| `{key}` | {KEY_DOCS[key]} | {SLURM_MAPPING[key]} | {SGE_MAPPING[key]} "
+            f"| {local_request.MAPPING[key]} |"
+        )
+        assert row in doc, f"docs/job-model.md: regenerate the row of {key}"
