@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,10 @@ from jobfleet.backends.sge import SgeSettings
 from jobfleet.backends.slurm import SlurmSettings
 from jobfleet.configfile import config_error, find_config_file, locate, read_config_yaml
 from jobfleet.errors import ConfigError, SpecError, shown
+from jobfleet.resources import KEY_DOCS
 from jobfleet.settings import Parser, duration, hint, interval, options, plain_text
 from jobfleet.spec import Resources
-from jobfleet.units import parse_interval, parse_walltime
+from jobfleet.units import parse_begin, parse_interval, parse_walltime
 
 __all__ = [  # noqa: F822 - SCHEMA comes from the module's __getattr__
     "SCHEMA",
@@ -86,7 +88,10 @@ def _backend(value: Any, key: str) -> Any:
     raise SpecError(key, catalog.unknown_backend(value))
 
 
-_LIST_KEYS = ("extra_directives", "directives_skip", "extra_args")
+_LIST_KEYS = ("extra_directives", "directives_skip", "extra_args", "mail_on", "licenses")
+_COUNT_KEYS: tuple[str, ...] = ("cores", "cores_per_task", "gpus", "gpus_per_node")
+_COUNT_KEYS += ("gpus_per_task", "nodes", "tasks", "tasks_per_node")
+_NAME_KEYS = ("queue", "account", "qos", "reservation", "constraint")
 #: Most entries of a list setting: raw directives and arguments are a handful, and
 #: every one is checked and written into each job script or submit command.
 MAX_LIST = 1000
@@ -96,7 +101,7 @@ MAX_COUNT = 2**31 - 1
 
 def _resource(value: Any, key: str) -> Any:
     name = key.rpartition(".")[2]
-    if name in ("queue", "account") and type(value) is int:
+    if name in _NAME_KEYS and type(value) is int:
         value = str(value)  # YAML reads `account: 12345` as a number
     if name in _LIST_KEYS:
         if not isinstance(value, (list, tuple)):
@@ -104,34 +109,54 @@ def _resource(value: Any, key: str) -> Any:
         if len(value) > MAX_LIST:
             raise SpecError(key, f"has {len(value)} entries; at most {MAX_LIST} are accepted")
         value = list(value)
-    elif name in ("memory", "walltime"):
+    elif name in ("memory", "walltime", "memory_per_core", "begin"):
+        if name == "begin" and isinstance(value, (datetime, date)):
+            value = parse_begin(value, key)  # YAML read an unquoted time: keep it as text
         plain_text(value, key)
-    elif name in ("cores", "gpus", "nodes") and type(value) is int and value > MAX_COUNT:
+    elif name in _COUNT_KEYS and type(value) is int and value > MAX_COUNT:
         raise SpecError(
             key, f"{shown(value)} is more than any scheduler gives (at most {MAX_COUNT})"
         )
-    Resources.from_mapping({name: value}, prefix=key.rpartition(".")[0])
+    # Checked alone: the keys it goes with (mail_to for mail_on) may come from another layer.
+    companions = {"mail_to": "x"} if name == "mail_on" else {}
+    Resources.from_mapping({name: value, **companions}, prefix=key.rpartition(".")[0])
     return value
 
 
-_RESOURCE_DOCS = {
-    "cores": "CPU cores per task",
-    "memory": "memory per job, e.g. 4G (1024-based) or 4GB (1000-based)",
-    "walltime": "run time limit, e.g. 1h30m or 01:30:00",
-    "gpus": "GPUs per job",
-    "nodes": "number of nodes",
-    "queue": "queue or partition",
-    "account": "account or project to charge",
-    "extra_directives": "raw scheduler directives added to every job script",
-    "directives_skip": "leave out generated directives containing any of these strings",
-    "extra_args": "extra arguments for the submit command",
-}
+_RESOURCE_DEFAULTS: dict[str, Any] = {"cores": 1, "exclusive": False}
+#: Keys that say the same thing in other words: a layer giving one of them (a
+#: profile's memory_per_core) replaces what an earlier layer gave for the others.
+_ALTERNATIVES = (
+    ("memory", "memory_per_core"),
+    ("tasks", "tasks_per_node"),
+    ("gpus", "gpus_per_node", "gpus_per_task"),
+)
+
+
+def _layered(flat: dict[str, Any], layer: dict[str, Any], source: str) -> dict[str, Any]:
+    """``layer`` with cores_per_task read as cores; resets in ``flat`` what it replaces."""
+    layer = dict(layer)
+    alias = layer.pop("resources.cores_per_task", None)
+    if alias is not None:
+        cores = layer.get("resources.cores")
+        if cores is not None and cores != alias:
+            raise config_error(
+                f"is {shown(alias)} but resources.cores is {shown(cores)}; give one of them",
+                source=source,
+                key="resources.cores_per_task",
+            )
+        layer["resources.cores"] = alias
+    for group in _ALTERNATIVES:
+        if any(layer.get(f"resources.{k}") is not None for k in group):
+            for k in group:
+                flat[f"resources.{k}"] = _RESOURCE_DEFAULTS.get(k)
+    return layer
 
 
 #: The keys of jobfleet itself, before the backends' sections.
 _CORE: tuple[Setting, ...] = (
     *(
-        Setting("resources", k, _resource, 1 if k == "cores" else None, _RESOURCE_DOCS[k])
+        Setting("resources", k, _resource, _RESOURCE_DEFAULTS.get(k), KEY_DOCS[k])
         for k in Resources.KEYS
     ),
     Setting("wait", "poll_interval", interval, "1s", "longest time between status polls"),
@@ -329,6 +354,7 @@ def _load(
     flat = {s.dotted: s.default for s in table.rows}
     sources = dict.fromkeys(flat, DEFAULT)
     for layer, layer_source in layers:
+        layer = _layered(flat, layer, layer_source)
         flat.update(layer)
         sources.update(dict.fromkeys(layer, layer_source))
     values: dict[str, Any] = {}
@@ -356,7 +382,7 @@ def _load(
             sources=sources,
             profiles=tuple(profiles),
         )
-    except SpecError as exc:  # pragma: no cover - every layer was checked key by key
+    except SpecError as exc:  # keys that contradict each other (tasks and tasks_per_node)
         raise config_error(exc.message, source=sources.get(exc.field), key=exc.field) from None
     except (ValueError, OverflowError, TypeError) as exc:  # pragma: no cover - as above
         raise config_error(f"invalid value: {shown(str(exc))}", source=source) from None

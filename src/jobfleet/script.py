@@ -57,6 +57,11 @@ __all__ = [
 EXIT_ALREADY_STARTED = 197
 
 
+def _spec_tasks(spec: JobSpec) -> str:
+    """The number of tasks the spec asks for (where nothing says what the job got)."""
+    return str(spec.resources.total_tasks)
+
+
 @dataclass(frozen=True, slots=True)
 class Dialect:
     """How one scheduler wants its job scripts.
@@ -81,6 +86,9 @@ class Dialect:
             (tested under dash and bash), so any POSIX shell runs it; schedulers
             get bash, which every cluster has, the local backend the faster
             ``/bin/sh``.
+        task_count: the number of tasks the job got, as a shell word (trusted code,
+            e.g. ``"$SLURM_NTASKS"``), for ``mpirun -np`` / ``mpiexec -np``.
+        srun: whether ``launcher: srun`` works here (SLURM only).
     """
 
     name: str
@@ -90,6 +98,8 @@ class Dialect:
     directives: Callable[[JobSpec], list[str]]
     interpreter: str = "/bin/bash"
     reserved_exits: tuple[int, ...] = ()
+    task_count: Callable[[JobSpec], str] = _spec_tasks
+    srun: bool = False
 
 
 def _no_directives(spec: JobSpec) -> list[str]:
@@ -248,15 +258,33 @@ def _env_lines(spec: JobSpec) -> list[str]:
     return lines
 
 
-def _command_line(spec: JobSpec) -> str:
+def _launcher(spec: JobSpec, dialect: Dialect) -> str:
+    """The launcher's words before the command (trusted text: numbers and fixed words)."""
+    res = spec.resources
+    if res.launcher == "none":
+        return ""
+    if res.launcher == "srun":
+        if not dialect.srun:
+            raise SpecError(
+                "resources.launcher",
+                f"srun starts tasks only under SLURM, not {dialect.name}; use mpirun or mpiexec",
+            )
+        # Given, not inherited: 22.05's release notes say srun stopped reading
+        # SLURM_CPUS_PER_TASK from the batch job (23.11 reads it again).
+        return f"srun --cpus-per-task={res.cores} "
+    return f"{res.launcher} -np {dialect.task_count(spec)} "
+
+
+def _command_line(spec: JobSpec, dialect: Dialect) -> str:
+    launcher = _launcher(spec, dialect)
     if spec.shell:
-        return f"bash -c {shlex.quote(spec.command[0])}"
+        return f"{launcher}bash -c {shlex.quote(spec.command[0])}"
     program, *args = spec.command
     # The program is always quoted, even when shlex.quote would not: a bare
     # "FOO=1" would be an assignment and a bare "time" or "if" a keyword.
     # The subshell keeps builtins (exit, exec, cd, set) from skipping the record.
     program_word = "'" + program.replace("'", "'\"'\"'") + "'"
-    return "( " + " ".join([program_word, *(shlex.quote(a) for a in args)]) + " )"
+    return "( " + launcher + " ".join([program_word, *(shlex.quote(a) for a in args)]) + " )"
 
 
 def render_script(
@@ -380,7 +408,7 @@ def render_script(
         "# Trapped, not ignored: the command gets each signal with its default action.",
         "trap : HUP INT QUIT TERM USR1 USR2",
         "# Not exec'd: the script needs the command's exit status.",
-        _command_line(spec),
+        _command_line(spec, dialect),
         "__jf_rc=$?",
         '__jf_record "$__jf_rc"',
     ]

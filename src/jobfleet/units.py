@@ -44,17 +44,23 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import date, datetime, timedelta
 from decimal import Context, Decimal, InvalidOperation
 
 from jobfleet.errors import UnitError, shown
 
 __all__ = [
+    "begin_delay_s",
+    "begin_time",
     "format_memory",
+    "format_sge_begin",
     "format_sge_memory",
     "format_sge_time",
+    "format_slurm_begin",
     "format_slurm_memory",
     "format_slurm_time",
     "format_walltime",
+    "parse_begin",
     "parse_interval",
     "parse_memory",
     "parse_qacct_memory",
@@ -372,3 +378,72 @@ def format_sge_memory(nbytes: int, slots: int = 1) -> str:
     ('1024M', '342M')
     """
     return f"{math.ceil(nbytes / slots / 2**20)}M"
+
+
+# -- start times -------------------------------------------------------------------------
+
+
+def parse_begin(value: object, field: str = "begin") -> str:
+    """A start time, canonical: ISO 8601 (``2030-01-31T14:00:00``, an offset kept if
+    given) or ``+<seconds>s`` for a delay after submission.
+
+    >>> parse_begin("+2h"), parse_begin("2030-01-31T14:00"), parse_begin("2030-01-31 14:00Z")
+    ('+7200s', '2030-01-31T14:00:00', '2030-01-31T14:00:00+00:00')
+
+    Raises:
+        UnitError: neither a time nor a ``+duration``.
+    """
+    if isinstance(value, datetime):  # YAML reads an unquoted ISO time itself
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day).isoformat(timespec="seconds")
+    if not isinstance(value, str) or not value.strip() or len(value) > _MAX_TEXT:
+        raise UnitError(
+            field, f"expected a time like '2030-01-31T14:00' or '+2h', got {shown(value)}"
+        )
+    text = value.strip()
+    if text.startswith("+"):
+        return f"+{parse_walltime(text[1:], field)}s"
+    try:
+        return datetime.fromisoformat(text).isoformat(timespec="seconds")
+    except ValueError:
+        raise UnitError(
+            field,
+            f"cannot read {shown(value)} as a time; write ISO 8601 ('2030-01-31T14:00', "
+            "local time unless an offset is given) or a delay like '+2h'",
+        ) from None
+
+
+def begin_delay_s(begin: str) -> int | None:
+    """The delay of a canonical ``+<seconds>s`` start, or None for a time of day."""
+    return int(begin[1:-1]) if begin.startswith("+") else None
+
+
+def begin_time(begin: str, now: datetime) -> datetime:
+    """A canonical start as a naive local time (a delay counts from ``now``, naive local)."""
+    delay = begin_delay_s(begin)
+    if delay is not None:
+        return now + timedelta(seconds=delay)
+    at = datetime.fromisoformat(begin)
+    return at.astimezone().replace(tzinfo=None) if at.tzinfo is not None else at
+
+
+def format_slurm_begin(begin: str) -> str:
+    """``sbatch --begin``: ``now+<seconds>`` or a local ``YYYY-MM-DDTHH:MM:SS``.
+
+    >>> format_slurm_begin("+7200s"), format_slurm_begin("2030-01-31T14:00:00")
+    ('now+7200', '2030-01-31T14:00:00')
+    """
+    delay = begin_delay_s(begin)
+    if delay is not None:
+        return f"now+{delay}"
+    return begin_time(begin, datetime.now()).isoformat(timespec="seconds")
+
+
+def format_sge_begin(begin: str, now: datetime) -> str:
+    """``qsub -a``: ``CCYYMMDDhhmm.SS`` in local time (a delay counts from ``now``).
+
+    >>> format_sge_begin("+90s", datetime(2030, 1, 31, 14, 0))
+    '203001311401.30'
+    """
+    return begin_time(begin, now).strftime("%Y%m%d%H%M.%S")

@@ -23,6 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jobfleet.script
+from jobfleet.backends.sge import SgeSettings, sge_dialect
+from jobfleet.backends.slurm import SLURM
 from jobfleet.errors import BackendError, SpecError
 from jobfleet.jobdir import exit_code_path, started_path, stream_path
 from jobfleet.script import (
@@ -162,6 +164,69 @@ CASES: dict[str, tuple[JobSpec, Dialect]] = {
         TESTSCHED,
     ),
 }
+
+
+# The whole job model (issue 11): each new option on each backend. SGE's multi-host
+# PE needs a per-count PE name; these are the default settings otherwise.
+SGE_SITE = sge_dialect(SgeSettings())
+MPI_JOB = ["./simulate", "--input", "in put.dat"]
+LAYOUT = Resources.of(
+    nodes=2,
+    tasks_per_node=4,
+    cores_per_task=2,
+    memory_per_core="2G",
+    exclusive=True,
+    walltime="1h",
+)
+SITE = Resources.of(
+    qos="high",
+    constraint="haswell&ib",
+    reservation="12",
+    mail_to="alice@example.org",
+    mail_on=["begin", "fail"],
+    licenses=["matlab", "fluent:4"],
+    priority=-10,
+    begin="2030-01-31T14:00",
+)
+CASES.update(
+    {
+        "slurm_layout_srun": (
+            JobSpec(MPI_JOB, name="mpi", resources=LAYOUT.merged(gpus_per_task=1, launcher="srun")),
+            SLURM,
+        ),
+        "slurm_tasks_mpirun": (
+            JobSpec(
+                MPI_JOB,
+                name="mpi",
+                resources=Resources.of(tasks=8, memory="32G", gpus_per_node=2, launcher="mpirun"),
+            ),
+            SLURM,
+        ),
+        "slurm_site": (JobSpec(["true"], name="site", resources=SITE), SLURM),
+        "sge_layout_mpirun": (
+            JobSpec(
+                MPI_JOB,
+                name="mpi",
+                resources=Resources.of(
+                    tasks=4, cores=2, memory_per_core="1G", exclusive=True, launcher="mpirun"
+                ),
+            ),
+            SGE_SITE,
+        ),
+        "sge_nodes_mpiexec": (
+            JobSpec(MPI_JOB, name="mpi", resources=LAYOUT.merged(launcher="mpiexec")),
+            SGE_SITE,
+        ),
+        "sge_site": (
+            JobSpec(["true"], name="site", resources=SITE.merged(qos=None, constraint=None)),
+            SGE_SITE,
+        ),
+        "local_tasks_mpiexec": (
+            JobSpec(MPI_JOB, name="mpi", resources=Resources.of(tasks=3, launcher="mpiexec")),
+            LOCAL,
+        ),
+    }
+)
 
 
 def _render(case: str) -> str:

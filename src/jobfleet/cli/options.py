@@ -3,6 +3,8 @@ on each backend (read off dry runs: see :mod:`jobfleet.engine.options`)."""
 
 from __future__ import annotations
 
+import logging
+
 import click
 from rich.text import Text
 
@@ -50,7 +52,12 @@ def options(
     for name in names:
         catalog.get(name)  # an unknown name: the catalog's error names the valid ones
     with Fleet(load(config_path, profile)) as fleet:
-        rows = option_rows(fleet.dry_run, lambda n: fleet.backend(n).option_notes, names)
+        # The dry runs would warn of options a backend ignores: the table says so instead.
+        logging.disable(logging.WARNING)
+        try:
+            rows = option_rows(fleet.dry_run, lambda n: fleet.backend(n).option_notes, names)
+        finally:
+            logging.disable(logging.NOTSET)
     if as_json:
         print_json([row.to_dict() for row in rows])
     elif markdown:

@@ -35,6 +35,18 @@ def _parse_env(values: Sequence[str]) -> dict[str, str]:
 @click.option("--memory", metavar="SIZE", help="Memory, e.g. 4G (1024-based) or 4GB (1000-based).")
 @click.option("--walltime", metavar="DURATION", help="Time limit, e.g. 90s, 1h30m, 02:00:00.")
 @click.option("--gpus", type=WholeNumber(), metavar="N", help="GPUs.")
+@click.option("--tasks", type=WholeNumber(), metavar="N", help="Tasks (MPI ranks) in total.")
+@click.option("--tasks-per-node", type=WholeNumber(), metavar="N", help="Tasks on each node.")
+@click.option("--cores-per-task", type=WholeNumber(), metavar="N", help="Same as --cores.")
+@click.option("--nodes", type=WholeNumber(), metavar="N", help="Nodes (default 1).")
+@click.option(
+    "--launcher",
+    type=click.Choice(["none", "srun", "mpirun", "mpiexec"]),
+    help="Start COMMAND over the tasks with this launcher.",
+)
+@click.option("--exclusive", is_flag=True, default=None, help="The job's nodes for this job alone.")
+@click.option("--qos", metavar="QOS", help="Quality of service (SLURM).")
+@click.option("--constraint", metavar="FEATURES", help="Node features, e.g. haswell (SLURM).")
 @click.option("--queue", metavar="Q", help="Queue or partition.")
 @click.option("--account", metavar="A", help="Account or project to charge.")
 @click.option(
@@ -72,6 +84,14 @@ def submit(
     memory: str | None,
     walltime: str | None,
     gpus: int | None,
+    tasks: int | None,
+    tasks_per_node: int | None,
+    cores_per_task: int | None,
+    nodes: int | None,
+    launcher: str | None,
+    exclusive: bool | None,
+    qos: str | None,
+    constraint: str | None,
     queue: str | None,
     account: str | None,
     array_text: str | None,
@@ -94,6 +114,14 @@ def submit(
         "resources.memory": memory,
         "resources.walltime": walltime,
         "resources.gpus": gpus,
+        "resources.tasks": tasks,
+        "resources.tasks_per_node": tasks_per_node,
+        "resources.cores_per_task": cores_per_task,
+        "resources.nodes": nodes,
+        "resources.launcher": launcher,
+        "resources.exclusive": exclusive,
+        "resources.qos": qos,
+        "resources.constraint": constraint,
         "resources.queue": queue,
         "resources.account": account,
     }

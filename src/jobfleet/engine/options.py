@@ -12,6 +12,7 @@ how a silently dropped option would show up.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,11 +47,29 @@ SAMPLES: dict[str, Any] = {
     "resources.extra_directives": ["--comment=from-the-config"],
     "resources.directives_skip": ["--time", "h_rt"],
     "resources.extra_args": ["--hold"],
+    "resources.tasks": 4,
+    "resources.tasks_per_node": 2,
+    "resources.cores_per_task": 2,
+    "resources.gpus_per_node": 2,
+    "resources.gpus_per_task": 1,
+    "resources.memory_per_core": "2G",
+    "resources.exclusive": True,
+    "resources.launcher": "mpirun",
+    "resources.qos": "high",
+    "resources.constraint": "haswell",
+    "resources.reservation": "1234",
+    "resources.mail_to": "me@example.org",
+    "resources.mail_on": ["begin", "end"],
+    "resources.licenses": ["matlab:1"],
+    "resources.priority": -10,
+    "resources.begin": "2030-01-02T03:04:05",
 }
 
 #: Options that only mean something beside another: both jobs compared have these.
 CONTEXT: dict[str, dict[str, Any]] = {
     "resources.directives_skip": {"walltime": "1h"},
+    "resources.mail_on": {"mail_to": "me@example.org"},
+    "resources.launcher": {"tasks": 4},
 }
 
 #: The program of the jobs tried (no backend looks at it).
@@ -138,8 +157,10 @@ def option_rows(
         job = _JOBS[setting.section]
         effects = {}
         for name in backends:
-            base = dry_run(job(context), backend=name) if context else plain[name]
+            base = _dry(dry_run, job(context), name) if context else plain[name]
             tried = _dry(dry_run, job({**context, setting.name: sample}), name)
+            if isinstance(base, Effect):  # what it needs beside it is refused there
+                tried = base
             effects[name] = _effects(tried, base, notes(name).get(setting.dotted))
         rows.append(OptionRow(setting.dotted, setting.default, setting.doc, sample, effects))
     return rows
@@ -163,16 +184,16 @@ def _effects(tried: Any, plain: Any, note: str | None) -> tuple[Effect, ...]:
         return (tried,)
     plain_lines = [line for line in plain.script.splitlines() if "DRY-RUN" not in line]
     tried_lines = [line for line in tried.script.splitlines() if "DRY-RUN" not in line]
-    added = [line.strip() for line in tried_lines if line not in plain_lines and line.strip()]
-    # A line the option replaced (--cpus-per-task=1 by =4) is shown by its new form.
-    replaced = {line.split("=", 1)[0] for line in added if "=" in line}
-    dropped = [
-        line.strip()
-        for line in plain_lines
-        if line not in tried_lines
-        and line.strip()
-        and line.strip().split("=", 1)[0] not in replaced
-    ]
+    added: list[str] = []
+    dropped: list[str] = []
+    # A line the option replaced (--cpus-per-task=1 by =4; the command by the launched
+    # one) is shown by its new form; one it removed, as left out.
+    matcher = difflib.SequenceMatcher(None, plain_lines, tried_lines, autojunk=False)
+    for op, a1, a2, b1, b2 in matcher.get_opcodes():
+        if op in ("replace", "insert"):
+            added += [line.strip() for line in tried_lines[b1:b2] if line.strip()]
+        elif op == "delete":
+            dropped += [line.strip() for line in plain_lines[a1:a2] if line.strip()]
     argv_added = [a for a in (tried.argv or []) if a not in (plain.argv or [])]
     effects = []
     if argv_added and tried.argv:

@@ -359,7 +359,7 @@ def test_slurm_directives_every_resource_in_order() -> None:
         "--nodes=2",
         "--mem=954M",
         "--time=1-02:03:04",
-        "--gres=gpu:2",
+        "--gpus=2",  # for the whole job: --gres counts per node
         "--partition=gpu",
         "--account=proj",
         "--array=1-10%2",
@@ -390,7 +390,7 @@ def test_slurm_directives_minimal_spec() -> None:
 
 def test_render_script_skips_and_adds_directives() -> None:
     spec = full_spec(
-        directives_skip=("--mem", "--gres"), extra_directives=("--constraint=haswell",)
+        directives_skip=("--mem", "--gpus"), extra_directives=("--constraint=haswell",)
     )
     lines = render_script(spec, SLURM).splitlines()
     sbatch = [line for line in lines if line.startswith("#SBATCH")]

@@ -29,6 +29,7 @@ from jobfleet.backends.base import (
     SubmitRequest,
     user_name,
 )
+from jobfleet.backends.local.plan import Amount
 from jobfleet.backends.local.queue import (
     CAPACITY_KEY,
     LOCK_NAME,
@@ -39,7 +40,8 @@ from jobfleet.backends.local.queue import (
     QueueStore,
     TaskRow,
 )
-from jobfleet.errors import BackendError, SpecError, SubmitError
+from jobfleet.backends.local.request import MAPPING, check_local_request, local_amount
+from jobfleet.errors import BackendError, SubmitError
 from jobfleet.script import LOCAL, Dialect
 from jobfleet.spec import ArraySpec, JobSpec
 from jobfleet.states import JobState, aggregate
@@ -259,47 +261,13 @@ class LocalBackend(Backend):
         finally:
             os.close(fd)
 
-    option_notes: ClassVar[Mapping[str, str]] = {
-        "resources.cores": "the agent starts the job once that many of this machine's "
-        "cores are free (local.cores), and counts them taken until it ends",
-        "resources.memory": "the agent starts the job once that much of this machine's "
-        "memory is not promised to other jobs (local.memory); not a limit on the job",
-        "resources.walltime": "the agent ends the job at its walltime: TERM, then KILL after "
-        "local.cancel_grace; reported timeout",
-        "resources.gpus": "the agent gives the job that many free GPUs (local.gpus), named "
-        "in CUDA_VISIBLE_DEVICES",
-        "resources.queue": "ignored: the local backend has one queue",
-        "resources.account": "ignored: nothing is charged on this machine",
-        "resources.extra_directives": "ignored: the local job script has no directives",
-        "resources.directives_skip": "ignored: the local job script has no directives",
-        "resources.extra_args": "ignored: nothing is run to submit a local job",
-    }
+    option_notes: ClassVar[Mapping[str, str]] = {f"resources.{k}": v for k, v in MAPPING.items()}
 
     # -- Backend ------------------------------------------------------------------
 
     def check_request(self, spec: JobSpec) -> None:
-        res = spec.resources
         cap = self.capacity
-        if res.nodes != 1:
-            raise SpecError("resources.nodes", "the local backend runs on this one machine; use 1")
-        if res.cores > cap.cores:
-            raise SpecError(
-                "resources.cores",
-                f"asks for {res.cores} cores but the local backend has {cap.cores} "
-                "(set local.cores in the configuration to change that)",
-            )
-        if (res.memory_bytes or 0) > cap.memory:
-            raise SpecError(
-                "resources.memory",
-                f"asks for {res.memory_bytes} bytes but the local backend has {cap.memory} "
-                "(set local.memory in the configuration to change that)",
-            )
-        if res.gpus > cap.gpus:
-            raise SpecError(
-                "resources.gpus",
-                f"asks for {res.gpus} GPUs but the local backend has {cap.gpus} "
-                "(set local.gpus in the configuration to change that)",
-            )
+        check_local_request(spec.resources, Amount(cap.cores, cap.memory, cap.gpus))
 
     def submit(self, request: SubmitRequest) -> str:
         result = self.submit_many([request])[0]
@@ -311,6 +279,7 @@ class LocalBackend(Backend):
         jobs = []
         for req in requests:
             spec = req.spec
+            need = local_amount(spec.resources, self.capacity.cores)
             deps = []
             for kind, native_ids in req.dependencies:
                 deps.append((kind.value, [int(n) for n in native_ids]))
@@ -320,9 +289,9 @@ class LocalBackend(Backend):
                     name=req.name,
                     script=req.script_path,
                     job_dir=req.job_dir,
-                    cores=spec.resources.cores,
-                    memory=spec.resources.memory_bytes or 0,
-                    gpus=spec.resources.gpus,
+                    cores=need.cores,
+                    memory=need.memory,
+                    gpus=need.gpus,
                     walltime=spec.resources.walltime_s,
                     max_concurrent=spec.array.max_concurrent if spec.array else None,
                     indices=list(spec.array.indices) if spec.array else [NO_INDEX],

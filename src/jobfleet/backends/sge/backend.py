@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from jobfleet.backends.base import Capabilities, PollTarget, QueueEntry, SubmitRequest, user_name
 from jobfleet.backends.command import CommandBackend, PollContext, Seen
 from jobfleet.backends.sge import parse
-from jobfleet.backends.sge.directives import SgeSettings, sge_dialect
+from jobfleet.backends.sge.directives import SgeSettings, sge_dialect, sge_directives
 from jobfleet.errors import BackendError, CommandError, SpecError
 from jobfleet.naming import registry_prefix
 from jobfleet.runner import CommandResult, Runner
@@ -65,10 +65,10 @@ class SgeBackend(CommandBackend):
             raise SpecError(
                 "array", "Grid Engine task ids start at 1; shift the indices (e.g. '1-10')"
             )
-        if spec.resources.nodes != 1:
-            raise SpecError(
-                "resources.nodes", "use a parallel environment for several hosts (extra_args)"
-            )
+        # A layout or option Grid Engine cannot express is refused here, before
+        # anything is recorded (the directives raise SpecError naming the field).
+        # The array is the capabilities' to judge (one range only).
+        sge_directives(spec.with_changes(array=None), self.sge_settings)
 
     # -- submit ---------------------------------------------------------------------
 

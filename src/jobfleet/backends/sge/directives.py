@@ -4,15 +4,34 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from jobfleet.backends.command import CommandSettings
+from jobfleet.errors import SpecError, shown
+from jobfleet.resources import Resources, license_parts
 from jobfleet.script import Dialect
 from jobfleet.settings import as_bool, choice, name, option
 from jobfleet.spec import JobSpec
-from jobfleet.units import format_sge_memory, format_sge_time
+from jobfleet.units import format_sge_begin, format_sge_memory, format_sge_time
 
-__all__ = ["SGE", "SgeSettings", "sge_dialect", "sge_directives"]
+__all__ = ["MAPPING", "SGE", "SgeSettings", "sge_dialect", "sge_directives", "sge_tasks"]
+
+
+def pe_template(value: Any, key: str) -> Any:
+    """A PE name holding ``{slots_per_node}`` (e.g. ``mpi{slots_per_node}``)."""
+    if not isinstance(value, str) or not re.fullmatch(
+        r"[A-Za-z0-9_.-]*\{slots_per_node\}[A-Za-z0-9_.-]*", value
+    ):
+        raise SpecError(
+            key,
+            "expected a PE name with {slots_per_node} in it, e.g. 'mpi{slots_per_node}' "
+            f"(a PE per slot count, allocation_rule that count), got {shown(value)}",
+        )
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +39,14 @@ class SgeSettings(CommandSettings):
     """Grid Engine knobs (configuration section ``sge:``).
 
     Attributes:
-        parallel_environment: the PE that gives a job several slots on one host.
+        parallel_environment: the PE that gives a job several slots on one host
+            (allocation_rule ``$pe_slots``); every layout on one node uses it.
+        mpi_parallel_environment: the PE of layouts over several hosts, with
+            ``{slots_per_node}`` in its name: Grid Engine holds a job to a number
+            of hosts only through a PE whose allocation_rule is that fixed number
+            of slots per host, so a site defines one per count (``mpi8``, ``mpi16``).
+        exclusive_resource: the boolean complex (relop EXCL) a site defines for
+            jobs that want their hosts alone.
         memory_resource: ``h_vmem`` (an enforced limit, per slot: the job's memory
             is divided by its cores) or ``mem_free`` (a load value the host must
             have free, compared as is; measured on the live cluster).
@@ -41,40 +67,165 @@ class SgeSettings(CommandSettings):
     gpu_resource: str = option(
         "gpu_resource", "gpu", "the consumable this site uses for GPUs", parse=name
     )
+    mpi_parallel_environment: str = option(
+        "mpi_parallel_environment",
+        "mpi{slots_per_node}",
+        "PE for layouts over several hosts; {slots_per_node} is tasks_per_node x cores "
+        "(one PE per count, allocation_rule that count)",
+        parse=pe_template,
+    )
+    exclusive_resource: str = option(
+        "exclusive_resource",
+        "exclusive",
+        "the site's boolean EXCL complex for exclusive: true",
+        parse=name,
+    )
     verify_requests: bool = option(
         "verify_requests", True, "qsub -w e: refuse what could never run", parse=as_bool
     )
 
 
-def sge_directives(spec: JobSpec, settings: SgeSettings | None = None) -> list[str]:
-    """``#$`` bodies for a spec's resources, in a fixed order."""
+#: How each key of ``resources:`` reaches Grid Engine (read by docs and ``jobfleet options``).
+MAPPING: dict[str, str] = {
+    "cores": "slots per task: -pe <PE> tasks x cores",
+    "memory": "-l h_vmem=memory / slots per host (or mem_free=memory)",
+    "walltime": "-l h_rt=H:MM:SS",
+    "gpus": "-l <gpu_resource>=N (one node)",
+    "nodes": "1: -pe <parallel_environment>; more: -pe <mpi_parallel_environment> "
+    "(needs tasks_per_node)",
+    "queue": "-q",
+    "account": "-P (project)",
+    "extra_directives": "#$ lines as given",
+    "directives_skip": "generated #$ lines left out",
+    "extra_args": "qsub arguments",
+    "tasks": "slots: -pe <PE> tasks x cores (one node)",
+    "tasks_per_node": "-pe <mpi_parallel_environment with slots_per_node> nodes x tasks x cores",
+    "cores_per_task": "as cores",
+    "gpus_per_node": "-l <gpu_resource>=N on one node; error on several",
+    "gpus_per_task": "error: Grid Engine has no per-task GPUs",
+    "memory_per_core": "-l h_vmem=memory_per_core (or mem_free=that x slots per host)",
+    "exclusive": "-l <exclusive_resource>=true (a site's EXCL complex)",
+    "launcher": "mpirun/mpiexec -np $NSLOTS / cores before the command; srun is an error",
+    "qos": "error: Grid Engine has no QOS",
+    "constraint": "error: request the site's complex in extra_directives ('-l NAME=true')",
+    "reservation": "-ar ID (an advance reservation's number)",
+    "mail_to": "-M",
+    "mail_on": "-m b/e/a (begin, end, fail and requeue: a)",
+    "licenses": "-l name=count (licenses are consumable complexes)",
+    "priority": "-p priority (raising it needs an operator)",
+    "begin": "-a CCYYMMDDhhmm.SS (local time; a delay counts from submission)",
+}
+
+_MAIL_FLAGS = {"begin": "b", "end": "e", "fail": "a", "requeue": "a", "all": "bea"}
+
+
+def _slots(res: Resources, settings: SgeSettings) -> tuple[str | None, int, int]:
+    """(PE or None, slots in all, slots on each host): one slot per core of each task."""
+    slots = res.total_cores
+    if res.nodes == 1:
+        return (settings.parallel_environment if slots > 1 else None), slots, slots
+    if res.tasks_per_node is None:
+        raise SpecError(
+            "resources.nodes",
+            f"Grid Engine cannot hold a job to {res.nodes} hosts by a total of tasks; "
+            "give tasks_per_node instead of tasks",
+        )
+    per_node = res.tasks_per_node * res.cores
+    return settings.mpi_parallel_environment.format(slots_per_node=per_node), slots, per_node
+
+
+def _requests(res: Resources, settings: SgeSettings, per_node: int) -> list[str]:
+    """The ``-l`` requests, in a fixed order."""
+    out = []
+    if res.walltime_s is not None:
+        out.append(f"h_rt={format_sge_time(res.walltime_s)}")
+    # h_vmem is a per-slot limit (Grid Engine multiplies it by the slots);
+    # mem_free, a load value, is compared with the host's free memory as is.
+    per_slot = settings.memory_resource == "h_vmem"
+    if res.memory_bytes is not None:
+        memory = format_sge_memory(res.memory_bytes, per_node if per_slot else 1)
+        out.append(f"{settings.memory_resource}={memory}")
+    if res.memory_per_core_bytes is not None:
+        memory = format_sge_memory(res.memory_per_core_bytes * (1 if per_slot else per_node))
+        out.append(f"{settings.memory_resource}={memory}")
+    if res.gpus_per_task:
+        raise SpecError(
+            "resources.gpus_per_task", "Grid Engine has no GPUs per task; ask for gpus (per job)"
+        )
+    if res.gpus_per_node and res.nodes > 1:
+        raise SpecError(
+            "resources.gpus_per_node",
+            "Grid Engine cannot place GPUs per host of a multi-host job; use one node",
+        )
+    if res.gpus or res.gpus_per_node:
+        out.append(f"{settings.gpu_resource}={res.gpus or res.gpus_per_node}")
+    if res.exclusive:
+        out.append(f"{settings.exclusive_resource}=true")
+    out += ["{}={}".format(*license_parts(text)) for text in res.licenses]
+    return out
+
+
+def _site(res: Resources, now: Callable[[], datetime]) -> list[str]:
+    if res.qos is not None:
+        raise SpecError("resources.qos", "Grid Engine has no quality of service; leave qos out")
+    if res.constraint is not None:
+        raise SpecError(
+            "resources.constraint",
+            "Grid Engine has no node features; request the site's complex instead "
+            "(extra_directives: ['-l NAME=true'])",
+        )
+    out = []
+    if res.reservation is not None:
+        if not res.reservation.isdigit():
+            raise SpecError(
+                "resources.reservation",
+                f"Grid Engine reservations are numbers (qrsub prints one), got {res.reservation!r}",
+            )
+        out.append(f"-ar {res.reservation}")
+    if res.mail_to is not None:
+        flags = "".join(_MAIL_FLAGS[e] for e in res.mail_on or ("end", "fail"))
+        out += [f"-M {res.mail_to}", "-m " + "".join(f for f in "bea" if f in flags)]
+    if res.priority:
+        out.append(f"-p {res.priority}")
+    if res.begin is not None:
+        out.append(f"-a {format_sge_begin(res.begin, now())}")
+    return out
+
+
+def sge_directives(
+    spec: JobSpec, settings: SgeSettings | None = None, now: Callable[[], datetime] = datetime.now
+) -> list[str]:
+    """``#$`` bodies for a spec's resources, in a fixed order.
+
+    Raises:
+        SpecError: a layout or option Grid Engine cannot express (see :data:`MAPPING`).
+    """
     settings = settings or SgeSettings()
     res = spec.resources
     out = ["-S /bin/bash", "-V"]  # POSIX script; the submitter's environment, as sbatch does
-    if res.cores > 1:
-        out.append(f"-pe {settings.parallel_environment} {res.cores}")
-    resources = []
-    if res.walltime_s is not None:
-        resources.append(f"h_rt={format_sge_time(res.walltime_s)}")
-    if res.memory_bytes is not None:
-        # h_vmem is a per-slot limit (Grid Engine multiplies it by the slots);
-        # mem_free, a load value, is compared with the host's free memory as is.
-        slots = res.cores if settings.memory_resource == "h_vmem" else 1
-        resources.append(f"{settings.memory_resource}={format_sge_memory(res.memory_bytes, slots)}")
-    if res.gpus:
-        resources.append(f"{settings.gpu_resource}={res.gpus}")
-    if resources:
-        out.append("-l " + ",".join(resources))
+    pe, slots, per_node = _slots(res, settings)
+    if pe is not None:
+        out.append(f"-pe {pe} {slots}")
+    requests = _requests(res, settings, per_node)
+    if requests:
+        out.append("-l " + ",".join(requests))
     if res.queue:
         out.append(f"-q {res.queue}")
     if res.account:
         out.append(f"-P {res.account}")
+    out += _site(res, now)
     if spec.array is not None:
         ((start, stop, step),) = spec.array.ranges() or [(0, 0, 1)]
         out.append(f"-t {start}-{stop}:{step}")
         if spec.array.max_concurrent:
             out.append(f"-tc {spec.array.max_concurrent}")
     return out
+
+
+def sge_tasks(spec: JobSpec) -> str:
+    """The number of tasks Grid Engine gave the job, as a shell word: its slots per task."""
+    cores = spec.resources.cores
+    return '"${NSLOTS:-1}"' if cores == 1 else f'"$((${{NSLOTS:-{cores}}} / {cores}))"'
 
 
 #: The dialect with the default settings.
@@ -86,6 +237,7 @@ SGE = Dialect(
     once_guard=False,  # Grid Engine may reschedule a job: a rerun is legitimate
     directives=sge_directives,
     reserved_exits=(99, 100),  # 99: reschedule; 100: error state (sge_status(5))
+    task_count=sge_tasks,
 )
 
 

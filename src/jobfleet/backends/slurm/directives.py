@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jobfleet.backends.command import CommandSettings
+from jobfleet.resources import Resources, license_parts
 from jobfleet.script import Dialect
 from jobfleet.settings import as_bool, option
 from jobfleet.spec import JobSpec
-from jobfleet.units import format_slurm_memory, format_slurm_time
+from jobfleet.units import format_slurm_begin, format_slurm_memory, format_slurm_time
 
-__all__ = ["SLURM", "SlurmSettings", "slurm_directives"]
+__all__ = ["MAPPING", "SLURM", "SlurmSettings", "slurm_directives", "slurm_tasks"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,25 +31,101 @@ class SlurmSettings(CommandSettings):
     )
 
 
-def slurm_directives(spec: JobSpec) -> list[str]:
-    """``#SBATCH`` bodies for a spec's resources, in a fixed order."""
-    res = spec.resources
-    out = [f"--cpus-per-task={res.cores}"]
-    if res.nodes != 1:
+#: How each key of ``resources:`` reaches SLURM (read by docs and ``jobfleet options``).
+MAPPING: dict[str, str] = {
+    "cores": "--cpus-per-task",
+    "memory": "--mem (MiB, rounded up)",
+    "walltime": "--time (D-HH:MM:SS)",
+    "gpus": "--gres=gpu:N on one node; --gpus=N (the whole job) on several",
+    "nodes": "--nodes (given whenever the job has several tasks or nodes)",
+    "queue": "--partition",
+    "account": "--account",
+    "extra_directives": "#SBATCH lines as given",
+    "directives_skip": "generated #SBATCH lines left out",
+    "extra_args": "sbatch arguments",
+    "tasks": "--ntasks",
+    "tasks_per_node": "--ntasks-per-node",
+    "cores_per_task": "--cpus-per-task",
+    "gpus_per_node": "--gpus-per-node",
+    "gpus_per_task": "--gpus-per-task",
+    "memory_per_core": "--mem-per-cpu (MiB, rounded up)",
+    "exclusive": "--exclusive",
+    "launcher": "srun --cpus-per-task=C, or mpirun/mpiexec -np $SLURM_NTASKS, before the command",
+    "qos": "--qos",
+    "constraint": "--constraint",
+    "reservation": "--reservation",
+    "mail_to": "--mail-user",
+    "mail_on": "--mail-type (BEGIN, END, FAIL, REQUEUE, ALL)",
+    "licenses": "--licenses=name:count,...",
+    "priority": "--nice=-priority (a negative nice needs an operator)",
+    "begin": "--begin (now+SECONDS, or local YYYY-MM-DDTHH:MM:SS)",
+}
+
+
+def _layout(res: Resources) -> list[str]:
+    out = []
+    if res.is_layout:  # the same layout everywhere: nodes=1 keeps the tasks on one node
         out.append(f"--nodes={res.nodes}")
+    if res.tasks is not None:
+        out.append(f"--ntasks={res.tasks}")
+    elif res.tasks_per_node is not None:
+        out.append(f"--ntasks-per-node={res.tasks_per_node}")
     if res.memory_bytes is not None:
         out.append(f"--mem={format_slurm_memory(res.memory_bytes)}")
+    if res.memory_per_core_bytes is not None:
+        out.append(f"--mem-per-cpu={format_slurm_memory(res.memory_per_core_bytes)}")
     if res.walltime_s is not None:
         out.append(f"--time={format_slurm_time(res.walltime_s)}")
     if res.gpus:
-        out.append(f"--gres=gpu:{res.gpus}")
-    if res.queue:
-        out.append(f"--partition={res.queue}")
-    if res.account:
-        out.append(f"--account={res.account}")
+        # --gres counts per node; gpus is for the whole job.
+        out.append(f"--gres=gpu:{res.gpus}" if res.nodes == 1 else f"--gpus={res.gpus}")
+    if res.gpus_per_node:
+        out.append(f"--gpus-per-node={res.gpus_per_node}")
+    if res.gpus_per_task:
+        out.append(f"--gpus-per-task={res.gpus_per_task}")
+    if res.exclusive:
+        out.append("--exclusive")
+    return out
+
+
+def _site(res: Resources) -> list[str]:
+    out = []
+    for flag, value in (
+        ("--partition", res.queue),
+        ("--account", res.account),
+        ("--qos", res.qos),
+        ("--constraint", res.constraint),
+        ("--reservation", res.reservation),
+    ):
+        if value:
+            out.append(f"{flag}={value}")
+    if res.licenses:
+        out.append(
+            "--licenses=" + ",".join("{}:{}".format(*license_parts(x)) for x in res.licenses)
+        )
+    if res.mail_to is not None:
+        events = res.mail_on or ("end", "fail")
+        out.append(f"--mail-user={res.mail_to}")
+        out.append("--mail-type=" + ",".join(e.upper() for e in dict.fromkeys(events)))
+    if res.priority:
+        out.append(f"--nice={-res.priority}")
+    if res.begin is not None:
+        out.append(f"--begin={format_slurm_begin(res.begin)}")
+    return out
+
+
+def slurm_directives(spec: JobSpec) -> list[str]:
+    """``#SBATCH`` bodies for a spec's resources, in a fixed order."""
+    res = spec.resources
+    out = [f"--cpus-per-task={res.cores}", *_layout(res), *_site(res)]
     if spec.array is not None:
         out.append(f"--array={spec.array.to_text()}")
     return out
+
+
+def slurm_tasks(spec: JobSpec) -> str:
+    """The number of tasks SLURM gave the job, as a shell word."""
+    return f'"${{SLURM_NTASKS:-{spec.resources.total_tasks}}}"'
 
 
 SLURM = Dialect(
@@ -57,4 +134,6 @@ SLURM = Dialect(
     index_expr="${SLURM_ARRAY_TASK_ID-}",
     once_guard=False,  # SLURM requeues jobs on node failure: a rerun is legitimate
     directives=slurm_directives,
+    task_count=slurm_tasks,
+    srun=True,
 )
