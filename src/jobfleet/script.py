@@ -16,8 +16,13 @@ What the script does, in order:
    noclobber and exits with :data:`EXIT_ALREADY_STARTED` if it already exists;
 4. appends its stdout and stderr to the paths :func:`jobfleet.jobdir.stream_path` names;
 5. exports the spec's environment, changes to its workdir;
-6. runs the command and writes its exit status to ``exit_code[.<index>]``
-   atomically (write a temporary file, then rename it).
+6. sets up the job's :class:`~jobfleet.environment.Environment`: sources its
+   env files, loads its modules, makes its scratch directory (``TMPDIR``),
+   runs its prologue; a step that fails writes ``setup_failed[.<index>]``,
+   records and exits :data:`EXIT_SETUP_FAILED` without running the command;
+7. runs the command and writes its exit status to ``exit_code[.<index>]``;
+8. runs the epilogue in a subshell (whatever that status; it cannot change
+   it), removes the scratch directory unless kept, exits with the status.
 
 Every value taken from the spec or the caller is quoted with
 :func:`shlex.quote`; nothing lands in the script as code. The text depends
@@ -38,6 +43,7 @@ import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from jobfleet.environment import Environment
 from jobfleet.errors import BackendError, SpecError
 from jobfleet.jobdir import STREAM_PLACEHOLDER, user_stream, workdir_prefix
 from jobfleet.spec import DepKind, JobSpec
@@ -45,6 +51,7 @@ from jobfleet.spec import DepKind, JobSpec
 __all__ = [
     "EXIT_ALREADY_STARTED",
     "EXIT_DEPENDENCY_NEVER_MET",
+    "EXIT_SETUP_FAILED",
     "LOCAL",
     "Dialect",
     "Requirement",
@@ -108,6 +115,12 @@ LOCAL = Dialect(
 #: Exit status of the script when a dependency turned out never to be met
 #: (it then wrote ``never[.<index>]`` with the reason, and ran nothing).
 EXIT_DEPENDENCY_NEVER_MET = 196
+
+#: Exit status of the script when its environment set-up failed (a module that
+#: cannot be loaded, an env file that cannot be read, a prologue line that
+#: failed, no scratch directory); it then wrote ``setup_failed[.<index>]`` with
+#: the reason, and ran neither the command nor the epilogue.
+EXIT_SETUP_FAILED = 195
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +272,95 @@ def _command_line(spec: JobSpec) -> str:
     return "( " + " ".join([program_word, *(shlex.quote(a) for a in args)]) + " )"
 
 
+# Where a non-interactive shell finds `module`: login shells define it from these
+# (Environment Modules' and Lmod's init scripts); the first readable one is sourced.
+_MODULE_INITS = (
+    '${MODULESHOME:+"$MODULESHOME/init/sh"}',
+    "/etc/profile.d/modules.sh",
+    "/etc/profile.d/lmod.sh",
+    "/usr/share/lmod/lmod/init/sh",
+)
+
+
+def _setup_lines(env: Environment) -> list[str]:
+    """Env files, modules, scratch and prologue: before the command, in this order."""
+    if not (env.env_files or env.modules or env.prologue or env.scratch):
+        return []
+    out = [
+        "",
+        "# The job's environment set-up. A step that fails ends the job here: the",
+        "# reason in setup_failed, exit status 195, neither command nor epilogue run.",
+        "__jf_setup_failed() {",
+        """    printf '%s\\n' "$1" >"$__jf_dir/setup_failed$__jf_tag\"""",
+        """    printf 'jobfleet: %s; the command was not run\\n' "$1" >&2""",
+        f"    __jf_record {EXIT_SETUP_FAILED}",
+        *_scratch_removal(env, indent="    "),
+        f"    exit {EXIT_SETUP_FAILED}",
+        "}",
+    ]
+    for path in env.env_files:
+        # "./": `.` searches PATH for a name without a slash; a missing file would
+        # end a POSIX shell (dash) on the spot, so readability is checked first.
+        word = shlex.quote(path if "/" in path else "./" + path)
+        why = shlex.quote(f"env file {path} cannot be read")
+        out.append(f"if [ -r {word} ]; then . {word}; else __jf_setup_failed {why}; fi")
+    if env.modules:
+        inits = " ".join(_MODULE_INITS)
+        out += [
+            "if ! command -v module >/dev/null 2>&1; then",
+            f"    for __jf_f in {inits}; do",
+            '        if [ -r "$__jf_f" ]; then . "$__jf_f"; break; fi',
+            "    done",
+            "fi",
+        ]
+        for module in env.modules:
+            why = shlex.quote(f"module {module} could not be loaded")
+            out.append(f"module load {shlex.quote(module)} || __jf_setup_failed {why}")
+    if env.scratch:
+        base = '"${TMPDIR:-/tmp}"' if env.scratch is True else shlex.quote(str(env.scratch))
+        why = shlex.quote("cannot create a scratch directory under ")
+        out += [
+            "__jf_scratch=",
+            f"__jf_base={base}",
+            '__jf_scratch=$(mktemp -d "$__jf_base/jobfleet-$JOBFLEET_JOB_ID$__jf_tag.XXXXXX")'
+            f' || __jf_setup_failed {why}"$__jf_base"',
+            'export TMPDIR="$__jf_scratch" JOBFLEET_SCRATCH="$__jf_scratch"',
+        ]
+    for i, line in enumerate(env.prologue, 1):
+        why = shlex.quote(f"prologue line {i} failed: {line}")
+        # Its own lines, so a comment or a trailing "&" in it ends there.
+        out += ["{", line, f'}} || __jf_setup_failed {why}" (exit status $?)"']
+    return out
+
+
+def _scratch_removal(env: Environment, indent: str = "") -> list[str]:
+    if not env.scratch or env.keep_scratch:
+        return []
+    return [f'{indent}[ -z "${{__jf_scratch-}}" ] || rm -rf -- "$__jf_scratch"']
+
+
+def _teardown_lines(env: Environment) -> list[str]:
+    """The epilogue and the scratch directory's removal, after the exit code is recorded."""
+    out = []
+    if env.epilogue:
+        out += [
+            "# The epilogue runs whatever the command's status, in a subshell: it cannot",
+            "# change the status recorded above, nor the script's; failures only say so.",
+            "(",
+        ]
+        for i, line in enumerate(env.epilogue, 1):
+            out += [
+                "{",
+                line,
+                f"}} || printf 'jobfleet: epilogue line {i} failed (exit status %s)\\n' \"$?\" >&2",
+            ]
+        # An `exit` in a line ends the epilogue (the subshell) there.
+        out.append(") || printf 'jobfleet: the epilogue exited %s\\n' \"$?\" >&2")
+    if env.scratch and env.keep_scratch:
+        out.append("""printf 'jobfleet: scratch directory kept: %s\\n' "$__jf_scratch" >&2""")
+    return out + _scratch_removal(env)
+
+
 def render_script(
     spec: JobSpec,
     dialect: Dialect,
@@ -373,6 +475,7 @@ def render_script(
             "    exit 1",
             "fi",
         ]
+    out += _setup_lines(spec.environment)
     out += [
         "",
         "# This script outlives signals meant for the command (a scheduler's SIGTERM,",
@@ -384,6 +487,7 @@ def render_script(
         "__jf_rc=$?",
         '__jf_record "$__jf_rc"',
     ]
+    out += _teardown_lines(spec.environment)
     if dialect.reserved_exits:
         codes = "|".join(str(c) for c in dialect.reserved_exits)
         out += [

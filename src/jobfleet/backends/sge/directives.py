@@ -50,7 +50,9 @@ def sge_directives(spec: JobSpec, settings: SgeSettings | None = None) -> list[s
     """``#$`` bodies for a spec's resources, in a fixed order."""
     settings = settings or SgeSettings()
     res = spec.resources
-    out = ["-S /bin/bash", "-V"]  # POSIX script; the submitter's environment, as sbatch does
+    out = ["-S /bin/bash"]  # a POSIX script; bash, which every cluster has
+    if spec.environment.export_env is not False:
+        out.append("-V")  # the submitter's environment, as sbatch does
     if res.cores > 1:
         out.append(f"-pe {settings.parallel_environment} {res.cores}")
     resources = []
