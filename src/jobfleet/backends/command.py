@@ -381,10 +381,11 @@ class CommandBackend(Backend):
                     status = shared[single] = NativeStatus(*single)
                 statuses[native_id] = status
                 continue
-            if any(e[1] in _EXPLAINED for e in elements.values()):
-                _mark_explained(target, elements)
+            # Recorded codes first: squeue says FAILED without one, the script wrote 195.
             if any(e[0] in _RECORDED for e in elements.values()):
                 _recorded_exit_codes(target, elements, substitutes)
+            if any(e[1] in _EXPLAINED for e in elements.values()):
+                _mark_explained(target, elements)
             statuses[native_id] = _status(elements)
         return statuses
 
