@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # modules-up.sh - Environment Modules (Debian's environment-modules) and a tiny test module,
-# for the live tests of the job model's `modules:` (tests/backends/local/test_environment.py,
+# for the live tests of the job model's `modules:` (tests/backends/local/test_local_environment.py,
 # tests/live/test_environment_live.py).
 #
 # Idempotent: installs the package only when /etc/profile.d/modules.sh (or Lmod's init) is

@@ -1,6 +1,6 @@
 """Tests for jobfleet.environment: the value object, its merge, its place in a spec and
 the configuration, then rendered scripts run by bash and dash (a fake `module` on PATH;
-the real Environment Modules are tested by tests/backends/local/test_environment.py)."""
+the real Environment Modules are tested by tests/backends/local/test_local_environment.py)."""
 
 from __future__ import annotations
 
