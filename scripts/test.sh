@@ -30,6 +30,9 @@ start_cluster() {  # NAME SCRIPT SWITCH
 }
 start_cluster SLURM tests/cluster/slurm-up.sh JOBFLEET_LIVE_SLURM
 start_cluster "Grid Engine" tests/cluster/sge-up.sh JOBFLEET_LIVE_SGE
+# Environment Modules (Debian's environment-modules) and the test module jftest/1.0, for the
+# tests of the job model's `modules:` on every backend (tests/cluster/modules-up.sh).
+start_cluster "Environment Modules" tests/cluster/modules-up.sh JOBFLEET_LIVE_MODULES
 
 echo "== ruff check"; ruff check src tests bench examples
 echo "== ruff format --check"; ruff format --check src tests bench examples

@@ -3,6 +3,7 @@
 from jobfleet.config import Config, load_config
 from jobfleet.engine.fleet import Fleet
 from jobfleet.engine.monitor import Monitor
+from jobfleet.environment import Environment
 from jobfleet.errors import JobfleetError
 from jobfleet.spec import ArraySpec, Dependency, DepKind, JobSpec, Resources, parse_array
 from jobfleet.states import TERMINAL, ElementRecord, JobRecord, JobState, aggregate
@@ -16,6 +17,7 @@ __all__ = [
     "DepKind",
     "Dependency",
     "ElementRecord",
+    "Environment",
     "Fleet",
     "JobRecord",
     "JobSpec",

@@ -13,6 +13,7 @@ key by key: defaults, then the file, then the named profile from the file's
 
     backend: local
     resources: {cores: 2, memory: 4G, walltime: 1h}
+    environment: {modules: [gcc/12], prologue: ["ulimit -c 0"], scratch: true}
     local: {cores: auto, cancel_grace: 10s}
     wait: {poll_interval: 0.5s}
     profiles:
@@ -36,10 +37,12 @@ from pathlib import Path
 from typing import Any
 
 from jobfleet import backends as catalog
+from jobfleet import environment
 from jobfleet.backends.local import LocalSettings
 from jobfleet.backends.sge import SgeSettings
 from jobfleet.backends.slurm import SlurmSettings
 from jobfleet.configfile import config_error, find_config_file, locate, read_config_yaml
+from jobfleet.environment import Environment
 from jobfleet.errors import ConfigError, SpecError, shown
 from jobfleet.resources import KEY_DOCS
 from jobfleet.settings import Parser, duration, hint, interval, options, plain_text
@@ -159,6 +162,11 @@ _CORE: tuple[Setting, ...] = (
         Setting("resources", k, _resource, _RESOURCE_DEFAULTS.get(k), KEY_DOCS[k])
         for k in Resources.KEYS
     ),
+    # Every job's set-up; a job's own entries come after these (Environment.then).
+    *(
+        Setting("environment", k, environment.parse_setting, None, environment.DOCS[k])
+        for k in Environment.KEYS
+    ),
     Setting("wait", "poll_interval", interval, "1s", "longest time between status polls"),
     Setting("wait", "first_poll", interval, "0.1s", "first time between polls (then grows)"),
     Setting(
@@ -254,6 +262,8 @@ class Config:
     Attributes:
         backend: default backend name.
         resources: default resources for every job.
+        environment: every job's environment set-up (the command line's
+            ``jobfleet submit`` puts a job's own after it: :meth:`Environment.then`).
         backends: each installed backend's settings (an instance of its settings
             dataclass), by name. Also read as attributes: ``config.local``,
             ``config.slurm``, ``config.sge``, ``config.<any installed backend>``.
@@ -268,6 +278,7 @@ class Config:
 
     backend: str
     resources: Resources
+    environment: Environment
     backends: Mapping[str, Any]
     wait: WaitConfig
     profile: str | None
@@ -365,6 +376,7 @@ def _load(
         return Config(
             backend=flat["backend"],
             resources=Resources.from_mapping(values["resources"]),
+            environment=Environment.from_mapping(values["environment"]),
             backends={
                 name: _settings(backend.settings, name, flat)
                 for name, backend in catalog.available().items()

@@ -6,6 +6,7 @@ Every job has a directory of its own (``<home>/jobs/<id>/``, see
     job.sh              the rendered job script (scheduler backends submit it)
     exit_code[.<i>]     the command's exit status, one line, written by the script
     never[.<i>]         why a dependency can never be met (the command did not run)
+    setup_failed[.<i>]  why the environment set-up failed (the command did not run)
     started[.<i>]       the once-guard's marker, holding the script's PID (local backend)
     stdout[.<i>]        the job's output streams, unless the spec names other paths
     stderr[.<i>]
@@ -42,7 +43,9 @@ __all__ = [
     "read_exit_code",
     "read_never_met",
     "read_number",
+    "read_setup_failed",
     "script_path",
+    "setup_failed_path",
     "started_path",
     "stream_path",
     "user_stream",
@@ -101,9 +104,25 @@ def never_met_path(job_dir: str, index: int | None) -> str:
 
 def read_never_met(job_dir: str, index: int | None) -> str | None:
     """Why the job's script found a dependency never met; None if it did not say."""
+    return _read_reason(never_met_path(job_dir, index))
+
+
+def setup_failed_path(job_dir: str, index: int | None) -> str:
+    """Where a job script says which step of its environment set-up failed."""
+    return f"{job_dir}/setup_failed{_suffix(index)}"
+
+
+def read_setup_failed(job_dir: str, index: int | None) -> str | None:
+    """Why the job's environment set-up failed (``module X could not be loaded``);
+    None if it did not say."""
+    return _read_reason(setup_failed_path(job_dir, index))
+
+
+def _read_reason(path: str) -> str | None:
     try:
-        with open(never_met_path(job_dir, index), encoding="utf-8", errors="replace") as fh:
-            return fh.read().strip()
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            # A reason is one short line; a bound keeps a damaged file from flooding status.
+            return fh.read(1000).strip() or None
     except OSError:
         return None
 

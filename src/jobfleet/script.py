@@ -16,14 +16,19 @@ What the script does, in order:
    noclobber and exits with :data:`EXIT_ALREADY_STARTED` if it already exists;
 4. appends its stdout and stderr to the paths :func:`jobfleet.jobdir.stream_path` names;
 5. exports the spec's environment, changes to its workdir;
-6. runs the command and writes its exit status to ``exit_code[.<index>]``
-   atomically (write a temporary file, then rename it).
+6. sets up the job's :class:`~jobfleet.environment.Environment`: sources its
+   env files, loads its modules, makes its scratch directory (``TMPDIR``),
+   runs its prologue; a step that fails writes ``setup_failed[.<index>]``,
+   records and exits :data:`EXIT_SETUP_FAILED` without running the command;
+7. runs the command and writes its exit status to ``exit_code[.<index>]``;
+8. runs the epilogue in a subshell (whatever that status; it cannot change
+   it), removes the scratch directory unless kept, exits with the status.
 
 Every value taken from the spec or the caller is quoted with
 :func:`shlex.quote`; nothing lands in the script as code. The text depends
 only on the arguments, so golden files can pin it (``tests/unit/golden/``).
 
->>> from jobfleet.spec import DepKind, JobSpec
+>>> from jobfleet.spec import JobSpec
 >>> text = render_script(JobSpec(["echo", "hi there"]), LOCAL, job_id="7", job_dir="/j/7")
 >>> text.splitlines()[1]
 '# jobfleet job 7 (echo)'
@@ -40,11 +45,13 @@ from dataclasses import dataclass
 
 from jobfleet.errors import BackendError, SpecError
 from jobfleet.jobdir import STREAM_PLACEHOLDER, user_stream, workdir_prefix
+from jobfleet.scriptsetup import EXIT_SETUP_FAILED, setup_lines, teardown_lines
 from jobfleet.spec import DepKind, JobSpec
 
 __all__ = [
     "EXIT_ALREADY_STARTED",
     "EXIT_DEPENDENCY_NEVER_MET",
+    "EXIT_SETUP_FAILED",
     "LOCAL",
     "Dialect",
     "Requirement",
@@ -401,6 +408,7 @@ def render_script(
             "    exit 1",
             "fi",
         ]
+    out += setup_lines(spec.environment)
     out += [
         "",
         "# This script outlives signals meant for the command (a scheduler's SIGTERM,",
@@ -412,6 +420,7 @@ def render_script(
         "__jf_rc=$?",
         '__jf_record "$__jf_rc"',
     ]
+    out += teardown_lines(spec.environment)
     if dialect.reserved_exits:
         codes = "|".join(str(c) for c in dialect.reserved_exits)
         out += [

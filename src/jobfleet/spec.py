@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobfleet.arrays import ArraySpec, parse_array
+from jobfleet.environment import Environment
 from jobfleet.errors import SpecError, shown
 from jobfleet.resources import Resources
 from jobfleet.states import DEFAULT_RETRY_ON, RETRYABLE, JobState
@@ -30,6 +31,7 @@ __all__ = [
     "ArraySpec",
     "DepKind",
     "Dependency",
+    "Environment",
     "JobSpec",
     "Resources",
     "parse_array",
@@ -116,6 +118,8 @@ class JobSpec:
             ``{index}`` is replaced by the array index (empty for single jobs).
         stderr: path for standard error; None puts it in the job's directory.
         resources: what the job asks for.
+        environment: how its shell is set up around the command: modules,
+            prologue and epilogue lines, env files, scratch (see :class:`Environment`).
         array: the array indices, or None for a single job.
         dependencies: conditions on other jobfleet jobs.
         retries: how many times to submit the job again when it ends in one of
@@ -137,6 +141,7 @@ class JobSpec:
     shell: bool = False
     retries: int = 0
     retry_on: tuple[JobState, ...] = DEFAULT_RETRY_ON
+    environment: Environment = field(default_factory=Environment)
 
     def __post_init__(self) -> None:
         if isinstance(self.command, str):
@@ -174,6 +179,10 @@ class JobSpec:
         object.__setattr__(self, "env", env)
         if not isinstance(self.resources, Resources):
             raise SpecError("resources", "expected a Resources object; use Resources.of(...)")
+        if not isinstance(self.environment, Environment):
+            raise SpecError(
+                "environment", "expected an Environment object; use Environment.of(...)"
+            )
         if self.array is not None and not isinstance(self.array, ArraySpec):
             raise SpecError("array", "expected an ArraySpec; use parse_array('1-100%10')")
         deps = tuple(self.dependencies)
@@ -238,6 +247,7 @@ def spec_to_dict(spec: JobSpec) -> dict[str, Any]:
         "stdout": spec.stdout,
         "stderr": spec.stderr,
         "resources": spec.resources.to_dict(),
+        "environment": spec.environment.to_dict(),
         "array": None
         if spec.array is None
         else {
@@ -274,6 +284,8 @@ def spec_from_dict(data: Mapping[str, Any]) -> JobSpec:
             stdout=data.get("stdout"),
             stderr=data.get("stderr"),
             resources=Resources.from_dict(data.get("resources", {})),
+            # Stored by jobfleet 0.1 without one: nothing was set up then.
+            environment=Environment.from_dict(data.get("environment") or {}),
             array=array,
             dependencies=tuple(
                 Dependency(DepKind(d["kind"]), tuple(d["job_ids"]))

@@ -24,7 +24,9 @@ from hypothesis import strategies as st
 
 import jobfleet.script
 from jobfleet.backends.sge import SgeSettings, sge_dialect
+from jobfleet.backends.sge.directives import SGE
 from jobfleet.backends.slurm import SLURM
+from jobfleet.environment import Environment
 from jobfleet.errors import BackendError, SpecError
 from jobfleet.jobdir import exit_code_path, started_path, stream_path
 from jobfleet.script import (
@@ -162,6 +164,48 @@ CASES: dict[str, tuple[JobSpec, Dialect]] = {
             array=parse_array("1-3"),
         ),
         TESTSCHED,
+    ),
+    # The environment set-up (jobfleet.environment), each option on each dialect.
+    "environment_local": (
+        JobSpec(
+            ["python", "sim.py"],
+            env={"OMP_NUM_THREADS": "2"},
+            environment=Environment.of(
+                env_files=["site env.sh", "/etc/project.sh"],
+                modules=["gcc/12.2", "openmpi"],
+                prologue=["export STAGE=$TMPDIR/in", 'cp input.dat "$TMPDIR" # stage in'],
+                epilogue=['cp "$TMPDIR"/out.dat . || true', "echo done"],
+                scratch=True,
+            ),
+        ),
+        LOCAL,
+    ),
+    "environment_slurm": (
+        JobSpec(
+            ["./run"],
+            name="env",
+            environment=Environment.of(
+                modules=["python/3.11"],
+                scratch="/local scratch",
+                keep_scratch=True,
+                export_env=False,
+            ),
+        ),
+        SLURM,
+    ),
+    "environment_slurm_export": (
+        JobSpec(["./run"], environment=Environment.of(export_env=True, epilogue=["date"])),
+        SLURM,
+    ),
+    "environment_sge": (
+        JobSpec(
+            ["./run"],
+            array=parse_array("1-4"),
+            environment=Environment.of(
+                setup=["ulimit -c 0"], epilogue=["rm -f core.*"], scratch=True, export_env=False
+            ),
+        ),
+        SGE,
     ),
 }
 

@@ -27,10 +27,10 @@ from typing import ClassVar
 
 from jobfleet.backends.base import Backend, NativeStatus, PollTarget, SubmitRequest
 from jobfleet.errors import CommandError, SubmitError
-from jobfleet.jobdir import exit_code_path, read_exit_code, read_never_met
+from jobfleet.jobdir import exit_code_path, read_exit_code, read_never_met, read_setup_failed
 from jobfleet.owner import user_name
 from jobfleet.runner import CommandResult, Runner, SubprocessRunner, argv_chunks, unbounded
-from jobfleet.script import EXIT_DEPENDENCY_NEVER_MET
+from jobfleet.script import EXIT_DEPENDENCY_NEVER_MET, EXIT_SETUP_FAILED
 from jobfleet.settings import duration, interval, option, to_seconds, whole
 from jobfleet.states import JobState, aggregate
 from jobfleet.units import parse_walltime
@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 _FAILED = JobState.FAILED
 _NEVER = EXIT_DEPENDENCY_NEVER_MET
+#: Exit codes whose reason the job script wrote into the job directory.
+_EXPLAINED = frozenset({EXIT_DEPENDENCY_NEVER_MET, EXIT_SETUP_FAILED})
 #: Ends whose exit code the job script may have recorded better than the scheduler:
 #: the script outlives a cancel's or a time-out's SIGTERM and records the command's
 #: status (143); nothing outlives a SIGKILL, which leaves the scheduler's word.
@@ -367,7 +369,8 @@ class CommandBackend(Backend):
         for native_id in missing:
             _merge(seen, {native_id: _from_exit_files(by_id[native_id], seen.get(native_id, {}))})
         # Rare cases, looked for while building the result: a dependency never met
-        # (exit 196), and failures and kills, whose exit code the job script recorded.
+        # (exit 196), a failed set-up (195), and failures and kills, whose exit code
+        # the job script recorded.
         substitutes = bool(self.script_dialect().reserved_exits)
         statuses: dict[str, NativeStatus] = {}
         # NativeStatus is frozen: single jobs with the same report share one record
@@ -378,16 +381,17 @@ class CommandBackend(Backend):
             if target is None or not elements:
                 continue
             single = elements.get(None) if len(elements) == 1 else None
-            if single is not None and single[1] != _NEVER and single[0] not in _RECORDED:
+            if single is not None and single[1] not in _EXPLAINED and single[0] not in _RECORDED:
                 status = shared.get(single)
                 if status is None:
                     status = shared[single] = NativeStatus(*single)
                 statuses[native_id] = status
                 continue
-            if any(e[1] == _NEVER for e in elements.values()):
-                _mark_never_met(target, elements)
+            # Recorded codes first: squeue says FAILED without one, the script wrote 195.
             if any(e[0] in _RECORDED for e in elements.values()):
                 _recorded_exit_codes(target, elements, substitutes)
+            if any(e[1] in _EXPLAINED for e in elements.values()):
+                _mark_explained(target, elements)
             statuses[native_id] = _status(elements)
         return statuses
 
@@ -456,14 +460,18 @@ def _from_exit_files(
     return found
 
 
-def _mark_never_met(target: PollTarget, elements: dict[int | None, Element]) -> None:
-    """Elements whose script found a dependency never met ended cancelled, not failed."""
+def _mark_explained(target: PollTarget, elements: dict[int | None, Element]) -> None:
+    """Elements whose script found a dependency never met ended cancelled, not failed;
+    those whose environment set-up failed say why (``module X could not be loaded``)."""
     for index, (state, code, _) in list(elements.items()):
-        if state.is_terminal and code == EXIT_DEPENDENCY_NEVER_MET:
+        if state.is_terminal and code == _NEVER:
             reason = read_never_met(target.job_dir, index)
-            if reason is None:
-                continue  # a command that exited 196 by itself
-            elements[index] = (JobState.CANCELLED, None, reason)
+            if reason is not None:  # else a command that exited 196 by itself
+                elements[index] = (JobState.CANCELLED, None, reason)
+        elif state.is_terminal and code == EXIT_SETUP_FAILED:
+            reason = read_setup_failed(target.job_dir, index)
+            if reason is not None:
+                elements[index] = (state, code, reason)
 
 
 def _recorded_exit_codes(

@@ -35,7 +35,7 @@ def options(
     as_json: bool,
     markdown: bool,
 ) -> None:
-    """Every job option (resources), its default and units, and what it becomes on
+    """Every job option (resources, environment), its default and units, and what it becomes on
     each backend: directives and submit arguments, a refusal saying why, or what
     the backend does with it. Read off a dry run of a job with the option set to
     the example value, so it is what jobfleet does, with your configuration.

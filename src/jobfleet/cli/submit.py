@@ -10,6 +10,7 @@ import click
 
 from jobfleet.cli.common import WholeNumber, config_options, handle_errors, load, print_json
 from jobfleet.engine.fleet import Fleet
+from jobfleet.environment import Environment
 from jobfleet.errors import SpecError, shown
 from jobfleet.spec import Dependency, DepKind, JobSpec, parse_array
 from jobfleet.states import JobState
@@ -58,6 +59,24 @@ def _parse_env(values: Sequence[str]) -> dict[str, str]:
 @click.option("--workdir", metavar="DIR", help="Working directory (default: the current one).")
 @click.option("--env", "env_items", multiple=True, metavar="K=V", help="Environment variable.")
 @click.option("--shell", "use_shell", is_flag=True, help="Run COMMAND as one string of shell code.")
+@click.option("--module", "modules", multiple=True, metavar="NAME", help="module load NAME first.")
+@click.option("--prologue", multiple=True, metavar="LINE", help="Shell line run before COMMAND.")
+@click.option(
+    "--epilogue",
+    multiple=True,
+    metavar="LINE",
+    help="Shell line run after COMMAND, whatever it did.",
+)
+@click.option(
+    "--env-file", "env_files", multiple=True, metavar="PATH", help="File to source first."
+)
+@click.option(
+    "--export-env/--no-export-env",
+    default=None,
+    help="Carry this environment into the job, or not (default: the backend's, which does).",
+)
+@click.option("--scratch", is_flag=True, help="A temporary directory for the job, as TMPDIR.")
+@click.option("--keep-scratch", is_flag=True, help="Keep the scratch directory when the job ends.")
 @click.option(
     "--retries",
     type=WholeNumber(),
@@ -101,6 +120,13 @@ def submit(
     workdir: str | None,
     env_items: tuple[str, ...],
     use_shell: bool,
+    modules: tuple[str, ...],
+    prologue: tuple[str, ...],
+    epilogue: tuple[str, ...],
+    env_files: tuple[str, ...],
+    export_env: bool | None,
+    scratch: bool,
+    keep_scratch: bool,
     retries: int,
     retry_on: tuple[str, ...],
     dry_run: bool,
@@ -135,6 +161,18 @@ def submit(
         )
         if ids
     )
+    # The configuration's set-up first, then this job's (--module after its modules).
+    environment = config.environment.then(
+        Environment(
+            modules=modules,
+            prologue=prologue,
+            epilogue=epilogue,
+            env_files=env_files,
+            export_env=export_env,
+            scratch=scratch,
+            keep_scratch=keep_scratch,
+        )
+    )
     if use_shell and len(command) != 1:
         raise SpecError("command", "with --shell give the shell code as one quoted argument")
     spec = JobSpec(
@@ -144,6 +182,7 @@ def submit(
         workdir=workdir,
         env=_parse_env(env_items),
         resources=config.resources,
+        environment=environment,
         array=parse_array(array_text, "--array") if array_text else None,
         dependencies=deps,
         retries=retries,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobfleet.config import Setting, schema
+from jobfleet.environment import Environment
 from jobfleet.errors import JobfleetError, SpecError
 from jobfleet.resources import Resources
 from jobfleet.spec import JobSpec
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 #: The sections of the configuration that describe a job.
-OPTION_SECTIONS = ("resources",)
+OPTION_SECTIONS = ("resources", "environment")
 
 #: The value each option is tried with (every option of OPTION_SECTIONS needs one).
 SAMPLES: dict[str, Any] = {
@@ -63,6 +64,14 @@ SAMPLES: dict[str, Any] = {
     "resources.licenses": ["matlab:1"],
     "resources.priority": -10,
     "resources.begin": "2030-01-02T03:04:05",
+    "environment.modules": ["gcc/12.2"],
+    "environment.prologue": ["ulimit -c 0"],
+    "environment.setup": ["ulimit -c 0"],
+    "environment.epilogue": ["cp out.dat ~/results/"],
+    "environment.env_files": ["site.env"],
+    "environment.export_env": False,
+    "environment.scratch": True,
+    "environment.keep_scratch": True,
 }
 
 #: Options that only mean something beside another: both jobs compared have these.
@@ -70,7 +79,11 @@ CONTEXT: dict[str, dict[str, Any]] = {
     "resources.directives_skip": {"walltime": "1h"},
     "resources.mail_on": {"mail_to": "me@example.org"},
     "resources.launcher": {"tasks": 4},
+    "environment.keep_scratch": {"scratch": True},
 }
+
+#: What a script line shows of an option whose value is not text (a flag).
+SHOWN_AS: dict[str, list[str]] = {"environment.scratch": ["mktemp", "TMPDIR="]}
 
 #: The program of the jobs tried (no backend looks at it).
 _PROGRAM = "prog"
@@ -80,6 +93,7 @@ _MAX_LINES = 4
 #: Builds a job of one section's options set to values (the options' sections).
 _JOBS: dict[str, Callable[[Mapping[str, Any]], JobSpec]] = {
     "resources": lambda values: JobSpec([_PROGRAM], resources=Resources.from_mapping(values)),
+    "environment": lambda values: JobSpec([_PROGRAM], environment=Environment.from_mapping(values)),
 }
 
 
@@ -161,7 +175,8 @@ def option_rows(
             tried = _dry(dry_run, job({**context, setting.name: sample}), name)
             if isinstance(base, Effect):  # what it needs beside it is refused there
                 tried = base
-            effects[name] = _effects(tried, base, notes(name).get(setting.dotted))
+            words = SHOWN_AS.get(setting.dotted) or _words(sample)
+            effects[name] = _effects(tried, base, notes(name).get(setting.dotted), words)
         rows.append(OptionRow(setting.dotted, setting.default, setting.doc, sample, effects))
     return rows
 
@@ -179,7 +194,13 @@ def _settings() -> list[Setting]:
     return [s for s in schema() if s.section in OPTION_SECTIONS]
 
 
-def _effects(tried: Any, plain: Any, note: str | None) -> tuple[Effect, ...]:
+def _words(sample: Any) -> list[str]:
+    """The texts a value shows up as in a script (not for booleans and numbers)."""
+    values = sample if isinstance(sample, list) else [sample]
+    return [v for v in values if isinstance(v, str) and len(v) > 2]
+
+
+def _effects(tried: Any, plain: Any, note: str | None, words: list[str]) -> tuple[Effect, ...]:
     if isinstance(tried, Effect):
         return (tried,)
     plain_lines = [line for line in plain.script.splitlines() if "DRY-RUN" not in line]
@@ -194,6 +215,11 @@ def _effects(tried: Any, plain: Any, note: str | None) -> tuple[Effect, ...]:
             added += [line.strip() for line in tried_lines[b1:b2] if line.strip()]
         elif op == "delete":
             dropped += [line.strip() for line in plain_lines[a1:a2] if line.strip()]
+    # Comments and set-up boilerplate say little: the lines naming the value say it.
+    added = [line for line in added if not line.startswith("# ")]
+    named = [line for line in added if any(word in line for word in words)]
+    if named:
+        added = named
     argv_added = [a for a in (tried.argv or []) if a not in (plain.argv or [])]
     effects = []
     if argv_added and tried.argv:

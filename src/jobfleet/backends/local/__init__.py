@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from jobfleet.backends.base import Backend, BackendType, lazy_names
 from jobfleet.runner import Runner
-from jobfleet.settings import auto_or, duration, memory, option, whole
+from jobfleet.settings import as_bool, auto_or, duration, memory, option, same, whole
 from jobfleet.units import parse_memory, parse_walltime
 
 if TYPE_CHECKING:
@@ -73,6 +73,13 @@ class LocalSettings:
         parse=auto_or(whole(0)),
         convert=_auto(_count),
     )
+    pin_cpus: bool | None = option(
+        "pin_cpus",
+        "auto",
+        "pin each job to CPUs of its own (JOBFLEET_CPUS); auto: when there is one per core",
+        parse=auto_or(as_bool),
+        convert=_auto(same),
+    )
     cancel_grace_s: int = option(
         "cancel_grace",
         "10s",
@@ -94,7 +101,7 @@ def _create(settings: LocalSettings, *, runner: Runner | None, home: Path) -> Ba
 
     return LocalBackend(
         queue_directory(home),
-        detect_capacity(settings.cores, settings.memory_bytes, settings.gpus),
+        detect_capacity(settings.cores, settings.memory_bytes, settings.gpus, settings.pin_cpus),
         cancel_grace_s=settings.cancel_grace_s,
         idle_exit_s=settings.idle_exit_s,
     )

@@ -41,7 +41,7 @@ from jobfleet.backends.local.queue import (
     TaskRow,
 )
 from jobfleet.backends.local.request import MAPPING, check_local_request, local_amount
-from jobfleet.errors import BackendError, SubmitError
+from jobfleet.errors import BackendError, ConfigError, SubmitError
 from jobfleet.script import LOCAL, Dialect
 from jobfleet.spec import ArraySpec, JobSpec
 from jobfleet.states import JobState, aggregate
@@ -85,40 +85,83 @@ def _gpu_ids() -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class LocalCapacity:
-    """What the local backend may hand out: cores, memory in bytes, and GPU ids."""
+    """What the local backend may hand out: cores, memory in bytes, GPU ids, and
+    the CPU ids jobs are pinned to (empty: jobs are not pinned)."""
 
     cores: int
     memory: int
     gpu_ids: tuple[str, ...] = ()
+    cpu_ids: tuple[int, ...] = ()
 
     @property
     def gpus(self) -> int:
         return len(self.gpu_ids)
 
     def to_setting(self) -> dict[str, object]:
-        return {"cores": self.cores, "memory": self.memory, "gpu_ids": list(self.gpu_ids)}
+        setting: dict[str, object] = {
+            "cores": self.cores,
+            "memory": self.memory,
+            "gpu_ids": list(self.gpu_ids),
+        }
+        if self.cpu_ids:  # only then: a queue of an older agent stays as it was
+            setting["cpu_ids"] = list(self.cpu_ids)
+        return setting
+
+
+def _cpu_ids() -> list[int]:
+    """The CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))  # pragma: no cover - not Linux
 
 
 def detect_capacity(
-    cores: int | None = None, memory_bytes: int | None = None, gpus: int | None = None
+    cores: int | None = None,
+    memory_bytes: int | None = None,
+    gpus: int | None = None,
+    pin_cpus: bool | None = None,
 ) -> LocalCapacity:
     """What the local backend may hand out; None means detect it.
 
     A configured GPU count takes the first that many visible GPUs (or indices
     0..N-1 when fewer are visible, e.g. on a machine whose devices are hidden).
+    ``pin_cpus`` None pins jobs to CPUs when there is one for every core (not
+    when ``cores`` is set higher than that), True always (an error otherwise).
+
+    Raises:
+        ConfigError: ``pin_cpus`` True with more cores than CPUs to pin them to.
     """
+    cpus = _cpu_ids()
     if cores is None:
-        cores = (
-            len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity")
-            else os.cpu_count() or 1
+        cores = len(cpus)
+    if pin_cpus and cores > len(cpus):
+        raise ConfigError(
+            f"local.cores is {cores} but this process may run on {len(cpus)} CPUs; "
+            "lower local.cores or set local.pin_cpus: false",
+            key="local.pin_cpus",
         )
+    pinned = tuple(cpus[:cores]) if pin_cpus is not False and cores <= len(cpus) else ()
     if memory_bytes is None:
         memory_bytes = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     ids = _gpu_ids()
     if gpus is not None:
         ids = ids[:gpus] if len(ids) >= gpus else [str(i) for i in range(gpus)]
-    return LocalCapacity(cores, memory_bytes, tuple(ids))
+    return LocalCapacity(cores, memory_bytes, tuple(ids), pinned)
+
+
+#: What a job that does not carry the submitter's environment (``export_env: false``)
+#: keeps of it: who and where it is, as a login would set; PATH is the system's.
+_CLEAN_KEEP = ("HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL", "TZ")
+_CLEAN_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def _job_env(spec: JobSpec, env: Mapping[str, str]) -> dict[str, str]:
+    """The environment the agent starts a job in: the submitter's, unless the job
+    asked not to carry it over (the job script then exports only the job's own)."""
+    if spec.environment.export_env is not False:
+        return dict(env)
+    kept = {k: env[k] for k in _CLEAN_KEEP if k in env}
+    return {**kept, "PATH": _CLEAN_PATH}
 
 
 def queue_directory(home: str | os.PathLike[str]) -> Path:
@@ -261,7 +304,11 @@ class LocalBackend(Backend):
         finally:
             os.close(fd)
 
-    option_notes: ClassVar[Mapping[str, str]] = {f"resources.{k}": v for k, v in MAPPING.items()}
+    option_notes: ClassVar[Mapping[str, str]] = {
+        **{f"resources.{k}": v for k, v in MAPPING.items()},
+        "environment.export_env": "false: the job gets HOME, USER, LOGNAME, SHELL, LANG, "
+        "LC_ALL, TZ and a system PATH only; otherwise the submitter's environment",
+    }
 
     # -- Backend ------------------------------------------------------------------
 
@@ -296,7 +343,7 @@ class LocalBackend(Backend):
                     max_concurrent=spec.array.max_concurrent if spec.array else None,
                     indices=list(spec.array.indices) if spec.array else [NO_INDEX],
                     deps=deps,
-                    env=dict(req.env),
+                    env=_job_env(spec, req.env),
                 )
             )
         problem = self._check_dependencies(requests)

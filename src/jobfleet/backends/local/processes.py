@@ -8,9 +8,18 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["become_subreaper", "group_alive", "is_job_process", "signal_group"]
+__all__ = [
+    "affinity_of",
+    "become_subreaper",
+    "group_alive",
+    "is_job_process",
+    "pinned",
+    "signal_group",
+]
 
 log = logging.getLogger(__name__)
 
@@ -76,3 +85,37 @@ def signal_group(pgid: int, sig: int) -> None:
         pass
     except PermissionError:  # pragma: no cover - only if the group changed owner
         log.warning("process group %s: no permission to send signal %s", pgid, sig)
+
+
+@contextmanager
+def pinned(cpus: Sequence[int]) -> Iterator[bool]:
+    """While inside, this thread may run only on ``cpus``; yields whether it could.
+
+    A process spawned inside starts with that affinity: posix_spawn's child is a
+    clone of the calling thread and inherits its CPU mask before it runs a single
+    instruction of the job, so nothing the job starts can escape it (setting the
+    child's mask after the spawn would race with its first forks; ``taskset``
+    would add an exec per job and a dependency). The thread's own mask is put back.
+    """
+    if not cpus:
+        yield False
+        return
+    before = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, cpus)
+    except OSError as exc:  # e.g. CPUs taken away from this agent since it started
+        log.warning("cannot pin a job to CPUs %s: %s; it runs unpinned", list(cpus), exc)
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def affinity_of(pid: int) -> tuple[int, ...]:
+    """The CPUs a process may run on (an adopted job's, as an earlier agent pinned it)."""
+    try:
+        return tuple(sorted(os.sched_getaffinity(pid)))
+    except OSError:
+        return ()

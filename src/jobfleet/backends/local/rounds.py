@@ -16,8 +16,10 @@ from pathlib import Path
 from jobfleet.backends.local.dependencies import READY, WAIT, Verdicts
 from jobfleet.backends.local.plan import Amount, Running, Waiting, plan
 from jobfleet.backends.local.processes import (
+    affinity_of,
     group_alive,
     is_job_process,
+    pinned,
     signal_group,
 )
 from jobfleet.backends.local.queue import (
@@ -27,9 +29,15 @@ from jobfleet.backends.local.queue import (
     QueueStore,
     TaskRow,
 )
-from jobfleet.jobdir import exit_code_path, output_path, read_number, started_path
+from jobfleet.jobdir import (
+    exit_code_path,
+    output_path,
+    read_number,
+    read_setup_failed,
+    started_path,
+)
 from jobfleet.owner import user_name
-from jobfleet.script import EXIT_ALREADY_STARTED, LOCAL
+from jobfleet.script import EXIT_ALREADY_STARTED, EXIT_SETUP_FAILED, LOCAL
 from jobfleet.states import cancelled_by, walltime_exceeded
 
 __all__ = ["Key", "Outcome", "Rounds"]
@@ -55,12 +63,14 @@ class _Run:
     kill_at: float | None = None  # when to send SIGKILL to what is left of the group
     outcome: Outcome | None = None  # set when the script ended while the group drains
     verify_until: float | None = None  # waiting for a first start's marker (pid is None)
+    cpus: tuple[int, ...] = ()  # the CPU ids it is pinned to (none: not pinned)
 
 
 @dataclass(slots=True)
 class _Capacity:
     amount: Amount
     gpu_ids: list[str] = field(default_factory=list)
+    cpu_ids: list[int] = field(default_factory=list)  # empty: jobs are not pinned
 
 
 def _tag(task: TaskRow) -> str:
@@ -116,10 +126,15 @@ class Rounds:
         stored = self.store.setting(CAPACITY_KEY) or {}
         gpu_ids = [str(g) for g in stored.get("gpu_ids", [])]
         amount = Amount(int(stored.get("cores", 1)), int(stored.get("memory", 0)), len(gpu_ids))
-        if amount == self.capacity.amount and gpu_ids == self.capacity.gpu_ids:
+        cpu_ids = [int(c) for c in stored.get("cpu_ids", [])]
+        if (amount, gpu_ids, cpu_ids) == (
+            self.capacity.amount,
+            self.capacity.gpu_ids,
+            self.capacity.cpu_ids,
+        ):
             return
-        self.capacity = _Capacity(amount, gpu_ids)
-        log.info("capacity: %s, GPUs %s", amount, gpu_ids)
+        self.capacity = _Capacity(amount, gpu_ids, cpu_ids)
+        log.info("capacity: %s, GPUs %s, pinned to CPUs %s", amount, gpu_ids, cpu_ids or "no")
         for key, task in list(self.tasks.items()):
             if key not in self.runs:
                 self._refuse_if_too_big(key, task)
@@ -197,6 +212,8 @@ class Rounds:
             return "cancelled", code, cancelled_by(user_name())
         if code is None:
             return "lost", None, "the job's script ended without recording an exit code"
+        if code == EXIT_SETUP_FAILED:  # the script says which set-up step failed
+            return "failed", code, read_setup_failed(task.job_dir, task.index)
         return ("completed" if code == 0 else "failed"), code, None
 
     def _reap(self, now: float) -> None:
@@ -246,6 +263,8 @@ class Rounds:
             run.kill_at = time.time() + self.cancel_grace_s
         if pid is not None and is_job_process(pid, task.script):
             run.pid, run.child, run.verify_until = pid, False, None
+            if self.capacity.cpu_ids:  # its CPUs stay taken while it runs
+                run.cpus = affinity_of(pid)
             if task.state != "running" or task.pid != pid:
                 task.state, task.pid = "running", pid
                 task.started_at = task.started_at or time.time()
@@ -380,11 +399,16 @@ class Rounds:
         chosen = plan(self.capacity.amount, running, self._eligible(), now)
         taken = {g for key in self.runs for g in (self.tasks[key].gpus or "").split(",") if g}
         free_gpus = [g for g in self.capacity.gpu_ids if g not in taken]
+        held = {c for run in self.runs.values() for c in run.cpus}
+        free_cpus = [c for c in self.capacity.cpu_ids if c not in held]
         for key in chosen:
             task = self.tasks[key]
             gpus, free_gpus = free_gpus[: task.gpu_count], free_gpus[task.gpu_count :]
             task.state, task.gpus = "starting", ",".join(gpus)
-            self.runs[key] = _Run(pid=None, child=True)
+            # As many CPUs as cores; fewer free (capacity just shrank): not pinned.
+            cpus = tuple(free_cpus[: task.cores]) if len(free_cpus) >= task.cores else ()
+            free_cpus = free_cpus[len(cpus) :]
+            self.runs[key] = _Run(pid=None, child=True, cpus=cpus)
             self._save(key, task)
         return chosen
 
@@ -398,6 +422,8 @@ class Rounds:
                 env.pop("JOBFLEET_ARRAY_INDEX", None)
             # Only the GPUs handed to this job; none at all for a job that asked for none.
             env["CUDA_VISIBLE_DEVICES"] = task.gpus or ""
+            cpus = self.runs[key].cpus
+            env.pop("JOBFLEET_CPUS", None)
             tag = _tag(task)
             out = output_path(task.job_dir, "stdout", task.index)
             err = output_path(task.job_dir, "stderr", task.index)
@@ -407,13 +433,16 @@ class Rounds:
                 (os.POSIX_SPAWN_OPEN, 2, err, _APPEND, 0o600),
             ]
             try:
-                pid = os.posix_spawn(
-                    LOCAL.interpreter,
-                    [LOCAL.interpreter, task.script],
-                    env,
-                    file_actions=actions,
-                    setsid=True,
-                )
+                with pinned(cpus) as pinning:
+                    if pinning:  # the CPUs the job runs on, e.g. "0,1"
+                        env["JOBFLEET_CPUS"] = ",".join(str(c) for c in cpus)
+                    pid = os.posix_spawn(
+                        LOCAL.interpreter,
+                        [LOCAL.interpreter, task.script],
+                        env,
+                        file_actions=actions,
+                        setsid=True,
+                    )
             except OSError as exc:
                 log.error("job %s%s: cannot start: %s", task.jf_id, tag, exc)
                 self._finish(key, "failed", None, f"could not start: {exc}")

@@ -202,7 +202,9 @@ def sge_directives(
     """
     settings = settings or SgeSettings()
     res = spec.resources
-    out = ["-S /bin/bash", "-V"]  # POSIX script; the submitter's environment, as sbatch does
+    out = ["-S /bin/bash"]  # a POSIX script; bash, which every cluster has
+    if spec.environment.export_env is not False:
+        out.append("-V")  # the submitter's environment, as sbatch does
     pe, slots, per_node = _slots(res, settings)
     if pe is not None:
         out.append(f"-pe {pe} {slots}")

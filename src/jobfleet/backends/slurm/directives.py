@@ -120,6 +120,10 @@ def slurm_directives(spec: JobSpec) -> list[str]:
     out = [f"--cpus-per-task={res.cores}", *_layout(res), *_site(res)]
     if spec.array is not None:
         out.append(f"--array={spec.array.to_text()}")
+    # None keeps sbatch's default (ALL, unless the site's SBATCH_EXPORT says otherwise).
+    export = spec.environment.export_env
+    if export is not None:
+        out.append("--export=ALL" if export else "--export=NONE")
     return out
 
 

@@ -1,0 +1,108 @@
+"""The job script's environment set-up and tear-down around the command (the
+:class:`~jobfleet.environment.Environment` of a job): env files, modules, scratch
+and prologue before it; the epilogue and the scratch directory's removal after.
+Pure: lines of shell, every value quoted but the prologue and epilogue lines,
+which are shell the user wrote on purpose (see docs/environment.md)."""
+
+from __future__ import annotations
+
+import shlex
+
+from jobfleet.environment import Environment
+
+__all__ = ["EXIT_SETUP_FAILED", "setup_lines", "teardown_lines"]
+
+#: Exit status of the script when its environment set-up failed (a module that
+#: cannot be loaded, an env file that cannot be read, a prologue line that
+#: failed, no scratch directory); it then wrote ``setup_failed[.<index>]`` with
+#: the reason, and ran neither the command nor the epilogue.
+EXIT_SETUP_FAILED = 195
+
+
+# Where a non-interactive shell finds `module`: login shells define it from these
+# (Environment Modules' and Lmod's init scripts); the first readable one is sourced.
+_MODULE_INITS = (
+    '${MODULESHOME:+"$MODULESHOME/init/sh"}',
+    "/etc/profile.d/modules.sh",
+    "/etc/profile.d/lmod.sh",
+    "/usr/share/lmod/lmod/init/sh",
+)
+
+
+def setup_lines(env: Environment) -> list[str]:
+    """Env files, modules, scratch and prologue: before the command, in this order."""
+    if not (env.env_files or env.modules or env.prologue or env.scratch):
+        return []
+    out = [
+        "",
+        "# The job's environment set-up. A step that fails ends the job here: the",
+        "# reason in setup_failed, exit status 195, neither command nor epilogue run.",
+        "__jf_setup_failed() {",
+        """    printf '%s\\n' "$1" >"$__jf_dir/setup_failed$__jf_tag\"""",
+        """    printf 'jobfleet: %s; the command was not run\\n' "$1" >&2""",
+        f"    __jf_record {EXIT_SETUP_FAILED}",
+        *_scratch_removal(env, indent="    "),
+        f"    exit {EXIT_SETUP_FAILED}",
+        "}",
+    ]
+    for path in env.env_files:
+        # "./": `.` searches PATH for a name without a slash; a missing file would
+        # end a POSIX shell (dash) on the spot, so readability is checked first.
+        word = shlex.quote(path if "/" in path else "./" + path)
+        why = shlex.quote(f"env file {path} cannot be read")
+        out.append(f"if [ -r {word} ]; then . {word}; else __jf_setup_failed {why}; fi")
+    if env.modules:
+        inits = " ".join(_MODULE_INITS)
+        out += [
+            "if ! command -v module >/dev/null 2>&1; then",
+            f"    for __jf_f in {inits}; do",
+            '        if [ -r "$__jf_f" ]; then . "$__jf_f"; break; fi',
+            "    done",
+            "fi",
+        ]
+        for module in env.modules:
+            why = shlex.quote(f"module {module} could not be loaded")
+            out.append(f"module load {shlex.quote(module)} || __jf_setup_failed {why}")
+    if env.scratch:
+        base = '"${TMPDIR:-/tmp}"' if env.scratch is True else shlex.quote(str(env.scratch))
+        why = shlex.quote("cannot create a scratch directory under ")
+        out += [
+            "__jf_scratch=",
+            f"__jf_base={base}",
+            '__jf_scratch=$(mktemp -d "$__jf_base/jobfleet-$JOBFLEET_JOB_ID$__jf_tag.XXXXXX")'
+            f' || __jf_setup_failed {why}"$__jf_base"',
+            'export TMPDIR="$__jf_scratch" JOBFLEET_SCRATCH="$__jf_scratch"',
+        ]
+    for i, line in enumerate(env.prologue, 1):
+        why = shlex.quote(f"prologue line {i} failed: {line}")
+        # Its own lines, so a comment or a trailing "&" in it ends there.
+        out += ["{", line, f'}} || __jf_setup_failed {why}" (exit status $?)"']
+    return out
+
+
+def _scratch_removal(env: Environment, indent: str = "") -> list[str]:
+    if not env.scratch or env.keep_scratch:
+        return []
+    return [f'{indent}[ -z "${{__jf_scratch-}}" ] || rm -rf -- "$__jf_scratch"']
+
+
+def teardown_lines(env: Environment) -> list[str]:
+    """The epilogue and the scratch directory's removal, after the exit code is recorded."""
+    out = []
+    if env.epilogue:
+        out += [
+            "# The epilogue runs whatever the command's status, in a subshell: it cannot",
+            "# change the status recorded above, nor the script's; failures only say so.",
+            "(",
+        ]
+        for i, line in enumerate(env.epilogue, 1):
+            out += [
+                "{",
+                line,
+                f"}} || printf 'jobfleet: epilogue line {i} failed (exit status %s)\\n' \"$?\" >&2",
+            ]
+        # An `exit` in a line ends the epilogue (the subshell) there.
+        out.append(") || printf 'jobfleet: the epilogue exited %s\\n' \"$?\" >&2")
+    if env.scratch and env.keep_scratch:
+        out.append("""printf 'jobfleet: scratch directory kept: %s\\n' "$__jf_scratch" >&2""")
+    return out + _scratch_removal(env)

@@ -1,0 +1,52 @@
+"""``jobfleet submit``'s environment options: the configuration's set-up first, then the
+command line's, in the script it would submit (--dry-run); bad values exit 2 naming them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from support.cli import jf
+
+
+def test_config_first_then_the_command_line(jf_home: Path) -> None:
+    config = Path(os.environ["JOBFLEET_CONFIG"])
+    config.write_text(
+        config.read_text() + "environment:\n"
+        "  modules: [from-config/1]\n"
+        "  setup: ['echo config-prologue']\n"
+        "  epilogue: ['echo config-epilogue']\n"
+        "  env_files: [config.sh]\n"
+    )
+    script = jf(
+        "submit", "--dry-run",
+        "--module", "cli/2", "--module", "cli/3",
+        "--prologue", "echo cli-prologue",
+        "--epilogue", "echo cli-epilogue",
+        "--env-file", "cli.sh",
+        "--scratch", "--keep-scratch",
+        "--", "true",
+    ).stdout  # fmt: skip
+    order = [
+        "config.sh ]",
+        "cli.sh ]",
+        "module load from-config/1 ",
+        "module load cli/2 ",
+        "module load cli/3 ",
+        "mktemp -d",
+        "echo config-prologue",
+        "echo cli-prologue",
+        "( 'true' )",
+        "echo config-epilogue",
+        "echo cli-epilogue",
+        "scratch directory kept",
+    ]
+    at = [script.index(text) for text in order]
+    assert at == sorted(at), script
+    assert 'rm -rf -- "$__jf_scratch"' not in script  # kept
+
+
+def test_bad_module_name_exits_2_naming_it(jf_home: Path) -> None:
+    proc = jf("submit", "--dry-run", "--module", "gcc 12", "--", "true", expect=2)
+    assert "environment.modules[0]" in proc.stderr
+    assert proc.stderr.count("\n") == 1
