@@ -34,6 +34,7 @@ from jobfleet.script import EXIT_DEPENDENCY_NEVER_MET
 from jobfleet.settings import duration, interval, option, to_seconds, whole
 from jobfleet.states import JobState, aggregate
 from jobfleet.units import parse_walltime
+from jobfleet.usage import Usage
 
 __all__ = [
     "CommandBackend",
@@ -41,6 +42,7 @@ __all__ = [
     "Element",
     "PollContext",
     "Seen",
+    "Used",
     "command_failed",
 ]
 
@@ -60,6 +62,8 @@ Element = tuple[JobState, int | None, str | None]
 #: What one source reported: native id -> index (None for a single job) -> element.
 #: A parser returns new maps, which the poll then owns (it adds to them).
 Seen = dict[str, dict[int | None, Element]]
+#: What jobs used, as accounting told: native id -> index (None for a single job) -> usage.
+Used = dict[str, dict[int | None, Usage]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +114,8 @@ class PollContext:
             accounting rows that lag behind.
         user_name: a uid's name, for reasons such as "cancelled by alice" (a poll
             passes :func:`jobfleet.owner.user_name`; the default, ``uid N``, reads nothing).
+        usage: what jobs used, as the accounting step found it (a backend's
+            ``read_accounting`` adds it here; the poll hands it on with the states).
     """
 
     targets: Mapping[str, PollTarget]
@@ -117,6 +123,7 @@ class PollContext:
     accounting: bool | None = None
     ended: dict[tuple[str, int | None], str] = field(default_factory=dict)
     user_name: Callable[[int], str] = lambda uid: f"uid {uid}"
+    usage: Used = field(default_factory=dict)
 
     def asking(self, ids: Sequence[str]) -> PollContext:
         """The context of one command of this poll (shares what was found so far)."""
@@ -325,8 +332,10 @@ class CommandBackend(Backend):
         by_id = {t.native_id: t for t in targets}
         ctx = PollContext(by_id, accounting=self.accounting, user_name=user_name)
         seen: Seen = {}
+        # Jobs that ended already are asked of accounting only, for their usage.
+        queued = [n for n, t in by_id.items() if not t.ended]
         # A queue command that lists every job (not the ids) is never split.
-        chunks = [list(by_id)] if self.queue_lists_all else argv_chunks(list(by_id), 1024)
+        chunks = [queued] if self.queue_lists_all else argv_chunks(queued, 1024)
         for chunk in chunks:
             parsed = self.read_queue(self.run(self.queue_argv(chunk)), ctx.asking(chunk))
             if seen:
@@ -352,6 +361,8 @@ class CommandBackend(Backend):
                 _merge(seen, self.read_accounting(result, ctx.asking(group)), only_new=True)
             # Reports are only ever added: only the jobs missing so far can still be.
             missing = _missing([by_id[n] for n in missing], seen)
+        if len(queued) < len(by_id):
+            missing = [n for n in missing if not by_id[n].ended]
         if missing:
             argv = self.memory_argv()
             if argv is not None:
@@ -383,6 +394,8 @@ class CommandBackend(Backend):
             if any(e[0] in _RECORDED for e in elements.values()):
                 _recorded_exit_codes(target, elements, substitutes)
             statuses[native_id] = _status(elements)
+        if ctx.usage:  # only polls in which jobs ended: the others pay nothing
+            _add_usage(statuses, ctx.usage)
         return statuses
 
 
@@ -485,6 +498,17 @@ def _recorded_exit_codes(
             elements[index] = (state, recorded, reason)
         elif substitutes and code == 1 and state is _FAILED:
             elements[index] = (JobState.COMPLETED, 0, reason)
+
+
+def _add_usage(statuses: dict[str, NativeStatus], used: Used) -> None:
+    """Give each status what its job (or its elements) used."""
+    for native_id, by_index in used.items():
+        status = statuses.get(native_id)
+        if status is None:
+            continue
+        single = by_index.get(None)
+        indexed = {i: u for i, u in by_index.items() if i is not None}
+        statuses[native_id] = replace(status, usage=single, element_usage=indexed)
 
 
 def _status(elements: Mapping[int | None, Element]) -> NativeStatus:

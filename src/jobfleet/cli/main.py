@@ -23,6 +23,7 @@ from jobfleet.cli.common import EXIT_FAILED, EXIT_USAGE, fail
 from jobfleet.cli.config_cmd import config_group
 from jobfleet.cli.jobs import cancel, logs, status, wait
 from jobfleet.cli.queue import adopt, queue, top
+from jobfleet.cli.show import show
 from jobfleet.cli.submit import submit
 
 __all__ = ["cli", "main"]
@@ -43,7 +44,7 @@ def cli(debug: bool) -> None:
     )
 
 
-for _command in (submit, status, wait, cancel, logs, queue, adopt, top, config_group):
+for _command in (submit, status, show, wait, cancel, logs, queue, adopt, top, config_group):
     cli.add_command(_command)
 
 

@@ -46,12 +46,13 @@ UNFINISHED = tuple(s.value for s in JobState if s not in TERMINAL)
 _STATE_OF = {s.value: s for s in JobState}  # JobState(value) is slow over 100,000 elements
 _SELECT_JOBS = (
     "SELECT id, name, backend, native_id, state, exit_code, reason, submitted, job_dir,"
-    " created_at, updated_at, spec, attempt, is_array, " + ", ".join(usage.COLUMNS) + " FROM jobs"
+    " created_at, updated_at, spec, attempt, is_array, submitted_at, started_at, ended_at,"
+    " hosts, max_memory_bytes, cpu_time_s, wall_time_s FROM jobs"
 )
 _SELECT_ELEMENTS = (
-    "SELECT job_id, idx, state, exit_code, reason, "
-    + ", ".join(usage.COLUMNS)
-    + " FROM elements WHERE job_id IN (SELECT value FROM json_each(?)) ORDER BY job_id, idx"
+    "SELECT job_id, idx, state, exit_code, reason, submitted_at, started_at, ended_at, hosts,"
+    " max_memory_bytes, cpu_time_s, wall_time_s FROM elements"
+    " WHERE job_id IN (SELECT value FROM json_each(?)) ORDER BY job_id, idx"
 )
 _BY_IDS = " WHERE id IN (SELECT value FROM json_each(?))"
 # Unfinished: not terminal, or ended in a way its spec retries with retries left

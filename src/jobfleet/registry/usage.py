@@ -14,7 +14,7 @@ from typing import Any
 
 from jobfleet.usage import NO_USAGE, Usage
 
-__all__ = ["COLUMNS", "clear_job", "from_row", "store_elements", "store_job", "to_row"]
+__all__ = ["COLUMNS", "LIST", "clear_job", "from_row", "store_elements", "store_job", "to_row"]
 
 #: The usage columns of ``jobs`` and ``elements``, in :class:`Usage`'s order.
 COLUMNS = (
@@ -26,8 +26,24 @@ COLUMNS = (
     "cpu_time_s",
     "wall_time_s",
 )
-_LIST = ", ".join(COLUMNS)
-_SET = ", ".join(f"{c} = ?" for c in COLUMNS)
+# Spelled out, so that no SQL is built at run time (a test checks them against COLUMNS).
+LIST = "submitted_at, started_at, ended_at, hosts, max_memory_bytes, cpu_time_s, wall_time_s"
+_JOB = (
+    "SELECT submitted_at, started_at, ended_at, hosts, max_memory_bytes, cpu_time_s,"
+    " wall_time_s FROM jobs WHERE id = ?"
+)
+_ELEMENT = (
+    "SELECT submitted_at, started_at, ended_at, hosts, max_memory_bytes, cpu_time_s,"
+    " wall_time_s FROM elements WHERE job_id = ? AND idx = ?"
+)
+_SET_JOB = (
+    "UPDATE jobs SET submitted_at = ?, started_at = ?, ended_at = ?, hosts = ?,"
+    " max_memory_bytes = ?, cpu_time_s = ?, wall_time_s = ? WHERE id = ?"
+)
+_SET_ELEMENT = (
+    "UPDATE elements SET submitted_at = ?, started_at = ?, ended_at = ?, hosts = ?,"
+    " max_memory_bytes = ?, cpu_time_s = ?, wall_time_s = ? WHERE job_id = ? AND idx = ?"
+)
 
 
 def from_row(values: Sequence[Any]) -> Usage:
@@ -63,14 +79,14 @@ def to_row(usage: Usage) -> tuple[Any, ...]:
 
 def store_job(conn: sqlite3.Connection, row_id: int, given: Usage) -> bool:
     """Merge ``given`` into the job's usage; True when that changed anything."""
-    row = conn.execute(f"SELECT {_LIST} FROM jobs WHERE id = ?", (row_id,)).fetchone()
+    row = conn.execute(_JOB, (row_id,)).fetchone()
     if row is None:
         return False
     old = from_row(row)
     new = old.merged(given)
     if new == old:
         return False
-    conn.execute(f"UPDATE jobs SET {_SET} WHERE id = ?", (*to_row(new), row_id))
+    conn.execute(_SET_JOB, (*to_row(new), row_id))
     return True
 
 
@@ -79,19 +95,17 @@ def store_elements(conn: sqlite3.Connection, row_id: int, given: Mapping[int, Us
     ignored: the state update already warned about them)."""
     changed = []
     for idx, usage in given.items():
-        row = conn.execute(
-            f"SELECT {_LIST} FROM elements WHERE job_id = ? AND idx = ?", (row_id, idx)
-        ).fetchone()
+        row = conn.execute(_ELEMENT, (row_id, idx)).fetchone()
         if row is None:
             continue
         old = from_row(row)
         new = old.merged(usage)
         if new != old:
             changed.append((*to_row(new), row_id, idx))
-    conn.executemany(f"UPDATE elements SET {_SET} WHERE job_id = ? AND idx = ?", changed)
+    conn.executemany(_SET_ELEMENT, changed)
     return bool(changed)
 
 
 def clear_job(conn: sqlite3.Connection, row_id: int) -> None:
     """Forget a job's usage (a new attempt starts)."""
-    conn.execute(f"UPDATE jobs SET {_SET} WHERE id = ?", (*to_row(NO_USAGE), row_id))
+    conn.execute(_SET_JOB, (*to_row(NO_USAGE), row_id))

@@ -105,8 +105,11 @@ _NO_ACCOUNTING = re.compile(
     r"accounting storage is disabled|not running a supported accounting_storage", re.IGNORECASE
 )
 QUEUE_FORMAT = "%i|%A|%F|%K|%T|%r|%j"
-#: Timelimit last: recordings made before it was asked for read it as unknown.
-ACCOUNTING_FORMAT = "JobID,JobIDRaw,State,ExitCode,Timelimit"
+#: Timelimit, then what a job used (:mod:`.usage`), last: recordings made before they
+#: were asked for read them as unknown.
+ACCOUNTING_FORMAT = (
+    "JobID,JobIDRaw,State,ExitCode,Timelimit,Submit,Start,End,NodeList,MaxRSS,TotalCPU,Elapsed"
+)
 #: The batch step of a job OverMemoryKill ended: cancelled through the controller, by
 #: slurmstepd's uid. Neither ``kill -9`` nor ``scancel --batch --signal=KILL`` leaves the
 #: "by": they record plain CANCELLED (22.05/oom-sacct-batch-steps); scancel refuses
@@ -325,6 +328,8 @@ def parse_accounting(result: CommandResult, ctx: PollContext) -> tuple[Seen, Sig
         if len(fields) < 4:
             continue
         job_id, state, code_text = fields[0], fields[2], fields[3]
+        if "." in job_id:
+            continue  # a step (``.batch``): its job's row says how the job ended
         # Only a time-out's reason shows its limit (and only a time-out pays for reading it).
         timeout = len(fields) > 4 and state == "TIMEOUT"
         limit = parse_slurm_duration(fields[4]) if timeout else None

@@ -1,0 +1,86 @@
+"""What SLURM jobs used, from the poll's one sacct call: a pure function of its output.
+
+The job's (or array element's) own row gives Submit, Start, End, NodeList, TotalCPU
+(SLURM sums its steps there) and Elapsed; MaxRSS is only on its steps (``.batch``,
+``.extern``, ``.0``...), which is why the poll's sacct lists steps too (no
+``--allocations``): the peak is the largest over the steps. Memory is sampled
+(``JobAcctGatherFrequency``), so a step's MaxRSS may appear a poll or two after the
+job ended (see :attr:`jobfleet.backends.base.Capabilities.usage_settles_s`).
+"""
+
+from __future__ import annotations
+
+from jobfleet.backends.command import PollContext, Used
+from jobfleet.backends.slurm.parse import parse_job_id
+from jobfleet.errors import SpecError
+from jobfleet.runner import CommandResult
+from jobfleet.units import parse_slurm_cpu_time, parse_slurm_duration, parse_slurm_rss
+from jobfleet.usage import Usage, expand_hostlist, parse_local_time
+
+__all__ = ["USAGE_COLUMNS", "parse_usage"]
+
+#: The columns after ACCOUNTING_FORMAT's first five (recordings made before they were
+#: asked for have none of them: no usage is read from those).
+USAGE_COLUMNS = ("Submit", "Start", "End", "NodeList", "MaxRSS", "TotalCPU", "Elapsed")
+_FIRST = 5  # JobID,JobIDRaw,State,ExitCode,Timelimit
+_WIDTH = _FIRST + len(USAGE_COLUMNS)
+
+
+def parse_usage(result: CommandResult, ctx: PollContext) -> Used:
+    """What the jobs ``ctx.ids`` used, from ``sacct --format=<ACCOUNTING_FORMAT>``
+    (nothing from a failed call: the states' parser says why)."""
+    if not result.ok:
+        return {}
+    wanted = set(ctx.ids)
+    jobs: dict[tuple[str, int | None], list[str]] = {}
+    peaks: dict[tuple[str, int | None], int] = {}
+    for line in result.stdout.splitlines():
+        fields = line.split("|")
+        if len(fields) < _WIDTH:
+            continue
+        job_id, _, step = fields[0].partition(".")
+        if job_id.isdigit():
+            if job_id not in wanted:
+                continue
+            keys: list[tuple[str, int | None]] = [(job_id, None)]
+        else:
+            try:
+                base, indices = parse_job_id(job_id)
+            except SpecError:
+                continue
+            if base not in wanted or indices is None:
+                continue
+            if len(indices) != 1:
+                continue  # the waiting rest of an array ("5_[3-9]"): nothing used yet
+            keys = [(base, indices[0])]
+        key = keys[0]
+        if step:
+            rss = parse_slurm_rss(fields[_FIRST + 4])
+            if rss is not None and rss > peaks.get(key, -1):
+                peaks[key] = rss
+        else:
+            jobs[key] = fields
+    used: Used = {}
+    for key, fields in jobs.items():
+        usage = _job_usage(fields, peaks.get(key))
+        if not usage.empty:
+            used.setdefault(key[0], {})[key[1]] = usage
+    return used
+
+
+def _job_usage(fields: list[str], peak: int | None) -> Usage:
+    submit, start, end, nodes, _, cpu, elapsed = fields[_FIRST:_WIDTH]
+    started = parse_local_time(start)
+    hosts = expand_hostlist(nodes) if started is not None else ()
+    ended = parse_local_time(end)
+    wall = parse_slurm_duration(elapsed) if started is not None else None
+    return Usage(
+        submitted_at=parse_local_time(submit),
+        started_at=started,
+        ended_at=ended,
+        hosts=hosts or None,
+        max_memory_bytes=peak,
+        # A job still running has no CPU time in accounting yet (00:00:00).
+        cpu_time_s=parse_slurm_cpu_time(cpu) if ended is not None else None,
+        wall_time_s=float(wall) if wall is not None and ended is not None else None,
+    )
