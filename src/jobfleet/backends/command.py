@@ -335,7 +335,9 @@ class CommandBackend(Backend):
         # Jobs that ended already are asked of accounting only, for their usage.
         queued = [n for n, t in by_id.items() if not t.ended]
         # A queue command that lists every job (not the ids) is never split.
-        chunks = [queued] if self.queue_lists_all else argv_chunks(queued, 1024)
+        chunks = (
+            [] if not queued else [queued] if self.queue_lists_all else argv_chunks(queued, 1024)
+        )
         for chunk in chunks:
             parsed = self.read_queue(self.run(self.queue_argv(chunk)), ctx.asking(chunk))
             if seen:

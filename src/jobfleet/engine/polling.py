@@ -212,8 +212,14 @@ class Poller:
 
 
 def _incomplete(usage: Usage) -> bool:
-    """Usage still missing what accounting fills in at or after the end."""
-    return usage.max_memory_bytes is None or usage.ended_at is None
+    """Usage accounting may still fill in: none at all (the job left the queue before
+    accounting had it), or a job that ran without its peak memory or end yet. A job
+    accounting shows as never started has nothing more to tell."""
+    if usage.empty:
+        return True
+    return usage.started_at is not None and (
+        usage.max_memory_bytes is None or usage.ended_at is None
+    )
 
 
 def _usage_updates(
