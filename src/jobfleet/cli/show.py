@@ -128,13 +128,13 @@ def hints(record: JobRecord) -> list[str]:
     if asked_memory and peaks and max(peaks) < HINT_BELOW * asked_memory:
         out.append(
             f"{who} used at most {_memory(max(peaks))} of the {_memory(asked_memory)} "
-            f"of memory asked for ({max(peaks) / asked_memory:.0%}); asking for less "
+            f"of memory asked for ({_share(max(peaks) / asked_memory)}); asking for less "
             "may start it sooner"
         )
     if asked_walltime and walls and max(walls) < HINT_BELOW * asked_walltime:
         out.append(
             f"{who} ran at most {_duration(max(walls))} of the {_duration(asked_walltime)} "
-            f"walltime asked for ({max(walls) / asked_walltime:.0%}); asking for less "
+            f"walltime asked for ({_share(max(walls) / asked_walltime)}); asking for less "
             "may start it sooner"
         )
     return out
@@ -172,6 +172,11 @@ def _one_line_usage(usage: Usage) -> str:
     if usage.wall_time_s is not None:
         parts.append(f"wall {_duration(usage.wall_time_s)}")
     return ("; " + ", ".join(parts)) if parts else ""
+
+
+def _share(fraction: float) -> str:
+    """``5%``; ``under 1%`` rather than a misleading ``0%``."""
+    return f"{fraction:.0%}" if fraction >= 0.01 else "under 1%"
 
 
 def _or_unknown(value: object) -> str:
