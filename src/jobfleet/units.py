@@ -42,6 +42,7 @@ minutes, PBS reads it as ten hours, so jobfleet asks which one was meant.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from decimal import Context, Decimal, InvalidOperation
@@ -263,6 +264,7 @@ def parse_interval(value: object, field: str = "interval") -> float:
 # -- SLURM's forms -----------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_slurm_duration(text: str) -> int | None:
     """Seconds from SLURM's ``[days-][hours:]minutes:seconds``; None if unreadable.
 
@@ -281,6 +283,7 @@ def parse_slurm_duration(text: str) -> int | None:
     return seconds + int(days or 0) * 86400
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_slurm_cpu_time(text: str) -> float | None:
     """Seconds from sacct's ``TotalCPU`` (``[days-][hours:]minutes:seconds[.fraction]``,
     e.g. ``00:00.004``); None if unreadable.
@@ -295,6 +298,7 @@ def parse_slurm_cpu_time(text: str) -> float | None:
     return seconds + (float(f"0.{fraction}") if dot else 0.0)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_slurm_rss(text: str) -> int | None:
     """Bytes from sacct's ``MaxRSS`` (``205432K``, ``1.50G``, a bare count of bytes;
     1024-based); None for empty or unreadable.

@@ -10,6 +10,7 @@ report never erases a known value with None (:meth:`Usage.merged`).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass, fields, replace
 
@@ -54,7 +55,15 @@ class Usage:
     @property
     def empty(self) -> bool:
         """True when nothing is known."""
-        return all(getattr(self, f.name) is None for f in fields(self))
+        return (
+            self.submitted_at is None
+            and self.started_at is None
+            and self.ended_at is None
+            and self.hosts is None
+            and self.max_memory_bytes is None
+            and self.cpu_time_s is None
+            and self.wall_time_s is None
+        )
 
     def merged(self, newer: Usage | None) -> Usage:
         """This usage updated by ``newer``: its known values win, its None keeps ours.
@@ -96,6 +105,7 @@ def iso_utc(when: float | None) -> str | None:
     return stamp.isoformat() + "Z"
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_local_time(text: str) -> float | None:
     """A scheduler's ``2026-12-06T12:10:12`` (its local time, as sacct prints it) as
     Unix time; None for ``Unknown``, ``None``, empty or anything unreadable."""
@@ -110,6 +120,7 @@ def parse_local_time(text: str) -> float | None:
 _BRACKETS = re.compile(r"^([^\[]*)\[([^\]]*)\](.*)$")
 
 
+@functools.lru_cache(maxsize=1024)
 def expand_hostlist(text: str) -> tuple[str, ...]:
     """Host names from a SLURM node list (``node[01-03,07],gpu1``); empty for
     ``None assigned``, ``(null)`` or an empty list.

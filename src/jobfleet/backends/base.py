@@ -77,6 +77,8 @@ class PollTarget:
         name: the job's name on the scheduler (see :func:`jobfleet.naming.scheduler_name`).
         ended: the job has ended already and only its usage is asked for (accounting
             fills some of it in after the end: SLURM's MaxRSS); its state is known.
+            Callers list such targets after the others (a command-line backend looks
+            for them only when the last target is one).
     """
 
     job_id: str

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from jobfleet.backends.base import Backend, NativeStatus, PollTarget, SubmitRequest
+from jobfleet.backends.usage import Used, add_usage
 from jobfleet.errors import CommandError, SubmitError
 from jobfleet.jobdir import exit_code_path, read_exit_code, read_never_met
 from jobfleet.owner import user_name
@@ -34,7 +35,6 @@ from jobfleet.script import EXIT_DEPENDENCY_NEVER_MET
 from jobfleet.settings import duration, interval, option, to_seconds, whole
 from jobfleet.states import JobState, aggregate
 from jobfleet.units import parse_walltime
-from jobfleet.usage import Usage
 
 __all__ = [
     "CommandBackend",
@@ -62,8 +62,6 @@ Element = tuple[JobState, int | None, str | None]
 #: What one source reported: native id -> index (None for a single job) -> element.
 #: A parser returns new maps, which the poll then owns (it adds to them).
 Seen = dict[str, dict[int | None, Element]]
-#: What jobs used, as accounting told: native id -> index (None for a single job) -> usage.
-Used = dict[str, dict[int | None, Usage]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,8 +330,11 @@ class CommandBackend(Backend):
         by_id = {t.native_id: t for t in targets}
         ctx = PollContext(by_id, accounting=self.accounting, user_name=user_name)
         seen: Seen = {}
-        # Jobs that ended already are asked of accounting only, for their usage.
-        queued = [n for n, t in by_id.items() if not t.ended]
+        # Jobs that ended already are asked of accounting only, for their usage. The
+        # engine lists them last: polls without any do not look at every target.
+        queued = list(by_id)
+        if targets[-1].ended:
+            queued = [n for n, t in by_id.items() if not t.ended]
         # A queue command that lists every job (not the ids) is never split.
         chunks = (
             [] if not queued else [queued] if self.queue_lists_all else argv_chunks(queued, 1024)
@@ -397,7 +398,7 @@ class CommandBackend(Backend):
                 _recorded_exit_codes(target, elements, substitutes)
             statuses[native_id] = _status(elements)
         if ctx.usage:  # only polls in which jobs ended: the others pay nothing
-            _add_usage(statuses, ctx.usage)
+            add_usage(statuses, ctx.usage)
         return statuses
 
 
@@ -500,17 +501,6 @@ def _recorded_exit_codes(
             elements[index] = (state, recorded, reason)
         elif substitutes and code == 1 and state is _FAILED:
             elements[index] = (JobState.COMPLETED, 0, reason)
-
-
-def _add_usage(statuses: dict[str, NativeStatus], used: Used) -> None:
-    """Give each status what its job (or its elements) used."""
-    for native_id, by_index in used.items():
-        status = statuses.get(native_id)
-        if status is None:
-            continue
-        single = by_index.get(None)
-        indexed = {i: u for i, u in by_index.items() if i is not None}
-        statuses[native_id] = replace(status, usage=single, element_usage=indexed)
 
 
 def _status(elements: Mapping[int | None, Element]) -> NativeStatus:

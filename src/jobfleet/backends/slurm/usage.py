@@ -32,39 +32,40 @@ def parse_usage(result: CommandResult, ctx: PollContext) -> Used:
     if not result.ok:
         return {}
     wanted = set(ctx.ids)
-    jobs: dict[tuple[str, int | None], list[str]] = {}
-    peaks: dict[tuple[str, int | None], int] = {}
+    rss_at = _FIRST + 4
+    rows: dict[str, list[str]] = {}  # sacct's id of the job or element -> its row
+    peaks: dict[str, int] = {}  # the same id -> the largest MaxRSS of its steps
     for line in result.stdout.splitlines():
         fields = line.split("|")
         if len(fields) < _WIDTH:
             continue
-        job_id, _, step = fields[0].partition(".")
+        job_id = fields[0]
+        if job_id.isdigit():  # a single job's own row: the common case, kept cheap
+            if job_id in wanted:
+                rows[job_id] = fields
+            continue
+        owner, dot, _ = job_id.partition(".")
+        if not dot:
+            rows[job_id] = fields  # an element's row ("5_3"), read below
+        elif fields[rss_at]:
+            rss = parse_slurm_rss(fields[rss_at])
+            if rss is not None and rss > peaks.get(owner, -1):
+                peaks[owner] = rss
+    used: Used = {}
+    for job_id, fields in rows.items():
         if job_id.isdigit():
-            if job_id not in wanted:
-                continue
-            keys: list[tuple[str, int | None]] = [(job_id, None)]
+            base, index = job_id, None
         else:
             try:
                 base, indices = parse_job_id(job_id)
             except SpecError:
                 continue
-            if base not in wanted or indices is None:
-                continue
-            if len(indices) != 1:
-                continue  # the waiting rest of an array ("5_[3-9]"): nothing used yet
-            keys = [(base, indices[0])]
-        key = keys[0]
-        if step:
-            rss = parse_slurm_rss(fields[_FIRST + 4])
-            if rss is not None and rss > peaks.get(key, -1):
-                peaks[key] = rss
-        else:
-            jobs[key] = fields
-    used: Used = {}
-    for key, fields in jobs.items():
-        usage = _job_usage(fields, peaks.get(key))
+            if base not in wanted or indices is None or len(indices) != 1:
+                continue  # not ours, or the waiting rest of an array ("5_[3-9]")
+            index = indices[0]
+        usage = _job_usage(fields, peaks.get(job_id))
         if not usage.empty:
-            used.setdefault(key[0], {})[key[1]] = usage
+            used.setdefault(base, {})[index] = usage
     return used
 
 
