@@ -1557,3 +1557,9 @@ def test_an_ended_job_is_asked_of_accounting_only_for_its_usage() -> None:
 def test_old_recordings_without_usage_columns_give_no_usage() -> None:
     used = slurm_usage.parse_usage(load("sacct-final"), context(MAIN_IDS))
     assert used == {}
+
+
+def test_maxrss_is_third_from_the_end_and_the_format_ends_with_the_usage_columns() -> None:
+    # parse_usage reads a step's MaxRSS from the end of its row (cheap for many steps).
+    assert USAGE_COLUMNS[-3] == "MaxRSS"
+    assert slurm_parse.ACCOUNTING_FORMAT.endswith(",".join(USAGE_COLUMNS))

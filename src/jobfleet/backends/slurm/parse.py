@@ -324,12 +324,13 @@ def parse_accounting(result: CommandResult, ctx: PollContext) -> tuple[Seen, Sig
     seen: Seen = {}
     sigkilled: Sigkilled = {}
     for line in result.stdout.splitlines():
+        first = line[: line.find("|")]
+        if "." in first and "..." not in first:  # "...": an index list cut short
+            continue  # a step (``.batch``): its job's row says how the job ended
         fields = line.split("|")
         if len(fields) < 4:
             continue
         job_id, state, code_text = fields[0], fields[2], fields[3]
-        if "." in job_id and "..." not in job_id:  # "...": an index list cut short
-            continue  # a step (``.batch``): its job's row says how the job ended
         # Only a time-out's reason shows its limit (and only a time-out pays for reading it).
         timeout = len(fields) > 4 and state == "TIMEOUT"
         limit = parse_slurm_duration(fields[4]) if timeout else None

@@ -21,6 +21,7 @@ __all__ = ["USAGE_COLUMNS", "parse_usage"]
 
 #: The columns after ACCOUNTING_FORMAT's first five (recordings made before they were
 #: asked for have none of them: no usage is read from those).
+#: MaxRSS stays third from the end: a step row is read from its end (a test checks).
 USAGE_COLUMNS = ("Submit", "Start", "End", "NodeList", "MaxRSS", "TotalCPU", "Elapsed")
 _FIRST = 5  # JobID,JobIDRaw,State,ExitCode,Timelimit
 _WIDTH = _FIRST + len(USAGE_COLUMNS)
@@ -32,27 +33,31 @@ def parse_usage(result: CommandResult, ctx: PollContext) -> Used:
     if not result.ok:
         return {}
     wanted = set(ctx.ids)
-    rss_at = _FIRST + 4
-    rows: dict[str, list[str]] = {}  # sacct's id of the job or element -> its row
+    rows: dict[str, str] = {}  # sacct's id of the job or element -> its row
     peaks: dict[str, int] = {}  # the same id -> the largest MaxRSS of its steps
     for line in result.stdout.splitlines():
-        fields = line.split("|")
-        if len(fields) < _WIDTH:
-            continue
-        job_id = fields[0]
+        job_id = line[: line.find("|")]
         if job_id.isdigit():  # a single job's own row: the common case, kept cheap
             if job_id in wanted:
-                rows[job_id] = fields
+                rows[job_id] = line
             continue
         owner, dot, _ = job_id.partition(".")
         if not dot:
-            rows[job_id] = fields  # an element's row ("5_3"), read below
-        elif fields[rss_at]:
-            rss = parse_slurm_rss(fields[rss_at])
+            rows[job_id] = line  # an element's row ("5_3"), read below
+            continue
+        # A step: only its MaxRSS counts, the third column from the end.
+        if line.count("|") < _WIDTH - 1:
+            continue
+        tail = line.rsplit("|", 3)
+        if tail[1]:
+            rss = parse_slurm_rss(tail[1])
             if rss is not None and rss > peaks.get(owner, -1):
                 peaks[owner] = rss
     used: Used = {}
-    for job_id, fields in rows.items():
+    for job_id, line in rows.items():
+        fields = line.split("|")
+        if len(fields) < _WIDTH:
+            continue  # a recording made before these columns were asked for
         if job_id.isdigit():
             base, index = job_id, None
         else:
