@@ -93,7 +93,12 @@ def test_arrays_summarize_each_element_and_hint_on_the_largest() -> None:
         2: ElementRecord(2, JobState.COMPLETED, 0, None, big),
     }
     lines = detail_lines(record(memory=2 * GIB, walltime=3600, elements=elements))
-    assert "  elements:   2" in lines
+    assert "  elements:   2 (the lines above: over all of them)" in lines
+    # The array's own lines add its elements up: hosts, the largest peak, CPU summed.
+    assert "  hosts:      n1, n2" in lines
+    assert "  memory:     peak 300.0 MiB (of 2.0 GiB asked for)" in lines
+    assert "  CPU time:   3.00 s" in lines
+    assert "  wall time:  20.00 s (of 01:00:00 asked for)" in lines
     assert (
         "    [1] completed, exit code 0; on n1, peak 100.0 MiB, CPU 1.00 s, wall 10.00 s" in lines
     )

@@ -102,9 +102,12 @@ def detail_lines(record: JobRecord) -> list[str]:
         f"  backend:    {record.backend}, native id {native}",
         f"  directory:  {record.job_dir}",
     ]
-    lines += _usage_lines(record.usage, asked_memory, asked_walltime, "  ")
+    usage = record.usage
+    if record.elements and usage.empty:
+        usage = _over_elements([e.usage for e in record.elements.values()])
+    lines += _usage_lines(usage, asked_memory, asked_walltime, "  ")
     if record.elements:
-        lines.append(f"  elements:   {len(record.elements)}")
+        lines.append(f"  elements:   {len(record.elements)} (the lines above: over all of them)")
         for index, element in sorted(record.elements.items()):
             code = "" if element.exit_code is None else f", exit code {element.exit_code}"
             used = _one_line_usage(element.usage)
@@ -138,6 +141,31 @@ def hints(record: JobRecord) -> list[str]:
             "may start it sooner"
         )
     return out
+
+
+def _over_elements(used: list[Usage]) -> Usage:
+    """An array's usage from its elements': first submission and start, last end (once
+    every element ended), every host once, the largest peak, the CPU time summed, the
+    wall time from first start to last end."""
+
+    def known(values: list[Any]) -> list[Any]:
+        return [v for v in values if v is not None]
+
+    starts = known([u.started_at for u in used])
+    ends = known([u.ended_at for u in used])
+    ended = max(ends) if ends and len(ends) == len(used) else None
+    hosts = tuple(dict.fromkeys(h for u in used for h in u.hosts or ()))
+    peaks = known([u.max_memory_bytes for u in used])
+    cpus = known([u.cpu_time_s for u in used])
+    return Usage(
+        submitted_at=min(known([u.submitted_at for u in used]), default=None),
+        started_at=min(starts, default=None),
+        ended_at=ended,
+        hosts=hosts or None,
+        max_memory_bytes=max(peaks, default=None),
+        cpu_time_s=round(sum(cpus), 6) if cpus else None,
+        wall_time_s=round(ended - min(starts), 6) if ended is not None and starts else None,
+    )
 
 
 def _usage_lines(
