@@ -125,3 +125,14 @@ def test_parse_slurm_rss(text: str, nbytes: int | None) -> None:
 )
 def test_parse_slurm_cpu_time(text: str, seconds: float | None) -> None:
     assert parse_slurm_cpu_time(text) == seconds
+
+
+def test_doctests() -> None:
+    import doctest
+
+    import jobfleet.backends.sge.usage
+    import jobfleet.usage
+
+    for module in (jobfleet.usage, jobfleet.backends.sge.usage):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
