@@ -112,11 +112,12 @@ class Poller:
     def _ask(self, by_backend: Mapping[str, Sequence[JobRecord]]) -> dict[str, _Answer]:
         """Each backend's answer about its jobs (or why it gave none), with when it
         was asked; all backends at once (:meth:`BackendPool.ask_each`)."""
-        # Ended jobs (asked about for their usage only) last: see PollTarget.ended.
-        targets = {
-            name: sorted((self._target(r) for r in group), key=lambda t: t.ended)
-            for name, group in by_backend.items()
-        }
+        targets: dict[str, list[PollTarget]] = {}
+        for name, group in by_backend.items():
+            mine = targets[name] = [self._target(r) for r in group if not r.state.is_terminal]
+            if len(mine) < len(group):
+                # Ended jobs (asked about for their usage only) last: see PollTarget.ended.
+                mine += [self._target(r) for r in group if r.state.is_terminal]
         asked_at: dict[str, float] = {}
 
         def poll(name: str) -> Callable[[Backend], Mapping[str, NativeStatus]]:
