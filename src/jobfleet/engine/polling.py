@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from jobfleet.backends.base import Backend, NativeStatus, PollTarget
 from jobfleet.engine.pool import BackendPool
-from jobfleet.errors import CommandError, ConfigError
+from jobfleet.errors import CommandError, JobfleetError
 from jobfleet.naming import name_on_scheduler
 from jobfleet.registry import Registry, StatusUpdate
 from jobfleet.states import JobRecord, JobState
@@ -181,21 +181,27 @@ class Poller:
 
     def _usage_due(self, record: JobRecord, now: float) -> bool:
         """Whether an ended job is to be asked about again for its usage: it ended
-        within its backend's ``usage_settles_s`` and some of its usage is missing."""
+        within its backend's ``usage_settles_s`` and some of its usage is missing.
+
+        The usage is looked at first: an ended job whose usage is complete (most) never
+        makes its backend (``status`` of ended jobs works on a read-only home)."""
+        if record.elements:
+            if not any(_incomplete(e.usage) for e in record.elements.values()):
+                return False
+        elif not _incomplete(record.usage):
+            return False
         settles = self._settles.get(record.backend)
         if settles is None:
             try:
                 backend = self.backends.get(record.backend)
-            except ConfigError:
-                settles = 0.0  # a backend no longer configured: nobody to ask
+            except JobfleetError:
+                # Not configured any more, or cannot be opened here (a read-only home):
+                # nobody to ask, and no reason to fail a status over usage.
+                settles = 0.0
             else:
                 settles = backend.capabilities.usage_settles_s
             self._settles[record.backend] = settles
-        if not settles or now - record.updated_at > settles:
-            return False
-        if record.elements:
-            return any(_incomplete(e.usage) for e in record.elements.values())
-        return _incomplete(record.usage)
+        return bool(settles) and now - record.updated_at <= settles
 
     def _target(self, record: JobRecord) -> PollTarget:
         """What a backend needs to find ``record``: built once per job and attempt (a
