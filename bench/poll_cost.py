@@ -5,7 +5,8 @@ Usage: python bench/poll_cost.py [--jobs 10000] [--repeat 20]
 No cluster needed: squeue and sacct answers are built from rows recorded on the
 live SLURM 22.05 cluster (tests/backends/slurm/fixtures/22.05), repeated with fresh job
 ids: half the jobs are still queued (one squeue row each), half have left the
-queue (one sacct row each). A scripted runner answers instantly, so what is
+queue (two sacct rows each since issue 11: the job's, with what it used, and its
+batch step's, with its MaxRSS). A scripted runner answers instantly, so what is
 measured is jobfleet's own work for one poll: building the commands, parsing
 both answers, merging them into per-job states. Baseline in the same run: the
 same poll of 100 jobs, to show how the cost grows. Target: <= 20 ms of client
@@ -28,7 +29,8 @@ FIXTURES = REPO / "tests" / "backends" / "slurm" / "fixtures" / "22.05"
 
 
 def recorded_rows() -> tuple[str, str]:
-    """A RUNNING squeue row and a COMPLETED sacct row, as recorded."""
+    """A RUNNING squeue row and a COMPLETED sacct row, as recorded (the row's state and
+    exit code; since issue 11 the answer is built from usage_rows())."""
     queue = next(
         line
         for line in (FIXTURES / "squeue-live.out").read_text().splitlines()
@@ -42,18 +44,28 @@ def recorded_rows() -> tuple[str, str]:
     return queue, accounting
 
 
-def scenario(jobs: int) -> tuple[list[PollTarget], ScriptedRunner]:
-    queue_row, accounting_row = recorded_rows()
+def usage_rows() -> tuple[str, str]:
+    """A COMPLETED job's sacct row and its batch step's, in the poll's columns (what a
+    job used among them), as recorded: ``22.05/usage-sacct-ended``."""
+    lines = (FIXTURES / "usage-sacct-ended.out").read_text().splitlines()
+    job = next(line for line in lines if line.split("|", 1)[0].isdigit())
+    step = next(line for line in lines if line.startswith(job.split("|", 1)[0] + ".batch|"))
+    return job, step
+
+
+def scenario(jobs: int, every: int = 2) -> tuple[list[PollTarget], ScriptedRunner]:
+    """``jobs`` tracked jobs, one in ``every`` of them gone from the queue (to sacct)."""
+    queue_row, _ = recorded_rows()
+    job_row, step_row = usage_rows()
     queue_id = queue_row.split("|", 1)[0]
-    accounting_fields = accounting_row.split("|")
     first = 1_000_000
     targets = [PollTarget(str(i), str(first + i), "/nonexistent", 1.8e9) for i in range(jobs)]
-    queued = [str(first + i) for i in range(0, jobs, 2)]
-    left = [str(first + i) for i in range(1, jobs, 2)]
+    queued = [str(first + i) for i in range(jobs) if i % every != every - 1]
+    left = [str(first + i) for i in range(jobs) if i % every == every - 1]
     squeue = "".join(queue_row.replace(queue_id, n) + "\n" for n in queued)
-    # sacct --format=JobID,JobIDRaw,State,ExitCode: the recorded state and exit code.
-    state, code = accounting_fields[3], accounting_fields[4]
-    sacct = "".join(f"{n}|{n}|{state}|{code}\n" for n in left)
+    # sacct in the poll's columns, steps included: each job's row, then its batch step's.
+    job_rest, step_rest = job_row.split("|", 2)[2], step_row.split("|", 2)[2]
+    sacct = "".join(f"{n}|{n}|{job_rest}\n{n}.batch|{n}.batch|{step_rest}\n" for n in left)
 
     def respond(argv: tuple[str, ...]) -> CommandResult:
         return CommandResult(argv, 0, squeue if argv[0] == "squeue" else sacct, "")
@@ -61,12 +73,12 @@ def scenario(jobs: int) -> tuple[list[PollTarget], ScriptedRunner]:
     return targets, ScriptedRunner(respond)
 
 
-def measure(jobs: int, repeat: int) -> tuple[float, int, int]:
+def measure(jobs: int, repeat: int, every: int = 2) -> tuple[float, int, int]:
     """Median client CPU seconds per poll, and the squeue/sacct calls of one poll."""
     times = []
     calls = (0, 0)
     for _ in range(repeat):
-        targets, runner = scenario(jobs)
+        targets, runner = scenario(jobs, every)
         backend = SlurmBackend(runner)
         start = time.process_time()
         statuses = backend.poll(targets)
@@ -81,9 +93,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument(
+        "--every",
+        type=int,
+        default=2,
+        help="one job in EVERY has left the queue (2: half, the worst case; 100: the "
+        "steady state of a monitor, where jobs leave the queue once)",
+    )
     args = parser.parse_args()
-    base_s, *_ = measure(100, args.repeat)
-    cpu_s, squeue, sacct = measure(args.jobs, args.repeat)
+    base_s, *_ = measure(100, args.repeat, args.every)
+    cpu_s, squeue, sacct = measure(args.jobs, args.repeat, args.every)
     print(
         f"poll of 100 jobs:          {base_s * 1000:7.2f} ms client CPU (median of {args.repeat})"
     )

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobfleet.units import format_walltime
+from jobfleet.usage import NO_USAGE, Usage
 
 __all__ = [
     "ACTIVE",
@@ -184,15 +185,22 @@ class ElementRecord:
         state: its state.
         exit_code: the command's exit code once known (128+N when killed by signal N).
         reason: why it is pending or how it ended, in the scheduler's words, if known.
+        usage: what it used, as far as its backend knows (:mod:`jobfleet.usage`).
     """
 
     index: int
     state: JobState
     exit_code: int | None = None
     reason: str | None = None
+    usage: Usage = NO_USAGE
 
     def to_dict(self) -> dict[str, object]:
-        return {"state": self.state.value, "exit_code": self.exit_code, "reason": self.reason}
+        return {
+            "state": self.state.value,
+            "exit_code": self.exit_code,
+            "reason": self.reason,
+            **self.usage.to_dict(),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +223,8 @@ class JobRecord:
         spec: the job description as submitted (JSON-compatible dict).
         elements: per-index records for arrays; empty for single jobs.
         attempt: which attempt this is (1, then 2... when the job is retried).
+        usage: what the job used (for arrays: what the backend told of the whole
+            array, often nothing; each element has its own).
     """
 
     id: str
@@ -231,6 +241,7 @@ class JobRecord:
     spec: dict[str, Any] = field(default_factory=dict)
     elements: dict[int, ElementRecord] = field(default_factory=dict)
     attempt: int = 1
+    usage: Usage = NO_USAGE
 
     @property
     def is_array(self) -> bool:
@@ -273,6 +284,7 @@ class JobRecord:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "attempt": self.attempt,
+            **self.usage.to_dict(),
         }
         if self.elements:
             out["elements"] = {str(i): e.to_dict() for i, e in sorted(self.elements.items())}

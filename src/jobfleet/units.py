@@ -42,6 +42,7 @@ minutes, PBS reads it as ten hours, so jobfleet asks which one was meant.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from datetime import date, datetime, timedelta
@@ -67,7 +68,9 @@ __all__ = [
     "parse_sge_memory",
     "parse_sge_seconds",
     "parse_sge_time",
+    "parse_slurm_cpu_time",
     "parse_slurm_duration",
+    "parse_slurm_rss",
     "parse_walltime",
 ]
 
@@ -267,6 +270,7 @@ def parse_interval(value: object, field: str = "interval") -> float:
 # -- SLURM's forms -----------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_slurm_duration(text: str) -> int | None:
     """Seconds from SLURM's ``[days-][hours:]minutes:seconds``; None if unreadable.
 
@@ -283,6 +287,42 @@ def parse_slurm_duration(text: str) -> int | None:
     for part in parts:
         seconds = seconds * 60 + int(part)
     return seconds + int(days or 0) * 86400
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_slurm_cpu_time(text: str) -> float | None:
+    """Seconds from sacct's ``TotalCPU`` (``[days-][hours:]minutes:seconds[.fraction]``,
+    e.g. ``00:00.004``); None if unreadable.
+
+    >>> parse_slurm_cpu_time("00:02.512"), parse_slurm_cpu_time("1-00:00:01")
+    (2.512, 86401.0)
+    """
+    whole, dot, fraction = text.strip().partition(".")
+    seconds = parse_slurm_duration(whole)
+    if seconds is None or (dot and not fraction.isdigit()):
+        return None
+    return seconds + (float(f"0.{fraction}") if dot else 0.0)
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_slurm_rss(text: str) -> int | None:
+    """Bytes from sacct's ``MaxRSS`` (``205432K``, ``1.50G``, a bare count of bytes;
+    1024-based); None for empty or unreadable.
+
+    >>> parse_slurm_rss("4764K"), parse_slurm_rss("2M"), parse_slurm_rss("0"), parse_slurm_rss("")
+    (4878336, 2097152, 0, None)
+    """
+    text = text.strip()
+    if not text:
+        return None
+    factor = 1
+    if text[-1] in "KMGTP":
+        factor = 1024 ** ("KMGTP".index(text[-1]) + 1)
+        text = text[:-1]
+    try:
+        return int(float(text) * factor)
+    except ValueError:
+        return None
 
 
 def format_slurm_time(seconds: int) -> str:

@@ -31,7 +31,9 @@ Environment:
 A job in the JSON (``{"jobs": {id: job}}``) is ``{"name", "script", "state",
 "exit", "reason", "queue", "acct", "signals"}``: ``state`` as SLURM prints it
 (``CANCELLED by 0``), ``exit`` as ``code:signal``; optionally ``batch``, the state of
-its batch step (``ID.batch`` in sacct) where it differs from the job's. An array
+its batch step (``ID.batch`` in sacct) where it differs from the job's; ``submit``,
+``start`` and ``end`` (Unix times, set by sbatch and ``slurmd``) and ``max_rss`` (its
+batch step's MaxRSS as printed, set by a test) for sacct's usage columns. An array
 job is one entry per element, ``ID_INDEX``, with ``array_id``, ``task`` and ``limit``
 (its ``%N``, 0 for none). What sbatch was told, for ``slurmd``: ``output``,
 ``dependency``, ``kill_invalid``, ``time_s`` (None: no limit) and ``cwd``.
@@ -152,6 +154,7 @@ def _submitted(line: str) -> dict[str, Job]:
         "state": "PENDING",
         "exit": "0:0",
         "reason": "None",
+        "submit": time.time(),
         "queue": True,
         "acct": True,
         "signals": [],
@@ -308,6 +311,24 @@ def sacct(state: State, args: Sequence[str], out: list[str], err: list[str]) -> 
         "exitcode": lambda n, j: j["exit"],
         "reason": lambda n, j: j["reason"],
         "timelimit": lambda n, j: _timelimit(j["time_s"]),
+        # What a job used, as SLURM 22.05 prints it (fixtures/22.05/usage-sacct-*): times
+        # in local time or Unknown, the node list once started, MaxRSS only on steps.
+        "submit": lambda n, j: _when(j.get("submit")),
+        "start": lambda n, j: _when(j.get("start")),
+        "end": lambda n, j: _when(j.get("end")),
+        "nodelist": lambda n, j: "fakenode" if j.get("start") else "None assigned",
+        "maxrss": lambda n, j: "",
+        "totalcpu": lambda n, j: "00:00.010" if j.get("end") else "00:00:00",
+        "elapsed": lambda n, j: _elapsed(j),
+    }
+    step_values = {
+        **values,
+        "jobid": lambda n, j: f"{n}.batch",
+        "jobidraw": lambda n, j: f"{j.get('array_id', n)}.batch",
+        "state": lambda n, j: _batch_state(j),
+        "timelimit": lambda n, j: "",
+        # The fake measures nothing: an ended step shows 1024K unless a test set one.
+        "maxrss": lambda n, j: str(j.get("max_rss", "1024K" if j.get("end") else "")),
     }
     unknown = [f for f in fields if f.lower() not in values]
     if unknown:
@@ -318,7 +339,24 @@ def sacct(state: State, args: Sequence[str], out: list[str], err: list[str]) -> 
         out.append(sep.join(fields))
     for native_id, job in sorted(listed.items(), key=_order):
         out.append(sep.join(values[f.lower()](native_id, job) for f in fields))
+        if "allocations" not in options and job.get("start"):
+            # Without --allocations sacct lists each job's steps after it: the batch step.
+            out.append(sep.join(step_values[f.lower()](native_id, job) for f in fields))
     return 0
+
+
+def _when(at: float | None) -> str:
+    """sacct's time: ``2026-12-06T12:15:52`` (local time), or ``Unknown``."""
+    if not at:
+        return "Unknown"
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(at))
+
+
+def _elapsed(job: Job) -> str:
+    """sacct's Elapsed: from start to end (or now), ``00:00:00`` before it started."""
+    start = job.get("start")
+    seconds = int((job.get("end") or time.time()) - start) if start else 0
+    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 def _timelimit(seconds: float | None) -> str:
@@ -474,6 +512,7 @@ def _step(jobs: dict[str, Job], running: dict[str, _Running], cpus: int) -> None
         if rc is None:
             continue
         del running[native_id]
+        job["end"] = time.time()
         if _word(job) != "RUNNING":
             continue  # cancelled or timed out: that is its state, whatever the exit
         if rc == 0:
@@ -505,7 +544,7 @@ def _step(jobs: dict[str, Job], running: dict[str, _Running], cpus: int) -> None
             job.update(reason="Resources")
             continue
         running[native_id] = _start(native_id, job)
-        job.update(state="RUNNING", reason="None")
+        job.update(state="RUNNING", reason="None", start=time.time())
         busy[native_id] = job
 
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import jobfleet.states
 from jobfleet.states import ACTIVE, TERMINAL, ElementRecord, JobRecord, JobState, aggregate
+from jobfleet.usage import USAGE_KEYS
 
 S = JobState
 FAILURE_ORDER = [S.FAILED, S.OUT_OF_MEMORY, S.TIMEOUT, S.LOST, S.CANCELLED, S.COMPLETED]
@@ -148,6 +149,14 @@ def test_single_record_to_dict() -> None:
         "created_at": 1.5,
         "updated_at": 2.5,
         "attempt": 1,
+        # what it used: unknown here (tests/unit/test_usage.py has known values)
+        "submitted_at": None,
+        "started_at": None,
+        "ended_at": None,
+        "hosts": None,
+        "max_memory_bytes": None,
+        "cpu_time_s": None,
+        "wall_time_s": None,
     }
     assert "elements" not in data
     assert json.loads(json.dumps(data)) == data
@@ -166,12 +175,19 @@ def test_array_record_to_dict() -> None:
     assert data["exit_code"] is None
     # keys are strings (JSON), in numeric order
     assert list(data["elements"]) == ["1", "2", "10"]
+    unknown = dict.fromkeys(USAGE_KEYS)
     assert data["elements"]["10"] == {
         "state": "failed",
         "exit_code": 3,
         "reason": "NonZeroExitCode",
+        **unknown,
     }
-    assert data["elements"]["1"] == {"state": "running", "exit_code": None, "reason": None}
+    assert data["elements"]["1"] == {
+        "state": "running",
+        "exit_code": None,
+        "reason": None,
+        **unknown,
+    }
     assert json.loads(json.dumps(data)) == data
     assert record.is_array
     assert not record.succeeded

@@ -22,6 +22,7 @@ from jobfleet.runner import Runner
 from jobfleet.script import Dialect
 from jobfleet.spec import DepKind, JobSpec
 from jobfleet.states import JobState
+from jobfleet.usage import Usage
 
 __all__ = [
     "Backend",
@@ -74,6 +75,10 @@ class PollTarget:
         submitted_at: when it was recorded (Unix time), to bound accounting queries.
         indices: the array indices, or None for a single job.
         name: the job's name on the scheduler (see :func:`jobfleet.naming.scheduler_name`).
+        ended: the job has ended already and only its usage is asked for (accounting
+            fills some of it in after the end: SLURM's MaxRSS); its state is known.
+            Callers list such targets after the others (a command-line backend looks
+            for them only when the last target is one).
     """
 
     job_id: str
@@ -82,6 +87,7 @@ class PollTarget:
     submitted_at: float
     indices: tuple[int, ...] | None = None
     name: str = ""
+    ended: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,12 +100,17 @@ class NativeStatus:
         exit_code: exit code when known.
         reason: why it is pending, or how it ended, in the scheduler's words.
         elements: for arrays, index -> (state, exit_code, reason).
+        usage: what the job used, where the backend knows some of it (mostly with the
+            report that ends it); None: nothing new.
+        element_usage: for arrays, index -> what that element used.
     """
 
     state: JobState
     exit_code: int | None = None
     reason: str | None = None
     elements: Mapping[int, tuple[JobState, int | None, str | None]] = field(default_factory=dict)
+    usage: Usage | None = None
+    element_usage: Mapping[int, Usage] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +184,10 @@ class Capabilities:
             (:class:`jobfleet.script.Requirement`).
         signals: can send a chosen signal to a running job (``cancel --signal``).
         accounting: can report how a job that left the queue ended.
+        usage_settles_s: how long after a job's end its accounting may still fill in
+            what it used (SLURM samples memory): jobs that ended less long ago with
+            their usage incomplete are asked about again, for their usage only (0: the
+            report that ends a job carries all the usage there will be).
         queue_view: can list its whole queue (``jobfleet queue``).
         shared_queue: its queue holds other users' jobs too (``--all-users`` shows
             more); False for a per-user queue such as the local backend's.
@@ -192,6 +207,7 @@ class Capabilities:
     dependencies: frozenset[DepKind] = frozenset(DepKind)
     signals: bool = True
     accounting: bool = True
+    usage_settles_s: float = 0.0
     queue_view: bool = True
     shared_queue: bool = True
     polls_scheduler: bool = True

@@ -26,8 +26,14 @@ from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from jobfleet.backends.base import Backend, NativeStatus, PollTarget, SubmitRequest
+from jobfleet.backends.jobfiles import (
+    RECORDED,
+    from_exit_files,
+    mark_explained,
+    recorded_exit_codes,
+)
+from jobfleet.backends.usage import Used, add_usage
 from jobfleet.errors import CommandError, SubmitError
-from jobfleet.jobdir import exit_code_path, read_exit_code, read_never_met, read_setup_failed
 from jobfleet.owner import user_name
 from jobfleet.runner import CommandResult, Runner, SubprocessRunner, argv_chunks, unbounded
 from jobfleet.script import EXIT_DEPENDENCY_NEVER_MET, EXIT_SETUP_FAILED
@@ -41,21 +47,14 @@ __all__ = [
     "Element",
     "PollContext",
     "Seen",
+    "Used",
     "command_failed",
 ]
 
 log = logging.getLogger(__name__)
 
-_FAILED = JobState.FAILED
-_NEVER = EXIT_DEPENDENCY_NEVER_MET
 #: Exit codes whose reason the job script wrote into the job directory.
 _EXPLAINED = frozenset({EXIT_DEPENDENCY_NEVER_MET, EXIT_SETUP_FAILED})
-#: Ends whose exit code the job script may have recorded better than the scheduler:
-#: the script outlives a cancel's or a time-out's SIGTERM and records the command's
-#: status (143); nothing outlives a SIGKILL, which leaves the scheduler's word.
-_RECORDED = frozenset(
-    {JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT, JobState.OUT_OF_MEMORY}
-)
 
 #: One element's report: (state, exit code, reason).
 Element = tuple[JobState, int | None, str | None]
@@ -112,6 +111,8 @@ class PollContext:
             accounting rows that lag behind.
         user_name: a uid's name, for reasons such as "cancelled by alice" (a poll
             passes :func:`jobfleet.owner.user_name`; the default, ``uid N``, reads nothing).
+        usage: what jobs used, as the accounting step found it (a backend's
+            ``read_accounting`` adds it here; the poll hands it on with the states).
     """
 
     targets: Mapping[str, PollTarget]
@@ -119,6 +120,7 @@ class PollContext:
     accounting: bool | None = None
     ended: dict[tuple[str, int | None], str] = field(default_factory=dict)
     user_name: Callable[[int], str] = lambda uid: f"uid {uid}"
+    usage: Used = field(default_factory=dict)
 
     def asking(self, ids: Sequence[str]) -> PollContext:
         """The context of one command of this poll (shares what was found so far)."""
@@ -333,8 +335,15 @@ class CommandBackend(Backend):
         by_id = {t.native_id: t for t in targets}
         ctx = PollContext(by_id, accounting=self.accounting, user_name=user_name)
         seen: Seen = {}
+        # Jobs that ended already are asked of accounting only, for their usage. The
+        # engine lists them last: polls without any do not look at every target.
+        queued = list(by_id)
+        if targets[-1].ended:
+            queued = [n for n, t in by_id.items() if not t.ended]
         # A queue command that lists every job (not the ids) is never split.
-        chunks = [list(by_id)] if self.queue_lists_all else argv_chunks(list(by_id), 1024)
+        chunks = (
+            [] if not queued else [queued] if self.queue_lists_all else argv_chunks(queued, 1024)
+        )
         for chunk in chunks:
             parsed = self.read_queue(self.run(self.queue_argv(chunk)), ctx.asking(chunk))
             if seen:
@@ -360,6 +369,8 @@ class CommandBackend(Backend):
                 _merge(seen, self.read_accounting(result, ctx.asking(group)), only_new=True)
             # Reports are only ever added: only the jobs missing so far can still be.
             missing = _missing([by_id[n] for n in missing], seen)
+        if len(queued) < len(by_id):
+            missing = [n for n in missing if not by_id[n].ended]
         if missing:
             argv = self.memory_argv()
             if argv is not None:
@@ -367,7 +378,7 @@ class CommandBackend(Backend):
                 _merge(seen, self.read_memory(self.run(argv), ctx.asking(missing)), only_new=True)
                 missing = _missing([by_id[n] for n in missing], seen)
         for native_id in missing:
-            _merge(seen, {native_id: _from_exit_files(by_id[native_id], seen.get(native_id, {}))})
+            _merge(seen, {native_id: from_exit_files(by_id[native_id], seen.get(native_id, {}))})
         # Rare cases, looked for while building the result: a dependency never met
         # (exit 196), a failed set-up (195), and failures and kills, whose exit code
         # the job script recorded.
@@ -381,18 +392,20 @@ class CommandBackend(Backend):
             if target is None or not elements:
                 continue
             single = elements.get(None) if len(elements) == 1 else None
-            if single is not None and single[1] not in _EXPLAINED and single[0] not in _RECORDED:
+            if single is not None and single[1] not in _EXPLAINED and single[0] not in RECORDED:
                 status = shared.get(single)
                 if status is None:
                     status = shared[single] = NativeStatus(*single)
                 statuses[native_id] = status
                 continue
             # Recorded codes first: squeue says FAILED without one, the script wrote 195.
-            if any(e[0] in _RECORDED for e in elements.values()):
-                _recorded_exit_codes(target, elements, substitutes)
+            if any(e[0] in RECORDED for e in elements.values()):
+                recorded_exit_codes(target, elements, substitutes)
             if any(e[1] in _EXPLAINED for e in elements.values()):
-                _mark_explained(target, elements)
+                mark_explained(target, elements)
             statuses[native_id] = _status(elements)
+        if ctx.usage:  # only polls in which jobs ended: the others pay nothing
+            add_usage(statuses, ctx.usage)
         return statuses
 
 
@@ -443,62 +456,6 @@ def _missing(targets: Iterable[PollTarget], seen: Seen) -> list[str]:
         elif any(index not in reported for index in target.indices):
             out.append(target.native_id)
     return out
-
-
-def _from_exit_files(
-    target: PollTarget, reported: Mapping[int | None, Element]
-) -> dict[int | None, Element]:
-    """Outcomes the job script recorded, for elements the scheduler has forgotten."""
-    found: dict[int | None, Element] = {}
-    for index in _expected(target):
-        if index in reported:
-            continue
-        code = read_exit_code(exit_code_path(target.job_dir, index))
-        if code is not None:
-            state = JobState.COMPLETED if code == 0 else JobState.FAILED
-            found[index] = (state, code, "from the job's exit-code file")
-    return found
-
-
-def _mark_explained(target: PollTarget, elements: dict[int | None, Element]) -> None:
-    """Elements whose script found a dependency never met ended cancelled, not failed;
-    those whose environment set-up failed say why (``module X could not be loaded``)."""
-    for index, (state, code, _) in list(elements.items()):
-        if state.is_terminal and code == _NEVER:
-            reason = read_never_met(target.job_dir, index)
-            if reason is not None:  # else a command that exited 196 by itself
-                elements[index] = (JobState.CANCELLED, None, reason)
-        elif state.is_terminal and code == EXIT_SETUP_FAILED:
-            reason = read_setup_failed(target.job_dir, index)
-            if reason is not None:
-                elements[index] = (state, code, reason)
-
-
-def _recorded_exit_codes(
-    target: PollTarget, elements: dict[int | None, Element], substitutes: bool
-) -> None:
-    """The exit code of a failed, cancelled, timed-out or killed job's command as its
-    job script recorded it, where it did.
-
-    Accounting may not say it right: sacct shows a job that exited 137 (its command
-    killed by SIGKILL) as ``9:0`` (tests/backends/slurm/fixtures/22.05/oom-*); the script
-    wrote 137. A job cancelled or timed out while running shows ``0:0`` in sacct, whose
-    script recorded 143 (its command ended by the SIGTERM: 22.05/same-event-sacct). With
-    ``substitutes``, the job script exits 1 in place of a code its scheduler reserves
-    (Grid Engine's 99 and 100): the recorded code is the command's own, and a recorded 0
-    behind such an exit 1 is a success. Nothing else makes a recorded 0 count: it never
-    turns a failure into a success, nor gives a cancelled job a success's code.
-    """
-    for index, (state, code, reason) in list(elements.items()):
-        if state not in _RECORDED:
-            continue
-        recorded = read_exit_code(exit_code_path(target.job_dir, index))
-        if recorded is None or recorded == code:
-            continue
-        if recorded != 0:
-            elements[index] = (state, recorded, reason)
-        elif substitutes and code == 1 and state is _FAILED:
-            elements[index] = (JobState.COMPLETED, 0, reason)
 
 
 def _status(elements: Mapping[int | None, Element]) -> NativeStatus:

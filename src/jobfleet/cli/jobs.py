@@ -23,6 +23,7 @@ from jobfleet.cli.common import (
     print_json,
     warn,
 )
+from jobfleet.cli.show import show_one
 from jobfleet.engine import cancel as cancelling
 from jobfleet.engine.fleet import Fleet
 from jobfleet.errors import ConfigError, SpecError, WaitTimeout, shown
@@ -52,6 +53,11 @@ __all__ = ["cancel", "logs", "status", "wait"]
     is_flag=True,
     help="Show the recorded states at once, asking no scheduler.",
 )
+@click.option(
+    "--detail",
+    is_flag=True,
+    help="One job in full: times, hosts, memory and CPU used (as `jobfleet show ID`).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @handle_errors
 def status(
@@ -61,6 +67,7 @@ def status(
     limit: int,
     timeout: float | None,
     no_refresh: bool,
+    detail: bool,
     as_json: bool,
 ) -> None:
     """Show jobs (default: the most recent ones).
@@ -70,8 +77,14 @@ def status(
     down) never hides its jobs: they are shown as last known, marked so
     (--json: "refreshed" is false and "not_refreshed_because" says why), with a
     warning naming it; the exit status is still 0. --no-refresh shows every job
-    as last recorded without asking anybody.
+    as last recorded without asking anybody. --detail (with one ID) shows that
+    job in full, as `jobfleet show ID` does (--json: one object).
     """
+    if detail:
+        if len(job_ids) != 1:
+            raise SpecError("--detail", "give exactly one job ID with --detail")
+        show_one(config_path, profile, job_ids[0], timeout, no_refresh, as_json)
+        return
     if no_refresh and timeout is not None:
         raise SpecError("timeout", "--timeout and --no-refresh exclude each other")
     with Fleet(load(config_path, profile)) as fleet:

@@ -24,6 +24,7 @@ from jobfleet.cli.config_cmd import config_group
 from jobfleet.cli.jobs import cancel, logs, status, wait
 from jobfleet.cli.options import options
 from jobfleet.cli.queue import adopt, queue, top
+from jobfleet.cli.show import show
 from jobfleet.cli.submit import submit
 
 __all__ = ["cli", "main"]
@@ -44,7 +45,19 @@ def cli(debug: bool) -> None:
     )
 
 
-for _command in (submit, status, wait, cancel, logs, queue, adopt, top, options, config_group):
+for _command in (
+    submit,
+    status,
+    show,
+    wait,
+    cancel,
+    logs,
+    queue,
+    adopt,
+    top,
+    options,
+    config_group,
+):
     cli.add_command(_command)
 
 

@@ -8,6 +8,11 @@ accounting, and that left no exit-code file, becomes ``lost`` only after
 ``wait.lost_after`` AND several answered polls in a row
 (:meth:`jobfleet.registry.Registry.track_absence`); a poll that fails
 restarts the count and concludes nothing.
+
+What a job used arrives with the report that ends it; where a backend's accounting
+fills some of it in later (:attr:`~jobfleet.backends.base.Capabilities.usage_settles_s`),
+a job that ended less long ago with its usage incomplete is asked about again, for
+its usage only: such a report never changes its state (nor counts as an absence).
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from dataclasses import dataclass, field
 
 from jobfleet.backends.base import Backend, NativeStatus, PollTarget
 from jobfleet.engine.pool import BackendPool
-from jobfleet.errors import CommandError
+from jobfleet.errors import CommandError, JobfleetError
 from jobfleet.naming import name_on_scheduler
 from jobfleet.registry import Registry, StatusUpdate
 from jobfleet.states import JobRecord, JobState
+from jobfleet.usage import Usage
 
 __all__ = ["PollResult", "Poller"]
 
@@ -60,7 +66,8 @@ class Poller:
         self.registry = registry
         self.backends = backends
         self.lost_after_s = lost_after_s
-        self._targets: dict[tuple[str, str | None, int], PollTarget] = {}
+        self._targets: dict[tuple[str, str | None, int, bool], PollTarget] = {}
+        self._settles: dict[str, float] = {}  # backend -> usage_settles_s
 
     def refresh(self, records: Iterable[JobRecord]) -> PollResult:
         """Poll the unfinished submitted jobs among ``records``, record changes, and
@@ -72,8 +79,11 @@ class Poller:
         """
         current = {r.id: r for r in records}
         by_backend: dict[str, list[JobRecord]] = {}
+        now = time.time()
         for record in current.values():
-            if record.submitted and record.native_id and not record.state.is_terminal:
+            if not (record.submitted and record.native_id):
+                continue
+            if not record.state.is_terminal or self._usage_due(record, now):
                 by_backend.setdefault(record.backend, []).append(record)
         updates: list[StatusUpdate] = []
         failed: dict[str, CommandError] = {}
@@ -102,7 +112,12 @@ class Poller:
     def _ask(self, by_backend: Mapping[str, Sequence[JobRecord]]) -> dict[str, _Answer]:
         """Each backend's answer about its jobs (or why it gave none), with when it
         was asked; all backends at once (:meth:`BackendPool.ask_each`)."""
-        targets = {name: [self._target(r) for r in group] for name, group in by_backend.items()}
+        targets: dict[str, list[PollTarget]] = {}
+        for name, group in by_backend.items():
+            mine = targets[name] = [self._target(r) for r in group if not r.state.is_terminal]
+            if len(mine) < len(group):
+                # Ended jobs (asked about for their usage only) last: see PollTarget.ended.
+                mine += [self._target(r) for r in group if r.state.is_terminal]
         asked_at: dict[str, float] = {}
 
         def poll(name: str) -> Callable[[Backend], Mapping[str, NativeStatus]]:
@@ -126,6 +141,10 @@ class Poller:
         it said nothing about (their records may be out of date: read them again)."""
         updates: list[StatusUpdate] = []
         absent: dict[str, list[int | None]] = {}
+        ended = [r for r in group if r.state.is_terminal]
+        if ended:
+            group = [r for r in group if not r.state.is_terminal]
+            updates += _usage_updates(ended, statuses)
         for record in group:
             status = statuses.get(record.native_id or "")
             if status is None:
@@ -142,6 +161,8 @@ class Poller:
                 reason=status.reason,
                 elements=status.elements,
                 native_id=record.native_id,
+                usage=status.usage,
+                element_usage=status.element_usage,
             )
             if _differs(update, record):
                 updates.append(update)
@@ -158,10 +179,35 @@ class Poller:
         updates += _lost_updates(lost, natives, lost_after)
         return updates, list(absent)
 
+    def _usage_due(self, record: JobRecord, now: float) -> bool:
+        """Whether an ended job is to be asked about again for its usage: it ended
+        within its backend's ``usage_settles_s`` and some of its usage is missing.
+
+        The usage is looked at first: an ended job whose usage is complete (most) never
+        makes its backend (``status`` of ended jobs works on a read-only home)."""
+        if record.elements:
+            if not any(_incomplete(e.usage) for e in record.elements.values()):
+                return False
+        elif not _incomplete(record.usage):
+            return False
+        settles = self._settles.get(record.backend)
+        if settles is None:
+            try:
+                backend = self.backends.get(record.backend)
+            except JobfleetError:
+                # Not configured any more, or cannot be opened here (a read-only home):
+                # nobody to ask, and no reason to fail a status over usage.
+                settles = 0.0
+            else:
+                settles = backend.capabilities.usage_settles_s
+            self._settles[record.backend] = settles
+        return bool(settles) and now - record.updated_at <= settles
+
     def _target(self, record: JobRecord) -> PollTarget:
         """What a backend needs to find ``record``: built once per job and attempt (a
         monitor asks about the same thousands of jobs every few seconds)."""
-        key = (record.id, record.native_id, record.attempt)
+        ended = record.state.is_terminal
+        key = (record.id, record.native_id, record.attempt, ended)
         target = self._targets.get(key)
         if target is None:
             target = self._targets[key] = PollTarget(
@@ -171,8 +217,51 @@ class Poller:
                 submitted_at=record.created_at,
                 indices=tuple(sorted(record.elements)) if record.elements else None,
                 name=name_on_scheduler(record, self.registry.token),
+                ended=ended,
             )
         return target
+
+
+def _incomplete(usage: Usage) -> bool:
+    """Usage accounting may still fill in: none at all (the job left the queue before
+    accounting had it), or a job that ran without its peak memory or end yet. A job
+    accounting shows as never started has nothing more to tell."""
+    if usage.empty:
+        return True
+    return usage.started_at is not None and (
+        usage.max_memory_bytes is None or usage.ended_at is None
+    )
+
+
+def _usage_updates(
+    ended: Sequence[JobRecord], statuses: Mapping[str, NativeStatus]
+) -> list[StatusUpdate]:
+    """What ended jobs asked about again for their usage used (their states stay)."""
+    updates = []
+    for record in ended:
+        status = statuses.get(record.native_id or "")
+        if status is None or not _adds_usage(record, status):
+            continue
+        updates.append(
+            StatusUpdate(
+                record.id,
+                native_id=record.native_id,
+                usage=status.usage,
+                element_usage=status.element_usage,
+            )
+        )
+    return updates
+
+
+def _adds_usage(record: JobRecord, status: NativeStatus) -> bool:
+    """Whether a report tells anything new of what the job or its elements used."""
+    if status.usage is not None and record.usage.merged(status.usage) != record.usage:
+        return True
+    for index, usage in status.element_usage.items():
+        element = record.elements.get(index)
+        if element is not None and element.usage.merged(usage) != element.usage:
+            return True
+    return False
 
 
 def _lost_updates(
@@ -197,6 +286,11 @@ def _lost_updates(
 
 def _differs(update: StatusUpdate, record: JobRecord) -> bool:
     """Whether a backend's report says anything the record does not say already."""
+    if (update.usage is not None or update.element_usage) and _adds_usage(
+        record,
+        NativeStatus(JobState.UNKNOWN, usage=update.usage, element_usage=update.element_usage),
+    ):
+        return True
     if update.elements:
         for index, (state, exit_code, reason) in update.elements.items():
             element = record.elements.get(index)

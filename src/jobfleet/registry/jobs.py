@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobfleet.errors import RegistryError
-from jobfleet.registry import absences, merge, records
+from jobfleet.registry import absences, merge, records, usage
 from jobfleet.registry.files import DB_NAME, new_job_dir
 from jobfleet.registry.merge import Status
 from jobfleet.spec import JobSpec, spec_to_dict
 from jobfleet.states import TERMINAL, JobRecord, JobState
+from jobfleet.usage import Usage
 
 __all__ = [
     "SUBMITTING",
@@ -73,7 +74,9 @@ class StatusUpdate:
 
     For arrays, ``elements`` maps indices to ``(state, exit_code, reason)``; a
     job-level ``state`` applies to every unfinished element not listed there.
-    An array's exit code is always derived from its elements.
+    An array's exit code is always derived from its elements. ``usage`` and
+    ``element_usage`` (what the job or each element used) fill in what the registry
+    does not know yet and never change a state (:mod:`jobfleet.registry.usage`).
     """
 
     job_id: str
@@ -84,6 +87,8 @@ class StatusUpdate:
     #: The native id the report is about: when given, a job now on another native id
     #: (retried meanwhile by another process) ignores it.
     native_id: str | None = None
+    usage: Usage | None = None
+    element_usage: Mapping[int, Usage] = field(default_factory=dict)
 
 
 def create(
@@ -201,6 +206,11 @@ def _apply_one(
         )
         return False
     old: Status = (records.stored_state(state, job_id), exit_code, reason)
+    used = False
+    if update.usage is not None:
+        used = usage.store_job(conn, row_id, update.usage)
+    if update.element_usage and is_array:
+        used = usage.store_elements(conn, row_id, update.element_usage) or used
     if is_array:
         elements_changed = _apply_elements(conn, update, now, movable)
         new = _array_status(conn, row_id, old, update.reason)
@@ -210,7 +220,7 @@ def _apply_one(
             log.warning("job %s: not an array; ignoring element updates", job_id)
         new = merge.merge_job(job_id, old, (update.state, update.exit_code, update.reason), movable)
     if new == old and not elements_changed:
-        return False
+        return used  # usage is no state change: updated_at and events stay
     conn.execute(
         "UPDATE jobs SET state = ?, exit_code = ?, reason = ?, updated_at = ? WHERE id = ?",
         (new[0].value, new[1], new[2], now, row_id),
@@ -315,6 +325,7 @@ def begin_retry(
         (attempt + 1, JobState.UNKNOWN.value, reason, str(new_dir), now, row_id),
     )
     conn.execute(_INSERT_EVENT, (row_id, None, now, state, JobState.UNKNOWN.value, None, reason))
+    usage.clear_job(conn, row_id)  # the new attempt has used nothing yet
     absences.forget(conn, row_id)
     return records.load(conn, [row_id])[0]
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from jobfleet.errors import UnknownJobError
+from jobfleet.registry import usage
 from jobfleet.states import (
     DEFAULT_RETRY_ON,
     RETRYABLE,
@@ -45,7 +46,13 @@ UNFINISHED = tuple(s.value for s in JobState if s not in TERMINAL)
 _STATE_OF = {s.value: s for s in JobState}  # JobState(value) is slow over 100,000 elements
 _SELECT_JOBS = (
     "SELECT id, name, backend, native_id, state, exit_code, reason, submitted, job_dir,"
-    " created_at, updated_at, spec, attempt, is_array FROM jobs"
+    " created_at, updated_at, spec, attempt, is_array, submitted_at, started_at, ended_at,"
+    " hosts, max_memory_bytes, cpu_time_s, wall_time_s FROM jobs"
+)
+_SELECT_ELEMENTS = (
+    "SELECT job_id, idx, state, exit_code, reason, submitted_at, started_at, ended_at, hosts,"
+    " max_memory_bytes, cpu_time_s, wall_time_s FROM elements"
+    " WHERE job_id IN (SELECT value FROM json_each(?)) ORDER BY job_id, idx"
 )
 _BY_IDS = " WHERE id IN (SELECT value FROM json_each(?))"
 # Unfinished: not terminal, or ended in a way its spec retries with retries left
@@ -134,20 +141,18 @@ def _records(conn: sqlite3.Connection, sql: str, *params: Any) -> list[JobRecord
     """
     rows = conn.execute(sql, params).fetchall()
     elements: dict[int, dict[int, ElementRecord]] = {}
-    array_ids = [row[0] for row in rows if row[-1]]
+    array_ids = [row[0] for row in rows if row[13]]
     if array_ids:
         strange: dict[int, set[str]] = {}  # job -> unknown element states, warned once
-        for job_id, idx, state, exit_code, reason in conn.execute(
-            "SELECT job_id, idx, state, exit_code, reason FROM elements"
-            " WHERE job_id IN (SELECT value FROM json_each(?)) ORDER BY job_id, idx",
-            (json.dumps(array_ids),),
+        for job_id, idx, state, exit_code, reason, *used in conn.execute(
+            _SELECT_ELEMENTS, (json.dumps(array_ids),)
         ):
             known = _STATE_OF.get(state)
             if known is None:
                 strange.setdefault(job_id, set()).add(state)
                 known = JobState.UNKNOWN
             by_index = elements.setdefault(job_id, {})
-            by_index[idx] = ElementRecord(idx, known, exit_code, reason)
+            by_index[idx] = ElementRecord(idx, known, exit_code, reason, usage.from_row(used))
         for job_id, states in strange.items():
             _warn_unknown_state(job_id, "elements", ", ".join(map(repr, sorted(states))))
     return [
@@ -166,6 +171,7 @@ def _records(conn: sqlite3.Connection, sql: str, *params: Any) -> list[JobRecord
             spec=json.loads(row[11]),
             elements=elements.get(row[0], {}),
             attempt=row[12],
+            usage=usage.from_row(row[14:]),
         )
         for row in rows
     ]

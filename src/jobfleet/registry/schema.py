@@ -94,6 +94,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " it is looked for by its name at the next status'"
         " WHERE submitted = 0 AND state = 'unknown' AND reason IS NULL",
     ),
+    (
+        # What a job and each array element used (jobfleet.usage.Usage), NULL where
+        # unknown: times as Unix time, hosts as a JSON list.
+        *(
+            f"ALTER TABLE {table} ADD COLUMN {column} {kind}"
+            for table in ("jobs", "elements")
+            for column, kind in (
+                ("submitted_at", "REAL"),
+                ("started_at", "REAL"),
+                ("ended_at", "REAL"),
+                ("hosts", "TEXT"),
+                ("max_memory_bytes", "INTEGER"),
+                ("cpu_time_s", "REAL"),
+                ("wall_time_s", "REAL"),
+            )
+        ),
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -16,6 +16,7 @@ import fnmatch
 import json
 import logging
 import re
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
@@ -28,6 +29,7 @@ from jobfleet.backends.base import NativeStatus, PollTarget, SubmitRequest
 from jobfleet.backends.command import PollContext, Seen
 from jobfleet.backends.sge import SGE, SgeSettings, sge_directives
 from jobfleet.backends.sge import parse as sge_parse
+from jobfleet.backends.sge import usage as sge_usage
 from jobfleet.backends.sge.backend import SgeBackend
 from jobfleet.backends.sge.parse import map_failed, map_state
 from jobfleet.config import load_config
@@ -40,6 +42,7 @@ from jobfleet.runner import CommandResult, ScriptedRunner
 from jobfleet.script import EXIT_DEPENDENCY_NEVER_MET, render_script
 from jobfleet.spec import DepKind, JobSpec, Resources, parse_array
 from jobfleet.states import JobState
+from jobfleet.usage import Usage
 
 FIXTURES = Path(__file__).parent / "fixtures" / "8.1.9"
 
@@ -887,6 +890,11 @@ def test_poll_everything_in_qstat_asks_no_accounting() -> None:
     assert len(result) == len(targets)
 
 
+def states_only(result: dict[str, NativeStatus]) -> dict[str, NativeStatus]:
+    """A poll's statuses without what the jobs used (compared on its own)."""
+    return {n: replace(s, usage=None, element_usage={}) for n, s in result.items()}
+
+
 def test_poll_jobs_gone_from_qstat_one_accounting_call() -> None:
     runner = fake_sge(
         qstat=load("qstat-xml-g-d-after-qdel"),
@@ -899,7 +907,11 @@ def test_poll_jobs_gone_from_qstat_one_accounting_call() -> None:
         recorded("arrfail", indices=range(1, 5)),
         recorded("arrstep", indices=(1, 3, 5, 7, 9)),
     ]
-    result = backend(runner).poll(targets)
+    polled = backend(runner).poll(targets)
+    result = states_only(polled)  # usage: test_usage_* below
+    ended = polled[ID["ok"]].usage
+    assert ended is not None and ended.hosts == ("vm",) and ended.ended_at is not None
+    assert polled[ID["running"]].usage is None  # still in qstat: accounting not asked
     assert kinds(runner) == ["qstat", "qstat_j", "qacct"]
     assert runner.calls[-1] == ("qacct", "-j", "jf-*")  # the names' common prefix
     assert result[ID["ok"]] == NativeStatus(JobState.COMPLETED, 0)
@@ -1000,7 +1012,8 @@ def test_poll_thousand_jobs_one_qstat_one_qacct() -> None:
             ("qacct", "-j"), 0, "".join(qacct_record(n, names[n]) for n in done), ""
         ),
     )
-    result = backend(runner).poll([target(n, names[n]) for n in ids])
+    polled = backend(runner).poll([target(n, names[n]) for n in ids])
+    result = states_only(polled)  # usage: test_usage_* below
     assert kinds(runner) == ["qstat", "qacct"]
     token = names[ids[0]].split("-", 1)[0]
     assert runner.calls[1] == ("qacct", "-j", f"{token}-*")
@@ -1027,7 +1040,8 @@ def test_poll_never_met_dependency_is_cancelled(tmp_path: Path) -> None:
         target("46", "jf8db998-7-true", tmp_path / "46"),  # 196 by itself: no marker
     ]
     runner = fake_sge(qstat=load("qstat-xml-g-d-live"), qacct=load("qacct-all"))
-    result = backend(runner).poll(targets)
+    polled = backend(runner).poll(targets)
+    result = states_only(polled)  # usage: test_usage_* below
     assert kinds(runner) == ["qstat", "qacct"]
     assert runner.calls[1] == ("qacct", "-j", "jf8db998-*")
     assert result["43"] == NativeStatus(JobState.CANCELLED, None, reason)
@@ -1409,3 +1423,59 @@ def test_same_event_exit_code_file_wins_over_the_sigkill(tmp_path: Path) -> None
         )
         status = be.poll([target("847", "jf9e99f2b1-5-cancel_running", tmp_path)])["847"]
         assert (status.state, status.exit_code) == (JobState.CANCELLED, expected)
+
+
+# -- what a job used (issue 11) ------------------------------------------------------------
+
+#: capture-8.1.9-usage.sh: a job and a 2-task array allocating ~200 MB for 3 s.
+USAGE_JOBS = dict(
+    line.split("=", 1) for line in (FIXTURES / "usage-jobs.env").read_text().split() if "=" in line
+)
+
+
+def _ctime(text: str) -> float:
+    return time.mktime(time.strptime(text, "%a %b %d %H:%M:%S %Y"))
+
+
+def test_usage_from_qacct_records() -> None:
+    one, arr = USAGE_JOBS["usage_one"], USAGE_JOBS["usage_arr"]
+    targets = [target(one, "jfusage-one"), target(arr, "jfusage-arr", indices=(1, 2))]
+    used = sge_usage.parse_usage(load("usage-qacct"), context([one, arr], targets))
+    assert used[one] == {
+        None: Usage(
+            submitted_at=_ctime("Sun Dec  6 12:16:08 2026"),
+            started_at=_ctime("Sun Dec  6 12:16:08 2026"),
+            ended_at=_ctime("Sun Dec  6 12:16:12 2026"),
+            hosts=("vm",),
+            max_memory_bytes=int(211.105 * 2**20),  # maxvmem
+            cpu_time_s=0.133,  # ru_utime + ru_stime
+            wall_time_s=4.0,
+        )
+    }
+    assert sorted(used[arr]) == [1, 2]
+    for usage in (used[one][None], *used[arr].values()):
+        # ~200 MB allocated: the peak is in that range; start and end bracket 3 s of sleep.
+        assert 200 * 2**20 <= (usage.max_memory_bytes or 0) <= 260 * 2**20
+        assert usage.started_at is not None and usage.ended_at is not None
+        assert usage.ended_at - usage.started_at >= 3
+
+
+def test_usage_of_a_job_too_short_for_maxvmem_takes_ru_maxrss() -> None:
+    # oom-qacct-alloc400: maxvmem 0.000B, ru_maxrss 7.805KB (qacct prints KiB as bytes).
+    (record,) = sge_parse._qacct_records(load("oom-qacct-alloc400").stdout)
+    usage = sge_usage.record_usage(record)
+    assert usage.max_memory_bytes == int(7.805 * 1024 * 1024)
+    assert usage.cpu_time_s == 0.015 and usage.hosts == ("vm",)
+
+
+def test_usage_of_a_job_that_never_started_is_unknown_but_its_submission() -> None:
+    record = {
+        "qsub_time": "Sun Dec  6 12:16:08 2026",
+        "start_time": "-/-",
+        "end_time": "-/-",
+        "hostname": "vm",
+        "maxvmem": "0.000B",
+        "ru_wallclock": "0s",
+    }
+    usage = sge_usage.record_usage(record)
+    assert usage == Usage(submitted_at=_ctime("Sun Dec  6 12:16:08 2026"))

@@ -27,13 +27,16 @@ from jobfleet.backends.base import NativeStatus, PollTarget, SubmitRequest
 from jobfleet.backends.command import PollContext, Seen
 from jobfleet.backends.slurm import SLURM, SlurmSettings, slurm_directives
 from jobfleet.backends.slurm import parse as slurm_parse
+from jobfleet.backends.slurm import usage as slurm_usage
 from jobfleet.backends.slurm.backend import SlurmBackend
 from jobfleet.backends.slurm.parse import STATE_MAP, exit_code, map_state, parse_job_id
+from jobfleet.backends.slurm.usage import USAGE_COLUMNS
 from jobfleet.errors import CommandError, SpecError, SubmitError
 from jobfleet.runner import CommandResult, ScriptedRunner
 from jobfleet.script import render_script
 from jobfleet.spec import DepKind, JobSpec, Resources, parse_array
 from jobfleet.states import JobState
+from jobfleet.usage import Usage
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # -- loading recordings ------------------------------------------------------------------
@@ -58,8 +61,14 @@ def option(argv: Sequence[str], name: str) -> str | None:
 
 #: Columns the backend asks for that older recordings lack: read as empty (unknown),
 #: as SLURM prints a value it does not have. sacct's Timelimit (the limit a time-out's
-#: reason shows) is in the same-event-* recordings.
-_ASKED_LATER = {"Timelimit"}
+#: reason shows) is in the same-event-* recordings; what a job used (issue 11) in the
+#: usage-* ones.
+_ASKED_LATER = {"Timelimit", *USAGE_COLUMNS}
+#: Options of older recordings the backend no longer passes. ``--allocations``: since
+#: issue 11 the poll's sacct lists steps too (MaxRSS is only there); a recording made
+#: with it has no step rows, read as a job whose steps have not been recorded (no
+#: peak memory known), as SLURM itself shows a job right after it ended.
+_DROPPED_LATER = {"--allocations"}
 #: How each program's --format lists columns, and which column is the job name
 #: (the only one that may contain the separator "|").
 _LAYOUT = {"squeue": ("|", "%j"), "sacct": (",", "JobName")}
@@ -100,7 +109,7 @@ def replay(recording: CommandResult, argv: Sequence[str]) -> CommandResult:
         return replace(recording, argv=argv)
     variable = ("--jobs=", "--format=", "--starttime=")
     mine = [a for a in argv if not a.startswith(variable)]
-    recorded = [a for a in recording.argv if not a.startswith(variable)]
+    recorded = [a for a in recording.argv if not a.startswith(variable) and a not in _DROPPED_LATER]
     assert mine == recorded, f"backend runs {argv}, the recording was {recording.argv}"
     wanted = set((option(argv, "jobs") or "").split(","))
     _, name_column = _LAYOUT[program]
@@ -110,7 +119,9 @@ def replay(recording: CommandResult, argv: Sequence[str]) -> CommandResult:
         if program == "squeue":
             ids = {row["%F"], row["%A"]}
         else:
-            ids = {row["JobID"], row["JobID"].split("_", 1)[0], row["JobIDRaw"]}
+            job = row["JobID"].split(".", 1)[0]  # a step's rows go with its job's
+            raw = row["JobIDRaw"]
+            ids = {row["JobID"], job, job.split("_", 1)[0], raw, raw.split(".", 1)[0]}
         if ids & wanted:
             missing = [c for c in out_cols if c not in row and c not in _ASKED_LATER]
             assert not missing, f"the recording has no column {missing} the backend asks for"
@@ -802,14 +813,21 @@ def test_accounting_argv_matches_recorded_command() -> None:
     argv = backend().accounting_argv(targets_for(MAIN_IDS, submitted))
     assert argv is not None
     recorded = load("sacct-final").argv
-    assert argv[:4] == list(recorded[:4])
+    assert argv[:3] == list(recorded[:3])
+    assert "--allocations" not in argv  # steps too: MaxRSS is on them
     assert option(argv, "jobs") == option(recorded, "jobs")
     start = dt.datetime.fromisoformat(option(argv, "starttime") or "")
     assert start <= dt.datetime.fromtimestamp(submitted)  # never after the first submission
     # sacct with --parsable2: every column asked for exists in the recorded capture (and
     # those asked for since, in the latest one)
     assert set(columns(argv)) <= set(columns(recorded)) | _ASKED_LATER
-    assert set(columns(argv)) <= set(columns(load("same-event-sacct").argv))
+    assert set(columns(argv)) <= set(columns(load("same-event-sacct").argv)) | set(USAGE_COLUMNS)
+    # The latest recording has every column, and the options, the backend asks for.
+    latest = load("usage-sacct-ended").argv
+    assert columns(argv) == columns(latest)
+    assert [a for a in argv if not a.startswith(("--jobs=", "--starttime="))] == [
+        a for a in latest if not a.startswith(("--jobs=", "--starttime="))
+    ]
 
 
 # -- scontrol ------------------------------------------------------------------------------
@@ -1449,3 +1467,100 @@ def test_parse_memory_takes_a_cancel_at_once_even_with_accounting() -> None:
     ((state, _, reason),) = seen["248"].values()
     assert state is JobState.CANCELLED
     assert reason is not None and reason.startswith("cancelled")
+
+
+# -- what a job used (issue 11) ------------------------------------------------------------
+
+#: The jobs of capture-22.05-usage.sh: a job and a 2-element array allocating ~200 MB for 3 s.
+USAGE_JOBS = dict(
+    line.split("=", 1)
+    for line in (FIXTURES / "22.05" / "usage-jobs.env").read_text().split()
+    if "=" in line
+)
+
+
+def _local(text: str) -> float:
+    return dt.datetime.fromisoformat(text).timestamp()
+
+
+def test_usage_from_the_poll_sacct_with_steps() -> None:
+    one, arr = USAGE_JOBS["usage_one"], USAGE_JOBS["usage_arr"]
+    used = slurm_usage.parse_usage(load("usage-sacct-ended"), context([one, arr]))
+    assert used[one] == {
+        None: Usage(
+            submitted_at=_local("2026-12-06T12:15:52"),
+            started_at=_local("2026-12-06T12:15:53"),
+            ended_at=_local("2026-12-06T12:15:57"),
+            hosts=("vm",),
+            max_memory_bytes=221400 * 1024,  # the .batch step's MaxRSS
+            cpu_time_s=0.314,
+            wall_time_s=4.0,
+        )
+    }
+    assert sorted(used[arr]) == [1, 2]
+    assert used[arr][1].max_memory_bytes == 221104 * 1024
+    assert used[arr][2].max_memory_bytes == 221312 * 1024
+    for usage in (used[one][None], *used[arr].values()):
+        # ~200 MB allocated: the peak is in that range; start and end bracket 3 s of sleep.
+        assert 200 * 2**20 <= (usage.max_memory_bytes or 0) <= 260 * 2**20
+        assert usage.started_at is not None and usage.ended_at is not None
+        assert usage.ended_at - usage.started_at >= 3
+
+
+def test_usage_of_running_jobs_has_no_end_cpu_or_memory_yet() -> None:
+    one = USAGE_JOBS["usage_one"]
+    used = slurm_usage.parse_usage(load("usage-sacct-running"), context([one]))
+    usage = used[one][None]
+    assert usage.started_at == _local("2026-12-06T12:15:53") and usage.hosts == ("vm",)
+    assert (usage.ended_at, usage.cpu_time_s, usage.max_memory_bytes, usage.wall_time_s) == (
+        None,
+        None,
+        None,
+        None,
+    )
+
+
+def test_steps_never_read_as_their_job_state() -> None:
+    # A step row (10356.batch) must not stand for its job: the job's row says how it ended.
+    one, arr = USAGE_JOBS["usage_one"], USAGE_JOBS["usage_arr"]
+    seen, _ = slurm_parse.parse_accounting(load("usage-sacct-ended"), context([one, arr]))
+    assert seen == {
+        one: {None: (JobState.COMPLETED, 0, None)},
+        arr: {1: (JobState.COMPLETED, 0, None), 2: (JobState.COMPLETED, 0, None)},
+    }
+
+
+def test_a_poll_reports_usage_with_the_end_in_one_sacct_call() -> None:
+    one, arr = USAGE_JOBS["usage_one"], USAGE_JOBS["usage_arr"]
+    runner = fake_slurm(squeue=load("squeue-unknown-single"), sacct=load("usage-sacct-ended"))
+    submitted = _local("2026-12-06T12:15:52")
+    targets = [
+        PollTarget("1", one, "/nonexistent", submitted),
+        PollTarget("2", arr, "/nonexistent", submitted, indices=(1, 2)),
+    ]
+    result = backend(runner).poll(targets)
+    assert [c[0] for c in runner.calls] == ["squeue", "sacct"]
+    assert result[one].state is JobState.COMPLETED
+    assert result[one].usage is not None and result[one].usage.max_memory_bytes == 221400 * 1024
+    assert set(result[arr].element_usage) == {1, 2}
+    assert result[arr].usage is None
+
+
+def test_an_ended_job_is_asked_of_accounting_only_for_its_usage() -> None:
+    one = USAGE_JOBS["usage_one"]
+    runner = fake_slurm(sacct=load("usage-sacct-settled"))
+    target = PollTarget("1", one, "/nonexistent", _local("2026-12-06T12:15:52"), ended=True)
+    result = backend(runner).poll([target])
+    assert [c[0] for c in runner.calls] == ["sacct"]  # no squeue, no scontrol
+    assert result[one].usage is not None and result[one].usage.cpu_time_s == 0.314
+
+
+def test_old_recordings_without_usage_columns_give_no_usage() -> None:
+    used = slurm_usage.parse_usage(load("sacct-final"), context(MAIN_IDS))
+    assert used == {}
+
+
+def test_maxrss_is_third_from_the_end_and_the_format_ends_with_the_usage_columns() -> None:
+    # parse_usage reads a step's MaxRSS from the end of its row (cheap for many steps).
+    assert USAGE_COLUMNS[-3] == "MaxRSS"
+    assert slurm_parse.ACCOUNTING_FORMAT.endswith(",".join(USAGE_COLUMNS))

@@ -18,6 +18,7 @@ import pytest
 from jobfleet.registry import SCHEMA_VERSION, SUBMITTING, NewJob, Registry, StatusUpdate
 from jobfleet.spec import JobSpec
 from jobfleet.states import JobState
+from jobfleet.usage import USAGE_KEYS, Usage
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EXPECTED: dict[str, Any] = json.loads((FIXTURES / "schema3.json").read_text())
@@ -36,12 +37,28 @@ def reg(tmp_path: Path) -> Iterator[Registry]:
 
 
 def test_fixture_is_schema_3() -> None:
-    assert EXPECTED["user_version"] == 3 == SCHEMA_VERSION
+    assert EXPECTED["user_version"] == 3
+    assert SCHEMA_VERSION == 4  # schema 4 added the usage columns (issue 11)
+
+
+#: What a schema-3 record reads back with: schema 4's usage, all unknown.
+NO_USAGE_JSON = dict.fromkeys(USAGE_KEYS)
+
+
+def _as_schema_3_read(record: dict[str, Any]) -> dict[str, Any]:
+    """A record written by schema 3 as schema 4 reads it: the same, plus usage keys
+    (all null) on the job and on each element."""
+    out = {**record, **NO_USAGE_JSON}
+    if "elements" in record:
+        out["elements"] = {i: {**e, **NO_USAGE_JSON} for i, e in record["elements"].items()}
+    return out
 
 
 def test_every_record_reads_back_as_written(reg: Registry) -> None:
     records = reg.get_many(list(IDS.values()))
-    assert {r.id: {**r.to_dict(), "spec": r.spec} for r in records} == EXPECTED["records"]
+    assert {r.id: {**r.to_dict(), "spec": r.spec} for r in records} == {
+        job_id: _as_schema_3_read(record) for job_id, record in EXPECTED["records"].items()
+    }
     assert reg.token == EXPECTED["token"]
     for job_id in IDS.values():
         assert reg.attempts(job_id) == EXPECTED["attempts"][job_id]
@@ -115,9 +132,12 @@ def test_states_exit_codes_and_reasons(reg: Registry) -> None:
     assert reg.find_native("slurm", "9001") is None
 
 
-def test_schema_is_untouched_by_opening(reg: Registry) -> None:
+def test_opening_migrates_to_schema_4_and_keeps_the_data(reg: Registry) -> None:
     with sqlite3.connect(reg.db_path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == 4
+        for table in ("jobs", "elements"):
+            columns = {r[1] for r in raw.execute(f"SELECT * FROM pragma_table_info('{table}')")}
+            assert set(USAGE_KEYS) <= columns, table
         absences = [list(r) for r in raw.execute("SELECT * FROM absences ORDER BY 1, 2")]
         meta = dict(raw.execute("SELECT key, value FROM meta").fetchall())
     raw.close()
@@ -150,4 +170,12 @@ def test_writes_work(reg: Registry) -> None:
     assert reg.callbacks_fired(IDS["done"]) == {"on_done": "ok", "other": "ok"}
     (new,) = reg.create_jobs([NewJob("new", "local", JobSpec(["true"]))])
     assert int(new.id) == len(IDS) + 1 and Path(new.job_dir).is_dir()
+    # Usage lands on the migrated rows, of a job and of an element, and stays.
+    used = Usage(started_at=T0, ended_at=T0 + 5.0, hosts=("vm",), max_memory_bytes=2**20)
+    reg.apply([StatusUpdate(IDS["done"], usage=used)])
+    reg.apply([StatusUpdate(IDS["array"], element_usage={1: used})])
+    assert reg.get(IDS["done"]).usage == used
+    assert reg.get(IDS["done"]).state is JobState.COMPLETED
+    array_now = reg.get(IDS["array"])
+    assert array_now.elements[1].usage == used and array_now.elements[0].usage.empty
     assert reg.get(new.id) == new

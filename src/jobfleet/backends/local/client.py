@@ -35,12 +35,14 @@ from jobfleet.backends.local.queue import (
     LOCK_NAME,
     LOG_NAME,
     NO_INDEX,
+    TERMINAL_TASK_STATES,
     WAKE_NAME,
     NewLocalJob,
     QueueStore,
     TaskRow,
 )
 from jobfleet.backends.local.request import MAPPING, check_local_request, local_amount
+from jobfleet.backends.local.usage import add_usage
 from jobfleet.errors import BackendError, ConfigError, SubmitError
 from jobfleet.script import LOCAL, Dialect
 from jobfleet.spec import ArraySpec, JobSpec
@@ -413,6 +415,11 @@ class LocalBackend(Backend):
                 mapped = aggregate(e[0] for e in elements.values())
                 result[str(job)] = NativeStatus(mapped, None, None, elements)
             unfinished = unfinished or not mapped.is_terminal
+        ended = [
+            j for j, tasks in by_job.items() if any(t[1] in TERMINAL_TASK_STATES for t in tasks)
+        ]
+        if ended:  # only polls in which jobs ended read what they used
+            add_usage(result, self.store.task_usage(ended))
         if unfinished and not self.agent_running():
             log.warning("local agent is not running while jobs are unfinished; restarting it")
             self._start_agent()

@@ -47,9 +47,16 @@ LOG_NAME = "agent.log"
 CAPACITY_KEY = "capacity"
 
 #: Version of the schema below; a newer one is refused rather than misread.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: What each version adds to the one before (the schema above is the newest).
-_MIGRATIONS = {2: "ALTER TABLE tasks ADD COLUMN signal_requested TEXT"}
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: ("ALTER TABLE tasks ADD COLUMN signal_requested TEXT",),
+    # What a task used, as the agent measured it (wait4's rusage of the script).
+    3: (
+        "ALTER TABLE tasks ADD COLUMN max_rss INTEGER",
+        "ALTER TABLE tasks ADD COLUMN cpu_time REAL",
+    ),
+}
 
 #: The index stored for the one task of a job that is not an array.
 NO_INDEX = -1
@@ -84,6 +91,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     gpus TEXT,
     ending TEXT,
     signal_requested TEXT,
+    max_rss INTEGER,
+    cpu_time REAL,
     PRIMARY KEY (job, idx)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings (
@@ -131,6 +140,8 @@ class TaskRow:
     deps: list[tuple[str, list[int]]]
     env: dict[str, str]
     submitted_at: float
+    max_rss: int | None = None  # bytes, once the agent reaped the script (its child)
+    cpu_time: float | None = None  # user + system seconds, likewise
 
     @property
     def index(self) -> int | None:
@@ -219,7 +230,8 @@ class QueueStore:
             fresh = db.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0 and version == 0
             if not fresh:
                 for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
-                    db.execute(_MIGRATIONS[step])
+                    for statement in _MIGRATIONS[step]:
+                        db.execute(statement)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
@@ -348,6 +360,21 @@ class QueueStore:
                 "SELECT t.job, j.jf_id, t.idx, t.state, t.exit_code, t.reason"
                 " FROM tasks t JOIN jobs j ON j.id = t.job"
                 " WHERE t.job IN (SELECT value FROM json_each(?)) ORDER BY t.job, t.idx",
+                (json.dumps(list(job_ids)),),
+            )
+        ]
+
+    def task_usage(
+        self, job_ids: Sequence[int]
+    ) -> list[tuple[int, int, float, float | None, float | None, int | None, float | None]]:
+        """(job, idx, submitted_at, started_at, ended_at, max_rss, cpu_time) for every
+        ended task of these jobs."""
+        return [
+            (r[0], r[1], r[2], r[3], r[4], r[5], r[6])
+            for r in self.read(
+                "SELECT t.job, t.idx, j.submitted_at, t.started_at, t.ended_at, t.max_rss,"
+                " t.cpu_time FROM tasks t JOIN jobs j ON j.id = t.job"
+                " WHERE t.job IN (SELECT value FROM json_each(?)) AND t.ended_at IS NOT NULL",
                 (json.dumps(list(job_ids)),),
             )
         ]

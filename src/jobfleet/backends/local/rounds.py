@@ -64,6 +64,7 @@ class _Run:
     outcome: Outcome | None = None  # set when the script ended while the group drains
     verify_until: float | None = None  # waiting for a first start's marker (pid is None)
     cpus: tuple[int, ...] = ()  # the CPU ids it is pinned to (none: not pinned)
+    used: tuple[int, float] | None = None  # (peak RSS bytes, CPU s) from wait4, our child's
 
 
 @dataclass(slots=True)
@@ -180,6 +181,8 @@ class Rounds:
                 t.gpus,
                 t.ending,
                 now if t.state in TERMINAL_TASK_STATES else None,
+                t.max_rss,
+                t.cpu_time,
                 t.job,
                 t.idx,
             )
@@ -188,7 +191,8 @@ class Rounds:
         with self.store.write() as db:
             db.executemany(
                 "UPDATE tasks SET state=?, pid=?, started_at=?, exit_code=?, reason=?, gpus=?,"
-                " ending=?, ended_at=coalesce(ended_at, ?) WHERE job=? AND idx=?",
+                " ending=?, ended_at=coalesce(ended_at, ?), max_rss=coalesce(?, max_rss),"
+                " cpu_time=coalesce(?, cpu_time) WHERE job=? AND idx=?",
                 rows,
             )
         self._updates.clear()
@@ -199,6 +203,8 @@ class Rounds:
         task.state, task.exit_code, task.reason = state, exit_code, reason
         self._save(key, task)
         run = self.runs.pop(key, None)
+        if run is not None and run.used is not None:
+            task.max_rss, task.cpu_time = run.used
         if run is not None and run.pid is not None:
             self.by_pid.pop(run.pid, None)
         log.info("job %s%s: %s (exit code %s)", task.jf_id, _tag(task), state, exit_code)
@@ -219,13 +225,17 @@ class Rounds:
     def _reap(self, now: float) -> None:
         while True:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                # wait4: the script's resource usage, its own and that of the processes
+                # it waited for (its command): peak RSS (KiB on Linux), CPU time.
+                pid, status, rusage = os.wait4(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
             key = self.by_pid.pop(pid, None)  # else a reparented grandchild: just reaped
             if key is not None and key in self.runs:
+                cpu = round(rusage.ru_utime + rusage.ru_stime, 6)
+                self.runs[key].used = (rusage.ru_maxrss * 1024, cpu)
                 self._script_ended(key, os.waitstatus_to_exitcode(status), now)
 
     def _script_ended(self, key: Key, status: int | None, now: float) -> None:

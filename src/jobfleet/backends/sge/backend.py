@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 from jobfleet.backends.base import Capabilities, PollTarget, QueueEntry, SubmitRequest, user_name
 from jobfleet.backends.command import CommandBackend, PollContext, Seen
-from jobfleet.backends.sge import parse
+from jobfleet.backends.sge import parse, usage
 from jobfleet.backends.sge.directives import SgeSettings, sge_dialect, sge_directives
 from jobfleet.errors import BackendError, CommandError, SpecError
 from jobfleet.naming import registry_prefix
@@ -44,6 +44,7 @@ class SgeBackend(CommandBackend):
         listed_indices=False,  # qsub -t takes one range a-b[:step]
         dependencies=frozenset({DepKind.AFTER_ANY}),  # -hold_jid only waits for the end
         signals=False,  # qdel sends SIGKILL (or SIGUSR2 first with qsub -notify)
+        usage_settles_s=60.0,  # a job may leave qstat before its qacct record is written
     )
     queue_lists_all = True
     accounting_lists_all = True
@@ -164,7 +165,10 @@ class SgeBackend(CommandBackend):
         return ["qacct", *owner, "-d", str(days), "-j"]
 
     def read_accounting(self, result: CommandResult, ctx: PollContext) -> Seen:
-        return parse.parse_accounting(result, ctx)
+        seen = parse.parse_accounting(result, ctx)
+        for native_id, used in usage.parse_usage(result, ctx).items():
+            ctx.usage.setdefault(native_id, {}).update(used)
+        return seen
 
     # -- cancel ---------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from jobfleet.units import parse_qacct_memory, parse_sge_memory, parse_sge_secon
 
 __all__ = [
     "STATE_LETTERS",
+    "accounting_records",
     "map_failed",
     "map_state",
     "parse_accounting",
@@ -224,24 +225,8 @@ def parse_accounting(result: CommandResult, ctx: PollContext) -> Seen:
     Job numbers wrap and start again with a new spool: a record is taken only
     under its job's name (``ctx.targets``), when the job has one.
     """
-    if not result.ok:
-        if UNKNOWN_JOB.search(result.stderr + result.stdout) or _NO_ACCOUNTING_FILE.search(
-            result.stderr
-        ):
-            return {}  # none of them has an accounting record yet
-        raise command_failed(result)
-    wanted = set(ctx.ids)
     seen: Seen = {}
-    for record in _qacct_records(result.stdout):
-        number = record.get("jobnumber", "")
-        if number not in wanted:
-            continue
-        target = ctx.targets.get(number)
-        name = target.name if target is not None else ""
-        if name and record.get("jobname", name) != name:
-            continue  # an older job that had the same number
-        task = record.get("taskid", "undefined")
-        index = int(task) if task.isdigit() else None
+    for number, index, record in accounting_records(result, ctx):
         failed = int((record.get("failed") or "0").split()[0])
         status_text = (record.get("exit_status") or "").split()
         exit_status = int(status_text[0]) if status_text and status_text[0].isdigit() else None
@@ -255,6 +240,33 @@ def parse_accounting(result: CommandResult, ctx: PollContext) -> Seen:
             int(slots) if slots.isdigit() else 1,
         )
     return seen
+
+
+def accounting_records(
+    result: CommandResult, ctx: PollContext
+) -> list[tuple[str, int | None, dict[str, str]]]:
+    """The ``qacct -j`` records of the jobs ``ctx.ids`` as (job number, task index or
+    None, record); only under the job's own name (``ctx.targets``), as job numbers wrap.
+    CommandError when qacct failed (no record yet is an empty answer)."""
+    if not result.ok:
+        if UNKNOWN_JOB.search(result.stderr + result.stdout) or _NO_ACCOUNTING_FILE.search(
+            result.stderr
+        ):
+            return []  # none of them has an accounting record yet
+        raise command_failed(result)
+    wanted = set(ctx.ids)
+    found = []
+    for record in _qacct_records(result.stdout):
+        number = record.get("jobnumber", "")
+        if number not in wanted:
+            continue
+        target = ctx.targets.get(number)
+        name = target.name if target is not None else ""
+        if name and record.get("jobname", name) != name:
+            continue  # an older job that had the same number
+        task = record.get("taskid", "undefined")
+        found.append((number, int(task) if task.isdigit() else None, record))
+    return found
 
 
 def parse_error_reasons(text: str) -> dict[str, str]:

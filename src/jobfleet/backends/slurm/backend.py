@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from jobfleet.backends.base import Capabilities, PollTarget, QueueEntry, SubmitRequest
 from jobfleet.backends.command import CommandBackend, PollContext, Seen
-from jobfleet.backends.slurm import parse
+from jobfleet.backends.slurm import parse, usage
 from jobfleet.backends.slurm.directives import SLURM, SlurmSettings
 from jobfleet.errors import CommandError
 from jobfleet.runner import CommandResult, Runner, argv_chunks
@@ -42,7 +42,9 @@ class SlurmBackend(CommandBackend):
     """Jobs on a SLURM cluster, through its command-line tools."""
 
     name = "slurm"
-    capabilities = Capabilities()  # arrays, %N, dependencies, signals: all of it
+    # Arrays, %N, dependencies, signals: all of it; memory is sampled (MaxRSS may come
+    # a poll or two after the end).
+    capabilities = Capabilities(usage_settles_s=120.0)
 
     def __init__(self, runner: Runner | None = None, settings: SlurmSettings | None = None):
         self.slurm_settings = settings or SlurmSettings()
@@ -129,11 +131,11 @@ class SlurmBackend(CommandBackend):
         native_ids = [t.native_id for t in targets]
         since = min(t.submitted_at for t in targets)
         start = dt.datetime.fromtimestamp(since - 86400).strftime("%Y-%m-%dT%H:%M:%S")
+        # With the jobs' steps (no --allocations): MaxRSS is only on those.
         return [
             "sacct",
             "--noheader",
             "--parsable2",
-            "--allocations",
             f"--starttime={start}",
             f"--jobs={','.join(native_ids)}",
             f"--format={parse.ACCOUNTING_FORMAT}",
@@ -146,6 +148,8 @@ class SlurmBackend(CommandBackend):
             self.accounting_missing(str(exc))
             return {}
         self.accounting = True
+        for native_id, used in usage.parse_usage(result, ctx).items():
+            ctx.usage.setdefault(native_id, {}).update(used)
         if sigkilled:
             # One more sacct call, only for jobs that ended FAILED 0:9: their batch steps.
             start = [a for a in result.argv if a.startswith("--starttime=")]

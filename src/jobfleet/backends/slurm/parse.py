@@ -105,8 +105,11 @@ _NO_ACCOUNTING = re.compile(
     r"accounting storage is disabled|not running a supported accounting_storage", re.IGNORECASE
 )
 QUEUE_FORMAT = "%i|%A|%F|%K|%T|%r|%j"
-#: Timelimit last: recordings made before it was asked for read it as unknown.
-ACCOUNTING_FORMAT = "JobID,JobIDRaw,State,ExitCode,Timelimit"
+#: Timelimit, then what a job used (:mod:`.usage`), last: recordings made before they
+#: were asked for read them as unknown.
+ACCOUNTING_FORMAT = (
+    "JobID,JobIDRaw,State,ExitCode,Timelimit,Submit,Start,End,NodeList,MaxRSS,TotalCPU,Elapsed"
+)
 #: The batch step of a job OverMemoryKill ended: cancelled through the controller, by
 #: slurmstepd's uid. Neither ``kill -9`` nor ``scancel --batch --signal=KILL`` leaves the
 #: "by": they record plain CANCELLED (22.05/oom-sacct-batch-steps); scancel refuses
@@ -321,6 +324,9 @@ def parse_accounting(result: CommandResult, ctx: PollContext) -> tuple[Seen, Sig
     seen: Seen = {}
     sigkilled: Sigkilled = {}
     for line in result.stdout.splitlines():
+        first = line[: line.find("|")]
+        if "." in first and "..." not in first:  # "...": an index list cut short
+            continue  # a step (``.batch``): its job's row says how the job ended
         fields = line.split("|")
         if len(fields) < 4:
             continue
