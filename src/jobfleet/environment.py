@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobfleet.errors import SpecError, shown
-from jobfleet.validate import check_line, check_lines
+from jobfleet.validate import check_key, check_line, check_lines
 
 __all__ = ["DOCS", "Environment", "parse_setting"]
 
@@ -123,15 +123,7 @@ class Environment:
         """
         kwargs: dict[str, Any] = {}
         for key, value in values.items():
-            if key not in cls.KEYS:
-                from difflib import get_close_matches
-
-                close = get_close_matches(str(key), cls.KEYS, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise SpecError(
-                    f"{prefix}.{key}",
-                    f"unknown environment key{hint}; valid keys: {', '.join(cls.KEYS)}",
-                )
+            check_key(key, cls.KEYS, prefix, "environment key")
             if value is None:
                 continue
             name = "prologue" if key == "setup" else key

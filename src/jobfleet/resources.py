@@ -16,7 +16,7 @@ from typing import Any
 
 from jobfleet.errors import SpecError, shown
 from jobfleet.units import parse_begin, parse_memory, parse_walltime
-from jobfleet.validate import check_int, check_line, check_lines
+from jobfleet.validate import check_int, check_key, check_line, check_lines
 
 __all__ = ["KEY_DOCS", "LAUNCHERS", "MAIL_EVENTS", "PRIORITY_RANGE", "Resources", "license_parts"]
 
@@ -247,15 +247,7 @@ class Resources:
         """
         kwargs: dict[str, Any] = {}
         for key, value in values.items():
-            if key not in cls.KEYS:
-                from difflib import get_close_matches
-
-                close = get_close_matches(str(key), cls.KEYS, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise SpecError(
-                    f"{prefix}.{key}",
-                    f"unknown resource{hint}; valid keys: {', '.join(cls.KEYS)}",
-                )
+            check_key(key, cls.KEYS, prefix, "resource")
             if value is None:
                 continue
             if key in ("memory", "memory_per_core"):

@@ -5,11 +5,12 @@ field; pure, no I/O."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from difflib import get_close_matches
 
 from jobfleet.errors import SpecError, shown
 
-__all__ = ["check_int", "check_line", "check_lines", "check_text"]
+__all__ = ["check_int", "check_key", "check_line", "check_lines", "check_text"]
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -45,3 +46,12 @@ def check_lines(field_name: str, values: object) -> tuple[str, ...]:
     if isinstance(values, str) or not isinstance(values, Iterable):
         raise SpecError(field_name, f"expected a list of strings, got {shown(values)}")
     return tuple(check_line(f"{field_name}[{i}]", v) for i, v in enumerate(values))
+
+
+def check_key(key: object, keys: Sequence[str], prefix: str, what: str) -> None:
+    """Refuse a key of a mapping that is none of ``keys``, naming the closest one and
+    the valid ones (``what``: "resource", "environment key")."""
+    if key not in keys:
+        close = get_close_matches(str(key), keys, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise SpecError(f"{prefix}.{key}", f"unknown {what}{hint}; valid keys: {', '.join(keys)}")

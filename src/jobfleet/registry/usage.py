@@ -12,20 +12,12 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from jobfleet.usage import NO_USAGE, Usage
+from jobfleet.usage import NO_USAGE, USAGE_KEYS, Usage
 
 __all__ = ["COLUMNS", "LIST", "clear_job", "from_row", "store_elements", "store_job", "to_row"]
 
-#: The usage columns of ``jobs`` and ``elements``, in :class:`Usage`'s order.
-COLUMNS = (
-    "submitted_at",
-    "started_at",
-    "ended_at",
-    "hosts",
-    "max_memory_bytes",
-    "cpu_time_s",
-    "wall_time_s",
-)
+#: The usage columns of ``jobs`` and ``elements``: the keys of --json, in :class:`Usage`'s order.
+COLUMNS = USAGE_KEYS
 # Spelled out, so that no SQL is built at run time (a test checks them against COLUMNS).
 LIST = "submitted_at, started_at, ended_at, hosts, max_memory_bytes, cpu_time_s, wall_time_s"
 _JOB = (
