@@ -351,12 +351,20 @@ class BackendType:
         factory: ``factory(settings, runner=..., home=...)`` builds the backend;
             it imports the backend's module, so that only a backend in use is loaded.
         summary: one line for listings.
+        detect: ``detect(runner)`` looks for the backend's scheduler on this machine
+            (:mod:`jobfleet.backends.detect`): a ``Found``, or None when its commands
+            are not on PATH; None for a backend with nothing to look for.
+        formats: ``formats()`` lists the outputs its parsers read
+            (:class:`jobfleet.backends.formats.OutputFormat`, for ``jobfleet debug
+            parse``); loaded on use, like the factory.
     """
 
     name: str
     settings: type[Any]
     factory: Callable[..., Backend]
     summary: str = ""
+    detect: Callable[[Runner | None], Any] | None = None
+    formats: Callable[[], Sequence[Any]] | None = None
 
     def create(self, settings: Any, *, runner: Runner | None, home: Path) -> Backend:
         """The backend, with these settings (an instance of :attr:`settings`).

@@ -1,0 +1,100 @@
+"""Which schedulers this machine has: ``--backend auto`` and ``jobfleet info``.
+
+Each backend that drives a scheduler's commands can look for them
+(:attr:`~jobfleet.backends.base.BackendType.detect`): on PATH first (free), then
+one short command that must answer (its version, or the server's). ``auto``
+takes the first scheduler of :data:`AUTO_ORDER` that was found and answered,
+then any other installed backend that did, else ``local``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from jobfleet.errors import CommandError
+from jobfleet.runner import CommandResult, Runner, SubprocessRunner, within
+
+__all__ = [
+    "AUTO",
+    "AUTO_ORDER",
+    "DETECT_TIMEOUT_S",
+    "Found",
+    "choose",
+    "probe",
+    "which",
+]
+
+#: The backend name that means "the scheduler this machine has".
+AUTO = "auto"
+#: The order ``auto`` tries schedulers in (PBS Pro before Torque: both answer ``qstat``).
+AUTO_ORDER = ("slurm", "pbs", "torque", "lsf", "sge", "htcondor")
+#: The longest wait for one detection command.
+DETECT_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A scheduler whose commands are on this machine.
+
+    Attributes:
+        backend: the backend that drives it.
+        command: the path of the command it was found by.
+        version: the version it reported (None: it did not say).
+        answered: whether it answered (a client whose server is down did not).
+        why: what went wrong when it did not answer, or why it is not this one.
+        accounting: whether finished jobs can be asked about (None: unknown).
+        facts: what is in force there and matters to jobs (units, name limits), in words.
+    """
+
+    backend: str
+    command: str
+    version: str | None = None
+    answered: bool = True
+    why: str = ""
+    accounting: bool | None = None
+    facts: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form of one scheduler of ``jobfleet info --json``."""
+        return {
+            "backend": self.backend,
+            "command": self.command,
+            "version": self.version,
+            "answered": self.answered,
+            "why": self.why or None,
+            "accounting": self.accounting,
+            "facts": dict(self.facts),
+        }
+
+
+def which(program: str) -> str | None:
+    """The path of ``program`` on PATH, or None."""
+    return shutil.which(program)
+
+
+def probe(argv: Sequence[str], runner: Runner | None = None) -> CommandResult | None:
+    """Run one short detection command; None when it could not run or hung."""
+    with within(DETECT_TIMEOUT_S):
+        try:
+            return (runner or SubprocessRunner()).run(list(argv), timeout_s=DETECT_TIMEOUT_S)
+        except CommandError:
+            return None
+
+
+def choose(found: Sequence[Found], order: Sequence[str] = AUTO_ORDER) -> tuple[str, str]:
+    """The backend ``auto`` stands for among ``found``, and why, in words."""
+    answering = {f.backend: f for f in found if f.answered}
+    ranked = [name for name in order if name in answering]
+    ranked += sorted(name for name in answering if name not in order)
+    if ranked:
+        pick = answering[ranked[0]]
+        version = f" {pick.version}" if pick.version else ""
+        return pick.backend, f"{pick.backend}{version} answered at {pick.command}"
+    silent = [f for f in found if not f.answered]
+    if silent:
+        names = ", ".join(f"{f.backend} ({f.why or 'did not answer'})" for f in silent)
+        return "local", f"no scheduler answered: {names}; this machine's own cores"
+    return "local", "no scheduler's commands on PATH; this machine's own cores"
