@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobfleet.errors import SpecError, shown
+from jobfleet.naming import NAME_PREFIX_RE
 from jobfleet.units import parse_begin, parse_memory, parse_walltime
 from jobfleet.validate import check_int, check_key, check_line, check_lines
 
@@ -55,6 +56,7 @@ KEY_DOCS = {
     "licenses": "licenses the job needs: name or name:count",
     "priority": "relative priority among your jobs, -1023..1024 (negative: later)",
     "begin": "start no earlier than: ISO 8601 local time, or a delay like +2h",
+    "name_prefix": "put this in front of the job's name on the scheduler, e.g. lab42-",
 }
 
 _LIST_FIELDS = ("extra_directives", "directives_skip", "extra_args", "mail_on", "licenses")
@@ -111,6 +113,8 @@ class Resources:
         priority: relative priority among the user's jobs, 0 the scheduler's default;
             negative runs later (raising it is for operators on most sites).
         begin: not before this time: ISO 8601 text, or ``+<seconds>s`` after submission.
+        name_prefix: what the job's scheduler name starts with (before jobfleet's
+            ``jf<token>-<id>-``): a letter, then at most 19 of ``A-Za-z0-9._-``.
 
     Use :meth:`of` to build one from human units (``memory="4G"``).
     """
@@ -140,6 +144,7 @@ class Resources:
     licenses: tuple[str, ...] = ()
     priority: int = 0
     begin: str | None = None
+    name_prefix: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("cores", "nodes"):
@@ -212,6 +217,14 @@ class Resources:
             raise SpecError("resources.priority", f"must be at most {high}, got {self.priority}")
         if self.begin is not None:
             object.__setattr__(self, "begin", parse_begin(self.begin, "resources.begin"))
+        if self.name_prefix is not None:
+            text = check_line("resources.name_prefix", self.name_prefix)
+            if not NAME_PREFIX_RE.fullmatch(text):
+                raise SpecError(
+                    "resources.name_prefix",
+                    f"{shown(text)}: start with a letter, then at most 19 letters, digits, "
+                    "'.', '_' or '-' (what every scheduler takes in a job name)",
+                )
 
     #: Keys accepted by :meth:`of` and in configuration files.
     KEYS = tuple(KEY_DOCS)

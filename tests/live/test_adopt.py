@@ -15,6 +15,7 @@ from jobfleet.engine.fleet import Fleet
 from jobfleet.errors import SpecError
 from jobfleet.naming import ADOPTED_COMMAND
 from jobfleet.registry import SUBMITTING
+from jobfleet.resources import Resources
 from jobfleet.spec import JobSpec
 from jobfleet.states import JobState
 from support.board import Board, dead_owner, fleet_with
@@ -161,9 +162,14 @@ def test_the_adopt_command_needs_a_prefix(jf_home: Path) -> None:
     assert "prefix" in proc.stderr and "\n" not in proc.stderr.strip()
 
 
-def test_many_jobs_of_dead_submitters_are_found_with_one_listing(fleet: Fleet) -> None:
+@pytest.mark.parametrize("prefix", [None, "lab42-"])
+def test_many_jobs_of_dead_submitters_are_found_with_one_listing(
+    fleet: Fleet, prefix: str | None
+) -> None:
     be = listed(fleet)
-    jobs = fleet.submit_many([JobSpec(["true"]) for _ in range(3)], backend="board")
+    res = Resources.of(name_prefix=prefix)
+    jobs = fleet.submit_many([JobSpec(["true"], resources=res) for _ in range(3)], backend="board")
+    assert all(r.name.startswith(prefix or "jf") for r in be.submitted)
     dead = SUBMITTING + dead_owner()
     fleet.registry._conn.execute(
         "UPDATE jobs SET submitted = 0, native_id = NULL, state = 'unknown', reason = ?", (dead,)

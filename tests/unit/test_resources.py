@@ -60,6 +60,10 @@ def spec(**resources: Any) -> JobSpec:
         ({"priority": -1024}, "resources.priority", "at least -1023"),
         ({"begin": "tomorrow"}, "resources.begin", "ISO 8601"),
         ({"begin": "+0s"}, "resources.begin", "longer than 0"),
+        ({"name_prefix": "42lab-"}, "resources.name_prefix", "start with a letter"),
+        ({"name_prefix": "lab 42"}, "resources.name_prefix", "start with a letter"),
+        ({"name_prefix": "a" * 21}, "resources.name_prefix", "at most 19"),
+        ({"name_prefix": ["lab"]}, "resources.name_prefix", ""),
     ],
 )
 def test_contradictions_and_bad_values_name_the_field(

@@ -51,6 +51,9 @@ def _parse_env(values: Sequence[str]) -> dict[str, str]:
 @click.option("--queue", metavar="Q", help="Queue or partition.")
 @click.option("--account", metavar="A", help="Account or project to charge.")
 @click.option(
+    "--name-prefix", metavar="TEXT", help="Put TEXT in front of the job's scheduler name."
+)
+@click.option(
     "--array", "array_text", metavar="SPEC", help="Array: 1-100, 1-100%10, 1,3,5-9, 0-20:5."
 )
 @click.option("--after-ok", multiple=True, metavar="ID", help="Start after ID succeeded.")
@@ -113,6 +116,7 @@ def submit(
     constraint: str | None,
     queue: str | None,
     account: str | None,
+    name_prefix: str | None,
     array_text: str | None,
     after_ok: tuple[str, ...],
     after_any: tuple[str, ...],
@@ -150,6 +154,7 @@ def submit(
         "resources.constraint": constraint,
         "resources.queue": queue,
         "resources.account": account,
+        "resources.name_prefix": name_prefix,
     }
     config = load(config_path, profile, overrides)
     deps = tuple(

@@ -64,6 +64,7 @@ SAMPLES: dict[str, Any] = {
     "resources.licenses": ["matlab:1"],
     "resources.priority": -10,
     "resources.begin": "2030-01-02T03:04:05",
+    "resources.name_prefix": "lab42-",
     "environment.modules": ["gcc/12.2"],
     "environment.prologue": ["ulimit -c 0"],
     "environment.setup": ["ulimit -c 0"],
@@ -220,7 +221,7 @@ def _effects(tried: Any, plain: Any, note: str | None, words: list[str]) -> tupl
     named = [line for line in added if any(word in line for word in words)]
     if named:
         added = named
-    argv_added = [a for a in (tried.argv or []) if a not in (plain.argv or [])]
+    argv_added = _argv_added(tried.argv or [], plain.argv or [])
     effects = []
     if argv_added and tried.argv:
         effects.append(Effect(f"{tried.argv[0]} {' '.join(argv_added)}", literal=True))
@@ -231,6 +232,25 @@ def _effects(tried: Any, plain: Any, note: str | None, words: list[str]) -> tupl
     if note:
         effects.append(Effect(note))
     return tuple(effects) or (Effect("no effect on this backend"),)
+
+
+def _argv_added(tried: Sequence[str], plain: Sequence[str]) -> list[str]:
+    """The submit arguments an option added, each value with the flag it follows
+    (``-N name``, not a bare ``name``)."""
+    added: list[str] = []
+    for i, arg in enumerate(tried):
+        if arg in plain:
+            continue
+        flag = tried[i - 1] if i else ""
+        if (
+            not arg.startswith("-")
+            and flag.startswith("-")
+            and "=" not in flag
+            and (not added or added[-1] != flag)
+        ):
+            added.append(flag)
+        added.append(arg)
+    return added
 
 
 def options_markdown(rows: Sequence[OptionRow], backends: Sequence[str]) -> str:

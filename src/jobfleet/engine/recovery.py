@@ -28,7 +28,7 @@ from jobfleet.engine.pool import BackendPool
 from jobfleet.engine.submission import Submission
 from jobfleet.errors import BackendError, CommandError, ConfigError, SpecError, UnknownJobError
 from jobfleet.jobdir import exit_code_path, read_env, read_exit_code
-from jobfleet.naming import ADOPTED_COMMAND, parse_scheduler_name, scheduler_name
+from jobfleet.naming import ADOPTED_COMMAND, name_on_scheduler, parse_scheduler_name
 from jobfleet.registry import SUBMITTING, NewJob, Registry, StatusUpdate
 from jobfleet.spec import ArraySpec, JobSpec, parse_array, spec_from_dict
 from jobfleet.states import JobRecord, JobState
@@ -58,7 +58,7 @@ class Recovery:
         retry: list[JobRecord] = []
         listed = self._queued_names(records)
         for record in records:
-            name = scheduler_name(self.registry.token, record.id, record.name, record.attempt)
+            name = name_on_scheduler(record, self.registry.token)
             native = listed.get((record.backend, name))
             if native is not None:
                 found.append((record.id, native))

@@ -191,7 +191,12 @@ class Submission:
         )
         request = SubmitRequest(
             job_id=_DRY_RUN,
-            name=scheduler_name(self.registry.token, _DRY_RUN, spec.display_name),
+            name=scheduler_name(
+                self.registry.token,
+                _DRY_RUN,
+                spec.display_name,
+                prefix=spec.resources.name_prefix,
+            ),
             spec=spec,
             script_path=script_path(job_dir),
             job_dir=job_dir,
@@ -350,7 +355,11 @@ class Submission:
                 SubmitRequest(
                     job_id=record.id,
                     name=scheduler_name(
-                        self.registry.token, record.id, spec.display_name, record.attempt
+                        self.registry.token,
+                        record.id,
+                        spec.display_name,
+                        record.attempt,
+                        spec.resources.name_prefix,
                     ),
                     spec=spec,
                     script_path=str(path),

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from jobfleet.backends.base import QueueEntry, user_name
 from jobfleet.engine.pool import BackendPool
 from jobfleet.errors import BackendError, CommandError
-from jobfleet.naming import scheduler_name
+from jobfleet.naming import name_on_scheduler
 from jobfleet.registry import Registry
 from jobfleet.runner import within
 from jobfleet.states import JobRecord
@@ -95,7 +95,7 @@ def queue_rows(
             record = found[entry.native_id]
         # Submitted jobs carry jobfleet's name (per attempt); adopted ones keep their own.
         ours = record is not None and entry.name in (
-            scheduler_name(token, record.id, record.name, record.attempt),
+            name_on_scheduler(record, token),
             record.name,
         )
         rows.append(QueueRow(record.id if record is not None and ours else None, backend, entry))

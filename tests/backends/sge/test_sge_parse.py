@@ -861,6 +861,15 @@ def test_accounting_argv_one_pattern_from_scheduler_names() -> None:
     ]
     assert targets[0].name == "jf3c4080ab-1-train_model"
     assert backend().accounting_argv(targets) == ["qacct", "-j", "jf3c4080ab-*"]
+    # A name_prefix is part of the pattern; jobs of two prefixes are asked about by user.
+    prefixed = [target("200", scheduler_name(token, "7", "x", prefix="lab42-"))]
+    assert backend().accounting_argv([*prefixed, prefixed[0]]) == [
+        "qacct",
+        "-j",
+        "lab42-jf3c4080ab-*",
+    ]
+    mixed = backend().accounting_argv([*prefixed, *targets])
+    assert mixed is not None and mixed[-1] == "-j" and "-d" in mixed
 
 
 # -- the poll chain --------------------------------------------------------------------------

@@ -48,6 +48,7 @@ MAPPING: dict[str, str] = {
     "licenses": "warning, once: not counted",
     "priority": "warning, once: jobs start in submission order (with backfill)",
     "begin": "error: the local backend starts a job as soon as it fits",
+    "name_prefix": "the job's name in the local queue (jobfleet queue) starts with it",
 }
 
 #: Options a cluster profile may carry that the local backend has no use for.

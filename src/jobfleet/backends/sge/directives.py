@@ -114,6 +114,7 @@ MAPPING: dict[str, str] = {
     "licenses": "-l name=count (licenses are consumable complexes)",
     "priority": "-p priority (raising it needs an operator)",
     "begin": "-a CCYYMMDDhhmm.SS (local time; a delay counts from submission)",
+    "name_prefix": "-N PREFIXjf<token>-<id>-<name>",
 }
 
 _MAIL_FLAGS = {"begin": "b", "end": "e", "fail": "a", "requeue": "a", "all": "bea"}

@@ -59,6 +59,7 @@ MAPPING: dict[str, str] = {
     "licenses": "--licenses=name:count,...",
     "priority": "--nice=-priority (a negative nice needs an operator)",
     "begin": "--begin (now+SECONDS, or local YYYY-MM-DDTHH:MM:SS)",
+    "name_prefix": "--job-name=PREFIXjf<token>-<id>-<name>",
 }
 
 
