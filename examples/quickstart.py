@@ -1,7 +1,8 @@
 """A small pipeline from Python: prepare, fan out an array, gather; wait and summarise.
 
 Run it with the package installed: ``python examples/quickstart.py``. It uses the
-configured backend (the local one unless your configuration says otherwise).
+configured backend (by default the scheduler this machine has, else the local one:
+``jobfleet info`` says which).
 """
 
 from __future__ import annotations

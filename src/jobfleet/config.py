@@ -38,6 +38,7 @@ from typing import Any
 
 from jobfleet import backends as catalog
 from jobfleet import environment
+from jobfleet.backends.detect import AUTO
 from jobfleet.backends.local import LocalSettings
 from jobfleet.backends.sge import SgeSettings
 from jobfleet.backends.slurm import SlurmSettings
@@ -86,7 +87,7 @@ class Setting:
 
 
 def _backend(value: Any, key: str) -> Any:
-    if isinstance(value, str) and value in catalog.available():
+    if isinstance(value, str) and (value in catalog.available() or value == AUTO):
         return value
     raise SpecError(key, catalog.unknown_backend(value))
 
@@ -212,7 +213,14 @@ def _schema() -> _Schema:
     if _cached and _cached[0][0] is backends:
         return _cached[0][1]
     rows = [
-        Setting("", "backend", _backend, "local", f"default backend: {', '.join(backends)}"),
+        Setting(
+            "",
+            "backend",
+            _backend,
+            AUTO,
+            f"default backend: {AUTO} (the scheduler found here, else local), "
+            + ", ".join(backends),
+        ),
         *_CORE,
     ]
     for name, backend in backends.items():

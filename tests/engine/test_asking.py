@@ -75,7 +75,8 @@ class Broken(Quick):
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> Iterator[Fleet]:
-    config = load_config(env={"HOME": str(tmp_path)}, cwd=tmp_path)
+    # Pinned: `auto` would pick a scheduler this machine may have.
+    config = load_config(env={"HOME": str(tmp_path)}, cwd=tmp_path, overrides={"backend": "local"})
     with Fleet(config, home=tmp_path / "home") as f:
         yield f
 

@@ -100,7 +100,7 @@ def test_no_file_anywhere_gives_defaults(tmp_path: Path) -> None:
     assert find_config_file(env=env, cwd=tmp_path) is None
     config = load_config(env=env, cwd=tmp_path)
     assert config.path is None
-    assert config.backend == "local"
+    assert config.backend == "auto"  # the scheduler found here, else local
     assert config.resources == Resources()
     assert config.local == LocalSettings()
     assert config.wait.poll_interval_s == 1.0

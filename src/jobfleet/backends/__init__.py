@@ -73,8 +73,8 @@ def unknown_backend(name: object) -> str:
             "(reinstall jobfleet: its own backends are registered as entry points)"
         )
     shown = repr(name) if len(repr(name)) <= 60 else repr(name)[:57] + "..."
-    suggestion = hint(name, valid) if isinstance(name, str) else ""
-    return f"unknown backend {shown}{suggestion}; choose one of {', '.join(valid)}"
+    suggestion = hint(name, [*valid, "auto"]) if isinstance(name, str) else ""
+    return f"unknown backend {shown}{suggestion}; choose one of {', '.join(valid)}, or auto"
 
 
 def refresh() -> None:

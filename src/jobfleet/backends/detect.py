@@ -9,8 +9,12 @@ then any other installed backend that did, else ``local``.
 
 from __future__ import annotations
 
+import contextvars
+import os
 import shutil
+import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +27,11 @@ __all__ = [
     "DETECT_TIMEOUT_S",
     "Found",
     "choose",
+    "find_all",
     "probe",
+    "resolve",
+    "resolve_cached",
+    "silence",
     "which",
 ]
 
@@ -82,6 +90,57 @@ def probe(argv: Sequence[str], runner: Runner | None = None) -> CommandResult | 
             return (runner or SubprocessRunner()).run(list(argv), timeout_s=DETECT_TIMEOUT_S)
         except CommandError:
             return None
+
+
+def silence(what: str, result: CommandResult | None) -> str:
+    """Why a detection command did not answer, in one line."""
+    if result is None:
+        return f"{what} did not answer within {DETECT_TIMEOUT_S:g}s"
+    text = (result.stderr.strip() or result.stdout.strip()).splitlines()
+    return f"{what}: {text[0][:200] if text else f'exit status {result.returncode}'}"
+
+
+def find_all(types: Mapping[str, Any], runner: Runner | None = None) -> list[Found]:
+    """Every scheduler of the installed backends (``types``: name -> BackendType) whose
+    commands are on PATH, in ``auto``'s order; all looked for at once (each of their
+    commands bounded by :data:`DETECT_TIMEOUT_S`)."""
+    looks = [(n, types[n].detect) for n in _ordered(types) if types[n].detect is not None]
+    if not looks:
+        return []
+    with ThreadPoolExecutor(max_workers=len(looks)) as pool:
+        futures = [pool.submit(contextvars.copy_context().run, look, runner) for _, look in looks]
+        return [seen for f in futures if (seen := f.result()) is not None]
+
+
+def resolve(types: Mapping[str, Any], runner: Runner | None = None) -> tuple[str, str]:
+    """The backend ``auto`` stands for, and why: the first scheduler in order that
+    answers (the later ones are not asked), else ``local``."""
+    found = []
+    for name in _ordered(types):
+        look = types[name].detect
+        seen = look(runner) if look is not None else None
+        if seen is not None:
+            found.append(seen)
+            if seen.answered:
+                break
+    return choose(found)
+
+
+_resolved: dict[tuple[str, tuple[str, ...]], tuple[str, str]] = {}
+_resolved_lock = threading.Lock()
+
+
+def resolve_cached(types: Mapping[str, Any]) -> tuple[str, str]:
+    """:func:`resolve`, once per process for one PATH and set of backends."""
+    key = (os.environ.get("PATH", ""), tuple(types))
+    with _resolved_lock:
+        if key not in _resolved:
+            _resolved[key] = resolve(types)
+        return _resolved[key]
+
+
+def _ordered(types: Mapping[str, Any]) -> list[str]:
+    return [n for n in AUTO_ORDER if n in types] + [n for n in types if n not in AUTO_ORDER]
 
 
 def choose(found: Sequence[Found], order: Sequence[str] = AUTO_ORDER) -> tuple[str, str]:

@@ -63,13 +63,14 @@ class SavedOutput:
 
     def jobs(self) -> list[dict[str, Any]]:
         """The jobs, one dict per job or element, in the order the output gave them
-        (``exit_code`` None where the output carries none: never a guessed 0)."""
+        (``exit_code`` None where the output carries none, and for a job that has
+        not ended: sacct's ``0:0`` of a running job is no exit code)."""
         return [
             {
                 "native_id": native_id,
                 "index": index,
                 "state": state.value,
-                "exit_code": code,
+                "exit_code": code if state.is_terminal else None,
                 "reason": reason,
             }
             for native_id, elements in self.seen.items()

@@ -21,6 +21,8 @@ import click
 from jobfleet import __version__
 from jobfleet.cli.common import EXIT_FAILED, EXIT_USAGE, fail, stdout_gone
 from jobfleet.cli.config_cmd import config_group
+from jobfleet.cli.debug import debug_group
+from jobfleet.cli.info import info
 from jobfleet.cli.jobs import cancel, logs, status, wait
 from jobfleet.cli.options import options
 from jobfleet.cli.queue import adopt, queue, top
@@ -56,7 +58,9 @@ for _command in (
     adopt,
     top,
     options,
+    info,
     config_group,
+    debug_group,
 ):
     cli.add_command(_command)
 

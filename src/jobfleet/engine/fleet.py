@@ -420,7 +420,8 @@ class Fleet:
             SpecError: an empty prefix.
             CommandError: the scheduler could not be asked.
         """
-        return self.refresh(self._recovery.adopt(prefix, backend or self.config.backend))
+        chosen = self._backends.resolve(backend or self.config.backend)
+        return self.refresh(self._recovery.adopt(prefix, chosen))
 
     def log_path(
         self,
@@ -467,8 +468,9 @@ class Fleet:
             ConfigError: an unknown backend.
             BackendError: a backend named in ``backends`` cannot list its queue.
         """
-        names = list(dict.fromkeys(backends or ()))
-        default = [self.config.backend, *(r.backend for r in self.registry.unfinished())]
+        names = list(dict.fromkeys(self._backends.resolve(n) for n in backends or ()))
+        configured = self._backends.resolve(self.config.backend)
+        default = [configured, *(r.backend for r in self.registry.unfinished())]
         return ask_queues(
             self.registry,
             self._backends,

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import contextvars
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
 from jobfleet import backends as catalog
+from jobfleet.backends import detect
 from jobfleet.backends.base import Backend
 from jobfleet.config import Config
 from jobfleet.errors import BackendError, CommandError
@@ -18,6 +20,8 @@ from jobfleet.runner import Runner, time_left
 __all__ = ["BackendPool"]
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 #: How long past its bound a backend's answer is still waited for.
 _GRACE_S = 1.0
@@ -40,11 +44,12 @@ class BackendPool:
         self._made: dict[str, Backend] = {}
 
     def get(self, name: str) -> Backend:
-        """The backend called ``name``.
+        """The backend called ``name`` (``auto``: :meth:`resolve`).
 
         Raises:
             ConfigError: no backend of that name.
         """
+        name = self.resolve(name)
         backend = self._made.get(name)
         if backend is None:
             backend = self._made[name] = self._make(name)
@@ -53,8 +58,18 @@ class BackendPool:
     def check(self, name: str) -> None:
         """Raise :class:`ConfigError` (naming the valid ones) unless ``name`` is a
         backend, without making it."""
-        if name not in self._made:
+        if name not in self._made and name != detect.AUTO:
             catalog.get(name)
+
+    def resolve(self, name: str) -> str:
+        """``name``, or for ``auto`` the backend it stands for on this machine (the
+        first scheduler that answers, else local: :mod:`jobfleet.backends.detect`),
+        looked for once per process."""
+        if name != detect.AUTO:
+            return name
+        chosen, why = detect.resolve_cached(catalog.available())
+        log.info("backend auto: %s (%s)", chosen, why)
+        return chosen
 
     def put(self, backend: Backend) -> None:
         """Use this instance for its name (a backend made by the caller)."""

@@ -9,7 +9,7 @@ importable from here too (loaded on use).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from jobfleet.backends.base import Backend, BackendType, lazy_names
 from jobfleet.backends.sge.directives import SGE, SgeSettings, sge_dialect, sge_directives
@@ -27,8 +27,27 @@ def _create(settings: SgeSettings, *, runner: Runner | None, home: Path) -> Back
     return SgeBackend(runner, settings)
 
 
+def _detect(runner: Runner | None) -> Any:
+    from jobfleet.backends.sge.detect import detect
+
+    return detect(runner)
+
+
+def _formats() -> Any:
+    from jobfleet.backends.sge.formats import FORMATS
+
+    return FORMATS
+
+
 #: The catalog's entry (entry point ``sge`` of the group ``jobfleet.backends``).
-BACKEND = BackendType("sge", SgeSettings, _create, "a Grid Engine cluster (qsub, qstat, qacct)")
+BACKEND = BackendType(
+    "sge",
+    SgeSettings,
+    _create,
+    "a Grid Engine cluster (qsub, qstat, qacct)",
+    detect=_detect,
+    formats=_formats,
+)
 
 
 #: What else is importable from here, from the module that defines it (loaded on use).

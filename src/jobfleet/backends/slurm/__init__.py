@@ -9,7 +9,7 @@ importable from here too (loaded on use).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from jobfleet.backends.base import Backend, BackendType, lazy_names
 from jobfleet.backends.slurm.directives import SLURM, SlurmSettings, slurm_directives
@@ -27,8 +27,27 @@ def _create(settings: SlurmSettings, *, runner: Runner | None, home: Path) -> Ba
     return SlurmBackend(runner, settings)
 
 
+def _detect(runner: Runner | None) -> Any:
+    from jobfleet.backends.slurm.detect import detect
+
+    return detect(runner)
+
+
+def _formats() -> Any:
+    from jobfleet.backends.slurm.formats import FORMATS
+
+    return FORMATS
+
+
 #: The catalog's entry (entry point ``slurm`` of the group ``jobfleet.backends``).
-BACKEND = BackendType("slurm", SlurmSettings, _create, "a SLURM cluster (sbatch, squeue, sacct)")
+BACKEND = BackendType(
+    "slurm",
+    SlurmSettings,
+    _create,
+    "a SLURM cluster (sbatch, squeue, sacct)",
+    detect=_detect,
+    formats=_formats,
+)
 
 
 #: What else is importable from here, from the module that defines it (loaded on use).
