@@ -12,9 +12,8 @@ import sys
 import click
 from rich.text import Text
 
-from jobfleet import backends as catalog
-from jobfleet.backends.formats import UnreadableOutputError, read_saved
 from jobfleet.cli.common import EXIT_USAGE, fail, handle_errors, print_json
+from jobfleet.engine.site import UnreadableOutputError, read_output
 
 __all__ = ["debug_group"]
 
@@ -46,13 +45,10 @@ def parse_cmd(backend: str, path: str, stderr_path: str | None, as_json: bool) -
               the output carries none
     Output no format can read: exit status 2 and one line saying so.
     """
-    kind = catalog.get(backend)
-    if kind.formats is None:
-        fail(f"the {backend} backend reads no scheduler output (it runs no commands)", EXIT_USAGE)
     stdout = _read(path, "FILE")
     stderr = _read(stderr_path, "--stderr") if stderr_path is not None else ""
     try:
-        saved = read_saved(kind.formats(), stdout, stderr, backend)
+        saved = read_output(backend, stdout, stderr)
     except UnreadableOutputError as exc:
         fail(f"{path}: {exc}", EXIT_USAGE)
     if as_json:

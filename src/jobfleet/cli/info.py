@@ -8,9 +8,8 @@ import platform
 import click
 
 from jobfleet import __version__
-from jobfleet import backends as catalog
-from jobfleet.backends.detect import AUTO, choose, find_all
 from jobfleet.cli.common import config_options, handle_errors, load, print_json
+from jobfleet.engine.site import AUTO, schedulers
 
 __all__ = ["info"]
 
@@ -35,8 +34,8 @@ def info(config_path: str | None, profile: str | None, as_json: bool) -> None:
                          accounting, facts}
     """
     config = load(config_path, profile)
-    found = find_all(catalog.available())
-    chosen, why = choose(found)
+    here = schedulers()
+    found, chosen, why = here.found, here.auto, here.why
     default = chosen if config.backend == AUTO else config.backend
     data = {
         "jobfleet": __version__,
