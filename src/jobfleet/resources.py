@@ -53,7 +53,7 @@ KEY_DOCS = {
     "reservation": "run inside this advance reservation",
     "mail_to": "mail job events to this address (off unless set)",
     "mail_on": "events to mail: begin, end, fail, requeue, all (default: end, fail)",
-    "licenses": "licenses the job needs: name or name:count",
+    "licenses": "licenses the job needs: name or name:count (SLURM remote: name@server)",
     "priority": "relative priority among your jobs, -1023..1024 (negative: later)",
     "begin": "start no earlier than: ISO 8601 local time, or a delay like +2h",
     "name_prefix": "put this in front of the job's name on the scheduler, e.g. lab42-",
@@ -64,7 +64,7 @@ _LIST_FIELDS = ("extra_directives", "directives_skip", "extra_args", "mail_on", 
 _WORD_RE = re.compile(r"[A-Za-z0-9_.:@+%=/-]+")
 #: SLURM's feature expressions: names joined by & | , * and brackets.
 _CONSTRAINT_RE = re.compile(r"[A-Za-z0-9_.:&|,*\[\]()!-]+")
-_LICENSE_RE = re.compile(r"([A-Za-z0-9_.-]+)(?::([0-9]+))?")
+_LICENSE_RE = re.compile(r"([A-Za-z0-9_.-]+(?:@[A-Za-z0-9_.-]+)?)(?::([0-9]+))?")
 
 
 def _word(field: str, value: object, pattern: re.Pattern[str] = _WORD_RE) -> str:
