@@ -126,7 +126,9 @@ def map_exit(code_text: str, reason: str) -> Element:
     term = found[1] if found else None
     state = TERM_MAP.get(term, JobState.FAILED) if term else JobState.FAILED
     why = reason.strip().rstrip(";.") or None
-    if state is JobState.TIMEOUT:
+    if term == "TERM_ORPHAN_SYSTEM":
+        why = f"a dependency can never be met ({why})"
+    elif state is JobState.TIMEOUT:
         why = f"{WALLTIME_EXCEEDED} ({why})"
     elif state is JobState.OUT_OF_MEMORY:
         why = f"{MEMORY_EXCEEDED} ({why})"
