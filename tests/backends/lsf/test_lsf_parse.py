@@ -492,3 +492,13 @@ def test_json_without_job_ids_cannot_be_read() -> None:
 
 def test_version_from_lsid() -> None:
     assert parse.parse_version(load("documented/lsid").stdout) == "10.1.0.13"
+
+
+def test_queue_view_rows() -> None:
+    rows = parse.parse_queue_list(load("documented/bjobs-json-array"))
+    assert [(r.display_id, r.tasks, r.state, r.native_state) for r in rows][:3] == [
+        ("200[1]", "1", C, "DONE"),
+        ("200[2]", "2", F, "EXIT"),
+        ("200[3]", "3", R, "RUN"),
+    ]
+    assert rows[0].name == "jf3c4080ab-9-arr" and rows[3].reason is not None

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from jobfleet.backends.base import Capabilities, PollTarget, SubmitRequest
+from jobfleet.backends.base import Capabilities, PollTarget, QueueEntry, SubmitRequest, user_name
 from jobfleet.backends.command import CommandBackend, PollContext, Seen, command_failed
 from jobfleet.backends.lsf import parse, usage
 from jobfleet.backends.lsf.directives import (
@@ -29,12 +29,12 @@ from jobfleet.backends.lsf.directives import (
     resolved,
     script_options,
 )
-from jobfleet.errors import SpecError
+from jobfleet.errors import BackendError, SpecError
 from jobfleet.runner import CommandResult, Runner
 from jobfleet.script import Dialect
 from jobfleet.spec import ArraySpec, DepKind, JobSpec
 
-__all__ = ["MAX_NAME", "LsfBackend", "dependency_expression", "element_list"]
+__all__ = ["MAX_NAME", "LsfBackend", "dependency_expression", "element_list", "queue_list_argv"]
 
 #: The longest job name LSF keeps (bsub -J: 4094 characters).
 MAX_NAME = 4094
@@ -58,7 +58,7 @@ class LsfBackend(CommandBackend):
     """Jobs on an LSF cluster, through its command-line tools."""
 
     name = "lsf"
-    capabilities = Capabilities(queue_view=False)
+    capabilities = Capabilities()
 
     def __init__(self, runner: Runner | None = None, settings: LsfSettings | None = None):
         # The site's unit is read once, here (lsf.conf), not by the pure directives.
@@ -195,3 +195,24 @@ class LsfBackend(CommandBackend):
         if not self.cancel_ok(result):
             raise command_failed(result)
         return {}
+
+    # -- the queue view -------------------------------------------------------------
+
+    def list_queue(self, all_users: bool = False) -> list[QueueEntry]:
+        user = None if all_users else user_name()
+        if user is None and not all_users:
+            raise BackendError(
+                "cannot tell this user's name (no password entry for the uid) to ask "
+                "LSF for its jobs; use --all-users"
+            )
+        result = self.run(queue_list_argv(user, self._text))
+        return parse.parse_queue_list(result, self._text)
+
+
+def queue_list_argv(user: str | None, text: bool = False) -> list[str]:
+    """The one bjobs call for the queue view: ``user``'s unfinished jobs, or everybody's
+    for None (``-u all``)."""
+    fields = " ".join(parse.LIST_FIELDS)
+    if text:
+        return ["bjobs", "-u", user or "all", "-noheader", "-o", f"{fields} delimiter='|'"]
+    return ["bjobs", "-u", user or "all", "-json", "-o", fields]

@@ -10,14 +10,16 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
+from jobfleet.backends.base import QueueEntry
 from jobfleet.backends.command import Element, PollContext, Seen, command_failed
 from jobfleet.errors import CommandError
 from jobfleet.runner import CommandResult
 from jobfleet.states import MEMORY_EXCEEDED, WALLTIME_EXCEEDED, JobState
 
 __all__ = [
+    "LIST_FIELDS",
     "QUEUE_FIELDS",
     "STATE_MAP",
     "TERM_MAP",
@@ -29,6 +31,7 @@ __all__ = [
     "parse_find_by_name",
     "parse_history",
     "parse_queue",
+    "parse_queue_list",
     "parse_submit",
     "parse_version",
     "queue_records",
@@ -160,7 +163,9 @@ def element_of(stat: str, exit_code: str, exit_reason: str, pend_reason: str) ->
 # -- bjobs ------------------------------------------------------------------------------
 
 
-def queue_records(result: CommandResult, text_format: bool) -> list[dict[str, str]]:
+def queue_records(
+    result: CommandResult, text_format: bool, fields: Sequence[str] = QUEUE_FIELDS
+) -> list[dict[str, str]]:
     """The records of ``bjobs -json -o`` (or of the ``delimiter='|'`` text form), upper
     case keys; records of ids bjobs does not know are left out.
 
@@ -179,7 +184,7 @@ def queue_records(result: CommandResult, text_format: bool) -> list[dict[str, st
     if not out or NO_UNFINISHED.fullmatch(out):
         return []
     if text_format:
-        return _text_records(out)
+        return _text_records(out, fields)
     try:
         data = json.loads(out)
         records = data["RECORDS"]
@@ -192,8 +197,8 @@ def queue_records(result: CommandResult, text_format: bool) -> list[dict[str, st
     ]
 
 
-def _text_records(out: str) -> list[dict[str, str]]:
-    keys = [f.upper() for f in QUEUE_FIELDS]
+def _text_records(out: str, fields: Sequence[str]) -> list[dict[str, str]]:
+    keys = [f.upper() for f in fields]
     records = []
     for line in out.splitlines():
         if NOT_FOUND.search(line) or NO_UNFINISHED.search(line) or not line.strip():
@@ -347,3 +352,35 @@ def parse_cancel_refusals(result: CommandResult) -> list[str]:
         and "already finished" not in line
         and "No matching job found" not in line
     ]
+
+
+#: The fields of the queue view's bjobs call.
+LIST_FIELDS = ["jobid", "jobindex", "stat", "user", "queue", "job_name", "exec_host"]
+LIST_FIELDS += ["pend_reason", "run_time"]
+
+
+def parse_queue_list(result: CommandResult, text_format: bool = False) -> list[QueueEntry]:
+    """The rows of the queue view's bjobs call (unfinished jobs, an element a row)."""
+    entries = []
+    for r in queue_records(result, text_format, LIST_FIELDS):
+        job_id, index_text, stat = r.get("JOBID", ""), r.get("JOBINDEX", "0"), r.get("STAT", "")
+        index = index_text if index_text.isdigit() and int(index_text) > 0 else None
+        state, _, reason = element_of(stat, "", "", r.get("PEND_REASON", ""))
+        run = re.match(r"([0-9]+)", r.get("RUN_TIME", ""))
+        hosts = [h.split("*")[-1] for h in re.split(r"[:\s]+", r.get("EXEC_HOST", "")) if h]
+        entries.append(
+            QueueEntry(
+                native_id=job_id,
+                tasks=index,
+                display_id=f"{job_id}[{index}]" if index else job_id,
+                name=_base_name(r.get("JOB_NAME", "")) if index else r.get("JOB_NAME", ""),
+                user=r.get("USER", ""),
+                state=state,
+                native_state=stat,
+                elapsed_s=int(run[1]) if run and state is JobState.RUNNING else None,
+                nodes=",".join(dict.fromkeys(hosts)) or None,
+                queue=r.get("QUEUE") or None,
+                reason=reason,
+            )
+        )
+    return entries
