@@ -155,7 +155,14 @@ def _check_dependency(jobs: dict[str, Job], text: str) -> str | None:
     return None
 
 
+#: What ``bsub -V`` and ``lsid`` print first (bsub -V writes it to stderr).
+VERSION = "IBM Spectrum LSF Standard 10.1.0.13, Jun 08 2022"
+
+
 def bsub(state: State, args: Sequence[str], out: list[str], err: list[str]) -> int:
+    if list(args) == ["-V"]:
+        err.append(VERSION)
+        return 0
     options: dict[str, list[str]] = {}
     i = 0
     while i < len(args) and args[i].startswith("-"):

@@ -75,8 +75,9 @@ class LsfBackend(CommandBackend):
     def check_request(self, spec: JobSpec) -> None:
         if spec.array is not None and spec.array.indices[0] < 1:
             raise SpecError("array", "LSF array indices start at 1; shift them (e.g. '1-10')")
-        # What LSF cannot express is refused before anything is recorded.
-        lsf_directives(spec, self.lsf_settings)
+        # What LSF cannot express is refused before anything is recorded (the
+        # directives raise SpecError naming the field; extra_directives must read as words).
+        self._directive_words(spec)
 
     def _directive_words(self, spec: JobSpec) -> list[str]:
         """The words of the job script's ``#BSUB`` lines, as render_script writes them
