@@ -175,7 +175,7 @@ MAPPING: dict[str, str] = {
     "exclusive": "-x",
     "launcher": "mpirun/mpiexec -np $LSB_DJOB_NUMPROC / cores before the command; srun is an error",
     "qos": "error: LSF has no QOS (a service class is -sla in extra_args)",
-    "constraint": "-R select[...] (& becomes &&, | becomes ||)",
+    "constraint": "-R select[...] (& becomes &&, an or becomes a double bar)",
     "reservation": "-U",
     "mail_to": "-u",
     "mail_on": "begin: -B; end, fail: -N (one report at the end); requeue: error",
