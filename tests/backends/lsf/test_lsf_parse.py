@@ -502,3 +502,19 @@ def test_queue_view_rows() -> None:
         ("200[3]", "3", R, "RUN"),
     ]
     assert rows[0].name == "jf3c4080ab-9-arr" and rows[3].reason is not None
+
+
+@pytest.mark.parametrize(
+    ("stderr", "transient"),
+    [
+        ("LSF is down. Please wait ...\n", True),
+        ("batch system daemon not responding ... still trying\n", True),
+        ("Pending job threshold reached. Retrying in 60 seconds...\n", True),
+        ("nosuch: No such queue. Job not submitted.\n", False),
+        ("Too many processors requested. Job not submitted.\n", False),
+        ("-Z: Illegal option. Job not submitted.\n", False),
+    ],
+)
+def test_which_refusals_of_bsub_pass(stderr: str, transient: bool) -> None:
+    result = CommandResult(("bsub",), 255, "", stderr)
+    assert _backend().submit_is_transient(result) is transient

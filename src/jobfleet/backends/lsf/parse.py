@@ -95,9 +95,11 @@ TERM_MAP: dict[str, JobState] = {
 }
 _TERM_RE = re.compile(r"\b(TERM_[A-Z_]+)\b")
 
+#: bsub's refusals for now: the batch daemon busy or unreachable, a threshold of pending
+#: jobs (bsub itself waits and retries then, "Retrying in 60 seconds...").
 TRANSIENT_SUBMIT = re.compile(
     r"LSF is down|Please wait|not responding|Cannot connect|Failed in an LSF library call|"
-    r"[Tt]imeout|try again|Too many|limit reached|concurrent",
+    r"[Tt]imed? ?out|try again later|threshold reached|concurrent query limit",
 )
 #: bjobs about an id it does not know; about no job at all (not errors: answers).
 NOT_FOUND = re.compile(r"Job <([0-9]+)(?:\[([0-9]+)\])?> is not found")
