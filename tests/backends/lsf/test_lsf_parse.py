@@ -518,3 +518,21 @@ def test_queue_view_rows() -> None:
 def test_which_refusals_of_bsub_pass(stderr: str, transient: bool) -> None:
     result = CommandResult(("bsub",), 255, "", stderr)
     assert _backend().submit_is_transient(result) is transient
+
+
+@pytest.mark.parametrize(
+    ("rc", "out", "err", "expected"),
+    [
+        (0, "1001\n1007\n", "", "1007"),
+        (0, "No job found\n", "", None),
+        (255, "", "Job <jfab-1-x> is not found\n", None),
+        (0, "", "Job <jfab-1-x> is not found\n", None),
+    ],
+)
+def test_find_by_name(rc: int, out: str, err: str, expected: str | None) -> None:
+    assert parse.parse_find_by_name(CommandResult(("bjobs",), rc, out, err)) == expected
+
+
+def test_find_by_name_cannot_tell_when_bjobs_fails() -> None:
+    with pytest.raises(CommandError):
+        parse.parse_find_by_name(CommandResult(("bjobs",), 255, "", "LSF is down. Please wait\n"))

@@ -247,9 +247,12 @@ def parse_queue(result: CommandResult, ctx: PollContext, text_format: bool = Fal
 
 
 def parse_find_by_name(result: CommandResult) -> str | None:
-    """The newest job id in ``bjobs -a -noheader -o jobid -J NAME``; None for none."""
-    if not result.ok and not (
-        NOT_FOUND.search(result.stderr) or NO_UNFINISHED.search(result.stderr)
+    """The newest job id in ``bjobs -a -noheader -o jobid -J NAME``; None when bjobs
+    answered it has none (``No job found``, ``Job <NAME> is not found``, exit 0 or 255)."""
+    said = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    if not result.ok and not all(
+        re.fullmatch(r"Job <[^>]+> is not found", line) or NO_UNFINISHED.search(line)
+        for line in said
     ):
         raise command_failed(result)
     ids = [int(w) for w in result.stdout.split() if w.isdigit()]
