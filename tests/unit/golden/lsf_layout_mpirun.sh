@@ -2,8 +2,7 @@
 # jobfleet job 42 (mpi)
 #BSUB -n 16
 #BSUB -M 16384
-#BSUB -R 'span[ptile=8]'
-#BSUB -R 'rusage[mem=16384]'
+#BSUB -R 'rusage[mem=16384] span[ptile=8]'
 #BSUB -W 1:00
 #BSUB -gpu num=1
 #BSUB -x

@@ -1,8 +1,7 @@
 #!/bin/bash
 # jobfleet job 42 (site)
 #BSUB -n 1
-#BSUB -R 'rusage[matlab=1:fluent=4]'
-#BSUB -R 'select[haswell && ib]'
+#BSUB -R 'select[haswell && ib] rusage[matlab=1:fluent=4]'
 #BSUB -U 12
 #BSUB -u alice@example.org
 #BSUB -B

@@ -155,7 +155,7 @@ def format_lsf_begin(begin: str, now: datetime) -> str:
 
 #: How each key of ``resources:`` reaches LSF (read by docs and ``jobfleet options``).
 MAPPING: dict[str, str] = {
-    "cores": "-n tasks x cores (slots), with span[hosts=1] or span[ptile=..]",
+    "cores": "-n tasks x cores (slots), with -R span[hosts=1] or span[ptile=..]",
     "memory": "-M and -R rusage[mem=] in LSF_UNIT_FOR_LIMITS (rounded up; per slot with "
     "memory_per: slot)",
     "walltime": "-W [hours:]minutes (rounded up)",
@@ -289,7 +289,11 @@ def lsf_directives(
     res = spec.resources
     slots, per_host, span = _slots(res)
     out = [f"-n {slots}"]
-    requests = [span] if span else []
+    # One -R with its sections in the classic order: every LSF version reads it (several
+    # -R options are merged only by newer ones).
+    requests = []
+    if res.constraint is not None:
+        requests.append(f"select[{_select(res.constraint)}]")
     memory = _memory(res, settings, per_host)
     if memory is not None:
         out.append(f"-M {memory}")
@@ -298,9 +302,10 @@ def lsf_directives(
     ]
     if usage:
         requests.append(f"rusage[{':'.join(usage)}]")
-    if res.constraint is not None:
-        requests.append(f"select[{_select(res.constraint)}]")
-    out += [f"-R {_q(r)}" for r in requests]
+    if span:
+        requests.append(span)
+    if requests:
+        out.append(f"-R {_q(' '.join(requests))}")
     if res.walltime_s is not None:
         out.append(f"-W {format_lsf_minutes(res.walltime_s)}")
     gpu = _gpus(res)
