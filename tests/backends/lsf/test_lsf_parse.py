@@ -343,8 +343,7 @@ def test_memory_for_both_limit_and_reservation_per_job_or_slot() -> None:
     assert lsf_directives(_spec(memory="4G", cores=4), mb) == [
         "-n 4",
         "-M 4096",
-        "-R 'span[hosts=1]'",
-        "-R 'rusage[mem=4096]'",
+        "-R 'rusage[mem=4096] span[hosts=1]'",
     ]
     per_slot = LsfSettings(unit_for_limits="MB", memory_per="slot")
     assert "-M 1024" in lsf_directives(_spec(memory="4G", cores=4), per_slot)
