@@ -106,6 +106,9 @@ def registry_prefix(name: str) -> str | None:
     >>> registry_prefix("lab42-jf3c4080ab-17.2-train")
     'lab42-jf3c4080ab'
     """
+    head, sep, _ = name.partition("-")
+    if sep and head.startswith("jf"):
+        return head  # no name_prefix: whatever the token looks like
     match = _HEAD_RE.match(name)
     return match[1] if match else None
 

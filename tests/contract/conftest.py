@@ -59,7 +59,21 @@ BACKENDS = [
     BackendUnderTest("slurm", home="slurm_home", walltime="1m", submit_command="sbatch"),
     BackendUnderTest("sge", home="sge_home", walltime="10s", submit_command="qsub"),
     BackendUnderTest("fakeslurm", home="fakeslurm_home", walltime="3s", submit_command="sbatch"),
+    # bsub -W counts whole minutes: the shortest limit is a minute.
+    BackendUnderTest("fakelsf", home="fakelsf_home", walltime="1m", submit_command="bsub"),
 ]
+
+#: The fake LSF's configuration: its unit given (no lsf.conf is read), quick polls.
+FAKELSF_CONFIG = """\
+backend: lsf
+wait:
+  poll_interval: 0.5s
+  min_gap: 0.2s
+lsf:
+  unit_for_limits: MB
+  command_timeout: 30s
+  retry_backoff: 0.5s
+"""
 
 
 @pytest.fixture(params=BACKENDS, ids=lambda b: b.id)
@@ -101,3 +115,26 @@ def fakeslurm_home(
     yield jf_home
     slurmd.send_signal(signal.SIGTERM)  # it kills the jobs still running
     slurmd.wait(timeout=30)
+
+
+@pytest.fixture
+def fakelsf_home(jf_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The fake LSF programs of tests/shims/lsfbin first on PATH, its ``lsfd`` running
+    the jobs, bjobs forgetting finished jobs after 5 s (so bhist -l tells how they
+    ended), and a configuration for the LSF backend."""
+    state = tmp_path / "fakelsf"
+    state.mkdir()
+    Path(os.environ["JOBFLEET_CONFIG"]).write_text(FAKELSF_CONFIG)
+    monkeypatch.setenv("PATH", f"{SHIMS / 'lsfbin'}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKELSF_STATE", str(state / "state.json"))
+    monkeypatch.setenv("FAKELSF_PYTHON", sys.executable)
+    monkeypatch.setenv("FAKELSF_CLEAN_PERIOD", "5")
+    with (state / "lsfd.log").open("w") as log:
+        lsfd = subprocess.Popen(
+            [sys.executable, str(SHIMS / "fakelsf.py"), "lsfd"],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    yield jf_home
+    lsfd.send_signal(signal.SIGTERM)  # it kills the jobs still running
+    lsfd.wait(timeout=30)

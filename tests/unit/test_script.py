@@ -23,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jobfleet.script
+from jobfleet.backends.lsf import LsfSettings, lsf_dialect
 from jobfleet.backends.sge import SgeSettings, sge_dialect
 from jobfleet.backends.sge.directives import SGE
 from jobfleet.backends.slurm import SLURM
@@ -213,6 +214,8 @@ CASES: dict[str, tuple[JobSpec, Dialect]] = {
 # The whole job model (issue 11): each new option on each backend. SGE's multi-host
 # PE needs a per-count PE name; these are the default settings otherwise.
 SGE_SITE = sge_dialect(SgeSettings())
+#: LSF with the site's LSF_UNIT_FOR_LIMITS=MB (the default KB reads lsf.conf).
+LSF_SITE = lsf_dialect(LsfSettings(unit_for_limits="MB"))
 MPI_JOB = ["./simulate", "--input", "in put.dat"]
 LAYOUT = Resources.of(
     nodes=2,
@@ -264,6 +267,34 @@ CASES.update(
         "sge_site": (
             JobSpec(["true"], name="site", resources=SITE.merged(qos=None, constraint=None)),
             SGE_SITE,
+        ),
+        "lsf_layout_mpirun": (
+            JobSpec(
+                MPI_JOB, name="mpi", resources=LAYOUT.merged(gpus_per_node=1, launcher="mpirun")
+            ),
+            LSF_SITE,
+        ),
+        "lsf_tasks_mpiexec": (
+            JobSpec(
+                MPI_JOB,
+                name="mpi",
+                resources=Resources.of(
+                    tasks=6, cores=2, memory="10G", gpus_per_task=1, launcher="mpiexec"
+                ),
+            ),
+            lsf_dialect(LsfSettings(unit_for_limits="KB", memory_per="slot")),
+        ),
+        "lsf_site": (
+            JobSpec(["true"], name="site", resources=SITE.merged(qos=None, priority=10)),
+            LSF_SITE,
+        ),
+        "environment_lsf": (
+            JobSpec(
+                ["./run"],
+                array=parse_array("1-4"),
+                environment=Environment.of(setup=["ulimit -c 0"], export_env=False),
+            ),
+            LSF_SITE,
         ),
         "local_tasks_mpiexec": (
             JobSpec(MPI_JOB, name="mpi", resources=Resources.of(tasks=3, launcher="mpiexec")),
