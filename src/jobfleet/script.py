@@ -354,7 +354,8 @@ def render_script(
         "# One write(2) of a few bytes, ending in a newline: readers take the file",
         "# only once it ends with one. (No temporary file and mv: a fork per job.)",
         "__jf_record() {",
-        """    printf '%s\\n' "$1" >"$__jf_dir/exit_code$__jf_tag\"""",
+        # >|: a prologue's set -C (noclobber) must not keep a rerun from recording.
+        """    printf '%s\\n' "$1" >|"$__jf_dir/exit_code$__jf_tag\"""",
         "}",
     ]
     if dialect.once_guard:
@@ -415,9 +416,10 @@ def render_script(
         "# a --signal for a graceful stop), so that it records how the command ended.",
         "# Trapped, not ignored: the command gets each signal with its default action.",
         "trap : HUP INT QUIT TERM USR1 USR2",
-        "# Not exec'd: the script needs the command's exit status.",
-        _command_line(spec, dialect),
-        "__jf_rc=$?",
+        "# Not exec'd: the script needs the command's exit status. Tested (||), so that",
+        "# a set -e from the set-up cannot end the script before it records it.",
+        "__jf_rc=0",
+        f"{_command_line(spec, dialect)} || __jf_rc=$?",
         '__jf_record "$__jf_rc"',
     ]
     out += teardown_lines(spec.environment)

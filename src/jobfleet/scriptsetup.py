@@ -37,23 +37,31 @@ def setup_lines(env: Environment) -> list[str]:
         "",
         "# The job's environment set-up. A step that fails ends the job here: the",
         "# reason in setup_failed, exit status 195, neither command nor epilogue run.",
+        "__jf_scratch=",
         "__jf_setup_failed() {",
-        """    printf '%s\\n' "$1" >"$__jf_dir/setup_failed$__jf_tag\"""",
+        "    trap - EXIT",
+        """    printf '%s\\n' "$1" >|"$__jf_dir/setup_failed$__jf_tag\"""",
         """    printf 'jobfleet: %s; the command was not run\\n' "$1" >&2""",
         f"    __jf_record {EXIT_SETUP_FAILED}",
         *_scratch_removal(env, indent="    "),
         f"    exit {EXIT_SETUP_FAILED}",
         "}",
+        "# Whatever else ends the script during the set-up (an exit, or set -e and a",
+        "# failing command, in an env file or a prologue line) fails it the same way.",
+        "__jf_step='the set-up'",
+        """trap '__jf_setup_failed "$__jf_step ended the job script (exit status $?)"' EXIT""",
     ]
     for path in env.env_files:
         # "./": `.` searches PATH for a name without a slash; a missing file would
         # end a POSIX shell (dash) on the spot, so readability is checked first.
         word = shlex.quote(path if "/" in path else "./" + path)
         why = shlex.quote(f"env file {path} cannot be read")
+        out.append(_step(f"env file {path}"))
         out.append(f"if [ -r {word} ]; then . {word}; else __jf_setup_failed {why}; fi")
     if env.modules:
         inits = " ".join(_MODULE_INITS)
         out += [
+            _step("loading modules"),
             "if ! command -v module >/dev/null 2>&1; then",
             f"    for __jf_f in {inits}; do",
             '        if [ -r "$__jf_f" ]; then . "$__jf_f"; break; fi',
@@ -67,7 +75,7 @@ def setup_lines(env: Environment) -> list[str]:
         base = '"${TMPDIR:-/tmp}"' if env.scratch is True else shlex.quote(str(env.scratch))
         why = shlex.quote("cannot create a scratch directory under ")
         out += [
-            "__jf_scratch=",
+            _step("making the scratch directory"),
             f"__jf_base={base}",
             '__jf_scratch=$(mktemp -d "$__jf_base/jobfleet-$JOBFLEET_JOB_ID$__jf_tag.XXXXXX")'
             f' || __jf_setup_failed {why}"$__jf_base"',
@@ -76,8 +84,18 @@ def setup_lines(env: Environment) -> list[str]:
     for i, line in enumerate(env.prologue, 1):
         why = shlex.quote(f"prologue line {i} failed: {line}")
         # Its own lines, so a comment or a trailing "&" in it ends there.
-        out += ["{", line, f'}} || __jf_setup_failed {why}" (exit status $?)"']
-    return out
+        out += [
+            _step(f"prologue line {i}"),
+            "{",
+            line,
+            f'}} || __jf_setup_failed {why}" (exit status $?)"',
+        ]
+    return [*out, "__jf_step=", "trap - EXIT"]
+
+
+def _step(what: str) -> str:
+    """Names the set-up step now running, for the reason of an unexpected end."""
+    return f"__jf_step={shlex.quote(what)}"
 
 
 def _scratch_removal(env: Environment, indent: str = "") -> list[str]:

@@ -318,3 +318,63 @@ def test_a_cancelled_command_still_records_143_then_cleans_up(tmp_path: Path, sh
     assert _read(job_dir / "exit_code") == "143\n"
     assert (tmp_path / "epilogue-ran").exists()
     assert not list(tmp_path.glob("jobfleet-9.*"))
+
+
+# --- what the set-up may do to the script's own shell (review of issue 11) --------------
+
+
+@pytest.mark.parametrize("where", ["prologue", "env_file"])
+def test_set_e_in_the_set_up_never_skips_the_record(tmp_path: Path, shell: str, where: str) -> None:
+    (tmp_path / "strict.sh").write_text("set -e\n")
+    spec = JobSpec(
+        ["sh", "-c", "exit 3"],
+        environment=Environment.of(
+            prologue=["set -e"] if where == "prologue" else [],
+            env_files=["strict.sh"] if where == "env_file" else [],
+            epilogue=["touch epilogue-ran"],
+            scratch=True,
+        ),
+    )
+    proc, job_dir = _run(tmp_path, shell, spec)
+    assert proc.returncode == 3, _read(job_dir / "stderr")
+    assert _read(job_dir / "exit_code") == "3\n"
+    assert (tmp_path / "epilogue-ran").exists()
+    assert not list(tmp_path.glob("jobfleet-9.*"))
+
+
+@pytest.mark.parametrize(
+    ("prologue", "env_file", "reason"),
+    [
+        (["exit 0"], "", "prologue line 1 ended the job script (exit status 0)"),
+        (["true", "exit 5"], "", "prologue line 2 ended the job script (exit status 5)"),
+        ([], "set -e\nfalse\n", "env file site.sh ended the job script (exit status 1)"),
+    ],
+)
+def test_a_set_up_that_ends_the_script_is_a_set_up_failure(
+    tmp_path: Path, shell: str, prologue: list[str], env_file: str, reason: str
+) -> None:
+    (tmp_path / "site.sh").write_text(env_file)
+    spec = JobSpec(
+        ["touch", "ran"],
+        environment=Environment.of(
+            env_files=["site.sh"], prologue=prologue, epilogue=["touch epi"], scratch=True
+        ),
+    )
+    proc, job_dir = _run(tmp_path, shell, spec)
+    assert proc.returncode == EXIT_SETUP_FAILED
+    assert _read(job_dir / "exit_code") == f"{EXIT_SETUP_FAILED}\n"
+    assert _read(job_dir / "setup_failed") == reason + "\n"
+    assert not (tmp_path / "ran").exists()
+    assert not (tmp_path / "epi").exists()
+    assert not list(tmp_path.glob("jobfleet-9.*"))
+
+
+def test_noclobber_from_the_prologue_does_not_stop_a_rerun_recording(
+    tmp_path: Path, shell: str
+) -> None:
+    (tmp_path / "job").mkdir()
+    (tmp_path / "job" / "exit_code").write_text("1\n")  # an earlier run's (a requeue)
+    spec = JobSpec(["true"], environment=Environment.of(prologue=["set -C"]))
+    proc, job_dir = _run(tmp_path, shell, spec)
+    assert proc.returncode == 0
+    assert _read(job_dir / "exit_code") == "0\n"
