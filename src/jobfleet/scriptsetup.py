@@ -18,6 +18,10 @@ __all__ = ["EXIT_SETUP_FAILED", "setup_lines", "teardown_lines"]
 #: the reason, and ran neither the command nor the epilogue.
 EXIT_SETUP_FAILED = 195
 
+#: The signals the script outlives (see script.py) and their Linux numbers: schedulers
+#: run on Linux, and POSIX fixes only HUP, INT, QUIT and TERM.
+_SIGNALS = (("HUP", 1), ("INT", 2), ("QUIT", 3), ("TERM", 15), ("USR1", 10), ("USR2", 12))
+
 
 # Where a non-interactive shell finds `module`: login shells define it from these
 # (Environment Modules' and Lmod's init scripts); the first readable one is sourced.
@@ -46,6 +50,18 @@ def setup_lines(env: Environment) -> list[str]:
         *_scratch_removal(env, indent="    "),
         f"    exit {EXIT_SETUP_FAILED}",
         "}",
+        "# A signal during the set-up (a cancel's or a time limit's SIGTERM, a warning",
+        "# signal) ends the job here, recorded as a command it ended would be: 128+N",
+        "# (Linux numbers). No setup_failed: the set-up did nothing wrong.",
+        "__jf_interrupted() {",
+        "    trap - EXIT",
+        "    printf 'jobfleet: the set-up was interrupted by SIG%s (a cancel or a time limit?);"
+        ' the command was not run\\n\' "$2" >&2',
+        '    __jf_record "$1"',
+        *_scratch_removal(env, indent="    "),
+        '    exit "$1"',
+        "}",
+        *(f"trap '__jf_interrupted {128 + n} {name}' {name}" for name, n in _SIGNALS),
         "# Whatever else ends the script during the set-up (an exit, or set -e and a",
         "# failing command, in an env file or a prologue line) fails it the same way.",
         "__jf_step='the set-up'",

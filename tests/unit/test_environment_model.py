@@ -378,3 +378,37 @@ def test_noclobber_from_the_prologue_does_not_stop_a_rerun_recording(
     proc, job_dir = _run(tmp_path, shell, spec)
     assert proc.returncode == 0
     assert _read(job_dir / "exit_code") == "0\n"
+
+
+@pytest.mark.parametrize("where", ["prologue", "env_file"])
+def test_a_cancel_during_the_set_up_is_recorded_and_cleans_up(
+    tmp_path: Path, shell: str, where: str
+) -> None:
+    slow = "touch in-set-up; sleep 30"
+    (tmp_path / "slow.sh").write_text(slow + "\n")
+    spec = JobSpec(
+        ["touch", "ran"],
+        environment=Environment.of(
+            env_files=["slow.sh"] if where == "env_file" else [],
+            prologue=[slow] if where == "prologue" else [],
+            epilogue=["touch epi"],
+            scratch=True,
+        ),
+    )
+    job_dir = tmp_path / "job"
+    job_dir.mkdir()
+    script = tmp_path / "job.sh"
+    script.write_text(render_script(spec, LOCAL, job_id="9", job_dir=str(job_dir)))
+    env = {"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen([shell, str(script)], cwd=tmp_path, env=env, start_new_session=True)
+    deadline = time.monotonic() + 20
+    while not (tmp_path / "in-set-up").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGTERM)  # a cancel, or a time limit, while setting up
+    assert proc.wait(timeout=20) == 143
+    assert _read(job_dir / "exit_code") == "143\n"
+    assert not (job_dir / "setup_failed").exists()  # not the set-up's fault
+    assert "set-up was interrupted by SIGTERM" in _read(job_dir / "stderr")
+    assert not (tmp_path / "ran").exists()
+    assert not (tmp_path / "epi").exists()
+    assert not list(tmp_path.glob("jobfleet-9.*"))

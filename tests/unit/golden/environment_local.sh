@@ -48,6 +48,22 @@ __jf_setup_failed() {
     [ -z "${__jf_scratch-}" ] || rm -rf -- "$__jf_scratch"
     exit 195
 }
+# A signal during the set-up (a cancel's or a time limit's SIGTERM, a warning
+# signal) ends the job here, recorded as a command it ended would be: 128+N
+# (Linux numbers). No setup_failed: the set-up did nothing wrong.
+__jf_interrupted() {
+    trap - EXIT
+    printf 'jobfleet: the set-up was interrupted by SIG%s (a cancel or a time limit?); the command was not run\n' "$2" >&2
+    __jf_record "$1"
+    [ -z "${__jf_scratch-}" ] || rm -rf -- "$__jf_scratch"
+    exit "$1"
+}
+trap '__jf_interrupted 129 HUP' HUP
+trap '__jf_interrupted 130 INT' INT
+trap '__jf_interrupted 131 QUIT' QUIT
+trap '__jf_interrupted 143 TERM' TERM
+trap '__jf_interrupted 138 USR1' USR1
+trap '__jf_interrupted 140 USR2' USR2
 # Whatever else ends the script during the set-up (an exit, or set -e and a
 # failing command, in an env file or a prologue line) fails it the same way.
 __jf_step='the set-up'
