@@ -99,14 +99,18 @@ def setup_lines(env: Environment) -> list[str]:
         ]
     for i, line in enumerate(env.prologue, 1):
         why = shlex.quote(f"prologue line {i} failed: {line}")
-        # Its own lines, so a comment or a trailing "&" in it ends there.
         out += [
             _step(f"prologue line {i}"),
-            "{",
-            line,
-            f'}} || __jf_setup_failed {why}" (exit status $?)"',
+            f'{_contained(line)} || __jf_setup_failed {why}" (exit status $?)"',
         ]
     return [*out, "__jf_step=", "trap - EXIT"]
+
+
+def _contained(line: str) -> str:
+    """A prologue or epilogue line, run in the script's own shell but parsed on its own:
+    its syntax error, comment, trailing ``&`` or unended here-document stays inside it.
+    ``command``: a syntax error in a special built-in's eval would end dash itself."""
+    return f"command eval {shlex.quote(line)}"
 
 
 def _step(what: str) -> str:
@@ -130,11 +134,10 @@ def teardown_lines(env: Environment) -> list[str]:
             "(",
         ]
         for i, line in enumerate(env.epilogue, 1):
-            out += [
-                "{",
-                line,
-                f"}} || printf 'jobfleet: epilogue line {i} failed (exit status %s)\\n' \"$?\" >&2",
-            ]
+            out.append(
+                f"{_contained(line)} || "
+                f"printf 'jobfleet: epilogue line {i} failed (exit status %s)\\n' \"$?\" >&2"
+            )
         # An `exit` in a line ends the epilogue (the subshell) there.
         out.append(") || printf 'jobfleet: the epilogue exited %s\\n' \"$?\" >&2")
     if env.scratch and env.keep_scratch:

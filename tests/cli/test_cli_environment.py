@@ -50,3 +50,13 @@ def test_bad_module_name_exits_2_naming_it(jf_home: Path) -> None:
     proc = jf("submit", "--dry-run", "--module", "gcc 12", "--", "true", expect=2)
     assert "environment.modules[0]" in proc.stderr
     assert proc.stderr.count("\n") == 1
+
+
+def test_a_prologue_line_that_is_not_shell_exits_2_naming_it(jf_home: Path) -> None:
+    proc = jf(
+        "submit", "--dry-run", "--prologue", "true", "--prologue", "if true; then",
+        "--", "true",
+        expect=2,
+    )  # fmt: skip
+    assert "environment.prologue[1]" in proc.stderr
+    assert "syntax error" in proc.stderr

@@ -412,3 +412,39 @@ def test_a_cancel_during_the_set_up_is_recorded_and_cleans_up(
     assert not (tmp_path / "ran").exists()
     assert not (tmp_path / "epi").exists()
     assert not list(tmp_path.glob("jobfleet-9.*"))
+
+
+# Lines bash cannot parse are refused at submission (jobfleet.shellsyntax); a script
+# rendered with one anyway keeps it to itself.
+
+
+def test_a_broken_prologue_line_fails_the_set_up_only(tmp_path: Path, shell: str) -> None:
+    spec = JobSpec(
+        ["touch", "ran"],
+        environment=Environment.of(
+            prologue=["if true; then"], epilogue=["touch epi"], scratch=True
+        ),
+    )
+    proc, job_dir = _run(tmp_path, shell, spec)
+    assert proc.returncode == EXIT_SETUP_FAILED
+    assert (
+        _read(job_dir / "setup_failed") == "prologue line 1 failed: if true; then (exit status 2)\n"
+    )
+    assert not (tmp_path / "ran").exists()
+    assert not list(tmp_path.glob("jobfleet-9.*"))
+
+
+@pytest.mark.parametrize("broken", ["echo )", "if true; then", "cat <<EOF", "echo 'x"])
+def test_a_broken_epilogue_line_changes_nothing_else(
+    tmp_path: Path, shell: str, broken: str
+) -> None:
+    spec = JobSpec(
+        "exit 4",
+        shell=True,
+        environment=Environment.of(epilogue=[broken, "touch after"], scratch=True),
+    )
+    proc, job_dir = _run(tmp_path, shell, spec)
+    assert proc.returncode == 4
+    assert _read(job_dir / "exit_code") == "4\n"
+    assert (tmp_path / "after").exists()  # the next line ran
+    assert not list(tmp_path.glob("jobfleet-9.*"))  # and the clean-up

@@ -85,13 +85,9 @@ __jf_base="${TMPDIR:-/tmp}"
 __jf_scratch=$(mktemp -d "$__jf_base/jobfleet-$JOBFLEET_JOB_ID$__jf_tag.XXXXXX") || __jf_setup_failed 'cannot create a scratch directory under '"$__jf_base"
 export TMPDIR="$__jf_scratch" JOBFLEET_SCRATCH="$__jf_scratch"
 __jf_step='prologue line 1'
-{
-export STAGE=$TMPDIR/in
-} || __jf_setup_failed 'prologue line 1 failed: export STAGE=$TMPDIR/in'" (exit status $?)"
+command eval 'export STAGE=$TMPDIR/in' || __jf_setup_failed 'prologue line 1 failed: export STAGE=$TMPDIR/in'" (exit status $?)"
 __jf_step='prologue line 2'
-{
-cp input.dat "$TMPDIR" # stage in
-} || __jf_setup_failed 'prologue line 2 failed: cp input.dat "$TMPDIR" # stage in'" (exit status $?)"
+command eval 'cp input.dat "$TMPDIR" # stage in' || __jf_setup_failed 'prologue line 2 failed: cp input.dat "$TMPDIR" # stage in'" (exit status $?)"
 __jf_step=
 trap - EXIT
 
@@ -107,12 +103,8 @@ __jf_record "$__jf_rc"
 # The epilogue runs whatever the command's status, in a subshell: it cannot
 # change the status recorded above, nor the script's; failures only say so.
 (
-{
-cp "$TMPDIR"/out.dat . || true
-} || printf 'jobfleet: epilogue line 1 failed (exit status %s)\n' "$?" >&2
-{
-echo done
-} || printf 'jobfleet: epilogue line 2 failed (exit status %s)\n' "$?" >&2
+command eval 'cp "$TMPDIR"/out.dat . || true' || printf 'jobfleet: epilogue line 1 failed (exit status %s)\n' "$?" >&2
+command eval 'echo done' || printf 'jobfleet: epilogue line 2 failed (exit status %s)\n' "$?" >&2
 ) || printf 'jobfleet: the epilogue exited %s\n' "$?" >&2
 [ -z "${__jf_scratch-}" ] || rm -rf -- "$__jf_scratch"
 exit "$__jf_rc"

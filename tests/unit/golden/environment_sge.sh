@@ -65,9 +65,7 @@ __jf_base="${TMPDIR:-/tmp}"
 __jf_scratch=$(mktemp -d "$__jf_base/jobfleet-$JOBFLEET_JOB_ID$__jf_tag.XXXXXX") || __jf_setup_failed 'cannot create a scratch directory under '"$__jf_base"
 export TMPDIR="$__jf_scratch" JOBFLEET_SCRATCH="$__jf_scratch"
 __jf_step='prologue line 1'
-{
-ulimit -c 0
-} || __jf_setup_failed 'prologue line 1 failed: ulimit -c 0'" (exit status $?)"
+command eval 'ulimit -c 0' || __jf_setup_failed 'prologue line 1 failed: ulimit -c 0'" (exit status $?)"
 __jf_step=
 trap - EXIT
 
@@ -83,9 +81,7 @@ __jf_record "$__jf_rc"
 # The epilogue runs whatever the command's status, in a subshell: it cannot
 # change the status recorded above, nor the script's; failures only say so.
 (
-{
-rm -f core.*
-} || printf 'jobfleet: epilogue line 1 failed (exit status %s)\n' "$?" >&2
+command eval 'rm -f core.*' || printf 'jobfleet: epilogue line 1 failed (exit status %s)\n' "$?" >&2
 ) || printf 'jobfleet: the epilogue exited %s\n' "$?" >&2
 [ -z "${__jf_scratch-}" ] || rm -rf -- "$__jf_scratch"
 # These statuses mean something else to the scheduler; the exit-code

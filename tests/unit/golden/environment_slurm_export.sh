@@ -35,8 +35,6 @@ __jf_record "$__jf_rc"
 # The epilogue runs whatever the command's status, in a subshell: it cannot
 # change the status recorded above, nor the script's; failures only say so.
 (
-{
-date
-} || printf 'jobfleet: epilogue line 1 failed (exit status %s)\n' "$?" >&2
+command eval date || printf 'jobfleet: epilogue line 1 failed (exit status %s)\n' "$?" >&2
 ) || printf 'jobfleet: the epilogue exited %s\n' "$?" >&2
 exit "$__jf_rc"
