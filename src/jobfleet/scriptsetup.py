@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import shlex
 
-from jobfleet.environment import Environment
+from jobfleet.environment import Environment, path_parts
 
-__all__ = ["EXIT_SETUP_FAILED", "setup_lines", "teardown_lines"]
+__all__ = ["EXIT_SETUP_FAILED", "path_word", "setup_lines", "teardown_lines"]
 
 #: Exit status of the script when its environment set-up failed (a module that
 #: cannot be loaded, an env file that cannot be read, a prologue line that
@@ -68,12 +68,7 @@ def setup_lines(env: Environment) -> list[str]:
         """trap '__jf_setup_failed "$__jf_step ended the job script (exit status $?)"' EXIT""",
     ]
     for path in env.env_files:
-        # "./": `.` searches PATH for a name without a slash; a missing file would
-        # end a POSIX shell (dash) on the spot, so readability is checked first.
-        word = shlex.quote(path if "/" in path else "./" + path)
-        why = shlex.quote(f"env file {path} cannot be read")
-        out.append(_step(f"env file {path}"))
-        out.append(f"if [ -r {word} ]; then . {word}; else __jf_setup_failed {why}; fi")
+        out += [_step(f"env file {path}"), *_source(path)]
     if env.modules:
         inits = " ".join(_MODULE_INITS)
         out += [
@@ -88,11 +83,14 @@ def setup_lines(env: Environment) -> list[str]:
             why = shlex.quote(f"module {module} could not be loaded")
             out.append(f"module load {shlex.quote(module)} || __jf_setup_failed {why}")
     if env.scratch:
-        base = '"${TMPDIR:-/tmp}"' if env.scratch is True else shlex.quote(str(env.scratch))
+        given = "$TMPDIR" if env.scratch is True else str(env.scratch)
+        base = '"${TMPDIR:-/tmp}"' if env.scratch is True else path_word(given)
         why = shlex.quote("cannot create a scratch directory under ")
+        relative = shlex.quote(f"scratch base {given} is not an absolute path here: ")
         out += [
             _step("making the scratch directory"),
             f"__jf_base={base}",
+            f'case "$__jf_base" in /*) ;; *) __jf_setup_failed {relative}"\'$__jf_base\'" ;; esac',
             '__jf_scratch=$(mktemp -d "$__jf_base/jobfleet-$JOBFLEET_JOB_ID$__jf_tag.XXXXXX")'
             f' || __jf_setup_failed {why}"$__jf_base"',
             'export TMPDIR="$__jf_scratch" JOBFLEET_SCRATCH="$__jf_scratch"',
@@ -104,6 +102,30 @@ def setup_lines(env: Environment) -> list[str]:
             f'{_contained(line)} || __jf_setup_failed {why}" (exit status $?)"',
         ]
     return [*out, "__jf_step=", "trap - EXIT"]
+
+
+def path_word(path: str) -> str:
+    """``path`` as one shell word: its ``$NAME``, ``${NAME}`` and leading ``~`` expanded
+    when the job runs (double-quoted references: no splitting, no globbing), the rest
+    quoted (see :func:`jobfleet.environment.path_parts`)."""
+    return "".join(
+        f'"${{{text}}}"' if kind == "var" else shlex.quote(text) for kind, text in path_parts(path)
+    )
+
+
+def _source(path: str) -> list[str]:
+    """Source an env file; one that cannot be read fails the set-up. A relative path is
+    taken in the workdir: "./" keeps `.` from searching PATH. A missing file would end a
+    POSIX shell (dash) on the spot, so readability is checked first."""
+    why = shlex.quote(f"env file {path} cannot be read")
+    if all(kind == "text" for kind, _ in path_parts(path)):
+        word = shlex.quote(path if path.startswith("/") else "./" + path)
+        return [f"if [ -r {word} ]; then . {word}; else __jf_setup_failed {why}; fi"]
+    return [  # known when the job runs only
+        f"__jf_f={path_word(path)}",
+        'case "$__jf_f" in /*) ;; *) __jf_f="./$__jf_f" ;; esac',
+        f'if [ -r "$__jf_f" ]; then . "$__jf_f"; else __jf_setup_failed {why}": $__jf_f"; fi',
+    ]
 
 
 def _contained(line: str) -> str:

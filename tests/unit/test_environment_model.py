@@ -448,3 +448,84 @@ def test_a_broken_epilogue_line_changes_nothing_else(
     assert _read(job_dir / "exit_code") == "4\n"
     assert (tmp_path / "after").exists()  # the next line ran
     assert not list(tmp_path.glob("jobfleet-9.*"))  # and the clean-up
+
+
+# --- scratch and env-file paths: $NAME, ${NAME} and ~ expanded in the job ---------------
+
+
+@pytest.mark.parametrize(
+    ("values", "field", "words"),
+    [
+        ({"scratch": "scr"}, "environment.scratch", "not an absolute path"),
+        ({"scratch": "-x"}, "environment.scratch", "begins with '-'"),
+        ({"scratch": "/s/$(id -u)"}, "environment.scratch", "only $NAME, ${NAME}"),
+        ({"scratch": "${SCR:-/tmp}"}, "environment.scratch", "only $NAME, ${NAME}"),
+        ({"scratch": "~bob/s"}, "environment.scratch", "~user is not expanded"),
+        ({"env_files": ["a", "$1/x"]}, "environment.env_files[1]", "only $NAME, ${NAME}"),
+        ({"env_files": ["`id`/$"]}, "environment.env_files[0]", "only $NAME, ${NAME}"),
+    ],
+)
+def test_bad_paths_name_the_field(values: dict[str, object], field: str, words: str) -> None:
+    with pytest.raises(SpecError) as err:
+        Environment.from_mapping(values)
+    assert err.value.field == field
+    assert words in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("scratch", "env_file"),
+    [
+        ("$JF_BASE/fast disk", "~/site.env"),
+        ("${JF_BASE}/fast disk", "${HOME}/site.env"),
+        ("~/fast disk", "$JF_REL/site.env"),  # relative: in the workdir
+    ],
+)
+def test_paths_expand_in_the_job(tmp_path: Path, shell: str, scratch: str, env_file: str) -> None:
+    (tmp_path / "fast disk").mkdir()
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "site.env").write_text("export FROM_FILE=home\n")
+    (tmp_path / "conf" / "site.env").write_text("export FROM_FILE=workdir\n")
+    spec = JobSpec(
+        'echo "$FROM_FILE $TMPDIR" >seen; touch "$TMPDIR/x"',
+        shell=True,
+        environment=Environment.of(scratch=scratch, env_files=[env_file], keep_scratch=True),
+    )
+    proc, job_dir = _run(
+        tmp_path, shell, spec, HOME=str(tmp_path), JF_BASE=str(tmp_path), JF_REL="conf"
+    )
+    assert proc.returncode == 0, _read(job_dir / "stderr")
+    file, where = _read(tmp_path / "seen").strip().split(" ", 1)
+    assert file == ("workdir" if "JF_REL" in env_file else "home")
+    assert Path(where).parent == tmp_path / "fast disk"
+    assert (Path(where) / "x").exists()
+
+
+@pytest.mark.parametrize(
+    ("scratch", "extra", "said"),
+    [
+        (
+            "$JF_BASE",
+            {"JF_BASE": "rel"},
+            "scratch base $JF_BASE is not an absolute path here: 'rel'",
+        ),
+        ("$JF_UNSET", {}, "scratch base $JF_UNSET is not an absolute path here: ''"),
+        (True, {"TMPDIR": "rel"}, "scratch base $TMPDIR is not an absolute path here: 'rel'"),
+    ],
+)
+def test_a_scratch_base_not_absolute_when_the_job_runs_fails_the_set_up(
+    tmp_path: Path, shell: str, scratch: str | bool, extra: dict[str, str], said: str
+) -> None:
+    spec = JobSpec(["touch", "ran"], environment=Environment.of(scratch=scratch))
+    proc, job_dir = _run(tmp_path, shell, spec, **extra)
+    assert proc.returncode == EXIT_SETUP_FAILED
+    assert _read(job_dir / "setup_failed") == said + "\n"
+    assert not (tmp_path / "ran").exists()
+    assert not list(tmp_path.glob("**/jobfleet-9.*"))
+
+
+def test_an_expanded_env_file_that_cannot_be_read_says_where(tmp_path: Path, shell: str) -> None:
+    spec = JobSpec(["true"], environment=Environment.of(env_files=["~/nope.env"]))
+    proc, job_dir = _run(tmp_path, shell, spec, HOME="/nonexistent")
+    assert proc.returncode == EXIT_SETUP_FAILED
+    reason = "env file ~/nope.env cannot be read: /nonexistent/nope.env\n"
+    assert _read(job_dir / "setup_failed") == reason

@@ -82,6 +82,7 @@ module load gcc/12.2 || __jf_setup_failed 'module gcc/12.2 could not be loaded'
 module load openmpi || __jf_setup_failed 'module openmpi could not be loaded'
 __jf_step='making the scratch directory'
 __jf_base="${TMPDIR:-/tmp}"
+case "$__jf_base" in /*) ;; *) __jf_setup_failed 'scratch base $TMPDIR is not an absolute path here: '"'$__jf_base'" ;; esac
 __jf_scratch=$(mktemp -d "$__jf_base/jobfleet-$JOBFLEET_JOB_ID$__jf_tag.XXXXXX") || __jf_setup_failed 'cannot create a scratch directory under '"$__jf_base"
 export TMPDIR="$__jf_scratch" JOBFLEET_SCRATCH="$__jf_scratch"
 __jf_step='prologue line 1'

@@ -61,6 +61,7 @@ fi
 module load python/3.11 || __jf_setup_failed 'module python/3.11 could not be loaded'
 __jf_step='making the scratch directory'
 __jf_base='/local scratch'
+case "$__jf_base" in /*) ;; *) __jf_setup_failed 'scratch base /local scratch is not an absolute path here: '"'$__jf_base'" ;; esac
 __jf_scratch=$(mktemp -d "$__jf_base/jobfleet-$JOBFLEET_JOB_ID$__jf_tag.XXXXXX") || __jf_setup_failed 'cannot create a scratch directory under '"$__jf_base"
 export TMPDIR="$__jf_scratch" JOBFLEET_SCRATCH="$__jf_scratch"
 __jf_step=
