@@ -96,6 +96,9 @@ class Dialect:
         task_count: the number of tasks the job got, as a shell word (trusted code,
             e.g. ``"$SLURM_NTASKS"``), for ``mpirun -np`` / ``mpiexec -np``.
         srun: whether ``launcher: srun`` works here (SLURM only).
+        before_command: lines of shell (trusted, from the dialect) between the set-up
+            and the command, e.g. SLURM's ``export SLURM_EXPORT_ENV=ALL`` after
+            ``--export=NONE``.
     """
 
     name: str
@@ -107,6 +110,7 @@ class Dialect:
     reserved_exits: tuple[int, ...] = ()
     task_count: Callable[[JobSpec], str] = _spec_tasks
     srun: bool = False
+    before_command: Callable[[JobSpec], list[str]] = lambda spec: []
 
 
 def _no_directives(spec: JobSpec) -> list[str]:
@@ -410,6 +414,7 @@ def render_script(
             "fi",
         ]
     out += setup_lines(spec.environment)
+    out += dialect.before_command(spec)
     out += [
         "",
         "# This script outlives signals meant for the command (a scheduler's SIGTERM,",

@@ -67,6 +67,10 @@ export TMPDIR="$__jf_scratch" JOBFLEET_SCRATCH="$__jf_scratch"
 __jf_step=
 trap - EXIT
 
+# sbatch --export=NONE reaches srun through SLURM_EXPORT_ENV (sbatch(1)): its steps
+# (srun, an mpirun starting over srun) would lose the environment set up above.
+export SLURM_EXPORT_ENV=ALL
+
 # This script outlives signals meant for the command (a scheduler's SIGTERM,
 # a --signal for a graceful stop), so that it records how the command ended.
 # Trapped, not ignored: the command gets each signal with its default action.
