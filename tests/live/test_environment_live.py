@@ -140,3 +140,23 @@ def test_slurm_srun_steps_keep_the_set_up_without_the_submitters_environment(
         assert words["task"] == str(task)
         assert (words["module"], words["mine"], words["id"]) == ("1", "given", job.id), line
         assert words["tmp"].split("/")[-1].startswith(f"jobfleet-{job.id}."), line
+
+
+@pytest.mark.live_sge
+def test_sge_walltime_runs_the_epilogue_and_removes_scratch(sge_home: Path, tmp_path: Path) -> None:
+    # h_rt's end is a SIGKILL; s_rt's SIGUSR1 a tenth of the walltime before it (at most
+    # sge.walltime_grace) ends the command, and the script records it, runs the
+    # epilogue and removes its scratch before the SIGKILL comes.
+    spec = JobSpec(
+        ["sh", "-c", 'echo "$TMPDIR" >scratch-was; sleep 300'],
+        workdir=str(tmp_path),
+        resources=Resources.of(walltime="20s"),
+        environment=Environment.of(epilogue=["touch epilogue-ran"], scratch=True),
+    )
+    with Fleet(load_config()) as fleet:
+        job = fleet.submit(spec)
+        done = fleet.wait([job.id], timeout_s=120)[0]
+    assert (done.state, done.exit_code) == (JobState.TIMEOUT, 138), done
+    assert done.reason == "walltime limit exceeded (00:00:20)"
+    assert (tmp_path / "epilogue-ran").exists()
+    assert not Path((tmp_path / "scratch-was").read_text().strip()).exists()
