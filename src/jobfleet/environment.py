@@ -26,12 +26,14 @@ from typing import Any
 from jobfleet.errors import SpecError, shown
 from jobfleet.validate import check_key, check_line, check_lines
 
-__all__ = ["DOCS", "Environment", "parse_setting"]
+__all__ = ["DOCS", "Environment", "parse_setting", "path_parts"]
 
 # What `module load` accepts as one name: no spaces, no shell syntax (it is quoted
 # anyway), no option-like leading "-".
 _MODULE_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+:/@=,-]*")
 _LIST_FIELDS = ("modules", "prologue", "epilogue", "env_files")
+# The variable references a scratch or env-file path may hold, expanded in the job.
+_REF_RE = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 #: Most entries of a list in the configuration (each one is a line of every job script).
 MAX_LIST = 1000
 
@@ -51,12 +53,15 @@ class Environment:
             line is reported on stderr and the next one runs.
         env_files: files sourced (``.``) in order; relative to the workdir. One
             that cannot be read fails the job; what it returns is not checked.
+            ``$NAME``, ``${NAME}`` and a leading ``~`` are expanded in the job
+            (:func:`path_parts`), nothing else.
         export_env: carry the submitter's environment into the job (True), or
             not (False); None leaves each backend's default, which carries it
             (SLURM ``--export=ALL``, Grid Engine ``-V``, the local agent).
         scratch: give the job its own temporary directory, exported as
             ``TMPDIR`` and ``JOBFLEET_SCRATCH``: True makes it under ``$TMPDIR``
-            (or /tmp), a path makes it under that directory.
+            (or /tmp), a path makes it under that directory: an absolute one, or one
+            beginning with ``$NAME``, ``${NAME}`` or ``~``, expanded in the job.
         keep_scratch: leave the scratch directory in place when the job ends.
     """
 
@@ -83,8 +88,23 @@ class Environment:
                 "environment.export_env",
                 f"expected true, false or null, got {shown(self.export_env)}",
             )
+        for i, path in enumerate(self.env_files):
+            _check_path(f"environment.env_files[{i}]", path)
         if not isinstance(self.scratch, bool):
             check_line("environment.scratch", self.scratch)
+            _check_path("environment.scratch", self.scratch)
+            if self.scratch.startswith("-"):
+                raise SpecError(
+                    "environment.scratch",
+                    f"{shown(self.scratch)} begins with '-' (mktemp would read an option); "
+                    "give an absolute path",
+                )
+            if not self.scratch.startswith(("/", "$", "~")):
+                raise SpecError(
+                    "environment.scratch",
+                    f"{shown(self.scratch)} is not an absolute path; give one (e.g. /scratch, "
+                    "$SCRATCH or ~/scratch, expanded in the job), or true for $TMPDIR",
+                )
         if not isinstance(self.keep_scratch, bool):
             raise SpecError(
                 "environment.keep_scratch",
@@ -169,9 +189,46 @@ DOCS = {
     "epilogue": "lines of shell every job runs after its command, whatever its exit status",
     "env_files": "files every job sources first, in order",
     "export_env": "carry the submitter's environment into jobs (null: the backend's default)",
-    "scratch": "a temporary directory per job as TMPDIR: true, or the directory to make it in",
+    "scratch": "a temporary directory per job as TMPDIR: true, or the absolute directory to make "
+    "it in ($NAME, ${NAME} and ~ expanded in the job)",
     "keep_scratch": "leave each job's scratch directory in place when it ends",
 }
+
+
+def path_parts(path: str) -> list[tuple[str, str]]:
+    """A scratch or env-file path as ``("text", ...)`` and ``("var", NAME)`` parts: its
+    ``$NAME`` and ``${NAME}`` references, and a leading ``~`` (``$HOME``), are expanded in
+    the job when it runs; the rest is taken as it is.
+
+    >>> path_parts("~/scratch/$USER.d")
+    [('var', 'HOME'), ('text', '/scratch/'), ('var', 'USER'), ('text', '.d')]
+    """
+    parts: list[tuple[str, str]] = []
+    if path == "~" or path.startswith("~/"):
+        parts.append(("var", "HOME"))
+        path = path[1:]
+    at = 0
+    for ref in _REF_RE.finditer(path):
+        if ref.start() > at:
+            parts.append(("text", path[at : ref.start()]))
+        parts.append(("var", ref.group(1) or ref.group(2)))
+        at = ref.end()
+    if at < len(path):
+        parts.append(("text", path[at:]))
+    return parts
+
+
+def _check_path(field: str, path: str) -> None:
+    """Refuse what a path would need a shell to mean: only $NAME, ${NAME} and a leading
+    ~ are expanded, so no command substitution, no default values, no ~user."""
+    if "$" in _REF_RE.sub("", path):
+        raise SpecError(
+            field,
+            f"{shown(path)}: only $NAME, ${{NAME}} and a leading ~ are expanded (in the job, "
+            "when it runs); write the rest of the path out, without $( ), ${NAME:-...} or $1",
+        )
+    if path.startswith("~") and not (path == "~" or path.startswith("~/")):
+        raise SpecError(field, f"{shown(path)}: ~user is not expanded; write the path out")
 
 
 def parse_setting(value: Any, key: str) -> Any:

@@ -96,6 +96,9 @@ class Dialect:
         task_count: the number of tasks the job got, as a shell word (trusted code,
             e.g. ``"$SLURM_NTASKS"``), for ``mpirun -np`` / ``mpiexec -np``.
         srun: whether ``launcher: srun`` works here (SLURM only).
+        before_command: lines of shell (trusted, from the dialect) between the set-up
+            and the command, e.g. SLURM's ``export SLURM_EXPORT_ENV=ALL`` after
+            ``--export=NONE``.
     """
 
     name: str
@@ -107,6 +110,7 @@ class Dialect:
     reserved_exits: tuple[int, ...] = ()
     task_count: Callable[[JobSpec], str] = _spec_tasks
     srun: bool = False
+    before_command: Callable[[JobSpec], list[str]] = lambda spec: []
 
 
 def _no_directives(spec: JobSpec) -> list[str]:
@@ -354,7 +358,8 @@ def render_script(
         "# One write(2) of a few bytes, ending in a newline: readers take the file",
         "# only once it ends with one. (No temporary file and mv: a fork per job.)",
         "__jf_record() {",
-        """    printf '%s\\n' "$1" >"$__jf_dir/exit_code$__jf_tag\"""",
+        # >|: a prologue's set -C (noclobber) must not keep a rerun from recording.
+        """    printf '%s\\n' "$1" >|"$__jf_dir/exit_code$__jf_tag\"""",
         "}",
     ]
     if dialect.once_guard:
@@ -409,15 +414,17 @@ def render_script(
             "fi",
         ]
     out += setup_lines(spec.environment)
+    out += dialect.before_command(spec)
     out += [
         "",
         "# This script outlives signals meant for the command (a scheduler's SIGTERM,",
         "# a --signal for a graceful stop), so that it records how the command ended.",
         "# Trapped, not ignored: the command gets each signal with its default action.",
         "trap : HUP INT QUIT TERM USR1 USR2",
-        "# Not exec'd: the script needs the command's exit status.",
-        _command_line(spec, dialect),
-        "__jf_rc=$?",
+        "# Not exec'd: the script needs the command's exit status. Tested (||), so that",
+        "# a set -e from the set-up cannot end the script before it records it.",
+        "__jf_rc=0",
+        f"{_command_line(spec, dialect)} || __jf_rc=$?",
         '__jf_record "$__jf_rc"',
     ]
     out += teardown_lines(spec.environment)

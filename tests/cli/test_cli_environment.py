@@ -50,3 +50,39 @@ def test_bad_module_name_exits_2_naming_it(jf_home: Path) -> None:
     proc = jf("submit", "--dry-run", "--module", "gcc 12", "--", "true", expect=2)
     assert "environment.modules[0]" in proc.stderr
     assert proc.stderr.count("\n") == 1
+
+
+def test_a_prologue_line_that_is_not_shell_exits_2_naming_it(jf_home: Path) -> None:
+    proc = jf(
+        "submit", "--dry-run", "--prologue", "true", "--prologue", "if true; then",
+        "--", "true",
+        expect=2,
+    )  # fmt: skip
+    assert "environment.prologue[1]" in proc.stderr
+    assert "syntax error" in proc.stderr
+
+
+def _with_config(text: str) -> None:
+    config = Path(os.environ["JOBFLEET_CONFIG"])
+    config.write_text(config.read_text() + text)
+
+
+def test_scratch_flags_layer_over_the_configuration(jf_home: Path) -> None:
+    _with_config("environment:\n  scratch: /big/$USER\n  keep_scratch: true\n")
+
+    def dry(*flags: str) -> str:
+        return jf("submit", "--dry-run", *flags, "--", "true").stdout
+
+    configured = dry()
+    assert '__jf_base=/big/"${USER}"' in configured and "scratch directory kept" in configured
+    # --scratch says "yes": the configured directory stays, not ${TMPDIR:-/tmp}.
+    assert '__jf_base=/big/"${USER}"' in dry("--scratch")
+    assert "mktemp" not in dry("--no-scratch")
+    unkept = dry("--no-keep-scratch")
+    assert 'rm -rf -- "$__jf_scratch"' in unkept and "scratch directory kept" not in unkept
+
+
+def test_scratch_flag_without_a_configured_directory(jf_home: Path) -> None:
+    script = jf("submit", "--dry-run", "--scratch", "--keep-scratch", "--", "true").stdout
+    assert '__jf_base="${TMPDIR:-/tmp}"' in script and "scratch directory kept" in script
+    assert "mktemp" not in jf("submit", "--dry-run", "--", "true").stdout

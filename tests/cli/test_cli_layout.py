@@ -12,7 +12,12 @@ from support.cli import jf
 def directives(backend: str, *flags: str) -> list[str]:
     proc = jf("submit", "--backend", backend, "--dry-run", *flags, "--", "./app", "x y")
     assert proc.returncode == 0, proc.stderr
-    return [line for line in proc.stdout.splitlines() if line.startswith(("#SBATCH", "#$", "( "))]
+    return [
+        # The command's line, without the status record after it.
+        line.removesuffix(" || __jf_rc=$?")
+        for line in proc.stdout.splitlines()
+        if line.startswith(("#SBATCH", "#$", "( "))
+    ]
 
 
 @pytest.mark.parametrize(

@@ -181,7 +181,7 @@ def test_readme_sge_dry_run_shows_what_it_says(jf_home: Path, tmp_path: Path) ->
     lines = proc.stdout.splitlines()
     for directive in [
         "-pe smp 4",
-        "-l h_rt=2:00:00,h_vmem=2048M",
+        "-l h_rt=2:00:00,h_vmem=2048M,s_rt=1:59:00",
         "-q all.q",
         "-P proj42",
         "-t 1-10:1",

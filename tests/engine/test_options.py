@@ -54,7 +54,10 @@ def test_the_table_is_what_a_dry_run_renders(rows: list[OptionRow]) -> None:
         .becomes("slurm")
         .startswith("leaves out #SBATCH --time=")
     )
-    assert by_key["resources.directives_skip"].becomes("sge") == "leaves out #$ -l h_rt=1:00:00"
+    assert (
+        by_key["resources.directives_skip"].becomes("sge")
+        == "leaves out #$ -l h_rt=1:00:00,s_rt=0:59:00"
+    )
     # What the local backend does without a directive is said, never left blank.
     assert "cores are free" in by_key["resources.cores"].becomes("local")
     assert all(r.becomes(b) for r in rows for b in BACKENDS)

@@ -17,7 +17,7 @@ from jobfleet.config import load_config
 from jobfleet.engine.fleet import Fleet
 from jobfleet.environment import Environment
 from jobfleet.script import EXIT_SETUP_FAILED
-from jobfleet.spec import JobSpec
+from jobfleet.spec import JobSpec, Resources
 from jobfleet.states import JobState
 
 PY = sys.executable
@@ -109,3 +109,54 @@ def test_export_env_false_keeps_the_submitters_environment_out(
     assert all(r.state is JobState.COMPLETED for r in results), results
     assert _seen(fleet, carried.id)["JF_SUBMITTER_ONLY"] == "carried"  # the default carries it
     assert _seen(fleet, clean.id)["JF_SUBMITTER_ONLY"] == ""
+
+
+@needs_modules
+@pytest.mark.live_slurm
+def test_slurm_srun_steps_keep_the_set_up_without_the_submitters_environment(
+    slurm_home: Path,
+) -> None:
+    # sbatch --export=NONE hands srun SLURM_EXPORT_ENV=NONE: without the script's
+    # SLURM_EXPORT_ENV=ALL each task would lose the module, TMPDIR and the --env value.
+    show = (
+        'echo "task=$SLURM_PROCID module=${JFTEST_LOADED-} mine=${MINE-} '
+        'id=${JOBFLEET_JOB_ID-} tmp=${TMPDIR-}"'
+    )
+    spec = JobSpec(
+        ["/bin/sh", "-c", show],
+        env={"MINE": "given", "MODULEPATH": str(MODULES_DIR)},
+        resources=Resources(tasks=2, launcher="srun"),
+        environment=Environment.of(modules=["jftest/1.0"], export_env=False, scratch=True),
+    )
+    with Fleet(load_config()) as fleet:
+        job = fleet.submit(spec)
+        done = fleet.wait([job.id], timeout_s=120)[0]
+        stderr = fleet.log_path(job.id, stream="stderr").read_text()
+        lines = sorted(fleet.log_path(job.id).read_text().splitlines())
+    assert done.state is JobState.COMPLETED, (done, stderr)
+    assert len(lines) == 2, (lines, stderr)
+    for task, line in enumerate(lines):
+        words = dict(w.split("=", 1) for w in line.split())
+        assert words["task"] == str(task)
+        assert (words["module"], words["mine"], words["id"]) == ("1", "given", job.id), line
+        assert words["tmp"].split("/")[-1].startswith(f"jobfleet-{job.id}."), line
+
+
+@pytest.mark.live_sge
+def test_sge_walltime_runs_the_epilogue_and_removes_scratch(sge_home: Path, tmp_path: Path) -> None:
+    # h_rt's end is a SIGKILL; s_rt's SIGUSR1 a tenth of the walltime before it (at most
+    # sge.walltime_grace) ends the command, and the script records it, runs the
+    # epilogue and removes its scratch before the SIGKILL comes.
+    spec = JobSpec(
+        ["sh", "-c", 'echo "$TMPDIR" >scratch-was; sleep 300'],
+        workdir=str(tmp_path),
+        resources=Resources.of(walltime="20s"),
+        environment=Environment.of(epilogue=["touch epilogue-ran"], scratch=True),
+    )
+    with Fleet(load_config()) as fleet:
+        job = fleet.submit(spec)
+        done = fleet.wait([job.id], timeout_s=120)[0]
+    assert (done.state, done.exit_code) == (JobState.TIMEOUT, 138), done
+    assert done.reason == "walltime limit exceeded (00:00:20)"
+    assert (tmp_path / "epilogue-ran").exists()
+    assert not Path((tmp_path / "scratch-was").read_text().strip()).exists()

@@ -4,7 +4,8 @@ Each backend (skipped, saying why, when its cluster is not up) runs one job per 
 at once, and every job must end in the same (state, exit code, reason) as on the
 others (docs/states.md). Where the backends differ it is because the schedulers do:
 SLURM and the local agent end a cancelled or timed-out job with SIGTERM (its command
-shows 143), Grid Engine with SIGKILL (137). About 2 minutes in all, most of it
+shows 143), Grid Engine a cancelled one with SIGKILL (137) and a timed-out one with
+s_rt's SIGUSR1 (138) before h_rt's SIGKILL. About 2 minutes in all, most of it
 SLURM's one-minute walltime, which it enforces up to 30 s late.
 """
 
@@ -26,11 +27,13 @@ from jobfleet.states import JobRecord, JobState
 from jobfleet.units import format_walltime, parse_walltime
 
 #: backend -> (the fixture giving it a JOBFLEET_HOME, its shortest walltime, the signal
-#: that ends a job cancelled or timed out while running).
+#: that ends a job cancelled while running, the one that ends it at its walltime).
 BACKENDS = {
-    "local": ("jf_home", "3s", signal.SIGTERM),
-    "slurm": ("slurm_home", "1m", signal.SIGTERM),  # then SIGKILL after KillWait
-    "sge": ("sge_home", "10s", signal.SIGKILL),  # qdel and h_rt: no SIGTERM first
+    "local": ("jf_home", "3s", signal.SIGTERM, signal.SIGTERM),
+    "slurm": ("slurm_home", "1m", signal.SIGTERM, signal.SIGTERM),  # SIGKILL after KillWait
+    # qdel: SIGKILL at once. The walltime: s_rt's SIGUSR1 a tenth of it (at most
+    # sge.walltime_grace) before h_rt's SIGKILL, so that the job script records it.
+    "sge": ("sge_home", "10s", signal.SIGKILL, signal.SIGUSR1),
 }
 
 
@@ -51,7 +54,7 @@ def fleet(backend: str) -> Iterator[Fleet]:
 
 
 def test_same_event_same_report(fleet: Fleet, backend: str) -> None:
-    _, walltime, ending = BACKENDS[backend]
+    _, walltime, ending, timed_out = BACKENDS[backend]
     killed = 128 + ending
     me = user_name()
     sleep = ["sleep", "300"]
@@ -82,7 +85,7 @@ def test_same_event_same_report(fleet: Fleet, backend: str) -> None:
         "kill -9 itself": (JobState.FAILED, 137, None),
         "cancelled running": (JobState.CANCELLED, killed, "cancelled"),
         "cancelled pending": (JobState.CANCELLED, None, "cancelled"),
-        "walltime": (JobState.TIMEOUT, killed, f"walltime limit exceeded ({limit})"),
+        "walltime": (JobState.TIMEOUT, 128 + timed_out, f"walltime limit exceeded ({limit})"),
     }
     # Who cancelled: this user, as far as the scheduler tells (SLURM's accounting may not
     # have the row of a job cancelled while it waited when scontrol already says so).

@@ -318,3 +318,214 @@ def test_a_cancelled_command_still_records_143_then_cleans_up(tmp_path: Path, sh
     assert _read(job_dir / "exit_code") == "143\n"
     assert (tmp_path / "epilogue-ran").exists()
     assert not list(tmp_path.glob("jobfleet-9.*"))
+
+
+# --- what the set-up may do to the script's own shell (review of issue 11) --------------
+
+
+@pytest.mark.parametrize("where", ["prologue", "env_file"])
+def test_set_e_in_the_set_up_never_skips_the_record(tmp_path: Path, shell: str, where: str) -> None:
+    (tmp_path / "strict.sh").write_text("set -e\n")
+    spec = JobSpec(
+        ["sh", "-c", "exit 3"],
+        environment=Environment.of(
+            prologue=["set -e"] if where == "prologue" else [],
+            env_files=["strict.sh"] if where == "env_file" else [],
+            epilogue=["touch epilogue-ran"],
+            scratch=True,
+        ),
+    )
+    proc, job_dir = _run(tmp_path, shell, spec)
+    assert proc.returncode == 3, _read(job_dir / "stderr")
+    assert _read(job_dir / "exit_code") == "3\n"
+    assert (tmp_path / "epilogue-ran").exists()
+    assert not list(tmp_path.glob("jobfleet-9.*"))
+
+
+@pytest.mark.parametrize(
+    ("prologue", "env_file", "reason"),
+    [
+        (["exit 0"], "", "prologue line 1 ended the job script (exit status 0)"),
+        (["true", "exit 5"], "", "prologue line 2 ended the job script (exit status 5)"),
+        ([], "set -e\nfalse\n", "env file site.sh ended the job script (exit status 1)"),
+    ],
+)
+def test_a_set_up_that_ends_the_script_is_a_set_up_failure(
+    tmp_path: Path, shell: str, prologue: list[str], env_file: str, reason: str
+) -> None:
+    (tmp_path / "site.sh").write_text(env_file)
+    spec = JobSpec(
+        ["touch", "ran"],
+        environment=Environment.of(
+            env_files=["site.sh"], prologue=prologue, epilogue=["touch epi"], scratch=True
+        ),
+    )
+    proc, job_dir = _run(tmp_path, shell, spec)
+    assert proc.returncode == EXIT_SETUP_FAILED
+    assert _read(job_dir / "exit_code") == f"{EXIT_SETUP_FAILED}\n"
+    assert _read(job_dir / "setup_failed") == reason + "\n"
+    assert not (tmp_path / "ran").exists()
+    assert not (tmp_path / "epi").exists()
+    assert not list(tmp_path.glob("jobfleet-9.*"))
+
+
+def test_noclobber_from_the_prologue_does_not_stop_a_rerun_recording(
+    tmp_path: Path, shell: str
+) -> None:
+    (tmp_path / "job").mkdir()
+    (tmp_path / "job" / "exit_code").write_text("1\n")  # an earlier run's (a requeue)
+    spec = JobSpec(["true"], environment=Environment.of(prologue=["set -C"]))
+    proc, job_dir = _run(tmp_path, shell, spec)
+    assert proc.returncode == 0
+    assert _read(job_dir / "exit_code") == "0\n"
+
+
+@pytest.mark.parametrize("where", ["prologue", "env_file"])
+def test_a_cancel_during_the_set_up_is_recorded_and_cleans_up(
+    tmp_path: Path, shell: str, where: str
+) -> None:
+    slow = "touch in-set-up; sleep 30"
+    (tmp_path / "slow.sh").write_text(slow + "\n")
+    spec = JobSpec(
+        ["touch", "ran"],
+        environment=Environment.of(
+            env_files=["slow.sh"] if where == "env_file" else [],
+            prologue=[slow] if where == "prologue" else [],
+            epilogue=["touch epi"],
+            scratch=True,
+        ),
+    )
+    job_dir = tmp_path / "job"
+    job_dir.mkdir()
+    script = tmp_path / "job.sh"
+    script.write_text(render_script(spec, LOCAL, job_id="9", job_dir=str(job_dir)))
+    env = {"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen([shell, str(script)], cwd=tmp_path, env=env, start_new_session=True)
+    deadline = time.monotonic() + 20
+    while not (tmp_path / "in-set-up").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGTERM)  # a cancel, or a time limit, while setting up
+    assert proc.wait(timeout=20) == 143
+    assert _read(job_dir / "exit_code") == "143\n"
+    assert not (job_dir / "setup_failed").exists()  # not the set-up's fault
+    assert "set-up was interrupted by SIGTERM" in _read(job_dir / "stderr")
+    assert not (tmp_path / "ran").exists()
+    assert not (tmp_path / "epi").exists()
+    assert not list(tmp_path.glob("jobfleet-9.*"))
+
+
+# Lines bash cannot parse are refused at submission (jobfleet.shellsyntax); a script
+# rendered with one anyway keeps it to itself.
+
+
+def test_a_broken_prologue_line_fails_the_set_up_only(tmp_path: Path, shell: str) -> None:
+    spec = JobSpec(
+        ["touch", "ran"],
+        environment=Environment.of(
+            prologue=["if true; then"], epilogue=["touch epi"], scratch=True
+        ),
+    )
+    proc, job_dir = _run(tmp_path, shell, spec)
+    assert proc.returncode == EXIT_SETUP_FAILED
+    assert (
+        _read(job_dir / "setup_failed") == "prologue line 1 failed: if true; then (exit status 2)\n"
+    )
+    assert not (tmp_path / "ran").exists()
+    assert not list(tmp_path.glob("jobfleet-9.*"))
+
+
+@pytest.mark.parametrize("broken", ["echo )", "if true; then", "cat <<EOF", "echo 'x"])
+def test_a_broken_epilogue_line_changes_nothing_else(
+    tmp_path: Path, shell: str, broken: str
+) -> None:
+    spec = JobSpec(
+        "exit 4",
+        shell=True,
+        environment=Environment.of(epilogue=[broken, "touch after"], scratch=True),
+    )
+    proc, job_dir = _run(tmp_path, shell, spec)
+    assert proc.returncode == 4
+    assert _read(job_dir / "exit_code") == "4\n"
+    assert (tmp_path / "after").exists()  # the next line ran
+    assert not list(tmp_path.glob("jobfleet-9.*"))  # and the clean-up
+
+
+# --- scratch and env-file paths: $NAME, ${NAME} and ~ expanded in the job ---------------
+
+
+@pytest.mark.parametrize(
+    ("values", "field", "words"),
+    [
+        ({"scratch": "scr"}, "environment.scratch", "not an absolute path"),
+        ({"scratch": "-x"}, "environment.scratch", "begins with '-'"),
+        ({"scratch": "/s/$(id -u)"}, "environment.scratch", "only $NAME, ${NAME}"),
+        ({"scratch": "${SCR:-/tmp}"}, "environment.scratch", "only $NAME, ${NAME}"),
+        ({"scratch": "~bob/s"}, "environment.scratch", "~user is not expanded"),
+        ({"env_files": ["a", "$1/x"]}, "environment.env_files[1]", "only $NAME, ${NAME}"),
+        ({"env_files": ["`id`/$"]}, "environment.env_files[0]", "only $NAME, ${NAME}"),
+    ],
+)
+def test_bad_paths_name_the_field(values: dict[str, object], field: str, words: str) -> None:
+    with pytest.raises(SpecError) as err:
+        Environment.from_mapping(values)
+    assert err.value.field == field
+    assert words in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("scratch", "env_file"),
+    [
+        ("$JF_BASE/fast disk", "~/site.env"),
+        ("${JF_BASE}/fast disk", "${HOME}/site.env"),
+        ("~/fast disk", "$JF_REL/site.env"),  # relative: in the workdir
+    ],
+)
+def test_paths_expand_in_the_job(tmp_path: Path, shell: str, scratch: str, env_file: str) -> None:
+    (tmp_path / "fast disk").mkdir()
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "site.env").write_text("export FROM_FILE=home\n")
+    (tmp_path / "conf" / "site.env").write_text("export FROM_FILE=workdir\n")
+    spec = JobSpec(
+        'echo "$FROM_FILE $TMPDIR" >seen; touch "$TMPDIR/x"',
+        shell=True,
+        environment=Environment.of(scratch=scratch, env_files=[env_file], keep_scratch=True),
+    )
+    proc, job_dir = _run(
+        tmp_path, shell, spec, HOME=str(tmp_path), JF_BASE=str(tmp_path), JF_REL="conf"
+    )
+    assert proc.returncode == 0, _read(job_dir / "stderr")
+    file, where = _read(tmp_path / "seen").strip().split(" ", 1)
+    assert file == ("workdir" if "JF_REL" in env_file else "home")
+    assert Path(where).parent == tmp_path / "fast disk"
+    assert (Path(where) / "x").exists()
+
+
+@pytest.mark.parametrize(
+    ("scratch", "extra", "said"),
+    [
+        (
+            "$JF_BASE",
+            {"JF_BASE": "rel"},
+            "scratch base $JF_BASE is not an absolute path here: 'rel'",
+        ),
+        ("$JF_UNSET", {}, "scratch base $JF_UNSET is not an absolute path here: ''"),
+        (True, {"TMPDIR": "rel"}, "scratch base $TMPDIR is not an absolute path here: 'rel'"),
+    ],
+)
+def test_a_scratch_base_not_absolute_when_the_job_runs_fails_the_set_up(
+    tmp_path: Path, shell: str, scratch: str | bool, extra: dict[str, str], said: str
+) -> None:
+    spec = JobSpec(["touch", "ran"], environment=Environment.of(scratch=scratch))
+    proc, job_dir = _run(tmp_path, shell, spec, **extra)
+    assert proc.returncode == EXIT_SETUP_FAILED
+    assert _read(job_dir / "setup_failed") == said + "\n"
+    assert not (tmp_path / "ran").exists()
+    assert not list(tmp_path.glob("**/jobfleet-9.*"))
+
+
+def test_an_expanded_env_file_that_cannot_be_read_says_where(tmp_path: Path, shell: str) -> None:
+    spec = JobSpec(["true"], environment=Environment.of(env_files=["~/nope.env"]))
+    proc, job_dir = _run(tmp_path, shell, spec, HOME="/nonexistent")
+    assert proc.returncode == EXIT_SETUP_FAILED
+    reason = "env file ~/nope.env cannot be read: /nonexistent/nope.env\n"
+    assert _read(job_dir / "setup_failed") == reason

@@ -225,6 +225,27 @@ def test_sge_memory_per_host_is_shared_by_its_slots() -> None:
 
 
 @pytest.mark.parametrize(
+    ("walltime", "grace", "requests"),
+    [
+        ("1h", "60s", "-l h_rt=1:00:00,h_vmem=1024M,s_rt=0:59:00"),
+        ("5m", "60s", "-l h_rt=0:05:00,h_vmem=1024M,s_rt=0:04:30"),  # a tenth at most
+        ("9s", "60s", "-l h_rt=0:00:09,h_vmem=1024M"),  # under a second: none
+        ("1h", "0", "-l h_rt=1:00:00,h_vmem=1024M"),
+    ],
+)
+def test_sge_warns_with_s_rt_before_h_rt(
+    tmp_path: Path, walltime: str, grace: str, requests: str
+) -> None:
+    # s_rt's SIGUSR1 ends the command before h_rt's SIGKILL: the epilogue and the
+    # scratch clean-up run (tests/live/test_environment_live.py).
+    path = tmp_path / "c.yaml"
+    path.write_text(f"sge: {{walltime_grace: {grace!r}}}\n")
+    settings = load_config(path, env={}).sge
+    directives = sge_directives(spec(walltime=walltime, memory="1G"), settings)
+    assert requests in directives
+
+
+@pytest.mark.parametrize(
     ("values", "field", "words"),
     [
         ({"nodes": 2, "tasks": 4}, "resources.nodes", "tasks_per_node"),
@@ -267,7 +288,8 @@ def test_sge_mail_flags() -> None:
 
 def command_line(spec: JobSpec, dialect: Any) -> str:
     lines = render_script(spec, dialect).splitlines()
-    return next(line for line in lines if line.startswith("( "))
+    line = next(line for line in lines if line.startswith("( "))
+    return line.removesuffix(" || __jf_rc=$?")  # its status recorded whatever set -e says
 
 
 def test_launcher_words_per_backend() -> None:

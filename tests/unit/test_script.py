@@ -194,6 +194,15 @@ CASES: dict[str, tuple[JobSpec, Dialect]] = {
         ),
         SLURM,
     ),
+    "environment_paths": (
+        JobSpec(
+            ["./run"],
+            environment=Environment.of(
+                scratch="/scratch/$USER", env_files=["~/site.env", "${PROJECT}/env.sh", "a/b.sh"]
+            ),
+        ),
+        LOCAL,
+    ),
     "environment_slurm_export": (
         JobSpec(["./run"], environment=Environment.of(export_env=True, epilogue=["date"])),
         SLURM,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from collections.abc import Sequence
 from typing import Any, cast
@@ -78,8 +79,17 @@ def _parse_env(values: Sequence[str]) -> dict[str, str]:
     default=None,
     help="Carry this environment into the job, or not (default: the backend's, which does).",
 )
-@click.option("--scratch", is_flag=True, help="A temporary directory for the job, as TMPDIR.")
-@click.option("--keep-scratch", is_flag=True, help="Keep the scratch directory when the job ends.")
+@click.option(
+    "--scratch/--no-scratch",
+    default=None,
+    help="A temporary directory for the job, as TMPDIR, or none (default: the configuration's;"
+    " its directory is kept).",
+)
+@click.option(
+    "--keep-scratch/--no-keep-scratch",
+    default=None,
+    help="Keep the scratch directory when the job ends, or not (default: the configuration's).",
+)
 @click.option(
     "--retries",
     type=WholeNumber(),
@@ -129,8 +139,8 @@ def submit(
     epilogue: tuple[str, ...],
     env_files: tuple[str, ...],
     export_env: bool | None,
-    scratch: bool,
-    keep_scratch: bool,
+    scratch: bool | None,
+    keep_scratch: bool | None,
     retries: int,
     retry_on: tuple[str, ...],
     dry_run: bool,
@@ -174,10 +184,9 @@ def submit(
             epilogue=epilogue,
             env_files=env_files,
             export_env=export_env,
-            scratch=scratch,
-            keep_scratch=keep_scratch,
         )
     )
+    environment = _scratch_flags(environment, scratch, keep_scratch)
     if use_shell and len(command) != 1:
         raise SpecError("command", "with --shell give the shell code as one quoted argument")
     spec = JobSpec(
@@ -214,3 +223,13 @@ def submit(
         print_json(record.to_dict())
     else:
         click.echo(record.id)
+
+
+def _scratch_flags(env: Environment, scratch: bool | None, keep: bool | None) -> Environment:
+    """The configuration's scratch settings as --[no-]scratch and --[no-]keep-scratch
+    change them: unset leaves them; --scratch keeps a configured directory."""
+    if scratch is not None:
+        env = dataclasses.replace(env, scratch=(env.scratch or True) if scratch else False)
+    if keep is not None:
+        env = dataclasses.replace(env, keep_scratch=keep)
+    return env

@@ -27,6 +27,7 @@ from jobfleet.jobdir import exit_code_path, script_path, write_env
 from jobfleet.naming import scheduler_name
 from jobfleet.registry import SUBMITTING, NewJob, Registry, StatusUpdate
 from jobfleet.script import Requirement, render_script
+from jobfleet.shellsyntax import check_syntax
 from jobfleet.spec import DepKind, JobSpec, spec_from_dict
 from jobfleet.states import JobRecord, JobState
 
@@ -110,7 +111,8 @@ class Submission:
         """``spec`` with an absolute workdir, checked against ``backend``.
 
         Raises:
-            SpecError: the backend cannot run it, or the current directory is gone.
+            SpecError: the backend cannot run it, a prologue or epilogue line is not
+                complete shell, or the current directory is gone.
         """
         try:
             workdir = os.path.abspath(spec.workdir) if spec.workdir else os.getcwd()
@@ -123,6 +125,7 @@ class Submission:
         spec = spec.with_changes(workdir=workdir)
         backend.check_request(spec)
         check_capabilities(spec, backend.name, backend.capabilities)
+        check_syntax(spec.environment)
         backend.script_dialect()
         return spec
 

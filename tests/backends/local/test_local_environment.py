@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,39 @@ def test_pinning_asked_for_with_more_cores_than_cpus_is_a_config_error() -> None
     with pytest.raises(ConfigError) as err:
         detect_capacity(cores=len(CPUS) + 1, pin_cpus=True)
     assert err.value.key == "local.pin_cpus"
+
+
+def test_set_e_in_the_prologue_leaves_a_failed_job_not_a_lost_one(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    spec = JobSpec(
+        ["sh", "-c", "exit 3"],
+        workdir=str(tmp_path),
+        environment=Environment.of(
+            prologue=["set -e"], epilogue=["touch epilogue-ran"], scratch=str(tmp_path)
+        ),
+    )
+    done = fleet.wait([fleet.submit(spec).id], timeout_s=60)[0]
+    assert (done.state, done.exit_code) == (JobState.FAILED, 3)
+    assert (tmp_path / "epilogue-ran").exists()
+    assert not list(tmp_path.glob("jobfleet-*"))
+
+
+def test_a_cancel_during_the_prologue_is_recorded_and_removes_scratch(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    spec = JobSpec(
+        ["touch", "ran"],
+        workdir=str(tmp_path),
+        environment=Environment.of(prologue=["touch in-set-up; sleep 60"], scratch=str(tmp_path)),
+    )
+    job = fleet.submit(spec)
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "in-set-up").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    fleet.cancel([job.id])
+    done = fleet.wait([job.id], timeout_s=60)[0]
+    assert (done.state, done.exit_code) == (JobState.CANCELLED, 143), done
+    assert "interrupted by SIGTERM" in fleet.log_path(job.id, stream="stderr").read_text()
+    assert not (tmp_path / "ran").exists()
+    assert not list(tmp_path.glob("jobfleet-*"))

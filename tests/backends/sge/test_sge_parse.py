@@ -419,7 +419,8 @@ def test_sge_directives_every_resource_in_order() -> None:
         "-S /bin/bash",
         "-V",
         "-pe smp 4",
-        "-l h_rt=26:03:04,h_vmem=239M,gpu=2",  # h_vmem is per slot: 10**9 / 4, rounded up
+        # h_vmem is per slot: 10**9 / 4, rounded up; s_rt a minute before h_rt
+        "-l h_rt=26:03:04,h_vmem=239M,gpu=2,s_rt=26:02:04",
         "-q gpu.q",
         "-P proj",
         "-t 1-9:2",
@@ -431,7 +432,7 @@ def test_sge_directives_mem_free_is_for_the_whole_job() -> None:
     settings = SgeSettings(memory_resource="mem_free", parallel_environment="mpi")
     directives = sge_directives(full_spec(), settings)
     assert "-pe mpi 4" in directives
-    assert "-l h_rt=26:03:04,mem_free=954M,gpu=2" in directives
+    assert "-l h_rt=26:03:04,mem_free=954M,gpu=2,s_rt=26:02:04" in directives
 
 
 def test_sge_directives_gpu_resource_name() -> None:
@@ -449,12 +450,17 @@ def test_sge_directives_one_core_no_pe_whole_memory_per_slot() -> None:
 
 
 @pytest.mark.parametrize(
-    ("walltime_s", "h_rt"),
-    [(1, "0:00:01"), (59, "0:00:59"), (3600, "1:00:00"), (90061, "25:01:01")],
+    ("walltime_s", "requests"),
+    [
+        (1, "h_rt=0:00:01"),
+        (59, "h_rt=0:00:59,s_rt=0:00:54"),  # a tenth of the walltime, whole seconds
+        (3600, "h_rt=1:00:00,s_rt=0:59:00"),  # sge.walltime_grace, 60 s
+        (90061, "h_rt=25:01:01,s_rt=25:00:01"),
+    ],
 )
-def test_sge_directives_walltime(walltime_s: int, h_rt: str) -> None:
+def test_sge_directives_walltime(walltime_s: int, requests: str) -> None:
     spec = JobSpec(["true"], resources=Resources(walltime_s=walltime_s))
-    assert f"-l h_rt={h_rt}" in sge_directives(spec)
+    assert f"-l {requests}" in sge_directives(spec)
 
 
 def test_sge_directives_minimal_spec() -> None:
@@ -475,7 +481,7 @@ def test_render_script_sge_directives_before_the_first_command() -> None:
     assert directives == [
         "#$ -S /bin/bash",
         "#$ -pe smp 4",
-        "#$ -l h_rt=26:03:04,h_vmem=239M,gpu=2",
+        "#$ -l h_rt=26:03:04,h_vmem=239M,gpu=2,s_rt=26:02:04",
         "#$ -q gpu.q",
         "#$ -P proj",
         "#$ -t 1-9:2",
@@ -789,6 +795,8 @@ def parse_accounting(name: str, ids: Sequence[str]) -> Seen:
         ("qacct-completed", "ok", (JobState.COMPLETED, 0, None)),
         ("qacct-exit3", "exit3", (JobState.FAILED, 3, None)),
         ("qacct-hrt", "hrt", (JobState.TIMEOUT, 137, "walltime limit exceeded (00:00:10)")),
+        # s_rt's SIGUSR1 ended the command (138); the script exited by itself before h_rt.
+        ("qacct-srt", "srt", (JobState.TIMEOUT, 138, "walltime limit exceeded (00:00:30)")),
         ("qacct-pe8", "pe8", (JobState.COMPLETED, 0, None)),
         ("qacct-dep2", "dep2", (JobState.COMPLETED, 0, None)),
         ("qacct-exit100-deleted", "exit100", (JobState.FAILED, 100, "Grid Engine failure 30")),

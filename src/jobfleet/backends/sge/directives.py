@@ -16,7 +16,12 @@ from jobfleet.resources import Resources, license_parts
 from jobfleet.script import Dialect
 from jobfleet.settings import as_bool, choice, name, option
 from jobfleet.spec import JobSpec
-from jobfleet.units import format_sge_begin, format_sge_memory, format_sge_time
+from jobfleet.units import (
+    format_sge_begin,
+    format_sge_memory,
+    format_sge_time,
+    parse_interval,
+)
 
 __all__ = ["MAPPING", "SGE", "SgeSettings", "sge_dialect", "sge_directives", "sge_tasks"]
 
@@ -32,6 +37,20 @@ def pe_template(value: Any, key: str) -> Any:
             f"(a PE per slot count, allocation_rule that count), got {shown(value)}",
         )
     return value
+
+
+def grace(value: Any, key: str) -> Any:
+    """0 (none) or a time up to a day (``60s``, ``2m``)."""
+    if value not in (0, "0", "0s"):
+        try:
+            parse_interval(value, key)
+        except SpecError as exc:
+            raise SpecError(key, f"{exc.message}; or 0 for none") from None
+    return value
+
+
+def grace_seconds(value: Any, key: str) -> float:
+    return 0.0 if value in (0, "0", "0s") else parse_interval(value, key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +72,10 @@ class SgeSettings(CommandSettings):
         gpu_resource: the consumable a site uses for GPUs.
         verify_requests: submit with ``-w e``, so a request no host could ever
             meet is refused at once instead of waiting for ever.
+        walltime_grace_s: with a walltime, ``-l s_rt`` this long (at most a tenth of
+            the walltime) before ``h_rt``: Grid Engine sends the job SIGUSR1 then, which
+            ends a command that does not catch it, so that the epilogue and the scratch
+            clean-up run before h_rt's SIGKILL. 0: no s_rt.
     """
 
     parallel_environment: str = option(
@@ -83,13 +106,21 @@ class SgeSettings(CommandSettings):
     verify_requests: bool = option(
         "verify_requests", True, "qsub -w e: refuse what could never run", parse=as_bool
     )
+    walltime_grace_s: float = option(
+        "walltime_grace",
+        "60s",
+        "-l s_rt this long (at most a tenth of the walltime) before h_rt: SIGUSR1 ends the "
+        "command, the epilogue and clean-up run before h_rt's SIGKILL (0: none)",
+        parse=grace,
+        convert=grace_seconds,
+    )
 
 
 #: How each key of ``resources:`` reaches Grid Engine (read by docs and ``jobfleet options``).
 MAPPING: dict[str, str] = {
     "cores": "slots per task: -pe <PE> tasks x cores",
     "memory": "-l h_vmem=memory / slots per host (or mem_free=memory)",
-    "walltime": "-l h_rt=H:MM:SS",
+    "walltime": "-l h_rt=H:MM:SS, and s_rt sge.walltime_grace before it (SIGUSR1)",
     "gpus": "-l <gpu_resource>=N (one node)",
     "nodes": "1: -pe <parallel_environment>; more: -pe <mpi_parallel_environment> "
     "(needs tasks_per_node)",
@@ -163,6 +194,13 @@ def _requests(res: Resources, settings: SgeSettings, per_node: int) -> list[str]
     if res.exclusive:
         out.append(f"{settings.exclusive_resource}=true")
     out += ["{}={}".format(*license_parts(text)) for text in res.licenses]
+    # h_rt's end is a SIGKILL: s_rt's SIGUSR1 comes first, leaving the job script
+    # time to run the epilogue and remove its scratch (map_failed: a timeout). Last,
+    # so that the requests before it read as they did without it.
+    if res.walltime_s is not None:
+        early = int(min(settings.walltime_grace_s, res.walltime_s / 10))
+        if early >= 1:
+            out.append(f"s_rt={format_sge_time(res.walltime_s - early)}")
     return out
 
 

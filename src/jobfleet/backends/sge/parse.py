@@ -111,6 +111,12 @@ def map_failed(
     if failed == 0:
         if exit_status is None:
             return JobState.UNKNOWN, None, "no exit status in accounting"
+        soft = parse_sge_time(category, "s_rt")
+        if exit_status and soft is not None and wallclock_s is not None and wallclock_s >= soft:
+            # s_rt's SIGUSR1 ended the command (138, if it did not catch it); the job
+            # script recorded it and exited by itself, before h_rt (fixtures/8.1.9/qacct-srt).
+            limit = parse_sge_time(category, "h_rt")
+            return JobState.TIMEOUT, exit_status, walltime_exceeded(limit or soft)
         return (JobState.COMPLETED if exit_status == 0 else JobState.FAILED), exit_status, None
     killed = exit_status or None
     if failed == _FAILED_TIMEOUT:

@@ -11,7 +11,14 @@ from jobfleet.settings import as_bool, option
 from jobfleet.spec import JobSpec
 from jobfleet.units import format_slurm_begin, format_slurm_memory, format_slurm_time
 
-__all__ = ["MAPPING", "SLURM", "SlurmSettings", "slurm_directives", "slurm_tasks"]
+__all__ = [
+    "MAPPING",
+    "SLURM",
+    "SlurmSettings",
+    "slurm_before_command",
+    "slurm_directives",
+    "slurm_tasks",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +140,18 @@ def slurm_tasks(spec: JobSpec) -> str:
     return f'"${{SLURM_NTASKS:-{spec.resources.total_tasks}}}"'
 
 
+def slurm_before_command(spec: JobSpec) -> list[str]:
+    """After ``--export=NONE``, the environment the script set up, for srun's steps too."""
+    if spec.environment.export_env is not False:
+        return []
+    return [
+        "",
+        "# sbatch --export=NONE reaches srun through SLURM_EXPORT_ENV (sbatch(1)): its steps",
+        "# (srun, an mpirun starting over srun) would lose the environment set up above.",
+        "export SLURM_EXPORT_ENV=ALL",
+    ]
+
+
 SLURM = Dialect(
     name="slurm",
     directive_prefix="#SBATCH",
@@ -141,4 +160,5 @@ SLURM = Dialect(
     directives=slurm_directives,
     task_count=slurm_tasks,
     srun=True,
+    before_command=slurm_before_command,
 )
