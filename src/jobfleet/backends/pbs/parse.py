@@ -278,8 +278,8 @@ def records_seen(
     seen: Seen = {}
     for job_id, attrs in records:
         key, index = job_key(job_id)
-        if key not in wanted or (index is None and key != job_id):
-            continue
+        if key not in wanted or (index is None and "[]" in job_id):
+            continue  # not asked for, or an array's own record
         element = mapper(attrs)
         seen.setdefault(key, {})[index] = element
         if element[0].is_terminal:
