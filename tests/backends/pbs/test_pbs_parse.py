@@ -156,7 +156,7 @@ def test_every_job_of_the_fixture_maps(form: str) -> None:
 @pytest.mark.parametrize(
     ("status", "terminated", "expected"),
     [
-        (None, False, (JobState.UNKNOWN, None, "finished without an exit status")),
+        (None, False, (X, None, "ended before it ran (deleted or aborted by PBS)")),
         (None, True, (X, None, "deleted (qdel) before it ran")),
         (0, False, (C, 0, None)),
         (1, False, (F, 1, None)),
@@ -178,6 +178,11 @@ def test_every_job_of_the_fixture_maps(form: str) -> None:
 )
 def test_exit_status_never_lies(status: int | None, terminated: bool, expected: Any) -> None:
     assert parse.map_exit(status, terminated, 3600.0) == expected
+
+
+def test_a_dependent_aborted_by_the_server_never_ran() -> None:
+    aborted = {"job_state": "F", "substate": "93", "depend": "afterok:7.s@s"}
+    assert parse.map_record(aborted) == (X, None, "dependency can never be met (afterok:7.s@s)")
 
 
 @pytest.mark.parametrize(

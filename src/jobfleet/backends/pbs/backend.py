@@ -15,9 +15,10 @@ functions of :mod:`.parse`. What PBS does differently (docs/pbs-notes.md):
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 
-from jobfleet.backends.base import Capabilities, PollTarget, SubmitRequest
+from jobfleet.backends.base import Capabilities, PollTarget, QueueEntry, SubmitRequest, user_name
 from jobfleet.backends.command import CommandBackend, PollContext, Seen, command_failed
 from jobfleet.backends.jobfiles import from_exit_files
 from jobfleet.backends.pbs import parse
@@ -164,6 +165,18 @@ class PbsBackend(CommandBackend):
         result = self.run(self.queue_argv(ctx.ids))
         _check(result)
         return parse.read_text(result.stdout)
+
+    def list_queue(self, all_users: bool = False) -> list[QueueEntry]:
+        # The text form: qstat -u conflicts with -F json on some versions (openpbs #2675).
+        result = self.run(["qstat", "-f", "-t"])
+        _check(result)
+        user = None if all_users else user_name()
+        records = parse.read_text(result.stdout)
+        return parse.queue_entries(records, self.record_state, self.record_time, user, time.time())
+
+    #: How this scheduler's records read (Torque's differ).
+    record_state = staticmethod(parse.map_record)
+    record_time = staticmethod(parse.ctime_text)
 
     def accounting_argv(self, targets: Sequence[PollTarget]) -> list[str] | None:
         return None  # the queue call (qstat -x) holds the history already

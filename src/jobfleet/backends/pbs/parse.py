@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from jobfleet.backends.base import QueueEntry
 from jobfleet.backends.command import Element, PollContext, Seen, command_failed
 from jobfleet.errors import CommandError
 from jobfleet.runner import CommandResult
@@ -34,6 +35,7 @@ __all__ = [
     "parse_seconds",
     "parse_size",
     "parse_submit",
+    "queue_entries",
     "read_json",
     "read_text",
     "record_usage",
@@ -211,19 +213,22 @@ def _scalar(value: Any) -> str:
 
 
 def map_exit(
-    status: int | None, terminated: bool, limit_s: float | None
+    status: int | None, terminated: bool, limit_s: float | None, depend: str = ""
 ) -> tuple[JobState, int | None, str | None]:
     """The outcome of a finished PBS job from its ``Exit_status``.
 
     >= 0 and < 256: the job script's own; 256 + N: its top shell was killed by signal
     N (reported as 128 + N, the way a shell shows it); negative: PBS's own codes. A
     job that qdel ended (``terminated``) is cancelled, whatever its status says; one
-    without any status never ran.
+    without any status never ran: deleted, or aborted by the server because its
+    dependency (``depend``) can never be met (job_abt, src/server/req_register.c).
     """
     if status is None:
         if terminated:
             return JobState.CANCELLED, None, "deleted (qdel) before it ran"
-        return JobState.UNKNOWN, None, "finished without an exit status"
+        if depend:
+            return JobState.CANCELLED, None, f"dependency can never be met ({depend})"
+        return JobState.CANCELLED, None, "ended before it ran (deleted or aborted by PBS)"
     if status >= 256:
         code = 128 + (status - 256)
         if terminated:
@@ -263,6 +268,7 @@ def map_record(attrs: Mapping[str, str]) -> Element:
         status,
         attrs.get("substate") == _TERMINATED,
         parse_seconds(attrs.get("Resource_List.walltime", "")),
+        attrs.get("depend", ""),
     )
 
 
@@ -358,3 +364,46 @@ def _int(text: str | None) -> int | None:
         return int(text) if text is not None else None
     except ValueError:
         return None
+
+
+# -- the queue view ----------------------------------------------------------------------
+
+
+def queue_entries(
+    records: Iterable[Record],
+    mapper: Callable[[Mapping[str, str]], Element],
+    times: Callable[[str], float | None],
+    user: str | None,
+    now: float,
+) -> list[QueueEntry]:
+    """The unfinished jobs and array elements among ``records`` (``user``'s, or
+    everybody's for None), one row each; an array's own record is left out when its
+    elements are listed."""
+    entries = []
+    for job_id, attrs in records:
+        owner = attrs.get("Job_Owner", "").partition("@")[0]
+        if user is not None and owner != user:
+            continue
+        key, index = job_key(job_id)
+        if index is None and "[]" in job_id and attrs.get("job_state") in ("B", "R"):
+            continue  # its running elements are rows of their own
+        state, _, reason = mapper(attrs)
+        if state.is_terminal:
+            continue
+        started = times(attrs.get("stime") or attrs.get("start_time") or "")
+        entries.append(
+            QueueEntry(
+                native_id=key,
+                tasks=None if index is None and "[]" not in job_id else str(index or ""),
+                display_id=job_id.partition(".")[0],
+                name=attrs.get("Job_Name", ""),
+                user=owner,
+                state=state,
+                native_state=attrs.get("job_state", ""),
+                elapsed_s=None if started is None else max(0, round(now - started)),
+                nodes=",".join(_hosts(attrs.get("exec_host", ""))) or None,
+                queue=attrs.get("queue") or None,
+                reason=reason,
+            )
+        )
+    return entries

@@ -72,6 +72,8 @@ class TorqueBackend(PbsBackend):
         argv.append(request.script_path)
         return argv
 
+    record_state = staticmethod(parse.map_record)
+
     def find_by_name_argv(self, name: str) -> list[str]:
         return ["qselect", "-N", self.scheduler_name(name)]
 
