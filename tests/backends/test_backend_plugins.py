@@ -99,6 +99,10 @@ def test_builtin_capabilities_as_docs_backends_md_lists_them(tmp_path: Path) -> 
         assert local.capabilities == Capabilities(
             accounting=False, shared_queue=False, polls_scheduler=False
         )
+        pbs = found["pbs"].create(found["pbs"].settings(), runner=None, home=tmp_path)
+        assert pbs.capabilities == Capabilities(listed_indices=False, submit_in_flight_s=60.0)
+        torque = found["torque"].create(found["torque"].settings(), runner=None, home=tmp_path)
+        assert torque.capabilities == Capabilities(submit_in_flight_s=60.0)
     finally:
         local.close()
 

@@ -16,10 +16,12 @@ import pytest
 from jobfleet.backends.local import request as local_request
 from jobfleet.backends.local.plan import Amount
 from jobfleet.backends.local.request import check_local_request, local_amount
+from jobfleet.backends.pbs.directives import MAPPING as PBS_MAPPING
 from jobfleet.backends.sge import SGE, SgeSettings, sge_directives
 from jobfleet.backends.sge.directives import MAPPING as SGE_MAPPING
 from jobfleet.backends.slurm import SLURM, slurm_directives
 from jobfleet.backends.slurm.directives import MAPPING as SLURM_MAPPING
+from jobfleet.backends.torque.directives import MAPPING as TORQUE_MAPPING
 from jobfleet.config import load_config
 from jobfleet.errors import ConfigError, SpecError
 from jobfleet.resources import KEY_DOCS, Resources
@@ -327,6 +329,6 @@ def test_the_job_model_doc_says_what_the_code_does() -> None:
     for key in Resources.KEYS:
         row = (
             f"| `{key}` | {KEY_DOCS[key]} | {SLURM_MAPPING[key]} | {SGE_MAPPING[key]} "
-            f"| {local_request.MAPPING[key]} |"
+            f"| {PBS_MAPPING[key]} | {TORQUE_MAPPING[key]} | {local_request.MAPPING[key]} |"
         )
         assert row in doc, f"docs/job-model.md: regenerate the row of {key}"
