@@ -17,7 +17,7 @@ from jobfleet.backends.command import PollContext
 from jobfleet.backends.pbs import BACKEND, PbsSettings, parse, pbs_directives
 from jobfleet.backends.pbs import probe as pbs_probe
 from jobfleet.backends.pbs.backend import PbsBackend, cut_name
-from jobfleet.errors import CommandError, SpecError
+from jobfleet.errors import CommandError, SpecError, SubmitError
 from jobfleet.jobdir import exit_code_path
 from jobfleet.runner import CommandResult, ScriptedRunner
 from jobfleet.spec import DepKind, JobSpec, Resources, parse_array
@@ -461,3 +461,11 @@ def test_invalid_saved_json_says_what_it_looks_like() -> None:
     torque = (FIXTURES.parents[2] / "torque" / "fixtures" / "6.1" / "qstat-f-t.txt").read_text()
     with pytest.raises(formats.UnreadableOutputError):
         formats.read_saved(pbs_probe.pbs_formats(), torque)
+
+
+def test_a_name_the_limit_cannot_hold_is_a_submit_error_before_qsub_runs() -> None:
+    runner = ScriptedRunner(lambda a: CommandResult(a, 0, "1.s\n", ""))
+    backend = PbsBackend(runner, PbsSettings(name_limit=15))
+    with pytest.raises(SubmitError, match="name_limit"):
+        backend.submit(request(name="jfab12cd34-123456-x"))
+    assert runner.calls == []

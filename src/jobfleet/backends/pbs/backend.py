@@ -23,7 +23,7 @@ from jobfleet.backends.command import CommandBackend, PollContext, Seen, command
 from jobfleet.backends.jobfiles import from_exit_files
 from jobfleet.backends.pbs import parse
 from jobfleet.backends.pbs.directives import PbsSettings, pbs_dialect, pbs_directives
-from jobfleet.errors import CommandError, SpecError
+from jobfleet.errors import CommandError, SpecError, SubmitError
 from jobfleet.runner import CommandResult, Runner
 from jobfleet.script import Dialect
 from jobfleet.spec import DepKind, JobSpec
@@ -97,6 +97,13 @@ class PbsBackend(CommandBackend):
         return cut_name(name, self.pbs_settings.name_limit)
 
     # -- submit ---------------------------------------------------------------------
+
+    def submit(self, request: SubmitRequest) -> str:
+        try:
+            self.scheduler_name(request.name)
+        except SpecError as exc:
+            raise SubmitError(request.name, str(exc)) from None
+        return super().submit(request)
 
     def submit_argv(self, request: SubmitRequest) -> list[str]:
         out = "pbs.^array_index^.out" if request.spec.array is not None else "pbs.out"
