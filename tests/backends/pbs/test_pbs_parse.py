@@ -469,3 +469,25 @@ def test_a_name_the_limit_cannot_hold_is_a_submit_error_before_qsub_runs() -> No
     with pytest.raises(SubmitError, match="name_limit"):
         backend.submit(request(name="jfab12cd34-123456-x"))
     assert runner.calls == []
+
+
+def test_a_refused_submission_says_what_qsub_said() -> None:
+    refused = text("qsub-J-single.err")
+    runner = ScriptedRunner(lambda a: CommandResult(a, 2, "", refused))
+    with pytest.raises(SubmitError, match="illegal -J value") as info:
+        PbsBackend(runner).submit(request())
+    assert not info.value.maybe_submitted and len(runner.calls) == 1
+
+
+def test_a_full_queue_is_tried_again_after_looking_the_job_up(tmp_path: Path) -> None:
+    answers = iter(
+        [
+            CommandResult(("qsub",), 1, "", text("qsub-max-queued.err")),
+            CommandResult(("qselect",), 0, "", ""),  # not submitted: try again
+            CommandResult(("qsub",), 0, text("qsub.out"), ""),
+        ]
+    )
+    runner = ScriptedRunner(lambda a: next(answers))
+    backend = PbsBackend(runner, PbsSettings(retry_backoff_s=0.01))
+    assert backend.submit(request()) == jid("1001")
+    assert [c[0] for c in runner.calls] == ["qsub", "qselect", "qsub"]

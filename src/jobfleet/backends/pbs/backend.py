@@ -78,6 +78,10 @@ class PbsBackend(CommandBackend):
         accounting=True,  # qstat -x: the server's job history (the queue call itself)
     )
 
+    #: How this scheduler's records read (Torque's differ).
+    record_state = staticmethod(parse.map_record)
+    record_time = staticmethod(parse.ctime_text)
+
     def __init__(self, runner: Runner | None = None, settings: PbsSettings | None = None):
         self.pbs_settings = settings or PbsSettings()
         super().__init__(runner, self.pbs_settings)
@@ -180,10 +184,6 @@ class PbsBackend(CommandBackend):
         user = None if all_users else user_name()
         records = parse.read_text(result.stdout)
         return parse.queue_entries(records, self.record_state, self.record_time, user, time.time())
-
-    #: How this scheduler's records read (Torque's differ).
-    record_state = staticmethod(parse.map_record)
-    record_time = staticmethod(parse.ctime_text)
 
     def accounting_argv(self, targets: Sequence[PollTarget]) -> list[str] | None:
         return None  # the queue call (qstat -x) holds the history already
