@@ -10,11 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jobfleet.backends import formats
 from jobfleet.backends.pbs import parse
 from jobfleet.backends.pbs.probe import pbs_formats
 from jobfleet.backends.torque.probe import torque_formats
+from shims import fakepbs
 
 BIN = Path(__file__).parents[2] / "shims" / "pbsbin"
 
@@ -86,3 +89,21 @@ def test_torque_answers_in_the_formats_of_the_real_one(tmp_path: Path, script: s
     assert saved.format.name == "qstat-text"
     assert sorted(j["index"] for j in saved.jobs()) == [1, 2, 5]
     assert run(tmp_path, "torque", "qselect", "-N", "job.sh").stdout == "1[].fakepbs\n"
+
+
+# Values as qstat prints them: no empty pieces between commas (its strtok drops
+# them), no newline or tab (kept raw by the real qstat, and read back as such).
+_piece = st.text(
+    st.characters(min_codepoint=33, max_codepoint=126, exclude_characters=","),
+    min_size=1,
+    max_size=120,
+)
+
+
+@given(st.lists(_piece, min_size=1, max_size=6), st.sampled_from([77, 78]))
+@settings(max_examples=200, deadline=None)
+def test_wrapped_values_read_back_exactly(pieces: list[str], limit: int) -> None:
+    value = ",".join(pieces)
+    lines = fakepbs._text("1.s", [("Variable_List", value), ("job_state", "Q")], limit)
+    ((_, attrs),) = parse.read_text("\n".join(lines))
+    assert attrs == {"Variable_List": value, "job_state": "Q"}
