@@ -491,3 +491,16 @@ def test_a_full_queue_is_tried_again_after_looking_the_job_up(tmp_path: Path) ->
     backend = PbsBackend(runner, PbsSettings(retry_backoff_s=0.01))
     assert backend.submit(request()) == jid("1001")
     assert [c[0] for c in runner.calls] == ["qsub", "qselect", "qsub"]
+
+
+def test_a_qstat_without_json_is_read_in_the_text_form(tmp_path: Path) -> None:
+    runner = runner_for(
+        {
+            "json": lambda a: CommandResult(a, 2, "", "qstat: invalid option -- 'F'\nusage: ..."),
+            "text": lambda a: CommandResult(a, 0, text("qstat-fxt.txt"), ""),
+        }
+    )
+    backend = PbsBackend(runner)
+    assert backend.poll([target(jid("1002"), tmp_path)])[jid("1002")].state is F
+    backend.poll([target(jid("1002"), tmp_path)])
+    assert ["-F" in call for call in runner.calls] == [True, False, False]

@@ -14,6 +14,7 @@ functions of :mod:`.parse`. What PBS does differently (docs/pbs-notes.md):
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -46,6 +47,8 @@ TRANSIENT_SUBMIT = (
     "Server busy",
     "try again",
 )
+#: qstat without ``-F`` (PBS Pro before 14): its getopt's complaint.
+_NO_JSON = re.compile(r"invalid option|illegal option|unrecognized option|usage:", re.IGNORECASE)
 _GONE = ("Job has finished", "Unknown Job Id", "Request invalid for state of job")
 
 
@@ -142,10 +145,13 @@ class PbsBackend(CommandBackend):
         return ["qstat", "-f", "-x", "-t", *([] if text else ["-F", "json"]), *native_ids]
 
     def read_queue(self, result: CommandResult, ctx: PollContext) -> Seen:
-        _check(result)
-        if "-F" not in result.argv:
+        if "-F" in result.argv and not result.ok and _NO_JSON.search(result.stderr):
+            records = self._text_instead(ctx, "this qstat has no -F json")
+        elif "-F" not in result.argv:
+            _check(result)
             records = parse.read_text(result.stdout)
         else:
+            _check(result)
             try:
                 records = parse.read_json(result.stdout) if result.stdout.strip() else []
             except parse.UnreadableJson as exc:
