@@ -225,3 +225,13 @@ def test_detect_and_formats(monkeypatch: pytest.MonkeyPatch) -> None:
     pbs_text = (FIXTURES.parents[2] / "pbs" / "fixtures" / "22.05" / "qstat-fxt.txt").read_text()
     with pytest.raises(formats.UnreadableOutputError):
         formats.read_saved(fmts, pbs_text)
+
+
+def test_torque_2_5s_one_limit_code_is_read_by_the_time_used() -> None:
+    # Torque 2.5: -10 (JOB_EXEC_OVERLIMIT) for any limit; 4.0 and later: -10 memory only.
+    record = {"job_state": "C", "exit_status": "-10", "Resource_List.walltime": "00:10:00"}
+    ran_out = {**record, "resources_used.walltime": "00:10:01"}
+    assert parse.map_record(ran_out)[0] is JobState.TIMEOUT
+    assert parse.map_record({**record, "resources_used.walltime": "00:00:09"})[0] is (
+        JobState.OUT_OF_MEMORY
+    )

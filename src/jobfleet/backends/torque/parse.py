@@ -144,4 +144,9 @@ def map_record(attrs: Mapping[str, str]) -> Element:
     text = attrs.get("exit_status")
     status = int(text) if text is not None and re.fullmatch(r"-?\d+", text) else None
     limit = parse_seconds(attrs.get("Resource_List.walltime", ""))
+    used = parse_seconds(attrs.get("resources_used.walltime", ""))
+    if status == -10 and limit is not None and used is not None and used + 1 >= limit:
+        # Torque before 4 had one code, -10 (JOB_EXEC_OVERLIMIT), for every limit: a
+        # job that ran to its walltime was killed for that, not for its memory.
+        return JobState.TIMEOUT, None, walltime_exceeded(limit)
     return map_exit(status, attrs.get("comment", ""), limit)
