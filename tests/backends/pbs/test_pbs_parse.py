@@ -504,3 +504,15 @@ def test_a_qstat_without_json_is_read_in_the_text_form(tmp_path: Path) -> None:
     assert backend.poll([target(jid("1002"), tmp_path)])[jid("1002")].state is F
     backend.poll([target(jid("1002"), tmp_path)])
     assert ["-F" in call for call in runner.calls] == [True, False, False]
+
+
+def test_older_pbs_limits_are_read_from_its_own_numbers() -> None:
+    # Before OpenPBS 22.05 a MOM's kill at a limit is only "killed by signal".
+    base = {"job_state": "F", "substate": "92", "Exit_status": "265"}
+    wall = {"Resource_List.walltime": "00:10:00", "resources_used.walltime": "00:10:00"}
+    assert parse.map_record({**base, **wall})[:2] == (T, 137)
+    mem = {"Resource_List.mem": "1gb", "resources_used.mem": "1048600kb"}
+    assert parse.map_record({**base, **mem})[0] is M
+    within = {"Resource_List.mem": "1gb", "resources_used.mem": "1000kb"}
+    assert parse.map_record({**base, **within})[:2] == (F, 137)
+    assert parse.map_record({**base, **wall, "substate": "91"})[0] is X  # qdel'ed

@@ -264,12 +264,20 @@ def map_record(attrs: Mapping[str, str]) -> Element:
             reason = "suspended"
         return state, None, reason
     status = _int(attrs.get("Exit_status"))
-    return map_exit(
-        status,
-        attrs.get("substate") == _TERMINATED,
-        parse_seconds(attrs.get("Resource_List.walltime", "")),
-        attrs.get("depend", ""),
-    )
+    terminated = attrs.get("substate") == _TERMINATED
+    limit = parse_seconds(attrs.get("Resource_List.walltime", ""))
+    if status is not None and status >= 256 and not terminated:
+        # PBS before OpenPBS 22.05 (no JOB_EXEC_KILL_* codes) reports a job its MOM
+        # killed at a limit as killed by a signal: its own numbers say which limit.
+        used = parse_seconds(attrs.get("resources_used.walltime", ""))
+        if limit is not None and used is not None and used + 1 >= limit:
+            return JobState.TIMEOUT, 128 + status - 256, walltime_exceeded(limit)
+        peak = parse_size(attrs.get("resources_used.mem", ""))
+        asked = parse_size(attrs.get("Resource_List.mem", ""))
+        if peak is not None and asked is not None and peak > asked:
+            why = f"{MEMORY_EXCEEDED} (mem): {peak // 2**20} MiB > {asked // 2**20} MiB"
+            return JobState.OUT_OF_MEMORY, 128 + status - 256, why
+    return map_exit(status, terminated, limit, attrs.get("depend", ""))
 
 
 def records_seen(
