@@ -69,7 +69,7 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 def test_builtin_backends_come_from_entry_points() -> None:
     found = catalog.available()
-    assert list(found)[:4] == ["local", "lsf", "sge", "slurm"]
+    assert list(found)[:6] == ["local", "lsf", "pbs", "sge", "slurm", "torque"]
     for name, backend in found.items():
         assert isinstance(backend, BackendType) and backend.name == name
         # Each settings field's default is its YAML default, converted.
@@ -99,6 +99,10 @@ def test_builtin_capabilities_as_docs_backends_md_lists_them(tmp_path: Path) -> 
         assert local.capabilities == Capabilities(
             accounting=False, shared_queue=False, polls_scheduler=False
         )
+        pbs = found["pbs"].create(found["pbs"].settings(), runner=None, home=tmp_path)
+        assert pbs.capabilities == Capabilities(listed_indices=False, submit_in_flight_s=60.0)
+        torque = found["torque"].create(found["torque"].settings(), runner=None, home=tmp_path)
+        assert torque.capabilities == Capabilities(submit_in_flight_s=60.0)
     finally:
         local.close()
 
@@ -107,7 +111,7 @@ def test_an_unknown_backend_lists_the_installed_ones() -> None:
     with pytest.raises(ConfigError) as info:
         catalog.get("slrum")
     assert "did you mean 'slurm'?" in str(info.value)
-    assert "choose one of local, lsf, sge, slurm" in str(info.value)
+    assert "choose one of local, lsf, pbs, sge, slurm, torque" in str(info.value)
 
 
 def test_a_backend_from_another_package_runs_jobs_end_to_end(

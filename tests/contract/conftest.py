@@ -8,6 +8,7 @@ the contract items that do not apply to it, each with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -61,6 +62,8 @@ BACKENDS = [
     BackendUnderTest("fakeslurm", home="fakeslurm_home", walltime="3s", submit_command="sbatch"),
     # bsub -W counts whole minutes: the shortest limit is a minute.
     BackendUnderTest("fakelsf", home="fakelsf_home", walltime="1m", submit_command="bsub"),
+    BackendUnderTest("fakepbs", "fakepbs_home", "3s", "qsub", native_id=r"[0-9]+\.fakepbs"),
+    BackendUnderTest("faketorque", "faketorque_home", "3s", "qsub", native_id=r"[0-9]+\.fakepbs"),
 ]
 
 #: The fake LSF's configuration: its unit given (no lsf.conf is read), quick polls.
@@ -138,3 +141,54 @@ def fakelsf_home(jf_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     yield jf_home
     lsfd.send_signal(signal.SIGTERM)  # it kills the jobs still running
     lsfd.wait(timeout=30)
+
+
+PBS_CONFIG = """\
+backend: {dialect}
+wait:
+  poll_interval: 0.5s
+  min_gap: 0.2s
+{dialect}:
+  command_timeout: 30s
+  retry_backoff: 0.5s
+{extra}"""
+
+
+@contextlib.contextmanager
+def _fake_pbs(
+    dialect: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: str = ""
+) -> Iterator[None]:
+    """The fake PBS (or Torque) programs of tests/shims first on PATH, its server
+    running the jobs, and a configuration for that backend."""
+    state = tmp_path / f"fake{dialect}"
+    state.mkdir()
+    Path(os.environ["JOBFLEET_CONFIG"]).write_text(PBS_CONFIG.format(dialect=dialect, extra=extra))
+    monkeypatch.setenv("PATH", f"{SHIMS / 'pbsbin'}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKEPBS_STATE", str(state / "state.json"))
+    monkeypatch.setenv("FAKEPBS_PYTHON", sys.executable)
+    monkeypatch.setenv("FAKEPBS_DIALECT", dialect)
+    if dialect == "torque":  # the limit of old servers and site filters: names are cut
+        monkeypatch.setenv("FAKEPBS_NAME_LIMIT", "15")
+    with (state / "server.log").open("w") as log:
+        server = subprocess.Popen(
+            [sys.executable, str(SHIMS / "fakepbs.py"), "server"],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    yield
+    server.send_signal(signal.SIGTERM)  # it kills the jobs still running
+    server.wait(timeout=30)
+
+
+@pytest.fixture
+def fakepbs_home(jf_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    with _fake_pbs("pbs", tmp_path, monkeypatch):
+        yield jf_home
+
+
+@pytest.fixture
+def faketorque_home(
+    jf_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    with _fake_pbs("torque", tmp_path, monkeypatch, "  name_limit: 15\n"):
+        yield jf_home

@@ -236,9 +236,9 @@ def test_a_backend_name_without_an_implementation_is_a_config_error(
 ) -> None:
     # A name is known only with its implementation (the catalog's entry points).
     with pytest.raises(ConfigError) as info:
-        fleet.backend("pbs")
-    assert "choose one of local, lsf, sge, slurm" in str(info.value)
-    assert "pbs" not in [b.name for b in fleet._backends.made()]
+        fleet.backend("pbspro")
+    assert "choose one of local, lsf, pbs, sge, slurm, torque" in str(info.value)
+    assert "pbspro" not in [b.name for b in fleet._backends.made()]
 
 
 class SettlingBackend(FakeBackend):

@@ -23,7 +23,7 @@ from jobfleet.engine.options import (
 from support.cli import jf
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "options.md"
-BACKENDS = ["local", "slurm", "sge", "lsf"]
+BACKENDS = ["local", "slurm", "sge", "lsf", "pbs", "torque"]
 #: The machine docs/options.md describes for the local backend.
 DOC_MACHINE = {"local.cores": 64, "local.memory": "256G", "local.gpus": 8}
 

@@ -18,10 +18,12 @@ from jobfleet.backends.local import request as local_request
 from jobfleet.backends.local.plan import Amount
 from jobfleet.backends.local.request import check_local_request, local_amount
 from jobfleet.backends.lsf.directives import MAPPING as LSF_MAPPING
+from jobfleet.backends.pbs.directives import MAPPING as PBS_MAPPING
 from jobfleet.backends.sge import SGE, SgeSettings, sge_directives
 from jobfleet.backends.sge.directives import MAPPING as SGE_MAPPING
 from jobfleet.backends.slurm import SLURM, slurm_directives
 from jobfleet.backends.slurm.directives import MAPPING as SLURM_MAPPING
+from jobfleet.backends.torque.directives import MAPPING as TORQUE_MAPPING
 from jobfleet.config import load_config
 from jobfleet.errors import ConfigError, SpecError
 from jobfleet.resources import KEY_DOCS, Resources
@@ -357,6 +359,8 @@ MAPPINGS = {
     "Grid Engine": SGE_MAPPING,
     "local": local_request.MAPPING,
     "LSF": LSF_MAPPING,
+    "PBS": PBS_MAPPING,
+    "Torque": TORQUE_MAPPING,
 }
 
 

@@ -24,9 +24,11 @@ from hypothesis import strategies as st
 
 import jobfleet.script
 from jobfleet.backends.lsf import LsfSettings, lsf_dialect
+from jobfleet.backends.pbs import PBS
 from jobfleet.backends.sge import SgeSettings, sge_dialect
 from jobfleet.backends.sge.directives import SGE
 from jobfleet.backends.slurm import SLURM
+from jobfleet.backends.torque import TORQUE
 from jobfleet.environment import Environment
 from jobfleet.errors import BackendError, SpecError
 from jobfleet.jobdir import exit_code_path, started_path, stream_path
@@ -304,6 +306,42 @@ CASES.update(
                 environment=Environment.of(setup=["ulimit -c 0"], export_env=False),
             ),
             LSF_SITE,
+        ),
+        "pbs_layout_mpirun": (
+            JobSpec(
+                MPI_JOB, name="mpi", resources=LAYOUT.merged(gpus_per_node=2, launcher="mpirun")
+            ),
+            PBS,
+        ),
+        "pbs_site": (
+            JobSpec(["true"], name="site", resources=SITE.merged(qos=None, reservation="R12")),
+            PBS,
+        ),
+        "pbs_array": (
+            JobSpec(
+                ["./run"], array=parse_array("0-8:2%3"), environment=Environment.of(scratch=True)
+            ),
+            PBS,
+        ),
+        "torque_layout_mpiexec": (
+            JobSpec(MPI_JOB, name="mpi", resources=LAYOUT.merged(launcher="mpiexec")),
+            TORQUE,
+        ),
+        "torque_site": (
+            JobSpec(
+                ["true"],
+                name="site",
+                resources=SITE.merged(qos=None, reservation=None, licenses=()),
+            ),
+            TORQUE,
+        ),
+        "torque_array": (
+            JobSpec(
+                ["./run"],
+                array=parse_array("1-3,7%2"),
+                environment=Environment.of(export_env=False),
+            ),
+            TORQUE,
         ),
         "local_tasks_mpiexec": (
             JobSpec(MPI_JOB, name="mpi", resources=Resources.of(tasks=3, launcher="mpiexec")),

@@ -19,7 +19,7 @@ __jf_tag="${JOBFLEET_ARRAY_INDEX:+.$JOBFLEET_ARRAY_INDEX}"
 # One write(2) of a few bytes, ending in a newline: readers take the file
 # only once it ends with one. (No temporary file and mv: a fork per job.)
 __jf_record() {
-    printf '%s\n' "$1" >"$__jf_dir/exit_code$__jf_tag"
+    printf '%s\n' "$1" >|"$__jf_dir/exit_code$__jf_tag"
 }
 
 # Append both streams to the job's output files.
@@ -31,22 +31,45 @@ fi
 
 # The job's environment set-up. A step that fails ends the job here: the
 # reason in setup_failed, exit status 195, neither command nor epilogue run.
+__jf_scratch=
 __jf_setup_failed() {
-    printf '%s\n' "$1" >"$__jf_dir/setup_failed$__jf_tag"
+    trap - EXIT
+    printf '%s\n' "$1" >|"$__jf_dir/setup_failed$__jf_tag"
     printf 'jobfleet: %s; the command was not run\n' "$1" >&2
     __jf_record 195
     exit 195
 }
-{
-ulimit -c 0
-} || __jf_setup_failed 'prologue line 1 failed: ulimit -c 0'" (exit status $?)"
+# A signal during the set-up (a cancel's or a time limit's SIGTERM, a warning
+# signal) ends the job here, recorded as a command it ended would be: 128+N
+# (Linux numbers). No setup_failed: the set-up did nothing wrong.
+__jf_interrupted() {
+    trap - EXIT
+    printf 'jobfleet: the set-up was interrupted by SIG%s (a cancel or a time limit?); the command was not run\n' "$2" >&2
+    __jf_record "$1"
+    exit "$1"
+}
+trap '__jf_interrupted 129 HUP' HUP
+trap '__jf_interrupted 130 INT' INT
+trap '__jf_interrupted 131 QUIT' QUIT
+trap '__jf_interrupted 143 TERM' TERM
+trap '__jf_interrupted 138 USR1' USR1
+trap '__jf_interrupted 140 USR2' USR2
+# Whatever else ends the script during the set-up (an exit, or set -e and a
+# failing command, in an env file or a prologue line) fails it the same way.
+__jf_step='the set-up'
+trap '__jf_setup_failed "$__jf_step ended the job script (exit status $?)"' EXIT
+__jf_step='prologue line 1'
+command eval 'ulimit -c 0' || __jf_setup_failed 'prologue line 1 failed: ulimit -c 0'" (exit status $?)"
+__jf_step=
+trap - EXIT
 
 # This script outlives signals meant for the command (a scheduler's SIGTERM,
 # a --signal for a graceful stop), so that it records how the command ended.
 # Trapped, not ignored: the command gets each signal with its default action.
 trap : HUP INT QUIT TERM USR1 USR2
-# Not exec'd: the script needs the command's exit status.
-( './run' )
-__jf_rc=$?
+# Not exec'd: the script needs the command's exit status. Tested (||), so that
+# a set -e from the set-up cannot end the script before it records it.
+__jf_rc=0
+( './run' ) || __jf_rc=$?
 __jf_record "$__jf_rc"
 exit "$__jf_rc"

@@ -15,7 +15,7 @@ __jf_tag="${JOBFLEET_ARRAY_INDEX:+.$JOBFLEET_ARRAY_INDEX}"
 # One write(2) of a few bytes, ending in a newline: readers take the file
 # only once it ends with one. (No temporary file and mv: a fork per job.)
 __jf_record() {
-    printf '%s\n' "$1" >"$__jf_dir/exit_code$__jf_tag"
+    printf '%s\n' "$1" >|"$__jf_dir/exit_code$__jf_tag"
 }
 
 # Append both streams to the job's output files.
@@ -29,8 +29,9 @@ fi
 # a --signal for a graceful stop), so that it records how the command ended.
 # Trapped, not ignored: the command gets each signal with its default action.
 trap : HUP INT QUIT TERM USR1 USR2
-# Not exec'd: the script needs the command's exit status.
-( mpiexec -np "$((${LSB_DJOB_NUMPROC:-2} / 2))" './simulate' --input 'in put.dat' )
-__jf_rc=$?
+# Not exec'd: the script needs the command's exit status. Tested (||), so that
+# a set -e from the set-up cannot end the script before it records it.
+__jf_rc=0
+( mpiexec -np "$((${LSB_DJOB_NUMPROC:-2} / 2))" './simulate' --input 'in put.dat' ) || __jf_rc=$?
 __jf_record "$__jf_rc"
 exit "$__jf_rc"

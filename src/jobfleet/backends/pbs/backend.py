@@ -1,0 +1,240 @@
+"""PBS Pro / OpenPBS: qsub, qstat, qselect, qdel and qsig, as argv lists.
+
+All I/O, retries and the polling rule are in
+:class:`~jobfleet.backends.command.CommandBackend`; the output is read by the pure
+functions of :mod:`.parse`. What PBS does differently (docs/pbs-notes.md):
+
+* ``qstat -x`` shows finished jobs too (the server's job history): the queue call is
+  also the accounting call, and a job missing from it has no record anywhere.
+* ``qstat -F json`` is invalid JSON on many servers (environment values), and master
+  prints only the first of several jobs: the text form is asked instead, once for that
+  poll and for every later one (``pbs.status_format``).
+* Names are cut to the server's limit keeping the unique ``jf<token>-<id>`` head.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Sequence
+
+from jobfleet.backends.base import Capabilities, PollTarget, QueueEntry, SubmitRequest, user_name
+from jobfleet.backends.command import CommandBackend, PollContext, Seen, command_failed
+from jobfleet.backends.jobfiles import from_exit_files
+from jobfleet.backends.pbs import parse
+from jobfleet.backends.pbs.directives import PbsSettings, pbs_dialect, pbs_directives
+from jobfleet.errors import CommandError, SpecError, SubmitError
+from jobfleet.runner import CommandResult, Runner
+from jobfleet.script import Dialect
+from jobfleet.spec import DepKind, JobSpec
+from jobfleet.states import JobState
+
+__all__ = ["DEPEND_WORDS", "PbsBackend", "cut_name"]
+
+#: ``-W depend=`` words (qsub(1B); Torque's are the same for jobs).
+DEPEND_WORDS = {
+    DepKind.AFTER_OK: "afterok",
+    DepKind.AFTER_NOT_OK: "afternotok",
+    DepKind.AFTER_ANY: "afterany",
+}
+TRANSIENT_SUBMIT = (
+    "Maximum number of jobs already in queue",
+    "cannot connect to server",
+    "Connection refused",
+    "pbs_iff",
+    "timed out",
+    "Server busy",
+    "try again",
+)
+#: qstat without ``-F`` (PBS Pro before 14): its getopt's complaint.
+_NO_JSON = re.compile(r"invalid option|illegal option|unrecognized option|usage:", re.IGNORECASE)
+_GONE = ("Job has finished", "Unknown Job Id", "Request invalid for state of job")
+
+
+def cut_name(name: str, limit: int) -> str:
+    """``name`` cut to ``limit`` characters, keeping its unique ``jf<token>-<id>`` head
+    (see :mod:`jobfleet.naming`): the rest is only for people.
+
+    >>> cut_name("jfab12cd34-17-train_model", 15)
+    'jfab12cd34-17-t'
+    """
+    if len(name) <= limit:
+        return name
+    head, sep, rest = name.partition("-")
+    unique = f"{head}{sep}{rest.partition('-')[0]}"
+    if len(unique) > limit:
+        raise SpecError(
+            "name",
+            f"the scheduler takes names of at most {limit} characters, too few for "
+            f"jobfleet's unique part {unique!r}; raise the backend's name_limit",
+        )
+    return name[:limit].rstrip("-.") if len(name[:limit]) > len(unique) else unique
+
+
+class PbsBackend(CommandBackend):
+    """Jobs on a PBS Pro or OpenPBS cluster, through its command-line tools."""
+
+    name = "pbs"
+    capabilities = Capabilities(
+        listed_indices=False,  # -J a-b[:step], one range
+        accounting=True,  # qstat -x: the server's job history (the queue call itself)
+    )
+
+    #: How this scheduler's records read (Torque's differ).
+    record_state = staticmethod(parse.map_record)
+    record_time = staticmethod(parse.ctime_text)
+
+    def __init__(self, runner: Runner | None = None, settings: PbsSettings | None = None):
+        self.pbs_settings = settings or PbsSettings()
+        super().__init__(runner, self.pbs_settings)
+        # Once qstat's JSON was unreadable, the text form is asked directly: knowledge
+        # about the server kept across polls, not a poll's state.
+        self._text_only = self.pbs_settings.status_format == "text"
+        self._lock = threading.Lock()
+
+    def script_dialect(self) -> Dialect:
+        return pbs_dialect(self.pbs_settings)
+
+    def check_request(self, spec: JobSpec) -> None:
+        # The directives raise SpecError naming the field PBS cannot express.
+        pbs_directives(spec, self.pbs_settings)
+
+    def scheduler_name(self, name: str) -> str:
+        return cut_name(name, self.pbs_settings.name_limit)
+
+    # -- submit ---------------------------------------------------------------------
+
+    def submit(self, request: SubmitRequest) -> str:
+        try:
+            self.scheduler_name(request.name)
+        except SpecError as exc:
+            raise SubmitError(request.name, str(exc)) from None
+        return super().submit(request)
+
+    def submit_argv(self, request: SubmitRequest) -> list[str]:
+        out = "pbs.^array_index^.out" if request.spec.array is not None else "pbs.out"
+        argv = ["qsub", "-N", self.scheduler_name(request.name)]
+        argv += ["-o", f"{request.job_dir}/{out}", "-j", "oe"]
+        clauses = [
+            ":".join([DEPEND_WORDS[kind], *ids]) for kind, ids in request.dependencies if ids
+        ]
+        if clauses:
+            argv += ["-W", f"depend={','.join(clauses)}"]
+        argv += list(request.spec.resources.extra_args)
+        argv.append(request.script_path)
+        return argv
+
+    def parse_submit(self, result: CommandResult) -> str:
+        return parse.parse_submit(result)
+
+    def submit_is_transient(self, result: CommandResult) -> bool:
+        return any(text in result.stderr for text in TRANSIENT_SUBMIT)
+
+    def find_by_name_argv(self, name: str) -> list[str]:
+        return ["qselect", "-x", "-N", self.scheduler_name(name)]
+
+    def parse_find_by_name(self, result: CommandResult, name: str) -> str | None:
+        return parse.parse_find_by_name(result)
+
+    # -- polling --------------------------------------------------------------------
+
+    def queue_argv(self, native_ids: Sequence[str]) -> list[str]:
+        with self._lock:
+            text = self._text_only
+        return ["qstat", "-f", "-x", "-t", *([] if text else ["-F", "json"]), *native_ids]
+
+    def read_queue(self, result: CommandResult, ctx: PollContext) -> Seen:
+        if "-F" in result.argv and not result.ok and _NO_JSON.search(result.stderr):
+            records = self._text_instead(ctx, "this qstat has no -F json")
+        elif "-F" not in result.argv:
+            _check(result)
+            records = parse.read_text(result.stdout)
+        else:
+            _check(result)
+            try:
+                records = parse.read_json(result.stdout) if result.stdout.strip() else []
+            except parse.UnreadableJson as exc:
+                records = self._text_instead(ctx, str(exc))
+            else:
+                answered = {parse.job_key(job_id)[0] for job_id, _ in records}
+                told = parse.unknown_ids(result.stderr) | parse.finished_ids(result.stderr)
+                if any(n not in answered and n not in told for n in ctx.ids):
+                    # Some servers' JSON holds only the first of several jobs.
+                    records = self._text_instead(ctx, "qstat -F json left out jobs")
+        seen = parse.records_seen(records, ctx, parse.map_record, parse.ctime_text)
+        for native_id in parse.finished_ids(result.stderr):
+            target = ctx.targets.get(native_id)
+            if target is not None and native_id not in seen:
+                found = from_exit_files(target, {})
+                seen[native_id] = found or {
+                    None: (JobState.UNKNOWN, None, "finished; PBS kept no record of how")
+                }
+        return seen
+
+    def _text_instead(self, ctx: PollContext, why: str) -> list[parse.Record]:
+        """The text form of the same qstat, from now on (one more call, this once)."""
+        with self._lock:
+            first = not self._text_only
+            self._text_only = True
+        if first:
+            self.warn_once("pbs-json", "pbs: %s; reading qstat's text form from now on", why)
+        result = self.run(self.queue_argv(ctx.ids))
+        _check(result)
+        return parse.read_text(result.stdout)
+
+    def list_queue(self, all_users: bool = False) -> list[QueueEntry]:
+        # The text form: qstat -u conflicts with -F json on some versions (openpbs #2675).
+        result = self.run(["qstat", "-f", "-t"])
+        _check(result)
+        user = None if all_users else user_name()
+        records = parse.read_text(result.stdout)
+        return parse.queue_entries(records, self.record_state, self.record_time, user, time.time())
+
+    def accounting_argv(self, targets: Sequence[PollTarget]) -> list[str] | None:
+        return None  # the queue call (qstat -x) holds the history already
+
+    def read_accounting(self, result: CommandResult, ctx: PollContext) -> Seen:
+        return {}
+
+    # -- cancel ---------------------------------------------------------------------
+
+    def cancel_argv(
+        self, native_ids: Sequence[str], indices: Sequence[int] | None, signal: str | None
+    ) -> list[str]:
+        ids = list(native_ids)
+        if indices:
+            ids = [element_id(n, i) for n in native_ids for i in indices]
+        if signal is not None:
+            return ["qsig", "-s", signal_name(signal), *ids]
+        return ["qdel", *ids]
+
+    def cancel_ok(self, result: CommandResult) -> bool:
+        # A job that ended already is no error: the goal is reached.
+        text = result.stdout + result.stderr
+        return result.ok or any(words in text for words in _GONE)
+
+
+def _check(result: CommandResult) -> None:
+    """CommandError when qstat failed without answering about any job (an unknown
+    id makes it exit 153 while it still prints the others)."""
+    if result.ok or result.stdout.strip():
+        return
+    if not parse.unknown_ids(result.stderr) | parse.finished_ids(result.stderr):
+        raise command_failed(result)
+
+
+def element_id(native_id: str, index: int) -> str:
+    """``1010[3].server`` for element 3 of ``1010[].server``."""
+    if "[]" not in native_id:
+        raise CommandError((), f"{native_id} is no array job; it has no element {index}")
+    return native_id.replace("[]", f"[{index}]", 1)
+
+
+def signal_name(signal: str) -> str:
+    """A signal as qsig takes it: ``SIGTERM`` or a number (names without SIG are
+    refused by some versions)."""
+    text = signal.strip().upper()
+    if text.isdigit():
+        return text
+    return text if text.startswith("SIG") else f"SIG{text}"

@@ -1,0 +1,109 @@
+"""The fake PBS and Torque programs (tests/shims/fakepbs.py) refuse what the real ones
+refuse and answer in the formats the parsers read from the real ones' fixtures; the
+contract suite runs jobs through them (tests/contract)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jobfleet.backends import formats
+from jobfleet.backends.pbs import parse
+from jobfleet.backends.pbs.probe import pbs_formats
+from jobfleet.backends.torque.probe import torque_formats
+from shims import fakepbs
+
+BIN = Path(__file__).parents[2] / "shims" / "pbsbin"
+
+
+def run(
+    tmp_path: Path, dialect: str, *argv: str, limit: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "FAKEPBS_STATE": str(tmp_path / "state.json"),
+        "FAKEPBS_PYTHON": sys.executable,
+        "FAKEPBS_DIALECT": dialect,
+    }
+    if limit is not None:
+        env["FAKEPBS_NAME_LIMIT"] = limit
+    return subprocess.run([str(BIN / argv[0]), *argv[1:]], capture_output=True, text=True, env=env)
+
+
+@pytest.fixture
+def script(tmp_path: Path) -> str:
+    path = tmp_path / "job.sh"
+    path.write_text("#!/bin/bash\n#PBS -S /bin/bash\n#PBS -l walltime=00:01:00\ntrue\n")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("dialect", "args", "message"),
+    [
+        ("pbs", ["-J", "5"], "qsub: illegal -J value"),
+        ("pbs", ["-J", "5-5"], "qsub: illegal -J value"),
+        ("pbs", ["-J", "1,3"], "qsub: illegal -J value"),
+        ("pbs", ["-t", "1-3"], "qsub: invalid option -- 't'"),
+        ("pbs", ["-Z"], "qsub: invalid option -- 'Z'"),
+        ("torque", ["-t", "1-9:2"], "qsub: illegal -t value"),
+        ("torque", ["-J", "1-3"], "qsub: invalid option -- 'J'"),
+        ("torque", ["-N", "jfab12cd34-1-xy"], None),
+        ("torque", ["-N", "jfab12cd34-1-xyz"], "qsub: illegal -N value"),
+    ],
+)
+def test_qsub_refuses_what_the_real_one_refuses(
+    tmp_path: Path, script: str, dialect: str, args: list[str], message: str | None
+) -> None:
+    proc = run(tmp_path, dialect, "qsub", *args, script, limit="15")
+    if message is None:
+        assert proc.returncode == 0 and proc.stdout.strip() == "1.fakepbs"
+    else:
+        assert proc.returncode == 2 and message in proc.stderr and not proc.stdout
+
+
+def test_pbs_answers_in_the_formats_of_the_real_one(tmp_path: Path, script: str) -> None:
+    assert run(tmp_path, "pbs", "qsub", "-J", "1-3%2", script).stdout == "1[].fakepbs\n"
+    text = run(tmp_path, "pbs", "qstat", "-f", "-x", "-t", "1[].fakepbs").stdout
+    as_json = run(tmp_path, "pbs", "qstat", "-f", "-x", "-t", "-F", "json", "1[].fakepbs").stdout
+    assert formats.read_saved(pbs_formats(), text).format.name == "qstat-text"
+    assert formats.read_saved(pbs_formats(), as_json).format.name == "qstat-json"
+    ids = [job_id for job_id, _ in parse.read_json(as_json)]
+    assert ids == ["1[].fakepbs", "1[1].fakepbs", "1[2].fakepbs", "1[3].fakepbs"]
+    unknown = run(tmp_path, "pbs", "qstat", "-f", "-x", "9.fakepbs")
+    assert unknown.returncode == 153 and parse.unknown_ids(unknown.stderr) == {"9.fakepbs"}
+    assert run(tmp_path, "pbs", "qstat", "--version").stdout.startswith("pbs_version = ")
+
+
+def test_torque_answers_in_the_formats_of_the_real_one(tmp_path: Path, script: str) -> None:
+    assert run(tmp_path, "torque", "qsub", "-t", "1-2,5%1", script).stdout == "1[].fakepbs\n"
+    xml = run(tmp_path, "torque", "qstat", "-x", "-t").stdout
+    text = run(tmp_path, "torque", "qstat", "-f", "-t").stdout
+    assert formats.read_saved(torque_formats(), xml).format.name == "qstat-xml"
+    saved = formats.read_saved(torque_formats(), text)
+    assert saved.format.name == "qstat-text"
+    assert sorted(j["index"] for j in saved.jobs()) == [1, 2, 5]
+    assert run(tmp_path, "torque", "qselect", "-N", "job.sh").stdout == "1[].fakepbs\n"
+
+
+# Values as qstat prints them: no empty pieces between commas (its strtok drops
+# them), no newline or tab (kept raw by the real qstat, and read back as such).
+_piece = st.text(
+    st.characters(min_codepoint=33, max_codepoint=126, exclude_characters=","),
+    min_size=1,
+    max_size=120,
+)
+
+
+@given(st.lists(_piece, min_size=1, max_size=6), st.sampled_from([77, 78]))
+@settings(max_examples=200, deadline=None)
+def test_wrapped_values_read_back_exactly(pieces: list[str], limit: int) -> None:
+    value = ",".join(pieces)
+    lines = fakepbs._text("1.s", [("Variable_List", value), ("job_state", "Q")], limit)
+    ((_, attrs),) = parse.read_text("\n".join(lines))
+    assert attrs == {"Variable_List": value, "job_state": "Q"}

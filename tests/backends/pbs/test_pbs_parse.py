@@ -1,0 +1,518 @@
+"""The PBS backend's parsers, directives and polling, driven by the fixtures of
+``tests/backends/pbs/fixtures/22.05`` (built to OpenPBS 22.05's printing code: see SOURCES
+there and docs/pbs-notes.md). No cluster is needed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobfleet.backends import formats
+from jobfleet.backends.base import PollTarget, SubmitRequest
+from jobfleet.backends.command import PollContext
+from jobfleet.backends.pbs import BACKEND, PbsSettings, parse, pbs_directives
+from jobfleet.backends.pbs import probe as pbs_probe
+from jobfleet.backends.pbs.backend import PbsBackend, cut_name
+from jobfleet.errors import CommandError, SpecError, SubmitError
+from jobfleet.jobdir import exit_code_path
+from jobfleet.runner import CommandResult, ScriptedRunner
+from jobfleet.spec import DepKind, JobSpec, Resources, parse_array
+from jobfleet.states import JobState
+
+FIXTURES = Path(__file__).parent / "fixtures" / "22.05"
+SERVER = "pbs-head.cluster.example.org"
+C, F, X, T, M = (
+    JobState.COMPLETED,
+    JobState.FAILED,
+    JobState.CANCELLED,
+    JobState.TIMEOUT,
+    JobState.OUT_OF_MEMORY,
+)
+
+
+def text(name: str) -> str:
+    return (FIXTURES / name).read_text(encoding="utf-8")
+
+
+def result(
+    stdout: str, rc: int = 0, stderr: str = "", argv: tuple[str, ...] = ("qsub",)
+) -> CommandResult:
+    return CommandResult(argv, rc, stdout, stderr)
+
+
+def jid(number: str) -> str:
+    return f"{number}.{SERVER}"
+
+
+# -- qsub ----------------------------------------------------------------------------------
+
+
+def test_qsub_prints_the_id_with_the_server_name_dots_and_all() -> None:
+    assert parse.parse_submit(result(text("qsub.out"))) == jid("1001")
+    assert parse.parse_submit(result(text("qsub-array.out"))) == "1010[]." + SERVER
+
+
+def test_lines_before_the_id_are_not_the_id() -> None:
+    assert parse.parse_submit(result(text("qsub-site-message.out"))) == jid("1013")
+
+
+def test_no_id_is_an_error_not_a_guess() -> None:
+    with pytest.raises(CommandError, match="no job id"):
+        parse.parse_submit(result("Job submitted.\n"))
+
+
+def test_an_element_id_belongs_to_its_array() -> None:
+    assert parse.job_key(f"1010[3].{SERVER}") == (f"1010[].{SERVER}", 3)
+    assert parse.job_key(f"1010[].{SERVER}") == (f"1010[].{SERVER}", None)
+    assert parse.job_key(jid("1001")) == (jid("1001"), None)
+
+
+# -- the two forms of qstat -f -------------------------------------------------------------
+
+
+def test_the_text_and_the_json_form_say_the_same() -> None:
+    by_text = parse.read_text(text("qstat-fxt.txt"))
+    by_json = parse.read_json(text("qstat-fxt.json"))
+    assert [j for j, _ in by_text] == [j for j, _ in by_json]
+    assert len(by_text) == 15
+    for (_, a), (_, b) in zip(by_text, by_json, strict=True):
+        a.pop("Variable_List")
+        assert a == b
+
+
+def test_wrapped_values_join_exactly() -> None:
+    first = dict(parse.read_text(text("qstat-fxt.txt")))[jid("1001")]
+    # Cut mid-word at column 78 ("pbs" / ".out"), and after commas.
+    assert (
+        first["Error_Path"] == "login1.cluster.example.org:/home/alice/.jobfleet/jobs/1001/pbs.out"
+    )
+    assert first["comment"].endswith("(node01:ncpus=2:mem=4194304kb) and finished")
+    assert first["Variable_List"].count(",") == 9
+    assert (
+        "PBS_O_PATH=/home/alice/.local/bin:/opt/pbs/bin:/usr/local/sbin:/usr/local/bin:"
+        in (first["Variable_List"])
+    )
+    assert first["Submit_arguments"].endswith("-j oe /home/alice/.jobfleet/jobs/1001/job.sh")
+
+
+def test_a_raw_newline_in_a_value_stays_in_that_value() -> None:
+    ((_, attrs),) = parse.read_text(text("qstat-fxt-invalid-escape.txt"))
+    assert attrs["Variable_List"].endswith("modulecmd bash $*`\n}")
+    assert attrs["job_state"] == "Q"  # nothing after it went astray
+    assert attrs["etime"] == "Sun Dec  6 12:17:01 2026"
+
+
+@pytest.mark.parametrize("name", ["qstat-fxt-invalid-number.json", "qstat-fxt-invalid-escape.json"])
+def test_invalid_json_is_said_so_and_the_text_form_reads(name: str) -> None:
+    with pytest.raises(parse.UnreadableJson):
+        parse.read_json(text(name))
+    ((job_id, attrs),) = parse.read_text(text(name.replace(".json", ".txt")))
+    assert attrs["job_state"] == "Q" and job_id.endswith(SERVER)
+
+
+# -- states and exit codes -------------------------------------------------------------------
+
+EXPECTED = {
+    "1001": (C, 0, None),
+    "1002": (F, 3, None),
+    "1003": (T, None, "walltime limit exceeded (00:10:00)"),
+    "1004": (M, None, "memory limit exceeded (mem)"),
+    "1005": (X, 143, "deleted (qdel): killed by signal 15"),
+    "1006": (X, None, "deleted (qdel) before it ran"),
+    "1007": (JobState.PENDING, None, "held"),
+    "1008": (JobState.PENDING, None, "held by a dependency"),
+    "1009": (JobState.RUNNING, None, None),
+    "1011": (F, 137, "killed by signal 9"),
+}
+
+
+@pytest.mark.parametrize("form", ["qstat-fxt.txt", "qstat-fxt.json"])
+def test_every_job_of_the_fixture_maps(form: str) -> None:
+    records = parse.read_text(text(form)) if form.endswith("txt") else parse.read_json(text(form))
+    ids = [jid(n) for n in EXPECTED] + [f"1010[].{SERVER}"]
+    ctx = PollContext({}, ids)
+    seen = parse.records_seen(records, ctx, parse.map_record, parse.ctime_text)
+    for number, element in EXPECTED.items():
+        assert seen[jid(number)] == {None: element}, number
+    assert seen[f"1010[].{SERVER}"] == {
+        1: (C, 0, None),
+        2: (JobState.RUNNING, None, None),
+        3: (JobState.PENDING, None, None),
+        4: (F, 1, None),
+    }
+    used = ctx.usage[jid("1001")][None]
+    assert used.hosts == ("node01",) and used.wall_time_s == 180.0 and used.cpu_time_s == 118.0
+    assert used.max_memory_bytes == 2**30
+    assert used.ended_at is not None and used.started_at is not None
+    assert used.ended_at - used.started_at == 180.0
+    assert jid("1009") not in ctx.usage  # running: nothing final to say
+    assert ctx.usage[f"1010[].{SERVER}"][1].hosts == ("node01",)
+
+
+@pytest.mark.parametrize(
+    ("status", "terminated", "expected"),
+    [
+        (None, False, (X, None, "ended before it ran (deleted or aborted by PBS)")),
+        (None, True, (X, None, "deleted (qdel) before it ran")),
+        (0, False, (C, 0, None)),
+        (1, False, (F, 1, None)),
+        (255, False, (F, 255, None)),
+        (0, True, (X, 0, "deleted (qdel)")),
+        (271, False, (F, 143, "killed by signal 15")),
+        (271, True, (X, 143, "deleted (qdel): killed by signal 15")),
+        (265, False, (F, 137, "killed by signal 9")),
+        (-29, False, (T, None, "walltime limit exceeded (01:00:00)")),
+        (-27, False, (M, None, "memory limit exceeded (mem)")),
+        (-26, False, (M, None, "memory limit exceeded (vmem)")),
+        (-28, False, (F, None, "CPU time limit exceeded (cput)")),
+        (-3, False, (JobState.PENDING, None, "PBS will retry the job (JOB_EXEC_RETRY)")),
+        (-11, False, (JobState.PENDING, None, "rerun (JOB_EXEC_RERUN)")),
+        (-1, False, (F, None, "PBS could not start the job (JOB_EXEC_FAIL1)")),
+        (-19, False, (X, None, "a hook deleted the job (JOB_EXEC_HOOK_DELETE)")),
+        (-99, False, (F, None, "PBS could not run the job (Exit_status -99)")),
+    ],
+)
+def test_exit_status_never_lies(status: int | None, terminated: bool, expected: Any) -> None:
+    assert parse.map_exit(status, terminated, 3600.0) == expected
+
+
+def test_a_dependent_aborted_by_the_server_never_ran() -> None:
+    aborted = {"job_state": "F", "substate": "93", "depend": "afterok:7.s@s"}
+    assert parse.map_record(aborted) == (X, None, "dependency can never be met (afterok:7.s@s)")
+
+
+@pytest.mark.parametrize(
+    ("letter", "state"),
+    [
+        ("Q", "pending"),
+        ("W", "pending"),
+        ("T", "pending"),
+        ("R", "running"),
+        ("E", "running"),
+        ("B", "running"),
+        ("S", "running"),
+        ("U", "running"),
+        ("M", "unknown"),
+    ],
+)
+def test_every_state_letter_maps(letter: str, state: str) -> None:
+    assert parse.map_record({"job_state": letter})[0].value == state
+
+
+def test_an_unknown_letter_warns_and_is_unknown(caplog: pytest.LogCaptureFixture) -> None:
+    assert parse.map_record({"job_state": "Z"})[0] is JobState.UNKNOWN
+    assert "unknown PBS job state 'Z'" in caplog.text
+
+
+def test_sizes_and_durations() -> None:
+    assert parse.parse_size("4194400kb") == 4194400 * 1024
+    assert parse.parse_size("8b") == 8 and parse.parse_size("1w") == 8
+    assert parse.parse_size("nonsense") is None
+    assert parse.parse_seconds("1:2:3:4") is None
+
+
+# -- directives --------------------------------------------------------------------------------
+
+
+def spec(array: str | None = None, **res: Any) -> JobSpec:
+    return JobSpec(
+        command=["true"],
+        resources=Resources.of(**res),
+        array=parse_array(array) if array else None,
+    )
+
+
+def test_one_chunk_per_node_with_tasks_cores_memory_and_gpus() -> None:
+    out = pbs_directives(
+        spec(nodes=2, tasks_per_node=4, cores=2, memory="16G", gpus=4, walltime="90m")
+    )
+    assert "-l select=2:ncpus=8:mpiprocs=4:mem=16384mb:ngpus=2" in out
+    assert "-l place=scatter" in out and "-l walltime=01:30:00" in out
+    one = pbs_directives(spec(tasks=3, cores=2, memory_per_core="1G", exclusive=True))
+    assert "-l select=1:ncpus=6:mpiprocs=3:mem=6144mb" in one
+    assert "-l place=pack:excl" in one
+
+
+def test_uneven_tasks_become_two_chunk_kinds() -> None:
+    out = pbs_directives(spec(nodes=3, tasks=7))
+    assert "-l select=1:ncpus=3:mpiprocs=3+2:ncpus=2:mpiprocs=2" in out
+
+
+def test_site_options() -> None:
+    out = pbs_directives(
+        spec(
+            account="chem42",
+            mail_to="a@example.org",
+            mail_on=["begin", "fail"],
+            priority=-5,
+            licenses=["matlab:2"],
+            constraint="haswell&ib",
+            begin="2030-01-31T14:00",
+        ),
+        PbsSettings(account_option="P"),
+        now=lambda: datetime(2030, 1, 1),
+    )
+    assert "-P chem42" in out and "-M a@example.org" in out and "-m ba" in out
+    assert "-p -5" in out and "-l matlab=2" in out and "-a 203001311400.00" in out
+    assert "-l select=1:ncpus=1:mpiprocs=1:haswell=True:ib=True" in out
+    assert "-q R123" in pbs_directives(spec(reservation="R123"))
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"qos": "high"}, "resources.qos"),
+        ({"priority": 1024}, "resources.priority"),
+        ({"queue": "workq", "reservation": "R1"}, "resources.reservation"),
+        ({"constraint": "a|b"}, "resources.constraint"),
+        ({"nodes": 2, "tasks_per_node": 1, "gpus": 3}, "resources.gpus"),
+        ({"array": "5"}, "array"),
+        ({"array": "1,2,5"}, "array"),
+    ],
+)
+def test_what_pbs_cannot_express_is_refused_naming_the_field(
+    values: dict[str, Any], field: str
+) -> None:
+    array = values.pop("array", None)
+    with pytest.raises(SpecError) as info:
+        pbs_directives(spec(array, **values))
+    assert info.value.field == field
+
+
+def test_arrays_and_their_throttle() -> None:
+    assert "-J 1-10%2" in pbs_directives(spec("1-10%2"))
+    assert "-J 0-8:2" in pbs_directives(spec("0-8:2"))
+    assert "-J 3-5:2" in pbs_directives(spec("3,5"))
+    with pytest.raises(SpecError) as info:
+        pbs_directives(spec("1-10%2"), PbsSettings(max_run_subjobs=False))
+    assert info.value.field == "array.max_concurrent"
+
+
+# -- the backend: argv, names, polling -----------------------------------------------------------
+
+
+def request(name: str = "jfab12cd34-17-train_model", **kwargs: Any) -> SubmitRequest:
+    return SubmitRequest("17", name, kwargs.pop("spec", spec()), "/j/17/job.sh", "/j/17", **kwargs)
+
+
+def test_submit_argv_names_dependencies_and_output() -> None:
+    backend = PbsBackend(settings=PbsSettings(name_limit=15))
+    argv = backend.submit_argv(
+        request(
+            dependencies=(
+                (DepKind.AFTER_OK, (jid("1"), f"2[].{SERVER}")),
+                (DepKind.AFTER_ANY, (jid("3"),)),
+            )
+        )
+    )
+    assert argv[:3] == ["qsub", "-N", "jfab12cd34-17-t"]
+    assert argv[3:7] == ["-o", "/j/17/pbs.out", "-j", "oe"]
+    assert argv[7:9] == ["-W", f"depend=afterok:{jid('1')}:2[].{SERVER},afterany:{jid('3')}"]
+    arr = backend.submit_argv(request(spec=spec("1-4")))
+    assert "/j/17/pbs.^array_index^.out" in arr
+
+
+def test_names_keep_their_unique_head() -> None:
+    assert cut_name("jfab12cd34-17.2-train", 16) == "jfab12cd34-17.2"
+    assert cut_name("short", 15) == "short"
+    with pytest.raises(SpecError, match="name_limit"):
+        cut_name("jfab12cd34-123456-x", 15)
+
+
+def test_cancel_and_signal_argv() -> None:
+    backend = PbsBackend()
+    assert backend.cancel_argv([f"5[].{SERVER}"], [2, 3], None) == [
+        "qdel",
+        f"5[2].{SERVER}",
+        f"5[3].{SERVER}",
+    ]
+    assert backend.cancel_argv([jid("6")], None, "term") == ["qsig", "-s", "SIGTERM", jid("6")]
+    assert backend.cancel_ok(result("", 35, text("qdel-finished.err")))
+    assert backend.cancel_ok(result("", 153, text("qdel-unknown.err")))
+    assert not backend.cancel_ok(result("", 1, "qdel: Unauthorized Request"))
+
+
+def target(native: str, job_dir: Path, indices: tuple[int, ...] | None = None) -> PollTarget:
+    return PollTarget("1", native, str(job_dir), 0.0, indices)
+
+
+def runner_for(answers: dict[str, Callable[[tuple[str, ...]], CommandResult]]) -> ScriptedRunner:
+    def respond(argv: tuple[str, ...]) -> CommandResult:
+        key = "json" if "-F" in argv else "text"
+        return answers[key](argv)
+
+    return ScriptedRunner(respond)
+
+
+def test_one_qstat_call_answers_for_running_and_finished_jobs(tmp_path: Path) -> None:
+    runner = runner_for({"json": lambda a: CommandResult(a, 0, text("qstat-fxt.json"), "")})
+    backend = PbsBackend(runner)
+    statuses = backend.poll(
+        [
+            target(jid("1001"), tmp_path),
+            target(jid("1009"), tmp_path),
+            target(f"1010[].{SERVER}", tmp_path, (1, 2, 3, 4)),
+        ]
+    )
+    assert runner.count("qstat") == 1 and len(runner.calls) == 1
+    assert runner.calls[0][:7] == ("qstat", "-f", "-x", "-t", "-F", "json", jid("1001"))
+    assert statuses[jid("1001")].state is C and statuses[jid("1001")].usage is not None
+    assert statuses[jid("1009")].state is JobState.RUNNING
+    assert statuses[f"1010[].{SERVER}"].elements[4] == (F, 1, None)
+
+
+def test_unreadable_json_falls_back_to_text_and_stays_there(tmp_path: Path) -> None:
+    runner = runner_for(
+        {
+            "json": lambda a: CommandResult(a, 0, text("qstat-fxt-invalid-escape.json"), ""),
+            "text": lambda a: CommandResult(a, 0, text("qstat-fxt-invalid-escape.txt"), ""),
+        }
+    )
+    backend = PbsBackend(runner)
+    first = backend.poll([target(jid("1021"), tmp_path)])
+    assert first[jid("1021")].state is JobState.PENDING
+    assert ["-F" in call for call in runner.calls] == [True, False]
+    backend.poll([target(jid("1021"), tmp_path)])
+    assert len(runner.calls) == 3 and "-F" not in runner.calls[2]  # one call, the text form
+
+
+def test_json_that_leaves_jobs_out_is_not_believed(tmp_path: Path) -> None:
+    # openpbs issue #2672: master prints only the first of several jobs.
+    only_first = (
+        text("qstat-fxt.json").split(f'        "{jid("1002")}"')[0].rstrip(",\n") + "\n    }\n}\n"
+    )
+    runner = runner_for(
+        {
+            "json": lambda a: CommandResult(a, 0, only_first, ""),
+            "text": lambda a: CommandResult(a, 0, text("qstat-fxt.txt"), ""),
+        }
+    )
+    statuses = PbsBackend(runner).poll(
+        [target(jid("1001"), tmp_path), target(jid("1002"), tmp_path)]
+    )
+    assert statuses[jid("1002")].state is F and len(runner.calls) == 2
+
+
+def test_unknown_ids_fall_to_the_exit_code_file(tmp_path: Path) -> None:
+    Path(exit_code_path(str(tmp_path), None)).write_text("0\n")
+    unknown = f"qstat: Unknown Job Id {jid('999')}\n"
+    runner = runner_for({"json": lambda a: CommandResult(a, 153, "", unknown)})
+    statuses = PbsBackend(runner).poll([target(jid("999"), tmp_path)])
+    assert statuses[jid("999")].state is C
+
+
+def test_a_job_finished_without_its_history_is_not_lost(tmp_path: Path) -> None:
+    told = text("qstat-finished-without-x.err")
+    runner = runner_for({"json": lambda a: CommandResult(a, 35, "", told)})
+    statuses = PbsBackend(runner).poll([target(jid("1001"), tmp_path)])
+    assert statuses[jid("1001")].state is JobState.UNKNOWN
+    assert "finished" in (statuses[jid("1001")].reason or "")
+
+
+def test_a_failed_qstat_is_never_an_answer(tmp_path: Path) -> None:
+    runner = runner_for(
+        {"json": lambda a: CommandResult(a, 1, "", "qstat: cannot connect to server")}
+    )
+    with pytest.raises(CommandError):
+        PbsBackend(runner).poll([target(jid("1001"), tmp_path)])
+
+
+# -- detection and saved output -------------------------------------------------------------
+
+
+def test_detect_tells_pbs_from_torque_and_grid_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pbs_probe, "which", lambda program: "/opt/pbs/bin/qstat")
+    for output, expected in [
+        (text("qstat-version.out"), "22.05.11"),
+        ("Version: 6.1.3\nCommit: abc\n", None),
+        ("", None),
+    ]:
+        runner = ScriptedRunner(
+            lambda a, out=output: CommandResult(a, 0 if out else 2, out, "usage: qstat")
+        )
+        found = BACKEND.detect(runner) if BACKEND.detect else None
+        assert (found.version if found else None) == expected
+    monkeypatch.setattr(pbs_probe, "which", lambda program: None)
+    assert pbs_probe.detect_pbs(ScriptedRunner(lambda a: CommandResult(a, 0, "", ""))) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [
+        ("qsub.out", "qsub"),
+        ("qsub-site-message.out", "qsub"),
+        ("qstat-fxt.json", "qstat-json"),
+        ("qstat-fxt.txt", "qstat-text"),
+        ("qstat-fxt-invalid-number.txt", "qstat-text"),
+    ],
+)
+def test_saved_outputs_are_read_as_a_poll_reads_them(name: str, fmt: str) -> None:
+    saved = formats.read_saved(pbs_probe.pbs_formats(), text(name), backend="pbs")
+    assert saved.format.name == fmt and saved.jobs()
+
+
+def test_invalid_saved_json_says_what_it_looks_like() -> None:
+    with pytest.raises(formats.UnreadableOutputError, match="qstat-json"):
+        formats.read_saved(pbs_probe.pbs_formats(), text("qstat-fxt-invalid-number.json"))
+    torque = (FIXTURES.parents[2] / "torque" / "fixtures" / "6.1" / "qstat-f-t.txt").read_text()
+    with pytest.raises(formats.UnreadableOutputError):
+        formats.read_saved(pbs_probe.pbs_formats(), torque)
+
+
+def test_a_name_the_limit_cannot_hold_is_a_submit_error_before_qsub_runs() -> None:
+    runner = ScriptedRunner(lambda a: CommandResult(a, 0, "1.s\n", ""))
+    backend = PbsBackend(runner, PbsSettings(name_limit=15))
+    with pytest.raises(SubmitError, match="name_limit"):
+        backend.submit(request(name="jfab12cd34-123456-x"))
+    assert runner.calls == []
+
+
+def test_a_refused_submission_says_what_qsub_said() -> None:
+    refused = text("qsub-J-single.err")
+    runner = ScriptedRunner(lambda a: CommandResult(a, 2, "", refused))
+    with pytest.raises(SubmitError, match="illegal -J value") as info:
+        PbsBackend(runner).submit(request())
+    assert not info.value.maybe_submitted and len(runner.calls) == 1
+
+
+def test_a_full_queue_is_tried_again_after_looking_the_job_up(tmp_path: Path) -> None:
+    answers = iter(
+        [
+            CommandResult(("qsub",), 1, "", text("qsub-max-queued.err")),
+            CommandResult(("qselect",), 0, "", ""),  # not submitted: try again
+            CommandResult(("qsub",), 0, text("qsub.out"), ""),
+        ]
+    )
+    runner = ScriptedRunner(lambda a: next(answers))
+    backend = PbsBackend(runner, PbsSettings(retry_backoff_s=0.01))
+    assert backend.submit(request()) == jid("1001")
+    assert [c[0] for c in runner.calls] == ["qsub", "qselect", "qsub"]
+
+
+def test_a_qstat_without_json_is_read_in_the_text_form(tmp_path: Path) -> None:
+    runner = runner_for(
+        {
+            "json": lambda a: CommandResult(a, 2, "", "qstat: invalid option -- 'F'\nusage: ..."),
+            "text": lambda a: CommandResult(a, 0, text("qstat-fxt.txt"), ""),
+        }
+    )
+    backend = PbsBackend(runner)
+    assert backend.poll([target(jid("1002"), tmp_path)])[jid("1002")].state is F
+    backend.poll([target(jid("1002"), tmp_path)])
+    assert ["-F" in call for call in runner.calls] == [True, False, False]
+
+
+def test_older_pbs_limits_are_read_from_its_own_numbers() -> None:
+    # Before OpenPBS 22.05 a MOM's kill at a limit is only "killed by signal".
+    base = {"job_state": "F", "substate": "92", "Exit_status": "265"}
+    wall = {"Resource_List.walltime": "00:10:00", "resources_used.walltime": "00:10:00"}
+    assert parse.map_record({**base, **wall})[:2] == (T, 137)
+    mem = {"Resource_List.mem": "1gb", "resources_used.mem": "1048600kb"}
+    assert parse.map_record({**base, **mem})[0] is M
+    within = {"Resource_List.mem": "1gb", "resources_used.mem": "1000kb"}
+    assert parse.map_record({**base, **within})[:2] == (F, 137)
+    assert parse.map_record({**base, **wall, "substate": "91"})[0] is X  # qdel'ed
