@@ -69,7 +69,7 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 def test_builtin_backends_come_from_entry_points() -> None:
     found = catalog.available()
-    assert list(found)[:3] == ["local", "sge", "slurm"]
+    assert list(found)[:4] == ["htcondor", "local", "sge", "slurm"]
     for name, backend in found.items():
         assert isinstance(backend, BackendType) and backend.name == name
         # Each settings field's default is its YAML default, converted.
@@ -107,7 +107,7 @@ def test_an_unknown_backend_lists_the_installed_ones() -> None:
     with pytest.raises(ConfigError) as info:
         catalog.get("slrum")
     assert "did you mean 'slurm'?" in str(info.value)
-    assert "choose one of local, sge, slurm" in str(info.value)
+    assert "choose one of htcondor, local, sge, slurm" in str(info.value)
 
 
 def test_a_backend_from_another_package_runs_jobs_end_to_end(

@@ -23,7 +23,7 @@ from jobfleet.engine.options import (
 from support.cli import jf
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "options.md"
-BACKENDS = ["local", "slurm", "sge"]
+BACKENDS = ["local", "slurm", "sge", "htcondor"]
 #: The machine docs/options.md describes for the local backend.
 DOC_MACHINE = {"local.cores": 64, "local.memory": "256G", "local.gpus": 8}
 
@@ -82,7 +82,7 @@ def test_the_command_prints_it(jf_home: Path) -> None:
     assert memory["becomes"] == {"slurm": "#SBATCH --mem=4096M"}
     assert memory["sample"] == "4G" and "memory" in memory["doc"]
     assert {r["key"] for r in listed} == set(SAMPLES)
-    table = jf("options").stdout
+    table = jf("options", env={"COLUMNS": "200"}).stdout  # every backend a column
     for name in catalog.names():
         assert name.upper() in table
     proc = jf("options", "--backend", "nope", expect=2)

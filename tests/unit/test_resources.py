@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from jobfleet.backends.htcondor.submitfile import MAPPING as HTCONDOR_MAPPING
 from jobfleet.backends.local import request as local_request
 from jobfleet.backends.local.plan import Amount
 from jobfleet.backends.local.request import check_local_request, local_amount
@@ -104,7 +105,7 @@ def test_begin_in_each_schedulers_form() -> None:
 
 def test_every_key_has_a_doc_and_a_mapping_on_every_backend() -> None:
     assert tuple(KEY_DOCS) == Resources.KEYS
-    for mapping in (SLURM_MAPPING, SGE_MAPPING, local_request.MAPPING):
+    for mapping in (SLURM_MAPPING, SGE_MAPPING, local_request.MAPPING, HTCONDOR_MAPPING):
         assert set(mapping) == set(Resources.KEYS)
 
 
@@ -327,6 +328,6 @@ def test_the_job_model_doc_says_what_the_code_does() -> None:
     for key in Resources.KEYS:
         row = (
             f"| `{key}` | {KEY_DOCS[key]} | {SLURM_MAPPING[key]} | {SGE_MAPPING[key]} "
-            f"| {local_request.MAPPING[key]} |"
+            f"| {local_request.MAPPING[key]} | {HTCONDOR_MAPPING[key]} |"
         )
         assert row in doc, f"docs/job-model.md: regenerate the row of {key}"
