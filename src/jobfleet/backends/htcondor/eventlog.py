@@ -50,12 +50,16 @@ def _events(text: str) -> list[tuple[int, int, int, str, list[str]]]:
 
 
 def parse_event_log(text: str) -> dict[tuple[str, int], Element]:
-    """(cluster, proc) -> its last state as the event log tells it."""
+    """(cluster, proc) -> its state as the event log tells it: the last event's, or the
+    first end's (nothing after a job's end changes how it ended)."""
     found: dict[tuple[str, int], Element] = {}
     for number, cluster, proc, head, body in _events(text):
         if cluster < 0:
             continue  # a placeholder event (-01.-01.-01)
         key = (str(cluster), proc)
+        known = found.get(key)
+        if known is not None and known[0].is_terminal:
+            continue  # how it ended stands (a test log has an abort after a termination)
         if number == 0:
             found.setdefault(key, (JobState.PENDING, None, None))
         elif number == 1:

@@ -60,7 +60,9 @@ def _ads(stdout: str) -> list[dict[str, Any]] | None:
 
 def _is_history(stdout: str, stderr: str) -> bool:
     ads = _ads(stdout)
-    return ads is not None and all(a["JobStatus"] in (3, 4) and "CompletionDate" in a for a in ads)
+    # Only ended jobs (removed, completed): what the history holds. A condor_q output of
+    # nothing but jobs leaving the queue reads the same, and means the same.
+    return ads is not None and all(a["JobStatus"] in (3, 4) for a in ads)
 
 
 def _is_queue(stdout: str, stderr: str) -> bool:
