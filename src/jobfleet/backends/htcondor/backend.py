@@ -105,6 +105,9 @@ class HTCondorBackend(CommandBackend):
             )
             target = Path(request.job_dir) / SUBMIT_FILE
             target.write_text(text, encoding="utf-8", errors="surrogateescape")
+            # The starter executes the script itself (no file transfer, no shell):
+            # without the execute bit the job would go on hold (FailedToCreateProcess).
+            script.chmod(script.stat().st_mode | 0o700)
         except (OSError, SpecError) as exc:
             raise SubmitError(request.name, f"cannot write {SUBMIT_FILE}: {exc}") from None
         return super().submit(request)
