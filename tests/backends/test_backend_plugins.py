@@ -87,7 +87,11 @@ def test_builtin_capabilities_as_docs_backends_md_lists_them(tmp_path: Path) -> 
     slurm = found["slurm"].create(SlurmSettings(command_timeout_s=7), runner=None, home=tmp_path)
     sge = found["sge"].create(SgeSettings(), runner=None, home=tmp_path)
     local = found["local"].create(found["local"].settings(), runner=None, home=tmp_path)
+    htcondor = found["htcondor"].create(found["htcondor"].settings(), runner=None, home=tmp_path)
     try:
+        assert htcondor.capabilities == Capabilities(
+            dependencies=frozenset({DepKind.AFTER_ANY}), signals=False, submit_in_flight_s=60.0
+        )
         assert slurm.capabilities == Capabilities(submit_in_flight_s=7.0, usage_settles_s=120.0)
         assert sge.capabilities == Capabilities(
             listed_indices=False,
