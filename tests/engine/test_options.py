@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,10 +30,16 @@ DOC_MACHINE = {"local.cores": 64, "local.memory": "256G", "local.gpus": 8}
 
 
 @pytest.fixture
-def rows(tmp_path: Path) -> Iterator[list[OptionRow]]:
+def rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[OptionRow]]:
+    # HTCondor's deferral_time is Unix time: the sample begin (a local time) depends on
+    # the zone. The page describes a machine on UTC.
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
     config = load_config(overrides=DOC_MACHINE, env={"HOME": str(tmp_path)}, cwd=tmp_path)
     with Fleet(config, home=tmp_path / "home") as fleet:
         yield option_rows(fleet.dry_run, lambda n: fleet.backend(n).option_notes, BACKENDS)
+    monkeypatch.undo()
+    time.tzset()
 
 
 def test_every_job_option_is_tried_and_shown() -> None:

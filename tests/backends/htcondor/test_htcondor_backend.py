@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,12 @@ import pytest
 from jobfleet import JobSpec, Resources, parse_array
 from jobfleet.backends.base import PollTarget, SubmitRequest
 from jobfleet.backends.htcondor.backend import HTCondorBackend
-from jobfleet.backends.htcondor.submitfile import HTCONDOR, HTCondorSettings, submit_description
+from jobfleet.backends.htcondor.submitfile import (
+    HTCONDOR,
+    HTCondorSettings,
+    htcondor_directives,
+    submit_description,
+)
 from jobfleet.environment import Environment
 from jobfleet.errors import BackendError, SpecError, SubmitError
 from jobfleet.runner import CommandResult, ScriptedRunner
@@ -278,3 +284,19 @@ def test_the_event_log_tells_what_nothing_else_did(tmp_path: Path) -> None:
     assert (statuses["40"].state, statuses["40"].exit_code) == (S.FAILED, 3)
     assert statuses["41"].elements[5][0] is S.TIMEOUT
     assert statuses["41"].elements[6] == (S.CANCELLED, None, "via condor_rm (by user jovyan)")
+
+
+def test_begin_is_unix_time_or_a_delay_after_qdate(monkeypatch: pytest.MonkeyPatch) -> None:
+    def deferral(begin: str) -> str:
+        lines = htcondor_directives(JobSpec(CMD, resources=Resources.of(begin=begin)))
+        return next(line for line in lines if line.startswith("deferral_time"))
+
+    assert deferral("+90s") == "deferral_time = (QDate + 90)"
+    assert deferral("2030-01-02T03:04:05+01:00") == "deferral_time = 1893549845"
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        assert deferral("2030-01-02T03:04:05") == "deferral_time = 1893553445"  # local time
+    finally:
+        monkeypatch.undo()
+        time.tzset()
