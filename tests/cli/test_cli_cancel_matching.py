@@ -121,7 +121,10 @@ def test_nothing_to_cancel_is_no_failure(jf_home: Path) -> None:
         (["cancel", "--backend", "local"], ["--backend", "--name", "--all"]),
         (["cancel", "--all", "--index", "2"], ["--index", "--name/--all"]),
         (["cancel", "1", "--dry-run"], ["--dry-run", "--name", "--all"]),
-        (["cancel", "--all", "--backend", "nope"], ["--backend", "'nope'", "local, sge, slurm"]),
+        (
+            ["cancel", "--all", "--backend", "nope"],
+            ["--backend", "'nope'", "htcondor, local, sge, slurm"],
+        ),
         (["cancel", "--name", ""], ["empty pattern"]),
         (["cancel", "--all", "--signal", "NOPE"], ["signal", "'NOPE'"]),
     ],
