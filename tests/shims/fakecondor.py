@@ -143,6 +143,7 @@ def submit(state: State, args: list[str], out: list[str], err: list[str]) -> int
             "QDate": int(time.time()),
             "EnteredCurrentStatus": int(time.time()),
             "JobBatchName": commands.get("batch_name", ""),
+            "TotalSubmitProcs": count,
         }
         for key, value in attrs.items():
             expanded = _expand(value, proc, cluster, err)

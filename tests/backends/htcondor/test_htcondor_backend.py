@@ -217,8 +217,14 @@ def test_a_dependent_is_submitted_held_and_released_by_a_poll(tmp_path: Path) ->
     assert status.state is S.PENDING and "waiting for job(s) 7, 8" in (status.reason or "")
     assert pool.runner.count("condor_release") == 0
 
-    # Both left the queue: this poll releases it.
+    # Neither shows in the queue, but 7's factory has procs to materialize still.
     pool.queue = [held(6, "7 8")]
+    pool.history = [{"ClusterId": 7, "ProcId": 0, "JobStatus": 4, "TotalSubmitProcs": 2}]
+    backend.poll([PollTarget("9", "6", str(tmp_path), 0.0)])
+    assert pool.runner.count("condor_release") == 0
+
+    # Both ended: this poll releases it.
+    pool.history.append({"ClusterId": 7, "ProcId": 1, "JobStatus": 4, "TotalSubmitProcs": 2})
     status = backend.poll([PollTarget("9", "6", str(tmp_path), 0.0)])["6"]
     assert pool.runner.calls[-1] == ("condor_release", "6")
     assert (status.state, status.reason) == (S.PENDING, "released: its predecessors ended")

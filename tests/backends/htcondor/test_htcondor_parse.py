@@ -66,7 +66,7 @@ def test_a_cluster_of_ten_procs_maps_to_the_users_indices() -> None:
     seen, release = parse.parse_queue(
         result("q-cluster.json"), ctx(target("7", tuple(range(1, 11))))
     )
-    assert release == []
+    assert release == {}
     states = {i: e[0] for i, e in seen["7"].items()}
     assert states == {i: S.RUNNING if i in (1, 2, 3) else S.PENDING for i in range(1, 11)}
 
@@ -107,7 +107,7 @@ def test_held_jobs_are_pending_with_their_hold_reason() -> None:
     assert "HoldReasonCode 1" in (seen["11"][2][2] or "")
     assert "cgroup memory limit" in (seen["11"][3][2] or "")
     assert "condor_release 11.3" in (seen["11"][3][2] or "")
-    assert release == [], "11 is still in the queue: 12 waits"
+    assert release == {}, "11 is still in the queue: 12 waits"
 
 
 def test_a_held_dependent_is_released_once_its_predecessors_left() -> None:
@@ -124,8 +124,18 @@ def test_a_held_dependent_is_released_once_its_predecessors_left() -> None:
         {"ClusterId": 14, "ProcId": 0, "JobStatus": 5, "HoldReasonCode": 15, "JobfleetAfter": "12"},
     ]
     # 12: 7 gone, 11 completed; 13: held by a user, not ours to release; 14: 12 waits.
-    assert parse.releasable(ads) == ["12"]
-    assert parse.releasable([{**ads[1], "JobStatus": 3}, ads[0]]) == [], "removal in progress"
+    assert parse.releasable(ads) == {"12": ["7", "11"]}
+    assert parse.releasable([{**ads[1], "JobStatus": 3}, ads[0]]) == {}, "removal in progress"
+
+
+def test_a_predecessor_between_two_materializations_is_not_ended() -> None:
+    history = [
+        {"ClusterId": 7, "ProcId": 0, "JobStatus": 4, "TotalSubmitProcs": 3},
+        {"ClusterId": 7, "ProcId": 1, "JobStatus": 4, "TotalSubmitProcs": 3},
+        {"ClusterId": 8, "ProcId": 0, "JobStatus": 3, "TotalSubmitProcs": 3},  # removed whole
+        {"ClusterId": 9, "ProcId": 0, "JobStatus": 4},  # no total: nothing to tell
+    ]
+    assert parse.still_materializing(history) == {"7"}
 
 
 def test_every_job_status() -> None:

@@ -143,8 +143,29 @@ class HTCondorBackend(CommandBackend):
     def read_queue(self, result: CommandResult, ctx: PollContext) -> Seen:
         seen, ready = parse.parse_queue(result, ctx)
         if ready:
-            self._release(ready, seen)
+            clusters = self._confirmed(ready)
+            if clusters:
+                self._release(clusters, seen)
         return seen
+
+    def _confirmed(self, ready: dict[str, list[str]]) -> list[str]:
+        """The jobs of ``ready`` none of whose predecessors is still materializing procs
+        (a factory between two procs shows none in condor_q): one history call, made only
+        in a poll that is about to release jobs."""
+        if not self.htcondor_settings.history:
+            return list(ready)
+        after = sorted({c for cs in ready.values() for c in cs}, key=lambda c: (len(c), c))
+        argv = ["condor_history", "-json", "-attributes",
+                "ClusterId,ProcId,JobStatus,TotalSubmitProcs", *after]  # fmt: skip
+        try:
+            result = self.run(argv)
+            busy = parse.still_materializing(parse.parse_ads(result))
+        except CommandError as exc:
+            if not _NO_HISTORY.search(str(exc)):
+                log.warning("cannot tell yet whether to release %s: %s", ", ".join(ready), exc)
+                return []
+            busy = set()
+        return [job for job, clusters in ready.items() if not busy & set(clusters)]
 
     def _release(self, clusters: list[str], seen: Seen) -> None:
         """Release jobs whose predecessors all ended (any jobfleet process polling does)."""

@@ -210,10 +210,10 @@ def _read(ads: Iterable[Mapping[str, Any]], ctx: PollContext, *, in_queue: bool)
     return seen
 
 
-def parse_queue(result: CommandResult, ctx: PollContext) -> tuple[Seen, list[str]]:
+def parse_queue(result: CommandResult, ctx: PollContext) -> tuple[Seen, dict[str, list[str]]]:
     """States of the jobs ``ctx.ids`` from ``condor_q -json``, and the clusters held
-    for dependencies whose predecessors all left the queue (or completed in it): the
-    ones to release now.
+    for dependencies whose predecessors all left the queue (or completed in it), each
+    with its predecessors: the ones to release (:func:`releasable`).
 
     Array elements whose proc was not materialized yet (``max_materialize``: procs
     from the cluster's ``JobMaterializeNextProcId`` on) are pending.
@@ -237,9 +237,11 @@ def parse_queue(result: CommandResult, ctx: PollContext) -> tuple[Seen, list[str
     return seen, releasable(ads)
 
 
-def releasable(ads: Iterable[Mapping[str, Any]]) -> list[str]:
+def releasable(ads: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
     """Clusters jobfleet submitted held (``JobfleetAfter``) whose predecessors have all
-    ended: none of their procs is in the queue in a state other than completed."""
+    ended, each with its predecessors: none of their procs is in the queue in a state
+    other than completed. (A predecessor between two late materializations shows no
+    proc either: :func:`still_materializing` tells those apart, from the history.)"""
     ads = list(ads)
     waiting = {
         str(ad.get("ClusterId")): str(ad.get(AFTER_ATTR)).split()
@@ -249,9 +251,29 @@ def releasable(ads: Iterable[Mapping[str, Any]]) -> list[str]:
         and isinstance(ad.get(AFTER_ATTR), str)
     }
     unfinished = {str(ad.get("ClusterId")) for ad in ads if _int(ad.get("JobStatus")) != 4}
-    return sorted(
+    ready = sorted(
         (c for c, after in waiting.items() if not unfinished & set(after)), key=_cluster_key
     )
+    return {c: waiting[c] for c in ready}
+
+
+def still_materializing(ads: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Clusters of a ``condor_history -json`` answer with fewer procs there than their
+    ``TotalSubmitProcs`` and none removed: procs a factory has yet to materialize. (A
+    cluster removed whole leaves only its materialized procs; an ad without the total
+    tells nothing.)"""
+    procs: dict[str, set[object]] = {}
+    totals: dict[str, int] = {}
+    removed: set[str] = set()
+    for ad in ads:
+        cluster = str(ad.get("ClusterId"))
+        procs.setdefault(cluster, set()).add(ad.get("ProcId"))
+        total = _int(ad.get("TotalSubmitProcs"))
+        if total is not None:
+            totals[cluster] = total
+        if _int(ad.get("JobStatus")) == 3:
+            removed.add(cluster)
+    return {c for c, total in totals.items() if len(procs[c]) < total and c not in removed}
 
 
 def _cluster_key(cluster: str) -> tuple[int, str]:
