@@ -14,7 +14,7 @@ from jobfleet.backends.command import PollContext
 from jobfleet.backends.formats import read_saved
 from jobfleet.backends.htcondor import parse, probe
 from jobfleet.backends.htcondor.eventlog import parse_event_log
-from jobfleet.backends.htcondor.usage import parse_usage
+from jobfleet.backends.htcondor.usage import ad_usage, parse_usage
 from jobfleet.errors import CommandError
 from jobfleet.runner import CommandResult, ScriptedRunner
 from jobfleet.states import JobState
@@ -209,6 +209,27 @@ def test_usage_from_the_history() -> None:
     assert used["30"][1].max_memory_bytes is None  # 0: nothing measured
     removed = used["31"][None]
     assert removed.ended_at == 1776358220.0  # CompletionDate 0: when it left
+
+
+def test_a_real_condor_q_ad_of_a_running_job() -> None:
+    """HTCondor 8.8.10 on the OSG (fixtures/SOURCES): a proc of 100, running its
+    fourth start, with rounded and raw memory and a glidein's slot name."""
+    res = result("q-osg-8.8.10.json")
+    seen, release = parse.parse_queue(res, ctx(target("3472942", tuple(range(100)))))
+    assert seen["3472942"] == {81: (S.RUNNING, None, None)} and release == {}
+    [ad] = parse.parse_ads(res)
+    assert ad["MemoryUsage"] == "/Expr(((ResidentSetSize + 1023) / 1024))/"  # text, not MiB
+    assert ad["TotalSubmitProcs"] == 100  # the cluster ad's attribute, on the proc's
+    used = ad_usage(ad)
+    assert used.max_memory_bytes == 1551120 * 1024  # the measured value, not the rounded
+    assert used.hosts == ("notch009.int.chpc.utah.edu",)  # slot1_6@glidein_..@host
+    assert (used.submitted_at, used.started_at, used.ended_at) == (
+        1616890323,
+        1617115471,
+        None,
+    )
+    rows = parse.parse_queue_list(res, now=1617117434.0)
+    assert rows[0].nodes == "CRUSH-OSG-C7-10-5-219-52" and rows[0].elapsed_s == 1963
 
 
 def test_find_by_name() -> None:

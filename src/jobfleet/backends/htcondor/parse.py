@@ -68,6 +68,7 @@ ATTRIBUTES = (
     "RemoteUserCpu",
     "RemoteSysCpu",
     "ResidentSetSize",
+    "ResidentSetSize_RAW",
     "RemoteHost",
     "LastRemoteHost",
     "JobMaterializeNextProcId",

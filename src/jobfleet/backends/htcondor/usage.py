@@ -4,8 +4,10 @@ Each ad (one per proc) gives ``QDate``, ``JobCurrentStartDate`` (the last run's 
 ``JobStartDate`` is the first), ``CompletionDate`` (0 for a removed job: then
 ``EnteredCurrentStatus`` is when it left), ``LastRemoteHost`` (``slot1_2@host``),
 ``RemoteUserCpu`` + ``RemoteSysCpu`` and ``RemoteWallClockTime`` (seconds, summed over
-runs), and ``ResidentSetSize``, the peak resident memory in KiB. ``MemoryUsage`` (MiB)
-is an expression over it, which ``-json`` prints as text: not read.
+runs), and the peak resident memory in KiB: ``ResidentSetSize_RAW`` as measured,
+``ResidentSetSize`` rounded up by the schedd (1551120 shown as 1750000 in
+fixtures/q-osg-8.8.10.json). ``MemoryUsage`` (MiB) is an expression over the rounded
+value, which ``-json`` prints as text: not read.
 """
 
 from __future__ import annotations
@@ -36,10 +38,14 @@ def ad_usage(ad: Mapping[str, Any]) -> Usage:
     """The usage in one job ad."""
     started = _time(ad.get("JobCurrentStartDate")) or _time(ad.get("JobStartDate"))
     ran = started is not None
-    ended = _time(ad.get("CompletionDate")) or _time(ad.get("EnteredCurrentStatus"))
+    ended = None
+    if ad.get("JobStatus") in (3, 4):  # ended: removed jobs have CompletionDate 0
+        ended = _time(ad.get("CompletionDate")) or _time(ad.get("EnteredCurrentStatus"))
     host = str(ad.get("LastRemoteHost") or ad.get("RemoteHost") or "").rpartition("@")[2]
     user, system = _number(ad.get("RemoteUserCpu")), _number(ad.get("RemoteSysCpu"))
-    rss = _number(ad.get("ResidentSetSize"))
+    rss = _number(ad.get("ResidentSetSize_RAW"))
+    if rss is None:
+        rss = _number(ad.get("ResidentSetSize"))
     return Usage(
         submitted_at=_time(ad.get("QDate")),
         started_at=started,
