@@ -69,7 +69,7 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 def test_builtin_backends_come_from_entry_points() -> None:
     found = catalog.available()
-    assert list(found)[:6] == ["local", "lsf", "pbs", "sge", "slurm", "torque"]
+    assert list(found)[:7] == ["htcondor", "local", "lsf", "pbs", "sge", "slurm", "torque"]
     for name, backend in found.items():
         assert isinstance(backend, BackendType) and backend.name == name
         # Each settings field's default is its YAML default, converted.
@@ -87,7 +87,11 @@ def test_builtin_capabilities_as_docs_backends_md_lists_them(tmp_path: Path) -> 
     slurm = found["slurm"].create(SlurmSettings(command_timeout_s=7), runner=None, home=tmp_path)
     sge = found["sge"].create(SgeSettings(), runner=None, home=tmp_path)
     local = found["local"].create(found["local"].settings(), runner=None, home=tmp_path)
+    htcondor = found["htcondor"].create(found["htcondor"].settings(), runner=None, home=tmp_path)
     try:
+        assert htcondor.capabilities == Capabilities(
+            dependencies=frozenset({DepKind.AFTER_ANY}), signals=False, submit_in_flight_s=60.0
+        )
         assert slurm.capabilities == Capabilities(submit_in_flight_s=7.0, usage_settles_s=120.0)
         assert sge.capabilities == Capabilities(
             listed_indices=False,
@@ -111,7 +115,7 @@ def test_an_unknown_backend_lists_the_installed_ones() -> None:
     with pytest.raises(ConfigError) as info:
         catalog.get("slrum")
     assert "did you mean 'slurm'?" in str(info.value)
-    assert "choose one of local, lsf, pbs, sge, slurm, torque" in str(info.value)
+    assert "choose one of htcondor, local, lsf, pbs, sge, slurm, torque" in str(info.value)
 
 
 def test_a_backend_from_another_package_runs_jobs_end_to_end(

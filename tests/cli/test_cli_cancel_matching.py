@@ -123,7 +123,7 @@ def test_nothing_to_cancel_is_no_failure(jf_home: Path) -> None:
         (["cancel", "1", "--dry-run"], ["--dry-run", "--name", "--all"]),
         (
             ["cancel", "--all", "--backend", "nope"],
-            ["--backend", "'nope'", "local, lsf, pbs, sge, slurm, torque"],
+            ["--backend", "'nope'", "htcondor, local, lsf, pbs, sge, slurm, torque"],
         ),
         (["cancel", "--name", ""], ["empty pattern"]),
         (["cancel", "--all", "--signal", "NOPE"], ["signal", "'NOPE'"]),

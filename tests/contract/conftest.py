@@ -64,6 +64,9 @@ BACKENDS = [
     BackendUnderTest("fakelsf", home="fakelsf_home", walltime="1m", submit_command="bsub"),
     BackendUnderTest("fakepbs", "fakepbs_home", "3s", "qsub", native_id=r"[0-9]+\.fakepbs"),
     BackendUnderTest("faketorque", "faketorque_home", "3s", "qsub", native_id=r"[0-9]+\.fakepbs"),
+    BackendUnderTest(
+        "fakecondor", home="fakecondor_home", walltime="3s", submit_command="condor_submit"
+    ),
 ]
 
 #: The fake LSF's configuration: its unit given (no lsf.conf is read), quick polls.
@@ -192,3 +195,38 @@ def faketorque_home(
 ) -> Iterator[Path]:
     with _fake_pbs("torque", tmp_path, monkeypatch, "  name_limit: 15\n"):
         yield jf_home
+
+
+#: The HTCondor backend, polling fast, on the fake pool of tests/shims/fakecondor.py.
+HTCONDOR_TEST_CONFIG = """\
+backend: htcondor
+wait:
+  poll_interval: 0.5s
+  min_gap: 0.2s
+htcondor:
+  command_timeout: 30s
+  retry_backoff: 0.5s
+"""
+
+
+@pytest.fixture
+def fakecondor_home(
+    jf_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """The fake HTCondor tools of tests/shims/condor_bin first on PATH, with their
+    schedd running the jobs, and a configuration for the HTCondor backend."""
+    state = tmp_path / "fakecondor"
+    state.mkdir()
+    Path(os.environ["JOBFLEET_CONFIG"]).write_text(HTCONDOR_TEST_CONFIG)
+    monkeypatch.setenv("PATH", f"{SHIMS / 'condor_bin'}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKECONDOR_STATE", str(state / "pool.json"))
+    monkeypatch.setenv("FAKECONDOR_PYTHON", sys.executable)
+    with (state / "schedd.log").open("w") as log:
+        schedd = subprocess.Popen(
+            [sys.executable, str(SHIMS / "fakecondor.py"), "schedd"],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    yield jf_home
+    schedd.send_signal(signal.SIGTERM)  # it kills the jobs still running
+    schedd.wait(timeout=30)

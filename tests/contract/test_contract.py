@@ -1,7 +1,8 @@
 """The backend contract: what every backend does, the same way, end to end.
 
 Each test runs once per backend of :data:`conftest.BACKENDS` (``local``, live
-``slurm`` and ``sge``, and the fake SLURM of tests/shims with its ``slurmd``),
+``slurm`` and ``sge``, the fake SLURM of tests/shims with its ``slurmd``, the fake
+HTCondor with its schedd),
 through the public API and the ``jobfleet`` command only. Outcomes are proved
 by what the jobs leave behind (marker files, timestamps), never by timings.
 """

@@ -237,7 +237,7 @@ def test_a_backend_name_without_an_implementation_is_a_config_error(
     # A name is known only with its implementation (the catalog's entry points).
     with pytest.raises(ConfigError) as info:
         fleet.backend("pbspro")
-    assert "choose one of local, lsf, pbs, sge, slurm, torque" in str(info.value)
+    assert "choose one of htcondor, local, lsf, pbs, sge, slurm, torque" in str(info.value)
     assert "pbspro" not in [b.name for b in fleet._backends.made()]
 
 

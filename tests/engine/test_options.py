@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,16 +24,22 @@ from jobfleet.engine.options import (
 from support.cli import jf
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "options.md"
-BACKENDS = ["local", "slurm", "sge", "lsf", "pbs", "torque"]
+BACKENDS = ["local", "slurm", "sge", "lsf", "pbs", "torque", "htcondor"]
 #: The machine docs/options.md describes for the local backend.
 DOC_MACHINE = {"local.cores": 64, "local.memory": "256G", "local.gpus": 8}
 
 
 @pytest.fixture
-def rows(tmp_path: Path) -> Iterator[list[OptionRow]]:
+def rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[OptionRow]]:
+    # HTCondor's deferral_time is Unix time: the sample begin (a local time) depends on
+    # the zone. The page describes a machine on UTC.
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
     config = load_config(overrides=DOC_MACHINE, env={"HOME": str(tmp_path)}, cwd=tmp_path)
     with Fleet(config, home=tmp_path / "home") as fleet:
         yield option_rows(fleet.dry_run, lambda n: fleet.backend(n).option_notes, BACKENDS)
+    monkeypatch.undo()
+    time.tzset()
 
 
 def test_every_job_option_is_tried_and_shown() -> None:
@@ -85,7 +92,7 @@ def test_the_command_prints_it(jf_home: Path) -> None:
     assert memory["becomes"] == {"slurm": "#SBATCH --mem=4096M"}
     assert memory["sample"] == "4G" and "memory" in memory["doc"]
     assert {r["key"] for r in listed} == set(SAMPLES)
-    table = jf("options").stdout
+    table = jf("options", env={"COLUMNS": "200"}).stdout  # every backend a column
     for name in catalog.names():
         assert name.upper() in table
     proc = jf("options", "--backend", "nope", expect=2)

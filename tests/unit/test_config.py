@@ -339,7 +339,7 @@ def test_structure_errors(tmp_path: Path, text: str, key: str | None, words: str
 @pytest.mark.parametrize(
     ("key", "value", "words"),
     [
-        ("backend", "slrum", "choose one of local"),
+        ("backend", "slrum", "choose one of htcondor, local"),
         ("backend", 3, "unknown backend 3"),
         ("resources.cores", -1, "at least 1"),
         ("resources.cores", "two", "whole number"),

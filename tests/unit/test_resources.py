@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from jobfleet.backends.htcondor.submitfile import MAPPING as HTCONDOR_MAPPING
 from jobfleet.backends.local import request as local_request
 from jobfleet.backends.local.plan import Amount
 from jobfleet.backends.local.request import check_local_request, local_amount
@@ -112,7 +113,13 @@ def test_begin_in_each_schedulers_form() -> None:
 
 def test_every_key_has_a_doc_and_a_mapping_on_every_backend() -> None:
     assert tuple(KEY_DOCS) == Resources.KEYS
-    for mapping in (SLURM_MAPPING, SGE_MAPPING, local_request.MAPPING, LSF_MAPPING):
+    for mapping in (
+        SLURM_MAPPING,
+        SGE_MAPPING,
+        local_request.MAPPING,
+        LSF_MAPPING,
+        HTCONDOR_MAPPING,
+    ):
         assert set(mapping) == set(Resources.KEYS)
 
 
@@ -361,6 +368,7 @@ MAPPINGS = {
     "LSF": LSF_MAPPING,
     "PBS": PBS_MAPPING,
     "Torque": TORQUE_MAPPING,
+    "HTCondor": HTCONDOR_MAPPING,
 }
 
 

@@ -23,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jobfleet.script
+from jobfleet.backends.htcondor import HTCONDOR
 from jobfleet.backends.lsf import LsfSettings, lsf_dialect
 from jobfleet.backends.pbs import PBS
 from jobfleet.backends.sge import SgeSettings, sge_dialect
@@ -218,6 +219,16 @@ CASES: dict[str, tuple[JobSpec, Dialect]] = {
             ),
         ),
         SGE,
+    ),
+    # HTCondor: the submit commands as #CONDOR lines, the index from the script's argument.
+    "environment_htcondor": (
+        JobSpec(
+            ["./run"],
+            array=parse_array("1,3,7"),
+            resources=Resources.of(cores=2, memory="2G", walltime="10m"),
+            environment=Environment.of(modules=["gcc/12.2"], env_files=["site.env"], scratch=True),
+        ),
+        HTCONDOR,
     ),
 }
 

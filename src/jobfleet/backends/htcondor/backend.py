@@ -1,0 +1,293 @@
+"""HTCondor: condor_submit, condor_q, condor_history, condor_rm and condor_release.
+
+All I/O, retries and the polling rule are in
+:class:`~jobfleet.backends.command.CommandBackend`; the output is read by the pure
+functions of :mod:`.parse`, :mod:`.eventlog` and :mod:`.usage`. HTCondor differs from
+the other schedulers in ways that matter (docs/htcondor-notes.md):
+
+* a job is described by a submit description file, not by directives in its
+  script: :meth:`HTCondorBackend.submit` writes ``job.sub`` beside the script (from
+  its ``#CONDOR`` lines, :mod:`.submitfile`) and submits that;
+* there are no dependencies outside DAGMan: a job with predecessors is submitted
+  held, with ``+JobfleetAfter`` naming their clusters, and whichever jobfleet process
+  polls releases it (``condor_release``) once they all left the queue. It only waits
+  for them to *end*: after-ok and after-not-ok are checked by the job script, as on
+  Grid Engine. With no jobfleet process polling, such jobs stay held, using nothing;
+* a job array is one cluster of procs 0..N-1: each proc gets its index as the
+  script's argument (and as ``+JobfleetIndex``), so listed and stepped indices work.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from jobfleet.backends.base import (
+    Capabilities,
+    NativeStatus,
+    PollTarget,
+    QueueEntry,
+    SubmitRequest,
+)
+from jobfleet.backends.command import CommandBackend, Element, PollContext, Seen
+from jobfleet.backends.htcondor import parse, usage
+from jobfleet.backends.htcondor.eventlog import parse_event_log
+from jobfleet.backends.htcondor.submitfile import (
+    HTCondorSettings,
+    htcondor_dialect,
+    htcondor_directives,
+    submit_description,
+)
+from jobfleet.errors import BackendError, CommandError, SpecError, SubmitError
+from jobfleet.runner import CommandResult, Runner
+from jobfleet.script import Dialect
+from jobfleet.spec import DepKind, JobSpec
+from jobfleet.states import JobState, aggregate
+
+__all__ = ["SUBMIT_FILE", "HTCondorBackend", "queue_list_argv"]
+
+log = logging.getLogger(__name__)
+
+#: The submit description file, in the job's directory.
+SUBMIT_FILE = "job.sub"
+#: What condor_rm and condor_release say of jobs that are gone or already going.
+_GONE = re.compile(r"not found|There are no jobs in the queue|already marked for removal")
+#: condor_history on an access point that keeps no history.
+_NO_HISTORY = re.compile(r"HISTORY|history file|No such file", re.IGNORECASE)
+_ATTRS = ",".join(parse.ATTRIBUTES)
+
+
+class HTCondorBackend(CommandBackend):
+    """Jobs on an HTCondor pool, through the access point's command-line tools."""
+
+    name = "htcondor"
+    capabilities = Capabilities(
+        dependencies=frozenset({DepKind.AFTER_ANY}),  # held, released once they ended
+        signals=False,  # condor_rm sends the job's kill signal; no tool sends another
+    )
+    queue_lists_all = True  # condor_q lists the user's jobs: predecessors included
+
+    def __init__(self, runner: Runner | None = None, settings: HTCondorSettings | None = None):
+        self.htcondor_settings = settings or HTCondorSettings()
+        super().__init__(runner, self.htcondor_settings)
+
+    def script_dialect(self) -> Dialect:
+        return htcondor_dialect(self.htcondor_settings)
+
+    def check_request(self, spec: JobSpec) -> None:
+        # A layout or option HTCondor cannot honour is refused before anything is recorded.
+        htcondor_directives(spec, self.htcondor_settings)
+
+    # -- submit ---------------------------------------------------------------------
+
+    def submit_argv(self, request: SubmitRequest) -> list[str]:
+        return [
+            "condor_submit",
+            *request.spec.resources.extra_args,
+            str(Path(request.job_dir) / SUBMIT_FILE),
+        ]
+
+    def submit(self, request: SubmitRequest) -> str:
+        """Write the submit description file beside the script, then submit it."""
+        script = Path(request.script_path)
+        after = [native for _, ids in request.dependencies for native in ids]
+        try:
+            text = submit_description(
+                script.read_text(encoding="utf-8", errors="surrogateescape"),
+                script_path=str(script),
+                job_dir=request.job_dir,
+                name=request.name,
+                array=request.spec.array,
+                after=list(dict.fromkeys(after)),
+            )
+            target = Path(request.job_dir) / SUBMIT_FILE
+            target.write_text(text, encoding="utf-8", errors="surrogateescape")
+            # The starter executes the script itself (no file transfer, no shell):
+            # without the execute bit the job would go on hold (FailedToCreateProcess).
+            script.chmod(script.stat().st_mode | 0o700)
+        except (OSError, SpecError) as exc:
+            raise SubmitError(request.name, f"cannot write {SUBMIT_FILE}: {exc}") from None
+        return super().submit(request)
+
+    def parse_submit(self, result: CommandResult) -> str:
+        return parse.parse_submit(result)
+
+    def submit_is_transient(self, result: CommandResult) -> bool:
+        return bool(parse.TRANSIENT_SUBMIT.search(result.stderr))
+
+    def find_by_name_argv(self, name: str) -> list[str]:
+        return ["condor_q", "-json", "-attributes", "ClusterId,ProcId,JobBatchName",
+                "-constraint", _name_is(name)]  # fmt: skip
+
+    def parse_find_by_name(self, result: CommandResult, name: str) -> str | None:
+        return parse.parse_find_by_name(result, name)
+
+    def find_submitted(self, name: str, job_id: str) -> str | None:
+        """In the queue, or else (a job that already ended) in the history."""
+        found = super().find_submitted(name, job_id)
+        if found is not None or not self.htcondor_settings.history:
+            return found
+        argv = ["condor_history", "-json", "-attributes", "ClusterId,ProcId,JobBatchName",
+                "-limit", "1", "-constraint", _name_is(name)]  # fmt: skip
+        return parse.parse_find_by_name(self.run(argv), name)
+
+    # -- polling --------------------------------------------------------------------
+
+    def queue_argv(self, native_ids: Sequence[str]) -> list[str]:
+        # Every job of this user: the held jobs' predecessors are among them.
+        return ["condor_q", "-json", "-attributes", _ATTRS]
+
+    def read_queue(self, result: CommandResult, ctx: PollContext) -> Seen:
+        seen, ready = parse.parse_queue(result, ctx)
+        if ready:
+            clusters = self._confirmed(ready)
+            if clusters:
+                self._release(clusters, seen)
+        return seen
+
+    def _confirmed(self, ready: dict[str, list[str]]) -> list[str]:
+        """The jobs of ``ready`` none of whose predecessors is still materializing procs
+        (a factory between two procs shows none in condor_q): one history call, made only
+        in a poll that is about to release jobs."""
+        if not self.htcondor_settings.history:
+            return list(ready)
+        after = sorted({c for cs in ready.values() for c in cs}, key=lambda c: (len(c), c))
+        argv = ["condor_history", "-json", "-attributes",
+                "ClusterId,ProcId,JobStatus,TotalSubmitProcs", *after]  # fmt: skip
+        try:
+            result = self.run(argv)
+            busy = parse.still_materializing(parse.parse_ads(result))
+        except CommandError as exc:
+            if not _NO_HISTORY.search(str(exc)):
+                log.warning("cannot tell yet whether to release %s: %s", ", ".join(ready), exc)
+                return []
+            busy = set()
+        return [job for job, clusters in ready.items() if not busy & set(clusters)]
+
+    def _release(self, clusters: list[str], seen: Seen) -> None:
+        """Release jobs whose predecessors all ended (any jobfleet process polling does)."""
+        try:
+            result = self.run(["condor_release", *clusters])
+        except CommandError as exc:
+            log.warning("cannot release jobs %s yet: %s", ", ".join(clusters), exc)
+            return
+        if not result.ok and not _GONE.search(result.stdout + result.stderr):
+            log.warning("condor_release %s: %s", " ".join(clusters), result.stderr.strip())
+            return
+        log.info("released jobs %s: the jobs they waited for ended", ", ".join(clusters))
+        for cluster in clusters:
+            for index in seen.get(cluster, {}):
+                seen[cluster][index] = (JobState.PENDING, None, "released: its predecessors ended")
+
+    def accounting_argv(self, targets: Sequence[PollTarget]) -> list[str] | None:
+        if not self.htcondor_settings.history:
+            return None
+        # -limit: the scan of the history file stops once every proc was found.
+        procs = sum(len(t.indices) if t.indices is not None else 1 for t in targets)
+        return ["condor_history", "-json", "-attributes", _ATTRS, "-limit", str(procs),
+                *(t.native_id for t in targets)]  # fmt: skip
+
+    def read_accounting(self, result: CommandResult, ctx: PollContext) -> Seen:
+        if not result.ok and _NO_HISTORY.search(result.stderr):
+            self.accounting_missing(result.stderr.strip())
+            return {}
+        seen = parse.parse_history(result, ctx)
+        for native_id, used in usage.parse_usage(result, ctx).items():
+            ctx.usage.setdefault(native_id, {}).update(used)
+        return seen
+
+    def poll(self, targets: Sequence[PollTarget]) -> dict[str, NativeStatus]:
+        """The shared rule, then the event log of what nothing else told about."""
+        statuses = super().poll(targets)
+        for target in targets:
+            if target.ended:
+                continue
+            status = statuses.get(target.native_id)
+            known = set(status.elements) if status is not None and status.elements else set()
+            wanted = set(target.indices) if target.indices is not None else {None}
+            if status is not None and (target.indices is None or wanted <= known):
+                continue
+            found = _from_event_log(target)
+            if not found:
+                continue
+            if target.indices is None:
+                statuses[target.native_id] = NativeStatus(*found[None])
+                continue
+            elements = dict(status.elements) if status is not None else {}
+            for index, element in found.items():
+                if index is not None:
+                    elements.setdefault(index, element)
+            statuses[target.native_id] = NativeStatus(
+                aggregate(e[0] for e in elements.values()), elements=elements
+            )
+        return statuses
+
+    # -- cancel ---------------------------------------------------------------------
+
+    def cancel(
+        self,
+        native_ids: Sequence[str],
+        *,
+        indices: Sequence[int] | None = None,
+        signal: str | None = None,
+    ) -> dict[str, list[int | None]]:
+        if signal is not None:
+            raise BackendError(
+                "HTCondor cannot send a chosen signal to a job; cancel it instead "
+                "(condor_rm sends the job's kill_sig, SIGTERM, then SIGKILL)"
+            )
+        return super().cancel(native_ids, indices=indices)
+
+    def cancel_argv(
+        self, native_ids: Sequence[str], indices: Sequence[int] | None, signal: str | None
+    ) -> list[str]:
+        if not indices:
+            return ["condor_rm", *native_ids]
+        clusters = " || ".join(f"ClusterId == {int(n)}" for n in native_ids)
+        chosen = " || ".join(f"{parse.INDEX_ATTR} == {int(i)}" for i in indices)
+        return ["condor_rm", "-constraint", f"({clusters}) && ({chosen})"]
+
+    def cancel_ok(self, result: CommandResult) -> bool:
+        # A job that already left the queue is not an error: the goal is reached.
+        return result.ok or bool(_GONE.search(result.stdout + result.stderr))
+
+    # -- the queue view -------------------------------------------------------------
+
+    def list_queue(self, all_users: bool = False) -> list[QueueEntry]:
+        return parse.parse_queue_list(self.run(queue_list_argv(all_users)), time.time())
+
+
+def queue_list_argv(all_users: bool) -> list[str]:
+    """The one condor_q call of the queue view: this user's jobs, or everybody's."""
+    return ["condor_q", "-json", "-attributes", _ATTRS, *(["-allusers"] if all_users else [])]
+
+
+def _name_is(name: str) -> str:
+    """A constraint matching ``JobBatchName`` to ``name`` (a ClassAd string literal)."""
+    if not re.fullmatch(r"[A-Za-z0-9._+@:-]+", name):
+        raise CommandError(["condor_q"], f"cannot look up a job named {name!r} in HTCondor")
+    return f'JobBatchName == "{name}"'
+
+
+def _from_event_log(target: PollTarget) -> dict[int | None, Element]:
+    """What the job's event log says of its procs, by the target's indices."""
+    path = Path(target.job_dir) / "condor.log"
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    found: dict[int | None, Element] = {}
+    for (cluster, proc), element in parse_event_log(text).items():
+        # Only how it ended: a job neither condor_q nor condor_history knows is not
+        # waiting or running, whatever the log's last word was.
+        if cluster != target.native_id or not element[0].is_terminal:
+            continue
+        if target.indices is None:
+            if proc == 0:
+                found[None] = element
+        elif 0 <= proc < len(target.indices):
+            found[target.indices[proc]] = element
+    return found

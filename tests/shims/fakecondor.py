@@ -1,0 +1,493 @@
+#!/usr/bin/env python3
+"""A fake HTCondor access point for end-to-end tests of the HTCondor backend.
+
+The executables in ``condor_bin/`` (``condor_submit``, ``condor_q``,
+``condor_history``, ``condor_rm``, ``condor_release``, ``condor_version``) run this
+file as ``$FAKECONDOR_PYTHON fakecondor.py PROGRAM ARG...``. The pool is one JSON
+file (``$FAKECONDOR_STATE``) locked with :func:`fcntl.flock`. Nothing runs unless the
+test starts the fake's schedd (``fakecondor.py schedd``): it then runs each proc's
+executable as HTCondor's vanilla universe does (in ``initialdir``, stdout and stderr to
+``output``/``error``, the submitter's environment with ``getenv = true``), honours
+``hold``, ``max_materialize`` (late materialization: only that many procs of a cluster
+exist at once), the ``periodic_remove`` jobfleet writes for the walltime (checked every
+tick, not every 60 s), ``condor_rm`` (SIGTERM to the job's process group, SIGKILL 2 s
+later), and writes the user event log (``log``).
+
+Output follows docs/htcondor-notes.md and tests/backends/htcondor/fixtures: ``-json``
+prints nothing when no ad matches; a removed job leaves the queue for the history with
+its RemoveReason; a completed one with ExitCode, or ExitBySignal and ExitSignal.
+It refuses what condor_submit refuses (no ``queue``, an executable it cannot read,
+an unknown universe, a ``$CHOICE`` index out of range, a macro it cannot expand).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import getpass
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+Ad = dict[str, Any]
+State = dict[str, Any]
+KILL_WAIT_S = 2.0
+_MACRO = re.compile(r"\$(?:\((\w+)\)|CHOICE\((\w+),\s*([^)]*)\))")
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[State]:
+    """The pool's state, locked; written back on leaving."""
+    with open(f"{path}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        state = json.loads(path.read_text()) if path.exists() else {}
+        state.setdefault("next", 1)
+        state.setdefault("queue", [])  # materialized procs, in the queue
+        state.setdefault("pending", [])  # procs a factory has not materialized yet
+        state.setdefault("history", [])
+        yield state
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(state))
+        tmp.replace(path)
+
+
+def event(ad: Ad, number: int, text: str, body: Sequence[str] = ()) -> None:
+    """Append one event to the job's user event log (ISO dates)."""
+    log = ad.get("_log")
+    if not log:
+        return
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    lines = [f"{number:03d} ({ad['ClusterId']:03d}.{ad['ProcId']:03d}.000) {stamp} {text}"]
+    lines += [f"\t{line}" for line in body]
+    with open(log, "a") as out:
+        out.write("\n".join([*lines, "..."]) + "\n")
+
+
+# -- condor_submit ----------------------------------------------------------------------------
+
+
+def _expand(value: str, proc: int, cluster: int, err: list[str]) -> str | None:
+    def one(match: re.Match[str]) -> str:
+        name, choice_of, items = match.groups()
+        if name is not None:
+            known = {"Process": proc, "ProcId": proc, "Cluster": cluster, "ClusterId": cluster}
+            if name not in known:
+                raise KeyError(name)
+            return str(known[name])
+        if choice_of != "Process":
+            raise KeyError(choice_of)
+        listed = [i.strip() for i in items.split(",")]
+        if proc >= len(listed):
+            raise IndexError(proc)
+        return listed[proc]
+
+    try:
+        return _MACRO.sub(one, value)
+    except (KeyError, IndexError) as exc:
+        err.append(f"ERROR: on Line 1 of submit file: cannot expand {value!r} ({exc})")
+        return None
+
+
+def submit(state: State, args: list[str], out: list[str], err: list[str]) -> int:
+    files = [a for a in args if not a.startswith("-")]
+    if len(files) != 1 or len(files) != len(args):
+        err.append(f"ERROR: this fake takes one submit file and no options, got {args}")
+        return 1
+    commands: dict[str, str] = {}
+    attrs: dict[str, str] = {}
+    count = None
+    for raw in Path(files[0]).read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("queue"):
+            count = int(line.split()[1]) if len(line.split()) > 1 else 1
+            continue
+        key, eq, value = line.partition("=")
+        if not eq:
+            err.append(f"ERROR: on Line 1 of submit file: {line!r} is no command")
+            return 1
+        key, value = key.strip(), value.strip()
+        if key.startswith("+") or key.startswith("My."):
+            attrs[key.lstrip("+").removeprefix("My.")] = value
+        else:
+            commands[key.lower()] = value
+    if count is None:
+        err.append(f'ERROR: "{files[0]}" doesn\'t contain any "queue" commands -- no jobs queued')
+        return 1
+    if commands.get("universe", "vanilla").lower() != "vanilla":
+        err.append(f"ERROR: this fake runs the vanilla universe only, not {commands['universe']}")
+        return 1
+    exe = commands.get("executable", "")
+    if not os.access(exe, os.R_OK):
+        err.append(f"ERROR: Can't access executable file {exe}: No such file or directory")
+        return 1
+    if not commands.get("request_cpus", "1").isdigit():
+        err.append(f"ERROR: request_cpus = {commands['request_cpus']} is no number")
+        return 1
+    cluster = state["next"]
+    procs = []
+    for proc in range(count):
+        ad: Ad = {
+            "ClusterId": cluster,
+            "ProcId": proc,
+            "JobStatus": 1,
+            "Owner": getpass.getuser(),
+            "QDate": int(time.time()),
+            "EnteredCurrentStatus": int(time.time()),
+            "JobBatchName": commands.get("batch_name", ""),
+            "TotalSubmitProcs": count,
+        }
+        for key, value in attrs.items():
+            expanded = _expand(value, proc, cluster, err)
+            if expanded is None:
+                return 1
+            ad[key] = json.loads(expanded) if re.fullmatch(r'-?\d+|".*"', expanded) else expanded
+        argv = _expand(commands.get("arguments", ""), proc, cluster, err)
+        output = _expand(commands.get("output", "/dev/null"), proc, cluster, err)
+        error = _expand(commands.get("error", "/dev/null"), proc, cluster, err)
+        if argv is None or output is None or error is None:
+            return 1
+        ad.update(
+            _exe=exe,
+            _args=argv.split(),
+            _iwd=commands.get("initialdir", os.getcwd()),
+            _out=output,
+            _err=error,
+            _log=commands.get("log"),
+            _env=dict(os.environ) if commands.get("getenv", "false").lower() == "true" else {},
+            _periodic_remove=commands.get("periodic_remove"),
+        )
+        if commands.get("hold", "false").lower() == "true":
+            ad.update(JobStatus=5, HoldReason="submitted on hold at user's request")
+            ad.update(HoldReasonCode=15, HoldReasonSubCode=0)
+        procs.append(ad)
+    state["next"] = cluster + 1
+    limit = int(commands.get("max_materialize", "0"))
+    now = procs if limit < 1 else procs[:limit]
+    later = [] if limit < 1 else procs[limit:]
+    for ad in later:
+        ad["_limit"] = limit
+    state["queue"] += now
+    state["pending"] += later
+    for ad in now:
+        event(ad, 0, "Job submitted from host: <127.0.0.1:9618?sock=fakecondor>")
+        if ad["JobStatus"] == 5:
+            event(ad, 12, "Job was held.", [ad["HoldReason"], "Code 15 Subcode 0"])
+    out += ["Submitting job(s)" + "." * count, f"{count} job(s) submitted to cluster {cluster}."]
+    return 0
+
+
+# -- condor_q and condor_history -------------------------------------------------------------------
+
+
+def _option(args: list[str], name: str) -> str | None:
+    return args[args.index(name) + 1] if name in args and args.index(name) + 1 < len(args) else None
+
+
+def _shown(ads: list[Ad], args: list[str], out: list[str]) -> None:
+    wanted = (_option(args, "-attributes") or "").split(",")
+    shown = [{k: v for k, v in ad.items() if not k.startswith("_") and k in wanted} for ad in ads]
+    shown = [ad for ad in shown if ad]
+    if shown:  # the real tools print nothing at all when nothing matched
+        out.append("[\n" + "\n,\n".join(json.dumps(a, indent=2) for a in shown) + "\n]")
+
+
+def _named(ads: list[Ad], args: list[str]) -> list[Ad]:
+    constraint = _option(args, "-constraint")
+    if constraint is None:
+        return ads
+    match = re.fullmatch(r'JobBatchName == "([^"]*)"', constraint)
+    if match is None:
+        raise ValueError(constraint)
+    return [ad for ad in ads if ad.get("JobBatchName") == match[1]]
+
+
+def queue(state: State, args: list[str], out: list[str], err: list[str]) -> int:
+    if "-json" not in args:
+        err.append("this fake condor_q answers -json only")
+        return 1
+    ads = [dict(ad) for ad in state["queue"]]
+    for ad in ads:
+        rest = [p["ProcId"] for p in state["pending"] if p["ClusterId"] == ad["ClusterId"]]
+        if rest:  # a late-materialization factory: the cluster ad's next proc
+            ad["JobMaterializeNextProcId"] = min(rest)
+    _shown(_named(ads, args), args, out)
+    return 0
+
+
+def _operands(args: list[str]) -> list[str]:
+    """The arguments that are no option nor an option's value."""
+    valued = {"-attributes", "-limit", "-constraint"}
+    return [
+        a
+        for i, a in enumerate(args)
+        if not a.startswith("-") and (i == 0 or args[i - 1] not in valued)
+    ]
+
+
+def history(state: State, args: list[str], out: list[str], err: list[str]) -> int:
+    clusters = {int(a) for a in _operands(args)}
+    ads = list(reversed(state["history"]))  # newest first
+    if clusters:
+        ads = [ad for ad in ads if ad["ClusterId"] in clusters]
+    limit = _option(args, "-limit")
+    ads = _named(ads, args)[: int(limit)] if limit else _named(ads, args)
+    _shown(ads, args, out)
+    return 0
+
+
+# -- condor_rm and condor_release -----------------------------------------------------------------
+
+
+def _select(state: State, args: list[str]) -> list[Ad]:
+    """Procs named by ids (C, C.P) or by the constraint jobfleet writes for elements."""
+    ads = state["queue"] + state["pending"]
+    constraint = _option(args, "-constraint")
+    if constraint is not None:
+        groups = re.fullmatch(r"\((.*)\) && \((.*)\)", constraint)
+        if groups is None:
+            raise ValueError(constraint)
+        clusters = {int(n) for n in re.findall(r"ClusterId == (\d+)", groups[1])}
+        indices = {int(n) for n in re.findall(r"JobfleetIndex == (\d+)", groups[2])}
+        return [
+            ad
+            for ad in state["queue"]
+            if ad["ClusterId"] in clusters and ad.get("JobfleetIndex") in indices
+        ]
+    chosen = []
+    for arg in args:
+        cluster, _, proc = arg.partition(".")
+        chosen += [
+            ad
+            for ad in ads
+            if str(ad["ClusterId"]) == cluster and (not proc or str(ad["ProcId"]) == proc)
+        ]
+    return chosen
+
+
+def remove(state: State, args: list[str], out: list[str], err: list[str]) -> int:
+    chosen = _select(state, args)
+    if not chosen:
+        err.append("condor_rm:0:There are no jobs in the queue")
+        return 0
+    for ad in chosen:
+        if ad["JobStatus"] == 3:
+            continue
+        ad.update(JobStatus=3, RemoveReason=f"via condor_rm (by user {getpass.getuser()})")
+        ad["EnteredCurrentStatus"] = int(time.time())
+        if ad in state["pending"]:  # never materialized
+            state["pending"].remove(ad)
+            state["queue"].append(ad)
+        if "_pid" not in ad:  # never started: it leaves at once
+            _leave(state, ad)
+    for arg in args:
+        if arg.isdigit():
+            out.append(f"All jobs in cluster {arg} have been marked for removal")
+        elif re.fullmatch(r"\d+\.\d+", arg):
+            out.append(f"Job {arg} marked for removal")
+    if "-constraint" in args:
+        constraint = _option(args, "-constraint")
+        out.append(f"All jobs matching constraint ({constraint}) have been marked for removal")
+    return 0
+
+
+def release(state: State, args: list[str], out: list[str], err: list[str]) -> int:
+    rc = 0
+    for arg in args:
+        held = [ad for ad in _select(state, [arg]) if ad["JobStatus"] == 5]
+        if not held:
+            err.append(f"Couldn't find/release all jobs in cluster {arg}")
+            rc = 1
+            continue
+        for ad in held:
+            for key in ("HoldReason", "HoldReasonCode", "HoldReasonSubCode"):
+                ad.pop(key, None)
+            ad.update(JobStatus=1, EnteredCurrentStatus=int(time.time()))
+            event(
+                ad, 13, "Job was released.", [f"via condor_release (by user {getpass.getuser()})"]
+            )
+        out.append(f"All jobs in cluster {arg} have been released")
+    return rc
+
+
+def version(state: State, args: list[str], out: list[str], err: list[str]) -> int:
+    out += [
+        "$CondorVersion: 25.7.2 2026-03-11 BuildID: fakecondor $",
+        "$CondorPlatform: X86_64-fake $",
+    ]
+    return 0
+
+
+# -- the schedd -------------------------------------------------------------------------
+
+
+def _leave(state: State, ad: Ad) -> None:
+    """A proc leaves the queue for the history; its factory materializes the next."""
+    state["queue"].remove(ad)
+    ad["CompletionDate"] = int(time.time()) if ad["JobStatus"] == 4 else 0
+    state["history"].append(ad)
+    if ad["JobStatus"] == 3:
+        event(ad, 9, "Job was aborted.", [ad.get("RemoveReason", "")])
+
+
+def _start(ad: Ad, running: dict[int, subprocess.Popen[bytes]]) -> None:
+    env = ad["_env"] or {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/")}
+    try:
+        with open(ad["_out"], "a") as stdout, open(ad["_err"], "a") as stderr:
+            proc = subprocess.Popen(
+                [ad["_exe"], *ad["_args"]],
+                cwd=ad["_iwd"],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+                start_new_session=True,  # the job's process group: condor_rm kills it all
+            )
+    except OSError as exc:
+        # The starter puts such a job on hold (os_proc.cpp: FailedToCreateProcess, 6).
+        why = f"Error from slot1_1@fakecondor: Failed to execute '{ad['_exe']}': {exc.strerror}"
+        ad.update(JobStatus=5, HoldReason=why, HoldReasonCode=6, HoldReasonSubCode=exc.errno)
+        event(ad, 12, "Job was held.", [why, f"Code 6 Subcode {exc.errno}"])
+        return
+    running[proc.pid] = proc  # kept: its exit status is this schedd's to read
+    now = int(time.time())
+    ad.update(JobStatus=2, _pid=proc.pid, JobCurrentStartDate=now, EnteredCurrentStatus=now)
+    ad.setdefault("JobStartDate", now)
+    ad["RemoteHost"] = "slot1_1@fakecondor"
+    event(ad, 1, "Job executing on host: <127.0.0.1:9618?sock=startd>")
+
+
+def _tick(state: State, running: dict[int, subprocess.Popen[bytes]]) -> None:
+    now = time.time()
+    for ad in list(state["queue"]):
+        pid = ad.get("_pid")
+        if pid is None:
+            continue
+        done = _reap(running, pid)
+        if done is None:
+            limit = ad.get("JobfleetWalltime")
+            rule = ad.get("_periodic_remove") or ""
+            late = bool(limit) and now - ad["JobCurrentStartDate"] > limit
+            if ad["JobStatus"] == 2 and late and "JobfleetWalltime" in rule:
+                why = f"The job attribute PeriodicRemove expression '{rule}' evaluated to TRUE"
+                ad.update(JobStatus=3, RemoveReason=why, EnteredCurrentStatus=int(now))
+            if ad["JobStatus"] == 3:
+                _kill(ad, now)
+            continue
+        ad["RemoteWallClockTime"] = float(int(now) - ad["JobCurrentStartDate"])
+        ad.update(RemoteUserCpu=0.0, RemoteSysCpu=0.0, ResidentSetSize=1024)
+        ad["LastRemoteHost"] = ad.pop("RemoteHost", "slot1_1@fakecondor")
+        if ad["JobStatus"] != 3:
+            code, sig = done
+            ad.update(JobStatus=4, ExitBySignal=sig is not None)
+            if sig is None:
+                ad["ExitCode"] = code
+                event(ad, 5, "Job terminated.", [f"(1) Normal termination (return value {code})"])
+            else:
+                ad["ExitSignal"] = sig
+                event(ad, 5, "Job terminated.", [f"(0) Abnormal termination (signal {sig})"])
+        _leave(state, ad)
+    _materialize(state)
+    for ad in state["queue"]:
+        if ad["JobStatus"] == 1:
+            _start(ad, running)
+
+
+def _reap(running: dict[int, subprocess.Popen[bytes]], pid: int) -> tuple[int, int | None] | None:
+    """(exit code, signal) of an ended job, None while it runs."""
+    proc = running.get(pid)
+    if proc is None:  # started by an earlier schedd: how it ended is not known
+        return (0, signal.SIGKILL)
+    code = proc.poll()
+    if code is None:
+        return None
+    del running[pid]
+    return (code, None) if code >= 0 else (0, -code)
+
+
+def _kill(ad: Ad, now: float) -> None:
+    first = ad.setdefault("_kill_at", now)
+    sig = signal.SIGTERM if now - first < KILL_WAIT_S else signal.SIGKILL
+    if sig is signal.SIGTERM and ad.get("_termed"):
+        return
+    ad["_termed"] = True
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(ad["_pid"], sig)
+
+
+def _materialize(state: State) -> None:
+    for ad in list(state["pending"]):
+        alive = sum(1 for q in state["queue"] if q["ClusterId"] == ad["ClusterId"])
+        first = min(p["ProcId"] for p in state["pending"] if p["ClusterId"] == ad["ClusterId"])
+        if alive < ad["_limit"] and ad["ProcId"] == first:
+            state["pending"].remove(ad)
+            state["queue"].append(ad)
+            event(ad, 0, "Job submitted from host: <127.0.0.1:9618?sock=fakecondor>")
+
+
+def schedd(path: Path, tick_s: float = 0.1) -> int:
+    """Run the pool's jobs until SIGTERM, then kill those still running."""
+    stop = False
+
+    def on_term(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    running: dict[int, subprocess.Popen[bytes]] = {}
+    while not stop:
+        with locked(path) as state:
+            _tick(state, running)
+        time.sleep(tick_s)
+    with locked(path) as state:
+        for ad in state["queue"]:
+            if "_pid" in ad:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(ad["_pid"], signal.SIGKILL)
+    return 0
+
+
+PROGRAMS = {
+    "condor_submit": submit,
+    "condor_q": queue,
+    "condor_history": history,
+    "condor_rm": remove,
+    "condor_release": release,
+    "condor_version": version,
+}
+
+
+def main(argv: Sequence[str]) -> int:
+    program, args = Path(argv[0]).name, list(argv[1:])
+    path = Path(os.environ["FAKECONDOR_STATE"])
+    if program == "schedd":
+        return schedd(path)
+    out: list[str] = []
+    err: list[str] = []
+    with locked(path) as state:
+        calls = os.environ.get("FAKECONDOR_CALLS")
+        if calls:
+            with open(calls, "a") as log:
+                log.write("\t".join([program, *args]) + "\n")
+        try:
+            rc = PROGRAMS[program](state, args, out, err)
+        except ValueError as exc:
+            err.append(f"this fake {program} cannot read {exc}")
+            rc = 1
+    if out:
+        sys.stdout.write("\n".join(out) + "\n")
+    if err:
+        sys.stderr.write("\n".join(err) + "\n")
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
