@@ -227,7 +227,7 @@ def test_sge_memory_per_host_is_shared_by_its_slots() -> None:
     [
         ({"nodes": 2, "tasks": 4}, "resources.nodes", "tasks_per_node"),
         ({"gpus_per_task": 1}, "resources.gpus_per_task", "no GPUs per task"),
-        ({"nodes": 2, "tasks_per_node": 1, "gpus_per_node": 1}, "resources.gpus_per_node", ""),
+        ({"nodes": 2, "tasks_per_node": 2, "gpus_per_node": 1}, "resources.gpus_per_node", ""),
         ({"qos": "high"}, "resources.qos", "no quality of service"),
         ({"constraint": "ib"}, "resources.constraint", "extra_directives"),
         ({"reservation": "maint"}, "resources.reservation", "numbers"),

@@ -34,6 +34,19 @@ def pe_template(value: Any, key: str) -> Any:
     return value
 
 
+def consumable(value: Any, key: str) -> Any:
+    """The ``consumable`` column of a complex (``qconf -sc``): YES (per slot) or JOB."""
+    if value is True or (isinstance(value, str) and value.lower() in ("yes", "y")):
+        return "yes"
+    if isinstance(value, str) and value.lower() in ("job", "j"):
+        return "job"
+    raise SpecError(
+        key,
+        "expected the complex's consumable column as qconf -sc shows it: YES (Grid Engine "
+        f"multiplies the request by the job's slots) or JOB (once per job); got {shown(value)}",
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class SgeSettings(CommandSettings):
     """Grid Engine knobs (configuration section ``sge:``).
@@ -51,6 +64,10 @@ class SgeSettings(CommandSettings):
             is divided by its cores) or ``mem_free`` (a load value the host must
             have free, compared as is; measured on the live cluster).
         gpu_resource: the consumable a site uses for GPUs.
+        gpu_consumable: that complex's ``consumable`` column: ``yes`` (Grid
+            Engine's default; the request is per slot, so the job's GPUs are
+            divided by its slots) or ``job`` (once per job, on the master host).
+        license_consumable: the same for the licences' complexes.
         verify_requests: submit with ``-w e``, so a request no host could ever
             meet is refused at once instead of waiting for ever.
     """
@@ -66,6 +83,20 @@ class SgeSettings(CommandSettings):
     )
     gpu_resource: str = option(
         "gpu_resource", "gpu", "the consumable this site uses for GPUs", parse=name
+    )
+    gpu_consumable: str = option(
+        "gpu_consumable",
+        "yes",
+        "the GPU complex's consumable column (qconf -sc): YES (per slot: GPUs are divided "
+        "by the slots) or JOB (once per job, one host)",
+        parse=consumable,
+    )
+    license_consumable: str = option(
+        "license_consumable",
+        "yes",
+        "the licence complexes' consumable column (qconf -sc): YES (per slot: counts are "
+        "divided by the slots) or JOB (once per job)",
+        parse=consumable,
     )
     mpi_parallel_environment: str = option(
         "mpi_parallel_environment",
@@ -90,7 +121,8 @@ MAPPING: dict[str, str] = {
     "cores": "slots per task: -pe <PE> tasks x cores",
     "memory": "-l h_vmem=memory / slots per host (or mem_free=memory)",
     "walltime": "-l h_rt=H:MM:SS",
-    "gpus": "-l <gpu_resource>=N (one node)",
+    "gpus": "-l <gpu_resource>=N / slots (sge.gpu_consumable YES, the default: per slot) "
+    "or N (JOB: one node only)",
     "nodes": "1: -pe <parallel_environment>; more: -pe <mpi_parallel_environment> "
     "(needs tasks_per_node)",
     "queue": "-q",
@@ -101,7 +133,7 @@ MAPPING: dict[str, str] = {
     "tasks": "slots: -pe <PE> tasks x cores (one node)",
     "tasks_per_node": "-pe <mpi_parallel_environment with slots_per_node> nodes x tasks x cores",
     "cores_per_task": "as cores",
-    "gpus_per_node": "-l <gpu_resource>=N on one node; error on several",
+    "gpus_per_node": "-l <gpu_resource>=N / slots per host (YES), or N on one node (JOB)",
     "gpus_per_task": "error: Grid Engine has no per-task GPUs",
     "memory_per_core": "-l h_vmem=memory_per_core (or mem_free=that x slots per host)",
     "exclusive": "-l <exclusive_resource>=true (a site's EXCL complex)",
@@ -111,7 +143,8 @@ MAPPING: dict[str, str] = {
     "reservation": "-ar ID (an advance reservation's number)",
     "mail_to": "-M",
     "mail_on": "-m b/e/a (begin, end, fail and requeue: a)",
-    "licenses": "-l name=count (licenses are consumable complexes)",
+    "licenses": "-l name=count / slots (sge.license_consumable YES, the default: per slot) "
+    "or count (JOB)",
     "priority": "-p priority (raising it needs an operator)",
     "begin": "-a CCYYMMDDhhmm.SS (local time; a delay counts from submission)",
     "name_prefix": "-N PREFIXjf<token>-<id>-<name>",
@@ -135,7 +168,7 @@ def _slots(res: Resources, settings: SgeSettings) -> tuple[str | None, int, int]
     return settings.mpi_parallel_environment.format(slots_per_node=per_node), slots, per_node
 
 
-def _requests(res: Resources, settings: SgeSettings, per_node: int) -> list[str]:
+def _requests(res: Resources, settings: SgeSettings, slots: int, per_node: int) -> list[str]:
     """The ``-l`` requests, in a fixed order."""
     out = []
     if res.walltime_s is not None:
@@ -153,17 +186,45 @@ def _requests(res: Resources, settings: SgeSettings, per_node: int) -> list[str]
         raise SpecError(
             "resources.gpus_per_task", "Grid Engine has no GPUs per task; ask for gpus (per job)"
         )
-    if res.gpus_per_node and res.nodes > 1:
-        raise SpecError(
-            "resources.gpus_per_node",
-            "Grid Engine cannot place GPUs per host of a multi-host job; use one node",
-        )
-    if res.gpus or res.gpus_per_node:
-        out.append(f"{settings.gpu_resource}={res.gpus or res.gpus_per_node}")
+    gpus = res.gpus or res.gpus_per_node
+    if gpus:
+        field = "resources.gpus" if res.gpus else "resources.gpus_per_node"
+        if settings.gpu_consumable == "job":
+            if res.nodes > 1:
+                raise SpecError(
+                    field,
+                    "Grid Engine takes a consumable JOB from the master host only, so GPUs "
+                    f"on {res.nodes} hosts cannot be asked for; use one node (or, if the "
+                    "site's GPU complex is consumable YES, set sge.gpu_consumable: YES)",
+                )
+            out.append(f"{settings.gpu_resource}={gpus}")
+        else:
+            over = slots if res.gpus else per_node
+            each = _per_slot(gpus, over, field, "GPUs", "sge.gpu_consumable")
+            out.append(f"{settings.gpu_resource}={each}")
     if res.exclusive:
         out.append(f"{settings.exclusive_resource}=true")
-    out += ["{}={}".format(*license_parts(text)) for text in res.licenses]
+    for text in res.licenses:
+        lic, count = license_parts(text)
+        if settings.license_consumable == "yes":
+            count = _per_slot(
+                count, slots, "resources.licenses", f"{lic} licences", "sge.license_consumable"
+            )
+        out.append(f"{lic}={count}")
     return out
+
+
+def _per_slot(count: int, slots: int, field: str, what: str, setting: str) -> int:
+    """A whole job's count of a consumable YES, as Grid Engine wants it: per slot."""
+    if count % slots:
+        raise SpecError(
+            field,
+            f"{count} {what} for a job of {slots} slots: Grid Engine multiplies a consumable "
+            f"YES by the slots, and {count} is not a multiple of {slots}; ask for a multiple "
+            f"of {slots} (or change cores or tasks), or set {setting}: JOB if the site's "
+            "complex is consumable JOB (qconf -sc)",
+        )
+    return count // slots
 
 
 def _site(res: Resources, now: Callable[[], datetime]) -> list[str]:
@@ -209,7 +270,7 @@ def sge_directives(
     pe, slots, per_node = _slots(res, settings)
     if pe is not None:
         out.append(f"-pe {pe} {slots}")
-    requests = _requests(res, settings, per_node)
+    requests = _requests(res, settings, slots, per_node)
     if requests:
         out.append("-l " + ",".join(requests))
     if res.queue:
