@@ -21,7 +21,7 @@ from jobfleet.backends.sge.directives import MAPPING as SGE_MAPPING
 from jobfleet.backends.slurm import SLURM, slurm_directives
 from jobfleet.backends.slurm.directives import MAPPING as SLURM_MAPPING
 from jobfleet.config import load_config
-from jobfleet.errors import ConfigError, SpecError
+from jobfleet.errors import ConfigError, SpecError, UnitError
 from jobfleet.resources import KEY_DOCS, Resources
 from jobfleet.script import LOCAL, render_script
 from jobfleet.spec import JobSpec
@@ -334,3 +334,20 @@ def test_the_job_model_doc_says_what_the_code_does() -> None:
             f"| {local_request.MAPPING[key]} |"
         )
         assert row in doc, f"docs/job-model.md: regenerate the row of {key}"
+
+
+@pytest.mark.parametrize(
+    "begin",
+    [
+        "9999-12-31T23:59:59-01:00",  # 10000-01-01 in UTC
+        "0001-01-01T00:30:00+01:00",  # year 0 in UTC
+        "0001-01-01T00:00:00",  # "-a 101010000.00" on Grid Engine
+        datetime(1, 1, 1),
+    ],
+)
+def test_a_start_time_out_of_range_names_the_field(begin: object) -> None:
+    with pytest.raises(UnitError) as err:
+        Resources.of(begin=begin)
+    assert err.value.field == "resources.begin"
+    assert "between the years 1970 and 9999" in str(err.value)
+    assert parse_begin("9999-12-31T12:00:00") == "9999-12-31T12:00:00"  # the edge is taken
