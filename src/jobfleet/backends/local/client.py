@@ -113,6 +113,7 @@ class LocalBackend(Backend):
         shared_queue=False,  # one queue per user (and home and host)
         polls_scheduler=False,  # reads its own queue: no rate limit to respect
         submit_in_flight_s=0.0,  # the enqueue cannot outlive its caller
+        peak_memory_per_process=True,  # wait4's ru_maxrss: the largest single process
     )
 
     def __init__(
