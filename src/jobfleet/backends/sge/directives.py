@@ -159,10 +159,18 @@ def _slots(res: Resources, settings: SgeSettings) -> tuple[str | None, int, int]
     if res.nodes == 1:
         return (settings.parallel_environment if slots > 1 else None), slots, slots
     if res.tasks_per_node is None:
+        # Only a PE with a fixed number of slots per host holds a job to a number of hosts.
+        if res.tasks is not None:
+            fix = "give tasks_per_node instead of tasks"
+            how = "by a total of tasks"
+        else:
+            fix = (
+                "add tasks_per_node (tasks on each host, e.g. "
+                f"nodes: {res.nodes}, tasks_per_node: 1)"
+            )
+            how = "without the tasks on each host"
         raise SpecError(
-            "resources.nodes",
-            f"Grid Engine cannot hold a job to {res.nodes} hosts by a total of tasks; "
-            "give tasks_per_node instead of tasks",
+            "resources.nodes", f"Grid Engine cannot hold a job to {res.nodes} hosts {how}; {fix}"
         )
     per_node = res.tasks_per_node * res.cores
     return settings.mpi_parallel_environment.format(slots_per_node=per_node), slots, per_node
