@@ -52,6 +52,8 @@ Outcome = tuple[str, int | None, str | None]
 #: How long a refused duplicate start waits for the first start's marker.
 _MARKER_WAIT_S = 10.0
 _APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+#: How the reason of a task held for want of capacity starts.
+_HELD = "held: "
 
 
 @dataclass(slots=True)
@@ -155,13 +157,14 @@ class Rounds:
         """
         cap = self.capacity.amount
         if _need(task).fits_in(cap):
-            if key in self.held:
+            # (A restarted agent finds the reason in the queue, not in self.held.)
+            if key in self.held or (task.reason or "").startswith(_HELD):
                 self.held.discard(key)
                 task.reason = None
                 self._save(key, task)
             return False
         reason = (
-            f"held: asks for {task.cores} cores, {task.memory} bytes and {task.gpu_count} GPUs; "
+            f"{_HELD}asks for {task.cores} cores, {task.memory} bytes and {task.gpu_count} GPUs; "
             f"the local backend now has {cap.cores}, {cap.memory} and {cap.gpus}: "
             "raise local.cores, local.memory or local.gpus again, or cancel it"
         )
