@@ -93,14 +93,10 @@ def _backend(value: Any, key: str) -> Any:
 
 
 _LIST_KEYS = ("extra_directives", "directives_skip", "extra_args", "mail_on", "licenses")
-_COUNT_KEYS: tuple[str, ...] = ("cores", "cores_per_task", "gpus", "gpus_per_node")
-_COUNT_KEYS += ("gpus_per_task", "nodes", "tasks", "tasks_per_node")
 _NAME_KEYS = ("queue", "account", "qos", "reservation", "constraint")
 #: Most entries of a list setting: raw directives and arguments are a handful, and
 #: every one is checked and written into each job script or submit command.
 MAX_LIST = 1000
-#: Most cores, GPUs or nodes: schedulers count them in 32-bit integers.
-MAX_COUNT = 2**31 - 1
 
 
 def _resource(value: Any, key: str) -> Any:
@@ -117,10 +113,6 @@ def _resource(value: Any, key: str) -> Any:
         if name == "begin" and isinstance(value, (datetime, date)):
             value = parse_begin(value, key)  # YAML read an unquoted time: keep it as text
         plain_text(value, key)
-    elif name in _COUNT_KEYS and type(value) is int and value > MAX_COUNT:
-        raise SpecError(
-            key, f"{shown(value)} is more than any scheduler gives (at most {MAX_COUNT})"
-        )
     # Checked alone: the keys it goes with (mail_to for mail_on) may come from another layer.
     companions = {"mail_to": "x"} if name == "mail_on" else {}
     Resources.from_mapping({name: value, **companions}, prefix=key.rpartition(".")[0])

@@ -17,7 +17,7 @@ from typing import Any
 from jobfleet.errors import SpecError, shown
 from jobfleet.naming import NAME_PREFIX_RE
 from jobfleet.units import parse_begin, parse_memory, parse_walltime
-from jobfleet.validate import check_int, check_key, check_line, check_lines
+from jobfleet.validate import MAX_COUNT, check_count, check_int, check_key, check_line, check_lines
 
 __all__ = ["KEY_DOCS", "LAUNCHERS", "MAIL_EVENTS", "PRIORITY_RANGE", "Resources", "license_parts"]
 
@@ -148,10 +148,13 @@ class Resources:
 
     def __post_init__(self) -> None:
         for name in ("cores", "nodes"):
-            check_int(f"resources.{name}", getattr(self, name), 1)
+            check_count(f"resources.{name}", getattr(self, name), 1)
         for name in ("gpus", "gpus_per_node", "gpus_per_task"):
-            check_int(f"resources.{name}", getattr(self, name), 0)
-        for name in ("memory_bytes", "walltime_s", "tasks", "tasks_per_node"):
+            check_count(f"resources.{name}", getattr(self, name), 0)
+        for name in ("tasks", "tasks_per_node"):
+            if getattr(self, name) is not None:
+                check_count(f"resources.{name}", getattr(self, name), 1)
+        for name in ("memory_bytes", "walltime_s"):
             if getattr(self, name) is not None:
                 check_int(f"resources.{name}", getattr(self, name), 1)
         if self.memory_per_core_bytes is not None:
@@ -166,6 +169,12 @@ class Resources:
         self._check_site()
 
     def _check_layout(self) -> None:
+        if self.total_cores > MAX_COUNT:
+            raise SpecError(
+                "resources.cores",
+                f"tasks x cores is {self.total_cores}, more than any scheduler gives "
+                f"(at most {MAX_COUNT})",
+            )
         if self.tasks is not None and self.tasks_per_node is not None:
             raise SpecError("resources.tasks", "give tasks (in total) or tasks_per_node, not both")
         if self.tasks is not None and self.tasks < self.nodes:
@@ -278,6 +287,7 @@ class Resources:
                 kwargs[key] = value
         alias = values.get("cores_per_task")
         if alias is not None:
+            check_count(f"{prefix}.cores_per_task", alias, 1)
             if kwargs.get("cores", alias) != alias:
                 raise SpecError(
                     f"{prefix}.cores_per_task",

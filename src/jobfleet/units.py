@@ -423,6 +423,10 @@ def format_sge_memory(nbytes: int, slots: int = 1) -> str:
 # -- start times -------------------------------------------------------------------------
 
 
+#: The years a start time may have once in local time (a scheduler takes four digits).
+_BEGIN_YEARS = (1970, 9999)
+
+
 def parse_begin(value: object, field: str = "begin") -> str:
     """A start time, canonical: ISO 8601 (``2030-01-31T14:00:00``, an offset kept if
     given) or ``+<seconds>s`` for a delay after submission.
@@ -431,12 +435,13 @@ def parse_begin(value: object, field: str = "begin") -> str:
     ('+7200s', '2030-01-31T14:00:00', '2030-01-31T14:00:00+00:00')
 
     Raises:
-        UnitError: neither a time nor a ``+duration``.
+        UnitError: neither a time nor a ``+duration``, or a time outside 1970..9999.
     """
     if isinstance(value, datetime):  # YAML reads an unquoted ISO time itself
-        return value.isoformat(timespec="seconds")
+        return _in_range(value, value, field).isoformat(timespec="seconds")
     if isinstance(value, date):
-        return datetime(value.year, value.month, value.day).isoformat(timespec="seconds")
+        at = datetime(value.year, value.month, value.day)
+        return _in_range(at, value, field).isoformat(timespec="seconds")
     if not isinstance(value, str) or not value.strip() or len(value) > _MAX_TEXT:
         raise UnitError(
             field, f"expected a time like '2030-01-31T14:00' or '+2h', got {shown(value)}"
@@ -445,13 +450,30 @@ def parse_begin(value: object, field: str = "begin") -> str:
     if text.startswith("+"):
         return f"+{parse_walltime(text[1:], field)}s"
     try:
-        return datetime.fromisoformat(text).isoformat(timespec="seconds")
+        at = datetime.fromisoformat(text)
     except ValueError:
         raise UnitError(
             field,
             f"cannot read {shown(value)} as a time; write ISO 8601 ('2030-01-31T14:00', "
             "local time unless an offset is given) or a delay like '+2h'",
         ) from None
+    return _in_range(at, value, field).isoformat(timespec="seconds")
+
+
+def _in_range(at: datetime, value: object, field: str) -> datetime:
+    """``at``, if this machine's local time of it is in 1970..9999 (schedulers take
+    four-digit years; an offset can push 9999-12-31 or 0001-01-01 out of range)."""
+    try:
+        local = at.astimezone().replace(tzinfo=None) if at.tzinfo is not None else at
+    except (OverflowError, ValueError, OSError):
+        local = None
+    if local is None or not _BEGIN_YEARS[0] <= local.year <= _BEGIN_YEARS[1]:
+        raise UnitError(
+            field,
+            f"{shown(value)} is out of range: write a time between the years "
+            f"{_BEGIN_YEARS[0]} and {_BEGIN_YEARS[1]} (in local time), e.g. '2030-01-31T14:00'",
+        )
+    return at
 
 
 def begin_delay_s(begin: str) -> int | None:

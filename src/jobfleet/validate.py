@@ -10,7 +10,18 @@ from difflib import get_close_matches
 
 from jobfleet.errors import SpecError, shown
 
-__all__ = ["check_int", "check_key", "check_line", "check_lines", "check_text"]
+__all__ = [
+    "MAX_COUNT",
+    "check_count",
+    "check_int",
+    "check_key",
+    "check_line",
+    "check_lines",
+    "check_text",
+]
+
+#: Most cores, GPUs, tasks or nodes: schedulers count them in 32-bit integers.
+MAX_COUNT = 2**31 - 1
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -21,6 +32,17 @@ def check_int(field_name: str, value: object, minimum: int) -> int:
     if value < minimum:
         raise SpecError(field_name, f"must be at least {minimum}, got {value}")
     return value
+
+
+def check_count(field_name: str, value: object, minimum: int) -> int:
+    """A whole number of cores, GPUs, tasks or nodes: at least ``minimum``, at most
+    :data:`MAX_COUNT`."""
+    count = check_int(field_name, value, minimum)
+    if count > MAX_COUNT:
+        raise SpecError(
+            field_name, f"{shown(count)} is more than any scheduler gives (at most {MAX_COUNT})"
+        )
+    return count
 
 
 def check_text(field_name: str, value: object, *, allow_empty: bool = False) -> str:

@@ -60,3 +60,16 @@ def test_without_the_flags_nothing_changes(jf_home: Path) -> None:
 def test_bad_combinations_are_one_line_errors(jf_home: Path, flags: list[str], words: str) -> None:
     proc = jf("submit", "--backend", "sge", "--dry-run", *flags, "--", "true", expect=2)
     assert words in proc.stderr and proc.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "begin",
+    ["9999-12-31T23:59:59-01:00", "0001-01-01T00:30:00+01:00", "0001-01-01T00:00:00"],
+)
+def test_a_start_time_out_of_range_is_a_one_line_error(jf_home: Path, begin: str) -> None:
+    config = jf_home.parent / "begin.yaml"
+    config.write_text(f'resources:\n  begin: "{begin}"\n')
+    env = {"JOBFLEET_CONFIG": str(config)}
+    proc = jf("submit", "--backend", "sge", "--dry-run", "--", "true", expect=None, env=env)
+    assert proc.returncode != 0 and "internal error" not in proc.stderr, proc.stderr
+    assert "resources.begin" in proc.stderr and "between the years 1970 and 9999" in proc.stderr

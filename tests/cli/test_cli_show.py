@@ -4,6 +4,7 @@ used and the hints for over-requests; and the usage keys of every ``--json``."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -119,8 +120,9 @@ def test_show_and_status_detail_on_a_real_local_job(jf_home: Path) -> None:
     assert jf("status", job_id, "--detail").stdout == shown
     assert shown.startswith(f"job {job_id} (python3)\n")
     assert "  state:      completed\n" in shown
-    assert "(of 4.0 GiB asked for)" in shown
-    assert "  hint: it used at most " in shown and "of the 4.0 GiB of memory" in shown
+    assert ", the largest process's (of 4.0 GiB asked for)" in shown  # wait4's ru_maxrss
+    assert "  hint: its largest process used at most " in shown
+    assert "of the 4.0 GiB of memory" in shown
     assert "  hint: it ran at most " in shown and "of the 01:00:00 walltime" in shown
     data = json.loads(jf("show", job_id, "--json").stdout)
     assert data == json.loads(jf("status", job_id, "--detail", "--json").stdout)
@@ -135,3 +137,31 @@ def test_show_and_status_detail_on_a_real_local_job(jf_home: Path) -> None:
 def test_detail_wants_exactly_one_id(jf_home: Path) -> None:
     proc = jf("status", "--detail", expect=2)
     assert "give exactly one job ID with --detail" in proc.stderr
+
+
+def several_tasks(usage: Usage, **layout: int) -> JobRecord:
+    one = record(usage, memory=4 * GIB, walltime=3600)
+    resources = {**one.spec["resources"], **layout}
+    return replace(one, spec={**one.spec, "resources": resources})
+
+
+@pytest.mark.parametrize("layout", [{"tasks": 4}, {"nodes": 2, "tasks_per_node": 1}])
+def test_no_memory_hint_for_a_job_of_several_tasks(layout: dict[str, int]) -> None:
+    # A 4-task job near its limit: MaxRSS (and ru_maxrss) is the largest task's, ~1/4.
+    used = Usage(T0 - 1, T0, T0 + 120, ("node01",), 880 * 2**20, 95.5, 120.0)
+    job = several_tasks(used, **layout)
+    assert not any("memory" in hint for hint in hints(job))
+    assert any("walltime" in hint for hint in hints(job))  # the walltime is the job's
+    assert "  memory:     peak 880.0 MiB, the largest task's (of 4.0 GiB asked for)" in (
+        detail_lines(job)
+    )
+
+
+def test_a_per_process_peak_says_so_in_its_hint() -> None:
+    job = record(USED, memory=4 * GIB, walltime=3600)
+    (memory, _) = hints(job, per_process=True)
+    assert memory.startswith("its largest process used at most 200.0 MiB of the 4.0 GiB")
+    assert "  memory:     peak 200.0 MiB, the largest process's (of 4.0 GiB asked for)" in (
+        detail_lines(job, per_process=True)
+    )
+    assert not any("memory" in h for h in hints(several_tasks(USED, tasks=2), per_process=True))

@@ -17,6 +17,7 @@ from jobfleet.engine.fleet import Fleet
 from jobfleet.engine.options import (
     OPTION_SECTIONS,
     SAMPLES,
+    TABLE_MACHINE,
     OptionRow,
     option_rows,
     options_markdown,
@@ -25,8 +26,8 @@ from support.cli import jf
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "options.md"
 BACKENDS = ["local", "slurm", "sge", "lsf", "pbs", "torque", "htcondor"]
-#: The machine docs/options.md describes for the local backend.
-DOC_MACHINE = {"local.cores": 64, "local.memory": "256G", "local.gpus": 8}
+#: The machine docs/options.md describes for the local backend (the command's too).
+DOC_MACHINE = TABLE_MACHINE
 
 
 @pytest.fixture
@@ -97,3 +98,16 @@ def test_the_command_prints_it(jf_home: Path) -> None:
         assert name.upper() in table
     proc = jf("options", "--backend", "nope", expect=2)
     assert "unknown backend 'nope'" in proc.stderr and len(proc.stderr.splitlines()) == 1
+
+
+def test_the_command_does_not_depend_on_this_machines_cores(jf_home: Path) -> None:
+    # jf_home's configuration gives the local backend 2 cores; the samples ask for 4.
+    listed = json.loads(jf("options", "--json", "--backend", "local").stdout)
+    becomes = {r["key"]: r["becomes"]["local"] for r in listed}
+    refused = [
+        k
+        for k, text in becomes.items()
+        if "machine has" in text or ("local.cores" in text and text.startswith("refused"))
+    ]
+    assert not refused, refused
+    assert becomes["resources.cores"].startswith("cores held: tasks x cores")

@@ -26,7 +26,7 @@ from jobfleet.backends.slurm import SLURM, slurm_directives
 from jobfleet.backends.slurm.directives import MAPPING as SLURM_MAPPING
 from jobfleet.backends.torque.directives import MAPPING as TORQUE_MAPPING
 from jobfleet.config import load_config
-from jobfleet.errors import ConfigError, SpecError
+from jobfleet.errors import ConfigError, SpecError, UnitError
 from jobfleet.resources import KEY_DOCS, Resources
 from jobfleet.script import LOCAL, render_script
 from jobfleet.spec import JobSpec
@@ -257,9 +257,10 @@ def test_sge_warns_with_s_rt_before_h_rt(
 @pytest.mark.parametrize(
     ("values", "field", "words"),
     [
-        ({"nodes": 2, "tasks": 4}, "resources.nodes", "tasks_per_node"),
+        ({"nodes": 2, "tasks": 4}, "resources.nodes", "give tasks_per_node instead of tasks"),
+        ({"nodes": 2}, "resources.nodes", "add tasks_per_node (tasks on each host"),
         ({"gpus_per_task": 1}, "resources.gpus_per_task", "no GPUs per task"),
-        ({"nodes": 2, "tasks_per_node": 1, "gpus_per_node": 1}, "resources.gpus_per_node", ""),
+        ({"nodes": 2, "tasks_per_node": 2, "gpus_per_node": 1}, "resources.gpus_per_node", ""),
         ({"qos": "high"}, "resources.qos", "no quality of service"),
         ({"constraint": "ib"}, "resources.constraint", "extra_directives"),
         ({"reservation": "maint"}, "resources.reservation", "numbers"),
@@ -269,6 +270,8 @@ def test_sge_refuses_what_it_cannot_express(values: dict[str, Any], field: str, 
     with pytest.raises(SpecError) as info:
         sge_directives(spec(**values))
     assert info.value.field == field and words in info.value.message
+    if "tasks" not in values:
+        assert "instead of tasks" not in info.value.message  # no tasks were given
 
 
 def test_sge_mpi_pe_must_name_its_slot_count(tmp_path: Path) -> None:
@@ -395,3 +398,48 @@ def test_the_job_model_doc_says_what_the_code_does() -> None:
     assert doc[start : start + len(table)] == table, (
         "docs/job-model.md is stale: run JOBFLEET_REGENERATE=1 pytest tests/unit/test_resources.py"
     )
+
+
+@pytest.mark.parametrize(
+    "begin",
+    [
+        "9999-12-31T23:59:59-01:00",  # 10000-01-01 in UTC
+        "0001-01-01T00:30:00+01:00",  # year 0 in UTC
+        "0001-01-01T00:00:00",  # "-a 101010000.00" on Grid Engine
+        datetime(1, 1, 1),
+    ],
+)
+def test_a_start_time_out_of_range_names_the_field(begin: object) -> None:
+    with pytest.raises(UnitError) as err:
+        Resources.of(begin=begin)
+    assert err.value.field == "resources.begin"
+    assert "between the years 1970 and 9999" in str(err.value)
+    assert parse_begin("9999-12-31T12:00:00") == "9999-12-31T12:00:00"  # the edge is taken
+
+
+@pytest.mark.parametrize(
+    "key", ["cores", "cores_per_task", "gpus", "gpus_per_node", "gpus_per_task", "nodes", "tasks"]
+)
+def test_counts_are_capped_in_resources_as_in_the_configuration(key: str) -> None:
+    values: dict[str, Any] = {key: 10**15}
+    if key == "nodes":
+        values["tasks_per_node"] = 1
+    with pytest.raises(SpecError) as err:
+        Resources.of(**values)
+    assert err.value.field == f"resources.{key}"
+    assert "is more than any scheduler gives (at most 2147483647)" in str(err.value)
+    Resources.of(**{**values, key: 2**31 - 1})  # the cap itself is taken
+
+
+def test_a_whole_jobs_cores_are_capped_too() -> None:
+    with pytest.raises(SpecError) as err:
+        Resources.of(tasks=2**20, cores=2**20)
+    assert err.value.field == "resources.cores"
+    assert "tasks x cores" in str(err.value) and "2147483647" in str(err.value)
+
+
+def test_cores_per_task_of_the_wrong_type_is_named_as_given() -> None:
+    with pytest.raises(SpecError) as err:
+        Resources.of(cores_per_task="2")
+    assert err.value.field == "resources.cores_per_task"
+    assert "expected a whole number, got '2'" in str(err.value)

@@ -130,9 +130,9 @@ def test_parse_slurm_cpu_time(text: str, seconds: float | None) -> None:
 def test_doctests() -> None:
     import doctest
 
-    import jobfleet.backends.sge.usage
+    import jobfleet.backends.sge.parse
     import jobfleet.usage
 
-    for module in (jobfleet.usage, jobfleet.backends.sge.usage):
+    for module in (jobfleet.usage, jobfleet.backends.sge.parse):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__

@@ -197,6 +197,9 @@ class Capabilities:
             process that started it died (its outcome is not known before then): a
             command's time-out for the command-line backends, 0 for the local one,
             whose enqueue cannot outlive its caller.
+        peak_memory_per_process: the peak memory it records is one process's (the
+            largest), not a task's total (the local agent's ``ru_maxrss`` from
+            ``wait4``): ``jobfleet show`` says so in its memory line and hint.
     """
 
     arrays: bool = True
@@ -212,6 +215,7 @@ class Capabilities:
     shared_queue: bool = True
     polls_scheduler: bool = True
     submit_in_flight_s: float = 0.0
+    peak_memory_per_process: bool = False
 
 
 #: Backend class attributes of jobfleet 0.1, and what replaces each.

@@ -11,7 +11,7 @@ from rich.text import Text
 from jobfleet import backends as catalog
 from jobfleet.cli.common import config_options, handle_errors, load, print_json
 from jobfleet.engine.fleet import Fleet
-from jobfleet.engine.options import option_rows, options_markdown
+from jobfleet.engine.options import TABLE_MACHINE, option_rows, options_markdown
 
 __all__ = ["options"]
 
@@ -38,7 +38,9 @@ def options(
     """Every job option (resources, environment), its default and units, and what it becomes on
     each backend: directives and submit arguments, a refusal saying why, or what
     the backend does with it. Read off a dry run of a job with the option set to
-    the example value, so it is what jobfleet does, with your configuration.
+    the example value, so it is what jobfleet does, with your configuration (the
+    local backend taken to have 64 cores, 256 GiB and 8 GPUs, so that every example
+    fits whatever this machine has).
 
     \b
     --json prints a list of objects with the keys:
@@ -51,7 +53,8 @@ def options(
     names = list(dict.fromkeys(backends)) or catalog.names()
     for name in names:
         catalog.get(name)  # an unknown name: the catalog's error names the valid ones
-    with Fleet(load(config_path, profile)) as fleet:
+    # The local backend taken as TABLE_MACHINE: what an option does, not whether it fits here.
+    with Fleet(load(config_path, profile, overrides=dict(TABLE_MACHINE))) as fleet:
         # The dry runs would warn of options a backend ignores: the table says so instead.
         logging.disable(logging.WARNING)
         try:

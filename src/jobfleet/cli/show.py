@@ -10,7 +10,7 @@ import click
 
 from jobfleet.cli.common import Decimal, config_options, handle_errors, load, print_json, warn
 from jobfleet.engine.fleet import Fleet
-from jobfleet.errors import SpecError
+from jobfleet.errors import JobfleetError, SpecError
 from jobfleet.states import JobRecord
 from jobfleet.units import format_walltime
 from jobfleet.usage import Usage, iso_utc
@@ -62,7 +62,8 @@ def show_one(
         raise SpecError("timeout", "--timeout and --no-refresh exclude each other")
     with Fleet(load(config_path, profile)) as fleet:
         report = fleet.status_report([job_id], within_s=timeout, ask=not no_refresh)
-    (record,) = report.records
+        (record,) = report.records
+        per_process = _per_process_peak(fleet, record.backend)
     if as_json:
         print_json(
             {
@@ -72,20 +73,48 @@ def show_one(
             }
         )
     else:
-        print_detail(record)
+        print_detail(record, per_process)
     if not no_refresh:
         for backend, why in report.unanswered.items():
             warn(f"{backend} did not answer ({why}); the job shows its last known state")
 
 
-def print_detail(record: JobRecord) -> None:
+def _per_process_peak(fleet: Fleet, backend: str) -> bool:
+    """Whether ``backend`` records one process's peak memory (False if unknown)."""
+    try:
+        return fleet.backend(backend).capabilities.peak_memory_per_process
+    except JobfleetError:  # e.g. a backend no longer configured: say nothing more
+        return False
+
+
+def print_detail(record: JobRecord, per_process: bool = False) -> None:
     """Print :func:`detail_lines`."""
-    for line in detail_lines(record):
+    for line in detail_lines(record, per_process):
         click.echo(line)
 
 
-def detail_lines(record: JobRecord) -> list[str]:
-    """The detail view of one job, line by line (no colours: it is read and grepped)."""
+def _several_tasks(resources: Mapping[str, Any]) -> bool:
+    """Whether a job (its stored resources) has more than one task."""
+    tasks = resources.get("tasks")
+    nodes = resources.get("nodes") or 1
+    per_node = resources.get("tasks_per_node") or 1
+    return (tasks if tasks is not None else nodes * per_node) > 1 or nodes > 1
+
+
+def _peak_of(resources: Mapping[str, Any], per_process: bool) -> str | None:
+    """Whose the recorded peak memory is, when not the whole job's: every backend
+    records one task's (SLURM's MaxRSS, a Grid Engine task's maxvmem), the local one
+    one process's (``ru_maxrss``); docs/usage.md."""
+    if _several_tasks(resources):
+        return "task"
+    return "process" if per_process else None
+
+
+def detail_lines(record: JobRecord, per_process: bool = False) -> list[str]:
+    """The detail view of one job, line by line (no colours: it is read and grepped).
+
+    ``per_process``: the backend's peak memory is one process's (``Capabilities``).
+    """
     resources: Mapping[str, Any] = record.spec.get("resources") or {}
     asked_memory = resources.get("memory_bytes")
     asked_walltime = resources.get("walltime_s")
@@ -105,22 +134,29 @@ def detail_lines(record: JobRecord) -> list[str]:
     usage = record.usage
     if record.elements and usage.empty:
         usage = _over_elements([e.usage for e in record.elements.values()])
-    lines += _usage_lines(usage, asked_memory, asked_walltime, "  ")
+    peak_of = _peak_of(resources, per_process)
+    lines += _usage_lines(usage, asked_memory, asked_walltime, "  ", peak_of)
     if record.elements:
         lines.append(f"  elements:   {len(record.elements)} (the lines above: over all of them)")
         for index, element in sorted(record.elements.items()):
             code = "" if element.exit_code is None else f", exit code {element.exit_code}"
             used = _one_line_usage(element.usage)
             lines.append(f"    [{index}] {element.state.value}{code}{used}")
-    for hint in hints(record):
+    for hint in hints(record, per_process):
         lines.append(f"  hint: {hint}")
     return lines
 
 
-def hints(record: JobRecord) -> list[str]:
+def hints(record: JobRecord, per_process: bool = False) -> list[str]:
     """Lines for a job (or the elements of an array) that used under :data:`HINT_BELOW`
-    of the memory or walltime it asked for; nothing where either is unknown."""
+    of the memory or walltime it asked for; nothing where either is unknown.
+
+    No memory hint for a job of several tasks: the peak recorded is one task's, not
+    the job's, so a job near its limit would be told to ask for less. A per-process
+    peak (``per_process``, the local backend's) is named as such.
+    """
     resources: Mapping[str, Any] = record.spec.get("resources") or {}
+    peak_of = _peak_of(resources, per_process)
     asked_memory = resources.get("memory_bytes")
     asked_walltime = resources.get("walltime_s")
     used = [e.usage for e in record.elements.values()] if record.elements else [record.usage]
@@ -128,9 +164,13 @@ def hints(record: JobRecord) -> list[str]:
     walls = [u.wall_time_s for u in used if u.wall_time_s is not None]
     who = "its elements" if record.elements else "it"
     out = []
-    if asked_memory and peaks and max(peaks) < HINT_BELOW * asked_memory:
+    if asked_memory and peaks and max(peaks) < HINT_BELOW * asked_memory and peak_of != "task":
+        if peak_of == "process":
+            who_used = "its largest process" if who == "it" else "the largest process of " + who
+        else:
+            who_used = who
         out.append(
-            f"{who} used at most {_memory(max(peaks))} of the {_memory(asked_memory)} "
+            f"{who_used} used at most {_memory(max(peaks))} of the {_memory(asked_memory)} "
             f"of memory asked for ({_share(max(peaks) / asked_memory)}); asking for less "
             "may start it sooner"
         )
@@ -169,9 +209,15 @@ def _over_elements(used: list[Usage]) -> Usage:
 
 
 def _usage_lines(
-    usage: Usage, asked_memory: int | None, asked_walltime: int | None, pad: str
+    usage: Usage,
+    asked_memory: int | None,
+    asked_walltime: int | None,
+    pad: str,
+    peak_of: str | None = None,
 ) -> list[str]:
     memory = _memory(usage.max_memory_bytes)
+    if peak_of is not None and usage.max_memory_bytes is not None:
+        memory += f", the largest {peak_of}'s"
     if asked_memory:
         memory += f" (of {_memory(asked_memory)} asked for)"
     wall = _duration(usage.wall_time_s)

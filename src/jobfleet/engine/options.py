@@ -27,6 +27,7 @@ __all__ = [
     "CONTEXT",
     "OPTION_SECTIONS",
     "SAMPLES",
+    "TABLE_MACHINE",
     "Effect",
     "OptionRow",
     "option_rows",
@@ -35,6 +36,11 @@ __all__ = [
 
 #: The sections of the configuration that describe a job.
 OPTION_SECTIONS = ("resources", "environment")
+
+#: The local backend's capacity the table is read off (``jobfleet options``,
+#: docs/options.md): large enough for every sample, so the table says what each option
+#: does rather than whether this machine has 4 cores.
+TABLE_MACHINE: dict[str, Any] = {"local.cores": 64, "local.memory": "256G", "local.gpus": 8}
 
 #: The value each option is tried with (every option of OPTION_SECTIONS needs one).
 SAMPLES: dict[str, Any] = {

@@ -340,8 +340,8 @@ def test_timeout_decision_survives_an_agent_crash(jf_home: Path) -> None:
 def test_a_reused_queue_id_never_reports_another_jobs_outcome(jf_home: Path) -> None:
     with Fleet(load_config()) as fleet:
         old = fleet.submit(JobSpec(["sleep", "30"]))
-        wait_for(Path(old.job_dir, "started").exists, what="the job to start")
-        assert fleet.status([old.id])[0].state is JobState.RUNNING
+        # The agent records "running" just after the job's first line (its marker).
+        wait_for(lambda: fleet.status([old.id])[0].state is JobState.RUNNING, what="the job to run")
         backend = cast(LocalBackend, fleet.backend())
         stop_agent(jf_home)
         wait_for(lambda: not backend.agent_running(), what="the agent to stop")

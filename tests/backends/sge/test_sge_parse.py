@@ -407,7 +407,7 @@ def full_spec(**changes: Any) -> JobSpec:
         cores=4,
         memory_bytes=10**9,  # 953.67 MiB for the job, 238.4 MiB per slot
         walltime_s=86400 + 2 * 3600 + 3 * 60 + 4,
-        gpus=2,
+        gpus=4,  # one per slot: Grid Engine multiplies a consumable YES by the slots
         queue="gpu.q",
         account="proj",
     )
@@ -419,8 +419,8 @@ def test_sge_directives_every_resource_in_order() -> None:
         "-S /bin/bash",
         "-V",
         "-pe smp 4",
-        # h_vmem is per slot: 10**9 / 4, rounded up; s_rt a minute before h_rt
-        "-l h_rt=26:03:04,h_vmem=239M,gpu=2,s_rt=26:02:04",
+        # per slot: 10**9 / 4 rounded up, 4 GPUs / 4; s_rt a minute before h_rt
+        "-l h_rt=26:03:04,h_vmem=239M,gpu=1,s_rt=26:02:04",
         "-q gpu.q",
         "-P proj",
         "-t 1-9:2",
@@ -432,7 +432,7 @@ def test_sge_directives_mem_free_is_for_the_whole_job() -> None:
     settings = SgeSettings(memory_resource="mem_free", parallel_environment="mpi")
     directives = sge_directives(full_spec(), settings)
     assert "-pe mpi 4" in directives
-    assert "-l h_rt=26:03:04,mem_free=954M,gpu=2,s_rt=26:02:04" in directives
+    assert "-l h_rt=26:03:04,mem_free=954M,gpu=1,s_rt=26:02:04" in directives
 
 
 def test_sge_directives_gpu_resource_name() -> None:
@@ -481,7 +481,7 @@ def test_render_script_sge_directives_before_the_first_command() -> None:
     assert directives == [
         "#$ -S /bin/bash",
         "#$ -pe smp 4",
-        "#$ -l h_rt=26:03:04,h_vmem=239M,gpu=2,s_rt=26:02:04",
+        "#$ -l h_rt=26:03:04,h_vmem=239M,gpu=1,s_rt=26:02:04",
         "#$ -q gpu.q",
         "#$ -P proj",
         "#$ -t 1-9:2",
@@ -500,6 +500,7 @@ def test_configured_sge_settings_reach_the_job_script(tmp_path: Path) -> None:
         "sge.parallel_environment": "mpi",
         "sge.memory_resource": "mem_free",
         "sge.gpu_resource": "gpus",
+        "sge.gpu_consumable": "JOB",
     }
     config = load_config(env={"HOME": str(tmp_path)}, cwd=tmp_path, overrides=overrides)
     spec = JobSpec(["true"], resources=Resources(cores=4, memory_bytes=10**9, gpus=2))

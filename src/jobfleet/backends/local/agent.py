@@ -38,6 +38,7 @@ import sys
 import time
 from pathlib import Path
 
+from jobfleet.backends.local.capacity import widen_affinity
 from jobfleet.backends.local.processes import (
     become_subreaper,
 )
@@ -74,6 +75,9 @@ class Agent(Rounds):
         os.ftruncate(lock_fd, 0)
         os.write(lock_fd, f"{os.getpid()}\n".encode())
         become_subreaper()
+        # Started by a pinned job or under taskset, the agent would pass that narrow
+        # affinity on to every unpinned job: it runs on what the machine allows.
+        widen_affinity()
         wake_r, wake_w = self._open_wake()
         sig_r, sig_w = os.pipe()
         os.set_blocking(sig_r, False)

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -29,6 +28,7 @@ from jobfleet.backends.base import (
     SubmitRequest,
     user_name,
 )
+from jobfleet.backends.local.capacity import LocalCapacity, detect_capacity, inside_a_job
 from jobfleet.backends.local.plan import Amount
 from jobfleet.backends.local.queue import (
     CAPACITY_KEY,
@@ -43,7 +43,7 @@ from jobfleet.backends.local.queue import (
 )
 from jobfleet.backends.local.request import MAPPING, check_local_request, local_amount
 from jobfleet.backends.local.usage import add_usage
-from jobfleet.errors import BackendError, ConfigError, SubmitError
+from jobfleet.errors import BackendError, SubmitError
 from jobfleet.script import LOCAL, Dialect
 from jobfleet.spec import ArraySpec, JobSpec
 from jobfleet.states import JobState, aggregate
@@ -69,86 +69,6 @@ _STATE_MAP = {
     "timeout": JobState.TIMEOUT,
     "lost": JobState.LOST,
 }
-
-
-def _gpu_ids() -> list[str]:
-    """The GPUs this process may use: ``$CUDA_VISIBLE_DEVICES`` (indices or UUIDs)
-    when set, else the NVIDIA device files."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        ids = [d.strip() for d in visible.split(",") if d.strip()]
-        # "-1" (and anything after an invalid entry) hides the rest, as in CUDA.
-        return ids[: ids.index("-1")] if "-1" in ids else ids
-    devices = sorted(
-        int(p.name[6:]) for p in Path("/dev").glob("nvidia[0-9]*") if p.name[6:].isdigit()
-    )
-    return [str(d) for d in devices]
-
-
-@dataclass(frozen=True, slots=True)
-class LocalCapacity:
-    """What the local backend may hand out: cores, memory in bytes, GPU ids, and
-    the CPU ids jobs are pinned to (empty: jobs are not pinned)."""
-
-    cores: int
-    memory: int
-    gpu_ids: tuple[str, ...] = ()
-    cpu_ids: tuple[int, ...] = ()
-
-    @property
-    def gpus(self) -> int:
-        return len(self.gpu_ids)
-
-    def to_setting(self) -> dict[str, object]:
-        setting: dict[str, object] = {
-            "cores": self.cores,
-            "memory": self.memory,
-            "gpu_ids": list(self.gpu_ids),
-        }
-        if self.cpu_ids:  # only then: a queue of an older agent stays as it was
-            setting["cpu_ids"] = list(self.cpu_ids)
-        return setting
-
-
-def _cpu_ids() -> list[int]:
-    """The CPUs this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return sorted(os.sched_getaffinity(0))
-    return list(range(os.cpu_count() or 1))  # pragma: no cover - not Linux
-
-
-def detect_capacity(
-    cores: int | None = None,
-    memory_bytes: int | None = None,
-    gpus: int | None = None,
-    pin_cpus: bool | None = None,
-) -> LocalCapacity:
-    """What the local backend may hand out; None means detect it.
-
-    A configured GPU count takes the first that many visible GPUs (or indices
-    0..N-1 when fewer are visible, e.g. on a machine whose devices are hidden).
-    ``pin_cpus`` None pins jobs to CPUs when there is one for every core (not
-    when ``cores`` is set higher than that), True always (an error otherwise).
-
-    Raises:
-        ConfigError: ``pin_cpus`` True with more cores than CPUs to pin them to.
-    """
-    cpus = _cpu_ids()
-    if cores is None:
-        cores = len(cpus)
-    if pin_cpus and cores > len(cpus):
-        raise ConfigError(
-            f"local.cores is {cores} but this process may run on {len(cpus)} CPUs; "
-            "lower local.cores or set local.pin_cpus: false",
-            key="local.pin_cpus",
-        )
-    pinned = tuple(cpus[:cores]) if pin_cpus is not False and cores <= len(cpus) else ()
-    if memory_bytes is None:
-        memory_bytes = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    ids = _gpu_ids()
-    if gpus is not None:
-        ids = ids[:gpus] if len(ids) >= gpus else [str(i) for i in range(gpus)]
-    return LocalCapacity(cores, memory_bytes, tuple(ids), pinned)
 
 
 #: What a job that does not carry the submitter's environment (``export_env: false``)
@@ -193,6 +113,7 @@ class LocalBackend(Backend):
         shared_queue=False,  # one queue per user (and home and host)
         polls_scheduler=False,  # reads its own queue: no rate limit to respect
         submit_in_flight_s=0.0,  # the enqueue cannot outlive its caller
+        peak_memory_per_process=True,  # wait4's ru_maxrss: the largest single process
     )
 
     def __init__(
@@ -213,6 +134,13 @@ class LocalBackend(Backend):
         finally:
             os.umask(old_umask)
         self._capacity_stored = False
+        if inside_a_job():
+            # A job's own view (its pinned CPUs, its CUDA_VISIBLE_DEVICES) is not
+            # the machine's: what the queue holds stands, for checks too.
+            stored = self.store.setting(CAPACITY_KEY)
+            if stored:
+                self.capacity = LocalCapacity.from_setting(stored)
+                self._capacity_stored = True
 
     def close(self) -> None:
         self.store.close()

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jobfleet.backends.local.capacity import stored_cpu_ids
 from jobfleet.backends.local.dependencies import READY, WAIT, Verdicts
 from jobfleet.backends.local.plan import Amount, Running, Waiting, plan
 from jobfleet.backends.local.processes import (
@@ -51,6 +52,8 @@ Outcome = tuple[str, int | None, str | None]
 #: How long a refused duplicate start waits for the first start's marker.
 _MARKER_WAIT_S = 10.0
 _APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+#: How the reason of a task held for want of capacity starts.
+_HELD = "held: "
 
 
 @dataclass(slots=True)
@@ -101,6 +104,8 @@ class Rounds:
         self.runs: dict[Key, _Run] = {}  # started tasks
         self.by_pid: dict[int, Key] = {}  # our children
         self.with_deps: set[Key] = set()  # unfinished tasks that have dependencies
+        self.held: set[Key] = set()  # pending tasks larger than the capacity now
+        self._stored_capacity: dict[str, object] | None = None  # as last read
         self.last_job = 0
         self._updates: dict[Key, TaskRow] = {}
         self.verdicts = Verdicts(self.store)
@@ -125,9 +130,13 @@ class Rounds:
 
     def _refresh_capacity(self) -> None:
         stored = self.store.setting(CAPACITY_KEY) or {}
+        if stored == self._stored_capacity:
+            return
+        self._stored_capacity = stored
         gpu_ids = [str(g) for g in stored.get("gpu_ids", [])]
         amount = Amount(int(stored.get("cores", 1)), int(stored.get("memory", 0)), len(gpu_ids))
-        cpu_ids = [int(c) for c in stored.get("cpu_ids", [])]
+        # The CPU ids come from this agent's view of the machine, never a client's.
+        cpu_ids = list(stored_cpu_ids(stored))
         if (amount, gpu_ids, cpu_ids) == (
             self.capacity.amount,
             self.capacity.gpu_ids,
@@ -137,21 +146,33 @@ class Rounds:
         self.capacity = _Capacity(amount, gpu_ids, cpu_ids)
         log.info("capacity: %s, GPUs %s, pinned to CPUs %s", amount, gpu_ids, cpu_ids or "no")
         for key, task in list(self.tasks.items()):
-            if key not in self.runs:
-                self._refuse_if_too_big(key, task)
+            if key not in self.runs and task.state == "pending":
+                self._hold_if_too_big(key, task)
 
-    def _refuse_if_too_big(self, key: Key, task: TaskRow) -> bool:
+    def _hold_if_too_big(self, key: Key, task: TaskRow) -> bool:
+        """Keep a task that no longer fits waiting, saying why (or stop saying so).
+
+        Held, not failed: the capacity may grow again (a configuration put back),
+        and the user can cancel it. Submission refuses what never fitted.
+        """
         cap = self.capacity.amount
         if _need(task).fits_in(cap):
+            # (A restarted agent finds the reason in the queue, not in self.held.)
+            if key in self.held or (task.reason or "").startswith(_HELD):
+                self.held.discard(key)
+                task.reason = None
+                self._save(key, task)
             return False
-        self._finish(
-            key,
-            "failed",
-            None,
-            f"asks for {task.cores} cores, {task.memory} bytes and {task.gpu_count} GPUs; "
-            f"the local backend now has {cap.cores}, {cap.memory} and {cap.gpus} "
-            "(local.cores, local.memory, local.gpus)",
+        reason = (
+            f"{_HELD}asks for {task.cores} cores, {task.memory} bytes and {task.gpu_count} GPUs; "
+            f"the local backend now has {cap.cores}, {cap.memory} and {cap.gpus}: "
+            "raise local.cores, local.memory or local.gpus again, or cancel it"
         )
+        if task.reason != reason:
+            log.warning("job %s%s: %s", task.jf_id, _tag(task), reason)
+            task.reason = reason
+            self._save(key, task)
+        self.held.add(key)
         return True
 
     def _load_new(self) -> None:
@@ -162,7 +183,7 @@ class Rounds:
             if task.deps:
                 self.with_deps.add(key)
             if task.state == "pending":
-                self._refuse_if_too_big(key, task)
+                self._hold_if_too_big(key, task)
 
     def _save(self, key: Key, task: TaskRow) -> None:
         self._updates[key] = task
@@ -200,6 +221,7 @@ class Rounds:
     def _finish(self, key: Key, state: str, exit_code: int | None, reason: str | None) -> None:
         task = self.tasks.pop(key)
         self.with_deps.discard(key)
+        self.held.discard(key)
         task.state, task.exit_code, task.reason = state, exit_code, reason
         self._save(key, task)
         run = self.runs.pop(key, None)
@@ -390,7 +412,7 @@ class Rounds:
         for job, _ in self.runs:
             in_flight[job] = in_flight.get(job, 0) + 1
         for key, task in self.tasks.items():
-            if task.state != "pending":
+            if task.state != "pending" or key in self.held:
                 continue
             if task.deps and self.verdicts.get(task.job) != READY:
                 continue

@@ -53,6 +53,19 @@ def grace_seconds(value: Any, key: str) -> float:
     return 0.0 if value in (0, "0", "0s") else parse_interval(value, key)
 
 
+def consumable(value: Any, key: str) -> Any:
+    """The ``consumable`` column of a complex (``qconf -sc``): YES (per slot) or JOB."""
+    if value is True or (isinstance(value, str) and value.lower() in ("yes", "y")):
+        return "yes"
+    if isinstance(value, str) and value.lower() in ("job", "j"):
+        return "job"
+    raise SpecError(
+        key,
+        "expected the complex's consumable column as qconf -sc shows it: YES (Grid Engine "
+        f"multiplies the request by the job's slots) or JOB (once per job); got {shown(value)}",
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class SgeSettings(CommandSettings):
     """Grid Engine knobs (configuration section ``sge:``).
@@ -70,6 +83,10 @@ class SgeSettings(CommandSettings):
             is divided by its cores) or ``mem_free`` (a load value the host must
             have free, compared as is; measured on the live cluster).
         gpu_resource: the consumable a site uses for GPUs.
+        gpu_consumable: that complex's ``consumable`` column: ``yes`` (Grid
+            Engine's default; the request is per slot, so the job's GPUs are
+            divided by its slots) or ``job`` (once per job, on the master host).
+        license_consumable: the same for the licences' complexes.
         verify_requests: submit with ``-w e``, so a request no host could ever
             meet is refused at once instead of waiting for ever.
         walltime_grace_s: with a walltime, ``-l s_rt`` this long (at most a tenth of
@@ -89,6 +106,20 @@ class SgeSettings(CommandSettings):
     )
     gpu_resource: str = option(
         "gpu_resource", "gpu", "the consumable this site uses for GPUs", parse=name
+    )
+    gpu_consumable: str = option(
+        "gpu_consumable",
+        "yes",
+        "the GPU complex's consumable column (qconf -sc): YES (per slot: GPUs are divided "
+        "by the slots) or JOB (once per job, one host)",
+        parse=consumable,
+    )
+    license_consumable: str = option(
+        "license_consumable",
+        "yes",
+        "the licence complexes' consumable column (qconf -sc): YES (per slot: counts are "
+        "divided by the slots) or JOB (once per job)",
+        parse=consumable,
     )
     mpi_parallel_environment: str = option(
         "mpi_parallel_environment",
@@ -121,7 +152,8 @@ MAPPING: dict[str, str] = {
     "cores": "slots per task: -pe <PE> tasks x cores",
     "memory": "-l h_vmem=memory / slots per host (or mem_free=memory)",
     "walltime": "-l h_rt=H:MM:SS, and s_rt sge.walltime_grace before it (SIGUSR1)",
-    "gpus": "-l <gpu_resource>=N (one node)",
+    "gpus": "-l <gpu_resource>=N / slots (sge.gpu_consumable YES, the default: per slot) "
+    "or N (JOB: one node only)",
     "nodes": "1: -pe <parallel_environment>; more: -pe <mpi_parallel_environment> "
     "(needs tasks_per_node)",
     "queue": "-q",
@@ -132,7 +164,7 @@ MAPPING: dict[str, str] = {
     "tasks": "slots: -pe <PE> tasks x cores (one node)",
     "tasks_per_node": "-pe <mpi_parallel_environment with slots_per_node> nodes x tasks x cores",
     "cores_per_task": "as cores",
-    "gpus_per_node": "-l <gpu_resource>=N on one node; error on several",
+    "gpus_per_node": "-l <gpu_resource>=N / slots per host (YES), or N on one node (JOB)",
     "gpus_per_task": "error: Grid Engine has no per-task GPUs",
     "memory_per_core": "-l h_vmem=memory_per_core (or mem_free=that x slots per host)",
     "exclusive": "-l <exclusive_resource>=true (a site's EXCL complex)",
@@ -142,7 +174,8 @@ MAPPING: dict[str, str] = {
     "reservation": "-ar ID (an advance reservation's number)",
     "mail_to": "-M",
     "mail_on": "-m b/e/a (begin, end, fail and requeue: a)",
-    "licenses": "-l name=count (licenses are consumable complexes)",
+    "licenses": "-l name=count / slots (sge.license_consumable YES, the default: per slot) "
+    "or count (JOB)",
     "priority": "-p priority (raising it needs an operator)",
     "begin": "-a CCYYMMDDhhmm.SS (local time; a delay counts from submission)",
     "name_prefix": "-N PREFIXjf<token>-<id>-<name>",
@@ -157,16 +190,24 @@ def _slots(res: Resources, settings: SgeSettings) -> tuple[str | None, int, int]
     if res.nodes == 1:
         return (settings.parallel_environment if slots > 1 else None), slots, slots
     if res.tasks_per_node is None:
+        # Only a PE with a fixed number of slots per host holds a job to a number of hosts.
+        if res.tasks is not None:
+            fix = "give tasks_per_node instead of tasks"
+            how = "by a total of tasks"
+        else:
+            fix = (
+                "add tasks_per_node (tasks on each host, e.g. "
+                f"nodes: {res.nodes}, tasks_per_node: 1)"
+            )
+            how = "without the tasks on each host"
         raise SpecError(
-            "resources.nodes",
-            f"Grid Engine cannot hold a job to {res.nodes} hosts by a total of tasks; "
-            "give tasks_per_node instead of tasks",
+            "resources.nodes", f"Grid Engine cannot hold a job to {res.nodes} hosts {how}; {fix}"
         )
     per_node = res.tasks_per_node * res.cores
     return settings.mpi_parallel_environment.format(slots_per_node=per_node), slots, per_node
 
 
-def _requests(res: Resources, settings: SgeSettings, per_node: int) -> list[str]:
+def _requests(res: Resources, settings: SgeSettings, slots: int, per_node: int) -> list[str]:
     """The ``-l`` requests, in a fixed order."""
     out = []
     if res.walltime_s is not None:
@@ -184,16 +225,37 @@ def _requests(res: Resources, settings: SgeSettings, per_node: int) -> list[str]
         raise SpecError(
             "resources.gpus_per_task", "Grid Engine has no GPUs per task; ask for gpus (per job)"
         )
-    if res.gpus_per_node and res.nodes > 1:
-        raise SpecError(
-            "resources.gpus_per_node",
-            "Grid Engine cannot place GPUs per host of a multi-host job; use one node",
-        )
-    if res.gpus or res.gpus_per_node:
-        out.append(f"{settings.gpu_resource}={res.gpus or res.gpus_per_node}")
+    gpus = res.gpus or res.gpus_per_node
+    if gpus:
+        field = "resources.gpus" if res.gpus else "resources.gpus_per_node"
+        if settings.gpu_consumable == "job":
+            if res.nodes > 1:
+                raise SpecError(
+                    field,
+                    "Grid Engine takes a consumable JOB from the master host only, so GPUs "
+                    f"on {res.nodes} hosts cannot be asked for; use one node (or, if the "
+                    "site's GPU complex is consumable YES, set sge.gpu_consumable: YES)",
+                )
+            out.append(f"{settings.gpu_resource}={gpus}")
+        else:
+            over = slots if res.gpus else per_node
+            each = _per_slot(gpus, over, field, "GPUs", "sge.gpu_consumable")
+            out.append(f"{settings.gpu_resource}={each}")
     if res.exclusive:
         out.append(f"{settings.exclusive_resource}=true")
-    out += ["{}={}".format(*license_parts(text)) for text in res.licenses]
+    for text in res.licenses:
+        lic, count = license_parts(text)
+        if "@" in lic:
+            raise SpecError(
+                "resources.licenses",
+                f"{lic!r} is a SLURM remote license (name@server); Grid Engine's licenses "
+                "are consumable complexes: give the complex's name",
+            )
+        if settings.license_consumable == "yes":
+            count = _per_slot(
+                count, slots, "resources.licenses", f"{lic} licences", "sge.license_consumable"
+            )
+        out.append(f"{lic}={count}")
     # h_rt's end is a SIGKILL: s_rt's SIGUSR1 comes first, leaving the job script
     # time to run the epilogue and remove its scratch (map_failed: a timeout). Last,
     # so that the requests before it read as they did without it.
@@ -202,6 +264,19 @@ def _requests(res: Resources, settings: SgeSettings, per_node: int) -> list[str]
         if early >= 1:
             out.append(f"s_rt={format_sge_time(res.walltime_s - early)}")
     return out
+
+
+def _per_slot(count: int, slots: int, field: str, what: str, setting: str) -> int:
+    """A whole job's count of a consumable YES, as Grid Engine wants it: per slot."""
+    if count % slots:
+        raise SpecError(
+            field,
+            f"{count} {what} for a job of {slots} slots: Grid Engine multiplies a consumable "
+            f"YES by the slots, and {count} is not a multiple of {slots}; ask for a multiple "
+            f"of {slots} (or change cores or tasks), or set {setting}: JOB if the site's "
+            "complex is consumable JOB (qconf -sc)",
+        )
+    return count // slots
 
 
 def _site(res: Resources, now: Callable[[], datetime]) -> list[str]:
@@ -247,7 +322,7 @@ def sge_directives(
     pe, slots, per_node = _slots(res, settings)
     if pe is not None:
         out.append(f"-pe {pe} {slots}")
-    requests = _requests(res, settings, per_node)
+    requests = _requests(res, settings, slots, per_node)
     if requests:
         out.append("-l " + ",".join(requests))
     if res.queue:

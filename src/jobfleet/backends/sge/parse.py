@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import re
+import time
 import xml.etree.ElementTree as ET
 
 from jobfleet.backends.base import QueueEntry
@@ -22,10 +24,12 @@ from jobfleet.units import parse_qacct_memory, parse_sge_memory, parse_sge_secon
 __all__ = [
     "STATE_LETTERS",
     "accounting_records",
+    "last_run",
     "map_failed",
     "map_state",
     "parse_accounting",
     "parse_cancel",
+    "parse_ctime",
     "parse_error_reasons",
     "parse_find_by_name",
     "parse_find_in_accounting",
@@ -232,7 +236,8 @@ def parse_accounting(result: CommandResult, ctx: PollContext) -> Seen:
     under its job's name (``ctx.targets``), when the job has one.
     """
     seen: Seen = {}
-    for number, index, record in accounting_records(result, ctx):
+    for number, index, run in accounting_records(result, ctx):
+        record = run[0]  # the master's: how the job ended
         failed = int((record.get("failed") or "0").split()[0])
         status_text = (record.get("exit_status") or "").split()
         exit_status = int(status_text[0]) if status_text and status_text[0].isdigit() else None
@@ -250,10 +255,11 @@ def parse_accounting(result: CommandResult, ctx: PollContext) -> Seen:
 
 def accounting_records(
     result: CommandResult, ctx: PollContext
-) -> list[tuple[str, int | None, dict[str, str]]]:
+) -> list[tuple[str, int | None, list[dict[str, str]]]]:
     """The ``qacct -j`` records of the jobs ``ctx.ids`` as (job number, task index or
-    None, record); only under the job's own name (``ctx.targets``), as job numbers wrap.
-    CommandError when qacct failed (no record yet is an empty answer)."""
+    None, the records of its last run, the master's first; see :func:`last_run`); only
+    under the job's own name (``ctx.targets``), as job numbers wrap. CommandError when
+    qacct failed (no record yet is an empty answer)."""
     if not result.ok:
         if UNKNOWN_JOB.search(result.stderr + result.stdout) or _NO_ACCOUNTING_FILE.search(
             result.stderr
@@ -261,7 +267,7 @@ def accounting_records(
             return []  # none of them has an accounting record yet
         raise command_failed(result)
     wanted = set(ctx.ids)
-    found = []
+    found: dict[tuple[str, int | None], list[dict[str, str]]] = {}
     for record in _qacct_records(result.stdout):
         number = record.get("jobnumber", "")
         if number not in wanted:
@@ -271,8 +277,60 @@ def accounting_records(
         if name and record.get("jobname", name) != name:
             continue  # an older job that had the same number
         task = record.get("taskid", "undefined")
-        found.append((number, int(task) if task.isdigit() else None, record))
-    return found
+        found.setdefault((number, int(task) if task.isdigit() else None), []).append(record)
+    return [(number, index, last_run(records)) for (number, index), records in found.items()]
+
+
+def last_run(records: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Of one job's (or array task's) records in qacct's order, those of its last run,
+    its master's first.
+
+    A job run again (rescheduled, or cleared from Eqw) has a record per run; a tightly
+    integrated parallel job (a PE with ``control_slaves TRUE`` and ``accounting_summary
+    FALSE``) one per ``qrsh -inherit`` task besides its master's, under the same number
+    and task id (fixtures/8.1.9/pe-tasks-qacct). qacct does not show ``pe_taskid``, so
+    the master is told by its times: its tasks start within its run (from its start to
+    its end), and it starts first, ends last and runs longest; of records with the same
+    times the master's, written when the job ends, is the later one.
+    """
+
+    def start(i: int) -> float:
+        return parse_ctime(records[i].get("start_time", "")) or -math.inf
+
+    def end(i: int) -> float:
+        return parse_ctime(records[i].get("end_time", "")) or -math.inf
+
+    def wall(i: int) -> float:
+        return parse_sge_seconds(records[i].get("ru_wallclock", "")) or 0.0
+
+    # Never-started records (no start time) stay in qacct's order, the newest last.
+    order = sorted(
+        range(len(records)),
+        key=lambda i: (start(i), -end(i), -wall(i), i if start(i) == -math.inf else -i),
+    )
+    runs: list[list[int]] = []
+    for i in order:
+        if runs and start(i) > -math.inf and start(i) <= end(runs[-1][0]):
+            runs[-1].append(i)  # a task of the run whose master is runs[-1][0]
+        else:
+            runs.append([i])
+    return [records[i] for i in runs[-1]]
+
+
+def parse_ctime(text: str) -> float | None:
+    """Unix time from qacct's ``Sun Dec  6 12:16:08 2026`` (local time); None for
+    ``-/-`` (never started) or anything unreadable.
+
+    >>> parse_ctime("-/-") is None
+    True
+    """
+    text = text.strip()
+    if not text or not text[0].isalpha():
+        return None
+    try:
+        return time.mktime(time.strptime(text, "%a %b %d %H:%M:%S %Y"))
+    except ValueError:
+        return None
 
 
 def parse_error_reasons(text: str) -> dict[str, str]:
