@@ -17,6 +17,10 @@ from support.cli import jf
 HERE = Path(__file__).parent
 SLURM = HERE / "slurm" / "fixtures" / "22.05"
 SGE = HERE / "sge" / "fixtures" / "8.1.9"
+LSF = HERE / "lsf" / "fixtures" / "recorded"
+PBS = HERE / "pbs" / "fixtures" / "22.05"
+TORQUE = HERE / "torque" / "fixtures" / "6.1"
+HTCONDOR = HERE / "htcondor" / "fixtures"
 
 
 def job(
@@ -47,6 +51,30 @@ def job(
         ("sge", SGE / "oom-qsub-alloc400.out", "qsub-terse", 1, job("1015", None, "pending")),
         ("sge", SGE / "qstat-xml-g-d-live.out", "qstat-xml", 28, job("11", None, "running")),
         ("sge", SGE / "qacct-all.out", "qacct", 92, job("2", None, "completed", 0)),
+        ("lsf", LSF / "bhist-l-done.out", "bhist-l", 1, job("872795", None, "completed", 0)),
+        (
+            "pbs",
+            PBS / "qstat-fxt.json",
+            "qstat-json",
+            14,
+            job("1002.pbs-head.cluster.example.org", None, "failed", 3),
+        ),
+        (
+            "pbs",
+            PBS / "qstat-fxt.txt",
+            "qstat-text",
+            14,
+            job("1002.pbs-head.cluster.example.org", None, "failed", 3),
+        ),
+        (
+            "torque",
+            TORQUE / "qstat-x-t.xml",
+            "qstat-xml",
+            13,
+            job("2002.torque-head.cluster.example.org", None, "failed", 3),
+        ),
+        ("htcondor", HTCONDOR / "history.json", "condor_history-json", 2,
+         job("30", None, "completed", 0)),
     ],
 )  # fmt: skip
 def test_recorded_outputs_are_recognised_and_read(
