@@ -78,6 +78,11 @@ def test_grid_engine_is_told_by_its_banner(bin_dir: Path) -> None:
     assert resolve(catalog.available())[0] == "sge"
 
 
+def test_why_is_one_line() -> None:
+    found = Found("htcondor", "/x/condor_submit", answered=False, why="a\n\n b\n" + "c" * 400)
+    assert found.why.startswith("a; b; c") and len(found.why) == 300
+
+
 def test_auto_takes_the_first_that_answers_in_order() -> None:
     found = [
         Found("slurm", "/x/sbatch", "22.05.8", answered=False, why="down"),

@@ -65,6 +65,11 @@ class Found:
     accounting: bool | None = None
     facts: Mapping[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # One line, whatever a scheduler's command printed: info shows it in a sentence.
+        lines = [line.strip() for line in self.why.splitlines() if line.strip()]
+        object.__setattr__(self, "why", "; ".join(lines)[:300])
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON form of one scheduler of ``jobfleet info --json``."""
         return {
