@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from jobfleet.backends.base import Capabilities, PollTarget, QueueEntry, SubmitRequest, user_name
-from jobfleet.backends.command import CommandBackend, PollContext, Seen, command_failed
+from jobfleet.backends.command import CommandBackend, PollContext, Seen
 from jobfleet.backends.lsf import parse, usage
 from jobfleet.backends.lsf.directives import (
     LsfSettings,
@@ -182,20 +182,6 @@ class LsfBackend(CommandBackend):
     def cancel_ok(self, result: CommandResult) -> bool:
         # Jobs that already ended, or that LSF forgot, need no cancel: the goal is reached.
         return result.ok or not parse.parse_cancel_refusals(result)
-
-    def cancel(
-        self,
-        native_ids: Sequence[str],
-        *,
-        indices: Sequence[int] | None = None,
-        signal: str | None = None,
-    ) -> dict[str, list[int | None]]:
-        if not native_ids:
-            return {}
-        result = self.run(self.cancel_argv(native_ids, indices, signal))
-        if not self.cancel_ok(result):
-            raise command_failed(result)
-        return {}
 
     # -- the queue view -------------------------------------------------------------
 
