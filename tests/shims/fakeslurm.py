@@ -106,7 +106,9 @@ class FakeSlurm:
     ) -> None:
         """Change these jobs: the state SLURM reports, its ``code:signal``, whether
         squeue and scontrol (``queue``) and sacct (``acct``) know them, the state of
-        the batch step (``batch``)."""
+        the batch step (``batch``). A job set RUNNING, or given a batch step, has
+        started (``start``, if it had none): sacct lists its batch step; one that
+        started and is set to a final state has ended (``end``)."""
         given = {
             "state": state,
             "exit": exit,
@@ -116,9 +118,15 @@ class FakeSlurm:
             "batch": batch,
         }
         changes = {k: v for k, v in given.items() if v is not None}
+        started = state == "RUNNING" or batch is not None
         with self.locked() as st:
             for native_id in ids:
-                st["jobs"][native_id].update(changes)
+                job = st["jobs"][native_id]
+                job.update(changes)
+                if started and not job.get("start"):
+                    job["start"] = time.time()
+                if job.get("start") and not job.get("end") and _word(job) not in ACTIVE:
+                    job["end"] = time.time()
 
     def fail(self, program: str, rc: int, stderr: str, *, after_s: float = 0.0) -> None:
         """Make ``program`` print ``stderr`` and exit ``rc``, changing nothing, until
@@ -290,8 +298,6 @@ def sacct(state: State, args: Sequence[str], out: list[str], err: list[str]) -> 
         err.append("fake sacct: jobfleet always passes --starttime; this call did not")
         return 1
     listed = {n: j for n, j in state["jobs"].items() if j["acct"]}
-    if "jobs" in options and all(i.endswith(".batch") for i in options["jobs"].split(",")):
-        return _sacct_batch_steps(listed, options, out, err)
     if "jobs" in options:
         wanted = _ids(options["jobs"])
         if wanted is None:
@@ -365,27 +371,6 @@ def _timelimit(seconds: float | None) -> str:
         return "UNLIMITED"
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes // 60:02d}:{minutes % 60:02d}:{secs:02d}"
-
-
-def _sacct_batch_steps(
-    listed: dict[str, Job], options: dict[str, str], out: list[str], err: list[str]
-) -> int:
-    """sacct --jobs=ID.batch,...: the batch steps, in the columns jobfleet asks for."""
-    fields = options.get("format", "").split(",")
-    values: dict[str, Callable[[str, Job], str]] = {
-        "jobid": lambda n, j: f"{n}.batch",
-        "state": lambda n, j: _batch_state(j),
-        "maxrss": lambda n, j: "",
-    }
-    unknown = [f for f in fields if f.lower() not in values]
-    if unknown or "noheader" not in options or "parsable2" not in options:
-        err.append(f"fake sacct: batch steps only as jobfleet asks for them, not {options}")
-        return 1
-    for step in options["jobs"].split(","):
-        native_id = step.removesuffix(".batch")
-        if native_id in listed:
-            out.append("|".join(values[f.lower()](native_id, listed[native_id]) for f in fields))
-    return 0
 
 
 def scontrol(state: State, args: Sequence[str], out: list[str], err: list[str]) -> int:
