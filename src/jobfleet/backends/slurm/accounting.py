@@ -14,7 +14,7 @@ import re
 
 from jobfleet.backends.command import Element, Ended, PollContext, Seen, Used, command_failed
 from jobfleet.backends.slurm.parse import exit_code, named, parse_job_id, to_element
-from jobfleet.backends.slurm.usage import WIDTH, job_usage
+from jobfleet.backends.slurm.usage import FIRST, USAGE_COLUMNS, WIDTH, job_usage
 from jobfleet.errors import SpecError
 from jobfleet.runner import CommandResult
 from jobfleet.states import MEMORY_EXCEEDED, TERMINAL, JobState
@@ -33,6 +33,11 @@ ACCOUNTING_FORMAT = (
 _NO_ACCOUNTING = re.compile(
     r"accounting storage is disabled|not running a supported accounting_storage", re.IGNORECASE
 )
+
+
+#: A job's (or element's) native id, index, sacct's id and its row's usage columns,
+#: unsplit: read once every step is in (a step's MaxRSS comes after its job's row).
+_UsageRow = tuple[str, int | None, str, str]
 
 
 class NoAccounting(Exception):
@@ -57,8 +62,7 @@ def parse_accounting(result: CommandResult, ctx: PollContext) -> tuple[Seen, Use
     wanted = set(ctx.ids)
     ended = ctx.ended  # usually empty: then not looked up per row
     seen: Seen = {}
-    # Read once every row is in (a job's steps come after its row):
-    usage_rows: list[tuple[str, int | None, list[str]]] = []  # (native id, index, fields)
+    usage_rows: list[_UsageRow] = []
     peaks: dict[str, int] = {}  # sacct's id of a job or element -> largest MaxRSS of its steps
     sigkilled: dict[str, tuple[str, int | None]] = {}  # FAILED 0:9, by sacct's id
     memory_kills: dict[str, str] = {}  # sacct's id -> MaxRSS of a batch step "CANCELLED by"
@@ -75,7 +79,7 @@ def parse_accounting(result: CommandResult, ctx: PollContext) -> tuple[Seen, Use
                 if rss is not None and rss > peaks.get(owner, -1):
                     peaks[owner] = rss
             continue
-        fields = line.split("|")
+        fields = line.split("|", FIRST)  # the usage columns stay one string: see _used
         if len(fields) < 4:
             continue
         if job_id.isdigit():  # a single job: the common case, kept cheap
@@ -99,18 +103,22 @@ def parse_accounting(result: CommandResult, ctx: PollContext) -> tuple[Seen, Use
         if code_text == "0:9" and state == "FAILED" and one:
             # Killed by SIGKILL: by OverMemoryKill (its batch step tells), or by anyone else.
             sigkilled[job_id] = (base, indices[0] if indices else None)
-        mine = seen.setdefault(base, {})
-        for index in indices if indices is not None else (None,):
-            queued = ended.get((base, index)) if ended else None
-            if queued is None:
-                mine[index] = to_element(state, None, exit_code(code_text), limit)
-                continue
-            kept = queued[2] if queued[0] is JobState.CANCELLED else None
-            element = _after_queue(to_element(state, kept, exit_code(code_text), limit), queued)
-            if element is not None:
-                mine[index] = element
-        if one and len(fields) >= WIDTH:  # else made before these columns were asked for
-            usage_rows.append((base, indices[0] if indices else None, fields))
+        if indices is None and not ended:  # a single job, nothing from squeue: kept cheap
+            seen[base] = {None: to_element(state, None, exit_code(code_text), limit)}
+        else:
+            mine = seen.setdefault(base, {})
+            code = exit_code(code_text)
+            for index in indices if indices is not None else (None,):
+                queued = ended.get((base, index)) if ended else None
+                if queued is None:
+                    mine[index] = to_element(state, None, code, limit)
+                    continue
+                kept = queued[2] if queued[0] is JobState.CANCELLED else None
+                element = _after_queue(to_element(state, kept, code, limit), queued)
+                if element is not None:
+                    mine[index] = element
+        if one and len(fields) > FIRST:
+            usage_rows.append((base, indices[0] if indices else None, job_id, fields[FIRST]))
     for job_id, (base, index) in sigkilled.items():
         if job_id in memory_kills:
             rss_text = memory_kills[job_id]
@@ -149,10 +157,14 @@ def _cancelled_in_queue(seen: Seen, ended: Ended, wanted: set[str]) -> None:
             seen.setdefault(owner, {}).setdefault(index, queued)
 
 
-def _used(rows: list[tuple[str, int | None, list[str]]], peaks: dict[str, int]) -> Used:
+def _used(rows: list[_UsageRow], peaks: dict[str, int]) -> Used:
+    """What each job or element used: its row's usage columns and its steps' peak."""
     used: Used = {}
-    for base, index, fields in rows:
-        usage = job_usage(fields, peaks.get(fields[0]))
+    for base, index, job_id, tail in rows:
+        columns = tail.split("|")
+        if len(columns) != len(USAGE_COLUMNS):
+            continue  # a recording made before these columns were asked for
+        usage = job_usage(columns, peaks.get(job_id))
         if not usage.empty:
             used.setdefault(base, {})[index] = usage
     return used

@@ -148,8 +148,11 @@ class SlurmBackend(CommandBackend):
             self.accounting_missing(str(exc))
             return {}
         self.accounting = True
-        for native_id, by_index in used.items():
-            ctx.usage.setdefault(native_id, {}).update(by_index)
+        if not ctx.usage:
+            ctx.usage.update(used)  # the usual single call: the parser's maps are ours
+        else:
+            for native_id, by_index in used.items():
+                ctx.usage.setdefault(native_id, {}).update(by_index)
         return seen
 
     def accounting_missing(self, why: str) -> None:

@@ -11,6 +11,8 @@ job ended (see :attr:`jobfleet.backends.base.Capabilities.usage_settles_s`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from jobfleet.units import parse_slurm_cpu_time, parse_slurm_duration
 from jobfleet.usage import Usage, expand_hostlist, parse_local_time
 
@@ -25,10 +27,10 @@ FIRST = 5  # JobID,JobIDRaw,State,ExitCode,Timelimit
 WIDTH = FIRST + len(USAGE_COLUMNS)
 
 
-def job_usage(fields: list[str], peak: int | None) -> Usage:
-    """What a job used, from its sacct row (split; ``WIDTH`` columns at least) and the
-    largest MaxRSS of its steps (``peak``, None for none)."""
-    submit, start, end, nodes, _, cpu, elapsed = fields[FIRST:WIDTH]
+def job_usage(columns: Sequence[str], peak: int | None) -> Usage:
+    """What a job used, from its sacct row's USAGE_COLUMNS (``columns``; the row's own
+    MaxRSS is unused) and the largest MaxRSS of its steps (``peak``, None for none)."""
+    submit, start, end, nodes, _, cpu, elapsed = columns
     started = parse_local_time(start)
     hosts = expand_hostlist(nodes) if started is not None else ()
     ended = parse_local_time(end)
