@@ -456,3 +456,29 @@ def test_status_and_queue_do_not_wait_for_a_controller_that_is_down(
     assert proc.stderr.splitlines() == ["jobfleet: error: squeue did not answer within 1s"]
     assert {r.state for r in fleet.registry.get_many(ids)} == {S.RUNNING}  # nothing concluded
     jf("cancel", local)
+
+
+def test_a_cancel_reads_cancelled_at_once_while_sacct_still_shows_the_jobs_waiting(
+    fleet: Fleet, fake: FakeSlurm, calls: CallLog
+) -> None:
+    """As on the live cluster (22.05/cancel-lag-*): squeue shows the cancel at once,
+    sacct still shows the jobs PENDING or RUNNING. The cancel's own refresh reads them
+    cancelled, and nothing reads them pending or running again once sacct caught up."""
+    records = fleet.submit_many([JobSpec(["true"], name=f"job{i}") for i in range(6)])
+    native = [r.native_id or "" for r in records]
+    fake.set(native[3:], state="RUNNING")
+    fake.set(native[:3], reason="JobHeldUser")
+    records = fleet.refresh(records)
+    assert [r.state for r in records] == [S.PENDING] * 3 + [S.RUNNING] * 3
+    fake.set(native[:3], acct_lag="PENDING")
+    fake.set(native[3:], acct_lag="RUNNING")
+    mark = calls.mark()
+    cancelled = fleet.cancel([r.id for r in records])
+    assert [c[0] for c in calls.since(mark)] == ["scancel", "squeue", "sacct"]  # no scontrol
+    assert {r.state for r in cancelled} == {S.CANCELLED}
+    assert {r.reason for r in cancelled[:3]} == {
+        "cancelled while waiting (JobHeldUser) (SLURM did not say by whom)"
+    }
+    assert {r.reason for r in cancelled[3:]} == {"cancelled (SLURM did not say by whom)"}
+    fake.set(native, acct_lag="")  # sacct caught up: CANCELLED by 0
+    assert {r.state for r in fleet.status([r.id for r in records])} == {S.CANCELLED}
