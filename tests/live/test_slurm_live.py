@@ -70,7 +70,9 @@ def test_cancel_running_job(fleet: Fleet) -> None:
     fleet.cancel([job.id])
     done = fleet.wait([job.id], timeout_s=60)[0]
     assert done.state is JobState.CANCELLED
-    assert done.reason and "cancelled by" in done.reason
+    # sacct says who; a poll that finds squeue's CANCELLED before sacct has the row takes
+    # it at once, without the who (22.05/cancel-lag-*).
+    assert done.reason in ("cancelled by root", "cancelled (SLURM did not say by whom)")
 
 
 def test_odd_array_indices(fleet: Fleet) -> None:
