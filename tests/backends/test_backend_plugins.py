@@ -20,7 +20,8 @@ from click.testing import CliRunner
 from jobfleet import backends as catalog
 from jobfleet.backends.base import BackendType, Capabilities, PollTarget
 from jobfleet.backends.command import PollContext
-from jobfleet.backends.slurm import parse as slurm_parse
+from jobfleet.backends.slurm import accounting as slurm_accounting
+from jobfleet.backends.slurm import queue as slurm_queue
 from jobfleet.cli.main import cli
 from jobfleet.config import describe, load_config, schema
 from jobfleet.engine.fleet import Fleet
@@ -173,9 +174,9 @@ def test_two_polls_in_two_threads_do_not_share_findings() -> None:
         ctx = PollContext({"7": PollTarget("j7", "7", "/nonexistent", 0.0)}, ["7"])
         for _ in range(200):
             if with_queue:
-                _, ended = slurm_parse.parse_queue(squeue, ctx)
+                _, ended = slurm_queue.parse_queue(squeue, ctx)
                 ctx.ended.update(ended)
-            seen, _ = slurm_parse.parse_accounting(sacct, ctx)
+            seen, _ = slurm_accounting.parse_accounting(sacct, ctx)
         results[name] = seen["7"][None]
 
     threads = [
@@ -186,10 +187,11 @@ def test_two_polls_in_two_threads_do_not_share_findings() -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    # Accounting lagging behind a cancel squeue saw: "still ending", in that poll only.
+    # Accounting lagging behind a cancel squeue saw: cancelled as squeue said, in that
+    # poll only.
     assert results["after-squeue"] == (
-        JobState.RUNNING,
+        JobState.CANCELLED,
         None,
-        "ending; accounting has not caught up yet",
+        "cancelled: a dependency can never be met (DependencyNeverSatisfied)",
     )
     assert results["sacct-only"] == (JobState.PENDING, 0, None)  # as sacct says

@@ -33,7 +33,8 @@ A job in the JSON (``{"jobs": {id: job}}``) is ``{"name", "script", "state",
 (``CANCELLED by 0``), ``exit`` as ``code:signal``; optionally ``batch``, the state of
 its batch step (``ID.batch`` in sacct) where it differs from the job's; ``submit``,
 ``start`` and ``end`` (Unix times, set by sbatch and ``slurmd``) and ``max_rss`` (its
-batch step's MaxRSS as printed, set by a test) for sacct's usage columns. An array
+batch step's MaxRSS as printed, set by a test) for sacct's usage columns; ``acct_lag``,
+the state sacct still shows while slurmdbd lags behind the controller. An array
 job is one entry per element, ``ID_INDEX``, with ``array_id``, ``task`` and ``limit``
 (its ``%N``, 0 for none). What sbatch was told, for ``slurmd``: ``output``,
 ``dependency``, ``kill_invalid``, ``time_s`` (None: no limit) and ``cwd``.
@@ -103,10 +104,15 @@ class FakeSlurm:
         queue: bool | None = None,
         acct: bool | None = None,
         batch: str | None = None,
+        acct_lag: str | None = None,
     ) -> None:
         """Change these jobs: the state SLURM reports, its ``code:signal``, whether
         squeue and scontrol (``queue``) and sacct (``acct``) know them, the state of
-        the batch step (``batch``)."""
+        the batch step (``batch``), the state sacct still shows while slurmdbd lags
+        behind the controller (``acct_lag``: ``PENDING`` or ``RUNNING``, with exit
+        ``0:0``; ``""`` ends the lag). A job set RUNNING, or given a batch step, has
+        started (``start``, if it had none): sacct lists its batch step; one that
+        started and is set to a final state has ended (``end``)."""
         given = {
             "state": state,
             "exit": exit,
@@ -114,11 +120,18 @@ class FakeSlurm:
             "queue": queue,
             "acct": acct,
             "batch": batch,
+            "acct_lag": acct_lag,
         }
         changes = {k: v for k, v in given.items() if v is not None}
+        started = state == "RUNNING" or batch is not None
         with self.locked() as st:
             for native_id in ids:
-                st["jobs"][native_id].update(changes)
+                job = st["jobs"][native_id]
+                job.update(changes)
+                if started and not job.get("start"):
+                    job["start"] = time.time()
+                if job.get("start") and not job.get("end") and _word(job) not in ACTIVE:
+                    job["end"] = time.time()
 
     def fail(self, program: str, rc: int, stderr: str, *, after_s: float = 0.0) -> None:
         """Make ``program`` print ``stderr`` and exit ``rc``, changing nothing, until
@@ -290,8 +303,6 @@ def sacct(state: State, args: Sequence[str], out: list[str], err: list[str]) -> 
         err.append("fake sacct: jobfleet always passes --starttime; this call did not")
         return 1
     listed = {n: j for n, j in state["jobs"].items() if j["acct"]}
-    if "jobs" in options and all(i.endswith(".batch") for i in options["jobs"].split(",")):
-        return _sacct_batch_steps(listed, options, out, err)
     if "jobs" in options:
         wanted = _ids(options["jobs"])
         if wanted is None:
@@ -307,8 +318,9 @@ def sacct(state: State, args: Sequence[str], out: list[str], err: list[str]) -> 
         "jobid": lambda n, j: n,
         "jobidraw": lambda n, j: j.get("array_id", n),
         "jobname": lambda n, j: j["name"],
-        "state": lambda n, j: j["state"],
-        "exitcode": lambda n, j: j["exit"],
+        # What slurmdbd has been told so far (fixtures/22.05/cancel-lag-sacct).
+        "state": lambda n, j: j.get("acct_lag") or j["state"],
+        "exitcode": lambda n, j: "0:0" if j.get("acct_lag") else j["exit"],
         "reason": lambda n, j: j["reason"],
         "timelimit": lambda n, j: _timelimit(j["time_s"]),
         # What a job used, as SLURM 22.05 prints it (fixtures/22.05/usage-sacct-*): times
@@ -367,27 +379,6 @@ def _timelimit(seconds: float | None) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}:{secs:02d}"
 
 
-def _sacct_batch_steps(
-    listed: dict[str, Job], options: dict[str, str], out: list[str], err: list[str]
-) -> int:
-    """sacct --jobs=ID.batch,...: the batch steps, in the columns jobfleet asks for."""
-    fields = options.get("format", "").split(",")
-    values: dict[str, Callable[[str, Job], str]] = {
-        "jobid": lambda n, j: f"{n}.batch",
-        "state": lambda n, j: _batch_state(j),
-        "maxrss": lambda n, j: "",
-    }
-    unknown = [f for f in fields if f.lower() not in values]
-    if unknown or "noheader" not in options or "parsable2" not in options:
-        err.append(f"fake sacct: batch steps only as jobfleet asks for them, not {options}")
-        return 1
-    for step in options["jobs"].split(","):
-        native_id = step.removesuffix(".batch")
-        if native_id in listed:
-            out.append("|".join(values[f.lower()](native_id, listed[native_id]) for f in fields))
-    return 0
-
-
 def scontrol(state: State, args: Sequence[str], out: list[str], err: list[str]) -> int:
     _, positional = _options(args)
     if positional[:2] != ["show", "job"]:
@@ -421,7 +412,12 @@ def scancel(state: State, args: Sequence[str], out: list[str], err: list[str]) -
         if "signal" in options:
             job["signals"].append(options["signal"])
         elif _word(job) in ACTIVE:
-            job.update(state="CANCELLED by 0", exit="0:0", reason="None")
+            # A job cancelled while it waited keeps its last reason (JobHeldUser,
+            # Dependency: 22.05/cancel-lag-squeue); a running one shows None.
+            waited = _word(job) == "PENDING"
+            job.update(
+                state="CANCELLED by 0", exit="0:0", reason=job["reason"] if waited else "None"
+            )
     return 0
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "CommandBackend",
     "CommandSettings",
     "Element",
+    "Ended",
     "PollContext",
     "Seen",
     "Used",
@@ -61,6 +62,8 @@ Element = tuple[JobState, int | None, str | None]
 #: What one source reported: native id -> index (None for a single job) -> element.
 #: A parser returns new maps, which the poll then owns (it adds to them).
 Seen = dict[str, dict[int | None, Element]]
+#: Elements an earlier step of a poll saw ending or ended: (native id, index) -> its report.
+Ended = dict[tuple[str, int | None], Element]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +110,8 @@ class PollContext:
         accounting: whether the site has accounting, as the backend knew it when
             the poll began (None: not known yet).
         ended: elements an earlier step saw ending or ended, (native id, index) ->
-            the reason it gave (``""`` for none), for a later step to read
-            accounting rows that lag behind.
+            what it reported (e.g. SLURM's squeue: cancelled, or still ending), for a
+            later step to read accounting rows that lag behind.
         user_name: a uid's name, for reasons such as "cancelled by alice" (a poll
             passes :func:`jobfleet.owner.user_name`; the default, ``uid N``, reads nothing).
         usage: what jobs used, as the accounting step found it (a backend's
@@ -118,7 +121,7 @@ class PollContext:
     targets: Mapping[str, PollTarget]
     ids: Sequence[str] = ()
     accounting: bool | None = None
-    ended: dict[tuple[str, int | None], str] = field(default_factory=dict)
+    ended: Ended = field(default_factory=dict)
     user_name: Callable[[int], str] = lambda uid: f"uid {uid}"
     usage: Used = field(default_factory=dict)
 

@@ -26,8 +26,9 @@ import pytest
 from jobfleet.backends.base import NativeStatus, PollTarget, SubmitRequest
 from jobfleet.backends.command import PollContext, Seen
 from jobfleet.backends.slurm import SLURM, SlurmSettings, slurm_directives
+from jobfleet.backends.slurm import accounting as slurm_accounting
 from jobfleet.backends.slurm import parse as slurm_parse
-from jobfleet.backends.slurm import usage as slurm_usage
+from jobfleet.backends.slurm import queue as slurm_queue
 from jobfleet.backends.slurm.backend import SlurmBackend
 from jobfleet.backends.slurm.parse import STATE_MAP, exit_code, map_state, parse_job_id
 from jobfleet.backends.slurm.usage import USAGE_COLUMNS
@@ -134,6 +135,9 @@ def replay(recording: CommandResult, argv: Sequence[str]) -> CommandResult:
 
 Answer = CommandResult | CommandError
 
+#: The columns of the poll's squeue and sacct, as the latest recordings list them.
+QUEUE_COLS = columns(load("cancel-lag-squeue").argv)
+SACCT_COLS = columns(load("cancel-lag-sacct").argv)
 #: The ids of the main capture run, as its squeue and sacct commands listed them.
 MAIN_IDS = (option(load("sacct-final").argv, "jobs") or "").split(",")
 
@@ -172,11 +176,11 @@ def fake_slurm(**answers: Answer | list[Answer]) -> FakeSlurm:
     A list is answered in order, its last answer repeating. A CommandError is raised.
     """
     queues = {p: list(a) if isinstance(a, list) else [a] for p, a in answers.items()}
-    queues.setdefault("batch_steps", [load("oom-sacct-batch-steps")])
 
     def respond(argv: tuple[str, ...]) -> CommandResult | CommandError:
-        steps = argv[0] == "sacct" and (option(argv, "jobs") or "").endswith(".batch")
-        queue = queues.get("batch_steps" if steps else argv[0])
+        # The poll's sacct lists the steps: a job's batch step is never asked for again.
+        assert not (option(argv, "jobs") or "").endswith(".batch"), argv
+        queue = queues.get(argv[0])
         assert queue, f"unexpected command {argv}"
         answer = queue.pop(0) if len(queue) > 1 else queue[0]
         if isinstance(answer, CommandError):
@@ -189,8 +193,7 @@ def fake_slurm(**answers: Answer | list[Answer]) -> FakeSlurm:
 def backend(runner: ScriptedRunner | None = None, **settings: Any) -> SlurmBackend:
     """A backend with no pause between submit retries and 3 retries, unless told otherwise."""
     fast = SlurmSettings(retry_backoff_s=0.0, submit_retries=3)
-    # Never the real programs: a parser that asks SLURM more (the batch steps of jobs
-    # killed by SIGKILL) is answered from recordings.
+    # Never the real programs: a backend that asks SLURM more than a test answers fails.
     return SlurmBackend(runner or fake_slurm(), replace(fast, **settings))
 
 
@@ -209,7 +212,7 @@ def context(ids: Sequence[str], accounting: bool | None = None) -> PollContext:
 
 def squeue(result: CommandResult, ids: Sequence[str]) -> Seen:
     """The pure squeue parser's states (no backend involved)."""
-    return slurm_parse.parse_queue(result, context(ids))[0]
+    return slurm_queue.parse_queue(result, context(ids))[0]
 
 
 def parse_queue(name: str, ids: Sequence[str] = MAIN_IDS) -> Seen:
@@ -927,14 +930,13 @@ def test_poll_jobs_gone_from_squeue_one_accounting_call(squeue: str, sacct: str)
     ]
     result = be.poll(targets)
     assert runner.count("squeue") == 1
-    # the jobs' records, and the batch step of 238, killed by SIGKILL (kill -9 $$)
-    assert runner.count("sacct") == 2
+    # the jobs' records and their steps, 238's too (killed by SIGKILL: kill -9 $$)
+    assert runner.count("sacct") == 1
     assert runner.count("scontrol") == 0
-    sacct_argv, steps_argv = (a for a in runner.calls if a[0] == "sacct")
+    (sacct_argv,) = (a for a in runner.calls if a[0] == "sacct")
     assert sorted((option(sacct_argv, "jobs") or "").split(",")) == sorted(
         [*FINISHED, "240", "251"]
     )
-    assert option(steps_argv, "jobs") == "238.batch"
     assert result["235"] == NativeStatus(JobState.COMPLETED, 0)
     assert result["236"] == NativeStatus(JobState.FAILED, 3)
     assert result["238"] == NativeStatus(JobState.FAILED, 137)
@@ -1284,6 +1286,138 @@ def test_accounting_lagging_behind_a_cancel_never_moves_a_job_backwards(lagging:
     assert status.state is JobState.CANCELLED
 
 
+#: The jobs of capture-22.05-cancel.sh: 2 running and 60 held, cancelled in one scancel.
+CANCEL_LAG = dict(
+    line.split("=", 1)
+    for line in (FIXTURES / "22.05" / "cancel-lag-jobs.env").read_text().split()
+    if "=" in line
+)
+
+
+def test_a_cancel_squeue_shows_is_cancelled_at_once_while_sacct_lags() -> None:
+    """22.05/cancel-lag-*: right after one scancel, squeue shows every job CANCELLED (one
+    COMPLETING) while sacct still shows most held ones PENDING. They read cancelled at
+    once (who cancelled them is sacct's to say, later); none reads pending or running,
+    nothing else is asked."""
+    running, held = CANCEL_LAG["running"].split(","), CANCEL_LAG["held"].split(",")
+    ids = CANCEL_LAG["IDS"].split(",")
+    # What the recordings show, or this test would not test the lag.
+    queue = {r["%A"]: r for r in rows(load("cancel-lag-squeue").stdout, QUEUE_COLS, "%j")}
+    acct = {r["JobID"]: r for r in rows(load("cancel-lag-sacct").stdout, SACCT_COLS, "JobName")}
+    lagging = [n for n in held if acct[n]["State"] == "PENDING"]
+    assert len(lagging) > 40 and all(queue[n]["%T"] == "CANCELLED" for n in held)
+    assert {queue[n]["%T"] for n in running} == {"CANCELLED", "COMPLETING"}
+
+    runner = fake_slurm(squeue=load("cancel-lag-squeue"), sacct=load("cancel-lag-sacct"))
+    result = backend(runner).poll(targets_for(ids, _local("2026-12-06T14:36:15")))
+    assert [c[0] for c in runner.calls] == ["squeue", "sacct"]  # no scontrol
+    assert {s.state for s in result.values()} == {JobState.CANCELLED}
+    assert {result[n].reason for n in lagging} == {
+        "cancelled while waiting (JobHeldUser) (SLURM did not say by whom)"
+    }
+    assert {result[n].reason for n in ids if n not in lagging} == {"cancelled by root"}
+    assert all(result[n].exit_code is None for n in ids)  # "0:0": no exit code
+
+    # Once sacct caught up: who cancelled every one of them.
+    runner = fake_slurm(
+        squeue=load("cancel-lag-squeue-settled"), sacct=load("cancel-lag-sacct-settled")
+    )
+    result = backend(runner).poll(targets_for(ids, _local("2026-12-06T14:36:15")))
+    assert {(s.state, s.reason) for s in result.values()} == {
+        (JobState.CANCELLED, "cancelled by root")
+    }
+
+
+def test_a_held_array_squeue_shows_cancelled_is_cancelled_while_sacct_has_it_pending() -> None:
+    # squeue --array after the cancel (every element CANCELLED), and sacct's one folded
+    # row of the held array from before it (357_[1,3-5,9] PENDING), as a lagging sacct.
+    runner = fake_slurm(
+        squeue=load("squeue-array-held-cancelled-expanded"), sacct=load("sacct-array-held-odd-long")
+    )
+    result = backend(runner).poll([target("357", indices=(1, 3, 4, 5, 9))])
+    assert runner.count("scontrol") == 0
+    assert result["357"].state is JobState.CANCELLED
+    assert {e[0] for e in result["357"].elements.values()} == {JobState.CANCELLED}
+
+
+def test_a_cancel_squeue_shows_is_cancelled_while_sacct_does_not_list_it_yet() -> None:
+    # Right after sbatch a job is not in sacct yet (sacct-array-irregular-held): a cancel
+    # squeue shows is a cancel, for an element scontrol does not list one by one too.
+    answers = {
+        "squeue": "7_2|7|7|2|CANCELLED|JobHeldUser|x\n7_1|8|7|1|RUNNING|None|x\n",
+        "sacct": "",
+    }
+
+    def respond(argv: tuple[str, ...]) -> CommandResult:
+        return CommandResult(argv, 0, answers[argv[0]], "")
+
+    runner = ScriptedRunner(respond)
+    result = backend(runner).poll([target("7", indices=(1, 2))])
+    assert runner.count("scontrol") == 0
+    assert result["7"].elements == {
+        1: (JobState.RUNNING, None, None),
+        2: (
+            JobState.CANCELLED,
+            None,
+            "cancelled while waiting (JobHeldUser) (SLURM did not say by whom)",
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    ("ended", "scontrol", "expected"),
+    [
+        ("COMPLETED", "JobState=COMPLETED Reason=None ExitCode=0:0", (JobState.COMPLETED, 0)),
+        ("FAILED", "JobState=FAILED Reason=NonZeroExitCode ExitCode=3:0", (JobState.FAILED, 3)),
+        ("TIMEOUT", "JobState=TIMEOUT Reason=TimeLimit ExitCode=0:15", (JobState.TIMEOUT, 143)),
+    ],
+)
+@pytest.mark.parametrize("lagging", ["RUNNING", "PENDING"])
+def test_an_end_squeue_shows_is_never_walked_back_nor_read_without_its_exit_code(
+    ended: str, scontrol: str, expected: tuple[JobState, int], lagging: str
+) -> None:
+    """squeue shows a final state, without an exit code; sacct still lags. The end is
+    not walked back to running, nor taken without its exit code: the controller's
+    memory (scontrol, which squeue reads too) has both, as for a job sacct lacks."""
+    answers = {
+        "squeue": f"77|77|77|N/A|{ended}|None|jfx-1-x\n",
+        "sacct": f"77|77|{lagging}|0:0\n",
+        "scontrol": f"JobId=77 JobName=jfx-1-x {scontrol}\n",
+    }
+
+    def respond(argv: tuple[str, ...]) -> CommandResult:
+        return CommandResult(argv, 0, answers[argv[0]], "")
+
+    runner = ScriptedRunner(respond)
+    (status,) = backend(runner).poll(targets_for(["77"], 1.8e9)).values()
+    assert (status.state, status.exit_code) == expected
+    assert [c[0] for c in runner.calls] == ["squeue", "sacct", "scontrol"]
+
+
+def test_a_completed_squeue_shows_takes_its_exit_code_file_when_nothing_else_knows(
+    tmp_path: Path,
+) -> None:
+    # squeue COMPLETED, sacct still RUNNING, scontrol purged it already: the job's
+    # exit-code file, never "completed" without a code, never "running" again.
+    from jobfleet.jobdir import exit_code_path
+
+    answers = {
+        "squeue": "77|77|77|N/A|COMPLETED|None|jfx-1-x\n",
+        "sacct": "77|77|RUNNING|0:0\n",
+        "scontrol": "",
+    }
+
+    def respond(argv: tuple[str, ...]) -> CommandResult:
+        return CommandResult(argv, 0, answers[argv[0]], "")
+
+    job = target("77", tmp_path)
+    be = backend(ScriptedRunner(respond))
+    assert be.poll([job]) == {}  # nobody can tell yet: the last known state stays
+    write(Path(exit_code_path(str(tmp_path), None)), "0\n")
+    (status,) = be.poll([job]).values()
+    assert (status.state, status.exit_code) == (JobState.COMPLETED, 0)
+
+
 def test_a_failed_command_keeps_the_exit_code_its_script_recorded(tmp_path: Path) -> None:
     """sacct shows a job that exited 137 (command killed by SIGKILL) as 9:0; the job
     script's exit-code file says 137, and that is what is reported."""
@@ -1318,12 +1452,16 @@ OOM_ID = {
 
 
 def test_parse_accounting_over_memory_kill_is_out_of_memory() -> None:
+    # The poll's sacct lists the steps (no --allocations): a memory kill's batch step,
+    # "CANCELLED by 0", is read in the same pass as its job's FAILED 0:9.
     ids = OOM_ID["IDS"].split(",")
-    runner = fake_slurm(batch_steps=load("oom-sacct-batch-steps"))
-    seen = parse_accounting("oom-sacct-final", ids, backend(runner))
+    runner = fake_slurm()
+    seen = parse_accounting("oom-sacct-steps-final", ids, backend(runner))
+    assert runner.calls == []  # no second sacct for the batch steps
     oom = JobState.OUT_OF_MEMORY
-    steps = load("oom-sacct-batch-steps").stdout.splitlines()
-    max_rss = next(r for r in steps if r.startswith(f"{OOM_ID['J_OOM']}.batch|")).split("|")[3]
+    steps = load("oom-sacct-steps-final").stdout.splitlines()
+    max_rss = next(r for r in steps if r.startswith(f"{OOM_ID['J_OOM']}.batch|")).split("|")[-1]
+    assert max_rss.endswith("K")
     assert seen[OOM_ID["J_OOM"]] == {
         None: (
             oom,
@@ -1341,26 +1479,45 @@ def test_parse_accounting_over_memory_kill_is_out_of_memory() -> None:
     assert seen[OOM_ID["J_BKILL"]] == {None: (JobState.FAILED, 137, None)}  # scancel --batch
     assert seen[OOM_ID["J_UNDER"]] == {None: (JobState.COMPLETED, 0, None)}
     assert seen[OOM_ID["J_CANCEL"]][None][0] is JobState.CANCELLED
-    # one more sacct, for the batch steps of the jobs that ended FAILED 0:9 only
-    (asked,) = [a for a in runner.calls if (option(a, "jobs") or "").endswith(".batch")]
-    killed = ["J_OOM", "J_LATE", "J_MPC", "J_SELF", "J_BKILL"]
-    assert sorted((option(asked, "jobs") or "").split(",")) == sorted(
-        [*(f"{OOM_ID[k]}.batch" for k in killed), f"{OOM_ID['J_ARR']}_2.batch"]
+
+
+@pytest.mark.parametrize(
+    ("steps", "poll"),
+    [
+        ("oom-sacct-batch-steps", "oom-sacct-steps-final"),
+        ("same-event-sacct-batch-oom", "same-event-sacct-steps"),
+    ],
+)
+def test_the_batch_steps_of_killed_jobs_are_in_the_poll_sacct_already(
+    steps: str, poll: str
+) -> None:
+    """What the second sacct (``--jobs=ID.batch``, asked until the poll listed steps)
+    answered is in the poll's one sacct: the same rows, the same states and MaxRSS."""
+    asked = load(steps)
+    cols = columns(asked.argv)
+    wanted = set((option(asked.argv, "jobs") or "").split(","))
+    listed = {
+        row["JobID"]: row
+        for row in rows(load(poll).stdout, columns(load(poll).argv), "JobName")
+        if row["JobID"] in wanted
+    }
+    answered = rows(asked.stdout, cols, "JobName")
+    assert sorted(r["JobID"] for r in answered) == sorted(listed)
+    for row in answered:
+        shared = [c for c in cols if c in listed[row["JobID"]]]
+        assert shared, cols
+        assert {c: row[c] for c in shared} == {c: listed[row["JobID"]][c] for c in shared}
+    # the usage recordings, made with the poll's own sacct, list batch steps too
+    assert any(
+        r.split("|", 1)[0].endswith(".batch") for r in load("usage-sacct-ended").stdout.splitlines()
     )
-    assert option(asked, "starttime") is not None
 
 
-def test_parse_accounting_no_batch_step_call_without_sigkill() -> None:
-    runner = fake_slurm()
-    parse_accounting("oom-sacct-final", [OOM_ID["J_UNDER"], OOM_ID["J_CANCEL"]], backend(runner))
-    assert runner.calls == []
-
-
-def test_parse_accounting_batch_step_call_failing_raises() -> None:
-    down = load("sacct-dbd-down")
-    be = backend(fake_slurm(batch_steps=down))
-    with pytest.raises(CommandError):
-        parse_accounting("oom-sacct-final", [OOM_ID["J_OOM"]], be)
+def test_a_sigkill_whose_steps_are_not_listed_stays_failed() -> None:
+    # A recording made with --allocations (no step rows): nothing tells a memory kill.
+    ids = OOM_ID["IDS"].split(",")
+    seen = parse_accounting("oom-sacct-final", ids)
+    assert seen[OOM_ID["J_OOM"]] == {None: (JobState.FAILED, 137, None)}
 
 
 def test_parse_memory_leaves_a_sigkill_to_accounting() -> None:
@@ -1393,13 +1550,15 @@ SAME |= dict(pending="9928", walltime="9929", oom="9930")
 
 def test_same_event_accounting_alone() -> None:
     # What sacct alone tells: who cancelled (named), the time limit; "0:0" for a job
-    # cancelled or timed out is no exit code.
-    runner = fake_slurm(batch_steps=load("same-event-sacct-batch-oom"))
+    # cancelled or timed out is no exit code. (The recording with the steps, as the poll
+    # asks: 9930's batch step tells the memory kill; it has no MaxRSS column.)
+    runner = fake_slurm()
     ids = list(SAME.values())
     be = backend(runner)
     argv = be.accounting_argv(targets_for(ids, 1.8e9))
     assert argv is not None
-    seen = be.read_accounting(replay(load("same-event-sacct"), argv), context(ids))
+    seen = be.read_accounting(replay(load("same-event-sacct-steps"), argv), context(ids))
+    assert runner.calls == []
     got = {key: seen[native][None] for key, native in SAME.items()}
     assert got == {
         "ok": (JobState.COMPLETED, 0, None),
@@ -1412,8 +1571,7 @@ def test_same_event_accounting_alone() -> None:
         "oom": (
             JobState.OUT_OF_MEMORY,
             137,
-            "memory limit exceeded (MaxRSS 421212K): killed by SLURM for using more than"
-            " it requested",
+            "memory limit exceeded: killed by SLURM for using more than it requested",
         ),
     }
 
@@ -1421,11 +1579,7 @@ def test_same_event_accounting_alone() -> None:
 def test_same_event_poll_takes_the_exit_code_files(tmp_path: Path) -> None:
     # The script outlived the SIGTERM of a cancel or a time-out and recorded what its
     # command would show a shell; a job that never ran (pending) has no exit code.
-    runner = fake_slurm(
-        squeue=load("squeue-purged-two"),
-        sacct=load("same-event-sacct"),
-        batch_steps=load("same-event-sacct-batch-oom"),
-    )
+    runner = fake_slurm(squeue=load("squeue-purged-two"), sacct=load("same-event-sacct-steps"))
     recorded = {"exit3": "3", "kill9": "137", "running": "143", "walltime": "143"}
     recorded["blocker"] = "0"  # ended by itself just as it was cancelled: still no success
     for key, code in recorded.items():
@@ -1449,13 +1603,13 @@ def test_same_event_poll_takes_the_exit_code_files(tmp_path: Path) -> None:
 def test_cancelled_by_an_unknown_uid_names_the_uid() -> None:
     line = "71|71|CANCELLED by 4242|0:15|UNLIMITED\n"
     result = CommandResult(("sacct",), 0, line, "")
-    seen, _ = slurm_parse.parse_accounting(result, context(["71"]))
+    seen, _ = slurm_accounting.parse_accounting(result, context(["71"]))
     assert seen["71"][None] == (JobState.CANCELLED, 143, "cancelled by uid 4242")
 
 
 def test_deadline_is_a_timeout_of_its_own_words() -> None:
     result = CommandResult(("sacct",), 0, "72|72|DEADLINE|0:0|00:01:00\n", "")
-    seen, _ = slurm_parse.parse_accounting(result, context(["72"]))
+    seen, _ = slurm_accounting.parse_accounting(result, context(["72"]))
     assert seen["72"][None] == (JobState.TIMEOUT, None, "deadline reached")
 
 
@@ -1485,7 +1639,7 @@ def _local(text: str) -> float:
 
 def test_usage_from_the_poll_sacct_with_steps() -> None:
     one, arr = USAGE_JOBS["usage_one"], USAGE_JOBS["usage_arr"]
-    used = slurm_usage.parse_usage(load("usage-sacct-ended"), context([one, arr]))
+    used = slurm_accounting.parse_accounting(load("usage-sacct-ended"), context([one, arr]))[1]
     assert used[one] == {
         None: Usage(
             submitted_at=_local("2026-12-06T12:15:52"),
@@ -1509,7 +1663,7 @@ def test_usage_from_the_poll_sacct_with_steps() -> None:
 
 def test_usage_of_running_jobs_has_no_end_cpu_or_memory_yet() -> None:
     one = USAGE_JOBS["usage_one"]
-    used = slurm_usage.parse_usage(load("usage-sacct-running"), context([one]))
+    used = slurm_accounting.parse_accounting(load("usage-sacct-running"), context([one]))[1]
     usage = used[one][None]
     assert usage.started_at == _local("2026-12-06T12:15:53") and usage.hosts == ("vm",)
     assert (usage.ended_at, usage.cpu_time_s, usage.max_memory_bytes, usage.wall_time_s) == (
@@ -1523,7 +1677,7 @@ def test_usage_of_running_jobs_has_no_end_cpu_or_memory_yet() -> None:
 def test_steps_never_read_as_their_job_state() -> None:
     # A step row (10356.batch) must not stand for its job: the job's row says how it ended.
     one, arr = USAGE_JOBS["usage_one"], USAGE_JOBS["usage_arr"]
-    seen, _ = slurm_parse.parse_accounting(load("usage-sacct-ended"), context([one, arr]))
+    seen, _ = slurm_accounting.parse_accounting(load("usage-sacct-ended"), context([one, arr]))
     assert seen == {
         one: {None: (JobState.COMPLETED, 0, None)},
         arr: {1: (JobState.COMPLETED, 0, None), 2: (JobState.COMPLETED, 0, None)},
@@ -1556,11 +1710,11 @@ def test_an_ended_job_is_asked_of_accounting_only_for_its_usage() -> None:
 
 
 def test_old_recordings_without_usage_columns_give_no_usage() -> None:
-    used = slurm_usage.parse_usage(load("sacct-final"), context(MAIN_IDS))
+    used = slurm_accounting.parse_accounting(load("sacct-final"), context(MAIN_IDS))[1]
     assert used == {}
 
 
 def test_maxrss_is_third_from_the_end_and_the_format_ends_with_the_usage_columns() -> None:
-    # parse_usage reads a step's MaxRSS from the end of its row (cheap for many steps).
+    # parse_accounting reads a step's MaxRSS from the end of its row (cheap for many steps).
     assert USAGE_COLUMNS[-3] == "MaxRSS"
-    assert slurm_parse.ACCOUNTING_FORMAT.endswith(",".join(USAGE_COLUMNS))
+    assert slurm_accounting.ACCOUNTING_FORMAT.endswith(",".join(USAGE_COLUMNS))

@@ -1,9 +1,9 @@
 """The SLURM backend: its catalog entry, settings and script dialect.
 
 Light on purpose: the catalog imports this for every configuration; the backend
-itself (:mod:`.backend`) and its parsers (:mod:`.parse`) load when a SLURM
-backend is created. ``SlurmBackend``, the queue view's argv and parser and the state maps are
-importable from here too (loaded on use).
+itself (:mod:`.backend`) and its parsers (:mod:`.parse`, :mod:`.queue`,
+:mod:`.accounting`) load when a SLURM backend is created. ``SlurmBackend``, the queue
+view's argv and parser and the state maps are importable from here too (loaded on use).
 """
 
 from __future__ import annotations
@@ -60,6 +60,6 @@ __getattr__ = lazy_names(
         "exit_code": "parse",
         "map_state": "parse",
         "parse_job_id": "parse",
-        "parse_queue_list": "parse",
+        "parse_queue_list": "queue",
     },
 )

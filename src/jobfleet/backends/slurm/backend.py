@@ -22,10 +22,10 @@ from collections.abc import Sequence
 
 from jobfleet.backends.base import Capabilities, PollTarget, QueueEntry, SubmitRequest
 from jobfleet.backends.command import CommandBackend, PollContext, Seen
-from jobfleet.backends.slurm import parse, usage
+from jobfleet.backends.slurm import accounting, parse, queue
 from jobfleet.backends.slurm.directives import SLURM, SlurmSettings
 from jobfleet.errors import CommandError
-from jobfleet.runner import CommandResult, Runner, argv_chunks
+from jobfleet.runner import CommandResult, Runner
 from jobfleet.script import Dialect
 from jobfleet.spec import DepKind
 
@@ -117,11 +117,11 @@ class SlurmBackend(CommandBackend):
             "--array",
             "--states=all",
             f"--jobs={','.join(native_ids)}",
-            f"--format={parse.QUEUE_FORMAT}",
+            f"--format={queue.QUEUE_FORMAT}",
         ]
 
     def read_queue(self, result: CommandResult, ctx: PollContext) -> Seen:
-        seen, ended = parse.parse_queue(result, ctx)
+        seen, ended = queue.parse_queue(result, ctx)
         ctx.ended.update(ended)  # for this poll's sacct rows
         return seen
 
@@ -138,29 +138,21 @@ class SlurmBackend(CommandBackend):
             "--parsable2",
             f"--starttime={start}",
             f"--jobs={','.join(native_ids)}",
-            f"--format={parse.ACCOUNTING_FORMAT}",
+            f"--format={accounting.ACCOUNTING_FORMAT}",
         ]
 
     def read_accounting(self, result: CommandResult, ctx: PollContext) -> Seen:
         try:
-            seen, sigkilled = parse.parse_accounting(result, ctx)
-        except parse.NoAccounting as exc:
+            seen, used = accounting.parse_accounting(result, ctx)
+        except accounting.NoAccounting as exc:
             self.accounting_missing(str(exc))
             return {}
         self.accounting = True
-        for native_id, used in usage.parse_usage(result, ctx).items():
-            ctx.usage.setdefault(native_id, {}).update(used)
-        if sigkilled:
-            # One more sacct call, only for jobs that ended FAILED 0:9: their batch steps.
-            start = [a for a in result.argv if a.startswith("--starttime=")]
-            steps = [f"{job_id}.batch" for job_id in sigkilled]
-            for chunk in argv_chunks(steps, 1024):  # one call, but for thousands of kills
-                argv = ["sacct", "--noheader", "--parsable2", *start, f"--jobs={','.join(chunk)}"]
-                found = parse.parse_batch_steps(
-                    self.run([*argv, "--format=JobID,State,MaxRSS"]), sigkilled
-                )
-                for job, elements in found.items():
-                    seen.setdefault(job, {}).update(elements)
+        if not ctx.usage:
+            ctx.usage.update(used)  # the usual single call: the parser's maps are ours
+        else:
+            for native_id, by_index in used.items():
+                ctx.usage.setdefault(native_id, {}).update(by_index)
         return seen
 
     def accounting_missing(self, why: str) -> None:
@@ -199,7 +191,7 @@ class SlurmBackend(CommandBackend):
     # -- the queue view -------------------------------------------------------------
 
     def list_queue(self, all_users: bool = False) -> list[QueueEntry]:
-        return parse.parse_queue_list(self.run(queue_list_argv(all_users)))
+        return queue.parse_queue_list(self.run(queue_list_argv(all_users)))
 
 
 def queue_list_argv(all_users: bool) -> list[str]:
@@ -210,4 +202,4 @@ def queue_list_argv(all_users: bool) -> list[str]:
     (SLURM 20.11 and newer) selects the caller's jobs by uid.
     """
     users = [] if all_users else ["--me"]
-    return ["squeue", "--noheader", "--all", *users, f"--format={parse.LIST_FORMAT}"]
+    return ["squeue", "--noheader", "--all", *users, f"--format={queue.LIST_FORMAT}"]

@@ -6,7 +6,7 @@ import re
 
 from jobfleet.backends.command import PollContext, Seen
 from jobfleet.backends.formats import OutputFormat
-from jobfleet.backends.slurm import parse
+from jobfleet.backends.slurm import accounting, parse, queue
 from jobfleet.runner import CommandResult
 from jobfleet.states import JobState
 
@@ -40,17 +40,21 @@ def _submitted(result: CommandResult) -> Seen:
 
 
 def _queue(result: CommandResult) -> Seen:
-    seen, ended = parse.parse_queue(result, _everyone(result.stdout, 1))
-    for (owner, index), _ in ended.items():
-        # What a poll leaves to accounting: squeue has no exit code for it.
-        seen.setdefault(owner, {}).setdefault(
-            index, (JobState.UNKNOWN, None, "ended in squeue; accounting tells how")
+    seen, ended = queue.parse_queue(result, _everyone(result.stdout, 1))
+    for (owner, index), (state, _, reason) in ended.items():
+        # A cancel squeue shows is taken at once; how anything else ended (its exit
+        # code) is left to accounting: squeue has none.
+        shown = (
+            (state, None, reason)
+            if state is JobState.CANCELLED
+            else (JobState.UNKNOWN, None, "ending or ended in squeue; accounting tells how")
         )
+        seen.setdefault(owner, {}).setdefault(index, shown)
     return seen
 
 
 def _accounting(result: CommandResult) -> Seen:
-    seen, _ = parse.parse_accounting(result, _everyone(result.stdout, 0))
+    seen, _ = accounting.parse_accounting(result, _everyone(result.stdout, 0))
     return seen
 
 
@@ -69,13 +73,13 @@ FORMATS = (
     ),
     OutputFormat(
         "squeue",
-        f"squeue --noheader --array --states=all --format={parse.QUEUE_FORMAT}",
+        f"squeue --noheader --array --states=all --format={queue.QUEUE_FORMAT}",
         lambda out, err: _rows(out, _QUEUE_LINE),
         _queue,
     ),
     OutputFormat(
         "sacct",
-        f"sacct --noheader --parsable2 --format={parse.ACCOUNTING_FORMAT}",
+        f"sacct --noheader --parsable2 --format={accounting.ACCOUNTING_FORMAT}",
         lambda out, err: _rows(out, _SACCT_LINE),
         _accounting,
     ),

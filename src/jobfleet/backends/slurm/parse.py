@@ -1,5 +1,6 @@
-"""SLURM's command output, read by pure functions: output (and a poll's context) in,
-records out. Nothing here runs a command or keeps state between calls.
+"""SLURM's states and ids, and the output of sbatch and scontrol, read by pure functions:
+output (and a poll's context) in, records out. Nothing here runs a command or keeps state
+between calls. squeue is read by :mod:`.queue`, sacct by :mod:`.accounting`.
 
 Checked against a live SLURM 22.05 cluster with slurmdbd accounting (recorded
 output in ``tests/backends/slurm/fixtures/``) and the documented formats of newer
@@ -12,33 +13,27 @@ import functools
 import logging
 import re
 
-from jobfleet.backends.base import QueueEntry
 from jobfleet.backends.command import Element, PollContext, Seen, command_failed
 from jobfleet.errors import CommandError, SpecError
 from jobfleet.runner import CommandResult
 from jobfleet.spec import parse_array
-from jobfleet.states import MEMORY_EXCEEDED, TERMINAL, JobState, walltime_exceeded
+from jobfleet.states import JobState, walltime_exceeded
 from jobfleet.units import parse_slurm_duration
 
 __all__ = [
-    "LIST_FORMAT",
-    "LIST_SEP",
+    "ENDING",
+    "INVALID_ID",
     "NEVER_RUNS",
-    "QUEUE_FORMAT",
     "STATE_MAP",
-    "NoAccounting",
-    "Sigkilled",
+    "TRANSIENT_SUBMIT",
     "exit_code",
     "map_state",
     "named",
-    "parse_accounting",
-    "parse_batch_steps",
     "parse_find_by_name",
     "parse_job_id",
     "parse_memory",
-    "parse_queue",
-    "parse_queue_list",
     "parse_submit",
+    "to_element",
 ]
 
 log = logging.getLogger(__name__)
@@ -80,7 +75,7 @@ STATE_MAP: dict[str, JobState] = {
 # job's cgroup). JobAcctGatherParams=OverMemoryKill kills a step that outgrows its request
 # with SIGKILL through the controller instead (src/common/slurm_jobacct_gather.c,
 # _acct_kill_step), and 22.05 records that as FAILED 0:9 with the batch step
-# "CANCELLED by <uid>" (tests/backends/slurm/fixtures/22.05/oom-*): see parse_batch_steps.
+# "CANCELLED by <uid>" (tests/backends/slurm/fixtures/22.05/oom-*): see .accounting.
 
 #: Pending reasons that mean the job will never start by itself.
 NEVER_RUNS = {
@@ -100,36 +95,12 @@ TRANSIENT_SUBMIT = re.compile(
 )
 #: stderr of squeue/scancel naming job ids the controller no longer holds.
 INVALID_ID = re.compile(r"Invalid job id specified", re.IGNORECASE)
-#: sacct's answer on a cluster without accounting storage.
-_NO_ACCOUNTING = re.compile(
-    r"accounting storage is disabled|not running a supported accounting_storage", re.IGNORECASE
-)
-QUEUE_FORMAT = "%i|%A|%F|%K|%T|%r|%j"
-#: Timelimit, then what a job used (:mod:`.usage`), last: recordings made before they
-#: were asked for read them as unknown.
-ACCOUNTING_FORMAT = (
-    "JobID,JobIDRaw,State,ExitCode,Timelimit,Submit,Start,End,NodeList,MaxRSS,TotalCPU,Elapsed"
-)
-#: The batch step of a job OverMemoryKill ended: cancelled through the controller, by
-#: slurmstepd's uid. Neither ``kill -9`` nor ``scancel --batch --signal=KILL`` leaves the
-#: "by": they record plain CANCELLED (22.05/oom-sacct-batch-steps); scancel refuses
-#: ``ID.batch``.
-_STEP_CANCELLED_BY = re.compile(r"CANCELLED by \d+")
+#: A job that is ending (squeue's COMPLETING), or that ended while accounting has not
+#: caught up yet: still running, until it is known how it ended.
+ENDING: Element = (JobState.RUNNING, None, "ending; accounting has not caught up yet")
 _SCONTROL_KEYS = re.compile(
     r"(?:^|\s)(JobId|ArrayJobId|ArrayTaskId|JobState|Reason|ExitCode|TimeLimit)=(\S*)"
 )
-#: squeue's fields for the queue view, split by the ASCII unit separator, which no job
-#: name or partition contains; the name comes last, so a name holding one anyway stays whole.
-LIST_SEP = "\x1f"
-LIST_FORMAT = LIST_SEP.join(("%i", "%F", "%K", "%T", "%M", "%N", "%P", "%u", "%r", "%j"))
-
-#: Jobs sacct showed FAILED 0:9 (killed by SIGKILL, perhaps for their memory):
-#: id as sacct printed it (``123``, ``123_4``) -> (native id, index).
-Sigkilled = dict[str, tuple[str, int | None]]
-
-
-class NoAccounting(Exception):
-    """sacct answered that the cluster keeps no accounting."""
 
 
 def map_state(native: str) -> tuple[JobState, str | None]:
@@ -194,7 +165,7 @@ def named(native_state: str, ctx: PollContext) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _element(
+def to_element(
     native_state: str, reason: str | None, code: int | None, limit_s: int | None = None
 ) -> Element:
     """jobfleet's (state, exit code, reason) for SLURM's (``limit_s``: the job's time
@@ -251,149 +222,7 @@ def parse_find_by_name(result: CommandResult, *, last: bool = False) -> str | No
     return ids[-1] if last else ids[0]
 
 
-# -- polling ----------------------------------------------------------------------------
-
-
-def parse_queue(
-    result: CommandResult, ctx: PollContext
-) -> tuple[Seen, dict[tuple[str, int | None], str]]:
-    """States from squeue, and the elements it showed ending or ended (with squeue's
-    reason for a cancellation, ``""`` for none) for accounting to read later."""
-    if not result.ok:
-        if INVALID_ID.search(result.stderr):
-            return {}, {}  # none of them is in the controller's memory any more
-        raise command_failed(result)
-    seen: Seen = {}
-    ended: dict[tuple[str, int | None], str] = {}
-    for line in result.stdout.splitlines():
-        fields = line.split("|", 6)
-        if len(fields) < 7:
-            continue
-        _, job_id, array_id, task, state, reason, _name = fields
-        if state == "COMPLETING":
-            state = "COMPLETED"  # ending: left to accounting, below
-        indices: list[int | None] | None
-        if task in ("N/A", ""):
-            element = _element(state, reason, None)
-            if element[0] not in TERMINAL:
-                # A single job waiting or running: the common case, kept cheap.
-                mine = seen.get(job_id)
-                if mine is None:
-                    seen[job_id] = {None: element}
-                else:
-                    mine[None] = element
-                continue
-            owner, indices = job_id, [None]
-        else:
-            indices = _task_indices(task)
-            if indices is None:
-                log.warning("squeue: cannot read array task list %r; skipped", task)
-                continue
-            owner, element = array_id, _element(state, reason, None)
-        if element[0] in TERMINAL:
-            # Finished (or finishing) jobs in squeue carry no exit code: left to
-            # accounting, keeping squeue's reason for a cancellation (sacct does
-            # not say why SLURM cancelled a job, e.g. DependencyNeverSatisfied).
-            # Accounting may lag behind (still RUNNING, even PENDING, right after a
-            # cancel): remembered so such a row is read as "still ending".
-            kept = element[2] if element[0] is JobState.CANCELLED and element[2] else ""
-            for index in indices:
-                ended[(owner, index)] = kept
-            seen.setdefault(owner, {})
-            continue
-        mine = seen.setdefault(owner, {})
-        for index in indices:
-            mine[index] = element
-    return seen, ended
-
-
-def parse_accounting(result: CommandResult, ctx: PollContext) -> tuple[Seen, Sigkilled]:
-    """States from sacct for the jobs ``ctx.ids``, and those killed by SIGKILL (whose
-    batch steps tell whether it was for their memory: :func:`parse_batch_steps`).
-
-    Reads a row of a job squeue showed ending (``ctx.ended``) as never earlier than
-    "ending". Raises NoAccounting when the cluster keeps none; CommandError when
-    sacct failed otherwise.
-    """
-    if not result.ok:
-        if _NO_ACCOUNTING.search(result.stderr):
-            raise NoAccounting(result.stderr.strip())
-        raise command_failed(result)
-    wanted = set(ctx.ids)
-    ended = ctx.ended  # usually empty: then not looked up per row
-    seen: Seen = {}
-    sigkilled: Sigkilled = {}
-    for line in result.stdout.splitlines():
-        first = line[: line.find("|")]
-        if "." in first and "..." not in first:  # "...": an index list cut short
-            continue  # a step (``.batch``): its job's row says how the job ended
-        fields = line.split("|")
-        if len(fields) < 4:
-            continue
-        job_id, state, code_text = fields[0], fields[2], fields[3]
-        # Only a time-out's reason shows its limit (and only a time-out pays for reading it).
-        timeout = len(fields) > 4 and state == "TIMEOUT"
-        limit = parse_slurm_duration(fields[4]) if timeout else None
-        if " by " in state:
-            state = named(state, ctx)
-        if code_text == "0:9" and state == "FAILED":
-            # Killed by SIGKILL: by OverMemoryKill, or by anyone else (rare).
-            try:
-                base, indices = parse_job_id(job_id)
-            except SpecError:
-                base, indices = "", None
-            if base in wanted and (indices is None or len(indices) == 1):
-                sigkilled[job_id] = (base, indices[0] if indices else None)
-        if job_id.isdigit():  # a single job: the common case, kept cheap
-            if job_id in wanted:
-                code = exit_code(code_text)
-                if ended and (job_id, None) in ended:
-                    element = _after_queue(_element(state, ended[(job_id, None)], code, limit))
-                else:
-                    element = _element(state, None, code, limit)
-                seen[job_id] = {None: element}
-            continue
-        try:
-            base, indices = parse_job_id(job_id)
-        except SpecError:
-            log.warning("sacct: cannot read job id %r; skipped", job_id)
-            continue
-        if base not in wanted:
-            continue
-        for index in indices if indices is not None else [None]:
-            code = exit_code(code_text)
-            if (base, index) in ended:
-                element = _after_queue(_element(state, ended[(base, index)], code, limit))
-            else:
-                element = _element(state, None, code, limit)
-            seen.setdefault(base, {})[index] = element
-    return seen, sigkilled
-
-
-def parse_batch_steps(result: CommandResult, sigkilled: Sigkilled) -> Seen:
-    """OUT_OF_MEMORY for the jobs of ``sigkilled`` whose batch step OverMemoryKill
-    ended, from ``sacct --jobs=ID.batch --format=JobID,State,MaxRSS``.
-
-    CommandError when sacct failed (the poll is tried again: a FAILED reported
-    now would be final).
-    """
-    if not result.ok:
-        raise command_failed(result)
-    seen: Seen = {}
-    for line in result.stdout.splitlines():
-        step, _, rest = line.partition("|")
-        state, _, max_rss = rest.partition("|")
-        owner = sigkilled.get(step.removesuffix(".batch"))
-        if owner is None or not _STEP_CANCELLED_BY.fullmatch(state):
-            continue
-        job, index = owner
-        used = f" (MaxRSS {max_rss})" if max_rss else ""
-        seen.setdefault(job, {})[index] = (
-            JobState.OUT_OF_MEMORY,
-            137,
-            f"{MEMORY_EXCEEDED}{used}: killed by SLURM for using more than it requested",
-        )
-    return seen
+# -- the controller's memory --------------------------------------------------------------
 
 
 def parse_memory(result: CommandResult, ctx: PollContext) -> Seen:
@@ -419,7 +248,7 @@ def parse_memory(result: CommandResult, ctx: PollContext) -> Seen:
             owner, index = keys["JobId"], None
         else:
             continue
-        element = _element(
+        element = to_element(
             keys.get("JobState", ""),
             keys.get("Reason"),
             exit_code(keys.get("ExitCode", "")),
@@ -435,57 +264,6 @@ def parse_memory(result: CommandResult, ctx: PollContext) -> Seen:
                 # (A cancel is taken at once, although only accounting says by whom:
                 # waiting for it could outlast scontrol's memory of the job, and the
                 # job would then be read from its exit-code file as failed 143.)
-                element = (JobState.RUNNING, None, "ending; accounting has not caught up yet")
+                element = ENDING
             seen.setdefault(owner, {})[index] = element
     return seen
-
-
-def _after_queue(element: Element) -> Element:
-    """An accounting row of a job squeue showed ending or ended: never a state earlier
-    than "ending" when accounting has not caught up yet (e.g. RUNNING, even PENDING,
-    just after a cancel)."""
-    if element[0] not in TERMINAL:
-        return JobState.RUNNING, None, "ending; accounting has not caught up yet"
-    return element
-
-
-def _task_indices(task: str) -> list[int | None] | None:
-    """Indices from squeue's array task field (``5``, ``3-6%2``, ``1,3-5``)."""
-    if task.isdigit():
-        return [int(task)]
-    try:
-        return list(parse_array(task.strip("[]")).indices)
-    except SpecError:
-        return None
-
-
-# -- the queue view ---------------------------------------------------------------------
-
-
-def parse_queue_list(result: CommandResult) -> list[QueueEntry]:
-    """The rows of the queue view's squeue call; CommandError if squeue failed."""
-    if not result.ok:
-        raise command_failed(result)
-    entries = []
-    for line in result.stdout.splitlines():
-        fields = line.split(LIST_SEP, 9)
-        if len(fields) < 10:
-            continue
-        display, array_id, task, native, used, nodes, partition, user, reason, name = fields
-        state, _ = map_state(native)
-        entries.append(
-            QueueEntry(
-                native_id=array_id,  # for a job that is no array, its own id
-                tasks=None if task in ("N/A", "") else task,
-                display_id=display,
-                name=name,
-                user=user,
-                state=state,
-                native_state=native,
-                elapsed_s=None if state is JobState.PENDING else parse_slurm_duration(used),
-                nodes=nodes or None,
-                queue=partition or None,
-                reason=None if reason in ("None", "") else reason,
-            )
-        )
-    return entries
