@@ -1,5 +1,7 @@
 """``launcher: mpirun | mpiexec`` run for real (issue 11): Open MPI on the local backend, the
-live SLURM cluster and the live Grid Engine cluster, a 2-task job started once per rank.
+live SLURM cluster and the live Grid Engine cluster, a 2-task job started once per rank; on
+the local backend, ranks kept on the CPUs the agent pinned the job to, and more ranks than
+this machine has cores when local.cores says so.
 
 Skipped, saying why, without Open MPI (tests/cluster/mpi-up.sh) or without the cluster
 (tests/cluster/slurm-up.sh, sge-up.sh).
@@ -13,11 +15,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from conftest import LOCAL_TEST_CONFIG
 from jobfleet.config import load_config
 from jobfleet.engine.fleet import Fleet
 from jobfleet.spec import JobSpec, Resources
@@ -88,3 +92,49 @@ def test_two_ranks_then_a_failing_rank(fleet: Fleet, launcher: str, tmp_path: Pa
     assert failed.state is JobState.FAILED, (failed, err)
     assert failed.exit_code not in (None, 0), (failed, err)
     assert sorted(fleet.log_path(bad.id).read_text().splitlines()) == ["rank 0", "rank 1"], err
+
+
+CPUS = len(os.sched_getaffinity(0))
+#: Each rank: the job's CPUs (from the agent) and the CPUs it may run on.
+AFFINITY = (
+    "import os, time; time.sleep(2); "
+    "print(os.environ.get('JOBFLEET_CPUS'), ','.join(map(str, sorted(os.sched_getaffinity(0)))))"
+)
+
+
+@pytest.mark.skipif(CPUS < 2, reason="needs 2 CPUs, for two jobs pinned to one each")
+def test_local_ranks_stay_on_the_cpus_the_job_was_pinned_to(jf_home: Path) -> None:
+    # Open MPI binds rank 0 of every job to core 0 unless told not to: of two 1-core jobs
+    # (pinned to a CPU each by the agent), one ran on the other's CPU.
+    spec = JobSpec(
+        [sys.executable, "-c", AFFINITY],
+        env=_as_root_env(),
+        resources=Resources(tasks=1, cores=1, launcher="mpirun"),
+    )
+    with Fleet(load_config()) as fleet:
+        jobs = [fleet.submit(spec), fleet.submit(spec)]
+        results = fleet.wait([j.id for j in jobs], timeout_s=120)
+        seen = [fleet.log_path(j.id).read_text().split() for j in jobs]
+    assert all(r.state is JobState.COMPLETED for r in results), results
+    assert {cpus for cpus, _ in seen} == {"0", "1"}  # both ran at once, on a CPU each
+    assert all(allowed == cpus for cpus, allowed in seen), seen
+
+
+def test_local_more_ranks_than_this_machine_has_cores(jf_home: Path) -> None:
+    # local.cores above the CPUs oversubscribes on purpose (and pins nothing); Open MPI,
+    # counting this machine's cores, refused the ranks ("not enough slots") unless told.
+    ranks = CPUS + 1
+    Path(os.environ["JOBFLEET_CONFIG"]).write_text(LOCAL_TEST_CONFIG.format(cores=ranks))
+    with Fleet(load_config()) as fleet:
+        job = fleet.submit(
+            JobSpec(
+                ["sh", "-c", f'echo "rank {RANK} of {SIZE}"'],
+                env=_as_root_env(),
+                resources=Resources(tasks=ranks, cores=1, launcher="mpiexec"),
+            )
+        )
+        (done,) = fleet.wait([job.id], timeout_s=120)
+        err = fleet.log_path(job.id, stream="stderr").read_text()
+        lines = sorted(fleet.log_path(job.id).read_text().splitlines())
+    assert (done.state, done.exit_code) == (JobState.COMPLETED, 0), err
+    assert lines == sorted(f"rank {r} of {ranks}" for r in range(ranks))
