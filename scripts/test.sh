@@ -33,6 +33,9 @@ start_cluster "Grid Engine" tests/cluster/sge-up.sh JOBFLEET_LIVE_SGE
 # Environment Modules (Debian's environment-modules) and the test module jftest/1.0, for the
 # tests of the job model's `modules:` on every backend (tests/cluster/modules-up.sh).
 start_cluster "Environment Modules" tests/cluster/modules-up.sh JOBFLEET_LIVE_MODULES
+# Open MPI (Debian's openmpi-bin), for the live tests of `launcher: mpirun | mpiexec` on every
+# backend (tests/cluster/mpi-up.sh); without mpirun those tests skip, saying why.
+start_cluster "Open MPI" tests/cluster/mpi-up.sh JOBFLEET_LIVE_MPI
 
 echo "== ruff check"; ruff check src tests bench examples
 echo "== ruff format --check"; ruff format --check src tests bench examples

@@ -117,6 +117,24 @@ def _no_directives(spec: JobSpec) -> list[str]:
     return []
 
 
+def _local_before_command(spec: JobSpec) -> list[str]:
+    """For mpirun / mpiexec: Open MPI told that the local agent, not it, shares the machine."""
+    if spec.resources.launcher not in ("mpirun", "mpiexec"):
+        return []
+    # Seen with Open MPI 4.1.4 (docs/job-model.md, the launcher): without a resource manager
+    # it counts this machine's cores as its slots, so it refused the ranks of a job the
+    # agent admitted under a larger local.cores; and it bound rank 0 of every job to core 0,
+    # out of the CPUs the agent pinned the job to. MPICH and Intel MPI ignore OMPI_MCA_*.
+    return [
+        "",
+        "# The local agent has given this job its cores (and pinned it to its CPUs): Open MPI",
+        "# must neither count this machine's cores again nor bind ranks to cores of its choosing.",
+        "# A value the job sets itself wins.",
+        'export OMPI_MCA_rmaps_base_oversubscribe="${OMPI_MCA_rmaps_base_oversubscribe-1}"',
+        'export OMPI_MCA_hwloc_base_binding_policy="${OMPI_MCA_hwloc_base_binding_policy-none}"',
+    ]
+
+
 LOCAL = Dialect(
     name="local",
     directive_prefix="",
@@ -124,6 +142,7 @@ LOCAL = Dialect(
     once_guard=True,
     directives=_no_directives,
     interpreter="/bin/sh",
+    before_command=_local_before_command,
 )
 
 #: Exit status of the script when a dependency turned out never to be met

@@ -847,6 +847,27 @@ def test_shell_command(tmp_path: Path) -> None:
     assert _read(job_dir / "exit_code") == "6\n"
 
 
+@pytest.mark.parametrize(("launcher", "seen"), [("mpirun", "1 core"), ("none", "unset core")])
+def test_local_open_mpi_defaults_yield_to_the_jobs_own(
+    tmp_path: Path, launcher: str, seen: str
+) -> None:
+    # A stand-in mpirun that drops "-np N" and runs the command once.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "mpirun").write_text('#!/bin/sh\nshift 2\nexec "$@"\n', encoding="utf-8")
+    (bin_dir / "mpirun").chmod(0o755)
+    show = 'echo "${OMPI_MCA_rmaps_base_oversubscribe-unset} ${OMPI_MCA_hwloc_base_binding_policy}"'
+    spec = JobSpec(
+        ["sh", "-c", show],
+        env={"OMPI_MCA_hwloc_base_binding_policy": "core"},
+        resources=Resources(tasks=2, launcher=launcher),
+    )
+    env = _base_env(PATH=f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}")
+    proc, job_dir = _run(spec, tmp_path, env=env)
+    assert proc.returncode == 0, _read(job_dir / "stderr")
+    assert _read(job_dir / "stdout") == f"{seen}\n"
+
+
 def test_doctests() -> None:
     result = doctest.testmod(jobfleet.script)
     assert result.attempted > 0

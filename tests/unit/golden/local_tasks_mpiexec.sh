@@ -35,6 +35,12 @@ if ! command exec >>"$__jf_dir/stdout$__jf_tag" 2>>"$__jf_dir/stderr$__jf_tag"; 
     exit 1
 fi
 
+# The local agent has given this job its cores (and pinned it to its CPUs): Open MPI
+# must neither count this machine's cores again nor bind ranks to cores of its choosing.
+# A value the job sets itself wins.
+export OMPI_MCA_rmaps_base_oversubscribe="${OMPI_MCA_rmaps_base_oversubscribe-1}"
+export OMPI_MCA_hwloc_base_binding_policy="${OMPI_MCA_hwloc_base_binding_policy-none}"
+
 # This script outlives signals meant for the command (a scheduler's SIGTERM,
 # a --signal for a graceful stop), so that it records how the command ended.
 # Trapped, not ignored: the command gets each signal with its default action.

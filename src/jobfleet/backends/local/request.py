@@ -39,7 +39,8 @@ MAPPING: dict[str, str] = {
     "gpus_per_task": "GPUs held: tasks x gpus_per_task",
     "memory_per_core": "memory held: memory_per_core x tasks x cores",
     "exclusive": "holds every core of the local backend: nothing runs beside it",
-    "launcher": "mpirun/mpiexec -np tasks; srun is an error",
+    "launcher": "mpirun/mpiexec -np tasks (Open MPI: may oversubscribe, binds no ranks); "
+    "srun is an error",
     "qos": "warning, once: not used",
     "constraint": "warning, once: not used",
     "reservation": "warning, once: not used",
