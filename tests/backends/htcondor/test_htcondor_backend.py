@@ -306,3 +306,39 @@ def test_begin_is_unix_time_or_a_delay_after_qdate(monkeypatch: pytest.MonkeyPat
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+# -- what reaches the submit file (review of issue 12) ----------------------------------------
+
+
+def test_condor_lines_after_the_header_never_reach_the_submit_file() -> None:
+    spec = JobSpec(
+        ["sh", "-c", "echo\n#CONDOR queue 7"],
+        env={"X": "a\n#CONDOR queue 7"},
+        resources=Resources.of(extra_directives=['+ProjectName = "p"']),
+    )
+    script = render_script(spec, HTCONDOR, job_id="42", job_dir="/jobs/42")
+    script += "#CONDOR request_cpus = 99\n"
+    text = submit_description(
+        script, script_path="/jobs/42/job.sh", job_dir="/jobs/42", name="n", array=None
+    )
+    assert "queue 7" not in text and "request_cpus = 99" not in text
+    assert '+ProjectName = "p"' in text and text.endswith("queue 1\n")
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"account": "$(Cluster)"}, "resources.account"),
+        ({"constraint": 'Name == "$(Process)"'}, "resources.constraint"),
+        ({"mail_to": "$(Owner)@x.org"}, "resources.mail_to"),
+        ({"licenses": ["$(x)"]}, "resources.licenses"),
+    ],
+)
+def test_a_value_the_submit_language_would_expand_is_refused(
+    values: dict[str, Any], field: str
+) -> None:
+    backend = HTCondorBackend(ScriptedRunner(lambda argv: CommandResult(argv, 0, "", "")))
+    with pytest.raises(SpecError) as info:
+        backend.check_request(JobSpec(CMD, resources=Resources.of(**values)))
+    assert info.value.field.startswith(field) and "$" in info.value.message
