@@ -247,21 +247,25 @@ def history(state: State, args: list[str], out: list[str], err: list[str]) -> in
 # -- condor_rm and condor_release -----------------------------------------------------------------
 
 
+def _matches(ad: Ad, constraint: str) -> bool:
+    """The constraints jobfleet writes: terms ``Attr == N`` joined by ``&&``, each
+    alone or an ``||`` of such terms in parentheses."""
+    for term in constraint.split(" && "):
+        choices = term.strip().removeprefix("(").removesuffix(")").split(" || ")
+        pairs = [re.fullmatch(r"(\w+) == (-?\d+)", c.strip()) for c in choices]
+        if any(p is None for p in pairs):
+            raise ValueError(constraint)
+        if not any(ad.get(p[1]) == int(p[2]) for p in pairs if p is not None):
+            return False
+    return True
+
+
 def _select(state: State, args: list[str]) -> list[Ad]:
-    """Procs named by ids (C, C.P) or by the constraint jobfleet writes for elements."""
+    """Procs named by ids (C, C.P) or by a constraint (materialized ones only)."""
     ads = state["queue"] + state["pending"]
     constraint = _option(args, "-constraint")
     if constraint is not None:
-        groups = re.fullmatch(r"\((.*)\) && \((.*)\)", constraint)
-        if groups is None:
-            raise ValueError(constraint)
-        clusters = {int(n) for n in re.findall(r"ClusterId == (\d+)", groups[1])}
-        indices = {int(n) for n in re.findall(r"JobfleetIndex == (\d+)", groups[2])}
-        return [
-            ad
-            for ad in state["queue"]
-            if ad["ClusterId"] in clusters and ad.get("JobfleetIndex") in indices
-        ]
+        return [ad for ad in state["queue"] if _matches(ad, constraint)]
     chosen = []
     for arg in args:
         cluster, _, proc = arg.partition(".")
@@ -299,7 +303,24 @@ def remove(state: State, args: list[str], out: list[str], err: list[str]) -> int
     return 0
 
 
+def _released(ad: Ad) -> None:
+    for key in ("HoldReason", "HoldReasonCode", "HoldReasonSubCode"):
+        ad.pop(key, None)
+    ad.update(JobStatus=1, EnteredCurrentStatus=int(time.time()))
+    event(ad, 13, "Job was released.", [f"via condor_release (by user {getpass.getuser()})"])
+
+
 def release(state: State, args: list[str], out: list[str], err: list[str]) -> int:
+    constraint = _option(args, "-constraint")
+    if constraint is not None:  # rm.cpp's words; exit 1 when nothing matched
+        held = [ad for ad in _select(state, args) if ad["JobStatus"] == 5]
+        for ad in held:
+            _released(ad)
+        if not held:
+            err.append(f"Couldn't find/release all jobs matching constraint ({constraint})")
+            return 1
+        out.append(f"All jobs matching constraint ({constraint}) have been released")
+        return 0
     rc = 0
     for arg in args:
         held = [ad for ad in _select(state, [arg]) if ad["JobStatus"] == 5]
@@ -308,12 +329,7 @@ def release(state: State, args: list[str], out: list[str], err: list[str]) -> in
             rc = 1
             continue
         for ad in held:
-            for key in ("HoldReason", "HoldReasonCode", "HoldReasonSubCode"):
-                ad.pop(key, None)
-            ad.update(JobStatus=1, EnteredCurrentStatus=int(time.time()))
-            event(
-                ad, 13, "Job was released.", [f"via condor_release (by user {getpass.getuser()})"]
-            )
+            _released(ad)
         out.append(f"All jobs in cluster {arg} have been released")
     return rc
 

@@ -226,7 +226,8 @@ def test_a_dependent_is_submitted_held_and_released_by_a_poll(tmp_path: Path) ->
     # Both ended: this poll releases it.
     pool.history.append({"ClusterId": 7, "ProcId": 1, "JobStatus": 4, "TotalSubmitProcs": 2})
     status = backend.poll([PollTarget("9", "6", str(tmp_path), 0.0)])["6"]
-    assert pool.runner.calls[-1] == ("condor_release", "6")
+    release = "(ClusterId == 6) && JobStatus == 5 && HoldReasonCode == 15"
+    assert pool.runner.calls[-1] == ("condor_release", "-constraint", release)
     assert (status.state, status.reason) == (S.PENDING, "released: its predecessors ended")
 
 

@@ -54,7 +54,12 @@ log = logging.getLogger(__name__)
 #: The submit description file, in the job's directory.
 SUBMIT_FILE = "job.sub"
 #: What condor_rm and condor_release say of jobs that are gone or already going.
-_GONE = re.compile(r"not found|There are no jobs in the queue|already marked for removal")
+#: condor_rm.V6/rm.cpp: "Couldn't find/remove all jobs matching constraint (...)" (or
+#: release), exit 1, when a constraint matched no job.
+_GONE = re.compile(
+    r"not found|There are no jobs in the queue|already marked for removal|"
+    r"Couldn't find/(?:remove|release) all jobs"
+)
 #: condor_history on an access point that keeps no history.
 _NO_HISTORY = re.compile(r"HISTORY|history file|No such file", re.IGNORECASE)
 _ATTRS = ",".join(parse.ATTRIBUTES)
@@ -168,19 +173,26 @@ class HTCondorBackend(CommandBackend):
         return [job for job, clusters in ready.items() if not busy & set(clusters)]
 
     def _release(self, clusters: list[str], seen: Seen) -> None:
-        """Release jobs whose predecessors all ended (any jobfleet process polling does)."""
+        """Release the procs jobfleet held for their dependencies (HoldReasonCode 15,
+        SubmittedOnHold: condor_holdcodes.h), in the jobs whose predecessors all ended;
+        never a proc held for another reason (memory, the user's condor_hold), and only
+        those procs are said to be released."""
+        constraint = release_constraint(clusters)
         try:
-            result = self.run(["condor_release", *clusters])
+            result = self.run(["condor_release", "-constraint", constraint])
         except CommandError as exc:
             log.warning("cannot release jobs %s yet: %s", ", ".join(clusters), exc)
             return
-        if not result.ok and not _GONE.search(result.stdout + result.stderr):
-            log.warning("condor_release %s: %s", " ".join(clusters), result.stderr.strip())
-            return
+        if not result.ok:
+            if not _GONE.search(result.stdout + result.stderr):
+                log.warning("condor_release %s: %s", constraint, result.stderr.strip())
+            return  # nothing matched: released already, or removed
         log.info("released jobs %s: the jobs they waited for ended", ", ".join(clusters))
         for cluster in clusters:
-            for index in seen.get(cluster, {}):
-                seen[cluster][index] = (JobState.PENDING, None, "released: its predecessors ended")
+            elements = seen.get(cluster, {})
+            for index, (state, _, reason) in elements.items():
+                if state is JobState.PENDING and parse.is_waiting(reason):
+                    elements[index] = (JobState.PENDING, None, "released: its predecessors ended")
 
     def accounting_argv(self, targets: Sequence[PollTarget]) -> list[str] | None:
         if not self.htcondor_settings.history:
@@ -263,6 +275,12 @@ class HTCondorBackend(CommandBackend):
 def queue_list_argv(all_users: bool) -> list[str]:
     """The one condor_q call of the queue view: this user's jobs, or everybody's."""
     return ["condor_q", "-json", "-attributes", _ATTRS, *(["-allusers"] if all_users else [])]
+
+
+def release_constraint(clusters: Sequence[str]) -> str:
+    """The procs of ``clusters`` still held by jobfleet's own ``hold = true``."""
+    chosen = " || ".join(f"ClusterId == {int(c)}" for c in clusters)
+    return f"({chosen}) && JobStatus == 5 && HoldReasonCode == {parse.HOLD_SUBMITTED}"
 
 
 def _name_is(name: str) -> str:

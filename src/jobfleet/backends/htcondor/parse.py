@@ -137,12 +137,21 @@ def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+#: How a proc held for its dependencies is described (:func:`held_reason`).
+_WAITING = "waiting for job(s) "
+
+
+def is_waiting(reason: str | None) -> bool:
+    """Whether ``reason`` is :func:`held_reason`'s for a proc jobfleet held itself."""
+    return bool(reason) and str(reason).startswith(_WAITING)
+
+
 def held_reason(ad: Mapping[str, Any]) -> str:
     """Why a held job waits, in HTCondor's words, and what releases it."""
     after = ad.get(AFTER_ATTR)
     if _int(ad.get("HoldReasonCode")) == HOLD_SUBMITTED and isinstance(after, str) and after:
         jobs = ", ".join(after.split())
-        return f"waiting for job(s) {jobs} to end (the next jobfleet poll releases it)"
+        return f"{_WAITING}{jobs} to end (the next jobfleet poll releases it)"
     job = f"{ad.get('ClusterId')}.{ad.get('ProcId')}"
     why = ad.get("HoldReason") or "no reason given"
     return (

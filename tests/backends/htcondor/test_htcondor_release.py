@@ -1,0 +1,90 @@
+"""Releasing the jobs jobfleet submitted held for their dependencies: only those, only
+once their predecessors ended for certain (the review of issue 12)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobfleet.backends.base import PollTarget
+from jobfleet.backends.htcondor.backend import HTCondorBackend
+from jobfleet.backends.htcondor.submitfile import HTCondorSettings
+from jobfleet.runner import CommandResult, ScriptedRunner
+from jobfleet.states import JobState
+
+S = JobState
+BIN = Path(__file__).parents[2] / "shims" / "condor_bin"
+RELEASE = "(ClusterId == 20) && JobStatus == 5 && HoldReasonCode == 15"
+
+
+class Pool:
+    """Canned condor_q and condor_history answers; records the calls."""
+
+    def __init__(self, queue: list[dict[str, Any]]) -> None:
+        self.queue = queue
+        self.history: CommandResult | None = None
+        self.runner = ScriptedRunner(self.respond)
+
+    def respond(self, argv: tuple[str, ...]) -> CommandResult:
+        if argv[0] == "condor_q":
+            return CommandResult(argv, 0, json.dumps(self.queue), "")
+        if argv[0] == "condor_history":
+            return self.history or CommandResult(argv, 0, "", "")
+        if argv[0] == "condor_release":
+            return CommandResult(argv, 0, f"All jobs matching constraint ({argv[-1]}) ...\n", "")
+        raise AssertionError(argv)
+
+
+def proc(n: int, status: int, **more: Any) -> dict[str, Any]:
+    ad = {"ClusterId": 20, "ProcId": n, "JobStatus": status, "JobfleetIndex": n + 1}
+    return {**ad, "JobfleetAfter": "10", **more}
+
+
+def test_only_the_procs_jobfleet_held_are_released_and_said_to_be() -> None:
+    pool = Pool(
+        [
+            proc(0, 2),
+            proc(1, 4, ExitCode=0, ExitBySignal=False),
+            proc(2, 5, HoldReasonCode=34, HoldReason="memory exceeded"),
+            proc(3, 5, HoldReasonCode=15, HoldReason="submitted on hold"),
+            proc(4, 5, HoldReasonCode=1, HoldReason="via condor_hold"),
+        ]
+    )
+    backend = HTCondorBackend(pool.runner, HTCondorSettings())
+    target = PollTarget("5", "20", "/nowhere", 0.0, indices=(1, 2, 3, 4, 5), name="n")
+    elements = backend.poll([target])["20"].elements or {}
+    assert ("condor_release", "-constraint", RELEASE) in pool.runner.calls
+    assert elements[4] == (S.PENDING, None, "released: its predecessors ended")
+    assert elements[1][0] is S.RUNNING and elements[2][0] is S.COMPLETED
+    assert "memory exceeded" in (elements[3][2] or "")
+    assert "condor_hold" in (elements[5][2] or "")
+
+
+@pytest.fixture
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKECONDOR_STATE", str(tmp_path / "pool.json"))
+    monkeypatch.setenv("FAKECONDOR_PYTHON", sys.executable)
+    return tmp_path
+
+
+def test_the_fake_releases_what_the_constraint_names(fake: Path) -> None:
+    state = {"next": 21, "queue": [proc(2, 5, HoldReasonCode=34), proc(3, 5, HoldReasonCode=15)]}
+    (fake / "pool.json").write_text(json.dumps(state))
+    done = subprocess.run(
+        ["condor_release", "-constraint", RELEASE], capture_output=True, text=True, check=True
+    )
+    assert f"All jobs matching constraint ({RELEASE}) have been released" in done.stdout
+    after = json.loads((fake / "pool.json").read_text())["queue"]
+    assert [ad["JobStatus"] for ad in after] == [5, 1]
+    again = subprocess.run(
+        ["condor_release", "-constraint", RELEASE], capture_output=True, text=True
+    )
+    assert again.returncode == 1
+    assert f"Couldn't find/release all jobs matching constraint ({RELEASE})" in again.stderr
