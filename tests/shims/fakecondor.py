@@ -214,6 +214,9 @@ def queue(state: State, args: list[str], out: list[str], err: list[str]) -> int:
     if "-json" not in args:
         err.append("this fake condor_q answers -json only")
         return 1
+    if "-factory" in args:  # the cluster ads of late-materialization factories
+        _shown(_factories(state, {int(a) for a in _operands(args)}), args, out)
+        return 0
     ads = [dict(ad) for ad in state["queue"]]
     for ad in ads:
         rest = [p["ProcId"] for p in state["pending"] if p["ClusterId"] == ad["ClusterId"]]
@@ -221,6 +224,22 @@ def queue(state: State, args: list[str], out: list[str], err: list[str]) -> int:
             ad["JobMaterializeNextProcId"] = min(rest)
     _shown(_named(ads, args), args, out)
     return 0
+
+
+def _factories(state: State, clusters: set[int]) -> list[Ad]:
+    """One cluster ad per factory with procs still to make (``clusters``: only those)."""
+    out: dict[int, Ad] = {}
+    for ad in state["pending"]:
+        cluster = ad["ClusterId"]
+        if clusters and cluster not in clusters:
+            continue
+        made = min(ad["ProcId"], out.get(cluster, {}).get("JobMaterializeNextProcId", ad["ProcId"]))
+        out[cluster] = {
+            "ClusterId": cluster,
+            "JobMaterializeNextProcId": made,
+            "TotalSubmitProcs": ad["TotalSubmitProcs"],
+        }
+    return list(out.values())
 
 
 def _operands(args: list[str]) -> list[str]:

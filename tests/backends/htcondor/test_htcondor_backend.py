@@ -162,13 +162,16 @@ class Pool:
     def __init__(self) -> None:
         self.queue: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []
+        self.factories: list[dict[str, Any]] = []
         self.submit_out = (FIXTURES / "submit-one.out").read_text()
         self.runner = ScriptedRunner(self.respond)
 
     def respond(self, argv: tuple[str, ...]) -> CommandResult:
         program = argv[0]
         if program == "condor_q":
-            return CommandResult(argv, 0, ads(self.queue), "")
+            return CommandResult(
+                argv, 0, ads(self.factories if "-factory" in argv else self.queue), ""
+            )
         if program == "condor_history":
             return CommandResult(argv, 0, ads(self.history), "")
         if program == "condor_submit":
@@ -219,12 +222,12 @@ def test_a_dependent_is_submitted_held_and_released_by_a_poll(tmp_path: Path) ->
 
     # Neither shows in the queue, but 7's factory has procs to materialize still.
     pool.queue = [held(6, "7 8")]
-    pool.history = [{"ClusterId": 7, "ProcId": 0, "JobStatus": 4, "TotalSubmitProcs": 2}]
+    pool.factories = [{"ClusterId": 7, "JobMaterializeNextProcId": 1, "TotalSubmitProcs": 2}]
     backend.poll([PollTarget("9", "6", str(tmp_path), 0.0)])
     assert pool.runner.count("condor_release") == 0
 
     # Both ended: this poll releases it.
-    pool.history.append({"ClusterId": 7, "ProcId": 1, "JobStatus": 4, "TotalSubmitProcs": 2})
+    pool.factories = []
     status = backend.poll([PollTarget("9", "6", str(tmp_path), 0.0)])["6"]
     release = "(ClusterId == 6) && JobStatus == 5 && HoldReasonCode == 15"
     assert pool.runner.calls[-1] == ("condor_release", "-constraint", release)

@@ -88,3 +88,81 @@ def test_the_fake_releases_what_the_constraint_names(fake: Path) -> None:
     )
     assert again.returncode == 1
     assert f"Couldn't find/release all jobs matching constraint ({RELEASE})" in again.stderr
+
+
+# -- whether a predecessor still materializes procs -------------------------------------------
+
+
+class Factories(Pool):
+    """condor_q -factory answers from ``factories`` (or fails with ``factory_error``)."""
+
+    def __init__(self, queue: list[dict[str, Any]]) -> None:
+        super().__init__(queue)
+        self.factories: list[dict[str, Any]] = []
+        self.factory_error = ""
+
+    def respond(self, argv: tuple[str, ...]) -> CommandResult:
+        if argv[0] == "condor_q" and "-factory" in argv:
+            if self.factory_error:
+                return CommandResult(argv, 1, "", self.factory_error)
+            return CommandResult(argv, 0, json.dumps(self.factories) if self.factories else "", "")
+        return super().respond(argv)
+
+
+def waiting() -> Factories:
+    held = {"ClusterId": 20, "ProcId": 0, "JobStatus": 5, "HoldReasonCode": 15}
+    return Factories([{**held, "JobfleetAfter": "10"}])
+
+
+def poll(pool: Pool, history: bool = True) -> None:
+    backend = HTCondorBackend(pool.runner, HTCondorSettings(history=history, retry_backoff_s=0))
+    backend.poll([PollTarget("5", "20", "/nowhere", 0.0, name="n")])
+
+
+def test_no_release_while_the_predecessors_factory_has_procs_to_make() -> None:
+    pool = waiting()
+    # One proc of 10 was removed (an element cancelled): the factory goes on.
+    pool.history = CommandResult(
+        ("condor_history",), 0, json.dumps([{"ClusterId": 10, "ProcId": 0, "JobStatus": 3}]), ""
+    )
+    pool.factories = [{"ClusterId": 10, "JobMaterializeNextProcId": 1, "TotalSubmitProcs": 3}]
+    poll(pool)
+    assert pool.runner.count("condor_release") == 0
+    pool.factories = []
+    poll(pool)
+    assert pool.runner.count("condor_release") == 1
+
+
+def test_no_release_when_the_check_failed_whatever_it_said() -> None:
+    pool = waiting()
+    pool.factory_error = "Failed to fetch ads from schedd: SECMAN:2007:timed out\n"
+    poll(pool)
+    poll(pool, history=False)
+    assert pool.runner.count("condor_release") == 0
+
+
+def test_the_check_is_made_without_history_too() -> None:
+    pool = waiting()
+    pool.factories = [{"ClusterId": 10, "JobMaterializeNextProcId": 2, "TotalSubmitProcs": 3}]
+    poll(pool, history=False)
+    assert pool.runner.count("condor_release") == 0
+
+
+def test_only_an_unset_history_is_no_history() -> None:
+    backend = HTCondorBackend(Pool([]).runner, HTCondorSettings())
+    missing: list[str] = []
+    backend.accounting_missing = missing.append  # type: ignore[method-assign]
+    ctx_target = PollTarget("5", "20", "/nowhere", 0.0, name="n")
+    from jobfleet.backends.command import PollContext
+
+    ctx = PollContext({"20": ctx_target}, ["20"])
+    failed = CommandResult(("condor_history",), 1, "", "Error: history query timed out\n")
+    with pytest.raises(Exception):  # noqa: B017 - a failed call, never "no history"
+        backend.read_accounting(failed, ctx)
+    assert missing == []
+    unset = (
+        "Error: No passed search file and configuration key HISTORY is unset.\n\n"
+        "Extra Info: The variable HISTORY is not defined in your config file.\n"
+    )
+    backend.read_accounting(CommandResult(("condor_history",), 1, "", unset), ctx)
+    assert len(missing) == 1

@@ -60,8 +60,10 @@ _GONE = re.compile(
     r"not found|There are no jobs in the queue|already marked for removal|"
     r"Couldn't find/(?:remove|release) all jobs"
 )
-#: condor_history on an access point that keeps no history.
-_NO_HISTORY = re.compile(r"HISTORY|history file|No such file", re.IGNORECASE)
+#: condor_history on an access point that keeps no history (condor_tools/history.cpp:
+#: "configuration key HISTORY is unset", "The variable HISTORY is not defined"); any
+#: other failure is one, never "no history".
+_NO_HISTORY = re.compile(r"configuration key HISTORY is unset|variable HISTORY is not defined")
 _ATTRS = ",".join(parse.ATTRIBUTES)
 
 
@@ -154,22 +156,19 @@ class HTCondorBackend(CommandBackend):
         return seen
 
     def _confirmed(self, ready: dict[str, list[str]]) -> list[str]:
-        """The jobs of ``ready`` none of whose predecessors is still materializing procs
-        (a factory between two procs shows none in condor_q): one history call, made only
-        in a poll that is about to release jobs."""
-        if not self.htcondor_settings.history:
-            return list(ready)
+        """The jobs of ``ready`` none of whose predecessors is a late-materialization
+        factory with procs still to make (between two procs it shows none in condor_q):
+        one ``condor_q -factory`` call (cluster ads only: condor_q.V6/queue.cpp), made
+        only in a poll about to release jobs, with or without a history. When that call
+        fails nothing is released: the next poll asks again."""
         after = sorted({c for cs in ready.values() for c in cs}, key=lambda c: (len(c), c))
-        argv = ["condor_history", "-json", "-attributes",
-                "ClusterId,ProcId,JobStatus,TotalSubmitProcs", *after]  # fmt: skip
+        argv = ["condor_q", "-factory", "-json", "-attributes",
+                "ClusterId,JobMaterializeNextProcId,TotalSubmitProcs", *after]  # fmt: skip
         try:
-            result = self.run(argv)
-            busy = parse.still_materializing(parse.parse_ads(result))
+            busy = parse.still_materializing(parse.parse_ads(self.run(argv)))
         except CommandError as exc:
-            if not _NO_HISTORY.search(str(exc)):
-                log.warning("cannot tell yet whether to release %s: %s", ", ".join(ready), exc)
-                return []
-            busy = set()
+            log.warning("cannot tell yet whether to release %s: %s", ", ".join(ready), exc)
+            return []
         return [job for job, clusters in ready.items() if not busy & set(clusters)]
 
     def _release(self, clusters: list[str], seen: Seen) -> None:

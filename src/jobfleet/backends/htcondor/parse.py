@@ -251,7 +251,7 @@ def releasable(ads: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
     """Clusters jobfleet submitted held (``JobfleetAfter``) whose predecessors have all
     ended, each with its predecessors: none of their procs is in the queue in a state
     other than completed. (A predecessor between two late materializations shows no
-    proc either: :func:`still_materializing` tells those apart, from the history.)"""
+    proc either: :func:`still_materializing` tells those apart, from its factory.)"""
     ads = list(ads)
     waiting = {
         str(ad.get("ClusterId")): str(ad.get(AFTER_ATTR)).split()
@@ -268,22 +268,16 @@ def releasable(ads: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
 
 
 def still_materializing(ads: Iterable[Mapping[str, Any]]) -> set[str]:
-    """Clusters of a ``condor_history -json`` answer with fewer procs there than their
-    ``TotalSubmitProcs`` and none removed: procs a factory has yet to materialize. (A
-    cluster removed whole leaves only its materialized procs; an ad without the total
-    tells nothing.)"""
-    procs: dict[str, set[object]] = {}
-    totals: dict[str, int] = {}
-    removed: set[str] = set()
+    """Clusters of a ``condor_q -factory -json`` answer (cluster ads of late-materialization
+    factories) with procs still to make: ``JobMaterializeNextProcId`` below
+    ``TotalSubmitProcs``, or either missing (cannot tell: still making). A factory that
+    is gone (all its procs made and left, or the cluster removed) is not listed."""
+    busy = set()
     for ad in ads:
-        cluster = str(ad.get("ClusterId"))
-        procs.setdefault(cluster, set()).add(ad.get("ProcId"))
-        total = _int(ad.get("TotalSubmitProcs"))
-        if total is not None:
-            totals[cluster] = total
-        if _int(ad.get("JobStatus")) == 3:
-            removed.add(cluster)
-    return {c for c, total in totals.items() if len(procs[c]) < total and c not in removed}
+        made, total = _int(ad.get("JobMaterializeNextProcId")), _int(ad.get("TotalSubmitProcs"))
+        if made is None or total is None or made < total:
+            busy.add(str(ad.get("ClusterId")))
+    return busy
 
 
 def _cluster_key(cluster: str) -> tuple[int, str]:
