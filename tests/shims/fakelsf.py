@@ -379,9 +379,16 @@ def _stamp(at: float) -> str:
 
 
 def bhist(state: State, args: Sequence[str], out: list[str], err: list[str]) -> int:
+    args = list(args)
+    if "-n" in args:  # the number of event log files: the fake has one, all of it
+        at = args.index("-n")
+        if at + 1 >= len(args) or not args[at + 1].isdigit():
+            err.append("-n: Illegal option value.")
+            return 255
+        del args[at : at + 2]
     ids = [a for a in args if not a.startswith("-")]
     if "-l" not in args or any(a not in ("-l",) for a in args if a.startswith("-")):
-        err.append("The fake bhist answers only -l.")
+        err.append("The fake bhist answers only -l (and -n).")
         return 255
     wanted = {i.split("[")[0] for i in ids}
     found = [j for j in state["jobs"].values() if not ids or j["id"] in wanted]

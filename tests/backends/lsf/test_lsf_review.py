@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from jobfleet import JobSpec, parse_array
+from jobfleet.backends.base import PollTarget
 from jobfleet.backends.lsf import parse
 from jobfleet.backends.lsf.backend import LsfBackend
 from jobfleet.backends.lsf.directives import LsfSettings
@@ -69,3 +70,12 @@ def test_bhist_done_with_a_non_zero_exit_is_no_success() -> None:
         "Mon Jan 11 10:00:00: Done successfully. The CPU time used is 0.0 seconds;",
     ]
     assert parse.history_element(lines)[:2] == (F, 17)  # type: ignore[index]
+
+
+# -- bhist reads more than the current event log ---------------------------------------------
+
+
+def test_bhist_reads_the_event_files_the_setting_names() -> None:
+    target = PollTarget("1", "7", "/nowhere", 0.0)
+    assert backend().accounting_argv([target]) == ["bhist", "-l", "-n", "2", "7"]
+    assert backend(bhist_files=0).accounting_argv([target]) == ["bhist", "-l", "-n", "0", "7"]

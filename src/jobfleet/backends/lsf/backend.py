@@ -181,7 +181,7 @@ class LsfBackend(CommandBackend):
         ids = [t.native_id for t in targets]
         if self.lsf_settings.accounting == "bacct":
             return ["bacct", "-l", *ids]
-        return ["bhist", "-l", *ids]
+        return ["bhist", "-l", "-n", str(self.lsf_settings.bhist_files), *ids]
 
     def read_accounting(self, result: CommandResult, ctx: PollContext) -> Seen:
         seen = parse.parse_history(result, ctx)
