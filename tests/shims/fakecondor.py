@@ -298,6 +298,10 @@ def _select(state: State, args: list[str]) -> list[Ad]:
 
 def remove(state: State, args: list[str], out: list[str], err: list[str]) -> int:
     chosen = _select(state, args)
+    constraint = _option(args, "-constraint")
+    if not chosen and constraint is not None:  # rm.cpp: exit 1, these words
+        err.append(f"Couldn't find/remove all jobs matching constraint ({constraint})")
+        return 1
     if not chosen:
         err.append("condor_rm:0:There are no jobs in the queue")
         return 0
@@ -316,8 +320,7 @@ def remove(state: State, args: list[str], out: list[str], err: list[str]) -> int
             out.append(f"All jobs in cluster {arg} have been marked for removal")
         elif re.fullmatch(r"\d+\.\d+", arg):
             out.append(f"Job {arg} marked for removal")
-    if "-constraint" in args:
-        constraint = _option(args, "-constraint")
+    if constraint is not None:
         out.append(f"All jobs matching constraint ({constraint}) have been marked for removal")
     return 0
 

@@ -15,6 +15,7 @@ import pytest
 from jobfleet.backends.base import PollTarget
 from jobfleet.backends.htcondor.backend import HTCondorBackend
 from jobfleet.backends.htcondor.submitfile import HTCondorSettings
+from jobfleet.errors import BackendError
 from jobfleet.runner import CommandResult, ScriptedRunner
 from jobfleet.states import JobState
 
@@ -166,3 +167,30 @@ def test_only_an_unset_history_is_no_history() -> None:
     )
     backend.read_accounting(CommandResult(("condor_history",), 1, "", unset), ctx)
     assert len(missing) == 1
+
+
+# -- cancelling elements ---------------------------------------------------------------------
+
+NOTHING = "(ClusterId == 20) && (JobfleetIndex == 3)"
+
+
+def test_a_constraint_matching_nothing_is_already_gone() -> None:
+    backend = HTCondorBackend(Pool([]).runner, HTCondorSettings())
+    said = f"Couldn't find/remove all jobs matching constraint ({NOTHING})\n"
+    assert backend.cancel_ok(CommandResult(("condor_rm",), 1, "", said))
+
+
+def test_the_fake_condor_rm_says_so_for_a_constraint_matching_nothing(fake: Path) -> None:
+    (fake / "pool.json").write_text(json.dumps({"next": 21, "queue": [proc(0, 2)]}))
+    done = subprocess.run(["condor_rm", "-constraint", NOTHING], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert f"Couldn't find/remove all jobs matching constraint ({NOTHING})" in done.stderr
+
+
+def test_elements_of_a_job_still_materializing_are_not_cancelled_alone() -> None:
+    pool = Factories([proc(0, 2)])
+    pool.factories = [{"ClusterId": 20, "JobMaterializeNextProcId": 2, "TotalSubmitProcs": 5}]
+    backend = HTCondorBackend(pool.runner, HTCondorSettings(retry_backoff_s=0))
+    with pytest.raises(BackendError, match="max_concurrent"):
+        backend.cancel(["20"], indices=[1])
+    assert pool.runner.count("condor_rm") == 0

@@ -250,7 +250,24 @@ class HTCondorBackend(CommandBackend):
                 "HTCondor cannot send a chosen signal to a job; cancel it instead "
                 "(condor_rm sends the job's kill_sig, SIGTERM, then SIGKILL)"
             )
+        if indices:
+            self._refuse_unmaterialized(native_ids)
         return super().cancel(native_ids, indices=indices)
+
+    def _refuse_unmaterialized(self, native_ids: Sequence[str]) -> None:
+        """Elements are removed by a constraint on their procs, which matches only procs
+        already materialized: while a job's factory has procs to make (max_concurrent),
+        some elements would run all the same. Refused, saying what works instead."""
+        argv = ["condor_q", "-factory", "-json", "-attributes",
+                "ClusterId,JobMaterializeNextProcId,TotalSubmitProcs", *native_ids]  # fmt: skip
+        busy = sorted(parse.still_materializing(parse.parse_ads(self.run(argv))))
+        if busy:
+            raise BackendError(
+                f"job(s) {', '.join(busy)} start their elements a few at a time "
+                "(array max_concurrent: HTCondor late materialization) and condor_rm removes "
+                "only elements already materialized; cancel the whole job, or cancel these "
+                "elements once they are queued or running"
+            )
 
     def cancel_argv(
         self, native_ids: Sequence[str], indices: Sequence[int] | None, signal: str | None
