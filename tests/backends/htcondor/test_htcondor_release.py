@@ -194,3 +194,32 @@ def test_elements_of_a_job_still_materializing_are_not_cancelled_alone() -> None
     with pytest.raises(BackendError, match="max_concurrent"):
         backend.cancel(["20"], indices=[1])
     assert pool.runner.count("condor_rm") == 0
+
+
+# -- limits and reused cluster ids -----------------------------------------------------------
+
+
+def test_an_array_past_max_jobs_per_submission_is_refused_up_front() -> None:
+    from jobfleet import JobSpec, parse_array
+    from jobfleet.errors import SpecError
+
+    backend = HTCondorBackend(Pool([]).runner, HTCondorSettings())
+    assert backend.capabilities.max_array_size == 20000
+    small = HTCondorBackend(Pool([]).runner, HTCondorSettings(max_array_size=10))
+    assert small.capabilities.max_array_size == 10
+    with pytest.raises(SpecError):
+        small.check_request(JobSpec(["true"], array=parse_array("1-11")))
+
+
+def test_a_history_ad_of_another_job_with_the_same_cluster_is_not_read() -> None:
+    from jobfleet.backends.command import PollContext
+    from jobfleet.backends.htcondor import parse
+
+    ads = [{"ClusterId": 20, "ProcId": 0, "JobStatus": 4, "ExitCode": 0, "JobBatchName": "old"}]
+    result = CommandResult(("condor_history",), 0, json.dumps(ads), "")
+    mine = PollTarget("5", "20", "/nowhere", 0.0, name="jfab-5-x")
+    assert parse.parse_history(result, PollContext({"20": mine}, ["20"])) == {}
+    same = PollTarget("5", "20", "/nowhere", 0.0, name="old")
+    assert (
+        parse.parse_history(result, PollContext({"20": same}, ["20"]))["20"][None][0] is S.COMPLETED
+    )

@@ -7,6 +7,7 @@ import pytest
 
 from jobfleet import JobSpec, parse_array
 from jobfleet.backends.base import PollTarget
+from jobfleet.backends.command import PollContext
 from jobfleet.backends.lsf import parse
 from jobfleet.backends.lsf.backend import LsfBackend
 from jobfleet.backends.lsf.directives import LsfSettings
@@ -79,3 +80,18 @@ def test_bhist_reads_the_event_files_the_setting_names() -> None:
     target = PollTarget("1", "7", "/nowhere", 0.0)
     assert backend().accounting_argv([target]) == ["bhist", "-l", "-n", "2", "7"]
     assert backend(bhist_files=0).accounting_argv([target]) == ["bhist", "-l", "-n", "0", "7"]
+
+
+# -- bhist's answer is read whatever its exit status ------------------------------------------
+
+
+def test_bhist_records_count_when_another_id_was_not_found() -> None:
+    record = (
+        "Job <7>, Job Name <x>, User <u>, Project <default>, Command <true>\n"
+        "Mon Jan 11 10:00:00: Submitted from host <h>, to Queue <normal>;\n"
+        "Mon Jan 11 10:00:05: Done successfully. The CPU time used is 0.0 seconds;\n"
+    )
+    result = CommandResult(("bhist", "-l", "7", "8"), 255, record, "Job <8> is not found\n")
+    targets = {i: PollTarget("1", i, "/nowhere", 0.0) for i in ("7", "8")}
+    seen = parse.parse_history(result, PollContext(targets, ["7", "8"]))
+    assert seen == {"7": {None: (JobState.COMPLETED, 0, None)}}

@@ -19,6 +19,7 @@ the other schedulers in ways that matter (docs/htcondor-notes.md):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import time
@@ -80,6 +81,9 @@ class HTCondorBackend(CommandBackend):
     def __init__(self, runner: Runner | None = None, settings: HTCondorSettings | None = None):
         self.htcondor_settings = settings or HTCondorSettings()
         super().__init__(runner, self.htcondor_settings)
+        self.capabilities = dataclasses.replace(
+            self.capabilities, max_array_size=self.htcondor_settings.max_array_size
+        )
 
     def script_dialect(self) -> Dialect:
         return htcondor_dialect(self.htcondor_settings)
@@ -87,6 +91,14 @@ class HTCondorBackend(CommandBackend):
     def check_request(self, spec: JobSpec) -> None:
         # A layout or option HTCondor cannot honour is refused before anything is recorded.
         htcondor_directives(spec, self.htcondor_settings)
+        limit = self.htcondor_settings.max_array_size
+        if spec.array is not None and len(spec.array.indices) > limit:
+            raise SpecError(
+                "array",
+                f"{len(spec.array.indices)} elements: the schedd takes at most {limit} procs "
+                "in one submission (MAX_JOBS_PER_SUBMISSION, htcondor.max_array_size); "
+                "split the array",
+            )
 
     # -- submit ---------------------------------------------------------------------
 

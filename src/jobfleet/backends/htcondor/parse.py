@@ -280,15 +280,26 @@ def still_materializing(ads: Iterable[Mapping[str, Any]]) -> set[str]:
     return busy
 
 
+def _is_named(ad: Mapping[str, Any], target: PollTarget | None) -> bool:
+    """Whether ``ad`` may be ``target``'s: the names agree, or one is not known."""
+    name = ad.get("JobBatchName")
+    return target is None or not target.name or not isinstance(name, str) or name == target.name
+
+
 def _cluster_key(cluster: str) -> tuple[int, str]:
     return (int(cluster), "") if cluster.isdigit() else (-1, cluster)
 
 
 def parse_history(result: CommandResult, ctx: PollContext) -> Seen:
     """How the jobs ``ctx.ids`` ended, from ``condor_history -json`` (newest first: the
-    first record of a proc wins; a proc's later runs replace its ad, not add one)."""
+    first record of a proc wins; a proc's later runs replace its ad, not add one).
+    An ad whose ``JobBatchName`` is not the target's name is another job's: cluster ids
+    start again after a schedd lost its job queue, the history keeps the old ones."""
+    ads = [
+        ad for ad in parse_ads(result) if _is_named(ad, ctx.targets.get(str(ad.get("ClusterId"))))
+    ]
     seen: Seen = {}
-    for cluster, elements in _read(reversed(parse_ads(result)), ctx, in_queue=False).items():
+    for cluster, elements in _read(reversed(ads), ctx, in_queue=False).items():
         seen[cluster] = elements
     return seen
 

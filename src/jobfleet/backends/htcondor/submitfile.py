@@ -22,7 +22,7 @@ from jobfleet.backends.command import CommandSettings
 from jobfleet.errors import SpecError, shown
 from jobfleet.resources import Resources, license_parts
 from jobfleet.script import Dialect
-from jobfleet.settings import as_bool, choice, option
+from jobfleet.settings import as_bool, choice, option, whole
 from jobfleet.spec import ArraySpec, JobSpec
 from jobfleet.units import begin_delay_s
 
@@ -62,6 +62,8 @@ class HTCondorSettings(CommandSettings):
         history: ask ``condor_history`` how jobs that left the queue ended; off where
             the access point keeps no history (then the event log and the job
             script's exit-code files tell).
+        max_array_size: the schedd's ``MAX_JOBS_PER_SUBMISSION`` (param_info.in: 20000):
+            condor_submit fails for more procs in one submission (qmgmt.cpp, NewProc).
     """
 
     should_transfer_files: str = option(
@@ -72,6 +74,12 @@ class HTCondorSettings(CommandSettings):
     )
     history: bool = option(
         "history", True, "ask condor_history how jobs that left the queue ended", parse=as_bool
+    )
+    max_array_size: int = option(
+        "max_array_size",
+        20000,
+        "the schedd's MAX_JOBS_PER_SUBMISSION (procs in one submission; default 20000)",
+        parse=whole(1),
     )
 
 

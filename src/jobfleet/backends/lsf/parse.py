@@ -361,10 +361,14 @@ def history_element(lines: list[str]) -> Element | None:
 def parse_history(result: CommandResult, ctx: PollContext) -> Seen:
     """How the jobs ``ctx.ids`` ended, from ``bhist -l`` (or ``bacct -l``). Job ids
     wrap: a record is taken only under its job's name, when both are known."""
-    if not result.ok:
-        if NO_UNFINISHED.search(result.stderr + result.stdout) or NOT_FOUND.search(result.stderr):
-            return {}
+    complaints = [
+        line
+        for line in result.stderr.splitlines()
+        if line.strip() and not (NOT_FOUND.search(line) or NO_UNFINISHED.search(line))
+    ]
+    if not result.ok and complaints:
         raise command_failed(result)
+    # An id bhist does not know makes it exit non-zero: the others' records still count.
     wanted = set(ctx.ids)
     seen: Seen = {}
     for job_id, index, lines in history_records(result.stdout):
