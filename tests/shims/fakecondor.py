@@ -229,16 +229,12 @@ def queue(state: State, args: list[str], out: list[str], err: list[str]) -> int:
 def _factories(state: State, clusters: set[int]) -> list[Ad]:
     """One cluster ad per factory with procs still to make (``clusters``: only those)."""
     out: dict[int, Ad] = {}
-    for ad in state["pending"]:
-        cluster = ad["ClusterId"]
-        if clusters and cluster not in clusters:
-            continue
-        made = min(ad["ProcId"], out.get(cluster, {}).get("JobMaterializeNextProcId", ad["ProcId"]))
-        out[cluster] = {
-            "ClusterId": cluster,
-            "JobMaterializeNextProcId": made,
-            "TotalSubmitProcs": ad["TotalSubmitProcs"],
-        }
+    for ad in sorted(state["pending"], key=lambda a: -int(a["ProcId"])):  # lowest last
+        if not clusters or ad["ClusterId"] in clusters:
+            keys = ("ClusterId", "TotalSubmitProcs")
+            out[ad["ClusterId"]] = {k: ad[k] for k in keys} | {
+                "JobMaterializeNextProcId": ad["ProcId"]
+            }
     return list(out.values())
 
 
@@ -333,26 +329,22 @@ def _released(ad: Ad) -> None:
 
 
 def release(state: State, args: list[str], out: list[str], err: list[str]) -> int:
+    """rm.cpp's words; exit 1 when a cluster or the constraint matched no held job."""
     constraint = _option(args, "-constraint")
-    if constraint is not None:  # rm.cpp's words; exit 1 when nothing matched
-        held = [ad for ad in _select(state, args) if ad["JobStatus"] == 5]
-        for ad in held:
-            _released(ad)
-        if not held:
-            err.append(f"Couldn't find/release all jobs matching constraint ({constraint})")
-            return 1
-        out.append(f"All jobs matching constraint ({constraint}) have been released")
-        return 0
+    if constraint is not None:
+        groups = [(f"matching constraint ({constraint})", args)]
+    else:
+        groups = [(f"in cluster {arg}", [arg]) for arg in args]
     rc = 0
-    for arg in args:
-        held = [ad for ad in _select(state, [arg]) if ad["JobStatus"] == 5]
-        if not held:
-            err.append(f"Couldn't find/release all jobs in cluster {arg}")
-            rc = 1
-            continue
+    for words, chosen in groups:
+        held = [ad for ad in _select(state, chosen) if ad["JobStatus"] == 5]
         for ad in held:
             _released(ad)
-        out.append(f"All jobs in cluster {arg} have been released")
+        if held:
+            out.append(f"All jobs {words} have been released")
+        else:
+            err.append(f"Couldn't find/release all jobs {words}")
+            rc = 1
     return rc
 
 

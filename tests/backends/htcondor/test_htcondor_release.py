@@ -223,3 +223,17 @@ def test_a_history_ad_of_another_job_with_the_same_cluster_is_not_read() -> None
     assert (
         parse.parse_history(result, PollContext({"20": same}, ["20"]))["20"][None][0] is S.COMPLETED
     )
+
+
+def test_the_fake_lists_factories_with_procs_to_make(fake: Path) -> None:
+    later = [{**proc(n, 1), "TotalSubmitProcs": 4, "_limit": 2} for n in (3, 2)]
+    state = {"next": 21, "queue": [proc(0, 2), proc(1, 2)], "pending": later}
+    (fake / "pool.json").write_text(json.dumps(state))
+    attrs = "ClusterId,JobMaterializeNextProcId,TotalSubmitProcs"
+    argv = ["condor_q", "-factory", "-json", "-attributes", attrs]
+    done = subprocess.run([*argv, "20"], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == [
+        {"ClusterId": 20, "JobMaterializeNextProcId": 2, "TotalSubmitProcs": 4}
+    ]
+    other = subprocess.run([*argv, "21"], capture_output=True, text=True, check=True)
+    assert other.stdout == ""
