@@ -214,6 +214,9 @@ def queue(state: State, args: list[str], out: list[str], err: list[str]) -> int:
     if "-json" not in args:
         err.append("this fake condor_q answers -json only")
         return 1
+    if "-factory" in args:  # the cluster ads of late-materialization factories
+        _shown(_factories(state, {int(a) for a in _operands(args)}), args, out)
+        return 0
     ads = [dict(ad) for ad in state["queue"]]
     for ad in ads:
         rest = [p["ProcId"] for p in state["pending"] if p["ClusterId"] == ad["ClusterId"]]
@@ -221,6 +224,18 @@ def queue(state: State, args: list[str], out: list[str], err: list[str]) -> int:
             ad["JobMaterializeNextProcId"] = min(rest)
     _shown(_named(ads, args), args, out)
     return 0
+
+
+def _factories(state: State, clusters: set[int]) -> list[Ad]:
+    """One cluster ad per factory with procs still to make (``clusters``: only those)."""
+    out: dict[int, Ad] = {}
+    for ad in sorted(state["pending"], key=lambda a: -int(a["ProcId"])):  # lowest last
+        if not clusters or ad["ClusterId"] in clusters:
+            keys = ("ClusterId", "TotalSubmitProcs")
+            out[ad["ClusterId"]] = {k: ad[k] for k in keys} | {
+                "JobMaterializeNextProcId": ad["ProcId"]
+            }
+    return list(out.values())
 
 
 def _operands(args: list[str]) -> list[str]:
@@ -247,21 +262,25 @@ def history(state: State, args: list[str], out: list[str], err: list[str]) -> in
 # -- condor_rm and condor_release -----------------------------------------------------------------
 
 
+def _matches(ad: Ad, constraint: str) -> bool:
+    """The constraints jobfleet writes: terms ``Attr == N`` joined by ``&&``, each
+    alone or an ``||`` of such terms in parentheses."""
+    for term in constraint.split(" && "):
+        choices = term.strip().removeprefix("(").removesuffix(")").split(" || ")
+        pairs = [re.fullmatch(r"(\w+) == (-?\d+)", c.strip()) for c in choices]
+        if any(p is None for p in pairs):
+            raise ValueError(constraint)
+        if not any(ad.get(p[1]) == int(p[2]) for p in pairs if p is not None):
+            return False
+    return True
+
+
 def _select(state: State, args: list[str]) -> list[Ad]:
-    """Procs named by ids (C, C.P) or by the constraint jobfleet writes for elements."""
+    """Procs named by ids (C, C.P) or by a constraint (materialized ones only)."""
     ads = state["queue"] + state["pending"]
     constraint = _option(args, "-constraint")
     if constraint is not None:
-        groups = re.fullmatch(r"\((.*)\) && \((.*)\)", constraint)
-        if groups is None:
-            raise ValueError(constraint)
-        clusters = {int(n) for n in re.findall(r"ClusterId == (\d+)", groups[1])}
-        indices = {int(n) for n in re.findall(r"JobfleetIndex == (\d+)", groups[2])}
-        return [
-            ad
-            for ad in state["queue"]
-            if ad["ClusterId"] in clusters and ad.get("JobfleetIndex") in indices
-        ]
+        return [ad for ad in state["queue"] if _matches(ad, constraint)]
     chosen = []
     for arg in args:
         cluster, _, proc = arg.partition(".")
@@ -275,6 +294,10 @@ def _select(state: State, args: list[str]) -> list[Ad]:
 
 def remove(state: State, args: list[str], out: list[str], err: list[str]) -> int:
     chosen = _select(state, args)
+    constraint = _option(args, "-constraint")
+    if not chosen and constraint is not None:  # rm.cpp: exit 1, these words
+        err.append(f"Couldn't find/remove all jobs matching constraint ({constraint})")
+        return 1
     if not chosen:
         err.append("condor_rm:0:There are no jobs in the queue")
         return 0
@@ -293,28 +316,35 @@ def remove(state: State, args: list[str], out: list[str], err: list[str]) -> int
             out.append(f"All jobs in cluster {arg} have been marked for removal")
         elif re.fullmatch(r"\d+\.\d+", arg):
             out.append(f"Job {arg} marked for removal")
-    if "-constraint" in args:
-        constraint = _option(args, "-constraint")
+    if constraint is not None:
         out.append(f"All jobs matching constraint ({constraint}) have been marked for removal")
     return 0
 
 
+def _released(ad: Ad) -> None:
+    for key in ("HoldReason", "HoldReasonCode", "HoldReasonSubCode"):
+        ad.pop(key, None)
+    ad.update(JobStatus=1, EnteredCurrentStatus=int(time.time()))
+    event(ad, 13, "Job was released.", [f"via condor_release (by user {getpass.getuser()})"])
+
+
 def release(state: State, args: list[str], out: list[str], err: list[str]) -> int:
+    """rm.cpp's words; exit 1 when a cluster or the constraint matched no held job."""
+    constraint = _option(args, "-constraint")
+    if constraint is not None:
+        groups = [(f"matching constraint ({constraint})", args)]
+    else:
+        groups = [(f"in cluster {arg}", [arg]) for arg in args]
     rc = 0
-    for arg in args:
-        held = [ad for ad in _select(state, [arg]) if ad["JobStatus"] == 5]
-        if not held:
-            err.append(f"Couldn't find/release all jobs in cluster {arg}")
-            rc = 1
-            continue
+    for words, chosen in groups:
+        held = [ad for ad in _select(state, chosen) if ad["JobStatus"] == 5]
         for ad in held:
-            for key in ("HoldReason", "HoldReasonCode", "HoldReasonSubCode"):
-                ad.pop(key, None)
-            ad.update(JobStatus=1, EnteredCurrentStatus=int(time.time()))
-            event(
-                ad, 13, "Job was released.", [f"via condor_release (by user {getpass.getuser()})"]
-            )
-        out.append(f"All jobs in cluster {arg} have been released")
+            _released(ad)
+        if held:
+            out.append(f"All jobs {words} have been released")
+        else:
+            err.append(f"Couldn't find/release all jobs {words}")
+            rc = 1
     return rc
 
 

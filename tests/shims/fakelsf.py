@@ -16,7 +16,8 @@ on stderr for an unknown id (exit 255, as with ``LSB_BJOBS_CONSISTENT_EXIT_CODE=
 ``bjobs`` forgets finished jobs after ``$FAKELSF_CLEAN_PERIOD`` seconds (default 3600),
 and ``bhist -l`` still tells how they ended, in 80-column lines wrapped at column 22.
 It refuses what bsub refuses: an unknown option, a malformed ``-w`` expression, a
-dependency on an unknown job, an array larger than 1000 (``MAX_JOB_ARRAY_SIZE``).
+dependency on an unknown job, an array larger than 1000 or with an index above it
+(``MAX_JOB_ARRAY_SIZE``), an array specification over 255 characters.
 
 A run limit or a bkill sends SIGINT and SIGTERM, then SIGKILL after
 :data:`TERMINATE_INTERVAL_S` (LSF's JOB_TERMINATE_INTERVAL, 10 s, shortened).
@@ -190,7 +191,10 @@ def bsub(state: State, args: Sequence[str], out: list[str], err: list[str]) -> i
     if indices is None:
         err.append(f"{name_text}: Bad job array index list. {NOT_SUBMITTED}")
         return 255
-    if len(indices) > MAX_JOB_ARRAY_SIZE:
+    if match[2] is not None and len(name_text) > 255:  # IBM LSF 10.1, "Job arrays"
+        err.append(f"Array specification is longer than 255 characters. {NOT_SUBMITTED}")
+        return 255
+    if len(indices) > MAX_JOB_ARRAY_SIZE or max(indices) > MAX_JOB_ARRAY_SIZE:
         err.append(f"The job array size exceeds MAX_JOB_ARRAY_SIZE. {NOT_SUBMITTED}")
         return 255
     dependency = options.get("-w", [""])[-1]
@@ -375,9 +379,16 @@ def _stamp(at: float) -> str:
 
 
 def bhist(state: State, args: Sequence[str], out: list[str], err: list[str]) -> int:
+    args = list(args)
+    if "-n" in args:  # the number of event log files: the fake has one, all of it
+        at = args.index("-n")
+        if at + 1 >= len(args) or not args[at + 1].isdigit():
+            err.append("-n: Illegal option value.")
+            return 255
+        del args[at : at + 2]
     ids = [a for a in args if not a.startswith("-")]
     if "-l" not in args or any(a not in ("-l",) for a in args if a.startswith("-")):
-        err.append("The fake bhist answers only -l.")
+        err.append("The fake bhist answers only -l (and -n).")
         return 255
     wanted = {i.split("[")[0] for i in ids}
     found = [j for j in state["jobs"].values() if not ids or j["id"] in wanted]

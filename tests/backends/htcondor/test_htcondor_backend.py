@@ -162,13 +162,16 @@ class Pool:
     def __init__(self) -> None:
         self.queue: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []
+        self.factories: list[dict[str, Any]] = []
         self.submit_out = (FIXTURES / "submit-one.out").read_text()
         self.runner = ScriptedRunner(self.respond)
 
     def respond(self, argv: tuple[str, ...]) -> CommandResult:
         program = argv[0]
         if program == "condor_q":
-            return CommandResult(argv, 0, ads(self.queue), "")
+            return CommandResult(
+                argv, 0, ads(self.factories if "-factory" in argv else self.queue), ""
+            )
         if program == "condor_history":
             return CommandResult(argv, 0, ads(self.history), "")
         if program == "condor_submit":
@@ -219,14 +222,15 @@ def test_a_dependent_is_submitted_held_and_released_by_a_poll(tmp_path: Path) ->
 
     # Neither shows in the queue, but 7's factory has procs to materialize still.
     pool.queue = [held(6, "7 8")]
-    pool.history = [{"ClusterId": 7, "ProcId": 0, "JobStatus": 4, "TotalSubmitProcs": 2}]
+    pool.factories = [{"ClusterId": 7, "JobMaterializeNextProcId": 1, "TotalSubmitProcs": 2}]
     backend.poll([PollTarget("9", "6", str(tmp_path), 0.0)])
     assert pool.runner.count("condor_release") == 0
 
     # Both ended: this poll releases it.
-    pool.history.append({"ClusterId": 7, "ProcId": 1, "JobStatus": 4, "TotalSubmitProcs": 2})
+    pool.factories = []
     status = backend.poll([PollTarget("9", "6", str(tmp_path), 0.0)])["6"]
-    assert pool.runner.calls[-1] == ("condor_release", "6")
+    release = "(ClusterId == 6) && JobStatus == 5 && HoldReasonCode == 15"
+    assert pool.runner.calls[-1] == ("condor_release", "-constraint", release)
     assert (status.state, status.reason) == (S.PENDING, "released: its predecessors ended")
 
 
@@ -306,3 +310,39 @@ def test_begin_is_unix_time_or_a_delay_after_qdate(monkeypatch: pytest.MonkeyPat
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+# -- what reaches the submit file (review of issue 12) ----------------------------------------
+
+
+def test_condor_lines_after_the_header_never_reach_the_submit_file() -> None:
+    spec = JobSpec(
+        ["sh", "-c", "echo\n#CONDOR queue 7"],
+        env={"X": "a\n#CONDOR queue 7"},
+        resources=Resources.of(extra_directives=['+ProjectName = "p"']),
+    )
+    script = render_script(spec, HTCONDOR, job_id="42", job_dir="/jobs/42")
+    script += "#CONDOR request_cpus = 99\n"
+    text = submit_description(
+        script, script_path="/jobs/42/job.sh", job_dir="/jobs/42", name="n", array=None
+    )
+    assert "queue 7" not in text and "request_cpus = 99" not in text
+    assert '+ProjectName = "p"' in text and text.endswith("queue 1\n")
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"account": "$(Cluster)"}, "resources.account"),
+        ({"constraint": 'Name == "$(Process)"'}, "resources.constraint"),
+        ({"mail_to": "$(Owner)@x.org"}, "resources.mail_to"),
+        ({"licenses": ["$(x)"]}, "resources.licenses"),
+    ],
+)
+def test_a_value_the_submit_language_would_expand_is_refused(
+    values: dict[str, Any], field: str
+) -> None:
+    backend = HTCondorBackend(ScriptedRunner(lambda argv: CommandResult(argv, 0, "", "")))
+    with pytest.raises(SpecError) as info:
+        backend.check_request(JobSpec(CMD, resources=Resources.of(**values)))
+    assert info.value.field.startswith(field) and "$" in info.value.message

@@ -129,13 +129,12 @@ def test_a_held_dependent_is_released_once_its_predecessors_left() -> None:
 
 
 def test_a_predecessor_between_two_materializations_is_not_ended() -> None:
-    history = [
-        {"ClusterId": 7, "ProcId": 0, "JobStatus": 4, "TotalSubmitProcs": 3},
-        {"ClusterId": 7, "ProcId": 1, "JobStatus": 4, "TotalSubmitProcs": 3},
-        {"ClusterId": 8, "ProcId": 0, "JobStatus": 3, "TotalSubmitProcs": 3},  # removed whole
-        {"ClusterId": 9, "ProcId": 0, "JobStatus": 4},  # no total: nothing to tell
+    factories = [
+        {"ClusterId": 7, "JobMaterializeNextProcId": 2, "TotalSubmitProcs": 3},
+        {"ClusterId": 8, "JobMaterializeNextProcId": 3, "TotalSubmitProcs": 3},  # all made
+        {"ClusterId": 9},  # cannot tell: still making
     ]
-    assert parse.still_materializing(history) == {"7"}
+    assert parse.still_materializing(factories) == {"7", "9"}
 
 
 def test_every_job_status() -> None:

@@ -53,6 +53,8 @@ def test_bsub_answers_and_refuses_like_bsub(fake: FakeLsf) -> None:
         (["-w", "finished(1001)"], "Dependency condition syntax error."),
         (["-w", "done(4242)"], "4242: No matching job found."),
         (["-J", "big[1-1001]"], "MAX_JOB_ARRAY_SIZE"),
+        (["-J", "far[999-1001]"], "MAX_JOB_ARRAY_SIZE"),  # the largest index, not the count
+        (["-J", "long[" + ",".join(str(i) for i in range(1, 300, 3)) + "]"], "255 characters"),
         (["-J", "zero[0-3]"], "Bad job array index list"),
         (["-W", "1h"], "Bad RUNLIMIT"),
     ]:

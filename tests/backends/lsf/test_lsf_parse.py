@@ -434,7 +434,7 @@ def test_one_status_call_then_one_history_call_for_what_left_the_queue() -> None
     targets = [PollTarget("1", i, "/nonexistent", 0.0) for i in ("101", "873209")]
     statuses = _backend(runner).poll(targets)
     assert runner.count("bjobs") == 1 and runner.count("bhist") == 1
-    assert runner.calls[1] == ("bhist", "-l", "873209")
+    assert runner.calls[1] == ("bhist", "-l", "-n", "2", "873209")
     assert statuses["101"].state is C and statuses["873209"].exit_code == 127
     assert statuses["101"].usage is not None
 

@@ -40,7 +40,7 @@ def test_a_thousand_jobs_cost_one_bjobs_and_one_bhist() -> None:
         if argv[0] == "bjobs":
             shown = [_record(i, "RUN") for i in ids if i not in forgotten]
             return _bjobs(shown, forgotten)
-        assert argv[:2] == ("bhist", "-l") and list(argv[2:]) == forgotten
+        assert argv[:4] == ("bhist", "-l", "-n", "2") and list(argv[4:]) == forgotten
         text = "".join(
             f"Job <{i}>, User <u>, Project <default>, Command <x>\n"
             "Sun Jan 10 17:50:12: Exited with exit code 2. The CPU time used is 0.0 seconds;\n"

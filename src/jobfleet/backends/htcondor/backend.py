@@ -19,6 +19,7 @@ the other schedulers in ways that matter (docs/htcondor-notes.md):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import time
@@ -54,9 +55,16 @@ log = logging.getLogger(__name__)
 #: The submit description file, in the job's directory.
 SUBMIT_FILE = "job.sub"
 #: What condor_rm and condor_release say of jobs that are gone or already going.
-_GONE = re.compile(r"not found|There are no jobs in the queue|already marked for removal")
-#: condor_history on an access point that keeps no history.
-_NO_HISTORY = re.compile(r"HISTORY|history file|No such file", re.IGNORECASE)
+#: condor_rm.V6/rm.cpp: "Couldn't find/remove all jobs matching constraint (...)" (or
+#: release), exit 1, when a constraint matched no job.
+_GONE = re.compile(
+    r"not found|There are no jobs in the queue|already marked for removal|"
+    r"Couldn't find/(?:remove|release) all jobs"
+)
+#: condor_history on an access point that keeps no history (condor_tools/history.cpp:
+#: "configuration key HISTORY is unset", "The variable HISTORY is not defined"); any
+#: other failure is one, never "no history".
+_NO_HISTORY = re.compile(r"configuration key HISTORY is unset|variable HISTORY is not defined")
 _ATTRS = ",".join(parse.ATTRIBUTES)
 
 
@@ -73,6 +81,9 @@ class HTCondorBackend(CommandBackend):
     def __init__(self, runner: Runner | None = None, settings: HTCondorSettings | None = None):
         self.htcondor_settings = settings or HTCondorSettings()
         super().__init__(runner, self.htcondor_settings)
+        self.capabilities = dataclasses.replace(
+            self.capabilities, max_array_size=self.htcondor_settings.max_array_size
+        )
 
     def script_dialect(self) -> Dialect:
         return htcondor_dialect(self.htcondor_settings)
@@ -80,6 +91,14 @@ class HTCondorBackend(CommandBackend):
     def check_request(self, spec: JobSpec) -> None:
         # A layout or option HTCondor cannot honour is refused before anything is recorded.
         htcondor_directives(spec, self.htcondor_settings)
+        limit = self.htcondor_settings.max_array_size
+        if spec.array is not None and len(spec.array.indices) > limit:
+            raise SpecError(
+                "array",
+                f"{len(spec.array.indices)} elements: the schedd takes at most {limit} procs "
+                "in one submission (MAX_JOBS_PER_SUBMISSION, htcondor.max_array_size); "
+                "split the array",
+            )
 
     # -- submit ---------------------------------------------------------------------
 
@@ -149,38 +168,42 @@ class HTCondorBackend(CommandBackend):
         return seen
 
     def _confirmed(self, ready: dict[str, list[str]]) -> list[str]:
-        """The jobs of ``ready`` none of whose predecessors is still materializing procs
-        (a factory between two procs shows none in condor_q): one history call, made only
-        in a poll that is about to release jobs."""
-        if not self.htcondor_settings.history:
-            return list(ready)
+        """The jobs of ``ready`` none of whose predecessors is a late-materialization
+        factory with procs still to make (between two procs it shows none in condor_q):
+        one ``condor_q -factory`` call (cluster ads only: condor_q.V6/queue.cpp), made
+        only in a poll about to release jobs, with or without a history. When that call
+        fails nothing is released: the next poll asks again."""
         after = sorted({c for cs in ready.values() for c in cs}, key=lambda c: (len(c), c))
-        argv = ["condor_history", "-json", "-attributes",
-                "ClusterId,ProcId,JobStatus,TotalSubmitProcs", *after]  # fmt: skip
+        argv = ["condor_q", "-factory", "-json", "-attributes",
+                "ClusterId,JobMaterializeNextProcId,TotalSubmitProcs", *after]  # fmt: skip
         try:
-            result = self.run(argv)
-            busy = parse.still_materializing(parse.parse_ads(result))
+            busy = parse.still_materializing(parse.parse_ads(self.run(argv)))
         except CommandError as exc:
-            if not _NO_HISTORY.search(str(exc)):
-                log.warning("cannot tell yet whether to release %s: %s", ", ".join(ready), exc)
-                return []
-            busy = set()
+            log.warning("cannot tell yet whether to release %s: %s", ", ".join(ready), exc)
+            return []
         return [job for job, clusters in ready.items() if not busy & set(clusters)]
 
     def _release(self, clusters: list[str], seen: Seen) -> None:
-        """Release jobs whose predecessors all ended (any jobfleet process polling does)."""
+        """Release the procs jobfleet held for their dependencies (HoldReasonCode 15,
+        SubmittedOnHold: condor_holdcodes.h), in the jobs whose predecessors all ended;
+        never a proc held for another reason (memory, the user's condor_hold), and only
+        those procs are said to be released."""
+        constraint = release_constraint(clusters)
         try:
-            result = self.run(["condor_release", *clusters])
+            result = self.run(["condor_release", "-constraint", constraint])
         except CommandError as exc:
             log.warning("cannot release jobs %s yet: %s", ", ".join(clusters), exc)
             return
-        if not result.ok and not _GONE.search(result.stdout + result.stderr):
-            log.warning("condor_release %s: %s", " ".join(clusters), result.stderr.strip())
-            return
+        if not result.ok:
+            if not _GONE.search(result.stdout + result.stderr):
+                log.warning("condor_release %s: %s", constraint, result.stderr.strip())
+            return  # nothing matched: released already, or removed
         log.info("released jobs %s: the jobs they waited for ended", ", ".join(clusters))
         for cluster in clusters:
-            for index in seen.get(cluster, {}):
-                seen[cluster][index] = (JobState.PENDING, None, "released: its predecessors ended")
+            elements = seen.get(cluster, {})
+            for index, (state, _, reason) in elements.items():
+                if state is JobState.PENDING and parse.is_waiting(reason):
+                    elements[index] = (JobState.PENDING, None, "released: its predecessors ended")
 
     def accounting_argv(self, targets: Sequence[PollTarget]) -> list[str] | None:
         if not self.htcondor_settings.history:
@@ -239,7 +262,24 @@ class HTCondorBackend(CommandBackend):
                 "HTCondor cannot send a chosen signal to a job; cancel it instead "
                 "(condor_rm sends the job's kill_sig, SIGTERM, then SIGKILL)"
             )
+        if indices:
+            self._refuse_unmaterialized(native_ids)
         return super().cancel(native_ids, indices=indices)
+
+    def _refuse_unmaterialized(self, native_ids: Sequence[str]) -> None:
+        """Elements are removed by a constraint on their procs, which matches only procs
+        already materialized: while a job's factory has procs to make (max_concurrent),
+        some elements would run all the same. Refused, saying what works instead."""
+        argv = ["condor_q", "-factory", "-json", "-attributes",
+                "ClusterId,JobMaterializeNextProcId,TotalSubmitProcs", *native_ids]  # fmt: skip
+        busy = sorted(parse.still_materializing(parse.parse_ads(self.run(argv))))
+        if busy:
+            raise BackendError(
+                f"job(s) {', '.join(busy)} start their elements a few at a time "
+                "(array max_concurrent: HTCondor late materialization) and condor_rm removes "
+                "only elements already materialized; cancel the whole job, or cancel these "
+                "elements once they are queued or running"
+            )
 
     def cancel_argv(
         self, native_ids: Sequence[str], indices: Sequence[int] | None, signal: str | None
@@ -263,6 +303,12 @@ class HTCondorBackend(CommandBackend):
 def queue_list_argv(all_users: bool) -> list[str]:
     """The one condor_q call of the queue view: this user's jobs, or everybody's."""
     return ["condor_q", "-json", "-attributes", _ATTRS, *(["-allusers"] if all_users else [])]
+
+
+def release_constraint(clusters: Sequence[str]) -> str:
+    """The procs of ``clusters`` still held by jobfleet's own ``hold = true``."""
+    chosen = " || ".join(f"ClusterId == {int(c)}" for c in clusters)
+    return f"({chosen}) && JobStatus == 5 && HoldReasonCode == {parse.HOLD_SUBMITTED}"
 
 
 def _name_is(name: str) -> str:

@@ -137,12 +137,21 @@ def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+#: How a proc held for its dependencies is described (:func:`held_reason`).
+_WAITING = "waiting for job(s) "
+
+
+def is_waiting(reason: str | None) -> bool:
+    """Whether ``reason`` is :func:`held_reason`'s for a proc jobfleet held itself."""
+    return bool(reason) and str(reason).startswith(_WAITING)
+
+
 def held_reason(ad: Mapping[str, Any]) -> str:
     """Why a held job waits, in HTCondor's words, and what releases it."""
     after = ad.get(AFTER_ATTR)
     if _int(ad.get("HoldReasonCode")) == HOLD_SUBMITTED and isinstance(after, str) and after:
         jobs = ", ".join(after.split())
-        return f"waiting for job(s) {jobs} to end (the next jobfleet poll releases it)"
+        return f"{_WAITING}{jobs} to end (the next jobfleet poll releases it)"
     job = f"{ad.get('ClusterId')}.{ad.get('ProcId')}"
     why = ad.get("HoldReason") or "no reason given"
     return (
@@ -242,7 +251,7 @@ def releasable(ads: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
     """Clusters jobfleet submitted held (``JobfleetAfter``) whose predecessors have all
     ended, each with its predecessors: none of their procs is in the queue in a state
     other than completed. (A predecessor between two late materializations shows no
-    proc either: :func:`still_materializing` tells those apart, from the history.)"""
+    proc either: :func:`still_materializing` tells those apart, from its factory.)"""
     ads = list(ads)
     waiting = {
         str(ad.get("ClusterId")): str(ad.get(AFTER_ATTR)).split()
@@ -259,22 +268,22 @@ def releasable(ads: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
 
 
 def still_materializing(ads: Iterable[Mapping[str, Any]]) -> set[str]:
-    """Clusters of a ``condor_history -json`` answer with fewer procs there than their
-    ``TotalSubmitProcs`` and none removed: procs a factory has yet to materialize. (A
-    cluster removed whole leaves only its materialized procs; an ad without the total
-    tells nothing.)"""
-    procs: dict[str, set[object]] = {}
-    totals: dict[str, int] = {}
-    removed: set[str] = set()
+    """Clusters of a ``condor_q -factory -json`` answer (cluster ads of late-materialization
+    factories) with procs still to make: ``JobMaterializeNextProcId`` below
+    ``TotalSubmitProcs``, or either missing (cannot tell: still making). A factory that
+    is gone (all its procs made and left, or the cluster removed) is not listed."""
+    busy = set()
     for ad in ads:
-        cluster = str(ad.get("ClusterId"))
-        procs.setdefault(cluster, set()).add(ad.get("ProcId"))
-        total = _int(ad.get("TotalSubmitProcs"))
-        if total is not None:
-            totals[cluster] = total
-        if _int(ad.get("JobStatus")) == 3:
-            removed.add(cluster)
-    return {c for c, total in totals.items() if len(procs[c]) < total and c not in removed}
+        made, total = _int(ad.get("JobMaterializeNextProcId")), _int(ad.get("TotalSubmitProcs"))
+        if made is None or total is None or made < total:
+            busy.add(str(ad.get("ClusterId")))
+    return busy
+
+
+def _is_named(ad: Mapping[str, Any], target: PollTarget | None) -> bool:
+    """Whether ``ad`` may be ``target``'s: the names agree, or one is not known."""
+    name = ad.get("JobBatchName")
+    return target is None or not target.name or not isinstance(name, str) or name == target.name
 
 
 def _cluster_key(cluster: str) -> tuple[int, str]:
@@ -283,9 +292,14 @@ def _cluster_key(cluster: str) -> tuple[int, str]:
 
 def parse_history(result: CommandResult, ctx: PollContext) -> Seen:
     """How the jobs ``ctx.ids`` ended, from ``condor_history -json`` (newest first: the
-    first record of a proc wins; a proc's later runs replace its ad, not add one)."""
+    first record of a proc wins; a proc's later runs replace its ad, not add one).
+    An ad whose ``JobBatchName`` is not the target's name is another job's: cluster ids
+    start again after a schedd lost its job queue, the history keeps the old ones."""
+    ads = [
+        ad for ad in parse_ads(result) if _is_named(ad, ctx.targets.get(str(ad.get("ClusterId"))))
+    ]
     seen: Seen = {}
-    for cluster, elements in _read(reversed(parse_ads(result)), ctx, in_queue=False).items():
+    for cluster, elements in _read(reversed(ads), ctx, in_queue=False).items():
         seen[cluster] = elements
     return seen
 

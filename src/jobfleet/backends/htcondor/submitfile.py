@@ -22,7 +22,7 @@ from jobfleet.backends.command import CommandSettings
 from jobfleet.errors import SpecError, shown
 from jobfleet.resources import Resources, license_parts
 from jobfleet.script import Dialect
-from jobfleet.settings import as_bool, choice, option
+from jobfleet.settings import as_bool, choice, option, whole
 from jobfleet.spec import ArraySpec, JobSpec
 from jobfleet.units import begin_delay_s
 
@@ -34,6 +34,7 @@ __all__ = [
     "HTCondorSettings",
     "htcondor_dialect",
     "htcondor_directives",
+    "script_commands",
     "submit_description",
 ]
 
@@ -61,6 +62,8 @@ class HTCondorSettings(CommandSettings):
         history: ask ``condor_history`` how jobs that left the queue ended; off where
             the access point keeps no history (then the event log and the job
             script's exit-code files tell).
+        max_array_size: the schedd's ``MAX_JOBS_PER_SUBMISSION`` (param_info.in: 20000):
+            condor_submit fails for more procs in one submission (qmgmt.cpp, NewProc).
     """
 
     should_transfer_files: str = option(
@@ -71,6 +74,12 @@ class HTCondorSettings(CommandSettings):
     )
     history: bool = option(
         "history", True, "ask condor_history how jobs that left the queue ended", parse=as_bool
+    )
+    max_array_size: int = option(
+        "max_array_size",
+        20000,
+        "the schedd's MAX_JOBS_PER_SUBMISSION (procs in one submission; default 20000)",
+        parse=whole(1),
     )
 
 
@@ -180,8 +189,27 @@ def _deferral(begin: str) -> list[str]:
     ]
 
 
+def _plain(field: str, value: str) -> str:
+    """``value`` as one submit command's value: the submit language expands every
+    ``$(...)`` and ``$CHOICE(...)`` it finds (nor does a value end at a newline quietly),
+    so a ``$`` the user did not mean as a macro must not reach job.sub."""
+    if "$" in value or "\n" in value or "\r" in value:
+        raise SpecError(
+            field,
+            f"{shown(value)}: condor_submit would expand the $ (a macro) or cut the line; "
+            "leave it out, or write the submit command in extra_directives",
+        )
+    return value
+
+
 def _site(res: Resources) -> list[str]:
     out = []
+    for field in ("account", "constraint", "mail_to"):
+        value = getattr(res, field)
+        if value is not None:
+            _plain(f"resources.{field}", value)
+    for i, text in enumerate(res.licenses):
+        _plain(f"resources.licenses[{i}]", text)
     if res.account is not None:
         out.append(f"accounting_group = {res.account}")
     if res.constraint is not None:
@@ -225,6 +253,25 @@ def _choice(indices: Sequence[int]) -> str:
     return f"$CHOICE(Process, {', '.join(map(str, indices))})"
 
 
+def script_commands(script_text: str) -> list[str]:
+    """The submit commands of the script's ``#CONDOR`` lines: those of its header only,
+    up to the first line that is neither a comment nor blank (as bsub and qsub read
+    their directives). A ``#CONDOR`` further down (the user's command, an env value, a
+    prologue) is the job's text, never a submit command.
+
+    >>> script_commands("#!/bin/sh\\n#CONDOR a = 1\\n\\necho\\n#CONDOR queue 7\\n")
+    ['a = 1']
+    """
+    prefix = DIRECTIVE + " "
+    out = []
+    for line in script_text.splitlines()[1:]:
+        if line.startswith(prefix):
+            out.append(line[len(prefix) :])
+        elif line.strip() and not line.startswith("#"):
+            break
+    return out
+
+
 def submit_description(
     script_text: str,
     *,
@@ -254,8 +301,7 @@ def submit_description(
             raise SpecError(
                 field, f"{shown(value)}: HTCondor cannot take this path in a submit file"
             )
-    prefix = DIRECTIVE + " "
-    lines = [line[len(prefix) :] for line in script_text.splitlines() if line.startswith(prefix)]
+    lines = script_commands(script_text)
     lines += [
         f"executable = {script_path}",
         f"initialdir = {job_dir}",

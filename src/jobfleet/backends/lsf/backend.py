@@ -39,6 +39,12 @@ __all__ = ["MAX_NAME", "LsfBackend", "dependency_expression", "element_list", "q
 #: The longest job name LSF keeps (bsub -J: 4094 characters).
 MAX_NAME = 4094
 
+#: The longest array specification bsub takes (``-J "name[list]%N"``: 255 characters,
+#: IBM LSF 10.1 "Job arrays"), and the room kept in it for the longest name jobfleet
+#: gives a job (naming.py: a 20-character name_prefix, ``-jf<token>-<id>.<n>-``, 40).
+MAX_ARRAY_SPEC = 255
+NAME_ROOM = 90
+
 _DEP_WORD = {DepKind.AFTER_OK: "done", DepKind.AFTER_NOT_OK: "exit", DepKind.AFTER_ANY: "ended"}
 
 
@@ -73,11 +79,36 @@ class LsfBackend(CommandBackend):
         return lsf_dialect(self.lsf_settings)
 
     def check_request(self, spec: JobSpec) -> None:
-        if spec.array is not None and spec.array.indices[0] < 1:
-            raise SpecError("array", "LSF array indices start at 1; shift them (e.g. '1-10')")
+        if spec.array is not None:
+            self._check_array(spec.array)
         # What LSF cannot express is refused before anything is recorded (the
         # directives raise SpecError naming the field; extra_directives must read as words).
         self._directive_words(spec)
+
+    def _check_array(self, array: ArraySpec) -> None:
+        """What bsub refuses of an array (IBM LSF 10.1, bsub -J): indices from 1; no
+        index above MAX_JOB_ARRAY_SIZE (it bounds the largest index, not only the
+        count); a specification of at most 255 characters."""
+        if array.indices[0] < 1:
+            raise SpecError("array", "LSF array indices start at 1; shift them (e.g. '1-10')")
+        top, limit = max(array.indices), self.lsf_settings.max_array_size
+        if top > limit:
+            raise SpecError(
+                "array",
+                f"largest index {top} is above the site's MAX_JOB_ARRAY_SIZE {limit} "
+                "(lsf.max_array_size), which bounds every index on LSF: renumber the "
+                "elements from 1, or split the array",
+            )
+        spec = f"[{element_list(array.indices)}]"
+        if array.max_concurrent:
+            spec += f"%{array.max_concurrent}"
+        if len(spec) + NAME_ROOM > MAX_ARRAY_SPEC:
+            raise SpecError(
+                "array",
+                f"{spec[:40]}... is {len(spec)} characters: with the job's name it passes "
+                f"the {MAX_ARRAY_SPEC} characters bsub takes for an array; use ranges "
+                "(1-100:2) rather than listed indices, or split the array",
+            )
 
     def _directive_words(self, spec: JobSpec) -> list[str]:
         """The words of the job script's ``#BSUB`` lines, as render_script writes them
@@ -150,7 +181,7 @@ class LsfBackend(CommandBackend):
         ids = [t.native_id for t in targets]
         if self.lsf_settings.accounting == "bacct":
             return ["bacct", "-l", *ids]
-        return ["bhist", "-l", *ids]
+        return ["bhist", "-l", "-n", str(self.lsf_settings.bhist_files), *ids]
 
     def read_accounting(self, result: CommandResult, ctx: PollContext) -> Seen:
         seen = parse.parse_history(result, ctx)

@@ -64,6 +64,9 @@ class LsfSettings(CommandSettings):
         accounting: how jobs ``bjobs`` forgot (after ``CLEAN_PERIOD``) ended: ``bhist``
             (``bhist -l``: exit codes and reasons) or ``bacct`` (``bacct -l``: reasons only,
             the exit code from the job's exit-code file).
+        bhist_files: how many event log files ``bhist -l`` reads (``bhist -n``): without
+            it bhist reads only the current ``lsb.events`` (lsb.events(5)), which mbatchd
+            renames to ``lsb.events.1`` after every MAX_JOB_NUM finished jobs; ``0``: all.
     """
 
     unit_for_limits: str = option(
@@ -92,6 +95,12 @@ class LsfSettings(CommandSettings):
         "bhist",
         "bhist (bhist -l: exit codes) or bacct (bacct -l) for jobs bjobs forgot",
         parse=choice("bhist", "bacct"),
+    )
+    bhist_files: int = option(
+        "bhist_files",
+        2,
+        "event log files bhist -l reads (bhist -n): the current and older ones; 0 for all",
+        parse=whole(0),
     )
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "TERM_MAP",
     "TRANSIENT_SUBMIT",
     "element_of",
+    "finished",
     "history_records",
     "map_exit",
     "parse_cancel_refusals",
@@ -68,9 +69,10 @@ STATE_MAP: dict[str, JobState | None] = {
     "RUN": JobState.RUNNING,
     "USUSP": JobState.RUNNING,  # suspended by its owner while running; keeps its slots
     "SSUSP": JobState.RUNNING,  # suspended by LSF (load, run window); keeps its slots
-    "DONE": JobState.COMPLETED,  # ended with exit code 0
-    "PDONE": JobState.COMPLETED,  # DONE, and its post-execution processing ended well
-    "PERR": JobState.COMPLETED,  # DONE, but its post-execution processing failed
+    # DONE, PDONE, PERR: COMPLETED only with an exit code 0 (:func:`finished`).
+    "DONE": JobState.COMPLETED,  # ended with exit code 0, or one in SUCCESS_EXIT_VALUES
+    "PDONE": JobState.COMPLETED,  # ended, then its post-execution processing ended well
+    "PERR": JobState.COMPLETED,  # ended, then its post-execution processing failed
     "EXIT": None,  # ended otherwise: TERM_MAP and the exit code tell how
     "UNKWN": JobState.UNKNOWN,  # mbatchd lost contact with the job's host
     "ZOMBI": JobState.UNKNOWN,  # killed while its host was unreachable: the end is not known
@@ -140,6 +142,38 @@ def map_exit(code_text: str, reason: str) -> Element:
     return state, code, why
 
 
+#: Why a PERR job (post-execution processing failed) is said to be so.
+POST_FAILED = "post-execution processing failed (LSF state PERR)"
+
+
+def _counted_done(code: int) -> str:
+    return f"exit code {code}, which LSF counts as done (SUCCESS_EXIT_VALUES)"
+
+
+def finished(stat: str, exit_code: str, exit_reason: str) -> Element:
+    """A DONE, PDONE or PERR job: completed only with an exit code 0 (EXIT_CODE empty).
+
+    DONE with another code is a code the site lists in ``SUCCESS_EXIT_VALUES``
+    (lsb.queues, lsb.applications): LSF neither requeues it nor calls it EXIT, but the
+    command failed by its own word, and jobfleet never says a failed job succeeded: it
+    is failed, with the code (the job's exit-code file, read for failed jobs, gives the
+    command's own). PDONE and PERR come after post-execution processing, which runs
+    for DONE and EXIT jobs alike (IBM LSF 10.1, "Pre- and post-execution processing"):
+    their exit code tells how the job ended, and PERR adds that the post-execution
+    command failed (the job's outcome stands: the command itself ended well or not).
+    """
+    post = POST_FAILED if stat == "PERR" else None
+    text = exit_code.strip()
+    if text in ("", "-", "0"):
+        return JobState.COMPLETED, 0, post
+    if not text.isdigit():
+        return JobState.UNKNOWN, None, f"LSF state {stat} with exit code {text!r}"
+    state, code, why = map_exit(text, exit_reason)
+    if why is None and stat == "DONE" and code is not None:
+        why = _counted_done(code)
+    return state, code, "; ".join(w for w in (why, post) if w) or None
+
+
 def element_of(stat: str, exit_code: str, exit_reason: str, pend_reason: str) -> Element:
     """One job's (or element's) report from bjobs' STAT, EXIT_CODE, EXIT_REASON and
     PEND_REASON (EXIT_CODE is empty for an exit code 0). Unknown states warn and map
@@ -151,7 +185,7 @@ def element_of(stat: str, exit_code: str, exit_reason: str, pend_reason: str) ->
     if state is None:
         return map_exit(exit_code, exit_reason)
     if state is JobState.COMPLETED:
-        return state, 0, None
+        return finished(stat, exit_code, exit_reason)
     reason = pend_reason.strip().rstrip(";") or None
     if stat == "PSUSP":
         reason = reason or "held (suspended while pending: bresume releases it)"
@@ -300,33 +334,41 @@ _COMPLETED = re.compile(r": Completed <(done|exit)>[;.]?\s*(.*)$")
 
 
 def history_element(lines: list[str]) -> Element | None:
-    """How one job ended, from its bhist -l or bacct -l record; None while it has not."""
+    """How one job ended, from its bhist -l or bacct -l record; None while it has not.
+    Done with a non-zero exit code (SUCCESS_EXIT_VALUES) is failed (:func:`finished`)."""
     code: int | None = None
     ended: Element | None = None
+    done = False
     for line in lines:
         if ": Done successfully." in line:
-            ended, code = (JobState.COMPLETED, 0, None), 0
+            done = True
         elif (match := _EXIT_CODE.search(line)) is not None:
             code = int(match[1])
         elif (match := _EXIT_SIGNAL.search(line)) is not None:
             code = 128 + int(match[1])  # as a shell reports a command ended by a signal
         elif (match := _COMPLETED.search(line)) is not None:
             if match[1] == "done":
-                ended = (JobState.COMPLETED, 0, None)
+                done = True
             else:
                 ended = map_exit("" if code is None else str(code), match[2])
         elif "Job has been requeued" in line or ": Pending:" in line:
-            ended = None  # a requeued job runs again: later lines tell
+            ended, done, code = None, False, None  # it runs again: later lines tell
+    if done:
+        ended = (JobState.COMPLETED, 0, None) if not code else finished("DONE", str(code), "")
     return ended
 
 
 def parse_history(result: CommandResult, ctx: PollContext) -> Seen:
     """How the jobs ``ctx.ids`` ended, from ``bhist -l`` (or ``bacct -l``). Job ids
     wrap: a record is taken only under its job's name, when both are known."""
-    if not result.ok:
-        if NO_UNFINISHED.search(result.stderr + result.stdout) or NOT_FOUND.search(result.stderr):
-            return {}
+    complaints = [
+        line
+        for line in result.stderr.splitlines()
+        if line.strip() and not (NOT_FOUND.search(line) or NO_UNFINISHED.search(line))
+    ]
+    if not result.ok and complaints:
         raise command_failed(result)
+    # An id bhist does not know makes it exit non-zero: the others' records still count.
     wanted = set(ctx.ids)
     seen: Seen = {}
     for job_id, index, lines in history_records(result.stdout):
