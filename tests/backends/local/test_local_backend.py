@@ -368,7 +368,10 @@ def test_cancel_one_element_and_signal_for_a_graceful_stop(fleet: Fleet) -> None
     job = fleet.submit(JobSpec(GRACEFUL))
     wait_for(lambda: fleet.status([job.id])[0].state is JobState.RUNNING, what="running")
     time.sleep(0.3)  # let the shell install its trap
-    assert fleet.cancel([job.id], signal="USR1")[0].state is JobState.RUNNING
+    # A signal is no cancel: the job runs on, or has already ended of its own accord
+    # (the refresh after the signal may come after its clean exit).
+    after = fleet.cancel([job.id], signal="USR1")[0].state
+    assert after in (JobState.RUNNING, JobState.COMPLETED), after
     done = fleet.wait([job.id], timeout_s=30)[0]
     assert (done.state, done.exit_code) == (JobState.COMPLETED, 0)
     assert fleet.log_path(job.id).read_text() == "stopping gracefully\n"
