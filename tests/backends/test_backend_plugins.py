@@ -91,7 +91,10 @@ def test_builtin_capabilities_as_docs_backends_md_lists_them(tmp_path: Path) -> 
     htcondor = found["htcondor"].create(found["htcondor"].settings(), runner=None, home=tmp_path)
     try:
         assert htcondor.capabilities == Capabilities(
-            dependencies=frozenset({DepKind.AFTER_ANY}), signals=False, submit_in_flight_s=60.0
+            max_array_size=20000,  # MAX_JOBS_PER_SUBMISSION's default
+            dependencies=frozenset({DepKind.AFTER_ANY}),
+            signals=False,
+            submit_in_flight_s=60.0,
         )
         assert slurm.capabilities == Capabilities(submit_in_flight_s=7.0, usage_settles_s=120.0)
         assert sge.capabilities == Capabilities(
