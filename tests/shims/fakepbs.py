@@ -534,7 +534,9 @@ def _step(jobs: dict[str, Job], running: dict[str, Any], slots: int) -> None:
         if run["why"] == "walltime":
             job.update(exit=-11 if torque else -29, substate=93)
         elif run["why"] == "qdel":
-            job.update(exit=271, substate=91)
+            # Torque keeps the top shell's status (req_jobobit.c): 143 from jobfleet's
+            # script, which outlives the SIGTERM; PBS marks the job terminated.
+            job.update(exit=(rc if rc >= 0 else 256 - rc) if torque else 271, substate=91)
         else:
             job["exit"] = rc if rc >= 0 else 256 - rc
     for job in jobs.values():  # subjobs become F once their whole array is

@@ -25,6 +25,7 @@ from jobfleet.states import JobState
 FIXTURES = Path(__file__).parent / "fixtures" / "6.1"
 SERVER = "torque-head.cluster.example.org"
 C, F, X = JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED
+DELETED = "deleted (qdel) while running, or a {} from elsewhere (Torque does not say)"
 
 
 def text(name: str) -> str:
@@ -40,7 +41,7 @@ EXPECTED = {
     "2002": (F, 3, None),
     "2003": (JobState.TIMEOUT, None, "walltime limit exceeded (00:10:00)"),
     "2004": (JobState.OUT_OF_MEMORY, None, "memory limit exceeded (JOB_EXEC_OVERLIMIT_MEM)"),
-    "2005": (X, 143, "deleted (qdel) while running"),
+    "2005": (X, 143, DELETED.format("SIGTERM")),
     "2006": (X, None, f"dependency can never be met (job {jid('2002')})"),
     "2007": (JobState.PENDING, None, "held"),
     "2008": (JobState.RUNNING, None, None),
@@ -92,8 +93,12 @@ def test_every_job_of_the_fixture_maps(form: str) -> None:
         (None, "", (X, None, "ended before it ran (qdel, or aborted by the server)")),
         (0, "", (C, 0, None)),
         (2, "", (F, 2, None)),
-        (271, "", (X, 143, "deleted (qdel) while running")),
-        (265, "", (F, 137, "killed by signal 9")),
+        (271, "", (X, 143, DELETED.format("SIGTERM"))),
+        # jobfleet's script outlives qdel's SIGTERM and exits with its command's 143
+        (143, "", (X, 143, DELETED.format("SIGTERM"))),
+        (265, "", (X, 137, DELETED.format("SIGKILL"))),  # the shell killed after kill_delay
+        (137, "", (F, 137, None)),  # the command killed (the OOM killer), not the shell
+        (266, "", (F, 138, "killed by signal 10")),
         (-11, "", (JobState.TIMEOUT, None, "walltime limit exceeded (01:00:00)")),
         (-10, "", (JobState.OUT_OF_MEMORY, None, "memory limit exceeded (JOB_EXEC_OVERLIMIT_MEM)")),
         (-12, "", (F, None, "CPU time limit exceeded (JOB_EXEC_OVERLIMIT_CPUT)")),
@@ -109,6 +114,31 @@ def test_every_job_of_the_fixture_maps(form: str) -> None:
 )
 def test_exit_status_never_lies(status: int | None, comment: str, expected: Any) -> None:
     assert parse.map_exit(status, comment, 3600.0) == expected
+
+
+@pytest.mark.parametrize(
+    ("canceled", "status", "expected"),
+    [
+        (0, 0, (C, 0, None)),
+        (-20, -20, (X, None, "deleted (qdel): exit_code_canceled_job -20")),
+        (77, 77, (X, None, "deleted (qdel): exit_code_canceled_job 77")),
+        (77, 78, (F, 78, None)),
+    ],
+)
+def test_the_servers_exit_code_for_deleted_jobs_reads_cancelled(
+    canceled: int, status: int, expected: Any
+) -> None:
+    assert parse.map_exit(status, "", None, canceled) == expected
+    settings = TorqueSettings(exit_code_canceled_job=canceled)
+    record = {"job_state": "C", "exit_status": str(status)}
+    xml = f'<?xml version="1.0"?>\n<Data><Job><Job_Id>1.s</Job_Id>{_tags(record)}</Job></Data>'
+    backend = TorqueBackend(ScriptedRunner(lambda a: CommandResult(a, 0, xml, "")), settings)
+    got = backend.poll([PollTarget("j", "1.s", "/nonexistent", 0.0)])["1.s"]
+    assert (got.state, got.exit_code, got.reason) == expected
+
+
+def _tags(record: dict[str, str]) -> str:
+    return "".join(f"<{k}>{v}</{k}>" for k, v in record.items())
 
 
 def test_state_letters(caplog: pytest.LogCaptureFixture) -> None:

@@ -44,6 +44,8 @@ class TorqueSettings(CommandSettings):
             (Torque 2.5 to 6.1); some sites' submit filters or older servers take 15.
         gpus: the server was built with GPU support (``nodes=N:ppn=P:gpus=G``).
         xml_status: read ``qstat -x`` (XML) first; false reads the text form only.
+        exit_code_canceled_job: the server's ``exit_code_canceled_job`` (qmgr), the
+            exit status Torque gives every deleted job; 0: not set.
     """
 
     name_limit: int = option(
@@ -52,6 +54,12 @@ class TorqueSettings(CommandSettings):
     gpus: bool = option("gpus", True, "the server takes nodes=N:ppn=P:gpus=G", parse=as_bool)
     xml_status: bool = option(
         "xml_status", True, "read qstat -x (XML) first; false: qstat -f text only", parse=as_bool
+    )
+    exit_code_canceled_job: int = option(
+        "exit_code_canceled_job",
+        0,
+        "the server's exit_code_canceled_job: the exit status of deleted jobs (0: not set)",
+        parse=whole(-(2**31)),
     )
 
 

@@ -53,6 +53,9 @@ _CODES: dict[int, tuple[JobState, str]] = {
 #: The comment of a job aborted because its dependency can never be met
 #: (msg_registerdel, src/lib/Liblog/pbs_messages.c).
 _DEPENDENCY = re.compile(r"Job deleted as result of dependency on job (\S+)")
+#: The top shell's statuses a qdel of a running job leaves: (exit code, the signal):
+#: jobfleet's script exits 143 with its command; 271 and 265: the shell itself ended.
+_DELETED = {143: (143, "SIGTERM"), 271: (143, "SIGTERM"), 265: (137, "SIGKILL")}
 #: What no XML may hold: the control bytes other than tab and newlines.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _BARE_AMP = re.compile(r"&(?!(?:amp|lt|gt|quot|apos|#\d+|#x[0-9a-fA-F]+);)")
@@ -106,21 +109,30 @@ def epoch_text(text: str) -> float | None:
 
 
 def map_exit(
-    status: int | None, comment: str, limit_s: float | None
+    status: int | None, comment: str, limit_s: float | None, canceled_code: int = 0
 ) -> tuple[JobState, int | None, str | None]:
     """The outcome of a completed Torque job from its ``exit_status`` (and comment).
 
-    271 (256 + SIGTERM) is what qdel of a running job leaves, and what the server
-    sets on a job it aborts because its dependency can never be met (its comment says
-    so: then the job never ran).
+    Torque keeps the status of the job's top shell (req_jobobit.c): jobfleet's job
+    script outlives qdel's SIGTERM and exits 143 with its command; 271 is a shell that
+    SIGTERM ended, 265 one that the SIGKILL ``kill_delay`` later ended. Torque records
+    no "deleted" on the job, so these read cancelled with a reason that says a SIGTERM
+    or SIGKILL from elsewhere reads the same. A server with ``exit_code_canceled_job``
+    (``canceled_code``, 0: unset) gives every deleted job that status instead. The
+    server also sets 271 on a job it aborts because its dependency can never be met
+    (job_func.c; its comment says so): that job never ran.
     """
     if status is None:
         return JobState.CANCELLED, None, "ended before it ran (qdel, or aborted by the server)"
     never = _DEPENDENCY.search(comment)
     if never is not None:
         return JobState.CANCELLED, None, f"dependency can never be met (job {never[1]})"
-    if status == 271:
-        return JobState.CANCELLED, 143, "deleted (qdel) while running"
+    if canceled_code and status == canceled_code:
+        return JobState.CANCELLED, None, f"deleted (qdel): exit_code_canceled_job {status}"
+    if status in _DELETED:
+        code, sig = _DELETED[status]
+        why = f"deleted (qdel) while running, or a {sig} from elsewhere (Torque does not say)"
+        return JobState.CANCELLED, code, why
     if status >= 256:
         return JobState.FAILED, 128 + status - 256, f"killed by signal {status - 256}"
     if status >= 0:
@@ -132,8 +144,9 @@ def map_exit(
     return state, None, walltime_exceeded(limit_s) if state is JobState.TIMEOUT else why
 
 
-def map_record(attrs: Mapping[str, str]) -> Element:
-    """jobfleet's element for one Torque record (job or array element)."""
+def map_record(attrs: Mapping[str, str], canceled_code: int = 0) -> Element:
+    """jobfleet's element for one Torque record (job or array element); ``canceled_code``:
+    the server's ``exit_code_canceled_job`` (``torque.exit_code_canceled_job``)."""
     letter = attrs.get("job_state", "")
     if letter not in STATE_MAP:
         log.warning("unknown Torque job state %r; reporting it as unknown", letter)
@@ -149,4 +162,4 @@ def map_record(attrs: Mapping[str, str]) -> Element:
         # Torque before 4 had one code, -10 (JOB_EXEC_OVERLIMIT), for every limit: a
         # job that ran to its walltime was killed for that, not for its memory.
         return JobState.TIMEOUT, None, walltime_exceeded(limit)
-    return map_exit(status, attrs.get("comment", ""), limit)
+    return map_exit(status, attrs.get("comment", ""), limit, canceled_code)
