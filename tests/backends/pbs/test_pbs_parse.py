@@ -169,8 +169,8 @@ def test_every_job_of_the_fixture_maps(form: str) -> None:
         (-27, False, (M, None, "memory limit exceeded (mem)")),
         (-26, False, (M, None, "memory limit exceeded (vmem)")),
         (-28, False, (F, None, "CPU time limit exceeded (cput)")),
-        (-3, False, (JobState.PENDING, None, "PBS will retry the job (JOB_EXEC_RETRY)")),
-        (-11, False, (JobState.PENDING, None, "rerun (JOB_EXEC_RERUN)")),
+        (-3, False, (F, None, "PBS could not start the job; no retry followed (JOB_EXEC_RETRY)")),
+        (-11, False, (F, None, "ended for a rerun that did not follow (JOB_EXEC_RERUN)")),
         (-1, False, (F, None, "PBS could not start the job (JOB_EXEC_FAIL1)")),
         (-19, False, (X, None, "a hook deleted the job (JOB_EXEC_HOOK_DELETE)")),
         (-99, False, (F, None, "PBS could not run the job (Exit_status -99)")),
@@ -178,6 +178,15 @@ def test_every_job_of_the_fixture_maps(form: str) -> None:
 )
 def test_exit_status_never_lies(status: int | None, terminated: bool, expected: Any) -> None:
     assert parse.map_exit(status, terminated, 3600.0) == expected
+
+
+@pytest.mark.parametrize("status", ["-3", "-11"])
+@pytest.mark.parametrize("letter", ["F", "X"])
+def test_a_finished_job_never_stays_pending(status: str, letter: str) -> None:
+    # A retry or a rerun queues the job again (Q): a finished record ran no more.
+    record = {"job_state": letter, "substate": "92", "Exit_status": status}
+    state, code, why = parse.map_record(record)
+    assert (state, code) == (F, None) and why is not None and "JOB_EXEC_" in why
 
 
 def test_a_dependent_aborted_by_the_server_never_ran() -> None:

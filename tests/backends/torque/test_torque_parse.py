@@ -102,7 +102,9 @@ def test_every_job_of_the_fixture_maps(form: str) -> None:
         (-11, "", (JobState.TIMEOUT, None, "walltime limit exceeded (01:00:00)")),
         (-10, "", (JobState.OUT_OF_MEMORY, None, "memory limit exceeded (JOB_EXEC_OVERLIMIT_MEM)")),
         (-12, "", (F, None, "CPU time limit exceeded (JOB_EXEC_OVERLIMIT_CPUT)")),
-        (-3, "", (JobState.PENDING, None, "Torque will retry the job (JOB_EXEC_RETRY)")),
+        (-3, "", (F, None, "Torque could not start the job; no retry followed (JOB_EXEC_RETRY)")),
+        (-13, "", (F, None, "the job's cgroups could not be made (JOB_EXEC_RETRY_CGROUP)")),
+        (-14, "", (F, None, "the prologue failed; no retry followed (JOB_EXEC_RETRY_PROLOGUE)")),
         (-9, "", (F, None, "the output files could not be opened (JOB_EXEC_STDOUTFAIL)")),
         (-42, "", (F, None, "Torque could not run the job (exit_status -42)")),
         (
@@ -139,6 +141,12 @@ def test_the_servers_exit_code_for_deleted_jobs_reads_cancelled(
 
 def _tags(record: dict[str, str]) -> str:
     return "".join(f"<{k}>{v}</{k}>" for k, v in record.items())
+
+
+@pytest.mark.parametrize("status", ["-3", "-13", "-14"])
+def test_a_completed_job_never_stays_pending(status: str) -> None:
+    state, code, why = parse.map_record({"job_state": "C", "exit_status": status})
+    assert (state, code) == (F, None) and why is not None and "JOB_EXEC_RETRY" in why
 
 
 def test_state_letters(caplog: pytest.LogCaptureFixture) -> None:

@@ -65,14 +65,17 @@ STATE_MAP: dict[str, JobState | None] = {
     "F": None,  # finished (history, qstat -x)
 }
 
-#: PBS's own negative Exit_status codes (src/include/job.h JOB_EXEC_*).
+#: PBS's own negative Exit_status codes (src/include/job.h JOB_EXEC_*), as read from a
+#: finished record (F, X): the only one map_exit sees.
 _PBS_CODES: dict[int, tuple[JobState, str]] = {
     -1: (JobState.FAILED, "PBS could not start the job (JOB_EXEC_FAIL1)"),
     -2: (JobState.FAILED, "PBS could not start the job (JOB_EXEC_FAIL2)"),
-    -3: (JobState.PENDING, "PBS will retry the job (JOB_EXEC_RETRY)"),
+    # -3 and -11 ask for a retry or a rerun: a job that did it is queued again (Q), so a
+    # finished record (F, X) with one of them ran no more: it failed.
+    -3: (JobState.FAILED, "PBS could not start the job; no retry followed (JOB_EXEC_RETRY)"),
     -4: (JobState.FAILED, "aborted on MOM initialisation (JOB_EXEC_INITABT)"),
     -10: (JobState.FAILED, "invalid user or group on the execution host (JOB_EXEC_FAILUID)"),
-    -11: (JobState.PENDING, "rerun (JOB_EXEC_RERUN)"),
+    -11: (JobState.FAILED, "ended for a rerun that did not follow (JOB_EXEC_RERUN)"),
     -17: (JobState.FAILED, "a hook refused the job (JOB_EXEC_FAILHOOK_DELETE)"),
     -19: (JobState.CANCELLED, "a hook deleted the job (JOB_EXEC_HOOK_DELETE)"),
     -24: (JobState.FAILED, "ncpus limit exceeded (JOB_EXEC_KILL_NCPUS_BURST)"),

@@ -36,19 +36,21 @@ STATE_MAP: dict[str, JobState | None] = {
     "C": None,  # completed (kept keep_completed seconds)
 }
 
-#: Torque's negative exit codes (src/include/pbs_job.h JOB_EXEC_*).
+#: Torque's negative exit codes (src/include/pbs_job.h JOB_EXEC_*), as read from a
+#: completed record (C), the only one map_exit sees: the RETRY codes ask for a retry,
+#: and a job retried is queued again, so a C record with one of them failed.
 _CODES: dict[int, tuple[JobState, str]] = {
     -1: (JobState.FAILED, "Torque could not start the job (JOB_EXEC_FAIL1)"),
     -2: (JobState.FAILED, "Torque could not start the job (JOB_EXEC_FAIL2)"),
-    -3: (JobState.PENDING, "Torque will retry the job (JOB_EXEC_RETRY)"),
+    -3: (JobState.FAILED, "Torque could not start the job; no retry followed (JOB_EXEC_RETRY)"),
     -4: (JobState.FAILED, "aborted on MOM initialisation (JOB_EXEC_INITABT)"),
     -8: (JobState.FAILED, "the job's shell could not be started (JOB_EXEC_CMDFAIL)"),
     -9: (JobState.FAILED, "the output files could not be opened (JOB_EXEC_STDOUTFAIL)"),
     -10: (JobState.OUT_OF_MEMORY, f"{MEMORY_EXCEEDED} (JOB_EXEC_OVERLIMIT_MEM)"),
     -11: (JobState.TIMEOUT, ""),  # the reason names the limit: walltime_exceeded()
     -12: (JobState.FAILED, "CPU time limit exceeded (JOB_EXEC_OVERLIMIT_CPUT)"),
-    -13: (JobState.PENDING, "Torque will retry the job (JOB_EXEC_RETRY_CGROUP)"),
-    -14: (JobState.PENDING, "Torque will retry the job (JOB_EXEC_RETRY_PROLOGUE)"),
+    -13: (JobState.FAILED, "the job's cgroups could not be made (JOB_EXEC_RETRY_CGROUP)"),
+    -14: (JobState.FAILED, "the prologue failed; no retry followed (JOB_EXEC_RETRY_PROLOGUE)"),
 }
 #: The comment of a job aborted because its dependency can never be met
 #: (msg_registerdel, src/lib/Liblog/pbs_messages.c).
