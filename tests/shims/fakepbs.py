@@ -198,8 +198,21 @@ def _finished(job: Job) -> bool:
     return job["state"] in ("F", "X", "C")
 
 
+def _made_up(job: Job, jobs: dict[str, Job]) -> list[tuple[str, str]]:
+    """A PBS element without a job of its own (deleted before it started): qstat
+    prints its array's attributes but the array ones, with the element's state letter
+    and a comment for it (OpenPBS stat_job.c, status_subjob)."""
+    parent = jobs[job["parent"]]
+    shown = _attributes(job["parent"], parent, jobs)
+    out = [(k, v) for k, v in shown if k not in ("array", "array_indices_submitted", "comment")]
+    out = [(k, job["state"] if k == "job_state" else v) for k, v in out]
+    return [*out, ("comment", "Subjob finished")]
+
+
 def _attributes(job_id: str, job: Job, jobs: dict[str, Job]) -> list[tuple[str, str]]:
     torque = dialect() == "torque"
+    if job.get("no_record"):
+        return _made_up(job, jobs)
     ctime = lambda t: str(int(t)) if torque else time.ctime(t)  # noqa: E731
     state = job["state"]
     if job.get("array") and "index" not in job:
@@ -234,7 +247,8 @@ def _attributes(job_id: str, job: Job, jobs: dict[str, Job]) -> list[tuple[str, 
     if job.get("start"):
         a.append(("stime" if not torque else "start_time", ctime(job["start"])))
     if not torque:
-        a.append(("substate", str(job.get("substate", 10))))
+        substate = {"B": 70, "F": 92}.get(state) if job.get("array") else None
+        a.append(("substate", str(substate or job.get("substate", 10))))
     a.append(("Variable_List", f"PBS_O_WORKDIR={job['workdir']},PBS_O_HOST={SERVER}"))
     if job.get("comment"):
         a.append(("comment", job["comment"]))
@@ -434,7 +448,11 @@ def qdel(state: State, args: Sequence[str], out: list[str], err: list[str]) -> i
             continue
         for name in _targets(jobs, job_id):
             job = jobs[name]
-            if job["state"] in ("Q", "H"):
+            if job["state"] in ("Q", "H") and "index" in job and dialect() == "pbs":
+                # OpenPBS keeps no job for it, only its state in the array's table
+                # (req_delete.c): qstat makes its record up from the array's.
+                job.update(state="X", no_record=True)
+            elif job["state"] in ("Q", "H"):
                 job.update(state="C" if dialect() == "torque" else "F", substate=91)
             elif job["state"] == "R":
                 job["deleting"] = True
@@ -539,6 +557,8 @@ def _step(jobs: dict[str, Job], running: dict[str, Any], slots: int) -> None:
             job.update(exit=(rc if rc >= 0 else 256 - rc) if torque else 271, substate=91)
         else:
             job["exit"] = rc if rc >= 0 else 256 - rc
+        if "index" in job and not torque:  # the array's Exit_status (array_func.c)
+            jobs[job["parent"]]["exit"] = 0 if job["exit"] == 0 else 1 if job["exit"] > 0 else 2
     for job in jobs.values():  # subjobs become F once their whole array is
         if job["state"] == "X" and all(
             _finished(j) for j in jobs.values() if j.get("parent") == job.get("parent")

@@ -189,6 +189,40 @@ def test_a_finished_job_never_stays_pending(status: str, letter: str) -> None:
     assert (state, code) == (F, None) and why is not None and "JOB_EXEC_" in why
 
 
+#: An element deleted before it started, as qstat prints it: its array's attributes
+#: (stat_job.c status_subjob), the array's Exit_status and substate, no array_index.
+MADE_UP = f"""Job Id: 1020[2].{SERVER}
+    Job_Name = jfab12cd34-7-sweep
+    job_state = X
+    Exit_status = 0
+    substate = 70
+    comment = Subjob finished
+    resources_used.walltime = 00:00:05
+    stime = Sun Dec  6 12:16:51 2026
+Job Id: 1020[1].{SERVER}
+    job_state = X
+    Exit_status = 0
+    substate = 92
+    array_index = 1
+"""
+
+
+@pytest.mark.parametrize(
+    ("recorded", "expected"), [(None, (X, None, parse.REMOVED)), ("3", (F, 3))]
+)
+def test_an_element_pbs_keeps_no_record_of_is_not_its_arrays(
+    tmp_path: Path, recorded: str | None, expected: tuple[Any, ...]
+) -> None:
+    if recorded is not None:  # it ran, and its job is gone: what its script recorded
+        Path(exit_code_path(str(tmp_path), 2)).write_text(recorded + "\n")
+    runner = ScriptedRunner(lambda a: CommandResult(a, 0, MADE_UP, ""))
+    backend = PbsBackend(runner, PbsSettings(status_format="text"))
+    native = f"1020[].{SERVER}"
+    elements = backend.poll([target(native, tmp_path, (1, 2))])[native].elements
+    assert elements[1] == (C, 0, None)
+    assert elements[2][: len(expected)] == expected
+
+
 def test_a_dependent_aborted_by_the_server_never_ran() -> None:
     aborted = {"job_state": "F", "substate": "93", "depend": "afterok:7.s@s"}
     assert parse.map_record(aborted) == (X, None, "dependency can never be met (afterok:7.s@s)")

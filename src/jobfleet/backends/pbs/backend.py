@@ -14,6 +14,7 @@ functions of :mod:`.parse`. What PBS does differently (docs/pbs-notes.md):
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import time
@@ -162,7 +163,11 @@ class PbsBackend(CommandBackend):
                 if any(n not in answered and n not in told for n in ctx.ids):
                     # Some servers' JSON holds only the first of several jobs.
                     records = self._text_instead(ctx, "qstat -F json left out jobs")
+        records = parse.no_record_elements(records)
         seen = parse.records_seen(records, ctx, parse.map_record, parse.ctime_text)
+        for job_id, attrs in records:
+            if parse.NO_RECORD in attrs:
+                _from_exit_file(seen, ctx, *parse.job_key(job_id))
         for native_id in parse.finished_ids(result.stderr):
             target = ctx.targets.get(native_id)
             if target is not None and native_id not in seen:
@@ -213,6 +218,16 @@ class PbsBackend(CommandBackend):
         # A job that ended already is no error: the goal is reached.
         text = result.stdout + result.stderr
         return result.ok or any(words in text for words in _GONE)
+
+
+def _from_exit_file(seen: Seen, ctx: PollContext, native_id: str, index: int | None) -> None:
+    """An element PBS keeps no record of (:func:`parse.no_record_elements`): what its job
+    script recorded, if it ran; else it stays removed before it started."""
+    target = ctx.targets.get(native_id)
+    if target is None or index is None or native_id not in seen:
+        return
+    found = from_exit_files(dataclasses.replace(target, indices=(index,)), {})
+    seen[native_id].update(found)
 
 
 def _check(result: CommandResult) -> None:

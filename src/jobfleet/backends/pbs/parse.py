@@ -31,6 +31,7 @@ __all__ = [
     "job_key",
     "map_exit",
     "map_record",
+    "no_record_elements",
     "parse_find_by_name",
     "parse_seconds",
     "parse_size",
@@ -87,6 +88,11 @@ _PBS_CODES: dict[int, tuple[JobState, str]] = {
 }
 #: substate of a job that qdel ended (src/include/job.h JOB_SUBSTATE_TERMINATED).
 _TERMINATED = "91"
+#: Marks an array element's record that qstat made up from its array's (see
+#: :func:`no_record_elements`); no attribute of PBS's has this name.
+NO_RECORD = "jobfleet.no_record"
+#: Such an element's reason when its job script left no exit-code file either.
+REMOVED = "removed before it started (PBS keeps no record of such an element)"
 
 _SUBMITTED = re.compile(r"^\s*(\d+(?:\[\])?(?:\.\S+)?)\s*$")
 _ELEMENT = re.compile(r"^(\d+)\[(\d*)\](.*)$")
@@ -250,9 +256,30 @@ def map_exit(
     return state, None, why
 
 
+def no_record_elements(records: Iterable[Record]) -> list[Record]:
+    """``records`` with each finished array element that PBS keeps no job of marked
+    :data:`NO_RECORD`, its other attributes dropped.
+
+    An element deleted before it started (req_delete.c: only its state in the array's
+    table, no job), or one whose job is gone, is printed from its ARRAY's attributes
+    (stat_job.c, status_subjob): the array's substate (70, begun) and Exit_status (the
+    last element's, 0/1/2), comment ``Subjob finished``, and none of the array
+    attributes, ``array_index`` among them. Nothing of that is the element's own.
+    """
+    out: list[Record] = []
+    for job_id, attrs in records:
+        letter = attrs.get("job_state", "")
+        if job_key(job_id)[1] is not None and letter in ("X", "F") and "array_index" not in attrs:
+            attrs = {"job_state": letter, NO_RECORD: "1"}
+        out.append((job_id, attrs))
+    return out
+
+
 def map_record(attrs: Mapping[str, str]) -> Element:
     """jobfleet's element for one PBS record (job or array element)."""
     letter = attrs.get("job_state", "")
+    if NO_RECORD in attrs:
+        return JobState.CANCELLED, None, REMOVED
     if letter not in STATE_MAP:
         log.warning("unknown PBS job state %r; reporting it as unknown", letter)
         return JobState.UNKNOWN, None, f"PBS state {letter!r}"
