@@ -442,6 +442,11 @@ def qdel(state: State, args: Sequence[str], out: list[str], err: list[str]) -> i
             err.append(f"qdel: Unknown Job Id {job_id}")
             rc = 153
             continue
+        if _finished(jobs[job_id]) and dialect() == "pbs" and "index" in jobs[job_id]:
+            # PBSE_NOHISTARRAYSUBJOB (OpenPBS req_delete.c); qdel exits with the code
+            err.append(f"qdel: Request invalid for finished array subjob {job_id}")
+            rc = 15159 % 256
+            continue
         if _finished(jobs[job_id]) and dialect() == "pbs":
             err.append(f"qdel: Job has finished {job_id}")
             rc = 35
@@ -461,13 +466,19 @@ def qdel(state: State, args: Sequence[str], out: list[str], err: list[str]) -> i
 
 def qsig(state: State, args: Sequence[str], out: list[str], err: list[str]) -> int:
     name = args[args.index("-s") + 1] if "-s" in args else "SIGTERM"
+    rc = 0
     for job_id in [a for a in args if not a.startswith("-") and a != name]:
         if job_id not in state["jobs"]:
             err.append(f"qsig: Unknown Job Id {job_id}")
             return 153
-        for target in _targets(state["jobs"], job_id):
+        # Only running jobs take it; an array, its running elements (req_signal.c).
+        running = [t for t in _targets(state["jobs"], job_id) if state["jobs"][t]["state"] == "R"]
+        if not running:  # PBSE_BADSTATE; qsig goes on with the next id
+            err.append(f"qsig: Request invalid for state of job {job_id}")
+            rc = 15016 % 256
+        for target in running:
             state["jobs"][target].setdefault("signals", []).append(name)
-    return 0
+    return rc
 
 
 PROGRAMS = {"qsub": qsub, "qstat": qstat, "qselect": qselect, "qdel": qdel, "qsig": qsig}

@@ -377,6 +377,19 @@ def test_cancel_and_signal_argv() -> None:
     assert backend.cancel_ok(result("", 35, text("qdel-finished.err")))
     assert backend.cancel_ok(result("", 153, text("qdel-unknown.err")))
     assert not backend.cancel_ok(result("", 1, "qdel: Unauthorized Request"))
+    # OpenPBS's PBSE_NOHISTARRAYSUBJOB (pbs_messages.c): the element ended already
+    finished = f"qdel: Request invalid for finished array subjob 5[2].{SERVER}\n"
+    assert backend.cancel_ok(CommandResult(("qdel", f"5[2].{SERVER}"), 55, "", finished))
+
+
+def test_a_signal_to_a_job_that_is_not_running_is_an_error() -> None:
+    # PBSE_BADSTATE: qsig of a queued job sends nothing (req_signal.c) ...
+    bad = f"qsig: Request invalid for state of job {jid('6')}\n"
+    with pytest.raises(CommandError, match="only a running job can take a signal"):
+        PbsBackend().cancel_ok(CommandResult(("qsig", "-s", "SIGTERM", jid("6")), 168, "", bad))
+    # ... while qdel of a job already exiting ends it all the same (req_delete.c)
+    exiting = bad.replace("qsig", "qdel")
+    assert PbsBackend().cancel_ok(CommandResult(("qdel", jid("6")), 168, "", exiting))
 
 
 def target(native: str, job_dir: Path, indices: tuple[int, ...] | None = None) -> PollTarget:

@@ -19,6 +19,7 @@ import re
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import PurePath
 
 from jobfleet.backends.base import Capabilities, PollTarget, QueueEntry, SubmitRequest, user_name
 from jobfleet.backends.command import CommandBackend, PollContext, Seen, command_failed
@@ -50,7 +51,13 @@ TRANSIENT_SUBMIT = (
 )
 #: qstat without ``-F`` (PBS Pro before 14): its getopt's complaint.
 _NO_JSON = re.compile(r"invalid option|illegal option|unrecognized option|usage:", re.IGNORECASE)
-_GONE = ("Job has finished", "Unknown Job Id", "Request invalid for state of job")
+#: A job (or element) that ended already: qdel's goal is reached, and a signal has
+#: nothing left to reach (pbs_messages.c: a finished job, an unknown one, a finished
+#: array element: PBSE_NOHISTARRAYSUBJOB, req_delete.c).
+_GONE = ("Job has finished", "Unknown Job Id", "Request invalid for finished array subjob")
+#: PBSE_BADSTATE: qdel of a job already exiting (req_delete.c), or qsig of a job that
+#: is not running (req_signal.c): the first is ending; the second was sent nothing.
+_BAD_STATE = "Request invalid for state of job"
 
 
 def cut_name(name: str, limit: int) -> str:
@@ -215,9 +222,22 @@ class PbsBackend(CommandBackend):
         return ["qdel", *ids]
 
     def cancel_ok(self, result: CommandResult) -> bool:
-        # A job that ended already is no error: the goal is reached.
+        """A job that ended already is no error: the goal is reached. A signal to a
+        job that is not running (queued, held) is one: it was sent nothing.
+
+        Raises:
+            CommandError: qsig of a job that is not running (the others got it).
+        """
         text = result.stdout + result.stderr
-        return result.ok or any(words in text for words in _GONE)
+        if result.ok:
+            return True
+        if result.argv and PurePath(result.argv[0]).name == "qsig" and _BAD_STATE in text:
+            raise CommandError(
+                result.argv,
+                "qsig: only a running job can take a signal; those not running were sent "
+                f"nothing (cancel them instead): {result.stderr.strip()[:300]}",
+            )
+        return any(words in text for words in (*_GONE, _BAD_STATE))
 
 
 def _from_exit_file(seen: Seen, ctx: PollContext, native_id: str, index: int | None) -> None:
