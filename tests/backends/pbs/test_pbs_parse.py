@@ -572,3 +572,21 @@ def test_older_pbs_limits_are_read_from_its_own_numbers() -> None:
     within = {"Resource_List.mem": "1gb", "resources_used.mem": "1000kb"}
     assert parse.map_record({**base, **within})[:2] == (F, 137)
     assert parse.map_record({**base, **wall, "substate": "91"})[0] is X  # qdel'ed
+
+
+@pytest.mark.parametrize("status", ["143", "137", "138"])
+def test_older_pbs_limits_read_with_the_scripts_own_status(status: str) -> None:
+    # jobfleet's script outlives the MOM's SIGTERM and exits 128 + N with its command.
+    base = {"job_state": "F", "substate": "92", "Exit_status": status}
+    wall = {"Resource_List.walltime": "00:10:00", "resources_used.walltime": "00:10:01"}
+    assert parse.map_record({**base, **wall}) == (
+        T,
+        int(status),
+        "walltime limit exceeded (00:10:00)",
+    )
+    mem = {"Resource_List.mem": "1gb", "resources_used.mem": "1048600kb"}
+    assert parse.map_record({**base, **mem})[:2] == (M, int(status))
+    within = {"Resource_List.walltime": "00:10:00", "resources_used.walltime": "00:02:00"}
+    assert parse.map_record({**base, **within}) == (F, int(status), None)
+    assert parse.map_record({**base, **wall, "Exit_status": "1"})[0] is F  # no signal
+    assert parse.map_record({**base, **wall, "Exit_status": "128"})[0] is F

@@ -296,18 +296,31 @@ def map_record(attrs: Mapping[str, str]) -> Element:
     status = _int(attrs.get("Exit_status"))
     terminated = attrs.get("substate") == _TERMINATED
     limit = parse_seconds(attrs.get("Resource_List.walltime", ""))
-    if status is not None and status >= 256 and not terminated:
+    killed = _signalled(status)
+    if killed is not None and not terminated:
         # PBS before OpenPBS 22.05 (no JOB_EXEC_KILL_* codes) reports a job its MOM
         # killed at a limit as killed by a signal: its own numbers say which limit.
+        # The top shell's 256 + N, or jobfleet's script's 128 + N: the script outlives
+        # the MOM's SIGTERM and exits with its command's 143.
         used = parse_seconds(attrs.get("resources_used.walltime", ""))
         if limit is not None and used is not None and used + 1 >= limit:
-            return JobState.TIMEOUT, 128 + status - 256, walltime_exceeded(limit)
+            return JobState.TIMEOUT, killed, walltime_exceeded(limit)
         peak = parse_size(attrs.get("resources_used.mem", ""))
         asked = parse_size(attrs.get("Resource_List.mem", ""))
         if peak is not None and asked is not None and peak > asked:
             why = f"{MEMORY_EXCEEDED} (mem): {peak // 2**20} MiB > {asked // 2**20} MiB"
-            return JobState.OUT_OF_MEMORY, 128 + status - 256, why
+            return JobState.OUT_OF_MEMORY, killed, why
     return map_exit(status, terminated, limit, attrs.get("depend", ""))
+
+
+def _signalled(status: int | None) -> int | None:
+    """128 + N for a status that says signal N ended the job (256 + N from PBS, or
+    128 + N from a shell that outlived it); None for any other."""
+    if status is None:
+        return None
+    if status >= 256:
+        return 128 + status - 256
+    return status if 128 < status <= 128 + 64 else None
 
 
 def records_seen(
