@@ -586,8 +586,8 @@ def _step(jobs: dict[str, Job], running: dict[str, Any], slots: int) -> None:
                     exit=271,
                     comment=f"Job deleted as result of dependency on job {verdict[6:]}",
                 )
-            else:
-                job.update(state="F", substate=93)
+            else:  # job_abt: an ordinary finished job (T_FIN_JOB), substate 92
+                job.update(state="F", substate=92)
             continue
         if verdict == "wait":
             job.update(state="H", substate=22)

@@ -224,8 +224,19 @@ def test_an_element_pbs_keeps_no_record_of_is_not_its_arrays(
 
 
 def test_a_dependent_aborted_by_the_server_never_ran() -> None:
-    aborted = {"job_state": "F", "substate": "93", "depend": "afterok:7.s@s"}
+    aborted = {"job_state": "F", "substate": "92", "depend": "afterok:7.s@s"}
     assert parse.map_record(aborted) == (X, None, "dependency can never be met (afterok:7.s@s)")
+
+
+@pytest.mark.parametrize("depend", ["", "afterok:7.s@s"])
+def test_a_job_whose_host_went_down_failed(depend: str) -> None:
+    # node_manager.c: a job on a MOM that went down ends F, substate 93, no Exit_status
+    down = {"job_state": "F", "substate": "93", "depend": depend}
+    assert parse.map_record(down) == (F, None, "its execution host went down (PBS ended the job)")
+    started = {"job_state": "F", "substate": "92", "stime": "Sun Dec  6 12:16:51 2026"}
+    assert parse.map_record({**started, "depend": depend})[:2] == (F, None)
+    deleted = {**started, "substate": "91"}  # qdel'ed: cancelled, started or not
+    assert parse.map_record(deleted)[0] is X
 
 
 @pytest.mark.parametrize(

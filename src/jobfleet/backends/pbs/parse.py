@@ -88,6 +88,9 @@ _PBS_CODES: dict[int, tuple[JobState, str]] = {
 }
 #: substate of a job that qdel ended (src/include/job.h JOB_SUBSTATE_TERMINATED).
 _TERMINATED = "91"
+#: substate of a job that failed: with an Exit_status, one not 0; without any, one PBS
+#: ended because its execution host went down (node_manager.c: T_MOM_DOWN history).
+_FAILED = "93"
 #: Marks an array element's record that qstat made up from its array's (see
 #: :func:`no_record_elements`); no attribute of PBS's has this name.
 NO_RECORD = "jobfleet.no_record"
@@ -296,6 +299,11 @@ def map_record(attrs: Mapping[str, str]) -> Element:
     status = _int(attrs.get("Exit_status"))
     terminated = attrs.get("substate") == _TERMINATED
     limit = parse_seconds(attrs.get("Resource_List.walltime", ""))
+    if status is None and not terminated:
+        if attrs.get("substate") == _FAILED:
+            return JobState.FAILED, None, "its execution host went down (PBS ended the job)"
+        if attrs.get("stime"):
+            return JobState.FAILED, None, "ended by PBS after it started, with no exit status"
     killed = _signalled(status)
     if killed is not None and not terminated:
         # PBS before OpenPBS 22.05 (no JOB_EXEC_KILL_* codes) reports a job its MOM
