@@ -19,6 +19,7 @@ from jobfleet.backends.pbs import probe as pbs_probe
 from jobfleet.backends.pbs.backend import PbsBackend, cut_name
 from jobfleet.errors import CommandError, SpecError, SubmitError
 from jobfleet.jobdir import exit_code_path
+from jobfleet.naming import scheduler_head, scheduler_name
 from jobfleet.runner import CommandResult, ScriptedRunner
 from jobfleet.spec import DepKind, JobSpec, Resources, parse_array
 from jobfleet.states import JobState
@@ -536,6 +537,30 @@ def test_a_name_the_limit_cannot_hold_is_a_submit_error_before_qsub_runs() -> No
     with pytest.raises(SubmitError, match="name_limit"):
         backend.submit(request(name="jfab12cd34-123456-x"))
     assert runner.calls == []
+
+
+@pytest.mark.parametrize("limit", [15, 18])
+@pytest.mark.parametrize("prefix", ["a-b-", "x-", "l-1-2-", "lab.-"])
+def test_cut_names_never_cut_into_a_prefixed_head(prefix: str, limit: int) -> None:
+    names = [
+        scheduler_name("ab12cd34", job, "train model", attempt, prefix)
+        for job in ("7", "17", "170")
+        for attempt in (1, 2)
+    ]
+    cut: dict[str, str] = {}
+    for name in names:
+        head = scheduler_head(name)
+        assert head is not None and head.startswith(prefix)
+        if len(head) > limit:
+            runner = ScriptedRunner(lambda a: CommandResult(a, 0, "1.s\n", ""))
+            with pytest.raises(SubmitError, match="name_limit"):
+                PbsBackend(runner, PbsSettings(name_limit=limit)).submit(request(name=name))
+            assert runner.calls == []  # refused before qsub
+            continue
+        short = cut_name(name, limit)
+        assert len(short) <= limit and short.startswith(head), (name, short)
+        cut[short] = name
+    assert len(cut) == len({n for n in names if len(scheduler_head(n) or "") <= limit})
 
 
 def test_a_refused_submission_says_what_qsub_said() -> None:

@@ -27,6 +27,7 @@ from jobfleet.backends.jobfiles import from_exit_files
 from jobfleet.backends.pbs import parse
 from jobfleet.backends.pbs.directives import PbsSettings, pbs_dialect, pbs_directives
 from jobfleet.errors import CommandError, SpecError, SubmitError
+from jobfleet.naming import scheduler_head
 from jobfleet.runner import CommandResult, Runner
 from jobfleet.script import Dialect
 from jobfleet.spec import DepKind, JobSpec
@@ -61,23 +62,33 @@ _BAD_STATE = "Request invalid for state of job"
 
 
 def cut_name(name: str, limit: int) -> str:
-    """``name`` cut to ``limit`` characters, keeping its unique ``jf<token>-<id>`` head
-    (see :mod:`jobfleet.naming`): the rest is only for people.
+    """``name`` cut to ``limit`` characters, keeping its unique head whole:
+    ``[prefix]jf<token>-<id>[.<attempt>]`` (:func:`jobfleet.naming.scheduler_head`; a
+    ``name_prefix`` may hold ``-``); the rest is only for people.
 
     >>> cut_name("jfab12cd34-17-train_model", 15)
     'jfab12cd34-17-t'
+    >>> cut_name("lab-42-jfab12cd34-17-train_model", 22)
+    'lab-42-jfab12cd34-17-t'
+
+    Raises:
+        SpecError: the limit cannot hold the head.
     """
     if len(name) <= limit:
         return name
-    head, sep, rest = name.partition("-")
-    unique = f"{head}{sep}{rest.partition('-')[0]}"
+    unique = scheduler_head(name)
+    if unique is None:  # not a name jobfleet made: up to the second '-'
+        head, sep, rest = name.partition("-")
+        unique = f"{head}{sep}{rest.partition('-')[0]}"
     if len(unique) > limit:
         raise SpecError(
             "name",
             f"the scheduler takes names of at most {limit} characters, too few for "
-            f"jobfleet's unique part {unique!r}; raise the backend's name_limit",
+            f"jobfleet's unique part {unique!r}; raise the backend's name_limit "
+            "(or use a shorter name_prefix)",
         )
-    return name[:limit].rstrip("-.") if len(name[:limit]) > len(unique) else unique
+    cut = name[:limit]
+    return cut.rstrip("-.") if len(cut.rstrip("-.")) > len(unique) else unique
 
 
 class PbsBackend(CommandBackend):
