@@ -69,10 +69,18 @@ def locked(path: Path) -> Iterator[State]:
 # -- qsub -------------------------------------------------------------------------------
 
 
+def _lines(script: str) -> Iterator[str]:
+    """The script's lines as qsub reads them: fgets(MAX_LINE_LEN = 32768) splits a
+    longer one (Torque's qsub_functions.c, cmds.h)."""
+    for line in script.splitlines()[1:]:
+        for start in range(0, max(len(line), 1), 32767):
+            yield line[start : start + 32767]
+
+
 def _directives(script: str) -> list[str]:
     """The ``#PBS`` lines before the first command, as arguments (qsub reads them)."""
     args: list[str] = []
-    for line in script.splitlines()[1:]:
+    for line in _lines(script):
         if line.startswith("#PBS"):
             args += shlex.split(line[4:])
         elif line.strip() and not line.startswith("#"):
@@ -184,8 +192,13 @@ def qsub(state: State, args: Sequence[str], out: list[str], err: list[str]) -> i
     }
     if array:
         job.update(array=True, indices=array[0], limit=array[1])
+        element = {k: v for k, v in job.items() if k != "indices"}  # the array's own
         for index in array[0]:
-            state["jobs"][f"{number}[{index}].{SERVER}"] = {**job, "parent": job_id, "index": index}
+            state["jobs"][f"{number}[{index}].{SERVER}"] = {
+                **element,
+                "parent": job_id,
+                "index": index,
+            }
     state["jobs"][job_id] = job
     out.append(job_id)
     return 0

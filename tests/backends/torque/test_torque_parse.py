@@ -4,6 +4,10 @@ there and docs/torque-notes.md). No cluster is needed."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,7 @@ from jobfleet.spec import DepKind, JobSpec, Resources, parse_array
 from jobfleet.states import JobState
 
 FIXTURES = Path(__file__).parent / "fixtures" / "6.1"
+FAKE_BIN = Path(__file__).parents[2] / "shims" / "pbsbin"
 SERVER = "torque-head.cluster.example.org"
 C, F, X = JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED
 DELETED = "deleted (qdel) while running, or a {} from elsewhere (Torque does not say)"
@@ -206,6 +211,32 @@ def test_gpus_need_a_gpu_server() -> None:
 
 
 # -- the backend ---------------------------------------------------------------------------------
+
+
+def test_a_long_stepped_array_goes_on_qsubs_command_line(tmp_path: Path) -> None:
+    long = spec("100000-111000:2")  # 5501 indices listed one by one: about 38 KB
+    directives = torque_directives(long)
+    assert not any(d.startswith("-t") for d in directives)  # no #PBS line that long
+    script = tmp_path / "job.sh"
+    lines = ["#!/bin/bash", *(f"#PBS {d}" for d in directives), "true"]
+    script.write_text("\n".join(lines) + "\n")
+    request = SubmitRequest("17", "jfab12cd34-17-x", long, str(script), str(tmp_path))
+    env = {
+        **os.environ,
+        "FAKEPBS_STATE": str(tmp_path / "state.json"),
+        "FAKEPBS_PYTHON": sys.executable,
+        "FAKEPBS_DIALECT": "torque",
+        "PATH": f"{FAKE_BIN}{os.pathsep}{os.environ['PATH']}",
+    }
+    argv = TorqueBackend().submit_argv(request)
+    assert subprocess.run(argv, env=env, capture_output=True, check=True).stdout == b"1[].fakepbs\n"
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["jobs"]["1[].fakepbs"]["indices"] == list(range(100000, 111001, 2))
+    short = spec("1-9:2")
+    assert "-t 1,3,5,7,9" in torque_directives(short)
+    assert "-t" not in TorqueBackend().submit_argv(SubmitRequest("1", "n", short, "/j.sh", "/j"))
+    with pytest.raises(SpecError, match="no array steps"):
+        TorqueBackend().check_request(spec("1-100000:2"))  # 50000 indices: over 120 KB
 
 
 def test_submit_argv_cuts_names_and_names_array_dependencies() -> None:

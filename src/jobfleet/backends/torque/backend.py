@@ -25,6 +25,7 @@ from jobfleet.backends.pbs.backend import DEPEND_WORDS, PbsBackend, cut_name
 from jobfleet.backends.torque import parse
 from jobfleet.backends.torque.directives import (
     TorqueSettings,
+    array_on_argv,
     torque_dialect,
     torque_directives,
 )
@@ -69,6 +70,9 @@ class TorqueBackend(PbsBackend):
                 clauses.append(f"{word}:{native}")
         if clauses:
             argv += ["-W", f"depend={','.join(clauses)}"]
+        listed = array_on_argv(request.spec)
+        if listed is not None:  # too long for a #PBS line (torque_directives leaves it out)
+            argv += ["-t", listed]
         argv += list(request.spec.resources.extra_args)
         argv.append(request.script_path)
         return argv
