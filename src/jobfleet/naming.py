@@ -36,6 +36,7 @@ __all__ = [
     "name_prefix",
     "parse_scheduler_name",
     "registry_prefix",
+    "scheduler_head",
     "scheduler_name",
     "spec_name_prefix",
 ]
@@ -111,6 +112,18 @@ def registry_prefix(name: str) -> str | None:
         return head  # no name_prefix: whatever the token looks like
     match = _HEAD_RE.match(name)
     return match[1] if match else None
+
+
+def scheduler_head(name: str) -> str | None:
+    """The part of a scheduler name made by :func:`scheduler_name` that tells jobs
+    apart, ``[prefix]jf<token>-<id>[.<attempt>]`` (a prefix may hold ``-``), or None
+    for another name: what a name cut to a scheduler's limit must keep whole.
+
+    >>> scheduler_head("lab-42-jf3c4080ab-17.2-train")
+    'lab-42-jf3c4080ab-17.2'
+    """
+    match = _HEAD_RE.match(name)
+    return match[0][:-1] if match else None
 
 
 def spec_name_prefix(spec: Mapping[str, Any]) -> str | None:

@@ -69,10 +69,18 @@ def locked(path: Path) -> Iterator[State]:
 # -- qsub -------------------------------------------------------------------------------
 
 
+def _lines(script: str) -> Iterator[str]:
+    """The script's lines as qsub reads them: fgets(MAX_LINE_LEN = 32768) splits a
+    longer one (Torque's qsub_functions.c, cmds.h)."""
+    for line in script.splitlines()[1:]:
+        for start in range(0, max(len(line), 1), 32767):
+            yield line[start : start + 32767]
+
+
 def _directives(script: str) -> list[str]:
     """The ``#PBS`` lines before the first command, as arguments (qsub reads them)."""
     args: list[str] = []
-    for line in script.splitlines()[1:]:
+    for line in _lines(script):
         if line.startswith("#PBS"):
             args += shlex.split(line[4:])
         elif line.strip() and not line.startswith("#"):
@@ -184,8 +192,13 @@ def qsub(state: State, args: Sequence[str], out: list[str], err: list[str]) -> i
     }
     if array:
         job.update(array=True, indices=array[0], limit=array[1])
+        element = {k: v for k, v in job.items() if k != "indices"}  # the array's own
         for index in array[0]:
-            state["jobs"][f"{number}[{index}].{SERVER}"] = {**job, "parent": job_id, "index": index}
+            state["jobs"][f"{number}[{index}].{SERVER}"] = {
+                **element,
+                "parent": job_id,
+                "index": index,
+            }
     state["jobs"][job_id] = job
     out.append(job_id)
     return 0
@@ -198,8 +211,21 @@ def _finished(job: Job) -> bool:
     return job["state"] in ("F", "X", "C")
 
 
+def _made_up(job: Job, jobs: dict[str, Job]) -> list[tuple[str, str]]:
+    """A PBS element without a job of its own (deleted before it started): qstat
+    prints its array's attributes but the array ones, with the element's state letter
+    and a comment for it (OpenPBS stat_job.c, status_subjob)."""
+    parent = jobs[job["parent"]]
+    shown = _attributes(job["parent"], parent, jobs)
+    out = [(k, v) for k, v in shown if k not in ("array", "array_indices_submitted", "comment")]
+    out = [(k, job["state"] if k == "job_state" else v) for k, v in out]
+    return [*out, ("comment", "Subjob finished")]
+
+
 def _attributes(job_id: str, job: Job, jobs: dict[str, Job]) -> list[tuple[str, str]]:
     torque = dialect() == "torque"
+    if job.get("no_record"):
+        return _made_up(job, jobs)
     ctime = lambda t: str(int(t)) if torque else time.ctime(t)  # noqa: E731
     state = job["state"]
     if job.get("array") and "index" not in job:
@@ -234,7 +260,8 @@ def _attributes(job_id: str, job: Job, jobs: dict[str, Job]) -> list[tuple[str, 
     if job.get("start"):
         a.append(("stime" if not torque else "start_time", ctime(job["start"])))
     if not torque:
-        a.append(("substate", str(job.get("substate", 10))))
+        substate = {"B": 70, "F": 92}.get(state) if job.get("array") else None
+        a.append(("substate", str(substate or job.get("substate", 10))))
     a.append(("Variable_List", f"PBS_O_WORKDIR={job['workdir']},PBS_O_HOST={SERVER}"))
     if job.get("comment"):
         a.append(("comment", job["comment"]))
@@ -428,13 +455,22 @@ def qdel(state: State, args: Sequence[str], out: list[str], err: list[str]) -> i
             err.append(f"qdel: Unknown Job Id {job_id}")
             rc = 153
             continue
+        if _finished(jobs[job_id]) and dialect() == "pbs" and "index" in jobs[job_id]:
+            # PBSE_NOHISTARRAYSUBJOB (OpenPBS req_delete.c); qdel exits with the code
+            err.append(f"qdel: Request invalid for finished array subjob {job_id}")
+            rc = 15159 % 256
+            continue
         if _finished(jobs[job_id]) and dialect() == "pbs":
             err.append(f"qdel: Job has finished {job_id}")
             rc = 35
             continue
         for name in _targets(jobs, job_id):
             job = jobs[name]
-            if job["state"] in ("Q", "H"):
+            if job["state"] in ("Q", "H") and "index" in job and dialect() == "pbs":
+                # OpenPBS keeps no job for it, only its state in the array's table
+                # (req_delete.c): qstat makes its record up from the array's.
+                job.update(state="X", no_record=True)
+            elif job["state"] in ("Q", "H"):
                 job.update(state="C" if dialect() == "torque" else "F", substate=91)
             elif job["state"] == "R":
                 job["deleting"] = True
@@ -443,13 +479,19 @@ def qdel(state: State, args: Sequence[str], out: list[str], err: list[str]) -> i
 
 def qsig(state: State, args: Sequence[str], out: list[str], err: list[str]) -> int:
     name = args[args.index("-s") + 1] if "-s" in args else "SIGTERM"
+    rc = 0
     for job_id in [a for a in args if not a.startswith("-") and a != name]:
         if job_id not in state["jobs"]:
             err.append(f"qsig: Unknown Job Id {job_id}")
             return 153
-        for target in _targets(state["jobs"], job_id):
+        # Only running jobs take it; an array, its running elements (req_signal.c).
+        running = [t for t in _targets(state["jobs"], job_id) if state["jobs"][t]["state"] == "R"]
+        if not running:  # PBSE_BADSTATE; qsig goes on with the next id
+            err.append(f"qsig: Request invalid for state of job {job_id}")
+            rc = 15016 % 256
+        for target in running:
             state["jobs"][target].setdefault("signals", []).append(name)
-    return 0
+    return rc
 
 
 PROGRAMS = {"qsub": qsub, "qstat": qstat, "qselect": qselect, "qdel": qdel, "qsig": qsig}
@@ -534,9 +576,13 @@ def _step(jobs: dict[str, Job], running: dict[str, Any], slots: int) -> None:
         if run["why"] == "walltime":
             job.update(exit=-11 if torque else -29, substate=93)
         elif run["why"] == "qdel":
-            job.update(exit=271, substate=91)
+            # Torque keeps the top shell's status (req_jobobit.c): 143 from jobfleet's
+            # script, which outlives the SIGTERM; PBS marks the job terminated.
+            job.update(exit=(rc if rc >= 0 else 256 - rc) if torque else 271, substate=91)
         else:
             job["exit"] = rc if rc >= 0 else 256 - rc
+        if "index" in job and not torque:  # the array's Exit_status (array_func.c)
+            jobs[job["parent"]]["exit"] = 0 if job["exit"] == 0 else 1 if job["exit"] > 0 else 2
     for job in jobs.values():  # subjobs become F once their whole array is
         if job["state"] == "X" and all(
             _finished(j) for j in jobs.values() if j.get("parent") == job.get("parent")
@@ -553,8 +599,8 @@ def _step(jobs: dict[str, Job], running: dict[str, Any], slots: int) -> None:
                     exit=271,
                     comment=f"Job deleted as result of dependency on job {verdict[6:]}",
                 )
-            else:
-                job.update(state="F", substate=93)
+            else:  # job_abt: an ordinary finished job (T_FIN_JOB), substate 92
+                job.update(state="F", substate=92)
             continue
         if verdict == "wait":
             job.update(state="H", substate=22)

@@ -4,22 +4,31 @@ contract suite runs jobs through them (tests/contract)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jobfleet.backends import formats
-from jobfleet.backends.pbs import parse
+from jobfleet.backends.base import PollTarget
+from jobfleet.backends.pbs import PbsSettings, parse
+from jobfleet.backends.pbs.backend import PbsBackend
 from jobfleet.backends.pbs.probe import pbs_formats
 from jobfleet.backends.torque.probe import torque_formats
+from jobfleet.errors import CommandError
+from jobfleet.runner import CommandResult, ScriptedRunner
+from jobfleet.states import JobState
 from shims import fakepbs
 
 BIN = Path(__file__).parents[2] / "shims" / "pbsbin"
+C, X = JobState.COMPLETED, JobState.CANCELLED
 
 
 def run(
@@ -89,6 +98,60 @@ def test_torque_answers_in_the_formats_of_the_real_one(tmp_path: Path, script: s
     assert saved.format.name == "qstat-text"
     assert sorted(j["index"] for j in saved.jobs()) == [1, 2, 5]
     assert run(tmp_path, "torque", "qselect", "-N", "job.sh").stdout == "1[].fakepbs\n"
+
+
+def test_an_element_deleted_before_it_started_is_printed_from_its_array(
+    tmp_path: Path, script: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run(tmp_path, "pbs", "qsub", "-J", "1-2%1", script).returncode == 0
+    assert run(tmp_path, "pbs", "qdel", "1[2].fakepbs").returncode == 0  # still queued
+    for name, value in [("FAKEPBS_DIALECT", "pbs"), ("HOME", str(tmp_path))]:
+        monkeypatch.setenv(name, value)
+    path = tmp_path / "state.json"
+    state = json.loads(path.read_text())
+    running: dict[str, Any] = {}
+    fakepbs._step(state["jobs"], running, 1)  # element 1 runs, and exits 0
+    while running:
+        time.sleep(0.05)
+        fakepbs._step(state["jobs"], running, 1)
+    path.write_text(json.dumps(state))
+    out = run(tmp_path, "pbs", "qstat", "-f", "-x", "-t", "1[].fakepbs").stdout
+    records = dict(parse.read_text(out))
+    assert "array_index" not in records["1[2].fakepbs"]
+    assert records["1[2].fakepbs"]["Exit_status"] == "0"  # the array's, not its own
+    runner = ScriptedRunner(lambda a: CommandResult(a, 0, out, ""))
+    target = PollTarget("j", "1[].fakepbs", str(tmp_path), 0.0, (1, 2))
+    got = PbsBackend(runner, PbsSettings(status_format="text")).poll([target])["1[].fakepbs"]
+    assert got.elements == {1: (C, 0, None), 2: (X, None, parse.REMOVED)}
+
+
+@pytest.fixture
+def on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake PBS's programs first on PATH, as a backend runs them."""
+    monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKEPBS_STATE", str(tmp_path / "state.json"))
+    monkeypatch.setenv("FAKEPBS_PYTHON", sys.executable)
+    monkeypatch.setenv("FAKEPBS_DIALECT", "pbs")
+
+
+@pytest.mark.usefixtures("on_path")
+def test_cancelling_an_element_that_finished_is_no_error(tmp_path: Path, script: str) -> None:
+    assert run(tmp_path, "pbs", "qsub", "-J", "1-2", script).returncode == 0
+    path = tmp_path / "state.json"
+    state = json.loads(path.read_text())
+    state["jobs"]["1[1].fakepbs"].update(state="X", exit=0)  # as the server ends it
+    path.write_text(json.dumps(state))
+    proc = run(tmp_path, "pbs", "qdel", "1[1].fakepbs")
+    assert "Request invalid for finished array subjob 1[1].fakepbs" in proc.stderr
+    assert PbsBackend().cancel(["1[].fakepbs"], indices=[1]) == {}
+
+
+@pytest.mark.usefixtures("on_path")
+def test_a_signal_to_a_queued_job_is_an_error_not_a_success(tmp_path: Path, script: str) -> None:
+    assert run(tmp_path, "pbs", "qsub", script).returncode == 0
+    with pytest.raises(CommandError, match="only a running job can take a signal"):
+        PbsBackend().cancel(["1.fakepbs"], signal="TERM")
+    assert "signals" not in json.loads((tmp_path / "state.json").read_text())["jobs"]["1.fakepbs"]
 
 
 # Values as qstat prints them: no empty pieces between commas (its strtok drops

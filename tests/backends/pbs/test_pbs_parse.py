@@ -19,6 +19,7 @@ from jobfleet.backends.pbs import probe as pbs_probe
 from jobfleet.backends.pbs.backend import PbsBackend, cut_name
 from jobfleet.errors import CommandError, SpecError, SubmitError
 from jobfleet.jobdir import exit_code_path
+from jobfleet.naming import scheduler_head, scheduler_name
 from jobfleet.runner import CommandResult, ScriptedRunner
 from jobfleet.spec import DepKind, JobSpec, Resources, parse_array
 from jobfleet.states import JobState
@@ -169,8 +170,8 @@ def test_every_job_of_the_fixture_maps(form: str) -> None:
         (-27, False, (M, None, "memory limit exceeded (mem)")),
         (-26, False, (M, None, "memory limit exceeded (vmem)")),
         (-28, False, (F, None, "CPU time limit exceeded (cput)")),
-        (-3, False, (JobState.PENDING, None, "PBS will retry the job (JOB_EXEC_RETRY)")),
-        (-11, False, (JobState.PENDING, None, "rerun (JOB_EXEC_RERUN)")),
+        (-3, False, (F, None, "PBS could not start the job; no retry followed (JOB_EXEC_RETRY)")),
+        (-11, False, (F, None, "ended for a rerun that did not follow (JOB_EXEC_RERUN)")),
         (-1, False, (F, None, "PBS could not start the job (JOB_EXEC_FAIL1)")),
         (-19, False, (X, None, "a hook deleted the job (JOB_EXEC_HOOK_DELETE)")),
         (-99, False, (F, None, "PBS could not run the job (Exit_status -99)")),
@@ -180,9 +181,63 @@ def test_exit_status_never_lies(status: int | None, terminated: bool, expected: 
     assert parse.map_exit(status, terminated, 3600.0) == expected
 
 
+@pytest.mark.parametrize("status", ["-3", "-11"])
+@pytest.mark.parametrize("letter", ["F", "X"])
+def test_a_finished_job_never_stays_pending(status: str, letter: str) -> None:
+    # A retry or a rerun queues the job again (Q): a finished record ran no more.
+    record = {"job_state": letter, "substate": "92", "Exit_status": status}
+    state, code, why = parse.map_record(record)
+    assert (state, code) == (F, None) and why is not None and "JOB_EXEC_" in why
+
+
+#: An element deleted before it started, as qstat prints it: its array's attributes
+#: (stat_job.c status_subjob), the array's Exit_status and substate, no array_index.
+MADE_UP = f"""Job Id: 1020[2].{SERVER}
+    Job_Name = jfab12cd34-7-sweep
+    job_state = X
+    Exit_status = 0
+    substate = 70
+    comment = Subjob finished
+    resources_used.walltime = 00:00:05
+    stime = Sun Dec  6 12:16:51 2026
+Job Id: 1020[1].{SERVER}
+    job_state = X
+    Exit_status = 0
+    substate = 92
+    array_index = 1
+"""
+
+
+@pytest.mark.parametrize(
+    ("recorded", "expected"), [(None, (X, None, parse.REMOVED)), ("3", (F, 3))]
+)
+def test_an_element_pbs_keeps_no_record_of_is_not_its_arrays(
+    tmp_path: Path, recorded: str | None, expected: tuple[Any, ...]
+) -> None:
+    if recorded is not None:  # it ran, and its job is gone: what its script recorded
+        Path(exit_code_path(str(tmp_path), 2)).write_text(recorded + "\n")
+    runner = ScriptedRunner(lambda a: CommandResult(a, 0, MADE_UP, ""))
+    backend = PbsBackend(runner, PbsSettings(status_format="text"))
+    native = f"1020[].{SERVER}"
+    elements = backend.poll([target(native, tmp_path, (1, 2))])[native].elements
+    assert elements[1] == (C, 0, None)
+    assert elements[2][: len(expected)] == expected
+
+
 def test_a_dependent_aborted_by_the_server_never_ran() -> None:
-    aborted = {"job_state": "F", "substate": "93", "depend": "afterok:7.s@s"}
+    aborted = {"job_state": "F", "substate": "92", "depend": "afterok:7.s@s"}
     assert parse.map_record(aborted) == (X, None, "dependency can never be met (afterok:7.s@s)")
+
+
+@pytest.mark.parametrize("depend", ["", "afterok:7.s@s"])
+def test_a_job_whose_host_went_down_failed(depend: str) -> None:
+    # node_manager.c: a job on a MOM that went down ends F, substate 93, no Exit_status
+    down = {"job_state": "F", "substate": "93", "depend": depend}
+    assert parse.map_record(down) == (F, None, "its execution host went down (PBS ended the job)")
+    started = {"job_state": "F", "substate": "92", "stime": "Sun Dec  6 12:16:51 2026"}
+    assert parse.map_record({**started, "depend": depend})[:2] == (F, None)
+    deleted = {**started, "substate": "91"}  # qdel'ed: cancelled, started or not
+    assert parse.map_record(deleted)[0] is X
 
 
 @pytest.mark.parametrize(
@@ -334,6 +389,19 @@ def test_cancel_and_signal_argv() -> None:
     assert backend.cancel_ok(result("", 35, text("qdel-finished.err")))
     assert backend.cancel_ok(result("", 153, text("qdel-unknown.err")))
     assert not backend.cancel_ok(result("", 1, "qdel: Unauthorized Request"))
+    # OpenPBS's PBSE_NOHISTARRAYSUBJOB (pbs_messages.c): the element ended already
+    finished = f"qdel: Request invalid for finished array subjob 5[2].{SERVER}\n"
+    assert backend.cancel_ok(CommandResult(("qdel", f"5[2].{SERVER}"), 55, "", finished))
+
+
+def test_a_signal_to_a_job_that_is_not_running_is_an_error() -> None:
+    # PBSE_BADSTATE: qsig of a queued job sends nothing (req_signal.c) ...
+    bad = f"qsig: Request invalid for state of job {jid('6')}\n"
+    with pytest.raises(CommandError, match="only a running job can take a signal"):
+        PbsBackend().cancel_ok(CommandResult(("qsig", "-s", "SIGTERM", jid("6")), 168, "", bad))
+    # ... while qdel of a job already exiting ends it all the same (req_delete.c)
+    exiting = bad.replace("qsig", "qdel")
+    assert PbsBackend().cancel_ok(CommandResult(("qdel", jid("6")), 168, "", exiting))
 
 
 def target(native: str, job_dir: Path, indices: tuple[int, ...] | None = None) -> PollTarget:
@@ -471,6 +539,30 @@ def test_a_name_the_limit_cannot_hold_is_a_submit_error_before_qsub_runs() -> No
     assert runner.calls == []
 
 
+@pytest.mark.parametrize("limit", [15, 18])
+@pytest.mark.parametrize("prefix", ["a-b-", "x-", "l-1-2-", "lab.-"])
+def test_cut_names_never_cut_into_a_prefixed_head(prefix: str, limit: int) -> None:
+    names = [
+        scheduler_name("ab12cd34", job, "train model", attempt, prefix)
+        for job in ("7", "17", "170")
+        for attempt in (1, 2)
+    ]
+    cut: dict[str, str] = {}
+    for name in names:
+        head = scheduler_head(name)
+        assert head is not None and head.startswith(prefix)
+        if len(head) > limit:
+            runner = ScriptedRunner(lambda a: CommandResult(a, 0, "1.s\n", ""))
+            with pytest.raises(SubmitError, match="name_limit"):
+                PbsBackend(runner, PbsSettings(name_limit=limit)).submit(request(name=name))
+            assert runner.calls == []  # refused before qsub
+            continue
+        short = cut_name(name, limit)
+        assert len(short) <= limit and short.startswith(head), (name, short)
+        cut[short] = name
+    assert len(cut) == len({n for n in names if len(scheduler_head(n) or "") <= limit})
+
+
 def test_a_refused_submission_says_what_qsub_said() -> None:
     refused = text("qsub-J-single.err")
     runner = ScriptedRunner(lambda a: CommandResult(a, 2, "", refused))
@@ -516,3 +608,21 @@ def test_older_pbs_limits_are_read_from_its_own_numbers() -> None:
     within = {"Resource_List.mem": "1gb", "resources_used.mem": "1000kb"}
     assert parse.map_record({**base, **within})[:2] == (F, 137)
     assert parse.map_record({**base, **wall, "substate": "91"})[0] is X  # qdel'ed
+
+
+@pytest.mark.parametrize("status", ["143", "137", "138"])
+def test_older_pbs_limits_read_with_the_scripts_own_status(status: str) -> None:
+    # jobfleet's script outlives the MOM's SIGTERM and exits 128 + N with its command.
+    base = {"job_state": "F", "substate": "92", "Exit_status": status}
+    wall = {"Resource_List.walltime": "00:10:00", "resources_used.walltime": "00:10:01"}
+    assert parse.map_record({**base, **wall}) == (
+        T,
+        int(status),
+        "walltime limit exceeded (00:10:00)",
+    )
+    mem = {"Resource_List.mem": "1gb", "resources_used.mem": "1048600kb"}
+    assert parse.map_record({**base, **mem})[:2] == (M, int(status))
+    within = {"Resource_List.walltime": "00:10:00", "resources_used.walltime": "00:02:00"}
+    assert parse.map_record({**base, **within}) == (F, int(status), None)
+    assert parse.map_record({**base, **wall, "Exit_status": "1"})[0] is F  # no signal
+    assert parse.map_record({**base, **wall, "Exit_status": "128"})[0] is F

@@ -4,6 +4,10 @@ there and docs/torque-notes.md). No cluster is needed."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +27,10 @@ from jobfleet.spec import DepKind, JobSpec, Resources, parse_array
 from jobfleet.states import JobState
 
 FIXTURES = Path(__file__).parent / "fixtures" / "6.1"
+FAKE_BIN = Path(__file__).parents[2] / "shims" / "pbsbin"
 SERVER = "torque-head.cluster.example.org"
 C, F, X = JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED
+DELETED = "deleted (qdel) while running, or a {} from elsewhere (Torque does not say)"
 
 
 def text(name: str) -> str:
@@ -40,7 +46,7 @@ EXPECTED = {
     "2002": (F, 3, None),
     "2003": (JobState.TIMEOUT, None, "walltime limit exceeded (00:10:00)"),
     "2004": (JobState.OUT_OF_MEMORY, None, "memory limit exceeded (JOB_EXEC_OVERLIMIT_MEM)"),
-    "2005": (X, 143, "deleted (qdel) while running"),
+    "2005": (X, 143, DELETED.format("SIGTERM")),
     "2006": (X, None, f"dependency can never be met (job {jid('2002')})"),
     "2007": (JobState.PENDING, None, "held"),
     "2008": (JobState.RUNNING, None, None),
@@ -92,12 +98,18 @@ def test_every_job_of_the_fixture_maps(form: str) -> None:
         (None, "", (X, None, "ended before it ran (qdel, or aborted by the server)")),
         (0, "", (C, 0, None)),
         (2, "", (F, 2, None)),
-        (271, "", (X, 143, "deleted (qdel) while running")),
-        (265, "", (F, 137, "killed by signal 9")),
+        (271, "", (X, 143, DELETED.format("SIGTERM"))),
+        # jobfleet's script outlives qdel's SIGTERM and exits with its command's 143
+        (143, "", (X, 143, DELETED.format("SIGTERM"))),
+        (265, "", (X, 137, DELETED.format("SIGKILL"))),  # the shell killed after kill_delay
+        (137, "", (F, 137, None)),  # the command killed (the OOM killer), not the shell
+        (266, "", (F, 138, "killed by signal 10")),
         (-11, "", (JobState.TIMEOUT, None, "walltime limit exceeded (01:00:00)")),
         (-10, "", (JobState.OUT_OF_MEMORY, None, "memory limit exceeded (JOB_EXEC_OVERLIMIT_MEM)")),
         (-12, "", (F, None, "CPU time limit exceeded (JOB_EXEC_OVERLIMIT_CPUT)")),
-        (-3, "", (JobState.PENDING, None, "Torque will retry the job (JOB_EXEC_RETRY)")),
+        (-3, "", (F, None, "Torque could not start the job; no retry followed (JOB_EXEC_RETRY)")),
+        (-13, "", (F, None, "the job's cgroups could not be made (JOB_EXEC_RETRY_CGROUP)")),
+        (-14, "", (F, None, "the prologue failed; no retry followed (JOB_EXEC_RETRY_PROLOGUE)")),
         (-9, "", (F, None, "the output files could not be opened (JOB_EXEC_STDOUTFAIL)")),
         (-42, "", (F, None, "Torque could not run the job (exit_status -42)")),
         (
@@ -109,6 +121,37 @@ def test_every_job_of_the_fixture_maps(form: str) -> None:
 )
 def test_exit_status_never_lies(status: int | None, comment: str, expected: Any) -> None:
     assert parse.map_exit(status, comment, 3600.0) == expected
+
+
+@pytest.mark.parametrize(
+    ("canceled", "status", "expected"),
+    [
+        (0, 0, (C, 0, None)),
+        (-20, -20, (X, None, "deleted (qdel): exit_code_canceled_job -20")),
+        (77, 77, (X, None, "deleted (qdel): exit_code_canceled_job 77")),
+        (77, 78, (F, 78, None)),
+    ],
+)
+def test_the_servers_exit_code_for_deleted_jobs_reads_cancelled(
+    canceled: int, status: int, expected: Any
+) -> None:
+    assert parse.map_exit(status, "", None, canceled) == expected
+    settings = TorqueSettings(exit_code_canceled_job=canceled)
+    record = {"job_state": "C", "exit_status": str(status)}
+    xml = f'<?xml version="1.0"?>\n<Data><Job><Job_Id>1.s</Job_Id>{_tags(record)}</Job></Data>'
+    backend = TorqueBackend(ScriptedRunner(lambda a: CommandResult(a, 0, xml, "")), settings)
+    got = backend.poll([PollTarget("j", "1.s", "/nonexistent", 0.0)])["1.s"]
+    assert (got.state, got.exit_code, got.reason) == expected
+
+
+def _tags(record: dict[str, str]) -> str:
+    return "".join(f"<{k}>{v}</{k}>" for k, v in record.items())
+
+
+@pytest.mark.parametrize("status", ["-3", "-13", "-14"])
+def test_a_completed_job_never_stays_pending(status: str) -> None:
+    state, code, why = parse.map_record({"job_state": "C", "exit_status": status})
+    assert (state, code) == (F, None) and why is not None and "JOB_EXEC_RETRY" in why
 
 
 def test_state_letters(caplog: pytest.LogCaptureFixture) -> None:
@@ -168,6 +211,32 @@ def test_gpus_need_a_gpu_server() -> None:
 
 
 # -- the backend ---------------------------------------------------------------------------------
+
+
+def test_a_long_stepped_array_goes_on_qsubs_command_line(tmp_path: Path) -> None:
+    long = spec("100000-111000:2")  # 5501 indices listed one by one: about 38 KB
+    directives = torque_directives(long)
+    assert not any(d.startswith("-t") for d in directives)  # no #PBS line that long
+    script = tmp_path / "job.sh"
+    lines = ["#!/bin/bash", *(f"#PBS {d}" for d in directives), "true"]
+    script.write_text("\n".join(lines) + "\n")
+    request = SubmitRequest("17", "jfab12cd34-17-x", long, str(script), str(tmp_path))
+    env = {
+        **os.environ,
+        "FAKEPBS_STATE": str(tmp_path / "state.json"),
+        "FAKEPBS_PYTHON": sys.executable,
+        "FAKEPBS_DIALECT": "torque",
+        "PATH": f"{FAKE_BIN}{os.pathsep}{os.environ['PATH']}",
+    }
+    argv = TorqueBackend().submit_argv(request)
+    assert subprocess.run(argv, env=env, capture_output=True, check=True).stdout == b"1[].fakepbs\n"
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["jobs"]["1[].fakepbs"]["indices"] == list(range(100000, 111001, 2))
+    short = spec("1-9:2")
+    assert "-t 1,3,5,7,9" in torque_directives(short)
+    assert "-t" not in TorqueBackend().submit_argv(SubmitRequest("1", "n", short, "/j.sh", "/j"))
+    with pytest.raises(SpecError, match="no array steps"):
+        TorqueBackend().check_request(spec("1-100000:2"))  # 50000 indices: over 120 KB
 
 
 def test_submit_argv_cuts_names_and_names_array_dependencies() -> None:

@@ -14,10 +14,12 @@ functions of :mod:`.parse`. What PBS does differently (docs/pbs-notes.md):
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import PurePath
 
 from jobfleet.backends.base import Capabilities, PollTarget, QueueEntry, SubmitRequest, user_name
 from jobfleet.backends.command import CommandBackend, PollContext, Seen, command_failed
@@ -25,6 +27,7 @@ from jobfleet.backends.jobfiles import from_exit_files
 from jobfleet.backends.pbs import parse
 from jobfleet.backends.pbs.directives import PbsSettings, pbs_dialect, pbs_directives
 from jobfleet.errors import CommandError, SpecError, SubmitError
+from jobfleet.naming import scheduler_head
 from jobfleet.runner import CommandResult, Runner
 from jobfleet.script import Dialect
 from jobfleet.spec import DepKind, JobSpec
@@ -49,27 +52,43 @@ TRANSIENT_SUBMIT = (
 )
 #: qstat without ``-F`` (PBS Pro before 14): its getopt's complaint.
 _NO_JSON = re.compile(r"invalid option|illegal option|unrecognized option|usage:", re.IGNORECASE)
-_GONE = ("Job has finished", "Unknown Job Id", "Request invalid for state of job")
+#: A job (or element) that ended already: qdel's goal is reached, and a signal has
+#: nothing left to reach (pbs_messages.c: a finished job, an unknown one, a finished
+#: array element: PBSE_NOHISTARRAYSUBJOB, req_delete.c).
+_GONE = ("Job has finished", "Unknown Job Id", "Request invalid for finished array subjob")
+#: PBSE_BADSTATE: qdel of a job already exiting (req_delete.c), or qsig of a job that
+#: is not running (req_signal.c): the first is ending; the second was sent nothing.
+_BAD_STATE = "Request invalid for state of job"
 
 
 def cut_name(name: str, limit: int) -> str:
-    """``name`` cut to ``limit`` characters, keeping its unique ``jf<token>-<id>`` head
-    (see :mod:`jobfleet.naming`): the rest is only for people.
+    """``name`` cut to ``limit`` characters, keeping its unique head whole:
+    ``[prefix]jf<token>-<id>[.<attempt>]`` (:func:`jobfleet.naming.scheduler_head`; a
+    ``name_prefix`` may hold ``-``); the rest is only for people.
 
     >>> cut_name("jfab12cd34-17-train_model", 15)
     'jfab12cd34-17-t'
+    >>> cut_name("lab-42-jfab12cd34-17-train_model", 22)
+    'lab-42-jfab12cd34-17-t'
+
+    Raises:
+        SpecError: the limit cannot hold the head.
     """
     if len(name) <= limit:
         return name
-    head, sep, rest = name.partition("-")
-    unique = f"{head}{sep}{rest.partition('-')[0]}"
+    unique = scheduler_head(name)
+    if unique is None:  # not a name jobfleet made: up to the second '-'
+        head, sep, rest = name.partition("-")
+        unique = f"{head}{sep}{rest.partition('-')[0]}"
     if len(unique) > limit:
         raise SpecError(
             "name",
             f"the scheduler takes names of at most {limit} characters, too few for "
-            f"jobfleet's unique part {unique!r}; raise the backend's name_limit",
+            f"jobfleet's unique part {unique!r}; raise the backend's name_limit "
+            "(or use a shorter name_prefix)",
         )
-    return name[:limit].rstrip("-.") if len(name[:limit]) > len(unique) else unique
+    cut = name[:limit]
+    return cut.rstrip("-.") if len(cut.rstrip("-.")) > len(unique) else unique
 
 
 class PbsBackend(CommandBackend):
@@ -162,7 +181,11 @@ class PbsBackend(CommandBackend):
                 if any(n not in answered and n not in told for n in ctx.ids):
                     # Some servers' JSON holds only the first of several jobs.
                     records = self._text_instead(ctx, "qstat -F json left out jobs")
+        records = parse.no_record_elements(records)
         seen = parse.records_seen(records, ctx, parse.map_record, parse.ctime_text)
+        for job_id, attrs in records:
+            if parse.NO_RECORD in attrs:
+                _from_exit_file(seen, ctx, *parse.job_key(job_id))
         for native_id in parse.finished_ids(result.stderr):
             target = ctx.targets.get(native_id)
             if target is not None and native_id not in seen:
@@ -210,9 +233,32 @@ class PbsBackend(CommandBackend):
         return ["qdel", *ids]
 
     def cancel_ok(self, result: CommandResult) -> bool:
-        # A job that ended already is no error: the goal is reached.
+        """A job that ended already is no error: the goal is reached. A signal to a
+        job that is not running (queued, held) is one: it was sent nothing.
+
+        Raises:
+            CommandError: qsig of a job that is not running (the others got it).
+        """
         text = result.stdout + result.stderr
-        return result.ok or any(words in text for words in _GONE)
+        if result.ok:
+            return True
+        if result.argv and PurePath(result.argv[0]).name == "qsig" and _BAD_STATE in text:
+            raise CommandError(
+                result.argv,
+                "qsig: only a running job can take a signal; those not running were sent "
+                f"nothing (cancel them instead): {result.stderr.strip()[:300]}",
+            )
+        return any(words in text for words in (*_GONE, _BAD_STATE))
+
+
+def _from_exit_file(seen: Seen, ctx: PollContext, native_id: str, index: int | None) -> None:
+    """An element PBS keeps no record of (:func:`parse.no_record_elements`): what its job
+    script recorded, if it ran; else it stays removed before it started."""
+    target = ctx.targets.get(native_id)
+    if target is None or index is None or native_id not in seen:
+        return
+    found = from_exit_files(dataclasses.replace(target, indices=(index,)), {})
+    seen[native_id].update(found)
 
 
 def _check(result: CommandResult) -> None:

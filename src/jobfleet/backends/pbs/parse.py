@@ -31,6 +31,7 @@ __all__ = [
     "job_key",
     "map_exit",
     "map_record",
+    "no_record_elements",
     "parse_find_by_name",
     "parse_seconds",
     "parse_size",
@@ -65,14 +66,17 @@ STATE_MAP: dict[str, JobState | None] = {
     "F": None,  # finished (history, qstat -x)
 }
 
-#: PBS's own negative Exit_status codes (src/include/job.h JOB_EXEC_*).
+#: PBS's own negative Exit_status codes (src/include/job.h JOB_EXEC_*), as read from a
+#: finished record (F, X): the only one map_exit sees.
 _PBS_CODES: dict[int, tuple[JobState, str]] = {
     -1: (JobState.FAILED, "PBS could not start the job (JOB_EXEC_FAIL1)"),
     -2: (JobState.FAILED, "PBS could not start the job (JOB_EXEC_FAIL2)"),
-    -3: (JobState.PENDING, "PBS will retry the job (JOB_EXEC_RETRY)"),
+    # -3 and -11 ask for a retry or a rerun: a job that did it is queued again (Q), so a
+    # finished record (F, X) with one of them ran no more: it failed.
+    -3: (JobState.FAILED, "PBS could not start the job; no retry followed (JOB_EXEC_RETRY)"),
     -4: (JobState.FAILED, "aborted on MOM initialisation (JOB_EXEC_INITABT)"),
     -10: (JobState.FAILED, "invalid user or group on the execution host (JOB_EXEC_FAILUID)"),
-    -11: (JobState.PENDING, "rerun (JOB_EXEC_RERUN)"),
+    -11: (JobState.FAILED, "ended for a rerun that did not follow (JOB_EXEC_RERUN)"),
     -17: (JobState.FAILED, "a hook refused the job (JOB_EXEC_FAILHOOK_DELETE)"),
     -19: (JobState.CANCELLED, "a hook deleted the job (JOB_EXEC_HOOK_DELETE)"),
     -24: (JobState.FAILED, "ncpus limit exceeded (JOB_EXEC_KILL_NCPUS_BURST)"),
@@ -84,6 +88,14 @@ _PBS_CODES: dict[int, tuple[JobState, str]] = {
 }
 #: substate of a job that qdel ended (src/include/job.h JOB_SUBSTATE_TERMINATED).
 _TERMINATED = "91"
+#: substate of a job that failed: with an Exit_status, one not 0; without any, one PBS
+#: ended because its execution host went down (node_manager.c: T_MOM_DOWN history).
+_FAILED = "93"
+#: Marks an array element's record that qstat made up from its array's (see
+#: :func:`no_record_elements`); no attribute of PBS's has this name.
+NO_RECORD = "jobfleet.no_record"
+#: Such an element's reason when its job script left no exit-code file either.
+REMOVED = "removed before it started (PBS keeps no record of such an element)"
 
 _SUBMITTED = re.compile(r"^\s*(\d+(?:\[\])?(?:\.\S+)?)\s*$")
 _ELEMENT = re.compile(r"^(\d+)\[(\d*)\](.*)$")
@@ -247,9 +259,30 @@ def map_exit(
     return state, None, why
 
 
+def no_record_elements(records: Iterable[Record]) -> list[Record]:
+    """``records`` with each finished array element that PBS keeps no job of marked
+    :data:`NO_RECORD`, its other attributes dropped.
+
+    An element deleted before it started (req_delete.c: only its state in the array's
+    table, no job), or one whose job is gone, is printed from its ARRAY's attributes
+    (stat_job.c, status_subjob): the array's substate (70, begun) and Exit_status (the
+    last element's, 0/1/2), comment ``Subjob finished``, and none of the array
+    attributes, ``array_index`` among them. Nothing of that is the element's own.
+    """
+    out: list[Record] = []
+    for job_id, attrs in records:
+        letter = attrs.get("job_state", "")
+        if job_key(job_id)[1] is not None and letter in ("X", "F") and "array_index" not in attrs:
+            attrs = {"job_state": letter, NO_RECORD: "1"}
+        out.append((job_id, attrs))
+    return out
+
+
 def map_record(attrs: Mapping[str, str]) -> Element:
     """jobfleet's element for one PBS record (job or array element)."""
     letter = attrs.get("job_state", "")
+    if NO_RECORD in attrs:
+        return JobState.CANCELLED, None, REMOVED
     if letter not in STATE_MAP:
         log.warning("unknown PBS job state %r; reporting it as unknown", letter)
         return JobState.UNKNOWN, None, f"PBS state {letter!r}"
@@ -266,18 +299,36 @@ def map_record(attrs: Mapping[str, str]) -> Element:
     status = _int(attrs.get("Exit_status"))
     terminated = attrs.get("substate") == _TERMINATED
     limit = parse_seconds(attrs.get("Resource_List.walltime", ""))
-    if status is not None and status >= 256 and not terminated:
+    if status is None and not terminated:
+        if attrs.get("substate") == _FAILED:
+            return JobState.FAILED, None, "its execution host went down (PBS ended the job)"
+        if attrs.get("stime"):
+            return JobState.FAILED, None, "ended by PBS after it started, with no exit status"
+    killed = _signalled(status)
+    if killed is not None and not terminated:
         # PBS before OpenPBS 22.05 (no JOB_EXEC_KILL_* codes) reports a job its MOM
         # killed at a limit as killed by a signal: its own numbers say which limit.
+        # The top shell's 256 + N, or jobfleet's script's 128 + N: the script outlives
+        # the MOM's SIGTERM and exits with its command's 143.
         used = parse_seconds(attrs.get("resources_used.walltime", ""))
         if limit is not None and used is not None and used + 1 >= limit:
-            return JobState.TIMEOUT, 128 + status - 256, walltime_exceeded(limit)
+            return JobState.TIMEOUT, killed, walltime_exceeded(limit)
         peak = parse_size(attrs.get("resources_used.mem", ""))
         asked = parse_size(attrs.get("Resource_List.mem", ""))
         if peak is not None and asked is not None and peak > asked:
             why = f"{MEMORY_EXCEEDED} (mem): {peak // 2**20} MiB > {asked // 2**20} MiB"
-            return JobState.OUT_OF_MEMORY, 128 + status - 256, why
+            return JobState.OUT_OF_MEMORY, killed, why
     return map_exit(status, terminated, limit, attrs.get("depend", ""))
+
+
+def _signalled(status: int | None) -> int | None:
+    """128 + N for a status that says signal N ended the job (256 + N from PBS, or
+    128 + N from a shell that outlived it); None for any other."""
+    if status is None:
+        return None
+    if status >= 256:
+        return 128 + status - 256
+    return status if 128 < status <= 128 + 64 else None
 
 
 def records_seen(

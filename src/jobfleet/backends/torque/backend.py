@@ -14,6 +14,7 @@ differs where it matters (docs/torque-notes.md):
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Sequence
 
@@ -24,6 +25,7 @@ from jobfleet.backends.pbs.backend import DEPEND_WORDS, PbsBackend, cut_name
 from jobfleet.backends.torque import parse
 from jobfleet.backends.torque.directives import (
     TorqueSettings,
+    array_on_argv,
     torque_dialect,
     torque_directives,
 )
@@ -68,6 +70,9 @@ class TorqueBackend(PbsBackend):
                 clauses.append(f"{word}:{native}")
         if clauses:
             argv += ["-W", f"depend={','.join(clauses)}"]
+        listed = array_on_argv(request.spec)
+        if listed is not None:  # too long for a #PBS line (torque_directives leaves it out)
+            argv += ["-t", listed]
         argv += list(request.spec.resources.extra_args)
         argv.append(request.script_path)
         return argv
@@ -85,9 +90,13 @@ class TorqueBackend(PbsBackend):
     def read_queue(self, result: CommandResult, ctx: PollContext) -> Seen:
         if not result.ok:
             raise command_failed(result)
+        # A deleted job's exit status, if the server sets one (exit_code_canceled_job).
+        mapper = functools.partial(
+            parse.map_record, canceled_code=self.torque_settings.exit_code_canceled_job
+        )
         if "-x" not in result.argv:
             records = pbs_parse.read_text(result.stdout)
-            return pbs_parse.records_seen(records, ctx, parse.map_record, pbs_parse.ctime_text)
+            return pbs_parse.records_seen(records, ctx, mapper, pbs_parse.ctime_text)
         try:
             xml_records = parse.read_xml(result.stdout)
         except parse.UnreadableXml as exc:
@@ -95,4 +104,4 @@ class TorqueBackend(PbsBackend):
                 self._text_only = True
             self.warn_once("torque-xml", "torque: %s; reading qstat -f from now on", exc)
             return self.read_queue(self.run(self.queue_argv(ctx.ids)), ctx)
-        return pbs_parse.records_seen(xml_records, ctx, parse.map_record, parse.epoch_text)
+        return pbs_parse.records_seen(xml_records, ctx, mapper, parse.epoch_text)

@@ -32,7 +32,21 @@ from jobfleet.settings import as_bool, option, whole
 from jobfleet.spec import JobSpec
 from jobfleet.units import format_sge_begin
 
-__all__ = ["MAPPING", "TORQUE", "TorqueSettings", "torque_dialect", "torque_directives"]
+__all__ = [
+    "MAPPING",
+    "TORQUE",
+    "TorqueSettings",
+    "array_on_argv",
+    "torque_dialect",
+    "torque_directives",
+]
+
+#: The longest ``-t`` list a ``#PBS`` line holds: qsub reads the script's lines with
+#: fgets(MAX_LINE_LEN = 32768) (cmds.h, qsub_functions.c): a longer line is read as two,
+#: and the second, no directive, ends the directives. Longer lists go on qsub's argv.
+SCRIPT_LIST_MAX = 32_000
+#: The longest list one argument holds (Linux's MAX_ARG_STRLEN is 128 KiB).
+ARGV_LIST_MAX = 120_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +58,8 @@ class TorqueSettings(CommandSettings):
             (Torque 2.5 to 6.1); some sites' submit filters or older servers take 15.
         gpus: the server was built with GPU support (``nodes=N:ppn=P:gpus=G``).
         xml_status: read ``qstat -x`` (XML) first; false reads the text form only.
+        exit_code_canceled_job: the server's ``exit_code_canceled_job`` (qmgr), the
+            exit status Torque gives every deleted job; 0: not set.
     """
 
     name_limit: int = option(
@@ -52,6 +68,12 @@ class TorqueSettings(CommandSettings):
     gpus: bool = option("gpus", True, "the server takes nodes=N:ppn=P:gpus=G", parse=as_bool)
     xml_status: bool = option(
         "xml_status", True, "read qstat -x (XML) first; false: qstat -f text only", parse=as_bool
+    )
+    exit_code_canceled_job: int = option(
+        "exit_code_canceled_job",
+        0,
+        "the server's exit_code_canceled_job: the exit status of deleted jobs (0: not set)",
+        parse=whole(-(2**31)),
     )
 
 
@@ -149,9 +171,33 @@ def torque_directives(
     out += priority(res)
     if res.begin is not None:
         out.append(f"-a {format_sge_begin(res.begin, now())}")
-    if spec.array is not None:
+    if spec.array is not None and array_on_argv(spec) is None:
         out.append(f"-t {torque_range(spec)}")
     return out
+
+
+def array_on_argv(spec: JobSpec) -> str | None:
+    """The ``-t`` list when it is too long for a ``#PBS`` line (qsub takes it on its
+    command line instead); None for a short one, or no array.
+
+    Raises:
+        SpecError: a list too long for one argument too (a stepped array of very many
+            elements: Torque has no steps, so each element is listed).
+    """
+    if spec.array is None:
+        return None
+    text = torque_range(spec)
+    if len(text) <= SCRIPT_LIST_MAX:
+        return None
+    if len(text) > ARGV_LIST_MAX:
+        raise SpecError(
+            "array",
+            f"Torque has no array steps: this array lists {len(spec.array.indices)} "
+            f"indices one by one, {len(text)} characters, more than qsub's command line "
+            f"takes in one argument ({ARGV_LIST_MAX}); use a range without a step, or "
+            "several arrays",
+        )
+    return text
 
 
 def torque_range(spec: JobSpec) -> str:

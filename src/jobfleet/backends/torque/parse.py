@@ -36,23 +36,28 @@ STATE_MAP: dict[str, JobState | None] = {
     "C": None,  # completed (kept keep_completed seconds)
 }
 
-#: Torque's negative exit codes (src/include/pbs_job.h JOB_EXEC_*).
+#: Torque's negative exit codes (src/include/pbs_job.h JOB_EXEC_*), as read from a
+#: completed record (C), the only one map_exit sees: the RETRY codes ask for a retry,
+#: and a job retried is queued again, so a C record with one of them failed.
 _CODES: dict[int, tuple[JobState, str]] = {
     -1: (JobState.FAILED, "Torque could not start the job (JOB_EXEC_FAIL1)"),
     -2: (JobState.FAILED, "Torque could not start the job (JOB_EXEC_FAIL2)"),
-    -3: (JobState.PENDING, "Torque will retry the job (JOB_EXEC_RETRY)"),
+    -3: (JobState.FAILED, "Torque could not start the job; no retry followed (JOB_EXEC_RETRY)"),
     -4: (JobState.FAILED, "aborted on MOM initialisation (JOB_EXEC_INITABT)"),
     -8: (JobState.FAILED, "the job's shell could not be started (JOB_EXEC_CMDFAIL)"),
     -9: (JobState.FAILED, "the output files could not be opened (JOB_EXEC_STDOUTFAIL)"),
     -10: (JobState.OUT_OF_MEMORY, f"{MEMORY_EXCEEDED} (JOB_EXEC_OVERLIMIT_MEM)"),
     -11: (JobState.TIMEOUT, ""),  # the reason names the limit: walltime_exceeded()
     -12: (JobState.FAILED, "CPU time limit exceeded (JOB_EXEC_OVERLIMIT_CPUT)"),
-    -13: (JobState.PENDING, "Torque will retry the job (JOB_EXEC_RETRY_CGROUP)"),
-    -14: (JobState.PENDING, "Torque will retry the job (JOB_EXEC_RETRY_PROLOGUE)"),
+    -13: (JobState.FAILED, "the job's cgroups could not be made (JOB_EXEC_RETRY_CGROUP)"),
+    -14: (JobState.FAILED, "the prologue failed; no retry followed (JOB_EXEC_RETRY_PROLOGUE)"),
 }
 #: The comment of a job aborted because its dependency can never be met
 #: (msg_registerdel, src/lib/Liblog/pbs_messages.c).
 _DEPENDENCY = re.compile(r"Job deleted as result of dependency on job (\S+)")
+#: The top shell's statuses a qdel of a running job leaves: (exit code, the signal):
+#: jobfleet's script exits 143 with its command; 271 and 265: the shell itself ended.
+_DELETED = {143: (143, "SIGTERM"), 271: (143, "SIGTERM"), 265: (137, "SIGKILL")}
 #: What no XML may hold: the control bytes other than tab and newlines.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _BARE_AMP = re.compile(r"&(?!(?:amp|lt|gt|quot|apos|#\d+|#x[0-9a-fA-F]+);)")
@@ -106,21 +111,30 @@ def epoch_text(text: str) -> float | None:
 
 
 def map_exit(
-    status: int | None, comment: str, limit_s: float | None
+    status: int | None, comment: str, limit_s: float | None, canceled_code: int = 0
 ) -> tuple[JobState, int | None, str | None]:
     """The outcome of a completed Torque job from its ``exit_status`` (and comment).
 
-    271 (256 + SIGTERM) is what qdel of a running job leaves, and what the server
-    sets on a job it aborts because its dependency can never be met (its comment says
-    so: then the job never ran).
+    Torque keeps the status of the job's top shell (req_jobobit.c): jobfleet's job
+    script outlives qdel's SIGTERM and exits 143 with its command; 271 is a shell that
+    SIGTERM ended, 265 one that the SIGKILL ``kill_delay`` later ended. Torque records
+    no "deleted" on the job, so these read cancelled with a reason that says a SIGTERM
+    or SIGKILL from elsewhere reads the same. A server with ``exit_code_canceled_job``
+    (``canceled_code``, 0: unset) gives every deleted job that status instead. The
+    server also sets 271 on a job it aborts because its dependency can never be met
+    (job_func.c; its comment says so): that job never ran.
     """
     if status is None:
         return JobState.CANCELLED, None, "ended before it ran (qdel, or aborted by the server)"
     never = _DEPENDENCY.search(comment)
     if never is not None:
         return JobState.CANCELLED, None, f"dependency can never be met (job {never[1]})"
-    if status == 271:
-        return JobState.CANCELLED, 143, "deleted (qdel) while running"
+    if canceled_code and status == canceled_code:
+        return JobState.CANCELLED, None, f"deleted (qdel): exit_code_canceled_job {status}"
+    if status in _DELETED:
+        code, sig = _DELETED[status]
+        why = f"deleted (qdel) while running, or a {sig} from elsewhere (Torque does not say)"
+        return JobState.CANCELLED, code, why
     if status >= 256:
         return JobState.FAILED, 128 + status - 256, f"killed by signal {status - 256}"
     if status >= 0:
@@ -132,8 +146,9 @@ def map_exit(
     return state, None, walltime_exceeded(limit_s) if state is JobState.TIMEOUT else why
 
 
-def map_record(attrs: Mapping[str, str]) -> Element:
-    """jobfleet's element for one Torque record (job or array element)."""
+def map_record(attrs: Mapping[str, str], canceled_code: int = 0) -> Element:
+    """jobfleet's element for one Torque record (job or array element); ``canceled_code``:
+    the server's ``exit_code_canceled_job`` (``torque.exit_code_canceled_job``)."""
     letter = attrs.get("job_state", "")
     if letter not in STATE_MAP:
         log.warning("unknown Torque job state %r; reporting it as unknown", letter)
@@ -149,4 +164,4 @@ def map_record(attrs: Mapping[str, str]) -> Element:
         # Torque before 4 had one code, -10 (JOB_EXEC_OVERLIMIT), for every limit: a
         # job that ran to its walltime was killed for that, not for its memory.
         return JobState.TIMEOUT, None, walltime_exceeded(limit)
-    return map_exit(status, attrs.get("comment", ""), limit)
+    return map_exit(status, attrs.get("comment", ""), limit, canceled_code)
