@@ -223,6 +223,13 @@ def test_a_history_ad_of_another_job_with_the_same_cluster_is_not_read() -> None
     assert (
         parse.parse_history(result, PollContext({"20": same}, ["20"]))["20"][None][0] is S.COMPLETED
     )
+    # What it used is not read either (the same poll's usage, from the same ads).
+    from jobfleet.backends.htcondor import usage
+
+    ads[0] |= {"RemoteWallClockTime": 5.0, "JobCurrentStartDate": 100, "CompletionDate": 105}
+    result = CommandResult(("condor_history",), 0, json.dumps(ads), "")
+    assert usage.parse_usage(result, PollContext({"20": mine}, ["20"])) == {}
+    assert usage.parse_usage(result, PollContext({"20": same}, ["20"]))["20"][None].wall_time_s == 5
 
 
 def test_the_fake_lists_factories_with_procs_to_make(fake: Path) -> None:

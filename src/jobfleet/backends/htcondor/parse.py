@@ -30,6 +30,7 @@ __all__ = [
     "STATUS",
     "TRANSIENT_SUBMIT",
     "ad_index",
+    "is_named",
     "map_ad",
     "parse_ads",
     "parse_find_by_name",
@@ -280,7 +281,7 @@ def still_materializing(ads: Iterable[Mapping[str, Any]]) -> set[str]:
     return busy
 
 
-def _is_named(ad: Mapping[str, Any], target: PollTarget | None) -> bool:
+def is_named(ad: Mapping[str, Any], target: PollTarget | None) -> bool:
     """Whether ``ad`` may be ``target``'s: the names agree, or one is not known."""
     name = ad.get("JobBatchName")
     return target is None or not target.name or not isinstance(name, str) or name == target.name
@@ -296,7 +297,7 @@ def parse_history(result: CommandResult, ctx: PollContext) -> Seen:
     An ad whose ``JobBatchName`` is not the target's name is another job's: cluster ids
     start again after a schedd lost its job queue, the history keeps the old ones."""
     ads = [
-        ad for ad in parse_ads(result) if _is_named(ad, ctx.targets.get(str(ad.get("ClusterId"))))
+        ad for ad in parse_ads(result) if is_named(ad, ctx.targets.get(str(ad.get("ClusterId"))))
     ]
     seen: Seen = {}
     for cluster, elements in _read(reversed(ads), ctx, in_queue=False).items():

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from jobfleet.backends.command import PollContext, Used
-from jobfleet.backends.htcondor.parse import ad_index, parse_ads
+from jobfleet.backends.htcondor.parse import ad_index, is_named, parse_ads
 from jobfleet.runner import CommandResult
 from jobfleet.usage import Usage
 
@@ -61,14 +61,15 @@ def ad_usage(ad: Mapping[str, Any]) -> Usage:
 
 def parse_usage(result: CommandResult, ctx: PollContext) -> Used:
     """What the jobs ``ctx.ids`` used, from ``condor_history -json``'s answer (newest
-    record of a proc first: that one counts)."""
+    record of a proc first: that one counts). As for the states, an ad of another job
+    under a reused cluster id (its ``JobBatchName`` not the target's) is not read."""
     if not result.ok:
         return {}
     wanted = set(ctx.ids)
     used: Used = {}
     for ad in reversed(parse_ads(result)):
         cluster = str(ad.get("ClusterId"))
-        if cluster not in wanted:
+        if cluster not in wanted or not is_named(ad, ctx.targets.get(cluster)):
             continue
         ok, index = ad_index(ad, ctx.targets.get(cluster))
         usage = ad_usage(ad)
