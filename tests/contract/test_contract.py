@@ -304,6 +304,14 @@ def test_dry_run_writes_nothing(fleet: Fleet, backend: BackendUnderTest, tmp_pat
         assert plan.argv is None and cli["argv"] is None
     else:
         assert plan.argv and plan.argv[0] == cli["argv"][0] == backend.submit_command
+    # Any file besides the script a submission writes (HTCondor's submit description)
+    # is shown, and is the very file the submit command is given.
+    assert cli["files"] == {
+        p: t.replace(str(marker), str(cli_marker)) for p, t in plan.files.items()
+    }
+    for path in plan.files:
+        assert plan.argv is not None and path in plan.argv
+    assert bool(plan.files) == (backend.submit_command == "condor_submit")
 
     assert snapshot(fleet, "dry-run-probe") == before
     assert not marker.exists() and not cli_marker.exists()

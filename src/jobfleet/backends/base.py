@@ -337,6 +337,11 @@ class Backend(abc.ABC):
     def check_request(self, spec: JobSpec) -> None:  # noqa: B027 - optional hook
         """Raise :class:`jobfleet.errors.SpecError` when this backend cannot run ``spec``."""
 
+    def submit_files(self, request: SubmitRequest, script: str) -> dict[str, str]:
+        """Files besides the script that submitting ``request`` writes (path -> text),
+        for a dry run to show; none by default (HTCondor: its submit description)."""
+        return {}
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release what the backend holds (connections, files)."""
 

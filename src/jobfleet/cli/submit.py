@@ -208,9 +208,13 @@ def submit(
         if dry_run:
             plan = fleet.dry_run(spec)
             if as_json:
-                print_json({"backend": plan.backend, "script": plan.script, "argv": plan.argv})
+                shown = {"backend": plan.backend, "script": plan.script, "argv": plan.argv}
+                print_json({**shown, "files": plan.files})
                 return
             click.echo(plan.script, nl=False)
+            for path, text in plan.files.items():
+                click.echo(f"# ---- {path} (written when submitting) ----")
+                click.echo(text, nl=False)
             if plan.argv is None:
                 click.echo(
                     f"# submit: ({plan.backend} backend: queued for the local agent; no command)"

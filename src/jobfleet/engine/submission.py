@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobfleet import owner
@@ -84,11 +84,13 @@ class Deps:
 
 @dataclass(frozen=True, slots=True)
 class DryRun:
-    """What a submission would do: the script and the command, nothing run."""
+    """What a submission would do: the script, the command and any other file it
+    would write (path -> text: HTCondor's submit description), nothing run."""
 
     backend: str
     script: str
     argv: list[str] | None
+    files: dict[str, str] = field(default_factory=dict)
 
 
 def _exit_files(record: JobRecord) -> tuple[str, ...]:
@@ -206,7 +208,8 @@ class Submission:
             dependencies=deps.native,
             dependency_owners=deps.owners,
         )
-        return DryRun(backend.name, script, backend.submit_argv(request))
+        files = backend.submit_files(request, script)
+        return DryRun(backend.name, script, backend.submit_argv(request), files)
 
     # -- recording and submitting ---------------------------------------------------
 

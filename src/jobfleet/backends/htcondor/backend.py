@@ -109,18 +109,26 @@ class HTCondorBackend(CommandBackend):
             str(Path(request.job_dir) / SUBMIT_FILE),
         ]
 
+    def submit_files(self, request: SubmitRequest, script: str) -> dict[str, str]:
+        return {str(Path(request.job_dir) / SUBMIT_FILE): self._description(request, script)}
+
+    def _description(self, request: SubmitRequest, script_text: str) -> str:
+        after = [native for _, ids in request.dependencies for native in ids]
+        return submit_description(
+            script_text,
+            script_path=request.script_path,
+            job_dir=request.job_dir,
+            name=request.name,
+            array=request.spec.array,
+            after=list(dict.fromkeys(after)),
+        )
+
     def submit(self, request: SubmitRequest) -> str:
         """Write the submit description file beside the script, then submit it."""
         script = Path(request.script_path)
-        after = [native for _, ids in request.dependencies for native in ids]
         try:
-            text = submit_description(
-                script.read_text(encoding="utf-8", errors="surrogateescape"),
-                script_path=str(script),
-                job_dir=request.job_dir,
-                name=request.name,
-                array=request.spec.array,
-                after=list(dict.fromkeys(after)),
+            text = self._description(
+                request, script.read_text(encoding="utf-8", errors="surrogateescape")
             )
             target = Path(request.job_dir) / SUBMIT_FILE
             target.write_text(text, encoding="utf-8", errors="surrogateescape")
