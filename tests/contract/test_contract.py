@@ -23,7 +23,16 @@ from typing import Any
 import pytest
 
 from conftest import wait_for
-from jobfleet import Dependency, DepKind, Fleet, JobSpec, JobState, Resources, parse_array
+from jobfleet import (
+    Dependency,
+    DepKind,
+    Fleet,
+    JobSpec,
+    JobState,
+    Resources,
+    load_config,
+    parse_array,
+)
 
 from .conftest import BackendUnderTest
 
@@ -210,6 +219,25 @@ def test_walltime_gives_timeout(fleet: Fleet, backend: BackendUnderTest, tmp_pat
     done = fleet.wait([job.id], timeout_s=WAIT_S)[0]
     assert done.state is S.TIMEOUT, done
     assert not after_sleep.exists()
+
+
+#: Holds about 64 MiB resident for a minute: more than the 16M asked for.
+HOG = "import time; b = bytearray(64 * 1024 * 1024); time.sleep(60)"
+
+
+def test_fakecondor_memory_hold_ends_out_of_memory(fakecondor_home: Path) -> None:
+    """HTCondor holds (code 34) a job over its request_memory rather than ending it;
+    jobfleet's periodic_remove ends it, and it reads out_of_memory: wait returns, and a
+    dependent does not wait for ever (its afterok can never be met)."""
+    with Fleet(load_config()) as fleet:
+        hog = fleet.submit(JobSpec([PY, "-c", HOG], resources=Resources.of(memory="16M")))
+        then = fleet.submit(JobSpec(["true"], dependencies=after(DepKind.AFTER_OK, hog.id)))
+        done = {r.id: r for r in fleet.wait([hog.id, then.id], timeout_s=WAIT_S)}
+    assert outcome(done[hog.id]) == (S.OUT_OF_MEMORY, None), done[hog.id]
+    reason = done[hog.id].reason or ""
+    assert reason.startswith("memory limit exceeded (Error from slot1_1@fakecondor: Job has")
+    assert "over cgroup memory limit of 16 megabytes" in reason
+    assert outcome(done[then.id]) == (S.CANCELLED, None), done[then.id]
 
 
 # -- 6. a second process ------------------------------------------------------------------

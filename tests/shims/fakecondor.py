@@ -9,9 +9,11 @@ test starts the fake's schedd (``fakecondor.py schedd``): it then runs each proc
 executable as HTCondor's vanilla universe does (in ``initialdir``, stdout and stderr to
 ``output``/``error``, the submitter's environment with ``getenv = true``), honours
 ``hold``, ``max_materialize`` (late materialization: only that many procs of a cluster
-exist at once), the ``periodic_remove`` jobfleet writes for the walltime (checked every
-tick, not every 60 s), ``condor_rm`` (SIGTERM to the job's process group, SIGKILL 2 s
-later), and writes the user event log (``log``).
+exist at once), the ``periodic_remove`` jobfleet writes for the walltime and for a job
+held for its memory (checked every tick, not every 60 s), ``request_memory`` (a job whose
+process group's RSS exceeds it is killed and held, HoldReasonCode 34 subcode 102, as the
+starter's OOM handling does: vanilla_proc.cpp), ``condor_rm`` (SIGTERM to the job's
+process group, SIGKILL 2 s later), and writes the user event log (``log``).
 
 Output follows docs/htcondor-notes.md and tests/backends/htcondor/fixtures: ``-json``
 prints nothing when no ad matches; a removed job leaves the queue for the history with
@@ -165,6 +167,8 @@ def submit(state: State, args: list[str], out: list[str], err: list[str]) -> int
             _env=dict(os.environ) if commands.get("getenv", "false").lower() == "true" else {},
             _periodic_remove=commands.get("periodic_remove"),
         )
+        if commands.get("request_memory", "").isdigit():
+            ad["RequestMemory"] = int(commands["request_memory"])
         if commands.get("hold", "false").lower() == "true":
             ad.update(JobStatus=5, HoldReason="submitted on hold at user's request")
             ad.update(HoldReasonCode=15, HoldReasonSubCode=0)
@@ -399,9 +403,14 @@ def _tick(state: State, running: dict[int, subprocess.Popen[bytes]]) -> None:
     now = time.time()
     for ad in list(state["queue"]):
         pid = ad.get("_pid")
+        if _memory_removed(ad, now):
+            _leave(state, ad)
+            continue
         if pid is None:
             continue
         done = _reap(running, pid)
+        if done is None and ad["JobStatus"] == 2 and _over_memory(ad, running):
+            continue
         if done is None:
             limit = ad.get("JobfleetWalltime")
             rule = ad.get("_periodic_remove") or ""
@@ -429,6 +438,63 @@ def _tick(state: State, running: dict[int, subprocess.Popen[bytes]]) -> None:
     for ad in state["queue"]:
         if ad["JobStatus"] == 1:
             _start(ad, running)
+
+
+def _rss_mib(pgid: int) -> int:
+    """The resident memory of a process group, in MiB (from /proc/N/stat)."""
+    pages = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid:  # fields after the command: state, ppid, pgrp, ...
+            pages += int(fields[21])  # rss
+    return pages * os.sysconf("SC_PAGE_SIZE") // (1024 * 1024)
+
+
+def _over_memory(ad: Ad, running: dict[int, subprocess.Popen[bytes]]) -> bool:
+    """Hold a job using more than its request_memory, killing it, as the starter does
+    (vanilla_proc.cpp outOfMemoryEvent: HoldReasonCode 34 JobOutOfResources, subcode
+    102 memory)."""
+    limit = ad.get("RequestMemory")
+    if not isinstance(limit, int):
+        return False
+    used = _rss_mib(ad["_pid"])
+    if used <= limit:
+        return False
+    why = (
+        f"Error from slot1_1@fakecondor: Job has gone over cgroup memory limit of {limit} "
+        f"megabytes. Last measured usage: {used} megabytes.  Consider resubmitting with a "
+        "higher request_memory."
+    )
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(ad["_pid"], signal.SIGKILL)
+    proc = running.pop(ad.pop("_pid"), None)
+    if proc is not None:
+        proc.wait()
+    ad.update(JobStatus=5, HoldReason=why, HoldReasonCode=34, HoldReasonSubCode=102)
+    ad.update(EnteredCurrentStatus=int(time.time()), ResidentSetSize=used * 1024)
+    ad["LastRemoteHost"] = ad.pop("RemoteHost", "slot1_1@fakecondor")
+    event(ad, 12, "Job was held.", [why, "Code 34 Subcode 102"])
+    return True
+
+
+def _memory_removed(ad: Ad, now: float) -> bool:
+    """jobfleet's periodic_remove for a job held for its memory; a removed job's hold
+    reason moves to LastHoldReason* (schedd.cpp fixReasonAttrs, JA_REMOVE_JOBS)."""
+    rule = ad.get("_periodic_remove") or ""
+    if not (ad["JobStatus"] == 5 and ad.get("HoldReasonCode") == 34):
+        return False
+    if ad.get("HoldReasonSubCode") == 104 or "HoldReasonCode == 34" not in rule:
+        return False
+    why = f"The job attribute PeriodicRemove expression '{rule}' evaluated to TRUE"
+    ad.update(JobStatus=3, RemoveReason=why, EnteredCurrentStatus=int(now))
+    for key in ("HoldReason", "HoldReasonCode", "HoldReasonSubCode"):
+        ad[f"Last{key}"] = ad.pop(key)
+    return True
 
 
 def _reap(running: dict[int, subprocess.Popen[bytes]], pid: int) -> tuple[int, int | None] | None:

@@ -181,6 +181,51 @@ def test_final_states_and_exit_codes_never_lie() -> None:
     assert "10" not in seen, "10.9 is proc 9 of a single job: not ours"
 
 
+#: The hold text of fixtures history-memory.json and eventlog-memory.log.
+OOM_HOLD = (
+    "Error from slot1_2@f490c38eb019: Job has gone over cgroup memory limit of 1024 "
+    "megabytes. Last measured usage: 1093 megabytes.  Consider resubmitting with a higher "
+    "request_memory."
+)
+
+
+def test_a_job_removed_while_held_for_its_memory_is_out_of_memory() -> None:
+    """jobfleet's periodic_remove ends a job held with HoldReasonCode 34; its history ad
+    keeps the hold as LastHoldReason*: out of memory, whichever clause the RemoveReason
+    quotes; a time-out by the same expression stays a time-out, a condor_rm a cancel,
+    and a disk hold (subcode 104) is no memory limit."""
+    ids = ("50", "51", "52", "53", "54")
+    seen = parse.parse_history(
+        result("history-memory.json", ("condor_history",)), ctx(*(target(i) for i in ids))
+    )
+    oom = (S.OUT_OF_MEMORY, None, f"memory limit exceeded ({OOM_HOLD})")
+    assert seen["50"][None] == oom
+    assert seen["51"][None] == oom
+    state, code, why = seen["52"][None]
+    assert (state, code) == (S.TIMEOUT, None)
+    assert (why or "").startswith("walltime limit exceeded (00:01:00): The job attribute")
+    assert seen["53"][None] == (S.CANCELLED, None, "via condor_rm (by user jovyan)")
+    assert seen["54"][None] == (S.CANCELLED, None, "via condor_rm (by user jovyan)")
+
+
+def test_a_job_held_for_its_memory_is_pending_until_removed() -> None:
+    """Until the periodic_remove runs (every PERIODIC_EXPR_INTERVAL), the hold reads
+    pending with HTCondor's words; other holds stay pending for good."""
+    held = {"ClusterId": 50, "ProcId": 0, "JobStatus": 5, "HoldReason": OOM_HOLD}
+    state, _, why = parse.map_ad(held | {"HoldReasonCode": 34}, in_queue=True)
+    assert state is S.PENDING and OOM_HOLD in (why or "") and "(HoldReasonCode 34)" in (why or "")
+    assert parse.map_ad(held | {"HoldReasonCode": 1}, in_queue=True)[0] is S.PENDING
+    for attr in ("HoldReasonSubCode", "LastHoldReason", "LastHoldReasonCode"):
+        assert attr in parse.ATTRIBUTES
+
+
+def test_event_log_memory_hold_then_periodic_remove_is_out_of_memory() -> None:
+    found = parse_event_log(fixture("eventlog-memory.log"))
+    assert found[("50", 0)] == (S.OUT_OF_MEMORY, None, f"memory limit exceeded ({OOM_HOLD})")
+    assert found[("52", 0)][0] is S.TIMEOUT
+    assert found[("53", 0)] == (S.PENDING, None, f"held: {OOM_HOLD} (HoldReasonCode 34)")
+
+
 def test_completed_without_exit_code_is_unknown_never_success() -> None:
     assert parse.map_ad({"JobStatus": 4}, in_queue=False)[0] is S.UNKNOWN
     assert (

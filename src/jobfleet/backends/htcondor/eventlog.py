@@ -8,7 +8,8 @@ An event is a header line ``NNN (cluster.proc.subproc) <date> <text>`` (the date
 (src/condor_utils/condor_event.cpp; fixtures ``eventlog-*.log``). The events read:
 000 submitted, 001 executing, 005 terminated (``(1) Normal termination (return value
 N)`` or ``(0) Abnormal termination (signal N)``), 009 aborted (removed; the reason on
-the next line), 012 held (reason, then ``Code N Subcode M``), 013 released.
+the next line), 012 held (reason, then ``Code N Subcode M``), 013 released. An abort
+by jobfleet's periodic_remove of a job held for its memory (code 34) is out of memory.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from __future__ import annotations
 import re
 
 from jobfleet.backends.command import Element
-from jobfleet.backends.htcondor.submitfile import WALLTIME_ATTR
-from jobfleet.states import JobState, walltime_exceeded
+from jobfleet.backends.htcondor.submitfile import WALLTIME_ATTR, memory_removed
+from jobfleet.states import MEMORY_EXCEEDED, JobState, walltime_exceeded
 
 __all__ = ["HEADER", "parse_event_log"]
 
@@ -53,6 +54,7 @@ def parse_event_log(text: str) -> dict[tuple[str, int], Element]:
     """(cluster, proc) -> its state as the event log tells it: the last event's, or the
     first end's (nothing after a job's end changes how it ended)."""
     found: dict[tuple[str, int], Element] = {}
+    holds: dict[tuple[str, int], tuple[int | None, int | None, str]] = {}
     for number, cluster, proc, head, body in _events(text):
         if cluster < 0:
             continue  # a placeholder event (-01.-01.-01)
@@ -69,13 +71,20 @@ def parse_event_log(text: str) -> dict[tuple[str, int], Element]:
         elif number == 9:
             # Newer HTCondor: "Job was aborted." + reason; older: "Job was aborted by the user."
             reason = body[0] if body else head.removeprefix("Job was aborted").strip(". ")
-            found[key] = _aborted(reason or "removed")
+            held, subcode, held_why = holds.get(key, (None, None, ""))
+            if memory_removed(reason, held, subcode):
+                found[key] = (JobState.OUT_OF_MEMORY, None, f"{MEMORY_EXCEEDED} ({held_why})")
+            else:
+                found[key] = _aborted(reason or "removed")
         elif number == 12:
-            code = next((m[1] for line in body if (m := _CODE.match(line))), None)
+            codes = next((m for line in body if (m := _CODE.match(line))), None)
+            code = codes[1] if codes else None
             why = next((line for line in body if not _CODE.match(line)), "no reason given")
+            holds[key] = (int(codes[1]), int(codes[2]), why) if codes else (None, None, why)
             suffix = f" (HoldReasonCode {code})" if code is not None else ""
             found[key] = (JobState.PENDING, None, f"held: {why}{suffix}")
         elif number == 13:
+            holds.pop(key, None)
             found[key] = (JobState.PENDING, None, "released")
     return found
 

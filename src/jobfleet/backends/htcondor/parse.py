@@ -18,10 +18,10 @@ from typing import Any
 
 from jobfleet.backends.base import PollTarget, QueueEntry
 from jobfleet.backends.command import Element, PollContext, Seen, command_failed
-from jobfleet.backends.htcondor.submitfile import WALLTIME_ATTR
+from jobfleet.backends.htcondor.submitfile import WALLTIME_ATTR, memory_removed
 from jobfleet.errors import CommandError
 from jobfleet.runner import CommandResult
-from jobfleet.states import JobState, walltime_exceeded
+from jobfleet.states import MEMORY_EXCEEDED, JobState, walltime_exceeded
 
 __all__ = [
     "AFTER_ATTR",
@@ -57,6 +57,10 @@ ATTRIBUTES = (
     "ExitSignal",
     "HoldReason",
     "HoldReasonCode",
+    "HoldReasonSubCode",
+    "LastHoldReason",
+    "LastHoldReasonCode",
+    "LastHoldReasonSubCode",
     "RemoveReason",
     "JobBatchName",
     "Owner",
@@ -165,9 +169,12 @@ def map_ad(ad: Mapping[str, Any], *, in_queue: bool) -> Element:
     """The state, exit code and reason of one job ad.
 
     Completed (4) is a success only with ``ExitCode == 0`` and not ``ExitBySignal``;
-    removed (3) is a time-out when the periodic_remove jobfleet set for the walltime
-    fired (its RemoveReason quotes the expression), else cancelled. A removed job still
-    in the queue is being stopped: running until it leaves.
+    removed (3) is out of memory when the periodic_remove jobfleet set fired on a job
+    held for its memory (HoldReasonCode 34, kept as LastHoldReasonCode once removed), a
+    time-out when it fired otherwise (its RemoveReason quotes the walltime expression),
+    else cancelled. A removed job still in the queue is being stopped: running until it
+    leaves. A held job (5) is pending, one held for its memory too until that
+    periodic_remove ends it (the schedd evaluates it every PERIODIC_EXPR_INTERVAL).
     """
     status = _int(ad.get("JobStatus"))
     if status == 4:
@@ -183,6 +190,12 @@ def map_ad(ad: Mapping[str, Any], *, in_queue: bool) -> Element:
         if in_queue:
             return JobState.RUNNING, None, "being removed"
         reason = str(ad.get("RemoveReason") or "removed")
+        last = "LastHoldReasonCode" in ad
+        code = ad.get("LastHoldReasonCode" if last else "HoldReasonCode")
+        subcode = ad.get("LastHoldReasonSubCode" if last else "HoldReasonSubCode")
+        if memory_removed(reason, code, subcode):
+            why = ad.get("LastHoldReason" if last else "HoldReason") or "HoldReasonCode 34"
+            return JobState.OUT_OF_MEMORY, None, f"{MEMORY_EXCEEDED} ({why})"
         if "PeriodicRemove" in reason and WALLTIME_ATTR in reason:
             limit = _int(ad.get(WALLTIME_ATTR))
             return JobState.TIMEOUT, None, f"{walltime_exceeded(limit)}: {reason}"

@@ -43,6 +43,25 @@ DIRECTIVE = "#CONDOR"
 #: The job attribute holding the walltime, named by the periodic_remove that enforces
 #: it (its RemoveReason quotes the expression: how a time-out is told from a condor_rm).
 WALLTIME_ATTR = "JobfleetWalltime"
+#: The periodic_remove clause that ends a job HTCondor held for exceeding its memory
+#: (HoldReasonCode 34 JobOutOfResources; sub code 102 memory, 0 before sub codes; 104 is
+#: disk, which stays held). HTCondor holds such a job rather than ending it; removed, its
+#: history ad keeps the hold as LastHoldReasonCode/LastHoldReason (schedd.cpp
+#: fixReasonAttrs, JA_REMOVE_JOBS), which is how parse tells it from a time-out.
+MEMORY_REMOVE = "(JobStatus == 5 && HoldReasonCode == 34 && HoldReasonSubCode =!= 104)"
+
+
+def memory_removed(reason: str, code: object, subcode: object) -> bool:
+    """Whether a job removed with ``reason`` was ended by :data:`MEMORY_REMOVE`: the
+    PeriodicRemove that quotes it, while held with code 34 and no disk sub code."""
+    return (
+        "PeriodicRemove" in reason
+        and "HoldReasonCode == 34" in reason
+        and code == 34
+        and subcode != 104
+    )
+
+
 #: How late a deferred job may still start (HTCondor holds one that misses its
 #: deferral_time by more): ten years, i.e. "not before", never "exactly at".
 _DEFERRAL_WINDOW_S = 10 * 365 * 86400
@@ -86,7 +105,8 @@ class HTCondorSettings(CommandSettings):
 #: How each key of ``resources:`` reaches HTCondor (read by docs and ``jobfleet options``).
 MAPPING: dict[str, str] = {
     "cores": "request_cpus = tasks x cores",
-    "memory": "request_memory (MiB, rounded up)",
+    "memory": "request_memory (MiB, rounded up); periodic_remove ends a job held for "
+    "exceeding it (HoldReasonCode 34)",
     "walltime": f"+{WALLTIME_ATTR} and periodic_remove (checked every PERIODIC_EXPR_INTERVAL)",
     "gpus": "request_gpus",
     "nodes": "1 only: a vanilla-universe job is one slot (error on more)",
@@ -155,9 +175,11 @@ def _requests(res: Resources) -> list[str]:
     if res.walltime_s is not None:
         out += [
             f"+{WALLTIME_ATTR} = {res.walltime_s}",
-            "periodic_remove = (JobStatus == 2) && "
-            f"(time() - JobCurrentStartDate > {WALLTIME_ATTR})",
+            "periodic_remove = ((JobStatus == 2) && "
+            f"(time() - JobCurrentStartDate > {WALLTIME_ATTR})) || {MEMORY_REMOVE}",
         ]
+    else:
+        out.append(f"periodic_remove = {MEMORY_REMOVE}")
     return out
 
 
