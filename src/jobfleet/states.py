@@ -35,6 +35,7 @@ __all__ = [
     "JobState",
     "aggregate",
     "cancelled_by",
+    "never_met",
     "walltime_exceeded",
 ]
 
@@ -122,6 +123,18 @@ def cancelled_by(who: str) -> str:
     'cancelled by root'
     """
     return CANCELLED_BY + who
+
+
+def never_met(why: str) -> str:
+    """The reason of a job cancelled because a dependency of it can never be met:
+    ``why`` (which dependency, and why) after ``cancelled:``, on every backend.
+
+    >>> never_met("after_ok dependency on job 7 can never be met")
+    'cancelled: after_ok dependency on job 7 can never be met'
+    >>> never_met("cancelled: a dependency can never be met")
+    'cancelled: a dependency can never be met'
+    """
+    return why if why.startswith("cancelled") else f"cancelled: {why}"
 
 
 def walltime_exceeded(limit_s: float | None) -> str:

@@ -26,7 +26,7 @@ def test_a_script_that_found_a_dependency_never_met_is_cancelled(tmp_path: Path)
     status = SlurmBackend(runner).poll([PollTarget("5", "12", str(tmp_path), 0.0)])["12"]
     assert status.state is JobState.CANCELLED
     assert status.exit_code is None
-    assert status.reason == "after_ok dependency on job 4 can never be met"
+    assert status.reason == "cancelled: after_ok dependency on job 4 can never be met"
 
 
 def test_a_command_that_exits_196_by_itself_still_failed(tmp_path: Path) -> None:

@@ -167,7 +167,9 @@ def test_dependency_kind(fleet: Fleet, tmp_path: Path, kind: DepKind) -> None:
             assert ran
         else:
             assert outcome(dependent) == (S.CANCELLED, None), dependent
-            assert "never be met" in (dependent.reason or ""), dependent.reason
+            # The same words on every backend (docs/states.md).
+            reason = dependent.reason or ""
+            assert reason.startswith("cancelled: ") and "can never be met" in reason, reason
             assert not ran, f"the dependent of the {upstream} ran its command"
 
 
@@ -184,6 +186,10 @@ def test_cancel_running_job(fleet: Fleet, tmp_path: Path) -> None:
     done = fleet.wait([job.id], timeout_s=WAIT_S)[0]
     assert done.state is S.CANCELLED
     assert not after_sleep.exists()
+    # docs/states.md: "cancelled by <user>", or "cancelled (...)" saying who cannot be told;
+    # the exit code is the signal's (or null), never a success's 0.
+    assert re.match(r"cancelled( by \S+|\b)", done.reason or ""), done.reason
+    assert done.exit_code != 0, done
 
 
 def test_cancel_one_array_element(fleet: Fleet) -> None:
@@ -219,6 +225,8 @@ def test_walltime_gives_timeout(fleet: Fleet, backend: BackendUnderTest, tmp_pat
     done = fleet.wait([job.id], timeout_s=WAIT_S)[0]
     assert done.state is S.TIMEOUT, done
     assert not after_sleep.exists()
+    assert (done.reason or "").startswith("walltime limit exceeded"), done.reason
+    assert done.exit_code != 0, done
 
 
 #: Holds about 64 MiB resident for a minute: more than the 16M asked for.

@@ -115,7 +115,10 @@ def test_dependencies_mean_what_they_say(fleet: Fleet, tmp_path: Path) -> None:
     assert done[then.id].state is JobState.COMPLETED
     assert done[failing.id].state is JobState.FAILED
     assert done[blocked.id].state is JobState.CANCELLED
-    assert done[blocked.id].reason == f"after_ok dependency on job {failing.id} can never be met"
+    assert (
+        done[blocked.id].reason
+        == f"cancelled: after_ok dependency on job {failing.id} can never be met"
+    )
     assert not never.exists(), "the dependent's command must never run"
     assert done[rescue.id].state is JobState.COMPLETED
     assert done[anyway.id].state is JobState.COMPLETED

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from jobfleet.backends.base import PollTarget
 from jobfleet.jobdir import exit_code_path, read_exit_code, read_never_met, read_setup_failed
 from jobfleet.script import EXIT_DEPENDENCY_NEVER_MET, EXIT_SETUP_FAILED
-from jobfleet.states import JobState
+from jobfleet.states import JobState, never_met
 
 __all__ = ["RECORDED", "from_exit_files", "mark_explained", "recorded_exit_codes"]
 
@@ -52,7 +52,7 @@ def mark_explained(target: PollTarget, elements: dict[int | None, _Element]) -> 
         if state.is_terminal and code == _NEVER:
             reason = read_never_met(target.job_dir, index)
             if reason is not None:  # else a command that exited 196 by itself
-                elements[index] = (JobState.CANCELLED, None, reason)
+                elements[index] = (JobState.CANCELLED, None, never_met(reason))
         elif state.is_terminal and code == EXIT_SETUP_FAILED:
             reason = read_setup_failed(target.job_dir, index)
             if reason is not None:

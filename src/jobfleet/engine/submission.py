@@ -29,7 +29,7 @@ from jobfleet.registry import SUBMITTING, NewJob, Registry, StatusUpdate
 from jobfleet.script import Requirement, render_script
 from jobfleet.shellsyntax import check_syntax
 from jobfleet.spec import DepKind, JobSpec, spec_from_dict
-from jobfleet.states import JobRecord, JobState
+from jobfleet.states import JobRecord, JobState, never_met
 
 __all__ = [
     "MAYBE_SUBMITTED",
@@ -181,8 +181,10 @@ class Submission:
                     return Deps(
                         (),
                         {},
-                        f"{dep.kind.value} dependency on job {record.id} can never be met "
-                        f"(it ended {record.state.value})",
+                        never_met(
+                            f"{dep.kind.value} dependency on job {record.id} can never be met "
+                            f"(it ended {record.state.value})"
+                        ),
                     )
             if native:
                 resolved.append((dep.kind, tuple(native)))

@@ -1062,7 +1062,7 @@ def test_poll_never_met_dependency_is_cancelled(tmp_path: Path) -> None:
     result = states_only(polled)  # usage: test_usage_* below
     assert kinds(runner) == ["qstat", "qacct"]
     assert runner.calls[1] == ("qacct", "-j", "jf8db998-*")
-    assert result["43"] == NativeStatus(JobState.CANCELLED, None, reason)
+    assert result["43"] == NativeStatus(JobState.CANCELLED, None, "cancelled: " + reason)
     assert result["46"] == NativeStatus(JobState.FAILED, EXIT_DEPENDENCY_NEVER_MET)
     assert result["42"] == NativeStatus(JobState.FAILED, 3)
 

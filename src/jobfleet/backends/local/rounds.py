@@ -39,7 +39,7 @@ from jobfleet.jobdir import (
 )
 from jobfleet.owner import user_name
 from jobfleet.script import EXIT_ALREADY_STARTED, EXIT_SETUP_FAILED, LOCAL
-from jobfleet.states import cancelled_by, walltime_exceeded
+from jobfleet.states import cancelled_by, never_met, walltime_exceeded
 
 __all__ = ["Key", "Outcome", "Rounds"]
 
@@ -398,7 +398,7 @@ class Rounds:
             for key, task in list(self._pending_with_deps()):
                 verdict = self.verdicts.verdict(task)
                 if verdict not in (READY, WAIT):
-                    self._finish(key, "cancelled", None, verdict)
+                    self._finish(key, "cancelled", None, never_met(verdict))
                     changed = True
 
     def _pending_with_deps(self) -> Iterator[tuple[Key, TaskRow]]:
