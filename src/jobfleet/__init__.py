@@ -10,6 +10,18 @@ from jobfleet.states import TERMINAL, ElementRecord, JobRecord, JobState, aggreg
 
 __version__ = "0.1.0"
 
+#: Imported when first used: ``import jobfleet`` stays quick for the command line.
+_FUTURES = ("Executor", "JobFailedError", "JobFuture", "RemoteError")
+
+
+def __getattr__(name: str) -> object:
+    if name in _FUTURES:
+        from jobfleet import futures
+
+        return getattr(futures, name)
+    raise AttributeError(f"module 'jobfleet' has no attribute {name!r}")
+
+
 __all__ = [
     "TERMINAL",
     "ArraySpec",
@@ -18,12 +30,16 @@ __all__ = [
     "Dependency",
     "ElementRecord",
     "Environment",
+    "Executor",
     "Fleet",
+    "JobFailedError",
+    "JobFuture",
     "JobRecord",
     "JobSpec",
     "JobState",
     "JobfleetError",
     "Monitor",
+    "RemoteError",
     "Resources",
     "__version__",
     "aggregate",
