@@ -1,13 +1,10 @@
 #!/usr/bin/env python3
 """Fake LSF programs for end-to-end tests of the LSF backend without a cluster.
 
-``bsub``, ``bjobs``, ``bhist`` and ``bkill`` in ``bin/`` run this file as
+``bsub``, ``bjobs``, ``bhist`` and ``bkill`` in ``lsfbin/`` run this file as
 ``$FAKELSF_PYTHON fakelsf.py PROGRAM ARG...``; the queue is one JSON file locked with
 :func:`fcntl.flock`. Jobs run only while a test runs the fake's ``lsfd``
-(``fakelsf.py lsfd``): then each job's command runs in its own session, with
-``LSB_JOBID``, ``LSB_JOBINDEX``, ``LSB_JOBNAME`` and ``LSB_DJOB_NUMPROC``, its output
-in ``-o`` (``%J``, ``%I``), after its ``-w`` dependencies, within its array's ``%N``
-and its ``-W`` run limit.
+(``fakelsf.py lsfd``, in :mod:`fakelsf_lsfd`).
 
 What it answers follows docs/lsf-notes.md and tests/backends/lsf/fixtures: ``Job <N>
 is submitted to default queue <normal>.``; ``bjobs -o ... -json`` with ``/`` written
@@ -18,9 +15,7 @@ and ``bhist -l`` still tells how they ended, in 80-column lines wrapped at colum
 It refuses what bsub refuses: an unknown option, a malformed ``-w`` expression, a
 dependency on an unknown job, an array larger than 1000 or with an index above it
 (``MAX_JOB_ARRAY_SIZE``), an array specification over 255 characters.
-
-A run limit or a bkill sends SIGINT and SIGTERM, then SIGKILL after
-:data:`TERMINATE_INTERVAL_S` (LSF's JOB_TERMINATE_INTERVAL, 10 s, shortened).
+bkill records who killed a job (its caller, ``$USER``), as bhist -l shows it.
 """
 
 from __future__ import annotations
@@ -30,8 +25,6 @@ import fcntl
 import json
 import os
 import re
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -41,55 +34,16 @@ from typing import Any
 Job = dict[str, Any]
 State = dict[str, Any]
 
-TERMINATE_INTERVAL_S = 2.0
 MAX_JOB_ARRAY_SIZE = 1000
 NOT_SUBMITTED = "Job not submitted."
-_WITH_VALUE = {
-    "-J",
-    "-o",
-    "-e",
-    "-w",
-    "-n",
-    "-R",
-    "-M",
-    "-W",
-    "-q",
-    "-P",
-    "-gpu",
-    "-U",
-    "-u",
-    "-sp",
-    "-b",
-    "-env",
-    "-app",
-    "-sla",
-    "-G",
-    "-cwd",
-    "-g",
-    "-m",
-    "-c",
-    "-v",
-    "-t",
-}
+#: bsub's options with a value, and without.
+_WITH_VALUE = {"-J", "-o", "-e", "-w", "-n", "-R", "-M", "-W", "-q", "-P", "-gpu", "-U", "-u"}
+_WITH_VALUE |= {"-sp", "-b", "-env", "-app", "-sla", "-G", "-cwd", "-g", "-m", "-c", "-v", "-t"}
 _FLAGS = {"-ti", "-x", "-B", "-N", "-r", "-rn", "-K", "-I"}
-_FIELDS = {
-    "jobid",
-    "jobindex",
-    "stat",
-    "exit_code",
-    "exit_reason",
-    "pend_reason",
-    "job_name",
-    "max_mem",
-    "cpu_used",
-    "exec_host",
-    "submit_time",
-    "start_time",
-    "finish_time",
-    "run_time",
-    "user",
-    "queue",
-}
+#: The bjobs -o fields the fake knows.
+_FIELDS = {"jobid", "jobindex", "stat", "exit_code", "exit_reason", "pend_reason", "job_name"}
+_FIELDS |= {"max_mem", "cpu_used", "exec_host", "submit_time", "start_time", "finish_time"}
+_FIELDS |= {"run_time", "user", "queue", "runtimelimit"}
 _COND_ANY = re.compile(r"(done|exit|ended|started)\(\s*([0-9]+)\s*\)")
 _ENDED = ("DONE", "EXIT")
 
@@ -116,6 +70,11 @@ class FakeLsf:
     def jobs(self) -> dict[str, Job]:
         with self.locked() as state:
             return dict(state["jobs"])
+
+
+def _user() -> str:
+    """Who runs the fake's programs (bsub's owner, bkill's caller)."""
+    return os.environ.get("USER", "user")
 
 
 def _key(job_id: str, index: int) -> str:
@@ -226,6 +185,7 @@ def bsub(state: State, args: Sequence[str], out: list[str], err: list[str]) -> i
             "limit_s": limit_s,
             "slots": int(options.get("-n", ["1"])[-1]),
             "queue": queue,
+            "user": _user(),
             "stat": "PEND",
             "exit_code": "",
             "exit_reason": "",
@@ -270,8 +230,10 @@ def _value(field: str, job: Job) -> str:
         "run_time": f"{int((job['end'] or time.time()) - job['start'])} second(s)"
         if ran
         else "0 second(s)",
-        "user": os.environ.get("USER", "user"),
+        "user": job.get("user") or _user(),
         "queue": job["queue"],
+        # minutes with one decimal, as without -hms (argonne-lcf/balsam: "1440.0")
+        "runtimelimit": f"{job['limit_s'] / 60:.1f}" if job["limit_s"] else "",
     }[field]
 
 
@@ -407,6 +369,8 @@ def bhist(state: State, args: Sequence[str], out: list[str], err: list[str]) -> 
             f"{_stamp(job['submit'])}: Submitted from host <fakehost>, "
             f"to Queue <{job['queue']}>, CWD <{job['cwd']}>;"
         )
+        if job["limit_s"]:  # openlava cmd.prt.c prtResourceLimit: 25 columns a limit
+            out += ["", " RUNLIMIT".ljust(25), f" {job['limit_s'] / 60:.1f} min".ljust(25)]
         if job["start"] is not None:
             out += _wrapped(
                 f"{_stamp(job['start'])}: Dispatched to <fakehost>, Effective RES_REQ "
@@ -417,7 +381,12 @@ def bhist(state: State, args: Sequence[str], out: list[str], err: list[str]) -> 
                 f"{_stamp(job['end'])}: Done successfully. The CPU time used is 0.0 seconds;"
             )
         elif job["stat"] == "EXIT":
-            if job["start"] is not None and job["exit_code"]:
+            if job.get("killed_by"):  # openlava bhist.c, EVENT_JOB_SIGNAL
+                out += _wrapped(
+                    f"{_stamp(job['killed_at'])}: Signal <KILL> requested by user or "
+                    f"administrator <{job['killed_by']}>;"
+                )
+            if job["start"] is not None and job["exit_code"] not in ("", "0"):
                 out += _wrapped(
                     f"{_stamp(job['end'])}: Exited with exit code {job['exit_code']}. "
                     "The CPU time used is 0.0 seconds;"
@@ -465,13 +434,16 @@ def bkill(state: State, args: Sequence[str], out: list[str], err: list[str]) -> 
             elif sig is not None:
                 job["signals"].append(sig)
                 out.append(f"Job <{key}> is being signaled")
-            elif job["stat"] == "PEND":
-                job.update(
-                    stat="EXIT", exit_reason="TERM_OWNER: job killed by owner", end=time.time()
-                )
-                out.append(f"Job <{key}> is being terminated")
             else:
-                job.update(kill=True, exit_reason="TERM_OWNER: job killed by owner")
+                owner = job.get("user") in (None, _user())
+                why = "TERM_OWNER: job killed by owner"
+                if not owner:
+                    why = "TERM_ADMIN: job killed by root or LSF administrator"
+                job.update(exit_reason=why, killed_by=_user(), killed_at=time.time())
+                if job["stat"] == "PEND":
+                    job.update(stat="EXIT", end=time.time())
+                else:
+                    job.update(kill=True)
                 out.append(f"Job <{key}> is being terminated")
     return rc
 
@@ -479,140 +451,16 @@ def bkill(state: State, args: Sequence[str], out: list[str], err: list[str]) -> 
 PROGRAMS = {"bsub": bsub, "bjobs": bjobs, "bhist": bhist, "bkill": bkill}
 
 
-# -- lsfd: runs the jobs ---------------------------------------------------------------------
-
-
-class _Running:
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
-        self.proc = proc
-        self.started = time.monotonic()
-        self.signals_sent = 0
-        self.term_at: float | None = None
-
-    def signal(self, signum: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signum)
-
-
-def _verdict(jobs: dict[str, Job], text: str) -> str:
-    """``met``, ``wait`` or ``never`` for an expression of conditions joined by ``&&``
-    (the fake treats ``||`` as ``&&``: jobfleet writes only ``&&``)."""
-    verdict = "met"
-    for kind, job_id in _COND_ANY.findall(text):
-        stats = [j["stat"] for j in _elements(jobs, job_id)]
-        if kind == "started":
-            verdict = verdict if all(s != "PEND" for s in stats) else "wait"
-            continue
-        if not all(s in _ENDED for s in stats):
-            verdict = "wait"
-            continue
-        want = {"done": "DONE", "exit": "EXIT"}.get(kind)
-        if want is not None and not all(s == want for s in stats):
-            return "never"
-    return verdict
-
-
-def _start(job: Job) -> _Running:
-    index = str(job["index"])
-    env = {
-        **os.environ,
-        "LSB_JOBID": job["id"],
-        "LSB_JOBINDEX": index,
-        "LSB_JOBNAME": _value("job_name", job),
-        "LSB_DJOB_NUMPROC": str(job["slots"]),
-    }
-    output = job["output"].replace("%J", job["id"]).replace("%I", index) or os.devnull
-    with open(Path(job["cwd"]) / output, "ab") as out:
-        proc = subprocess.Popen(
-            job["command"],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=job["cwd"],
-            env=env,
-            start_new_session=True,
-        )
-    return _Running(proc)
-
-
-def _step(jobs: dict[str, Job], running: dict[str, _Running], slots: int) -> None:
-    now = time.monotonic()
-    for key, run in list(running.items()):
-        job = jobs[key]
-        for name in job["signals"][run.signals_sent :]:
-            run.signal(signal.Signals[f"SIG{name.upper().removeprefix('SIG')}"])
-        run.signals_sent = len(job["signals"])
-        if job["limit_s"] is not None and now - run.started > job["limit_s"] and not job["kill"]:
-            job.update(
-                kill=True, exit_reason="TERM_RUNLIMIT: job killed after reaching LSF run time limit"
-            )
-        if job["kill"] and run.term_at is None:
-            run.term_at = now
-            run.signal(signal.SIGINT)
-            run.signal(signal.SIGTERM)
-        if run.term_at is not None and now - run.term_at > TERMINATE_INTERVAL_S:
-            run.signal(signal.SIGKILL)
-        rc = run.proc.poll()
-        if rc is None:
-            continue
-        del running[key]
-        code = rc if rc >= 0 else 128 - rc
-        if code == 0 and not job["kill"]:
-            job.update(stat="DONE", exit_code="", end=time.time())
-        else:
-            job.update(stat="EXIT", exit_code=str(code), end=time.time())
-    busy = [j for j in jobs.values() if j["stat"] == "RUN"]
-    for key, job in sorted(jobs.items(), key=lambda kv: (int(kv[1]["id"]), kv[1]["index"])):
-        if job["stat"] != "PEND":
-            continue
-        verdict = _verdict(jobs, job["dependency"]) if job["dependency"] else "met"
-        if verdict == "never":
-            if job["ti"]:
-                job.update(
-                    stat="EXIT",
-                    exit_reason="TERM_ORPHAN_SYSTEM: orphan job terminated",
-                    end=time.time(),
-                )
-            else:
-                job["pend_reason"] = "Dependency condition invalid or never satisfied"
-            continue
-        if verdict == "wait":
-            job["pend_reason"] = "Job dependency condition not satisfied"
-            continue
-        if job["limit"] and sum(j["id"] == job["id"] for j in busy) >= job["limit"]:
-            job["pend_reason"] = "The job array has reached its job slot limit"
-            continue
-        if sum(j["slots"] for j in busy) + job["slots"] > slots:
-            job["pend_reason"] = "Job slot limit reached"
-            continue
-        running[key] = _start(job)
-        job.update(stat="RUN", start=time.time(), pend_reason="")
-        busy.append(job)
-
-
-def lsfd(fake: FakeLsf, slots: int = 8, tick_s: float = 0.05) -> int:
-    """Run the fake cluster's jobs until SIGTERM, then kill those still running."""
-    stop = False
-
-    def on_term(signum: int, frame: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, on_term)
-    running: dict[str, _Running] = {}
-    while not stop:
-        with fake.locked() as state:
-            _step(state["jobs"], running, slots)
-        time.sleep(tick_s)
-    for run in running.values():
-        run.signal(signal.SIGKILL)
-    return 0
-
-
 def main(argv: Sequence[str]) -> int:
     program, args = Path(argv[0]).name, list(argv[1:])
     fake = FakeLsf(os.environ["FAKELSF_STATE"])
     if program == "lsfd":
+        # The daemon is a sibling module that imports this one by name: this file,
+        # run as a script, is that module (and its directory on sys.path: python -I).
+        sys.modules.setdefault("fakelsf", sys.modules[__name__])
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from fakelsf_lsfd import lsfd
+
         return lsfd(fake)
     out: list[str] = []
     err: list[str] = []

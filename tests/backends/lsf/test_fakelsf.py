@@ -16,12 +16,15 @@ from pathlib import Path
 import pytest
 
 from jobfleet.backends.base import PollTarget, SubmitRequest
+from jobfleet.backends.command import PollContext
 from jobfleet.backends.formats import read_saved
+from jobfleet.backends.lsf import parse
 from jobfleet.backends.lsf.backend import LsfBackend
 from jobfleet.backends.lsf.directives import LsfSettings
 from jobfleet.backends.lsf.formats import detect, formats
 from jobfleet.backends.lsf.parse import QUEUE_FIELDS
 from jobfleet.errors import SubmitError
+from jobfleet.runner import CommandResult
 from jobfleet.spec import JobSpec, parse_array
 from jobfleet.states import JobState
 from shims.fakelsf import FakeLsf
@@ -149,3 +152,66 @@ def test_detect_finds_the_fake_and_its_version(fake: FakeLsf) -> None:
     assert found is not None and found.backend == "lsf" and found.answered
     assert found.version == "10.1.0.13"
     assert found.command.endswith("lsfbin/bsub")
+
+
+@pytest.fixture
+def lsfd(fake: FakeLsf, tmp_path: Path) -> Iterator[FakeLsf]:
+    """The fake's lsfd running the jobs (started as the contract suite starts it)."""
+    daemon = subprocess.Popen(
+        [sys.executable, str(BIN.parent / "fakelsf.py"), "lsfd"], stderr=subprocess.PIPE
+    )
+    yield fake
+    daemon.terminate()
+    _, err = daemon.communicate(timeout=30)
+    assert daemon.returncode == 0, err
+
+
+def wait_until(fake: FakeLsf, key: str, stat: str) -> dict[str, object]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        job = fake.jobs().get(key, {})
+        if job.get("stat") == stat:
+            return dict(job)
+        time.sleep(0.05)
+    raise AssertionError(f"{key} never reached {stat}: {fake.jobs().get(key)}")
+
+
+def test_bkill_is_recorded_with_its_user_as_bhist_shows_it(
+    lsfd: FakeLsf, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("USER", "alice")
+    run("bsub", "-J", "waits", "-w", "done(4242)", "/bin/true")  # refused: no such job
+    run("bsub", "-J", "sleeps", "/bin/sleep", "300")
+    run("bsub", "-J", "after", "-w", "done(1001)", "/bin/true")
+    wait_until(lsfd, "1001", "RUN")
+    assert "is being terminated" in run("bkill", "1002").stdout  # pending: ends at once
+    assert "is being terminated" in run("bkill", "1001").stdout
+    killed = wait_until(lsfd, "1001", "EXIT")
+    assert killed["exit_code"] in ("130", "143")  # SIGINT, then SIGTERM
+    history = "\n".join(parse.unwrap(run("bhist", "-l", "1001", "1002").stdout))
+    assert history.count("Signal <KILL> requested by user or administrator <alice>;") == 2
+    assert "TERM_OWNER: job killed by owner" in history
+    seen = parse.parse_history(
+        CommandResult(("bhist",), 0, history, ""),
+        PollContext({i: PollTarget("", i, "", 0.0) for i in ("1001", "1002")}, ["1001", "1002"]),
+    )
+    assert seen["1001"][None] == (
+        JobState.CANCELLED,
+        int(str(killed["exit_code"])),
+        "cancelled by alice",
+    )
+    assert seen["1002"][None] == (JobState.CANCELLED, None, "cancelled by alice")
+
+
+def test_the_run_limit_sends_sigusr2_and_shows_the_limit(lsfd: FakeLsf) -> None:
+    run("bsub", "-J", "slow", "-W", "1", "/bin/sleep", "300")
+    with lsfd.locked() as state:  # a minute is long for a test: shorten what lsfd enforces
+        state["jobs"]["1001"]["limit_s"] = 0.5
+    ended = wait_until(lsfd, "1001", "EXIT")
+    assert ended["exit_code"] == "140"  # 128 + SIGUSR2, as recorded TERM_RUNLIMIT ends show
+    fields = " ".join(QUEUE_FIELDS)
+    answer = run("bjobs", "-a", "-json", "-o", fields, "1001")
+    (record,) = json.loads(answer.stdout)["RECORDS"]
+    assert record["RUNTIMELIMIT"] == "0.0" and record["EXIT_REASON"].startswith("TERM_RUNLIMIT")
+    history = [line.strip() for line in run("bhist", "-l", "1001").stdout.splitlines()]
+    assert history[history.index("RUNLIMIT") + 1] == "0.0 min"  # prtLimit's "%-.1f min"

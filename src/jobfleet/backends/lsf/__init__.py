@@ -1,8 +1,8 @@
 """The LSF backend: its catalog entry, settings and script dialect.
 
 Light on purpose: the catalog imports this for every configuration; the backend
-itself (:mod:`.backend`), its parsers (:mod:`.parse`, :mod:`.usage`) and formats
-(:mod:`.formats`) load when they are used.
+itself (:mod:`.backend`), its parsers (:mod:`.parse`, :mod:`.endings`, :mod:`.usage`)
+and formats (:mod:`.formats`) load when they are used.
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ __getattr__ = lazy_names(
     {
         "LsfBackend": "backend",
         "STATE_MAP": "parse",
-        "TERM_MAP": "parse",
+        "TERM_MAP": "endings",
         "element_of": "parse",
-        "map_exit": "parse",
+        "map_exit": "endings",
     },
 )

@@ -14,9 +14,17 @@ from collections.abc import Iterator, Sequence
 
 from jobfleet.backends.base import QueueEntry
 from jobfleet.backends.command import Element, PollContext, Seen, command_failed
+from jobfleet.backends.lsf.endings import (
+    NOTHING,
+    TERM_MAP,
+    Known,
+    history_known,
+    map_exit,
+    parse_limit,
+)
 from jobfleet.errors import CommandError
 from jobfleet.runner import CommandResult
-from jobfleet.states import MEMORY_EXCEEDED, WALLTIME_EXCEEDED, JobState
+from jobfleet.states import JobState
 
 __all__ = [
     "LIST_FIELDS",
@@ -57,6 +65,8 @@ QUEUE_FIELDS = [
     "start_time",
     "finish_time",
     "run_time",
+    "user",
+    "runtimelimit",
 ]
 
 # bjobs' job states (bjobs(1), "Description" of the states; LSF 10.1), to jobfleet's.
@@ -77,25 +87,6 @@ STATE_MAP: dict[str, JobState | None] = {
     "UNKWN": JobState.UNKNOWN,  # mbatchd lost contact with the job's host
     "ZOMBI": JobState.UNKNOWN,  # killed while its host was unreachable: the end is not known
 }
-
-# Termination reasons (IBM LSF 10.1, "Termination reasons displayed by bacct, bhist,
-# and bjobs"), as EXIT_REASON, bhist -l and bacct -l write them. Others: failed.
-TERM_MAP: dict[str, JobState] = {
-    "TERM_RUNLIMIT": JobState.TIMEOUT,  # reached its run time limit (-W)
-    "TERM_DEADLINE": JobState.TIMEOUT,  # its deadline (-t) passed
-    "TERM_CPULIMIT": JobState.TIMEOUT,  # reached its CPU time limit (-c)
-    "TERM_MEMLIMIT": JobState.OUT_OF_MEMORY,  # reached its memory limit (-M)
-    "TERM_SWAP": JobState.OUT_OF_MEMORY,  # reached its swap limit (-v)
-    "TERM_OWNER": JobState.CANCELLED,  # bkill by its owner
-    "TERM_ADMIN": JobState.CANCELLED,  # bkill by root or an LSF administrator
-    "TERM_FORCE_OWNER": JobState.CANCELLED,  # bkill -r by its owner
-    "TERM_FORCE_ADMIN": JobState.CANCELLED,  # bkill -r by an administrator
-    "TERM_BUCKET_KILL": JobState.CANCELLED,  # bkill -b
-    "TERM_ORPHAN_SYSTEM": JobState.CANCELLED,  # a dependency never met (bsub -ti)
-    "TERM_REQUEUE_OWNER": JobState.PENDING,  # killed and requeued: it runs again
-    "TERM_REQUEUE_ADMIN": JobState.PENDING,
-}
-_TERM_RE = re.compile(r"\b(TERM_[A-Z_]+)\b")
 
 #: bsub's refusals for now: the batch daemon busy or unreachable, a threshold of pending
 #: jobs (bsub itself waits and retries then, "Retrying in 60 seconds...").
@@ -123,23 +114,6 @@ def parse_version(text: str) -> str | None:
     """The version in ``lsid`` or ``bsub -V`` (``IBM Spectrum LSF Standard 10.1.0.13, ...``)."""
     match = re.search(r"LSF[A-Za-z ]*?\s([0-9]+(?:\.[0-9]+)+)", text)
     return match[1] if match else None
-
-
-def map_exit(code_text: str, reason: str) -> Element:
-    """The outcome of an EXIT job from its exit code (``""`` or ``-``: not known) and
-    its termination reason (``TERM_RUNLIMIT: job killed after ...``, or empty)."""
-    code = int(code_text) if code_text.strip().isdigit() else None
-    found = _TERM_RE.search(reason)
-    term = found[1] if found else None
-    state = TERM_MAP.get(term, JobState.FAILED) if term else JobState.FAILED
-    why = reason.strip().rstrip(";.") or None
-    if term == "TERM_ORPHAN_SYSTEM":
-        why = f"a dependency can never be met ({why})"
-    elif state is JobState.TIMEOUT:
-        why = f"{WALLTIME_EXCEEDED} ({why})"
-    elif state is JobState.OUT_OF_MEMORY:
-        why = f"{MEMORY_EXCEEDED} ({why})"
-    return state, code, why
 
 
 #: Why a PERR job (post-execution processing failed) is said to be so.
@@ -174,26 +148,57 @@ def finished(stat: str, exit_code: str, exit_reason: str) -> Element:
     return state, code, "; ".join(w for w in (why, post) if w) or None
 
 
-def element_of(stat: str, exit_code: str, exit_reason: str, pend_reason: str) -> Element:
+#: Why a job in a rare state reads as it does (bjobs(1), LSF 10.1; bhist's words for them,
+#: openlava lsbatch/bhist/bhist.c). None: bjobs' PEND_REASON says.
+_STATE_REASONS: dict[str, str | None] = {
+    "PEND": None,
+    "WAIT": "waiting to run as a member of a chunk job (LSF state WAIT)",
+    "PROV": "dispatched; its host is being provisioned (LSF state PROV)",
+    "PSUSP": "held (suspended while pending: bresume releases it)",
+    "RUN": None,
+    "USUSP": "suspended by its owner or an administrator (bresume resumes it); keeps its slots",
+    "SSUSP": "suspended by LSF (host load, run window or preemption); keeps its slots",
+    "UNKWN": "LSF lost contact with the job's host (LSF state UNKWN); its state is not known "
+    "while that lasts",
+    "ZOMBI": "killed while its host was unreachable (LSF state ZOMBI); how it ended is not "
+    "known yet",
+}
+#: PEND_REASON of a job whose ``-w`` can never be met and which LSF leaves pending
+#: (submitted without ``-ti``, and no ORPHAN_JOB_TERMINATE_TIME).
+NEVER_SATISFIED = "Dependency condition invalid or never satisfied"
+
+
+def element_of(
+    stat: str, exit_code: str, exit_reason: str, pend_reason: str, known: Known = NOTHING
+) -> Element:
     """One job's (or element's) report from bjobs' STAT, EXIT_CODE, EXIT_REASON and
-    PEND_REASON (EXIT_CODE is empty for an exit code 0). Unknown states warn and map
+    PEND_REASON (EXIT_CODE is empty for an exit code 0), and what else its record
+    says (``known``: the owner, the run limit, MAX_MEM). Unknown states warn and map
     to UNKNOWN."""
     if stat not in STATE_MAP:
         log.warning("unknown LSF job state %r; reporting it as unknown", stat)
         return JobState.UNKNOWN, None, f"LSF state {stat}"
     state = STATE_MAP[stat]
     if state is None:
-        return map_exit(exit_code, exit_reason)
+        return map_exit(exit_code, exit_reason, known)
     if state is JobState.COMPLETED:
         return finished(stat, exit_code, exit_reason)
-    reason = pend_reason.strip().rstrip(";") or None
-    if stat == "PSUSP":
-        reason = reason or "held (suspended while pending: bresume releases it)"
-    elif stat in ("USUSP", "SSUSP"):
-        reason = "suspended"
-    elif state is JobState.UNKNOWN:
-        reason = "LSF lost contact with the job's host" if stat == "UNKWN" else "zombie"
+    waited = pend_reason.strip().rstrip(";") or None
+    reason = _STATE_REASONS.get(stat) or waited
+    if state is JobState.PENDING and waited and stat != "PEND":
+        reason = f"{reason}: {waited}"
+    if waited is not None and waited.startswith(NEVER_SATISFIED):
+        reason = f"{waited}: a dependency can never be met; `jobfleet cancel` removes it"
     return state, None, reason
+
+
+def _known(record: dict[str, str]) -> Known:
+    """What a bjobs record says besides its state: owner, run limit, memory."""
+    return Known(
+        owner=record.get("USER", ""),
+        run_limit_s=parse_limit(record.get("RUNTIMELIMIT", "")),
+        max_mem=record.get("MAX_MEM", ""),
+    )
 
 
 # -- bjobs ------------------------------------------------------------------------------
@@ -276,6 +281,7 @@ def parse_queue(result: CommandResult, ctx: PollContext, text_format: bool = Fal
             record.get("EXIT_CODE", ""),
             record.get("EXIT_REASON", ""),
             record.get("PEND_REASON", ""),
+            _known(record),
         )
     return seen
 
@@ -350,7 +356,8 @@ def history_element(lines: list[str]) -> Element | None:
             if match[1] == "done":
                 done = True
             else:
-                ended = map_exit("" if code is None else str(code), match[2])
+                code_text = "" if code is None else str(code)
+                ended = map_exit(code_text, match[2], history_known(lines))
         elif "Job has been requeued" in line or ": Pending:" in line:
             ended, done, code = None, False, None  # it runs again: later lines tell
     if done:
