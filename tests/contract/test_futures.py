@@ -87,7 +87,7 @@ def test_cancel_a_waiting_call_and_a_running_one(fleet: Fleet) -> None:
     assert waiting.cancelled()
     with pytest.raises(concurrent.futures.CancelledError):
         waiting.result(timeout=1)
-    assert running.cancel() is True
+    assert running.cancel() is True, fleet.status([str(running.job_id)])[0].elements
     ex.shutdown(wait=True)
     done = fleet.wait([str(running.job_id)], timeout_s=WAIT_S)[0]
     assert {i: e.state for i, e in done.elements.items()} == {
@@ -143,3 +143,19 @@ def test_a_second_process_reattaches_after_a_crash(fleet: Fleet, tmp_path: Path)
     future = Executor.attach(job_id, fleet=fleet)
     assert future.result(timeout=WAIT_S) == 42
     assert Path(future.record().job_dir).exists()
+
+
+def test_fakecondor_cancel_of_an_element_not_materialized_says_false(
+    fakecondor_home: Path,
+) -> None:
+    """HTCondor cannot remove an element its factory has not made yet: cancel() says
+    False (and logs why) instead of raising; the call then runs and returns."""
+    with Fleet() as fleet:
+        ex = Executor(fleet=fleet, max_concurrent=1)
+        with ex.batch():
+            first = ex.submit(time.sleep, 2)
+            second = ex.submit(pow, 2, 10)
+        assert second.cancel() is False
+        assert second.result(timeout=WAIT_S) == 1024
+        assert first.result(timeout=WAIT_S) is None
+        ex.shutdown()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import pickle
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from jobfleet.errors import JobfleetError
 from jobfleet.futures.errors import JobFailedError, RemoteError, with_remote_traceback
 from jobfleet.futures.payload import Outcome
 from jobfleet.states import JobRecord, JobState
@@ -15,6 +17,8 @@ if TYPE_CHECKING:
     from jobfleet.futures.dispatch import Dispatcher
 
 __all__ = ["JobFuture", "settle"]
+
+log = logging.getLogger(__name__)
 
 
 class JobFuture(concurrent.futures.Future[Any]):
@@ -73,7 +77,8 @@ class JobFuture(concurrent.futures.Future[Any]):
 
     def cancel(self) -> bool:
         """Cancel the job (or the array element) running the call, waiting or running;
-        True when it was cancelled, False when it had already ended.
+        True when it was cancelled, False when it had already ended or the scheduler
+        refused (logged: e.g. HTCondor cannot remove an element not materialized yet).
 
         The other calls of the same element (``map`` with a ``chunksize``) end with
         it, raising :class:`JobFailedError` (``cancelled``).
@@ -86,6 +91,9 @@ class JobFuture(concurrent.futures.Future[Any]):
             if self.job_id is not None and not self._dispatcher.cancel(self):
                 return False
             return super().cancel()
+        except JobfleetError as exc:  # the scheduler refused, or cannot be asked now
+            log.warning("job %s: cannot cancel it: %s", self.job_id, exc)
+            return False
         finally:
             self.cancelling = False
 
