@@ -690,3 +690,10 @@ def test_older_pbs_limits_read_with_the_scripts_own_status(status: str) -> None:
     assert outcome.map_record({**base, **within}) == (F, int(status), None)
     assert outcome.map_record({**base, **wall, "Exit_status": "1"})[0] is F  # no signal
     assert outcome.map_record({**base, **wall, "Exit_status": "128"})[0] is F
+
+
+def test_doctests() -> None:
+    import doctest
+
+    for module in (parse, outcome, pbs_probe):
+        assert doctest.testmod(module).failed == 0, module.__name__

@@ -227,7 +227,7 @@ def memory_reason(attrs: Mapping[str, str], kind: str | None, code: str = "") ->
     say which resource (then every use it recorded); ``code`` names its exit code.
 
     >>> memory_reason({"resources_used.mem": "4198400kb", "Resource_List.mem": "4gb"}, "mem")
-    'memory limit exceeded (mem): used 4100.0 MiB > 4096 MiB'
+    'memory limit exceeded (mem): used 4100 MiB > 4096 MiB'
     """
     label = ", ".join(filter(None, (kind, code)))
     head = f"{MEMORY_EXCEEDED} ({label})" if label else MEMORY_EXCEEDED
