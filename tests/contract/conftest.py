@@ -180,6 +180,9 @@ def _fake_pbs(
     monkeypatch.setenv("FAKEPBS_DIALECT", dialect)
     if dialect == "torque":  # the limit of old servers and site filters: names are cut
         monkeypatch.setenv("FAKEPBS_NAME_LIMIT", "15")
+        # The site's server sets exit_code_canceled_job, the one way Torque records a
+        # delete (docs/torque.md); jobfleet is told the same value (below).
+        monkeypatch.setenv("FAKEPBS_EXIT_CODE_CANCELED", "-20")
     with (state / "server.log").open("w") as log:
         server = subprocess.Popen(
             [sys.executable, str(SHIMS / "fakepbs.py"), "server"],
@@ -201,7 +204,8 @@ def fakepbs_home(jf_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def faketorque_home(
     jf_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Path]:
-    with _fake_pbs("torque", tmp_path, monkeypatch, "  name_limit: 15\n"):
+    extra = "  name_limit: 15\n  exit_code_canceled_job: -20\n"
+    with _fake_pbs("torque", tmp_path, monkeypatch, extra):
         yield jf_home
 
 

@@ -20,8 +20,10 @@ Torque's one-line XML with ``<`` as the byte 0x0E; ``Unknown Job Id`` (exit 153)
 id the server does not know, ``Job has finished`` for a finished PBS job asked about
 without ``-x``.
 
-Environment: FAKEPBS_STATE (the JSON file; ``.lock`` next to it), FAKEPBS_DIALECT,
-FAKEPBS_PYTHON, FAKEPBS_NAME_LIMIT, FAKEPBS_CALLS (a file each call appends a line to).
+What qstat prints is in fakepbs_output.py. Environment: FAKEPBS_STATE (the JSON file;
+``.lock`` next to it), FAKEPBS_DIALECT, FAKEPBS_PYTHON, FAKEPBS_NAME_LIMIT,
+FAKEPBS_EXIT_CODE_CANCELED (Torque's exit_code_canceled_job), FAKEPBS_CALLS (a file each
+call appends a line to).
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ import contextlib
 import fcntl
 import json
 import os
-import pwd
 import re
 import shlex
 import signal
@@ -41,17 +42,20 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+if __package__:  # imported by the tests (tests/ on sys.path)
+    from . import fakepbs_output as output
+else:  # run as a program: python -I fakepbs.py (-I puts no script directory on sys.path)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import fakepbs_output as output
+
+SERVER = output.SERVER
+dialect, finished = output.dialect, output.finished
+
 Job = dict[str, Any]
 State = dict[str, Any]
-SERVER = "fakepbs"
 KILL_WAIT_S = 2.0
-LIMIT = 78  # PBS's CHAR_LINE_LIMIT (Torque's linesize is 77)
 FLAGS = set("ANSVjonlqWJtPMmpahrevkcCuIXzn")  # options with a value: all but the next
 NO_VALUE = set("VhIXzn")
-
-
-def dialect() -> str:
-    return os.environ.get("FAKEPBS_DIALECT", "pbs")
 
 
 @contextlib.contextmanager
@@ -132,13 +136,6 @@ def _seconds(text: str) -> int:
     return total
 
 
-def _user() -> str:
-    try:
-        return pwd.getpwuid(os.getuid()).pw_name
-    except KeyError:
-        return f"uid{os.getuid()}"
-
-
 def qsub(state: State, args: Sequence[str], out: list[str], err: list[str]) -> int:
     parsed = _options(args, err)
     if parsed is None:
@@ -185,7 +182,7 @@ def qsub(state: State, args: Sequence[str], out: list[str], err: list[str]) -> i
         "output": given.get("o", f"{os.environ.get('HOME', '/tmp')}/{name}.o{number}"),
         "depend": given.get("W", "").removeprefix("depend="),
         "walltime": walltime,
-        "owner": _user(),
+        "owner": output.user(),
         "state": "Q",
         "qtime": time.time(),
         "workdir": os.getcwd(),
@@ -207,185 +204,6 @@ def qsub(state: State, args: Sequence[str], out: list[str], err: list[str]) -> i
 # -- qstat ------------------------------------------------------------------------------
 
 
-def _finished(job: Job) -> bool:
-    return job["state"] in ("F", "X", "C")
-
-
-def _made_up(job: Job, jobs: dict[str, Job]) -> list[tuple[str, str]]:
-    """A PBS element without a job of its own (deleted before it started): qstat
-    prints its array's attributes but the array ones, with the element's state letter
-    and a comment for it (OpenPBS stat_job.c, status_subjob)."""
-    parent = jobs[job["parent"]]
-    shown = _attributes(job["parent"], parent, jobs)
-    out = [(k, v) for k, v in shown if k not in ("array", "array_indices_submitted", "comment")]
-    out = [(k, job["state"] if k == "job_state" else v) for k, v in out]
-    return [*out, ("comment", "Subjob finished")]
-
-
-def _attributes(job_id: str, job: Job, jobs: dict[str, Job]) -> list[tuple[str, str]]:
-    torque = dialect() == "torque"
-    if job.get("no_record"):
-        return _made_up(job, jobs)
-    ctime = lambda t: str(int(t)) if torque else time.ctime(t)  # noqa: E731
-    state = job["state"]
-    if job.get("array") and "index" not in job:
-        kids = [j for j in jobs.values() if j.get("parent") == job_id]
-        state = (
-            "F"
-            if all(_finished(k) for k in kids)
-            else ("B" if any(k["state"] not in ("Q", "H") for k in kids) else "Q")
-        )
-        if torque and state == "F":
-            state = "C"
-    a = [("Job_Name", job["name"]), ("Job_Owner", f"{job['owner']}@{SERVER}")]
-    if job.get("start"):
-        a += [
-            ("resources_used.cput", "00:00:00"),
-            ("resources_used.mem", "1024kb"),
-            ("resources_used.walltime", _hms((job.get("end") or time.time()) - job["start"])),
-        ]
-    a += [
-        ("job_state", state),
-        ("queue", "workq"),
-        ("server", SERVER),
-        ("ctime", ctime(job["qtime"])),
-    ]
-    if job.get("start"):
-        a.append(("exec_host", f"{SERVER}/0" if torque else f"{SERVER}/0*1"))
-    a += [("Output_Path", f"{SERVER}:{job['output']}"), ("qtime", ctime(job["qtime"]))]
-    if job.get("walltime") is not None:
-        a.append(("Resource_List.walltime", _hms(job["walltime"])))
-    if job.get("depend"):
-        a.append(("depend", job["depend"]))
-    if job.get("start"):
-        a.append(("stime" if not torque else "start_time", ctime(job["start"])))
-    if not torque:
-        substate = {"B": 70, "F": 92}.get(state) if job.get("array") else None
-        a.append(("substate", str(substate or job.get("substate", 10))))
-    a.append(("Variable_List", f"PBS_O_WORKDIR={job['workdir']},PBS_O_HOST={SERVER}"))
-    if job.get("comment"):
-        a.append(("comment", job["comment"]))
-    if job.get("exit") is not None:
-        a.append(("exit_status" if torque else "Exit_status", str(job["exit"])))
-    if job.get("end") and job.get("start"):
-        a.append(("comp_time" if torque else "obittime", ctime(job["end"])))
-    if job.get("array") and "index" not in job and not torque:
-        a += [("array", "True"), ("array_indices_submitted", _span(job["indices"]))]
-    if "index" in job:
-        a.append(("job_array_id" if torque else "array_index", str(job["index"])))
-    return a
-
-
-def _hms(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
-def _span(indices: list[int]) -> str:
-    return f"{indices[0]}-{indices[-1]}"
-
-
-def _text(job_id: str, attrs: list[tuple[str, str]], limit: int) -> list[str]:
-    """``qstat -f``: PBS's and Torque's prt_attr, continuation lines and all."""
-    lines = [f"Job Id: {job_id}"]
-    for name, value in attrs:
-        out, start, first = [f"    {name} = "], len(name) + 7, True
-        pieces = [p for p in value.split(",") if p]
-        for i, piece in enumerate(pieces):
-            if len(piece) + start < limit:
-                out.append(piece)
-                start += len(piece)
-            else:
-                if not first:
-                    out.append("\n\t")
-                    start = 9
-                for ch in piece:
-                    out.append(ch)
-                    start += 1
-                    if start > limit:
-                        start = 8
-                        out.append("\n\t")
-            if i + 1 < len(pieces):
-                first = False
-                out.append(",")
-        lines.append("".join(out))
-    return [*lines, ""]
-
-
-def _number(value: str) -> bool:
-    """Whether OpenPBS 22.05's JSON writer prints the value unquoted (strtod reads it)."""
-    try:
-        val = float(value)
-    except ValueError:
-        return False
-    return bool(value.strip()) and (not value.startswith("0") or val < 1)
-
-
-def _json_value(value: str) -> str:
-    return value if _number(value) else json.dumps(value)
-
-
-def _json(records: list[tuple[str, list[tuple[str, str]]]]) -> list[str]:
-    lines = [
-        "{",
-        f'    "timestamp":{int(time.time())},',
-        '    "pbs_version":"22.05.11",',
-        f'    "pbs_server":"{SERVER}",',
-        '    "Jobs":{',
-    ]
-    for n, (job_id, attrs) in enumerate(records):
-        items, groups = [], {}
-        for name, value in attrs:
-            head, _, resource = name.partition(".")
-            if resource:
-                groups.setdefault(head, []).append((resource, value))
-                if len(groups[head]) == 1:
-                    items.append((head, None))
-            elif name == "Variable_List":
-                pairs = [p.partition("=") for p in value.split(",")]
-                items.append((name, [(k, v) for k, _, v in pairs]))
-            else:
-                items.append((name, value))
-        body = []
-        for name, value in items:
-            inner = (
-                groups.get(name) if value is None else value if isinstance(value, list) else None
-            )
-            if inner is not None:
-                rows = ",\n".join(f'                "{k}":{_json_value(v)}' for k, v in inner)
-                body.append(f'            "{name}":{{\n{rows}\n            }}')
-            else:
-                shown = json.dumps(value) if name == "Job_Name" else _json_value(str(value))
-                body.append(f'            "{name}":{shown}')
-        comma = "," if n + 1 < len(records) else ""
-        lines += [f'        "{job_id}":{{', ",\n".join(body), f"        }}{comma}"]
-    return [*lines, "    }", "}"]
-
-
-def _xml(records: list[tuple[str, list[tuple[str, str]]]]) -> list[str]:
-    parts = ["<Data>"]
-    for job_id, attrs in records:
-        parts.append(f"<Job><Job_Id>{job_id}</Job_Id>")
-        open_group = None
-        for name, value in attrs:
-            head, _, resource = name.partition(".")
-            if open_group and head != open_group:
-                parts.append(f"</{open_group}>")
-                open_group = None
-            value = value.replace("<", "\x0e")  # MXMLSetVal; nothing else is escaped
-            if resource:
-                if open_group is None:
-                    parts.append(f"<{head}>")
-                    open_group = head
-                parts.append(f"<{resource}>{value}</{resource}>")
-            else:
-                parts.append(f"<{name}>{value}</{name}>")
-        if open_group:
-            parts.append(f"</{open_group}>")
-        parts.append("</Job>")
-    return ['<?xml version="1.0"?>', "".join([*parts, "</Data>"])]
-
-
 def qstat(state: State, args: Sequence[str], out: list[str], err: list[str]) -> int:
     torque = dialect() == "torque"
     if "--version" in args:
@@ -404,7 +222,7 @@ def qstat(state: State, args: Sequence[str], out: list[str], err: list[str]) -> 
             err.append(f"qstat: Unknown Job Id{' Error' if torque else ''} {job_id}")
             rc = 153
             continue
-        if ids and not torque and not history and _finished(job):
+        if ids and not torque and not history and finished(job):
             hint = "use -x or -H to obtain historical job information"
             err.append(f"qstat: {job_id} Job has finished, {hint}")
             rc = 35
@@ -415,17 +233,17 @@ def qstat(state: State, args: Sequence[str], out: list[str], err: list[str]) -> 
         for name in family:
             if "index" in jobs[name] and not expand and not ids:
                 continue
-            if not torque and not history and _finished(jobs[name]) and not ids:
+            if not torque and not history and finished(jobs[name]) and not ids:
                 continue
             chosen.append(name)
-    records = [(n, _attributes(n, jobs[n], jobs)) for n in dict.fromkeys(chosen)]
+    records = [(n, output.attributes(n, jobs[n], jobs)) for n in dict.fromkeys(chosen)]
     if torque and "x" in flags:
-        out += _xml(records)
+        out += output.as_xml(records)
     elif "json" in args or "JSON" in args:
-        out += _json(records)
+        out += output.as_json(records)
     else:
         for job_id, attrs in records:
-            out += _text(job_id, attrs, 77 if torque else LIMIT)
+            out += output.text(job_id, attrs, 77 if torque else output.LIMIT)
     return rc
 
 
@@ -435,7 +253,7 @@ def qselect(state: State, args: Sequence[str], out: list[str], err: list[str]) -
     for job_id, job in state["jobs"].items():
         if "index" in job or (name is not None and job["name"] != name):
             continue
-        if _finished(job) and not history:
+        if finished(job) and not history:
             continue
         out.append(job_id)
     return 0
@@ -455,12 +273,12 @@ def qdel(state: State, args: Sequence[str], out: list[str], err: list[str]) -> i
             err.append(f"qdel: Unknown Job Id {job_id}")
             rc = 153
             continue
-        if _finished(jobs[job_id]) and dialect() == "pbs" and "index" in jobs[job_id]:
+        if finished(jobs[job_id]) and dialect() == "pbs" and "index" in jobs[job_id]:
             # PBSE_NOHISTARRAYSUBJOB (OpenPBS req_delete.c); qdel exits with the code
             err.append(f"qdel: Request invalid for finished array subjob {job_id}")
             rc = 15159 % 256
             continue
-        if _finished(jobs[job_id]) and dialect() == "pbs":
+        if finished(jobs[job_id]) and dialect() == "pbs":
             err.append(f"qdel: Job has finished {job_id}")
             rc = 35
             continue
@@ -470,10 +288,19 @@ def qdel(state: State, args: Sequence[str], out: list[str], err: list[str]) -> i
                 # OpenPBS keeps no job for it, only its state in the array's table
                 # (req_delete.c): qstat makes its record up from the array's.
                 job.update(state="X", no_record=True)
+            elif job["state"] in ("Q", "H") and dialect() == "torque":
+                # Torque: no exit status, unless the server sets exit_code_canceled_job
+                # (req_delete.c); nothing on the job says who.
+                job.update(state="C", exit=output.canceled_code())
             elif job["state"] in ("Q", "H"):
-                job.update(state="C" if dialect() == "torque" else "F", substate=91)
+                # PBS: substate 91; "and terminated" on a comment if it has one
+                # (svr_setjob_histinfo, update_job_finish_comment with no user).
+                job.update(state="F", substate=91)
+                output.comment(job, " and terminated")
             elif job["state"] == "R":
                 job["deleting"] = True
+                if dialect() == "pbs":  # req_deletejob2: who, on a running job only
+                    output.comment(job, f" and terminated by {output.user()}@{SERVER}")
     return rc
 
 
@@ -505,7 +332,7 @@ def _verdict(jobs: dict[str, Job], depend: str) -> str:
     for clause in filter(None, depend.split(",")):
         kind, *ids = clause.split(":")
         named = [jobs[t] for n in ids if n in jobs for t in _targets(jobs, n)]
-        if any(not _finished(j) for j in named):
+        if any(not finished(j) for j in named):
             verdict = "wait"
             continue
         ok = [j.get("exit") == 0 for j in named]
@@ -570,22 +397,24 @@ def _step(jobs: dict[str, Job], running: dict[str, Any], slots: int) -> None:
         if rc is None:
             continue
         del running[job_id]
-        job.update(
-            state="X" if "index" in job and not torque else done, end=time.time(), substate=92
-        )
+        job.update(state="X" if "index" in job and not torque else done, end=time.time())
+        status = rc if rc >= 0 else 256 - rc  # the top shell's: 256 + N when killed
         if run["why"] == "walltime":
             job.update(exit=-11 if torque else -29, substate=93)
+            output.comment(job, " and exceeded resource walltime")
         elif run["why"] == "qdel":
-            # Torque keeps the top shell's status (req_jobobit.c): 143 from jobfleet's
-            # script, which outlives the SIGTERM; PBS marks the job terminated.
-            job.update(exit=(rc if rc >= 0 else 256 - rc) if torque else 271, substate=91)
+            # Both keep the top shell's status (req_jobobit.c): 143 from jobfleet's
+            # script, which outlives the SIGTERM. Torque's exit_code_canceled_job
+            # replaces it; PBS marks the job terminated (its comment says by whom).
+            job.update(exit=output.canceled_code() or status if torque else status, substate=91)
         else:
-            job["exit"] = rc if rc >= 0 else 256 - rc
+            job.update(exit=status, substate=92 if status == 0 else 93)
+            output.comment(job, " and finished" if status == 0 else " and failed")
         if "index" in job and not torque:  # the array's Exit_status (array_func.c)
             jobs[job["parent"]]["exit"] = 0 if job["exit"] == 0 else 1 if job["exit"] > 0 else 2
     for job in jobs.values():  # subjobs become F once their whole array is
         if job["state"] == "X" and all(
-            _finished(j) for j in jobs.values() if j.get("parent") == job.get("parent")
+            finished(j) for j in jobs.values() if j.get("parent") == job.get("parent")
         ):
             job["state"] = "F"
     for job_id, job in sorted(jobs.items(), key=lambda item: item[1]["qtime"]):
@@ -621,6 +450,9 @@ def _step(jobs: dict[str, Job], running: dict[str, Any], slots: int) -> None:
             "term": None,
         }
         job.update(state="R", substate=42, start=time.time())
+        if not torque:  # req_runjob.c form_attr_comment
+            when = time.strftime("%a %b %d at %H:%M")
+            job["comment"] = f"Job run at {when} on ({SERVER}:ncpus=1)"
 
 
 def server(path: Path, slots: int = 8, tick_s: float = 0.05) -> int:

@@ -18,17 +18,18 @@ from hypothesis import strategies as st
 
 from jobfleet.backends import formats
 from jobfleet.backends.base import PollTarget
-from jobfleet.backends.pbs import PbsSettings, parse
+from jobfleet.backends.pbs import PbsSettings, outcome, parse
 from jobfleet.backends.pbs.backend import PbsBackend
 from jobfleet.backends.pbs.probe import pbs_formats
+from jobfleet.backends.torque import parse as torque_parse
 from jobfleet.backends.torque.probe import torque_formats
 from jobfleet.errors import CommandError
 from jobfleet.runner import CommandResult, ScriptedRunner
 from jobfleet.states import JobState
-from shims import fakepbs
+from shims import fakepbs, fakepbs_output
 
 BIN = Path(__file__).parents[2] / "shims" / "pbsbin"
-C, X = JobState.COMPLETED, JobState.CANCELLED
+C, F, X = JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED
 
 
 def run(
@@ -167,6 +168,85 @@ _piece = st.text(
 @settings(max_examples=200, deadline=None)
 def test_wrapped_values_read_back_exactly(pieces: list[str], limit: int) -> None:
     value = ",".join(pieces)
-    lines = fakepbs._text("1.s", [("Variable_List", value), ("job_state", "Q")], limit)
+    lines = fakepbs_output.text("1.s", [("Variable_List", value), ("job_state", "Q")], limit)
     ((_, attrs),) = parse.read_text("\n".join(lines))
     assert attrs == {"Variable_List": value, "job_state": "Q"}
+
+
+def _run_to_the_end(tmp_path: Path, qdel: bool) -> None:
+    """Run the fake server's steps in this process on the state file: start the job,
+    qdel it once it runs (if ``qdel``), and step until it has ended."""
+    path = tmp_path / "state.json"
+    running: dict[str, Any] = {}
+    deadline = time.monotonic() + 20
+    sent = False
+    while time.monotonic() < deadline:
+        state = json.loads(path.read_text())
+        fakepbs._step(state["jobs"], running, 1)
+        path.write_text(json.dumps(state))
+        if qdel and running and not sent:
+            assert run(tmp_path, fakepbs.dialect(), "qdel", "1.fakepbs").returncode == 0
+            sent = True
+        if not running and sent == qdel and state["jobs"]["1.fakepbs"]["state"] in ("F", "C"):
+            return
+        time.sleep(0.05)
+    raise AssertionError("the fake job did not end")
+
+
+@pytest.fixture
+def trapping_script(tmp_path: Path) -> str:
+    """Like jobfleet's job script: outlives the SIGTERM, exits with its command's 143."""
+    path = tmp_path / "job.sh"
+    path.write_text('#!/bin/sh\ntrap : TERM\nrc=0\nsleep 30 || rc=$?\nexit "$rc"\n')
+    return str(path)
+
+
+def test_pbs_qdel_of_a_running_job_names_who_as_the_real_server_does(
+    tmp_path: Path, trapping_script: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in [("FAKEPBS_DIALECT", "pbs"), ("HOME", str(tmp_path))]:
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("FAKEPBS_STATE", str(tmp_path / "state.json"))
+    assert run(tmp_path, "pbs", "qsub", "-S", "/bin/sh", trapping_script).returncode == 0
+    _run_to_the_end(tmp_path, qdel=True)
+    out = run(tmp_path, "pbs", "qstat", "-f", "-x", "1.fakepbs").stdout
+    ((_, attrs),) = parse.read_text(out)
+    assert attrs["substate"] == "91" and attrs["Exit_status"] == "143"
+    assert attrs["comment"].startswith("Job run at ")
+    assert attrs["comment"].endswith(f" and terminated by {fakepbs_output.user()}@fakepbs")
+    state, code, why = outcome.map_record(attrs)
+    assert (state, code, why) == (X, 143, f"cancelled by {fakepbs_output.user()}")
+
+
+@pytest.mark.parametrize(("canceled", "expected"), [("", (F, 143)), ("-20", (X, None))])
+def test_torque_qdel_of_a_running_job_leaves_the_shells_status(
+    tmp_path: Path,
+    trapping_script: str,
+    monkeypatch: pytest.MonkeyPatch,
+    canceled: str,
+    expected: tuple[Any, ...],
+) -> None:
+    for name, value in [("FAKEPBS_DIALECT", "torque"), ("HOME", str(tmp_path))]:
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("FAKEPBS_STATE", str(tmp_path / "state.json"))
+    monkeypatch.setenv("FAKEPBS_EXIT_CODE_CANCELED", canceled)
+    assert run(tmp_path, "torque", "qsub", "-S", "/bin/sh", trapping_script).returncode == 0
+    _run_to_the_end(tmp_path, qdel=True)
+    xml = run(tmp_path, "torque", "qstat", "-x", "-t").stdout
+    ((_, attrs),) = torque_parse.read_xml(xml)
+    assert "comment" not in attrs  # Torque records nothing of the delete
+    element = torque_parse.map_record(attrs, int(canceled or 0))
+    assert element[:2] == expected  # without the server's setting: the command's 143
+
+
+def test_pbs_comments_say_how_a_job_finished(
+    tmp_path: Path, script: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in [("FAKEPBS_DIALECT", "pbs"), ("HOME", str(tmp_path))]:
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("FAKEPBS_STATE", str(tmp_path / "state.json"))
+    assert run(tmp_path, "pbs", "qsub", script).returncode == 0
+    _run_to_the_end(tmp_path, qdel=False)
+    ((_, attrs),) = parse.read_text(run(tmp_path, "pbs", "qstat", "-f", "-x", "1.fakepbs").stdout)
+    assert attrs["comment"].endswith(" and finished") and attrs["substate"] == "92"
+    assert outcome.map_record(attrs) == (C, 0, None)

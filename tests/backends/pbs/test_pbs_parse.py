@@ -14,7 +14,7 @@ import pytest
 from jobfleet.backends import formats
 from jobfleet.backends.base import PollTarget, SubmitRequest
 from jobfleet.backends.command import PollContext
-from jobfleet.backends.pbs import BACKEND, PbsSettings, parse, pbs_directives
+from jobfleet.backends.pbs import BACKEND, PbsSettings, outcome, parse, pbs_directives
 from jobfleet.backends.pbs import probe as pbs_probe
 from jobfleet.backends.pbs.backend import PbsBackend, cut_name
 from jobfleet.errors import CommandError, SpecError, SubmitError
@@ -121,11 +121,11 @@ EXPECTED = {
     "1001": (C, 0, None),
     "1002": (F, 3, None),
     "1003": (T, None, "walltime limit exceeded (00:10:00)"),
-    "1004": (M, None, "memory limit exceeded (mem)"),
-    "1005": (X, 143, "deleted (qdel): killed by signal 15"),
-    "1006": (X, None, "deleted (qdel) before it ran"),
-    "1007": (JobState.PENDING, None, "held"),
-    "1008": (JobState.PENDING, None, "held by a dependency"),
+    "1004": (M, None, "memory limit exceeded (mem): used 4096.1 MiB > 4096 MiB"),
+    "1005": (X, 143, "cancelled by alice"),
+    "1006": (X, None, "cancelled before it started (PBS records by whom only for a running job)"),
+    "1007": (JobState.PENDING, None, "held: by its owner (Hold_Types u; qrls releases it)"),
+    "1008": (JobState.PENDING, None, "held: waiting for a dependency"),
     "1009": (JobState.RUNNING, None, None),
     "1011": (F, 137, "killed by signal 9"),
 }
@@ -136,7 +136,7 @@ def test_every_job_of_the_fixture_maps(form: str) -> None:
     records = parse.read_text(text(form)) if form.endswith("txt") else parse.read_json(text(form))
     ids = [jid(n) for n in EXPECTED] + [f"1010[].{SERVER}"]
     ctx = PollContext({}, ids)
-    seen = parse.records_seen(records, ctx, parse.map_record, parse.ctime_text)
+    seen = parse.records_seen(records, ctx, outcome.map_record, parse.ctime_text)
     for number, element in EXPECTED.items():
         assert seen[jid(number)] == {None: element}, number
     assert seen[f"1010[].{SERVER}"] == {
@@ -154,31 +154,64 @@ def test_every_job_of_the_fixture_maps(form: str) -> None:
     assert ctx.usage[f"1010[].{SERVER}"][1].hosts == ("node01",)
 
 
+#: A record of a finished job that ran, and one that qdel ended while it ran.
+RAN = {"job_state": "F", "substate": "92", "stime": "Sun Dec  6 12:16:51 2026"}
+BY_ALICE = "Job run at Sun Dec 06 at 12:16 on (node01:ncpus=1) and terminated by alice@login1"
+QDEL = {**RAN, "substate": "91", "comment": BY_ALICE}
+HOUR = {"Resource_List.walltime": "01:00:00"}
+MEM = {"Resource_List.mem": "4gb", "resources_used.mem": "4198400kb"}
+NOT_SAID = "cancelled (PBS did not record by whom)"
+QUEUED_DELETED = "cancelled before it started (PBS records by whom only for a running job)"
+VMEM = {"Resource_List.vmem": "1gb", "resources_used.vmem": "2097152kb"}
+
+
 @pytest.mark.parametrize(
-    ("status", "terminated", "expected"),
+    ("status", "attrs", "expected"),
     [
-        (None, False, (X, None, "ended before it ran (deleted or aborted by PBS)")),
-        (None, True, (X, None, "deleted (qdel) before it ran")),
-        (0, False, (C, 0, None)),
-        (1, False, (F, 1, None)),
-        (255, False, (F, 255, None)),
-        (0, True, (X, 0, "deleted (qdel)")),
-        (271, False, (F, 143, "killed by signal 15")),
-        (271, True, (X, 143, "deleted (qdel): killed by signal 15")),
-        (265, False, (F, 137, "killed by signal 9")),
-        (-29, False, (T, None, "walltime limit exceeded (01:00:00)")),
-        (-27, False, (M, None, "memory limit exceeded (mem)")),
-        (-26, False, (M, None, "memory limit exceeded (vmem)")),
-        (-28, False, (F, None, "CPU time limit exceeded (cput)")),
-        (-3, False, (F, None, "PBS could not start the job; no retry followed (JOB_EXEC_RETRY)")),
-        (-11, False, (F, None, "ended for a rerun that did not follow (JOB_EXEC_RERUN)")),
-        (-1, False, (F, None, "PBS could not start the job (JOB_EXEC_FAIL1)")),
-        (-19, False, (X, None, "a hook deleted the job (JOB_EXEC_HOOK_DELETE)")),
-        (-99, False, (F, None, "PBS could not run the job (Exit_status -99)")),
+        (0, RAN, (C, 0, None)),
+        (1, RAN, (F, 1, None)),
+        (255, RAN, (F, 255, None)),
+        (271, RAN, (F, 143, "killed by signal 15")),
+        (265, RAN, (F, 137, "killed by signal 9")),
+        # qdel of a running job: who, from the comment (update_job_finish_comment)
+        (271, QDEL, (X, 143, "cancelled by alice")),
+        (143, QDEL, (X, 143, "cancelled by alice")),  # jobfleet's script outlived it
+        (265, QDEL, (X, 137, "cancelled by alice")),  # qdel -Wforce, or kill_delay's SIGKILL
+        (2, QDEL, (X, 2, "cancelled by alice")),  # the command's own graceful exit
+        # never 0 from the bookkeeping: a cancelled job has no success's code
+        (0, QDEL, (X, None, "cancelled by alice")),
+        (None, QDEL, (X, None, "cancelled by alice")),
+        (-29, QDEL, (X, None, "cancelled by alice")),
+        (271, {**QDEL, "comment": "Job run at ... and terminated"}, (X, 143, NOT_SAID)),
+        (None, {"substate": "91"}, (X, None, QUEUED_DELETED)),
+        (
+            None,
+            {"substate": "91", "comment": "Not Running: x and terminated"},
+            (X, None, QUEUED_DELETED),
+        ),
+        (
+            None,
+            {"substate": "92"},
+            (X, None, "cancelled before it started (deleted or aborted by PBS)"),
+        ),
+        (-29, HOUR, (T, None, "walltime limit exceeded (01:00:00)")),
+        (-29, {}, (T, None, "walltime limit exceeded")),
+        (-27, MEM, (M, None, "memory limit exceeded (mem): used 4100 MiB > 4096 MiB")),
+        (-27, {}, (M, None, "memory limit exceeded (mem)")),
+        (-26, VMEM, (M, None, "memory limit exceeded (vmem): used 2048 MiB > 1024 MiB")),
+        (-28, {}, (F, None, "CPU time limit exceeded (cput)")),
+        (-3, {}, (F, None, "PBS could not start the job; no retry followed (JOB_EXEC_RETRY)")),
+        (-11, {}, (F, None, "ended for a rerun that did not follow (JOB_EXEC_RERUN)")),
+        (-1, {}, (F, None, "PBS could not start the job (JOB_EXEC_FAIL1)")),
+        (-19, {}, (X, None, "cancelled: a hook deleted the job (JOB_EXEC_HOOK_DELETE)")),
+        (-99, {}, (F, None, "PBS could not run the job (Exit_status -99)")),
     ],
 )
-def test_exit_status_never_lies(status: int | None, terminated: bool, expected: Any) -> None:
-    assert parse.map_exit(status, terminated, 3600.0) == expected
+def test_exit_status_never_lies(status: int | None, attrs: dict[str, str], expected: Any) -> None:
+    assert outcome.map_exit(status, attrs) == expected
+    state, code, _ = expected
+    if state in (X, T):  # docs/states.md: never a success's code
+        assert code != 0
 
 
 @pytest.mark.parametrize("status", ["-3", "-11"])
@@ -186,7 +219,7 @@ def test_exit_status_never_lies(status: int | None, terminated: bool, expected: 
 def test_a_finished_job_never_stays_pending(status: str, letter: str) -> None:
     # A retry or a rerun queues the job again (Q): a finished record ran no more.
     record = {"job_state": letter, "substate": "92", "Exit_status": status}
-    state, code, why = parse.map_record(record)
+    state, code, why = outcome.map_record(record)
     assert (state, code) == (F, None) and why is not None and "JOB_EXEC_" in why
 
 
@@ -225,41 +258,72 @@ def test_an_element_pbs_keeps_no_record_of_is_not_its_arrays(
 
 
 def test_a_dependent_aborted_by_the_server_never_ran() -> None:
+    # job_abt (req_register.c): an ordinary finished job, no Exit_status, never started
     aborted = {"job_state": "F", "substate": "92", "depend": "afterok:7.s@s"}
-    assert parse.map_record(aborted) == (X, None, "dependency can never be met (afterok:7.s@s)")
+    state, code, why = outcome.map_record(aborted)
+    assert (state, code) == (X, None)
+    assert why == "cancelled: a dependency can never be met (afterok:7.s@s)"
 
 
 @pytest.mark.parametrize("depend", ["", "afterok:7.s@s"])
 def test_a_job_whose_host_went_down_failed(depend: str) -> None:
     # node_manager.c: a job on a MOM that went down ends F, substate 93, no Exit_status
     down = {"job_state": "F", "substate": "93", "depend": depend}
-    assert parse.map_record(down) == (F, None, "its execution host went down (PBS ended the job)")
+    assert outcome.map_record(down) == (F, None, "its execution host went down (PBS ended the job)")
     started = {"job_state": "F", "substate": "92", "stime": "Sun Dec  6 12:16:51 2026"}
-    assert parse.map_record({**started, "depend": depend})[:2] == (F, None)
+    assert outcome.map_record({**started, "depend": depend})[:2] == (F, None)
     deleted = {**started, "substate": "91"}  # qdel'ed: cancelled, started or not
-    assert parse.map_record(deleted)[0] is X
+    assert outcome.map_record(deleted)[0] is X
 
 
 @pytest.mark.parametrize(
-    ("letter", "state"),
+    ("attrs", "state", "reason"),
     [
-        ("Q", "pending"),
-        ("W", "pending"),
-        ("T", "pending"),
-        ("R", "running"),
-        ("E", "running"),
-        ("B", "running"),
-        ("S", "running"),
-        ("U", "running"),
-        ("M", "unknown"),
+        ({"job_state": "Q"}, "pending", None),
+        (
+            {"job_state": "W"},
+            "pending",
+            "waiting for its execution time (qsub -a), or for its files to be staged in",
+        ),
+        ({"job_state": "T"}, "pending", "in transit to its queue"),
+        ({"job_state": "H", "substate": "22"}, "pending", "held: waiting for a dependency"),
+        (
+            {"job_state": "H", "Hold_Types": "o"},
+            "pending",
+            "held: by an operator (Hold_Types o; qrls releases it)",
+        ),
+        (
+            {"job_state": "H", "Hold_Types": "us"},
+            "pending",
+            "held: by its owner and the system (Hold_Types us; qrls releases it)",
+        ),
+        ({"job_state": "H"}, "pending", "held: Hold_Types not shown"),
+        ({"job_state": "R"}, "running", None),
+        ({"job_state": "E"}, "running", "exiting"),
+        ({"job_state": "B"}, "running", None),
+        ({"job_state": "S"}, "running", "suspended"),
+        ({"job_state": "U"}, "running", "suspended while its workstation is busy"),
+        # peer scheduling or a qmove to another server: this server says no more, ever
+        (
+            {"job_state": "M", "comment": 'Job has been moved to "workq@peer"'},
+            "lost",
+            "moved to another PBS server (workq@peer); jobfleet does not follow it",
+        ),
+        ({"job_state": "X", "substate": "92", "Exit_status": "0"}, "completed", None),
+        ({"job_state": "F", "substate": "92", "Exit_status": "0"}, "completed", None),
     ],
 )
-def test_every_state_letter_maps(letter: str, state: str) -> None:
-    assert parse.map_record({"job_state": letter})[0].value == state
+def test_every_state_letter_maps(attrs: dict[str, str], state: str, reason: str | None) -> None:
+    assert outcome.map_record(attrs)[0].value == state
+    assert outcome.map_record(attrs)[2] == reason
+
+
+def test_no_letter_reads_unknown_forever() -> None:
+    assert all(s is not JobState.UNKNOWN for s in outcome.STATE_MAP.values())
 
 
 def test_an_unknown_letter_warns_and_is_unknown(caplog: pytest.LogCaptureFixture) -> None:
-    assert parse.map_record({"job_state": "Z"})[0] is JobState.UNKNOWN
+    assert outcome.map_record({"job_state": "Z"})[0] is JobState.UNKNOWN
     assert "unknown PBS job state 'Z'" in caplog.text
 
 
@@ -602,12 +666,12 @@ def test_older_pbs_limits_are_read_from_its_own_numbers() -> None:
     # Before OpenPBS 22.05 a MOM's kill at a limit is only "killed by signal".
     base = {"job_state": "F", "substate": "92", "Exit_status": "265"}
     wall = {"Resource_List.walltime": "00:10:00", "resources_used.walltime": "00:10:00"}
-    assert parse.map_record({**base, **wall})[:2] == (T, 137)
+    assert outcome.map_record({**base, **wall})[:2] == (T, 137)
     mem = {"Resource_List.mem": "1gb", "resources_used.mem": "1048600kb"}
-    assert parse.map_record({**base, **mem})[0] is M
+    assert outcome.map_record({**base, **mem})[0] is M
     within = {"Resource_List.mem": "1gb", "resources_used.mem": "1000kb"}
-    assert parse.map_record({**base, **within})[:2] == (F, 137)
-    assert parse.map_record({**base, **wall, "substate": "91"})[0] is X  # qdel'ed
+    assert outcome.map_record({**base, **within})[:2] == (F, 137)
+    assert outcome.map_record({**base, **wall, "substate": "91"})[0] is X  # qdel'ed
 
 
 @pytest.mark.parametrize("status", ["143", "137", "138"])
@@ -615,14 +679,21 @@ def test_older_pbs_limits_read_with_the_scripts_own_status(status: str) -> None:
     # jobfleet's script outlives the MOM's SIGTERM and exits 128 + N with its command.
     base = {"job_state": "F", "substate": "92", "Exit_status": status}
     wall = {"Resource_List.walltime": "00:10:00", "resources_used.walltime": "00:10:01"}
-    assert parse.map_record({**base, **wall}) == (
+    assert outcome.map_record({**base, **wall}) == (
         T,
         int(status),
         "walltime limit exceeded (00:10:00)",
     )
     mem = {"Resource_List.mem": "1gb", "resources_used.mem": "1048600kb"}
-    assert parse.map_record({**base, **mem})[:2] == (M, int(status))
+    assert outcome.map_record({**base, **mem})[:2] == (M, int(status))
     within = {"Resource_List.walltime": "00:10:00", "resources_used.walltime": "00:02:00"}
-    assert parse.map_record({**base, **within}) == (F, int(status), None)
-    assert parse.map_record({**base, **wall, "Exit_status": "1"})[0] is F  # no signal
-    assert parse.map_record({**base, **wall, "Exit_status": "128"})[0] is F
+    assert outcome.map_record({**base, **within}) == (F, int(status), None)
+    assert outcome.map_record({**base, **wall, "Exit_status": "1"})[0] is F  # no signal
+    assert outcome.map_record({**base, **wall, "Exit_status": "128"})[0] is F
+
+
+def test_doctests() -> None:
+    import doctest
+
+    for module in (parse, outcome, pbs_probe):
+        assert doctest.testmod(module).failed == 0, module.__name__

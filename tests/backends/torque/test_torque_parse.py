@@ -30,7 +30,11 @@ FIXTURES = Path(__file__).parent / "fixtures" / "6.1"
 FAKE_BIN = Path(__file__).parents[2] / "shims" / "pbsbin"
 SERVER = "torque-head.cluster.example.org"
 C, F, X = JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED
-DELETED = "deleted (qdel) while running, or a {} from elsewhere (Torque does not say)"
+NOT_BY_WHOM = "cancelled (Torque does not record by whom)"
+TERM_143 = (
+    "cancelled (qdel, or a SIGTERM to the job's command; Torque does not record by whom: "
+    "the server's exit_code_canceled_job tells, torque.exit_code_canceled_job)"
+)
 
 
 def text(name: str) -> str:
@@ -45,10 +49,14 @@ EXPECTED = {
     "2001": (C, 0, None),
     "2002": (F, 3, None),
     "2003": (JobState.TIMEOUT, None, "walltime limit exceeded (00:10:00)"),
-    "2004": (JobState.OUT_OF_MEMORY, None, "memory limit exceeded (JOB_EXEC_OVERLIMIT_MEM)"),
-    "2005": (X, 143, DELETED.format("SIGTERM")),
-    "2006": (X, None, f"dependency can never be met (job {jid('2002')})"),
-    "2007": (JobState.PENDING, None, "held"),
+    "2004": (
+        JobState.OUT_OF_MEMORY,
+        None,
+        "memory limit exceeded (vmem): used 4199.2 MiB > 4096 MiB",
+    ),
+    "2005": (X, 143, NOT_BY_WHOM),
+    "2006": (X, None, f"cancelled: a dependency can never be met (job {jid('2002')})"),
+    "2007": (JobState.PENDING, None, "held: by its owner (Hold_Types u; qrls releases it)"),
     "2008": (JobState.RUNNING, None, None),
     "2009": (JobState.PENDING, None, None),
 }
@@ -92,50 +100,79 @@ def test_every_job_of_the_fixture_maps(form: str) -> None:
     assert jid("2008") not in ctx.usage  # running: nothing final to say
 
 
+#: A job's limits and what it used: under them, at the walltime, over its memory.
+WALL = {"Resource_List.walltime": "01:00:00", "resources_used.walltime": "00:20:00"}
+AT_WALL = {**WALL, "resources_used.walltime": "01:00:01"}
+OVER_MEM = {**WALL, "Resource_List.mem": "2gb", "resources_used.mem": "2097152kb"}
+MEM_REASON = "memory limit exceeded (mem): used 2048 MiB >= 2048 MiB"
+WALL_REASON = "walltime limit exceeded (01:00:00)"
+
+
+NEVER = {"comment": "Job deleted as result of dependency on job 7.s"}
+
+
 @pytest.mark.parametrize(
-    ("status", "comment", "expected"),
+    ("status", "attrs", "expected"),
     [
-        (None, "", (X, None, "ended before it ran (qdel, or aborted by the server)")),
-        (0, "", (C, 0, None)),
-        (2, "", (F, 2, None)),
-        (271, "", (X, 143, DELETED.format("SIGTERM"))),
-        # jobfleet's script outlives qdel's SIGTERM and exits with its command's 143
-        (143, "", (X, 143, DELETED.format("SIGTERM"))),
-        (265, "", (X, 137, DELETED.format("SIGKILL"))),  # the shell killed after kill_delay
-        (137, "", (F, 137, None)),  # the command killed (the OOM killer), not the shell
-        (266, "", (F, 138, "killed by signal 10")),
-        (-11, "", (JobState.TIMEOUT, None, "walltime limit exceeded (01:00:00)")),
-        (-10, "", (JobState.OUT_OF_MEMORY, None, "memory limit exceeded (JOB_EXEC_OVERLIMIT_MEM)")),
-        (-12, "", (F, None, "CPU time limit exceeded (JOB_EXEC_OVERLIMIT_CPUT)")),
-        (-3, "", (F, None, "Torque could not start the job; no retry followed (JOB_EXEC_RETRY)")),
-        (-13, "", (F, None, "the job's cgroups could not be made (JOB_EXEC_RETRY_CGROUP)")),
-        (-14, "", (F, None, "the prologue failed; no retry followed (JOB_EXEC_RETRY_PROLOGUE)")),
-        (-9, "", (F, None, "the output files could not be opened (JOB_EXEC_STDOUTFAIL)")),
-        (-42, "", (F, None, "Torque could not run the job (exit_status -42)")),
+        (None, {}, (X, None, f"{NOT_BY_WHOM} before it started, or aborted by the server")),
+        (0, WALL, (C, 0, None)),
+        (2, WALL, (F, 2, None)),
+        # qdel's SIGTERM (or a SIGKILL kill_delay later) ended the job's shell
+        (271, WALL, (X, 143, NOT_BY_WHOM)),
+        (265, WALL, (X, 137, NOT_BY_WHOM)),
+        # the same signals when the job had used its walltime: a scheduler (Moab) or a
+        # MOM told to leave the walltime alone ended it, not a user
+        (271, AT_WALL, (JobState.TIMEOUT, 143, "walltime limit exceeded (01:00:00)")),
+        (265, AT_WALL, (JobState.TIMEOUT, 137, "walltime limit exceeded (01:00:00)")),
+        (143, AT_WALL, (JobState.TIMEOUT, 143, "walltime limit exceeded (01:00:00)")),
+        # a job-wide mem limit over several nodes: SIGTERM, no code (job_over_limit)
+        (271, OVER_MEM, (JobState.OUT_OF_MEMORY, 143, MEM_REASON)),
+        (143, OVER_MEM, (JobState.OUT_OF_MEMORY, 143, MEM_REASON)),
+        # the command died of a SIGTERM while the shell lived: qdel, or anybody's
+        (143, WALL, (X, 143, TERM_143)),
+        (137, WALL, (F, 137, None)),  # the command killed (the OOM killer), not the shell
+        (266, WALL, (F, 138, "killed by signal 10")),
+        (-11, {"Resource_List.walltime": "01:00:00"}, (JobState.TIMEOUT, None, WALL_REASON)),
+        (-10, {}, (JobState.OUT_OF_MEMORY, None, "memory limit exceeded (JOB_EXEC_OVERLIMIT_MEM)")),
         (
-            271,
-            "Job deleted as result of dependency on job 7.s",
-            (X, None, "dependency can never be met (job 7.s)"),
+            -10,
+            {"resources_used.mem": "1048576kb", "resources_used.vmem": "3145728kb"},
+            (
+                JobState.OUT_OF_MEMORY,
+                None,
+                "memory limit exceeded (JOB_EXEC_OVERLIMIT_MEM): used mem 1024 MiB, "
+                "used vmem 3072 MiB",
+            ),
         ),
+        (-12, {}, (F, None, "CPU time limit exceeded (JOB_EXEC_OVERLIMIT_CPUT)")),
+        (-3, {}, (F, None, "Torque could not start the job; no retry followed (JOB_EXEC_RETRY)")),
+        (-13, {}, (F, None, "the job's cgroups could not be made (JOB_EXEC_RETRY_CGROUP)")),
+        (-14, {}, (F, None, "the prologue failed; no retry followed (JOB_EXEC_RETRY_PROLOGUE)")),
+        (-9, {}, (F, None, "the output files could not be opened (JOB_EXEC_STDOUTFAIL)")),
+        (-42, {}, (F, None, "Torque could not run the job (exit_status -42)")),
+        (271, NEVER, (X, None, "cancelled: a dependency can never be met (job 7.s)")),
     ],
 )
-def test_exit_status_never_lies(status: int | None, comment: str, expected: Any) -> None:
-    assert parse.map_exit(status, comment, 3600.0) == expected
+def test_exit_status_never_lies(status: int | None, attrs: dict[str, str], expected: Any) -> None:
+    assert parse.map_exit(status, attrs) == expected
+    state, code, _ = expected
+    if state in (X, JobState.TIMEOUT):  # docs/states.md: never a success's code
+        assert code != 0
 
 
 @pytest.mark.parametrize(
     ("canceled", "status", "expected"),
     [
         (0, 0, (C, 0, None)),
-        (-20, -20, (X, None, "deleted (qdel): exit_code_canceled_job -20")),
-        (77, 77, (X, None, "deleted (qdel): exit_code_canceled_job 77")),
+        (-20, -20, (X, None, f"{NOT_BY_WHOM}: exit_code_canceled_job -20")),
+        (77, 77, (X, None, f"{NOT_BY_WHOM}: exit_code_canceled_job 77")),
         (77, 78, (F, 78, None)),
     ],
 )
 def test_the_servers_exit_code_for_deleted_jobs_reads_cancelled(
     canceled: int, status: int, expected: Any
 ) -> None:
-    assert parse.map_exit(status, "", None, canceled) == expected
+    assert parse.map_exit(status, {}, canceled) == expected
     settings = TorqueSettings(exit_code_canceled_job=canceled)
     record = {"job_state": "C", "exit_status": str(status)}
     xml = f'<?xml version="1.0"?>\n<Data><Job><Job_Id>1.s</Job_Id>{_tags(record)}</Job></Data>'
@@ -154,18 +191,43 @@ def test_a_completed_job_never_stays_pending(status: str) -> None:
     assert (state, code) == (F, None) and why is not None and "JOB_EXEC_RETRY" in why
 
 
-def test_state_letters(caplog: pytest.LogCaptureFixture) -> None:
-    assert [parse.map_record({"job_state": x})[0].value for x in "QHWTRES"] == [
-        "pending",
-        "pending",
-        "pending",
-        "pending",
-        "running",
-        "running",
-        "running",
-    ]
+@pytest.mark.parametrize(
+    ("attrs", "state", "reason"),
+    [
+        ({"job_state": "Q"}, "pending", None),
+        ({"job_state": "W"}, "pending", "waiting for its execution time (qsub -a)"),
+        ({"job_state": "T"}, "pending", "in transit to another queue or server"),
+        # req_register.c: a job waiting on a dependency gets the system hold
+        (
+            {"job_state": "H", "Hold_Types": "s", "depend": "afterok:1.s"},
+            "pending",
+            "held: waiting for a dependency",
+        ),
+        (
+            {"job_state": "H", "Hold_Types": "s"},
+            "pending",
+            "held: by the system (Hold_Types s; qrls releases it)",
+        ),
+        (
+            {"job_state": "H", "Hold_Types": "uo"},
+            "pending",
+            "held: by its owner and an operator (Hold_Types uo; qrls releases it)",
+        ),
+        ({"job_state": "R"}, "running", None),
+        ({"job_state": "E"}, "running", "exiting"),
+        ({"job_state": "S"}, "running", "suspended"),
+        ({"job_state": "C", "exit_status": "0"}, "completed", None),
+    ],
+)
+def test_every_state_letter_maps(attrs: dict[str, str], state: str, reason: str | None) -> None:
+    assert parse.map_record(attrs)[0].value == state
+    assert parse.map_record(attrs)[2] == reason
+
+
+def test_an_unknown_letter_warns_and_is_unknown(caplog: pytest.LogCaptureFixture) -> None:
     assert parse.map_record({"job_state": "?"})[0] is JobState.UNKNOWN
     assert "unknown Torque job state" in caplog.text
+    assert JobState.UNKNOWN not in parse.STATE_MAP.values()
 
 
 # -- directives ---------------------------------------------------------------------------------

@@ -22,9 +22,15 @@ from collections.abc import Sequence
 from pathlib import PurePath
 
 from jobfleet.backends.base import Capabilities, PollTarget, QueueEntry, SubmitRequest, user_name
-from jobfleet.backends.command import CommandBackend, PollContext, Seen, command_failed
+from jobfleet.backends.command import (
+    CommandBackend,
+    CommandSettings,
+    PollContext,
+    Seen,
+    command_failed,
+)
 from jobfleet.backends.jobfiles import from_exit_files
-from jobfleet.backends.pbs import parse
+from jobfleet.backends.pbs import outcome, parse
 from jobfleet.backends.pbs.directives import PbsSettings, pbs_dialect, pbs_directives
 from jobfleet.errors import CommandError, SpecError, SubmitError
 from jobfleet.naming import scheduler_head
@@ -101,15 +107,23 @@ class PbsBackend(CommandBackend):
     )
 
     #: How this scheduler's records read (Torque's differ).
-    record_state = staticmethod(parse.map_record)
+    record_state = staticmethod(outcome.map_record)
     record_time = staticmethod(parse.ctime_text)
 
     def __init__(self, runner: Runner | None = None, settings: PbsSettings | None = None):
         self.pbs_settings = settings or PbsSettings()
-        super().__init__(runner, self.pbs_settings)
-        # Once qstat's JSON was unreadable, the text form is asked directly: knowledge
+        text = self.pbs_settings.status_format == "text"
+        self._set_up(runner, self.pbs_settings, self.pbs_settings.name_limit, text)
+
+    def _set_up(
+        self, runner: Runner | None, settings: CommandSettings, name_limit: int, text_only: bool
+    ) -> None:
+        """What PBS and Torque set up alike (each with its own settings section)."""
+        super().__init__(runner, settings)
+        self.name_limit = name_limit
+        # Once qstat's answer was unreadable, the text form is asked directly: knowledge
         # about the server kept across polls, not a poll's state.
-        self._text_only = self.pbs_settings.status_format == "text"
+        self._text_only = text_only
         self._lock = threading.Lock()
 
     def script_dialect(self) -> Dialect:
@@ -120,7 +134,7 @@ class PbsBackend(CommandBackend):
         pbs_directives(spec, self.pbs_settings)
 
     def scheduler_name(self, name: str) -> str:
-        return cut_name(name, self.pbs_settings.name_limit)
+        return cut_name(name, self.name_limit)
 
     # -- submit ---------------------------------------------------------------------
 
@@ -132,17 +146,27 @@ class PbsBackend(CommandBackend):
         return super().submit(request)
 
     def submit_argv(self, request: SubmitRequest) -> list[str]:
-        out = "pbs.^array_index^.out" if request.spec.array is not None else "pbs.out"
         argv = ["qsub", "-N", self.scheduler_name(request.name)]
-        argv += ["-o", f"{request.job_dir}/{out}", "-j", "oe"]
-        clauses = [
-            ":".join([DEPEND_WORDS[kind], *ids]) for kind, ids in request.dependencies if ids
-        ]
+        argv += ["-o", f"{request.job_dir}/{self.output_name(request)}", "-j", "oe"]
+        clauses = self.depend_clauses(request)
         if clauses:
             argv += ["-W", f"depend={','.join(clauses)}"]
+        argv += self.array_argv(request)
         argv += list(request.spec.resources.extra_args)
         argv.append(request.script_path)
         return argv
+
+    def output_name(self, request: SubmitRequest) -> str:
+        """The ``-o`` file in the job directory (PBS expands ``^array_index^``)."""
+        return "pbs.^array_index^.out" if request.spec.array is not None else "pbs.out"
+
+    def depend_clauses(self, request: SubmitRequest) -> list[str]:
+        """``-W depend=`` clauses: ``afterok:ID:ID`` (an array by its ``N[]`` id)."""
+        return [":".join([DEPEND_WORDS[kind], *ids]) for kind, ids in request.dependencies if ids]
+
+    def array_argv(self, request: SubmitRequest) -> list[str]:
+        """Array options on qsub's command line (PBS's ``-J`` is a directive)."""
+        return []
 
     def parse_submit(self, result: CommandResult) -> str:
         return parse.parse_submit(result)
@@ -182,7 +206,7 @@ class PbsBackend(CommandBackend):
                     # Some servers' JSON holds only the first of several jobs.
                     records = self._text_instead(ctx, "qstat -F json left out jobs")
         records = parse.no_record_elements(records)
-        seen = parse.records_seen(records, ctx, parse.map_record, parse.ctime_text)
+        seen = parse.records_seen(records, ctx, outcome.map_record, parse.ctime_text)
         for job_id, attrs in records:
             if parse.NO_RECORD in attrs:
                 _from_exit_file(seen, ctx, *parse.job_key(job_id))

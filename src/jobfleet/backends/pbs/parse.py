@@ -1,6 +1,7 @@
 """PBS Pro / OpenPBS's command output, read by pure functions: output (and a poll's
 context) in, records out. The text form of ``qstat -f`` and the record-to-state step are
-shared with Torque (:mod:`jobfleet.backends.torque.parse`), whose qstat prints the same form.
+shared with Torque (:mod:`jobfleet.backends.torque.parse`), whose qstat prints the same form;
+how a record reads (state, exit code, reason) is in :mod:`.outcome`.
 
 The formats, and where each fact comes from, are in docs/pbs-notes.md; the fixtures in
 ``tests/backends/pbs/fixtures/``.
@@ -19,18 +20,16 @@ from jobfleet.backends.base import QueueEntry
 from jobfleet.backends.command import Element, PollContext, Seen, command_failed
 from jobfleet.errors import CommandError
 from jobfleet.runner import CommandResult
-from jobfleet.states import MEMORY_EXCEEDED, JobState, walltime_exceeded
 from jobfleet.usage import Usage
 
 __all__ = [
-    "STATE_MAP",
+    "NO_RECORD",
+    "REMOVED",
     "Record",
     "UnreadableJson",
     "ctime_text",
     "finished_ids",
     "job_key",
-    "map_exit",
-    "map_record",
     "no_record_elements",
     "parse_find_by_name",
     "parse_seconds",
@@ -49,48 +48,6 @@ log = logging.getLogger(__name__)
 #: One job of qstat's answer: its id and attributes (``resources_used.mem`` for resources).
 Record = tuple[str, dict[str, str]]
 
-# PBS's job_state letters (qstat(1B), src/include/job.h JOB_STATE_LTR_*); None: the
-# job has ended and Exit_status tells how.
-STATE_MAP: dict[str, JobState | None] = {
-    "Q": JobState.PENDING,  # queued
-    "H": JobState.PENDING,  # held (user, operator, system, or by a dependency)
-    "W": JobState.PENDING,  # waiting for its start time (-a)
-    "T": JobState.PENDING,  # in transit to its queue
-    "R": JobState.RUNNING,
-    "E": JobState.RUNNING,  # exiting after having run: its outcome is not final yet
-    "B": JobState.RUNNING,  # an array with at least one element begun
-    "S": JobState.RUNNING,  # suspended; it keeps its resources
-    "U": JobState.RUNNING,  # suspended because the workstation is busy
-    "M": JobState.UNKNOWN,  # moved to another server: not followed there
-    "X": None,  # an array element that finished (expired)
-    "F": None,  # finished (history, qstat -x)
-}
-
-#: PBS's own negative Exit_status codes (src/include/job.h JOB_EXEC_*), as read from a
-#: finished record (F, X): the only one map_exit sees.
-_PBS_CODES: dict[int, tuple[JobState, str]] = {
-    -1: (JobState.FAILED, "PBS could not start the job (JOB_EXEC_FAIL1)"),
-    -2: (JobState.FAILED, "PBS could not start the job (JOB_EXEC_FAIL2)"),
-    # -3 and -11 ask for a retry or a rerun: a job that did it is queued again (Q), so a
-    # finished record (F, X) with one of them ran no more: it failed.
-    -3: (JobState.FAILED, "PBS could not start the job; no retry followed (JOB_EXEC_RETRY)"),
-    -4: (JobState.FAILED, "aborted on MOM initialisation (JOB_EXEC_INITABT)"),
-    -10: (JobState.FAILED, "invalid user or group on the execution host (JOB_EXEC_FAILUID)"),
-    -11: (JobState.FAILED, "ended for a rerun that did not follow (JOB_EXEC_RERUN)"),
-    -17: (JobState.FAILED, "a hook refused the job (JOB_EXEC_FAILHOOK_DELETE)"),
-    -19: (JobState.CANCELLED, "a hook deleted the job (JOB_EXEC_HOOK_DELETE)"),
-    -24: (JobState.FAILED, "ncpus limit exceeded (JOB_EXEC_KILL_NCPUS_BURST)"),
-    -25: (JobState.FAILED, "ncpus limit exceeded (JOB_EXEC_KILL_NCPUS_SUM)"),
-    -26: (JobState.OUT_OF_MEMORY, f"{MEMORY_EXCEEDED} (vmem)"),
-    -27: (JobState.OUT_OF_MEMORY, f"{MEMORY_EXCEEDED} (mem)"),
-    -28: (JobState.FAILED, "CPU time limit exceeded (cput)"),
-    -29: (JobState.TIMEOUT, ""),  # the reason names the limit: walltime_exceeded()
-}
-#: substate of a job that qdel ended (src/include/job.h JOB_SUBSTATE_TERMINATED).
-_TERMINATED = "91"
-#: substate of a job that failed: with an Exit_status, one not 0; without any, one PBS
-#: ended because its execution host went down (node_manager.c: T_MOM_DOWN history).
-_FAILED = "93"
 #: Marks an array element's record that qstat made up from its array's (see
 #: :func:`no_record_elements`); no attribute of PBS's has this name.
 NO_RECORD = "jobfleet.no_record"
@@ -221,42 +178,7 @@ def _scalar(value: Any) -> str:
     return json.dumps(value)
 
 
-# -- states ------------------------------------------------------------------------------
-
-
-def map_exit(
-    status: int | None, terminated: bool, limit_s: float | None, depend: str = ""
-) -> tuple[JobState, int | None, str | None]:
-    """The outcome of a finished PBS job from its ``Exit_status``.
-
-    >= 0 and < 256: the job script's own; 256 + N: its top shell was killed by signal
-    N (reported as 128 + N, the way a shell shows it); negative: PBS's own codes. A
-    job that qdel ended (``terminated``) is cancelled, whatever its status says; one
-    without any status never ran: deleted, or aborted by the server because its
-    dependency (``depend``) can never be met (job_abt, src/server/req_register.c).
-    """
-    if status is None:
-        if terminated:
-            return JobState.CANCELLED, None, "deleted (qdel) before it ran"
-        if depend:
-            return JobState.CANCELLED, None, f"dependency can never be met ({depend})"
-        return JobState.CANCELLED, None, "ended before it ran (deleted or aborted by PBS)"
-    if status >= 256:
-        code = 128 + (status - 256)
-        if terminated:
-            return JobState.CANCELLED, code, f"deleted (qdel): killed by signal {status - 256}"
-        return JobState.FAILED, code, f"killed by signal {status - 256}"
-    if terminated:
-        return JobState.CANCELLED, status if status >= 0 else None, "deleted (qdel)"
-    if status >= 0:
-        return (JobState.COMPLETED if status == 0 else JobState.FAILED), status, None
-    known = _PBS_CODES.get(status)
-    if known is None:
-        return JobState.FAILED, None, f"PBS could not run the job (Exit_status {status})"
-    state, why = known
-    if state is JobState.TIMEOUT:
-        why = walltime_exceeded(limit_s)
-    return state, None, why
+# -- records to elements ------------------------------------------------------------------
 
 
 def no_record_elements(records: Iterable[Record]) -> list[Record]:
@@ -276,59 +198,6 @@ def no_record_elements(records: Iterable[Record]) -> list[Record]:
             attrs = {"job_state": letter, NO_RECORD: "1"}
         out.append((job_id, attrs))
     return out
-
-
-def map_record(attrs: Mapping[str, str]) -> Element:
-    """jobfleet's element for one PBS record (job or array element)."""
-    letter = attrs.get("job_state", "")
-    if NO_RECORD in attrs:
-        return JobState.CANCELLED, None, REMOVED
-    if letter not in STATE_MAP:
-        log.warning("unknown PBS job state %r; reporting it as unknown", letter)
-        return JobState.UNKNOWN, None, f"PBS state {letter!r}"
-    state = STATE_MAP[letter]
-    if state is not None:
-        reason = None
-        if letter == "H":
-            reason = "held by a dependency" if attrs.get("substate") == "22" else "held"
-        elif letter == "M":
-            reason = "moved to another PBS server"
-        elif letter in "SU":
-            reason = "suspended"
-        return state, None, reason
-    status = _int(attrs.get("Exit_status"))
-    terminated = attrs.get("substate") == _TERMINATED
-    limit = parse_seconds(attrs.get("Resource_List.walltime", ""))
-    if status is None and not terminated:
-        if attrs.get("substate") == _FAILED:
-            return JobState.FAILED, None, "its execution host went down (PBS ended the job)"
-        if attrs.get("stime"):
-            return JobState.FAILED, None, "ended by PBS after it started, with no exit status"
-    killed = _signalled(status)
-    if killed is not None and not terminated:
-        # PBS before OpenPBS 22.05 (no JOB_EXEC_KILL_* codes) reports a job its MOM
-        # killed at a limit as killed by a signal: its own numbers say which limit.
-        # The top shell's 256 + N, or jobfleet's script's 128 + N: the script outlives
-        # the MOM's SIGTERM and exits with its command's 143.
-        used = parse_seconds(attrs.get("resources_used.walltime", ""))
-        if limit is not None and used is not None and used + 1 >= limit:
-            return JobState.TIMEOUT, killed, walltime_exceeded(limit)
-        peak = parse_size(attrs.get("resources_used.mem", ""))
-        asked = parse_size(attrs.get("Resource_List.mem", ""))
-        if peak is not None and asked is not None and peak > asked:
-            why = f"{MEMORY_EXCEEDED} (mem): {peak // 2**20} MiB > {asked // 2**20} MiB"
-            return JobState.OUT_OF_MEMORY, killed, why
-    return map_exit(status, terminated, limit, attrs.get("depend", ""))
-
-
-def _signalled(status: int | None) -> int | None:
-    """128 + N for a status that says signal N ended the job (256 + N from PBS, or
-    128 + N from a shell that outlived it); None for any other."""
-    if status is None:
-        return None
-    if status >= 256:
-        return 128 + status - 256
-    return status if 128 < status <= 128 + 64 else None
 
 
 def records_seen(
@@ -416,13 +285,6 @@ def _hosts(exec_host: str) -> tuple[str, ...]:
     """Hosts of ``node01/0*2+node02/0*2`` (PBS) or ``node01/0-1+node02/2-3`` (Torque)."""
     hosts = [part.split("/", 1)[0] for part in exec_host.split("+") if part.strip()]
     return tuple(dict.fromkeys(h.strip() for h in hosts if h.strip()))
-
-
-def _int(text: str | None) -> int | None:
-    try:
-        return int(text) if text is not None else None
-    except ValueError:
-        return None
 
 
 # -- the queue view ----------------------------------------------------------------------

@@ -78,15 +78,15 @@ def saved_seen(
 
 
 def _pbs_json(result: CommandResult) -> Seen:
-    from jobfleet.backends.pbs import parse
+    from jobfleet.backends.pbs import outcome, parse
 
-    return saved_seen(parse.read_json(result.stdout), parse.map_record, parse.ctime_text)
+    return saved_seen(parse.read_json(result.stdout), outcome.map_record, parse.ctime_text)
 
 
 def _pbs_text(result: CommandResult) -> Seen:
-    from jobfleet.backends.pbs import parse
+    from jobfleet.backends.pbs import outcome, parse
 
-    return saved_seen(parse.read_text(result.stdout), parse.map_record, parse.ctime_text)
+    return saved_seen(parse.read_text(result.stdout), outcome.map_record, parse.ctime_text)
 
 
 def is_text(stdout: str, stderr: str) -> bool:

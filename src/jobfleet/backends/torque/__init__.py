@@ -7,10 +7,9 @@ Torque backend is created or a saved output is read.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jobfleet.backends.base import Backend, BackendType, lazy_names
+from jobfleet.backends.pbs.catalog import lazy_exports, qstat_backend
 from jobfleet.backends.torque.directives import (
     TORQUE,
     TorqueSettings,
@@ -18,7 +17,6 @@ from jobfleet.backends.torque.directives import (
     torque_directives,
 )
 from jobfleet.backends.torque.probe import detect_torque, torque_formats
-from jobfleet.runner import Runner
 
 if TYPE_CHECKING:
     from jobfleet.backends.torque.backend import TorqueBackend
@@ -32,25 +30,15 @@ __all__ = [
     "torque_directives",
 ]
 
-
-def _create(settings: TorqueSettings, *, runner: Runner | None, home: Path) -> Backend:
-    from jobfleet.backends.torque.backend import TorqueBackend
-
-    return TorqueBackend(runner, settings)
-
-
 #: The catalog's entry (entry point ``torque`` of the group ``jobfleet.backends``).
-BACKEND = BackendType(
+BACKEND = qstat_backend(
     "torque",
     TorqueSettings,
-    _create,
+    "jobfleet.backends.torque.backend:TorqueBackend",
     "a Torque cluster (qsub, qstat -x, qdel, qsig)",
-    detect=detect_torque,
-    formats=torque_formats,
+    detect_torque,
+    torque_formats,
 )
 
 #: What else is importable from here, from the module that defines it (loaded on use).
-__getattr__ = lazy_names(
-    __name__,
-    {"TorqueBackend": "backend", "STATE_MAP": "parse", "map_exit": "parse", "map_record": "parse"},
-)
+__getattr__ = lazy_exports(__name__, "TorqueBackend", "parse")

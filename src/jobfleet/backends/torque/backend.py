@@ -15,13 +15,12 @@ differs where it matters (docs/torque-notes.md):
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Sequence
 
 from jobfleet.backends.base import Capabilities, SubmitRequest
-from jobfleet.backends.command import CommandBackend, PollContext, Seen, command_failed
+from jobfleet.backends.command import PollContext, Seen, command_failed
 from jobfleet.backends.pbs import parse as pbs_parse
-from jobfleet.backends.pbs.backend import DEPEND_WORDS, PbsBackend, cut_name
+from jobfleet.backends.pbs.backend import DEPEND_WORDS, PbsBackend
 from jobfleet.backends.torque import parse
 from jobfleet.backends.torque.directives import (
     TorqueSettings,
@@ -45,10 +44,9 @@ class TorqueBackend(PbsBackend):
 
     def __init__(self, runner: Runner | None = None, settings: TorqueSettings | None = None):
         self.torque_settings = settings or TorqueSettings()
-        # PBS's own set-up reads PBS's settings: Torque's are its own section.
-        CommandBackend.__init__(self, runner, self.torque_settings)
-        self._text_only = not self.torque_settings.xml_status
-        self._lock = threading.Lock()
+        # PBS's set-up, with Torque's own settings section.
+        settings = self.torque_settings
+        self._set_up(runner, settings, settings.name_limit, not settings.xml_status)
 
     def script_dialect(self) -> Dialect:
         return torque_dialect(self.torque_settings)
@@ -56,26 +54,21 @@ class TorqueBackend(PbsBackend):
     def check_request(self, spec: JobSpec) -> None:
         torque_directives(spec, self.torque_settings)
 
-    def scheduler_name(self, name: str) -> str:
-        return cut_name(name, self.torque_settings.name_limit)
+    def output_name(self, request: SubmitRequest) -> str:
+        return "torque.out"  # Torque adds "-<index>" to an element's output file itself
 
-    def submit_argv(self, request: SubmitRequest) -> list[str]:
-        # Torque adds "-<index>" to an array element's output file by itself.
-        argv = ["qsub", "-N", self.scheduler_name(request.name)]
-        argv += ["-o", f"{request.job_dir}/torque.out", "-j", "oe"]
-        clauses = []
-        for kind, ids in request.dependencies:
-            for native in ids:  # an array's kind ends in "array" (qsub(1), -W depend)
-                word = DEPEND_WORDS[kind] + ("array" if "[]" in native else "")
-                clauses.append(f"{word}:{native}")
-        if clauses:
-            argv += ["-W", f"depend={','.join(clauses)}"]
+    def depend_clauses(self, request: SubmitRequest) -> list[str]:
+        # An array's kind ends in "array" (qsub(1), -W depend), one clause per job.
+        return [
+            f"{DEPEND_WORDS[kind]}{'array' if '[]' in native else ''}:{native}"
+            for kind, ids in request.dependencies
+            for native in ids
+        ]
+
+    def array_argv(self, request: SubmitRequest) -> list[str]:
         listed = array_on_argv(request.spec)
-        if listed is not None:  # too long for a #PBS line (torque_directives leaves it out)
-            argv += ["-t", listed]
-        argv += list(request.spec.resources.extra_args)
-        argv.append(request.script_path)
-        return argv
+        # Too long for a #PBS line (torque_directives leaves it out): on the command line.
+        return [] if listed is None else ["-t", listed]
 
     record_state = staticmethod(parse.map_record)
 

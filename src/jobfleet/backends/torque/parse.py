@@ -16,10 +16,25 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 
 from jobfleet.backends.command import Element
+from jobfleet.backends.pbs.outcome import (
+    held_reason,
+    memory_over,
+    memory_reason,
+    signalled,
+    walltime_reached,
+)
 from jobfleet.backends.pbs.parse import Record, parse_seconds
-from jobfleet.states import MEMORY_EXCEEDED, JobState, walltime_exceeded
+from jobfleet.states import JobState, walltime_exceeded
 
-__all__ = ["STATE_MAP", "UnreadableXml", "epoch_text", "map_exit", "map_record", "read_xml"]
+__all__ = [
+    "NOT_BY_WHOM",
+    "STATE_MAP",
+    "UnreadableXml",
+    "epoch_text",
+    "map_exit",
+    "map_record",
+    "read_xml",
+]
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +42,7 @@ log = logging.getLogger(__name__)
 # exit_status tells how.
 STATE_MAP: dict[str, JobState | None] = {
     "Q": JobState.PENDING,  # queued
-    "H": JobState.PENDING,  # held (user, system, or a dependency)
+    "H": JobState.PENDING,  # held (user, operator, system, or a dependency)
     "W": JobState.PENDING,  # waiting for its start time
     "T": JobState.PENDING,  # being moved
     "R": JobState.RUNNING,
@@ -35,10 +50,17 @@ STATE_MAP: dict[str, JobState | None] = {
     "S": JobState.RUNNING,  # suspended
     "C": None,  # completed (kept keep_completed seconds)
 }
+_WAITING = {
+    "W": "waiting for its execution time (qsub -a)",
+    "T": "in transit to another queue or server",
+    "E": "exiting",
+    "S": "suspended",
+}
 
 #: Torque's negative exit codes (src/include/pbs_job.h JOB_EXEC_*), as read from a
 #: completed record (C), the only one map_exit sees: the RETRY codes ask for a retry,
-#: and a job retried is queued again, so a C record with one of them failed.
+#: and a job retried is queued again, so a C record with one of them failed. Memory
+#: and walltime (-10, -11) are told apart below.
 _CODES: dict[int, tuple[JobState, str]] = {
     -1: (JobState.FAILED, "Torque could not start the job (JOB_EXEC_FAIL1)"),
     -2: (JobState.FAILED, "Torque could not start the job (JOB_EXEC_FAIL2)"),
@@ -46,18 +68,28 @@ _CODES: dict[int, tuple[JobState, str]] = {
     -4: (JobState.FAILED, "aborted on MOM initialisation (JOB_EXEC_INITABT)"),
     -8: (JobState.FAILED, "the job's shell could not be started (JOB_EXEC_CMDFAIL)"),
     -9: (JobState.FAILED, "the output files could not be opened (JOB_EXEC_STDOUTFAIL)"),
-    -10: (JobState.OUT_OF_MEMORY, f"{MEMORY_EXCEEDED} (JOB_EXEC_OVERLIMIT_MEM)"),
-    -11: (JobState.TIMEOUT, ""),  # the reason names the limit: walltime_exceeded()
     -12: (JobState.FAILED, "CPU time limit exceeded (JOB_EXEC_OVERLIMIT_CPUT)"),
     -13: (JobState.FAILED, "the job's cgroups could not be made (JOB_EXEC_RETRY_CGROUP)"),
     -14: (JobState.FAILED, "the prologue failed; no retry followed (JOB_EXEC_RETRY_PROLOGUE)"),
 }
+_OVERLIMIT_MEM = -10  # JOB_EXEC_OVERLIMIT_MEM; Torque 2.5's JOB_EXEC_OVERLIMIT, any limit
+_OVERLIMIT_WT = -11
 #: The comment of a job aborted because its dependency can never be met
 #: (msg_registerdel, src/lib/Liblog/pbs_messages.c).
 _DEPENDENCY = re.compile(r"Job deleted as result of dependency on job (\S+)")
-#: The top shell's statuses a qdel of a running job leaves: (exit code, the signal):
-#: jobfleet's script exits 143 with its command; 271 and 265: the shell itself ended.
-_DELETED = {143: (143, "SIGTERM"), 271: (143, "SIGTERM"), 265: (137, "SIGKILL")}
+#: Torque records nothing on a job that says it was deleted, nor by whom (req_delete.c:
+#: only the server log and the accounting record say).
+NOT_BY_WHOM = "cancelled (Torque does not record by whom)"
+#: The top shell's statuses a qdel of a running job leaves when the shell itself was
+#: ended: SIGTERM (271), or the SIGKILL kill_delay later (265).
+_SHELL_KILLED = {271: 143, 265: 137}
+#: jobfleet's script outlives qdel's SIGTERM and exits 143 with its command: what a
+#: command killed by anyone's SIGTERM gives too. Read as a cancel, as Grid Engine's
+#: qdel-or-SIGKILL is, saying so (a command rarely exits 143 by itself).
+_COMMAND_TERM = (
+    "cancelled (qdel, or a SIGTERM to the job's command; Torque does not record by whom: "
+    "the server's exit_code_canceled_job tells, torque.exit_code_canceled_job)"
+)
 #: What no XML may hold: the control bytes other than tab and newlines.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _BARE_AMP = re.compile(r"&(?!(?:amp|lt|gt|quot|apos|#\d+|#x[0-9a-fA-F]+);)")
@@ -111,39 +143,66 @@ def epoch_text(text: str) -> float | None:
 
 
 def map_exit(
-    status: int | None, comment: str, limit_s: float | None, canceled_code: int = 0
+    status: int | None, attrs: Mapping[str, str], canceled_code: int = 0
 ) -> tuple[JobState, int | None, str | None]:
-    """The outcome of a completed Torque job from its ``exit_status`` (and comment).
+    """The outcome of a completed Torque job from its ``exit_status``.
 
-    Torque keeps the status of the job's top shell (req_jobobit.c): jobfleet's job
-    script outlives qdel's SIGTERM and exits 143 with its command; 271 is a shell that
-    SIGTERM ended, 265 one that the SIGKILL ``kill_delay`` later ended. Torque records
-    no "deleted" on the job, so these read cancelled with a reason that says a SIGTERM
-    or SIGKILL from elsewhere reads the same. A server with ``exit_code_canceled_job``
-    (``canceled_code``, 0: unset) gives every deleted job that status instead. The
-    server also sets 271 on a job it aborts because its dependency can never be met
-    (job_func.c; its comment says so): that job never ran.
+    Torque keeps the status of the job's top shell (req_jobobit.c). Its MOM ends a job
+    over a limit it checks with its own code (-11 walltime, -10 vmem/pvmem; mom_mach.c
+    mom_over_limit). A job ended any other way reads as the signal that ended it: qdel,
+    and a scheduler (Moab, Maui) enforcing the walltime by deleting the job, a MOM's
+    job-wide ``mem`` limit on several nodes (mom_main.c job_over_limit), all send
+    SIGTERM, then SIGKILL ``kill_delay`` later: 271 or 265 when the shell was ended,
+    143 when jobfleet's script outlived the SIGTERM. These are told apart by the job's
+    own numbers: walltime used up, memory at its limit; else 271/265 are cancelled
+    (Torque does not record who deleted a job), and so is 143 (qdel, or anybody's
+    SIGTERM to the command: the same to Torque, as to Grid Engine a qdel and a SIGKILL).
+    A server with ``exit_code_canceled_job`` (``canceled_code``, 0: unset) gives every
+    deleted job that status. The server also sets 271 on a job it aborts because its
+    dependency can never be met (job_func.c; its comment says so): that job never ran.
     """
-    if status is None:
-        return JobState.CANCELLED, None, "ended before it ran (qdel, or aborted by the server)"
-    never = _DEPENDENCY.search(comment)
+    never = _DEPENDENCY.search(attrs.get("comment", ""))
     if never is not None:
-        return JobState.CANCELLED, None, f"dependency can never be met (job {never[1]})"
+        return (
+            JobState.CANCELLED,
+            None,
+            f"cancelled: a dependency can never be met (job {never[1]})",
+        )
+    if status is None:
+        return (
+            JobState.CANCELLED,
+            None,
+            f"{NOT_BY_WHOM} before it started, or aborted by the server",
+        )
     if canceled_code and status == canceled_code:
-        return JobState.CANCELLED, None, f"deleted (qdel): exit_code_canceled_job {status}"
-    if status in _DELETED:
-        code, sig = _DELETED[status]
-        why = f"deleted (qdel) while running, or a {sig} from elsewhere (Torque does not say)"
-        return JobState.CANCELLED, code, why
+        return JobState.CANCELLED, None, f"{NOT_BY_WHOM}: exit_code_canceled_job {status}"
+    killed = signalled(status)
+    limit = walltime_reached(attrs)
+    if killed is not None or status == _OVERLIMIT_MEM:
+        # Torque 2.5 had one code, -10 (JOB_EXEC_OVERLIMIT), for every limit: a job that
+        # ran to its walltime was killed for that, not for its memory.
+        if limit is not None:
+            return JobState.TIMEOUT, killed, walltime_exceeded(limit)
+        kind = memory_over(attrs, strictly=False)
+        if kind is not None:
+            return JobState.OUT_OF_MEMORY, killed, memory_reason(attrs, kind)
+    if status in _SHELL_KILLED:
+        return JobState.CANCELLED, _SHELL_KILLED[status], NOT_BY_WHOM
     if status >= 256:
-        return JobState.FAILED, 128 + status - 256, f"killed by signal {status - 256}"
+        return JobState.FAILED, killed, f"killed by signal {status - 256}"
+    if status == 143:
+        return JobState.CANCELLED, status, _COMMAND_TERM
     if status >= 0:
         return (JobState.COMPLETED if status == 0 else JobState.FAILED), status, None
+    if status == _OVERLIMIT_WT:
+        wall = parse_seconds(attrs.get("Resource_List.walltime", ""))
+        return JobState.TIMEOUT, None, walltime_exceeded(wall)
+    if status == _OVERLIMIT_MEM:
+        return JobState.OUT_OF_MEMORY, None, memory_reason(attrs, None, "JOB_EXEC_OVERLIMIT_MEM")
     known = _CODES.get(status)
     if known is None:
         return JobState.FAILED, None, f"Torque could not run the job (exit_status {status})"
-    state, why = known
-    return state, None, walltime_exceeded(limit_s) if state is JobState.TIMEOUT else why
+    return known[0], None, known[1]
 
 
 def map_record(attrs: Mapping[str, str], canceled_code: int = 0) -> Element:
@@ -155,13 +214,7 @@ def map_record(attrs: Mapping[str, str], canceled_code: int = 0) -> Element:
         return JobState.UNKNOWN, None, f"Torque state {letter!r}"
     state = STATE_MAP[letter]
     if state is not None:
-        return state, None, {"H": "held", "S": "suspended"}.get(letter)
+        return state, None, held_reason(attrs) if letter == "H" else _WAITING.get(letter)
     text = attrs.get("exit_status")
     status = int(text) if text is not None and re.fullmatch(r"-?\d+", text) else None
-    limit = parse_seconds(attrs.get("Resource_List.walltime", ""))
-    used = parse_seconds(attrs.get("resources_used.walltime", ""))
-    if status == -10 and limit is not None and used is not None and used + 1 >= limit:
-        # Torque before 4 had one code, -10 (JOB_EXEC_OVERLIMIT), for every limit: a
-        # job that ran to its walltime was killed for that, not for its memory.
-        return JobState.TIMEOUT, None, walltime_exceeded(limit)
-    return map_exit(status, attrs.get("comment", ""), limit, canceled_code)
+    return map_exit(status, attrs, canceled_code)
