@@ -218,7 +218,7 @@ def test_pbs_qdel_of_a_running_job_names_who_as_the_real_server_does(
     assert (state, code, why) == (X, 143, f"cancelled by {fakepbs_output.user()}")
 
 
-@pytest.mark.parametrize(("canceled", "expected"), [("", (F, 143)), ("-20", (X, None))])
+@pytest.mark.parametrize(("canceled", "expected"), [("", (X, 143)), ("-20", (X, None))])
 def test_torque_qdel_of_a_running_job_leaves_the_shells_status(
     tmp_path: Path,
     trapping_script: str,
@@ -236,7 +236,7 @@ def test_torque_qdel_of_a_running_job_leaves_the_shells_status(
     ((_, attrs),) = torque_parse.read_xml(xml)
     assert "comment" not in attrs  # Torque records nothing of the delete
     element = torque_parse.map_record(attrs, int(canceled or 0))
-    assert element[:2] == expected  # without the server's setting: the command's 143
+    assert element[:2] == expected  # without the setting: cancelled, the command's 143
 
 
 def test_pbs_comments_say_how_a_job_finished(
