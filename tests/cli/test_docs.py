@@ -191,3 +191,22 @@ def test_readme_sge_dry_run_shows_what_it_says(jf_home: Path, tmp_path: Path) ->
         assert f"`#$ {directive}`" in README
     submit = next(line for line in lines if line.startswith("# submit: "))
     assert submit.startswith("# submit: qsub -terse -w e -N jf") and "-DRY-RUN-train" in submit
+
+
+def test_the_futures_page_prints_what_it_says(jf_home: Path, tmp_path: Path) -> None:
+    page = (REPO / "docs" / "futures.md").read_text()
+    blocks = re.findall(r"```(\w+)\n(.*?)```", page, flags=re.S)
+    code = next(body for lang, body in blocks if lang == "python")
+    shown = next(body for lang, body in blocks if lang == "text")
+    script = tmp_path / "page.py"  # a script: its functions pickle by value
+    script.write_text(code)
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env_with_venv(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == shown
