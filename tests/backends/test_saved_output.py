@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from jobfleet import backends as catalog
-from jobfleet.backends.formats import UnreadableOutputError, read_saved
+from jobfleet.backends.formats import UnreadableOutputError, poll_of_every, read_saved
 from support.cli import jf
 
 HERE = Path(__file__).parent
@@ -150,3 +150,9 @@ def test_bad_input_is_one_line_and_exit_2(
     paths = {"FILE": str(small), "BIG": str(big)}
     proc = jf("debug", "parse", *(paths.get(a, a) for a in args), expect=2)
     assert words in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+
+
+def test_a_saved_output_is_read_as_a_poll_of_every_job_it_names() -> None:
+    ctx = poll_of_every(iter(["7", "12", "7", "3"]))
+    assert (dict(ctx.targets), list(ctx.ids), ctx.accounting) == ({}, ["12", "3", "7"], None)
+    assert poll_of_every([], accounting=False).accounting is False

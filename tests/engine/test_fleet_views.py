@@ -13,7 +13,7 @@ import pytest
 
 from jobfleet.backends.base import Backend, NativeStatus, PollTarget, QueueEntry, SubmitRequest
 from jobfleet.config import load_config
-from jobfleet.engine import fleet as fleet_module
+from jobfleet.engine import views as views_module
 from jobfleet.engine.fleet import Fleet, QueueRow
 from jobfleet.naming import scheduler_name
 from jobfleet.registry import NewJob, StatusUpdate
@@ -131,7 +131,7 @@ def test_a_user_without_a_name_owns_every_row(
     fleet: Fleet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     job = record(fleet, "train", "101")
-    monkeypatch.setattr(fleet_module, "user_name", lambda: None)
+    monkeypatch.setattr(views_module, "user_name", lambda: None)
     name = scheduler_name(fleet.registry.token, job.id, "train")
     use(fleet, QueueBackend([row("101", name, user="somebody")]))
     assert [r.job_id for r in fleet.queue("fake")] == [job.id]

@@ -20,31 +20,18 @@ nothing (rc 0); sacct lists what accounting holds (``acct``); scontrol shows
 the controller's memory (``queue`` too); scancel exits 0 even for unknown ids.
 
 Environment:
-    FAKESLURM_STATE: the JSON state file; next to it ``.lock`` (the lock every
-        program and :class:`FakeSlurm` take), ``.next_id`` and ``.submitted``
-        (sbatch's counter and journal, merged into the JSON by the next reader)
-        and ``.fail.PROGRAM`` (see :meth:`FakeSlurm.fail`).
+    FAKESLURM_STATE: the JSON state file (and the files beside it: fakeslurm_state.py).
     FAKESLURM_CALLS: a file every invocation appends one line to: the program
         and its arguments, separated by tabs (optional).
     FAKESLURM_PYTHON: the interpreter the wrappers run (tests pass sys.executable).
 
-A job in the JSON (``{"jobs": {id: job}}``) is ``{"name", "script", "state",
-"exit", "reason", "queue", "acct", "signals"}``: ``state`` as SLURM prints it
-(``CANCELLED by 0``), ``exit`` as ``code:signal``; optionally ``batch``, the state of
-its batch step (``ID.batch`` in sacct) where it differs from the job's; ``submit``,
-``start`` and ``end`` (Unix times, set by sbatch and ``slurmd``) and ``max_rss`` (its
-batch step's MaxRSS as printed, set by a test) for sacct's usage columns; ``acct_lag``,
-the state sacct still shows while slurmdbd lags behind the controller. An array
-job is one entry per element, ``ID_INDEX``, with ``array_id``, ``task`` and ``limit``
-(its ``%N``, 0 for none). What sbatch was told, for ``slurmd``: ``output``,
-``dependency``, ``kill_invalid``, ``time_s`` (None: no limit) and ``cwd``.
+The state, the files beside it and what a job's entry holds are in fakeslurm_state.py
+(:class:`FakeSlurm`, which tests import from here or from there).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import json
 import os
 import re
 import shlex
@@ -52,172 +39,18 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
-Job = dict[str, Any]
-State = dict[str, Any]
+if __package__:  # imported by a test, as shims.fakeslurm
+    from shims.fakeslurm_state import ACTIVE, FakeSlurm, Job, State, matches, order, word
+else:  # run as a program: `python3 -I` puts no folder of its own on sys.path
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from fakeslurm_state import ACTIVE, FakeSlurm, Job, State, matches, order, word
 
-#: States squeue shows without --states (SLURM's default: the active ones).
-ACTIVE = ("PENDING", "RUNNING", "COMPLETING", "CONFIGURING", "SUSPENDED")
+__all__ = ["ACTIVE", "KILL_WAIT_S", "PROGRAMS", "FakeSlurm", "Job", "State", "main", "slurmd"]
+
 _FORMAT_FIELD = re.compile(r"%\.?\d*([a-zA-Z])")
-
-
-class FakeSlurm:
-    """The fake cluster's state, for the programs and for the test to read and change."""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-
-    def _side(self, suffix: str) -> Path:
-        return self.path.with_name(f"{self.path.name}.{suffix}")
-
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[State]:
-        """The state, locked, with sbatch's journal merged in; written back on leaving."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self._side("lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            state = json.loads(self.path.read_text()) if self.path.exists() else {"jobs": {}}
-            journal = self._side("submitted")
-            if journal.exists():
-                for line in journal.read_text().splitlines():
-                    state["jobs"].update(_submitted(line))
-            yield state
-            tmp = self._side("tmp")
-            tmp.write_text(json.dumps(state))
-            tmp.replace(self.path)
-            journal.unlink(missing_ok=True)
-
-    def jobs(self) -> dict[str, Job]:
-        with self.locked() as state:
-            return dict(state["jobs"])
-
-    def set(
-        self,
-        ids: Iterable[str],
-        *,
-        state: str | None = None,
-        exit: str | None = None,  # SLURM's own word for it
-        reason: str | None = None,
-        queue: bool | None = None,
-        acct: bool | None = None,
-        batch: str | None = None,
-        acct_lag: str | None = None,
-    ) -> None:
-        """Change these jobs: the state SLURM reports, its ``code:signal``, whether
-        squeue and scontrol (``queue``) and sacct (``acct``) know them, the state of
-        the batch step (``batch``), the state sacct still shows while slurmdbd lags
-        behind the controller (``acct_lag``: ``PENDING`` or ``RUNNING``, with exit
-        ``0:0``; ``""`` ends the lag). A job set RUNNING, or given a batch step, has
-        started (``start``, if it had none): sacct lists its batch step; one that
-        started and is set to a final state has ended (``end``)."""
-        given = {
-            "state": state,
-            "exit": exit,
-            "reason": reason,
-            "queue": queue,
-            "acct": acct,
-            "batch": batch,
-            "acct_lag": acct_lag,
-        }
-        changes = {k: v for k, v in given.items() if v is not None}
-        started = state == "RUNNING" or batch is not None
-        with self.locked() as st:
-            for native_id in ids:
-                job = st["jobs"][native_id]
-                job.update(changes)
-                if started and not job.get("start"):
-                    job["start"] = time.time()
-                if job.get("start") and not job.get("end") and _word(job) not in ACTIVE:
-                    job["end"] = time.time()
-
-    def fail(self, program: str, rc: int, stderr: str, *, after_s: float = 0.0) -> None:
-        """Make ``program`` print ``stderr`` and exit ``rc``, changing nothing, until
-        :meth:`recover`; after ``after_s`` seconds, as the real clients do against a
-        controller that is down (they retry the connection for MessageTimeout, 10 s
-        by default, before they give up)."""
-        with self.locked():
-            self._side(f"fail.{program}").write_text(f"{rc} {after_s}\n{stderr}\n")
-
-    def recover(self, program: str) -> None:
-        with self.locked():
-            self._side(f"fail.{program}").unlink(missing_ok=True)
-
-    def failure(self, program: str) -> tuple[int, float, str] | None:
-        """The failure set for ``program``, if any (call with the lock held): exit
-        status, seconds before it, message."""
-        try:
-            first, message = self._side(f"fail.{program}").read_text().split("\n", 1)
-        except FileNotFoundError:
-            return None
-        rc, after_s = first.split()
-        return int(rc), float(after_s), message.rstrip("\n")
-
-
-def _submitted(line: str) -> dict[str, Job]:
-    """The jobs of one line of sbatch's journal: one, or one per array element."""
-    fields = line.split("\t")
-    native_id, name, script = fields[:3]
-    output, dependency, kill, array, limit_text, cwd = (fields[3:] + [""] * 6)[:6]
-    job: Job = {
-        "name": name,
-        "script": script,
-        "state": "PENDING",
-        "exit": "0:0",
-        "reason": "None",
-        "submit": time.time(),
-        "queue": True,
-        "acct": True,
-        "signals": [],
-        "output": output or "slurm-%j.out",
-        "dependency": dependency,
-        "kill_invalid": kill == "yes",
-        "time_s": _duration_s(limit_text),
-        "cwd": cwd,
-    }
-    if not array:
-        return {native_id: job}
-    indices, limit = _array(array)
-    return {
-        f"{native_id}_{i}": {**job, "array_id": native_id, "task": i, "limit": limit}
-        for i in indices
-    }
-
-
-def _array(text: str) -> tuple[list[int], int]:
-    """SLURM's ``--array``: ``1-6%2``, ``1,3-5``, ``0-20:5`` -> (indices, limit)."""
-    body, _, limit = text.partition("%")
-    indices: list[int] = []
-    for part in body.split(","):
-        span, _, step = part.partition(":")
-        first, _, last = span.partition("-")
-        indices += range(int(first), int(last or first) + 1, int(step or 1))
-    return sorted(set(indices)), int(limit or 0)
-
-
-def _duration_s(text: str) -> int | None:
-    """Seconds of ``--time=D-HH:MM:SS`` (the form jobfleet writes); None for none."""
-    if not text:
-        return None
-    days, _, clock = text.rpartition("-")
-    seconds = 0
-    for part in clock.split(":"):
-        seconds = seconds * 60 + int(part)
-    return seconds + int(days or 0) * 86400
-
-
-def _order(item: tuple[str, Job]) -> tuple[int, int]:
-    """Sort key of a job entry: by id, an array's elements by index."""
-    native_id, job = item
-    return int(job.get("array_id", native_id)), int(job.get("task", -1))
-
-
-def _matches(wanted: set[str], native_id: str, job: Job) -> bool:
-    """Whether ``--jobs``/scancel's ``wanted`` names this entry (an array's id names
-    every element)."""
-    return native_id in wanted or job.get("array_id") in wanted
 
 
 # -- the programs ------------------------------------------------------------------
@@ -247,13 +80,8 @@ def _batch_state(job: Job) -> str:
     state (a job that ended by a signal has its batch step CANCELLED)."""
     if job.get("batch"):
         return str(job["batch"])
-    signalled = str(job["exit"]).startswith("0:") and _word(job) == "FAILED"
-    return "CANCELLED" if signalled else _word(job)
-
-
-def _word(job: Job) -> str:
-    """The state's first word: ``CANCELLED`` for ``CANCELLED by 0``."""
-    return str(job["state"]).split(" ", 1)[0]
+    signalled = str(job["exit"]).startswith("0:") and word(job) == "FAILED"
+    return "CANCELLED" if signalled else word(job)
 
 
 def _squeue_field(code: str, native_id: str, job: Job) -> str:
@@ -262,7 +90,7 @@ def _squeue_field(code: str, native_id: str, job: Job) -> str:
         "A": native_id,
         "F": job.get("array_id", native_id),
         "K": job.get("task", "N/A"),
-        "T": _word(job),
+        "T": word(job),
         "r": job["reason"],
         "j": job["name"],
     }
@@ -278,7 +106,7 @@ def squeue(state: State, args: Sequence[str], out: list[str], err: list[str]) ->
             err.append(f"squeue: error: Invalid job id: {options['jobs']}")
             return 1
         asked = set(wanted)
-        shown = {n: j for n, j in shown.items() if _matches(asked, n, j)}
+        shown = {n: j for n, j in shown.items() if matches(asked, n, j)}
         if len(wanted) == 1 and not shown:
             err.append("slurm_load_jobs error: Invalid job id specified")
             return 1
@@ -286,12 +114,12 @@ def squeue(state: State, args: Sequence[str], out: list[str], err: list[str]) ->
         names = set(options["name"].split(","))
         shown = {n: j for n, j in shown.items() if j["name"] in names}
     if options.get("states", "").lower() != "all":
-        shown = {n: j for n, j in shown.items() if _word(j) in ACTIVE}
+        shown = {n: j for n, j in shown.items() if word(j) in ACTIVE}
     form = options.get("format", "%i|%j|%T|%r")
     if "noheader" not in options:
         out.append(_FORMAT_FIELD.sub(lambda m: m[1], form))
     # Real squeue sorts by state, not by id (tests/backends/slurm/fixtures/22.05/squeue-live.out).
-    for native_id, job in sorted(shown.items(), key=lambda kv: (_word(kv[1]), *_order(kv))):
+    for native_id, job in sorted(shown.items(), key=lambda kv: (word(kv[1]), *order(kv))):
         fields = {code: _squeue_field(code, native_id, job) for code in "iAFKTrj"}
         out.append(_FORMAT_FIELD.sub(lambda m, fields=fields: fields[m[1]], form))
     return 0
@@ -309,7 +137,7 @@ def sacct(state: State, args: Sequence[str], out: list[str], err: list[str]) -> 
             err.append(f"sacct: error: Invalid job id: {options['jobs']}")
             return 1
         asked = set(wanted)
-        listed = {n: j for n, j in listed.items() if _matches(asked, n, j)}
+        listed = {n: j for n, j in listed.items() if matches(asked, n, j)}
     if "name" in options:
         names = set(options["name"].split(","))
         listed = {n: j for n, j in listed.items() if j["name"] in names}
@@ -349,7 +177,7 @@ def sacct(state: State, args: Sequence[str], out: list[str], err: list[str]) -> 
     sep = "|" if "parsable2" in options else " "
     if "noheader" not in options:
         out.append(sep.join(fields))
-    for native_id, job in sorted(listed.items(), key=_order):
+    for native_id, job in sorted(listed.items(), key=order):
         out.append(sep.join(values[f.lower()](native_id, job) for f in fields))
         if "allocations" not in options and job.get("start"):
             # Without --allocations sacct lists each job's steps after it: the batch step.
@@ -393,11 +221,11 @@ def scontrol(state: State, args: Sequence[str], out: list[str], err: list[str]) 
     if not held:
         out.append("No jobs in the system")
         return 0
-    for native_id, job in sorted(held.items(), key=_order):
+    for native_id, job in sorted(held.items(), key=order):
         array = f"ArrayJobId={job['array_id']} ArrayTaskId={job['task']} " if "task" in job else ""
         out.append(
             f"JobId={native_id} {array}JobName={job['name']} UserId=root(0) "
-            f"JobState={_word(job)} Reason={job['reason']} "
+            f"JobState={word(job)} Reason={job['reason']} "
             f"Dependency=(null) Requeue=1 Restarts=0 BatchFlag=1 ExitCode={job['exit']}"
         )
     return 0
@@ -407,14 +235,14 @@ def scancel(state: State, args: Sequence[str], out: list[str], err: list[str]) -
     options, positional = _options(args)
     asked = set(positional)
     for native_id, job in state["jobs"].items():
-        if not _matches(asked, native_id, job) or not job["queue"]:
+        if not matches(asked, native_id, job) or not job["queue"]:
             continue  # rc 0 for unknown and purged ids, as real scancel
         if "signal" in options:
             job["signals"].append(options["signal"])
-        elif _word(job) in ACTIVE:
+        elif word(job) in ACTIVE:
             # A job cancelled while it waited keeps its last reason (JobHeldUser,
             # Dependency: 22.05/cancel-lag-squeue); a running one shows None.
-            waited = _word(job) == "PENDING"
+            waited = word(job) == "PENDING"
             job.update(
                 state="CANCELLED by 0", exit="0:0", reason=job["reason"] if waited else "None"
             )
@@ -453,11 +281,11 @@ def _dependency(jobs: dict[str, Job], text: str) -> str:
     verdict = "met"
     for clause in filter(None, text.split(",")):
         kind, *ids = clause.split(":")
-        named = [j for n, j in jobs.items() if _matches(set(ids), n, j)]
-        if any(_word(j) in ACTIVE for j in named):
+        named = [j for n, j in jobs.items() if matches(set(ids), n, j)]
+        if any(word(j) in ACTIVE for j in named):
             verdict = "wait"
             continue
-        ok = [_word(j) == "COMPLETED" for j in named]
+        ok = [word(j) == "COMPLETED" for j in named]
         if (kind == "afterok" and not all(ok)) or (kind == "afternotok" and all(ok)):
             return "never"
     return verdict
@@ -497,9 +325,9 @@ def _step(jobs: dict[str, Job], running: dict[str, _Running], cpus: int) -> None
             run.signal(signal.Signals[f"SIG{name.upper().removeprefix('SIG')}"])
         run.signals_sent = len(job["signals"])
         limit = job["time_s"]
-        if _word(job) == "RUNNING" and limit is not None and now - run.started > limit:
+        if word(job) == "RUNNING" and limit is not None and now - run.started > limit:
             job.update(state="TIMEOUT", reason="TimeLimit")
-        if _word(job) in ("CANCELLED", "TIMEOUT") and run.term_at is None:
+        if word(job) in ("CANCELLED", "TIMEOUT") and run.term_at is None:
             run.term_at = now
             run.signal(signal.SIGTERM)
         if run.term_at is not None and now - run.term_at > KILL_WAIT_S:
@@ -509,7 +337,7 @@ def _step(jobs: dict[str, Job], running: dict[str, _Running], cpus: int) -> None
             continue
         del running[native_id]
         job["end"] = time.time()
-        if _word(job) != "RUNNING":
+        if word(job) != "RUNNING":
             continue  # cancelled or timed out: that is its state, whatever the exit
         if rc == 0:
             job.update(state="COMPLETED", exit="0:0")
@@ -517,9 +345,9 @@ def _step(jobs: dict[str, Job], running: dict[str, _Running], cpus: int) -> None
             job.update(state="FAILED", exit=f"0:{-rc}")
         else:
             job.update(state="FAILED", exit=f"{rc}:0")
-    busy = {n: j for n, j in jobs.items() if _word(j) == "RUNNING"}
-    for native_id, job in sorted(jobs.items(), key=_order):
-        if _word(job) != "PENDING" or not job["queue"]:
+    busy = {n: j for n, j in jobs.items() if word(j) == "RUNNING"}
+    for native_id, job in sorted(jobs.items(), key=order):
+        if word(job) != "PENDING" or not job["queue"]:
             continue
         verdict = _dependency(jobs, job["dependency"])
         if verdict == "never":

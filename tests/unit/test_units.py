@@ -1,4 +1,4 @@
-"""Tests for jobfleet.units: memory sizes and durations."""
+"""Tests for jobfleet.units and jobfleet.nativeunits: memory sizes and durations."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import jobfleet.nativeunits
 import jobfleet.units
 from jobfleet.errors import SpecError, UnitError
 from jobfleet.units import (
@@ -24,8 +25,9 @@ MAX_BYTES = 2**60
 MAX_SECONDS = 100 * 365 * 86400
 
 
-def test_doctests() -> None:
-    result = doctest.testmod(jobfleet.units)
+@pytest.mark.parametrize("module", [jobfleet.units, jobfleet.nativeunits])
+def test_doctests(module: object) -> None:
+    result = doctest.testmod(module)
     assert result.attempted > 0
     assert result.failed == 0
 
@@ -318,13 +320,13 @@ def test_walltime_round_trip_short(seconds: int) -> None:
     [("0:07", 7), ("1:02:03", 3723), ("2-00:00:01", 172801), ("05", 5), ("INVALID", None)],
 )
 def test_parse_slurm_duration(text: str, expected: int | None) -> None:
-    from jobfleet.units import parse_slurm_duration
+    from jobfleet.nativeunits import parse_slurm_duration
 
     assert parse_slurm_duration(text) == expected
 
 
 def test_slurm_formats() -> None:
-    from jobfleet.units import format_slurm_memory, format_slurm_time
+    from jobfleet.nativeunits import format_slurm_memory, format_slurm_time
 
     assert format_slurm_time(3600) == "0-01:00:00"
     assert format_slurm_memory(1) == "1M"  # rounded up: never less than asked
@@ -332,7 +334,7 @@ def test_slurm_formats() -> None:
 
 
 def test_sge_forms() -> None:
-    from jobfleet.units import (
+    from jobfleet.nativeunits import (
         format_sge_memory,
         format_sge_time,
         parse_qacct_memory,

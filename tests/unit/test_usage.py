@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from jobfleet.nativeunits import parse_slurm_cpu_time, parse_slurm_rss
 from jobfleet.states import ElementRecord, JobRecord, JobState
-from jobfleet.units import parse_slurm_cpu_time, parse_slurm_rss
 from jobfleet.usage import USAGE_KEYS, Usage, expand_hostlist, iso_utc, parse_local_time
 
 T0 = 1_796_560_366.0  # 2026-12-06T12:32:46Z

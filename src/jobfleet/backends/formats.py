@@ -11,15 +11,22 @@ exactly what the poll would have made of it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jobfleet.backends.command import Seen
+from jobfleet.backends.command import PollContext, Seen
 from jobfleet.errors import JobfleetError
 from jobfleet.runner import CommandResult
 
-__all__ = ["OutputFormat", "SavedOutput", "UnreadableOutputError", "read_saved", "saved_result"]
+__all__ = [
+    "OutputFormat",
+    "SavedOutput",
+    "UnreadableOutputError",
+    "poll_of_every",
+    "read_saved",
+    "saved_result",
+]
 
 #: The argv a saved output is read with (no command ran).
 SAVED_ARGV = ("(saved output)",)
@@ -80,6 +87,16 @@ class SavedOutput:
     def to_dict(self) -> dict[str, Any]:
         """The JSON form of ``jobfleet debug parse --json``."""
         return {"format": self.format.name, "jobs": self.jobs()}
+
+
+def poll_of_every(ids: Iterable[str], *, accounting: bool | None = None) -> PollContext:
+    """A poll asking about every job a saved output names (``ids``, in id order): no
+    targets, so no recorded names to check the jobs against.
+
+    Args:
+        accounting: whether the site has accounting, as :class:`PollContext` takes it.
+    """
+    return PollContext(targets={}, ids=sorted(set(ids)), accounting=accounting)
 
 
 def saved_result(stdout: str, stderr: str = "", returncode: int = 0) -> CommandResult:

@@ -13,17 +13,16 @@ returns it, so what a user is told is what any other process will see.
 A :class:`Fleet` only puts the engine's steps in order: submission
 (:mod:`.submission`), polling (:mod:`.polling`), recovery after a crash or a
 poll (:mod:`.recovery`), cancelling (:mod:`.cancel`) and watching
-(:mod:`.monitor`).
+(:mod:`.monitor`); what it shows without recording anything (recorded jobs,
+queues, output paths) it has from :class:`~jobfleet.engine.views.FleetViews`.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
-from typing import Literal
 
-from jobfleet.backends.base import Backend, user_name
+from jobfleet.backends.base import Backend
 from jobfleet.config import Config, load_config
 from jobfleet.engine import cancel as cancelling
 from jobfleet.engine.monitor import Monitor, Pace, wait_all
@@ -31,18 +30,17 @@ from jobfleet.engine.polling import Poller
 from jobfleet.engine.pool import BackendPool
 from jobfleet.engine.recovery import Recovery
 from jobfleet.engine.submission import DryRun, Submission, awaits_reconciling
-from jobfleet.engine.views import QueueReport, QueueRow, Report, ask_queues, queue_rows
-from jobfleet.errors import SpecError, UnknownJobError
-from jobfleet.jobdir import stream_path
+from jobfleet.engine.views import FleetViews, QueueRow, Report
+from jobfleet.errors import UnknownJobError
 from jobfleet.registry import Registry
 from jobfleet.runner import Runner, unbounded, within
-from jobfleet.spec import JobSpec, spec_from_dict
+from jobfleet.spec import JobSpec
 from jobfleet.states import JobRecord
 
 __all__ = ["DryRun", "Fleet", "QueueRow", "Report"]
 
 
-class Fleet:
+class Fleet(FleetViews):
     """Jobs of every backend, through one persistent registry.
 
     Args:
@@ -202,14 +200,6 @@ class Fleet:
                 current.update((r.id, r) for r in self._recovery.retry(retry))
         unanswered = {name: str(exc) for name, exc in polled.unanswered.items()}
         return Report(list(current.values()), unanswered, polled.unanswered)
-
-    def records(self, job_ids: Sequence[str]) -> list[JobRecord]:
-        """The recorded state of these jobs, nothing asked.
-
-        Raises:
-            UnknownJobError: an id is not in the registry.
-        """
-        return self.registry.get_many(list(job_ids))
 
     def status(self, job_ids: Sequence[str] | None = None, *, limit: int = 20) -> list[JobRecord]:
         """Fresh records of these jobs (default: the ``limit`` most recent).
@@ -422,87 +412,3 @@ class Fleet:
         """
         chosen = self._backends.resolve(backend or self.config.backend)
         return self.refresh(self._recovery.adopt(prefix, chosen))
-
-    def log_path(
-        self,
-        job_id: str,
-        *,
-        index: int | None = None,
-        stream: Literal["stdout", "stderr"] = "stdout",
-    ) -> Path:
-        """Where a job's (or an array element's) output goes.
-
-        Raises:
-            SpecError: an array without ``index``, or an index it does not have.
-        """
-        record = self.registry.get(job_id)
-        if record.elements and index is None:
-            shown = ", ".join(str(i) for i in list(record.elements)[:5])
-            raise SpecError("index", f"job {job_id} is an array; pass --index N (e.g. {shown})")
-        if index is not None and index not in record.elements:
-            raise SpecError("index", f"job {job_id} has no element {index}")
-        spec = spec_from_dict(record.spec)
-        return Path(stream_path(spec, record.job_dir, stream, index, job_id=record.id))
-
-    # -- views (used by the CLI) ------------------------------------------------------
-
-    def queues(
-        self,
-        backends: Sequence[str] | None = None,
-        *,
-        all_users: bool = False,
-        within_s: float | None = None,
-    ) -> QueueReport:
-        """:meth:`queue` of several backends at once, never blind: one that does not
-        answer (within ``within_s``, default ``wait.status_timeout``) is named in
-        :attr:`QueueReport.unanswered` and the others' rows are returned.
-
-        Args:
-            backends: the backends to ask; default: the configured one and those
-                of the registry's unfinished jobs (one that cannot list its queue
-                is then skipped, and named in :attr:`QueueReport.skipped`).
-            all_users: everybody's jobs, not only this user's.
-            within_s: the longest wait for the schedulers.
-
-        Raises:
-            ConfigError: an unknown backend.
-            BackendError: a backend named in ``backends`` cannot list its queue.
-        """
-        names = list(dict.fromkeys(self._backends.resolve(n) for n in backends or ()))
-        configured = self._backends.resolve(self.config.backend)
-        default = [configured, *(r.backend for r in self.registry.unfinished())]
-        return ask_queues(
-            self.registry,
-            self._backends,
-            names or list(dict.fromkeys(default)),
-            refuse=bool(names),
-            all_users=all_users,
-            within_s=self.config.wait.status_timeout_s if within_s is None else within_s,
-        )
-
-    def unfinished(self, backend: str | None = None) -> list[JobRecord]:
-        """The registry's jobs not settled yet (of one backend, or of all), oldest
-        first, as last recorded: :meth:`refresh` them for their current states.
-
-        Includes jobs not yet submitted and failed ones about to be retried.
-        """
-        return self.registry.unfinished(backend)
-
-    def recent(self, limit: int = 20) -> list[JobRecord]:
-        """The ``limit`` most recently created jobs, newest first, as last
-        recorded (:meth:`status` gives them fresh)."""
-        return self.registry.recent(limit)
-
-    def queue(self, backend: str | None = None, *, all_users: bool = False) -> list[QueueRow]:
-        """Every unfinished job the scheduler knows for this user (``all_users``:
-        everybody's), jobfleet's or not, in one scheduler call; each row with the
-        id of its job in this registry, if it is one of its jobs
-        (:func:`~jobfleet.engine.views.queue_rows` says when).
-
-        Raises:
-            ConfigError: an unknown backend.
-            CommandError: the scheduler could not be asked.
-            BackendError: this backend cannot list its queue.
-        """
-        be = self.backend(backend)
-        return queue_rows(self.registry, be.name, be.list_queue(all_users), user_name())

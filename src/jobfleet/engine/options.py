@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jobfleet.config import Setting, schema
+from jobfleet.configschema import Setting, schema
 from jobfleet.environment import Environment
 from jobfleet.errors import JobfleetError, SpecError
 from jobfleet.resources import Resources

@@ -1,20 +1,26 @@
-"""What the CLI shows: reports of records (fresh or last known), and schedulers'
-queues with this registry's eyes (which rows are our jobs)."""
+"""What the CLI shows: reports of records (fresh or last known), schedulers'
+queues with this registry's eyes (which rows are our jobs), and a fleet's views
+that record nothing (:class:`FleetViews`: recorded jobs, queues, output paths)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
 
 from jobfleet.backends.base import QueueEntry, user_name
+from jobfleet.config import Config
 from jobfleet.engine.pool import BackendPool
-from jobfleet.errors import BackendError, CommandError
+from jobfleet.errors import BackendError, CommandError, SpecError
+from jobfleet.jobdir import stream_path
 from jobfleet.naming import name_on_scheduler
 from jobfleet.registry import Registry
 from jobfleet.runner import within
+from jobfleet.spec import spec_from_dict
 from jobfleet.states import JobRecord
 
-__all__ = ["QueueReport", "QueueRow", "Report", "ask_queues", "queue_rows"]
+__all__ = ["FleetViews", "QueueReport", "QueueRow", "Report", "ask_queues", "queue_rows"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,3 +148,103 @@ def ask_queues(
         else:
             rows += queue_rows(registry, name, answer, me)
     return QueueReport(rows, asked, unanswered, skipped)
+
+
+class FleetViews:
+    """What a :class:`~jobfleet.engine.fleet.Fleet` shows without recording anything:
+    the registry's jobs as last recorded, the schedulers' queues with this registry's
+    ids, where a job's output goes (the CLI's views; ``Fleet`` is one)."""
+
+    config: Config
+    registry: Registry
+    _backends: BackendPool
+
+    def records(self, job_ids: Sequence[str]) -> list[JobRecord]:
+        """The recorded state of these jobs, nothing asked.
+
+        Raises:
+            UnknownJobError: an id is not in the registry.
+        """
+        return self.registry.get_many(list(job_ids))
+
+    def log_path(
+        self,
+        job_id: str,
+        *,
+        index: int | None = None,
+        stream: Literal["stdout", "stderr"] = "stdout",
+    ) -> Path:
+        """Where a job's (or an array element's) output goes.
+
+        Raises:
+            SpecError: an array without ``index``, or an index it does not have.
+        """
+        record = self.registry.get(job_id)
+        if record.elements and index is None:
+            shown = ", ".join(str(i) for i in list(record.elements)[:5])
+            raise SpecError("index", f"job {job_id} is an array; pass --index N (e.g. {shown})")
+        if index is not None and index not in record.elements:
+            raise SpecError("index", f"job {job_id} has no element {index}")
+        spec = spec_from_dict(record.spec)
+        return Path(stream_path(spec, record.job_dir, stream, index, job_id=record.id))
+
+    def queues(
+        self,
+        backends: Sequence[str] | None = None,
+        *,
+        all_users: bool = False,
+        within_s: float | None = None,
+    ) -> QueueReport:
+        """:meth:`queue` of several backends at once, never blind: one that does not
+        answer (within ``within_s``, default ``wait.status_timeout``) is named in
+        :attr:`QueueReport.unanswered` and the others' rows are returned.
+
+        Args:
+            backends: the backends to ask; default: the configured one and those
+                of the registry's unfinished jobs (one that cannot list its queue
+                is then skipped, and named in :attr:`QueueReport.skipped`).
+            all_users: everybody's jobs, not only this user's.
+            within_s: the longest wait for the schedulers.
+
+        Raises:
+            ConfigError: an unknown backend.
+            BackendError: a backend named in ``backends`` cannot list its queue.
+        """
+        names = list(dict.fromkeys(self._backends.resolve(n) for n in backends or ()))
+        configured = self._backends.resolve(self.config.backend)
+        default = [configured, *(r.backend for r in self.registry.unfinished())]
+        return ask_queues(
+            self.registry,
+            self._backends,
+            names or list(dict.fromkeys(default)),
+            refuse=bool(names),
+            all_users=all_users,
+            within_s=self.config.wait.status_timeout_s if within_s is None else within_s,
+        )
+
+    def unfinished(self, backend: str | None = None) -> list[JobRecord]:
+        """The registry's jobs not settled yet (of one backend, or of all), oldest
+        first, as last recorded: :meth:`refresh` them for their current states.
+
+        Includes jobs not yet submitted and failed ones about to be retried.
+        """
+        return self.registry.unfinished(backend)
+
+    def recent(self, limit: int = 20) -> list[JobRecord]:
+        """The ``limit`` most recently created jobs, newest first, as last
+        recorded (:meth:`status` gives them fresh)."""
+        return self.registry.recent(limit)
+
+    def queue(self, backend: str | None = None, *, all_users: bool = False) -> list[QueueRow]:
+        """Every unfinished job the scheduler knows for this user (``all_users``:
+        everybody's), jobfleet's or not, in one scheduler call; each row with the
+        id of its job in this registry, if it is one of its jobs
+        (:func:`~jobfleet.engine.views.queue_rows` says when).
+
+        Raises:
+            ConfigError: an unknown backend.
+            CommandError: the scheduler could not be asked.
+            BackendError: this backend cannot list its queue.
+        """
+        be = self._backends.get(backend or self.config.backend)
+        return queue_rows(self.registry, be.name, be.list_queue(all_users), user_name())

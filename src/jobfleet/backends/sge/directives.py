@@ -12,16 +12,12 @@ from typing import Any
 
 from jobfleet.backends.command import CommandSettings
 from jobfleet.errors import SpecError, shown
+from jobfleet.nativeunits import format_sge_memory, format_sge_time
 from jobfleet.resources import Resources, license_parts
 from jobfleet.script import Dialect
 from jobfleet.settings import as_bool, choice, name, option
 from jobfleet.spec import JobSpec
-from jobfleet.units import (
-    format_sge_begin,
-    format_sge_memory,
-    format_sge_time,
-    parse_interval,
-)
+from jobfleet.units import format_sge_begin, parse_interval
 
 __all__ = ["MAPPING", "SGE", "SgeSettings", "sge_dialect", "sge_directives", "sge_tasks"]
 

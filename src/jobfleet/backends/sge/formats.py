@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from jobfleet.backends.command import PollContext, Seen
-from jobfleet.backends.formats import OutputFormat
+from jobfleet.backends.command import Seen
+from jobfleet.backends.formats import OutputFormat, poll_of_every
 from jobfleet.backends.sge import parse
 from jobfleet.runner import CommandResult
 from jobfleet.states import JobState
@@ -16,23 +16,18 @@ _TERSE = re.compile(r"\s*([0-9]+)(?:\.[0-9]+-[0-9]+:[0-9]+)?\s*")
 _QACCT_NUMBER = re.compile(r"^jobnumber\s+([0-9]+)\s*$", re.MULTILINE)
 
 
-def _everyone(ids: set[str]) -> PollContext:
-    """A poll of every job an output names (no names to check them against)."""
-    return PollContext(targets={}, ids=sorted(ids))
-
-
 def _submitted(result: CommandResult) -> Seen:
     return {parse.parse_submit(result): {None: (JobState.PENDING, None, None)}}
 
 
 def _queue(result: CommandResult) -> Seen:
-    seen, _ = parse.parse_queue(result, _everyone(parse.queued_numbers(result)))
+    seen, _ = parse.parse_queue(result, poll_of_every(parse.queued_numbers(result)))
     return seen
 
 
 def _accounting(result: CommandResult) -> Seen:
-    numbers = set(_QACCT_NUMBER.findall(result.stdout))
-    return parse.parse_accounting(result, _everyone(numbers))
+    numbers = _QACCT_NUMBER.findall(result.stdout)
+    return parse.parse_accounting(result, poll_of_every(numbers))
 
 
 def _is_qacct(stdout: str, stderr: str) -> bool:

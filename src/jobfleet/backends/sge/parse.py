@@ -17,9 +17,14 @@ import xml.etree.ElementTree as ET
 from jobfleet.backends.base import QueueEntry
 from jobfleet.backends.command import Element, PollContext, Seen, command_failed
 from jobfleet.errors import CommandError
+from jobfleet.nativeunits import (
+    parse_qacct_memory,
+    parse_sge_memory,
+    parse_sge_seconds,
+    parse_sge_time,
+)
 from jobfleet.runner import CommandResult
 from jobfleet.states import MEMORY_EXCEEDED, JobState, walltime_exceeded
-from jobfleet.units import parse_qacct_memory, parse_sge_memory, parse_sge_seconds, parse_sge_time
 
 __all__ = [
     "STATE_LETTERS",

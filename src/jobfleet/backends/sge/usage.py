@@ -15,8 +15,8 @@ import dataclasses
 
 from jobfleet.backends.command import PollContext, Used
 from jobfleet.backends.sge.parse import accounting_records, parse_ctime
+from jobfleet.nativeunits import parse_qacct_memory, parse_sge_seconds
 from jobfleet.runner import CommandResult
-from jobfleet.units import parse_qacct_memory, parse_sge_seconds
 from jobfleet.usage import Usage
 
 __all__ = ["parse_ctime", "parse_usage", "record_usage", "run_usage"]

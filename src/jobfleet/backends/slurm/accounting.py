@@ -16,9 +16,9 @@ from jobfleet.backends.command import Element, Ended, PollContext, Seen, Used, c
 from jobfleet.backends.slurm.parse import exit_code, named, parse_job_id, to_element
 from jobfleet.backends.slurm.usage import FIRST, USAGE_COLUMNS, WIDTH, job_usage
 from jobfleet.errors import SpecError
+from jobfleet.nativeunits import parse_slurm_duration, parse_slurm_rss
 from jobfleet.runner import CommandResult
 from jobfleet.states import MEMORY_EXCEEDED, TERMINAL, JobState
-from jobfleet.units import parse_slurm_duration, parse_slurm_rss
 
 __all__ = ["ACCOUNTING_FORMAT", "NoAccounting", "parse_accounting"]
 

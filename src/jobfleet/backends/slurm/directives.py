@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jobfleet.backends.command import CommandSettings
+from jobfleet.nativeunits import format_slurm_memory, format_slurm_time
 from jobfleet.resources import Resources, license_parts
 from jobfleet.script import Dialect
 from jobfleet.settings import as_bool, option
 from jobfleet.spec import JobSpec
-from jobfleet.units import format_slurm_begin, format_slurm_memory, format_slurm_time
+from jobfleet.units import format_slurm_begin
 
 __all__ = [
     "MAPPING",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from jobfleet.backends.command import PollContext, Seen
-from jobfleet.backends.formats import OutputFormat
+from jobfleet.backends.formats import OutputFormat, poll_of_every
 from jobfleet.backends.slurm import accounting, parse, queue
 from jobfleet.runner import CommandResult
 from jobfleet.states import JobState
@@ -20,14 +20,14 @@ _SACCT_LINE = re.compile(rf"{_ID}\|[^|]*\|[A-Z_]+(?: by [0-9]+)?\|[0-9]+:[0-9]+"
 _BASE = re.compile(r"^([0-9]+)", re.MULTILINE)
 
 
-def _everyone(text: str, column: int, accounting: bool | None = None) -> PollContext:
+def _everyone(text: str, column: int) -> PollContext:
     """A poll of every job an output names (from the id in ``column`` of each row)."""
     ids = set()
     for line in text.splitlines():
         fields = line.split("|") if "|" in line else [line]
         if column < len(fields) and (match := _BASE.match(fields[column])):
             ids.add(match[1])
-    return PollContext(targets={}, ids=sorted(ids), accounting=accounting)
+    return poll_of_every(ids)
 
 
 def _rows(text: str, pattern: re.Pattern[str]) -> bool:
@@ -59,8 +59,8 @@ def _accounting(result: CommandResult) -> Seen:
 
 
 def _scontrol(result: CommandResult) -> Seen:
-    ids = set(re.findall(r"(?:^|\s)(?:JobId|ArrayJobId)=([0-9]+)", result.stdout))
-    return parse.parse_memory(result, PollContext(targets={}, ids=sorted(ids), accounting=False))
+    ids = re.findall(r"(?:^|\s)(?:JobId|ArrayJobId)=([0-9]+)", result.stdout)
+    return parse.parse_memory(result, poll_of_every(ids, accounting=False))
 
 
 #: Every output the SLURM backend reads, most specific first.

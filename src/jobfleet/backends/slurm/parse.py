@@ -15,10 +15,10 @@ import re
 
 from jobfleet.backends.command import Element, PollContext, Seen, command_failed
 from jobfleet.errors import CommandError, SpecError
+from jobfleet.nativeunits import parse_slurm_duration
 from jobfleet.runner import CommandResult
 from jobfleet.spec import parse_array
 from jobfleet.states import JobState, walltime_exceeded
-from jobfleet.units import parse_slurm_duration
 
 __all__ = [
     "ENDING",

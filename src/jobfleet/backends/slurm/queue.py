@@ -13,10 +13,10 @@ from jobfleet.backends.base import QueueEntry
 from jobfleet.backends.command import Ended, PollContext, Seen, command_failed
 from jobfleet.backends.slurm.parse import ENDING, INVALID_ID, map_state, to_element
 from jobfleet.errors import SpecError
+from jobfleet.nativeunits import parse_slurm_duration
 from jobfleet.runner import CommandResult
 from jobfleet.spec import parse_array
 from jobfleet.states import TERMINAL, JobState
-from jobfleet.units import parse_slurm_duration
 
 __all__ = ["LIST_FORMAT", "LIST_SEP", "QUEUE_FORMAT", "parse_queue", "parse_queue_list"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from jobfleet.units import parse_slurm_cpu_time, parse_slurm_duration
+from jobfleet.nativeunits import parse_slurm_cpu_time, parse_slurm_duration
 from jobfleet.usage import Usage, expand_hostlist, parse_local_time
 
 __all__ = ["FIRST", "USAGE_COLUMNS", "WIDTH", "job_usage"]
