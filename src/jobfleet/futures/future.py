@@ -6,15 +6,25 @@ import concurrent.futures
 import logging
 import pickle
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from jobfleet.errors import JobfleetError
 from jobfleet.futures.errors import JobFailedError, RemoteError, with_remote_traceback
 from jobfleet.futures.payload import Outcome
 from jobfleet.states import JobRecord, JobState
 
-if TYPE_CHECKING:
-    from jobfleet.futures.dispatch import Dispatcher
+
+class Dispatcher(Protocol):
+    """What a future asks of the executor's thread (:mod:`jobfleet.futures.dispatch`)."""
+
+    def record(self, job_id: str) -> JobRecord: ...
+
+    def log_path(
+        self, job_id: str, index: int | None, stream: Literal["stdout", "stderr"]
+    ) -> Path: ...
+
+    def cancel(self, future: JobFuture) -> bool: ...
+
 
 __all__ = ["JobFuture", "settle"]
 
