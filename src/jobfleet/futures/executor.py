@@ -36,6 +36,7 @@ from jobfleet.futures.payload import Call, PayloadTooLarge, read_payload_header,
 from jobfleet.futures.run import call_files
 from jobfleet.resources import Resources
 from jobfleet.spec import JobSpec
+from jobfleet.states import JobState
 from jobfleet.units import parse_memory
 
 __all__ = ["RUN_MODULE", "Executor"]
@@ -60,6 +61,16 @@ def _resources(given: Resources | Mapping[str, Any] | None, base: Resources) -> 
         if getattr(changes, name) != getattr(default, name)
     }
     return base.merged(**changed)
+
+
+def checkpoint_after(walltime_s: int) -> float:
+    """When a call with a ``checkpoint`` method is asked for it: a tenth of the walltime
+    (at least 5 s, at most 2 minutes) before the walltime.
+
+    >>> checkpoint_after(3600), checkpoint_after(60), checkpoint_after(8)
+    (3480, 54.0, 3)
+    """
+    return walltime_s - min(max(walltime_s / 10, 5), 120)
 
 
 def _python_path() -> dict[str, str]:
@@ -87,6 +98,10 @@ class Executor(concurrent.futures.Executor):
         python: the interpreter the jobs run (default: this one, ``sys.executable``);
             it must have the same major.minor and cloudpickle as this one.
         max_concurrent: at most this many elements of a ``map`` array run at once.
+        max_requeues: a callable with a ``checkpoint`` method, submitted with a walltime,
+            is asked for a checkpoint before its walltime and goes on as a new attempt
+            of the same job, up to this many times (default 3), instead of ending
+            ``timeout`` (single jobs: ``submit``).
         max_payload: the largest pickled call accepted (default ``1G``).
         config: a configuration to use instead of loading one.
         fleet: a :class:`Fleet` to submit through (not closed by the executor).
@@ -101,6 +116,7 @@ class Executor(concurrent.futures.Executor):
         python: str | None = None,
         *,
         max_concurrent: int | None = None,
+        max_requeues: int = 3,
         max_payload: str | int = DEFAULT_MAX_PAYLOAD,
         config: Config | None = None,
         fleet: Fleet | None = None,
@@ -118,6 +134,9 @@ class Executor(concurrent.futures.Executor):
         self._name = name
         self._python = python or sys.executable
         self._max_concurrent = max_concurrent
+        if isinstance(max_requeues, bool) or not isinstance(max_requeues, int) or max_requeues < 0:
+            raise SpecError("max_requeues", f"must be a whole number >= 0, got {max_requeues!r}")
+        self._max_requeues = max_requeues
         self._max_payload = parse_memory(max_payload, "max_payload")
         self._shutdown = False
         self._lock = threading.Lock()
@@ -285,19 +304,27 @@ class Executor(concurrent.futures.Executor):
         name = getattr(fn, "__name__", "") or "call"
         return "call" if name.startswith("<") else name
 
-    def _spec(self, directory: Path, name: str, indices: int | None) -> JobSpec:
+    def _spec(self, directory: Path, name: str, indices: int | None, checkpoints: bool) -> JobSpec:
         array = None
         if indices is not None:
             limit = f"%{self._max_concurrent}" if self._max_concurrent else ""
             array = parse_array(f"1-{indices}{limit}")
+        env = _python_path()
+        walltime = self._resources.walltime_s
+        requeues = 0
+        if checkpoints and walltime and indices is None and self._max_requeues:
+            env["JOBFLEET_CHECKPOINT_AFTER_S"] = f"{checkpoint_after(walltime):g}"
+            requeues = self._max_requeues
         return JobSpec(
             [self._python, "-m", RUN_MODULE, str(directory)],
             name=name,
             workdir=os.getcwd(),
-            env=_python_path(),
+            env=env,
             resources=self._resources,
             environment=self._environment,
             array=array,
+            retries=requeues,
+            retry_on=(JobState.TIMEOUT,),
         )
 
     def _submit(
@@ -331,7 +358,8 @@ class Executor(concurrent.futures.Executor):
                     future = next(given) if given is not None else JobFuture(dispatcher)
                     future.directory, future.index, future.position = directory, index, position
                     mine.append(future)
-            spec = self._spec(directory, name, len(part) if array else None)
+            checkpoints = any(callable(getattr(c.fn, "checkpoint", None)) for c in part[0])
+            spec = self._spec(directory, name, len(part) if array else None, checkpoints)
             record = dispatcher.fleet.submit(spec, backend=dispatcher.backend)
             for future in mine:
                 future.job_id = record.id

@@ -65,6 +65,11 @@ class Call:
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] | None = None
 
+    @classmethod
+    def of(cls, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Call:
+        """``Call.of(fn, 1, b=2)``: what a ``checkpoint`` method returns."""
+        return cls(fn, args, kwargs)
+
 
 @dataclass(frozen=True)
 class Outcome:

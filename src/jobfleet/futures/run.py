@@ -14,9 +14,12 @@ versions) and fails naming both when they are not.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
+from typing import Any
 
 import cloudpickle  # type: ignore[import-untyped]
 
@@ -26,10 +29,11 @@ from jobfleet.futures.payload import (
     read_calls,
     read_payload_header,
     versions,
+    write_calls,
     write_outcomes,
 )
 
-__all__ = ["call_files", "main", "run_call"]
+__all__ = ["arm_checkpoint", "call_files", "main", "next_call_file", "run_call"]
 
 #: The type name of the error a job reports when it cannot run its calls at all.
 CANNOT_RUN = "jobfleet.futures.CannotRun"
@@ -39,6 +43,56 @@ def call_files(directory: Path, index: int | None) -> tuple[Path, Path]:
     """The payload and outcome files of a single job (``index`` None) or an element."""
     stem = "call" if index is None else str(index)
     return directory / f"{stem}.in", directory / f"{stem}.out"
+
+
+def next_call_file(payload: Path) -> Path:
+    """Where a checkpoint leaves the call the next attempt runs instead of ``payload``."""
+    return payload.with_suffix(".next.in")
+
+
+def _as_call(value: Any) -> Call:
+    if isinstance(value, Call):
+        return value
+    if isinstance(value, tuple) and value and callable(value[0]):
+        return Call(value[0], tuple(value[1]) if len(value) > 1 else (), *value[2:3])
+    if callable(value):
+        return Call(value)
+    raise TypeError(f"checkpoint() returned {type(value).__name__}, not Call.of(fn, ...)")
+
+
+def arm_checkpoint(call: Call, payload: Path) -> None:
+    """Before the walltime, let a call with a ``checkpoint`` method say how to go on.
+
+    At ``$JOBFLEET_CHECKPOINT_AFTER_S`` seconds (the executor sets it to the walltime
+    less a margin), or at SIGUSR1 (Grid Engine's ``s_rt`` warning; ``jobfleet cancel
+    --signal USR1``), ``call.fn.checkpoint(*args, **kwargs)`` returns the call the next
+    attempt runs; it is written beside the payload. The call itself goes on until the
+    scheduler ends the job at its walltime, and jobfleet submits the next attempt.
+    """
+    checkpoint = getattr(call.fn, "checkpoint", None)
+    if not callable(checkpoint):
+        return
+    fired = threading.Event()
+
+    def fire() -> None:
+        if fired.is_set():
+            return
+        fired.set()
+        try:
+            following = _as_call(checkpoint(*call.args, **(call.kwargs or {})))
+            write_calls(next_call_file(payload), [following])
+        except Exception:
+            sys.stderr.write("jobfleet: checkpoint() failed; the next attempt starts over\n")
+            traceback.print_exc()
+            return
+        sys.stderr.write("jobfleet: checkpointed: the next attempt goes on from there\n")
+
+    after = os.environ.get("JOBFLEET_CHECKPOINT_AFTER_S", "")
+    if after:
+        timer = threading.Timer(max(float(after), 0.0), fire)
+        timer.daemon = True
+        timer.start()
+    signal.signal(signal.SIGUSR1, lambda *_: fire())
 
 
 def _type_name(exc: BaseException) -> str:
@@ -79,6 +133,9 @@ def main(argv: list[str]) -> int:
     index_text = os.environ.get("JOBFLEET_ARRAY_INDEX", "")
     index = int(index_text) if index_text else None
     payload, outcome = call_files(Path(argv[0]), index)
+    resumed = next_call_file(payload)
+    if resumed.exists():  # an earlier attempt checkpointed: go on from there
+        payload = resumed
     try:
         header = read_payload_header(payload)
     except (OSError, ValueError) as exc:
@@ -101,6 +158,8 @@ def main(argv: list[str]) -> int:
         return _cannot_run(
             outcome, count, f"cannot unpickle the call: {exc!r}", traceback.format_exc()
         )
+    if len(calls) == 1:
+        arm_checkpoint(calls[0], call_files(Path(argv[0]), index)[0])
     outcomes = [run_call(call) for call in calls]
     write_outcomes(outcome, outcomes)
     return 0 if all(o.ok for o in outcomes) else 1
