@@ -282,6 +282,8 @@ def qdel(state: State, args: Sequence[str], out: list[str], err: list[str]) -> i
             err.append(f"qdel: Job has finished {job_id}")
             rc = 35
             continue
+        if jobs[job_id].get("array") and "index" not in jobs[job_id]:
+            jobs[job_id]["terminated"] = True  # req_deletejob2 on the array: ji_terminated
         for name in _targets(jobs, job_id):
             job = jobs[name]
             if job["state"] in ("Q", "H") and "index" in job and dialect() == "pbs":

@@ -66,7 +66,8 @@ def attributes(job_id: str, job: Job, jobs: dict[str, Job]) -> list[tuple[str, s
         return _made_up(job, jobs)
     ctime = lambda t: str(int(t)) if torque else time.ctime(t)  # noqa: E731
     state = job["state"]
-    if job.get("array") and "index" not in job:
+    array_own = bool(job.get("array")) and "index" not in job  # subjobs copy "array"
+    if array_own:
         kids = [j for j in jobs.values() if j.get("parent") == job_id]
         state = (
             "F"
@@ -100,7 +101,10 @@ def attributes(job_id: str, job: Job, jobs: dict[str, Job]) -> list[tuple[str, s
     if job.get("start"):
         a.append(("stime" if not torque else "start_time", ctime(job["start"])))
     if not torque:
-        substate = {"B": 70, "F": 92}.get(state) if job.get("array") else None
+        # A subjob's own substate, even once its array's has changed (svr_histjob_update
+        # keeps a subjob's 91/92/93); the array's own: 70 once begun, when finished
+        # the first subjob's (by index) that failed or was terminated, else 92.
+        substate = _array_substate(job_id, state, jobs) if array_own else None
         a.append(("substate", str(substate or job.get("substate", 10))))
     a.append(("Variable_List", f"PBS_O_WORKDIR={job['workdir']},PBS_O_HOST={SERVER}"))
     if job.get("comment"):
@@ -114,6 +118,25 @@ def attributes(job_id: str, job: Job, jobs: dict[str, Job]) -> list[tuple[str, s
     if "index" in job:
         a.append(("job_array_id" if torque else "array_index", str(job["index"])))
     return a
+
+
+def _array_substate(job_id: str, state: str, jobs: dict[str, Job]) -> int | None:
+    """An array's own substate (svr_setjob_histinfo, T_FIN_JOB, OpenPBS 22.05): 91 if
+    qdel deleted the array itself; else a subjob deleted before it ran has no job, so
+    it counts as finished (92)."""
+    if state == "B":
+        return 70
+    if state != "F":
+        return None
+    if jobs[job_id].get("terminated"):  # the array itself was deleted
+        return 91
+    kids = sorted((j for j in jobs.values() if j.get("parent") == job_id), key=_index)
+    ended = [k.get("substate") for k in kids if not k.get("no_record")]
+    return next((s for s in ended if s in (91, 93)), 92)
+
+
+def _index(job: Job) -> int:
+    return int(job["index"])
 
 
 def hms(seconds: float) -> str:

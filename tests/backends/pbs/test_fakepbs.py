@@ -250,3 +250,52 @@ def test_pbs_comments_say_how_a_job_finished(
     ((_, attrs),) = parse.read_text(run(tmp_path, "pbs", "qstat", "-f", "-x", "1.fakepbs").stdout)
     assert attrs["comment"].endswith(" and finished") and attrs["substate"] == "92"
     assert outcome.map_record(attrs) == (C, 0, None)
+
+
+def test_a_subjob_qdel_ended_keeps_its_own_record_after_its_array_ends(
+    tmp_path: Path, trapping_script: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpenPBS keeps a subjob that ran as a job of its own: when its array finishes, it
+    goes from X to F with its own substate and comment (svr_histjob_update on the array:
+    a subjob's terminal substate, 91/92/93, is kept); qstat prints that record, not the
+    array's (status_subjob). Here: element 2 deleted while queued, element 1 while it
+    ran, the last to end, so no poll saw it as X first."""
+    for name, value in [("FAKEPBS_DIALECT", "pbs"), ("HOME", str(tmp_path))]:
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("FAKEPBS_STATE", str(tmp_path / "state.json"))
+    qsub = run(tmp_path, "pbs", "qsub", "-S", "/bin/sh", "-J", "1-2%1", trapping_script)
+    assert qsub.stdout == "1[].fakepbs\n"
+    path = tmp_path / "state.json"
+    running: dict[str, Any] = {}
+
+    def step() -> dict[str, Any]:
+        state = json.loads(path.read_text())
+        fakepbs._step(state["jobs"], running, 8)
+        path.write_text(json.dumps(state))
+        jobs: dict[str, Any] = state["jobs"]
+        return jobs
+
+    assert step()["1[1].fakepbs"]["state"] == "R"
+    assert run(tmp_path, "pbs", "qdel", "1[2].fakepbs").returncode == 0  # queued
+    assert run(tmp_path, "pbs", "qdel", "1[1].fakepbs").returncode == 0  # running
+    deadline = time.monotonic() + 20
+    while running and time.monotonic() < deadline:
+        time.sleep(0.05)
+        step()
+    assert not running
+    out = run(tmp_path, "pbs", "qstat", "-f", "-x", "-t", "1[].fakepbs").stdout
+    records = dict(parse.read_text(out))
+    first = records["1[1].fakepbs"]
+    assert first["job_state"] == "F" and first["substate"] == "91"
+    assert first["comment"].endswith(f" and terminated by {fakepbs_output.user()}@fakepbs")
+    assert first["Exit_status"] == "143" and first["array_index"] == "1"
+    # The array's own: the first of its subjobs (by index) that failed or was
+    # terminated gives its substate (svr_setjob_histinfo, T_FIN_JOB).
+    assert records["1[].fakepbs"]["substate"] == "91"
+    runner = ScriptedRunner(lambda a: CommandResult(a, 0, out, ""))
+    target = PollTarget("j", "1[].fakepbs", str(tmp_path), 0.0, (1, 2))
+    got = PbsBackend(runner, PbsSettings(status_format="text")).poll([target])["1[].fakepbs"]
+    assert got.elements == {
+        1: (X, 143, f"cancelled by {fakepbs_output.user()}"),
+        2: (X, None, parse.REMOVED),
+    }
