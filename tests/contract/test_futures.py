@@ -20,6 +20,9 @@ import pytest
 
 from conftest import wait_for
 from jobfleet import Executor, Fleet, JobFailedError, JobState
+from jobfleet.futures.executor import checkpoint_after
+from jobfleet.futures.payload import Call
+from jobfleet.units import parse_walltime
 
 from .conftest import BackendUnderTest
 
@@ -34,6 +37,25 @@ class Refused(ValueError):
 
 def refuse(value: int) -> None:
     raise Refused(f"refused {value}")
+
+
+class Countdown:
+    """Counts to ``steps``, a second a step; its checkpoint keeps the count (and logs it)."""
+
+    def __init__(self, log: str) -> None:
+        self.done = 0
+        self.log = log
+
+    def __call__(self, steps: int) -> int:
+        while self.done < steps:
+            time.sleep(1)
+            self.done += 1
+        return self.done
+
+    def checkpoint(self, steps: int) -> Call:
+        with open(self.log, "a") as log:
+            log.write(f"{self.done}\n")
+        return Call.of(self, steps)
 
 
 @pytest.fixture(autouse=True)
@@ -73,6 +95,25 @@ def test_a_timed_out_call_raises_job_failed(fleet: Fleet, backend: BackendUnderT
     assert caught.value.state == "timeout", caught.value
     assert caught.value.job_id == future.job_id
     assert caught.value.stdout.endswith("stdout") or caught.value.stdout
+
+
+@pytest.mark.slow
+def test_a_checkpointed_call_goes_on_after_its_walltime(
+    fleet: Fleet, backend: BackendUnderTest, tmp_path: Path
+) -> None:
+    walltime = max(parse_walltime(backend.walltime, "walltime"), 10)
+    # More than the walltime: the first attempt cannot finish, the second goes on from
+    # the first one's checkpoint (a margin before the walltime) and does.
+    steps = walltime + 2
+    assert steps - checkpoint_after(walltime) < walltime - 1
+    log = tmp_path / "checkpoints"
+    with Executor(fleet=fleet, resources={"walltime": f"{walltime}s"}) as ex:
+        future = ex.submit(Countdown(str(log)), steps)
+        assert future.result(timeout=WAIT_S * 2) == steps
+    record = future.record()
+    assert record.attempt >= 2, record
+    counts = [int(line) for line in log.read_text().split()]
+    assert counts and counts[0] > 0, counts
 
 
 def test_cancel_a_waiting_call_and_a_running_one(fleet: Fleet) -> None:
