@@ -99,6 +99,12 @@ class Dialect:
         before_command: lines of shell (trusted, from the dialect) between the set-up
             and the command, e.g. SLURM's ``export SLURM_EXPORT_ENV=ALL`` after
             ``--export=NONE``.
+        forward_signals: the scheduler signals the job script alone (HTCondor's starter:
+            its kill signal to the job's main process, the rest only hard-killed after
+            the vacate time): the script runs the command in the background, in a
+            process group of its own (bash's ``set -m``), and passes each trapped signal
+            on to that group. Otherwise the command runs in the foreground and gets the
+            signals the scheduler sends to the whole job.
     """
 
     name: str
@@ -111,6 +117,7 @@ class Dialect:
     task_count: Callable[[JobSpec], str] = _spec_tasks
     srun: bool = False
     before_command: Callable[[JobSpec], list[str]] = lambda spec: []
+    forward_signals: bool = False
 
 
 def _no_directives(spec: JobSpec) -> list[str]:
@@ -317,6 +324,44 @@ def _command_line(spec: JobSpec, dialect: Dialect) -> str:
     return "( " + launcher + " ".join([program_word, *(shlex.quote(a) for a in args)]) + " )"
 
 
+def _forwarding_lines(command: str) -> list[str]:
+    """The command run with :attr:`Dialect.forward_signals`: in the background, in its
+    own process group, each signal the script traps passed on to that group."""
+    return [
+        "",
+        "# The scheduler signals this script alone (HTCondor's starter: its kill signal",
+        "# to the job's main process; the rest only killed after the vacate time). The",
+        "# script outlives the signal, passes it on to the command's process group, and",
+        "# records how the command ended.",
+        "__jf_pid=",
+        "__jf_sig=",
+        "__jf_fwd() {",
+        '    __jf_sig="$1"',
+        '    [ -n "$__jf_pid" ] || return 0',
+        '    kill -s "$1" -- "-$__jf_pid" 2>/dev/null || kill -s "$1" "$__jf_pid" 2>/dev/null || :',
+        "}",
+        "for __jf_s in HUP INT QUIT TERM USR1 USR2; do",
+        '    trap "__jf_fwd $__jf_s" "$__jf_s"',
+        "done",
+        "# In the background, in a process group of its own (set -m: job control, so it",
+        "# keeps its stdin and INT and QUIT), and waited for: the script needs its exit",
+        "# status. Tested (||), so that a set -e from the set-up cannot end the script",
+        "# before it records it. A trapped signal ends a wait early: wait again.",
+        "__jf_rc=0",
+        "{ set -m; } 2>/dev/null",
+        f"{command} &",
+        "__jf_pid=$!",
+        "set +m",
+        '[ -z "$__jf_sig" ] || __jf_fwd "$__jf_sig"',
+        "while :; do",
+        "    __jf_sig=",
+        "    __jf_rc=0",
+        '    wait "$__jf_pid" || __jf_rc=$?',
+        '    [ -n "$__jf_sig" ] || break',
+        "done",
+    ]
+
+
 def render_script(
     spec: JobSpec,
     dialect: Dialect,
@@ -434,18 +479,21 @@ def render_script(
         ]
     out += setup_lines(spec.environment)
     out += dialect.before_command(spec)
-    out += [
-        "",
-        "# This script outlives signals meant for the command (a scheduler's SIGTERM,",
-        "# a --signal for a graceful stop), so that it records how the command ended.",
-        "# Trapped, not ignored: the command gets each signal with its default action.",
-        "trap : HUP INT QUIT TERM USR1 USR2",
-        "# Not exec'd: the script needs the command's exit status. Tested (||), so that",
-        "# a set -e from the set-up cannot end the script before it records it.",
-        "__jf_rc=0",
-        f"{_command_line(spec, dialect)} || __jf_rc=$?",
-        '__jf_record "$__jf_rc"',
-    ]
+    if dialect.forward_signals:
+        out += _forwarding_lines(_command_line(spec, dialect))
+    else:
+        out += [
+            "",
+            "# This script outlives signals meant for the command (a scheduler's SIGTERM,",
+            "# a --signal for a graceful stop), so that it records how the command ended.",
+            "# Trapped, not ignored: the command gets each signal with its default action.",
+            "trap : HUP INT QUIT TERM USR1 USR2",
+            "# Not exec'd: the script needs the command's exit status. Tested (||), so that",
+            "# a set -e from the set-up cannot end the script before it records it.",
+            "__jf_rc=0",
+            f"{_command_line(spec, dialect)} || __jf_rc=$?",
+        ]
+    out.append('__jf_record "$__jf_rc"')
     out += teardown_lines(spec.environment)
     if dialect.reserved_exits:
         codes = "|".join(str(c) for c in dialect.reserved_exits)

@@ -233,6 +233,8 @@ def fakecondor_home(
     monkeypatch.setenv("PATH", f"{SHIMS / 'condor_bin'}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKECONDOR_STATE", str(state / "pool.json"))
     monkeypatch.setenv("FAKECONDOR_PYTHON", sys.executable)
+    # The starter's hard kill after a soft kill (MachineMaxVacateTime, 600 s): shorter here.
+    monkeypatch.setenv("FAKECONDOR_MAX_VACATE_TIME", "10")
     with (state / "schedd.log").open("w") as log:
         schedd = subprocess.Popen(
             [sys.executable, str(SHIMS / "fakecondor.py"), "schedd"],

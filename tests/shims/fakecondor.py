@@ -4,16 +4,18 @@
 The executables in ``condor_bin/`` (``condor_submit``, ``condor_q``,
 ``condor_history``, ``condor_rm``, ``condor_release``, ``condor_version``) run this
 file as ``$FAKECONDOR_PYTHON fakecondor.py PROGRAM ARG...``. The pool is one JSON
-file (``$FAKECONDOR_STATE``) locked with :func:`fcntl.flock`. Nothing runs unless the
-test starts the fake's schedd (``fakecondor.py schedd``): it then runs each proc's
+file (``$FAKECONDOR_STATE``) locked with :func:`fcntl.flock` (``fakecondor_pool.py``).
+Nothing runs unless the test starts the fake's schedd (``fakecondor.py schedd``,
+``fakecondor_schedd.py``): it then runs each proc's
 executable as HTCondor's vanilla universe does (in ``initialdir``, stdout and stderr to
 ``output``/``error``, the submitter's environment with ``getenv = true``), honours
 ``hold``, ``max_materialize`` (late materialization: only that many procs of a cluster
 exist at once), the ``periodic_remove`` jobfleet writes for the walltime and for a job
 held for its memory (checked every tick, not every 60 s), ``request_memory`` (a job whose
-process group's RSS exceeds it is killed and held, HoldReasonCode 34 subcode 102, as the
-starter's OOM handling does: vanilla_proc.cpp), ``condor_rm`` (SIGTERM to the job's
-process group, SIGKILL 2 s later), and writes the user event log (``log``).
+family's RSS exceeds it is killed and held, HoldReasonCode 34 subcode 102, as the
+starter's OOM handling does: vanilla_proc.cpp), ``condor_rm`` (the kill signal to the
+job's main process, the whole family killed after ``$FAKECONDOR_MAX_VACATE_TIME``
+seconds: ``fakecondor_schedd.py``), and writes the user event log (``log``).
 
 Output follows docs/htcondor-notes.md and tests/backends/htcondor/fixtures: ``-json``
 prints nothing when no ad matches; a removed job leaves the queue for the history with
@@ -24,52 +26,20 @@ an unknown universe, a ``$CHOICE`` index out of range, a macro it cannot expand)
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import getpass
 import json
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-Ad = dict[str, Any]
-State = dict[str, Any]
-KILL_WAIT_S = 2.0
+from fakecondor_pool import Ad, State, event, leave, locked
+from fakecondor_schedd import schedd
+
 _MACRO = re.compile(r"\$(?:\((\w+)\)|CHOICE\((\w+),\s*([^)]*)\))")
-
-
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[State]:
-    """The pool's state, locked; written back on leaving."""
-    with open(f"{path}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        state = json.loads(path.read_text()) if path.exists() else {}
-        state.setdefault("next", 1)
-        state.setdefault("queue", [])  # materialized procs, in the queue
-        state.setdefault("pending", [])  # procs a factory has not materialized yet
-        state.setdefault("history", [])
-        yield state
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(state))
-        tmp.replace(path)
-
-
-def event(ad: Ad, number: int, text: str, body: Sequence[str] = ()) -> None:
-    """Append one event to the job's user event log (ISO dates)."""
-    log = ad.get("_log")
-    if not log:
-        return
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-    lines = [f"{number:03d} ({ad['ClusterId']:03d}.{ad['ProcId']:03d}.000) {stamp} {text}"]
-    lines += [f"\t{line}" for line in body]
-    with open(log, "a") as out:
-        out.write("\n".join([*lines, "..."]) + "\n")
 
 
 # -- condor_submit ----------------------------------------------------------------------------
@@ -169,6 +139,11 @@ def submit(state: State, args: list[str], out: list[str], err: list[str]) -> int
         )
         if commands.get("request_memory", "").isdigit():
             ad["RequestMemory"] = int(commands["request_memory"])
+        if commands.get("job_max_vacate_time", "").isdigit():
+            ad["JobMaxVacateTime"] = int(commands["job_max_vacate_time"])
+        if "kill_sig" in commands:  # a name (SIGUSR1) or a number (htcondor-jdl.rst)
+            sig = commands["kill_sig"].upper()
+            ad["_kill_sig"] = int(sig) if sig.isdigit() else int(signal.Signals[sig])
         if commands.get("hold", "false").lower() == "true":
             ad.update(JobStatus=5, HoldReason="submitted on hold at user's request")
             ad.update(HoldReasonCode=15, HoldReasonSubCode=0)
@@ -297,6 +272,15 @@ def _select(state: State, args: list[str]) -> list[Ad]:
 
 
 def remove(state: State, args: list[str], out: list[str], err: list[str]) -> int:
+    """rm.cpp: ``-reason R`` gives RemoveReason ``R``, else ``via condor_rm``; the schedd
+    adds `` (by user <owner>)`` to either (schedd.cpp actOnJobs)."""
+    reason = _option(args, "-reason")
+    if "-reason" in args and reason is None:
+        err.append("condor_rm: -reason requires another argument")
+        return 1
+    if reason is not None:
+        i = args.index("-reason")
+        args = args[:i] + args[i + 2 :]
     chosen = _select(state, args)
     constraint = _option(args, "-constraint")
     if not chosen and constraint is not None:  # rm.cpp: exit 1, these words
@@ -305,16 +289,16 @@ def remove(state: State, args: list[str], out: list[str], err: list[str]) -> int
     if not chosen:
         err.append("condor_rm:0:There are no jobs in the queue")
         return 0
+    why = f"{reason or 'via condor_rm'} (by user {getpass.getuser()})"
     for ad in chosen:
         if ad["JobStatus"] == 3:
             continue
-        ad.update(JobStatus=3, RemoveReason=f"via condor_rm (by user {getpass.getuser()})")
-        ad["EnteredCurrentStatus"] = int(time.time())
+        ad.update(JobStatus=3, RemoveReason=why, EnteredCurrentStatus=int(time.time()))
         if ad in state["pending"]:  # never materialized
             state["pending"].remove(ad)
             state["queue"].append(ad)
         if "_pid" not in ad:  # never started: it leaves at once
-            _leave(state, ad)
+            leave(state, ad)
     for arg in args:
         if arg.isdigit():
             out.append(f"All jobs in cluster {arg} have been marked for removal")
@@ -357,197 +341,6 @@ def version(state: State, args: list[str], out: list[str], err: list[str]) -> in
         "$CondorVersion: 25.7.2 2026-03-11 BuildID: fakecondor $",
         "$CondorPlatform: X86_64-fake $",
     ]
-    return 0
-
-
-# -- the schedd -------------------------------------------------------------------------
-
-
-def _leave(state: State, ad: Ad) -> None:
-    """A proc leaves the queue for the history; its factory materializes the next."""
-    state["queue"].remove(ad)
-    ad["CompletionDate"] = int(time.time()) if ad["JobStatus"] == 4 else 0
-    state["history"].append(ad)
-    if ad["JobStatus"] == 3:
-        event(ad, 9, "Job was aborted.", [ad.get("RemoveReason", "")])
-
-
-def _start(ad: Ad, running: dict[int, subprocess.Popen[bytes]]) -> None:
-    env = ad["_env"] or {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/")}
-    try:
-        with open(ad["_out"], "a") as stdout, open(ad["_err"], "a") as stderr:
-            proc = subprocess.Popen(
-                [ad["_exe"], *ad["_args"]],
-                cwd=ad["_iwd"],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=stdout,
-                stderr=stderr,
-                start_new_session=True,  # the job's process group: condor_rm kills it all
-            )
-    except OSError as exc:
-        # The starter puts such a job on hold (os_proc.cpp: FailedToCreateProcess, 6).
-        why = f"Error from slot1_1@fakecondor: Failed to execute '{ad['_exe']}': {exc.strerror}"
-        ad.update(JobStatus=5, HoldReason=why, HoldReasonCode=6, HoldReasonSubCode=exc.errno)
-        event(ad, 12, "Job was held.", [why, f"Code 6 Subcode {exc.errno}"])
-        return
-    running[proc.pid] = proc  # kept: its exit status is this schedd's to read
-    now = int(time.time())
-    ad.update(JobStatus=2, _pid=proc.pid, JobCurrentStartDate=now, EnteredCurrentStatus=now)
-    ad.setdefault("JobStartDate", now)
-    ad["RemoteHost"] = "slot1_1@fakecondor"
-    event(ad, 1, "Job executing on host: <127.0.0.1:9618?sock=startd>")
-
-
-def _tick(state: State, running: dict[int, subprocess.Popen[bytes]]) -> None:
-    now = time.time()
-    for ad in list(state["queue"]):
-        pid = ad.get("_pid")
-        if _memory_removed(ad, now):
-            _leave(state, ad)
-            continue
-        if pid is None:
-            continue
-        done = _reap(running, pid)
-        if done is None and ad["JobStatus"] == 2 and _over_memory(ad, running):
-            continue
-        if done is None:
-            limit = ad.get("JobfleetWalltime")
-            rule = ad.get("_periodic_remove") or ""
-            late = bool(limit) and now - ad["JobCurrentStartDate"] > limit
-            if ad["JobStatus"] == 2 and late and "JobfleetWalltime" in rule:
-                why = f"The job attribute PeriodicRemove expression '{rule}' evaluated to TRUE"
-                ad.update(JobStatus=3, RemoveReason=why, EnteredCurrentStatus=int(now))
-            if ad["JobStatus"] == 3:
-                _kill(ad, now)
-            continue
-        ad["RemoteWallClockTime"] = float(int(now) - ad["JobCurrentStartDate"])
-        ad.update(RemoteUserCpu=0.0, RemoteSysCpu=0.0, ResidentSetSize=1024)
-        ad["LastRemoteHost"] = ad.pop("RemoteHost", "slot1_1@fakecondor")
-        if ad["JobStatus"] != 3:
-            code, sig = done
-            ad.update(JobStatus=4, ExitBySignal=sig is not None)
-            if sig is None:
-                ad["ExitCode"] = code
-                event(ad, 5, "Job terminated.", [f"(1) Normal termination (return value {code})"])
-            else:
-                ad["ExitSignal"] = sig
-                event(ad, 5, "Job terminated.", [f"(0) Abnormal termination (signal {sig})"])
-        _leave(state, ad)
-    _materialize(state)
-    for ad in state["queue"]:
-        if ad["JobStatus"] == 1:
-            _start(ad, running)
-
-
-def _rss_mib(pgid: int) -> int:
-    """The resident memory of a process group, in MiB (from /proc/N/stat)."""
-    pages = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid:  # fields after the command: state, ppid, pgrp, ...
-            pages += int(fields[21])  # rss
-    return pages * os.sysconf("SC_PAGE_SIZE") // (1024 * 1024)
-
-
-def _over_memory(ad: Ad, running: dict[int, subprocess.Popen[bytes]]) -> bool:
-    """Hold a job using more than its request_memory, killing it, as the starter does
-    (vanilla_proc.cpp outOfMemoryEvent: HoldReasonCode 34 JobOutOfResources, subcode
-    102 memory)."""
-    limit = ad.get("RequestMemory")
-    if not isinstance(limit, int):
-        return False
-    used = _rss_mib(ad["_pid"])
-    if used <= limit:
-        return False
-    why = (
-        f"Error from slot1_1@fakecondor: Job has gone over cgroup memory limit of {limit} "
-        f"megabytes. Last measured usage: {used} megabytes.  Consider resubmitting with a "
-        "higher request_memory."
-    )
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(ad["_pid"], signal.SIGKILL)
-    proc = running.pop(ad.pop("_pid"), None)
-    if proc is not None:
-        proc.wait()
-    ad.update(JobStatus=5, HoldReason=why, HoldReasonCode=34, HoldReasonSubCode=102)
-    ad.update(EnteredCurrentStatus=int(time.time()), ResidentSetSize=used * 1024)
-    ad["LastRemoteHost"] = ad.pop("RemoteHost", "slot1_1@fakecondor")
-    event(ad, 12, "Job was held.", [why, "Code 34 Subcode 102"])
-    return True
-
-
-def _memory_removed(ad: Ad, now: float) -> bool:
-    """jobfleet's periodic_remove for a job held for its memory; a removed job's hold
-    reason moves to LastHoldReason* (schedd.cpp fixReasonAttrs, JA_REMOVE_JOBS)."""
-    rule = ad.get("_periodic_remove") or ""
-    if not (ad["JobStatus"] == 5 and ad.get("HoldReasonCode") == 34):
-        return False
-    if ad.get("HoldReasonSubCode") == 104 or "HoldReasonCode == 34" not in rule:
-        return False
-    why = f"The job attribute PeriodicRemove expression '{rule}' evaluated to TRUE"
-    ad.update(JobStatus=3, RemoveReason=why, EnteredCurrentStatus=int(now))
-    for key in ("HoldReason", "HoldReasonCode", "HoldReasonSubCode"):
-        ad[f"Last{key}"] = ad.pop(key)
-    return True
-
-
-def _reap(running: dict[int, subprocess.Popen[bytes]], pid: int) -> tuple[int, int | None] | None:
-    """(exit code, signal) of an ended job, None while it runs."""
-    proc = running.get(pid)
-    if proc is None:  # started by an earlier schedd: how it ended is not known
-        return (0, signal.SIGKILL)
-    code = proc.poll()
-    if code is None:
-        return None
-    del running[pid]
-    return (code, None) if code >= 0 else (0, -code)
-
-
-def _kill(ad: Ad, now: float) -> None:
-    first = ad.setdefault("_kill_at", now)
-    sig = signal.SIGTERM if now - first < KILL_WAIT_S else signal.SIGKILL
-    if sig is signal.SIGTERM and ad.get("_termed"):
-        return
-    ad["_termed"] = True
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(ad["_pid"], sig)
-
-
-def _materialize(state: State) -> None:
-    for ad in list(state["pending"]):
-        alive = sum(1 for q in state["queue"] if q["ClusterId"] == ad["ClusterId"])
-        first = min(p["ProcId"] for p in state["pending"] if p["ClusterId"] == ad["ClusterId"])
-        if alive < ad["_limit"] and ad["ProcId"] == first:
-            state["pending"].remove(ad)
-            state["queue"].append(ad)
-            event(ad, 0, "Job submitted from host: <127.0.0.1:9618?sock=fakecondor>")
-
-
-def schedd(path: Path, tick_s: float = 0.1) -> int:
-    """Run the pool's jobs until SIGTERM, then kill those still running."""
-    stop = False
-
-    def on_term(signum: int, frame: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, on_term)
-    running: dict[int, subprocess.Popen[bytes]] = {}
-    while not stop:
-        with locked(path) as state:
-            _tick(state, running)
-        time.sleep(tick_s)
-    with locked(path) as state:
-        for ad in state["queue"]:
-            if "_pid" in ad:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(ad["_pid"], signal.SIGKILL)
     return 0
 
 

@@ -12,7 +12,13 @@ from jobfleet.jobdir import exit_code_path, read_exit_code, read_never_met, read
 from jobfleet.script import EXIT_DEPENDENCY_NEVER_MET, EXIT_SETUP_FAILED
 from jobfleet.states import JobState, never_met
 
-__all__ = ["RECORDED", "from_exit_files", "mark_explained", "recorded_exit_codes"]
+__all__ = [
+    "FROM_EXIT_FILE",
+    "RECORDED",
+    "from_exit_files",
+    "mark_explained",
+    "recorded_exit_codes",
+]
 
 #: One element's report: (state, exit code, reason); as command.Element.
 _Element = tuple[JobState, int | None, str | None]
@@ -21,6 +27,9 @@ _NEVER = EXIT_DEPENDENCY_NEVER_MET
 #: Ends whose exit code the job script may have recorded better than the scheduler:
 #: the script outlives a cancel's or a time-out's SIGTERM and records the command's
 #: status (143); nothing outlives a SIGKILL, which leaves the scheduler's word.
+#: The reason of an outcome read from an exit-code file alone (:func:`from_exit_files`):
+#: a backend with a better source for how such a job ended may replace it.
+FROM_EXIT_FILE = "from the job's exit-code file"
 RECORDED = frozenset(
     {JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT, JobState.OUT_OF_MEMORY}
 )
@@ -41,7 +50,7 @@ def from_exit_files(
         code = read_exit_code(exit_code_path(target.job_dir, index))
         if code is not None:
             state = JobState.COMPLETED if code == 0 else JobState.FAILED
-            found[index] = (state, code, "from the job's exit-code file")
+            found[index] = (state, code, FROM_EXIT_FILE)
     return found
 
 

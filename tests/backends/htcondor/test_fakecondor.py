@@ -3,6 +3,8 @@ refusal into a SubmitError carrying the scheduler's words, never a job."""
 
 from __future__ import annotations
 
+import getpass
+import json
 import os
 import subprocess
 import sys
@@ -64,3 +66,20 @@ def test_submitted_jobs_are_listed_with_the_attributes_asked_for(pool: Path) -> 
     assert backend.find_submitted("jfab-2-y", "2") is None
     [row] = backend.list_queue()
     assert (row.native_id, row.display_id, row.native_state) == (native, f"{native}.0", "I")
+
+
+def test_condor_rm_records_the_remove_reason_as_the_schedd_words_it(pool: Path) -> None:
+    script = pool / "job.sh"
+    script.write_text(render_script(JobSpec(["true"]), HTCONDOR, job_dir=str(pool)))
+    sub = pool / "x.sub"
+    sub.write_text(f"executable = {script}\nqueue 2\n")
+    assert run("condor_submit", str(sub)).returncode == 0
+    assert run("condor_rm", "1.0").returncode == 0
+    assert run("condor_rm", "-reason", "no longer needed", "1.1").returncode == 0
+    assert run("condor_rm", "-reason").returncode == 1
+    shown = run("condor_history", "-json", "-attributes", "ProcId,RemoveReason", "1").stdout
+    user = getpass.getuser()
+    assert {ad["ProcId"]: ad["RemoveReason"] for ad in json.loads(shown)} == {
+        0: f"via condor_rm (by user {user})",
+        1: f"no longer needed (by user {user})",
+    }

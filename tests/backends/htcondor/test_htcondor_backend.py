@@ -293,7 +293,7 @@ def test_the_event_log_tells_what_nothing_else_did(tmp_path: Path) -> None:
     assert pool.runner.count("condor_history") == 0
     assert (statuses["40"].state, statuses["40"].exit_code) == (S.FAILED, 3)
     assert statuses["41"].elements[5][0] is S.TIMEOUT
-    assert statuses["41"].elements[6] == (S.CANCELLED, None, "via condor_rm (by user jovyan)")
+    assert statuses["41"].elements[6] == (S.CANCELLED, None, "cancelled by jovyan")
 
 
 def test_begin_is_unix_time_or_a_delay_after_qdate(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -82,14 +82,36 @@ export TMPDIR="$__jf_scratch" JOBFLEET_SCRATCH="$__jf_scratch"
 __jf_step=
 trap - EXIT
 
-# This script outlives signals meant for the command (a scheduler's SIGTERM,
-# a --signal for a graceful stop), so that it records how the command ended.
-# Trapped, not ignored: the command gets each signal with its default action.
-trap : HUP INT QUIT TERM USR1 USR2
-# Not exec'd: the script needs the command's exit status. Tested (||), so that
-# a set -e from the set-up cannot end the script before it records it.
+# The scheduler signals this script alone (HTCondor's starter: its kill signal
+# to the job's main process; the rest only killed after the vacate time). The
+# script outlives the signal, passes it on to the command's process group, and
+# records how the command ended.
+__jf_pid=
+__jf_sig=
+__jf_fwd() {
+    __jf_sig="$1"
+    [ -n "$__jf_pid" ] || return 0
+    kill -s "$1" -- "-$__jf_pid" 2>/dev/null || kill -s "$1" "$__jf_pid" 2>/dev/null || :
+}
+for __jf_s in HUP INT QUIT TERM USR1 USR2; do
+    trap "__jf_fwd $__jf_s" "$__jf_s"
+done
+# In the background, in a process group of its own (set -m: job control, so it
+# keeps its stdin and INT and QUIT), and waited for: the script needs its exit
+# status. Tested (||), so that a set -e from the set-up cannot end the script
+# before it records it. A trapped signal ends a wait early: wait again.
 __jf_rc=0
-( './run' ) || __jf_rc=$?
+{ set -m; } 2>/dev/null
+( './run' ) &
+__jf_pid=$!
+set +m
+[ -z "$__jf_sig" ] || __jf_fwd "$__jf_sig"
+while :; do
+    __jf_sig=
+    __jf_rc=0
+    wait "$__jf_pid" || __jf_rc=$?
+    [ -n "$__jf_sig" ] || break
+done
 __jf_record "$__jf_rc"
 [ -z "${__jf_scratch-}" ] || rm -rf -- "$__jf_scratch"
 exit "$__jf_rc"

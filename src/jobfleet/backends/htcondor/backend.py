@@ -34,14 +34,16 @@ from jobfleet.backends.base import (
     SubmitRequest,
 )
 from jobfleet.backends.command import CommandBackend, Element, PollContext, Seen
-from jobfleet.backends.htcondor import parse, usage
+from jobfleet.backends.htcondor import parse, reasons, usage
 from jobfleet.backends.htcondor.eventlog import parse_event_log
 from jobfleet.backends.htcondor.submitfile import (
+    WALLTIME_ATTR,
     HTCondorSettings,
     htcondor_dialect,
     htcondor_directives,
     submit_description,
 )
+from jobfleet.backends.jobfiles import FROM_EXIT_FILE, mark_explained, recorded_exit_codes
 from jobfleet.errors import BackendError, CommandError, SpecError, SubmitError
 from jobfleet.runner import CommandResult, Runner
 from jobfleet.script import Dialect
@@ -231,30 +233,36 @@ class HTCondorBackend(CommandBackend):
         return seen
 
     def poll(self, targets: Sequence[PollTarget]) -> dict[str, NativeStatus]:
-        """The shared rule, then the event log of what nothing else told about."""
+        """The shared rule, then the event log of what nothing else told about (or only
+        the exit-code files: they cannot tell a cancel from a failure); a dependency
+        never met reads ``cancelled: ...`` (:func:`.reasons.never_met`)."""
         statuses = super().poll(targets)
         for target in targets:
             if target.ended:
                 continue
             status = statuses.get(target.native_id)
-            known = set(status.elements) if status is not None and status.elements else set()
+            known = _known(status)
             wanted = set(target.indices) if target.indices is not None else {None}
-            if status is not None and (target.indices is None or wanted <= known):
+            if wanted <= set(known):
                 continue
             found = _from_event_log(target)
             if not found:
                 continue
+            # As the shared rule does for the others: the exit code the job script
+            # recorded (143 of a cancel), and a dependency it found never met (196).
+            recorded_exit_codes(target, found, substitutes=False)
+            mark_explained(target, found)
             if target.indices is None:
                 statuses[target.native_id] = NativeStatus(*found[None])
                 continue
             elements = dict(status.elements) if status is not None else {}
             for index, element in found.items():
-                if index is not None:
-                    elements.setdefault(index, element)
+                if index is not None and index not in known:
+                    elements[index] = element
             statuses[target.native_id] = NativeStatus(
                 aggregate(e[0] for e in elements.values()), elements=elements
             )
-        return statuses
+        return {native: _never_met(status) for native, status in statuses.items()}
 
     # -- cancel ---------------------------------------------------------------------
 
@@ -326,15 +334,45 @@ def _name_is(name: str) -> str:
     return f'JobBatchName == "{name}"'
 
 
+def _known(status: NativeStatus | None) -> dict[int | None, Element]:
+    """The elements of ``status`` HTCondor itself told about (not the exit-code files)."""
+    if status is None:
+        return {}
+    if not status.elements:
+        single: Element = (status.state, status.exit_code, status.reason)
+        return {} if single[2] == FROM_EXIT_FILE else {None: single}
+    return {i: e for i, e in status.elements.items() if e[2] != FROM_EXIT_FILE}
+
+
+def _never_met(status: NativeStatus) -> NativeStatus:
+    """``status`` with the reason of a dependency never met as :func:`.reasons.never_met`
+    words it (the same record when there is none: most are shared)."""
+    single = reasons.never_met((status.state, status.exit_code, status.reason))
+    elements = {i: reasons.never_met(e) for i, e in status.elements.items()}
+    if single[2] == status.reason and elements == dict(status.elements):
+        return status
+    return dataclasses.replace(status, reason=single[2], elements=elements)
+
+
+#: The walltime line of a submit file jobfleet wrote.
+_WALLTIME_LINE = re.compile(rf"^\+{WALLTIME_ATTR} = (\d+)$", re.MULTILINE)
+
+
 def _from_event_log(target: PollTarget) -> dict[int | None, Element]:
-    """What the job's event log says of its procs, by the target's indices."""
-    path = Path(target.job_dir) / "condor.log"
+    """What the job's event log says of its procs, by the target's indices (with the
+    walltime from the job's submit file: the event log does not say)."""
+    directory = Path(target.job_dir)
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = (directory / "condor.log").read_text(encoding="utf-8", errors="replace")
     except OSError:
         return {}
+    try:
+        limit = _WALLTIME_LINE.search((directory / SUBMIT_FILE).read_text(errors="replace"))
+    except OSError:
+        limit = None
+    walltime_s = int(limit[1]) if limit else None
     found: dict[int | None, Element] = {}
-    for (cluster, proc), element in parse_event_log(text).items():
+    for (cluster, proc), element in parse_event_log(text, walltime_s).items():
         # Only how it ended: a job neither condor_q nor condor_history knows is not
         # waiting or running, whatever the log's last word was.
         if cluster != target.native_id or not element[0].is_terminal:

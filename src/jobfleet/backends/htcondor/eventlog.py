@@ -17,8 +17,8 @@ from __future__ import annotations
 import re
 
 from jobfleet.backends.command import Element
-from jobfleet.backends.htcondor.submitfile import WALLTIME_ATTR, memory_removed
-from jobfleet.states import MEMORY_EXCEEDED, JobState, walltime_exceeded
+from jobfleet.backends.htcondor import reasons
+from jobfleet.states import JobState
 
 __all__ = ["HEADER", "parse_event_log"]
 
@@ -50,12 +50,13 @@ def _events(text: str) -> list[tuple[int, int, int, str, list[str]]]:
     return events
 
 
-def parse_event_log(text: str) -> dict[tuple[str, int], Element]:
+def parse_event_log(text: str, walltime_s: int | None = None) -> dict[tuple[str, int], Element]:
     """(cluster, proc) -> its state as the event log tells it: the last event's, or the
-    first end's (nothing after a job's end changes how it ended)."""
+    first end's (nothing after a job's end changes how it ended). ``walltime_s``: the
+    limit jobfleet's periodic_remove enforced (the event log does not say)."""
     found: dict[tuple[str, int], Element] = {}
     holds: dict[tuple[str, int], tuple[int | None, int | None, str]] = {}
-    for number, cluster, proc, head, body in _events(text):
+    for number, cluster, proc, _, body in _events(text):
         if cluster < 0:
             continue  # a placeholder event (-01.-01.-01)
         key = (str(cluster), proc)
@@ -69,20 +70,22 @@ def parse_event_log(text: str) -> dict[tuple[str, int], Element]:
         elif number == 5:
             found[key] = _terminated(body)
         elif number == 9:
-            # Newer HTCondor: "Job was aborted." + reason; older: "Job was aborted by the user."
-            reason = body[0] if body else head.removeprefix("Job was aborted").strip(". ")
-            held, subcode, held_why = holds.get(key, (None, None, ""))
-            if memory_removed(reason, held, subcode):
-                found[key] = (JobState.OUT_OF_MEMORY, None, f"{MEMORY_EXCEEDED} ({held_why})")
-            else:
-                found[key] = _aborted(reason or "removed")
+            # Newer HTCondor: "Job was aborted." + reason; older: "Job was aborted by the
+            # user." (by whom not said: no reason).
+            code, subcode, why = holds.get(key, (None, None, ""))
+            found[key] = reasons.removed(
+                body[0] if body else None,
+                walltime_s=walltime_s,
+                hold_code=code,
+                hold_subcode=subcode,
+                hold_reason=why,
+            )
         elif number == 12:
             codes = next((m for line in body if (m := _CODE.match(line))), None)
-            code = codes[1] if codes else None
+            code = int(codes[1]) if codes else None
             why = next((line for line in body if not _CODE.match(line)), "no reason given")
             holds[key] = (int(codes[1]), int(codes[2]), why) if codes else (None, None, why)
-            suffix = f" (HoldReasonCode {code})" if code is not None else ""
-            found[key] = (JobState.PENDING, None, f"held: {why}{suffix}")
+            found[key] = (JobState.PENDING, None, reasons.held(why, code))
         elif number == 13:
             holds.pop(key, None)
             found[key] = (JobState.PENDING, None, "released")
@@ -98,9 +101,3 @@ def _terminated(body: list[str]) -> Element:
             signal = int(match[1])
             return JobState.FAILED, 128 + signal, f"killed by signal {signal}"
     return JobState.UNKNOWN, None, "terminated; the event log does not say how"
-
-
-def _aborted(reason: str) -> Element:
-    if "PeriodicRemove" in reason and WALLTIME_ATTR in reason:
-        return JobState.TIMEOUT, None, f"{walltime_exceeded(None)}: {reason}"
-    return JobState.CANCELLED, None, reason

@@ -18,10 +18,11 @@ from typing import Any
 
 from jobfleet.backends.base import PollTarget, QueueEntry
 from jobfleet.backends.command import Element, PollContext, Seen, command_failed
-from jobfleet.backends.htcondor.submitfile import WALLTIME_ATTR, memory_removed
+from jobfleet.backends.htcondor import reasons
+from jobfleet.backends.htcondor.submitfile import WALLTIME_ATTR
 from jobfleet.errors import CommandError
 from jobfleet.runner import CommandResult
-from jobfleet.states import MEMORY_EXCEEDED, JobState, walltime_exceeded
+from jobfleet.states import JobState
 
 __all__ = [
     "AFTER_ATTR",
@@ -142,6 +143,10 @@ def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 #: How a proc held for its dependencies is described (:func:`held_reason`).
 _WAITING = "waiting for job(s) "
 
@@ -158,11 +163,8 @@ def held_reason(ad: Mapping[str, Any]) -> str:
         jobs = ", ".join(after.split())
         return f"{_WAITING}{jobs} to end (the next jobfleet poll releases it)"
     job = f"{ad.get('ClusterId')}.{ad.get('ProcId')}"
-    why = ad.get("HoldReason") or "no reason given"
-    return (
-        f"held: {why} (HoldReasonCode {ad.get('HoldReasonCode')}); "
-        f"`condor_release {job}` once fixed, or jobfleet cancel"
-    )
+    why = reasons.held(ad.get("HoldReason"), _int(ad.get("HoldReasonCode")))
+    return f"{why}; `condor_release {job}` once fixed, or jobfleet cancel"
 
 
 def map_ad(ad: Mapping[str, Any], *, in_queue: bool) -> Element:
@@ -172,9 +174,10 @@ def map_ad(ad: Mapping[str, Any], *, in_queue: bool) -> Element:
     removed (3) is out of memory when the periodic_remove jobfleet set fired on a job
     held for its memory (HoldReasonCode 34, kept as LastHoldReasonCode once removed), a
     time-out when it fired otherwise (its RemoveReason quotes the walltime expression),
-    else cancelled. A removed job still in the queue is being stopped: running until it
-    leaves. A held job (5) is pending, one held for its memory too until that
-    periodic_remove ends it (the schedd evaluates it every PERIODIC_EXPR_INTERVAL).
+    else cancelled, by whom the RemoveReason says (:mod:`.reasons`). A removed job still
+    in the queue is being stopped: running until it leaves. A held job (5) is pending,
+    one held for its memory too until that periodic_remove ends it (the schedd
+    evaluates it every PERIODIC_EXPR_INTERVAL).
     """
     status = _int(ad.get("JobStatus"))
     if status == 4:
@@ -189,17 +192,14 @@ def map_ad(ad: Mapping[str, Any], *, in_queue: bool) -> Element:
     if status == 3:
         if in_queue:
             return JobState.RUNNING, None, "being removed"
-        reason = str(ad.get("RemoveReason") or "removed")
         last = "LastHoldReasonCode" in ad
-        code = ad.get("LastHoldReasonCode" if last else "HoldReasonCode")
-        subcode = ad.get("LastHoldReasonSubCode" if last else "HoldReasonSubCode")
-        if memory_removed(reason, code, subcode):
-            why = ad.get("LastHoldReason" if last else "HoldReason") or "HoldReasonCode 34"
-            return JobState.OUT_OF_MEMORY, None, f"{MEMORY_EXCEEDED} ({why})"
-        if "PeriodicRemove" in reason and WALLTIME_ATTR in reason:
-            limit = _int(ad.get(WALLTIME_ATTR))
-            return JobState.TIMEOUT, None, f"{walltime_exceeded(limit)}: {reason}"
-        return JobState.CANCELLED, None, reason
+        return reasons.removed(
+            _str(ad.get("RemoveReason")),
+            walltime_s=_int(ad.get(WALLTIME_ATTR)),
+            hold_code=ad.get("LastHoldReasonCode" if last else "HoldReasonCode"),
+            hold_subcode=ad.get("LastHoldReasonSubCode" if last else "HoldReasonSubCode"),
+            hold_reason=_str(ad.get("LastHoldReason" if last else "HoldReason")),
+        )
     if status == 5:
         return JobState.PENDING, None, held_reason(ad)
     state = STATUS.get(status) if status is not None else None

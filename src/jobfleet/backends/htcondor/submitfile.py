@@ -348,13 +348,17 @@ def submit_description(
 
 
 #: The dialect with the default settings. The index is the script's first argument
-#: (``arguments`` above); HTCondor may run a job again after an eviction.
+#: (``arguments`` above); HTCondor may run a job again after an eviction. The starter
+#: sends its kill signal (condor_rm, a periodic_remove, an eviction) to the job's main
+#: process only and kills the rest only after the vacate time (10 minutes by default:
+#: docs/htcondor-notes.md): the script passes the signal on to the command.
 HTCONDOR = Dialect(
     name="htcondor",
     directive_prefix=DIRECTIVE,
     index_expr="${1-}",
     once_guard=False,
     directives=htcondor_directives,
+    forward_signals=True,
 )
 
 
