@@ -34,7 +34,7 @@ from jobfleet.backends.base import (
     SubmitRequest,
 )
 from jobfleet.backends.command import CommandBackend, Element, PollContext, Seen
-from jobfleet.backends.htcondor import parse, reasons, usage
+from jobfleet.backends.htcondor import parse, usage
 from jobfleet.backends.htcondor.eventlog import parse_event_log
 from jobfleet.backends.htcondor.submitfile import (
     WALLTIME_ATTR,
@@ -234,8 +234,7 @@ class HTCondorBackend(CommandBackend):
 
     def poll(self, targets: Sequence[PollTarget]) -> dict[str, NativeStatus]:
         """The shared rule, then the event log of what nothing else told about (or only
-        the exit-code files: they cannot tell a cancel from a failure); a dependency
-        never met reads ``cancelled: ...`` (:func:`.reasons.never_met`)."""
+        the exit-code files: they cannot tell a cancel from a failure)."""
         statuses = super().poll(targets)
         for target in targets:
             if target.ended:
@@ -262,7 +261,7 @@ class HTCondorBackend(CommandBackend):
             statuses[target.native_id] = NativeStatus(
                 aggregate(e[0] for e in elements.values()), elements=elements
             )
-        return {native: _never_met(status) for native, status in statuses.items()}
+        return statuses
 
     # -- cancel ---------------------------------------------------------------------
 
@@ -342,16 +341,6 @@ def _known(status: NativeStatus | None) -> dict[int | None, Element]:
         single: Element = (status.state, status.exit_code, status.reason)
         return {} if single[2] == FROM_EXIT_FILE else {None: single}
     return {i: e for i, e in status.elements.items() if e[2] != FROM_EXIT_FILE}
-
-
-def _never_met(status: NativeStatus) -> NativeStatus:
-    """``status`` with the reason of a dependency never met as :func:`.reasons.never_met`
-    words it (the same record when there is none: most are shared)."""
-    single = reasons.never_met((status.state, status.exit_code, status.reason))
-    elements = {i: reasons.never_met(e) for i, e in status.elements.items()}
-    if single[2] == status.reason and elements == dict(status.elements):
-        return status
-    return dataclasses.replace(status, reason=single[2], elements=elements)
 
 
 #: The walltime line of a submit file jobfleet wrote.

@@ -24,7 +24,7 @@ from jobfleet.backends.command import Element
 from jobfleet.backends.htcondor.submitfile import WALLTIME_ATTR, memory_removed
 from jobfleet.states import MEMORY_EXCEEDED, JobState, walltime_exceeded
 
-__all__ = ["cancelled", "held", "never_met", "removed"]
+__all__ = ["cancelled", "held", "removed"]
 
 #: The schedd's suffix naming who removed (held, released) a job.
 _BY_USER = re.compile(r"^(?P<how>.*?)\s*\(by user (?P<user>[^()]*)\)$", re.DOTALL)
@@ -87,18 +87,3 @@ def held(reason: object, code: object) -> str:
     why = str(reason).strip() if reason else ""
     text = f"held: {why or 'no reason given'}"
     return text if code is None else f"{text} (HoldReasonCode {code})"
-
-
-def never_met(element: Element) -> Element:
-    """A dependent whose job script found a dependency never met (its ``never`` file,
-    :func:`jobfleet.backends.jobfiles.mark_explained`): the reason starts ``cancelled: ``
-    as SLURM's does (docs/states.md)."""
-    state, code, reason = element
-    if (
-        state is JobState.CANCELLED
-        and reason
-        and "can never be met" in reason
-        and not reason.startswith("cancelled")
-    ):
-        return state, code, f"cancelled: {reason}"
-    return element
