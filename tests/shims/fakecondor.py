@@ -36,6 +36,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import fakeserver
 from fakecondor_pool import Ad, State, event, leave, locked
 from fakecondor_schedd import schedd
 
@@ -362,19 +363,13 @@ def main(argv: Sequence[str]) -> int:
     out: list[str] = []
     err: list[str] = []
     with locked(path) as state:
-        calls = os.environ.get("FAKECONDOR_CALLS")
-        if calls:
-            with open(calls, "a") as log:
-                log.write("\t".join([program, *args]) + "\n")
+        fakeserver.log_call("FAKECONDOR_CALLS", program, args)
         try:
             rc = PROGRAMS[program](state, args, out, err)
         except ValueError as exc:
             err.append(f"this fake {program} cannot read {exc}")
             rc = 1
-    if out:
-        sys.stdout.write("\n".join(out) + "\n")
-    if err:
-        sys.stderr.write("\n".join(err) + "\n")
+    fakeserver.reply(out, err)
     return rc
 
 

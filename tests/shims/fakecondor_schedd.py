@@ -23,6 +23,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import fakeserver
 from fakecondor_pool import Ad, State, event, leave, locked
 
 Running = dict[int, "subprocess.Popen[bytes]"]
@@ -213,18 +214,13 @@ def _materialize(state: State) -> None:
 
 def schedd(path: Path, tick_s: float = 0.1) -> int:
     """Run the pool's jobs until SIGTERM, then kill those still running."""
-    stop = False
-
-    def on_term(signum: int, frame: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, on_term)
     running: Running = {}
-    while not stop:
+
+    def one_tick() -> None:
         with locked(path) as state:
             tick(state, running)
-        time.sleep(tick_s)
+
+    fakeserver.serve(one_tick, tick_s)
     with locked(path) as state:
         for ad in state["queue"]:
             if "_pid" in ad:

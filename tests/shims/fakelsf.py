@@ -31,6 +31,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+try:  # imported by the tests, as shims.fakelsf
+    from shims import fakeserver
+except ImportError:  # run as a program (python -I: no folder of its own on sys.path)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import fakeserver
+
 Job = dict[str, Any]
 State = dict[str, Any]
 
@@ -458,23 +464,10 @@ def main(argv: Sequence[str]) -> int:
         # The daemon is a sibling module that imports this one by name: this file,
         # run as a script, is that module (and its directory on sys.path: python -I).
         sys.modules.setdefault("fakelsf", sys.modules[__name__])
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
         from fakelsf_lsfd import lsfd
 
         return lsfd(fake)
-    out: list[str] = []
-    err: list[str] = []
-    with fake.locked() as state:
-        calls = os.environ.get("FAKELSF_CALLS")
-        if calls:
-            with open(calls, "a") as log:
-                log.write("\t".join([program, *args]) + "\n")
-        rc = PROGRAMS[program](state, args, out, err)
-    if out:
-        sys.stdout.write("\n".join(out) + "\n")
-    if err:
-        sys.stderr.write("\n".join(err) + "\n")
-    return rc
+    return fakeserver.answer(program, args, fake.locked(), PROGRAMS, "FAKELSF_CALLS")
 
 
 if __name__ == "__main__":

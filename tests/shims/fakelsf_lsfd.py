@@ -19,8 +19,10 @@ import time
 from pathlib import Path
 
 try:  # imported by the tests as shims.fakelsf_lsfd, or run by fakelsf.py lsfd
+    from shims import fakeserver
     from shims.fakelsf import _COND_ANY, _ENDED, FakeLsf, Job, _elements, _value
 except ImportError:
+    import fakeserver  # type: ignore[no-redef]
     from fakelsf import _COND_ANY, _ENDED, FakeLsf, Job, _elements, _value  # type: ignore[no-redef]
 
 __all__ = ["TERMINATE_INTERVAL_S", "lsfd"]
@@ -141,18 +143,13 @@ def _step(jobs: dict[str, Job], running: dict[str, _Running], slots: int) -> Non
 
 def lsfd(fake: FakeLsf, slots: int = 8, tick_s: float = 0.05) -> int:
     """Run the fake cluster's jobs until SIGTERM, then kill those still running."""
-    stop = False
-
-    def on_term(signum: int, frame: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, on_term)
     running: dict[str, _Running] = {}
-    while not stop:
+
+    def tick() -> None:
         with fake.locked() as state:
             _step(state["jobs"], running, slots)
-        time.sleep(tick_s)
+
+    fakeserver.serve(tick, tick_s)
     for run in running.values():
         run.signal(signal.SIGKILL)
     return 0

@@ -42,6 +42,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+try:  # imported by the tests, as shims.fakepbs
+    from shims import fakeserver
+except ImportError:  # run as a program (python -I: no folder of its own on sys.path)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import fakeserver
+
 if __package__:  # imported by the tests (tests/ on sys.path)
     from . import fakepbs_output as output
 else:  # run as a program: python -I fakepbs.py (-I puts no script directory on sys.path)
@@ -458,18 +464,13 @@ def _step(jobs: dict[str, Job], running: dict[str, Any], slots: int) -> None:
 
 
 def server(path: Path, slots: int = 8, tick_s: float = 0.05) -> int:
-    stop = False
-
-    def on_term(signum: int, frame: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, on_term)
     running: dict[str, Any] = {}
-    while not stop:
+
+    def tick() -> None:
         with locked(path) as state:
             _step(state["jobs"], running, slots)
-        time.sleep(tick_s)
+
+    fakeserver.serve(tick, tick_s)
     for run in running.values():
         _signal(run["proc"], signal.SIGKILL)
     return 0
@@ -480,19 +481,7 @@ def main(argv: Sequence[str]) -> int:
     path = Path(os.environ["FAKEPBS_STATE"])
     if program == "server":
         return server(path)
-    out: list[str] = []
-    err: list[str] = []
-    with locked(path) as state:
-        calls = os.environ.get("FAKEPBS_CALLS")
-        if calls:
-            with open(calls, "a") as log:
-                log.write("\t".join([program, *args]) + "\n")
-        rc = PROGRAMS[program](state, args, out, err)
-    if out:
-        sys.stdout.write("\n".join(out) + "\n")
-    if err:
-        sys.stderr.write("\n".join(err) + "\n")
-    return rc
+    return fakeserver.answer(program, args, locked(path), PROGRAMS, "FAKEPBS_CALLS")
 
 
 if __name__ == "__main__":

@@ -43,9 +43,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 if __package__:  # imported by a test, as shims.fakeslurm
+    from shims import fakeserver
     from shims.fakeslurm_state import ACTIVE, FakeSlurm, Job, State, matches, order, word
 else:  # run as a program: `python3 -I` puts no folder of its own on sys.path
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import fakeserver
     from fakeslurm_state import ACTIVE, FakeSlurm, Job, State, matches, order, word
 
 __all__ = ["ACTIVE", "KILL_WAIT_S", "PROGRAMS", "FakeSlurm", "Job", "State", "main", "slurmd"]
@@ -383,18 +385,13 @@ def slurmd(fake: FakeSlurm, cpus: int = 8, tick_s: float = 0.05) -> int:
     ``--kill-on-invalid-dep=yes``, as SLURM does, and leaves it pending with the reason
     ``DependencyNeverSatisfied`` otherwise. Ended jobs stay in the queue (MinJobAge).
     """
-    stop = False
-
-    def on_term(signum: int, frame: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, on_term)
     running: dict[str, _Running] = {}
-    while not stop:
+
+    def tick() -> None:
         with fake.locked() as state:
             _step(state["jobs"], running, cpus)
-        time.sleep(tick_s)
+
+    fakeserver.serve(tick, tick_s)
     for run in running.values():
         run.signal(signal.SIGKILL)
     return 0
@@ -409,10 +406,7 @@ def main(argv: Sequence[str]) -> int:
     err: list[str] = []
     pause_s = 0.0
     with fake.locked() as state:
-        calls = os.environ.get("FAKESLURM_CALLS")
-        if calls:
-            with open(calls, "a") as log:
-                log.write("\t".join([program, *args]) + "\n")
+        fakeserver.log_call("FAKESLURM_CALLS", program, args)
         failure = fake.failure(program)
         if failure is not None:
             rc, pause_s = failure[0], failure[1]
@@ -420,10 +414,7 @@ def main(argv: Sequence[str]) -> int:
         else:
             rc = PROGRAMS[program](state, args, out, err)
     time.sleep(pause_s)  # retrying a controller that is down (without the lock)
-    if out:
-        sys.stdout.write("\n".join(out) + "\n")
-    if err:
-        sys.stderr.write("\n".join(err) + "\n")
+    fakeserver.reply(out, err)
     return rc
 
 
