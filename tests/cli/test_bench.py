@@ -32,3 +32,9 @@ def test_poll_cost_runs_and_counts_one_call_each() -> None:
 def test_local_throughput_runs(jf_home: Path) -> None:
     out = run("local_throughput.py", "--jobs", "20", "--repeat", "1")
     assert "ratio" in out
+
+
+@pytest.mark.slow
+def test_futures_map_runs(jf_home: Path) -> None:
+    out = run("futures_map.py", "--calls", "20", "--repeat", "1")
+    assert "chunksize=50" in out and "ratio" in out
