@@ -12,7 +12,6 @@ without one is given :data:`OUTCOME_GRACE_S` before it fails.
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import threading
 import time
@@ -88,7 +87,7 @@ class Dispatcher:
                 log.warning("job %s: could not cancel its waiting calls: %s", job_id, exc)
                 continue
             for future in mine:
-                concurrent.futures.Future.cancel(future)  # the job is cancelled already
+                future.mark_cancelled()  # its job is cancelled already
 
     # -- tracking ---------------------------------------------------------------------
 

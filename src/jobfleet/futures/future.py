@@ -85,6 +85,14 @@ class JobFuture(concurrent.futures.Future[Any]):
         """True while its job (or element) was last seen running."""
         return not self.done() and self.last_state is JobState.RUNNING
 
+    def mark_cancelled(self) -> bool:
+        """Cancelled, as the standard library's executors leave a cancelled future:
+        notified, so that ``concurrent.futures.wait`` and ``as_completed`` see it."""
+        if not super().cancel():
+            return False
+        self.set_running_or_notify_cancel()  # CANCELLED -> CANCELLED_AND_NOTIFIED
+        return True
+
     def cancel(self) -> bool:
         """Cancel the job (or the array element) running the call, waiting or running;
         True when it was cancelled, False when it had already ended or the scheduler
@@ -100,7 +108,7 @@ class JobFuture(concurrent.futures.Future[Any]):
         try:
             if self.job_id is not None and not self._dispatcher.cancel(self):
                 return False
-            return super().cancel()
+            return self.mark_cancelled()
         except JobfleetError as exc:  # the scheduler refused, or cannot be asked now
             log.warning("job %s: cannot cancel it: %s", self.job_id, exc)
             return False
