@@ -95,7 +95,7 @@ def test_readme_python_example(jf_home: Path, tmp_path: Path) -> None:
 
 
 def test_readme_watching_example(jf_home: Path, tmp_path: Path) -> None:
-    proc = run_readme_python(1, tmp_path)
+    proc = run_readme_python(2, tmp_path)
     lines = proc.stdout.strip().splitlines()
     assert sorted(lines[:-1]) == [
         "flaky ended completed, exit code 0",
@@ -107,8 +107,13 @@ def test_readme_watching_example(jf_home: Path, tmp_path: Path) -> None:
     assert lines[-1] == "flaky succeeded on attempt 2"
 
 
+def test_readme_executor_example(jf_home: Path, tmp_path: Path) -> None:
+    proc = run_readme_python(1, tmp_path)
+    assert proc.stdout == "285\n"
+
+
 def test_every_python_block_of_the_readme_runs() -> None:
-    assert len([lang for lang, _ in BLOCKS if lang == "python"]) == 2
+    assert len([lang for lang, _ in BLOCKS if lang == "python"]) == 3
 
 
 def test_readme_configuration_example_is_valid(tmp_path: Path) -> None:
