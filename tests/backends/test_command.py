@@ -7,7 +7,7 @@ from pathlib import Path
 from jobfleet.backends.base import PollTarget
 from jobfleet.backends.slurm import SlurmBackend
 from jobfleet.runner import CommandResult, ScriptedRunner
-from jobfleet.script import EXIT_DEPENDENCY_NEVER_MET
+from jobfleet.scriptdeps import EXIT_DEPENDENCY_NEVER_MET
 from jobfleet.states import JobState
 
 

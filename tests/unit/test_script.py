@@ -33,14 +33,8 @@ from jobfleet.backends.torque import TORQUE
 from jobfleet.environment import Environment
 from jobfleet.errors import BackendError, SpecError
 from jobfleet.jobdir import exit_code_path, started_path, stream_path
-from jobfleet.script import (
-    EXIT_ALREADY_STARTED,
-    EXIT_DEPENDENCY_NEVER_MET,
-    LOCAL,
-    Dialect,
-    Requirement,
-    render_script,
-)
+from jobfleet.script import EXIT_ALREADY_STARTED, LOCAL, Dialect, render_script
+from jobfleet.scriptdeps import EXIT_DEPENDENCY_NEVER_MET, Requirement
 from jobfleet.spec import DepKind, JobSpec, Resources, parse_array
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -181,7 +181,7 @@ class Capabilities:
         dependencies: the dependency kinds the scheduler honours itself. For the
             others it only waits until the predecessors ended (Grid Engine's
             ``-hold_jid``): the job script checks the outcome
-            (:class:`jobfleet.script.Requirement`).
+            (:class:`jobfleet.scriptdeps.Requirement`).
         signals: can send a chosen signal to a running job (``cancel --signal``).
         accounting: can report how a job that left the queue ended.
         usage_settles_s: how long after a job's end its accounting may still fill in

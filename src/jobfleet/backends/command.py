@@ -36,7 +36,8 @@ from jobfleet.backends.usage import Used, add_usage
 from jobfleet.errors import CommandError, SubmitError
 from jobfleet.owner import user_name
 from jobfleet.runner import CommandResult, Runner, SubprocessRunner, argv_chunks, unbounded
-from jobfleet.script import EXIT_DEPENDENCY_NEVER_MET, EXIT_SETUP_FAILED
+from jobfleet.scriptdeps import EXIT_DEPENDENCY_NEVER_MET
+from jobfleet.scriptsetup import EXIT_SETUP_FAILED
 from jobfleet.settings import duration, interval, option, to_seconds, whole
 from jobfleet.states import JobState, aggregate
 from jobfleet.units import parse_walltime

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 
 from jobfleet.backends.base import PollTarget
 from jobfleet.jobdir import exit_code_path, read_exit_code, read_never_met, read_setup_failed
-from jobfleet.script import EXIT_DEPENDENCY_NEVER_MET, EXIT_SETUP_FAILED
+from jobfleet.scriptdeps import EXIT_DEPENDENCY_NEVER_MET
+from jobfleet.scriptsetup import EXIT_SETUP_FAILED
 from jobfleet.states import JobState, never_met
 
 __all__ = [

@@ -26,7 +26,8 @@ from jobfleet.errors import RegistryError, SpecError, SubmitError, UnknownJobErr
 from jobfleet.jobdir import exit_code_path, script_path, write_env
 from jobfleet.naming import scheduler_name
 from jobfleet.registry import SUBMITTING, NewJob, Registry, StatusUpdate
-from jobfleet.script import Requirement, render_script
+from jobfleet.script import render_script
+from jobfleet.scriptdeps import Requirement
 from jobfleet.shellsyntax import check_syntax
 from jobfleet.spec import DepKind, JobSpec, spec_from_dict
 from jobfleet.states import JobRecord, JobState, never_met

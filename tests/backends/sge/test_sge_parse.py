@@ -39,7 +39,8 @@ from jobfleet.errors import BackendError, CommandError, SpecError, SubmitError
 from jobfleet.jobdir import exit_code_path, never_met_path
 from jobfleet.naming import scheduler_name
 from jobfleet.runner import CommandResult, ScriptedRunner
-from jobfleet.script import EXIT_DEPENDENCY_NEVER_MET, render_script
+from jobfleet.script import render_script
+from jobfleet.scriptdeps import EXIT_DEPENDENCY_NEVER_MET
 from jobfleet.spec import DepKind, JobSpec, Resources, parse_array
 from jobfleet.states import JobState
 from jobfleet.usage import Usage
