@@ -14,28 +14,14 @@ best of R runs each.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from jobfleet.config import load_config
-from jobfleet.engine.fleet import Fleet
+from localhome import local_fleet
+
 from jobfleet.futures.executor import Executor
-
-CONFIG = """\
-backend: local
-local:
-  cores: {cores}
-  idle_exit: 5s
-wait:
-  poll_interval: 0.05s
-"""
 
 
 def run_xargs(calls: int, cores: int) -> float:
@@ -60,24 +46,13 @@ def run_xargs(calls: int, cores: int) -> float:
 
 
 def run_jobfleet(calls: int, cores: int, chunksize: int) -> float:
-    root = Path(tempfile.mkdtemp(prefix="jf-bench-"))
-    try:
-        config_file = root / "jobfleet.yaml"
-        config_file.write_text(CONFIG.format(cores=cores))
-        with Fleet(load_config(config_file), home=root / "home") as fleet:
-            fleet.backend().ensure_agent()  # type: ignore[attr-defined]  # not part of the timing
-            with Executor(fleet=fleet) as ex:
-                start = time.perf_counter()
-                results = list(ex.map(pow, range(calls), [2] * calls, chunksize=chunksize))
-                elapsed = time.perf_counter() - start
-            if results != [i * i for i in range(calls)]:
-                sys.exit("benchmark invalid: wrong results")
-            return elapsed
-    finally:
-        for lock in (root / "home").glob("local/*/agent.lock"):
-            with contextlib.suppress(OSError, ValueError):
-                os.kill(int(lock.read_text()), signal.SIGTERM)
-        shutil.rmtree(root, ignore_errors=True)
+    with local_fleet(cores) as fleet, Executor(fleet=fleet) as ex:
+        start = time.perf_counter()
+        results = list(ex.map(pow, range(calls), [2] * calls, chunksize=chunksize))
+        elapsed = time.perf_counter() - start
+    if results != [i * i for i in range(calls)]:
+        sys.exit("benchmark invalid: wrong results")
+    return elapsed
 
 
 def main() -> None:

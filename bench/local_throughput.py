@@ -13,29 +13,15 @@ Prints both times and the ratio (target: <= 1.5); the best of R runs each.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from jobfleet.config import load_config
-from jobfleet.engine.fleet import Fleet
+from localhome import local_fleet
+
 from jobfleet.spec import JobSpec
 from jobfleet.states import JobState
-
-CONFIG = """\
-backend: local
-local:
-  cores: {cores}
-  idle_exit: 5s
-wait:
-  poll_interval: 0.05s
-"""
 
 
 def run_xargs(jobs: int, cores: int) -> float:
@@ -48,25 +34,15 @@ def run_xargs(jobs: int, cores: int) -> float:
 
 
 def run_jobfleet(jobs: int, cores: int) -> float:
-    root = Path(tempfile.mkdtemp(prefix="jf-bench-"))
-    try:
-        config_file = root / "jobfleet.yaml"
-        config_file.write_text(CONFIG.format(cores=cores))
-        with Fleet(load_config(config_file), home=root / "home") as fleet:
-            fleet.backend().ensure_agent()  # type: ignore[attr-defined]  # not part of the timing
-            start = time.perf_counter()
-            records = fleet.submit_many([JobSpec(["true"]) for _ in range(jobs)])
-            done = fleet.wait([r.id for r in records])
-            elapsed = time.perf_counter() - start
-            bad = [r.id for r in done if r.state is not JobState.COMPLETED]
-            if bad:
-                sys.exit(f"benchmark invalid: {len(bad)} jobs did not complete")
-            return elapsed
-    finally:
-        for lock in (root / "home").glob("local/*/agent.lock"):
-            with contextlib.suppress(OSError, ValueError):
-                os.kill(int(lock.read_text()), signal.SIGTERM)
-        shutil.rmtree(root, ignore_errors=True)
+    with local_fleet(cores) as fleet:
+        start = time.perf_counter()
+        records = fleet.submit_many([JobSpec(["true"]) for _ in range(jobs)])
+        done = fleet.wait([r.id for r in records])
+        elapsed = time.perf_counter() - start
+    bad = [r.id for r in done if r.state is not JobState.COMPLETED]
+    if bad:
+        sys.exit(f"benchmark invalid: {len(bad)} jobs did not complete")
+    return elapsed
 
 
 def main() -> None:
