@@ -76,7 +76,11 @@ def test_readme_command_line_tour(jf_home: Path, tmp_path: Path) -> None:
 
 def run_readme_python(number: int, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the README's ``number``th Python block (from 0); it must succeed."""
-    code = [body for lang, body in BLOCKS if lang == "python"][number]
+    return run_python([body for lang, body in BLOCKS if lang == "python"][number], cwd)
+
+
+def run_python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` (as ``__main__``: its functions pickle by value); it must succeed."""
     proc = subprocess.run(
         [sys.executable, "-c", code],
         cwd=cwd,
@@ -203,15 +207,5 @@ def test_the_futures_page_prints_what_it_says(jf_home: Path, tmp_path: Path) -> 
     blocks = re.findall(r"```(\w+)\n(.*?)```", page, flags=re.S)
     code = next(body for lang, body in blocks if lang == "python")
     shown = next(body for lang, body in blocks if lang == "text")
-    script = tmp_path / "page.py"  # a script: its functions pickle by value
-    script.write_text(code)
-    proc = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env_with_venv(),
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = run_python(code, tmp_path)
     assert proc.stdout == shown
