@@ -86,13 +86,19 @@ def _batch_state(job: Job) -> str:
     return "CANCELLED" if signalled else word(job)
 
 
+def shown_state(job: Job) -> str:
+    """squeue's state: COMPLETING while a cancelled or timed-out job's processes are
+    still being stopped (sacct already has its final row: 22.05/cancel-lag-*)."""
+    return "COMPLETING" if job.get("completing") else word(job)
+
+
 def _squeue_field(code: str, native_id: str, job: Job) -> str:
     values = {
         "i": native_id,
         "A": native_id,
         "F": job.get("array_id", native_id),
         "K": job.get("task", "N/A"),
-        "T": word(job),
+        "T": shown_state(job),
         "r": job["reason"],
         "j": job["name"],
     }
@@ -116,7 +122,7 @@ def squeue(state: State, args: Sequence[str], out: list[str], err: list[str]) ->
         names = set(options["name"].split(","))
         shown = {n: j for n, j in shown.items() if j["name"] in names}
     if options.get("states", "").lower() != "all":
-        shown = {n: j for n, j in shown.items() if word(j) in ACTIVE}
+        shown = {n: j for n, j in shown.items() if shown_state(j) in ACTIVE}
     form = options.get("format", "%i|%j|%T|%r")
     if "noheader" not in options:
         out.append(_FORMAT_FIELD.sub(lambda m: m[1], form))
@@ -246,7 +252,11 @@ def scancel(state: State, args: Sequence[str], out: list[str], err: list[str]) -
             # Dependency: 22.05/cancel-lag-squeue); a running one shows None.
             waited = word(job) == "PENDING"
             job.update(
-                state="CANCELLED by 0", exit="0:0", reason=job["reason"] if waited else "None"
+                state="CANCELLED by 0",
+                exit="0:0",
+                reason=job["reason"] if waited else "None",
+                # Until slurmd has stopped the processes of a job it runs.
+                completing=not waited and bool(state.get("slurmd")),
             )
     return 0
 
@@ -330,6 +340,7 @@ def _step(jobs: dict[str, Job], running: dict[str, _Running], cpus: int) -> None
         if word(job) == "RUNNING" and limit is not None and now - run.started > limit:
             job.update(state="TIMEOUT", reason="TimeLimit")
         if word(job) in ("CANCELLED", "TIMEOUT") and run.term_at is None:
+            job["completing"] = True
             run.term_at = now
             run.signal(signal.SIGTERM)
         if run.term_at is not None and now - run.term_at > KILL_WAIT_S:
@@ -338,7 +349,7 @@ def _step(jobs: dict[str, Job], running: dict[str, _Running], cpus: int) -> None
         if rc is None:
             continue
         del running[native_id]
-        job["end"] = time.time()
+        job.update(end=time.time(), completing=False)
         if word(job) != "RUNNING":
             continue  # cancelled or timed out: that is its state, whatever the exit
         if rc == 0:
@@ -347,6 +358,9 @@ def _step(jobs: dict[str, Job], running: dict[str, _Running], cpus: int) -> None
             job.update(state="FAILED", exit=f"0:{-rc}")
         else:
             job.update(state="FAILED", exit=f"{rc}:0")
+    for native_id, job in jobs.items():
+        if job.get("completing") and native_id not in running:
+            job["completing"] = False  # nothing of it runs here (a test moved it by hand)
     busy = {n: j for n, j in jobs.items() if word(j) == "RUNNING"}
     for native_id, job in sorted(jobs.items(), key=order):
         if word(job) != "PENDING" or not job["queue"]:
@@ -386,6 +400,8 @@ def slurmd(fake: FakeSlurm, cpus: int = 8, tick_s: float = 0.05) -> int:
     ``DependencyNeverSatisfied`` otherwise. Ended jobs stay in the queue (MinJobAge).
     """
     running: dict[str, _Running] = {}
+    with fake.locked() as state:
+        state["slurmd"] = os.getpid()  # scancel: a running job is COMPLETING for a while
 
     def tick() -> None:
         with fake.locked() as state:
@@ -394,6 +410,8 @@ def slurmd(fake: FakeSlurm, cpus: int = 8, tick_s: float = 0.05) -> int:
     fakeserver.serve(tick, tick_s)
     for run in running.values():
         run.signal(signal.SIGKILL)
+    with fake.locked() as state:
+        state["slurmd"] = None
     return 0
 
 

@@ -12,7 +12,9 @@ A job in the JSON (``{"jobs": {id: job}}``) is ``{"name", "script", "state",
 its batch step (``ID.batch`` in sacct) where it differs from the job's; ``submit``,
 ``start`` and ``end`` (Unix times, set by sbatch and ``slurmd``) and ``max_rss`` (its
 batch step's MaxRSS as printed, set by a test) for sacct's usage columns; ``acct_lag``,
-the state sacct still shows while slurmdbd lags behind the controller. An array
+the state sacct still shows while slurmdbd lags behind the controller; ``completing``,
+set while slurmd stops a cancelled or timed-out job's processes (squeue shows
+COMPLETING, sacct the final state already: fixtures/22.05/cancel-lag-*). An array
 job is one entry per element, ``ID_INDEX``, with ``array_id``, ``task`` and ``limit``
 (its ``%N``, 0 for none). What sbatch was told, for ``slurmd``: ``output``,
 ``dependency``, ``kill_invalid``, ``time_s`` (None: no limit) and ``cwd``.

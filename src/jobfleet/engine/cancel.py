@@ -123,6 +123,20 @@ def cancel(
     return errors
 
 
+def still_stopping(records: Iterable[JobRecord], indices: Sequence[int] | None) -> list[JobRecord]:
+    """Those of ``records`` (just cancelled) that do not read ended yet: only the
+    elements ``indices`` of an array count when given."""
+    left = []
+    for record in records:
+        if indices is not None and record.elements:
+            chosen = (record.elements[i] for i in indices if i in record.elements)
+            if any(not e.state.is_terminal for e in chosen):
+                left.append(record)
+        elif not record.state.is_terminal:
+            left.append(record)
+    return left
+
+
 def _removed_updates(record: JobRecord, indices: Sequence[int | None]) -> list[StatusUpdate]:
     if not indices:
         return []

@@ -20,6 +20,7 @@ queues, output paths) it has from :class:`~jobfleet.engine.views.FleetViews`.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable, Sequence
 
 from jobfleet.backends.base import Backend
@@ -36,6 +37,9 @@ from jobfleet.registry import Registry
 from jobfleet.runner import Runner, unbounded, within
 from jobfleet.spec import JobSpec
 from jobfleet.states import JobRecord
+
+#: How long a cancel's report may wait for the jobs it cancelled to read ended.
+CANCEL_SETTLE_S = 5.0
 
 __all__ = ["DryRun", "Fleet", "QueueRow", "Report"]
 
@@ -339,11 +343,33 @@ class Fleet(FleetViews):
         # A backend that did not take the cancel is not asked again at once.
         report = self.look([r for r in after if r.backend not in failed])
         fresh = {r.id: r for r in report.records}
+        if signal is None:
+            fresh.update(self._stopped(list(fresh.values()), indices))
         return Report(
             [fresh.get(r.id, r) for r in after],
             {**{b: str(exc) for b, exc in failed.items()}, **report.unanswered},
             {**failed, **report.errors},
         )
+
+    def _stopped(
+        self, records: Sequence[JobRecord], indices: Sequence[int] | None
+    ) -> dict[str, JobRecord]:
+        """Records of just-cancelled jobs that still read running, asked about again
+        for a moment (at most :data:`CANCEL_SETTLE_S`): a scheduler may show a job as
+        still being stopped (SLURM's COMPLETING) while its job script records how its
+        command ended. What reads so after that is reported as it is."""
+        fresh: dict[str, JobRecord] = {}
+        deadline = time.monotonic() + CANCEL_SETTLE_S
+        pause = 0.1
+        left = cancelling.still_stopping(records, indices)
+        while left and time.monotonic() + pause < deadline:
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+            again = self.look(left)
+            answered = [r for r in again.records if again.refreshed(r)]
+            fresh.update((r.id, r) for r in answered)
+            left = cancelling.still_stopping(answered, indices)
+        return fresh
 
     def unfinished_matching(
         self, names: str | Sequence[str] | None = None, *, backend: str | None = None

@@ -1269,7 +1269,8 @@ def test_the_backend_never_asks_for_json() -> None:
 @pytest.mark.parametrize("lagging", ["RUNNING", "PENDING"])
 def test_accounting_lagging_behind_a_cancel_never_moves_a_job_backwards(lagging: str) -> None:
     """Just after scancel, squeue shows COMPLETING while sacct may still say RUNNING, or
-    even PENDING (seen on 22.05): the job is reported still ending, then how it ended."""
+    even PENDING (seen on 22.05): the job is reported still ending, and stays so while
+    squeue shows it COMPLETING even once sacct has its final row; then how it ended."""
     answers = {
         "squeue": "77|77|N/A|N/A|COMPLETING|None|jfx-1-sleep\n",
         "sacct": f"77|77|{lagging}|0:0\n",
@@ -1282,6 +1283,9 @@ def test_accounting_lagging_behind_a_cancel_never_moves_a_job_backwards(lagging:
     (status,) = be.poll(targets_for(["77"], 1.8e9)).values()
     assert (status.state, status.exit_code) == (JobState.RUNNING, None)
     answers["sacct"] = "77|77|CANCELLED by 0|0:15\n"
+    (status,) = be.poll(targets_for(["77"], 1.8e9)).values()
+    assert (status.state, status.exit_code) == (JobState.RUNNING, None)
+    answers["squeue"] = "77|77|N/A|N/A|CANCELLED|None|jfx-1-sleep\n"
     (status,) = be.poll(targets_for(["77"], 1.8e9)).values()
     assert status.state is JobState.CANCELLED
 
@@ -1311,12 +1315,21 @@ def test_a_cancel_squeue_shows_is_cancelled_at_once_while_sacct_lags() -> None:
     runner = fake_slurm(squeue=load("cancel-lag-squeue"), sacct=load("cancel-lag-sacct"))
     result = backend(runner).poll(targets_for(ids, _local("2026-12-06T14:36:15")))
     assert [c[0] for c in runner.calls] == ["squeue", "sacct"]  # no scontrol
-    assert {s.state for s in result.values()} == {JobState.CANCELLED}
+    # The one squeue still shows COMPLETING is still being stopped: sacct's final row
+    # comes first, before its job script has recorded the code its command ended with
+    # (seen live: the exit-code file appears as squeue drops COMPLETING).
+    completing = [n for n in running if queue[n]["%T"] == "COMPLETING"]
+    assert acct[completing[0]]["State"].startswith("CANCELLED")
+    assert {(result[n].state, result[n].reason) for n in completing} == {
+        (JobState.RUNNING, "ending; SLURM is still stopping its processes (COMPLETING)")
+    }
+    stopped = [n for n in ids if n not in completing]
+    assert {result[n].state for n in stopped} == {JobState.CANCELLED}
     assert {result[n].reason for n in lagging} == {
         "cancelled while waiting (JobHeldUser) (SLURM did not say by whom)"
     }
-    assert {result[n].reason for n in ids if n not in lagging} == {"cancelled by root"}
-    assert all(result[n].exit_code is None for n in ids)  # "0:0": no exit code
+    assert {result[n].reason for n in stopped if n not in lagging} == {"cancelled by root"}
+    assert all(result[n].exit_code is None for n in stopped)  # "0:0": no exit code
 
     # Once sacct caught up: who cancelled every one of them.
     runner = fake_slurm(

@@ -13,7 +13,14 @@ import logging
 import re
 
 from jobfleet.backends.command import Element, Ended, PollContext, Seen, Used, command_failed
-from jobfleet.backends.slurm.parse import exit_code, named, parse_job_id, to_element
+from jobfleet.backends.slurm.parse import (
+    ENDING,
+    STOPPING,
+    exit_code,
+    named,
+    parse_job_id,
+    to_element,
+)
 from jobfleet.backends.slurm.usage import FIRST, USAGE_COLUMNS, WIDTH, job_usage
 from jobfleet.errors import SpecError
 from jobfleet.nativeunits import parse_slurm_duration, parse_slurm_rss
@@ -136,15 +143,20 @@ def parse_accounting(result: CommandResult, ctx: PollContext) -> tuple[Seen, Use
 def _after_queue(element: Element, queued: Element) -> Element | None:
     """An accounting row of an element squeue showed ending or ended (``queued``).
 
-    A final row is accounting's to tell (state, exit code, who cancelled). A row that
-    lags behind (PENDING or RUNNING, just after a cancel) never walks back what squeue
+    A final row is accounting's to tell (state, exit code, who cancelled), once squeue
+    no longer shows the element COMPLETING: sacct has a cancel's or a time-out's final
+    row while SLURM is still stopping the job's processes, before its job script has
+    recorded the code its command ended with (seen live: the exit-code file appears as
+    squeue drops COMPLETING); until then it is :data:`STOPPING`. A row that lags
+    behind (PENDING or RUNNING, just after a cancel) never walks back what squeue
     showed: ending stays ending; a cancel is a cancel at once (its exit code, if any,
     is the one the job script recorded); another final state (COMPLETED, FAILED,
     TIMEOUT) is left to the controller's memory (``scontrol``, with its exit code) and
     the job's exit-code file, as for a job accounting does not list yet (None).
     """
     if element[0] in TERMINAL:
-        return element
+        stopping = queued == ENDING and element[0] is not JobState.COMPLETED
+        return STOPPING if stopping else element
     if queued[0] in TERMINAL and queued[0] is not JobState.CANCELLED:
         return None
     return queued

@@ -25,6 +25,7 @@ __all__ = [
     "INVALID_ID",
     "NEVER_RUNS",
     "STATE_MAP",
+    "STOPPING",
     "TRANSIENT_SUBMIT",
     "exit_code",
     "map_state",
@@ -98,6 +99,14 @@ INVALID_ID = re.compile(r"Invalid job id specified", re.IGNORECASE)
 #: A job that is ending (squeue's COMPLETING), or that ended while accounting has not
 #: caught up yet: still running, until it is known how it ended.
 ENDING: Element = (JobState.RUNNING, None, "ending; accounting has not caught up yet")
+#: A job squeue shows COMPLETING that accounting already shows ended (sacct writes a
+#: cancel's or a time-out's final row at once): its job script may not have recorded
+#: its command's exit code yet (22.05/cancel-lag-*), so it is still running.
+STOPPING: Element = (
+    JobState.RUNNING,
+    None,
+    "ending; SLURM is still stopping its processes (COMPLETING)",
+)
 _SCONTROL_KEYS = re.compile(
     r"(?:^|\s)(JobId|ArrayJobId|ArrayTaskId|JobState|Reason|ExitCode|TimeLimit)=(\S*)"
 )
