@@ -209,3 +209,12 @@ def test_the_futures_page_prints_what_it_says(jf_home: Path, tmp_path: Path) -> 
     shown = next(body for lang, body in blocks if lang == "text")
     proc = run_python(code, tmp_path)
     assert proc.stdout == shown
+
+
+def test_the_studies_page_sweeps_and_points_prints_what_it_says(tmp_path: Path) -> None:
+    page = (REPO / "docs" / "studies.md").read_text()
+    section = page.split("\n## Sweeps and points\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```(\w+)\n(.*?)```", section, flags=re.S)
+    code = next(body for lang, body in blocks if lang == "python")
+    shown = next(body for lang, body in blocks if lang == "text")
+    assert run_python(code, tmp_path).stdout == shown

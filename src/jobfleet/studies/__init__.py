@@ -1,0 +1,58 @@
+"""Studies: many runs of one command over parameter points.
+
+Imported when first used. :mod:`jobfleet.studies.sweeps` makes the points
+(``product``, ``zip``, ``random``, ``shard``, ``from_csv``);
+:mod:`jobfleet.studies.points` turns one point into its command, its identity and its
+directory (``render_argv``, ``render_shell``, ``point_key``, ``point_dirname``).
+
+``zip`` and ``random`` are reachable here (``studies.zip(...)``) but left out of
+``__all__``: ``from jobfleet.studies import *`` must not hide the built-in ``zip``
+and the ``random`` module.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+_WHERE = {
+    "from_csv": "jobfleet.studies.sweeps",
+    "loguniform": "jobfleet.studies.sweeps",
+    "point_dirname": "jobfleet.studies.points",
+    "point_key": "jobfleet.studies.points",
+    "product": "jobfleet.studies.sweeps",
+    "randint": "jobfleet.studies.sweeps",
+    "random": "jobfleet.studies.sweeps",
+    "render_argv": "jobfleet.studies.points",
+    "render_shell": "jobfleet.studies.points",
+    "shard": "jobfleet.studies.sweeps",
+    "uniform": "jobfleet.studies.sweeps",
+    "zip": "jobfleet.studies.sweeps",
+}
+
+if TYPE_CHECKING:
+    from jobfleet.studies.points import point_dirname, point_key, render_argv, render_shell
+    from jobfleet.studies.sweeps import from_csv, loguniform, product, randint, shard, uniform
+    from jobfleet.studies.sweeps import random as random
+    from jobfleet.studies.sweeps import zip as zip
+
+
+def __getattr__(name: str) -> object:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jobfleet.studies' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = [
+    "from_csv",
+    "loguniform",
+    "point_dirname",
+    "point_key",
+    "product",
+    "randint",
+    "render_argv",
+    "render_shell",
+    "shard",
+    "uniform",
+]
