@@ -11,7 +11,7 @@ What the script does, in order:
 
 1. header comment and scheduler directives (schedulers only read directives
    that come before the first command);
-2. exports ``JOBFLEET_JOB_ID`` and ``JOBFLEET_ARRAY_INDEX``;
+2. exports ``JOBFLEET_JOB_ID``, ``JOBFLEET_ARRAY_INDEX`` and ``JOBFLEET_JOB_DIR``;
 3. with :attr:`Dialect.once_guard`, creates ``started[.<index>]`` with
    noclobber and exits with :data:`EXIT_ALREADY_STARTED` if it already exists;
 4. appends its stdout and stderr to the paths :func:`jobfleet.jobdir.stream_path` names;
@@ -158,7 +158,7 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 # fullmatch, not "$": "$" would also accept a name ending in a newline.
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # The script's own variables; an env entry must not overwrite them.
-_RESERVED_ENV = frozenset({"JOBFLEET_JOB_ID", "JOBFLEET_ARRAY_INDEX"})
+_RESERVED_ENV = frozenset({"JOBFLEET_JOB_ID", "JOBFLEET_ARRAY_INDEX", "JOBFLEET_JOB_DIR"})
 _RESERVED_ENV_PREFIX = "__jf_"
 
 
@@ -351,6 +351,7 @@ def render_script(
         f"__jf_dir={shlex.quote(job_dir)}",
         # Made absolute now, because the cd into the workdir comes later.
         'case "$__jf_dir" in /*) ;; *) __jf_dir="$PWD/$__jf_dir" ;; esac',
+        'export JOBFLEET_JOB_DIR="$__jf_dir"',
         '__jf_tag="${JOBFLEET_ARRAY_INDEX:+.$JOBFLEET_ARRAY_INDEX}"',
         "",
         "# One write(2) of a few bytes, ending in a newline: readers take the file",

@@ -455,6 +455,7 @@ def test_program_is_always_quoted() -> None:
     [
         ({"JOBFLEET_JOB_ID": "1"}, "env.JOBFLEET_JOB_ID"),
         ({"JOBFLEET_ARRAY_INDEX": "1"}, "env.JOBFLEET_ARRAY_INDEX"),
+        ({"JOBFLEET_JOB_DIR": "/tmp"}, "env.JOBFLEET_JOB_DIR"),
         ({"__jf_dir": "/tmp"}, "env.__jf_dir"),
     ],
 )
@@ -689,7 +690,8 @@ def test_index_paths_resolve_at_run_time(tmp_path: Path) -> None:
             sys.executable,
             "-c",
             "import os, sys; print(os.environ['JOBFLEET_ARRAY_INDEX']);"
-            "print(os.environ['JOBFLEET_JOB_ID'], file=sys.stderr)",
+            "print(os.environ['JOBFLEET_JOB_ID'], file=sys.stderr);"
+            "print(os.environ['JOBFLEET_JOB_DIR'], file=sys.stderr)",
         ],
         workdir=str(work),
         stdout="logs/{job_id}-{index}.out",
@@ -702,7 +704,7 @@ def test_index_paths_resolve_at_run_time(tmp_path: Path) -> None:
     err = stream_path(spec, str(job_dir), "stderr", 7, job_id="42")
     assert out == str(work / "logs" / "42-7.out")
     assert _read(out) == "7\n"
-    assert _read(err) == "42\n"
+    assert _read(err) == f"42\n{job_dir}\n"  # the job directory, absolute
     assert _read(exit_code_path(str(job_dir), 7)) == "0\n"
     assert Path(started_path(str(job_dir), 7)).exists()
     assert not Path(exit_code_path(str(job_dir), None)).exists()

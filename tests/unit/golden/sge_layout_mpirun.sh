@@ -10,6 +10,7 @@ export JOBFLEET_JOB_ID=42
 export JOBFLEET_ARRAY_INDEX=''
 __jf_dir=/jobs/42
 case "$__jf_dir" in /*) ;; *) __jf_dir="$PWD/$__jf_dir" ;; esac
+export JOBFLEET_JOB_DIR="$__jf_dir"
 __jf_tag="${JOBFLEET_ARRAY_INDEX:+.$JOBFLEET_ARRAY_INDEX}"
 
 # One write(2) of a few bytes, ending in a newline: readers take the file

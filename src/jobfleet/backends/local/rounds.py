@@ -33,12 +33,14 @@ from jobfleet.backends.local.queue import (
 from jobfleet.jobdir import (
     exit_code_path,
     output_path,
+    read_never_met,
     read_number,
     read_setup_failed,
     started_path,
 )
 from jobfleet.owner import user_name
 from jobfleet.script import EXIT_ALREADY_STARTED, EXIT_SETUP_FAILED, LOCAL
+from jobfleet.scriptdeps import EXIT_DEPENDENCY_NEVER_MET
 from jobfleet.states import cancelled_by, never_met, walltime_exceeded
 
 __all__ = ["Key", "Outcome", "Rounds"]
@@ -242,6 +244,10 @@ class Rounds:
             return "lost", None, "the job's script ended without recording an exit code"
         if code == EXIT_SETUP_FAILED:  # the script says which set-up step failed
             return "failed", code, read_setup_failed(task.job_dir, task.index)
+        if code == EXIT_DEPENDENCY_NEVER_MET:  # a study's point (jobfleet.studies.launch)
+            why = read_never_met(task.job_dir, task.index)
+            if why is not None:  # else a command that exited 196 by itself
+                return "cancelled", None, never_met(why)
         return ("completed" if code == 0 else "failed"), code, None
 
     def _reap(self, now: float) -> None:

@@ -1,0 +1,105 @@
+"""The job side of a study step: ``python -m jobfleet.studies.launch STEP_DIR``.
+
+Every element of a step's array job runs this with its array index
+(``$JOBFLEET_ARRAY_INDEX``; a step of one point is a single job, point 0). It reads its
+point (:mod:`.pointfile`), checks that the point of every step it follows point by
+point completed, and then becomes the point's command in the point's directory
+(``exec``: the same process, so the job script records the command's own exit
+status and the scheduler's signals reach it). Nothing stays between the job script
+and the command.
+
+A point whose predecessor did not complete runs nothing: like a job whose dependency
+can never be met, it writes why to ``never[.<index>]`` in its job directory
+(``$JOBFLEET_JOB_DIR``) and exits :data:`~jobfleet.scriptdeps.EXIT_DEPENDENCY_NEVER_MET`,
+so that it reads ``cancelled: ...`` with the reason. Exit 127 when the command
+cannot be started (as a shell says), 2 for a launch that cannot find its point.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from jobfleet.jobdir import exit_code_path, never_met_path, read_exit_code
+from jobfleet.scriptdeps import EXIT_DEPENDENCY_NEVER_MET
+from jobfleet.studies.pointfile import EachPredecessor, read_plan, read_point
+
+__all__ = ["main", "unmet"]
+
+#: Exit status when the command cannot be started (not found, not executable).
+EXIT_CANNOT_START = 127
+#: Exit status when the launch itself cannot go on (its point cannot be read).
+EXIT_LAUNCH_FAILED = 2
+
+
+def unmet(predecessor: EachPredecessor, index: int) -> str | None:
+    """Why point ``index`` cannot run after ``predecessor``'s point ``index``; None
+    when that point completed (in this run or an earlier one)."""
+    if predecessor.indices is None:
+        file_index = None
+    elif index not in predecessor.indices:
+        return None  # it completed in an earlier run of the study
+    else:
+        file_index = index
+    code = read_exit_code(exit_code_path(predecessor.job_dir, file_index))
+    if code == 0:
+        return None
+    how = "did not run" if code is None else f"exited {code}"
+    return (
+        f"cancelled: point {index} of step {predecessor.step!r} {how}, "
+        "so this step's point cannot run"
+    )
+
+
+def _never(reason: str, index: int | None) -> int:
+    job_dir = os.environ.get("JOBFLEET_JOB_DIR", "")
+    if job_dir:
+        try:
+            Path(never_met_path(job_dir, index)).write_text(reason + "\n", encoding="utf-8")
+        except OSError as exc:
+            sys.stderr.write(f"jobfleet: cannot record why: {exc}\n")
+    sys.stderr.write(f"jobfleet: {reason}; the command was not run\n")
+    return EXIT_DEPENDENCY_NEVER_MET
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        sys.stderr.write("usage: python -m jobfleet.studies.launch STEP_DIRECTORY\n")
+        return EXIT_LAUNCH_FAILED
+    index_text = os.environ.get("JOBFLEET_ARRAY_INDEX", "")
+    element = int(index_text) if index_text.isdigit() else None
+    index = element if element is not None else 0
+    try:
+        point = read_point(argv[0], index)
+        plan = read_plan(argv[0])
+    except (OSError, LookupError, ValueError) as exc:
+        sys.stderr.write(f"jobfleet: cannot read point {index} of {argv[0]}: {exc}\n")
+        return EXIT_LAUNCH_FAILED
+    for predecessor in plan.after_each:
+        reason = unmet(predecessor, index)
+        if reason is not None:
+            return _never(reason, element)
+    try:
+        Path(point.directory).mkdir(parents=True, exist_ok=True)
+        os.chdir(point.directory)
+    except OSError as exc:
+        sys.stderr.write(f"jobfleet: cannot work in {point.directory}: {exc}\n")
+        return EXIT_LAUNCH_FAILED
+    shell = point.shell
+    argv_run = ["/bin/sh", "-c", shell] if shell is not None else list(point.argv or ())
+    if not argv_run:
+        sys.stderr.write(f"jobfleet: point {index} has no command\n")
+        return EXIT_LAUNCH_FAILED
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execvp(argv_run[0], argv_run)  # noqa: S606 - an argv list, no shell
+    except OSError as exc:
+        sys.stderr.write(f"jobfleet: cannot run {argv_run[0]!r}: {exc.strerror or exc}\n")
+        return EXIT_CANNOT_START
+    return EXIT_LAUNCH_FAILED  # not reached: execvp returns only by raising
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
