@@ -1,0 +1,1 @@
+"""Studies: batch controller, sweeps, study files."""
