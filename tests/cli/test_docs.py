@@ -233,3 +233,16 @@ def test_the_futures_page_prints_what_it_says(jf_home: Path, tmp_path: Path) -> 
     shown = next(body for lang, body in blocks if lang == "text")
     proc = run_python(code, tmp_path)
     assert proc.stdout == shown
+
+
+def test_the_studies_page_batch_controller_prints_what_it_says(
+    jf_home: Path, tmp_path: Path
+) -> None:
+    page = (REPO / "docs" / "studies.md").read_text()
+    section = page.split("\n## Batch controller\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```(\w+)\n(.*?)```", section, flags=re.S)
+    code = next(body for lang, body in blocks if lang == "python")
+    shown = next(body for lang, body in blocks if lang == "text")
+    proc = run_python(code, tmp_path)
+    assert proc.stdout == shown
+    assert (tmp_path / "runs" / "sq" / "n=2" / "output" / "square.txt").read_text() == "4"
