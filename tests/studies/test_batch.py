@@ -262,11 +262,35 @@ def test_bad_jobs_are_refused_before_anything_is_done(
     assert not (tmp_path / "exp").exists()
 
 
-def test_bad_clobber_and_experiment_name_the_choices(jf_home: Path, tmp_path: Path) -> None:
+def test_bad_clobber_experiment_and_base_path_are_refused(jf_home: Path, tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="choose one of error, overwrite, skip"):
         BatchController([Square(1)], base_path=tmp_path, experiment="e", clobber="keep")  # type: ignore[arg-type]
     with pytest.raises(SpecError, match="experiment: 'a/b' cannot name a directory"):
         BatchController([Square(1)], base_path=tmp_path, experiment="a/b")
+    with pytest.raises(SpecError, match=r"base_path: .* would be replaced in its log paths"):
+        BatchController([Square(1)], base_path=tmp_path / "{job_id}", experiment="e")
+
+
+def test_a_job_directory_that_cannot_be_made_is_named(fleet: Fleet, tmp_path: Path) -> None:
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp" / "a=2").write_text("a file where the directory goes")
+    with pytest.raises(BatchError, match=r"cannot prepare .*a=2.*nothing was submitted"):
+        controller(fleet, [Square(2)], tmp_path, clobber="overwrite").run()
+    assert count(fleet) == 0
+
+
+def test_a_marker_that_cannot_be_written_loses_no_result(
+    fleet: Fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import jobfleet.studies.batch
+
+    def disk_full(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(jobfleet.studies.batch, "write_marker", disk_full)
+    (result,) = controller(fleet, [Square(2)], tmp_path).run(timeout_s=WAIT_S)
+    assert result.state is S.COMPLETED and result.ok
+    assert "No space left on device" in caplog.text and "a=2" in caplog.text
 
 
 def test_a_command_that_cannot_run_names_its_job_and_submits_nothing(

@@ -35,6 +35,7 @@ from typing import Any, Literal
 from jobfleet.config import Config, load_config
 from jobfleet.engine.fleet import Fleet
 from jobfleet.errors import SpecError, SubmitError, shown
+from jobfleet.jobdir import STREAM_PLACEHOLDER
 from jobfleet.resources import Resources
 from jobfleet.spec import JobSpec
 from jobfleet.states import JobRecord, JobState
@@ -215,6 +216,12 @@ class BatchController:
         self.clobber = clobber
         self.experiment = check_name("experiment", experiment)
         self.base_path = Path(base_path).expanduser().absolute()
+        if STREAM_PLACEHOLDER.search(str(self.base_path)):
+            raise SpecError(
+                "base_path",
+                f"{shown(str(self.base_path))}: {{index}} and {{job_id}} would be replaced in "
+                "its log paths; choose another directory",
+            )
         self.backend = backend
         self._fleet = fleet
         self._config = fleet.config if fleet is not None else config
@@ -296,9 +303,15 @@ class BatchController:
         for entry in entries:
             if entry.resumed is not None:
                 continue
-            if entry.wipe:
-                shutil.rmtree(entry.paths.job_dir)
-            entry.paths.make()
+            try:
+                if entry.wipe:
+                    shutil.rmtree(entry.paths.job_dir)
+                entry.paths.make()
+            except OSError as exc:
+                raise BatchError(
+                    f"cannot prepare {exc.filename or entry.paths.job_dir}: "
+                    f"{exc.strerror or exc} (nothing was submitted)"
+                ) from None
             try:
                 entry.job.write_data(entry.paths)
             except Exception as exc:
@@ -355,7 +368,17 @@ class BatchController:
                 why = f"cannot tell whether it was submitted: {failure}"
                 submitted[prefix] = JobResult(prefix, entry.paths, JobState.UNKNOWN, reason=why)
                 continue
-            write_marker(entry.paths, record, token)
+            try:
+                write_marker(entry.paths, record, token)
+            except OSError as exc:  # the job runs all the same: its result matters more
+                log.warning(
+                    "job %r (jobfleet id %s): cannot write %s: %s; a rerun with "
+                    "clobber='skip' finds it only while it runs",
+                    prefix,
+                    record.id,
+                    entry.paths.marker,
+                    exc.strerror or exc,
+                )
             submitted[prefix] = JobResult.of(prefix, entry.paths, record, resumed=False)
         return [
             JobResult.of(e.job.prefix, e.paths, e.resumed, resumed=True)

@@ -161,8 +161,8 @@ def read_marker(paths: JobPaths) -> Marker | None:
     """
     try:
         text = paths.marker.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
+    except (FileNotFoundError, NotADirectoryError):
+        return None  # a file where the job directory goes: preparing it says so
     except OSError as exc:
         raise BatchError(f"cannot read {paths.marker}: {exc.strerror or exc}") from None
     try:
