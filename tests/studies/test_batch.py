@@ -300,8 +300,22 @@ def test_a_command_that_cannot_run_names_its_job_and_submits_nothing(
         def command(self, paths: JobPaths) -> Sequence[str]:
             return []
 
+    class Shell(Job):
+        def command(self, paths: JobPaths) -> Sequence[str]:
+            return "echo hi"
+
+    class Raising(Job):
+        def command(self, paths: JobPaths) -> Sequence[str]:
+            raise KeyError("solver")
+
     with pytest.raises(SpecError, match="job 'e': command: must not be empty"):
         controller(fleet, [Square(2), Empty("e")], tmp_path).run()
+    with pytest.raises(SpecError, match="job 's': command: give the command as a list"):
+        controller(fleet, [Shell("s")], tmp_path / "2").run()
+    with pytest.raises(BatchError, match="job 'r': command raised KeyError: 'solver'"):
+        controller(fleet, [Raising("r")], tmp_path / "3").run()
+    with pytest.raises(SpecError, match="job 'v': env"):
+        controller(fleet, [Square(1, prefix="v", env={"1BAD": "x"})], tmp_path / "4").run()
     assert count(fleet) == 0
 
 

@@ -390,11 +390,18 @@ class BatchController:
     def _spec(self, entry: _Entry, config: Config) -> JobSpec:
         job, paths = entry.job, entry.paths
         try:
+            command = job.command(paths)
+        except Exception as exc:
+            raise BatchError(
+                f"job {job.prefix!r}: command raised {type(exc).__name__}: {exc} "
+                "(nothing was submitted)"
+            ) from exc
+        try:
             return JobSpec(
-                list(job.command(paths)),
+                command,  # a string is refused: an argv is never split by a shell
                 name=job.name or f"{self.experiment}/{job.prefix}",
                 workdir=str(paths.output_dir),
-                env=dict(job.env),
+                env=job.env,
                 stdout=str(paths.stdout),
                 stderr=str(paths.stderr),
                 resources=job_resources(job.resources, config.resources, job.prefix),
