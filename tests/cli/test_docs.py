@@ -144,8 +144,32 @@ def test_example_quickstart(jf_home: Path) -> None:
     assert "sum of squares of 0..19 = 2470" in proc.stdout
 
 
+def test_example_clawpack_batch(jf_home: Path, tmp_path: Path) -> None:
+    """Data written by a hook, three runs, post-processing; the rerun resumes them all."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "clawpack_batch.py"), str(tmp_path / "runs")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env_with_venv(),
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    heights = {"u=1.0_k=0.1": "0.8187", "u=2.0_k=0.5": "0.3679", "u=0.5_k=1.0": "0.1353"}
+    lines = proc.stdout.splitlines()
+    for how in ("ran", "resumed"):
+        for prefix, height in heights.items():
+            assert f"{prefix}: completed ({how}), final height {height}" in lines
+    for prefix in heights:
+        job_dir = tmp_path / "runs" / "advection" / prefix
+        assert (job_dir / "data" / "setrun.data").is_file()
+        assert (job_dir / "output" / "fort.q").is_file()
+        assert (job_dir / "logs" / "stdout.log").read_text().startswith("advecting at u=")
+    assert "Traceback" not in proc.stderr
+
+
 def test_every_example_is_exercised() -> None:
-    exercised = {"hello_array.sh", "work.py", "quickstart.py"}  # hello_array via demo.sh
+    exercised = {"hello_array.sh", "work.py", "quickstart.py", "clawpack_batch.py"}
+    # hello_array.sh runs through scripts/demo.sh
     assert {p.name for p in (REPO / "examples").iterdir() if p.is_file()} == exercised
 
 
@@ -218,3 +242,16 @@ def test_the_studies_page_sweeps_and_points_prints_what_it_says(tmp_path: Path) 
     code = next(body for lang, body in blocks if lang == "python")
     shown = next(body for lang, body in blocks if lang == "text")
     assert run_python(code, tmp_path).stdout == shown
+
+
+def test_the_studies_page_batch_controller_prints_what_it_says(
+    jf_home: Path, tmp_path: Path
+) -> None:
+    page = (REPO / "docs" / "studies.md").read_text()
+    section = page.split("\n## Batch controller\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```(\w+)\n(.*?)```", section, flags=re.S)
+    code = next(body for lang, body in blocks if lang == "python")
+    shown = next(body for lang, body in blocks if lang == "text")
+    proc = run_python(code, tmp_path)
+    assert proc.stdout == shown
+    assert (tmp_path / "runs" / "sq" / "n=2" / "output" / "square.txt").read_text() == "4"

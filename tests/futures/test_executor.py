@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import wait_for
-from jobfleet import Executor, Fleet, JobSpec, JobState, load_config
+from jobfleet import Executor, Fleet, JobState, load_config
 from jobfleet.errors import SpecError
 
 WAIT_S = 120
@@ -105,14 +105,3 @@ def test_a_batch_that_raises_submits_nothing(fleet: Fleet) -> None:
             raise KeyError("stop")
         assert never.cancelled()
         assert fleet.recent(5) == []
-
-
-def test_fleet_future_reattaches_like_executor_attach(fleet: Fleet) -> None:
-    with Executor(fleet=fleet) as ex:
-        job_id = ex.submit(shout, "again").job_id
-    # Another handle on the same call, as a program started afterwards would get it.
-    future = fleet.future(job_id)
-    assert future.job_id == job_id
-    assert future.result(timeout=60) == shout("again")
-    with pytest.raises(SpecError, match="does not run a Python call"):
-        fleet.future(fleet.submit(JobSpec(["true"])).id)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING
 
 from jobfleet.backends.base import Backend
 from jobfleet.config import Config, load_config
@@ -38,9 +37,6 @@ from jobfleet.registry import Registry
 from jobfleet.runner import Runner, unbounded, within
 from jobfleet.spec import JobSpec
 from jobfleet.states import JobRecord
-
-if TYPE_CHECKING:
-    from jobfleet.futures.future import JobFuture
 
 #: How long a cancel's report may wait for the jobs it cancelled to read ended.
 CANCEL_SETTLE_S = 5.0
@@ -108,20 +104,6 @@ class Fleet(FleetViews):
             pace = Pace(min(wait.first_poll_s, wait.poll_interval_s), wait.poll_interval_s, floor)
             self._monitors[be.name] = Monitor(be.name, self, self.registry, pace)
         return self._monitors[be.name]
-
-    def future(self, job_id: str) -> JobFuture:
-        """A future for the Python call job ``job_id`` runs (one ``Executor.submit``
-        made, perhaps by a program that has since died): the same as
-        :meth:`jobfleet.Executor.attach` with this fleet.
-
-        Raises:
-            UnknownJobError: no such job in the registry.
-            SpecError: the job runs no Python call, or several (``Executor.attach_all``).
-        """
-        # Imported here: the futures package stands on the engine, not the other way.
-        from jobfleet.futures.executor import Executor
-
-        return Executor.attach(job_id, fleet=self)
 
     # -- submission ---------------------------------------------------------------
 

@@ -3,7 +3,9 @@
 Imported when first used. :mod:`jobfleet.studies.sweeps` makes the points
 (``product``, ``zip``, ``random``, ``shard``, ``from_csv``);
 :mod:`jobfleet.studies.points` turns one point into its command, its identity and its
-directory (``render_argv``, ``render_shell``, ``point_key``, ``point_dirname``).
+directory (``render_argv``, ``render_shell``, ``point_key``, ``point_dirname``);
+:mod:`jobfleet.studies.batch` runs jobs of one's own, each in a directory of its own
+(``BatchController``, ``Job``, ``JobPaths``, ``JobResult``).
 
 ``zip`` and ``random`` are reachable here (``studies.zip(...)``) but left out of
 ``__all__``: ``from jobfleet.studies import *`` must not hide the built-in ``zip``
@@ -16,6 +18,10 @@ import importlib
 from typing import TYPE_CHECKING
 
 _WHERE = {
+    "BatchController": "jobfleet.studies.batch",
+    "Job": "jobfleet.studies.batch",
+    "JobPaths": "jobfleet.studies.batchdirs",
+    "JobResult": "jobfleet.studies.batch",
     "from_csv": "jobfleet.studies.sweeps",
     "loguniform": "jobfleet.studies.sweeps",
     "point_dirname": "jobfleet.studies.points",
@@ -31,6 +37,8 @@ _WHERE = {
 }
 
 if TYPE_CHECKING:
+    from jobfleet.studies.batch import BatchController, Job, JobResult
+    from jobfleet.studies.batchdirs import JobPaths
     from jobfleet.studies.points import point_dirname, point_key, render_argv, render_shell
     from jobfleet.studies.sweeps import from_csv, loguniform, product, randint, shard, uniform
     from jobfleet.studies.sweeps import random as random
@@ -45,6 +53,10 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "BatchController",
+    "Job",
+    "JobPaths",
+    "JobResult",
     "from_csv",
     "loguniform",
     "point_dirname",
