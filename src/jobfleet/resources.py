@@ -305,6 +305,22 @@ class Resources:
         """A copy with some fields replaced (canonical field names)."""
         return dataclasses.replace(self, **changes)
 
+    def overlaid(self, given: Mapping[str, Any], prefix: str = "resources") -> Resources:
+        """This (e.g. a configuration's defaults) with the keys of ``given`` (human
+        units, as :meth:`from_mapping` reads them) over it: only the keys given change.
+
+        Raises:
+            SpecError: as :meth:`from_mapping`.
+        """
+        changes = Resources.from_mapping(given, prefix=prefix)
+        default = Resources()
+        changed = {
+            f.name: getattr(changes, f.name)
+            for f in dataclasses.fields(self)
+            if getattr(changes, f.name) != getattr(default, f.name)
+        }
+        return self.merged(**changed)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-compatible dict in canonical units, read back by :meth:`from_dict`."""
         return {

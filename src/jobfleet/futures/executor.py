@@ -53,14 +53,7 @@ def _resources(given: Resources | Mapping[str, Any] | None, base: Resources) -> 
         return base
     if isinstance(given, Resources):
         return given
-    changes = Resources.from_mapping(given)
-    default = Resources()
-    changed = {
-        name: getattr(changes, name)
-        for name in Resources.__dataclass_fields__
-        if getattr(changes, name) != getattr(default, name)
-    }
-    return base.merged(**changed)
+    return base.overlaid(given)
 
 
 def checkpoint_after(walltime_s: int) -> float:

@@ -259,14 +259,7 @@ def job_resources(
         raise SpecError(
             f"job {prefix!r}: resources", f"expected Resources or a mapping, got {shown(given)}"
         )
-    changes = Resources.from_mapping(given, prefix=f"job {prefix!r}: resources")
-    default = Resources()
-    changed = {
-        name: getattr(changes, name)
-        for name in Resources.__dataclass_fields__
-        if getattr(changes, name) != getattr(default, name)
-    }
-    return base.merged(**changed)
+    return base.overlaid(given, prefix=f"job {prefix!r}: resources")
 
 
 def taken_message(dirs: Sequence[Path]) -> str:
