@@ -3,7 +3,9 @@
 Imported when first used. :mod:`jobfleet.studies.sweeps` makes the points
 (``product``, ``zip``, ``random``, ``shard``, ``from_csv``);
 :mod:`jobfleet.studies.points` turns one point into its command, its identity and its
-directory (``render_argv``, ``render_shell``, ``point_key``, ``point_dirname``).
+directory (``render_argv``, ``render_shell``, ``point_key``, ``point_dirname``);
+:mod:`jobfleet.studies.studyfile` reads a study file (``load_study``) and
+:mod:`jobfleet.studies.plan` says what it would run (``describe``).
 
 ``zip`` and ``random`` are reachable here (``studies.zip(...)``) but left out of
 ``__all__``: ``from jobfleet.studies import *`` must not hide the built-in ``zip``
@@ -16,7 +18,10 @@ import importlib
 from typing import TYPE_CHECKING
 
 _WHERE = {
+    "Study": "jobfleet.studies.model",
+    "describe": "jobfleet.studies.plan",
     "from_csv": "jobfleet.studies.sweeps",
+    "load_study": "jobfleet.studies.studyfile",
     "loguniform": "jobfleet.studies.sweeps",
     "point_dirname": "jobfleet.studies.points",
     "point_key": "jobfleet.studies.points",
@@ -31,7 +36,10 @@ _WHERE = {
 }
 
 if TYPE_CHECKING:
+    from jobfleet.studies.model import Study
+    from jobfleet.studies.plan import describe
     from jobfleet.studies.points import point_dirname, point_key, render_argv, render_shell
+    from jobfleet.studies.studyfile import load_study
     from jobfleet.studies.sweeps import from_csv, loguniform, product, randint, shard, uniform
     from jobfleet.studies.sweeps import random as random
     from jobfleet.studies.sweeps import zip as zip
@@ -45,7 +53,10 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "Study",
+    "describe",
     "from_csv",
+    "load_study",
     "loguniform",
     "point_dirname",
     "point_key",

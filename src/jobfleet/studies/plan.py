@@ -1,7 +1,7 @@
 """What a study would run, without running it: per step, its points, its first
 commands and what it waits for (``jobfleet run --dry-run`` prints it).
 
->>> from jobfleet.studies.studyfile import Step, Study
+>>> from jobfleet.studies.model import Step, Study
 >>> from pathlib import Path
 >>> step = Step("main", ("echo", "{a}"), False, ({"a": 1}, {"a": 2}), {}, {}, None, ())
 >>> print(describe_text(Study("s", Path("/s.yaml"), Path("/out"), None, None, (step,))))
@@ -16,7 +16,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from jobfleet.studies.studyfile import Step, Study
+from jobfleet.studies.model import Step, Study
 
 __all__ = ["describe", "describe_text"]
 
