@@ -16,6 +16,7 @@ dotted key (``steps.sweep.parameters.grid.a``) and what would be accepted.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -193,7 +194,7 @@ def _distribution(value: object, key: str, source: str) -> object:
                     key=f"{key}.{kind}",
                 )
             try:
-                return DISTRIBUTIONS[kind](*bounds)
+                return DISTRIBUTIONS[kind](*(_bound(b) for b in bounds))
             except SpecError as exc:
                 raise config_error(exc.message, source=source, key=f"{key}.{kind}") from None
     raise config_error(
@@ -201,6 +202,17 @@ def _distribution(value: object, key: str, source: str) -> object:
         source=source,
         key=key,
     )
+
+
+#: A number YAML 1.1 reads as text: ``1e-4`` (it wants ``1.0e-4``).
+_EXPONENT = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+\Z")
+
+
+def _bound(value: object) -> object:
+    """A bound, with ``1e-4`` read as the number YAML 1.1 leaves as text."""
+    if isinstance(value, str) and _EXPONENT.match(value):
+        return float(value)
+    return value
 
 
 def _points(body: object, where: str, source: str) -> list[Point]:

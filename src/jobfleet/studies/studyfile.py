@@ -340,11 +340,11 @@ def _same_points(step: Step, other: Step, key: str, source: str) -> None:
 
     if len(step.params) == len(other.params) and typed(step.params) == typed(other.params):
         return
-    count = f"{step.name} has {len(step.params)} point(s), {other.name} {len(other.params)}"
+    count = f"{step.name} has {len(step.params)}, {other.name} {len(other.params)}"
     if len(step.params) == len(other.params):
-        count = f"both have {len(step.params)} point(s) but not the same parameters"
+        count = f"{len(step.params)} each, but not the same parameters"
     raise config_error(
-        f"each runs point i of {step.name} after point i of {other.name}, so both need the "
+        f"point i of {step.name} would wait for point i of {other.name}, so both need the "
         f"same points ({count}); give {step.name} `parameters: {other.name}`, or wait for "
         f"all of it: `after: {{{other.name}: all}}`",
         source=source,
