@@ -22,7 +22,14 @@ import yaml
 
 from jobfleet.errors import ConfigError, shorten
 
-__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "read_yaml_bounded", "shorten"]
+__all__ = [
+    "MAX_BYTES",
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "load_yaml_bounded",
+    "read_yaml_bounded",
+    "shorten",
+]
 
 #: Largest file read: a configuration or study file is a few kilobytes.
 MAX_BYTES = 1024 * 1024
@@ -67,7 +74,7 @@ def _where(node: Any) -> str:
     return f"line {mark.line + 1}, column {mark.column + 1}"
 
 
-def _check_shape(text: bytes, source: str, max_nodes: int, max_depth: int) -> None:
+def _check_shape(text: bytes | str, source: str, max_nodes: int, max_depth: int) -> None:
     """Refuse too many values or too deep nesting, aliases counted as copies."""
     # Per anchor: (values, levels) of what it names; levels count collections only.
     named: dict[str, tuple[int, int]] = {}
@@ -198,6 +205,24 @@ def read_yaml_bounded(
             "is this the right file?",
             source=source,
         )
+    return load_yaml_bounded(text, source=source, max_nodes=max_nodes, max_depth=max_depth)
+
+
+def load_yaml_bounded(
+    text: bytes | str,
+    *,
+    source: str,
+    max_nodes: int = MAX_NODES,
+    max_depth: int = MAX_DEPTH,
+) -> Any:
+    """The YAML document ``text`` (already read, within a size limit), with the checks
+    of :func:`read_yaml_bounded`: a value given on the command line
+    (``--set key=[1, 2]``) is held to the same bounds as a file.
+
+    Raises:
+        ConfigError: naming ``source``: not valid YAML, too many values or too deep
+            nesting, or a key given twice in a mapping.
+    """
     try:
         _check_shape(text, source, max_nodes, max_depth)
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a safe loader

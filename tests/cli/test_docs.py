@@ -255,3 +255,27 @@ def test_the_studies_page_batch_controller_prints_what_it_says(
     proc = run_python(code, tmp_path)
     assert proc.stdout == shown
     assert (tmp_path / "runs" / "sq" / "n=2" / "output" / "square.txt").read_text() == "4"
+
+
+def test_the_studies_page_study_files_load(tmp_path: Path) -> None:
+    from jobfleet.studies import describe, load_study
+
+    page = (REPO / "docs" / "studies.md").read_text()
+    section = page.split("\n## Study files\n", 1)[1].split("\n## ", 1)[0]
+    simplest, pipeline = [
+        body
+        for lang, body in re.findall(r"```(\w+)\n(.*?)```", section, flags=re.S)
+        if lang == "yaml"
+    ]
+    (tmp_path / "simplest.yaml").write_text(simplest)
+    (tmp_path / "pipeline.yaml").write_text(pipeline)
+    (step,) = load_study(tmp_path / "simplest.yaml").steps
+    assert len(step.points) == 12
+    assert step.points[0].command == ("python3", "simulate.py", "--a", "1", "--b", "x")
+    assert "`python3 simulate.py --a 1 --b x`" in section
+    study = load_study(tmp_path / "pipeline.yaml")
+    plan = {s["name"]: s for s in describe(study)["steps"]}
+    assert list(plan) == ["prep", "sweep", "check", "aggregate"]
+    assert plan["sweep"]["after"] == [{"step": "prep", "kind": "all"}]
+    assert plan["check"]["after"] == [{"step": "sweep", "kind": "each"}]
+    assert plan["check"]["points"] == plan["sweep"]["points"] == 6

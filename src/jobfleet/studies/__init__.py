@@ -5,7 +5,9 @@ Imported when first used. :mod:`jobfleet.studies.sweeps` makes the points
 :mod:`jobfleet.studies.points` turns one point into its command, its identity and its
 directory (``render_argv``, ``render_shell``, ``point_key``, ``point_dirname``);
 :mod:`jobfleet.studies.batch` runs jobs of one's own, each in a directory of its own
-(``BatchController``, ``Job``, ``JobPaths``, ``JobResult``).
+(``BatchController``, ``Job``, ``JobPaths``, ``JobResult``);
+:mod:`jobfleet.studies.studyfile` reads a study file (``load_study``) and
+:mod:`jobfleet.studies.plan` says what it would run (``describe``).
 
 ``zip`` and ``random`` are reachable here (``studies.zip(...)``) but left out of
 ``__all__``: ``from jobfleet.studies import *`` must not hide the built-in ``zip``
@@ -22,7 +24,10 @@ _WHERE = {
     "Job": "jobfleet.studies.batch",
     "JobPaths": "jobfleet.studies.batchdirs",
     "JobResult": "jobfleet.studies.batch",
+    "Study": "jobfleet.studies.model",
+    "describe": "jobfleet.studies.plan",
     "from_csv": "jobfleet.studies.sweeps",
+    "load_study": "jobfleet.studies.studyfile",
     "loguniform": "jobfleet.studies.sweeps",
     "point_dirname": "jobfleet.studies.points",
     "point_key": "jobfleet.studies.points",
@@ -39,7 +44,10 @@ _WHERE = {
 if TYPE_CHECKING:
     from jobfleet.studies.batch import BatchController, Job, JobResult
     from jobfleet.studies.batchdirs import JobPaths
+    from jobfleet.studies.model import Study
+    from jobfleet.studies.plan import describe
     from jobfleet.studies.points import point_dirname, point_key, render_argv, render_shell
+    from jobfleet.studies.studyfile import load_study
     from jobfleet.studies.sweeps import from_csv, loguniform, product, randint, shard, uniform
     from jobfleet.studies.sweeps import random as random
     from jobfleet.studies.sweeps import zip as zip
@@ -57,7 +65,10 @@ __all__ = [
     "Job",
     "JobPaths",
     "JobResult",
+    "Study",
+    "describe",
     "from_csv",
+    "load_study",
     "loguniform",
     "point_dirname",
     "point_key",
