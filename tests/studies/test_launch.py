@@ -13,16 +13,7 @@ from jobfleet import Fleet, JobSpec, JobState, load_config, parse_array
 from jobfleet.jobdir import exit_code_path, never_met_path
 from jobfleet.scriptdeps import EXIT_DEPENDENCY_NEVER_MET
 from jobfleet.spec import Dependency, DepKind
-from jobfleet.studies.pointfile import (
-    CHUNK,
-    EachPredecessor,
-    LaunchPlan,
-    LaunchPoint,
-    read_plan,
-    read_point,
-    write_plan,
-    write_points,
-)
+from jobfleet.studies.pointfile import CHUNK, LaunchPoint, Requirement, read_point, write_points
 
 LAUNCH = [sys.executable, "-m", "jobfleet.studies.launch"]
 
@@ -51,18 +42,15 @@ def test_points_out_of_order_are_refused(tmp_path: Path) -> None:
         write_points(tmp_path, [LaunchPoint(1, "/x", ("true",))])
 
 
-def test_plan_round_trip(tmp_path: Path) -> None:
-    assert read_plan(tmp_path) == LaunchPlan()  # none written: nothing to check
-    plan = LaunchPlan(
-        (EachPredecessor("prep", "/j/1", frozenset({0, 2})), EachPredecessor("one", "/j/2", None))
-    )
-    write_plan(tmp_path, plan)
-    assert read_plan(tmp_path) == plan
+def test_requirements_round_trip(tmp_path: Path) -> None:
+    needs = (Requirement("prep", 4, "/j/1/exit_code.5"), Requirement("one", 0, "/j/2/exit_code"))
+    write_points(tmp_path, [LaunchPoint(0, "/x", ("true",), requires=needs)])
+    assert read_point(tmp_path, 0).requires == needs
 
 
 def _launch(step: Path, index: int | None, job_dir: Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, JOBFLEET_JOB_DIR=str(job_dir))
-    env["JOBFLEET_ARRAY_INDEX"] = "" if index is None else str(index)
+    env["JOBFLEET_ARRAY_INDEX"] = "" if index is None else str(index + 1)  # from 1
     return subprocess.run([*LAUNCH, str(step)], env=env, capture_output=True, text=True, timeout=60)
 
 
@@ -96,20 +84,28 @@ def test_a_point_whose_predecessor_did_not_complete_runs_nothing(tmp_path: Path)
     prep.mkdir()
     job.mkdir()
     marker = tmp_path / "ran"
-    points = [LaunchPoint(i, str(tmp_path / f"p{i}"), ("touch", f"{marker}{i}")) for i in range(4)]
+    # prep's point 0 completed, 1 exited 3, 3 never ran (no exit-code file); point 2
+    # requires nothing (it completed in an earlier run of the study).
+    exits = {i: exit_code_path(str(prep), i + 1) for i in range(4)}
+    Path(exits[0]).write_text("0\n")
+    Path(exits[1]).write_text("3\n")
+    points = [
+        LaunchPoint(
+            i,
+            str(tmp_path / f"p{i}"),
+            ("touch", f"{marker}{i}"),
+            requires=() if i == 2 else (Requirement("prep", i, exits[i]),),
+        )
+        for i in range(4)
+    ]
     write_points(step, points)
-    # prep ran points 0, 1 and 3 this time (2 completed in an earlier run): 0 ok, 1
-    # exited 3, 3 never ran (no exit-code file).
-    write_plan(step, LaunchPlan((EachPredecessor("prep", str(prep), frozenset({0, 1, 3})),)))
-    Path(exit_code_path(str(prep), 0)).write_text("0\n")
-    Path(exit_code_path(str(prep), 1)).write_text("3\n")
     codes = {i: _launch(step, i, job).returncode for i in range(4)}
     assert codes == {0: 0, 1: EXIT_DEPENDENCY_NEVER_MET, 2: 0, 3: EXIT_DEPENDENCY_NEVER_MET}
     assert sorted(p.name for p in tmp_path.glob("ran*")) == ["ran0", "ran2"]
-    assert Path(never_met_path(str(job), 1)).read_text() == (
-        "cancelled: point 1 of step 'prep' exited 3, so this step's point cannot run\n"
+    assert Path(never_met_path(str(job), 2)).read_text() == (  # element 2 ran point 1
+        "cancelled: point 1 of step 'prep' exited 3, so this point cannot run\n"
     )
-    assert "'prep' did not run" in Path(never_met_path(str(job), 3)).read_text()
+    assert "'prep' did not run" in Path(never_met_path(str(job), 4)).read_text()
 
 
 def test_a_step_runs_as_one_array_with_points_that_follow_another_step(
@@ -120,41 +116,40 @@ def test_a_step_runs_as_one_array_with_points_that_follow_another_step(
     out = tmp_path / "out"
     with Fleet(load_config()) as fleet:
         first, second = tmp_path / "first", tmp_path / "second"
+        script = "echo {0} > v; exit $(({0} % 2))"
         write_points(
             first,
             [
-                LaunchPoint(
-                    i, str(out / "first" / str(i)), ("sh", "-c", f"echo {i} > v; exit {i % 2}")
-                )
+                LaunchPoint(i, str(out / "first" / str(i)), ("sh", "-c", script.format(i)))
                 for i in range(3)
             ],
         )
-        prep = fleet.submit(JobSpec([*LAUNCH, str(first)], array=parse_array("0-2")))
+        prep = fleet.submit(JobSpec([*LAUNCH, str(first)], array=parse_array("1-3")))
         write_points(
             second,
             [
                 LaunchPoint(
-                    i, str(out / "second" / str(i)), ("cat", str(out / "first" / str(i) / "v"))
+                    i,
+                    str(out / "second" / str(i)),
+                    ("cat", str(out / "first" / str(i) / "v")),
+                    requires=(Requirement("first", i, exit_code_path(prep.job_dir, i + 1)),),
                 )
                 for i in range(3)
             ],
         )
-        write_plan(
-            second, LaunchPlan((EachPredecessor("first", prep.job_dir, frozenset(range(3))),))
-        )
         after = (Dependency(DepKind.AFTER_ANY, (prep.id,)),)
         sweep = fleet.submit(
-            JobSpec([*LAUNCH, str(second)], array=parse_array("0-2"), dependencies=after)
+            JobSpec([*LAUNCH, str(second)], array=parse_array("1-3"), dependencies=after)
         )
         done = {r.id: r for r in fleet.wait([prep.id, sweep.id], timeout_s=120)}
     elements = done[sweep.id].elements
-    assert [elements[i].state for i in range(3)] == [
+    assert [elements[i].state for i in (1, 2, 3)] == [
         JobState.COMPLETED,
         JobState.CANCELLED,
         JobState.COMPLETED,
     ]
-    assert elements[1].reason == (
-        "cancelled: point 1 of step 'first' exited 1, so this step's point cannot run"
+    assert elements[2].reason == (
+        "cancelled: point 1 of step 'first' exited 1, so this point cannot run"
     )
-    assert Path(sweep.job_dir, "stdout.2").read_text() == "2\n"
-    assert done[prep.id].elements[1].state is JobState.FAILED
+    assert Path(sweep.job_dir, "stdout.3").read_text() == "2\n"
+    assert done[prep.id].elements[2].state is JobState.FAILED

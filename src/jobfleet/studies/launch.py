@@ -1,12 +1,11 @@
 """The job side of a study step: ``python -m jobfleet.studies.launch STEP_DIR``.
 
 Every element of a step's array job runs this with its array index
-(``$JOBFLEET_ARRAY_INDEX``; a step of one point is a single job, point 0). It reads its
-point (:mod:`.pointfile`), checks that the point of every step it follows point by
-point completed, and then becomes the point's command in the point's directory
-(``exec``: the same process, so the job script records the command's own exit
-status and the scheduler's signals reach it). Nothing stays between the job script
-and the command.
+(``$JOBFLEET_ARRAY_INDEX``, from 1: element ``i`` runs the staged point ``i - 1``; a
+single job runs point 0). It reads its point (:mod:`.pointfile`), checks that the point
+of every step it follows point by point completed, and then becomes the point's
+command in the point's directory (``exec``: the same process, so the job script
+records the command's own exit status and the scheduler's signals reach it).
 
 A point whose predecessor did not complete runs nothing: like a job whose dependency
 can never be met, it writes why to ``never[.<index>]`` in its job directory
@@ -21,9 +20,9 @@ import os
 import sys
 from pathlib import Path
 
-from jobfleet.jobdir import exit_code_path, never_met_path, read_exit_code
+from jobfleet.jobdir import never_met_path, read_exit_code
 from jobfleet.scriptdeps import EXIT_DEPENDENCY_NEVER_MET
-from jobfleet.studies.pointfile import EachPredecessor, read_plan, read_point
+from jobfleet.studies.pointfile import Requirement, read_point
 
 __all__ = ["main", "unmet"]
 
@@ -33,22 +32,15 @@ EXIT_CANNOT_START = 127
 EXIT_LAUNCH_FAILED = 2
 
 
-def unmet(predecessor: EachPredecessor, index: int) -> str | None:
-    """Why point ``index`` cannot run after ``predecessor``'s point ``index``; None
-    when that point completed (in this run or an earlier one)."""
-    if predecessor.indices is None:
-        file_index = None
-    elif index not in predecessor.indices:
-        return None  # it completed in an earlier run of the study
-    else:
-        file_index = index
-    code = read_exit_code(exit_code_path(predecessor.job_dir, file_index))
+def unmet(requirement: Requirement) -> str | None:
+    """Why a point cannot run after ``requirement``'s point; None when it completed."""
+    code = read_exit_code(requirement.exit_file)
     if code == 0:
         return None
     how = "did not run" if code is None else f"exited {code}"
     return (
-        f"cancelled: point {index} of step {predecessor.step!r} {how}, "
-        "so this step's point cannot run"
+        f"cancelled: point {requirement.point} of step {requirement.step!r} {how}, "
+        "so this point cannot run"
     )
 
 
@@ -69,15 +61,14 @@ def main(argv: list[str]) -> int:
         return EXIT_LAUNCH_FAILED
     index_text = os.environ.get("JOBFLEET_ARRAY_INDEX", "")
     element = int(index_text) if index_text.isdigit() else None
-    index = element if element is not None else 0
+    index = element - 1 if element is not None else 0
     try:
         point = read_point(argv[0], index)
-        plan = read_plan(argv[0])
     except (OSError, LookupError, ValueError) as exc:
         sys.stderr.write(f"jobfleet: cannot read point {index} of {argv[0]}: {exc}\n")
         return EXIT_LAUNCH_FAILED
-    for predecessor in plan.after_each:
-        reason = unmet(predecessor, index)
+    for requirement in point.requires:
+        reason = unmet(requirement)
         if reason is not None:
             return _never(reason, element)
     try:

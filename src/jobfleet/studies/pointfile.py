@@ -6,8 +6,8 @@ points are written once, before the submission, as JSON lines in files of
 :data:`CHUNK` points each (``STEP_DIR/points/<n>.jsonl``, point ``i`` on line
 ``i % CHUNK`` of chunk ``i // CHUNK``), so that an element reads at most one chunk
 however large the study, and the number of files grows with the points divided by
-a thousand, not with the points. ``STEP_DIR/launch.json`` says what each element must
-check before it runs (the points of the steps it follows point by point).
+a thousand, not with the points. A point carries what it must check before it runs:
+the exit-code files of the points of other steps it follows point by point.
 
 >>> import tempfile
 >>> with tempfile.TemporaryDirectory() as step:
@@ -26,21 +26,30 @@ from pathlib import Path
 
 __all__ = [
     "CHUNK",
-    "LAUNCH_FILE",
-    "EachPredecessor",
-    "LaunchPlan",
     "LaunchPoint",
-    "read_plan",
+    "Requirement",
     "read_point",
-    "write_plan",
     "write_points",
 ]
 
 #: Points per chunk file.
 CHUNK = 1000
-#: What every element of the step checks before it runs.
-LAUNCH_FILE = "launch.json"
-_FORMAT = "jobfleet-study-step/1"
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """A point of another step this point follows (``after: {step: each}``), as that
+    point was last run: it must have completed.
+
+    Attributes:
+        step: that step's name (for the reason a point that cannot run gives).
+        point: that point's number in its step.
+        exit_file: the exit-code file of the job (or element) that ran it.
+    """
+
+    step: str
+    point: int
+    exit_file: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,16 +57,19 @@ class LaunchPoint:
     """One point as its element runs it.
 
     Attributes:
-        index: its index in the step (the array index of its element).
+        index: its position in the staged submission (element ``index + 1`` of the
+            array, or 0 for a single job).
         directory: the point's own directory, where its command runs.
         argv: the command, rendered (None when ``shell`` is given).
         shell: a shell line, rendered with every value quoted (run by ``/bin/sh -c``).
+        requires: points of other steps that must have completed first.
     """
 
     index: int
     directory: str
     argv: tuple[str, ...] | None = None
     shell: str | None = None
+    requires: tuple[Requirement, ...] = ()
 
     def to_json(self) -> str:
         doc: dict[str, object] = {"index": self.index, "dir": self.directory}
@@ -65,6 +77,8 @@ class LaunchPoint:
             doc["shell"] = self.shell
         else:
             doc["argv"] = list(self.argv or ())
+        if self.requires:
+            doc["requires"] = [[r.step, r.point, r.exit_file] for r in self.requires]
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
@@ -76,31 +90,8 @@ class LaunchPoint:
             str(doc["dir"]),
             tuple(str(a) for a in argv) if argv is not None else None,
             str(doc["shell"]) if "shell" in doc else None,
+            tuple(Requirement(str(s), int(p), str(f)) for s, p, f in doc.get("requires", ())),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class EachPredecessor:
-    """A step this one follows point by point, as it was submitted this time.
-
-    Attributes:
-        step: its name (for the reason a point that cannot run gives).
-        job_dir: the job directory of its job in this run, where its elements'
-            exit-code files are.
-        indices: the points its job runs this time; the others completed in an
-            earlier run. None: its job is a single job (a step of one point).
-    """
-
-    step: str
-    job_dir: str
-    indices: frozenset[int] | None
-
-
-@dataclass(frozen=True, slots=True)
-class LaunchPlan:
-    """What every element of a step checks before it runs its point."""
-
-    after_each: tuple[EachPredecessor, ...] = ()
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -138,44 +129,3 @@ def read_point(step_dir: str | os.PathLike[str], index: int) -> LaunchPoint:
             if number == wanted:
                 return LaunchPoint.from_json(line)
     raise LookupError(f"no point {index} in {path}")
-
-
-def write_plan(step_dir: str | os.PathLike[str], plan: LaunchPlan) -> None:
-    """Write what the step's elements check before they run."""
-    doc = {
-        "format": _FORMAT,
-        "after_each": [
-            {
-                "step": p.step,
-                "job_dir": p.job_dir,
-                "indices": sorted(p.indices) if p.indices is not None else None,
-            }
-            for p in plan.after_each
-        ],
-    }
-    Path(step_dir).mkdir(parents=True, exist_ok=True)
-    _write_atomically(Path(step_dir, LAUNCH_FILE), json.dumps(doc))
-
-
-def read_plan(step_dir: str | os.PathLike[str]) -> LaunchPlan:
-    """What the step's elements check; an empty plan when none was written.
-
-    Raises:
-        ValueError: the file is not one this version wrote.
-    """
-    try:
-        doc = json.loads(Path(step_dir, LAUNCH_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return LaunchPlan()
-    if doc.get("format") != _FORMAT:
-        raise ValueError(f"{LAUNCH_FILE}: format {doc.get('format')!r}, expected {_FORMAT!r}")
-    return LaunchPlan(
-        tuple(
-            EachPredecessor(
-                str(p["step"]),
-                str(p["job_dir"]),
-                frozenset(int(i) for i in p["indices"]) if p["indices"] is not None else None,
-            )
-            for p in doc["after_each"]
-        )
-    )
