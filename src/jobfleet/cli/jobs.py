@@ -29,7 +29,7 @@ from jobfleet.engine.fleet import Fleet
 from jobfleet.errors import ConfigError, SpecError, WaitTimeout, shown
 from jobfleet.states import JobRecord
 
-__all__ = ["cancel", "logs", "status", "wait"]
+__all__ = ["ProgressBar", "cancel", "logs", "status", "wait"]
 
 
 @click.command()
@@ -127,7 +127,7 @@ def _summary(records: Sequence[JobRecord]) -> str:
     return ", ".join(f"{n} {state}" for state, n in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
-class _ProgressBar:
+class ProgressBar:
     """A rich progress bar over tasks (array elements count one each)."""
 
     def __init__(self) -> None:
@@ -188,7 +188,7 @@ def wait(
     """Wait until the jobs end; exit 0 only if every one completed successfully."""
     if bool(job_ids) == every:
         raise SpecError("job_ids", "give the ids of the jobs to wait for, or --all")
-    bar = _ProgressBar() if sys.stdout.isatty() and not as_json else None
+    bar = ProgressBar() if sys.stdout.isatty() and not as_json else None
     with Fleet(load(config_path, profile)) as fleet:
         if every:
             job_ids = tuple(r.id for r in fleet.unfinished())

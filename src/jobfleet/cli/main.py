@@ -28,6 +28,7 @@ from jobfleet.cli.options import options
 from jobfleet.cli.queue import adopt, queue, top
 from jobfleet.cli.result import result
 from jobfleet.cli.show import show
+from jobfleet.cli.study import run, study_group
 from jobfleet.cli.submit import submit
 
 __all__ = ["cli", "main"]
@@ -56,6 +57,8 @@ for _command in (
     cancel,
     logs,
     result,
+    run,
+    study_group,
     queue,
     adopt,
     top,

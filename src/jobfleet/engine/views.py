@@ -230,6 +230,11 @@ class FleetViews:
         """
         return self.registry.unfinished(backend)
 
+    def named(self, names: Sequence[str]) -> list[JobRecord]:
+        """The registry's jobs with one of these names, oldest first, as last recorded
+        (a program that died while submitting finds what it submitted by name)."""
+        return self.registry.named(names)
+
     def recent(self, limit: int = 20) -> list[JobRecord]:
         """The ``limit`` most recently created jobs, newest first, as last
         recorded (:meth:`status` gives them fresh)."""

@@ -55,6 +55,7 @@ _SELECT_ELEMENTS = (
     " WHERE job_id IN (SELECT value FROM json_each(?)) ORDER BY job_id, idx"
 )
 _BY_IDS = " WHERE id IN (SELECT value FROM json_each(?))"
+_BY_NAMES = " WHERE name IN (SELECT value FROM json_each(?)) ORDER BY id"
 # Unfinished: not terminal, or ended in a way its spec retries with retries left
 # (JobRecord.retry_due). Parameters: UNFINISHED, RETRYABLE, DEFAULT_RETRY_ON (for
 # specs stored without retry_on), then the backend twice.
@@ -203,6 +204,11 @@ def get_many(conn: sqlite3.Connection, job_ids: Sequence[str]) -> list[JobRecord
 def recent(conn: sqlite3.Connection, limit: int) -> list[JobRecord]:
     """The ``limit`` most recently created jobs, newest first."""
     return _records(conn, _SELECT_JOBS + " ORDER BY id DESC LIMIT ?", limit)
+
+
+def named(conn: sqlite3.Connection, names: Sequence[str]) -> list[JobRecord]:
+    """The jobs with one of these names, oldest first."""
+    return _records(conn, _SELECT_JOBS + _BY_NAMES, json.dumps(list(names)))
 
 
 def unfinished(conn: sqlite3.Connection, backend: str | None) -> list[JobRecord]:

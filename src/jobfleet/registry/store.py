@@ -330,6 +330,11 @@ class Registry:
         with self._transaction(write=False) as conn:
             return records.recent(conn, limit)
 
+    def named(self, names: Sequence[str]) -> list[JobRecord]:
+        """The jobs with one of these names (names need not be unique), oldest first."""
+        with self._transaction(write=False) as conn:
+            return records.named(conn, names)
+
     def unfinished(self, backend: str | None = None) -> list[JobRecord]:
         """Jobs not settled (not terminal, or about to be retried; including unsubmitted
         ones), oldest first."""

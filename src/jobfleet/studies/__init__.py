@@ -7,7 +7,9 @@ directory (``render_argv``, ``render_shell``, ``point_key``, ``point_dirname``);
 :mod:`jobfleet.studies.batch` runs jobs of one's own, each in a directory of its own
 (``BatchController``, ``Job``, ``JobPaths``, ``JobResult``);
 :mod:`jobfleet.studies.studyfile` reads a study file (``load_study``) and
-:mod:`jobfleet.studies.plan` says what it would run (``describe``).
+:mod:`jobfleet.studies.plan` says what it would run (``describe``);
+:mod:`jobfleet.studies.execute` runs it and tells how it stands (``run_study``,
+``study_status``).
 
 ``zip`` and ``random`` are reachable here (``studies.zip(...)``) but left out of
 ``__all__``: ``from jobfleet.studies import *`` must not hide the built-in ``zip``
@@ -20,6 +22,8 @@ import importlib
 from typing import TYPE_CHECKING
 
 _WHERE = {
+    "run_study": "jobfleet.studies.execute",
+    "study_status": "jobfleet.studies.execute",
     "BatchController": "jobfleet.studies.batch",
     "Job": "jobfleet.studies.batch",
     "JobPaths": "jobfleet.studies.batchdirs",
@@ -44,6 +48,7 @@ _WHERE = {
 if TYPE_CHECKING:
     from jobfleet.studies.batch import BatchController, Job, JobResult
     from jobfleet.studies.batchdirs import JobPaths
+    from jobfleet.studies.execute import run_study, study_status
     from jobfleet.studies.model import Study
     from jobfleet.studies.plan import describe
     from jobfleet.studies.points import point_dirname, point_key, render_argv, render_shell
@@ -76,6 +81,8 @@ __all__ = [
     "randint",
     "render_argv",
     "render_shell",
+    "run_study",
     "shard",
+    "study_status",
     "uniform",
 ]
