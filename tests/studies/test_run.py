@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from conftest import wait_for
 from jobfleet import Fleet, JobState, load_config
 from jobfleet.studies import load_study, run_study, study_status
 from jobfleet.studies.execute import Preview
 from jobfleet.studies.outcomes import StudyResult
+from jobfleet.studies.state import StudyState
 
 GRID = """\
 name: grid
@@ -22,8 +28,15 @@ output: results
 """
 
 
-@pytest.fixture
-def fleet(jf_home: Path) -> Fleet:
+#: The backends the studies run on here, with the fixture giving each its home.
+BACKENDS = {"local": "jf_home", "slurm": "slurm_home"}
+
+
+@pytest.fixture(params=list(BACKENDS), ids=str)
+def fleet(request: pytest.FixtureRequest) -> Iterator[Fleet]:
+    if request.param != "local":
+        request.applymarker(pytest.mark.slow)
+    request.getfixturevalue(BACKENDS[request.param])  # skips, saying why
     with Fleet(load_config()) as f:
         yield f
 
@@ -129,3 +142,62 @@ def test_prep_sweep_check_and_aggregate(fleet: Fleet, tmp_path: Path) -> None:
     assert again.submitted == ()
     later = {(p.step, p.index): p for p in again.points}
     assert later[("check", 1)].state is JobState.CANCELLED  # as it last ended
+
+
+SLOW = """\
+name: slow
+command: ["sh", "-c", "sleep 2; echo {n} > n"]
+parameters:
+  n: [1, 2, 3, 4]
+output: out
+"""
+
+
+def test_after_kill_9_of_the_client_the_rerun_submits_nothing_twice(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    study = tmp_path / "slow.yaml"
+    study.write_text(SLOW)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jobfleet", "run", str(study)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for(lambda: fleet.recent(1) != [], timeout_s=60, what="the study's job")
+        proc.send_signal(signal.SIGKILL)  # while it waits for the points
+    finally:
+        proc.wait(timeout=60)
+    again = _run(study, fleet)  # waits for the points still running: submits nothing
+    assert again.submitted == ()
+    assert again.ok and again.counts() == {"completed": 4}
+    assert len(fleet.recent(10)) == 1
+    assert (tmp_path / "out" / "0003-n=4" / "n").read_text() == "4\n"
+
+
+def test_a_submission_written_but_not_known_made_is_found_by_name(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    """Killed between writing the submission and writing its ids: the registry's job
+    (recorded before it reached the scheduler) is found by its name; a job the
+    registry never recorded was never submitted, and its points run."""
+    study = tmp_path / "slow.yaml"
+    study.write_text(SLOW.replace("sleep 2; ", ""))
+    first = _run(study, fleet)
+    state = StudyState.load(tmp_path / "out")
+    assert state is not None
+    (made,) = state.submissions
+    made.job_ids = None  # as if killed before the ids were written
+    state.save()
+    again = _run(study, fleet)
+    assert again.submitted == () and again.ok  # found: nothing submitted twice
+    assert StudyState.load(tmp_path / "out").submissions[0].job_ids == list(first.submitted)
+
+    state = StudyState.load(tmp_path / "out")
+    assert state is not None
+    state.submissions[0].name = "never-recorded"
+    state.submissions[0].job_ids = None
+    state.save()
+    third = _run(study, fleet)
+    assert len(third.submitted) == 1 and third.ok  # its points ran (again)
+    assert StudyState.load(tmp_path / "out").submissions[0].job_ids == [None]
