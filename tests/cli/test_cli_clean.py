@@ -13,8 +13,11 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from conftest import wait_for
-from jobfleet import Fleet, JobSpec
+from jobfleet import Executor, Fleet, JobSpec
+from jobfleet.errors import FilesRemovedError
 from support.cli import PY, jf
 
 WAIT = ("--timeout", "60")
@@ -129,6 +132,8 @@ def test_a_python_calls_payload_goes_and_result_says_so(jf_home: Path, tmp_path:
     assert result.stdout == ""
     assert result.stderr.startswith(f"jobfleet: error: job {job}: its files were removed by ")
     assert "(its results went with them)" in result.stderr
+    with pytest.raises(FilesRemovedError, match=rf"^job {job}: its files were removed by jobfl"):
+        Executor.attach(job)
 
 
 def test_bad_options_are_one_line_and_status_2(jf_home: Path) -> None:
