@@ -8,6 +8,7 @@ directory every backend shares.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import textwrap
 from pathlib import Path
@@ -146,3 +147,38 @@ def test_bad_options_are_one_line_and_status_2(jf_home: Path) -> None:
     assert running.startswith("jobfleet: error: --state: running jobs have not ended")
     older = jf("clean", "--older-than", "soon", expect=2).stderr
     assert older.startswith("jobfleet: error: --older-than: cannot read 'soon' as a duration")
+
+
+def test_a_directory_that_cannot_be_removed_is_an_error_line_and_status_1(
+    jf_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # In this process (root ignores permissions): the removal refuses as a file system would.
+    from jobfleet.cli.main import main
+    from jobfleet.engine import cleanup
+
+    stuck, fine = submit("true"), submit("true")
+    jf("wait", stuck, fine, *WAIT)
+    real_rmtree = cleanup.shutil.rmtree
+
+    def refusing(path: str, **handler: Any) -> None:
+        if not path.endswith(f"/jobs/{stuck}"):
+            real_rmtree(path, **handler)
+            return
+        denied = PermissionError(13, "Permission denied")
+        if "onexc" in handler:
+            handler["onexc"](os.rmdir, path, denied)
+        else:
+            handler["onerror"](os.rmdir, path, (PermissionError, denied, None))
+
+    monkeypatch.setattr(cleanup.shutil, "rmtree", refusing)
+    with pytest.raises(SystemExit) as exited:
+        main(["clean"])
+    assert exited.value.code == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0].startswith(f"{fine} removed ")
+    assert out.splitlines()[-1].startswith("removed the files of 1 job(s), freed ")
+    assert err == (
+        f"jobfleet: error: job {stuck}: could not remove {jf_home / 'jobs' / stuck}: "
+        "Permission denied (the next clean tries again)\n"
+    )
+    assert (jf_home / "jobs" / stuck).is_dir() and record(stuck)["cleaned_at"] is None

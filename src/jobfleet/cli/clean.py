@@ -12,7 +12,6 @@ from jobfleet.cli.common import (
     handle_errors,
     load,
     print_json,
-    warn,
 )
 from jobfleet.engine.fleet import CleanReport, Fleet
 from jobfleet.errors import SpecError
@@ -91,9 +90,10 @@ def clean(
     else:
         _print(report)
     if report.failed:
-        for skipped in report.failed:
-            warn(f"job {skipped.job_id}: {skipped.reason}")
-        raise SystemExit(EXIT_FAILED)
+        for skipped in report.failed[:-1]:
+            click.echo(f"jobfleet: error: job {skipped.job_id}: {skipped.reason}", err=True)
+        last = report.failed[-1]
+        fail(f"job {last.job_id}: {last.reason} (the next clean tries again)", EXIT_FAILED)
 
 
 def _print(report: CleanReport) -> None:
