@@ -65,7 +65,7 @@ def clean(
     directory (a spec's stdout/stderr) are never removed.
 
     Never touched: unfinished jobs, jobs being submitted, jobs with a retry due,
-    and jobs an unfinished job depends on (listed as skipped, with why).
+    and jobs an unfinished job depends on (listed as kept, with why; --json: skipped).
     Prints a line per directory, then how many jobs and how much space.
 
     \b
