@@ -161,6 +161,15 @@ def test_a_python_calls_payload_goes_with_its_job(reg: Registry) -> None:
         (str(payload), 55),
     ]
     assert not payload.exists() and (reg.home / "futures").is_dir()
+    # A payload another, unfinished job runs too (submitted again by hand) stays.
+    shared = reg.home / "futures" / "4567cdef"
+    shared.mkdir()
+    command = [sys.executable, "-m", RUN_MODULE, str(shared)]
+    ended, running = job(reg, S.FAILED, JobSpec(command)), job(reg, S.RUNNING, JobSpec(command))
+    assert [(s.job_id, s.reason) for s in clean(reg).skipped] == [
+        (ended, f"unfinished job {running} runs the same call ({shared})")
+    ]
+    assert shared.is_dir()
     from jobfleet.futures.results import call_results
 
     with pytest.raises(

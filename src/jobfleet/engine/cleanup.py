@@ -194,12 +194,16 @@ def clean(
 
 
 def _waited_on(unfinished: Sequence[JobRecord]) -> dict[str, str]:
-    """Job id -> an unfinished job that depends on it."""
+    """Job id (or a call's payload directory, ``payload:DIR``) -> an unfinished job that
+    depends on it (or runs the same payload: a job submitted again by hand)."""
     waiting: dict[str, str] = {}
     for record in unfinished:
         for dep in record.spec.get("dependencies") or ():
             for job_id in dep.get("job_ids") or ():
                 waiting.setdefault(str(job_id), record.id)
+        payload = call_directory(record.spec.get("command") or ())
+        if payload is not None:
+            waiting.setdefault(f"payload:{payload}", record.id)
     return waiting
 
 
@@ -212,6 +216,9 @@ def _kept(record: JobRecord, waiting: dict[str, str]) -> str | None:
         )
     if record.id in waiting:
         return f"unfinished job {waiting[record.id]} depends on it"
+    payload = call_directory(record.spec.get("command") or ())
+    if payload is not None and f"payload:{payload}" in waiting:
+        return f"unfinished job {waiting[f'payload:{payload}']} runs the same call ({payload})"
     return None
 
 
