@@ -12,6 +12,7 @@ The tree::
     │   └── RegistryUnusableError  the registry cannot be used as it is (damaged, not a
     │       │                registry, its home not a directory); nothing was changed
     │       └── NewerRegistryError  written by a newer jobfleet
+    ├── FilesRemovedError    a job's files were removed by ``jobfleet clean``
     ├── BackendError         a scheduler backend cannot do what was asked
     │   ├── SubmitError      a submission failed (argv, exit code, stdout, stderr)
     │   └── CommandError     a scheduler command failed or timed out
@@ -24,12 +25,14 @@ one line and exits with status 2 (bad input) or 1 (operation failed).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 __all__ = [
     "BackendError",
     "CommandError",
     "ConfigError",
+    "FilesRemovedError",
     "JobfleetError",
     "NewerRegistryError",
     "RegistryError",
@@ -174,6 +177,24 @@ class NewerRegistryError(RegistryUnusableError):
             f"registry {db_path} was written by a newer jobfleet (schema {version}; this one "
             f"knows up to {known}): upgrade jobfleet, or set JOBFLEET_HOME to another directory"
         )
+
+
+class FilesRemovedError(JobfleetError):
+    """A job's files (logs, a Python call's result) were removed by ``jobfleet clean``;
+    its record is kept.
+
+    Args:
+        job_id: the job.
+        cleaned_at: when they were removed (Unix time).
+        detail: what was asked for, e.g. ``its stdout was /h/jobs/7/stdout``.
+    """
+
+    def __init__(self, job_id: str, cleaned_at: float, detail: str = "") -> None:
+        self.job_id = job_id
+        self.cleaned_at = cleaned_at
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(cleaned_at))
+        more = f" ({detail})" if detail else ""
+        super().__init__(f"job {job_id}: its files were removed by jobfleet clean on {when}{more}")
 
 
 class BackendError(JobfleetError):

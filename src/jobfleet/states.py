@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobfleet.units import format_walltime
-from jobfleet.usage import NO_USAGE, Usage
+from jobfleet.usage import NO_USAGE, Usage, iso_utc
 
 __all__ = [
     "ACTIVE",
@@ -238,6 +238,7 @@ class JobRecord:
         attempt: which attempt this is (1, then 2... when the job is retried).
         usage: what the job used (for arrays: what the backend told of the whole
             array, often nothing; each element has its own).
+        cleaned_at: when ``jobfleet clean`` removed its files (Unix time), else None.
     """
 
     id: str
@@ -255,6 +256,7 @@ class JobRecord:
     elements: dict[int, ElementRecord] = field(default_factory=dict)
     attempt: int = 1
     usage: Usage = NO_USAGE
+    cleaned_at: float | None = None
 
     @property
     def is_array(self) -> bool:
@@ -298,6 +300,7 @@ class JobRecord:
             "updated_at": self.updated_at,
             "attempt": self.attempt,
             **self.usage.to_dict(),
+            "cleaned_at": iso_utc(self.cleaned_at),
         }
         if self.elements:
             out["elements"] = {str(i): e.to_dict() for i, e in sorted(self.elements.items())}

@@ -157,6 +157,8 @@ ID_COMMANDS = [
     ["logs"],
     ["cancel", "--index"],
     ["status", "--limit"],
+    ["clean", "--dry-run", "--older-than"],
+    ["clean", "--dry-run", "--state"],
 ]
 
 

@@ -72,6 +72,8 @@ def test_readme_command_line_tour(jf_home: Path, tmp_path: Path) -> None:
     assert "failed 3" in out
     assert "would cancel 1 job(s) (dry run: nothing done)" in out
     assert "cancelled 1 job(s)" in out
+    assert any(line.startswith("would remove the files of 1 job(s), ") for line in out)
+    assert "removed the files of 0 job(s), freed 0 B" in out  # none ended a week ago
 
 
 def run_readme_python(number: int, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -80,3 +80,21 @@ def test_ended_jobs_are_listed_after_the_others_and_not_after_the_window(
         polls = len(be.asked)
         fleet.refresh([old])
         assert len(be.asked) == polls
+
+
+def test_an_ended_job_whose_files_were_cleaned_is_not_asked_about(tmp_path: Path) -> None:
+    be = SettlingBoard()
+    with fleet_with(be, tmp_path) as fleet:
+        job = fleet.submit_many([JobSpec(["true"])], backend="board")[0]
+        be.board[job.native_id or ""] = NativeStatus(S.COMPLETED, 0, usage=AT_END)
+        (done,) = fleet.refresh([job])
+        assert fleet.clean().job_ids == [job.id]
+        (cleaned,) = fleet.records([job.id])
+        assert cleaned.cleaned_at is not None
+        polls = len(be.asked)
+        # Its usage is still incomplete and it ended within the window, yet its job
+        # directory (which a backend may read) is gone: nobody is asked.
+        fleet.refresh([cleaned])
+        assert len(be.asked) == polls
+        fleet.refresh([done])  # the same, unmarked, would be asked
+        assert len(be.asked) == polls + 1

@@ -157,7 +157,11 @@ def test_single_record_to_dict() -> None:
         "max_memory_bytes": None,
         "cpu_time_s": None,
         "wall_time_s": None,
+        # when jobfleet clean removed its files: never
+        "cleaned_at": None,
     }
+    cleaned = _record(cleaned_at=1_700_000_000.25).to_dict()["cleaned_at"]
+    assert cleaned == "2023-11-14T22:13:20.250000Z"
     assert "elements" not in data
     assert json.loads(json.dumps(data)) == data
 

@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from jobfleet import __version__
+from jobfleet.cli.clean import clean
 from jobfleet.cli.common import EXIT_FAILED, EXIT_USAGE, fail, stdout_gone
 from jobfleet.cli.config_cmd import config_group
 from jobfleet.cli.debug import debug_group
@@ -57,6 +58,7 @@ for _command in (
     cancel,
     logs,
     result,
+    clean,
     run,
     study_group,
     queue,

@@ -129,7 +129,12 @@ def detail_lines(record: JobRecord, per_process: bool = False) -> list[str]:
         lines.append(f"  reason:     {record.reason}")
     lines += [
         f"  backend:    {record.backend}, native id {native}",
-        f"  directory:  {record.job_dir}",
+        f"  directory:  {record.job_dir}"
+        + (
+            f" (removed by jobfleet clean, {iso_utc(record.cleaned_at)})"
+            if record.cleaned_at
+            else ""
+        ),
     ]
     usage = record.usage
     if record.elements and usage.empty:

@@ -12,9 +12,9 @@ returns it, so what a user is told is what any other process will see.
 
 A :class:`Fleet` only puts the engine's steps in order: submission
 (:mod:`.submission`), polling (:mod:`.polling`), recovery after a crash or a
-poll (:mod:`.recovery`), cancelling (:mod:`.cancel`) and watching
-(:mod:`.monitor`); what it shows without recording anything (recorded jobs,
-queues, output paths) it has from :class:`~jobfleet.engine.views.FleetViews`.
+poll (:mod:`.recovery`), cancelling (:mod:`.cancel`), watching (:mod:`.monitor`) and
+removing ended jobs' files (:mod:`.cleanup`); what it shows without recording anything
+(recorded jobs, queues, output paths) it has from :class:`~jobfleet.engine.views.FleetViews`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterable, Sequence
 from jobfleet.backends.base import Backend
 from jobfleet.config import Config, load_config
 from jobfleet.engine import cancel as cancelling
+from jobfleet.engine import cleanup
+from jobfleet.engine.cleanup import CleanReport
 from jobfleet.engine.monitor import Monitor, Pace, wait_all
 from jobfleet.engine.polling import Poller
 from jobfleet.engine.pool import BackendPool
@@ -36,12 +38,13 @@ from jobfleet.errors import UnknownJobError
 from jobfleet.registry import Registry
 from jobfleet.runner import Runner, unbounded, within
 from jobfleet.spec import JobSpec
-from jobfleet.states import JobRecord
+from jobfleet.states import JobRecord, JobState
+from jobfleet.units import parse_walltime
 
 #: How long a cancel's report may wait for the jobs it cancelled to read ended.
 CANCEL_SETTLE_S = 5.0
 
-__all__ = ["DryRun", "Fleet", "QueueRow", "Report"]
+__all__ = ["CleanReport", "DryRun", "Fleet", "QueueRow", "Report"]
 
 
 class Fleet(FleetViews):
@@ -421,6 +424,29 @@ class Fleet(FleetViews):
         if not chosen:
             return Report([])
         return self.cancel_report([r.id for r in chosen], signal=signal)
+
+    def clean(
+        self,
+        *,
+        states: Iterable[JobState | str] | None = None,
+        older_than: str | float | None = None,
+        dry_run: bool = False,
+    ) -> CleanReport:
+        """Remove the files (directories, logs, a Python call's payload) of the jobs that
+        ended and will not be retried, keeping their records; nothing a spec named outside
+        the job's directory is ever removed (:mod:`jobfleet.engine.cleanup`).
+
+        Args:
+            states: only jobs that ended in these states (default: every ended state).
+            older_than: only jobs that ended at least this long ago (``"7d"``, ``"12h"``,
+                seconds).
+            dry_run: remove nothing; the report says what would be removed.
+
+        Raises:
+            SpecError: a state that is not an ended one; an unreadable duration.
+        """
+        seconds = None if older_than is None else parse_walltime(older_than, "older_than")
+        return cleanup.clean(self.registry, states=states, older_than_s=seconds, dry_run=dry_run)
 
     def adopt(self, prefix: str, *, backend: str | None = None) -> list[JobRecord]:
         """Record the scheduler's jobs of this user whose names start with ``prefix``

@@ -184,7 +184,10 @@ class Poller:
         within its backend's ``usage_settles_s`` and some of its usage is missing.
 
         The usage is looked at first: an ended job whose usage is complete (most) never
-        makes its backend (``status`` of ended jobs works on a read-only home)."""
+        makes its backend (``status`` of ended jobs works on a read-only home). One
+        whose files ``jobfleet clean`` removed is not asked about again either."""
+        if record.cleaned_at is not None:
+            return False
         if record.elements:
             if not any(_incomplete(e.usage) for e in record.elements.values()):
                 return False

@@ -29,9 +29,10 @@ from typing import Any
 from jobfleet.arrays import MAX_ARRAY_SIZE, parse_array
 from jobfleet.config import Config, load_config
 from jobfleet.engine.fleet import Fleet
-from jobfleet.errors import SpecError, UnknownJobError
+from jobfleet.errors import FilesRemovedError, SpecError, UnknownJobError
 from jobfleet.futures.dispatch import Dispatcher
 from jobfleet.futures.future import JobFuture
+from jobfleet.futures.layout import FUTURES_DIR, RUN_MODULE, call_directory
 from jobfleet.futures.payload import Call, PayloadTooLarge, read_payload_header, write_calls
 from jobfleet.futures.run import call_files
 from jobfleet.resources import Resources
@@ -39,10 +40,8 @@ from jobfleet.spec import JobSpec
 from jobfleet.states import JobState
 from jobfleet.units import parse_memory
 
-__all__ = ["RUN_MODULE", "Executor"]
+__all__ = ["RUN_MODULE", "Executor", "call_directory"]
 
-#: The module a call's job runs (``python -m jobfleet.futures.run DIR``).
-RUN_MODULE = "jobfleet.futures.run"
 #: The largest payload accepted by default (submitit's limit too).
 DEFAULT_MAX_PAYLOAD = "1G"
 
@@ -272,6 +271,10 @@ class Executor(concurrent.futures.Executor):
             if own:
                 fleet.close()
             raise SpecError("job_id", f"job {job_id} does not run a Python call of an Executor")
+        if record.cleaned_at is not None:
+            if own:
+                fleet.close()
+            raise FilesRemovedError(job_id, record.cleaned_at, "its calls went with them")
         dispatcher = Dispatcher(fleet, record.backend, owns_fleet=own)
         indices: list[int | None] = list(record.elements) if record.elements else [None]
         futures = []
@@ -334,7 +337,7 @@ class Executor(concurrent.futures.Executor):
         largest = dispatcher.fleet.backend(dispatcher.backend).capabilities.max_array_size
         per_array = min(largest or MAX_ARRAY_SIZE, MAX_ARRAY_SIZE)
         given = iter(into) if into is not None else None
-        home = Path(dispatcher.fleet.registry.home) / "futures"
+        home = Path(dispatcher.fleet.registry.home) / FUTURES_DIR
         futures: list[JobFuture] = []
         for start in range(0, len(chunks), per_array):
             part = chunks[start : start + per_array]
@@ -359,11 +362,3 @@ class Executor(concurrent.futures.Executor):
             dispatcher.track(record.id, mine)
             futures += mine
         return futures
-
-
-def call_directory(command: Sequence[str]) -> Path | None:
-    """The payload directory of a job's command, if it runs a call of an Executor."""
-    parts = list(command)
-    if len(parts) == 4 and parts[1:3] == ["-m", RUN_MODULE]:
-        return Path(parts[3])
-    return None

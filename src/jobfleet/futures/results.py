@@ -6,8 +6,8 @@ import reprlib
 from dataclasses import dataclass
 from typing import Any
 
-from jobfleet.errors import SpecError
-from jobfleet.futures.executor import call_directory
+from jobfleet.errors import FilesRemovedError, SpecError
+from jobfleet.futures.layout import call_directory
 from jobfleet.futures.payload import read_outcomes, read_payload_header
 from jobfleet.futures.run import call_files
 from jobfleet.states import JobRecord
@@ -54,10 +54,13 @@ def call_results(record: JobRecord) -> list[CallResult]:
 
     Raises:
         SpecError: the job does not run calls of an Executor.
+        FilesRemovedError: ``jobfleet clean`` removed its files.
     """
     directory = call_directory(record.spec.get("command", ()))
     if directory is None:
         raise SpecError("job_id", f"job {record.id} does not run a Python call of an Executor")
+    if record.cleaned_at is not None:
+        raise FilesRemovedError(record.id, record.cleaned_at, "its results went with them")
     indices: list[int | None] = list(record.elements) if record.elements else [None]
     found: list[CallResult] = []
     for index in indices:

@@ -30,6 +30,7 @@ __all__ = [
     "apply",
     "begin_retry",
     "create",
+    "mark_cleaned",
     "mark_submit_failed",
     "mark_submitted",
     "stop_retries",
@@ -321,7 +322,8 @@ def begin_retry(
     new_dir = new_job_dir(home, row_id, f"{row_id}.{attempt + 1}")
     conn.execute(
         "UPDATE jobs SET attempt = ?, native_id = NULL, submitted = 0, state = ?,"
-        " exit_code = NULL, reason = ?, job_dir = ?, updated_at = ? WHERE id = ?",
+        " exit_code = NULL, reason = ?, job_dir = ?, updated_at = ?, cleaned_at = NULL"
+        " WHERE id = ?",
         (attempt + 1, JobState.UNKNOWN.value, reason, str(new_dir), now, row_id),
     )
     conn.execute(_INSERT_EVENT, (row_id, None, now, state, JobState.UNKNOWN.value, None, reason))
@@ -345,3 +347,24 @@ def stop_retries(conn: sqlite3.Connection, job_ids: Sequence[str]) -> None:
         " AND attempt <= coalesce(json_extract(spec, '$.retries'), 0)",
         [(records.row_id(job_id),) for job_id in job_ids],
     )
+
+
+def mark_cleaned(
+    conn: sqlite3.Connection, done: Sequence[tuple[str, int]], now: float
+) -> list[str]:
+    """Record that the files of ``(job_id, attempt)`` jobs were removed; the ids marked.
+
+    A job on another attempt (retried meanwhile), not ended, or marked already is left
+    as it is.
+    """
+    terminal = json.dumps([s.value for s in TERMINAL])
+    marked = []
+    for job_id, attempt in done:
+        cursor = conn.execute(
+            "UPDATE jobs SET cleaned_at = ? WHERE id = ? AND attempt = ? AND cleaned_at IS NULL"
+            " AND state IN (SELECT value FROM json_each(?))",
+            (now, records.row_id(job_id), attempt, terminal),
+        )
+        if cursor.rowcount:
+            marked.append(job_id)
+    return marked

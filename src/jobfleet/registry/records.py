@@ -36,6 +36,7 @@ __all__ = [
     "recent",
     "row_id",
     "stored_state",
+    "uncleaned",
     "unfinished",
 ]
 
@@ -47,7 +48,7 @@ _STATE_OF = {s.value: s for s in JobState}  # JobState(value) is slow over 100,0
 _SELECT_JOBS = (
     "SELECT id, name, backend, native_id, state, exit_code, reason, submitted, job_dir,"
     " created_at, updated_at, spec, attempt, is_array, submitted_at, started_at, ended_at,"
-    " hosts, max_memory_bytes, cpu_time_s, wall_time_s FROM jobs"
+    " hosts, max_memory_bytes, cpu_time_s, wall_time_s, cleaned_at FROM jobs"
 )
 _SELECT_ELEMENTS = (
     "SELECT job_id, idx, state, exit_code, reason, submitted_at, started_at, ended_at, hosts,"
@@ -56,6 +57,7 @@ _SELECT_ELEMENTS = (
 )
 _BY_IDS = " WHERE id IN (SELECT value FROM json_each(?))"
 _BY_NAMES = " WHERE name IN (SELECT value FROM json_each(?)) ORDER BY id"
+_UNCLEANED = " WHERE state IN (SELECT value FROM json_each(?)) AND cleaned_at IS NULL ORDER BY id"
 # Unfinished: not terminal, or ended in a way its spec retries with retries left
 # (JobRecord.retry_due). Parameters: UNFINISHED, RETRYABLE, DEFAULT_RETRY_ON (for
 # specs stored without retry_on), then the backend twice.
@@ -172,7 +174,8 @@ def _records(conn: sqlite3.Connection, sql: str, *params: Any) -> list[JobRecord
             spec=json.loads(row[11]),
             elements=elements.get(row[0], {}),
             attempt=row[12],
-            usage=usage.from_row(row[14:]),
+            usage=usage.from_row(row[14:21]),
+            cleaned_at=row[21],
         )
         for row in rows
     ]
@@ -271,3 +274,19 @@ def attempts(conn: sqlite3.Connection, job_id: str) -> list[dict[str, Any]]:
         (row_id(job_id),),
     ).fetchall()
     return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def uncleaned(conn: sqlite3.Connection) -> list[tuple[JobRecord, list[str]]]:
+    """Every job that ended (terminal, a retry may still be due) whose files ``jobfleet
+    clean`` has not removed, oldest first, each with the directories of its earlier
+    attempts (see ``Registry.uncleaned``)."""
+    terminal = json.dumps([s.value for s in TERMINAL])
+    found = _records(conn, _SELECT_JOBS + _UNCLEANED, terminal)
+    earlier: dict[int, list[str]] = {}
+    for job_id, job_dir in conn.execute(
+        "SELECT job_id, job_dir FROM attempts WHERE job_id IN (SELECT value FROM json_each(?))"
+        " ORDER BY job_id, attempt",
+        (json.dumps([int(r.id) for r in found]),),
+    ):
+        earlier.setdefault(job_id, []).append(job_dir)
+    return [(r, earlier.get(int(r.id), [])) for r in found]

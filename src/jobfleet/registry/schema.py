@@ -111,6 +111,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             )
         ),
     ),
+    (
+        # When `jobfleet clean` removed the job's files (its directories, a Python
+        # call's payload); NULL while they are kept. The record itself stays.
+        "ALTER TABLE jobs ADD COLUMN cleaned_at REAL",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -341,6 +341,21 @@ class Registry:
         with self._transaction(write=False) as conn:
             return records.unfinished(conn, backend)
 
+    def uncleaned(self) -> list[tuple[JobRecord, list[str]]]:
+        """Every job that ended whose files ``jobfleet clean`` has not removed (a retry
+        may still be due: :attr:`JobRecord.settled` says), oldest first, each with the
+        directories of its earlier attempts, oldest first."""
+        with self._transaction(write=False) as conn:
+            return records.uncleaned(conn)
+
+    def mark_cleaned(self, done: Sequence[tuple[str, int]]) -> list[str]:
+        """Record that the files of the jobs ``(job_id, attempt)`` were removed (the
+        record stays); the ids marked. A job retried meanwhile (on another attempt),
+        not ended, or marked already is left as it is."""
+        now = time.time()
+        with self._transaction(write=True) as conn:
+            return jobs.mark_cleaned(conn, done, now)
+
     def find_native(self, backend: str, native_id: str) -> JobRecord | None:
         """The newest job of ``backend`` with this scheduler id (schedulers reuse ids)."""
         with self._transaction(write=False) as conn:

@@ -1,7 +1,8 @@
 """A registry written by an earlier jobfleet still opens, reads back as written, and takes writes.
 
 ``tests/unit/registry/fixtures/schema3.db`` was written by the single-module registry
-(schema 3) by ``make_fixture.py``; ``schema3.json`` is what that code read back.
+(schema 3) by ``make_fixture.py``, ``schema4.db`` by the package before schema 5 added
+``cleaned_at``; ``schema<N>.json`` is what that code read back. Every test runs on both.
 """
 
 from __future__ import annotations
@@ -21,52 +22,75 @@ from jobfleet.states import JobState
 from jobfleet.usage import USAGE_KEYS, Usage
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-EXPECTED: dict[str, Any] = json.loads((FIXTURES / "schema3.json").read_text())
-IDS: dict[str, str] = EXPECTED["ids"]
+#: The schema versions of the fixtures: each is opened by every test.
+VERSIONS = (3, 4)
+WRITTEN: dict[int, dict[str, Any]] = {
+    v: json.loads((FIXTURES / f"schema{v}.json").read_text()) for v in VERSIONS
+}
+#: The same jobs, by role, in every fixture (make_fixture.py's build()).
+IDS: dict[str, str] = WRITTEN[3]["ids"]
 #: The absence bookkeeping's clock in make_fixture.py.
 T0 = 1_700_000_000.0
 
 
+@pytest.fixture(params=VERSIONS, ids=lambda v: f"schema{v}")
+def version(request: pytest.FixtureRequest) -> int:
+    return int(request.param)
+
+
 @pytest.fixture
-def reg(tmp_path: Path) -> Iterator[Registry]:
+def expected(version: int) -> dict[str, Any]:
+    return WRITTEN[version]
+
+
+@pytest.fixture
+def reg(tmp_path: Path, version: int) -> Iterator[Registry]:
     home = tmp_path / "home"
     home.mkdir()
-    shutil.copyfile(FIXTURES / "schema3.db", home / "registry.db")
+    shutil.copyfile(FIXTURES / f"schema{version}.db", home / "registry.db")
     with Registry(home) as registry:
         yield registry
 
 
-def test_fixture_is_schema_3() -> None:
-    assert EXPECTED["user_version"] == 3
-    assert SCHEMA_VERSION == 4  # schema 4 added the usage columns (issue 11)
+def test_fixtures_are_schemas_3_and_4() -> None:
+    assert [WRITTEN[v]["user_version"] for v in VERSIONS] == [3, 4]
+    assert all(WRITTEN[v]["ids"] == IDS for v in VERSIONS)
+    # Schema 4 added the usage columns (issue 11), schema 5 cleaned_at (jobfleet clean).
+    assert SCHEMA_VERSION == 5
 
 
 #: What a schema-3 record reads back with: schema 4's usage, all unknown.
 NO_USAGE_JSON = dict.fromkeys(USAGE_KEYS)
 
 
-def _as_schema_3_read(record: dict[str, Any]) -> dict[str, Any]:
-    """A record written by schema 3 as schema 4 reads it: the same, plus usage keys
-    (all null) on the job and on each element."""
-    out = {**record, **NO_USAGE_JSON}
-    if "elements" in record:
-        out["elements"] = {i: {**e, **NO_USAGE_JSON} for i, e in record["elements"].items()}
+def _as_read_now(record: dict[str, Any], version: int) -> dict[str, Any]:
+    """A record written by an older schema as this one reads it: the same, plus (from
+    schema 3) usage keys, all null, on the job and on each element, plus (from schema 3
+    and 4) ``cleaned_at`` null: its files were never removed."""
+    out = {**record, "cleaned_at": None}
+    if version == 3:
+        out.update(NO_USAGE_JSON)
+        if "elements" in record:
+            out["elements"] = {i: {**e, **NO_USAGE_JSON} for i, e in record["elements"].items()}
     return out
 
 
-def test_every_record_reads_back_as_written(reg: Registry) -> None:
+def test_every_record_reads_back_as_written(
+    reg: Registry, version: int, expected: dict[str, Any]
+) -> None:
     records = reg.get_many(list(IDS.values()))
     assert {r.id: {**r.to_dict(), "spec": r.spec} for r in records} == {
-        job_id: _as_schema_3_read(record) for job_id, record in EXPECTED["records"].items()
+        job_id: _as_read_now(record, version) for job_id, record in expected["records"].items()
     }
-    assert reg.token == EXPECTED["token"]
+    assert all(r.cleaned_at is None for r in records)
+    assert reg.token == expected["token"]
     for job_id in IDS.values():
-        assert reg.attempts(job_id) == EXPECTED["attempts"][job_id]
-        assert reg.events(job_id) == EXPECTED["events"][job_id]
-        assert reg.callbacks_fired(job_id) == EXPECTED["callbacks"][job_id]
-    assert [r.id for r in reg.unfinished()] == EXPECTED["unfinished"]
-    assert [r.id for r in reg.unfinished("slurm")] == EXPECTED["unfinished_slurm"]
-    assert [r.id for r in reg.recent(5)] == EXPECTED["recent"]
+        assert reg.attempts(job_id) == expected["attempts"][job_id]
+        assert reg.events(job_id) == expected["events"][job_id]
+        assert reg.callbacks_fired(job_id) == expected["callbacks"][job_id]
+    assert [r.id for r in reg.unfinished()] == expected["unfinished"]
+    assert [r.id for r in reg.unfinished("slurm")] == expected["unfinished_slurm"]
+    assert [r.id for r in reg.recent(5)] == expected["recent"]
 
 
 def test_states_exit_codes_and_reasons(reg: Registry) -> None:
@@ -127,22 +151,27 @@ def test_states_exit_codes_and_reasons(reg: Registry) -> None:
         "submitting": 1,
         "adopted": 3,
     }
-    assert EXPECTED["absences"] == [[int(IDS["absent"]), -1, T0, 2]]
+    assert reg._conn.execute("SELECT * FROM absences").fetchall() == [
+        (int(IDS["absent"]), -1, T0, 2)
+    ]
     assert reg.find_native("slurm", "9004") == retried
     assert reg.find_native("slurm", "9001") is None
 
 
-def test_opening_migrates_to_schema_4_and_keeps_the_data(reg: Registry) -> None:
+def test_opening_migrates_to_schema_5_and_keeps_the_data(
+    reg: Registry, expected: dict[str, Any]
+) -> None:
     with sqlite3.connect(reg.db_path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == 5
         for table in ("jobs", "elements"):
             columns = {r[1] for r in raw.execute(f"SELECT * FROM pragma_table_info('{table}')")}
             assert set(USAGE_KEYS) <= columns, table
+            assert ("cleaned_at" in columns) == (table == "jobs")
         absences = [list(r) for r in raw.execute("SELECT * FROM absences ORDER BY 1, 2")]
         meta = dict(raw.execute("SELECT key, value FROM meta").fetchall())
     raw.close()
-    assert absences == EXPECTED["absences"]
-    assert meta == EXPECTED["meta"]
+    assert absences == expected["absences"]
+    assert meta == expected["meta"]
 
 
 def test_writes_work(reg: Registry) -> None:
@@ -179,3 +208,9 @@ def test_writes_work(reg: Registry) -> None:
     array_now = reg.get(IDS["array"])
     assert array_now.elements[1].usage == used and array_now.elements[0].usage.empty
     assert reg.get(new.id) == new
+    # The files of the migrated ended jobs can be marked removed; unfinished ones not.
+    ended = [r.id for r, _ in reg.uncleaned() if r.settled]
+    assert ended == [IDS["done"], IDS["failed"], IDS["array"], IDS["adopted"]]
+    assert reg.mark_cleaned([(i, 1) for i in ended] + [(IDS["retried"], 2)]) == ended
+    assert reg.get(IDS["done"]).cleaned_at is not None
+    assert reg.get(IDS["retried"]).cleaned_at is None
