@@ -26,6 +26,7 @@ from jobfleet.cli.info import info
 from jobfleet.cli.jobs import cancel, logs, status, wait
 from jobfleet.cli.options import options
 from jobfleet.cli.queue import adopt, queue, top
+from jobfleet.cli.report import report
 from jobfleet.cli.result import result
 from jobfleet.cli.show import show
 from jobfleet.cli.submit import submit
@@ -56,6 +57,7 @@ for _command in (
     cancel,
     logs,
     result,
+    report,
     queue,
     adopt,
     top,
