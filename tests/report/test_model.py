@@ -18,46 +18,9 @@ from jobfleet.report.model import (
     histogram,
 )
 from jobfleet.report.rows import time_unit, timeline
-from jobfleet.states import ElementRecord, JobRecord, JobState
-from jobfleet.usage import NO_USAGE, Usage
-
-T0 = 1_700_000_000.0
-
-
-def job(
-    job_id: str,
-    state: JobState,
-    usage: Usage = NO_USAGE,
-    *,
-    exit_code: int | None = None,
-    reason: str | None = None,
-    created_at: float = T0,
-    elements: dict[int, ElementRecord] | None = None,
-    name: str = "j",
-) -> JobRecord:
-    return JobRecord(
-        id=job_id,
-        name=name,
-        backend="local",
-        native_id="n" + job_id,
-        state=state,
-        exit_code=exit_code,
-        reason=reason,
-        submitted=True,
-        job_dir="/tmp/x",
-        created_at=created_at,
-        updated_at=created_at,
-        elements=elements or {},
-        usage=usage,
-    )
-
-
-def times(sub: float | None, start: float | None, end: float | None) -> Usage:
-    return Usage(
-        submitted_at=None if sub is None else T0 + sub,
-        started_at=None if start is None else T0 + start,
-        ended_at=None if end is None else T0 + end,
-    )
+from jobfleet.states import ElementRecord, JobState
+from jobfleet.usage import Usage
+from support.records import T0, job, times
 
 
 def test_doctests() -> None:

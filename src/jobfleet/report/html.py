@@ -27,7 +27,10 @@ from jobfleet.report.rows import (
 )
 from jobfleet.states import JobState
 
-__all__ = ["MAX_TABLE_ROWS", "render_html", "write_html"]
+__all__ = ["FIGURE_IDS", "MAX_TABLE_ROWS", "render_html", "write_html"]
+
+#: The ids of the figures' elements, in page order (the durations only when some ran).
+FIGURE_IDS = ("jobfleet-timeline", "jobfleet-counts", "jobfleet-durations")
 
 #: The most rows of the "did not complete" table; the rest are counted.
 MAX_TABLE_ROWS = 1000
@@ -168,7 +171,8 @@ def _tables(report: Report) -> str:
         for state, n in s.per_state.items()
     )
     out = [
-        f"<h2>Summary: {s.jobs:,} jobs, {len(report.bars):,} jobs and elements</h2>",
+        f"<h2>Summary: {s.jobs:,} job{'' if s.jobs == 1 else 's'}, "
+        f"{len(report.bars):,} jobs and elements</h2>",
         f"<table><tr><th>state</th><th>count</th></tr>{counts}</table>",
         f"<h2>Did not complete: {len(s.not_completed):,}</h2>",
     ]
@@ -196,12 +200,22 @@ def render_html(report: Report, *, max_rows: int = MAX_ROWS) -> str:
     tl = timeline(report, max_rows)
     # A template by name needs validation; its dict does not.
     template = pio.templates["plotly_white"].to_plotly_json()
-    figures = [_timeline_figure(report, tl, template), _counts_figure(report, template)]
+    figures = {
+        "timeline": _timeline_figure(report, tl, template),
+        "counts": _counts_figure(report, template),
+    }
     if report.histogram.edges:
-        figures.append(_histogram_figure(report, template))
+        figures["durations"] = _histogram_figure(report, template)
     divs = [
-        pio.to_html(fig, include_plotlyjs=False, full_html=False, validate=False, config=_CONFIG)
-        for fig in figures
+        pio.to_html(
+            fig,
+            include_plotlyjs=False,
+            full_html=False,
+            validate=False,
+            config=_CONFIG,
+            div_id=f"jobfleet-{name}",
+        )
+        for name, fig in figures.items()
     ]
     notes = [*([tl.note] if tl.note else []), *report.notes]
     noted = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
