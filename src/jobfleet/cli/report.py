@@ -67,7 +67,8 @@ def report(
             warn(f"{backend} did not answer ({why}); its jobs are drawn as last known")
     model = build_report(asked.records)
     tally = ", ".join(f"{n} {state.value}" for state, n in model.summary.per_state.items())
-    what = f"{len(model.bars)} jobs and elements: {tally}" if tally else "nothing to draw"
+    drawn = "1 job or element" if len(model.bars) == 1 else f"{len(model.bars)} jobs and elements"
+    what = f"{drawn}: {tally}" if tally else "nothing to draw"
     for path, write in ((html_path, write_html), (png_path, write_png)):
         if path:
             write(model, path)
