@@ -10,8 +10,8 @@ tells). What is missing stays missing: no start time is ever made up. A bar with
 submit time uses its job's ``created_at`` (when jobfleet recorded it, just before
 submitting) and the report says how many did; a bar without a start is drawn as
 waiting only; an ended bar without an end time has no span to draw after its start,
-and the report says so (:attr:`Report.notes`). Only bars still pending or running are
-drawn up to the report's time (:attr:`Report.as_of`).
+and the report says so (:attr:`Report.notes`). Bars still active (pending, running,
+unknown) are drawn up to the report's time (:attr:`Report.as_of`).
 """
 
 from __future__ import annotations
