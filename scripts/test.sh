@@ -36,6 +36,9 @@ start_cluster "Environment Modules" tests/cluster/modules-up.sh JOBFLEET_LIVE_MO
 # Open MPI (Debian's openmpi-bin), for the live tests of `launcher: mpirun | mpiexec` on every
 # backend (tests/cluster/mpi-up.sh); without mpirun those tests skip, saying why.
 start_cluster "Open MPI" tests/cluster/mpi-up.sh JOBFLEET_LIVE_MPI
+# Debian's chromium, for the tests that open `jobfleet report --html` in a real headless
+# browser (tests/cluster/chromium-up.sh); without chromium those tests skip, saying why.
+start_cluster Chromium tests/cluster/chromium-up.sh JOBFLEET_CHROMIUM
 
 echo "== ruff check"; ruff check src tests bench examples
 echo "== ruff format --check"; ruff format --check src tests bench examples

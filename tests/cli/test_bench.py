@@ -38,3 +38,8 @@ def test_local_throughput_runs(jf_home: Path) -> None:
 def test_futures_map_runs(jf_home: Path) -> None:
     out = run("futures_map.py", "--calls", "20", "--repeat", "1")
     assert "chunksize=50" in out and "ratio" in out
+
+
+def test_report_scale_runs() -> None:
+    out = run("report_scale.py", "--elements", "300", "--repeat", "1")
+    assert "model + html for 300 elements:" in out

@@ -67,3 +67,14 @@ def test_bad_input_gets_a_clear_error(jf_home: Path, tmp_path: Path) -> None:
     assert both.returncode == 2 and "not both" in both.stderr
     nothing = jf("study", "status", str(tmp_path), cwd=tmp_path)
     assert nothing.returncode == 2 and "holds no study" in nothing.stderr
+
+
+def test_report_draws_every_job_of_a_study(jf_home: Path, tmp_path: Path) -> None:
+    (tmp_path / "grid.yaml").write_text(GRID)
+    assert jf("run", "grid.yaml", cwd=tmp_path).returncode == 1  # one point fails
+    proc = jf("report", "--study", "results", "--html", "r.html", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "wrote r.html (12 jobs and elements: 11 completed, 1 failed)\n"
+    assert (tmp_path / "r.html").stat().st_size > 100_000  # the plotting library inlined
+    both = jf("report", "1", "--study", "results", "--html", "x.html", cwd=tmp_path)
+    assert both.returncode == 2 and "or --study DIR" in both.stderr

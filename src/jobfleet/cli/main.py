@@ -27,6 +27,7 @@ from jobfleet.cli.info import info
 from jobfleet.cli.jobs import cancel, logs, status, wait
 from jobfleet.cli.options import options
 from jobfleet.cli.queue import adopt, queue, top
+from jobfleet.cli.report import report
 from jobfleet.cli.result import result
 from jobfleet.cli.show import show
 from jobfleet.cli.study import run, study_group
@@ -61,6 +62,7 @@ for _command in (
     clean,
     run,
     study_group,
+    report,
     queue,
     adopt,
     top,

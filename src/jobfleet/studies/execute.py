@@ -23,7 +23,7 @@ from jobfleet.studies.outcomes import StudyResult, results, step_names
 from jobfleet.studies.runner import Rerun, StepPlan, choose, find_submitted, submit
 from jobfleet.studies.state import StudyState, state_path
 
-__all__ = ["Preview", "run_study", "study_status"]
+__all__ = ["Preview", "run_study", "study_job_ids", "study_status"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,13 +147,7 @@ def _run(
     return results(state, [s.name for s in study.steps], records, submitted, notes)
 
 
-def study_status(output_dir: str | os.PathLike[str], *, fleet: Fleet | None = None) -> StudyResult:
-    """How every point of the study whose outputs are in ``output_dir`` stands, its
-    jobs asked about now; nothing else is needed (the study file need not be there).
-
-    Raises:
-        SpecError: ``output_dir`` holds no study.
-    """
+def _load(output_dir: str | os.PathLike[str]) -> StudyState:
     directory = Path(output_dir).resolve()
     try:
         state = StudyState.load(directory)
@@ -165,6 +159,27 @@ def study_status(output_dir: str | os.PathLike[str], *, fleet: Fleet | None = No
             f"{directory} holds no study (no {state_path(directory)}); give the "
             "output directory of a study run with jobfleet run",
         )
+    return state
+
+
+def study_job_ids(output_dir: str | os.PathLike[str]) -> list[str]:
+    """The ids of every job the study in ``output_dir`` submitted, oldest first.
+
+    Raises:
+        SpecError: ``output_dir`` holds no study.
+    """
+    return _load(output_dir).job_ids()
+
+
+def study_status(output_dir: str | os.PathLike[str], *, fleet: Fleet | None = None) -> StudyResult:
+    """How every point of the study whose outputs are in ``output_dir`` stands, its
+    jobs asked about now; nothing else is needed (the study file need not be there).
+
+    Raises:
+        SpecError: ``output_dir`` holds no study.
+    """
+    state = _load(output_dir)
+    directory = state.output_dir
     own = fleet is None
     fleet = fleet if fleet is not None else Fleet()
     try:
