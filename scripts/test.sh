@@ -45,6 +45,6 @@ echo "== ruff format --check"; ruff format --check src tests bench examples
 echo "== mypy --strict src"; mypy
 echo "== pytest"
 status=0
-python -m pytest "$@" || status=$?
+python -m pytest --durations=25 "$@" || status=$?
 # pytest's 5 means no test ran: that is a failure of this script, not a pass.
 exit "$status"

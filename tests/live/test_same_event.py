@@ -62,16 +62,18 @@ def test_same_event_same_report(fleet: Fleet, backend: str) -> None:
         "ok": fleet.submit(JobSpec(["true"])),
         "exit 3": fleet.submit(JobSpec(["sh", "-c", "exit 3"])),
         "kill -9 itself": fleet.submit(JobSpec(["sh", "-c", "kill -9 $$"])),
-        "cancelled running": fleet.submit(JobSpec(sleep)),
+        # Says so once it runs, so that the cancel comes after the job script has set
+        # its traps: a SIGTERM before that (a scheduler shows a job running before its
+        # script starts) leaves no exit code to record.
+        "cancelled running": fleet.submit(JobSpec(["sh", "-c", "echo ready; exec sleep 300"])),
         "blocker": fleet.submit(JobSpec(sleep)),
         "walltime": fleet.submit(JobSpec(sleep, resources=Resources.of(walltime=walltime))),
     }
     after_blocker = (Dependency(DepKind.AFTER_OK, (jobs["blocker"].id,)),)
     jobs["cancelled pending"] = fleet.submit(JobSpec(sleep, dependencies=after_blocker))
     running = jobs["cancelled running"].id
-    wait_for(
-        lambda: fleet.status([running])[0].state is JobState.RUNNING, timeout_s=60, what="running"
-    )
+    log = fleet.log_path(running)
+    wait_for(lambda: log.exists() and log.read_text() == "ready\n", timeout_s=60, what="running")
     fleet.cancel([running, jobs["cancelled pending"].id])
     waited = [j.id for key, j in jobs.items() if key != "blocker"]
     by_id = {r.id: r for r in fleet.wait(waited, timeout_s=150)}
