@@ -63,6 +63,7 @@ __all__ = [
     "parse_interval",
     "parse_memory",
     "parse_walltime",
+    "short_duration",
 ]
 
 _BINARY = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40, "p": 2**50}
@@ -210,6 +211,23 @@ def _parse_duration_text(text: str, field: str) -> int:
         f"cannot read {text!r} as a duration; write e.g. '90s', '45m', '1h30m', "
         "'HH:MM:SS', 'D-HH:MM:SS' or a number of seconds",
     )
+
+
+def short_duration(seconds: float) -> str:
+    """A short duration for tables and labels, whole seconds: ``45s``, ``3m05s``,
+    ``2h03m``, ``4d02h`` (negative counts as 0).
+
+    >>> short_duration(45.9), short_duration(185), short_duration(7380), short_duration(353000)
+    ('45s', '3m05s', '2h03m', '4d02h')
+    """
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
 
 def format_walltime(seconds: int) -> str:

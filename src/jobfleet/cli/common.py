@@ -18,6 +18,7 @@ from rich.text import Text
 from jobfleet.config import Config, load_config
 from jobfleet.errors import JobfleetError, shorten, shown
 from jobfleet.states import JobRecord, JobState
+from jobfleet.units import short_duration
 
 __all__ = [
     "EXIT_FAILED",
@@ -210,16 +211,7 @@ def state_text(state: JobState) -> Text:
 
 def duration(seconds: float | None) -> str:
     """A short duration for tables: ``45s``, ``3m05s``, ``2h03m``, ``4d02h``."""
-    if seconds is None:
-        return "-"
-    s = max(0, int(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+    return "-" if seconds is None else short_duration(seconds)
 
 
 def element_summary(record: JobRecord) -> str:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from jobfleet.states import ACTIVE, TERMINAL, JobRecord, JobState
+from jobfleet.units import short_duration
 
 __all__ = [
     "Bar",
@@ -55,14 +56,7 @@ def duration_label(seconds: float | None) -> str:
         return "?"
     if seconds < 10:
         return f"{max(0.0, seconds):.1f}s"
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+    return short_duration(seconds)
 
 
 class Bar(NamedTuple):
