@@ -85,7 +85,10 @@ def test_report_needs_an_output(jf_home: Path) -> None:
         "jobfleet: error: give --html PATH, --png PATH or both (see `jobfleet report --help`)\n"
     )
     proc = jf("report", "--html", "x.html", expect=2)
-    assert "missing" in proc.stderr.lower() and "ID" in proc.stderr
+    assert proc.stderr == (
+        "jobfleet: error: give the ids of the jobs to draw, or --study DIR"
+        " (see `jobfleet report --help`)\n"
+    )
 
 
 def test_report_of_an_unknown_job_says_so(jf_home: Path, tmp_path: Path) -> None:
