@@ -39,7 +39,7 @@ from jobfleet.jobdir import exit_code_path
 from jobfleet.spec import Dependency, DepKind, JobSpec
 from jobfleet.states import JobRecord, JobState
 from jobfleet.studies.model import Step, Study, StudyPoint
-from jobfleet.studies.outcomes import StepPoint, write_step_points
+from jobfleet.studies.outcomes import StepPoint, outcome_of, write_step_points
 from jobfleet.studies.pointfile import LaunchPoint, Requirement, write_points
 from jobfleet.studies.state import STATE_DIR, Ran, StudyState, Submission
 
@@ -83,13 +83,13 @@ class StepPlan:
 
 
 def _outcome(ran: Ran | None, records: Mapping[str, JobRecord]) -> JobState | None:
+    """How a point last ran ended (a single job with a retry due is still running)."""
     if ran is None or ran.job_id not in records:
         return None
     record = records[ran.job_id]
-    if ran.index is None:
-        return record.state if record.settled else JobState.RUNNING
-    element = record.elements.get(ran.index)
-    return element.state if element is not None else JobState.UNKNOWN
+    if ran.index is None and not record.settled:
+        return JobState.RUNNING
+    return outcome_of(record, ran.index)[0]
 
 
 def choose(
@@ -163,11 +163,13 @@ def submit(
     chunks = [todo[i : i + per_job] for i in range(0, len(todo), per_job)]
     array = [can.arrays and not step.runs_once for _ in chunks]
     staged = study.output_dir / STATE_DIR / "runs" / name
+    # Where each per-point predecessor's points last ran: read once, not once a point.
+    before = {d.step: state.last_runs(d.step) for d in step.after if d.per_point}
     for k, chunk in enumerate(chunks):
         write_points(
             staged / str(k + 1),
             [
-                _launch_point(study, step, points[i], n, state, records, earlier)
+                _launch_point(study, step, points[i], n, before, records, earlier)
                 for n, i in enumerate(chunk)
             ],
         )
@@ -221,20 +223,20 @@ def _launch_point(
     step: Step,
     point: StudyPoint,
     position: int,
-    state: StudyState,
+    before: Mapping[str, Mapping[str, Ran]],
     records: Mapping[str, JobRecord],
     earlier: Mapping[str, StepPlan],
 ) -> LaunchPoint:
     """Point ``point`` as element ``position + 1`` runs it, with the exit-code files of
     the predecessor points it follows that are not completed yet (run or waited for
-    in this run; a completed one needs no check)."""
+    in this run; a completed one needs no check). ``before``: where the points of each
+    step it follows point by point last ran, by key."""
     directory = str(point_directory(study, step, point))
     requires = []
     for dep in step.after:
         if not dep.per_point or earlier[dep.step].choices[point.index].action == "keep":
             continue
-        before = study.step(dep.step)
-        ran = state.last_runs(dep.step)[before.render(point.index).key]
+        ran = before[dep.step][study.step(dep.step).render(point.index).key]
         job_dir = records[ran.job_id].job_dir
         requires.append(Requirement(dep.step, point.index, exit_code_path(job_dir, ran.index)))
     command = point.command
