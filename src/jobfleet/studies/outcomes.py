@@ -16,6 +16,7 @@ from typing import Any
 
 from jobfleet.jobdir import output_path
 from jobfleet.states import JobRecord, JobState
+from jobfleet.studies.pointfile import write_text_atomically
 from jobfleet.studies.state import STATE_DIR, Ran, StudyState
 
 __all__ = [
@@ -51,13 +52,16 @@ def write_step_points(output_dir: Path, step: str, points: Sequence[StepPoint]) 
     """Keep the points of ``step`` as the study file now defines them."""
     directory = _steps_dir(output_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{step}.jsonl"
-    temp = path.with_name(f"{path.name}.tmp")
-    with temp.open("w", encoding="utf-8") as fh:
-        for p in points:
-            doc = {"index": p.index, "key": p.key, "params": dict(p.params), "dir": p.directory}
-            fh.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n")
-    temp.replace(path)
+    lines = (
+        json.dumps(
+            {"index": p.index, "key": p.key, "params": dict(p.params), "dir": p.directory},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        + "\n"
+        for p in points
+    )
+    write_text_atomically(directory / f"{step}.jsonl", "".join(lines))
 
 
 def read_step_points(output_dir: Path, step: str) -> list[StepPoint]:

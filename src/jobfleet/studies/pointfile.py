@@ -30,6 +30,7 @@ __all__ = [
     "Requirement",
     "read_point",
     "write_points",
+    "write_text_atomically",
 ]
 
 #: Points per chunk file.
@@ -94,9 +95,16 @@ class LaunchPoint:
         )
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_text_atomically(path: Path, text: str, *, durable: bool = False) -> None:
+    """Write ``path`` whole or not at all (a temporary file of this process, then a
+    rename); ``durable``: on disk before the rename (fsync), for what must survive a
+    crash of the machine."""
     temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    temp.write_text(text, encoding="utf-8")
+    with temp.open("w", encoding="utf-8") as fh:
+        fh.write(text)
+        if durable:
+            fh.flush()
+            os.fsync(fh.fileno())
     temp.replace(path)
 
 
@@ -110,7 +118,7 @@ def write_points(step_dir: str | os.PathLike[str], points: Sequence[LaunchPoint]
             if point.index != start + offset:
                 raise ValueError(f"point {point.index} staged at index {start + offset}")
         lines = "".join(p.to_json() + "\n" for p in chunk)
-        _write_atomically(directory / f"{start // CHUNK}.jsonl", lines)
+        write_text_atomically(directory / f"{start // CHUNK}.jsonl", lines)
 
 
 def read_point(step_dir: str | os.PathLike[str], index: int) -> LaunchPoint:

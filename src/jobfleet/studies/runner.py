@@ -40,7 +40,12 @@ from jobfleet.spec import Dependency, DepKind, JobSpec
 from jobfleet.states import JobRecord, JobState
 from jobfleet.studies.model import Step, Study, StudyPoint
 from jobfleet.studies.outcomes import StepPoint, outcome_of, write_step_points
-from jobfleet.studies.pointfile import LaunchPoint, Requirement, write_points
+from jobfleet.studies.pointfile import (
+    LaunchPoint,
+    Requirement,
+    write_points,
+    write_text_atomically,
+)
 from jobfleet.studies.state import STATE_DIR, Ran, StudyState, Submission
 
 __all__ = ["LAUNCH_MODULE", "Choice", "Rerun", "StepPlan", "choose", "point_directory", "submit"]
@@ -256,10 +261,8 @@ def _write_params(study: Study, step: Step, point: StudyPoint) -> None:
         "key": point.key,
         "command": point.command,
     }
-    path = directory / "params.json"
-    temp = path.with_name("params.json.tmp")
-    temp.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    temp.replace(path)
+    text = json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
+    write_text_atomically(directory / "params.json", text)
 
 
 def _dependencies(

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jobfleet.studies.pointfile import write_text_atomically
+
 __all__ = ["STATE_DIR", "Ran", "StudyState", "Submission", "state_path"]
 
 #: The study's own files, inside its output directory.
@@ -138,12 +140,7 @@ class StudyState:
             "file": self.file,
             "submissions": [s.to_dict() for s in self.submissions],
         }
-        temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        with temp.open("w", encoding="utf-8") as fh:
-            json.dump(doc, fh, separators=(",", ":"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        temp.replace(path)
+        write_text_atomically(path, json.dumps(doc, separators=(",", ":")), durable=True)
 
     #: The number of this run of the study (set by the runner: one more than the last).
     current_run: int = 0
