@@ -12,8 +12,9 @@ What the script does, in order:
 1. header comment and scheduler directives (schedulers only read directives
    that come before the first command);
 2. exports ``JOBFLEET_JOB_ID``, ``JOBFLEET_ARRAY_INDEX`` and ``JOBFLEET_JOB_DIR``;
-3. with :attr:`Dialect.once_guard`, creates ``started[.<index>]`` with
-   noclobber and exits with :data:`EXIT_ALREADY_STARTED` if it already exists;
+3. creates ``started[.<index>]`` (its modification time is when the run started):
+   with :attr:`Dialect.once_guard`, with noclobber, exiting with
+   :data:`EXIT_ALREADY_STARTED` if it already exists;
 4. appends its stdout and stderr to the paths :func:`jobfleet.jobdir.stream_path` names;
 5. exports the spec's environment, changes to its workdir;
 6. sets up the job's :class:`~jobfleet.environment.Environment`: sources its
@@ -379,6 +380,13 @@ def render_script(
             "    exit 1",
             "fi",
             "set +C",
+        ]
+    else:
+        out += [
+            "",
+            "# When this run started, for backends whose accounting does not tell: the",
+            "# marker's modification time (a rerun's start replaces an earlier one's).",
+            '{ printf \'%s\\n\' "$$" >|"$__jf_dir/started$__jf_tag"; } 2>/dev/null || :',
         ]
     stdout_word = _stream_word(spec, "stdout")
     stderr_word = _stream_word(spec, "stderr")

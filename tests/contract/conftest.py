@@ -39,6 +39,8 @@ class BackendUnderTest:
         native_id: what its job ids look like (a regular expression).
         not_applicable: contract items (test names without ``test_``) it is not
             held to, each with the reason; the test then skips saying so.
+        time_resolution_s: how finely its accounting tells when jobs were submitted,
+            started and ended.
     """
 
     id: str
@@ -47,6 +49,7 @@ class BackendUnderTest:
     submit_command: str | None
     native_id: str = r"[0-9]+"
     not_applicable: Mapping[str, str] = field(default_factory=dict)
+    time_resolution_s: float = 1.0
 
     def require(self, item: str) -> None:
         """Skip, giving the declared reason, when ``item`` does not apply here."""
@@ -60,8 +63,11 @@ BACKENDS = [
     BackendUnderTest("slurm", home="slurm_home", walltime="1m", submit_command="sbatch"),
     BackendUnderTest("sge", home="sge_home", walltime="10s", submit_command="qsub"),
     BackendUnderTest("fakeslurm", home="fakeslurm_home", walltime="3s", submit_command="sbatch"),
-    # bsub -W counts whole minutes: the shortest limit is a minute.
-    BackendUnderTest("fakelsf", home="fakelsf_home", walltime="1m", submit_command="bsub"),
+    # bsub -W counts whole minutes: the shortest limit is a minute; bjobs prints its
+    # times to the minute (Dec 28 19:56).
+    BackendUnderTest(
+        "fakelsf", home="fakelsf_home", walltime="1m", submit_command="bsub", time_resolution_s=60
+    ),
     BackendUnderTest("fakepbs", "fakepbs_home", "3s", "qsub", native_id=r"[0-9]+\.fakepbs"),
     BackendUnderTest("faketorque", "faketorque_home", "3s", "qsub", native_id=r"[0-9]+\.fakepbs"),
     BackendUnderTest(

@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from jobfleet import (
     load_config,
     parse_array,
 )
+from jobfleet.usage import Usage
 
 from .conftest import BackendUnderTest
 
@@ -382,3 +384,50 @@ def test_dry_run_writes_nothing(fleet: Fleet, backend: BackendUnderTest, tmp_pat
 
     assert snapshot(fleet, "dry-run-probe") == before
     assert not marker.exists() and not cli_marker.exists()
+
+
+# -- times -------------------------------------------------------------------------------
+
+
+#: Appends "start end" (its own clock readings) to the log after a one-second sleep.
+TIMED = ELEMENT.replace('int(os.environ["JOBFLEET_ARRAY_INDEX"])', "0")
+
+
+#: Appends "start end" (its own clock readings) to the log after a one-second sleep.
+TIMED = ELEMENT.replace('int(os.environ["JOBFLEET_ARRAY_INDEX"])', "0")
+
+
+def test_every_job_and_element_has_its_submit_start_and_end_times(
+    fleet: Fleet, backend: BackendUnderTest, tmp_path: Path
+) -> None:
+    """From accounting where the scheduler keeps it, else from the job's own files: each
+    ended job and element says when it was submitted, started and ended, in that order,
+    bracketing what its command saw, to the backend's resolution (accounting may tell a
+    poll or two after the end: the times are asked for until they are known)."""
+    log = tmp_path / "intervals"
+    before = time.time()
+    single = fleet.submit(JobSpec([PY, "-c", TIMED, str(log)]))
+    array = fleet.submit(JobSpec([PY, "-c", TIMED, str(log)], array=parse_array("1-3")))
+    fleet.wait([single.id, array.id], timeout_s=WAIT_S)
+    after = time.time()
+
+    def usages() -> list[Usage]:
+        one, many = fleet.status([single.id, array.id])
+        return [one.usage] + [e.usage for e in many.elements.values()]
+
+    def timed() -> bool:
+        return all(None not in (u.submitted_at, u.started_at, u.ended_at) for u in usages())
+
+    wait_for(timed, WAIT_S, "every job and element to have its times")
+    seen = [tuple(map(float, line.split())) for line in log.read_text().splitlines()]
+    assert len(seen) == 4
+    slack = backend.time_resolution_s + 1
+    for u in usages():
+        assert u.submitted_at is not None and u.started_at is not None
+        assert u.ended_at is not None
+        assert before - slack <= u.submitted_at <= u.started_at <= u.ended_at <= after + 1, u
+        # Some command ran inside [started, ended] for at least its one-second sleep.
+        assert any(u.started_at - slack <= s and e <= u.ended_at + slack for s, e in seen), (
+            u,
+            seen,
+        )

@@ -29,7 +29,7 @@ output: results
 
 
 #: The backends the studies run on here, with the fixture giving each its home.
-BACKENDS = {"local": "jf_home", "slurm": "slurm_home"}
+BACKENDS = {"local": "jf_home", "slurm": "slurm_home", "sge": "sge_home"}
 
 
 @pytest.fixture(params=list(BACKENDS), ids=str)

@@ -775,9 +775,12 @@ def test_no_guard_without_once_guard(tmp_path: Path) -> None:
     spec = JobSpec(["true"], array=parse_array("1"))
     env = _base_env(TEST_TASK_ID="1")
     first, job_dir = _run(spec, tmp_path, env=env, dialect=TESTSCHED)
+    marker = job_dir / "started.1"  # without the guard, only the time of the start
+    os.utime(marker, (1000.0, 1000.0))
     second, _ = _run(spec, tmp_path, env=env, dialect=TESTSCHED)
-    assert (first.returncode, second.returncode) == (0, 0)
-    assert not (job_dir / "started.1").exists()
+    assert (first.returncode, second.returncode) == (0, 0)  # a rerun runs
+    assert marker.stat().st_mtime > 1000.0  # and its start replaces the first one's
+    assert (job_dir / "exit_code.1").stat().st_mtime >= marker.stat().st_mtime
 
 
 @needs_bash

@@ -28,6 +28,7 @@ from typing import ClassVar
 from jobfleet.backends.base import Backend, NativeStatus, PollTarget, SubmitRequest
 from jobfleet.backends.jobfiles import (
     RECORDED,
+    add_file_times,
     from_exit_files,
     mark_explained,
     recorded_exit_codes,
@@ -410,6 +411,7 @@ class CommandBackend(Backend):
             statuses[native_id] = _status(elements)
         if ctx.usage:  # only polls in which jobs ended: the others pay nothing
             add_usage(statuses, ctx.usage)
+        add_file_times(statuses, by_id)
         return statuses
 
 

@@ -1,21 +1,38 @@
 """What a job script leaves in its job directory, read to complete or correct a
 scheduler's report: the exit codes it recorded, the reasons it wrote (a dependency
-never met, an environment set-up that failed). Read only for the rare jobs that
-need it (see :meth:`~jobfleet.backends.command.CommandBackend.poll`)."""
+never met, an environment set-up that failed), when it started and ended. Read only
+for the rare jobs that need it (see :meth:`~jobfleet.backends.command.CommandBackend.poll`).
+
+Times: the job script creates ``started[.<i>]`` as it starts and writes
+``exit_code[.<i>]`` as its command ends; their modification times are the file
+system's clock (on a shared file system, the file server's), the same clock for both.
+They fill in what accounting does not tell (a cluster without accounting, a row not
+there yet): accounting's own times, when they come, replace them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
-from jobfleet.backends.base import PollTarget
-from jobfleet.jobdir import exit_code_path, read_exit_code, read_never_met, read_setup_failed
+from jobfleet.backends.base import NativeStatus, PollTarget
+from jobfleet.jobdir import (
+    exit_code_path,
+    read_exit_code,
+    read_never_met,
+    read_setup_failed,
+    started_path,
+)
 from jobfleet.scriptdeps import EXIT_DEPENDENCY_NEVER_MET
 from jobfleet.scriptsetup import EXIT_SETUP_FAILED
 from jobfleet.states import JobState, never_met
+from jobfleet.usage import Usage
 
 __all__ = [
     "FROM_EXIT_FILE",
     "RECORDED",
+    "add_file_times",
+    "file_times",
     "from_exit_files",
     "mark_explained",
     "recorded_exit_codes",
@@ -94,3 +111,63 @@ def recorded_exit_codes(
             elements[index] = (state, recorded, reason)
         elif substitutes and code == 1 and state is _FAILED:
             elements[index] = (JobState.COMPLETED, 0, reason)
+
+
+def _mtime(path: str) -> float | None:
+    try:
+        return Path(path).stat().st_mtime
+    except OSError:
+        return None
+
+
+def file_times(job_dir: str, index: int | None) -> Usage | None:
+    """When the job script started and when its command ended, from its files; None
+    when it left neither (it never started, or its directory is gone)."""
+    started = _mtime(started_path(job_dir, index))
+    ended = _mtime(exit_code_path(job_dir, index))
+    if started is None and ended is None:
+        return None
+    if started is not None and ended is not None and ended < started:
+        ended = None  # a code left by an earlier attempt: this one has not ended
+    return Usage(started_at=started, ended_at=ended)
+
+
+def _timed(usage: Usage | None) -> bool:
+    return usage is not None and usage.started_at is not None and usage.ended_at is not None
+
+
+def add_file_times(statuses: dict[str, NativeStatus], targets: Mapping[str, PollTarget]) -> None:
+    """Give each job or element this poll saw end, whose start or end accounting did
+    not tell, the times its own files tell (accounting's values win where it has them).
+
+    Jobs that had ended before this poll (asked about for their usage only) are not
+    looked at again: their files were read the poll they ended.
+    """
+    for native_id, status in list(statuses.items()):
+        target = targets.get(native_id)
+        if target is None or target.ended:
+            continue
+        if not status.elements:
+            if not status.state.is_terminal or _timed(status.usage):
+                continue
+            times = file_times(target.job_dir, None)
+            if times is not None:
+                usage = times.merged(status.usage)
+                statuses[native_id] = NativeStatus(
+                    status.state, status.exit_code, status.reason, status.elements, usage,
+                    status.element_usage,
+                )  # fmt: skip
+            continue
+        added: dict[int, Usage] = {}
+        for index, (state, _, _) in status.elements.items():
+            used = status.element_usage.get(index)
+            if not state.is_terminal or _timed(used):
+                continue
+            times = file_times(target.job_dir, index)
+            if times is not None:
+                added[index] = times.merged(used)
+        if added:
+            statuses[native_id] = NativeStatus(
+                status.state, status.exit_code, status.reason, status.elements, status.usage,
+                {**status.element_usage, **added},
+            )  # fmt: skip

@@ -24,13 +24,13 @@ pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash
 
 def start(tmp_path: Path, command: str) -> subprocess.Popen[bytes]:
     """The job script of ``sh -c command``, started as the starter does (a session of
-    its own), once the command is running (it touches ``started``)."""
+    its own), once the command is running (it touches ``running``)."""
     script = tmp_path / "job.sh"
-    spec = JobSpec(["sh", "-c", f"touch started; {command}"], workdir=str(tmp_path))
+    spec = JobSpec(["sh", "-c", f"touch running; {command}"], workdir=str(tmp_path))
     script.write_text(render_script(spec, HTCONDOR, job_id="1", job_dir=str(tmp_path)))
     script.chmod(0o755)
     proc = subprocess.Popen([str(script)], cwd=tmp_path, start_new_session=True)
-    wait_for((tmp_path / "started").exists, 10, "the command to start")
+    wait_for((tmp_path / "running").exists, 10, "the command to start")
     return proc
 
 

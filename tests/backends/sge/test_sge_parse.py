@@ -15,6 +15,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import logging
+import os
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -985,13 +986,18 @@ def test_poll_accounting_program_missing_uses_exit_files(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     write(tmp_path / "exit_code", "0\n")
+    os.utime(tmp_path / "exit_code", (200.0, 200.0))  # its end: the exit code's time
     missing = CommandError(("qacct",), "qacct: command not found on PATH")
     runner = fake_sge(qstat=load("qstat-xml-g-d-live"), qacct=missing)
     be = backend(runner)
     with caplog.at_level(logging.WARNING):
         first = be.poll([recorded("ok", tmp_path)])
         be.poll([recorded("ok", tmp_path)])
-    assert first == {ID["ok"]: NativeStatus(JobState.COMPLETED, 0, "from the job's exit-code file")}
+    assert first == {
+        ID["ok"]: NativeStatus(
+            JobState.COMPLETED, 0, "from the job's exit-code file", usage=Usage(ended_at=200.0)
+        )
+    }
     assert len(warnings_about(caplog, "no accounting available")) == 1
 
 
@@ -1077,6 +1083,9 @@ def test_poll_exit_code_files_when_accounting_has_no_record(tmp_path: Path, qacc
     write(Path(exit_code_path(str(array), 1)), "0\n")
     write(Path(exit_code_path(str(array), 2)), "3\n")
     write(Path(exit_code_path(str(partial), None)), "0")  # still being written
+    write(done / "started", "1\n")  # when it ran: the times of the job script's files
+    for path, at in [(done / "started", 100.0), (done / "exit_code", 200.0)]:
+        os.utime(path, (at, at))
     # a later listing: only jobs 68 and 69 are left
     runner = fake_sge(qstat=load("qstat-xml-dep-on-eqw"), qacct=load(qacct))
     targets = [
@@ -1088,7 +1097,9 @@ def test_poll_exit_code_files_when_accounting_has_no_record(tmp_path: Path, qacc
     result = backend(runner).poll(targets)
     assert kinds(runner) == ["qstat", "qacct"]
     from_file = "from the job's exit-code file"
-    assert result["900001"] == NativeStatus(JobState.FAILED, 3, from_file)
+    assert result["900001"] == NativeStatus(
+        JobState.FAILED, 3, from_file, usage=Usage(started_at=100.0, ended_at=200.0)
+    )
     assert result["900002"].elements == {
         1: (JobState.COMPLETED, 0, from_file),
         2: (JobState.FAILED, 3, from_file),

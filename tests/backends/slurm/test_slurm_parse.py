@@ -1001,6 +1001,11 @@ def test_poll_without_accounting_uses_scontrol_then_exit_files(
     write(array / "exit_code.1", "0\n")
     write(array / "exit_code.2", "3\n")
     write(forgotten / "exit_code.5", "0\n")  # scontrol's FAILED 1 wins over it
+    # When they ran: the times of the job script's files (accounting would tell otherwise).
+    write(done / "started", "1\n")
+    for path, at in [(done / "started", 100.0), (done / "exit_code", 200.0)]:
+        os.utime(path, (at, at))
+    os.utime(array / "exit_code.1", (300.0, 300.0))  # its start not known
     targets = [
         target("236"),
         target("250"),
@@ -1021,13 +1026,16 @@ def test_poll_without_accounting_uses_scontrol_then_exit_files(
     assert first["236"] == NativeStatus(JobState.FAILED, 3, "NonZeroExitCode")
     assert first["250"] == NativeStatus(JobState.TIMEOUT, 143, "walltime limit exceeded (00:01:00)")
     assert first["251"].elements[5] == (JobState.FAILED, 1, "NonZeroExitCode")
-    assert first["900001"] == NativeStatus(JobState.FAILED, 3, "from the job's exit-code file")
+    assert first["900001"] == NativeStatus(
+        JobState.FAILED, 3, "from the job's exit-code file", usage=Usage(None, 100.0, 200.0)
+    )
     assert "900002" not in first  # unknown: the caller keeps its last state
     assert first["900003"].elements == {
         1: (JobState.COMPLETED, 0, "from the job's exit-code file"),
         2: (JobState.FAILED, 3, "from the job's exit-code file"),
     }
     assert first["900003"].state is JobState.FAILED
+    assert first["900003"].element_usage[1] == Usage(ended_at=300.0)
 
 
 def test_poll_accounting_program_missing_is_missing_accounting() -> None:
