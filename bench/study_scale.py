@@ -10,7 +10,8 @@ Measured, best of --repeat, each in a fresh output directory:
   staged points, the durable study state, and the ONE array job submitted (``wait=False``;
   the array is cancelled straight after, unmeasured, so nothing runs);
 - ``status``: ``jobfleet study status DIR`` from Python (every point's outcome);
-- ``resume``: running the study again while its array is known (nothing is submitted).
+- ``rerun``: running the study again after the cancel (the cancelled points are staged and
+  submitted again, as a resume does).
 
 Baseline in the same run: a plain Python loop making the same number of directories with a
 ``params.json`` each (json.dumps, write_text): the least any tool that gives every point a
@@ -90,7 +91,7 @@ def one_round(fleet: Fleet, work: Path, a: int, b: int, sides: dict[str, list[fl
     fleet.cancel(list(first.submitted))
     sides["status"].append(timed(partial(study_status, out, fleet=fleet))[0])
     seconds, again = timed(partial(run_study, study, fleet=fleet, wait=False))
-    sides["resume"].append(seconds)
+    sides["rerun"].append(seconds)
     assert isinstance(again, StudyResult)
     most = widest(out)
     shutil.rmtree(out, ignore_errors=True)  # cancelled elements may still be ending
@@ -107,7 +108,7 @@ def main() -> None:
     points = a * b
     work = Path(tempfile.mkdtemp(prefix="jf-study-bench-"))
     sides: dict[str, list[float]] = {
-        "baseline": [], "dry run": [], "stage + submit": [], "status": [], "resume": []
+        "baseline": [], "dry run": [], "stage + submit": [], "status": [], "rerun": []
     }  # fmt: skip
     try:
         with local_fleet(cores=2) as fleet:

@@ -26,6 +26,7 @@ from jobfleet.cli.debug import debug_group
 from jobfleet.cli.info import info
 from jobfleet.cli.jobs import cancel, logs, status, wait
 from jobfleet.cli.options import options
+from jobfleet.cli.pipe import pipe_group
 from jobfleet.cli.queue import adopt, queue, top
 from jobfleet.cli.report import report
 from jobfleet.cli.result import result
@@ -62,6 +63,7 @@ for _command in (
     clean,
     run,
     study_group,
+    pipe_group,
     report,
     queue,
     adopt,

@@ -1,0 +1,123 @@
+"""Workers as ONE array job through any backend, and topping a run up with more.
+
+Every submission is appended to ``submissions.jsonl`` (its id, how many workers,
+backend, resources) so a later ``pipe submit`` or the keep-alive coordinator can
+submit the same again. A top-up can never make a task run twice: claims decide who
+runs what (:mod:`jobfleet.pipe.store`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from jobfleet.arrays import parse_array
+from jobfleet.config import load_config
+from jobfleet.engine.fleet import Fleet
+from jobfleet.errors import SpecError
+from jobfleet.pipe.store import RunDir
+from jobfleet.pipe.worker import WALLTIME_ENV
+from jobfleet.spec import JobSpec
+
+if TYPE_CHECKING:
+    from jobfleet.pipe.api import Pipe
+
+__all__ = ["cancel_workers", "submit_workers", "top_up"]
+
+#: The worker module (``python -m``).
+WORKER_MODULE = "jobfleet.pipe.worker"
+
+
+def _fleet(fleet: Any, profile: str | None) -> tuple[Fleet, bool]:
+    if fleet is not None:
+        return fleet, False
+    return Fleet(load_config(profile=profile)), True
+
+
+def submit_workers(
+    run: RunDir,
+    workers: int,
+    *,
+    backend: str | None,
+    profile: str | None,
+    resources: Mapping[str, Any] | None,
+    max_concurrent: int | None,
+    python: str,
+    fleet: Any,
+) -> str:
+    """Submit ``workers`` workers of ``run`` as one array job; its jobfleet id."""
+    if workers < 1:
+        raise SpecError("--workers", "give 1 or more workers")
+    own_fleet, own = _fleet(fleet, profile)
+    try:
+        base = own_fleet.config.resources
+        chosen = base.overlaid(dict(resources)) if resources else base
+        limit = f"%{max_concurrent}" if max_concurrent else ""
+        env = {"PYTHONPATH": os.environ.get("PYTHONPATH", "")} if "PYTHONPATH" in os.environ else {}
+        if chosen.walltime_s:
+            env[WALLTIME_ENV] = str(chosen.walltime_s)
+        spec = JobSpec(
+            [python, "-m", WORKER_MODULE, str(run.root)],
+            name=f"pipe-{run.id}" if run.id else "pipe",
+            workdir=str(run.root / "work"),
+            env=env,
+            resources=chosen,
+            array=parse_array(f"1-{workers}{limit}", "--workers"),
+        )
+        record = own_fleet.submit(spec, backend=backend)
+        entry = {
+            "job_id": record.id,
+            "workers": workers,
+            "backend": record.backend,
+            "profile": profile,
+            "resources": dict(resources or {}),
+            "max_concurrent": max_concurrent,
+            "python": python,
+            "at": time.time(),
+        }
+        with open(run.submissions_path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry) + "\n")
+        return record.id
+    finally:
+        if own:
+            own_fleet.close()
+
+
+def cancel_workers(ids: Sequence[str], *, fleet: Any) -> None:
+    """Cancel the worker jobs (their running tasks end with them)."""
+    own_fleet, own = _fleet(fleet, None)
+    try:
+        own_fleet.cancel(list(ids))
+    finally:
+        if own:
+            own_fleet.close()
+
+
+def top_up(pipe: Pipe, *, fleet: Any = None) -> str | None:
+    """Submit the last submission again when none of the run's worker jobs is still
+    waiting or running and tasks remain; the new job's id, or None."""
+    submissions = pipe.submissions()
+    if not submissions or pipe.dir.cancelled:
+        return None
+    own_fleet, own = _fleet(fleet, submissions[-1].get("profile"))
+    try:
+        records = own_fleet.status([str(s["job_id"]) for s in submissions])
+        if any(not r.state.is_terminal for r in records):
+            return None
+        status = pipe.status()
+        if status.ended or status.live_workers:
+            return None
+        last = submissions[-1]
+        return submit_workers(
+            pipe.dir, int(last["workers"]), backend=last.get("backend"),
+            profile=last.get("profile"), resources=last.get("resources") or None,
+            max_concurrent=last.get("max_concurrent"),
+            python=str(last.get("python") or sys.executable), fleet=own_fleet,
+        )  # fmt: skip
+    finally:
+        if own:
+            own_fleet.close()

@@ -1,0 +1,323 @@
+"""A pipe worker: what each element of a run's worker array runs
+(``python -m jobfleet.pipe.worker RUN_DIR``).
+
+It claims a block of tasks (a fresh one by moving the cursor, else one whose lease
+expired or that a crashed claimer left without a lease), runs its tasks one after the
+other with a heartbeat renewing the lease, appends what happened to its journal, and
+streams their output into its own output file. It keeps looking while any task of
+the run has not ended (tasks of a lost worker come back when its lease expires), and
+leaves when every task ended, when the run is cancelled, or when its allocation
+would end before the next task could.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jobfleet.pipe.model import TaskSpec
+from jobfleet.pipe.resolve import Resolver
+from jobfleet.pipe.store import Block, Journal, RunDir
+
+__all__ = ["DEADLINE_ENV", "WALLTIME_ENV", "Worker", "main"]
+
+#: The worker's walltime in seconds (set by ``pipe submit`` from the job's walltime).
+WALLTIME_ENV = "JOBFLEET_PIPE_WALLTIME_S"
+#: An absolute end of the allocation (Unix time), when the backend tells one.
+DEADLINE_ENV = "JOBFLEET_PIPE_DEADLINE"
+#: Kept free at the end of an allocation: the worker's own wrap-up.
+END_MARGIN_S = 5.0
+
+
+def _worker_id() -> str:
+    job = os.environ.get("JOBFLEET_JOB_ID", "x")
+    index = os.environ.get("JOBFLEET_ARRAY_INDEX", "") or "0"
+    return f"{job}-{index}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class _Held:
+    block: Block
+    epoch: int
+    inherit: dict[int, int]
+    tries: dict[int, int]
+    lost: threading.Event = field(default_factory=threading.Event)
+
+
+class Worker:
+    """One worker process of a run."""
+
+    def __init__(self, run_dir: str | os.PathLike[str], deadline: float | None = None) -> None:
+        self.run = RunDir.open(run_dir)
+        self.settings = self.run.settings
+        self.id = _worker_id()
+        self.journal = Journal(self.run.journal_path(self.id))
+        self.resolver = Resolver(self.run)
+        self.deadline = deadline
+        self.durations: list[float] = []
+        self._held: _Held | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stop = threading.Event()
+        self._orphans: dict[int, float] = {}  # block -> when first seen without a lease
+        self.ran = 0
+
+    # -- the loop --------------------------------------------------------------------
+    def serve(self) -> int:
+        """Claim and run blocks until nothing is left; the number of tasks run."""
+        self.run.beat(self.id)
+        beat = threading.Thread(target=self._heartbeat, name="pipe-heartbeat", daemon=True)
+        beat.start()
+        try:
+            while not self.run.cancelled:
+                held = self._claim()
+                if held is None:
+                    if self._all_ended() or self._out_of_time(0.0):
+                        break
+                    time.sleep(min(self.settings.heartbeat_s, 2.0))
+                    continue
+                if not self._run_block(held):
+                    break  # out of time: the block was handed back
+        finally:
+            self._stop.set()
+            beat.join(timeout=5)
+            self.journal.close()
+            self.run.leave(self.id)
+        return self.ran
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(self.settings.heartbeat_s):
+            with contextlib.suppress(OSError):
+                self.run.beat(self.id)
+            held = self._held
+            if held is not None and not self.run.renew(held.block.start, held.epoch):
+                held.lost.set()  # taken over: stop its task, its result would not count
+                self._kill()
+
+    def _kill(self) -> None:
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+    # -- claiming --------------------------------------------------------------------
+    def _claim(self) -> _Held | None:
+        block = self.run.claim_fresh()
+        if block is not None and self.run.take_claim(block, 0, self.id):
+            if self.run.still_ours(block.start, 0):
+                return self._record_claim(block, 0, {}, {})
+            # This claimer was so slow that its block was taken over as an orphan.
+            self.run.drop_claim(block.start, 0)
+        return self._take_over()
+
+    def _record_claim(
+        self, block: Block, epoch: int, inherit: dict[int, int], tries: dict[int, int]
+    ) -> _Held:
+        self.journal.write(
+            {
+                "k": "claim", "b": block.start, "e": epoch, "end": block.end,
+                "inherit": {str(k): v for k, v in inherit.items()},
+                "tries": {str(k): v for k, v in tries.items()}, "at": time.time(),
+            }
+        )  # fmt: skip
+        held = _Held(block, epoch, inherit, tries)
+        self._held = held
+        return held
+
+    def _take_over(self) -> _Held | None:
+        """A block whose lease expired, or that a claimer left without any lease."""
+        now = self.run.beat(self.id)
+        leased: set[int] = set()
+        for start, epoch, end, mtime in self.run.claims():
+            leased.add(start)
+            if now - mtime <= self.settings.lease_s:
+                continue
+            block = Block(start, end)
+            if self.run.take_claim(block, epoch + 1, self.id):
+                self.run.drop_claim(start, epoch)
+                return self._inherit(block, epoch + 1)
+        return self._take_orphan(leased)
+
+    def _take_orphan(self, leased: set[int]) -> _Held | None:
+        """A block below the cursor that no claim file holds and no journal says done:
+        its claimer moved the cursor and died before taking the lease. Taken once seen
+        so for a whole lease (a claimer between the two steps is not an orphan)."""
+        self.resolver.refresh()
+        finished = {b for b, _ in self.resolver.done}
+        cursor = self.run.cursor()
+        start = 0
+        seen_now: set[int] = set()
+        while start < cursor:
+            block = self.run.block_at(start)
+            if block is None:
+                break
+            if block.start not in leased and block.start not in finished:
+                latest = self.resolver.latest(block.start)
+                unfinished = latest is None or not self._block_ended(block)
+                if unfinished:
+                    seen_now.add(block.start)
+                    first = self._orphans.setdefault(block.start, time.monotonic())
+                    if time.monotonic() - first > self.settings.lease_s:
+                        epoch = 1 + (latest[0] if latest is not None else 0)
+                        if self.run.take_claim(block, epoch, self.id):
+                            return self._inherit(block, epoch)
+            start = block.end
+        self._orphans = {b: t for b, t in self._orphans.items() if b in seen_now}
+        return None
+
+    def _block_ended(self, block: Block) -> bool:
+        done, _ = self.resolver.inherit(block.start, block.end)
+        return len(done) == block.end - block.start
+
+    def _inherit(self, block: Block, epoch: int) -> _Held:
+        self.resolver.refresh()
+        done, tries = self.resolver.inherit(block.start, block.end)
+        return self._record_claim(block, epoch, done, tries)
+
+    def _all_ended(self) -> bool:
+        self.resolver.refresh()
+        total = self.run.total()
+        if self.run.cursor() < total:
+            return False
+        views = self.resolver.slot_views(total)
+        return all(v.state.is_terminal for v in views)
+
+    # -- running -------------------------------------------------------------------
+    def _out_of_time(self, needed: float) -> bool:
+        if self.deadline is None:
+            return False
+        return time.time() + needed + END_MARGIN_S > self.deadline
+
+    def _expected(self, task: TaskSpec) -> float:
+        if task.estimate_s is not None:
+            return task.estimate_s
+        return max(self.durations) if self.durations else 0.0
+
+    def _run_block(self, held: _Held) -> bool:
+        """Run the block's tasks; False when the allocation ends first (the block is
+        handed back at once, its ended tasks kept)."""
+        block, epoch = held.block, held.epoch
+        for slot in range(block.start, block.end):
+            if slot in held.inherit:
+                continue
+            if held.lost.is_set() or not self.run.still_ours(block.start, epoch):
+                self._held = None
+                return True  # taken over: its new owner goes on from here
+            if self.run.cancelled:
+                break
+            number, task = self.run.task_of(slot)
+            if self._out_of_time(self._expected(task)):
+                self._held = None
+                self.run.expire(block.start, epoch)
+                return False
+            self._run_slot(held, slot, number, task)
+        if not held.lost.is_set() and self.run.still_ours(block.start, epoch):
+            self.journal.write({"k": "done", "b": block.start, "e": epoch})
+            self.journal.sync()
+            self._held = None
+            self.run.drop_claim(block.start, epoch)
+        self._held = None
+        return True
+
+    def _run_slot(self, held: _Held, slot: int, number: int, task: TaskSpec) -> None:
+        tries = held.tries.get(slot, 0)
+        base = {"s": slot, "b": held.block.start, "e": held.epoch}
+        max_attempts = self.settings.max_attempts
+        if tries >= max_attempts:
+            self.journal.write(
+                {**base, "k": "end", "a": tries, "state": "failed", "code": None,
+                 "why": f"its worker was lost in each of its {tries} attempts", "at": time.time()}
+            )  # fmt: skip
+            return
+        attempt = tries
+        while attempt < max_attempts:
+            attempt += 1
+            self.journal.write({**base, "k": "start", "a": attempt, "at": time.time()})
+            code, offset, length, seconds = self._execute(slot, number, task, attempt)
+            if held.lost.is_set():
+                return  # killed because its lease was taken over: nothing to record
+            self.durations.append(seconds)
+            self.ran += 1
+            retry = self.settings.retryable(code) and attempt < max_attempts
+            state = "retry" if retry else ("completed" if code == 0 else "failed")
+            self.journal.write(
+                {**base, "k": "end", "a": attempt, "state": state, "code": code,
+                 "out": [offset, length], "dur": round(seconds, 6), "at": time.time()}
+            )  # fmt: skip
+            if not retry:
+                return
+
+    def _execute(
+        self, slot: int, number: int, task: TaskSpec, attempt: int
+    ) -> tuple[int, int, int, float]:
+        """Run one attempt with its output appended to this worker's output file:
+        (exit code, where its output starts, its length, seconds)."""
+        out_path = self.run.output_path(self.id)
+        with open(out_path, "ab") as out:
+            header = f"==> jobfleet pipe task {number} (slot {slot}, attempt {attempt}) <==\n"
+            out.write(header.encode())
+            out.flush()
+            offset = out.tell()
+            env = {**os.environ, **task.env, "JOBFLEET_PIPE_TASK": str(number)}
+            cwd = task.cwd or str(self.run.root / "work")
+            started = time.monotonic()
+            try:
+                self._proc = subprocess.Popen(
+                    task.argv_to_run(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    cwd=cwd,
+                    env=env,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                out.write(f"jobfleet: cannot run task {number}: {exc}\n".encode())
+                out.flush()
+                return 127, offset, out.tell() - offset, time.monotonic() - started
+            code = self._proc.wait()
+            seconds = time.monotonic() - started
+            self._proc = None
+            out.seek(0, os.SEEK_END)
+            length = out.tell() - offset
+        return (128 - code if code < 0 else code), offset, length, seconds
+
+
+def _deadline() -> float | None:
+    absolute = os.environ.get(DEADLINE_ENV)
+    if absolute:
+        return float(absolute)
+    walltime = os.environ.get(WALLTIME_ENV)
+    if walltime:
+        return time.time() + float(walltime)
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m jobfleet.pipe.worker RUN_DIR``: serve the run until nothing is left."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m jobfleet.pipe.worker RUN_DIR", file=sys.stderr)
+        return 2
+    from jobfleet.errors import JobfleetError
+
+    try:
+        worker = Worker(Path(args[0]), deadline=_deadline())
+    except JobfleetError as exc:
+        print(f"jobfleet pipe worker: {exc}", file=sys.stderr)
+        return 2
+    print(f"jobfleet pipe worker {worker.id} on {socket.gethostname()}", file=sys.stderr)
+    worker.serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
