@@ -62,9 +62,10 @@ def test_retryable_codes_run_again_within_the_budget(tmp_path: Path) -> None:
     counter.mkdir()
     # Task 0 fails with 75 twice, then succeeds; task 1 always fails with 75; task 2 with 1.
     script = (
-        'n=$(ls {c} | grep -c "^$JOBFLEET_PIPE_TASK-" || true); touch {c}/$JOBFLEET_PIPE_TASK-$n;'
+        f'n=$(ls {counter} | grep -c "^$JOBFLEET_PIPE_TASK-" || true);'
+        f" touch {counter}/$JOBFLEET_PIPE_TASK-$n;"
         ' case $JOBFLEET_PIPE_TASK in 0) [ "$n" -ge 2 ] || exit 75;; 1) exit 75;; 2) exit 1;; esac'
-    ).format(c=counter)
+    )
     pipe = Pipe.create(run, [script] * 3, heartbeat=0.2, lease=1, max_attempts=3,
                        retry_exit_codes=[75])  # fmt: skip
     serve(run, workers=1)
