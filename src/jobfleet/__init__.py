@@ -34,6 +34,7 @@ _WHERE = {
     "JobFuture": "jobfleet.futures.future",
     "JobFailedError": "jobfleet.futures.errors",
     "RemoteError": "jobfleet.futures.errors",
+    "Pipe": "jobfleet.pipe.api",
 }
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from jobfleet.futures.errors import JobFailedError, RemoteError
     from jobfleet.futures.executor import Executor
     from jobfleet.futures.future import JobFuture
+    from jobfleet.pipe.api import Pipe
     from jobfleet.spec import ArraySpec, Dependency, DepKind, JobSpec, Resources, parse_array
     from jobfleet.states import TERMINAL, ElementRecord, JobRecord, JobState, aggregate
 
@@ -79,6 +81,7 @@ __all__ = [
     "JobState",
     "JobfleetError",
     "Monitor",
+    "Pipe",
     "RemoteError",
     "Resources",
     "__version__",

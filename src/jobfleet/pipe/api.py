@@ -334,6 +334,28 @@ class Pipe:
 
             cancel_workers(ids, fleet=fleet)
 
+    def top_up(self, status: PipeStatus | None = None, *, fleet: Any = None) -> str | None:
+        """Submit the last submission again when none of the run's worker jobs is still
+        waiting or running, no worker is alive, and tasks remain; the new job's id, or
+        None. A top-up never makes a task run twice: claims decide who runs what."""
+        from jobfleet.pipe.submit import worker_jobs_active
+
+        submissions = self.submissions()
+        if not submissions or self.dir.cancelled:
+            return None
+        status = status or self.status()
+        if status.ended or status.live_workers:
+            return None
+        last = submissions[-1]
+        ids = [str(s["job_id"]) for s in submissions]
+        if worker_jobs_active(ids, fleet=fleet, profile=last.get("profile")):
+            return None
+        return self.submit(
+            int(last["workers"]), backend=last.get("backend"), profile=last.get("profile"),
+            resources=last.get("resources") or None, max_concurrent=last.get("max_concurrent"),
+            python=last.get("python"), fleet=fleet,
+        )  # fmt: skip
+
     def wait(
         self,
         *,
@@ -346,7 +368,6 @@ class Pipe:
         """Wait until every task ended (or ``timeout`` seconds); with ``keep_alive``,
         submit workers again (as the last submission did) whenever none is left and
         tasks remain."""
-        from jobfleet.pipe.submit import top_up
 
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -356,7 +377,7 @@ class Pipe:
             if status.ended:
                 return status
             if keep_alive:
-                top_up(self, fleet=fleet)
+                self.top_up(status, fleet=fleet)
             if deadline is not None and time.monotonic() >= deadline:
                 return status
             time.sleep(interval)

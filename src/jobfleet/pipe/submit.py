@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jobfleet.arrays import parse_array
 from jobfleet.config import load_config
@@ -23,10 +22,7 @@ from jobfleet.pipe.store import RunDir
 from jobfleet.pipe.worker import WALLTIME_ENV
 from jobfleet.spec import JobSpec
 
-if TYPE_CHECKING:
-    from jobfleet.pipe.api import Pipe
-
-__all__ = ["cancel_workers", "submit_workers", "top_up"]
+__all__ = ["cancel_workers", "submit_workers", "worker_jobs_active"]
 
 #: The worker module (``python -m``).
 WORKER_MODULE = "jobfleet.pipe.worker"
@@ -97,27 +93,11 @@ def cancel_workers(ids: Sequence[str], *, fleet: Any) -> None:
             own_fleet.close()
 
 
-def top_up(pipe: Pipe, *, fleet: Any = None) -> str | None:
-    """Submit the last submission again when none of the run's worker jobs is still
-    waiting or running and tasks remain; the new job's id, or None."""
-    submissions = pipe.submissions()
-    if not submissions or pipe.dir.cancelled:
-        return None
-    own_fleet, own = _fleet(fleet, submissions[-1].get("profile"))
+def worker_jobs_active(ids: Sequence[str], *, fleet: Any, profile: str | None) -> bool:
+    """Whether any of the run's worker jobs is still waiting or running."""
+    own_fleet, own = _fleet(fleet, profile)
     try:
-        records = own_fleet.status([str(s["job_id"]) for s in submissions])
-        if any(not r.state.is_terminal for r in records):
-            return None
-        status = pipe.status()
-        if status.ended or status.live_workers:
-            return None
-        last = submissions[-1]
-        return submit_workers(
-            pipe.dir, int(last["workers"]), backend=last.get("backend"),
-            profile=last.get("profile"), resources=last.get("resources") or None,
-            max_concurrent=last.get("max_concurrent"),
-            python=str(last.get("python") or sys.executable), fleet=own_fleet,
-        )  # fmt: skip
+        return any(not r.state.is_terminal for r in own_fleet.status(list(ids)))
     finally:
         if own:
             own_fleet.close()
