@@ -281,3 +281,33 @@ def test_the_studies_page_study_files_load(tmp_path: Path) -> None:
     assert plan["sweep"]["after"] == [{"step": "prep", "kind": "all"}]
     assert plan["check"]["after"] == [{"step": "sweep", "kind": "each"}]
     assert plan["check"]["points"] == plan["sweep"]["points"] == 6
+
+
+def test_the_pipe_page_prints_what_it_says(jf_home: Path, tmp_path: Path) -> None:
+    page = (REPO / "docs" / "pipe.md").read_text()
+    section = page.split("\n## From Python\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```(\w+)\n(.*?)```", section, flags=re.S)
+    code = next(body for lang, body in blocks if lang == "python")
+    shown = next(body for lang, body in blocks if lang == "text")
+    assert run_python(code, tmp_path).stdout == shown
+
+
+def test_the_pipe_page_task_file_and_commands_are_real(jf_home: Path, tmp_path: Path) -> None:
+    from jobfleet.cli.pipe import pipe_group
+    from jobfleet.pipe.model import parse_tasks
+
+    page = (REPO / "docs" / "pipe.md").read_text()
+    section = page.split("\n## From the command line\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```(\w+)\n(.*?)```", section, flags=re.S)
+    task_file = next(body for lang, body in blocks if lang == "text")
+    first, second = parse_tasks(task_file.splitlines(), "pipe.md")
+    assert first.shell and second.argv[0] == "python3" and second.id == "seed-2"
+    console = next(body for lang, body in blocks if lang == "console")
+    used = set(re.findall(r"jobfleet pipe (\w+)", console + section))
+    assert used <= set(pipe_group.commands), used - set(pipe_group.commands)
+    for command in pipe_group.commands:
+        assert f"`pipe {command} RUN_DIR" in section, command
+        for param in pipe_group.commands[command].params:
+            for opt in getattr(param, "opts", []):
+                if opt.startswith("--") and opt not in ("--config", "--profile", "--json"):
+                    assert opt in section, (command, opt)

@@ -23,6 +23,7 @@ task N's state is that of its latest slot.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from jobfleet.pipe.model import TaskState
 from jobfleet.pipe.store import RunDir
 
 __all__ = ["Resolver", "SlotView"]
+
+log = logging.getLogger(__name__)
 
 _TERMINAL_ENDS = ("completed", "failed")
 
@@ -95,7 +98,12 @@ class Resolver:
             complete, _, reader.tail = data.rpartition(b"\n")
             if complete:
                 for line in complete.split(b"\n"):
-                    self._take(json.loads(line), name[:-6])
+                    try:
+                        record = json.loads(line)
+                    except ValueError:  # a damaged line (a disk that filled up): not ours
+                        log.warning("%s: a journal line that is not JSON; skipped", name)
+                        continue
+                    self._take(record, name[:-6])
 
     def _take(self, record: dict[str, object], worker: str) -> None:
         kind = record["k"]

@@ -51,6 +51,7 @@ class _Held:
     inherit: dict[int, int]
     tries: dict[int, int]
     lost: threading.Event = field(default_factory=threading.Event)
+    proc: subprocess.Popen[bytes] | None = None  # the task it runs now, if any
 
 
 class Worker:
@@ -65,7 +66,6 @@ class Worker:
         self.deadline = deadline
         self.durations: list[float] = []
         self._held: _Held | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
         self._stop = threading.Event()
         self._orphans: dict[int, float] = {}  # block -> when first seen without a lease
         self.ran = 0
@@ -98,15 +98,12 @@ class Worker:
             with contextlib.suppress(OSError):
                 self.run.beat(self.id)
             held = self._held
-            if held is not None and not self.run.renew(held.block.start, held.epoch):
+            if held is None:
+                continue
+            start, epoch = held.block.start, held.epoch
+            if not (self.run.renew(start, epoch) and self.run.still_ours(start, epoch)):
                 held.lost.set()  # taken over: stop its task, its result would not count
-                self._kill()
-
-    def _kill(self) -> None:
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(OSError):
-                os.killpg(proc.pid, signal.SIGKILL)
+                _kill(held.proc)
 
     # -- claiming --------------------------------------------------------------------
     def _claim(self) -> _Held | None:
@@ -241,7 +238,7 @@ class Worker:
         while attempt < max_attempts:
             attempt += 1
             self.journal.write({**base, "k": "start", "a": attempt, "at": time.time()})
-            code, offset, length, seconds = self._execute(slot, number, task, attempt)
+            code, offset, length, seconds = self._execute(held, slot, number, task, attempt)
             if held.lost.is_set():
                 return  # killed because its lease was taken over: nothing to record
             self.durations.append(seconds)
@@ -256,7 +253,7 @@ class Worker:
                 return
 
     def _execute(
-        self, slot: int, number: int, task: TaskSpec, attempt: int
+        self, held: _Held, slot: int, number: int, task: TaskSpec, attempt: int
     ) -> tuple[int, int, int, float]:
         """Run one attempt with its output appended to this worker's output file:
         (exit code, where its output starts, its length, seconds)."""
@@ -270,7 +267,7 @@ class Worker:
             cwd = task.cwd or str(self.run.root / "work")
             started = time.monotonic()
             try:
-                self._proc = subprocess.Popen(
+                proc = subprocess.Popen(
                     task.argv_to_run(),
                     stdin=subprocess.DEVNULL,
                     stdout=out,
@@ -283,12 +280,22 @@ class Worker:
                 out.write(f"jobfleet: cannot run task {number}: {exc}\n".encode())
                 out.flush()
                 return 127, offset, out.tell() - offset, time.monotonic() - started
-            code = self._proc.wait()
+            held.proc = proc
+            if held.lost.is_set():  # taken over while it was being started
+                _kill(proc)
+            code = proc.wait()
             seconds = time.monotonic() - started
-            self._proc = None
+            held.proc = None
             out.seek(0, os.SEEK_END)
             length = out.tell() - offset
         return (128 - code if code < 0 else code), offset, length, seconds
+
+
+def _kill(proc: subprocess.Popen[bytes] | None) -> None:
+    """Kill a task and whatever it started (its own session)."""
+    if proc is not None and proc.poll() is None:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _deadline() -> float | None:
