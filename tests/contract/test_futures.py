@@ -76,6 +76,20 @@ def test_map_is_one_array_with_results_in_order(fleet: Fleet) -> None:
     assert len(made[0].elements) == 50
 
 
+def test_map_as_pipe_tasks_is_one_array_of_workers(fleet: Fleet) -> None:
+    """Executor(workers=N): the calls are pipe tasks served by N workers, ONE array job."""
+    with Executor(fleet=fleet, workers=2) as ex:
+        before = {r.id for r in fleet.recent(100)}
+        results = list(ex.map(pow, range(40), [2] * 40, timeout=WAIT_S))
+        failing = ex.map(refuse, [3], timeout=WAIT_S)
+        with pytest.raises(Refused, match="refused 3"):
+            next(failing)
+    assert results == [i * i for i in range(40)]
+    made = [r for r in fleet.recent(100) if r.id not in before]
+    # Two workers as one array job, then one worker as a single job: never a job per call.
+    assert sorted(len(r.elements) for r in made) == [0, 2], made
+
+
 def test_an_exception_keeps_its_type_and_remote_traceback(fleet: Fleet) -> None:
     with Executor(fleet=fleet) as ex:
         future = ex.submit(refuse, 7)

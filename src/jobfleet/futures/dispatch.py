@@ -23,7 +23,9 @@ from jobfleet.engine.fleet import Fleet
 from jobfleet.errors import JobfleetError
 from jobfleet.futures.future import JobFuture, settle
 from jobfleet.futures.payload import Outcome, read_outcomes
+from jobfleet.futures.piped import PipedRuns
 from jobfleet.futures.run import call_files
+from jobfleet.pipe.api import Pipe
 from jobfleet.states import TERMINAL, JobRecord, JobState
 
 __all__ = ["OUTCOME_GRACE_S", "Dispatcher"]
@@ -53,6 +55,7 @@ class Dispatcher:
         self._missing_since: dict[tuple[str, int | None], float] = {}
         self._thread: threading.Thread | None = None
         self._closing = False
+        self.piped = PipedRuns()  # calls run as pipe tasks (Executor(workers=N))
 
     # -- what the futures ask ---------------------------------------------------------
 
@@ -63,8 +66,12 @@ class Dispatcher:
         return self.fleet.log_path(job_id, index=index, stream=stream)
 
     def cancel(self, future: JobFuture) -> bool:
-        """Cancel the job or element of ``future``; False when it had ended already."""
+        """Cancel the job or element of ``future``; False when it had ended already, or
+        runs as a pipe task (the run's workers serve every call: a task cannot be
+        taken out alone; ``shutdown(cancel_futures=True)`` cancels the whole run)."""
         assert future.job_id is not None
+        if future.pipe is not None:
+            return False
         indices = None if future.index is None else [future.index]
         record = self.fleet.cancel([future.job_id], indices=indices)[0]
         element = record.elements.get(future.index) if future.index is not None else None
@@ -74,8 +81,12 @@ class Dispatcher:
     def cancel_waiting(self, futures: Sequence[JobFuture]) -> None:
         """Cancel the futures whose job (or element) has not started yet, in one
         call per job (``shutdown(cancel_futures=True)``, a ``map`` left early)."""
+        with self._wake:
+            self.piped.cancel_waiting(futures, self.fleet)
         by_job: dict[str, list[JobFuture]] = {}
         for future in futures:
+            if future.pipe is not None:
+                continue
             waits = future.last_state is JobState.PENDING
             if future.job_id is not None and waits and not future.done():
                 by_job.setdefault(future.job_id, []).append(future)
@@ -91,11 +102,15 @@ class Dispatcher:
 
     # -- tracking ---------------------------------------------------------------------
 
-    def track(self, job_id: str, futures: Sequence[JobFuture]) -> None:
-        """Complete ``futures`` (the calls of job ``job_id``) when their job ends."""
+    def track(self, job_id: str, futures: Sequence[JobFuture], pipe: Pipe | None = None) -> None:
+        """Complete ``futures`` (the calls of job ``job_id``) when their job ends; or,
+        with ``pipe``, when their tasks of that run (served by job ``job_id``) end."""
         self.monitor.watch([job_id])
         with self._wake:
-            self._waiting.setdefault(job_id, []).extend(futures)
+            if pipe is None:
+                self._waiting.setdefault(job_id, []).extend(futures)
+            else:
+                self.piped.add(pipe, job_id, futures)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name=f"jobfleet-futures-{self.backend}", daemon=True
@@ -105,7 +120,8 @@ class Dispatcher:
 
     def pending(self) -> list[JobFuture]:
         with self._wake:
-            return [f for futures in self._waiting.values() for f in futures if not f.done()]
+            mine = [f for futures in self._waiting.values() for f in futures if not f.done()]
+            return mine + self.piped.pending()
 
     def close(self) -> None:
         """Stop once every tracked future is done (then close an owned fleet)."""
@@ -122,7 +138,7 @@ class Dispatcher:
         while True:
             with self._wake:
                 self._prune()
-                if not self._waiting:
+                if not self._waiting and not self.piped.runs:
                     if self._closing:
                         break
                     self._wake.wait(timeout=1.0)
@@ -142,12 +158,14 @@ class Dispatcher:
                 time.sleep(self.fleet.config.wait.poll_interval_s)
                 continue
             self._settle()
+            self.piped.settle(self.fleet)
         if self._owns_fleet:
             self.fleet.close()
 
     def _prune(self) -> None:
         for job_id in [j for j, fs in self._waiting.items() if all(f.done() for f in fs)]:
             del self._waiting[job_id]
+        self.piped.prune()
 
     def _settle(self) -> None:
         with self._wake:

@@ -34,6 +34,7 @@ from jobfleet.futures.dispatch import Dispatcher
 from jobfleet.futures.future import JobFuture
 from jobfleet.futures.layout import FUTURES_DIR, RUN_MODULE, call_directory
 from jobfleet.futures.payload import Call, PayloadTooLarge, read_payload_header, write_calls
+from jobfleet.futures.piped import stage_tasks
 from jobfleet.futures.run import call_files
 from jobfleet.resources import Resources
 from jobfleet.spec import JobSpec
@@ -95,6 +96,10 @@ class Executor(concurrent.futures.Executor):
             of the same job, up to this many times (default 3), instead of ending
             ``timeout`` (single jobs: ``submit``).
         max_payload: the largest pickled call accepted (default ``1G``).
+        workers: run the calls of ``map`` and ``batch()`` as pipe tasks served by this
+            many workers, submitted as ONE array job (docs/pipe.md), instead of one
+            array element per chunk: for many short calls. ``submit`` outside a batch
+            stays a job of its own.
         config: a configuration to use instead of loading one.
         fleet: a :class:`Fleet` to submit through (not closed by the executor).
     """
@@ -110,6 +115,7 @@ class Executor(concurrent.futures.Executor):
         max_concurrent: int | None = None,
         max_requeues: int = 3,
         max_payload: str | int = DEFAULT_MAX_PAYLOAD,
+        workers: int | None = None,
         config: Config | None = None,
         fleet: Fleet | None = None,
     ) -> None:
@@ -130,6 +136,11 @@ class Executor(concurrent.futures.Executor):
             raise SpecError("max_requeues", f"must be a whole number >= 0, got {max_requeues!r}")
         self._max_requeues = max_requeues
         self._max_payload = parse_memory(max_payload, "max_payload")
+        if workers is not None and (
+            isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+        ):
+            raise SpecError("workers", f"must be a whole number >= 1, got {workers!r}")
+        self._workers = workers
         self._shutdown = False
         self._lock = threading.Lock()
         self._batch: list[tuple[Call, JobFuture]] | None = None
@@ -333,6 +344,8 @@ class Executor(concurrent.futures.Executor):
     ) -> list[JobFuture]:
         """Write the payloads, submit (one job, or arrays of at most the backend's
         size), track; the futures of the calls in order."""
+        if array and self._workers is not None:
+            return self._submit_piped(chunks, into)
         dispatcher = self._dispatcher
         largest = dispatcher.fleet.backend(dispatcher.backend).capabilities.max_array_size
         per_array = min(largest or MAX_ARRAY_SIZE, MAX_ARRAY_SIZE)
@@ -361,4 +374,35 @@ class Executor(concurrent.futures.Executor):
                 future.job_id = record.id
             dispatcher.track(record.id, mine)
             futures += mine
+        return futures
+
+    def _submit_piped(
+        self, chunks: Sequence[Sequence[Call]], into: Sequence[JobFuture] | None
+    ) -> list[JobFuture]:
+        """Write the payloads, stage a pipe task per chunk, submit the workers as one
+        array job, track; the futures of the calls in order."""
+        dispatcher = self._dispatcher
+        given = iter(into) if into is not None else None
+        directory = Path(dispatcher.fleet.registry.home) / FUTURES_DIR / uuid.uuid4().hex
+        directory.mkdir(parents=True)
+        futures: list[JobFuture] = []
+        for index, chunk in enumerate(chunks, start=1):
+            try:
+                write_calls(call_files(directory, index)[0], chunk, self._max_payload)
+            except PayloadTooLarge as exc:
+                raise SpecError("payload", str(exc)) from None
+            for position in range(len(chunk)):
+                future = next(given) if given is not None else JobFuture(dispatcher)
+                future.directory, future.index, future.position = directory, index, position
+                futures.append(future)
+        pipe = stage_tasks(directory, range(1, len(chunks) + 1), self._python)
+        assert self._workers is not None
+        job_id = pipe.submit(
+            min(self._workers, len(chunks)), backend=dispatcher.backend,
+            resources=self._resources, max_concurrent=self._max_concurrent,
+            python=self._python, env=_python_path(), fleet=dispatcher.fleet,
+        )  # fmt: skip
+        for future in futures:
+            future.job_id = job_id
+        dispatcher.track(job_id, futures, pipe=pipe)
         return futures

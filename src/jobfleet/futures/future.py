@@ -26,7 +26,7 @@ class Dispatcher(Protocol):
     def cancel(self, future: JobFuture) -> bool: ...
 
 
-__all__ = ["JobFuture", "settle"]
+__all__ = ["JobFuture", "settle", "settle_outcome"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ class JobFuture(concurrent.futures.Future[Any]):
         self.position = 0
         self.last_state = JobState.PENDING
         self.cancelling = False
+        self.pipe: Path | None = None  # the pipe run whose task runs it (workers=N)
 
     def __repr__(self) -> str:
         where = self.job_id if self.index is None else f"{self.job_id}[{self.index}]"
@@ -67,6 +68,16 @@ class JobFuture(concurrent.futures.Future[Any]):
     def _log(self, stream: Literal["stdout", "stderr"]) -> str:
         if self.job_id is None:
             return ""
+        if self.pipe is not None and self.index is not None:
+            # A pipe task's two streams are one, kept in its worker's output file.
+            if stream == "stderr":
+                return ""
+            from jobfleet.pipe.api import Pipe
+
+            try:
+                return Pipe(self.pipe).logs(self.index - 1)
+            except JobfleetError:
+                return ""  # it has not run yet
         path = self._dispatcher.log_path(self.job_id, self.index, stream)
         try:
             return path.read_text(errors="replace")
@@ -74,7 +85,8 @@ class JobFuture(concurrent.futures.Future[Any]):
             return ""
 
     def stdout(self) -> str:
-        """What the job (or element) has written to standard output so far."""
+        """What the job (or element) has written to standard output so far (a call run
+        as a pipe task: its output, both streams, once its attempt ended)."""
         return self._log("stdout")
 
     def stderr(self) -> str:
@@ -116,6 +128,28 @@ class JobFuture(concurrent.futures.Future[Any]):
             self.cancelling = False
 
 
+def settle_outcome(future: JobFuture, outcome: Outcome | None, where: str) -> bool:
+    """Complete ``future`` from its call's ``outcome``: its value, or the exception it
+    raised; False (nothing done) when there is no outcome."""
+    if outcome is None:
+        return False
+    if outcome.ok:
+        try:
+            future.set_result(outcome.value())
+        except Exception as exc:
+            future.set_exception(
+                RemoteError(
+                    f"{type(exc).__module__}.{type(exc).__qualname__}",
+                    f"the call of job {where} returned, but its value cannot be "
+                    f"unpickled here: {exc}",
+                    "",
+                )
+            )
+    else:
+        future.set_exception(_rebuild(outcome, where))
+    return True
+
+
 def _rebuild(outcome: Outcome, where: str) -> BaseException:
     """The exception a call raised, rebuilt when it can be (with its remote traceback)."""
     if outcome.blob:
@@ -140,21 +174,7 @@ def settle(future: JobFuture, record: JobRecord, outcome: Outcome | None) -> Non
     state = element.state if element is not None else record.state
     future.last_state = state
     try:
-        if outcome is not None and outcome.ok:
-            try:
-                future.set_result(outcome.value())
-            except Exception as exc:
-                future.set_exception(
-                    RemoteError(
-                        f"{type(exc).__module__}.{type(exc).__qualname__}",
-                        f"the call of job {where} returned, but its value cannot be "
-                        f"unpickled here: {exc}",
-                        "",
-                    )
-                )
-        elif outcome is not None:
-            future.set_exception(_rebuild(outcome, str(where)))
-        else:
+        if not settle_outcome(future, outcome, str(where)):
             dispatcher = future._dispatcher
             future.set_exception(
                 JobFailedError(

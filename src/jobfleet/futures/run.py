@@ -127,10 +127,11 @@ def _cannot_run(outcome: Path, count: int, message: str, text: str = "") -> int:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        sys.stderr.write("usage: python -m jobfleet.futures.run DIRECTORY\n")
+    if len(argv) not in (1, 2) or (len(argv) == 2 and not argv[1].isdigit()):
+        sys.stderr.write("usage: python -m jobfleet.futures.run DIRECTORY [INDEX]\n")
         return 2
-    index_text = os.environ.get("JOBFLEET_ARRAY_INDEX", "")
+    # The calls of an array element; or of INDEX, given by a pipe task (workers=N).
+    index_text = argv[1] if len(argv) == 2 else os.environ.get("JOBFLEET_ARRAY_INDEX", "")
     index = int(index_text) if index_text else None
     payload, outcome = call_files(Path(argv[0]), index)
     resumed = next_call_file(payload)

@@ -174,19 +174,23 @@ class Pipe:
         *,
         backend: str | None = None,
         profile: str | None = None,
-        resources: Mapping[str, Any] | None = None,
+        resources: Any = None,
         max_concurrent: int | None = None,
         python: str | None = None,
+        env: Mapping[str, str] | None = None,
         fleet: Any = None,
     ) -> str:
-        """Submit ``workers`` workers as ONE array job; its jobfleet id."""
+        """Submit ``workers`` workers as ONE array job; its jobfleet id. ``resources``:
+        a mapping of the configuration's keys to change (``{"walltime": "1h"}``), or a
+        :class:`~jobfleet.Resources` to use as it is."""
         from jobfleet.pipe.submit import submit_workers
 
         if self.dir.cancelled:
             raise SpecError("pipe", f"{self.path}: the run was cancelled; make a new one")
         return submit_workers(
             self.dir, workers, backend=backend, profile=profile, resources=resources,
-            max_concurrent=max_concurrent, python=python or sys.executable, fleet=fleet,
+            max_concurrent=max_concurrent, python=python or sys.executable, env=env,
+            fleet=fleet,
         )  # fmt: skip
 
     def submissions(self) -> list[dict[str, Any]]:
@@ -336,24 +340,30 @@ class Pipe:
 
     def top_up(self, status: PipeStatus | None = None, *, fleet: Any = None) -> str | None:
         """Submit the last submission again when none of the run's worker jobs is still
-        waiting or running, no worker is alive, and tasks remain; the new job's id, or
-        None. A top-up never makes a task run twice: claims decide who runs what."""
+        waiting or running (their scheduler says so: a worker killed leaves a heartbeat
+        file that looks alive for a lease) and tasks remain; the new job's id, or None.
+        A top-up never makes a task run twice: claims decide who runs what."""
         from jobfleet.pipe.submit import worker_jobs_active
 
         submissions = self.submissions()
         if not submissions or self.dir.cancelled:
             return None
         status = status or self.status()
-        if status.ended or status.live_workers:
+        if status.ended:
             return None
         last = submissions[-1]
         ids = [str(s["job_id"]) for s in submissions]
         if worker_jobs_active(ids, fleet=fleet, profile=last.get("profile")):
             return None
+        given = last.get("resources") or None
+        if isinstance(given, dict) and "all" in given:  # a whole Resources was given
+            from jobfleet.resources import Resources
+
+            given = Resources.from_dict(given["all"])
         return self.submit(
             int(last["workers"]), backend=last.get("backend"), profile=last.get("profile"),
-            resources=last.get("resources") or None, max_concurrent=last.get("max_concurrent"),
-            python=last.get("python"), fleet=fleet,
+            resources=given, max_concurrent=last.get("max_concurrent"),
+            python=last.get("python"), env=last.get("env") or None, fleet=fleet,
         )  # fmt: skip
 
     def wait(

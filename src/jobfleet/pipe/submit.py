@@ -20,6 +20,7 @@ from jobfleet.engine.fleet import Fleet
 from jobfleet.errors import SpecError
 from jobfleet.pipe.store import RunDir
 from jobfleet.pipe.worker import WALLTIME_ENV
+from jobfleet.resources import Resources
 from jobfleet.spec import JobSpec
 
 __all__ = ["cancel_workers", "submit_workers", "worker_jobs_active"]
@@ -40,20 +41,29 @@ def submit_workers(
     *,
     backend: str | None,
     profile: str | None,
-    resources: Mapping[str, Any] | None,
+    resources: Resources | Mapping[str, Any] | None,
     max_concurrent: int | None,
     python: str,
     fleet: Any,
+    env: Mapping[str, str] | None = None,
 ) -> str:
-    """Submit ``workers`` workers of ``run`` as one array job; its jobfleet id."""
+    """Submit ``workers`` workers of ``run`` as one array job; its jobfleet id.
+
+    ``resources``: the configuration's with these keys changed, or (a
+    :class:`Resources`) exactly these; recorded so that a top-up asks the same."""
     if workers < 1:
         raise SpecError("--workers", "give 1 or more workers")
     own_fleet, own = _fleet(fleet, profile)
     try:
         base = own_fleet.config.resources
-        chosen = base.overlaid(dict(resources)) if resources else base
+        if isinstance(resources, Resources):
+            chosen = resources
+        else:
+            chosen = base.overlaid(dict(resources)) if resources else base
         limit = f"%{max_concurrent}" if max_concurrent else ""
-        env = {"PYTHONPATH": os.environ.get("PYTHONPATH", "")} if "PYTHONPATH" in os.environ else {}
+        given_env = dict(env or {})
+        env = {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
+        env.update(given_env)
         if chosen.walltime_s:
             env[WALLTIME_ENV] = str(chosen.walltime_s)
         spec = JobSpec(
@@ -62,7 +72,8 @@ def submit_workers(
             workdir=str(run.root / "work"),
             env=env,
             resources=chosen,
-            array=parse_array(f"1-{workers}{limit}", "--workers"),
+            # One worker is a single job: PBS refuses an array of one index.
+            array=parse_array(f"1-{workers}{limit}", "--workers") if workers > 1 else None,
         )
         record = own_fleet.submit(spec, backend=backend)
         entry = {
@@ -70,9 +81,14 @@ def submit_workers(
             "workers": workers,
             "backend": record.backend,
             "profile": profile,
-            "resources": dict(resources or {}),
+            "resources": (
+                {"all": chosen.to_dict()}
+                if isinstance(resources, Resources)
+                else dict(resources or {})
+            ),
             "max_concurrent": max_concurrent,
             "python": python,
+            "env": given_env,
             "at": time.time(),
         }
         with open(run.submissions_path, "a", encoding="utf-8") as fh:
