@@ -43,3 +43,14 @@ def test_futures_map_runs(jf_home: Path) -> None:
 def test_report_scale_runs() -> None:
     out = run("report_scale.py", "--elements", "300", "--repeat", "1")
     assert "model + html for 300 elements:" in out
+
+
+def test_pipe_throughput_runs() -> None:
+    out = run("pipe_throughput.py", "--sizes", "50,200")
+    assert "the first 50 no-op tasks of each run" in out and "200 tasks" in out
+
+
+@pytest.mark.slow
+def test_study_scale_runs(jf_home: Path) -> None:
+    out = run("study_scale.py", "--points", "200", "--repeat", "1")
+    assert "study of 200 points" in out and "most entries in one directory" in out
