@@ -195,3 +195,15 @@ def test_retry_failed_and_add_after_the_end(tmp_path: Path) -> None:
     assert status.ok and status.tasks == 4
     assert {r.number: r.state for r in pipe.results()} == dict.fromkeys([0, 1, 2, 4], S.COMPLETED)
     assert pipe.logs(4) == "d\n"
+
+
+def test_per_task_output_when_asked(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    pipe = Pipe.create(run, ["echo one", "echo two >&2; exit 75"], heartbeat=0.2, lease=1,
+                       retry_exit_codes=[75], max_attempts=2, per_task_output=True)  # fmt: skip
+    serve(run, workers=1)
+    names = sorted(p.name for p in (run / "out" / "tasks").iterdir())
+    assert names == ["0-1.log", "1-1.log", "1-2.log"]  # an attempt a file
+    assert [p.name for p in (run / "out").iterdir()] == ["tasks"]  # no worker file
+    assert pipe.logs(0) == "one\n" and pipe.logs(1) == "two\n"
+    assert pipe.outputs() == {0: "one\n", 1: "two\n"}

@@ -53,6 +53,8 @@ def pipe_group() -> None:
 @click.option("--retry-any-failure", is_flag=True, help="Every non-zero exit code is retried.")
 @click.option("--block-size", type=WholeNumber(1), default=8, show_default=True, metavar="N",
               help="Tasks per claim.")  # fmt: skip
+@click.option("--per-task-output", is_flag=True,
+              help="Each task's output in a file of its own, not its worker's.")  # fmt: skip
 @handle_errors
 def create(
     run_dir: str,
@@ -63,6 +65,7 @@ def create(
     retry_codes: tuple[int, ...],
     retry_any_failure: bool,
     block_size: int,
+    per_task_output: bool,
 ) -> None:
     """Make RUN_DIR a run of the tasks in FILE: one shell command per line, or JSON lines
     with argv (or shell), env, cwd, estimate (seconds) and id."""
@@ -71,6 +74,7 @@ def create(
     pipe = Pipe.create(
         run_dir, tasks_file, lease=lease, heartbeat=heartbeat, max_attempts=max_attempts,
         retry_exit_codes=None if retry_any_failure else retry_codes, block_size=block_size,
+        per_task_output=per_task_output,
     )  # fmt: skip
     click.echo(f"{pipe.path}: {pipe.dir.total()} tasks")
 

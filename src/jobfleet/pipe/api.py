@@ -147,6 +147,7 @@ class Pipe:
         max_attempts: int = 3,
         retry_exit_codes: Iterable[int] | None = (),
         block_size: int = 8,
+        per_task_output: bool = False,
     ) -> Pipe:
         """A new run in ``run_dir`` with ``tasks`` (a task file's path, shell lines, or
         :class:`TaskSpec` s); refuses a directory that holds a run already."""
@@ -156,6 +157,7 @@ class Pipe:
             max_attempts=max_attempts,
             retry_exit_codes=None if retry_exit_codes is None else frozenset(retry_exit_codes),
             block_size=block_size,
+            per_task_output=per_task_output,
         )
         specs = _task_lines(tasks)  # a bad task file refuses before anything is made
         RunDir.create(run_dir, settings).add(specs)
@@ -286,22 +288,23 @@ class Pipe:
             state = view.state.value
             raise SpecError("TASK", f"task {number} has no output recorded yet (it is {state})")
         offset, length = (int(x) for x in end["out"])  # type: ignore[attr-defined]
-        with open(self.dir.output_path(str(end["w"])), "rb") as fh:
+        with open(self.dir.end_output_path(end), "rb") as fh:
             fh.seek(offset)
             return fh.read(length).decode("utf-8", errors="replace")
 
     def outputs(self) -> dict[int, str]:
         """The output of every task that ended, by task number (each worker's output
         file read once)."""
-        wanted: dict[str, list[tuple[int, int, int]]] = {}
+        wanted: dict[Path, list[tuple[int, int, int]]] = {}
         for number, (_, view) in self._views().items():
             end = view.end
             if end is not None and "out" in end:
                 offset, length = (int(x) for x in end["out"])  # type: ignore[attr-defined]
-                wanted.setdefault(str(end["w"]), []).append((number, offset, length))
+                path = self.dir.end_output_path(end)
+                wanted.setdefault(path, []).append((number, offset, length))
         out: dict[int, str] = {}
-        for worker, spans in wanted.items():
-            data = self.dir.output_path(worker).read_bytes()
+        for path, spans in wanted.items():
+            data = path.read_bytes()
             for number, offset, length in spans:
                 out[number] = data[offset : offset + length].decode("utf-8", errors="replace")
         return out

@@ -215,6 +215,8 @@ class PipeSettings:
             that fails fails again; ``None``: every non-zero code). A worker lost while
             running a task always costs that task an attempt.
         block_size: tasks per claim.
+        per_task_output: each attempt's output in a file of its own
+            (``out/tasks/<slot>-<attempt>.log``) instead of its worker's output file.
     """
 
     lease_s: float = 60.0
@@ -222,6 +224,7 @@ class PipeSettings:
     max_attempts: int = 3
     retry_exit_codes: frozenset[int] | None = frozenset()
     block_size: int = 8
+    per_task_output: bool = False
 
     def __post_init__(self) -> None:
         if not (self.heartbeat_s > 0 and self.lease_s >= 2 * self.heartbeat_s):
@@ -247,6 +250,7 @@ class PipeSettings:
                 None if self.retry_exit_codes is None else sorted(self.retry_exit_codes)
             ),
             "block_size": self.block_size,
+            "per_task_output": self.per_task_output,
         }
 
     @classmethod
@@ -258,4 +262,5 @@ class PipeSettings:
             max_attempts=int(data["max_attempts"]),  # type: ignore[call-overload]
             retry_exit_codes=None if codes is None else frozenset(codes),  # type: ignore[call-overload]
             block_size=int(data["block_size"]),  # type: ignore[call-overload]
+            per_task_output=bool(data.get("per_task_output", False)),
         )

@@ -15,6 +15,7 @@ appends to. No ``flock``/``fcntl``, no SQLite, no mmap::
                                block is done
       journal/<worker>.jsonl   what one worker did: claims, starts, ends (append-only)
       out/<worker>.log         the output of the tasks it ran, one after the other
+                               (out/tasks/<slot>-<attempt>.log each, when asked)
       workers/<worker>         touched at each heartbeat: the worker is alive
       submissions.jsonl        the worker array jobs submitted, and how
       cancelled                present once the run is cancelled
@@ -113,6 +114,16 @@ class RunDir:
 
     def output_path(self, worker: str) -> Path:
         return self.root / "out" / f"{worker}.log"
+
+    def task_output_path(self, slot: int, attempt: int) -> Path:
+        """An attempt's own output file (``per_task_output``)."""
+        return self.root / "out" / "tasks" / f"{slot}-{attempt}.log"
+
+    def end_output_path(self, end: dict[str, object]) -> Path:
+        """The file an end record's output (its offset and length) is in."""
+        if self.settings.per_task_output:
+            return self.task_output_path(int(end["s"]), int(end["a"]))  # type: ignore[call-overload]
+        return self.output_path(str(end["w"]))
 
     def claim_path(self, start: int, epoch: int) -> Path:
         return self.root / "claims" / f"{start:012d}.{epoch}"

@@ -258,10 +258,14 @@ class Worker:
         """Run one attempt with its output appended to this worker's output file:
         (exit code, where its output starts, its length, seconds)."""
         out_path = self.run.output_path(self.id)
+        if self.settings.per_task_output:
+            out_path = self.run.task_output_path(slot, attempt)
+            out_path.parent.mkdir(exist_ok=True)
         with open(out_path, "ab") as out:
-            header = f"==> jobfleet pipe task {number} (slot {slot}, attempt {attempt}) <==\n"
-            out.write(header.encode())
-            out.flush()
+            if not self.settings.per_task_output:
+                header = f"==> jobfleet pipe task {number} (slot {slot}, attempt {attempt}) <==\n"
+                out.write(header.encode())
+                out.flush()
             offset = out.tell()
             env = {**os.environ, **task.env, "JOBFLEET_PIPE_TASK": str(number)}
             cwd = task.cwd or str(self.run.root / "work")
