@@ -152,15 +152,38 @@ def test_a_paused_worker_loses_its_lease_and_its_task_to_a_live_one(tmp_path: Pa
 
 def test_a_worker_does_not_start_what_cannot_end_before_its_allocation(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    tasks = ['{"shell": "echo quick", "estimate": 0.1}', '{"shell": "echo long", "estimate": 600}']
-    pipe = Pipe.create(run, tasks, heartbeat=0.2, lease=1, block_size=2)
-    worker = start_worker(run, **{DEADLINE_ENV: str(time.time() + 60)})
+    tasks = [
+        '{"shell": "sleep 3; echo first", "estimate": 3}',
+        '{"shell": "echo long", "estimate": 14}',  # fits an allocation, not what is left
+        '{"shell": "echo quick", "estimate": 0.1}',  # after it: still run
+        '{"shell": "echo never", "estimate": 600}',  # longer than any allocation
+    ]
+    pipe = Pipe.create(run, tasks, heartbeat=0.2, lease=1, block_size=4)
+    worker = start_worker(run, **{DEADLINE_ENV: str(time.time() + 20)})
     assert worker.wait(timeout=30) == 0  # left cleanly, long before its deadline
-    got = {r.number: r.state for r in pipe.results()}
-    assert got == {0: S.COMPLETED, 1: S.PENDING}
-    # The block was handed back at once: a worker with time left takes it.
+    got = {r.number: (r.state, r.why) for r in pipe.results()}
+    assert got[0] == (S.COMPLETED, None) and got[2] == (S.COMPLETED, None)
+    assert got[1] == (S.PENDING, None)
+    assert got[3][0] is S.FAILED and "longer than a worker's allocation" in str(got[3][1])
+    # The block was handed back at once: a worker with time left runs what is left.
     serve(run, workers=1)
-    assert [r.state for r in pipe.results()] == [S.COMPLETED, S.COMPLETED]
+    assert [r.state for r in pipe.results()] == [S.COMPLETED] * 3 + [S.FAILED]
+    assert pipe.logs(1) == "long\n"
+
+
+def test_a_retry_that_would_not_end_in_time_is_left_to_another_worker(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    marker = tmp_path / "tried"
+    # The first attempt takes 3 s and asks for a retry; 3 s more would pass the deadline.
+    task = f"if [ -e {marker} ]; then echo again; else touch {marker}; sleep 3; exit 75; fi"
+    pipe = Pipe.create(run, [task], heartbeat=0.2, lease=1, retry_exit_codes=[75])
+    worker = start_worker(run, **{DEADLINE_ENV: str(time.time() + 10)})
+    assert worker.wait(timeout=30) == 0
+    (result,) = pipe.results()
+    assert (result.state, result.attempts) == (S.PENDING, 1)
+    serve(run, workers=1)
+    (result,) = pipe.results()
+    assert (result.state, result.attempts, pipe.logs(0)) == (S.COMPLETED, 2, "again\n")
 
 
 def test_cancel_stops_workers_and_what_did_not_end_reads_cancelled(tmp_path: Path) -> None:
@@ -207,3 +230,149 @@ def test_per_task_output_when_asked(tmp_path: Path) -> None:
     assert [p.name for p in (run / "out").iterdir()] == ["tasks"]  # no worker file
     assert pipe.logs(0) == "one\n" and pipe.logs(1) == "two\n"
     assert pipe.outputs() == {0: "one\n", 1: "two\n"}
+
+
+# -- what a review found (each failed before its fix) ------------------------------------
+
+
+def test_a_stalled_fresh_claimer_does_not_run_a_block_an_orphan_taker_finished(
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    run = tmp_path / "run"
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    pipe = Pipe.create(run, [f"touch {marks}/$JOBFLEET_PIPE_TASK.$$"] * 3, heartbeat=0.1,
+                       lease=0.6, block_size=3)  # fmt: skip
+    stalled = Worker(run)
+    resume = threading.Event()
+    take = stalled.run.take_claim
+
+    def slow_take(block: object, epoch: int, worker: str) -> bool:
+        resume.wait(30)  # stalled between moving the cursor and taking the lease
+        return take(block, epoch, worker)  # type: ignore[arg-type]
+
+    stalled.run.take_claim = slow_take  # type: ignore[method-assign]
+    got: list[object] = []
+    claimer = threading.Thread(target=lambda: got.append(stalled._claim()))
+    claimer.start()
+    wait_for(lambda: pipe.dir.cursor() == 3, 10, "the cursor to move")
+    other = Worker(run)
+    assert other.serve() == 3  # took the orphan after a lease, ran it, done
+    resume.set()
+    claimer.join(30)
+    assert got == [None]  # the stalled claimer let it be
+    assert len(list(marks.iterdir())) == 3  # each task ran once
+    assert all(r.state is S.COMPLETED for r in pipe.results())
+
+
+def test_the_heartbeat_survives_a_file_system_error(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    pipe = Pipe.create(run, ["sleep 1.5; echo ok"], heartbeat=0.1, lease=1, block_size=1)
+    worker = Worker(run)
+    renew = worker.run.renew
+    failures = iter([OSError(116, "Stale file handle")] * 3)
+
+    def flaky(start: int, epoch: int) -> bool:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return renew(start, epoch)
+
+    worker.run.renew = flaky  # type: ignore[method-assign]
+    import threading
+
+    serving = threading.Thread(target=worker.serve)
+    serving.start()
+    wait_for(lambda: pipe.status().counts["running"] == 1, 10, "the task to start")
+    serve(run, workers=1)  # another worker, who would take a lease left to expire
+    serving.join(30)
+    (result,) = pipe.results()
+    assert (result.state, result.attempts) == (S.COMPLETED, 1)  # not taken, not lost
+    assert result.worker == worker.id
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ('{"argv": ["echo", "hi"], "env": {"A=B": "1"}}', "env name 'A=B' is not a variable"),
+        ('{"argv": ["echo", "a\\u0000b"]}', "a NUL character"),
+        ('{"shell": "echo hi", "cwd": "/tmp/\\u0000"}', "a NUL character"),
+    ],
+)
+def test_values_a_command_cannot_take_are_refused(tmp_path: Path, line: str, words: str) -> None:
+    (tmp_path / "t.txt").write_text(line + "\n")
+    with pytest.raises(SpecError, match=words):
+        Pipe.create(tmp_path / "run", tmp_path / "t.txt")
+
+
+def test_an_empty_task_file_makes_no_run_and_a_completed_run_is_not_cancelled(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "t.txt").write_text("# only a comment\n\n")
+    with pytest.raises(SpecError, match="no tasks"):
+        Pipe.create(tmp_path / "run", tmp_path / "t.txt")
+    assert not (tmp_path / "run").exists()
+    pipe = Pipe.create(tmp_path / "run", ["true"], heartbeat=0.2, lease=1)
+    serve(tmp_path / "run", workers=1)
+    with pytest.raises(SpecError, match="cannot go from completed to cancelled"):
+        pipe.cancel()
+    assert pipe.status().ok
+    with pytest.raises(SpecError, match="no tasks"):
+        pipe.add([])
+
+
+def test_a_bad_deadline_is_one_clear_line(tmp_path: Path) -> None:
+    Pipe.create(tmp_path / "run", ["true"])
+    proc = subprocess.run(
+        [sys.executable, "-m", "jobfleet.pipe.worker", str(tmp_path / "run")],
+        env={**os.environ, DEADLINE_ENV: "soon"}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "JOBFLEET_PIPE_DEADLINE: 'soon' is not a Unix time" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_reader_never_counts_an_end_a_takeover_may_not_inherit(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    pipe = Pipe.create(run, ["true"], heartbeat=0.1, lease=0.5, block_size=1)
+    stale = Worker(run)
+    held = stale._claim()
+    assert held is not None
+    # A takeover has made its lease but not yet written its claim to its journal...
+    assert pipe.dir.take_claim(held.block, 1, "taker")
+    stale.journal.write({"k": "start", "s": 0, "b": 0, "e": 0, "a": 1, "at": time.time()})
+    stale.journal.write({"k": "end", "s": 0, "b": 0, "e": 0, "a": 1, "state": "failed",
+                         "code": 1, "out": [0, 0], "at": time.time()})  # fmt: skip
+    # ... so the stale worker's end cannot be told to count yet: running, not failed.
+    (result,) = Pipe(run).results()
+    assert result.state is S.RUNNING
+
+
+def test_an_idle_worker_looks_at_no_task_to_know_everything_ended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jobfleet.pipe.store import RunDir
+
+    run = tmp_path / "run"
+    pipe = Pipe.create(run, ["true"] * 20_000, block_size=10)
+    lines = []
+    for start in range(0, 20_000, 10):
+        lines.append(json.dumps({"k": "claim", "b": start, "e": 0, "end": start + 10}))
+        lines.append(json.dumps({"k": "done", "b": start, "e": 0}))
+    (run / "journal" / "w.jsonl").write_text("\n".join(lines) + "\n")
+    (run / "cursor" / "0").rename(run / "cursor" / "20000")
+    looked: list[int] = []
+    block_at = RunDir.block_at
+
+    def counting(self: RunDir, start: int) -> object:
+        looked.append(start)
+        return block_at(self, start)
+
+    monkeypatch.setattr(RunDir, "block_at", counting)
+    worker = Worker(run)
+    assert worker._all_ended()
+    assert worker._take_orphan(set()) is None
+    assert looked == []  # counted, not walked
+    assert pipe.dir.total() == 20_000

@@ -12,12 +12,15 @@ when they are all gone while calls remain (their allocation ended first).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jobfleet.errors import JobfleetError
 from jobfleet.futures.errors import JobFailedError
 from jobfleet.futures.future import JobFuture, settle_outcome
 from jobfleet.futures.payload import Outcome, read_outcomes
@@ -35,6 +38,9 @@ log = logging.getLogger(__name__)
 
 #: The run directory of a piped ``map``, inside its payload directory.
 PIPE_DIR = "pipe"
+#: How long a completed task's missing outcome file is waited for (a shared file
+#: system's attribute cache), as for a job (``jobfleet.futures.dispatch.OUTCOME_GRACE_S``).
+OUTCOME_GRACE_S = 10.0
 _STATE = {
     TaskState.PENDING: JobState.PENDING,
     TaskState.RUNNING: JobState.RUNNING,
@@ -93,6 +99,7 @@ class PipedRuns:
 
     def __init__(self) -> None:
         self.runs: dict[Path, _Run] = {}
+        self._missing_since: dict[int, float] = {}  # id(future) -> outcome first missed
 
     def add(self, pipe: Pipe, job_id: str, futures: Sequence[JobFuture]) -> None:
         run = self.runs.setdefault(pipe.path, _Run(pipe, job_id))
@@ -126,14 +133,34 @@ class PipedRuns:
                 try:
                     found = read_outcomes(call_files(run.pipe.path.parent, future.index)[1])
                 except (OSError, ValueError):
-                    found = None
+                    found = None  # not there yet (a file system's cache), or unreadable now
                 outcome = found[future.position] if found and future.position < len(found) else None
+                if outcome is None and task.state is TaskState.COMPLETED:
+                    first = self._missing_since.setdefault(id(future), time.monotonic())
+                    if time.monotonic() - first < OUTCOME_GRACE_S:
+                        continue  # look again at the next poll
+                self._missing_since.pop(id(future), None)
                 _settle_task(future, task, outcome, run.pipe)
             if any(not f.done() for f in run.futures):
-                try:
-                    run.pipe.top_up(fleet=fleet)
-                except Exception as exc:
-                    log.warning("%s: cannot submit workers again: %s", run.pipe.path, exc)
+                self._top_up(run, fleet)
+
+    def _top_up(self, run: _Run, fleet: Fleet) -> None:
+        """Workers again when none is left; the calls fail, saying why, when the last
+        workers ended without ending any task (they would only fail again)."""
+        try:
+            run.pipe.top_up(fleet=fleet)
+        except JobfleetError as exc:
+            for future in run.futures:
+                if not future.done():
+                    with contextlib.suppress(concurrent.futures.InvalidStateError):
+                        future.set_exception(
+                            JobFailedError(
+                                str(future.job_id), future.index, "failed", None, str(exc),
+                                str(run.pipe.path / "out"), str(run.pipe.path / "out"),
+                            )
+                        )  # fmt: skip
+        except Exception as exc:  # a scheduler that fails now: tried again next poll
+            log.warning("%s: cannot submit workers again: %s", run.pipe.path, exc)
 
     def cancel_waiting(self, futures: Sequence[JobFuture], fleet: Fleet) -> None:
         """Cancel a whole piped run when every call of it not done is being cancelled."""

@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from jobfleet.errors import SpecError
-from jobfleet.pipe.model import PipeSettings, RunState, TaskSpec, TaskState, parse_tasks
+from jobfleet.pipe.model import (
+    PipeSettings,
+    RunState,
+    TaskSpec,
+    TaskState,
+    check_transition,
+    parse_tasks,
+)
 from jobfleet.pipe.resolve import Resolver, SlotView
 from jobfleet.pipe.store import RunDir
 from jobfleet.pipe.worker import WALLTIME_ENV
@@ -125,6 +132,10 @@ def _task_lines(tasks: Iterable[TaskSpec | str] | str | os.PathLike[str]) -> lis
     return out
 
 
+def _source(tasks: object) -> str:
+    return str(tasks) if isinstance(tasks, str | os.PathLike) else "the tasks given"
+
+
 class Pipe:
     """A pipe run in its directory: made with :meth:`create`, opened with ``Pipe(dir)``."""
 
@@ -160,6 +171,8 @@ class Pipe:
             per_task_output=per_task_output,
         )
         specs = _task_lines(tasks)  # a bad task file refuses before anything is made
+        if not specs:
+            raise SpecError("--tasks", f"{_source(tasks)}: no tasks (a command per line)")
         RunDir.create(run_dir, settings).add(specs)
         return cls(run_dir)
 
@@ -167,7 +180,10 @@ class Pipe:
         """Add tasks: (the first one's number, how many)."""
         if self.dir.cancelled:
             raise SpecError("pipe", f"{self.path}: the run was cancelled; make a new one")
-        return self.dir.add(_task_lines(tasks))
+        specs = _task_lines(tasks)
+        if not specs:
+            raise SpecError("--tasks", f"{_source(tasks)}: no tasks (a command per line)")
+        return self.dir.add(specs)
 
     # -- workers -------------------------------------------------------------------
     def submit(
@@ -189,10 +205,11 @@ class Pipe:
 
         if self.dir.cancelled:
             raise SpecError("pipe", f"{self.path}: the run was cancelled; make a new one")
+        ended = sum(r.state.is_terminal for r in self.results())  # a top-up's progress check
         return submit_workers(
             self.dir, workers, backend=backend, profile=profile, resources=resources,
             max_concurrent=max_concurrent, python=python or sys.executable, env=env,
-            fleet=fleet,
+            fleet=fleet, ended=ended,
         )  # fmt: skip
 
     def submissions(self) -> list[dict[str, Any]]:
@@ -205,9 +222,10 @@ class Pipe:
     # -- reading -------------------------------------------------------------------
     def _views(self) -> dict[int, tuple[int, SlotView]]:
         """Each task's latest slot and its view: {task number: (slot, view)}."""
+        leases = self.dir.leases()  # before the journals: see Resolver.slot_views
         self._resolver.refresh()
         total = self.dir.total()
-        views = self._resolver.slot_views(total)
+        views = self._resolver.slot_views(total, leases)
         latest: dict[int, tuple[int, SlotView]] = {}
         for slot in range(total):
             line = self.dir.slot(slot)
@@ -333,7 +351,10 @@ class Pipe:
 
     def cancel(self, *, fleet: Any = None) -> None:
         """Cancel the run: workers stop claiming, their jobs are cancelled, tasks that had
-        not ended read cancelled. For good: a cancelled run takes nothing more."""
+        not ended read cancelled. For good: a cancelled run takes nothing more; a run
+        whose every task completed cannot be cancelled."""
+        if not self.dir.cancelled:
+            check_transition("the run", self.status().state, RunState.CANCELLED, str(self.path))
         self.dir.cancelled_path.touch()
         ids = [str(s["job_id"]) for s in self.submissions()]
         if ids:
@@ -358,6 +379,15 @@ class Pipe:
         ids = [str(s["job_id"]) for s in submissions]
         if worker_jobs_active(ids, fleet=fleet, profile=last.get("profile")):
             return None
+        ended = status.tasks - status.counts["pending"] - status.counts["running"]
+        if len(submissions) > 1 and last.get("ended") == ended:
+            # The workers submitted last ended without ending any task: submitting the
+            # same again would loop for ever. Say so, with where to look.
+            raise SpecError(
+                "pipe",
+                f"{self.path}: the workers of job {last['job_id']} ended without ending any "
+                f"task; see `jobfleet logs {last['job_id']} --index 1 --stderr`",
+            )
         given = last.get("resources") or None
         if isinstance(given, dict) and "all" in given:  # a whole Resources was given
             from jobfleet.resources import Resources

@@ -21,6 +21,7 @@ from __future__ import annotations
 import enum
 import json
 import math
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -37,6 +38,9 @@ __all__ = [
     "parse_tasks",
     "task_from_json",
 ]
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class TaskState(enum.Enum):
@@ -160,9 +164,16 @@ def task_from_json(data: object, where: str) -> TaskSpec:
         isinstance(k, str) and isinstance(v, str) for k, v in env.items()
     ):
         raise SpecError("tasks", f"{where}: env must map names to strings")
+    for name in env:
+        if not _ENV_NAME.fullmatch(name):
+            raise SpecError(
+                "tasks", f"{where}: env name {name!r} is not a variable name (A-Z, 0-9, _)"
+            )
     cwd = data.get("cwd")
     if cwd is not None and not isinstance(cwd, str):
         raise SpecError("tasks", f"{where}: cwd must be a string")
+    if any("\0" in text for text in (*command, *env.values(), cwd or "")):
+        raise SpecError("tasks", f"{where}: a NUL character cannot be passed to a command")
     estimate = data.get("estimate")
     if estimate is not None and (
         isinstance(estimate, bool)
@@ -199,6 +210,8 @@ def parse_tasks(lines: Sequence[str] | Iterator[str], source: str) -> Iterator[T
             except json.JSONDecodeError as exc:
                 raise SpecError("tasks", f"{where}: not valid JSON ({exc.msg})") from None
             yield task_from_json(data, where)
+        elif "\0" in line:
+            raise SpecError("tasks", f"{where}: a NUL character cannot be passed to a command")
         else:
             yield TaskSpec((line,), True)  # a shell line, as the file gave it
 

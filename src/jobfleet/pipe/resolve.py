@@ -78,19 +78,29 @@ class Resolver:
     ends: dict[tuple[int, int], dict[str, object]] = field(default_factory=dict)
     starts: dict[int, int] = field(default_factory=dict)  # slot -> attempts started
     started_at: dict[tuple[int, int], float] = field(default_factory=dict)
+    #: (slot, epoch) -> attempts started at that epoch, and of them ended ``retry``.
+    attempts: dict[tuple[int, int], list[int]] = field(default_factory=dict)
     done: set[tuple[int, int]] = field(default_factory=set)
+    #: Blocks whose latest recorded claim wrote its ``done``: kept as records come, so
+    #: that an idle worker learns whether everything ended without a look at each task.
+    finished: set[int] = field(default_factory=set)
     _readers: dict[str, _Reader] = field(default_factory=dict)
 
     def refresh(self) -> None:
-        """Read what the journals gained since the last call."""
+        """Read what the journals gained since the last call. A line that is not a
+        whole record (a disk that filled up, a foreign file) is skipped, said once."""
         folder = self.run.root / "journal"
         with os.scandir(folder) as entries:
-            names = [e.name for e in entries if e.name.endswith(".jsonl")]
+            names = [e.name for e in entries if e.name.endswith(".jsonl") and e.is_file()]
         for name in names:
             reader = self._readers.setdefault(name, _Reader())
-            with open(folder / name, "rb") as fh:
-                fh.seek(reader.offset)
-                data = fh.read()
+            try:
+                with open(folder / name, "rb") as fh:
+                    fh.seek(reader.offset)
+                    data = fh.read()
+            except OSError as exc:  # gone, or unreadable for now: read it next time
+                log.warning("%s: cannot read the journal: %s", name, exc)
+                continue
             if not data:
                 continue
             reader.offset += len(data)
@@ -99,16 +109,17 @@ class Resolver:
             if complete:
                 for line in complete.split(b"\n"):
                     try:
-                        record = json.loads(line)
-                    except ValueError:  # a damaged line (a disk that filled up): not ours
-                        log.warning("%s: a journal line that is not JSON; skipped", name)
-                        continue
-                    self._take(record, name[:-6])
+                        self._take(json.loads(line), name[:-6])
+                    except (ValueError, KeyError, TypeError, AttributeError):
+                        log.warning("%s: a journal line that is not a record; skipped", name)
 
     def _take(self, record: dict[str, object], worker: str) -> None:
         kind = record["k"]
         block, epoch = int(record["b"]), int(record["e"])  # type: ignore[call-overload]
         if kind == "claim":
+            known = self.claims.get(block)
+            if known and epoch > max(known):
+                self.finished.discard(block)  # a later claim: done only once it says so
             self.claims.setdefault(block, {})[epoch] = _Claim(
                 int(record["end"]),  # type: ignore[call-overload]
                 worker,
@@ -119,12 +130,18 @@ class Resolver:
             slot = int(record["s"])  # type: ignore[call-overload]
             self.starts[slot] = self.starts.get(slot, 0) + 1
             self.started_at[(slot, epoch)] = float(record.get("at", 0.0))  # type: ignore[arg-type]
+            self.attempts.setdefault((slot, epoch), [0, 0])[0] += 1
         elif kind == "end":
+            slot = int(record["s"])  # type: ignore[call-overload]
             if record.get("state") in _TERMINAL_ENDS:
-                slot = int(record["s"])  # type: ignore[call-overload]
                 self.ends.setdefault((slot, epoch), {**record, "w": worker})
+            elif record.get("state") == "retry":
+                self.attempts.setdefault((slot, epoch), [0, 0])[1] += 1
         elif kind == "done":
             self.done.add((block, epoch))
+            latest = self.latest(block)
+            if latest is None or latest[0] <= epoch:
+                self.finished.add(block)
 
     def latest(self, block: int) -> tuple[int, _Claim] | None:
         """The block's latest claim (epoch, claim), if any was recorded."""
@@ -145,9 +162,10 @@ class Resolver:
         end = self.ends.get((slot, counted))
         if end is not None:
             return SlotView(TaskState(str(end["state"])), end, tries)
-        if (slot, epoch) in self.started_at:
+        started, retried = self.attempts.get((slot, epoch), (0, 0))
+        if started > retried:  # an attempt began and has not ended
             return SlotView(TaskState.RUNNING, None, tries)
-        return SlotView(TaskState.PENDING, None, tries)
+        return SlotView(TaskState.PENDING, None, tries)  # not begun, or its next attempt
 
     def inherit(self, block: int, end: int) -> tuple[dict[int, int], dict[int, int]]:
         """What a takeover of ``block`` inherits: {slot: epoch of its counted end} for
@@ -171,12 +189,25 @@ class Resolver:
         for block, claims in self.claims.items():
             yield block, max(c.end for c in claims.values())
 
-    def slot_views(self, total: int) -> list[SlotView]:
-        """Every slot's view, slots no claim covers pending."""
+    def slot_views(self, total: int, leases: dict[int, int] | None = None) -> list[SlotView]:
+        """Every slot's view, slots no claim covers pending.
+
+        ``leases`` (block -> highest epoch of its claim files, listed BEFORE the
+        journals were read): a block taken over whose new claim is not in the journals
+        yet may still inherit or not the ends of the epoch before; those read
+        ``running`` (cannot tell yet), never an end that may not count."""
         views = [SlotView(TaskState.PENDING)] * total
         for block, end in self.blocks():
+            newer = None
+            if leases is not None and block in leases:
+                latest = self.latest(block)
+                if latest is not None and leases[block] > latest[0]:
+                    newer = leases[block]
             for slot in range(block, min(end, total)):
-                views[slot] = self.view(slot, block)
+                view = self.view(slot, block)
+                if newer is not None and view.state.is_terminal:
+                    view = SlotView(TaskState.RUNNING, None, view.tries)
+                views[slot] = view
         return views
 
 

@@ -292,16 +292,10 @@ class RunDir:
 
     # -- claims (leases) -----------------------------------------------------------
     def take_claim(self, block: Block, epoch: int, worker: str) -> bool:
-        """Create the lease of ``block`` at ``epoch``; False when someone holds it."""
-        try:
-            fd = os.open(self.claim_path(block.start, epoch), os.O_WRONLY | os.O_CREAT | os.O_EXCL)
-        except FileExistsError:
-            return False
-        try:
-            os.write(fd, f"{worker} {block.end}\n".encode())
-        finally:
-            os.close(fd)
-        return True
+        """Create the lease of ``block`` at ``epoch``; False when someone holds it. The
+        file appears whole or not at all (a link of a finished temporary file): a
+        claimer killed half-way leaves no empty lease behind."""
+        return _write_new(self.claim_path(block.start, epoch), f"{worker} {block.end}\n")
 
     def renew(self, start: int, epoch: int) -> bool:
         """Heartbeat: False when the claim is gone (taken over)."""
@@ -312,10 +306,32 @@ class RunDir:
         return True
 
     def still_ours(self, start: int, epoch: int) -> bool:
-        return (
-            self.claim_path(start, epoch).exists()
-            and not self.claim_path(start, epoch + 1).exists()
-        )
+        """The claim is there and no takeover superseded it."""
+        return self.claim_path(start, epoch).exists() and not self.superseded(start, epoch)
+
+    def superseded(self, start: int, epoch: int) -> bool:
+        return self.claim_path(start, epoch + 1).exists()
+
+    def blocks_below(self, index: int) -> int:
+        """How many blocks start before slot ``index`` (a block boundary): arithmetic
+        on the bundles, no look at the tasks."""
+        size = self.settings.block_size
+        layout = self.layout(refresh=False)
+        if not layout or index > layout[-1][0] + layout[-1][1]:
+            layout = self.layout()  # bundles added since
+        count = 0
+        for start, length in layout:
+            if start >= index:
+                break
+            count += -(-min(length, index - start) // size)
+        return count
+
+    def leases(self) -> dict[int, int]:
+        """{block: the highest epoch of its claim files}."""
+        out: dict[int, int] = {}
+        for start, epoch, _, _ in self.claims():
+            out[start] = max(epoch, out.get(start, -1))
+        return out
 
     def expire(self, start: int, epoch: int) -> None:
         """Give a claim up at once (its tasks go to the next worker that looks)."""
@@ -327,18 +343,20 @@ class RunDir:
             self.claim_path(start, epoch).unlink()
 
     def claims(self) -> Iterator[tuple[int, int, int, float]]:
-        """(start, epoch, end, mtime) of every claim file there is."""
+        """(start, epoch, end, mtime) of every claim file there is. A block's end is
+        worked out from where it starts (blocks are fixed), not read from the file."""
         with os.scandir(self.root / "claims") as entries:
             for entry in entries:
                 start, dot, epoch = entry.name.partition(".")
                 if not (dot and start.isdigit() and epoch.isdigit()):
-                    continue
+                    continue  # a temporary file of a claim being made
                 try:
                     mtime = entry.stat().st_mtime
-                    end = int(Path(entry.path).read_text().split()[1])
-                except (OSError, IndexError, ValueError):
-                    continue
-                yield int(start), int(epoch), end, mtime
+                except OSError:
+                    continue  # gone meanwhile (done, or taken over)
+                block = self.block_at(int(start))
+                if block is not None:
+                    yield int(start), int(epoch), block.end, mtime
 
     # -- workers -------------------------------------------------------------------
     def beat(self, worker: str) -> float:

@@ -46,6 +46,7 @@ def submit_workers(
     python: str,
     fleet: Any,
     env: Mapping[str, str] | None = None,
+    ended: int | None = None,
 ) -> str:
     """Submit ``workers`` workers of ``run`` as one array job; its jobfleet id.
 
@@ -89,6 +90,7 @@ def submit_workers(
             "max_concurrent": max_concurrent,
             "python": python,
             "env": given_env,
+            "ended": ended,
             "at": time.time(),
         }
         with open(run.submissions_path, "a", encoding="utf-8") as fh:

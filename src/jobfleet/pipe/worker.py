@@ -63,6 +63,7 @@ class Worker:
         self.id = _worker_id()
         self.journal = Journal(self.run.journal_path(self.id))
         self.resolver = Resolver(self.run)
+        self.started = time.time()
         self.deadline = deadline
         self.durations: list[float] = []
         self._held: _Held | None = None
@@ -90,28 +91,42 @@ class Worker:
             self._stop.set()
             beat.join(timeout=5)
             self.journal.close()
-            self.run.leave(self.id)
+            with contextlib.suppress(OSError):
+                self.run.leave(self.id)
         return self.ran
 
     def _heartbeat(self) -> None:
+        """Renew the lease held, and say the worker lives. A file system that fails for
+        a moment (ESTALE, EIO) is tried again at the next beat; only a lease gone,
+        superseded, or not renewed for ``lease - heartbeat`` counts as lost."""
+        failing_since: float | None = None
+        patience = self.settings.lease_s - self.settings.heartbeat_s
         while not self._stop.wait(self.settings.heartbeat_s):
-            with contextlib.suppress(OSError):
-                self.run.beat(self.id)
             held = self._held
-            if held is None:
-                continue
-            start, epoch = held.block.start, held.epoch
-            if not (self.run.renew(start, epoch) and self.run.still_ours(start, epoch)):
-                held.lost.set()  # taken over: stop its task, its result would not count
-                _kill(held.proc)
+            try:
+                self.run.beat(self.id)
+                if held is not None:
+                    start, epoch = held.block.start, held.epoch
+                    if not self.run.renew(start, epoch) or self.run.superseded(start, epoch):
+                        _lose(held)  # taken over: its task's result would not count
+                failing_since = None
+            except Exception as exc:
+                now = time.monotonic()
+                failing_since = now if failing_since is None else failing_since
+                print(f"jobfleet pipe worker {self.id}: heartbeat: {exc}", file=sys.stderr)
+                if held is not None and now - failing_since > patience:
+                    _lose(held)  # others may take the block now: stop
 
     # -- claiming --------------------------------------------------------------------
     def _claim(self) -> _Held | None:
+        asked = time.monotonic()
         block = self.run.claim_fresh()
         if block is not None and self.run.take_claim(block, 0, self.id):
-            if self.run.still_ours(block.start, 0):
+            # A claimer that took half a lease between moving the cursor and taking the
+            # lease may find its block taken as an orphan, even done: leave it to that.
+            slow = time.monotonic() - asked > self.settings.lease_s / 2
+            if not slow and self.run.still_ours(block.start, 0):
                 return self._record_claim(block, 0, {}, {})
-            # This claimer was so slow that its block was taken over as an orphan.
             self.run.drop_claim(block.start, 0)
         return self._take_over()
 
@@ -125,6 +140,7 @@ class Worker:
                 "tries": {str(k): v for k, v in tries.items()}, "at": time.time(),
             }
         )  # fmt: skip
+        self.journal.sync()  # readers decide which ends count by it: on disk first
         held = _Held(block, epoch, inherit, tries)
         self._held = held
         return held
@@ -146,33 +162,32 @@ class Worker:
     def _take_orphan(self, leased: set[int]) -> _Held | None:
         """A block below the cursor that no claim file holds and no journal says done:
         its claimer moved the cursor and died before taking the lease. Taken once seen
-        so for a whole lease (a claimer between the two steps is not an orphan)."""
+        so for a whole lease (a claimer between the two steps is not an orphan).
+
+        Looked for block by block only when the count says there is one: every block
+        below the cursor has a claim recorded or a lease, usually."""
         self.resolver.refresh()
-        finished = {b for b, _ in self.resolver.done}
         cursor = self.run.cursor()
+        known = {b for b in self.resolver.claims if b < cursor} | {b for b in leased if b < cursor}
+        if len(known) >= self.run.blocks_below(cursor):
+            self._orphans.clear()
+            return None
         start = 0
         seen_now: set[int] = set()
         while start < cursor:
             block = self.run.block_at(start)
             if block is None:
                 break
-            if block.start not in leased and block.start not in finished:
-                latest = self.resolver.latest(block.start)
-                unfinished = latest is None or not self._block_ended(block)
-                if unfinished:
-                    seen_now.add(block.start)
-                    first = self._orphans.setdefault(block.start, time.monotonic())
-                    if time.monotonic() - first > self.settings.lease_s:
-                        epoch = 1 + (latest[0] if latest is not None else 0)
-                        if self.run.take_claim(block, epoch, self.id):
-                            return self._inherit(block, epoch)
+            if block.start not in known:
+                seen_now.add(block.start)
+                first = self._orphans.setdefault(block.start, time.monotonic())
+                waited = time.monotonic() - first > self.settings.lease_s
+                # Epoch 1: epoch 0 was its dead claimer's (should it wake, it finds 1).
+                if waited and self.run.take_claim(block, 1, self.id):
+                    return self._inherit(block, 1)
             start = block.end
         self._orphans = {b: t for b, t in self._orphans.items() if b in seen_now}
         return None
-
-    def _block_ended(self, block: Block) -> bool:
-        done, _ = self.resolver.inherit(block.start, block.end)
-        return len(done) == block.end - block.start
 
     def _inherit(self, block: Block, epoch: int) -> _Held:
         self.resolver.refresh()
@@ -180,12 +195,12 @@ class Worker:
         return self._record_claim(block, epoch, done, tries)
 
     def _all_ended(self) -> bool:
+        """Every block of the run is done (incremental: no look at each task)."""
         self.resolver.refresh()
         total = self.run.total()
         if self.run.cursor() < total:
             return False
-        views = self.resolver.slot_views(total)
-        return all(v.state.is_terminal for v in views)
+        return len(self.resolver.finished) >= self.run.blocks_below(total)
 
     # -- running -------------------------------------------------------------------
     def _out_of_time(self, needed: float) -> bool:
@@ -193,15 +208,23 @@ class Worker:
             return False
         return time.time() + needed + END_MARGIN_S > self.deadline
 
+    def _never_fits(self, task: TaskSpec) -> bool:
+        """A task whose estimate is longer than a whole allocation of this worker's."""
+        if self.deadline is None or task.estimate_s is None:
+            return False
+        return task.estimate_s + END_MARGIN_S > self.deadline - self.started
+
     def _expected(self, task: TaskSpec) -> float:
         if task.estimate_s is not None:
             return task.estimate_s
         return max(self.durations) if self.durations else 0.0
 
     def _run_block(self, held: _Held) -> bool:
-        """Run the block's tasks; False when the allocation ends first (the block is
-        handed back at once, its ended tasks kept)."""
+        """Run the block's tasks that fit in the time left; False when some did not (the
+        block is handed back at once, the tasks that ended kept: a worker with more
+        time takes it)."""
         block, epoch = held.block, held.epoch
+        left_behind = False
         for slot in range(block.start, block.end):
             if slot in held.inherit:
                 continue
@@ -209,38 +232,56 @@ class Worker:
                 self._held = None
                 return True  # taken over: its new owner goes on from here
             if self.run.cancelled:
-                break
-            number, task = self.run.task_of(slot)
-            if self._out_of_time(self._expected(task)):
                 self._held = None
-                self.run.expire(block.start, epoch)
-                return False
-            self._run_slot(held, slot, number, task)
+                return False  # the run ends: nothing more of it is run, nothing marked done
+            number, task = self.run.task_of(slot)
+            if self._never_fits(task):
+                self._end(held, slot, held.tries.get(slot, 0), None, "failed",
+                          f"its estimate ({task.estimate_s:g} s) is longer than a worker's "
+                          f"allocation ({self.deadline - self.started:.0f} s)")  # type: ignore[operator]  # fmt: skip
+                continue
+            if self._out_of_time(self._expected(task)):
+                left_behind = True
+                continue  # a shorter task after it may still fit
+            if not self._run_slot(held, slot, number, task):
+                left_behind = True
+        self._held = None
+        if left_behind:
+            self.run.expire(block.start, epoch)
+            return False
         if not held.lost.is_set() and self.run.still_ours(block.start, epoch):
             self.journal.write({"k": "done", "b": block.start, "e": epoch})
             self.journal.sync()
-            self._held = None
             self.run.drop_claim(block.start, epoch)
-        self._held = None
         return True
 
-    def _run_slot(self, held: _Held, slot: int, number: int, task: TaskSpec) -> None:
+    def _end(
+        self, held: _Held, slot: int, attempt: int, code: int | None, state: str, why: str
+    ) -> None:
+        self.journal.write(
+            {"s": slot, "b": held.block.start, "e": held.epoch, "k": "end", "a": attempt,
+             "state": state, "code": code, "why": why, "at": time.time()}
+        )  # fmt: skip
+
+    def _run_slot(self, held: _Held, slot: int, number: int, task: TaskSpec) -> bool:
+        """Run a task's attempts; False when its next attempt would not end in time
+        (it is left for a worker with more time)."""
         tries = held.tries.get(slot, 0)
         base = {"s": slot, "b": held.block.start, "e": held.epoch}
         max_attempts = self.settings.max_attempts
         if tries >= max_attempts:
-            self.journal.write(
-                {**base, "k": "end", "a": tries, "state": "failed", "code": None,
-                 "why": f"its worker was lost in each of its {tries} attempts", "at": time.time()}
-            )  # fmt: skip
-            return
+            self._end(held, slot, tries, None, "failed",
+                      f"its worker was lost in each of its {tries} attempts")  # fmt: skip
+            return True
         attempt = tries
         while attempt < max_attempts:
+            if attempt > tries and self._out_of_time(self._expected(task)):
+                return False  # a retry that would not end in time: another worker's
             attempt += 1
             self.journal.write({**base, "k": "start", "a": attempt, "at": time.time()})
             code, offset, length, seconds = self._execute(held, slot, number, task, attempt)
             if held.lost.is_set():
-                return  # killed because its lease was taken over: nothing to record
+                return True  # killed because its lease was taken over: nothing to record
             self.durations.append(seconds)
             self.ran += 1
             retry = self.settings.retryable(code) and attempt < max_attempts
@@ -250,7 +291,8 @@ class Worker:
                  "out": [offset, length], "dur": round(seconds, 6), "at": time.time()}
             )  # fmt: skip
             if not retry:
-                return
+                return True
+        return True
 
     def _execute(
         self, held: _Held, slot: int, number: int, task: TaskSpec, attempt: int
@@ -280,7 +322,7 @@ class Worker:
                     env=env,
                     start_new_session=True,
                 )
-            except OSError as exc:
+            except (OSError, ValueError) as exc:  # ValueError: a NUL in a value, ...
                 out.write(f"jobfleet: cannot run task {number}: {exc}\n".encode())
                 out.flush()
                 return 127, offset, out.tell() - offset, time.monotonic() - started
@@ -295,6 +337,11 @@ class Worker:
         return (128 - code if code < 0 else code), offset, length, seconds
 
 
+def _lose(held: _Held) -> None:
+    held.lost.set()
+    _kill(held.proc)
+
+
 def _kill(proc: subprocess.Popen[bytes] | None) -> None:
     """Kill a task and whatever it started (its own session)."""
     if proc is not None and proc.poll() is None:
@@ -303,12 +350,21 @@ def _kill(proc: subprocess.Popen[bytes] | None) -> None:
 
 
 def _deadline() -> float | None:
-    absolute = os.environ.get(DEADLINE_ENV)
-    if absolute:
-        return float(absolute)
-    walltime = os.environ.get(WALLTIME_ENV)
-    if walltime:
-        return time.time() + float(walltime)
+    """When the allocation ends, from the environment; a clear error for a bad value."""
+    for name, absolute in ((DEADLINE_ENV, True), (WALLTIME_ENV, False)):
+        text = os.environ.get(name, "").strip()
+        if not text:
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (value == value and value > 0 and value != float("inf")):
+            from jobfleet.errors import SpecError
+
+            what = "a Unix time" if absolute else "seconds"
+            raise SpecError(name, f"{text!r} is not {what} (a positive number)")
+        return value if absolute else time.time() + value
     return None
 
 
@@ -322,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         worker = Worker(Path(args[0]), deadline=_deadline())
-    except JobfleetError as exc:
+    except (JobfleetError, OSError) as exc:
         print(f"jobfleet pipe worker: {exc}", file=sys.stderr)
         return 2
     print(f"jobfleet pipe worker {worker.id} on {socket.gethostname()}", file=sys.stderr)
