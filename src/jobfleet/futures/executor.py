@@ -356,17 +356,7 @@ class Executor(concurrent.futures.Executor):
             part = chunks[start : start + per_array]
             directory = home / uuid.uuid4().hex
             directory.mkdir(parents=True)
-            mine: list[JobFuture] = []
-            for n, chunk in enumerate(part, start=1):
-                index = n if array else None
-                try:
-                    write_calls(call_files(directory, index)[0], chunk, self._max_payload)
-                except PayloadTooLarge as exc:
-                    raise SpecError("payload", str(exc)) from None
-                for position in range(len(chunk)):
-                    future = next(given) if given is not None else JobFuture(dispatcher)
-                    future.directory, future.index, future.position = directory, index, position
-                    mine.append(future)
+            mine = self._write_payloads(directory, part, array, given)
             checkpoints = any(callable(getattr(c.fn, "checkpoint", None)) for c in part[0])
             spec = self._spec(directory, name, len(part) if array else None, checkpoints)
             record = dispatcher.fleet.submit(spec, backend=dispatcher.backend)
@@ -374,6 +364,28 @@ class Executor(concurrent.futures.Executor):
                 future.job_id = record.id
             dispatcher.track(record.id, mine)
             futures += mine
+        return futures
+
+    def _write_payloads(
+        self,
+        directory: Path,
+        chunks: Sequence[Sequence[Call]],
+        array: bool,
+        given: Iterator[JobFuture] | None,
+    ) -> list[JobFuture]:
+        """Each chunk's payload (``<index>.in``, or ``call.in`` for a single job) and a
+        future per call (the ``given`` ones of a batch, in order)."""
+        futures: list[JobFuture] = []
+        for n, chunk in enumerate(chunks, start=1):
+            index = n if array else None
+            try:
+                write_calls(call_files(directory, index)[0], chunk, self._max_payload)
+            except PayloadTooLarge as exc:
+                raise SpecError("payload", str(exc)) from None
+            for position in range(len(chunk)):
+                future = next(given) if given is not None else JobFuture(self._dispatcher)
+                future.directory, future.index, future.position = directory, index, position
+                futures.append(future)
         return futures
 
     def _submit_piped(
@@ -385,16 +397,7 @@ class Executor(concurrent.futures.Executor):
         given = iter(into) if into is not None else None
         directory = Path(dispatcher.fleet.registry.home) / FUTURES_DIR / uuid.uuid4().hex
         directory.mkdir(parents=True)
-        futures: list[JobFuture] = []
-        for index, chunk in enumerate(chunks, start=1):
-            try:
-                write_calls(call_files(directory, index)[0], chunk, self._max_payload)
-            except PayloadTooLarge as exc:
-                raise SpecError("payload", str(exc)) from None
-            for position in range(len(chunk)):
-                future = next(given) if given is not None else JobFuture(dispatcher)
-                future.directory, future.index, future.position = directory, index, position
-                futures.append(future)
+        futures = self._write_payloads(directory, chunks, True, given)
         pipe = stage_tasks(directory, range(1, len(chunks) + 1), self._python)
         assert self._workers is not None
         job_id = pipe.submit(
