@@ -132,6 +132,10 @@ def file_times(job_dir: str, index: int | None) -> Usage | None:
     return Usage(started_at=started, ended_at=ended)
 
 
+#: The states of an ended job or element.
+_ENDED = frozenset(s for s in JobState if s.is_terminal)
+
+
 def _timed(usage: Usage | None) -> bool:
     return usage is not None and usage.started_at is not None and usage.ended_at is not None
 
@@ -141,33 +145,38 @@ def add_file_times(statuses: dict[str, NativeStatus], targets: Mapping[str, Poll
     not tell, the times its own files tell (accounting's values win where it has them).
 
     Jobs that had ended before this poll (asked about for their usage only) are not
-    looked at again: their files were read the poll they ended.
+    looked at again: their files were read the poll they ended. Kept cheap for the
+    usual poll, where nothing ended: one look at each status.
     """
-    for native_id, status in list(statuses.items()):
-        target = targets.get(native_id)
-        if target is None or target.ended:
-            continue
+    changed: dict[str, NativeStatus] = {}
+    for native_id, status in statuses.items():
         if not status.elements:
-            if not status.state.is_terminal or _timed(status.usage):
+            if status.state not in _ENDED or _timed(status.usage):
+                continue
+            target = targets.get(native_id)
+            if target is None or target.ended:
                 continue
             times = file_times(target.job_dir, None)
             if times is not None:
-                usage = times.merged(status.usage)
-                statuses[native_id] = NativeStatus(
-                    status.state, status.exit_code, status.reason, status.elements, usage,
-                    status.element_usage,
+                changed[native_id] = NativeStatus(
+                    status.state, status.exit_code, status.reason, status.elements,
+                    times.merged(status.usage), status.element_usage,
                 )  # fmt: skip
+            continue
+        target = targets.get(native_id)
+        if target is None or target.ended:
             continue
         added: dict[int, Usage] = {}
         for index, (state, _, _) in status.elements.items():
             used = status.element_usage.get(index)
-            if not state.is_terminal or _timed(used):
+            if state not in _ENDED or _timed(used):
                 continue
             times = file_times(target.job_dir, index)
             if times is not None:
                 added[index] = times.merged(used)
         if added:
-            statuses[native_id] = NativeStatus(
+            changed[native_id] = NativeStatus(
                 status.state, status.exit_code, status.reason, status.elements, status.usage,
                 {**status.element_usage, **added},
             )  # fmt: skip
+    statuses.update(changed)
