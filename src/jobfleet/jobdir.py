@@ -7,8 +7,9 @@ Every job has a directory of its own (``<home>/jobs/<id>/``, see
     exit_code[.<i>]     the command's exit status, one line, written by the script
     never[.<i>]         why a dependency can never be met (the command did not run)
     setup_failed[.<i>]  why the environment set-up failed (the command did not run)
-    started[.<i>]       made as the script starts (its time is the run's start), holding
-                        its PID; the local backend's once-guard creates it exclusively
+    started[.<i>]       made as the script starts (its time is the run's start): the
+                        local backend's once-guard creates it exclusively, holding the
+                        script's PID (its process group); other backends' hold "pid N"
     stdout[.<i>]        the job's output streams, unless the spec names other paths
     stderr[.<i>]
     submit-env.json     the first submitter's environment, for retries (mode 0600)

@@ -386,7 +386,9 @@ def render_script(
             "",
             "# When this run started, for backends whose accounting does not tell: the",
             "# marker's modification time (a rerun's start replaces an earlier one's).",
-            '{ printf \'%s\\n\' "$$" >|"$__jf_dir/started$__jf_tag"; } 2>/dev/null || :',
+            # "pid N", not a bare number: only the local agent's marker names a process
+            # group (the once-guard's), which its tools may signal.
+            '{ printf \'pid %s\\n\' "$$" >|"$__jf_dir/started$__jf_tag"; } 2>/dev/null || :',
         ]
     stdout_word = _stream_word(spec, "stdout")
     stderr_word = _stream_word(spec, "stderr")

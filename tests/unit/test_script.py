@@ -776,6 +776,7 @@ def test_no_guard_without_once_guard(tmp_path: Path) -> None:
     env = _base_env(TEST_TASK_ID="1")
     first, job_dir = _run(spec, tmp_path, env=env, dialect=TESTSCHED)
     marker = job_dir / "started.1"  # without the guard, only the time of the start
+    assert marker.read_text().startswith("pid ")  # not a process group to signal
     os.utime(marker, (1000.0, 1000.0))
     second, _ = _run(spec, tmp_path, env=env, dialect=TESTSCHED)
     assert (first.returncode, second.returncode) == (0, 0)  # a rerun runs

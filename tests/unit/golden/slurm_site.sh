@@ -26,7 +26,7 @@ __jf_record() {
 
 # When this run started, for backends whose accounting does not tell: the
 # marker's modification time (a rerun's start replaces an earlier one's).
-{ printf '%s\n' "$$" >|"$__jf_dir/started$__jf_tag"; } 2>/dev/null || :
+{ printf 'pid %s\n' "$$" >|"$__jf_dir/started$__jf_tag"; } 2>/dev/null || :
 
 # Append both streams to the job's output files.
 if ! command exec >>"$__jf_dir/stdout$__jf_tag" 2>>"$__jf_dir/stderr$__jf_tag"; then
