@@ -28,7 +28,6 @@ from jobfleet.pipe.model import (
 )
 from jobfleet.pipe.resolve import Resolver, SlotView
 from jobfleet.pipe.store import RunDir
-from jobfleet.pipe.worker import WALLTIME_ENV
 
 __all__ = ["WORKER_MODULE", "Pipe", "PipeStatus", "TaskResult"]
 
@@ -414,6 +413,7 @@ class Pipe:
 
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            began = time.monotonic()
             status = self.status()
             if on_progress is not None:
                 on_progress(status)
@@ -421,11 +421,11 @@ class Pipe:
                 return status
             if keep_alive:
                 self.top_up(status, fleet=fleet)
-            if deadline is not None and time.monotonic() >= deadline:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
                 return status
-            time.sleep(interval)
+            # A status reads every task: on a huge run, look less often than it costs.
+            pause = max(interval, 4 * (now - began))
+            time.sleep(pause if deadline is None else min(pause, max(deadline - now, 0.0)))
 
 
-def walltime_env(walltime_s: int | None) -> dict[str, str]:
-    """The worker's environment that tells it its walltime."""
-    return {WALLTIME_ENV: str(walltime_s)} if walltime_s else {}
