@@ -195,6 +195,7 @@ class Pipe:
         max_concurrent: int | None = None,
         python: str | None = None,
         env: Mapping[str, str] | None = None,
+        name: str | None = None,
         fleet: Any = None,
     ) -> str:
         """Submit ``workers`` workers as ONE array job; its jobfleet id. ``resources``:
@@ -208,7 +209,7 @@ class Pipe:
         return submit_workers(
             self.dir, workers, backend=backend, profile=profile, resources=resources,
             max_concurrent=max_concurrent, python=python or sys.executable, env=env,
-            fleet=fleet, ended=ended,
+            fleet=fleet, ended=ended, name=name,
         )  # fmt: skip
 
     def submissions(self) -> list[dict[str, Any]]:
@@ -395,7 +396,8 @@ class Pipe:
         return self.submit(
             int(last["workers"]), backend=last.get("backend"), profile=last.get("profile"),
             resources=given, max_concurrent=last.get("max_concurrent"),
-            python=last.get("python"), env=last.get("env") or None, fleet=fleet,
+            python=last.get("python"), env=last.get("env") or None,
+            name=last.get("name"), fleet=fleet,
         )  # fmt: skip
 
     def wait(
@@ -427,5 +429,3 @@ class Pipe:
             # A status reads every task: on a huge run, look less often than it costs.
             pause = max(interval, 4 * (now - began))
             time.sleep(pause if deadline is None else min(pause, max(deadline - now, 0.0)))
-
-

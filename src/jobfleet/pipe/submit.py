@@ -47,6 +47,7 @@ def submit_workers(
     fleet: Any,
     env: Mapping[str, str] | None = None,
     ended: int | None = None,
+    name: str | None = None,
 ) -> str:
     """Submit ``workers`` workers of ``run`` as one array job; its jobfleet id.
 
@@ -69,7 +70,7 @@ def submit_workers(
             env[WALLTIME_ENV] = str(chosen.walltime_s)
         spec = JobSpec(
             [python, "-m", WORKER_MODULE, str(run.root)],
-            name=f"pipe-{run.id}" if run.id else "pipe",
+            name=name or (f"pipe-{run.id}" if run.id else "pipe"),
             workdir=str(run.root / "work"),
             env=env,
             resources=chosen,
@@ -91,6 +92,7 @@ def submit_workers(
             "python": python,
             "env": given_env,
             "ended": ended,
+            "name": name,
             "at": time.time(),
         }
         with open(run.submissions_path, "a", encoding="utf-8") as fh:

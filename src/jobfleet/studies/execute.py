@@ -10,17 +10,20 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from jobfleet.config import load_config
 from jobfleet.engine.fleet import Fleet
-from jobfleet.errors import SpecError
+from jobfleet.errors import SpecError, WaitTimeout
+from jobfleet.pipe.api import Pipe
 from jobfleet.states import JobRecord
-from jobfleet.studies.model import Study
+from jobfleet.studies.model import Step, Study
 from jobfleet.studies.outcomes import StudyResult, results, step_names
-from jobfleet.studies.runner import Rerun, StepPlan, choose, find_submitted, submit
+from jobfleet.studies.piped import pipe_record
+from jobfleet.studies.runner import Choice, Rerun, StepPlan, choose, find_submitted, submit
 from jobfleet.studies.state import StudyState, state_path
 
 __all__ = ["Preview", "run_study", "study_job_ids", "study_status"]
@@ -65,11 +68,54 @@ def _state(study: Study) -> StudyState:
     return state
 
 
-def _fresh(fleet: Fleet, ids: Sequence[str]) -> dict[str, JobRecord]:
-    """The study's jobs, asked about now (one poll per backend)."""
+def _fresh(fleet: Fleet, ids: Sequence[str], pipes: Mapping[str, str]) -> dict[str, JobRecord]:
+    """The study's jobs, asked about now (one poll per backend); the workers of a step
+    run as pipe tasks read as an element per task (:func:`~.piped.pipe_record`)."""
     if not ids:
         return {}
-    return {r.id: r for r in fleet.refresh(fleet.records(list(ids)))}
+    fresh = fleet.refresh(fleet.records(list(ids)))
+    return {r.id: pipe_record(r, pipes[r.id]) if r.id in pipes else r for r in fresh}
+
+
+def _wait(
+    fleet: Fleet,
+    ids: Sequence[str],
+    pipes: Mapping[str, str],
+    timeout_s: float | None,
+    on_update: Callable[[list[JobRecord]], None] | None,
+) -> dict[str, JobRecord]:
+    """Wait for jobs to end; a pipe run's workers until every task ended (workers are
+    submitted again when all are gone while tasks remain)."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    plain = [i for i in ids if i not in pipes]
+    if plain:
+        fleet.wait(plain, timeout_s=timeout_s, on_update=on_update)
+    for job_id in [i for i in ids if i in pipes]:
+        left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        record = fleet.records([job_id])[0]
+
+        def show(_: object, record: JobRecord = record, run: str = pipes[job_id]) -> None:
+            if on_update is not None:
+                on_update([pipe_record(record, run)])
+
+        status = Pipe(pipes[job_id]).wait(
+            timeout=left, keep_alive=True, on_progress=show, fleet=fleet
+        )
+        if not status.ended:
+            raise WaitTimeout([job_id], timeout_s or 0.0)
+    return _fresh(fleet, ids, pipes)
+
+
+def _gate(
+    study: Study, step: Step, records: Mapping[str, JobRecord], state: StudyState
+) -> list[str]:
+    """The unfinished jobs of the steps ``step`` follows, when ``step`` runs as pipe tasks
+    or follows a step that does: such a step is submitted only once they ended."""
+    followed = [study.step(d.step) for d in step.after]
+    if step.workers is None and all(f.workers is None for f in followed):
+        return []
+    ids = state.job_ids([f.name for f in followed])
+    return [i for i in ids if i in records and not records[i].settled]
 
 
 def run_study(
@@ -120,24 +166,37 @@ def _run(
     if not dry_run:
         find_submitted(fleet, state)
     state.current_run = state.runs + 1
-    records = _fresh(fleet, state.job_ids())
+    records = _fresh(fleet, state.job_ids(), state.pipes())
     plans: dict[str, StepPlan] = {}
     submitted: list[str] = []
     for step in study.steps:
         points = list(step.points)
+        gate = [] if dry_run else _gate(study, step, records, state)
+        if gate and not wait:
+            why = "it waits for the steps it follows to end: run the study again then"
+            plans[step.name] = StepPlan(
+                step.name, tuple(Choice(p.index, "blocked", why) for p in points)
+            )
+            continue
+        if gate:
+            records.update(_wait(fleet, gate, state.pipes(), timeout_s, on_update))
+            for dep in step.after:  # their outcomes now decide which points run
+                followed = study.step(dep.step)
+                plans[dep.step] = choose(
+                    study, followed, list(followed.points), state, records, "none", plans
+                )
         plans[step.name] = plan = choose(study, step, points, state, records, rerun, plans)
         if dry_run:
             continue
         made = submit(fleet, study, step, plan, points, state, records, backend, plans)
-        records.update((r.id, r) for r in made)
+        pipes = state.pipes()
+        records.update((r.id, pipe_record(r, pipes[r.id]) if r.id in pipes else r) for r in made)
         submitted += [r.id for r in made]
     if dry_run:
         return Preview(study, tuple(plans.values()))
     unfinished = [i for i, r in records.items() if not r.settled]
     if wait and unfinished:
-        records.update(
-            (r.id, r) for r in fleet.wait(unfinished, timeout_s=timeout_s, on_update=on_update)
-        )
+        records.update(_wait(fleet, unfinished, state.pipes(), timeout_s, on_update))
     notes = {
         (plan.step, c.point): c.why
         for plan in plans.values()
@@ -183,7 +242,7 @@ def study_status(output_dir: str | os.PathLike[str], *, fleet: Fleet | None = No
     own = fleet is None
     fleet = fleet if fleet is not None else Fleet()
     try:
-        records = _fresh(fleet, state.job_ids())
+        records = _fresh(fleet, state.job_ids(), state.pipes())
     finally:
         if own:
             fleet.close()

@@ -39,6 +39,7 @@ __all__ = [
     "read_name",
     "read_resources",
     "read_text",
+    "read_workers",
 ]
 
 #: The keys of a study file.
@@ -50,6 +51,7 @@ TOP_KEYS = (
     "resources",
     "env",
     "max_concurrent",
+    "workers",
     "command",
     "shell",
     "parameters",
@@ -126,6 +128,20 @@ def read_backend(value: object, source: str) -> str | None:
     if isinstance(value, str) and (value in catalog.available() or value == AUTO):
         return value
     raise config_error(catalog.unknown_backend(value), source=source, key="backend")
+
+
+def read_workers(value: object, key: str, source: str) -> int | None:
+    """``workers: N``: the step's points as pipe tasks served by N workers."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
+        raise config_error(
+            f"expected a whole number from 1 to {MAX_COUNT} (workers serving the points as "
+            f"pipe tasks), got {shown(value)}",
+            source=source,
+            key=key,
+        )
+    return value
 
 
 def read_max_concurrent(value: object, key: str, source: str) -> int | None:

@@ -1,17 +1,19 @@
-"""The job side of a study step: ``python -m jobfleet.studies.launch STEP_DIR``.
+"""The job side of a study step: ``python -m jobfleet.studies.launch STEP_DIR [INDEX]``.
 
 Every element of a step's array job runs this with its array index
 (``$JOBFLEET_ARRAY_INDEX``, from 1: element ``i`` runs the staged point ``i - 1``; a
-single job runs point 0). It reads its point (:mod:`.pointfile`), checks that the point
-of every step it follows point by point completed, and then becomes the point's
-command in the point's directory (``exec``: the same process, so the job script
-records the command's own exit status and the scheduler's signals reach it).
+single job runs point 0); a pipe task of a step with ``workers:`` gives its INDEX. It
+reads its point (:mod:`.pointfile`), checks that the point of every step it follows
+point by point completed, and then becomes the point's command in the point's
+directory (``exec``: the same process, so the job script records the command's own
+exit status and the scheduler's signals reach it).
 
 A point whose predecessor did not complete runs nothing: like a job whose dependency
 can never be met, it writes why to ``never[.<index>]`` in its job directory
-(``$JOBFLEET_JOB_DIR``) and exits :data:`~jobfleet.scriptdeps.EXIT_DEPENDENCY_NEVER_MET`,
-so that it reads ``cancelled: ...`` with the reason. Exit 127 when the command
-cannot be started (as a shell says), 2 for a launch that cannot find its point.
+(``$JOBFLEET_JOB_DIR``; a pipe task: ``STEP_DIR``) and exits
+:data:`~jobfleet.scriptdeps.EXIT_DEPENDENCY_NEVER_MET`, so that it reads
+``cancelled: ...`` with the reason. Exit 127 when the command cannot be started (as a
+shell says), 2 for a launch that cannot find its point.
 """
 
 from __future__ import annotations
@@ -44,8 +46,7 @@ def unmet(requirement: Requirement) -> str | None:
     )
 
 
-def _never(reason: str, index: int | None) -> int:
-    job_dir = os.environ.get("JOBFLEET_JOB_DIR", "")
+def _never(reason: str, index: int | None, job_dir: str) -> int:
     if job_dir:
         try:
             Path(never_met_path(job_dir, index)).write_text(reason + "\n", encoding="utf-8")
@@ -56,11 +57,14 @@ def _never(reason: str, index: int | None) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        sys.stderr.write("usage: python -m jobfleet.studies.launch STEP_DIRECTORY\n")
+    if len(argv) not in (1, 2) or (len(argv) == 2 and not argv[1].isdigit()):
+        sys.stderr.write("usage: python -m jobfleet.studies.launch STEP_DIRECTORY [INDEX]\n")
         return EXIT_LAUNCH_FAILED
-    index_text = os.environ.get("JOBFLEET_ARRAY_INDEX", "")
+    # INDEX: a pipe task's point (a step with workers:), whose reasons go beside it.
+    piped = len(argv) == 2
+    index_text = argv[1] if piped else os.environ.get("JOBFLEET_ARRAY_INDEX", "")
     element = int(index_text) if index_text.isdigit() else None
+    reasons = argv[0] if piped else os.environ.get("JOBFLEET_JOB_DIR", "")
     index = element - 1 if element is not None else 0
     try:
         point = read_point(argv[0], index)
@@ -70,7 +74,7 @@ def main(argv: list[str]) -> int:
     for requirement in point.requires:
         reason = unmet(requirement)
         if reason is not None:
-            return _never(reason, element)
+            return _never(reason, element, reasons)
     try:
         Path(point.directory).mkdir(parents=True, exist_ok=True)
         os.chdir(point.directory)

@@ -61,6 +61,8 @@ class Step:
         env: environment variables for the command.
         max_concurrent: most points running at once; None: no limit of the study's.
         after: the steps this one waits for.
+        workers: run the points as pipe tasks served by this many workers (one array
+            job: docs/pipe.md); None: one array element per point.
     """
 
     name: str
@@ -71,6 +73,7 @@ class Step:
     env: Mapping[str, str]
     max_concurrent: int | None
     after: tuple[StepDependency, ...]
+    workers: int | None = None
     source: str = field(default="", repr=False, compare=False)
     key: str = field(default="command", repr=False, compare=False)
 

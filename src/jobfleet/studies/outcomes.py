@@ -187,10 +187,11 @@ def results(
     ``notes``: why a point was not run this time, by (step, index)."""
     found: list[PointResult] = []
     notes = notes or {}
+    logs = _PipeLogs()
     for step in steps:
         where = state.last_runs(step)
         for point in read_step_points(state.output_dir, step):
-            result = _result(step, point, where.get(point.key), records)
+            result = _result(step, point, where.get(point.key), records, logs)
             note = notes.get((step, point.index))
             if note is not None and result.state is None:
                 result = replace(result, reason=f"not run: {note}")
@@ -198,14 +199,45 @@ def results(
     return StudyResult(state.name, state.output_dir, tuple(found), tuple(submitted))
 
 
+class _PipeLogs:
+    """Where the output of each task of a pipe run went (each run read once)."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, list[str | None]] = {}
+
+    def of(self, run_dir: str, index: int) -> str | None:
+        paths = self._runs.get(run_dir)
+        if paths is None:
+            from jobfleet.pipe.api import Pipe
+
+            try:
+                pipe = Pipe(run_dir)
+                paths = [
+                    str(pipe.dir.output_path(t.worker)) if t.worker else None
+                    for t in pipe.results()
+                ]
+            except Exception:
+                paths = []
+            self._runs[run_dir] = paths
+        return paths[index - 1] if 0 < index <= len(paths) else None
+
+
 def _result(
-    step: str, point: StepPoint, ran: Ran | None, records: Mapping[str, JobRecord]
+    step: str,
+    point: StepPoint,
+    ran: Ran | None,
+    records: Mapping[str, JobRecord],
+    logs: _PipeLogs,
 ) -> PointResult:
     base = PointResult(step, point.index, point.params, point.directory)
     record = records.get(ran.job_id) if ran is not None else None
     if ran is None or record is None:
         return base
     state, code, reason = outcome_of(record, ran.index)
+    if ran.pipe is not None and ran.index is not None:
+        log = logs.of(ran.pipe, ran.index)  # its worker's output file
+    else:
+        log = output_path(record.job_dir, "stdout", ran.index)
     return PointResult(
         step,
         point.index,
@@ -216,7 +248,7 @@ def _result(
         reason,
         ran.job_id,
         ran.index,
-        output_path(record.job_dir, "stdout", ran.index),
+        log,
     )
 
 

@@ -35,6 +35,7 @@ def _step(step: Step, first: int) -> dict[str, Any]:
         "shell": step.shell,
         "after": [{"step": d.step, "kind": d.kind} for d in step.after],
         "max_concurrent": step.max_concurrent,
+        "workers": step.workers,
         "resources": dict(step.resources),
         "env": dict(step.env),
     }
@@ -79,6 +80,8 @@ def describe_text(study: Study, *, first: int = 3) -> str:
             head += ", after " + ", ".join(waits)
         if step["max_concurrent"] is not None:
             head += f", at most {step['max_concurrent']} at once"
+        if step["workers"] is not None:
+            head += f", as pipe tasks of {step['workers']} workers"
         lines.append(head)
         if step["resources"]:
             lines.append(

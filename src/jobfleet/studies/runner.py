@@ -40,6 +40,7 @@ from jobfleet.spec import Dependency, DepKind, JobSpec
 from jobfleet.states import JobRecord, JobState
 from jobfleet.studies.model import Step, Study, StudyPoint
 from jobfleet.studies.outcomes import StepPoint, outcome_of, write_step_points
+from jobfleet.studies.piped import PIPE_DIR, submit_piped
 from jobfleet.studies.pointfile import (
     LaunchPoint,
     Requirement,
@@ -163,10 +164,13 @@ def submit(
         return []
     can = fleet.backend(backend).capabilities
     per_job = min(can.max_array_size or MAX_ARRAY_SIZE, MAX_ARRAY_SIZE) if can.arrays else 1
+    piped = step.workers is not None
+    if piped:
+        per_job = len(todo)  # one pipe run: its workers are the one job
     run = state.current_run
     name = f"{study.name}.{step.name}.{run}.{uuid.uuid4().hex[:8]}"
     chunks = [todo[i : i + per_job] for i in range(0, len(todo), per_job)]
-    array = [can.arrays and not step.runs_once for _ in chunks]
+    array = [piped or (can.arrays and not step.runs_once) for _ in chunks]
     staged = study.output_dir / STATE_DIR / "runs" / name
     # Where each per-point predecessor's points last ran: read once, not once a point.
     before = {d.step: state.last_runs(d.step) for d in step.after if d.per_point}
@@ -181,11 +185,22 @@ def submit(
         for i in chunk:
             _write_params(study, step, points[i])
     submission = Submission(
-        step.name, run, name, [[points[i].key for i in c] for c in chunks], array
-    )
+        step.name, run, name, [[points[i].key for i in c] for c in chunks], array,
+        pipe=str(staged / "1" / PIPE_DIR) if piped else None,
+    )  # fmt: skip
     state.submissions.append(submission)
     state.save()  # before the submission is made: a rerun finds its jobs by name
     config = load_config(profile=study.profile, overrides=step.config_overrides())
+    if piped:
+        assert step.workers is not None
+        job_id = submit_piped(
+            fleet, staged / "1", len(todo), step.workers, name=submission.job_name(0),
+            resources=config.resources, env=dict(step.env),
+            max_concurrent=step.max_concurrent, backend=backend,
+        )  # fmt: skip
+        submission.job_ids = [job_id]
+        state.save()
+        return fleet.records([job_id])
     deps = _dependencies(study, step, state, records)
     specs = [
         JobSpec(

@@ -48,6 +48,8 @@ class Submission:
         array: whether each job is an array.
         job_ids: the jobfleet id of each job; None until the submission was made (a
             job the registry never recorded is None in it).
+        pipe: for a step run as pipe tasks (``workers:``), the run directory: its one
+            chunk's point ``i`` is task ``i``, served by the workers of job ``job_ids[0]``.
     """
 
     step: str
@@ -56,6 +58,7 @@ class Submission:
     chunks: list[list[str]]
     array: list[bool]
     job_ids: list[str | None] | None = None
+    pipe: str | None = None
 
     def job_name(self, k: int) -> str:
         return f"{self.name}.{k + 1}"
@@ -68,6 +71,7 @@ class Submission:
             "chunks": self.chunks,
             "array": self.array,
             "job_ids": self.job_ids,
+            **({"pipe": self.pipe} if self.pipe is not None else {}),
         }
 
     @classmethod
@@ -80,15 +84,18 @@ class Submission:
             [[str(k) for k in chunk] for chunk in doc["chunks"]],
             [bool(a) for a in doc["array"]],
             [None if i is None else str(i) for i in ids] if ids is not None else None,
+            str(doc["pipe"]) if doc.get("pipe") is not None else None,
         )
 
 
 @dataclass(frozen=True, slots=True)
 class Ran:
-    """Where a point last ran: job ``job_id``, element ``index`` (None: a single job)."""
+    """Where a point last ran: job ``job_id``, element ``index`` (None: a single job);
+    or, with ``pipe``, task ``index - 1`` of that pipe run, served by job ``job_id``."""
 
     job_id: str
     index: int | None
+    pipe: str | None = None
 
 
 @dataclass(slots=True)
@@ -165,6 +172,14 @@ class StudyState:
     def _made(self, step: str) -> Iterator[Submission]:
         return (s for s in self.submissions if s.step == step and s.job_ids is not None)
 
+    def pipes(self) -> dict[str, str]:
+        """{worker job id: pipe run directory} of the steps run as pipe tasks."""
+        return {
+            s.job_ids[0]: s.pipe
+            for s in self.submissions
+            if s.pipe is not None and s.job_ids and s.job_ids[0] is not None
+        }
+
     def job_ids(self, steps: Sequence[str] | None = None) -> list[str]:
         """The ids of every job of the study (of ``steps``), oldest first."""
         wanted = set(steps) if steps is not None else None
@@ -187,4 +202,4 @@ def _placed(submission: Submission) -> Iterator[tuple[Ran, str]]:
             yield Ran(job_id, None), chunk[0]
             continue
         for i, key in enumerate(chunk):
-            yield Ran(job_id, i + 1), key
+            yield Ran(job_id, i + 1, submission.pipe), key

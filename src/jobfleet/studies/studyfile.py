@@ -41,6 +41,7 @@ from jobfleet.studies.fields import (
     read_name,
     read_resources,
     read_text,
+    read_workers,
 )
 from jobfleet.studies.model import Step, StepDependency, Study, StudyPoint
 from jobfleet.studies.parameters import Point, read_parameters
@@ -62,7 +63,9 @@ __all__ = [
 #: The step a study without ``steps:`` has.
 MAIN = "main"
 #: The keys of one step.
-STEP_KEYS = ("command", "shell", "parameters", "resources", "env", "max_concurrent", "after")
+STEP_KEYS = (
+    "command", "shell", "parameters", "resources", "env", "max_concurrent", "workers", "after"
+)  # fmt: skip
 
 
 def load_study(path: str | os.PathLike[str], *, overrides: Sequence[str] = ()) -> Study:
@@ -113,6 +116,7 @@ def _build(data: Mapping[Any, Any], source: str, file: Path) -> Study:
         resources=read_resources(data.get("resources"), "resources", source),
         env=read_env(data.get("env"), "env", source),
         max_concurrent=read_max_concurrent(data.get("max_concurrent"), "max_concurrent", source),
+        workers=read_workers(data.get("workers"), "workers", source),
     )
     bodies: dict[str, tuple[Mapping[Any, Any], str]] = {}
     if data.get("steps") is not None:
@@ -168,6 +172,7 @@ class _Defaults:
     resources: dict[str, Any]
     env: dict[str, str]
     max_concurrent: int | None
+    workers: int | None
 
 
 def _resolve_points(
@@ -247,6 +252,7 @@ def _step(
         resources = merge_resources(top.resources, own, f"{prefix}resources", source)
     env = {**top.env, **read_env(body.get("env"), f"{prefix}env", source)} if prefix else top.env
     limit = read_max_concurrent(body.get("max_concurrent"), f"{prefix}max_concurrent", source)
+    workers = read_workers(body.get("workers"), f"{prefix}workers", source) if prefix else None
     return Step(
         name=name,
         template=template,
@@ -255,6 +261,7 @@ def _step(
         resources=resources,
         env=env,
         max_concurrent=limit if limit is not None else top.max_concurrent,
+        workers=workers if workers is not None else top.workers,
         after=tuple(
             StepDependency(step, kind)
             for step, kind in read_after(body.get("after"), f"{prefix}after", source)
