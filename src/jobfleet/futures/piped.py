@@ -26,8 +26,7 @@ from jobfleet.futures.future import JobFuture, settle_outcome
 from jobfleet.futures.payload import Outcome, read_outcomes
 from jobfleet.futures.run import call_files
 from jobfleet.pipe.api import Pipe, TaskResult
-from jobfleet.pipe.model import TaskSpec, TaskState
-from jobfleet.states import JobState
+from jobfleet.pipe.model import JOB_STATE, TaskSpec, TaskState
 
 if TYPE_CHECKING:
     from jobfleet.engine.fleet import Fleet
@@ -41,13 +40,6 @@ PIPE_DIR = "pipe"
 #: How long a completed task's missing outcome file is waited for (a shared file
 #: system's attribute cache), as for a job (``jobfleet.futures.dispatch.OUTCOME_GRACE_S``).
 OUTCOME_GRACE_S = 10.0
-_STATE = {
-    TaskState.PENDING: JobState.PENDING,
-    TaskState.RUNNING: JobState.RUNNING,
-    TaskState.COMPLETED: JobState.COMPLETED,
-    TaskState.FAILED: JobState.FAILED,
-    TaskState.CANCELLED: JobState.CANCELLED,
-}
 
 
 #: The settings of a piped ``map``'s run (pipe mode's defaults; tests shorten the lease).
@@ -66,7 +58,7 @@ def stage_tasks(directory: Path, indices: Sequence[int], python: str) -> Pipe:
 
 def _settle_task(future: JobFuture, task: TaskResult, outcome: Outcome | None, pipe: Pipe) -> None:
     """Complete ``future`` from its task's end and its call's outcome (which wins)."""
-    future.last_state = _STATE[task.state]
+    future.last_state = JOB_STATE[task.state]
     where = f"{future.job_id} (pipe task {task.number})"
     try:
         if settle_outcome(future, outcome, where):
@@ -127,7 +119,7 @@ class PipedRuns:
                 if future.done() or future.index is None:
                     continue
                 task = results[future.index - 1]
-                future.last_state = _STATE[task.state]
+                future.last_state = JOB_STATE[task.state]
                 if not task.state.is_terminal:
                     continue
                 try:

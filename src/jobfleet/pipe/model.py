@@ -26,8 +26,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from jobfleet.errors import SpecError
+from jobfleet.states import JobState
 
 __all__ = [
+    "JOB_STATE",
     "RUN_TRANSITIONS",
     "TASK_TRANSITIONS",
     "PipeSettings",
@@ -75,6 +77,15 @@ TASK_TRANSITIONS: Mapping[TaskState, frozenset[TaskState]] = {
     _T.FAILED: frozenset({_T.PENDING}),  # pipe retry --failed
     _T.COMPLETED: frozenset(),
     _T.CANCELLED: frozenset(),
+}
+#: The job state a task's state reads as, where a task stands for an array element
+#: (a piped ``map`` call, a piped study point).
+JOB_STATE: Mapping[TaskState, JobState] = {
+    _T.PENDING: JobState.PENDING,
+    _T.RUNNING: JobState.RUNNING,
+    _T.COMPLETED: JobState.COMPLETED,
+    _T.FAILED: JobState.FAILED,
+    _T.CANCELLED: JobState.CANCELLED,
 }
 _R = RunState
 RUN_TRANSITIONS: Mapping[RunState, frozenset[RunState]] = {

@@ -19,7 +19,7 @@ from pathlib import Path
 from jobfleet.engine.fleet import Fleet
 from jobfleet.jobdir import never_met_path, read_never_met
 from jobfleet.pipe.api import Pipe
-from jobfleet.pipe.model import TaskSpec, TaskState
+from jobfleet.pipe.model import JOB_STATE, TaskSpec
 from jobfleet.resources import Resources
 from jobfleet.scriptdeps import EXIT_DEPENDENCY_NEVER_MET
 from jobfleet.states import ElementRecord, JobRecord, JobState, aggregate, never_met
@@ -28,13 +28,6 @@ __all__ = ["PIPE_DIR", "pipe_record", "submit_piped"]
 
 #: The pipe run of a staged chunk, inside it.
 PIPE_DIR = "pipe"
-_STATE = {
-    TaskState.PENDING: JobState.PENDING,
-    TaskState.RUNNING: JobState.RUNNING,
-    TaskState.COMPLETED: JobState.COMPLETED,
-    TaskState.FAILED: JobState.FAILED,
-    TaskState.CANCELLED: JobState.CANCELLED,
-}
 
 
 def submit_piped(
@@ -74,7 +67,7 @@ def pipe_record(record: JobRecord, run_dir: str) -> JobRecord:
     elements: dict[int, ElementRecord] = {}
     for task in results:
         index = task.number + 1
-        state, code, reason = _STATE[task.state], task.exit_code, task.why
+        state, code, reason = JOB_STATE[task.state], task.exit_code, task.why
         if state is JobState.FAILED and code == EXIT_DEPENDENCY_NEVER_MET:
             why = read_never_met(staged, index)
             if why is not None:
