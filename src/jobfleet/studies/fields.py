@@ -130,31 +130,26 @@ def read_backend(value: object, source: str) -> str | None:
     raise config_error(catalog.unknown_backend(value), source=source, key="backend")
 
 
-def read_workers(value: object, key: str, source: str) -> int | None:
-    """``workers: N``: the step's points as pipe tasks served by N workers."""
+def _read_count(value: object, key: str, source: str, meaning: str) -> int | None:
+    """A whole number from 1 to :data:`MAX_COUNT`, or None when not given."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
         raise config_error(
-            f"expected a whole number from 1 to {MAX_COUNT} (workers serving the points as "
-            f"pipe tasks), got {shown(value)}",
+            f"expected a whole number from 1 to {MAX_COUNT} ({meaning}), got {shown(value)}",
             source=source,
             key=key,
         )
     return value
+
+
+def read_workers(value: object, key: str, source: str) -> int | None:
+    """``workers: N``: the step's points as pipe tasks served by N workers."""
+    return _read_count(value, key, source, "workers serving the points as pipe tasks")
 
 
 def read_max_concurrent(value: object, key: str, source: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
-        raise config_error(
-            f"expected a whole number from 1 to {MAX_COUNT} (most points running at once), "
-            f"got {shown(value)}",
-            source=source,
-            key=key,
-        )
-    return value
+    return _read_count(value, key, source, "most points running at once")
 
 
 def read_env(value: object, key: str, source: str) -> dict[str, str]:
