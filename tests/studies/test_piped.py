@@ -4,12 +4,9 @@ workers, outcomes per point, resume, a failing point, steps after it."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from jobfleet import Fleet, JobState, load_config
+from jobfleet import Fleet, JobState
 from jobfleet.pipe.api import Pipe
 from jobfleet.studies import load_study, run_study, study_status
 from jobfleet.studies.outcomes import StudyResult
@@ -35,19 +32,6 @@ steps:
     after: sweep
 output: results
 """
-
-
-#: The backends the studies run on here, with the fixture giving each its home.
-BACKENDS = {"local": "jf_home", "slurm": "slurm_home", "sge": "sge_home"}
-
-
-@pytest.fixture(params=list(BACKENDS), ids=str)
-def fleet(request: pytest.FixtureRequest) -> Iterator[Fleet]:
-    if request.param != "local":
-        request.applymarker(pytest.mark.slow)
-    request.getfixturevalue(BACKENDS[request.param])  # skips, saying why
-    with Fleet(load_config()) as f:
-        yield f
 
 
 def _run(path: Path, fleet: Fleet, **kwargs: object) -> StudyResult:

@@ -6,13 +6,10 @@ import json
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from conftest import wait_for
-from jobfleet import Fleet, JobState, load_config
+from jobfleet import Fleet, JobState
 from jobfleet.studies import load_study, run_study, study_status
 from jobfleet.studies.execute import Preview
 from jobfleet.studies.outcomes import StudyResult
@@ -26,19 +23,6 @@ parameters:
   b: [x, y, z, w]
 output: results
 """
-
-
-#: The backends the studies run on here, with the fixture giving each its home.
-BACKENDS = {"local": "jf_home", "slurm": "slurm_home", "sge": "sge_home"}
-
-
-@pytest.fixture(params=list(BACKENDS), ids=str)
-def fleet(request: pytest.FixtureRequest) -> Iterator[Fleet]:
-    if request.param != "local":
-        request.applymarker(pytest.mark.slow)
-    request.getfixturevalue(BACKENDS[request.param])  # skips, saying why
-    with Fleet(load_config()) as f:
-        yield f
 
 
 def _run(path: Path, fleet: Fleet, **kwargs: object) -> StudyResult:
