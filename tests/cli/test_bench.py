@@ -54,3 +54,11 @@ def test_pipe_throughput_runs() -> None:
 def test_study_scale_runs(jf_home: Path) -> None:
     out = run("study_scale.py", "--points", "200", "--repeat", "1")
     assert "study of 200 points" in out and "most entries in one directory" in out
+
+
+def test_registry_scale_runs() -> None:
+    out = run(
+        "registry_scale.py", "--jobs", "30", "--arrays", "2", "--elements", "20", "--runs", "1"
+    )
+    assert "30 single jobs" in out and "2 arrays of 20 elements" in out
+    assert "wait --all" in out and "logs ID --index N" in out
