@@ -355,6 +355,7 @@ def test_wait_output_to_a_pipe_has_no_control_sequences(backend: str) -> None:
     assert proc.stderr == ""
 
 
+@pytest.mark.waits_on_clock
 def test_walltime_ends_in_timeout(backend: str) -> None:
     # SLURM rounds a limit up to whole minutes and enforces it on its own
     # schedule (about 70 s after the start here), so its job gets a longer wait.

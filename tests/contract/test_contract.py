@@ -246,6 +246,7 @@ def test_cancel_one_array_element(fleet: Fleet) -> None:
 # -- 5. walltime -------------------------------------------------------------------------
 
 
+@pytest.mark.waits_on_clock
 @pytest.mark.slow
 def test_walltime_gives_timeout(fleet: Fleet, backend: BackendUnderTest, tmp_path: Path) -> None:
     after_sleep = tmp_path / "slept"

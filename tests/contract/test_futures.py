@@ -101,6 +101,7 @@ def test_an_exception_keeps_its_type_and_remote_traceback(fleet: Fleet) -> None:
     assert future.record().state is JobState.FAILED
 
 
+@pytest.mark.waits_on_clock
 @pytest.mark.slow
 def test_a_timed_out_call_raises_job_failed(fleet: Fleet, backend: BackendUnderTest) -> None:
     with Executor(fleet=fleet, resources={"walltime": backend.walltime}) as ex:
@@ -112,6 +113,7 @@ def test_a_timed_out_call_raises_job_failed(fleet: Fleet, backend: BackendUnderT
     assert caught.value.stdout.endswith("stdout") or caught.value.stdout
 
 
+@pytest.mark.waits_on_clock
 @pytest.mark.slow
 def test_a_checkpointed_call_goes_on_after_its_walltime(
     fleet: Fleet, backend: BackendUnderTest, tmp_path: Path

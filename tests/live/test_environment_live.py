@@ -142,6 +142,7 @@ def test_slurm_srun_steps_keep_the_set_up_without_the_submitters_environment(
         assert words["tmp"].split("/")[-1].startswith(f"jobfleet-{job.id}."), line
 
 
+@pytest.mark.waits_on_clock
 @pytest.mark.live_sge
 def test_sge_walltime_runs_the_epilogue_and_removes_scratch(sge_home: Path, tmp_path: Path) -> None:
     # h_rt's end is a SIGKILL; s_rt's SIGUSR1 a tenth of the walltime before it (at most

@@ -53,6 +53,7 @@ def fleet(backend: str) -> Iterator[Fleet]:
         yield f
 
 
+@pytest.mark.waits_on_clock
 def test_same_event_same_report(fleet: Fleet, backend: str) -> None:
     _, walltime, ending, timed_out = BACKENDS[backend]
     killed = 128 + ending

@@ -376,3 +376,22 @@ def test_an_idle_worker_looks_at_no_task_to_know_everything_ended(
     assert worker._take_orphan(set()) is None
     assert looked == []  # counted, not walked
     assert pipe.dir.total() == 20_000
+
+
+def test_a_foreign_journal_line_is_skipped_and_the_records_around_it_count(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Workers write ASCII JSON lines; a line that is not a record (here bytes that are
+    not even UTF-8) is skipped with a warning, and the same journal's records count."""
+    run = tmp_path / "run"
+    Pipe.create(run, ["echo a", "exit 3"], heartbeat=0.2, lease=1)
+    serve(run, workers=1)
+    [journal] = (run / "journal").iterdir()
+    lines = journal.read_bytes().splitlines(keepends=True)
+    journal.write_bytes(lines[0] + b"\xff\xfe not json\n" + b"".join(lines[1:]))
+    fresh = Pipe(run)
+    with caplog.at_level("WARNING"):
+        status = fresh.status()
+    assert status.counts["completed"] == 1 and status.counts["failed"] == 1, status
+    assert [r.exit_code for r in status.failed] == [3]
+    assert "a journal line that is not a record; skipped" in caplog.text

@@ -220,55 +220,75 @@ class Pipe:
         return [json.loads(line) for line in text.splitlines() if line.strip()]
 
     # -- reading -------------------------------------------------------------------
-    def _views(self) -> dict[int, tuple[int, SlotView]]:
-        """Each task's latest slot and its view: {task number: (slot, view)}."""
+    def _slots(self) -> tuple[list[SlotView], dict[int, int], dict[int, int]]:
+        """Every slot's view, the retry slots ({slot: task number}) and where a retry
+        moved a task ({task number: its latest retry slot}). No task spec is read."""
         leases = self.dir.leases()  # before the journals: see Resolver.slot_views
         self._resolver.refresh()
-        total = self.dir.total()
-        views = self._resolver.slot_views(total, leases)
+        views = self._resolver.slot_views(self.dir.total(), leases)
+        refs = self.dir.retry_refs()
+        moved = {refs[slot]: slot for slot in sorted(refs)}  # the latest retry wins
+        return views, refs, moved
+
+    def _views(self) -> dict[int, tuple[int, SlotView]]:
+        """Each task's latest slot and its view: {task number: (slot, view)}."""
+        views, refs, moved = self._slots()
         latest: dict[int, tuple[int, SlotView]] = {}
-        for slot in range(total):
-            line = self.dir.slot(slot)
-            number = int(line["ref"]) if "ref" in line else slot  # type: ignore[call-overload]
-            latest[number] = (slot, views[slot])
+        for number, view in enumerate(views):
+            if number in refs:
+                continue
+            slot = moved.get(number)
+            latest[number] = (number, view) if slot is None else (slot, views[slot])
         return latest
+
+    def _result(self, number: int, view: SlotView, cancelled: bool) -> TaskResult:
+        state = view.state
+        if cancelled and not state.is_terminal:
+            state = TaskState.CANCELLED
+        end = view.end or {}
+        code = end.get("code")
+        line = self.dir.slot(number)
+        return TaskResult(
+            number,
+            str(line["id"]) if "id" in line else None,
+            state,
+            int(code) if isinstance(code, int) else None,
+            view.tries,
+            str(end["w"]) if "w" in end else None,
+            str(end["why"]) if "why" in end else None,
+        )
 
     def results(self) -> list[TaskResult]:
         """Every task, in order, as it stands."""
         cancelled = self.dir.cancelled
-        out = []
-        for number, (_, view) in sorted(self._views().items()):
-            state = view.state
-            if cancelled and not state.is_terminal:
-                state = TaskState.CANCELLED
-            end = view.end or {}
-            code = end.get("code")
-            line = self.dir.slot(number)
-            out.append(
-                TaskResult(
-                    number,
-                    str(line["id"]) if "id" in line else None,
-                    state,
-                    int(code) if isinstance(code, int) else None,
-                    view.tries,
-                    str(end["w"]) if "w" in end else None,
-                    str(end["why"]) if "why" in end else None,
-                )
-            )
-        return out
+        return [self._result(n, view, cancelled) for n, (_, view) in self._views().items()]
 
     def status(self) -> PipeStatus:
-        """Counts per state, throughput, ETA, live workers."""
-        results = self.results()
+        """Counts per state, throughput, ETA, live workers. Reads the journals (only
+        what was appended since the last call) and no task spec but the failed ones'."""
+        views, refs, moved = self._slots()
+        cancelled = self.dir.cancelled
         counts = dict.fromkeys(_STATES, 0)
-        for r in results:
-            counts[r.state.value] += 1
-        ends = sorted(
-            float(e.get("at", 0.0))  # type: ignore[arg-type]
-            for e in self._resolver.ends.values()
-        )
+        failed: list[TaskResult] = []
+        tasks = 0
+        for number, view in enumerate(views):
+            if number in refs:
+                continue
+            tasks += 1
+            slot = moved.get(number)
+            latest = view if slot is None else views[slot]
+            state = latest.state
+            if cancelled and not state.is_terminal:
+                state = TaskState.CANCELLED
+            counts[state.value] += 1
+            if state is TaskState.FAILED:
+                failed.append(self._result(number, latest, cancelled))
         now = time.time()
-        recent = [t for t in ends if now - t <= 60.0]
+        recent = sorted(
+            t
+            for t in (float(e.get("at", 0.0)) for e in self._resolver.ends.values())  # type: ignore[arg-type]
+            if now - t <= 60.0
+        )
         throughput = 0.0
         if len(recent) >= 2 and recent[-1] > recent[0]:
             throughput = (len(recent) - 1) / (recent[-1] - recent[0])
@@ -276,13 +296,7 @@ class Pipe:
         eta = remaining / throughput if throughput > 0 else (0.0 if not remaining else None)
         live = len(self.dir.live_workers(self.dir.fs_now()))
         return PipeStatus(
-            self._run_state(counts, len(results)),
-            counts,
-            len(results),
-            live,
-            throughput,
-            eta,
-            [r for r in results if r.state is TaskState.FAILED],
+            self._run_state(counts, tasks), counts, tasks, live, throughput, eta, failed
         )
 
     def _run_state(self, counts: Mapping[str, int], tasks: int) -> RunState:
@@ -331,7 +345,7 @@ class Pipe:
         total = self.dir.total()
         if isinstance(task, int) or str(task).isdigit():
             number = int(task)
-            if 0 <= number < total and "ref" not in self.dir.slot(number):
+            if 0 <= number < total and number not in self.dir.retry_refs():
                 return number
         for slot in range(total):
             line = self.dir.slot(slot)

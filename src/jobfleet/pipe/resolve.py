@@ -107,7 +107,11 @@ class Resolver:
             data = reader.tail + data
             complete, _, reader.tail = data.rpartition(b"\n")
             if complete:
-                for line in complete.split(b"\n"):
+                try:  # workers write ASCII: decoded once, not line by line
+                    lines: list[str] | list[bytes] = complete.decode("ascii").split("\n")
+                except UnicodeDecodeError:  # a foreign line: each line judged alone
+                    lines = complete.split(b"\n")
+                for line in lines:
                     try:
                         self._take(json.loads(line), name[:-6])
                     except (ValueError, KeyError, TypeError, AttributeError):

@@ -49,6 +49,8 @@ __all__ = ["BUNDLE", "FORMAT", "Block", "Journal", "RunDir"]
 
 #: Tasks per bundle file.
 BUNDLE = 1000
+#: How every line of a retry bundle starts (``add_lines`` writes compact JSON).
+_REF_LINE = b'{"ref":'
 #: The run directory's format.
 FORMAT = 1
 
@@ -101,6 +103,7 @@ class RunDir:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).absolute()
         self._bundles: dict[int, list[dict[str, object]]] = {}  # immutable once written
+        self._kinds: dict[int, bool] = {}  # bundle start -> is it a retry bundle
         self._layout: list[tuple[int, int]] = []
         self._settings: PipeSettings | None = None
 
@@ -245,6 +248,23 @@ class RunDir:
     def add(self, tasks: Iterable[TaskSpec]) -> tuple[int, int]:
         """Stage tasks: (first slot, how many)."""
         return self.add_lines(json.loads(t.to_json()) for t in tasks)
+
+    def retry_refs(self) -> dict[int, int]:
+        """Every retry slot and the task it runs again: {slot: task number}. Only
+        ``pipe retry`` writes ``{"ref": N}`` lines, in bundles of their own, so a
+        bundle's first bytes tell its kind and task bundles are never parsed here
+        (a status reads no task spec)."""
+        refs: dict[int, int] = {}
+        for start, _ in self.layout(refresh=False):
+            kind = self._kinds.get(start)
+            if kind is None:
+                path = self.root / "tasks" / f"{start:012d}.jsonl"
+                with open(path, "rb") as fh:
+                    kind = self._kinds[start] = fh.read(len(_REF_LINE)) == _REF_LINE
+            if kind:
+                for offset, line in enumerate(self._bundle(start)):
+                    refs[start + offset] = int(line["ref"])  # type: ignore[call-overload]
+        return refs
 
     def slot(self, index: int) -> dict[str, object]:
         """The raw line of task slot ``index``."""
