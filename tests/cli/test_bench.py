@@ -54,3 +54,9 @@ def test_pipe_throughput_runs() -> None:
 def test_study_scale_runs(jf_home: Path) -> None:
     out = run("study_scale.py", "--points", "200", "--repeat", "1")
     assert "study of 200 points" in out and "most entries in one directory" in out
+
+
+@pytest.mark.slow
+def test_local_array_scale_runs(jf_home: Path) -> None:
+    out = run("local_array_scale.py", "--elements", "50", "--status-repeat", "1")
+    assert "one array of 50 no-op elements" in out and "files per element" in out
