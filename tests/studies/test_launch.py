@@ -151,5 +151,5 @@ def test_a_step_runs_as_one_array_with_points_that_follow_another_step(
     assert elements[2].reason == (
         "cancelled: point 1 of step 'first' exited 1, so this point cannot run"
     )
-    assert Path(sweep.job_dir, "stdout.3").read_text() == "2\n"
+    assert Path(sweep.job_dir, "0", "stdout.3").read_text() == "2\n"
     assert done[prep.id].elements[2].state is JobState.FAILED

@@ -359,7 +359,7 @@ def test_a_reused_queue_id_never_reports_another_jobs_outcome(jf_home: Path) -> 
 
 def test_cancel_one_element_and_signal_for_a_graceful_stop(fleet: Fleet) -> None:
     array = fleet.submit(JobSpec(["sleep", "30"], array=parse_array("1-3")))
-    wait_for(lambda: Path(array.job_dir, "started.1").exists(), what="element 1 to start")
+    wait_for(lambda: Path(array.job_dir, "0", "started.1").exists(), what="element 1 to start")
     record = fleet.cancel([array.id], indices=[3])[0]
     assert record.elements[3].state is JobState.CANCELLED
     assert record.elements[1].state is not JobState.CANCELLED
