@@ -6,8 +6,8 @@ On a throw-away home (bench/localhome.py, as many cores as this machine has), ON
 of N elements running ``true`` is submitted and waited for. Printed:
 
 - submit time, time to done, elements/s;
-- the local agent's peak RSS (``VmHWM`` of /proc/<agent pid>/status, read just before
-  the agent is stopped) and its CPU (utime + stime): in all, per element, and per
+- the local agent's peak RSS (``VmHWM`` of /proc/<agent pid>/status, sampled every
+  0.2 s while it runs) and its CPU (utime + stime): in all, per element, and per
   tick (the agent's ticks are counted from its log when it logs them; otherwise the
   CPU per element is what there is);
 - ``jobfleet status ID --json`` and ``jobfleet status ID`` wall time (each the median of
@@ -26,6 +26,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -47,6 +48,29 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Sampler(threading.Thread):
+    """Reads the agent's peak RSS and CPU every ``every_s``: the agent exits for
+    idleness a few seconds after the array ended, maybe before the wait returns."""
+
+    def __init__(self, pid: int, every_s: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.every_s = pid, every_s
+        self.hwm_kib, self.cpu_s = 0, 0.0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.every_s):
+            self.sample()
+
+    def sample(self) -> None:
+        try:
+            hwm = proc_status(self.pid).get("VmHWM", "0 kB").split()[0]
+            self.hwm_kib = max(self.hwm_kib, int(hwm))
+            self.cpu_s = max(self.cpu_s, cpu_seconds(self.pid))
+        except (OSError, ValueError, IndexError):
+            pass  # gone
 
 
 def agent_pid(home: Path) -> int:
@@ -124,14 +148,19 @@ def main() -> None:
     with local_fleet(cores) as fleet:
         home = fleet.registry.home
         pid = agent_pid(home)
-        cpu0 = cpu_seconds(pid)
+        sampler = Sampler(pid)
+        sampler.sample()
+        cpu0 = sampler.cpu_s
+        sampler.start()
         start = time.perf_counter()
         record = fleet.submit(JobSpec(["true"], array=parse_array(f"0-{n - 1}")))
         submitted = time.perf_counter() - start
         (done,) = fleet.wait([record.id])
         elapsed = time.perf_counter() - start
-        cpu = cpu_seconds(pid) - cpu0
-        hwm = proc_status(pid)["VmHWM"].strip()
+        sampler.sample()
+        sampler.done.set()
+        cpu = sampler.cpu_s - cpu0
+        hwm = f"{sampler.hwm_kib / 1024:.0f} MiB"
         ticks = ticks_in_log(home)
         if done.state is not JobState.COMPLETED:
             sys.exit(f"benchmark invalid: the array ended {done.state.value}")
