@@ -4,12 +4,13 @@ Every job has a directory of its own (``<home>/jobs/<id>/``, see
 :mod:`jobfleet.registry`)::
 
     job.sh              the rendered job script (scheduler backends submit it)
-    exit_code[.<i>]     the command's exit status, one line, written by the script
+    exit_code[.<i>]     the command's exit status, one line, written by the script; on
+                        the local backend also the once-guard: created exclusively as
+                        the script starts, holding "pid N" (no code yet) until then
     never[.<i>]         why a dependency can never be met (the command did not run)
     setup_failed[.<i>]  why the environment set-up failed (the command did not run)
-    started[.<i>]       made as the script starts (its time is the run's start): the
-                        local backend's once-guard creates it exclusively, holding the
-                        script's PID (its process group); other backends' hold "pid N"
+    started[.<i>]       made as the script starts (its time is the run's start), holding
+                        "pid N"; not on the local backend, whose agent knows the start
     stdout[.<i>]        the job's output streams, unless the spec names other paths
     stderr[.<i>]
     submit-env.json     the first submitter's environment, for retries (mode 0600)
@@ -40,6 +41,8 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping
+from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -50,6 +53,7 @@ __all__ = [
     "SCRIPT_NAME",
     "SHARD",
     "STREAM_PLACEHOLDER",
+    "Guard",
     "element_dir",
     "exit_code_path",
     "legacy_path",
@@ -59,6 +63,7 @@ __all__ = [
     "output_path",
     "read_env",
     "read_exit_code",
+    "read_guard",
     "read_never_met",
     "read_number",
     "read_setup_failed",
@@ -160,6 +165,43 @@ def read_number(path: str) -> int | None:
         return int(text)
     except ValueError:
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """What the local once-guard's file (the exit-code file) says: the script's pid
+    while it runs, its command's exit code once recorded (one of the two)."""
+
+    pid: int | None
+    code: int | None
+
+
+def read_guard(job_dir: str, index: int | None) -> Guard | None:
+    """The local once-guard of the job or element: None when the script has not
+    started (or its first write is not complete yet).
+
+    Scripts written before the guard moved into the exit-code file made
+    ``started[.<i>]`` holding a bare pid: that is read too.
+    """
+    path = exit_code_path(job_dir, index)
+    try:
+        with open(path, encoding="ascii") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        old = legacy_path(path)
+        text = None
+        if old is not None:
+            with suppress(OSError, ValueError), open(old, encoding="ascii") as fh:
+                text = fh.read()
+    except (OSError, ValueError):
+        text = None
+    if text is not None and text.endswith("\n"):
+        with suppress(ValueError):
+            if text.startswith("pid "):
+                return Guard(int(text[4:]), None)
+            return Guard(None, int(text))
+    pid = read_number(started_path(job_dir, index))  # an older script's marker
+    return None if pid is None else Guard(pid, read_number(path))
 
 
 def never_met_path(job_dir: str, index: int | None) -> str:

@@ -13,9 +13,11 @@ What the script does, in order:
    that come before the first command);
 2. exports ``JOBFLEET_JOB_ID``, ``JOBFLEET_ARRAY_INDEX`` and ``JOBFLEET_JOB_DIR``;
 3. creates ``started[.<index>]`` (its modification time is when the run started;
-   an element's files are in ``<job dir>/<index // 1000>/``, see :mod:`jobfleet.jobdir`):
-   with :attr:`Dialect.once_guard`, with noclobber, exiting with
-   :data:`EXIT_ALREADY_STARTED` if it already exists;
+   an element's files are in ``<job dir>/<index // 1000>/``, see :mod:`jobfleet.jobdir`);
+   with :attr:`Dialect.once_guard` (the local backend) it creates the exit-code file
+   instead, with noclobber, holding ``pid N`` until the exit code replaces it, and
+   exits with :data:`EXIT_ALREADY_STARTED` if it already exists (one file fewer per
+   element: the agent itself knows when it started the script);
 4. appends its stdout and stderr to the paths :func:`jobfleet.jobdir.stream_path` names;
 5. exports the spec's environment, changes to its workdir;
 6. sets up the job's :class:`~jobfleet.environment.Environment`: sources its
@@ -379,15 +381,17 @@ def render_script(
             "",
             "# Refuse a second start before touching anything else: a duplicate start",
             "# must leave the first run's outputs and exit code alone. noclobber (-C)",
-            "# creates the marker with O_EXCL, so of two racing starts only one wins.",
+            "# creates the exit-code file with O_EXCL, so of two racing starts only one",
+            '# wins. It holds "pid N" (no code: readers wait) until the code replaces it.',
             "set -C",
-            'if ! { printf \'%s\\n\' "$$" >"$__jf_edir/started$__jf_tag"; } 2>/dev/null; then',
-            '    if [ -e "$__jf_edir/started$__jf_tag" ]; then',
+            'if ! { printf \'pid %s\\n\' "$$" >"$__jf_edir/exit_code$__jf_tag"; }'
+            " 2>/dev/null; then",
+            '    if [ -e "$__jf_edir/exit_code$__jf_tag" ]; then',
             "        printf '%s\\n' \"jobfleet: job $JOBFLEET_JOB_ID$__jf_tag already started;"
             ' not running it twice" >&2',
             f"        exit {EXIT_ALREADY_STARTED}",
             "    fi",
-            "    printf '%s\\n' \"jobfleet: cannot create $__jf_edir/started$__jf_tag;"
+            "    printf '%s\\n' \"jobfleet: cannot create $__jf_edir/exit_code$__jf_tag;"
             ' does the job directory exist?" >&2',
             "    exit 1",
             "fi",

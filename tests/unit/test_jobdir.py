@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jobfleet.jobdir
 from jobfleet.jobdir import (
+    Guard,
     element_dir,
     exit_code_path,
     legacy_path,
@@ -17,6 +18,7 @@ from jobfleet.jobdir import (
     output_path,
     read_env,
     read_exit_code,
+    read_guard,
     read_never_met,
     write_env,
 )
@@ -98,3 +100,27 @@ def test_files_of_a_job_written_before_sharding_are_still_read(tmp_path: Path) -
     assert located(output_path(job, "stdout", 1500)) == f"{job}/1/stdout.1500"
     Path(exit_code_path(job, 1500)).write_text("0\n")
     assert read_exit_code(exit_code_path(job, 1500)) == 0
+
+
+def test_the_local_once_guard_is_the_exit_code_file(tmp_path: Path) -> None:
+    job = str(tmp_path)
+    make_element_dirs(job, [7])
+    assert read_guard(job, 7) is None  # not started
+    path = Path(exit_code_path(job, 7))
+    path.write_text("pid 4")  # the script's first write, not complete yet
+    assert read_guard(job, 7) is None
+    path.write_text("pid 4242\n")
+    assert read_guard(job, 7) == Guard(4242, None)
+    assert read_exit_code(str(path)) is None  # a pid is no exit code
+    path.write_text("3\n")
+    assert read_guard(job, 7) == Guard(None, 3)
+
+
+def test_an_older_scripts_started_marker_is_still_a_guard(tmp_path: Path) -> None:
+    job = str(tmp_path)
+    (tmp_path / "started").write_text("4242\n")  # bare pid, no exit code yet
+    assert read_guard(job, None) == Guard(4242, None)
+    (tmp_path / "exit_code").write_text("0\n")
+    assert read_guard(job, None) == Guard(None, 0)
+    (tmp_path / "started.1500").write_text("77\n")  # flat, as before sharding
+    assert read_guard(job, 1500) == Guard(77, None)

@@ -623,9 +623,9 @@ def test_exit_code_is_recorded(tmp_path: Path, code: int) -> None:
     assert proc.returncode == code
     assert _read(job_dir / "exit_code") == f"{code}\n"
     assert _read(job_dir / "stdout") == "hello\n"
-    assert _read(job_dir / "started").strip().isdigit()
-    # the temporary file was renamed, not left behind
-    assert sorted(p.name for p in job_dir.iterdir()) == ["exit_code", "started", "stderr", "stdout"]
+    # Three files: the exit-code file was the once-guard (no "started" marker on the
+    # local backend), and no temporary file is left behind.
+    assert sorted(p.name for p in job_dir.iterdir()) == ["exit_code", "stderr", "stdout"]
 
 
 @needs_bash
@@ -708,7 +708,8 @@ def test_index_paths_resolve_at_run_time(tmp_path: Path) -> None:
     assert _read(out) == "7\n"
     assert _read(err) == f"42\n{job_dir}\n"  # the job directory, absolute
     assert _read(exit_code_path(str(job_dir), 7)) == "0\n"
-    assert Path(started_path(str(job_dir), 7)).exists()
+    assert not Path(started_path(str(job_dir), 7)).exists()  # the exit-code file guards
+    assert [p.name for p in (job_dir / "0").iterdir()] == ["exit_code.7"]
     assert not Path(exit_code_path(str(job_dir), None)).exists()
 
 
@@ -766,7 +767,7 @@ def test_once_guard_refuses_a_second_run(tmp_path: Path) -> None:
 def test_once_guard_is_per_element(tmp_path: Path) -> None:
     spec = JobSpec(["true"], array=parse_array("1-2"))
     a, job_dir = _run(spec, tmp_path, env=_base_env(JOBFLEET_ARRAY_INDEX="1"))
-    assert (job_dir / "0" / "started.1").exists()
+    assert (job_dir / "0" / "exit_code.1").read_text() == "0\n"
     b, _ = _run(spec, tmp_path, env=_base_env(JOBFLEET_ARRAY_INDEX="2"))
     again, _ = _run(spec, tmp_path, env=_base_env(JOBFLEET_ARRAY_INDEX="1"))
     assert (a.returncode, b.returncode, again.returncode) == (0, 0, 197)
@@ -931,7 +932,8 @@ def test_requirements_are_checked_before_the_command(
         assert not ran.exists()
         reason = (job_dir / "never").read_text()
         assert reason == f"{kind.value} dependency on job 7 can never be met\n"
-        assert not (job_dir / "exit_code").exists(), "the command did not run: no exit code"
+        # The command did not run: no exit code, only the once-guard's pid.
+        assert (job_dir / "exit_code").read_text().startswith("pid ")
 
 
 def test_a_predecessors_file_shown_late_is_waited_for(tmp_path: Path) -> None:

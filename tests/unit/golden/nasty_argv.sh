@@ -18,14 +18,15 @@ __jf_record() {
 
 # Refuse a second start before touching anything else: a duplicate start
 # must leave the first run's outputs and exit code alone. noclobber (-C)
-# creates the marker with O_EXCL, so of two racing starts only one wins.
+# creates the exit-code file with O_EXCL, so of two racing starts only one
+# wins. It holds "pid N" (no code: readers wait) until the code replaces it.
 set -C
-if ! { printf '%s\n' "$$" >"$__jf_edir/started$__jf_tag"; } 2>/dev/null; then
-    if [ -e "$__jf_edir/started$__jf_tag" ]; then
+if ! { printf 'pid %s\n' "$$" >"$__jf_edir/exit_code$__jf_tag"; } 2>/dev/null; then
+    if [ -e "$__jf_edir/exit_code$__jf_tag" ]; then
         printf '%s\n' "jobfleet: job $JOBFLEET_JOB_ID$__jf_tag already started; not running it twice" >&2
         exit 197
     fi
-    printf '%s\n' "jobfleet: cannot create $__jf_edir/started$__jf_tag; does the job directory exist?" >&2
+    printf '%s\n' "jobfleet: cannot create $__jf_edir/exit_code$__jf_tag; does the job directory exist?" >&2
     exit 1
 fi
 set +C

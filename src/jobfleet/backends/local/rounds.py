@@ -33,10 +33,10 @@ from jobfleet.backends.local.queue import (
 )
 from jobfleet.jobdir import (
     exit_code_path,
+    read_guard,
     read_never_met,
     read_number,
     read_setup_failed,
-    started_path,
 )
 from jobfleet.owner import user_name
 from jobfleet.script import EXIT_ALREADY_STARTED, EXIT_SETUP_FAILED
@@ -282,8 +282,8 @@ class Rounds:
         task, run = self.tasks[key], self.runs[key]
         if status == EXIT_ALREADY_STARTED and run.child:
             # Our start was refused: an earlier start of this task is the real one.
-            marker = read_number(started_path(task.job_dir, task.index))
-            if marker != run.pid:
+            guard = read_guard(task.job_dir, task.index)
+            if guard is None or guard.pid != run.pid:
                 run.pid, run.child = None, False
                 run.verify_until = now + _MARKER_WAIT_S
                 self._watch(now)
@@ -334,9 +334,9 @@ class Rounds:
                 if run.pid is None or not group_alive(run.pid):
                     self._finish(key, *run.outcome)
             elif run.verify_until is not None:
-                marker = read_number(started_path(task.job_dir, task.index))
-                if marker is not None:
-                    self._adopt(key, marker)
+                guard = read_guard(task.job_dir, task.index)
+                if guard is not None:  # the first start runs, or has recorded its code
+                    self._adopt(key, guard.pid)
                 elif now > run.verify_until:
                     self._finish(key, "lost", None, "started twice, and the first start vanished")
             elif not run.child and run.pid is not None and not is_job_process(run.pid, task.script):
@@ -348,9 +348,9 @@ class Rounds:
         for key, task in list(self.tasks.items()):
             if task.state == "pending":
                 continue
-            marker = read_number(started_path(task.job_dir, task.index))
-            pid = marker if marker is not None else task.pid
-            if marker is not None or (pid is not None and is_job_process(pid, task.script)):
+            guard = read_guard(task.job_dir, task.index)
+            pid = guard.pid if guard is not None and guard.pid is not None else task.pid
+            if guard is not None or (pid is not None and is_job_process(pid, task.script)):
                 self._adopt(key, pid)
             else:
                 # It never reached its first line: safe to start (the script's
