@@ -15,7 +15,10 @@ of N elements running ``true`` is submitted and waited for. Printed:
   interpreter's own start-up: the ratio is the command's cost in starts of Python), and
   the in-process cost of the report: ``Fleet.status`` of the array plus its JSON;
 - the most entries in one directory under the home, and the files per element (files
-  under the job's directory, minus the job's own, divided by N).
+  under the job's directory, minus the job's own, divided by N);
+- the CPU of one agent round (choosing what starts after two elements ended) with N
+  elements pending against 1,000 pending, in-process without processes: a ratio near 1
+  means a round costs what changed, not the array's size.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -33,6 +37,8 @@ from pathlib import Path
 from localhome import local_fleet
 
 from jobfleet.arrays import parse_array
+from jobfleet.backends.local.queue import CAPACITY_KEY, NewLocalJob, QueueStore
+from jobfleet.backends.local.rounds import Rounds
 from jobfleet.engine.fleet import Fleet
 from jobfleet.spec import JobSpec
 from jobfleet.states import JobState
@@ -138,12 +144,41 @@ def ticks_in_log(home: Path) -> int | None:
     return n or None
 
 
+def round_cost(pending: int, rounds: int = 200, throttle: int | None = None) -> float:
+    """Seconds of one agent round (choose what starts, as after an element ended) with
+    ``pending`` elements of one array waiting (``throttle``: at most that many running,
+    as ``0-N%T``), in-process on a queue of its own (no processes are started: the
+    chosen elements are marked ended straight away)."""
+    with tempfile.TemporaryDirectory(prefix="jf-round-") as tmp:
+        store = QueueStore(Path(tmp))
+        store.set_setting(CAPACITY_KEY, {"cores": 2, "memory": 0, "gpu_ids": []})
+        store.enqueue([
+            NewLocalJob(
+                jf_id="1", name="a", script=f"{tmp}/job.sh", job_dir=tmp, cores=1, memory=0,
+                gpus=0, walltime=None, max_concurrent=throttle, indices=range(pending + 2 * rounds),
+                deps=(), env=dict(os.environ),
+            )
+        ])  # fmt: skip
+        agent = Rounds(Path(tmp), cancel_grace_s=1.0)
+        agent._refresh_capacity()
+        agent._load_new()
+        start = time.process_time()
+        for _ in range(rounds):
+            for key in agent._choose(time.time()):
+                agent.runs.pop(key, None)
+                agent._finish(key, "completed", 0, None)
+            agent._updates.clear()  # not written: the round's own cost is measured
+        return (time.process_time() - start) / rounds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--elements", type=int, default=100_000)
     parser.add_argument("--status-repeat", type=int, default=5)
     args = parser.parse_args()
     n = args.elements
+    small, large = round_cost(1000), round_cost(n)
+    small_t, large_t = round_cost(1000, throttle=1), round_cost(n, throttle=1)
     cores = len(os.sched_getaffinity(0))
     with local_fleet(cores) as fleet:
         home = fleet.registry.home
@@ -185,6 +220,14 @@ def main() -> None:
     print(f"in-process status + JSON: {inproc:.3f} s")
     print(f"most entries in one directory: {most:,} ({Path(where).relative_to(home)})")
     print(f"files per element: {per_element:.2f}")
+    print(
+        f"agent round (choose and settle 2 elements) with {n:,} pending: {large * 1e6:.0f} us;"
+        f" with 1,000 pending: {small * 1e6:.0f} us (ratio {large / small:.1f})"
+    )
+    print(
+        f"the same, throttled (%1): {large_t * 1e6:.0f} us; with 1,000 pending:"
+        f" {small_t * 1e6:.0f} us (ratio {large_t / small_t:.1f})"
+    )
 
 
 if __name__ == "__main__":
