@@ -4,21 +4,33 @@ Every job has a directory of its own (``<home>/jobs/<id>/``, see
 :mod:`jobfleet.registry`)::
 
     job.sh              the rendered job script (scheduler backends submit it)
-    exit_code[.<i>]     the command's exit status, one line, written by the script
+    exit_code[.<i>]     the command's exit status, one line, written by the script; on
+                        the local backend also the once-guard: created exclusively as
+                        the script starts, holding "pid N" (no code yet) until then
     never[.<i>]         why a dependency can never be met (the command did not run)
     setup_failed[.<i>]  why the environment set-up failed (the command did not run)
-    started[.<i>]       made as the script starts (its time is the run's start): the
-                        local backend's once-guard creates it exclusively, holding the
-                        script's PID (its process group); other backends' hold "pid N"
+    started[.<i>]       made as the script starts (its time is the run's start), holding
+                        "pid N"; not on the local backend, whose agent knows the start
     stdout[.<i>]        the job's output streams, unless the spec names other paths
     stderr[.<i>]
     submit-env.json     the first submitter's environment, for retries (mode 0600)
 
-``.<i>`` is an array element's index; a single job has none. The job script
-computes the same paths at run time (:mod:`jobfleet.script`): keep the two in step.
+``.<i>`` is an array element's index; a single job has none. An array element's
+files are in a subdirectory of the job directory named by ``i // 1000``
+(:data:`SHARD`): ``<job_dir>/12/exit_code.12345``, so no directory holds more than a
+few thousand entries however large the array (the submitter makes these directories
+before the job runs: :func:`make_element_dirs`). The job script computes the same
+paths at run time with shell arithmetic (:mod:`jobfleet.script`): keep the two in step.
 
->>> exit_code_path("/j/7", None), exit_code_path("/j/7", 3)
-('/j/7/exit_code', '/j/7/exit_code.3')
+Jobs written before this layout kept every element's files flat in the job
+directory (``<job_dir>/exit_code.12345``); the readers here fall back to that path
+when the sharded one does not exist (:func:`legacy_path`), so their exit codes and
+logs are still read.
+
+>>> exit_code_path("/j/7", None), exit_code_path("/j/7", 3), exit_code_path("/j/7", 4321)
+('/j/7/exit_code', '/j/7/0/exit_code.3', '/j/7/4/exit_code.4321')
+>>> legacy_path("/j/7/4/exit_code.4321"), legacy_path("/j/7/exit_code")
+('/j/7/exit_code.4321', None)
 >>> stream_path(JobSpec(["echo"], stdout="out.{index}"), "/j/7", "stdout", 3)
 'out.3'
 """
@@ -28,7 +40,9 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -37,12 +51,19 @@ from jobfleet.spec import JobSpec
 __all__ = [
     "ENV_FILE",
     "SCRIPT_NAME",
+    "SHARD",
     "STREAM_PLACEHOLDER",
+    "Guard",
+    "element_dir",
     "exit_code_path",
+    "legacy_path",
+    "located",
+    "make_element_dirs",
     "never_met_path",
     "output_path",
     "read_env",
     "read_exit_code",
+    "read_guard",
     "read_never_met",
     "read_number",
     "read_setup_failed",
@@ -63,8 +84,51 @@ ENV_FILE = "submit-env.json"
 STREAM_PLACEHOLDER = re.compile(r"\{(index|job_id)\}")
 
 
+#: Array elements per subdirectory of the job directory (``<job_dir>/<i // SHARD>/``).
+SHARD = 1000
+
+
 def _suffix(index: int | None) -> str:
     return "" if index is None else f".{index}"
+
+
+def element_dir(job_dir: str, index: int | None) -> str:
+    """The directory of the files of the job (``index`` None) or of array element
+    ``index``: the job directory, or its subdirectory ``<index // SHARD>``."""
+    return job_dir if index is None else f"{job_dir}/{index // SHARD}"
+
+
+def _path(job_dir: str, name: str, index: int | None) -> str:
+    return f"{element_dir(job_dir, index)}/{name}{_suffix(index)}"
+
+
+def make_element_dirs(job_dir: str, indices: Iterable[int]) -> None:
+    """Make the subdirectories the elements ``indices`` of an array write their files
+    in (mode 0700), before the job runs: the job script does not make them (a fork
+    per element)."""
+    for shard in sorted({i // SHARD for i in indices}):
+        Path(f"{job_dir}/{shard}").mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def legacy_path(path: str) -> str | None:
+    """Where an element's file was in a job directory written before elements were
+    sharded (``<job_dir>/<name>.<i>`` for ``<job_dir>/<i // SHARD>/<name>.<i>``); None
+    for a path that is not an element's."""
+    head, _, name = path.rpartition("/")
+    job_dir, _, shard = head.rpartition("/")
+    index = name.rpartition(".")[2]
+    if not (job_dir and shard.isdigit() and index.isdigit()):
+        return None
+    return f"{job_dir}/{name}" if int(index) // SHARD == int(shard) else None
+
+
+def located(path: str) -> str:
+    """``path``, or its :func:`legacy_path` when its directory does not exist (a job
+    written before elements were sharded)."""
+    old = legacy_path(path)
+    if old is None or Path(path).parent.is_dir():
+        return path
+    return old
 
 
 def script_path(job_dir: str) -> str:
@@ -74,7 +138,7 @@ def script_path(job_dir: str) -> str:
 
 def exit_code_path(job_dir: str, index: int | None) -> str:
     """Where the script writes the exit code of the job, or of array element ``index``."""
-    return f"{job_dir}/exit_code{_suffix(index)}"
+    return _path(job_dir, "exit_code", index)
 
 
 def read_exit_code(path: str) -> int | None:
@@ -85,10 +149,14 @@ def read_exit_code(path: str) -> int | None:
 
 def read_number(path: str) -> int | None:
     """The number in an exit-code or marker file, which the job script writes in
-    one go ending with a newline; None until then."""
+    one go ending with a newline; None until then. An element's file written before
+    elements were sharded is read from its old place (:func:`legacy_path`)."""
     try:
         with open(path, encoding="ascii") as fh:
             text = fh.read()
+    except FileNotFoundError:
+        old = legacy_path(path)
+        return None if old is None else read_number(old)
     except (OSError, ValueError):
         return None
     if not text.endswith("\n"):
@@ -99,9 +167,46 @@ def read_number(path: str) -> int | None:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """What the local once-guard's file (the exit-code file) says: the script's pid
+    while it runs, its command's exit code once recorded (one of the two)."""
+
+    pid: int | None
+    code: int | None
+
+
+def read_guard(job_dir: str, index: int | None) -> Guard | None:
+    """The local once-guard of the job or element: None when the script has not
+    started (or its first write is not complete yet).
+
+    Scripts written before the guard moved into the exit-code file made
+    ``started[.<i>]`` holding a bare pid: that is read too.
+    """
+    path = exit_code_path(job_dir, index)
+    try:
+        with open(path, encoding="ascii") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        old = legacy_path(path)
+        text = None
+        if old is not None:
+            with suppress(OSError, ValueError), open(old, encoding="ascii") as fh:
+                text = fh.read()
+    except (OSError, ValueError):
+        text = None
+    if text is not None and text.endswith("\n"):
+        with suppress(ValueError):
+            if text.startswith("pid "):
+                return Guard(int(text[4:]), None)
+            return Guard(None, int(text))
+    pid = read_number(started_path(job_dir, index))  # an older script's marker
+    return None if pid is None else Guard(pid, read_number(path))
+
+
 def never_met_path(job_dir: str, index: int | None) -> str:
     """Where a job script says why a dependency of it can never be met."""
-    return f"{job_dir}/never{_suffix(index)}"
+    return _path(job_dir, "never", index)
 
 
 def read_never_met(job_dir: str, index: int | None) -> str | None:
@@ -111,7 +216,7 @@ def read_never_met(job_dir: str, index: int | None) -> str | None:
 
 def setup_failed_path(job_dir: str, index: int | None) -> str:
     """Where a job script says which step of its environment set-up failed."""
-    return f"{job_dir}/setup_failed{_suffix(index)}"
+    return _path(job_dir, "setup_failed", index)
 
 
 def read_setup_failed(job_dir: str, index: int | None) -> str | None:
@@ -125,18 +230,21 @@ def _read_reason(path: str) -> str | None:
         with open(path, encoding="utf-8", errors="replace") as fh:
             # A reason is one short line; a bound keeps a damaged file from flooding status.
             return fh.read(1000).strip() or None
+    except FileNotFoundError:
+        old = legacy_path(path)
+        return None if old is None else _read_reason(old)
     except OSError:
         return None
 
 
 def output_path(job_dir: str, stream: Literal["stdout", "stderr"], index: int | None) -> str:
     """Where a stream of the job (or of element ``index``) goes by default."""
-    return f"{job_dir}/{stream}{_suffix(index)}"
+    return _path(job_dir, stream, index)
 
 
 def started_path(job_dir: str, index: int | None) -> str:
     """The once-guard's marker for the job, or for array element ``index``."""
-    return f"{job_dir}/started{_suffix(index)}"
+    return _path(job_dir, "started", index)
 
 
 def user_stream(spec: JobSpec, stream: str) -> str | None:
@@ -165,7 +273,7 @@ def stream_path(
 ) -> str:
     """Where the script sends ``stream`` of the job, or of array element ``index``.
 
-    Without a user path: ``<job_dir>/stdout`` or ``<job_dir>/stdout.<index>``.
+    Without a user path: ``<job_dir>/stdout`` or ``<job_dir>/<index // SHARD>/stdout.<index>``.
     A user path has ``{index}`` replaced by the index (empty for a single job)
     and ``{job_id}`` by ``job_id``; no other expansion happens (no ``~``, no
     ``$VAR``). A relative user path is relative to the spec's workdir when it

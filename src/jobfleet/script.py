@@ -12,9 +12,12 @@ What the script does, in order:
 1. header comment and scheduler directives (schedulers only read directives
    that come before the first command);
 2. exports ``JOBFLEET_JOB_ID``, ``JOBFLEET_ARRAY_INDEX`` and ``JOBFLEET_JOB_DIR``;
-3. creates ``started[.<index>]`` (its modification time is when the run started):
-   with :attr:`Dialect.once_guard`, with noclobber, exiting with
-   :data:`EXIT_ALREADY_STARTED` if it already exists;
+3. creates ``started[.<index>]`` (its modification time is when the run started;
+   an element's files are in ``<job dir>/<index // 1000>/``, see :mod:`jobfleet.jobdir`);
+   with :attr:`Dialect.once_guard` (the local backend) it creates the exit-code file
+   instead, with noclobber, holding ``pid N`` until the exit code replaces it, and
+   exits with :data:`EXIT_ALREADY_STARTED` if it already exists (one file fewer per
+   element: the agent itself knows when it started the script);
 4. appends its stdout and stderr to the paths :func:`jobfleet.jobdir.stream_path` names;
 5. exports the spec's environment, changes to its workdir;
 6. sets up the job's :class:`~jobfleet.environment.Environment`: sources its
@@ -45,7 +48,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from jobfleet.errors import BackendError, SpecError
-from jobfleet.jobdir import STREAM_PLACEHOLDER, user_stream, workdir_prefix
+from jobfleet.jobdir import SHARD, STREAM_PLACEHOLDER, user_stream, workdir_prefix
 from jobfleet.scriptdeps import Requirement, requirement_lines
 from jobfleet.scriptsetup import EXIT_SETUP_FAILED, setup_lines, teardown_lines
 from jobfleet.spec import JobSpec
@@ -167,7 +170,7 @@ def _stream_word(spec: JobSpec, stream: str) -> str:
     """The shell word for :func:`jobfleet.jobdir.stream_path`, evaluated at run time."""
     user = user_stream(spec, stream)
     if user is None:
-        return f'"$__jf_dir/{stream}$__jf_tag"'
+        return f'"$__jf_edir/{stream}$__jf_tag"'
     refs = {"index": '"$JOBFLEET_ARRAY_INDEX"', "job_id": '"$JOBFLEET_JOB_ID"'}
     words = [shlex.quote(prefix)] if (prefix := workdir_prefix(spec, user)) else []
     # re.split with a group alternates literal text and placeholder names.
@@ -354,12 +357,23 @@ def render_script(
         'case "$__jf_dir" in /*) ;; *) __jf_dir="$PWD/$__jf_dir" ;; esac',
         'export JOBFLEET_JOB_DIR="$__jf_dir"',
         '__jf_tag="${JOBFLEET_ARRAY_INDEX:+.$JOBFLEET_ARRAY_INDEX}"',
+    ]
+    if spec.array is None:
+        out.append('__jf_edir="$__jf_dir"')
+    else:
+        out += [
+            f"# An element's files: <job dir>/<index / {SHARD}>/ (jobfleet.jobdir), made by",
+            "# the submitter; made here only if missing (mkdir is a fork).",
+            f'__jf_edir="$__jf_dir/$((JOBFLEET_ARRAY_INDEX / {SHARD}))"',
+            '[ -d "$__jf_edir" ] || mkdir -m 700 "$__jf_edir" 2>/dev/null || :',
+        ]
+    out += [
         "",
         "# One write(2) of a few bytes, ending in a newline: readers take the file",
         "# only once it ends with one. (No temporary file and mv: a fork per job.)",
         "__jf_record() {",
         # >|: a prologue's set -C (noclobber) must not keep a rerun from recording.
-        """    printf '%s\\n' "$1" >|"$__jf_dir/exit_code$__jf_tag\"""",
+        """    printf '%s\\n' "$1" >|"$__jf_edir/exit_code$__jf_tag\"""",
         "}",
     ]
     if dialect.once_guard:
@@ -367,15 +381,17 @@ def render_script(
             "",
             "# Refuse a second start before touching anything else: a duplicate start",
             "# must leave the first run's outputs and exit code alone. noclobber (-C)",
-            "# creates the marker with O_EXCL, so of two racing starts only one wins.",
+            "# creates the exit-code file with O_EXCL, so of two racing starts only one",
+            '# wins. It holds "pid N" (no code: readers wait) until the code replaces it.',
             "set -C",
-            'if ! { printf \'%s\\n\' "$$" >"$__jf_dir/started$__jf_tag"; } 2>/dev/null; then',
-            '    if [ -e "$__jf_dir/started$__jf_tag" ]; then',
+            'if ! { printf \'pid %s\\n\' "$$" >"$__jf_edir/exit_code$__jf_tag"; }'
+            " 2>/dev/null; then",
+            '    if [ -e "$__jf_edir/exit_code$__jf_tag" ]; then',
             "        printf '%s\\n' \"jobfleet: job $JOBFLEET_JOB_ID$__jf_tag already started;"
             ' not running it twice" >&2',
             f"        exit {EXIT_ALREADY_STARTED}",
             "    fi",
-            "    printf '%s\\n' \"jobfleet: cannot create $__jf_dir/started$__jf_tag;"
+            "    printf '%s\\n' \"jobfleet: cannot create $__jf_edir/exit_code$__jf_tag;"
             ' does the job directory exist?" >&2',
             "    exit 1",
             "fi",
@@ -388,7 +404,7 @@ def render_script(
             "# marker's modification time (a rerun's start replaces an earlier one's).",
             # "pid N", not a bare number: only the local agent's marker names a process
             # group (the once-guard's), which its tools may signal.
-            '{ printf \'pid %s\\n\' "$$" >|"$__jf_dir/started$__jf_tag"; } 2>/dev/null || :',
+            '{ printf \'pid %s\\n\' "$$" >|"$__jf_edir/started$__jf_tag"; } 2>/dev/null || :',
         ]
     stdout_word = _stream_word(spec, "stdout")
     stderr_word = _stream_word(spec, "stderr")

@@ -69,7 +69,7 @@ def requirement_lines(requires: Sequence[Requirement]) -> list[str]:
         "    done",
         "}",
         "__jf_never() {",
-        '    printf \'%s\\n\' "$1" >"$__jf_dir/never$__jf_tag"',
+        '    printf \'%s\\n\' "$1" >"$__jf_edir/never$__jf_tag"',
         """    printf 'jobfleet: %s; the command was not run\\n' "$1" >&2""",
         f"    exit {EXIT_DEPENDENCY_NEVER_MET}",
         "}",

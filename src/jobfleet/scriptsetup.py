@@ -44,7 +44,7 @@ def setup_lines(env: Environment) -> list[str]:
         "__jf_scratch=",
         "__jf_setup_failed() {",
         "    trap - EXIT",
-        """    printf '%s\\n' "$1" >|"$__jf_dir/setup_failed$__jf_tag\"""",
+        """    printf '%s\\n' "$1" >|"$__jf_edir/setup_failed$__jf_tag\"""",
         """    printf 'jobfleet: %s; the command was not run\\n' "$1" >&2""",
         f"    __jf_record {EXIT_SETUP_FAILED}",
         *_scratch_removal(env, indent="    "),

@@ -62,3 +62,9 @@ def test_registry_scale_runs() -> None:
     )
     assert "30 single jobs" in out and "2 arrays of 20 elements" in out
     assert "wait --all" in out and "logs ID --index N" in out
+
+
+@pytest.mark.slow
+def test_local_array_scale_runs(jf_home: Path) -> None:
+    out = run("local_array_scale.py", "--elements", "50", "--status-repeat", "1")
+    assert "one array of 50 no-op elements" in out and "files per element" in out

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from jobfleet import Fleet, JobSpec, JobState, load_config, parse_array
-from jobfleet.jobdir import exit_code_path, never_met_path
+from jobfleet.jobdir import exit_code_path, make_element_dirs, never_met_path
 from jobfleet.scriptdeps import EXIT_DEPENDENCY_NEVER_MET
 from jobfleet.spec import Dependency, DepKind
 from jobfleet.studies.pointfile import CHUNK, LaunchPoint, Requirement, read_point, write_points
@@ -87,6 +87,7 @@ def test_a_point_whose_predecessor_did_not_complete_runs_nothing(tmp_path: Path)
     # prep's point 0 completed, 1 exited 3, 3 never ran (no exit-code file); point 2
     # requires nothing (it completed in an earlier run of the study).
     exits = {i: exit_code_path(str(prep), i + 1) for i in range(4)}
+    make_element_dirs(str(prep), range(1, 5))
     Path(exits[0]).write_text("0\n")
     Path(exits[1]).write_text("3\n")
     points = [
@@ -151,5 +152,5 @@ def test_a_step_runs_as_one_array_with_points_that_follow_another_step(
     assert elements[2].reason == (
         "cancelled: point 1 of step 'first' exited 1, so this point cannot run"
     )
-    assert Path(sweep.job_dir, "stdout.3").read_text() == "2\n"
+    assert Path(sweep.job_dir, "0", "stdout.3").read_text() == "2\n"
     assert done[prep.id].elements[2].state is JobState.FAILED

@@ -503,15 +503,17 @@ def test_each_backend_hands_its_dialect(tmp_path: Path) -> None:
 
 def test_marker_and_exit_code_paths() -> None:
     assert exit_code_path("/j", None) == "/j/exit_code"
-    assert exit_code_path("/j", 0) == "/j/exit_code.0"
+    assert exit_code_path("/j", 0) == "/j/0/exit_code.0"
+    assert exit_code_path("/j", 12345) == "/j/12/exit_code.12345"
     assert started_path("/j", None) == "/j/started"
-    assert started_path("/j", 12) == "/j/started.12"
+    assert started_path("/j", 12) == "/j/0/started.12"
 
 
 def test_stream_path_rules() -> None:
     plain = JobSpec(["x"])
     assert stream_path(plain, "/j", "stdout", None) == "/j/stdout"
-    assert stream_path(plain, "/j", "stderr", 3) == "/j/stderr.3"
+    assert stream_path(plain, "/j", "stderr", 3) == "/j/0/stderr.3"
+    assert stream_path(plain, "/j", "stderr", 2000) == "/j/2/stderr.2000"
     user = JobSpec(["x"], stdout="/o/{job_id}-{index}.{other}", stderr="e{index}")
     assert stream_path(user, "/j", "stdout", 3, job_id="9") == "/o/9-3.{other}"
     assert stream_path(user, "/j", "stdout", None, job_id="9") == "/o/9-.{other}"
@@ -621,9 +623,9 @@ def test_exit_code_is_recorded(tmp_path: Path, code: int) -> None:
     assert proc.returncode == code
     assert _read(job_dir / "exit_code") == f"{code}\n"
     assert _read(job_dir / "stdout") == "hello\n"
-    assert _read(job_dir / "started").strip().isdigit()
-    # the temporary file was renamed, not left behind
-    assert sorted(p.name for p in job_dir.iterdir()) == ["exit_code", "started", "stderr", "stdout"]
+    # Three files: the exit-code file was the once-guard (no "started" marker on the
+    # local backend), and no temporary file is left behind.
+    assert sorted(p.name for p in job_dir.iterdir()) == ["exit_code", "stderr", "stdout"]
 
 
 @needs_bash
@@ -706,7 +708,8 @@ def test_index_paths_resolve_at_run_time(tmp_path: Path) -> None:
     assert _read(out) == "7\n"
     assert _read(err) == f"42\n{job_dir}\n"  # the job directory, absolute
     assert _read(exit_code_path(str(job_dir), 7)) == "0\n"
-    assert Path(started_path(str(job_dir), 7)).exists()
+    assert not Path(started_path(str(job_dir), 7)).exists()  # the exit-code file guards
+    assert [p.name for p in (job_dir / "0").iterdir()] == ["exit_code.7"]
     assert not Path(exit_code_path(str(job_dir), None)).exists()
 
 
@@ -742,7 +745,7 @@ def test_single_job_ignores_inherited_index(tmp_path: Path) -> None:
     proc, job_dir = _run(spec, tmp_path, env=_base_env(JOBFLEET_ARRAY_INDEX="5"))
     assert proc.returncode == 0
     assert _read(job_dir / "exit_code") == "0\n"
-    assert not (job_dir / "exit_code.5").exists()
+    assert not (job_dir / "0" / "exit_code.5").exists()
 
 
 @needs_bash
@@ -764,7 +767,7 @@ def test_once_guard_refuses_a_second_run(tmp_path: Path) -> None:
 def test_once_guard_is_per_element(tmp_path: Path) -> None:
     spec = JobSpec(["true"], array=parse_array("1-2"))
     a, job_dir = _run(spec, tmp_path, env=_base_env(JOBFLEET_ARRAY_INDEX="1"))
-    assert (job_dir / "started.1").exists()
+    assert (job_dir / "0" / "exit_code.1").read_text() == "0\n"
     b, _ = _run(spec, tmp_path, env=_base_env(JOBFLEET_ARRAY_INDEX="2"))
     again, _ = _run(spec, tmp_path, env=_base_env(JOBFLEET_ARRAY_INDEX="1"))
     assert (a.returncode, b.returncode, again.returncode) == (0, 0, 197)
@@ -775,13 +778,13 @@ def test_no_guard_without_once_guard(tmp_path: Path) -> None:
     spec = JobSpec(["true"], array=parse_array("1"))
     env = _base_env(TEST_TASK_ID="1")
     first, job_dir = _run(spec, tmp_path, env=env, dialect=TESTSCHED)
-    marker = job_dir / "started.1"  # without the guard, only the time of the start
+    marker = job_dir / "0" / "started.1"  # without the guard, only the time of the start
     assert marker.read_text().startswith("pid ")  # not a process group to signal
     os.utime(marker, (1000.0, 1000.0))
     second, _ = _run(spec, tmp_path, env=env, dialect=TESTSCHED)
     assert (first.returncode, second.returncode) == (0, 0)  # a rerun runs
     assert marker.stat().st_mtime > 1000.0  # and its start replaces the first one's
-    assert (job_dir / "exit_code.1").stat().st_mtime >= marker.stat().st_mtime
+    assert (job_dir / "0" / "exit_code.1").stat().st_mtime >= marker.stat().st_mtime
 
 
 @needs_bash
@@ -929,7 +932,8 @@ def test_requirements_are_checked_before_the_command(
         assert not ran.exists()
         reason = (job_dir / "never").read_text()
         assert reason == f"{kind.value} dependency on job 7 can never be met\n"
-        assert not (job_dir / "exit_code").exists(), "the command did not run: no exit code"
+        # The command did not run: no exit code, only the once-guard's pid.
+        assert (job_dir / "exit_code").read_text().startswith("pid ")
 
 
 def test_a_predecessors_file_shown_late_is_waited_for(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from jobfleet.backends.base import NativeStatus, PollTarget
 from jobfleet.jobdir import (
     exit_code_path,
+    legacy_path,
     read_exit_code,
     read_never_met,
     read_setup_failed,
@@ -116,6 +117,9 @@ def recorded_exit_codes(
 def _mtime(path: str) -> float | None:
     try:
         return Path(path).stat().st_mtime
+    except FileNotFoundError:
+        old = legacy_path(path)  # a job written before elements were sharded
+        return None if old is None else _mtime(old)
     except OSError:
         return None
 

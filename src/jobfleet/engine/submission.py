@@ -23,7 +23,7 @@ from jobfleet import owner
 from jobfleet.backends.base import Backend, Capabilities, SubmitRequest
 from jobfleet.engine.pool import BackendPool
 from jobfleet.errors import RegistryError, SpecError, SubmitError, UnknownJobError, shown
-from jobfleet.jobdir import exit_code_path, script_path, write_env
+from jobfleet.jobdir import exit_code_path, located, make_element_dirs, script_path, write_env
 from jobfleet.naming import scheduler_name
 from jobfleet.registry import SUBMITTING, NewJob, Registry, StatusUpdate
 from jobfleet.script import render_script
@@ -97,7 +97,8 @@ class DryRun:
 def _exit_files(record: JobRecord) -> tuple[str, ...]:
     """The exit-code files of every element of a job."""
     if record.elements:
-        return tuple(exit_code_path(record.job_dir, i) for i in sorted(record.elements))
+        # located: a job written before elements were sharded has them flat.
+        return tuple(located(exit_code_path(record.job_dir, i)) for i in sorted(record.elements))
     return (exit_code_path(record.job_dir, None),)
 
 
@@ -343,6 +344,8 @@ class Submission:
                 # A retry is submitted by whichever process sees the failure: it must
                 # run in this environment, not that process's.
                 write_env(record.job_dir, env)
+            if spec.array is not None:
+                make_element_dirs(record.job_dir, spec.array.indices)
             path = Path(script_path(record.job_dir))
             text = render_script(
                 spec,

@@ -13,7 +13,7 @@ from jobfleet.backends.base import QueueEntry, user_name
 from jobfleet.config import Config
 from jobfleet.engine.pool import BackendPool
 from jobfleet.errors import BackendError, CommandError, FilesRemovedError, SpecError
-from jobfleet.jobdir import stream_path
+from jobfleet.jobdir import located, stream_path, user_stream
 from jobfleet.naming import name_on_scheduler
 from jobfleet.registry import Registry
 from jobfleet.runner import within
@@ -189,6 +189,8 @@ class FleetViews:
             raise SpecError("index", f"job {job_id} has no element {index}")
         spec = spec_from_dict(record.spec)
         path = Path(stream_path(spec, record.job_dir, stream, index, job_id=record.id))
+        if user_stream(spec, stream) is None:  # in the job directory: maybe written flat
+            path = Path(located(str(path)))
         if record.cleaned_at is not None and path.is_relative_to(record.job_dir):
             # A path the spec names outside the job's directory is never removed.
             raise FilesRemovedError(record.id, record.cleaned_at, f"its {stream} was {path}")

@@ -49,7 +49,10 @@ def unmet(requirement: Requirement) -> str | None:
 def _never(reason: str, index: int | None, job_dir: str) -> int:
     if job_dir:
         try:
-            Path(never_met_path(job_dir, index)).write_text(reason + "\n", encoding="utf-8")
+            path = Path(never_met_path(job_dir, index))
+            # An element's directory (jobfleet.jobdir), made if the submitter did not.
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path.write_text(reason + "\n", encoding="utf-8")
         except OSError as exc:
             sys.stderr.write(f"jobfleet: cannot record why: {exc}\n")
     sys.stderr.write(f"jobfleet: {reason}; the command was not run\n")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from jobfleet.jobdir import output_path
+from jobfleet.jobdir import located, output_path
 from jobfleet.states import JobRecord, JobState
 from jobfleet.studies.pointfile import write_text_atomically
 from jobfleet.studies.state import STATE_DIR, Ran, StudyState
@@ -237,7 +237,7 @@ def _result(
     if ran.pipe is not None and ran.index is not None:
         log = logs.of(ran.pipe, ran.index)  # its worker's output file
     else:
-        log = output_path(record.job_dir, "stdout", ran.index)
+        log = located(output_path(record.job_dir, "stdout", ran.index))
     return PointResult(
         step,
         point.index,

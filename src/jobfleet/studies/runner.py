@@ -35,7 +35,7 @@ from jobfleet.arrays import MAX_ARRAY_SIZE, ArraySpec
 from jobfleet.config import load_config
 from jobfleet.engine.fleet import Fleet
 from jobfleet.errors import SubmitError
-from jobfleet.jobdir import exit_code_path
+from jobfleet.jobdir import exit_code_path, located
 from jobfleet.spec import Dependency, DepKind, JobSpec
 from jobfleet.states import JobRecord, JobState
 from jobfleet.studies.model import Step, Study, StudyPoint
@@ -258,7 +258,8 @@ def _launch_point(
             continue
         ran = before[dep.step][study.step(dep.step).render(point.index).key]
         job_dir = records[ran.job_id].job_dir
-        requires.append(Requirement(dep.step, point.index, exit_code_path(job_dir, ran.index)))
+        code_file = located(exit_code_path(job_dir, ran.index))  # an older job's: flat
+        requires.append(Requirement(dep.step, point.index, code_file))
     command = point.command
     if isinstance(command, str):
         return LaunchPoint(position, directory, shell=command, requires=tuple(requires))

@@ -62,6 +62,15 @@ def max_in_use(log: Path) -> tuple[int, int]:
     return peak_cores, peak_jobs
 
 
+def guard_pid(path: Path) -> int | None:
+    """The pid a local job's once-guard (its exit-code file) holds while it runs."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    return int(text[4:]) if text.startswith("pid ") and text.endswith("\n") else None
+
+
 def live_members(pgid: int) -> list[int]:
     """Processes of a process group that are alive (zombies do not count)."""
     members = []
@@ -161,13 +170,13 @@ def test_job_asking_for_more_than_the_machine_is_refused(fleet: Fleet) -> None:
 def test_cancel_running_and_pending(fleet: Fleet) -> None:
     running = fleet.submit(JobSpec(["sleep", "60"], resources=Resources(cores=2)))
     pending = fleet.submit(JobSpec(["sleep", "60"], resources=Resources(cores=2)))
-    started = Path(running.job_dir, "started")
-    wait_for(started.exists, what="the first job to start")
-    pid = int(started.read_text())
+    guard = Path(running.job_dir, "exit_code")  # the once-guard: "pid N" while it runs
+    wait_for(lambda: guard_pid(guard) is not None, what="the first job to start")
+    pid = guard_pid(guard)
     records = {r.id: r for r in fleet.cancel([running.id, pending.id])}
     assert records[running.id].state is JobState.CANCELLED
     assert records[pending.id].state is JobState.CANCELLED
-    assert not Path(pending.job_dir, "started").exists()
+    assert not Path(pending.job_dir, "exit_code").exists()
     assert live_members(pid) == [], "every process of the cancelled job is gone"
 
 
@@ -207,7 +216,7 @@ def test_job_outlives_its_submitter_and_another_process_sees_it(
 
 def test_agent_killed_mid_job_is_replaced_and_outcome_kept(fleet: Fleet, jf_home: Path) -> None:
     job = fleet.submit(JobSpec(["bash", "-c", "sleep 1.5; exit 4"]))
-    wait_for(Path(job.job_dir, "started").exists, what="the job to start")
+    wait_for(Path(job.job_dir, "exit_code").exists, what="the job to start")
     agent_pid = int(agent_lock(jf_home).read_text())
     os.kill(agent_pid, signal.SIGKILL)
     done = fleet.wait([job.id], timeout_s=60)[0]  # polling restarts the agent
@@ -261,8 +270,9 @@ IGNORES_TERM = ["sh", "-c", "trap '' TERM; sleep 30 & wait; sleep 30"]
 
 def test_cancel_holds_resources_until_every_process_is_gone(fleet: Fleet) -> None:
     job = fleet.submit(JobSpec(IGNORES_TERM, resources=Resources(cores=2)))
-    wait_for(Path(job.job_dir, "started").exists, what="the job to start")
-    pgid = int(Path(job.job_dir, "started").read_text())
+    wait_for(lambda: guard_pid(Path(job.job_dir, "exit_code")) is not None, what="a start")
+    pgid = guard_pid(Path(job.job_dir, "exit_code"))
+    assert pgid is not None
     wait_for(lambda: len(live_members(pgid)) >= 2, what="the job's processes")
     record = fleet.cancel([job.id])[0]
     assert record.state is JobState.CANCELLED
@@ -271,16 +281,17 @@ def test_cancel_holds_resources_until_every_process_is_gone(fleet: Fleet) -> Non
 
 def test_adoption_never_trusts_a_reused_pid(fleet: Fleet, jf_home: Path) -> None:
     job = fleet.submit(JobSpec(["sleep", "1"]))
-    marker = Path(job.job_dir, "started")
-    wait_for(marker.exists, what="the job to start")
+    guard = Path(job.job_dir, "exit_code")  # the once-guard: "pid N", then the code
+    wait_for(lambda: guard_pid(guard) is not None, what="the job to start")
     os.kill(int(agent_lock(jf_home).read_text()), signal.SIGKILL)
-    wait_for(Path(job.job_dir, "exit_code").exists, what="the job to end")
-    # The job's pid now "belongs" to an unrelated process in its own session.
+    wait_for(lambda: guard.read_text() == "0\n", what="the job to end")
+    # As if the script had died before recording its code, and its pid now
+    # "belonged" to an unrelated process in its own session.
     stranger = subprocess.Popen(["sleep", "60"], start_new_session=True)
     try:
-        marker.write_text(f"{stranger.pid}\n")
+        guard.write_text(f"pid {stranger.pid}\n")
         done = fleet.wait([job.id], timeout_s=60)[0]  # polling starts a new agent
-        assert (done.state, done.exit_code) == (JobState.COMPLETED, 0)
+        assert done.state is JobState.LOST, done  # its outcome is unknown: not adopted
         assert stranger.poll() is None, "an unrelated process must never be signalled"
     finally:
         stranger.kill()
@@ -296,7 +307,7 @@ def test_gpus_stay_assigned_across_an_agent_restart(jf_home: Path, tmp_path: Pat
     show = ["sh", "-c", 'echo "[$CUDA_VISIBLE_DEVICES]"; sleep "$0"']
     with Fleet(load_config()) as fleet:
         first = fleet.submit(JobSpec([*show, "3"], resources=Resources(gpus=1)))
-        wait_for(Path(first.job_dir, "started").exists, what="the first job to start")
+        wait_for(Path(first.job_dir, "exit_code").exists, what="the first job to start")
         restart_agent(fleet, jf_home)
         second = fleet.submit(JobSpec([*show, "0"], resources=Resources(gpus=1)))
         none = fleet.submit(JobSpec([*show, "0"]))
@@ -359,7 +370,7 @@ def test_a_reused_queue_id_never_reports_another_jobs_outcome(jf_home: Path) -> 
 
 def test_cancel_one_element_and_signal_for_a_graceful_stop(fleet: Fleet) -> None:
     array = fleet.submit(JobSpec(["sleep", "30"], array=parse_array("1-3")))
-    wait_for(lambda: Path(array.job_dir, "started.1").exists(), what="element 1 to start")
+    wait_for(lambda: Path(array.job_dir, "0", "exit_code.1").exists(), what="element 1 to start")
     record = fleet.cancel([array.id], indices=[3])[0]
     assert record.elements[3].state is JobState.CANCELLED
     assert record.elements[1].state is not JobState.CANCELLED

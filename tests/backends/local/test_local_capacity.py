@@ -56,7 +56,7 @@ def test_a_pinned_job_submitting_a_follow_up_never_shrinks_the_backend(
     )
     with Fleet(load_config()) as fleet:
         first = fleet.submit(JobSpec([PY, "-c", submitter]))
-        wait_for(Path(first.job_dir, "started").exists, what="the submitting job to start")
+        wait_for(Path(first.job_dir, "exit_code").exists, what="the submitting job to start")
         wide = fleet.submit(JobSpec([PY, "-c", "pass"], resources=Resources(cores=len(CPUS))))
         go.write_text("")
         done = fleet.wait([first.id], timeout_s=60)[0]
@@ -109,7 +109,7 @@ def test_a_job_that_no_longer_fits_is_held_not_failed(jf_home: Path, tmp_path: P
     wait_go = [PY, "-c", f"import os, time\nwhile not os.path.exists({str(go)!r}): time.sleep(0.1)"]
     with Fleet(load_config()) as fleet:  # 2 cores
         first = fleet.submit(JobSpec(wait_go))
-        wait_for(Path(first.job_dir, "started").exists, what="the first job to start")
+        wait_for(Path(first.job_dir, "exit_code").exists, what="the first job to start")
         wide = fleet.submit(JobSpec(["true"], resources=Resources(cores=2)))
         config.write_text(config.read_text().replace("cores: 2", "cores: 1"))
         with Fleet(load_config()) as smaller:

@@ -8,29 +8,31 @@ __jf_dir=/jobs/42
 case "$__jf_dir" in /*) ;; *) __jf_dir="$PWD/$__jf_dir" ;; esac
 export JOBFLEET_JOB_DIR="$__jf_dir"
 __jf_tag="${JOBFLEET_ARRAY_INDEX:+.$JOBFLEET_ARRAY_INDEX}"
+__jf_edir="$__jf_dir"
 
 # One write(2) of a few bytes, ending in a newline: readers take the file
 # only once it ends with one. (No temporary file and mv: a fork per job.)
 __jf_record() {
-    printf '%s\n' "$1" >|"$__jf_dir/exit_code$__jf_tag"
+    printf '%s\n' "$1" >|"$__jf_edir/exit_code$__jf_tag"
 }
 
 # Refuse a second start before touching anything else: a duplicate start
 # must leave the first run's outputs and exit code alone. noclobber (-C)
-# creates the marker with O_EXCL, so of two racing starts only one wins.
+# creates the exit-code file with O_EXCL, so of two racing starts only one
+# wins. It holds "pid N" (no code: readers wait) until the code replaces it.
 set -C
-if ! { printf '%s\n' "$$" >"$__jf_dir/started$__jf_tag"; } 2>/dev/null; then
-    if [ -e "$__jf_dir/started$__jf_tag" ]; then
+if ! { printf 'pid %s\n' "$$" >"$__jf_edir/exit_code$__jf_tag"; } 2>/dev/null; then
+    if [ -e "$__jf_edir/exit_code$__jf_tag" ]; then
         printf '%s\n' "jobfleet: job $JOBFLEET_JOB_ID$__jf_tag already started; not running it twice" >&2
         exit 197
     fi
-    printf '%s\n' "jobfleet: cannot create $__jf_dir/started$__jf_tag; does the job directory exist?" >&2
+    printf '%s\n' "jobfleet: cannot create $__jf_edir/exit_code$__jf_tag; does the job directory exist?" >&2
     exit 1
 fi
 set +C
 
 # Append both streams to the job's output files.
-if ! command exec >>"$__jf_dir/stdout$__jf_tag" 2>>"$__jf_dir/stderr$__jf_tag"; then
+if ! command exec >>"$__jf_edir/stdout$__jf_tag" 2>>"$__jf_edir/stderr$__jf_tag"; then
     printf '%s\n' "jobfleet: cannot open the job's output files" >&2
     __jf_record 1
     exit 1

@@ -14,19 +14,20 @@ __jf_dir=/jobs/42
 case "$__jf_dir" in /*) ;; *) __jf_dir="$PWD/$__jf_dir" ;; esac
 export JOBFLEET_JOB_DIR="$__jf_dir"
 __jf_tag="${JOBFLEET_ARRAY_INDEX:+.$JOBFLEET_ARRAY_INDEX}"
+__jf_edir="$__jf_dir"
 
 # One write(2) of a few bytes, ending in a newline: readers take the file
 # only once it ends with one. (No temporary file and mv: a fork per job.)
 __jf_record() {
-    printf '%s\n' "$1" >|"$__jf_dir/exit_code$__jf_tag"
+    printf '%s\n' "$1" >|"$__jf_edir/exit_code$__jf_tag"
 }
 
 # When this run started, for backends whose accounting does not tell: the
 # marker's modification time (a rerun's start replaces an earlier one's).
-{ printf 'pid %s\n' "$$" >|"$__jf_dir/started$__jf_tag"; } 2>/dev/null || :
+{ printf 'pid %s\n' "$$" >|"$__jf_edir/started$__jf_tag"; } 2>/dev/null || :
 
 # Append both streams to the job's output files.
-if ! command exec >>"$__jf_dir/stdout$__jf_tag" 2>>"$__jf_dir/stderr$__jf_tag"; then
+if ! command exec >>"$__jf_edir/stdout$__jf_tag" 2>>"$__jf_edir/stderr$__jf_tag"; then
     printf '%s\n' "jobfleet: cannot open the job's output files" >&2
     __jf_record 1
     exit 1

@@ -12,6 +12,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from jobfleet.backends.local.queue import TaskRow
+from jobfleet.jobdir import located, output_path
+from jobfleet.script import LOCAL
+
 __all__ = [
     "affinity_of",
     "become_subreaper",
@@ -19,9 +23,47 @@ __all__ = [
     "is_job_process",
     "pinned",
     "signal_group",
+    "spawn_task",
 ]
 
 log = logging.getLogger(__name__)
+
+_APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+
+
+def spawn_task(task: TaskRow, cpus: tuple[int, ...]) -> int:
+    """Start ``task``'s script (``/bin/sh job.sh``) in a session of its own, pinned to
+    ``cpus`` (none: not pinned), its output appended to its files; its pid.
+
+    Raises:
+        OSError: the process could not be created, or its files opened.
+    """
+    env = dict(task.env)
+    if task.index is not None:
+        env["JOBFLEET_ARRAY_INDEX"] = str(task.index)
+    else:
+        env.pop("JOBFLEET_ARRAY_INDEX", None)
+    # Only the GPUs handed to this job; none at all for a job that asked for none.
+    env["CUDA_VISIBLE_DEVICES"] = task.gpus or ""
+    env.pop("JOBFLEET_CPUS", None)
+    # A job queued before elements were sharded writes its files flat.
+    out = located(output_path(task.job_dir, "stdout", task.index))
+    err = located(output_path(task.job_dir, "stderr", task.index))
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, out, _APPEND, 0o600),
+        (os.POSIX_SPAWN_OPEN, 2, err, _APPEND, 0o600),
+    ]
+    with pinned(cpus) as pinning:
+        if pinning:  # the CPUs the job runs on, e.g. "0,1"
+            env["JOBFLEET_CPUS"] = ",".join(str(c) for c in cpus)
+        return os.posix_spawn(
+            LOCAL.interpreter,
+            [LOCAL.interpreter, task.script],
+            env,
+            file_actions=actions,
+            setsid=True,
+        )
 
 
 def is_job_process(pid: int, script: str) -> bool:

@@ -155,7 +155,19 @@ _TASK_COLUMNS = (
 )
 
 
+#: A job's columns (the request its tasks share), then a task's own.
+_JOB_COLUMNS = (
+    "id, jf_id, name, script, job_dir, cores, memory, gpus, walltime, max_concurrent, deps, env,"
+    " submitted_at"
+)
+_STATE_COLUMNS = (
+    "job, idx, state, pid, started_at, exit_code, reason, cancel_requested, gpus, ending"
+)
+
+
 def _task(row: tuple[Any, ...]) -> TaskRow:
+    """A task from its row (:data:`_TASK_COLUMNS`): deps and env as JSON, or already
+    decoded (shared by the tasks of one job)."""
     return TaskRow(
         job=row[0],
         idx=row[1],
@@ -176,8 +188,10 @@ def _task(row: tuple[Any, ...]) -> TaskRow:
         gpu_count=row[16],
         walltime=row[17],
         max_concurrent=row[18],
-        deps=[(kind, list(ids)) for kind, ids in json.loads(row[19])],
-        env=json.loads(row[20]),
+        deps=[(kind, list(ids)) for kind, ids in json.loads(row[19])]
+        if isinstance(row[19], str)
+        else row[19],
+        env=json.loads(row[20]) if isinstance(row[20], str) else row[20],
         submitted_at=row[21],
     )
 
@@ -233,6 +247,12 @@ class QueueStore:
                     for statement in _MIGRATIONS[step]:
                         db.execute(statement)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            # The agent looks for signal requests each round: without this index, a
+            # look at every task ever queued (the column exists once migrated).
+            db.execute(
+                "CREATE INDEX IF NOT EXISTS tasks_signal ON tasks(job)"
+                " WHERE signal_requested IS NOT NULL"
+            )
 
     def close(self) -> None:
         with self._lock:
@@ -409,14 +429,40 @@ class QueueStore:
         return json.loads(rows[0][0]) if rows else None
 
     def active_tasks(self, after_job: int = 0) -> list[TaskRow]:
-        """Unfinished tasks of jobs with id > ``after_job``, in FIFO order."""
+        """Unfinished tasks of jobs with id > ``after_job``, in FIFO order.
+
+        The tasks of one job share its request's values (one environment, one script
+        path, ... per job, not per element): a 100,000-element array costs one small
+        row per element, in the query and in the agent. Without a job newer than
+        ``after_job`` this is one look at the jobs table's largest id.
+        """
+        newest = self.read("SELECT max(id) FROM jobs")[0][0]
+        if newest is None or newest <= after_job:
+            return []
+        jobs = {
+            r[0]: r
+            for r in self.read(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id > ? AND id IN"  # noqa: S608
+                " (SELECT job FROM tasks WHERE job > ?"
+                " AND state IN ('pending', 'starting', 'running'))",
+                (after_job, after_job),
+            )
+        }
         rows = self.read(
-            f"SELECT {_TASK_COLUMNS} FROM tasks t JOIN jobs j ON j.id = t.job"  # noqa: S608
-            " WHERE t.state IN ('pending', 'starting', 'running') AND t.job > ?"
-            " ORDER BY t.job, t.idx",
+            f"SELECT {_STATE_COLUMNS} FROM tasks"  # noqa: S608
+            " WHERE job > ? AND state IN ('pending', 'starting', 'running') ORDER BY job, idx",
             (after_job,),
         )
-        return [_task(r) for r in rows]
+        shared: dict[int, tuple[Any, ...]] = {}
+        tasks = []
+        for row in rows:
+            job = shared.get(row[0])
+            if job is None:
+                j = jobs[row[0]]
+                deps = [(kind, list(ids)) for kind, ids in json.loads(j[10])]
+                job = shared[row[0]] = (*j[1:10], deps, json.loads(j[11]), j[12])
+            tasks.append(_task(row + job))
+        return tasks
 
     def cancel_requests(self) -> list[tuple[int, int]]:
         """(job, idx) of unfinished tasks whose cancellation was asked for."""

@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +21,8 @@ from jobfleet.backends.local.processes import (
     affinity_of,
     group_alive,
     is_job_process,
-    pinned,
     signal_group,
+    spawn_task,
 )
 from jobfleet.backends.local.queue import (
     CAPACITY_KEY,
@@ -32,14 +33,13 @@ from jobfleet.backends.local.queue import (
 )
 from jobfleet.jobdir import (
     exit_code_path,
-    output_path,
+    read_guard,
     read_never_met,
     read_number,
     read_setup_failed,
-    started_path,
 )
 from jobfleet.owner import user_name
-from jobfleet.script import EXIT_ALREADY_STARTED, EXIT_SETUP_FAILED, LOCAL
+from jobfleet.script import EXIT_ALREADY_STARTED, EXIT_SETUP_FAILED
 from jobfleet.scriptdeps import EXIT_DEPENDENCY_NEVER_MET
 from jobfleet.states import cancelled_by, never_met, walltime_exceeded
 
@@ -53,7 +53,6 @@ Outcome = tuple[str, int | None, str | None]
 
 #: How long a refused duplicate start waits for the first start's marker.
 _MARKER_WAIT_S = 10.0
-_APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND
 #: How the reason of a task held for want of capacity starts.
 _HELD = "held: "
 
@@ -102,10 +101,15 @@ class Rounds:
         self.cancel_grace_s = cancel_grace_s
         self.store = QueueStore(directory)
         self.capacity = _Capacity(Amount())
-        self.tasks: dict[Key, TaskRow] = {}  # every unfinished task, FIFO order
+        self.tasks: dict[Key, TaskRow] = {}  # every unfinished task
+        # Per job (FIFO order), its tasks in index order: the pending ones, and at the
+        # front maybe some no longer pending, dropped as a round meets them. A round
+        # looks at what is at the front, never at every pending element of an array.
+        self.queued: dict[int, deque[Key]] = {}
+        self.unfinished: dict[int, int] = {}  # job -> how many of its tasks
         self.runs: dict[Key, _Run] = {}  # started tasks
         self.by_pid: dict[int, Key] = {}  # our children
-        self.with_deps: set[Key] = set()  # unfinished tasks that have dependencies
+        self.with_deps: set[int] = set()  # unfinished jobs that have dependencies
         self.held: set[Key] = set()  # pending tasks larger than the capacity now
         self._stored_capacity: dict[str, object] | None = None  # as last read
         self.last_job = 0
@@ -182,8 +186,10 @@ class Rounds:
             key = (task.job, task.idx)
             self.last_job = max(self.last_job, task.job)
             self.tasks[key] = task
+            self.queued.setdefault(task.job, deque()).append(key)
+            self.unfinished[task.job] = self.unfinished.get(task.job, 0) + 1
             if task.deps:
-                self.with_deps.add(key)
+                self.with_deps.add(task.job)
             if task.state == "pending":
                 self._hold_if_too_big(key, task)
 
@@ -222,7 +228,12 @@ class Rounds:
 
     def _finish(self, key: Key, state: str, exit_code: int | None, reason: str | None) -> None:
         task = self.tasks.pop(key)
-        self.with_deps.discard(key)
+        left = self.unfinished.pop(task.job, 1) - 1
+        if left:
+            self.unfinished[task.job] = left
+        else:
+            self.with_deps.discard(task.job)
+            self.queued.pop(task.job, None)
         self.held.discard(key)
         task.state, task.exit_code, task.reason = state, exit_code, reason
         self._save(key, task)
@@ -271,8 +282,8 @@ class Rounds:
         task, run = self.tasks[key], self.runs[key]
         if status == EXIT_ALREADY_STARTED and run.child:
             # Our start was refused: an earlier start of this task is the real one.
-            marker = read_number(started_path(task.job_dir, task.index))
-            if marker != run.pid:
+            guard = read_guard(task.job_dir, task.index)
+            if guard is None or guard.pid != run.pid:
                 run.pid, run.child = None, False
                 run.verify_until = now + _MARKER_WAIT_S
                 self._watch(now)
@@ -323,9 +334,9 @@ class Rounds:
                 if run.pid is None or not group_alive(run.pid):
                     self._finish(key, *run.outcome)
             elif run.verify_until is not None:
-                marker = read_number(started_path(task.job_dir, task.index))
-                if marker is not None:
-                    self._adopt(key, marker)
+                guard = read_guard(task.job_dir, task.index)
+                if guard is not None:  # the first start runs, or has recorded its code
+                    self._adopt(key, guard.pid)
                 elif now > run.verify_until:
                     self._finish(key, "lost", None, "started twice, and the first start vanished")
             elif not run.child and run.pid is not None and not is_job_process(run.pid, task.script):
@@ -337,9 +348,9 @@ class Rounds:
         for key, task in list(self.tasks.items()):
             if task.state == "pending":
                 continue
-            marker = read_number(started_path(task.job_dir, task.index))
-            pid = marker if marker is not None else task.pid
-            if marker is not None or (pid is not None and is_job_process(pid, task.script)):
+            guard = read_guard(task.job_dir, task.index)
+            pid = guard.pid if guard is not None and guard.pid is not None else task.pid
+            if guard is not None or (pid is not None and is_job_process(pid, task.script)):
                 self._adopt(key, pid)
             else:
                 # It never reached its first line: safe to start (the script's
@@ -395,39 +406,63 @@ class Rounds:
     # -- dependencies and choosing -------------------------------------------------
 
     def _resolve_dependencies(self, now: float) -> None:
-        """Cancel tasks whose dependencies can never be met, through whole chains."""
+        """Cancel tasks whose dependencies can never be met, through whole chains.
+
+        A job's tasks share its dependencies: one verdict per job, from its first
+        pending task."""
         changed = bool(self.with_deps)
         while changed:
             changed = False
             self._flush()  # outcomes of jobs that just ended are read from the queue
-            self.verdicts.new_round({job for job, _ in self.tasks})
-            for key, task in list(self._pending_with_deps()):
-                verdict = self.verdicts.verdict(task)
+            self.verdicts.new_round(set(self.unfinished))
+            for job in list(self.with_deps):
+                first = next(self._pending(job), None)
+                if first is None:
+                    continue
+                verdict = self.verdicts.verdict(first[1])
                 if verdict not in (READY, WAIT):
-                    self._finish(key, "cancelled", None, never_met(verdict))
+                    for key, _ in list(self._pending(job)):
+                        self._finish(key, "cancelled", None, never_met(verdict))
                     changed = True
 
-    def _pending_with_deps(self) -> Iterator[tuple[Key, TaskRow]]:
-        for key in self.with_deps:
+    def _pending(self, job: int) -> Iterator[tuple[Key, TaskRow]]:
+        """The pending tasks of ``job`` in index order; those no longer pending at the
+        front of its queue are dropped on the way."""
+        keys = self.queued.get(job)
+        while keys:
+            task = self.tasks.get(keys[0])
+            if task is not None and task.state == "pending":
+                break
+            keys.popleft()
+        for key in keys or ():
             task = self.tasks.get(key)
             if task is not None and task.state == "pending":
                 yield key, task
 
     def _eligible(self) -> Iterator[Waiting[Key]]:
+        """Tasks that may start, in FIFO order. Of one job (its tasks ask for the same),
+        at most as many as there are cores: every task takes a core, so no round starts
+        more, and one that does not start means its identical followers do not either.
+        """
         in_flight: dict[int, int] = {}
         for job, _ in self.runs:
             in_flight[job] = in_flight.get(job, 0) + 1
-        for key, task in self.tasks.items():
-            if task.state != "pending" or key in self.held:
-                continue
-            if task.deps and self.verdicts.get(task.job) != READY:
-                continue
-            if task.max_concurrent is not None:
-                if in_flight.get(task.job, 0) >= task.max_concurrent:
-                    continue
-                # Counted as if started, so one pass never exceeds the limit.
-                in_flight[task.job] = in_flight.get(task.job, 0) + 1
-            yield Waiting(key, _need(task), task.walltime)
+        most = max(self.capacity.amount.cores, 1)
+        for job in list(self.queued):
+            # Each turn yields or breaks: ``offered`` tasks of the job were yielded.
+            for offered, (key, task) in enumerate(self._pending(job)):
+                if key in self.held or offered >= most:
+                    break
+                if task.deps and self.verdicts.get(task.job) != READY:
+                    break
+                if task.max_concurrent is not None:
+                    if in_flight.get(task.job, 0) >= task.max_concurrent:
+                        break
+                    # Counted as if started, so one pass never exceeds the limit.
+                    in_flight[task.job] = in_flight.get(task.job, 0) + 1
+                yield Waiting(key, _need(task), task.walltime)
+            if not self.queued.get(job, True):
+                del self.queued[job]  # nothing pending left (its tasks run or ended)
 
     def _choose(self, now: float) -> list[Key]:
         running = [
@@ -453,36 +488,10 @@ class Rounds:
     def _spawn(self, keys: list[Key]) -> None:
         for key in keys:
             task = self.tasks[key]
-            env = dict(task.env)
-            if task.index is not None:
-                env["JOBFLEET_ARRAY_INDEX"] = str(task.index)
-            else:
-                env.pop("JOBFLEET_ARRAY_INDEX", None)
-            # Only the GPUs handed to this job; none at all for a job that asked for none.
-            env["CUDA_VISIBLE_DEVICES"] = task.gpus or ""
-            cpus = self.runs[key].cpus
-            env.pop("JOBFLEET_CPUS", None)
-            tag = _tag(task)
-            out = output_path(task.job_dir, "stdout", task.index)
-            err = output_path(task.job_dir, "stderr", task.index)
-            actions = [
-                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                (os.POSIX_SPAWN_OPEN, 1, out, _APPEND, 0o600),
-                (os.POSIX_SPAWN_OPEN, 2, err, _APPEND, 0o600),
-            ]
             try:
-                with pinned(cpus) as pinning:
-                    if pinning:  # the CPUs the job runs on, e.g. "0,1"
-                        env["JOBFLEET_CPUS"] = ",".join(str(c) for c in cpus)
-                    pid = os.posix_spawn(
-                        LOCAL.interpreter,
-                        [LOCAL.interpreter, task.script],
-                        env,
-                        file_actions=actions,
-                        setsid=True,
-                    )
+                pid = spawn_task(task, self.runs[key].cpus)
             except OSError as exc:
-                log.error("job %s%s: cannot start: %s", task.jf_id, tag, exc)
+                log.error("job %s%s: cannot start: %s", task.jf_id, _tag(task), exc)
                 self._finish(key, "failed", None, f"could not start: {exc}")
                 continue
             self.runs[key].pid = pid
