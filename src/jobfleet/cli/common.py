@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import json
 import re
 import select
 import sys
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 from rich.text import Text
 
+from jobfleet.cli import jsonout
 from jobfleet.config import Config, load_config
 from jobfleet.errors import JobfleetError, shorten, shown
 from jobfleet.states import JobRecord, JobState
@@ -189,7 +189,7 @@ def load(
 
 
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=False))
+    click.echo(jsonout.dumps(data))
 
 
 _STATE_STYLE = {
