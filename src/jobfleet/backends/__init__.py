@@ -17,19 +17,25 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
-from importlib.metadata import EntryPoint, entry_points
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
-from jobfleet.backends.base import BackendType
 from jobfleet.errors import ConfigError
-from jobfleet.settings import hint
 
-__all__ = ["GROUP", "available", "get", "names", "refresh"]
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
+    from jobfleet.backends.base import BackendType
+
+__all__ = ["AUTO", "GROUP", "available", "get", "names", "refresh"]
 
 log = logging.getLogger(__name__)
 
 #: The entry-point group backends register in.
 GROUP = "jobfleet.backends"
+
+#: The backend name that stands for this machine's scheduler (:mod:`.detect`).
+AUTO = "auto"
 
 _lock = threading.Lock()
 _catalog: Mapping[str, BackendType] | None = None
@@ -73,7 +79,9 @@ def unknown_backend(name: object) -> str:
             "(reinstall jobfleet: its own backends are registered as entry points)"
         )
     shown = repr(name) if len(repr(name)) <= 60 else repr(name)[:57] + "..."
-    suggestion = hint(name, [*valid, "auto"]) if isinstance(name, str) else ""
+    from jobfleet.settings import hint
+
+    suggestion = hint(name, [*valid, AUTO]) if isinstance(name, str) else ""
     return f"unknown backend {shown}{suggestion}; choose one of {', '.join(valid)}, or auto"
 
 
@@ -85,6 +93,10 @@ def refresh() -> None:
 
 
 def _scan() -> dict[str, BackendType]:
+    # Imported here: ``import jobfleet.backends`` (the engine's) scans nothing and
+    # loads no backend until one is needed (``jobfleet status`` of ended jobs: none).
+    from importlib.metadata import entry_points
+
     found: dict[str, tuple[bool, BackendType]] = {}
     for ep in entry_points(group=GROUP):
         builtin = _is_builtin(ep)
@@ -109,6 +121,8 @@ def _is_builtin(ep: EntryPoint) -> bool:
 
 
 def _load(ep: EntryPoint) -> BackendType | None:
+    from jobfleet.backends.base import BackendType
+
     try:
         backend = ep.load()
     except Exception as exc:  # a plugin's import may fail in any way

@@ -13,12 +13,14 @@ from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
-from rich.text import Text
 
-from jobfleet.config import Config, load_config
 from jobfleet.errors import JobfleetError, shorten, shown
 from jobfleet.states import JobRecord, JobState
-from jobfleet.units import short_duration
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+    from jobfleet.config import Config
 
 __all__ = [
     "EXIT_FAILED",
@@ -185,6 +187,8 @@ def load(
 ) -> Config:
     """The configuration the options ``--config`` and ``--profile`` (and a command's
     own options, as ``overrides``) ask for."""
+    from jobfleet.config import load_config  # what every backend's settings import
+
     return load_config(config_path, profile=profile, overrides=overrides)
 
 
@@ -206,11 +210,15 @@ _STATE_STYLE = {
 
 
 def state_text(state: JobState) -> Text:
+    from rich.text import Text  # rich is for tables: --json and --help go without it
+
     return Text(state.value, style=_STATE_STYLE[state])
 
 
 def duration(seconds: float | None) -> str:
     """A short duration for tables: ``45s``, ``3m05s``, ``2h03m``, ``4d02h``."""
+    from jobfleet.units import short_duration
+
     return "-" if seconds is None else short_duration(seconds)
 
 
@@ -227,6 +235,7 @@ def print_jobs(records: Sequence[JobRecord], stale: Collection[str] = ()) -> Non
     backends (which did not answer) show their state as last known."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(box=None, pad_edge=False)
     for column in ("ID", "NAME", "BACKEND", "NATIVE", "STATE", "EXIT", "DETAIL"):

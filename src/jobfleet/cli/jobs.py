@@ -23,8 +23,6 @@ from jobfleet.cli.common import (
     print_json,
     warn,
 )
-from jobfleet.cli.show import show_one
-from jobfleet.engine import cancel as cancelling
 from jobfleet.engine.fleet import Fleet
 from jobfleet.errors import ConfigError, SpecError, WaitTimeout, shown
 from jobfleet.states import JobRecord
@@ -83,6 +81,8 @@ def status(
     if detail:
         if len(job_ids) != 1:
             raise SpecError("--detail", "give exactly one job ID with --detail")
+        from jobfleet.cli.show import show_one
+
         show_one(config_path, profile, job_ids[0], timeout, no_refresh, as_json)
         return
     if no_refresh and timeout is not None:
@@ -270,6 +270,8 @@ def cancel(
     """
     selecting = bool(patterns) or every
     _check_usage(bool(job_ids), selecting, patterns, every, backend, indices, dry_run)
+    from jobfleet.engine import cancel as cancelling
+
     signal = cancelling.signal_name(signal_name) if signal_name is not None else None
     with Fleet(load(config_path, profile)) as fleet:
         if not selecting:

@@ -7,18 +7,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from jobfleet.backends.base import QueueEntry, user_name
-from jobfleet.config import Config
-from jobfleet.engine.pool import BackendPool
 from jobfleet.errors import BackendError, CommandError, FilesRemovedError, SpecError
-from jobfleet.jobdir import stream_path
 from jobfleet.naming import name_on_scheduler
-from jobfleet.registry import Registry
 from jobfleet.runner import within
-from jobfleet.spec import spec_from_dict
 from jobfleet.states import JobRecord
+
+if TYPE_CHECKING:
+    from jobfleet.backends.base import QueueEntry
+    from jobfleet.config import Config
+    from jobfleet.engine.pool import BackendPool
+    from jobfleet.registry import Registry
 
 __all__ = ["FleetViews", "QueueReport", "QueueRow", "Report", "ask_queues", "queue_rows"]
 
@@ -139,6 +139,8 @@ def ask_queues(
             skipped[name] = "it cannot list its queue"
     with within(within_s):
         answers = backends.ask_each(dict.fromkeys(asked, lambda be: be.list_queue(all_users)))
+    from jobfleet.backends.base import user_name
+
     me = user_name()
     rows: list[QueueRow] = []
     unanswered: dict[str, str] = {}
@@ -187,6 +189,9 @@ class FleetViews:
             raise SpecError("index", f"job {job_id} is an array; pass --index N (e.g. {shown})")
         if index is not None and index not in record.elements:
             raise SpecError("index", f"job {job_id} has no element {index}")
+        from jobfleet.jobdir import stream_path
+        from jobfleet.spec import spec_from_dict
+
         spec = spec_from_dict(record.spec)
         path = Path(stream_path(spec, record.job_dir, stream, index, job_id=record.id))
         if record.cleaned_at is not None and path.is_relative_to(record.job_dir):
@@ -258,4 +263,6 @@ class FleetViews:
             BackendError: this backend cannot list its queue.
         """
         be = self._backends.get(backend or self.config.backend)
+        from jobfleet.backends.base import user_name
+
         return queue_rows(self.registry, be.name, be.list_queue(all_users), user_name())
