@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from jobfleet.backends.base import BackendType
 
-__all__ = ["AUTO", "GROUP", "available", "get", "names", "refresh"]
+__all__ = ["AUTO", "GROUP", "available", "find", "get", "names", "refresh"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,16 @@ def available() -> Mapping[str, BackendType]:
         if _catalog is None:
             _catalog = MappingProxyType(_scan())
         return _catalog
+
+
+def find(name: str) -> BackendType | None:
+    """The backend called ``name``, or None: ``available().get(name)``, but before the
+    catalog is scanned only the entry points called ``name`` are loaded (the
+    configuration checks ``backend: slurm`` without importing every backend)."""
+    with _lock:
+        if _catalog is not None:
+            return _catalog.get(name)
+    return _scan(only=name).get(name)
 
 
 def names() -> list[str]:
@@ -92,13 +102,16 @@ def refresh() -> None:
         _catalog = None
 
 
-def _scan() -> dict[str, BackendType]:
+def _scan(only: str | None = None) -> dict[str, BackendType]:
+    """Every installed backend (``only``: those called so; the same rules per name)."""
     # Imported here: ``import jobfleet.backends`` (the engine's) scans nothing and
     # loads no backend until one is needed (``jobfleet status`` of ended jobs: none).
     from importlib.metadata import entry_points
 
     found: dict[str, tuple[bool, BackendType]] = {}
     for ep in entry_points(group=GROUP):
+        if only is not None and ep.name != only:
+            continue
         builtin = _is_builtin(ep)
         backend = _load(ep)
         if backend is None:

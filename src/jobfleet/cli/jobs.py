@@ -23,6 +23,7 @@ from jobfleet.cli.common import (
     print_json,
     warn,
 )
+from jobfleet.engine import cancel as cancelling
 from jobfleet.engine.fleet import Fleet
 from jobfleet.errors import ConfigError, SpecError, WaitTimeout, shown
 from jobfleet.states import JobRecord
@@ -270,8 +271,6 @@ def cancel(
     """
     selecting = bool(patterns) or every
     _check_usage(bool(job_ids), selecting, patterns, every, backend, indices, dry_run)
-    from jobfleet.engine import cancel as cancelling
-
     signal = cancelling.signal_name(signal_name) if signal_name is not None else None
     with Fleet(load(config_path, profile)) as fleet:
         if not selecting:

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from jobfleet.engine import cancel as cancelling
 from jobfleet.engine.polling import Poller
 from jobfleet.engine.pool import BackendPool
 from jobfleet.engine.views import FleetViews, QueueRow, Report
@@ -33,7 +34,7 @@ from jobfleet.registry import Registry
 from jobfleet.runner import Runner, unbounded, within
 from jobfleet.states import JobRecord, JobState
 
-# Submitting, recovering, cancelling, watching and cleaning are imported by the
+# Submitting, recovering, watching and cleaning are imported by the
 # methods that do them: ``jobfleet status ID`` pays for none of them (issue 16).
 if TYPE_CHECKING:
     from jobfleet.backends.base import Backend
@@ -370,8 +371,6 @@ class Fleet(FleetViews):
         Raises:
             SpecError: as :meth:`cancel`.
         """
-        from jobfleet.engine import cancel as cancelling
-
         name = cancelling.signal_name(signal) if signal is not None else None
         records = self.registry.get_many(list(job_ids))
         retried = {r.id: r for r in records if r.spec.get("retries")}
@@ -413,8 +412,6 @@ class Fleet(FleetViews):
         for a moment (at most :data:`CANCEL_SETTLE_S`): a scheduler may show a job as
         still being stopped (SLURM's COMPLETING) while its job script records how its
         command ended. What reads so after that is reported as it is."""
-        from jobfleet.engine import cancel as cancelling
-
         fresh: dict[str, JobRecord] = {}
         deadline = time.monotonic() + CANCEL_SETTLE_S
         pause = 0.1
@@ -442,8 +439,6 @@ class Fleet(FleetViews):
             SpecError: an empty pattern.
             ConfigError: ``backend`` is no backend (the message names the valid ones).
         """
-        from jobfleet.engine import cancel as cancelling
-
         patterns = [names] if isinstance(names, str) else names
         if patterns is not None:
             cancelling.check_patterns(patterns)
@@ -474,8 +469,6 @@ class Fleet(FleetViews):
             SpecError: an empty pattern; an unknown signal.
             ConfigError: ``backend`` is no backend.
         """
-        from jobfleet.engine import cancel as cancelling
-
         if signal is not None:
             cancelling.signal_name(signal)  # a bad signal before anything is asked
         chosen = self.unfinished_matching(names, backend=backend)
