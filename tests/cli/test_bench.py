@@ -54,3 +54,8 @@ def test_pipe_throughput_runs() -> None:
 def test_study_scale_runs(jf_home: Path) -> None:
     out = run("study_scale.py", "--points", "200", "--repeat", "1")
     assert "study of 200 points" in out and "most entries in one directory" in out
+
+
+def test_cli_startup_runs() -> None:
+    out = run("cli_startup.py", "--jobs", "50", "--runs", "1")
+    assert "registry of 50 finished jobs" in out and "jobfleet status 25 --json" in out
