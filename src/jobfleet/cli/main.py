@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from jobfleet import __version__
-from jobfleet.cli.common import EXIT_FAILED, EXIT_USAGE, fail, stdout_gone
+from jobfleet.cli.exits import EXIT_FAILED, EXIT_USAGE, fail, stdout_gone
 
 __all__ = ["cli", "main"]
 
