@@ -3,6 +3,7 @@ timings belong to the benchmarks, never to tests)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -58,4 +59,5 @@ def test_study_scale_runs(jf_home: Path) -> None:
 
 def test_cli_startup_runs() -> None:
     out = run("cli_startup.py", "--jobs", "50", "--runs", "1")
-    assert "registry of 50 finished jobs" in out and "jobfleet status 25 --json" in out
+    assert "registry of 50 finished jobs" in out
+    assert re.search(r"jobfleet status [0-9]+ --json +wall .* cpu .*x", out), out

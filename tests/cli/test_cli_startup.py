@@ -232,3 +232,10 @@ def test_settings_made_on_use_equal_those_made_at_once(tmp_path: Path) -> None:
     sources = dict(at_once.sources, **{row.dotted: "default"})
     assert on_use.sources == sources
     assert on_use.settings_for("sge") == at_once.settings_for("sge")
+
+
+def test_find_is_the_catalogs_get_or_none() -> None:
+    from jobfleet import backends as catalog
+
+    assert catalog.find("local") is catalog.get("local")
+    assert catalog.find("no-such-backend") is None

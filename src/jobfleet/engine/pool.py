@@ -140,8 +140,9 @@ class BackendPool:
         self._made.clear()
 
     def _make(self, name: str) -> Backend:
-        # The catalog names the valid backends when ``name`` is none of them.
-        backend_type = catalog.get(name)
+        # Only this backend is loaded; the catalog names the valid ones when ``name``
+        # is none of them.
+        backend_type = catalog.find(name) or catalog.get(name)
         return backend_type.create(
             self._config().settings_for(name), runner=self._runner, home=self._home
         )

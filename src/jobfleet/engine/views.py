@@ -23,6 +23,14 @@ if TYPE_CHECKING:
 __all__ = ["FleetViews", "QueueReport", "QueueRow", "Report", "ask_queues", "queue_rows"]
 
 
+def user_name() -> str | None:
+    """:func:`jobfleet.backends.base.user_name`, imported when a queue is shown (a
+    ``status`` imports no backend)."""
+    from jobfleet.backends import base
+
+    return base.user_name()
+
+
 @dataclass(frozen=True, slots=True)
 class Report:
     """Records as fresh as they could be made, and the backends that did not answer.
@@ -139,8 +147,6 @@ def ask_queues(
             skipped[name] = "it cannot list its queue"
     with within(within_s):
         answers = backends.ask_each(dict.fromkeys(asked, lambda be: be.list_queue(all_users)))
-    from jobfleet.backends.base import user_name
-
     me = user_name()
     rows: list[QueueRow] = []
     unanswered: dict[str, str] = {}
@@ -263,6 +269,4 @@ class FleetViews:
             BackendError: this backend cannot list its queue.
         """
         be = self._backends.get(backend or self.config.backend)
-        from jobfleet.backends.base import user_name
-
         return queue_rows(self.registry, be.name, be.list_queue(all_users), user_name())
