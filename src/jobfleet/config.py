@@ -31,32 +31,36 @@ and what would be accepted.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobfleet import backends as catalog
-from jobfleet.backends.local import LocalSettings
-from jobfleet.backends.sge import SgeSettings
-from jobfleet.backends.slurm import SlurmSettings
 from jobfleet.configfile import config_error, find_config_file, locate, read_config_yaml
 from jobfleet.configschema import (
     COMMAND_LINE,
     RESOURCE_DEFAULTS,
     Setting,
+    core_table,
     mapping,
     read_layer,
     read_overrides,
     schema,
+    section_rows,
 )
 from jobfleet.environment import Environment
 from jobfleet.errors import ConfigError, SpecError, shown
+from jobfleet.resources import Resources
 from jobfleet.settings import hint, options
-from jobfleet.spec import Resources
 from jobfleet.units import parse_interval, parse_walltime
 
-__all__ = [  # noqa: F822 - SCHEMA comes from the module's __getattr__
+if TYPE_CHECKING:
+    from jobfleet.backends.local import LocalSettings
+    from jobfleet.backends.sge import SgeSettings
+    from jobfleet.backends.slurm import SlurmSettings
+
+__all__ = [  # noqa: F822 - SCHEMA and the *Settings come from the module's __getattr__
     "SCHEMA",
     "Config",
     "LocalSettings",
@@ -102,10 +106,23 @@ def _layered(flat: dict[str, Any], layer: dict[str, Any], source: str) -> dict[s
     return layer
 
 
+#: The built-in backends' settings classes this module offers, where they live.
+_SETTINGS = {
+    "LocalSettings": "jobfleet.backends.local",
+    "SgeSettings": "jobfleet.backends.sge",
+    "SlurmSettings": "jobfleet.backends.slurm",
+}
+
+
 def __getattr__(name: str) -> Any:
-    # SCHEMA follows the installed backends: computed on use, not at import.
+    # SCHEMA follows the installed backends: computed on use, not at import. The
+    # settings classes too: importing them imports their backends.
     if name == "SCHEMA":
         return schema()
+    if name in _SETTINGS:
+        import importlib
+
+        return getattr(importlib.import_module(_SETTINGS[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -139,6 +156,11 @@ class Config:
         sources: dotted key -> ``"default"``, the file, ``"<file> (profile NAME)"``
             or ``"command line"``.
         profiles: profile names defined in the file.
+
+    When no layer sets a key of any backend's section (no file, or a file of
+    jobfleet's own keys only), each backend's settings are made at their defaults
+    when first read, importing that backend only then: ``jobfleet status`` imports
+    none. ``values`` and ``sources`` list every section all the same.
     """
 
     backend: str
@@ -148,9 +170,33 @@ class Config:
     wait: WaitConfig
     profile: str | None
     path: str | None
-    values: dict[str, Any]
-    sources: dict[str, str]
+    # ``values`` and ``sources``, less the backend sections left at their defaults
+    # when ``backends`` makes those on use (:class:`_Defaults`).
+    _values: dict[str, Any]
+    _sources: dict[str, str]
     profiles: tuple[str, ...]
+
+    @property
+    def values(self) -> dict[str, Any]:
+        values = dict(self._values)
+        for name, rows in self._default_sections():
+            values[name] = {s.name: s.default for s in rows}
+        return values
+
+    @property
+    def sources(self) -> dict[str, str]:
+        sources = dict(self._sources)
+        for _, rows in self._default_sections():
+            sources.update((s.dotted, DEFAULT) for s in rows)
+        return sources
+
+    def _default_sections(self) -> list[tuple[str, list[Setting]]]:
+        if not isinstance(self.backends, _Defaults):
+            return []
+        return [
+            (name, section_rows(name, backend.settings))
+            for name, backend in catalog.available().items()
+        ]
 
     # A backend's section as an attribute: config.py names no backend, so a newly
     # installed one reads like the built-in ones (``config.local.cancel_grace_s``).
@@ -169,6 +215,35 @@ class Config:
         installed after this configuration was loaded."""
         found = self.backends.get(backend)
         return found if found is not None else catalog.get(backend).settings()
+
+
+class _Defaults(Mapping[str, Any]):
+    """Each installed backend's settings at their defaults, by name, each made (and its
+    backend imported) when first read: the ``backends`` of a configuration in which
+    no layer set a key of any backend's section."""
+
+    def __init__(self) -> None:
+        self._made: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        made = self._made.get(name)
+        if made is None:
+            backend = catalog.find(name)
+            if backend is None:
+                raise KeyError(name)
+            rows = section_rows(name, backend.settings)
+            made = _settings(backend.settings, name, {s.dotted: s.default for s in rows})
+            self._made[name] = made  # two threads at once make equal ones: harmless
+        return made
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(catalog.available())
+
+    def __len__(self) -> int:
+        return len(catalog.available())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({dict(self)!r})"
 
 
 def load_config(
@@ -226,7 +301,11 @@ def _load(
         layers.append((profiles[profile], f"{source} (profile {profile})"))
     layers.append((read_overrides(overrides or {}), COMMAND_LINE))
 
-    rows = schema()
+    # A configuration that sets none of a backend's keys (most: no file) needs no
+    # backend now; each one's settings are made at their defaults when read.
+    own = core_table()
+    lazy = all(key in own.by_key for layer, _ in layers for key in layer)
+    rows = own.rows if lazy else schema()
     flat = {s.dotted: s.default for s in rows}
     sources = dict.fromkeys(flat, DEFAULT)
     for layer, layer_source in layers:
@@ -242,7 +321,9 @@ def _load(
             backend=flat["backend"],
             resources=Resources.from_mapping(values["resources"]),
             environment=Environment.from_mapping(values["environment"]),
-            backends={
+            backends=_Defaults()
+            if lazy
+            else {
                 name: _settings(backend.settings, name, flat)
                 for name, backend in catalog.available().items()
             },
@@ -255,8 +336,8 @@ def _load(
             ),
             profile=profile,
             path=str(found) if found is not None else None,
-            values=values,
-            sources=sources,
+            _values=values,
+            _sources=sources,
             profiles=tuple(profiles),
         )
     except SpecError as exc:  # keys that contradict each other (tasks and tasks_per_node)

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from jobfleet.errors import ConfigError, shorten
-from jobfleet.yamlsafe import read_yaml_bounded
 
 __all__ = ["ENV_VAR", "config_error", "find_config_file", "locate", "read_config_yaml"]
 
@@ -127,6 +126,8 @@ def config_error(message: str, *, source: str | None = None, key: str | None = N
 
 
 def read_config_yaml(path: Path, origin: str) -> Any:
+    from jobfleet.yamlsafe import read_yaml_bounded  # YAML only when there is a file
+
     source = _named(path)
     try:
         return read_yaml_bounded(path, source=source)

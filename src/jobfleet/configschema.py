@@ -17,20 +17,21 @@ from typing import Any
 
 from jobfleet import backends as catalog
 from jobfleet import environment
-from jobfleet.backends.detect import AUTO
 from jobfleet.configfile import config_error
 from jobfleet.environment import Environment
 from jobfleet.errors import SpecError, shown
-from jobfleet.resources import KEY_DOCS
+from jobfleet.resources import KEY_DOCS, Resources
 from jobfleet.settings import Parser, duration, hint, interval, options, plain_text
-from jobfleet.spec import Resources
 from jobfleet.units import parse_begin
+
+AUTO = catalog.AUTO
 
 __all__ = [
     "COMMAND_LINE",
     "RESOURCE_DEFAULTS",
     "Schema",
     "Setting",
+    "core_table",
     "mapping",
     "read_layer",
     "read_overrides",
@@ -61,7 +62,8 @@ class Setting:
 
 
 def _backend(value: Any, key: str) -> Any:
-    if isinstance(value, str) and (value in catalog.available() or value == AUTO):
+    # find(): only this backend's entry point is loaded (not every installed backend)
+    if isinstance(value, str) and (value == AUTO or catalog.find(value) is not None):
         return value
     raise SpecError(key, catalog.unknown_backend(value))
 
@@ -152,31 +154,41 @@ def table() -> Schema:
     backends = catalog.available()
     if _cached and _cached[0][0] is backends:
         return _cached[0][1]
-    rows = [
-        Setting(
-            "",
-            "backend",
-            _backend,
-            AUTO,
-            f"default backend: {AUTO} (the scheduler found here, else local), "
-            + ", ".join(backends),
-        ),
-        *_CORE,
-    ]
+    rows = [_backend_row(", ".join(backends)), *_CORE]
     for name, backend in backends.items():
-        rows += [
-            Setting(name, opt.key, opt.parse, opt.default, opt.doc)
-            for _, opt in options(backend.settings)
-        ]
-    built = Schema(
+        rows += section_rows(name, backend.settings)
+    built = _schema(rows)
+    _cached[:] = [(backends, built)]
+    return built
+
+
+def core_table() -> Schema:
+    """The schema of jobfleet's own keys only (no backend section), built without
+    loading any backend: enough for a layer that sets none of their keys."""
+    return _CORE_TABLE
+
+
+def section_rows(name: str, settings: type[Any]) -> list[Setting]:
+    """The keys of one backend's section, from its settings dataclass."""
+    return [Setting(name, opt.key, opt.parse, opt.default, opt.doc) for _, opt in options(settings)]
+
+
+def _backend_row(names: str) -> Setting:
+    doc = f"default backend: {AUTO} (the scheduler found here, else local)"
+    return Setting("", "backend", _backend, AUTO, f"{doc}, {names}" if names else doc)
+
+
+def _schema(rows: list[Setting]) -> Schema:
+    return Schema(
         tuple(rows),
         {s.dotted: s for s in rows},
         {(s.section, s.name): s for s in rows},
         [s.name for s in rows if not s.section],
         list(dict.fromkeys(s.section for s in rows if s.section)),
     )
-    _cached[:] = [(backends, built)]
-    return built
+
+
+_CORE_TABLE = _schema([_backend_row(""), *_CORE])
 
 
 def schema() -> tuple[Setting, ...]:
@@ -203,7 +215,9 @@ def read_layer(
     data: Mapping[Any, Any], source: str, prefix: str, extra: list[str] | None = None
 ) -> dict[str, Any]:
     """Check one layer (the file's base or a profile); its values by dotted key."""
-    known = table()
+    core = core_table()
+    mine = all(str(n) in core.top_keys or str(n) in core.sections for n in data)
+    known = core if mine else table()  # a backend's section (or a typo): every backend
     out: dict[str, Any] = {}
     for name, value in data.items():
         name = str(name)
@@ -231,7 +245,7 @@ def read_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in overrides.items():
         if value is None:
             continue
-        setting = table().by_key.get(str(key))
+        setting = core_table().by_key.get(str(key)) or table().by_key.get(str(key))
         if setting is None:
             valid = list(table().by_key)
             message = f"unknown key{hint(key, valid)}; `jobfleet config show` lists them all"

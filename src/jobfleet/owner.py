@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import os
 import pwd
-import socket
 
 __all__ = ["current", "is_gone", "user_name"]
 
@@ -34,6 +33,8 @@ def _stat(pid: int) -> tuple[str, str]:
 
 
 def _host() -> str:
+    import socket  # on use: reading the registry names no owner (issue 16)
+
     return socket.gethostname().split(".")[0] or "localhost"
 
 

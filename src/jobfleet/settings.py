@@ -21,7 +21,6 @@ import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from difflib import get_close_matches
 from typing import Any
 
 from jobfleet.errors import SpecError, shown
@@ -121,6 +120,8 @@ def hint(word: object, choices: list[str]) -> str:
     text = str(word)
     if len(text) > 100:
         return ""  # no key is this long, and comparing costs its length times theirs
+    from difflib import get_close_matches  # only for a misspelt name
+
     close = get_close_matches(text, choices, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

@@ -3,6 +3,7 @@ timings belong to the benchmarks, never to tests)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -68,3 +69,9 @@ def test_registry_scale_runs() -> None:
 def test_local_array_scale_runs(jf_home: Path) -> None:
     out = run("local_array_scale.py", "--elements", "50", "--status-repeat", "1")
     assert "one array of 50 no-op elements" in out and "files per element" in out
+
+
+def test_cli_startup_runs() -> None:
+    out = run("cli_startup.py", "--jobs", "50", "--runs", "1")
+    assert "registry of 50 finished jobs" in out
+    assert re.search(r"jobfleet status [0-9]+ --json +wall .* cpu .*x", out), out

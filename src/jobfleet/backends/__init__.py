@@ -17,19 +17,25 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
-from importlib.metadata import EntryPoint, entry_points
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
-from jobfleet.backends.base import BackendType
 from jobfleet.errors import ConfigError
-from jobfleet.settings import hint
 
-__all__ = ["GROUP", "available", "get", "names", "refresh"]
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
+    from jobfleet.backends.base import BackendType
+
+__all__ = ["AUTO", "GROUP", "available", "find", "get", "names", "refresh"]
 
 log = logging.getLogger(__name__)
 
 #: The entry-point group backends register in.
 GROUP = "jobfleet.backends"
+
+#: The backend name that stands for this machine's scheduler (:mod:`.detect`).
+AUTO = "auto"
 
 _lock = threading.Lock()
 _catalog: Mapping[str, BackendType] | None = None
@@ -45,6 +51,16 @@ def available() -> Mapping[str, BackendType]:
         if _catalog is None:
             _catalog = MappingProxyType(_scan())
         return _catalog
+
+
+def find(name: str) -> BackendType | None:
+    """The backend called ``name``, or None: ``available().get(name)``, but before the
+    catalog is scanned only the entry points called ``name`` are loaded (the
+    configuration checks ``backend: slurm`` without importing every backend)."""
+    with _lock:
+        if _catalog is not None:
+            return _catalog.get(name)
+    return _scan(only=name).get(name)
 
 
 def names() -> list[str]:
@@ -73,7 +89,9 @@ def unknown_backend(name: object) -> str:
             "(reinstall jobfleet: its own backends are registered as entry points)"
         )
     shown = repr(name) if len(repr(name)) <= 60 else repr(name)[:57] + "..."
-    suggestion = hint(name, [*valid, "auto"]) if isinstance(name, str) else ""
+    from jobfleet.settings import hint
+
+    suggestion = hint(name, [*valid, AUTO]) if isinstance(name, str) else ""
     return f"unknown backend {shown}{suggestion}; choose one of {', '.join(valid)}, or auto"
 
 
@@ -84,9 +102,16 @@ def refresh() -> None:
         _catalog = None
 
 
-def _scan() -> dict[str, BackendType]:
+def _scan(only: str | None = None) -> dict[str, BackendType]:
+    """Every installed backend (``only``: those called so; the same rules per name)."""
+    # Imported here: ``import jobfleet.backends`` (the engine's) scans nothing and
+    # loads no backend until one is needed (``jobfleet status`` of ended jobs: none).
+    from importlib.metadata import entry_points
+
     found: dict[str, tuple[bool, BackendType]] = {}
     for ep in entry_points(group=GROUP):
+        if only is not None and ep.name != only:
+            continue
         builtin = _is_builtin(ep)
         backend = _load(ep)
         if backend is None:
@@ -109,6 +134,8 @@ def _is_builtin(ep: EntryPoint) -> bool:
 
 
 def _load(ep: EntryPoint) -> BackendType | None:
+    from jobfleet.backends.base import BackendType
+
     try:
         backend = ep.load()
     except Exception as exc:  # a plugin's import may fail in any way

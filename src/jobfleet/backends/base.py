@@ -15,14 +15,16 @@ import pwd
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from jobfleet.errors import BackendError, SubmitError
-from jobfleet.runner import Runner
-from jobfleet.script import Dialect
 from jobfleet.spec import DepKind, JobSpec
 from jobfleet.states import JobState
 from jobfleet.usage import Usage
+
+if TYPE_CHECKING:  # the script renderer is for submitting: a poll goes without it
+    from jobfleet.runner import Runner
+    from jobfleet.script import Dialect
 
 __all__ = [
     "Backend",

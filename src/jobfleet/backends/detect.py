@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobfleet import backends as catalog
 from jobfleet.errors import CommandError
 from jobfleet.runner import CommandResult, Runner, SubprocessRunner, within
 
@@ -36,7 +37,7 @@ __all__ = [
 ]
 
 #: The backend name that means "the scheduler this machine has".
-AUTO = "auto"
+AUTO = catalog.AUTO
 #: The order ``auto`` tries schedulers in (PBS Pro before Torque: both answer ``qstat``).
 AUTO_ORDER = ("slurm", "pbs", "torque", "lsf", "sge", "htcondor")
 #: The longest wait for one detection command.

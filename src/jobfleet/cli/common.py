@@ -1,29 +1,39 @@
-"""What every command shares: exit statuses, error handling, configuration
-options, JSON output, and how states, durations and jobs are shown."""
+"""What every command shares: exit statuses and error handling (from :mod:`.exits`),
+configuration options, JSON output, and how states, durations and jobs are shown."""
 
 from __future__ import annotations
 
 import errno
 import functools
 import re
-import select
-import sys
 from collections.abc import Callable, Collection, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.text import Text
 
 from jobfleet.cli import jsonout
-from jobfleet.config import Config, load_config
-from jobfleet.errors import JobfleetError, shorten, shown
+from jobfleet.cli.exits import (
+    EXIT_FAILED,
+    EXIT_TIMEOUT,
+    EXIT_USAGE,
+    MAX_ERROR_LINE,
+    fail,
+    stdout_gone,
+    warn,
+)
+from jobfleet.errors import JobfleetError, shown
 from jobfleet.states import JobRecord, JobState
-from jobfleet.units import short_duration
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+    from jobfleet.config import Config
 
 __all__ = [
     "EXIT_FAILED",
     "EXIT_TIMEOUT",
     "EXIT_USAGE",
+    "MAX_ERROR_LINE",
     "config_options",
     "duration",
     "element_summary",
@@ -33,24 +43,11 @@ __all__ = [
     "print_jobs",
     "print_json",
     "state_text",
+    "stdout_gone",
+    "warn",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_TIMEOUT = 3
-
-
-def fail(message: str, status: int) -> NoReturn:
-    """Print ``message`` as one ``jobfleet: error:`` line and exit with ``status``."""
-    one_line = "; ".join(part.strip() for part in message.splitlines() if part.strip())
-    click.echo(f"jobfleet: error: {shorten(one_line, MAX_ERROR_LINE)}", err=True)
-    sys.exit(status)
-
-
-#: The longest error line printed: a message quoting a huge value is cut in the middle.
-MAX_ERROR_LINE = 480
 
 _NUMBER_RE = re.compile(r"-?[0-9]{1,18}")
 _DECIMAL_RE = re.compile(r"-?(?:[0-9]{1,12}(?:\.[0-9]{0,9})?|\.[0-9]{1,9})")
@@ -108,23 +105,6 @@ class Decimal(_FloatType):
         if self.minimum is not None and number < self.minimum:
             self.fail(f"{number} is not in the range x>={self.minimum}.", param, ctx)
         return number
-
-
-def warn(message: str) -> None:
-    """One ``jobfleet: warning:`` line on stderr, as long as an error line may be."""
-    one_line = "; ".join(part.strip() for part in message.splitlines() if part.strip())
-    click.echo(f"jobfleet: warning: {shorten(one_line, MAX_ERROR_LINE)}", err=True)
-
-
-def stdout_gone() -> bool:
-    """Whether nobody reads our standard output any more (``jobfleet status | head``
-    after head ended): a pipe whose reader closed polls as an error."""
-    try:
-        poller = select.poll()
-        poller.register(sys.stdout.fileno(), select.POLLOUT)
-        return any(event & (select.POLLERR | select.POLLHUP) for _, event in poller.poll(0))
-    except (OSError, ValueError, AttributeError):  # no real file (captured output)
-        return False
 
 
 def handle_errors(func: F) -> F:
@@ -185,6 +165,8 @@ def load(
 ) -> Config:
     """The configuration the options ``--config`` and ``--profile`` (and a command's
     own options, as ``overrides``) ask for."""
+    from jobfleet.config import load_config  # what every backend's settings import
+
     return load_config(config_path, profile=profile, overrides=overrides)
 
 
@@ -206,11 +188,15 @@ _STATE_STYLE = {
 
 
 def state_text(state: JobState) -> Text:
+    from rich.text import Text  # rich is for tables: --json and --help go without it
+
     return Text(state.value, style=_STATE_STYLE[state])
 
 
 def duration(seconds: float | None) -> str:
     """A short duration for tables: ``45s``, ``3m05s``, ``2h03m``, ``4d02h``."""
+    from jobfleet.units import short_duration
+
     return "-" if seconds is None else short_duration(seconds)
 
 
@@ -227,6 +213,7 @@ def print_jobs(records: Sequence[JobRecord], stale: Collection[str] = ()) -> Non
     backends (which did not answer) show their state as last known."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(box=None, pad_edge=False)
     for column in ("ID", "NAME", "BACKEND", "NATIVE", "STATE", "EXIT", "DETAIL"):

@@ -23,7 +23,6 @@ from jobfleet.cli.common import (
     print_json,
     warn,
 )
-from jobfleet.cli.show import show_one
 from jobfleet.engine import cancel as cancelling
 from jobfleet.engine.fleet import Fleet
 from jobfleet.errors import ConfigError, SpecError, WaitTimeout, shown
@@ -83,6 +82,8 @@ def status(
     if detail:
         if len(job_ids) != 1:
             raise SpecError("--detail", "give exactly one job ID with --detail")
+        from jobfleet.cli.show import show_one
+
         show_one(config_path, profile, job_ids[0], timeout, no_refresh, as_json)
         return
     if no_refresh and timeout is not None:

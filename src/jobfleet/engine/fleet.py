@@ -19,32 +19,63 @@ removing ended jobs' files (:mod:`.cleanup`); what it shows without recording an
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from jobfleet.backends.base import Backend
-from jobfleet.config import Config, load_config
 from jobfleet.engine import cancel as cancelling
-from jobfleet.engine import cleanup
-from jobfleet.engine.cleanup import CleanReport
-from jobfleet.engine.monitor import Monitor, Pace, wait_all
 from jobfleet.engine.polling import Poller
 from jobfleet.engine.pool import BackendPool
-from jobfleet.engine.recovery import Recovery
-from jobfleet.engine.submission import DryRun, Submission, awaits_reconciling
 from jobfleet.engine.views import FleetViews, QueueRow, Report
 from jobfleet.errors import UnknownJobError
 from jobfleet.registry import Registry
 from jobfleet.runner import Runner, unbounded, within
-from jobfleet.spec import JobSpec
 from jobfleet.states import JobRecord, JobState
-from jobfleet.units import parse_walltime
+
+# Submitting, recovering, watching and cleaning are imported by the
+# methods that do them: ``jobfleet status ID`` pays for none of them (issue 16).
+if TYPE_CHECKING:
+    from jobfleet.backends.base import Backend
+    from jobfleet.config import Config
+    from jobfleet.engine.cleanup import CleanReport
+    from jobfleet.engine.monitor import Monitor
+    from jobfleet.engine.recovery import Recovery
+    from jobfleet.engine.submission import DryRun, Submission
+    from jobfleet.spec import JobSpec
 
 #: How long a cancel's report may wait for the jobs it cancelled to read ended.
 CANCEL_SETTLE_S = 5.0
 
 __all__ = ["CleanReport", "DryRun", "Fleet", "QueueRow", "Report"]
+
+#: Names this module offers that live in modules it imports on use.
+_ELSEWHERE = {
+    "CleanReport": "jobfleet.engine.cleanup",
+    "DryRun": "jobfleet.engine.submission",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _ELSEWHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+def _unsure(records: Iterable[JobRecord]) -> list[JobRecord]:
+    """The jobs among ``records`` whose submission may have reached the scheduler
+    unconfirmed (:func:`~jobfleet.engine.submission.awaits_reconciling`); only a job
+    never confirmed submitted can be one, so the rule's module is imported for those."""
+    maybe = [r for r in records if not r.submitted and r.state is JobState.UNKNOWN]
+    if not maybe:
+        return []
+    from jobfleet.engine.submission import awaits_reconciling
+
+    return [r for r in maybe if awaits_reconciling(r)]
 
 
 class Fleet(FleetViews):
@@ -64,13 +95,29 @@ class Fleet(FleetViews):
         home: str | os.PathLike[str] | None = None,
         runner: Runner | None = None,
     ):
-        self.config = config if config is not None else load_config()
+        if config is None:
+            from jobfleet.config import load_config
+
+            config = load_config()
+        self.config = config
         self.registry = Registry(home)
         self._backends = BackendPool(lambda: self.config, self.registry.home, runner)
-        self._submission = Submission(self.registry, self._backends)
         self._poller = Poller(self.registry, self._backends, lambda: self.config.wait.lost_after_s)
-        self._recovery = Recovery(self.registry, self._backends, self._submission, self._poller)
         self._monitors: dict[str, Monitor] = {}
+
+    # Made on first use (their modules too); both keep no state of their own, so two
+    # threads making one each at once is harmless.
+    @functools.cached_property
+    def _submission(self) -> Submission:
+        from jobfleet.engine.submission import Submission
+
+        return Submission(self.registry, self._backends)
+
+    @functools.cached_property
+    def _recovery(self) -> Recovery:
+        from jobfleet.engine.recovery import Recovery
+
+        return Recovery(self.registry, self._backends, self._submission, self._poller)
 
     def close(self) -> None:
         self._backends.close()
@@ -100,6 +147,8 @@ class Fleet(FleetViews):
     def monitor(self, backend: str | None = None) -> Monitor:
         """The one :class:`~jobfleet.engine.monitor.Monitor` of a backend (default: the
         configured one)."""
+        from jobfleet.engine.monitor import Monitor, Pace
+
         be = self.backend(backend)
         if be.name not in self._monitors:
             wait = self.config.wait
@@ -192,7 +241,7 @@ class Fleet(FleetViews):
         not tell whether it happened).
         """
         current = {r.id: r for r in records}
-        unsure = [r for r in current.values() if awaits_reconciling(r)]
+        unsure = _unsure(current.values())
         if unsure:  # rare (a submitter died): its own bound, not the poll's share
             with within(within_s):
                 self._recovery.reconcile(unsure)
@@ -275,6 +324,8 @@ class Fleet(FleetViews):
         bound = None
         if timeout_s is not None:
             bound = max(timeout_s, self.config.wait.status_timeout_s)
+        from jobfleet.engine.monitor import wait_all
+
         with within(bound):
             return wait_all(monitors, list(job_ids), timeout_s=timeout_s, on_update=on_update)
 
@@ -327,7 +378,7 @@ class Fleet(FleetViews):
             # A cancelled job is not submitted again, even if its last attempt failed.
             self.registry.stop_retries(list(retried))
             records = self.registry.get_many(list(job_ids))
-        unsure = [r for r in records if awaits_reconciling(r)]
+        unsure = _unsure(records)
         if unsure:
             # Submitted or not? Look for them by name first: found ones are cancelled
             # below like any other, and one the scheduler never got ends failed.
@@ -445,6 +496,9 @@ class Fleet(FleetViews):
         Raises:
             SpecError: a state that is not an ended one; an unreadable duration.
         """
+        from jobfleet.engine import cleanup
+        from jobfleet.units import parse_walltime
+
         seconds = None if older_than is None else parse_walltime(older_than, "older_than")
         return cleanup.clean(self.registry, states=states, older_than_s=seconds, dry_run=dry_run)
 

@@ -20,14 +20,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from jobfleet.backends.base import Backend, NativeStatus, PollTarget
 from jobfleet.engine.pool import BackendPool
 from jobfleet.errors import CommandError, JobfleetError
 from jobfleet.naming import name_on_scheduler
 from jobfleet.registry import Registry, StatusUpdate
 from jobfleet.states import JobRecord, JobState
 from jobfleet.usage import Usage
+
+if TYPE_CHECKING:  # imported when a backend is asked: a refresh of ended jobs asks none
+    from jobfleet.backends.base import Backend, NativeStatus, PollTarget
 
 __all__ = ["PollResult", "Poller"]
 
@@ -213,6 +216,8 @@ class Poller:
         key = (record.id, record.native_id, record.attempt, ended)
         target = self._targets.get(key)
         if target is None:
+            from jobfleet.backends.base import PollTarget
+
             target = self._targets[key] = PollTarget(
                 job_id=record.id,
                 native_id=record.native_id or "",
@@ -289,6 +294,8 @@ def _lost_updates(
 
 def _differs(update: StatusUpdate, record: JobRecord) -> bool:
     """Whether a backend's report says anything the record does not say already."""
+    from jobfleet.backends.base import NativeStatus
+
     if (update.usage is not None or update.element_usage) and _adds_usage(
         record,
         NativeStatus(JobState.UNKNOWN, usage=update.usage, element_usage=update.element_usage),

@@ -8,14 +8,15 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from jobfleet import backends as catalog
-from jobfleet.backends import detect
-from jobfleet.backends.base import Backend
-from jobfleet.config import Config
 from jobfleet.errors import BackendError, CommandError
 from jobfleet.runner import Runner, time_left
+
+if TYPE_CHECKING:
+    from jobfleet.backends.base import Backend
+    from jobfleet.config import Config
 
 __all__ = ["BackendPool"]
 
@@ -58,15 +59,17 @@ class BackendPool:
     def check(self, name: str) -> None:
         """Raise :class:`ConfigError` (naming the valid ones) unless ``name`` is a
         backend, without making it."""
-        if name not in self._made and name != detect.AUTO:
+        if name not in self._made and name != catalog.AUTO:
             catalog.get(name)
 
     def resolve(self, name: str) -> str:
         """``name``, or for ``auto`` the backend it stands for on this machine (the
         first scheduler that answers, else local: :mod:`jobfleet.backends.detect`),
         looked for once per process."""
-        if name != detect.AUTO:
+        if name != catalog.AUTO:
             return name
+        from jobfleet.backends import detect  # asks schedulers: only for auto
+
         chosen, why = detect.resolve_cached(catalog.available())
         log.info("backend auto: %s (%s)", chosen, why)
         return chosen
@@ -137,8 +140,9 @@ class BackendPool:
         self._made.clear()
 
     def _make(self, name: str) -> Backend:
-        # The catalog names the valid backends when ``name`` is none of them.
-        backend_type = catalog.get(name)
+        # Only this backend is loaded; the catalog names the valid ones when ``name``
+        # is none of them.
+        backend_type = catalog.find(name) or catalog.get(name)
         return backend_type.create(
             self._config().settings_for(name), runner=self._runner, home=self._home
         )

@@ -7,20 +7,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from jobfleet.backends.base import QueueEntry, user_name
-from jobfleet.config import Config
-from jobfleet.engine.pool import BackendPool
 from jobfleet.errors import BackendError, CommandError, FilesRemovedError, SpecError
-from jobfleet.jobdir import located, stream_path, user_stream
 from jobfleet.naming import name_on_scheduler
-from jobfleet.registry import Registry
 from jobfleet.runner import within
-from jobfleet.spec import spec_from_dict
 from jobfleet.states import JobRecord
 
+if TYPE_CHECKING:
+    from jobfleet.backends.base import QueueEntry
+    from jobfleet.config import Config
+    from jobfleet.engine.pool import BackendPool
+    from jobfleet.registry import Registry
+
 __all__ = ["FleetViews", "QueueReport", "QueueRow", "Report", "ask_queues", "queue_rows"]
+
+
+def user_name() -> str | None:
+    """:func:`jobfleet.backends.base.user_name`, imported when a queue is shown (a
+    ``status`` imports no backend)."""
+    from jobfleet.backends import base
+
+    return base.user_name()
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +195,9 @@ class FleetViews:
             raise SpecError("index", f"job {job_id} is an array; pass --index N (e.g. {shown})")
         if index is not None and index not in record.elements:
             raise SpecError("index", f"job {job_id} has no element {index}")
+        from jobfleet.jobdir import located, stream_path, user_stream
+        from jobfleet.spec import spec_from_dict
+
         spec = spec_from_dict(record.spec)
         path = Path(stream_path(spec, record.job_dir, stream, index, job_id=record.id))
         if user_stream(spec, stream) is None:  # in the job directory: maybe written flat

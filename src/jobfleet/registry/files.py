@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import time
 from collections.abc import Mapping
 from contextlib import suppress
@@ -149,6 +148,8 @@ def new_job_dir(home: Path, row_id: int, name: str | None = None) -> Path:
             job_dir.mkdir(mode=_PRIVATE_DIR)
         except FileExistsError:
             log.warning("job %s: %s is taken by an older job; using another name", row_id, job_dir)
+            import secrets  # rare (a taken id); secrets costs a reading command start-up
+
             job_dir = jobs / f"{name or row_id}-{secrets.token_hex(4)}"
         else:
             return job_dir

@@ -14,14 +14,17 @@ import sqlite3
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jobfleet.errors import RegistryError
 from jobfleet.registry import absences, merge, records, usage
 from jobfleet.registry.files import DB_NAME, new_job_dir
 from jobfleet.registry.merge import Status
-from jobfleet.spec import JobSpec, spec_to_dict
 from jobfleet.states import TERMINAL, JobRecord, JobState
 from jobfleet.usage import Usage
+
+if TYPE_CHECKING:
+    from jobfleet.spec import JobSpec
 
 __all__ = [
     "SUBMITTING",
@@ -107,6 +110,8 @@ def create(
     ``submitter`` is their reason while unsubmitted (:data:`SUBMITTING` and an owner).
     ``made`` gets each directory made, for the caller to remove if the transaction fails.
     """
+    from jobfleet.spec import spec_to_dict  # recording a job; reading one needs no spec
+
     ids: list[int] = []
     for job in jobs:
         array = job.spec.array

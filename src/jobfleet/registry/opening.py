@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 import sqlite3
 from collections.abc import Callable
 from contextlib import suppress
@@ -152,6 +151,8 @@ def create(db_path: Path) -> None:
         make_private_home(home)
     except OSError as exc:
         raise explain(exc, db_path, "create") from exc
+    import secrets  # making a registry; opening one needs none
+
     new = home / f".{db_path.name}.{os.getpid()}.{secrets.token_hex(4)}.new"
     try:
         # SQLite gives its -wal and -shm files the mode of the database file.
