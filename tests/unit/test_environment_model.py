@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from jobfleet.backends.slurm.directives import SLURM
 from jobfleet.config import load_config
 from jobfleet.environment import Environment
 from jobfleet.errors import ConfigError, SpecError
-from jobfleet.script import EXIT_SETUP_FAILED, LOCAL, render_script
+from jobfleet.script import EXIT_SETUP_FAILED, LOCAL, Dialect, render_script
 from jobfleet.spec import JobSpec, spec_from_dict, spec_to_dict
 
 SHELLS = [name for name in ("bash", "dash") if shutil.which(name)]
@@ -131,7 +132,7 @@ def shell(request: pytest.FixtureRequest) -> str:
 
 
 def _run(
-    tmp_path: Path, shell: str, spec: JobSpec, **extra: str
+    tmp_path: Path, shell: str, spec: JobSpec, dialect: Dialect = LOCAL, **extra: str
 ) -> tuple[subprocess.CompletedProcess[str], Path]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
@@ -141,7 +142,7 @@ def _run(
     job_dir = tmp_path / "job"
     job_dir.mkdir(exist_ok=True)
     script = tmp_path / "job.sh"
-    script.write_text(render_script(spec, LOCAL, job_id="9", job_dir=str(job_dir)))
+    script.write_text(render_script(spec, dialect, job_id="9", job_dir=str(job_dir)))
     env = {
         "PATH": f"{bin_dir}:/usr/bin:/bin",
         "MODULE_LOG": str(tmp_path / "module.log"),
@@ -372,12 +373,34 @@ def test_a_set_up_that_ends_the_script_is_a_set_up_failure(
 def test_noclobber_from_the_prologue_does_not_stop_a_rerun_recording(
     tmp_path: Path, shell: str
 ) -> None:
+    # A scheduler's requeue runs the same script again over the earlier run's files (the
+    # local backend never does: there the exit-code file is the once-guard, see below).
     (tmp_path / "job").mkdir()
     (tmp_path / "job" / "exit_code").write_text("1\n")  # an earlier run's (a requeue)
+    spec = JobSpec(["true"], environment=Environment.of(prologue=["set -C"]))
+    proc, job_dir = _run(tmp_path, shell, spec, SLURM)
+    assert proc.returncode == 0
+    assert _read(job_dir / "exit_code") == "0\n"
+
+
+def test_noclobber_from_the_prologue_does_not_stop_a_local_job_recording(
+    tmp_path: Path, shell: str
+) -> None:
     spec = JobSpec(["true"], environment=Environment.of(prologue=["set -C"]))
     proc, job_dir = _run(tmp_path, shell, spec)
     assert proc.returncode == 0
     assert _read(job_dir / "exit_code") == "0\n"
+
+
+def test_a_local_job_whose_exit_code_file_exists_is_not_run_again(
+    tmp_path: Path, shell: str
+) -> None:
+    (tmp_path / "job").mkdir()
+    (tmp_path / "job" / "exit_code").write_text("1\n")
+    proc, job_dir = _run(tmp_path, shell, JobSpec(["touch", str(tmp_path / "ran")]))
+    assert proc.returncode == 197 and "not running it twice" in proc.stderr, proc
+    assert not (tmp_path / "ran").exists()
+    assert _read(job_dir / "exit_code") == "1\n"
 
 
 @pytest.mark.parametrize("where", ["prologue", "env_file"])
