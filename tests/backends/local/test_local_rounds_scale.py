@@ -80,3 +80,30 @@ def test_a_dependency_never_met_cancels_every_pending_element_of_the_job(tmp_pat
     assert agent.tasks == {} and agent.queued == {} and agent.with_deps == set()
     states = {row[3] for row in agent.store.task_states([2])}
     assert states == {"cancelled"}
+
+
+def test_a_job_submitted_while_the_agent_reads_the_queue_is_loaded_whole_next_time(
+    tmp_path: Path,
+) -> None:
+    """active_tasks reads the tasks, then their jobs' requests: a client that enqueues a
+    job between the two reads (either order of them) must not break the read."""
+    agent = rounds(tmp_path)
+    agent.store.enqueue([job("first", range(3))])
+    client = QueueStore(tmp_path)  # another process's connection
+    reads = 0
+    real_read = agent.store.read
+
+    def read_racing(sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        nonlocal reads
+        reads += 1
+        if reads == 3:  # between the second read and the third
+            client.enqueue([job("racer", range(2))])
+        return real_read(sql, params)
+
+    agent.store.read = read_racing  # type: ignore[method-assign]
+    agent._load_new()
+    assert reads >= 3, "the race was not set up"
+    agent.store.read = real_read  # type: ignore[method-assign]
+    agent._load_new()
+    assert sorted(agent.tasks) == [(1, 0), (1, 1), (1, 2), (2, 0), (2, 1)]
+    assert agent.tasks[(2, 1)].script == "/j/racer/job.sh"

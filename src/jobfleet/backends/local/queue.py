@@ -439,20 +439,23 @@ class QueueStore:
         newest = self.read("SELECT max(id) FROM jobs")[0][0]
         if newest is None or newest <= after_job:
             return []
-        jobs = {
-            r[0]: r
-            for r in self.read(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id > ? AND id IN"  # noqa: S608
-                " (SELECT job FROM tasks WHERE job > ?"
-                " AND state IN ('pending', 'starting', 'running'))",
-                (after_job, after_job),
-            )
-        }
         rows = self.read(
             f"SELECT {_STATE_COLUMNS} FROM tasks"  # noqa: S608
             " WHERE job > ? AND state IN ('pending', 'starting', 'running') ORDER BY job, idx",
             (after_job,),
         )
+        # The jobs of those tasks, read after them (two reads, not one snapshot): a job
+        # whose tasks were read was committed with them, so it is there; a job submitted
+        # or ended in between changes nothing.
+        wanted = json.dumps(list(dict.fromkeys(row[0] for row in rows)))
+        jobs = {
+            r[0]: r
+            for r in self.read(
+                f"SELECT {_JOB_COLUMNS} FROM jobs"  # noqa: S608
+                " WHERE id IN (SELECT value FROM json_each(?))",
+                (wanted,),
+            )
+        }
         shared: dict[int, tuple[Any, ...]] = {}
         tasks = []
         for row in rows:
