@@ -178,6 +178,36 @@ def test_status_of_an_ended_job_imports_no_backend(
     assert "sqlite3" in modules
 
 
+def test_status_of_an_ended_job_without_usage_makes_no_backend(
+    clean_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Usage missing: the refresh asks how long the backend's usage takes to settle,
+    which its catalog entry tells without making (and importing) the backend."""
+    with Registry(tmp_path / "home") as registry:
+        (made,) = registry.create_jobs([NewJob("bare", "local", JobSpec(["true"]))], ["4243"])
+        registry.apply([StatusUpdate(made.id, JobState.COMPLETED, exit_code=0)])
+    code = RUN.replace("sys.argv[1:]", f"['status', {made.id!r}, '--json']")
+    modules = child(code, clean_env, tmp_path)
+    assert "jobfleet.cli.jobs" in modules
+    assert [m for m in modules if m.startswith("jobfleet.backends.local.")] == []
+
+
+def test_each_catalog_entry_tells_its_backends_usage_settling_time(tmp_path: Path) -> None:
+    from jobfleet import backends as catalog
+
+    told = 0
+    for name, entry in catalog.available().items():
+        if entry.usage_settles_s is None:
+            continue
+        told += 1
+        made = entry.create(entry.settings(), runner=None, home=tmp_path)
+        try:
+            assert made.capabilities.usage_settles_s == entry.usage_settles_s, name
+        finally:
+            made.close()
+    assert told >= 7  # every built-in backend (torque shares pbs's entry maker)
+
+
 def test_status_of_an_ended_job_says_what_it_said_before(
     clean_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -368,6 +368,9 @@ class BackendType:
         formats: ``formats()`` lists the outputs its parsers read
             (:class:`jobfleet.backends.formats.OutputFormat`, for ``jobfleet debug
             parse``); loaded on use, like the factory.
+        usage_settles_s: its :attr:`Capabilities.usage_settles_s`, when the backend
+            can tell it without being made (a status of ended jobs then loads no
+            backend); None: the backend is made and asked.
     """
 
     name: str
@@ -376,6 +379,7 @@ class BackendType:
     summary: str = ""
     detect: Callable[[Runner | None], Any] | None = None
     formats: Callable[[], Sequence[Any]] | None = None
+    usage_settles_s: float | None = None
 
     def create(self, settings: Any, *, runner: Runner | None, home: Path) -> Backend:
         """The backend, with these settings (an instance of :attr:`settings`).

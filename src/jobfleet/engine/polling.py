@@ -199,13 +199,11 @@ class Poller:
         settles = self._settles.get(record.backend)
         if settles is None:
             try:
-                backend = self.backends.get(record.backend)
+                settles = self.backends.usage_settles_s(record.backend)
             except JobfleetError:
                 # Not configured any more, or cannot be opened here (a read-only home):
                 # nobody to ask, and no reason to fail a status over usage.
                 settles = 0.0
-            else:
-                settles = backend.capabilities.usage_settles_s
             self._settles[record.backend] = settles
         return bool(settles) and now - record.updated_at <= settles
 

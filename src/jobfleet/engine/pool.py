@@ -56,6 +56,20 @@ class BackendPool:
             backend = self._made[name] = self._make(name)
         return backend
 
+    def usage_settles_s(self, name: str) -> float:
+        """The backend's ``Capabilities.usage_settles_s``, from its catalog entry when
+        that tells it (nothing is made), else from the backend itself.
+
+        Raises:
+            ConfigError: no backend of that name.
+        """
+        made = self._made.get(name)
+        if made is None and name != catalog.AUTO:
+            backend_type = catalog.find(name) or catalog.get(name)
+            if backend_type.usage_settles_s is not None:
+                return backend_type.usage_settles_s
+        return (made or self.get(name)).capabilities.usage_settles_s
+
     def check(self, name: str) -> None:
         """Raise :class:`ConfigError` (naming the valid ones) unless ``name`` is a
         backend, without making it."""

@@ -59,6 +59,7 @@ BACKEND = BackendType(
     "an HTCondor pool (condor_submit, condor_q, condor_history)",
     detect=_detect,
     formats=_formats,
+    usage_settles_s=0.0,  # backend.py's Capabilities (a test compares them)
 )
 
 

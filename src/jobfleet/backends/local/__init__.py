@@ -108,7 +108,13 @@ def _create(settings: LocalSettings, *, runner: Runner | None, home: Path) -> Ba
 
 
 #: The catalog's entry (entry point ``local`` of the group ``jobfleet.backends``).
-BACKEND = BackendType("local", LocalSettings, _create, "this machine, through a per-user agent")
+BACKEND = BackendType(
+    "local",
+    LocalSettings,
+    _create,
+    "this machine, through a per-user agent",
+    usage_settles_s=0.0,  # the agent knows what each job used when it ends
+)
 
 #: The client's names are importable from here too (loaded on use).
 __getattr__ = lazy_names(

@@ -33,7 +33,9 @@ def qstat_backend(
         made: Backend = getattr(importlib.import_module(module), class_name)(runner, configured)
         return made
 
-    return BackendType(name, settings, create, summary, detect=detect, formats=formats)
+    return BackendType(
+        name, settings, create, summary, detect=detect, formats=formats, usage_settles_s=0.0
+    )
 
 
 def lazy_exports(package: str, backend_class: str, states: str) -> Callable[[str], Any]:

@@ -47,6 +47,7 @@ BACKEND = BackendType(
     "a Grid Engine cluster (qsub, qstat, qacct)",
     detect=_detect,
     formats=_formats,
+    usage_settles_s=60.0,  # backend.py's Capabilities (a test compares them)
 )
 
 

@@ -47,6 +47,7 @@ BACKEND = BackendType(
     "a SLURM cluster (sbatch, squeue, sacct)",
     detect=_detect,
     formats=_formats,
+    usage_settles_s=120.0,  # backend.py's Capabilities (a test compares them)
 )
 
 
