@@ -166,3 +166,28 @@ def test_unfinished_and_recent_are_the_records_as_recorded(fleet: Fleet) -> None
     assert [r.id for r in fleet.recent()] == [third.id, second.id, first.id]
     # As recorded: no scheduler is asked (no backend "fake" or "other" is even set up).
     assert [r.state for r in fleet.recent()] == [third.state, JobState.COMPLETED, first.state]
+
+
+def test_log_path_of_an_element_reads_that_element_only(fleet: Fleet) -> None:
+    from jobfleet.errors import SpecError
+    from jobfleet.spec import parse_array
+
+    spec = JobSpec(["true"], name="arr", array=parse_array("3-2002"))
+    (job,) = fleet.registry.create_jobs([NewJob("arr", "local", spec)], ["88"])
+    (single,) = fleet.registry.create_jobs([NewJob("one", "local", JobSpec(["true"]))], ["89"])
+    # The record a log path is made from holds the one element asked for, or none.
+    assert list(fleet.registry.get_with_element(job.id, 1500).elements) == [1500]
+    assert fleet.registry.get_with_element(job.id, 2).elements == {}
+    assert fleet.registry.get_with_element(job.id, None).elements == {}
+    assert fleet.registry.first_indices(job.id, 5) == [3, 4, 5, 6, 7]
+    assert fleet.registry.first_indices(single.id, 5) == []
+    Path(job.job_dir, "1").mkdir()  # as the submitter makes it (absent: written flat before)
+    path = fleet.log_path(job.id, index=1500)
+    assert path == Path(job.job_dir, "1", "stdout.1500")  # sharded by index // 1000
+    assert fleet.log_path(single.id, stream="stderr") == Path(single.job_dir, "stderr")
+    with pytest.raises(SpecError, match=r"is an array; pass --index N \(e.g. 3, 4, 5, 6, 7\)"):
+        fleet.log_path(job.id)
+    with pytest.raises(SpecError, match="has no element 2"):
+        fleet.log_path(job.id, index=2)
+    with pytest.raises(SpecError, match="has no element 0"):
+        fleet.log_path(single.id, index=0)

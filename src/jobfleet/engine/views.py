@@ -189,11 +189,14 @@ class FleetViews:
             FilesRemovedError: it was in the job's directory, which ``jobfleet clean``
                 removed.
         """
-        record = self.registry.get(job_id)
-        if record.elements and index is None:
-            shown = ", ".join(str(i) for i in list(record.elements)[:5])
-            raise SpecError("index", f"job {job_id} is an array; pass --index N (e.g. {shown})")
-        if index is not None and index not in record.elements:
+        # One element read, not the array's every one (a future's stdout() asks per call).
+        record = self.registry.get_with_element(job_id, index)
+        if index is None:
+            first = self.registry.first_indices(job_id, 5)
+            if first:
+                shown = ", ".join(map(str, first))
+                raise SpecError("index", f"job {job_id} is an array; pass --index N (e.g. {shown})")
+        elif index not in record.elements:
             raise SpecError("index", f"job {job_id} has no element {index}")
         from jobfleet.jobdir import located, stream_path, user_stream
         from jobfleet.spec import spec_from_dict

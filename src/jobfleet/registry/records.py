@@ -29,7 +29,9 @@ __all__ = [
     "attempts",
     "events",
     "find_native",
+    "first_indices",
     "get_many",
+    "get_with_element",
     "job_row",
     "load",
     "parse_id",
@@ -50,11 +52,16 @@ _SELECT_JOBS = (
     " created_at, updated_at, spec, attempt, is_array, submitted_at, started_at, ended_at,"
     " hosts, max_memory_bytes, cpu_time_s, wall_time_s, cleaned_at FROM jobs"
 )
-_SELECT_ELEMENTS = (
+_ELEMENT_COLUMNS = (
     "SELECT job_id, idx, state, exit_code, reason, submitted_at, started_at, ended_at, hosts,"
     " max_memory_bytes, cpu_time_s, wall_time_s FROM elements"
-    " WHERE job_id IN (SELECT value FROM json_each(?)) ORDER BY job_id, idx"
 )
+# Constants only: nothing in these strings comes from outside.
+_SELECT_ELEMENTS = (
+    f"{_ELEMENT_COLUMNS} WHERE job_id IN (SELECT value FROM json_each(?))"  # noqa: S608
+    " ORDER BY job_id, idx"
+)
+_SELECT_ONE_ELEMENT = f"{_ELEMENT_COLUMNS} WHERE job_id = ? AND idx = ?"
 _BY_IDS = " WHERE id IN (SELECT value FROM json_each(?))"
 _BY_NAMES = " WHERE name IN (SELECT value FROM json_each(?)) ORDER BY id"
 _UNCLEANED = " WHERE state IN (SELECT value FROM json_each(?)) AND cleaned_at IS NULL ORDER BY id"
@@ -137,19 +144,29 @@ def job_row(conn: sqlite3.Connection, job_id: str) -> tuple[Any, ...]:
     return tuple(row)
 
 
-def _records(conn: sqlite3.Connection, sql: str, *params: Any) -> list[JobRecord]:
-    """Jobs selected by ``sql`` (which starts with ``_SELECT_JOBS``), with their elements.
+def _records(
+    conn: sqlite3.Connection, sql: str, *params: Any, only: tuple[int, ...] | None = None
+) -> list[JobRecord]:
+    """Jobs selected by ``sql`` (which starts with ``_SELECT_JOBS``), with their elements;
+    with ``only`` (``sql`` selecting one job), just those of them it has (``()``: none).
 
     Two queries in all, however many jobs: no query per job.
     """
     rows = conn.execute(sql, params).fetchall()
     elements: dict[int, dict[int, ElementRecord]] = {}
     array_ids = [row[0] for row in rows if row[13]]
-    if array_ids:
+    if array_ids and only != ():
         strange: dict[int, set[str]] = {}  # job -> unknown element states, warned once
-        for job_id, idx, state, exit_code, reason, *used in conn.execute(
-            _SELECT_ELEMENTS, (json.dumps(array_ids),)
-        ):
+        found = (
+            conn.execute(_SELECT_ELEMENTS, (json.dumps(array_ids),)).fetchall()
+            if only is None
+            else [
+                row
+                for index in only
+                for row in conn.execute(_SELECT_ONE_ELEMENT, (array_ids[0], index))
+            ]
+        )
+        for job_id, idx, state, exit_code, reason, *used in found:
             known = _STATE_OF.get(state)
             if known is None:
                 strange.setdefault(job_id, set()).add(state)
@@ -202,6 +219,28 @@ def get_many(conn: sqlite3.Connection, job_ids: Sequence[str]) -> list[JobRecord
         if wanted[job_id] not in by_id:
             raise UnknownJobError(job_id)
     return [by_id[wanted[job_id]] for job_id in job_ids]
+
+
+def get_with_element(conn: sqlite3.Connection, job_id: str, index: int | None) -> JobRecord:
+    """The record of ``job_id`` with, of its elements, only ``index`` (none when it has
+    no such element, or for None): rows by primary key whatever the array's size.
+
+    Raises:
+        UnknownJobError: no such job.
+    """
+    only = () if index is None else (index,)
+    found = _records(conn, _SELECT_JOBS + " WHERE id = ?", row_id(job_id), only=only)
+    if not found:
+        raise UnknownJobError(job_id)
+    return found[0]
+
+
+def first_indices(conn: sqlite3.Connection, job_id: str, limit: int) -> list[int]:
+    """The ``limit`` lowest element indices of ``job_id`` (none for a single job)."""
+    rows = conn.execute(
+        "SELECT idx FROM elements WHERE job_id = ? ORDER BY idx LIMIT ?", (row_id(job_id), limit)
+    )
+    return [idx for (idx,) in rows]
 
 
 def recent(conn: sqlite3.Connection, limit: int) -> list[JobRecord]:

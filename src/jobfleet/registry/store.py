@@ -325,6 +325,21 @@ class Registry:
         with self._transaction(write=False) as conn:
             return records.get_many(conn, job_ids)
 
+    def get_with_element(self, job_id: str, index: int | None) -> JobRecord:
+        """The record of one job with only element ``index`` among its elements (none
+        when it has no such element, or for None): its cost does not grow with the array.
+
+        Raises:
+            UnknownJobError: no such job.
+        """
+        with self._transaction(write=False) as conn:
+            return records.get_with_element(conn, job_id, index)
+
+    def first_indices(self, job_id: str, limit: int = 5) -> list[int]:
+        """The lowest ``limit`` element indices of a job (none for a single job)."""
+        with self._transaction(write=False) as conn:
+            return records.first_indices(conn, job_id, limit)
+
     def recent(self, limit: int = 20) -> list[JobRecord]:
         """The ``limit`` most recently created jobs, newest first."""
         with self._transaction(write=False) as conn:
