@@ -41,7 +41,7 @@ _SET_ELEMENT = (
 def from_row(values: Sequence[Any]) -> Usage:
     """The usage stored in the seven :data:`COLUMNS` values (cheap when all are NULL,
     as they are for most rows)."""
-    if not any(v is not None for v in values):
+    if values.count(None) == len(COLUMNS):  # in C: this runs for every element read
         return NO_USAGE
     submitted, started, ended, hosts, memory, cpu, wall = values
     return Usage(
