@@ -248,7 +248,9 @@ def test_an_element_pbs_keeps_no_record_of_is_not_its_arrays(
     tmp_path: Path, recorded: str | None, expected: tuple[Any, ...]
 ) -> None:
     if recorded is not None:  # it ran, and its job is gone: what its script recorded
-        Path(exit_code_path(str(tmp_path), 2)).write_text(recorded + "\n")
+        recorded_file = Path(exit_code_path(str(tmp_path), 2))
+        recorded_file.parent.mkdir(exist_ok=True)  # <job dir>/<index // 1000>/
+        recorded_file.write_text(recorded + "\n")
     runner = ScriptedRunner(lambda a: CommandResult(a, 0, MADE_UP, ""))
     backend = PbsBackend(runner, PbsSettings(status_format="text"))
     native = f"1020[].{SERVER}"
