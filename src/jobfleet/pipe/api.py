@@ -266,17 +266,12 @@ class Pipe:
     def status(self) -> PipeStatus:
         """Counts per state, throughput, ETA, live workers. Reads the journals (only
         what was appended since the last call) and no task spec but the failed ones'."""
-        views, refs, moved = self._slots()
+        latest_views = self._views()
         cancelled = self.dir.cancelled
         counts = dict.fromkeys(_STATES, 0)
         failed: list[TaskResult] = []
-        tasks = 0
-        for number, view in enumerate(views):
-            if number in refs:
-                continue
-            tasks += 1
-            slot = moved.get(number)
-            latest = view if slot is None else views[slot]
+        tasks = len(latest_views)
+        for number, (_, latest) in latest_views.items():
             state = latest.state
             if cancelled and not state.is_terminal:
                 state = TaskState.CANCELLED
