@@ -284,6 +284,12 @@ class JobRecord:
         """True only when the job (every element) completed with exit code 0."""
         return self.state is JobState.COMPLETED
 
+    @property
+    def never_submitted(self) -> bool:
+        """True when its submission failed: it never reached the scheduler, so nothing
+        of it ran (FAILED, never confirmed submitted, no exit code recorded)."""
+        return self.state is JobState.FAILED and not self.submitted and self.exit_code is None
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON form used by ``--json`` outputs (a stable contract)."""
         out: dict[str, Any] = {

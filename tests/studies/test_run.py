@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
+
 from conftest import wait_for
-from jobfleet import Fleet, JobState
+from jobfleet import Fleet, JobState, load_config
+from jobfleet.engine.submission import Submission
+from jobfleet.registry import SUBMITTING
 from jobfleet.studies import load_study, run_study, study_status
 from jobfleet.studies.execute import Preview
 from jobfleet.studies.outcomes import StudyResult
 from jobfleet.studies.state import StudyState
+from support.board import dead_owner
 
 GRID = """\
 name: grid
@@ -130,7 +137,7 @@ def test_prep_sweep_check_and_aggregate(fleet: Fleet, tmp_path: Path) -> None:
 
 SLOW = """\
 name: slow
-command: ["sh", "-c", "sleep 2; echo {n} > n"]
+command: ["sh", "-c", "sleep 2; echo {n} >> n"]
 parameters:
   n: [1, 2, 3, 4]
 output: out
@@ -152,11 +159,65 @@ def test_after_kill_9_of_the_client_the_rerun_submits_nothing_twice(
         proc.send_signal(signal.SIGKILL)  # while it waits for the points
     finally:
         proc.wait(timeout=60)
+    (first,) = fleet.recent(1)
     again = _run(study, fleet)  # waits for the points still running: submits nothing
-    assert again.submitted == ()
     assert again.ok and again.counts() == {"completed": 4}
-    assert len(fleet.recent(10)) == 1
-    assert (tmp_path / "out" / "0003-n=4" / "n").read_text() == "4\n"
+    (first,) = fleet.records([first.id])
+    if first.never_submitted:
+        # The kill landed after the job was recorded and before it reached the
+        # scheduler (a loaded machine): the rerun found that out, and ran the points.
+        assert len(again.submitted) == 1
+    else:
+        assert again.submitted == ()
+    for n in (1, 2, 3, 4):  # each point ran once, whichever way
+        assert (tmp_path / "out" / f"{n - 1:04d}-n={n}" / "n").read_text() == f"{n}\n"
+
+
+@pytest.mark.parametrize("fleet", ["local", "slurm"], indirect=True)
+def test_points_whose_job_never_reached_the_scheduler_run_on_the_rerun(
+    fleet: Fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client killed after recording its job and before the scheduler had it (the
+    kill -9 test above, when it lands early): the rerun waits until that is known
+    (on SLURM: until an sbatch of the dead client could no longer be running, its
+    command_timeout, shortened here), then runs the points, which never ran; nothing
+    runs twice."""
+    config = Path(os.environ["JOBFLEET_CONFIG"])
+    if config.exists():
+        config.write_text(config.read_text().replace("command_timeout: 30s", "command_timeout: 4s"))
+    fleet = Fleet(load_config())
+    study = tmp_path / "slow.yaml"
+    study.write_text(SLOW.replace("sleep 2; ", ""))
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Submission, "_write_scripts", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            _run(study, fleet)
+    (job,) = fleet.recent(1)
+    assert job.never_submitted  # interrupted before the backend had it: recorded so
+    # As a kill -9 leaves it instead: recorded, being submitted by a process now gone.
+    fleet.registry._conn.execute(
+        "UPDATE jobs SET state = 'unknown', reason = ?, updated_at = ? WHERE id = ?",
+        (SUBMITTING + dead_owner(), time.time(), int(job.id)),
+    )
+    fleet.registry._conn.execute(
+        "UPDATE elements SET state = 'unknown' WHERE job_id = ?", (int(job.id),)
+    )
+    (unsure,) = fleet.registry.get_many([job.id])
+    assert not unsure.submitted and not unsure.settled
+    again = _run(study, fleet)
+    assert len(again.submitted) == 1 and again.ok
+    assert again.counts() == {"completed": 4}
+    (job,) = fleet.records([job.id])
+    assert job.never_submitted  # the first job: settled as never submitted
+    for n in (1, 2, 3, 4):
+        assert (tmp_path / "out" / f"{n - 1:04d}-n={n}" / "n").read_text() == f"{n}\n"
+    third = _run(study, fleet)  # nothing left to run
+    assert third.submitted == () and third.ok
+    fleet.close()
 
 
 def test_a_submission_written_but_not_known_made_is_found_by_name(

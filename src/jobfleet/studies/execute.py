@@ -28,6 +28,9 @@ from jobfleet.studies.state import StudyState, state_path
 
 __all__ = ["Preview", "run_study", "study_job_ids", "study_status"]
 
+#: How often a run looks again at a submission not yet known to have been made.
+_UNSURE_LOOK_S = 1.0
+
 
 @dataclass(frozen=True, slots=True)
 class Preview:
@@ -106,6 +109,28 @@ def _wait(
     return _fresh(fleet, ids, pipes)
 
 
+def _until_submitted(
+    fleet: Fleet,
+    records: Mapping[str, JobRecord],
+    pipes: Mapping[str, str],
+    timeout_s: float | None,
+) -> dict[str, JobRecord]:
+    """The jobs of ``records`` not yet known to have reached their scheduler (their
+    submitter died while submitting them, or is submitting them now), looked at until
+    that is known: one that never got there leaves its points not run, so that this
+    run submits them, and one that did is waited for like any other."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    unsure = [i for i, r in records.items() if not r.submitted and not r.settled]
+    fresh: dict[str, JobRecord] = {}
+    while unsure:
+        if deadline is not None and time.monotonic() >= deadline:
+            raise WaitTimeout(unsure, timeout_s or 0.0)
+        time.sleep(_UNSURE_LOOK_S)
+        fresh.update(_fresh(fleet, unsure, pipes))
+        unsure = [i for i in unsure if not fresh[i].submitted and not fresh[i].settled]
+    return fresh
+
+
 def _gate(
     study: Study, step: Step, records: Mapping[str, JobRecord], state: StudyState
 ) -> list[str]:
@@ -167,6 +192,8 @@ def _run(
         find_submitted(fleet, state)
     state.current_run = state.runs + 1
     records = _fresh(fleet, state.job_ids(), state.pipes())
+    if wait and not dry_run:
+        records.update(_until_submitted(fleet, records, state.pipes(), timeout_s))
     plans: dict[str, StepPlan] = {}
     submitted: list[str] = []
     for step in study.steps:

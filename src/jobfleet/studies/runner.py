@@ -13,11 +13,12 @@ pending, running                waited for, never submitted twice
 cancelled, lost, never run      run
 ==============================  ============================================
 
-(the model of GNU parallel's ``--resume`` and ``--resume-failed``). A step that
-follows another point by point (``after: {prep: each}``) waits for that step's jobs
-to end, and each of its points checks its own predecessor point (it runs nothing,
-``cancelled``, when that one did not complete); one that follows all of another
-(fan-in) waits until every point of it completed. A point whose predecessor failed
+(the model of GNU parallel's ``--resume`` and ``--resume-failed``; a point whose job
+never reached the scheduler never ran). A step that follows another point by point
+(``after: {prep: each}``) waits for that step's jobs to end, and each of its points
+checks its own predecessor point (it runs nothing, ``cancelled``, when that one did
+not complete); one that follows all of another (fan-in) waits until every point of
+it completed. A point whose predecessor failed
 and is not run again is not submitted: it reads ``not run``, with the reason.
 """
 
@@ -93,6 +94,8 @@ def _outcome(ran: Ran | None, records: Mapping[str, JobRecord]) -> JobState | No
     if ran is None or ran.job_id not in records:
         return None
     record = records[ran.job_id]
+    if record.never_submitted:
+        return None  # it never reached the scheduler: the point never ran
     if ran.index is None and not record.settled:
         return JobState.RUNNING
     return outcome_of(record, ran.index)[0]
