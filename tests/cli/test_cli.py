@@ -446,6 +446,11 @@ def test_array_elements_and_logs(backend: str) -> None:
     elements = one(mixed)["elements"]
     assert (elements["2"]["state"], elements["2"]["exit_code"]) == ("failed", 1)
     assert {elements["1"]["state"], elements["3"]["state"]} == {"completed"}
+    # The table counts the elements of ended arrays (read without them: issue 16).
+    table = jf("status", mixed, arr, env={"COLUMNS": "200"}).stdout
+    rows = {line.split()[0]: line for line in table.splitlines()[1:]}
+    assert rows[mixed].rstrip().endswith("2 completed, 1 failed")
+    assert rows[arr].rstrip().endswith("6 completed")
 
 
 def test_array_of_several_ranges(backend: str) -> None:

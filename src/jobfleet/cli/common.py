@@ -6,7 +6,7 @@ from __future__ import annotations
 import errno
 import functools
 import re
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -200,26 +200,32 @@ def duration(seconds: float | None) -> str:
     return "-" if seconds is None else short_duration(seconds)
 
 
-def element_summary(record: JobRecord) -> str:
+def element_summary(counts: Mapping[str, int]) -> str:
     """How many elements of an array are in each state: ``2 completed, 1 running``."""
-    counts: dict[str, int] = {}
-    for element in record.elements.values():
-        counts[element.state.value] = counts.get(element.state.value, 0) + 1
     return ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
 
 
-def print_jobs(records: Sequence[JobRecord], stale: Collection[str] = ()) -> None:
+def print_jobs(
+    records: Sequence[JobRecord],
+    stale: Collection[str] = (),
+    counts: Callable[[JobRecord], Mapping[str, int] | None] | None = None,
+) -> None:
     """A table of jobs, one row each (``status``, ``adopt``); jobs of the ``stale``
-    backends (which did not answer) show their state as last known."""
+    backends (which did not answer) show their state as last known. ``counts``: how
+    many elements of an array are in each state (default: from its elements;
+    :meth:`~jobfleet.engine.views.Report.counts` for arrays read without them)."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
+
+    from jobfleet.engine.views import element_counts
 
     table = Table(box=None, pad_edge=False)
     for column in ("ID", "NAME", "BACKEND", "NATIVE", "STATE", "EXIT", "DETAIL"):
         table.add_column(column, no_wrap=column != "DETAIL")
     for r in records:
-        detail = element_summary(r) if r.elements else (r.reason or "")
+        of_elements = (counts or element_counts)(r)
+        detail = element_summary(of_elements) if of_elements else (r.reason or "")
         # Text, not markup: a name or reason may hold brackets ("[x]", "123_[5-10]").
         table.add_row(
             Text(r.id),

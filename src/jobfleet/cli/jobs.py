@@ -90,7 +90,11 @@ def status(
         raise SpecError("timeout", "--timeout and --no-refresh exclude each other")
     with Fleet(load(config_path, profile)) as fleet:
         report = fleet.status_report(
-            list(job_ids) or None, limit=limit, within_s=timeout, ask=not no_refresh
+            list(job_ids) or None,
+            limit=limit,
+            within_s=timeout,
+            ask=not no_refresh,
+            ended_elements=as_json,  # the table only counts them
         )
     records = report.records
     if as_json:
@@ -107,7 +111,7 @@ def status(
     elif not records:
         click.echo("no jobs yet; submit one with `jobfleet submit -- COMMAND`")
     else:
-        print_jobs(records, stale=report.unanswered)
+        print_jobs(records, stale=report.unanswered, counts=report.counts)
     if no_refresh:
         return
     for backend, why in report.unanswered.items():

@@ -25,8 +25,8 @@ from jobfleet.cli.common import (
     state_text,
     warn,
 )
-from jobfleet.engine.fleet import Fleet, QueueRow
-from jobfleet.states import JobRecord, JobState
+from jobfleet.engine.fleet import Fleet, QueueRow, Report
+from jobfleet.states import JobState
 
 __all__ = ["adopt", "queue", "top"]
 
@@ -185,35 +185,38 @@ def adopt(
 _TOP_ENDED_S = 600.0
 
 
-def _top_records(fleet: Fleet, show_all: bool, limit: int) -> tuple[list[JobRecord], str]:
-    """Fresh records for one refresh of ``top`` (one poll per backend), and what
-    went wrong asking the schedulers, if anything (the last known states then)."""
+def _top_records(fleet: Fleet, show_all: bool, limit: int) -> tuple[Report, str]:
+    """Fresh records for one refresh of ``top`` (one poll per backend; arrays that
+    ended come counted, without their elements), and what went wrong asking the
+    schedulers, if anything (the last known states then)."""
+    within_s = fleet.config.wait.status_timeout_s
     if show_all:
-        records = fleet.recent(limit)
+        report = fleet.status_report(limit=limit, within_s=within_s, ended_elements=False)
     else:
-        records = fleet.unfinished()
-        shown = {r.id for r in records}
+        # A scheduler that does not answer for a moment must not end the view, nor
+        # hold it up for longer than wait.status_timeout.
+        asked = fleet.look(fleet.unfinished(), within_s=within_s)
+        shown = {r.id for r in asked.records}
         cutoff = time.time() - _TOP_ENDED_S
-        records += [
+        ended = [
             r
-            for r in fleet.recent(limit)
+            for r in fleet.recent(limit, ended_elements=False)
             if r.id not in shown and r.state.is_terminal and r.updated_at >= cutoff
         ]
-    # A scheduler that does not answer for a moment must not end the view, nor
-    # hold it up for longer than wait.status_timeout.
-    report = fleet.look(records, within_s=fleet.config.wait.status_timeout_s)
-    records = report.records
+        counts = fleet.registry.element_counts([r.id for r in ended])
+        report = Report(asked.records + ended, asked.unanswered, asked.errors, counts)
     problem = "; ".join(
         f"{name} did not answer ({why}); its jobs show their last known states"
         for name, why in report.unanswered.items()
     )
-    records.sort(key=lambda r: (r.state.is_terminal, -int(r.id) if r.id.isdigit() else 0))
-    return records, problem
+    report.records.sort(key=lambda r: (r.state.is_terminal, -int(r.id) if r.id.isdigit() else 0))
+    return report, problem
 
 
-def _top_view(records: Sequence[JobRecord], problem: str, footer: str) -> Group:
+def _top_view(report: Report, problem: str, footer: str) -> Group:
     from rich.table import Table
 
+    records = report.records
     counts: dict[JobState, int] = {}
     for record in records:
         counts[record.state] = counts.get(record.state, 0) + 1
@@ -233,7 +236,7 @@ def _top_view(records: Sequence[JobRecord], problem: str, footer: str) -> Group:
             Text(r.name),
             Text(r.backend),
             state_text(r.state),
-            Text(element_summary(r) if r.elements else "-"),
+            Text(element_summary(of) if (of := report.counts(r)) else "-"),
             Text("-" if r.exit_code is None else str(r.exit_code)),
             Text(r.reason or ""),
             Text(duration(now - r.created_at)),
@@ -320,8 +323,8 @@ def _top_loop(
 ) -> None:
     done = 0
     while True:
-        records, problem = _top_records(fleet, show_all, limit)
-        show(_top_view(records, problem, footer))
+        report, problem = _top_records(fleet, show_all, limit)
+        show(_top_view(report, problem, footer))
         done += 1
         if iterations is not None and done >= iterations:
             return

@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 from jobfleet.engine import cancel as cancelling
 from jobfleet.engine.polling import Poller
 from jobfleet.engine.pool import BackendPool
-from jobfleet.engine.views import FleetViews, QueueRow, Report
+from jobfleet.engine.views import FleetViews, QueueRow, Report, counted
 from jobfleet.errors import UnknownJobError
-from jobfleet.registry import Registry
+from jobfleet.registry import Registry, awaits_reconciling
 from jobfleet.runner import Runner, unbounded, within
 from jobfleet.states import JobRecord, JobState
 
@@ -64,18 +64,6 @@ def __getattr__(name: str) -> Any:
     import importlib
 
     return getattr(importlib.import_module(module), name)
-
-
-def _unsure(records: Iterable[JobRecord]) -> list[JobRecord]:
-    """The jobs among ``records`` whose submission may have reached the scheduler
-    unconfirmed (:func:`~jobfleet.engine.submission.awaits_reconciling`); only a job
-    never confirmed submitted can be one, so the rule's module is imported for those."""
-    maybe = [r for r in records if not r.submitted and r.state is JobState.UNKNOWN]
-    if not maybe:
-        return []
-    from jobfleet.engine.submission import awaits_reconciling
-
-    return [r for r in maybe if awaits_reconciling(r)]
 
 
 class Fleet(FleetViews):
@@ -241,7 +229,7 @@ class Fleet(FleetViews):
         not tell whether it happened).
         """
         current = {r.id: r for r in records}
-        unsure = _unsure(current.values())
+        unsure = [r for r in current.values() if awaits_reconciling(r)]
         if unsure:  # rare (a submitter died): its own bound, not the poll's share
             with within(within_s):
                 self._recovery.reconcile(unsure)
@@ -274,6 +262,7 @@ class Fleet(FleetViews):
         limit: int = 20,
         within_s: float | None = None,
         ask: bool = True,
+        ended_elements: bool = True,
     ) -> Report:
         """:meth:`status` that never goes blind: jobs of a backend that cannot be
         asked (its scheduler is down) come with their last known states, and the
@@ -286,18 +275,24 @@ class Fleet(FleetViews):
                 ``wait.status_timeout``); one still asked then is not answering.
             ask: False shows the recorded states at once, asking nobody (every
                 unfinished job's backend is then reported as not asked).
+            ended_elements: False for a view that only counts elements: an array
+                that ended comes without them, counted (:attr:`Report.element_counts`).
         """
-        records = self.registry.get_many(list(job_ids)) if job_ids else self.registry.recent(limit)
+        records, counts = counted(self.registry, job_ids, limit, ended_elements)
         unwritable = self.registry.read_only
         if not ask or unwritable is not None:
             # A registry that cannot be written cannot record what a poll learns:
             # its recorded states are shown, and why nobody was asked.
             why = "not asked" if not ask else f"not asked: {unwritable}"
             skipped = {r.backend for r in records if not r.state.is_terminal}
-            return Report(records, dict.fromkeys(sorted(skipped), why))
+            return Report(records, dict.fromkeys(sorted(skipped), why), element_counts=counts)
         if within_s is None:
             within_s = self.config.wait.status_timeout_s
-        return self.look(records, within_s=within_s)
+        # Arrays read without their elements are not asked about (they ended).
+        report = self.look([r for r in records if r.id not in counts], within_s=within_s)
+        fresh = {r.id: r for r in report.records}
+        mixed = [fresh.get(r.id, r) for r in records]
+        return Report(mixed, report.unanswered, report.errors, element_counts=counts)
 
     def wait(
         self,
@@ -378,7 +373,7 @@ class Fleet(FleetViews):
             # A cancelled job is not submitted again, even if its last attempt failed.
             self.registry.stop_retries(list(retried))
             records = self.registry.get_many(list(job_ids))
-        unsure = _unsure(records)
+        unsure = [r for r in records if awaits_reconciling(r)]
         if unsure:
             # Submitted or not? Look for them by name first: found ones are cancelled
             # below like any other, and one the scheduler never got ends failed.

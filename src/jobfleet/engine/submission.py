@@ -19,13 +19,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobfleet import owner
 from jobfleet.backends.base import Backend, Capabilities, SubmitRequest
 from jobfleet.engine.pool import BackendPool
 from jobfleet.errors import RegistryError, SpecError, SubmitError, UnknownJobError, shown
 from jobfleet.jobdir import exit_code_path, located, make_element_dirs, script_path, write_env
 from jobfleet.naming import scheduler_name
-from jobfleet.registry import SUBMITTING, NewJob, Registry, StatusUpdate
+from jobfleet.registry import (
+    MAYBE_SUBMITTED,
+    NewJob,
+    Registry,
+    StatusUpdate,
+    awaits_reconciling,
+)
 from jobfleet.script import render_script
 from jobfleet.scriptdeps import Requirement
 from jobfleet.shellsyntax import check_syntax
@@ -43,26 +48,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: How the registry marks a job whose submission may have reached its scheduler.
-MAYBE_SUBMITTED = "submission outcome unknown"
-
 #: The placeholder id of a dry run.
 _DRY_RUN = "DRY-RUN"
 
 
 def _maybe(error: object) -> str:
     return f"{MAYBE_SUBMITTED} ({error}); it is looked for by its name at the next status"
-
-
-def awaits_reconciling(record: JobRecord) -> bool:
-    """A job whose submission may have reached the scheduler and nobody is finishing it:
-    its submitter said so, or died while submitting (killed, the machine rebooted)."""
-    if record.submitted or record.state is not JobState.UNKNOWN:
-        return False
-    reason = record.reason or ""
-    if reason.startswith(MAYBE_SUBMITTED):
-        return True
-    return reason.startswith(SUBMITTING) and owner.is_gone(reason.removeprefix(SUBMITTING))
 
 
 @dataclass(frozen=True, slots=True)

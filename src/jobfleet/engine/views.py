@@ -20,7 +20,16 @@ if TYPE_CHECKING:
     from jobfleet.engine.pool import BackendPool
     from jobfleet.registry import Registry
 
-__all__ = ["FleetViews", "QueueReport", "QueueRow", "Report", "ask_queues", "queue_rows"]
+__all__ = [
+    "FleetViews",
+    "QueueReport",
+    "QueueRow",
+    "Report",
+    "ask_queues",
+    "counted",
+    "element_counts",
+    "queue_rows",
+]
 
 
 def user_name() -> str | None:
@@ -44,10 +53,45 @@ class Report:
     records: list[JobRecord]
     unanswered: dict[str, str] = field(default_factory=dict)
     errors: dict[str, CommandError] = field(default_factory=dict)
+    #: job id -> {state: how many elements}, for the arrays read without their
+    #: elements (``Fleet.status_report(ended_elements=False)``).
+    element_counts: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def refreshed(self, record: JobRecord) -> bool:
         """Whether ``record`` is as its backend answered now (not its last known state)."""
         return record.backend not in self.unanswered
+
+    def counts(self, record: JobRecord) -> dict[str, int] | None:
+        """How many elements of the array ``record`` are in each state; None for a
+        single job."""
+        found = self.element_counts.get(record.id)
+        return found if found is not None else element_counts(record)
+
+
+def element_counts(record: JobRecord) -> dict[str, int] | None:
+    """How many elements of ``record`` are in each state; None for a single job."""
+    if not record.elements:
+        return None
+    counts: dict[str, int] = {}
+    for element in record.elements.values():
+        counts[element.state.value] = counts.get(element.state.value, 0) + 1
+    return counts
+
+
+def counted(
+    registry: Registry, job_ids: Sequence[str] | None, limit: int, ended_elements: bool
+) -> tuple[list[JobRecord], dict[str, dict[str, int]]]:
+    """The records of ``job_ids`` (None: the ``limit`` most recent) and, read without
+    ``ended_elements``, the element counts of the arrays that ended, which come
+    without their elements (counted by the registry, not read)."""
+    ids = list(job_ids or ())
+    if ids:
+        records = registry.get_many(ids, ended_elements=ended_elements)
+    else:
+        records = registry.recent(limit, ended_elements=ended_elements)
+    if ended_elements:
+        return records, {}
+    return records, registry.element_counts([r.id for r in records if r.state.is_terminal])
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,10 +301,11 @@ class FleetViews:
         (a program that died while submitting finds what it submitted by name)."""
         return self.registry.named(names)
 
-    def recent(self, limit: int = 20) -> list[JobRecord]:
+    def recent(self, limit: int = 20, *, ended_elements: bool = True) -> list[JobRecord]:
         """The ``limit`` most recently created jobs, newest first, as last
-        recorded (:meth:`status` gives them fresh)."""
-        return self.registry.recent(limit)
+        recorded (:meth:`status` gives them fresh); ``ended_elements``: see
+        :meth:`Registry.recent <jobfleet.registry.Registry.recent>`."""
+        return self.registry.recent(limit, ended_elements=ended_elements)
 
     def queue(self, backend: str | None = None, *, all_users: bool = False) -> list[QueueRow]:
         """Every unfinished job the scheduler knows for this user (``all_users``:

@@ -28,8 +28,23 @@ docs/registry.md). No registry file is made until the first write.
 from __future__ import annotations
 
 from jobfleet.registry.files import default_home
-from jobfleet.registry.jobs import SUBMITTING, NewJob, StatusUpdate
+from jobfleet.registry.jobs import (
+    MAYBE_SUBMITTED,
+    SUBMITTING,
+    NewJob,
+    StatusUpdate,
+    awaits_reconciling,
+)
 from jobfleet.registry.schema import SCHEMA_VERSION
 from jobfleet.registry.store import Registry
 
-__all__ = ["SCHEMA_VERSION", "SUBMITTING", "NewJob", "Registry", "StatusUpdate", "default_home"]
+__all__ = [
+    "MAYBE_SUBMITTED",
+    "SCHEMA_VERSION",
+    "SUBMITTING",
+    "NewJob",
+    "Registry",
+    "StatusUpdate",
+    "awaits_reconciling",
+    "default_home",
+]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jobfleet import owner
 from jobfleet.errors import RegistryError
 from jobfleet.registry import absences, merge, records, usage
 from jobfleet.registry.files import DB_NAME, new_job_dir
@@ -27,10 +28,12 @@ if TYPE_CHECKING:
     from jobfleet.spec import JobSpec
 
 __all__ = [
+    "MAYBE_SUBMITTED",
     "SUBMITTING",
     "NewJob",
     "StatusUpdate",
     "apply",
+    "awaits_reconciling",
     "begin_retry",
     "create",
     "mark_cleaned",
@@ -44,6 +47,8 @@ log = logging.getLogger(__name__)
 #: The reason of a job recorded and not yet submitted, followed by its submitter
 #: (see :mod:`jobfleet.owner`): a job whose submitter died is looked for by name.
 SUBMITTING = "being submitted by "
+#: How the registry marks a job whose submission may have reached its scheduler.
+MAYBE_SUBMITTED = "submission outcome unknown"
 
 _INSERT_EVENT = (
     "INSERT INTO events (job_id, idx, at, old_state, new_state, exit_code, reason)"
@@ -93,6 +98,17 @@ class StatusUpdate:
     native_id: str | None = None
     usage: Usage | None = None
     element_usage: Mapping[int, Usage] = field(default_factory=dict)
+
+
+def awaits_reconciling(record: JobRecord) -> bool:
+    """A job whose submission may have reached the scheduler and nobody is finishing it:
+    its submitter said so, or died while submitting (killed, the machine rebooted)."""
+    if record.submitted or record.state is not JobState.UNKNOWN:
+        return False
+    reason = record.reason or ""
+    if reason.startswith(MAYBE_SUBMITTED):
+        return True
+    return reason.startswith(SUBMITTING) and owner.is_gone(reason.removeprefix(SUBMITTING))
 
 
 def create(

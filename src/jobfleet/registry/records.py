@@ -27,6 +27,7 @@ from jobfleet.states import (
 __all__ = [
     "UNFINISHED",
     "attempts",
+    "element_counts",
     "events",
     "find_native",
     "first_indices",
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 #: The values of the states that are not terminal.
 UNFINISHED = tuple(s.value for s in JobState if s not in TERMINAL)
 _STATE_OF = {s.value: s for s in JobState}  # JobState(value) is slow over 100,000 elements
+_TERMINAL_VALUES = frozenset(s.value for s in TERMINAL)
 _SELECT_JOBS = (
     "SELECT id, name, backend, native_id, state, exit_code, reason, submitted, job_dir,"
     " created_at, updated_at, spec, attempt, is_array, submitted_at, started_at, ended_at,"
@@ -62,6 +64,8 @@ _SELECT_ELEMENTS = (
     " ORDER BY job_id, idx"
 )
 _SELECT_ONE_ELEMENT = f"{_ELEMENT_COLUMNS} WHERE job_id = ? AND idx = ?"
+# One array at a time: by its primary key, faster than one query over json_each.
+_COUNT_ELEMENTS = "SELECT state, count(*) FROM elements WHERE job_id = ? GROUP BY state"
 _BY_IDS = " WHERE id IN (SELECT value FROM json_each(?))"
 _BY_NAMES = " WHERE name IN (SELECT value FROM json_each(?)) ORDER BY id"
 _UNCLEANED = " WHERE state IN (SELECT value FROM json_each(?)) AND cleaned_at IS NULL ORDER BY id"
@@ -145,16 +149,23 @@ def job_row(conn: sqlite3.Connection, job_id: str) -> tuple[Any, ...]:
 
 
 def _records(
-    conn: sqlite3.Connection, sql: str, *params: Any, only: tuple[int, ...] | None = None
+    conn: sqlite3.Connection,
+    sql: str,
+    *params: Any,
+    only: tuple[int, ...] | None = None,
+    ended_elements: bool = True,
 ) -> list[JobRecord]:
     """Jobs selected by ``sql`` (which starts with ``_SELECT_JOBS``), with their elements;
-    with ``only`` (``sql`` selecting one job), just those of them it has (``()``: none).
+    with ``only`` (``sql`` selecting one job), just those of them it has (``()``: none);
+    without ``ended_elements``, none of an array that ended (see :func:`element_counts`).
 
     Two queries in all, however many jobs: no query per job.
     """
     rows = conn.execute(sql, params).fetchall()
     elements: dict[int, dict[int, ElementRecord]] = {}
-    array_ids = [row[0] for row in rows if row[13]]
+    array_ids = [
+        row[0] for row in rows if row[13] and (ended_elements or row[4] not in _TERMINAL_VALUES)
+    ]
     if array_ids and only != ():
         strange: dict[int, set[str]] = {}  # job -> unknown element states, warned once
         found = (
@@ -205,15 +216,18 @@ def load(conn: sqlite3.Connection, ids: Sequence[int]) -> list[JobRecord]:
     return [by_id[i] for i in ids]
 
 
-def get_many(conn: sqlite3.Connection, job_ids: Sequence[str]) -> list[JobRecord]:
-    """The records of ``job_ids``, in the order asked.
+def get_many(
+    conn: sqlite3.Connection, job_ids: Sequence[str], *, ended_elements: bool = True
+) -> list[JobRecord]:
+    """The records of ``job_ids``, in the order asked (``ended_elements``: see
+    :func:`recent`).
 
     Raises:
         UnknownJobError: for the first id not in the registry.
     """
     wanted = {job_id: parse_id(job_id) for job_id in job_ids}
     ids = [i for i in dict.fromkeys(wanted.values()) if i is not None]
-    found = _records(conn, _SELECT_JOBS + _BY_IDS, json.dumps(ids))
+    found = _records(conn, _SELECT_JOBS + _BY_IDS, json.dumps(ids), ended_elements=ended_elements)
     by_id: dict[int | None, JobRecord] = {int(record.id): record for record in found}
     for job_id in job_ids:
         if wanted[job_id] not in by_id:
@@ -243,9 +257,31 @@ def first_indices(conn: sqlite3.Connection, job_id: str, limit: int) -> list[int
     return [idx for (idx,) in rows]
 
 
-def recent(conn: sqlite3.Connection, limit: int) -> list[JobRecord]:
-    """The ``limit`` most recently created jobs, newest first."""
-    return _records(conn, _SELECT_JOBS + " ORDER BY id DESC LIMIT ?", limit)
+def recent(conn: sqlite3.Connection, limit: int, *, ended_elements: bool = True) -> list[JobRecord]:
+    """The ``limit`` most recently created jobs, newest first; without
+    ``ended_elements``, an array that ended comes without its elements (for views that
+    only count them: :func:`element_counts`)."""
+    return _records(
+        conn, _SELECT_JOBS + " ORDER BY id DESC LIMIT ?", limit, ended_elements=ended_elements
+    )
+
+
+def element_counts(conn: sqlite3.Connection, job_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """How many elements of each array among ``job_ids`` are in each state (state
+    values; a value this version does not know counts as ``unknown``), counted by
+    SQLite without reading the elements: ``{job_id: {state: count}}``, arrays only."""
+    counts: dict[str, dict[str, int]] = {}
+    for job_id in job_ids:
+        found = parse_id(job_id)
+        if found is None:
+            continue
+        by_state: dict[str, int] = {}
+        for state, count in conn.execute(_COUNT_ELEMENTS, (found,)):
+            known = _STATE_OF.get(state, JobState.UNKNOWN).value
+            by_state[known] = by_state.get(known, 0) + count
+        if by_state:
+            counts[job_id] = by_state
+    return counts
 
 
 def named(conn: sqlite3.Connection, names: Sequence[str]) -> list[JobRecord]:

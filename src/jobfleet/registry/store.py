@@ -316,14 +316,15 @@ class Registry:
         """
         return self.get_many([job_id])[0]
 
-    def get_many(self, job_ids: Sequence[str]) -> list[JobRecord]:
-        """The records of ``job_ids``, in the order asked.
+    def get_many(self, job_ids: Sequence[str], *, ended_elements: bool = True) -> list[JobRecord]:
+        """The records of ``job_ids``, in the order asked (``ended_elements``: see
+        :meth:`recent`).
 
         Raises:
             UnknownJobError: for the first id not in the registry.
         """
         with self._transaction(write=False) as conn:
-            return records.get_many(conn, job_ids)
+            return records.get_many(conn, job_ids, ended_elements=ended_elements)
 
     def get_with_element(self, job_id: str, index: int | None) -> JobRecord:
         """The record of one job with only element ``index`` among its elements (none
@@ -340,10 +341,21 @@ class Registry:
         with self._transaction(write=False) as conn:
             return records.first_indices(conn, job_id, limit)
 
-    def recent(self, limit: int = 20) -> list[JobRecord]:
-        """The ``limit`` most recently created jobs, newest first."""
+    def recent(self, limit: int = 20, *, ended_elements: bool = True) -> list[JobRecord]:
+        """The ``limit`` most recently created jobs, newest first.
+
+        ``ended_elements=False`` is for views that only count elements: an array that
+        ended then comes without its elements (``elements`` is empty), and
+        :meth:`element_counts` counts them, without reading a million rows.
+        """
         with self._transaction(write=False) as conn:
-            return records.recent(conn, limit)
+            return records.recent(conn, limit, ended_elements=ended_elements)
+
+    def element_counts(self, job_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """How many elements of each array among ``job_ids`` are in each state:
+        ``{job_id: {state value: count}}`` (arrays only; unknown ids are left out)."""
+        with self._transaction(write=False) as conn:
+            return records.element_counts(conn, job_ids)
 
     def named(self, names: Sequence[str]) -> list[JobRecord]:
         """The jobs with one of these names (names need not be unique), oldest first."""
