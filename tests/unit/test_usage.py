@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 
 import pytest
 
@@ -29,6 +30,24 @@ T0 = 1_796_560_366.0  # 2026-12-06T12:32:46Z
 )
 def test_expand_hostlist(text: str, hosts: tuple[str, ...]) -> None:
     assert expand_hostlist(text) == hosts
+
+
+def test_iso_utc_is_what_datetime_writes() -> None:
+    """The fast path (whole seconds cached, datetime's rounding to the microsecond,
+    half to even) writes exactly what datetime.isoformat writes."""
+
+    def reference(when: float) -> str:
+        return dt.datetime.fromtimestamp(when, dt.timezone.utc).replace(tzinfo=None).isoformat()
+
+    rng = random.Random(16)
+    times = [rng.uniform(-2e9, 4e9) for _ in range(20_000)]
+    times += [rng.randrange(-(10**9), 4 * 10**9) + rng.random() / 10**k for k in range(3, 9)]
+    # Exact half microseconds (1/128 s is 7812.5 us) round half to even; a fraction that
+    # rounds up to the next second carries; negative times borrow.
+    times += [T0 + n / 128 for n in range(128)] + [T0 + 0.9999996, T0 - 0.9999996, -0.5, -1e-7]
+    times += [0.0, -1.0, 1.0000005, 253402300799.0, -62135596800.0]
+    for when in times:
+        assert iso_utc(when) == reference(when) + "Z", when
 
 
 def test_iso_utc_has_a_trailing_z_and_is_utc() -> None:

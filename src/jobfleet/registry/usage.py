@@ -7,6 +7,7 @@ and never changes a state or an exit code: usage is not an event.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -48,11 +49,17 @@ def from_row(values: Sequence[Any]) -> Usage:
         submitted,
         started,
         ended,
-        tuple(json.loads(hosts)) if hosts is not None else None,
+        _hosts(hosts) if hosts is not None else None,
         memory,
         cpu,
         wall,
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _hosts(text: str) -> tuple[str, ...]:
+    """The hosts stored as ``text`` (a JSON list): an array's elements share a few."""
+    return tuple(json.loads(text))
 
 
 def to_row(usage: Usage) -> tuple[Any, ...]:
