@@ -62,8 +62,8 @@ class Setting:
 
 
 def _backend(value: Any, key: str) -> Any:
-    # find(): only this backend's entry point is loaded (not every installed backend)
-    if isinstance(value, str) and (value == AUTO or catalog.find(value) is not None):
+    # known(): jobfleet's own without a scan; another's entry point alone is loaded
+    if isinstance(value, str) and (value == AUTO or catalog.known(value)):
         return value
     raise SpecError(key, catalog.unknown_backend(value))
 

@@ -79,6 +79,21 @@ def test_builtin_backends_come_from_entry_points() -> None:
             assert default == (None if opt.default is None else opt.convert(opt.default, ""))
 
 
+def test_the_builtin_names_are_the_builtin_entry_points() -> None:
+    """catalog.BUILTIN lets the configuration and find() skip the entry points for
+    jobfleet's own backends: it must name exactly those the package registers, and
+    find() must give the same descriptor from the module as the scan does."""
+    from importlib.metadata import entry_points
+
+    ours = {ep.name for ep in entry_points(group=catalog.GROUP) if ep.value.startswith("jobfleet.")}
+    assert ours == catalog.BUILTIN
+    catalog.refresh()  # nothing scanned: find() reads each module
+    for name in sorted(catalog.BUILTIN):
+        assert catalog.known(name) and catalog.find(name) is catalog.available()[name]
+        catalog.refresh()
+    assert not catalog.known("no-such-scheduler")
+
+
 def test_builtin_capabilities_as_docs_backends_md_lists_them(tmp_path: Path) -> None:
     from jobfleet.backends.sge import SgeSettings
     from jobfleet.backends.slurm import SlurmSettings

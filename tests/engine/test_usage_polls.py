@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from jobfleet.backends.base import Capabilities, NativeStatus, PollTarget
+from jobfleet.engine.polling import USAGE_SETTLES_AT_MOST_S
 from jobfleet.spec import JobSpec
 from jobfleet.states import JobState
 from jobfleet.usage import Usage
@@ -98,3 +99,22 @@ def test_an_ended_job_whose_files_were_cleaned_is_not_asked_about(tmp_path: Path
         assert len(be.asked) == polls
         fleet.refresh([done])  # the same, unmarked, would be asked
         assert len(be.asked) == polls + 1
+
+
+class SlowSettlingBoard(SettlingBoard):
+    capabilities = Capabilities(usage_settles_s=10 * 86_400.0)  # ten days: more than honoured
+
+
+def test_a_settling_time_is_honoured_for_an_hour_at_most(tmp_path: Path) -> None:
+    """A job that ended more than USAGE_SETTLES_AT_MOST_S ago is never asked about for
+    its usage, whatever its backend says: ``status`` of an old job looks up no backend."""
+    be = SlowSettlingBoard()
+    with fleet_with(be, tmp_path) as fleet:
+        job = fleet.submit_many([JobSpec(["true"])], backend="board")[0]
+        be.board[job.native_id or ""] = NativeStatus(S.COMPLETED, 0)  # no usage at all
+        (done,) = fleet.refresh([job])
+        polls = len(be.asked)
+        fleet.refresh([replace(done, updated_at=time.time() - USAGE_SETTLES_AT_MOST_S + 60)])
+        assert len(be.asked) == polls + 1  # within the hour: asked for its usage
+        fleet.refresh([replace(done, updated_at=time.time() - USAGE_SETTLES_AT_MOST_S - 60)])
+        assert len(be.asked) == polls + 1  # past it: not asked

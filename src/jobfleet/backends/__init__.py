@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from jobfleet.backends.base import BackendType
 
-__all__ = ["AUTO", "GROUP", "available", "find", "get", "names", "refresh"]
+__all__ = ["AUTO", "BUILTIN", "GROUP", "available", "find", "get", "known", "names", "refresh"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,10 @@ GROUP = "jobfleet.backends"
 
 #: The backend name that stands for this machine's scheduler (:mod:`.detect`).
 AUTO = "auto"
+
+#: jobfleet's own backends, registered by its own package (pyproject.toml; a test holds
+#: this to its entry points): :func:`known` needs no scan for them.
+BUILTIN = frozenset({"local", "slurm", "sge", "lsf", "pbs", "torque", "htcondor"})
 
 _lock = threading.Lock()
 _catalog: Mapping[str, BackendType] | None = None
@@ -55,12 +59,25 @@ def available() -> Mapping[str, BackendType]:
 
 def find(name: str) -> BackendType | None:
     """The backend called ``name``, or None: ``available().get(name)``, but before the
-    catalog is scanned only the entry points called ``name`` are loaded (the
-    configuration checks ``backend: slurm`` without importing every backend)."""
+    catalog is scanned only the entry points called ``name`` are loaded, and for one
+    of jobfleet's own (:data:`BUILTIN`, which win over another package's of the same
+    name) only its module (a status of ended jobs reads no entry point)."""
     with _lock:
         if _catalog is not None:
             return _catalog.get(name)
+    if name in BUILTIN:  # ours: from its module, without reading the entry points
+        import importlib
+
+        found: BackendType = importlib.import_module(f"{__name__}.{name}").BACKEND
+        return found
     return _scan(only=name).get(name)
+
+
+def known(name: str) -> bool:
+    """Whether a backend called ``name`` is installed: jobfleet's own without scanning
+    the entry points (a configuration saying ``backend: slurm`` costs no scan and no
+    import; one that cannot be loaded is still reported when it is made)."""
+    return name in BUILTIN or find(name) is not None
 
 
 def names() -> list[str]:

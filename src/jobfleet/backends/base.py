@@ -189,7 +189,8 @@ class Capabilities:
         usage_settles_s: how long after a job's end its accounting may still fill in
             what it used (SLURM samples memory): jobs that ended less long ago with
             their usage incomplete are asked about again, for their usage only (0: the
-            report that ends a job carries all the usage there will be).
+            report that ends a job carries all the usage there will be; at most an
+            hour is honoured).
         queue_view: can list its whole queue (``jobfleet queue``).
         shared_queue: its queue holds other users' jobs too (``--all-users`` shows
             more); False for a per-user queue such as the local backend's.

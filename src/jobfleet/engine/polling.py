@@ -32,7 +32,11 @@ from jobfleet.usage import Usage
 if TYPE_CHECKING:  # imported when a backend is asked: a refresh of ended jobs asks none
     from jobfleet.backends.base import Backend, NativeStatus, PollTarget
 
-__all__ = ["PollResult", "Poller"]
+__all__ = ["USAGE_SETTLES_AT_MOST_S", "PollResult", "Poller"]
+
+#: The longest ``usage_settles_s`` honoured: a job that ended longer ago than this is
+#: never asked about for its usage (nor its backend looked up to know its settling time).
+USAGE_SETTLES_AT_MOST_S = 3600.0
 
 #: When a backend was asked, and what it answered (or why it could not).
 _Answer = tuple[float, "Mapping[str, NativeStatus] | CommandError"]
@@ -189,8 +193,8 @@ class Poller:
         The usage is looked at first: an ended job whose usage is complete (most) never
         makes its backend (``status`` of ended jobs works on a read-only home). One
         whose files ``jobfleet clean`` removed is not asked about again either."""
-        if record.cleaned_at is not None:
-            return False
+        if record.cleaned_at is not None or now - record.updated_at > USAGE_SETTLES_AT_MOST_S:
+            return False  # long ended: no backend is even looked up
         if record.elements:
             if not any(_incomplete(e.usage) for e in record.elements.values()):
                 return False
@@ -205,7 +209,7 @@ class Poller:
                 # nobody to ask, and no reason to fail a status over usage.
                 settles = 0.0
             self._settles[record.backend] = settles
-        return bool(settles) and now - record.updated_at <= settles
+        return bool(settles) and now - record.updated_at <= min(settles, USAGE_SETTLES_AT_MOST_S)
 
     def _target(self, record: JobRecord) -> PollTarget:
         """What a backend needs to find ``record``: built once per job and attempt (a
