@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from jobfleet.engine.pool import BackendPool
@@ -171,8 +171,9 @@ class Poller:
                 usage=status.usage,
                 element_usage=status.element_usage,
             )
-            if _differs(update, record):
-                updates.append(update)
+            news = _news(update, record)
+            if news is not None:
+                updates.append(news)
         natives = {r.id: r.native_id or "" for r in group}
         lost_after = self.lost_after_s()
         lost = self.registry.track_absence(
@@ -250,28 +251,34 @@ def _usage_updates(
     updates = []
     for record in ended:
         status = statuses.get(record.native_id or "")
-        if status is None or not _adds_usage(record, status):
+        if status is None:
             continue
-        updates.append(
-            StatusUpdate(
-                record.id,
-                native_id=record.native_id,
-                usage=status.usage,
-                element_usage=status.element_usage,
+        usage, element_usage = _new_usage(record, status.usage, status.element_usage)
+        if usage is not None or element_usage:
+            updates.append(
+                StatusUpdate(
+                    record.id,
+                    native_id=record.native_id,
+                    usage=usage,
+                    element_usage=element_usage,
+                )
             )
-        )
     return updates
 
 
-def _adds_usage(record: JobRecord, status: NativeStatus) -> bool:
-    """Whether a report tells anything new of what the job or its elements used."""
-    if status.usage is not None and record.usage.merged(status.usage) != record.usage:
-        return True
-    for index, usage in status.element_usage.items():
+def _new_usage(
+    record: JobRecord, usage: Usage | None, element_usage: Mapping[int, Usage]
+) -> tuple[Usage | None, dict[int, Usage]]:
+    """Of a report's usage, what tells something the record does not know: the
+    registry then merges a few elements' usage, not a whole array's at every poll."""
+    if usage is not None and record.usage.merged(usage) == record.usage:
+        usage = None
+    news = {}
+    for index, used in element_usage.items():
         element = record.elements.get(index)
-        if element is not None and element.usage.merged(usage) != element.usage:
-            return True
-    return False
+        if element is not None and element.usage.merged(used) != element.usage:
+            news[index] = used
+    return usage, news
 
 
 def _lost_updates(
@@ -294,30 +301,27 @@ def _lost_updates(
     return updates
 
 
-def _differs(update: StatusUpdate, record: JobRecord) -> bool:
-    """Whether a backend's report says anything the record does not say already."""
-    from jobfleet.backends.base import NativeStatus
-
-    if (update.usage is not None or update.element_usage) and _adds_usage(
-        record,
-        NativeStatus(JobState.UNKNOWN, usage=update.usage, element_usage=update.element_usage),
-    ):
-        return True
+def _news(update: StatusUpdate, record: JobRecord) -> StatusUpdate | None:
+    """What a backend's report says that the record does not say already (an array's
+    elements and usage as they changed, not the whole array); None: nothing."""
+    usage, element_usage = _new_usage(record, update.usage, update.element_usage)
     if update.elements:
-        for index, (state, exit_code, reason) in update.elements.items():
+        elements = {}
+        for index, reported in update.elements.items():
             element = record.elements.get(index)
-            if element is None or (state, exit_code, reason) != (
-                element.state,
-                element.exit_code,
-                element.reason,
-            ):
-                return True
-        return False
-    return (update.state, update.exit_code, update.reason) != (
+            if element is None or reported != (element.state, element.exit_code, element.reason):
+                elements[index] = reported
+        if not elements and usage is None and not element_usage:
+            return None
+        return replace(update, elements=elements, usage=usage, element_usage=element_usage)
+    same = (update.state, update.exit_code, update.reason) == (
         record.state,
         record.exit_code,
         record.reason,
     )
+    if same and usage is None and not element_usage:
+        return None
+    return replace(update, usage=usage, element_usage=element_usage)
 
 
 def _unfinished_indices(record: JobRecord, reported: Mapping[int, object]) -> list[int | None]:
