@@ -39,6 +39,9 @@ start_cluster "Open MPI" tests/cluster/mpi-up.sh JOBFLEET_LIVE_MPI
 # Debian's chromium, for the tests that open `jobfleet report --html` in a real headless
 # browser (tests/cluster/chromium-up.sh); without chromium those tests skip, saying why.
 start_cluster Chromium tests/cluster/chromium-up.sh JOBFLEET_CHROMIUM
+# Debian's zsh and fish (bash is always there), for the tests that load `jobfleet completion
+# SHELL` into each real shell (tests/cluster/shells-up.sh); without one its tests skip.
+start_cluster "Shells (zsh, fish)" tests/cluster/shells-up.sh JOBFLEET_SHELLS
 
 echo "== ruff check"; ruff check src tests bench examples
 echo "== ruff format --check"; ruff format --check src tests bench examples

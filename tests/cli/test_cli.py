@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import pwd
 import shlex
 import subprocess
@@ -189,10 +190,35 @@ def slurm_queue_and_account() -> tuple[str, str]:
 # -- submit, status, wait -------------------------------------------------------------
 
 
-def test_version() -> None:  # command-line parsing only: no backend is asked
-    proc = jf("--version")
-    assert __version__ in proc.stdout
-    assert proc.stdout.count("\n") == 1
+def test_version_names_python_and_each_scheduler_found(tmp_path: Path) -> None:
+    """A SLURM client whose controller is down (sinfo answers, scontrol ping does not),
+    and nothing else on PATH but Python: its version is still printed, with why it
+    does not answer."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in (
+        ("sbatch", "exit 1"),
+        ("sinfo", "echo 'slurm 23.11.4'"),
+        (
+            "scontrol",
+            "echo 'slurm_load_ctl_conf error: Unable to contact slurm controller' >&2; exit 1",
+        ),
+    ):
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    path = f"{bin_dir}{os.pathsep}{Path(PY).parent}"
+    lines = jf("--version", env={"PATH": path}).stdout.splitlines()
+    assert lines[0] == f"jobfleet {__version__}"
+    assert lines[1].startswith(f"Python {platform.python_version()} (") and PY in lines[1]
+    assert lines[2] == (
+        f"slurm: 23.11.4 ({bin_dir / 'sbatch'}; does not answer: scontrol ping: "
+        "slurm_load_ctl_conf error: Unable to contact slurm controller)"
+    )
+    assert len(lines) == 3
+    bare = jf("--version", env={"PATH": str(Path(PY).parent)}).stdout
+    assert bare.splitlines()[2:] == [
+        "schedulers: none on PATH (the local backend runs jobs on this machine)"
+    ]
 
 
 def test_bare_command_shows_usage_not_an_error() -> None:  # parsing only: no backend

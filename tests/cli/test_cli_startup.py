@@ -83,7 +83,7 @@ def test_help_lists_what_an_eager_group_of_the_real_commands_lists(width: int) -
             return group.get_help(ctx)
 
     assert shown(cli) == shown(eager)
-    assert "\n  status   Show jobs" in shown(cli)  # the listing is there to compare
+    assert "\n  status      Show jobs" in shown(cli)  # the listing is there to compare
 
 
 def child(code: str, env: dict[str, str], cwd: Path) -> list[str]:

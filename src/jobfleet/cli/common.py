@@ -39,6 +39,7 @@ __all__ = [
     "element_summary",
     "fail",
     "handle_errors",
+    "job_ids_completed",
     "load",
     "print_jobs",
     "print_json",
@@ -152,9 +153,32 @@ def _os_error(exc: OSError) -> str:
     return f"{what}{where}" + (f"; {fix}" if fix else "")
 
 
+def job_ids_completed(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[click.shell_completion.CompletionItem]:
+    """Job ids as the shell completes them (:mod:`jobfleet.cli.completion`, imported
+    only while completing)."""
+    from jobfleet.cli.completion import complete_job_ids
+
+    return complete_job_ids(ctx, param, incomplete)
+
+
+def _profiles_completed(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[click.shell_completion.CompletionItem]:
+    from jobfleet.cli.completion import complete_profiles
+
+    return complete_profiles(ctx, param, incomplete)
+
+
 def config_options(func: F) -> F:
     """``--config`` and ``--profile``, accepted by every command that reads configuration."""
-    func = click.option("--profile", metavar="NAME", help="Apply this configuration profile.")(func)
+    func = click.option(
+        "--profile",
+        metavar="NAME",
+        help="Apply this configuration profile.",
+        shell_complete=_profiles_completed,
+    )(func)
     return click.option(
         "--config", "config_path", metavar="PATH", help="Configuration file to read."
     )(func)

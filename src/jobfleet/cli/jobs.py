@@ -18,6 +18,7 @@ from jobfleet.cli.common import (
     config_options,
     fail,
     handle_errors,
+    job_ids_completed,
     load,
     print_jobs,
     print_json,
@@ -33,7 +34,7 @@ __all__ = ["ProgressBar", "cancel", "logs", "status", "wait"]
 
 @click.command()
 @config_options
-@click.argument("job_ids", nargs=-1)
+@click.argument("job_ids", nargs=-1, shell_complete=job_ids_completed)
 @click.option(
     "--limit",
     type=WholeNumber(1),
@@ -170,7 +171,7 @@ class ProgressBar:
 
 @click.command()
 @config_options
-@click.argument("job_ids", nargs=-1)
+@click.argument("job_ids", nargs=-1, shell_complete=job_ids_completed)
 @click.option(
     "--all",
     "every",
@@ -219,7 +220,7 @@ _PREVIEW = 5
 
 @click.command()
 @config_options
-@click.argument("job_ids", nargs=-1)
+@click.argument("job_ids", nargs=-1, shell_complete=job_ids_completed)
 @click.option(
     "--name",
     "patterns",
@@ -380,7 +381,7 @@ def _confirm(chosen: Sequence[JobRecord], signal: str | None) -> None:
 
 @click.command()
 @config_options
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=job_ids_completed)
 @click.option("--index", type=WholeNumber(), metavar="N", help="Array element.")
 @click.option("--stderr", "use_stderr", is_flag=True, help="Show standard error instead.")
 @click.option("--path", "path_only", is_flag=True, help="Print the log file's path only.")

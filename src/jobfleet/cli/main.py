@@ -49,6 +49,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Remove the files of ended jobs: their directories (script, logs, exit-code files),"
         " those of their earlier attempts, and a Python call's payload.",
     ),
+    "completion": (
+        "completion",
+        "completion",
+        "Print the shell completion script for SHELL (bash, zsh or fish).",
+    ),
     "config": ("config_cmd", "config_group", "Inspect the configuration."),
     "debug": (
         "debug",
@@ -165,8 +170,25 @@ class LazyGroup(click.Group):
             ) from None
 
 
+def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from jobfleet.cli.info import version_lines  # asks each scheduler found its version
+
+    for line in version_lines():
+        click.echo(line)
+    ctx.exit()
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="jobfleet")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help=f"Print jobfleet's version ({__version__}), Python's, and each scheduler's found here.",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
 def cli(debug: bool) -> None:
     """Run work on any HPC scheduler, or on this machine, with one job model."""

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import click
 
-from jobfleet.cli.common import Decimal, config_options, handle_errors, load, warn
+from jobfleet.cli.common import (
+    Decimal,
+    config_options,
+    handle_errors,
+    job_ids_completed,
+    load,
+    warn,
+)
 from jobfleet.engine.fleet import Fleet
 
 __all__ = ["report"]
@@ -16,7 +23,7 @@ __all__ = ["report"]
 
 @click.command()
 @config_options
-@click.argument("job_ids", nargs=-1, metavar="ID...")
+@click.argument("job_ids", nargs=-1, metavar="ID...", shell_complete=job_ids_completed)
 @click.option(
     "--study",
     "study_dir",

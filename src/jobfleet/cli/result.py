@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from jobfleet.cli.common import EXIT_FAILED, config_options, fail, handle_errors, load, print_json
+from jobfleet.cli.common import (
+    EXIT_FAILED,
+    config_options,
+    fail,
+    handle_errors,
+    job_ids_completed,
+    load,
+    print_json,
+)
 from jobfleet.engine.fleet import Fleet
 
 __all__ = ["result"]
@@ -12,7 +20,7 @@ __all__ = ["result"]
 
 @click.command()
 @config_options
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=job_ids_completed)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object (keys below).")
 @handle_errors
 def result(config_path: str | None, profile: str | None, job_id: str, as_json: bool) -> None:

@@ -8,7 +8,15 @@ from typing import Any
 
 import click
 
-from jobfleet.cli.common import Decimal, config_options, handle_errors, load, print_json, warn
+from jobfleet.cli.common import (
+    Decimal,
+    config_options,
+    handle_errors,
+    job_ids_completed,
+    load,
+    print_json,
+    warn,
+)
 from jobfleet.engine.fleet import Fleet
 from jobfleet.errors import JobfleetError, SpecError
 from jobfleet.states import JobRecord
@@ -24,7 +32,7 @@ HINT_BELOW = 0.25
 
 @click.command()
 @config_options
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=job_ids_completed)
 @click.option(
     "--timeout",
     type=Decimal(),

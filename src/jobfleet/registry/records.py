@@ -37,6 +37,7 @@ __all__ = [
     "load",
     "parse_id",
     "recent",
+    "recent_summaries",
     "row_id",
     "stored_state",
     "uncleaned",
@@ -264,6 +265,12 @@ def recent(conn: sqlite3.Connection, limit: int, *, ended_elements: bool = True)
     return _records(
         conn, _SELECT_JOBS + " ORDER BY id DESC LIMIT ?", limit, ended_elements=ended_elements
     )
+
+
+def recent_summaries(conn: sqlite3.Connection, limit: int) -> list[tuple[str, str, str]]:
+    """``(id, name, state value)`` of the ``limit`` most recent jobs, newest first."""
+    rows = conn.execute("SELECT id, name, state FROM jobs ORDER BY id DESC LIMIT ?", (limit,))
+    return [(str(i), name, stored_state(state, i).value) for i, name, state in rows]
 
 
 def element_counts(conn: sqlite3.Connection, job_ids: Sequence[str]) -> dict[str, dict[str, int]]:

@@ -351,6 +351,12 @@ class Registry:
         with self._transaction(write=False) as conn:
             return records.recent(conn, limit, ended_elements=ended_elements)
 
+    def recent_summaries(self, limit: int = 20) -> list[tuple[str, str, str]]:
+        """``(id, name, state)`` of the ``limit`` most recent jobs, newest first: one
+        query on the jobs alone (shell completion lists them as one types)."""
+        with self._transaction(write=False) as conn:
+            return records.recent_summaries(conn, limit)
+
     def element_counts(self, job_ids: Sequence[str]) -> dict[str, dict[str, int]]:
         """How many elements of each array among ``job_ids`` are in each state:
         ``{job_id: {state value: count}}`` (arrays only; unknown ids are left out)."""
