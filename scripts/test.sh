@@ -42,6 +42,16 @@ start_cluster Chromium tests/cluster/chromium-up.sh JOBFLEET_CHROMIUM
 # Debian's zsh and fish (bash is always there), for the tests that load `jobfleet completion
 # SHELL` into each real shell (tests/cluster/shells-up.sh); without one its tests skip.
 start_cluster "Shells (zsh, fish)" tests/cluster/shells-up.sh JOBFLEET_SHELLS
+# Snakemake 9 and its cluster-generic executor in ./.venv-snakemake (no root needed), for
+# the tests that run a real workflow through jobfleet (tests/workflows).
+if [ "${JOBFLEET_SNAKEMAKE:-1}" = 0 ]; then
+  echo "Snakemake: skipped (JOBFLEET_SNAKEMAKE=0); its tests will be skipped"
+elif line=$(bash tests/cluster/snakemake-up.sh 2>"${TMPDIR:-/tmp}/jobfleet-snakemake-up.log"); then
+  echo "Snakemake: $line"
+else
+  echo "Snakemake: could not install (see ${TMPDIR:-/tmp}/jobfleet-snakemake-up.log); its tests will be skipped"
+  tail -5 "${TMPDIR:-/tmp}/jobfleet-snakemake-up.log" || true
+fi
 
 echo "== ruff check"; ruff check src tests bench examples
 echo "== ruff format --check"; ruff format --check src tests bench examples

@@ -769,3 +769,14 @@ def test_config_show(jf_home: Path, tmp_path: Path) -> None:
     assert "cores" in line
     hint = usage_error("config", "show", "--config", str(config), "--profile", "bgi")
     assert "'big'" in hint  # names the defined profiles
+
+
+def test_status_for_snakemake_says_one_word_a_job(jf_home: Path) -> None:
+    good = submit("--", "true")
+    bad = submit("--", "false")
+    jf("wait", good, bad, *WAIT, expect=1)
+    assert jf("status", good, bad, "--format", "snakemake").stdout == "success\nfailed\n"
+    assert jf("status", "--format", "json", good).stdout == jf("status", "--json", good).stdout
+    for args in (["--format", "snakemake"], ["--json", "--format", "snakemake", good]):
+        line = usage_error("status", *args)
+        assert "--format" in line or "--json" in line

@@ -170,9 +170,9 @@ def test_example_clawpack_batch(jf_home: Path, tmp_path: Path) -> None:
 
 
 def test_every_example_is_exercised() -> None:
-    exercised = {"hello_array.sh", "work.py", "quickstart.py", "clawpack_batch.py"}
-    # hello_array.sh runs through scripts/demo.sh
-    assert {p.name for p in (REPO / "examples").iterdir() if p.is_file()} == exercised
+    exercised = {"hello_array.sh", "work.py", "quickstart.py", "clawpack_batch.py", "snakemake"}
+    # hello_array.sh runs through scripts/demo.sh; snakemake/ in tests/workflows
+    assert {p.name for p in (REPO / "examples").iterdir()} == exercised
 
 
 def test_readme_slurm_dry_run_shows_what_it_says(jf_home: Path, tmp_path: Path) -> None:

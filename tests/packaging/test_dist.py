@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 #: What a copy of the source tree leaves out (local state, never part of a release).
 _LOCAL = shutil.ignore_patterns(
-    ".git", ".venv", "__pycache__", "*.egg-info", "build", "dist", ".mypy_cache",
+    ".git", ".venv*", "__pycache__", "*.egg-info", "build", "dist", ".mypy_cache",
     ".ruff_cache", ".pytest_cache", ".hypothesis",
 )  # fmt: skip
 

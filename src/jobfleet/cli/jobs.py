@@ -27,9 +27,9 @@ from jobfleet.cli.common import (
 from jobfleet.engine import cancel as cancelling
 from jobfleet.engine.fleet import Fleet
 from jobfleet.errors import ConfigError, SpecError, WaitTimeout, shown
-from jobfleet.states import JobRecord
+from jobfleet.states import JobRecord, JobState
 
-__all__ = ["ProgressBar", "cancel", "logs", "status", "wait"]
+__all__ = ["ProgressBar", "cancel", "logs", "snakemake_word", "status", "wait"]
 
 
 @click.command()
@@ -58,7 +58,14 @@ __all__ = ["ProgressBar", "cancel", "logs", "status", "wait"]
     is_flag=True,
     help="One job in full: times, hosts, memory and CPU used (as `jobfleet show ID`).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list (= --format json).")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json", "snakemake"]),
+    help="table (the default), json, or snakemake: one word a job, success, failed or "
+    "running, as Snakemake's cluster-generic executor reads a status command.",
+)
 @handle_errors
 def status(
     config_path: str | None,
@@ -69,6 +76,7 @@ def status(
     no_refresh: bool,
     detail: bool,
     as_json: bool,
+    output_format: str | None,
 ) -> None:
     """Show jobs (default: the most recent ones).
 
@@ -80,7 +88,14 @@ def status(
     as last recorded without asking anybody. --detail (with one ID) shows that
     job in full, as `jobfleet show ID` does (--json: one object).
     """
+    if as_json and output_format not in (None, "json"):
+        raise SpecError("--json", f"--json and --format {output_format} exclude each other")
+    as_json = as_json or output_format == "json"
+    if output_format == "snakemake" and not job_ids:
+        raise SpecError("--format", "--format snakemake needs the job IDs Snakemake asks about")
     if detail:
+        if output_format == "snakemake":
+            raise SpecError("--detail", "--detail and --format snakemake exclude each other")
         if len(job_ids) != 1:
             raise SpecError("--detail", "give exactly one job ID with --detail")
         from jobfleet.cli.show import show_one
@@ -98,7 +113,10 @@ def status(
             ended_elements=as_json,  # the table only counts them
         )
     records = report.records
-    if as_json:
+    if output_format == "snakemake":
+        for record in records:
+            click.echo(snakemake_word(record))
+    elif as_json:
         print_json(
             [
                 {
@@ -120,6 +138,18 @@ def status(
             warn(f"{backend} {why}; its jobs show their recorded states")
         else:
             warn(f"{backend} did not answer ({why}); its jobs show their last known states")
+
+
+def snakemake_word(record: JobRecord) -> str:
+    """How Snakemake's cluster-generic executor reads a job: ``success`` only when it
+    (every element) completed, ``failed`` when it ended otherwise (failed, timed out,
+    out of memory, cancelled, lost), ``running`` while it has not ended, and while its
+    state cannot be told (unknown): never failed on a guess."""
+    if record.state is JobState.COMPLETED:
+        return "success"
+    if record.settled:
+        return "failed"
+    return "running"
 
 
 def _summary(records: Sequence[JobRecord]) -> str:
