@@ -39,9 +39,9 @@ start_cluster "Open MPI" tests/cluster/mpi-up.sh JOBFLEET_LIVE_MPI
 # Debian's chromium, for the tests that open `jobfleet report --html` in a real headless
 # browser (tests/cluster/chromium-up.sh); without chromium those tests skip, saying why.
 start_cluster Chromium tests/cluster/chromium-up.sh JOBFLEET_CHROMIUM
-# Debian's zsh and fish (bash is always there), for the tests that load `jobfleet completion
-# SHELL` into each real shell (tests/cluster/shells-up.sh); without one its tests skip.
-start_cluster "Shells (zsh, fish)" tests/cluster/shells-up.sh JOBFLEET_SHELLS
+# Debian's zsh, fish, jq and GNU parallel, for the tests that load `jobfleet completion
+# SHELL` into each real shell and run docs/other-tools.md (tests/cluster/tools-up.sh).
+start_cluster "Tools (zsh, fish, jq, GNU parallel)" tests/cluster/tools-up.sh JOBFLEET_TOOLS
 # Snakemake 9 and its cluster-generic executor in ./.venv-snakemake (no root needed), for
 # the tests that run a real workflow through jobfleet (tests/workflows).
 if [ "${JOBFLEET_SNAKEMAKE:-1}" = 0 ]; then

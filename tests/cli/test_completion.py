@@ -1,5 +1,5 @@
 """Shell completion in the real shells: ``jobfleet completion SHELL`` loaded into bash,
-zsh and fish (tests/cluster/shells-up.sh installs the latter two; without one, its
+zsh and fish (tests/cluster/tools-up.sh installs the latter two; without one, its
 tests skip, saying so), which then complete commands, job ids from the registry and
 profile names from the configuration."""
 
@@ -29,7 +29,7 @@ profiles:
 def _shell(name: str) -> str:
     found = shutil.which(name)
     if found is None:
-        pytest.skip(f"no {name} on PATH (tests/cluster/shells-up.sh installs it, as root)")
+        pytest.skip(f"no {name} on PATH (tests/cluster/tools-up.sh installs it, as root)")
     return found
 
 
