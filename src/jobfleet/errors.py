@@ -186,7 +186,7 @@ class FilesRemovedError(JobfleetError):
     Args:
         job_id: the job.
         cleaned_at: when they were removed (Unix time).
-        detail: what was asked for, e.g. ``its stdout was /h/jobs/7/stdout``.
+        detail: what was asked for, e.g. ``its stdout was /h/jobs/0xxx/7/stdout``.
     """
 
     def __init__(self, job_id: str, cleaned_at: float, detail: str = "") -> None:

@@ -1,7 +1,8 @@
 """The job directory: what lives in it, and reading it back.
 
-Every job has a directory of its own (``<home>/jobs/<id>/``, see
-:mod:`jobfleet.registry`)::
+Every job has a directory of its own (``<home>/jobs/<id // 1000>xxx/<id>/``, or
+``<home>/jobs/<id>/`` for a job an older jobfleet recorded; the record keeps which,
+see :mod:`jobfleet.registry`)::
 
     job.sh              the rendered job script (scheduler backends submit it)
     exit_code[.<i>]     the command's exit status, one line, written by the script; on

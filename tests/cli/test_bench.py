@@ -75,3 +75,11 @@ def test_cli_startup_runs() -> None:
     out = run("cli_startup.py", "--jobs", "50", "--runs", "1")
     assert "registry of 50 finished jobs" in out
     assert re.search(r"jobfleet status [0-9]+ --json +wall .* cpu .*x", out), out
+
+
+def test_home_layout_runs(jf_home: Path) -> None:
+    out = run("home_layout.py", "--jobs", "30", "--batch", "10", "--rounds", "2")
+    assert "30 submissions (local, held)" in out and "ceiling 1,001: ok" in out
+    assert "entries in jobs/: 1" in out, "31 jobs: one shard"
+    assert re.search(r"flat .* widest directory 2[0-9] \(jobs\)", out), out
+    assert "ratio sharded / flat" in out

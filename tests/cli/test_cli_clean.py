@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import textwrap
 from pathlib import Path
@@ -33,8 +34,13 @@ def record(job_id: str) -> dict[str, Any]:
     return dict(found)
 
 
+def jobdir(home: Path, job_id: str) -> Path:
+    """Where a job's directory is: in the shard of its thousand."""
+    return home / "jobs" / f"{int(job_id) // 1000}xxx" / job_id
+
+
 def files(home: Path, job_id: str) -> list[str]:
-    return sorted(p.name for p in (home / "jobs" / job_id).iterdir())
+    return sorted(p.name for p in jobdir(home, job_id).iterdir())
 
 
 def cleaned(*args: str) -> dict[str, Any]:
@@ -62,20 +68,20 @@ def test_ended_jobs_lose_their_files_and_running_ones_never(jf_home: Path) -> No
     as_json = cleaned("--dry-run")
     assert as_json["dry_run"] is True and as_json["skipped"] == []
     assert [(r["id"], r["path"]) for r in as_json["removed"]] == [
-        (j, str(jf_home / "jobs" / j)) for j in (done, failed, to_cancel)
+        (j, str(jobdir(jf_home, j))) for j in (done, failed, to_cancel)
     ]
     assert as_json["bytes_freed"] == sum(r["bytes"] for r in as_json["removed"]) > 0
 
     assert cleaned("--older-than", "1h")["removed"] == [], "they ended just now"
     only_failed = cleaned("--state", "failed")
     assert (only_failed["dry_run"], [r["id"] for r in only_failed["removed"]]) == (False, [failed])
-    assert not (jf_home / "jobs" / failed).exists() and files(jf_home, done) == kept[done]
+    assert not jobdir(jf_home, failed).exists() and files(jf_home, done) == kept[done]
 
     out = jf("clean").stdout.splitlines()
     assert [line.split()[:2] for line in out[:-1]] == [[done, "removed"], [to_cancel, "removed"]]
     assert out[-1].startswith("removed the files of 2 job(s), freed ")
     for job_id in (done, failed, to_cancel):
-        assert not (jf_home / "jobs" / job_id).exists()
+        assert not jobdir(jf_home, job_id).exists()
     assert files(jf_home, running) == kept[running], "a running job is never touched"
 
     # The records stay, marked; their logs say where they went.
@@ -85,10 +91,10 @@ def test_ended_jobs_lose_their_files_and_running_ones_never(jf_home: Path) -> No
     assert logs.stdout == ""
     assert logs.stderr.startswith(f"jobfleet: error: job {done}: its files were removed by ")
     assert "removed by jobfleet clean on " in logs.stderr
-    assert f"(its stdout was {jf_home / 'jobs' / done / 'stdout'})" in logs.stderr
+    assert f"(its stdout was {jobdir(jf_home, done) / 'stdout'})" in logs.stderr
     shown = jf("show", done).stdout
     assert "  state:      completed" in shown
-    assert f"  directory:  {jf_home / 'jobs' / done} (removed by jobfleet clean, 20" in shown
+    assert f"  directory:  {jobdir(jf_home, done)} (removed by jobfleet clean, 20" in shown
     assert cleaned()["removed"] == [], "nothing is removed twice"
     jf("cancel", running)
 
@@ -125,7 +131,7 @@ def test_a_python_calls_payload_goes_and_result_says_so(jf_home: Path, tmp_path:
     (payload,) = (jf_home / "futures").iterdir()
     report = cleaned()
     assert [(r["id"], r["path"]) for r in report["removed"]] == [
-        (job, str(jf_home / "jobs" / job)),
+        (job, str(jobdir(jf_home, job))),
         (job, str(payload)),
     ]
     assert not payload.exists()
@@ -161,7 +167,7 @@ def test_a_directory_that_cannot_be_removed_is_an_error_line_and_status_1(
     real_rmtree = cleanup.shutil.rmtree
 
     def refusing(path: str, **handler: Any) -> None:
-        if not path.endswith(f"/jobs/{stuck}"):
+        if path != str(jobdir(jf_home, stuck)):
             real_rmtree(path, **handler)
             return
         denied = PermissionError(13, "Permission denied")
@@ -178,7 +184,27 @@ def test_a_directory_that_cannot_be_removed_is_an_error_line_and_status_1(
     assert out.splitlines()[0].startswith(f"{fine} removed ")
     assert out.splitlines()[-1].startswith("removed the files of 1 job(s), freed ")
     assert err == (
-        f"jobfleet: error: job {stuck}: could not remove {jf_home / 'jobs' / stuck}: "
+        f"jobfleet: error: job {stuck}: could not remove {jobdir(jf_home, stuck)}: "
         "Permission denied (the next clean tries again)\n"
     )
-    assert (jf_home / "jobs" / stuck).is_dir() and record(stuck)["cleaned_at"] is None
+    assert jobdir(jf_home, stuck).is_dir() and record(stuck)["cleaned_at"] is None
+
+
+def test_a_job_an_older_jobfleet_made_flat_is_read_and_cleaned_there(jf_home: Path) -> None:
+    old, new = submit("echo", "from before"), submit("echo", "now")
+    jf("wait", old, new, *WAIT)
+    # Where an older jobfleet put it, and recorded it: jobs/<id>, no shard.
+    flat = jf_home / "jobs" / old
+    jobdir(jf_home, old).rename(flat)
+    with sqlite3.connect(jf_home / "registry.db") as db:
+        db.execute("UPDATE jobs SET job_dir = ? WHERE id = ?", (str(flat), int(old)))
+    db.close()
+    assert jf("logs", old).stdout == "from before\n"
+    assert f"  directory:  {flat}\n" in jf("show", old).stdout
+    report = cleaned()
+    assert [(r["id"], r["path"]) for r in report["removed"]] == [
+        (old, str(flat)),
+        (new, str(jobdir(jf_home, new))),
+    ]
+    assert not flat.exists() and not jobdir(jf_home, new).exists()
+    assert sorted(p.name for p in (jf_home / "jobs").iterdir()) == ["0xxx"]

@@ -208,7 +208,7 @@ def test_nothing_outside_the_jobs_directory_is_removed(reg: Registry, tmp_path: 
     jobs = (reg.home / "jobs").resolve()
     assert [(s.job_id, s.reason) for s in report.skipped] == [
         (linked, f"{directory(reg, linked)} is a symbolic link: left alone"),
-        (moved, f"{outside} is not directly in {jobs}: left alone"),
+        (moved, f"{outside} is not directly in {jobs} nor in a shard of it: left alone"),
         (dotdot, f"{reg.home / 'jobs' / '..'} is not a job's directory: left alone"),
         (
             payload_elsewhere,
@@ -280,6 +280,7 @@ def test_two_cleans_and_a_reader_at_once_do_no_harm(reg: Registry) -> None:
     import threading
 
     ended = [job(reg, S.COMPLETED) for _ in range(30)]
+    ended_dirs = [directory(reg, j) for j in ended]
     running = job(reg, S.RUNNING)
     reports: list[cleanup.CleanReport] = []
     errors: list[BaseException] = []
@@ -308,5 +309,87 @@ def test_two_cleans_and_a_reader_at_once_do_no_harm(reg: Registry) -> None:
     assert all(r.failed == [] for r in reports)
     assert set(reports[0].job_ids) | set(reports[1].job_ids) == set(ended)
     assert all(reg.get(j).cleaned_at is not None for j in ended)
-    assert not any((reg.home / "jobs" / j).exists() for j in ended)
+    assert all(d.parent == reg.home / "jobs" / "0xxx" for d in ended_dirs)
+    assert not any(d.exists() for d in ended_dirs)
     assert directory(reg, running).is_dir() and reg.get(running).cleaned_at is None
+
+
+def flatten(reg: Registry, job_id: str, attempt_dirs: tuple[str, ...] = ()) -> Path:
+    """Move a job's directory (and those of its earlier attempts) to where an older
+    jobfleet made them, ``jobs/<name>`` flat, and record it there as that one did."""
+    flat = reg.home / "jobs" / directory(reg, job_id).name
+    directory(reg, job_id).rename(flat)
+    reg._conn.execute("UPDATE jobs SET job_dir = ? WHERE id = ?", (str(flat), int(job_id)))
+    for old in attempt_dirs:
+        moved = reg.home / "jobs" / Path(old).name
+        Path(old).rename(moved)
+        reg._conn.execute("UPDATE attempts SET job_dir = ? WHERE job_dir = ?", (str(moved), old))
+    return flat
+
+
+def test_an_older_homes_flat_job_directories_are_cleaned_where_they_are(
+    reg: Registry,
+) -> None:
+    retried = job(reg, S.FAILED, JobSpec(["false"], retries=1))
+    first = directory(reg, retried)
+    again = reg.begin_retry(retried, 1, "retry 1 of 1: failed")
+    assert again is not None and Path(again.job_dir).parent == first.parent
+    reg.mark_submitted(retried, "n2")
+    reg.apply([StatusUpdate(retried, S.FAILED, exit_code=1)])
+    flat = flatten(reg, retried, (str(first),))
+    flat_first = reg.home / "jobs" / retried
+    assert flat == reg.home / "jobs" / f"{retried}.2" and flat_first.is_dir()
+    assert list(first.parent.iterdir()) == []
+    sharded = job(reg, S.COMPLETED)
+    report = clean(reg)
+    assert [(r.job_id, r.path, r.bytes) for r in report.removed] == [
+        (retried, str(flat_first), 123),
+        (retried, str(flat), 0),
+        (sharded, str(reg.home / "jobs" / "0xxx" / sharded), 123),
+    ]
+    assert report.skipped == [] and not flat.exists() and not flat_first.exists()
+    assert [p.name for p in (reg.home / "jobs").iterdir()] == ["0xxx"]
+
+
+def test_a_shard_is_never_removed_nor_anything_beside_or_below_a_job(
+    reg: Registry, tmp_path: Path
+) -> None:
+    keep, gone = job(reg, S.RUNNING), job(reg, S.COMPLETED)
+    shard = reg.home / "jobs" / "0xxx"
+    assert directory(reg, keep).parent == shard
+    # Records edited by hand (or damaged): the shard itself, a directory inside a job's
+    # directory (an element's shard: jobs/0xxx/<id>/0), a shard that links elsewhere.
+    as_shard, below, via_link = (job(reg, S.COMPLETED) for _ in range(3))
+    (directory(reg, keep) / "0").mkdir()
+    outside = tmp_path / "elsewhere"
+    (outside / "7001").mkdir(parents=True)
+    (outside / "7001" / "precious").write_text("keep me")
+    (reg.home / "jobs" / "7xxx").symlink_to(outside)
+    for job_id, path in (
+        (as_shard, shard),
+        (below, directory(reg, keep) / "0"),
+        (via_link, reg.home / "jobs" / "7xxx" / "7001"),
+    ):
+        reg._conn.execute("UPDATE jobs SET job_dir = ? WHERE id = ?", (str(path), int(job_id)))
+    report = clean(reg)
+    jobs = (reg.home / "jobs").resolve()
+    assert report.job_ids == [gone]
+    assert [(s.job_id, s.reason) for s in report.skipped] == [
+        (as_shard, f"{shard} is named as a shard of {jobs} (<n>xxx), not as a job's directory"
+         ": left alone"),
+        (below, f"{directory(reg, keep) / '0'} is not directly in {jobs} nor in a shard of it"
+         ": left alone"),
+        (via_link, f"{reg.home / 'jobs' / '7xxx' / '7001'} is not directly in {jobs} nor in a"
+         " shard of it: left alone"),
+    ]  # fmt: skip
+    assert (directory(reg, keep) / "0").is_dir() and (directory(reg, keep) / "stdout").exists()
+    assert (outside / "7001" / "precious").read_text() == "keep me"
+
+
+def test_a_shard_emptied_by_clean_stays_and_takes_new_jobs(reg: Registry) -> None:
+    ended = [job(reg, S.COMPLETED) for _ in range(3)]
+    shard = directory(reg, ended[0]).parent
+    assert clean(reg).job_ids == ended
+    assert shard.is_dir() and list(shard.iterdir()) == []
+    later = job(reg, S.COMPLETED)
+    assert directory(reg, later).parent == shard and directory(reg, later).is_dir()

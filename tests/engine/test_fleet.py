@@ -116,7 +116,7 @@ def test_a_spec_the_script_refuses_records_nothing(fleet: Fleet) -> None:
     with pytest.raises(SpecError, match="JOBFLEET_JOB_ID"):
         fleet.submit_many([spec("good"), bad], backend="fake")
     assert fleet.registry.recent() == []
-    assert list((fleet.registry.home / "jobs").glob("*")) == []
+    assert list((fleet.registry.home / "jobs").rglob("*")) == []
     assert backend.submitted == []
 
 

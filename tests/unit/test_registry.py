@@ -88,7 +88,7 @@ def test_create_and_get_round_trip(reg: Registry) -> None:
     assert job.native_id is None and job.exit_code is None
     assert job.reason == SUBMITTING + owner.current()  # who submits it, if it must be found
     assert before <= job.created_at == job.updated_at <= time.time()
-    assert job.job_dir == str(reg.home / "jobs" / "1") and Path(job.job_dir).is_dir()
+    assert job.job_dir == str(reg.home / "jobs" / "0xxx" / "1") and Path(job.job_dir).is_dir()
     assert Path(arr.job_dir).is_dir()
     assert spec_from_dict(job.spec) == spec
     assert spec_from_dict(arr.spec).array == parse_array("1-5%2")
@@ -546,26 +546,87 @@ def test_mark_submit_failed_many(reg: Registry) -> None:
 
 def test_job_directories_are_never_reused(tmp_path: Path) -> None:
     # As after registry.db was moved aside: ids start at 1 again, old job dirs remain.
-    old = tmp_path / "jobs" / "1"
+    old = tmp_path / "jobs" / "0xxx" / "1"
     old.mkdir(parents=True)
     (old / "exit_code").write_text("0\n")
     with Registry(tmp_path) as registry:
         first, second = registry.create_jobs([single("a"), single("b")])
-    assert first.id == "1"
-    assert Path(first.job_dir) != old
-    assert Path(first.job_dir).parent == tmp_path / "jobs"
-    assert Path(first.job_dir).name.startswith("1-")
-    assert Path(first.job_dir).is_dir() and list(Path(first.job_dir).iterdir()) == []
-    assert (old / "exit_code").read_text() == "0\n"  # the old job's files are left alone
-    assert second.job_dir == str(tmp_path / "jobs" / "2")
+        assert first.id == "1"
+        assert Path(first.job_dir) != old
+        assert Path(first.job_dir).parent == old.parent, "in its shard all the same"
+        assert Path(first.job_dir).name.startswith("1-")
+        assert Path(first.job_dir).is_dir() and list(Path(first.job_dir).iterdir()) == []
+        assert (old / "exit_code").read_text() == "0\n"  # the old job's files are left alone
+        assert second.job_dir == str(tmp_path / "jobs" / "0xxx" / "2")
+        # A retry whose directory is taken falls back the same way, beside the job.
+        taken = old.parent / "2.2"
+        taken.mkdir()
+        registry.mark_submitted(second.id, "n2")
+        registry.apply([StatusUpdate(second.id, S.FAILED, exit_code=1)])
+        again = registry.begin_retry(second.id, 1, "retry")
+        assert again is not None and Path(again.job_dir).parent == old.parent
+        assert Path(again.job_dir).name.startswith("2.2-") and Path(again.job_dir).is_dir()
+        assert list(taken.iterdir()) == []
+
+
+def test_jobs_go_in_a_shard_of_their_thousand(tmp_path: Path) -> None:
+    """``jobs/<id // 1000>xxx/<id>``, retries beside the job; an older home's flat
+    ``jobs/<id>`` directories, even one named like a new shard's number, are left as they
+    are and never hold a new job."""
+    flat = tmp_path / "jobs" / "1"  # an older jobfleet's job 1: also "shard 1" were it numeric
+    flat.mkdir(parents=True)
+    (flat / "exit_code").write_text("3\n")
+    with Registry(tmp_path) as registry:
+        (one,) = registry.create_jobs([single("j")])
+        assert one.job_dir == str(tmp_path / "jobs" / "0xxx" / "1")
+        registry._conn.execute("UPDATE sqlite_sequence SET seq = 998 WHERE name = 'jobs'")
+        made = registry.create_jobs([single(f"j{i}") for i in range(3)])
+        assert [r.id for r in made] == ["999", "1000", "1001"]
+        assert [str(Path(r.job_dir).relative_to(tmp_path)) for r in made] == [
+            "jobs/0xxx/999",
+            "jobs/1xxx/1000",
+            "jobs/1xxx/1001",
+        ]
+        registry.mark_submitted("1000", "n")
+        registry.apply([StatusUpdate("1000", S.FAILED, exit_code=1)])
+        again = registry.begin_retry("1000", 1, "retry")
+        assert again is not None and again.job_dir == str(tmp_path / "jobs" / "1xxx" / "1000.2")
+    assert sorted(p.name for p in (tmp_path / "jobs").iterdir()) == ["0xxx", "1", "1xxx"]
+    assert [p.name for p in flat.iterdir()] == ["exit_code"]
+    modes = {p.stat().st_mode & 0o777 for p in (tmp_path / "jobs").glob("*xxx")}
+    assert modes == {0o700}
+
+
+def test_files_doctests() -> None:
+    import doctest
+
+    from jobfleet.registry import files
+
+    result = doctest.testmod(files)
+    assert result.failed == 0 and result.attempted >= 2
+
+
+def test_a_shard_removed_by_hand_is_made_again(tmp_path: Path) -> None:
+    with Registry(tmp_path) as registry:
+        (first,) = registry.create_jobs([single()])
+        shard = Path(first.job_dir).parent
+        Path(first.job_dir).rmdir()
+        shard.rmdir()
+        (second,) = registry.create_jobs([single()])
+        assert Path(second.job_dir).parent == shard and Path(second.job_dir).is_dir()
+        (shard.parent).rename(tmp_path / "jobs.gone")  # jobs/ itself too
+        (third,) = registry.create_jobs([single()])
+        assert third.job_dir == str(tmp_path / "jobs" / "0xxx" / "3")
+    assert (tmp_path / "jobs").stat().st_mode & 0o777 == 0o700
 
 
 def test_a_fresh_home_is_private(tmp_path: Path) -> None:
     home = tmp_path / "new" / "home"
     with Registry(home) as registry:
         (job,) = registry.create_jobs([single()])
-    mode = {p: p.stat().st_mode & 0o777 for p in (home, home / "jobs", Path(job.job_dir))}
-    assert mode == {home: 0o700, home / "jobs": 0o700, Path(job.job_dir): 0o700}
+    shard = Path(job.job_dir).parent
+    mode = {p: p.stat().st_mode & 0o777 for p in (home, home / "jobs", shard, Path(job.job_dir))}
+    assert mode == {home: 0o700, home / "jobs": 0o700, shard: 0o700, Path(job.job_dir): 0o700}
     assert (home / "registry.db").stat().st_mode & 0o777 == 0o600
 
 

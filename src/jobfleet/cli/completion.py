@@ -35,13 +35,9 @@ def complete_job_ids(
     """The ids of the most recent jobs starting with ``incomplete``, newest first, each
     with its name and last recorded state (the registry only: no scheduler is asked)."""
     try:
-        from jobfleet.registry import Registry
+        from jobfleet.engine.views import recent_summaries
 
-        registry = Registry()
-        try:
-            rows = registry.recent_summaries(RECENT_IDS)
-        finally:
-            registry.close()
+        rows = recent_summaries(RECENT_IDS)
     except Exception:  # a completion never fails: it offers nothing
         return []
     return [
@@ -77,9 +73,8 @@ def completion(shell: str) -> None:
     Commands, options, job ids (the 200 most recent, from the registry) and profile
     names (from the configuration file) complete with Tab.
     """
-    from jobfleet.cli.main import cli
-
+    root = click.get_current_context().find_root().command  # the jobfleet group
     cls = get_completion_class(shell)
     if cls is None:  # pragma: no cover - click knows every shell in SHELLS
         raise click.UsageError(f"no completion for {shell}")
-    click.echo(cls(cli, {}, "jobfleet", COMPLETE_VAR).source(), nl=False)
+    click.echo(cls(root, {}, "jobfleet", COMPLETE_VAR).source(), nl=False)

@@ -17,18 +17,15 @@ __all__ = ["info"]
 def version_lines() -> list[str]:
     """``jobfleet --version``: jobfleet's version, Python's (and which Python), and the
     version of each scheduler whose commands are on PATH (each asked for at most
-    :data:`~jobfleet.backends.detect.DETECT_TIMEOUT_S`)."""
+    five seconds)."""
     import sys
-
-    from jobfleet import backends as catalog
-    from jobfleet.backends import detect
 
     impl = platform.python_implementation()
     lines = [
         f"jobfleet {__version__}",
         f"Python {platform.python_version()} ({impl}, {sys.executable})",
     ]
-    found = detect.find_all(catalog.available())
+    found = schedulers().found
     for f in found:
         where = f.command if f.answered else f"{f.command}; does not answer: {f.why}"
         lines.append(f"{f.backend}: {f.version or 'version unknown'} ({where})")

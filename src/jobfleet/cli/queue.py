@@ -203,7 +203,7 @@ def _top_records(fleet: Fleet, show_all: bool, limit: int) -> tuple[Report, str]
             for r in fleet.recent(limit, ended_elements=False)
             if r.id not in shown and r.state.is_terminal and r.updated_at >= cutoff
         ]
-        counts = fleet.registry.element_counts([r.id for r in ended])
+        counts = fleet.element_counts([r.id for r in ended])
         report = Report(asked.records + ended, asked.unanswered, asked.errors, counts)
     problem = "; ".join(
         f"{name} did not answer ({why}); its jobs show their last known states"

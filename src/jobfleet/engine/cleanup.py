@@ -1,8 +1,9 @@
 """``jobfleet clean``: remove the files of ended jobs, keep their records.
 
-What goes, for each job chosen: its directory (``<home>/jobs/<id>/``: script, logs,
-exit-code files, the submitter's environment), the directories of its earlier
-attempts (``<home>/jobs/<id>.<n>/``), and for a Python call of an Executor its
+What goes, for each job chosen: its directory (``<home>/jobs/<id // 1000>xxx/<id>/``,
+or ``<home>/jobs/<id>/`` for one an older jobfleet made: script, logs, exit-code
+files, the submitter's environment), the directories of its earlier attempts
+(``<id>.<n>/`` beside it), and for a Python call of an Executor its
 payload directory (``<home>/futures/<id>/``). What stays: the record, so that
 ``status``, ``show`` and ``report`` still work (it is marked ``cleaned_at``, and
 ``logs``/``result`` say the files were removed), and any output path the job's spec
@@ -14,8 +15,13 @@ script may read its predecessors' exit-code files when it starts). Unfinished jo
 jobs being submitted (``unknown``) and jobs with a retry due are never touched.
 
 Safety: a path is removed only when it is a directory directly inside this home's
-``jobs/`` (or ``futures/``), both resolved, and is not itself a symbolic link;
-removal never follows a link inside it. A path that is already gone counts as
+``jobs/`` (or ``futures/``), or directly inside a shard of ``jobs/`` (a directory
+``<n>xxx`` directly in it), each resolved, and is not itself a symbolic link nor a
+shard; removal never follows a link inside it. A shard is never removed, even once
+its last job's directory is gone: a submitter on another host may be making a job's
+directory in it at that moment (on NFS its cached handle of a shard removed
+meanwhile fails with ESTALE, not only ENOENT), and the empty shards left are at most
+one per thousand job ids ever given. A path that is already gone counts as
 removed (nothing freed), so a second ``clean`` at the same time, or one after a
 crash, does no harm. A path that cannot be removed (permissions) is reported for
 its job, which keeps its mark unset; the others go on.
@@ -36,6 +42,7 @@ from typing import Any
 from jobfleet.errors import SpecError, shown
 from jobfleet.futures.layout import FUTURES_DIR, call_directory
 from jobfleet.registry import Registry
+from jobfleet.registry.files import JOBS_DIR, is_shard_name
 from jobfleet.states import TERMINAL, JobRecord, JobState
 
 __all__ = ["CleanReport", "Removed", "Skipped", "clean", "ended_at", "parse_states"]
@@ -166,7 +173,7 @@ def clean(
     if not dry_run and registry.read_only is not None:
         raise registry.read_only
     roots = {
-        "jobs": (registry.home / "jobs").resolve(),
+        JOBS_DIR: (registry.home / JOBS_DIR).resolve(),
         FUTURES_DIR: (registry.home / FUTURES_DIR).resolve(),
     }
     waiting = _waited_on(registry.unfinished())
@@ -226,16 +233,17 @@ def _clean_one(
     record: JobRecord, dirs: list[str], roots: dict[str, Path], report: CleanReport
 ) -> bool:
     """Remove a job's directories (in a dry run: measure them); True when all are gone."""
-    targets = [(path, roots["jobs"]) for path in dirs]
+    # (path, the directory it must be in, whether that one's shards may hold it too)
+    targets = [(path, roots[JOBS_DIR], True) for path in dirs]
     payload = call_directory(record.spec.get("command") or ())
     if payload is not None:
-        targets.append((str(payload), roots[FUTURES_DIR]))
-    for path, root in targets:
-        problem = _unsafe(path, root)
+        targets.append((str(payload), roots[FUTURES_DIR], False))
+    for path, root, sharded in targets:
+        problem = _unsafe(path, root, sharded=sharded)
         if problem is not None:
             report.skipped.append(Skipped(record.id, f"{path} {problem}: left alone"))
             return False
-    for path, _ in targets:
+    for path, _, _ in targets:
         size = _size(path)
         if not report.dry_run:
             errors = _remove(path)
@@ -248,20 +256,26 @@ def _clean_one(
     return True
 
 
-def _unsafe(path: str, root: Path) -> str | None:
+def _unsafe(path: str, root: Path, *, sharded: bool = False) -> str | None:
     """Why ``path`` must not be removed, or None: it must be a directory (or nothing)
-    directly inside ``root`` (resolved), and no symbolic link."""
+    directly inside ``root`` (resolved), or with ``sharded`` directly inside a shard
+    directly inside it, and no symbolic link nor a shard itself."""
     where = Path(path)
     if not where.is_absolute() or where.name in ("", ".", ".."):
         return "is not a job's directory"
     if where.is_symlink():
         return "is a symbolic link"
     try:
-        inside = where.parent.resolve() == root
+        parent = where.parent.resolve()
     except (OSError, RuntimeError):  # a loop of links
-        inside = False
+        parent = None
+    if sharded and is_shard_name(where.name):
+        return f"is named as a shard of {root} (<n>xxx), not as a job's directory"
+    inside = parent == root or (
+        sharded and parent is not None and parent.parent == root and is_shard_name(parent.name)
+    )
     if not inside:
-        return f"is not directly in {root}"
+        return f"is not directly in {root}" + (" nor in a shard of it" if sharded else "")
     if where.exists() and not where.is_dir():
         return "is not a directory"
     return None

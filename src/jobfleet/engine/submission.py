@@ -31,6 +31,7 @@ from jobfleet.registry import (
     StatusUpdate,
     awaits_reconciling,
 )
+from jobfleet.registry.files import job_dir_path
 from jobfleet.script import render_script
 from jobfleet.scriptdeps import Requirement
 from jobfleet.shellsyntax import check_syntax
@@ -185,7 +186,7 @@ class Submission:
 
     def dry_run(self, spec: JobSpec, backend: Backend, deps: Deps) -> DryRun:
         """The script and submit command for a prepared spec, nothing recorded or run."""
-        job_dir = str(self.registry.home / "jobs" / _DRY_RUN)
+        job_dir = str(job_dir_path(self.registry.home, 0, _DRY_RUN))
         script = render_script(
             spec, backend.script_dialect(), job_id=_DRY_RUN, job_dir=job_dir, requires=deps.requires
         )
@@ -217,7 +218,7 @@ class Submission:
             SpecError: the job script refuses a spec (nothing is recorded).
             SubmitError: some submissions failed or their outcome is unknown.
         """
-        placeholder_dir = str(self.registry.home / "jobs" / "0")
+        placeholder_dir = str(job_dir_path(self.registry.home, 0))
         for spec, dep in zip(specs, deps, strict=True):
             # Rendering is pure: a script it refuses now, it refuses with the real id too.
             render_script(

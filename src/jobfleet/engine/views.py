@@ -29,6 +29,7 @@ __all__ = [
     "counted",
     "element_counts",
     "queue_rows",
+    "recent_summaries",
 ]
 
 
@@ -76,6 +77,19 @@ def element_counts(record: JobRecord) -> dict[str, int] | None:
     for element in record.elements.values():
         counts[element.state.value] = counts.get(element.state.value, 0) + 1
     return counts
+
+
+def recent_summaries(limit: int, home: str | None = None) -> list[tuple[str, str, str]]:
+    """``(id, name, state)`` of the ``limit`` most recent jobs of the registry in
+    ``home`` (default: ``$JOBFLEET_HOME`` or the per-user one), newest first: no
+    configuration read, nothing written (shell completion lists them as one types)."""
+    from jobfleet.registry import Registry
+
+    registry = Registry(home)
+    try:
+        return registry.recent_summaries(limit)
+    finally:
+        registry.close()
 
 
 def counted(
@@ -300,6 +314,12 @@ class FleetViews:
         """The registry's jobs with one of these names, oldest first, as last recorded
         (a program that died while submitting finds what it submitted by name)."""
         return self.registry.named(names)
+
+    def element_counts(self, job_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """How many elements of each array among ``job_ids`` are in each state, as
+        recorded, counted without reading them (:meth:`Registry.element_counts
+        <jobfleet.registry.Registry.element_counts>`)."""
+        return self.registry.element_counts(job_ids)
 
     def recent(self, limit: int = 20, *, ended_elements: bool = True) -> list[JobRecord]:
         """The ``limit`` most recently created jobs, newest first, as last

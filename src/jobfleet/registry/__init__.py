@@ -2,10 +2,16 @@
 
 State lives under a home directory (see :func:`default_home`)::
 
-    registry.db     SQLite in WAL mode (tables: see :mod:`.schema`)
-    jobs/<id>/      one directory per job (script, logs, exit-code files); never
-                    reused: when ``<id>`` is taken (the database was replaced),
-                    the job gets ``jobs/<id>-<random>/`` instead
+    registry.db             SQLite in WAL mode (tables: see :mod:`.schema`)
+    jobs/<n>xxx/<id>/       one directory per job (script, logs, exit-code files),
+                            in the shard of its thousand (``n = id // 1000``: job
+                            12345 in ``jobs/12xxx/12345/``, job 7 in ``jobs/0xxx/7/``),
+                            beside its later attempts (``<id>.<attempt>/``); never
+                            reused: when the name is taken (the database was
+                            replaced), the job gets ``<id>-<random>/`` there instead.
+                            An older jobfleet made them flat (``jobs/<id>/``): the
+                            record keeps each job's directory, so those stay where
+                            they are and are read and cleaned there.
 
 The home holds the submitters' environments and their jobs' outputs, so the
 directories jobfleet creates are private to their owner (mode 0700).

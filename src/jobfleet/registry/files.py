@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Mapping
 from contextlib import suppress
@@ -16,10 +17,14 @@ from pathlib import Path
 
 __all__ = [
     "DB_NAME",
+    "JOBS_DIR",
     "create_private_file",
     "db_file_problem",
     "default_home",
     "home_problem",
+    "is_shard_name",
+    "job_dir_path",
+    "job_shard",
     "make_private_home",
     "new_job_dir",
 ]
@@ -30,6 +35,11 @@ log = logging.getLogger(__name__)
 DB_NAME = "registry.db"
 _PRIVATE_DIR = 0o700
 _PRIVATE_FILE = 0o600
+#: The home's directory of job directories.
+JOBS_DIR = "jobs"
+#: Job ids per shard of ``jobs/`` (``jobs/<id // JOB_SHARD>xxx/<id>``).
+JOB_SHARD = 1000
+_SHARD_NAME = re.compile(r"[0-9]+xxx")
 
 
 def default_home(env: Mapping[str, str] | None = None) -> Path:
@@ -53,7 +63,7 @@ def make_private_home(home: Path) -> None:
     """
     with suppress(FileExistsError):
         home.mkdir(mode=_PRIVATE_DIR, parents=True)
-    (home / "jobs").mkdir(mode=_PRIVATE_DIR, exist_ok=True)
+    (home / JOBS_DIR).mkdir(mode=_PRIVATE_DIR, exist_ok=True)
 
 
 def home_problem(home: Path) -> str | None:
@@ -132,24 +142,65 @@ def create_private_file(path: Path) -> None:
     os.close(fd)
 
 
-def new_job_dir(home: Path, row_id: int, name: str | None = None) -> Path:
-    """Create a directory under ``home/jobs`` no job has used before, named ``name``
-    (default: the job's id) if possible.
+def job_shard(row_id: int) -> str:
+    """The directory of ``jobs/`` that job ``row_id``'s directories go in.
 
-    An existing ``jobs/<id>`` belongs to another job (the database was moved
-    aside and ids started again): its exit-code files must never be read as
-    this job's, so the job gets ``<name>-<random>`` instead.
+    ``<id // 1000>xxx``: a name no job directory has (those are ``<id>``,
+    ``<id>.<attempt>`` and ``<id>-<hex>``), so the shards of a new home never
+    collide with the flat ``jobs/<id>`` directories an older jobfleet made in the same
+    home (shard ``1`` would be old job 1's directory).
+
+    >>> job_shard(7), job_shard(12345)
+    ('0xxx', '12xxx')
     """
-    jobs = home / "jobs"
-    jobs.mkdir(mode=_PRIVATE_DIR, parents=True, exist_ok=True)
-    job_dir = jobs / (name or str(row_id))
+    return f"{row_id // JOB_SHARD}xxx"
+
+
+def is_shard_name(name: str) -> bool:
+    """Whether ``name`` is a shard's (:func:`job_shard`), never a job directory's.
+
+    >>> is_shard_name("12xxx"), is_shard_name("12"), is_shard_name("xxx")
+    (True, False, False)
+    """
+    return _SHARD_NAME.fullmatch(name) is not None
+
+
+def job_dir_path(home: Path, row_id: int, name: str | None = None) -> Path:
+    """Where job ``row_id``'s directory named ``name`` (default: its id) goes:
+    ``<home>/jobs/<id // 1000>xxx/<name>``, beside the job's other attempts."""
+    return home / JOBS_DIR / job_shard(row_id) / (name or str(row_id))
+
+
+def new_job_dir(home: Path, row_id: int, name: str | None = None) -> Path:
+    """Create a directory no job has used before for job ``row_id``, named ``name``
+    (default: the job's id) if possible, in the job's shard of ``home/jobs``
+    (:func:`job_dir_path`; the shard is made when missing).
+
+    An existing directory of that name belongs to another job (the database was
+    moved aside and ids started again): its exit-code files must never be read as
+    this job's, so the job gets ``<name>-<random>`` in the same shard instead.
+
+    ``jobfleet clean`` never removes a shard, even an empty one, so a shard made here
+    stays; should it vanish all the same (removed by hand), it is made again.
+    """
+    job_dir = job_dir_path(home, row_id, name)
+    shard = job_dir.parent
+    made_shard = False
     while True:
         try:
             job_dir.mkdir(mode=_PRIVATE_DIR)
+        except FileNotFoundError:
+            if made_shard:
+                raise
+            # The first job of its thousand (or jobs/ itself is missing): one mkdir
+            # more for it, none for the others.
+            shard.parent.mkdir(mode=_PRIVATE_DIR, parents=True, exist_ok=True)
+            shard.mkdir(mode=_PRIVATE_DIR, exist_ok=True)
+            made_shard = True
         except FileExistsError:
             log.warning("job %s: %s is taken by an older job; using another name", row_id, job_dir)
             import secrets  # rare (a taken id); secrets costs a reading command start-up
 
-            job_dir = jobs / f"{name or row_id}-{secrets.token_hex(4)}"
+            job_dir = shard / f"{name or row_id}-{secrets.token_hex(4)}"
         else:
             return job_dir

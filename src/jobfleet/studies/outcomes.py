@@ -1,8 +1,9 @@
 """How each point of a study ended: read from its state and the registry, by any process.
 
 The points of each step as the study file last defined them are kept beside the
-state (``<output>/.jobfleet/steps/<step>.jsonl``: index, key, parameters, directory),
-so that ``jobfleet study status DIR`` needs nothing but the directory.
+state (``<output>/.jobfleet/steps/<step>.jsonl``: index, key, parameters, directory,
+and ``sharded`` for a step whose points' directories are in shards), so that
+``jobfleet study status DIR`` needs nothing but the directory.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "PointResult",
     "StepPoint",
     "StudyResult",
+    "first_step_point",
     "read_step_points",
     "results",
     "step_names",
@@ -36,12 +38,14 @@ NOT_RUN = "not run"
 
 @dataclass(frozen=True, slots=True)
 class StepPoint:
-    """A point of a step as the study file defines it: what status shows of it."""
+    """A point of a step as the study file defines it: what status shows of it;
+    ``sharded``: its directory is in a shard of its step's (``<index // 1000>xxx/``)."""
 
     index: int
     key: str
     params: Mapping[str, object]
     directory: str
+    sharded: bool = False
 
 
 def _steps_dir(output_dir: Path) -> Path:
@@ -54,7 +58,13 @@ def write_step_points(output_dir: Path, step: str, points: Sequence[StepPoint]) 
     directory.mkdir(parents=True, exist_ok=True)
     lines = (
         json.dumps(
-            {"index": p.index, "key": p.key, "params": dict(p.params), "dir": p.directory},
+            {
+                "index": p.index,
+                "key": p.key,
+                "params": dict(p.params),
+                "dir": p.directory,
+                **({"sharded": True} if p.sharded else {}),
+            },
             ensure_ascii=False,
             separators=(",", ":"),
         )
@@ -74,8 +84,26 @@ def read_step_points(output_dir: Path, step: str) -> list[StepPoint]:
         return []
 
 
+def first_step_point(output_dir: Path, step: str) -> StepPoint | None:
+    """The first point of ``step`` as last written (its first line only); None when
+    none was."""
+    path = _steps_dir(output_dir) / f"{step}.jsonl"
+    try:
+        with path.open(encoding="utf-8") as fh:
+            line = fh.readline()
+    except FileNotFoundError:
+        return None
+    return _step_point(json.loads(line)) if line.strip() else None
+
+
 def _step_point(doc: dict[str, Any]) -> StepPoint:
-    return StepPoint(int(doc["index"]), str(doc["key"]), dict(doc["params"]), str(doc["dir"]))
+    return StepPoint(
+        int(doc["index"]),
+        str(doc["key"]),
+        dict(doc["params"]),
+        str(doc["dir"]),
+        bool(doc.get("sharded", False)),
+    )
 
 
 def step_names(output_dir: Path) -> list[str]:

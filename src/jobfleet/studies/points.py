@@ -36,11 +36,13 @@ from jobfleet.errors import SpecError, shown
 
 __all__ = [
     "MAX_DIRNAME",
+    "POINT_SHARD",
     "check_name",
     "check_point",
     "check_value",
     "point_dirname",
     "point_key",
+    "point_shard",
     "render_argv",
     "render_shell",
     "text",
@@ -306,3 +308,18 @@ def point_dirname(index: int, params: Mapping[str, object]) -> str:
         digest = hashlib.sha256(_canonical(point)).hexdigest()[:8]
         name = name[: MAX_DIRNAME - len(digest) - 1] + "~" + digest
     return name
+
+
+#: Points per shard of a step whose points' directories are sharded (``<index // 1000>xxx``).
+POINT_SHARD = 1000
+
+
+def point_shard(index: int) -> str:
+    """The shard directory point number ``index`` goes in, in a step whose points are
+    sharded (those of 10,000 points or more): ``<index // 1000>xxx``, a name no
+    :func:`point_dirname` gives (those are digits, then nothing or ``-``).
+
+    >>> point_shard(7), point_shard(12345)
+    ('0xxx', '12xxx')
+    """
+    return f"{index // POINT_SHARD}xxx"

@@ -40,7 +40,12 @@ from jobfleet.jobdir import exit_code_path, located
 from jobfleet.spec import Dependency, DepKind, JobSpec
 from jobfleet.states import JobRecord, JobState
 from jobfleet.studies.model import Step, Study, StudyPoint
-from jobfleet.studies.outcomes import StepPoint, outcome_of, write_step_points
+from jobfleet.studies.outcomes import (
+    StepPoint,
+    first_step_point,
+    outcome_of,
+    write_step_points,
+)
 from jobfleet.studies.piped import PIPE_DIR, submit_piped
 from jobfleet.studies.pointfile import (
     LaunchPoint,
@@ -48,9 +53,20 @@ from jobfleet.studies.pointfile import (
     write_points,
     write_text_atomically,
 )
+from jobfleet.studies.points import point_shard
 from jobfleet.studies.state import STATE_DIR, Ran, StudyState, Submission
 
-__all__ = ["LAUNCH_MODULE", "Choice", "Rerun", "StepPlan", "choose", "point_directory", "submit"]
+__all__ = [
+    "LAUNCH_MODULE",
+    "SHARDED_FROM",
+    "Choice",
+    "Rerun",
+    "StepPlan",
+    "choose",
+    "point_directory",
+    "shards_points",
+    "submit",
+]
 
 #: The module every element of a step runs (``python -m``).
 LAUNCH_MODULE = "jobfleet.studies.launch"
@@ -58,14 +74,34 @@ Rerun = Literal["none", "failed", "all"]
 _FAILED = frozenset({JobState.FAILED, JobState.TIMEOUT, JobState.OUT_OF_MEMORY})
 #: The ``why`` of a kept point that did not complete.
 FAILED = "did not complete"
+#: A step first staged with this many points or more (point numbers of five digits)
+#: has its points' directories in shards of a thousand: no directory of the output
+#: holds more than 10,000 entries (9,999 points and ``.jobfleet``, below it).
+SHARDED_FROM = 10_000
 
 
-def point_directory(study: Study, step: Step, point: StudyPoint) -> Path:
+def point_directory(study: Study, step: Step, point: StudyPoint, *, sharded: bool = False) -> Path:
     """Where a point runs: ``<output>/<point>`` for a study of one step, else
-    ``<output>/<step>/<point>``; a step of one point runs in its step's directory."""
+    ``<output>/<step>/<point>``, with the point's shard between (``<index // 1000>xxx/``)
+    in a step whose points are ``sharded`` (:func:`shards_points`); a step of one point
+    runs in its step's directory."""
     single = len(study.steps) == 1
     base = study.output_dir if single else study.output_dir / step.name
-    return base if step.runs_once else base / point.dirname
+    if step.runs_once:
+        return base
+    return base / point_shard(point.index) / point.dirname if sharded else base / point.dirname
+
+
+def shards_points(study: Study, step: Step, points: Sequence[StudyPoint]) -> bool:
+    """Whether the directories of the points of ``step`` go in shards of a thousand:
+    as they went the first time the step was staged in this output directory (its
+    points' file says so; one an older jobfleet wrote says flat), else when it has
+    :data:`SHARDED_FROM` points or more. A step never changes its layout: its points'
+    directories, and the relative paths its commands use, stay where they were."""
+    first = first_step_point(study.output_dir, step.name)
+    if first is not None:
+        return first.sharded
+    return not step.runs_once and len(points) >= SHARDED_FROM
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,11 +194,12 @@ def submit(
     """Stage and submit the points ``plan`` runs, as arrays of at most the backend's
     size (single jobs where it has no arrays); the records of the jobs submitted."""
     todo = plan.of("run")
-    write_step_points(
-        study.output_dir,
-        step.name,
-        [StepPoint(p.index, p.key, p.params, str(point_directory(study, step, p))) for p in points],
-    )
+    sharded = shards_points(study, step, points)
+    where = [str(point_directory(study, step, p, sharded=sharded)) for p in points]
+    staged_points = [
+        StepPoint(p.index, p.key, p.params, d, sharded) for p, d in zip(points, where, strict=True)
+    ]
+    write_step_points(study.output_dir, step.name, staged_points)
     if not todo:
         return []
     can = fleet.backend(backend).capabilities
@@ -181,12 +218,12 @@ def submit(
         write_points(
             staged / str(k + 1),
             [
-                _launch_point(study, step, points[i], n, before, records, earlier)
+                _launch_point(study, step, points[i], where[i], n, before, records, earlier)
                 for n, i in enumerate(chunk)
             ],
         )
         for i in chunk:
-            _write_params(study, step, points[i])
+            _write_params(study, step, points[i], Path(where[i]))
     submission = Submission(
         step.name, run, name, [[points[i].key for i in c] for c in chunks], array,
         pipe=str(staged / "1" / PIPE_DIR) if piped else None,
@@ -245,6 +282,7 @@ def _launch_point(
     study: Study,
     step: Step,
     point: StudyPoint,
+    directory: str,
     position: int,
     before: Mapping[str, Mapping[str, Ran]],
     records: Mapping[str, JobRecord],
@@ -254,7 +292,6 @@ def _launch_point(
     the predecessor points it follows that are not completed yet (run or waited for
     in this run; a completed one needs no check). ``before``: where the points of each
     step it follows point by point last ran, by key."""
-    directory = str(point_directory(study, step, point))
     requires = []
     for dep in step.after:
         if not dep.per_point or earlier[dep.step].choices[point.index].action == "keep":
@@ -269,8 +306,7 @@ def _launch_point(
     return LaunchPoint(position, directory, argv=command, requires=tuple(requires))
 
 
-def _write_params(study: Study, step: Step, point: StudyPoint) -> None:
-    directory = point_directory(study, step, point)
+def _write_params(study: Study, step: Step, point: StudyPoint, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     doc = {
         "study": study.name,

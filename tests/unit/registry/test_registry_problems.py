@@ -225,7 +225,8 @@ def test_a_full_disk_undoes_the_write_and_says_so(tmp_path: Path) -> None:
         assert type(info.value) is RegistryError and info.value.exit_status == 1
         # Nothing of the failed write: no record, no directory.
         assert [r.name for r in registry.recent()] == ["j0"]
-        assert sorted(p.name for p in (tmp_path / "jobs").iterdir()) == ["1"]
+        made_dirs = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.glob("jobs/*/*"))
+        assert made_dirs == ["jobs/0xxx/1"]
     raw_conn = sqlite3.connect(db)
     try:
         assert raw_conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
@@ -260,9 +261,9 @@ def test_explain_names_each_condition(tmp_path: Path) -> None:
     finally:
         ro.close()
     assert "is not writable" in str(explain(readonly.value, db, "write"))
-    full = OSError(28, "No space left on device", str(tmp_path / "jobs" / "9"))
+    full = OSError(28, "No space left on device", str(tmp_path / "jobs" / "0xxx" / "9"))
     assert "no space left on its file system" in str(explain(full, db, "write"))
-    assert str(tmp_path / "jobs" / "9") in str(explain(full, db, "write"))
+    assert str(tmp_path / "jobs" / "0xxx" / "9") in str(explain(full, db, "write"))
     not_dir = OSError(20, "Not a directory", str(db))
     assert isinstance(explain(not_dir, db, "create"), RegistryUnusableError)
     other = explain(OSError(5, "Input/output error"), db, "read")
