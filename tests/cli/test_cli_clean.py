@@ -128,13 +128,15 @@ def test_a_python_calls_payload_goes_and_result_says_so(jf_home: Path, tmp_path:
     assert made.returncode == 0, made.stderr
     job = made.stdout.strip()
     assert jf("result", job).stdout == "1024\n"
-    (payload,) = (jf_home / "futures").iterdir()
+    (shard,) = (jf_home / "futures").iterdir()  # futures/<ab>/<ab...>: 256 shards
+    (payload,) = shard.iterdir()
+    assert payload.name.startswith(shard.name)
     report = cleaned()
     assert [(r["id"], r["path"]) for r in report["removed"]] == [
         (job, str(jobdir(jf_home, job))),
         (job, str(payload)),
     ]
-    assert not payload.exists()
+    assert not payload.exists() and shard.is_dir()
     result = jf("result", job, expect=1)
     assert result.stdout == ""
     assert result.stderr.startswith(f"jobfleet: error: job {job}: its files were removed by ")

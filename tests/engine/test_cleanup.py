@@ -16,7 +16,7 @@ import pytest
 from jobfleet.engine import cleanup
 from jobfleet.engine.cleanup import clean, ended_at, parse_states
 from jobfleet.errors import FilesRemovedError, SpecError
-from jobfleet.futures.layout import RUN_MODULE
+from jobfleet.futures.layout import RUN_MODULE, new_call_directory
 from jobfleet.registry import NewJob, Registry, StatusUpdate
 from jobfleet.spec import Dependency, DepKind, JobSpec
 from jobfleet.states import JobState
@@ -178,6 +178,31 @@ def test_a_python_calls_payload_goes_with_its_job(reg: Registry) -> None:
         call_results(reg.get(call))
 
 
+def test_a_payload_in_a_shard_of_futures_goes_and_the_shard_stays(reg: Registry) -> None:
+    """Payload directories are made in 256 shards (futures/<ab>/<name>): clean removes
+    one there (and an older home's flat one), never a shard, never one a level deeper."""
+    payload = new_call_directory(reg.home)
+    assert payload.parent.parent == reg.home / "futures" and payload.parent.name == payload.name[:2]
+    payload.mkdir(parents=True)
+    (payload / "call.in").write_bytes(b"p" * 10)
+    call = job(reg, S.COMPLETED, JobSpec([sys.executable, "-m", RUN_MODULE, str(payload)]))
+    shard_itself = job(reg, S.COMPLETED, JobSpec(["py", "-m", RUN_MODULE, str(payload.parent)]))
+    deeper = payload.parent / payload.name / "inner"
+    too_deep = job(reg, S.COMPLETED, JobSpec(["py", "-m", RUN_MODULE, str(deeper)]))
+    report = clean(reg)
+    assert report.job_ids == [call]
+    assert not payload.exists() and payload.parent.is_dir()
+    futures = (reg.home / "futures").resolve()
+    assert [(s.job_id, s.reason) for s in report.skipped] == [
+        (
+            shard_itself,
+            f"{payload.parent} is named as a shard of {futures}, not as a job's directory:"
+            " left alone",
+        ),
+        (too_deep, f"{deeper} is not directly in {futures} nor in a shard of it: left alone"),
+    ]
+
+
 def test_nothing_outside_the_jobs_directory_is_removed(reg: Registry, tmp_path: Path) -> None:
     outside = tmp_path / "mine"
     outside.mkdir()
@@ -212,7 +237,8 @@ def test_nothing_outside_the_jobs_directory_is_removed(reg: Registry, tmp_path: 
         (dotdot, f"{reg.home / 'jobs' / '..'} is not a job's directory: left alone"),
         (
             payload_elsewhere,
-            f"{outside} is not directly in {(reg.home / 'futures').resolve()}: left alone",
+            f"{outside} is not directly in {(reg.home / 'futures').resolve()} nor in a shard"
+            " of it: left alone",
         ),
     ]
     assert (outside / "precious").read_text() == "keep me" and user_log.read_text() == "the user's"
@@ -375,7 +401,7 @@ def test_a_shard_is_never_removed_nor_anything_beside_or_below_a_job(
     jobs = (reg.home / "jobs").resolve()
     assert report.job_ids == [gone]
     assert [(s.job_id, s.reason) for s in report.skipped] == [
-        (as_shard, f"{shard} is named as a shard of {jobs} (<n>xxx), not as a job's directory"
+        (as_shard, f"{shard} is named as a shard of {jobs}, not as a job's directory"
          ": left alone"),
         (below, f"{directory(reg, keep) / '0'} is not directly in {jobs} nor in a shard of it"
          ": left alone"),

@@ -33,14 +33,14 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from jobfleet.errors import SpecError, shown
-from jobfleet.futures.layout import FUTURES_DIR, call_directory
+from jobfleet.futures.layout import FUTURES_DIR, call_directory, is_call_shard
 from jobfleet.registry import Registry
 from jobfleet.registry.files import JOBS_DIR, is_shard_name
 from jobfleet.states import TERMINAL, JobRecord, JobState
@@ -233,13 +233,13 @@ def _clean_one(
     record: JobRecord, dirs: list[str], roots: dict[str, Path], report: CleanReport
 ) -> bool:
     """Remove a job's directories (in a dry run: measure them); True when all are gone."""
-    # (path, the directory it must be in, whether that one's shards may hold it too)
-    targets = [(path, roots[JOBS_DIR], True) for path in dirs]
+    # (path, the directory it must be in, what names that one's shards have)
+    targets = [(path, roots[JOBS_DIR], is_shard_name) for path in dirs]
     payload = call_directory(record.spec.get("command") or ())
     if payload is not None:
-        targets.append((str(payload), roots[FUTURES_DIR], False))
-    for path, root, sharded in targets:
-        problem = _unsafe(path, root, sharded=sharded)
+        targets.append((str(payload), roots[FUTURES_DIR], is_call_shard))
+    for path, root, shard in targets:
+        problem = _unsafe(path, root, shard)
         if problem is not None:
             report.skipped.append(Skipped(record.id, f"{path} {problem}: left alone"))
             return False
@@ -256,10 +256,10 @@ def _clean_one(
     return True
 
 
-def _unsafe(path: str, root: Path, *, sharded: bool = False) -> str | None:
+def _unsafe(path: str, root: Path, shard: Callable[[str], bool]) -> str | None:
     """Why ``path`` must not be removed, or None: it must be a directory (or nothing)
-    directly inside ``root`` (resolved), or with ``sharded`` directly inside a shard
-    directly inside it, and no symbolic link nor a shard itself."""
+    directly inside ``root`` (resolved), or directly inside a shard (a directory whose
+    name ``shard`` accepts) directly inside it, and no symbolic link nor a shard itself."""
     where = Path(path)
     if not where.is_absolute() or where.name in ("", ".", ".."):
         return "is not a job's directory"
@@ -269,13 +269,11 @@ def _unsafe(path: str, root: Path, *, sharded: bool = False) -> str | None:
         parent = where.parent.resolve()
     except (OSError, RuntimeError):  # a loop of links
         parent = None
-    if sharded and is_shard_name(where.name):
-        return f"is named as a shard of {root} (<n>xxx), not as a job's directory"
-    inside = parent == root or (
-        sharded and parent is not None and parent.parent == root and is_shard_name(parent.name)
-    )
+    if shard(where.name):
+        return f"is named as a shard of {root}, not as a job's directory"
+    inside = parent == root or (parent is not None and parent.parent == root and shard(parent.name))
     if not inside:
-        return f"is not directly in {root}" + (" nor in a shard of it" if sharded else "")
+        return f"is not directly in {root} nor in a shard of it"
     if where.exists() and not where.is_dir():
         return "is not a directory"
     return None

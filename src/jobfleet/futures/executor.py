@@ -21,7 +21,6 @@ import os
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from jobfleet.engine.fleet import Fleet
 from jobfleet.errors import FilesRemovedError, SpecError, UnknownJobError
 from jobfleet.futures.dispatch import Dispatcher
 from jobfleet.futures.future import JobFuture
-from jobfleet.futures.layout import FUTURES_DIR, RUN_MODULE, call_directory
+from jobfleet.futures.layout import RUN_MODULE, call_directory, new_call_directory
 from jobfleet.futures.payload import Call, PayloadTooLarge, read_payload_header, write_calls
 from jobfleet.futures.piped import stage_tasks
 from jobfleet.futures.run import call_files
@@ -350,11 +349,11 @@ class Executor(concurrent.futures.Executor):
         largest = dispatcher.fleet.backend(dispatcher.backend).capabilities.max_array_size
         per_array = min(largest or MAX_ARRAY_SIZE, MAX_ARRAY_SIZE)
         given = iter(into) if into is not None else None
-        home = Path(dispatcher.fleet.registry.home) / FUTURES_DIR
+        home = Path(dispatcher.fleet.registry.home)
         futures: list[JobFuture] = []
         for start in range(0, len(chunks), per_array):
             part = chunks[start : start + per_array]
-            directory = home / uuid.uuid4().hex
+            directory = new_call_directory(home)
             directory.mkdir(parents=True)
             mine = self._write_payloads(directory, part, array, given)
             checkpoints = any(callable(getattr(c.fn, "checkpoint", None)) for c in part[0])
@@ -395,7 +394,7 @@ class Executor(concurrent.futures.Executor):
         array job, track; the futures of the calls in order."""
         dispatcher = self._dispatcher
         given = iter(into) if into is not None else None
-        directory = Path(dispatcher.fleet.registry.home) / FUTURES_DIR / uuid.uuid4().hex
+        directory = new_call_directory(Path(dispatcher.fleet.registry.home))
         directory.mkdir(parents=True)
         futures = self._write_payloads(directory, chunks, True, given)
         pipe = stage_tasks(directory, range(1, len(chunks) + 1), self._python)
