@@ -55,6 +55,10 @@ fi
 
 echo "== ruff check"; ruff check src tests bench examples
 echo "== ruff format --check"; ruff format --check src tests bench examples
+# The site's own Python (its configuration and the extension that makes the generated
+# pages); tests/docs builds the site itself, with warnings as errors.
+echo "== ruff: docs/conf.py docs/_ext"
+ruff check docs/conf.py docs/_ext && ruff format --check docs/conf.py docs/_ext
 echo "== mypy --strict src"; mypy
 status=0
 if [ "$#" -gt 0 ]; then

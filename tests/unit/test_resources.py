@@ -380,7 +380,8 @@ def job_model_table() -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("-" * (len(h) + 2) for h in head) + "|"]
     for key in Resources.KEYS:
         cells = [f"`{key}`", KEY_DOCS[key], *(table[key] for table in MAPPINGS.values())]
-        lines.append("| " + " | ".join(cells) + " |")
+        # `<PE>` would be read as an HTML tag (and hidden) by GitHub and the docs site.
+        lines.append("| " + " | ".join(c.replace("<", "\\<") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
