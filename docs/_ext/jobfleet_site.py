@@ -49,7 +49,7 @@ NAV: list[tuple[str, list[str]]] = [
             "htcondor-notes",
         ],
     ),
-    ("Running work", ["futures", "studies", "pipe", "report", "snakemake"]),
+    ("Running work", ["futures", "studies", "pipe", "report", "snakemake", "other-tools"]),
     ("Reference", ["configuration", "cli", "api"]),
     ("About", ["benchmarks", "compare", "architecture", "backends", "dependencies"]),
 ]
