@@ -73,3 +73,32 @@ def test_a_command_that_stops_cleanly_on_sigterm_records_its_own_status(tmp_path
     os.kill(proc.pid, signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
     assert read_exit_code(exit_code_path(str(tmp_path), None)) == 0
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [("NO", "NO"), ("YES", "YES"), ("'NO'", "NO"), ("IF_NEEDED", "IF_NEEDED"), ("no", "NO")],
+)
+def test_should_transfer_files_as_htcondor_md_writes_it(
+    tmp_path: Path, written: str, read: str
+) -> None:
+    """YAML reads an unquoted YES or NO (or no) as true or false: the setting takes the
+    word it meant; anything else is refused with the choices."""
+    from jobfleet.config import load_config
+
+    path = tmp_path / "jobfleet.yaml"
+    path.write_text(f"htcondor:\n  should_transfer_files: {written}\n")
+    assert load_config(path).htcondor.should_transfer_files == read
+
+
+@pytest.mark.parametrize("written", ["maybe", "1", "[NO]", "{a: 1}"])
+def test_should_transfer_files_refuses_other_values(tmp_path: Path, written: str) -> None:
+    from jobfleet.config import load_config
+    from jobfleet.errors import ConfigError
+
+    path = tmp_path / "jobfleet.yaml"
+    path.write_text(f"htcondor:\n  should_transfer_files: {written}\n")
+    with pytest.raises(
+        ConfigError, match="should_transfer_files: choose one of NO, IF_NEEDED, YES"
+    ):
+        load_config(path)

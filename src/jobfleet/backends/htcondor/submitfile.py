@@ -69,6 +69,11 @@ _DEFERRAL_WINDOW_S = 10 * 365 * 86400
 _DEFERRAL_PREP_S = 60
 
 
+#: should_transfer_files' words; YAML reads an unquoted YES or NO as true or false.
+_TRANSFER = choice("NO", "IF_NEEDED", "YES")
+_YAML_WORD = {True: "YES", False: "NO"}
+
+
 @dataclass(frozen=True, slots=True)
 class HTCondorSettings(CommandSettings):
     """HTCondor knobs (configuration section ``htcondor:``).
@@ -89,7 +94,9 @@ class HTCondorSettings(CommandSettings):
         "should_transfer_files",
         "NO",
         "NO: run only where the job directory is (a shared file system); IF_NEEDED, YES",
-        parse=choice("NO", "IF_NEEDED", "YES"),
+        parse=lambda value, key: _TRANSFER(
+            _YAML_WORD[value] if isinstance(value, bool) else value, key
+        ),
     )
     history: bool = option(
         "history", True, "ask condor_history how jobs that left the queue ended", parse=as_bool
