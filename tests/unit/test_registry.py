@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -558,6 +559,15 @@ def test_job_directories_are_never_reused(tmp_path: Path) -> None:
     assert Path(first.job_dir).is_dir() and list(Path(first.job_dir).iterdir()) == []
     assert (old / "exit_code").read_text() == "0\n"  # the old job's files are left alone
     assert second.job_dir == str(tmp_path / "jobs" / "2")
+
+
+def test_a_jobs_folder_removed_by_hand_is_made_again_private(tmp_path: Path) -> None:
+    with Registry(tmp_path) as registry:
+        registry.create_jobs([single("a")])
+        shutil.rmtree(tmp_path / "jobs")
+        (job,) = registry.create_jobs([single("b")])
+    assert job.job_dir == str(tmp_path / "jobs" / "2") and Path(job.job_dir).is_dir()
+    assert (tmp_path / "jobs").stat().st_mode & 0o777 == 0o700
 
 
 def test_a_fresh_home_is_private(tmp_path: Path) -> None:

@@ -141,8 +141,8 @@ def new_job_dir(home: Path, row_id: int, name: str | None = None) -> Path:
     this job's, so the job gets ``<name>-<random>`` instead.
     """
     jobs = home / "jobs"
-    jobs.mkdir(mode=_PRIVATE_DIR, parents=True, exist_ok=True)
     job_dir = jobs / (name or str(row_id))
+    made_jobs = False
     while True:
         try:
             job_dir.mkdir(mode=_PRIVATE_DIR)
@@ -151,5 +151,12 @@ def new_job_dir(home: Path, row_id: int, name: str | None = None) -> Path:
             import secrets  # rare (a taken id); secrets costs a reading command start-up
 
             job_dir = jobs / f"{name or row_id}-{secrets.token_hex(4)}"
+        except FileNotFoundError:
+            if made_jobs:
+                raise
+            # jobs/ is made with the registry: made here only when it was removed (one
+            # mkdir per job, not two: a submission of 200 jobs makes 200 directories).
+            jobs.mkdir(mode=_PRIVATE_DIR, parents=True, exist_ok=True)
+            made_jobs = True
         else:
             return job_dir
