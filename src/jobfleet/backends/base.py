@@ -205,9 +205,9 @@ class Capabilities:
         bulk_submit: its ``submit_many`` puts many jobs on the scheduler in one step
             (the local backend's one queue transaction): the engine hands it a whole
             batch at once. Otherwise the engine calls ``submit`` for one job at a
-            time, in order, writing each job's script just before, and records the
-            outcome of each as it goes (a stop half-way leaves the jobs before it
-            recorded submitted, the others failed or unknown).
+            time, in order, and records the outcome of each as it goes (a stop
+            half-way leaves the jobs before it recorded submitted, the others
+            failed or unknown).
     """
 
     arrays: bool = True

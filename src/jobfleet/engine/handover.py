@@ -1,12 +1,12 @@
 """Handing recorded jobs to their backend: write each job's files, submit, record.
 
-A backend whose ``submit_many`` takes many jobs in one step
-(:attr:`~jobfleet.backends.base.Capabilities.bulk_submit`: the local backend's
-one queue transaction) gets them all at once. Every other one gets them one at
-a time, in the order given (users rely on first in, first out): each job's
-files are written just before it is submitted, and the jobs submitted are
-recorded as such every :data:`MARK_EVERY_S` seconds as they go, so that a
-process killed half-way leaves few jobs for recovery to look for by name.
+Every job's files are written first. A backend whose ``submit_many`` takes
+many jobs in one step (:attr:`~jobfleet.backends.base.Capabilities.bulk_submit`:
+the local backend's one queue transaction) then gets them all at once. Every
+other one gets them one at a time, in the order given (users rely on first in,
+first out), and the jobs submitted are recorded as such every
+:data:`MARK_EVERY_S` seconds as they go, so that a process killed half-way
+leaves few jobs for recovery to look for by name.
 
 Whatever stops a hand-over half-way (an exception, KeyboardInterrupt; a job
 the scheduler refuses stops nothing: the next one is submitted), each job is
@@ -93,10 +93,7 @@ def hand_over(
     """
     env = dict(os.environ if env is None else env)
     turn = _HandOver(registry, backend, todo, env)
-    if backend.capabilities.bulk_submit:
-        turn.all_at_once()
-    else:
-        turn.one_at_a_time()
+    turn.run()
     return turn.failed
 
 
@@ -157,52 +154,49 @@ class _HandOver:
     outcomes: list[tuple[str, str | SubmitError]] = field(default_factory=list)
     #: How many of the outcomes have their submissions recorded already.
     marked: int = 0
-    #: The index of the job last handed to the backend (it may have reached it).
-    handed: int = -1
+    #: How many jobs, from the first, were handed to the backend (those without an
+    #: outcome may have reached it).
+    handed: int = 0
 
     @property
     def failed(self) -> list[tuple[str, SubmitError]]:
         return [(i, r) for i, r in self.outcomes if isinstance(r, SubmitError)]
 
-    def all_at_once(self) -> None:
+    def run(self) -> None:
         try:
+            # Every script first: a file that cannot be written stops the batch before
+            # anything reached the scheduler. (Written in one go they also cost half as
+            # much as one before each submit: the submit command leaves caches cold.)
             requests = [write_job(self.registry, self.backend, job, self.env) for job in self.todo]
-            self.handed = len(self.todo)
-            results = self.backend.submit_many(requests) if requests else []
-            # All or nothing: a failure here leaves any of them possibly submitted.
-            outcomes = [
-                (r.id, result) for (r, _, _), result in zip(self.todo, results, strict=True)
-            ]
-        except BaseException as exc:
-            reached = self.handed >= 0
-            self._abandon(
-                exc, maybe=self.todo if reached else (), never=() if reached else self.todo
-            )
-            raise
-        self.outcomes = outcomes
-        self._finish()
-
-    def one_at_a_time(self) -> None:
-        last_mark = time.monotonic()
-        try:
-            for index, job in enumerate(self.todo):
-                request = write_job(self.registry, self.backend, job, self.env)
-                self.handed = index
-                try:
-                    result: str | SubmitError = self.backend.submit(request)
-                except SubmitError as exc:
-                    result = exc  # refused, or unsure: the next one goes on
-                self.outcomes.append((job[0].id, result))
-                if time.monotonic() - last_mark >= MARK_EVERY_S:
-                    self._mark()
-                    last_mark = time.monotonic()
+            if self.backend.capabilities.bulk_submit:
+                self.handed = len(requests)
+                results = self.backend.submit_many(requests) if requests else []
+                self.outcomes = [
+                    (r.id, result) for (r, _, _), result in zip(self.todo, results, strict=True)
+                ]
+            else:
+                self._one_at_a_time(requests)
         except BaseException as exc:
             done = len(self.outcomes)
-            current = self.todo[done : done + 1]
-            reached = self.handed == done
-            self._abandon(exc, maybe=current if reached else (), never=self.todo[done + reached :])
+            maybe, never = self.todo[done : self.handed], self.todo[max(done, self.handed) :]
+            self._abandon(exc, maybe=maybe, never=never)
             raise
         self._finish()
+
+    def _one_at_a_time(self, requests: Sequence[SubmitRequest]) -> None:
+        """Submit in order; a refusal stops nothing. The submitted ones are recorded as
+        they go (one transaction per :data:`MARK_EVERY_S`)."""
+        last_mark = time.monotonic()
+        for request in requests:
+            self.handed += 1
+            try:
+                result: str | SubmitError = self.backend.submit(request)
+            except SubmitError as exc:
+                result = exc  # refused, or unsure: the next one goes on
+            self.outcomes.append((request.job_id, result))
+            if time.monotonic() - last_mark >= MARK_EVERY_S:
+                self._mark()
+                last_mark = time.monotonic()
 
     def _mark(self) -> None:
         """Record the submissions not recorded yet.
