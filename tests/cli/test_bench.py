@@ -75,3 +75,12 @@ def test_cli_startup_runs() -> None:
     out = run("cli_startup.py", "--jobs", "50", "--runs", "1")
     assert "registry of 50 finished jobs" in out
     assert re.search(r"jobfleet status [0-9]+ --json +wall .* cpu .*x", out), out
+
+
+@pytest.mark.live_slurm
+@pytest.mark.slow
+def test_slurm_submit_runs(slurm_cluster: None) -> None:
+    out = run("slurm_submit.py", "--jobs", "5", "--rounds", "2", "--tracked", "5")
+    assert "ratio, median of 2: singles" in out and "an array of 5:" in out
+    assert "poll of 5 queued jobs: 1 squeue + 0 sacct calls" in out
+    assert "poll of 5 jobs gone from the queue: 1 squeue + 1 sacct calls" in out
