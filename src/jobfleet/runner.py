@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import locale
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from jobfleet.errors import CommandError
+
+if TYPE_CHECKING:
+    import subprocess
 
 __all__ = [
     "CommandResult",
@@ -133,7 +138,7 @@ class Runner(Protocol):
 
 
 class SubprocessRunner:
-    """Runs commands with :func:`subprocess.run`: no shell, no stdin, a time-out."""
+    """Runs commands as child processes: no shell, no stdin, a time-out."""
 
     def run(
         self,
@@ -149,30 +154,82 @@ class SubprocessRunner:
         timeout_s, named_s = bounded_timeout(argv, timeout_s)
         start = time.monotonic()
         try:
-            proc = subprocess.run(
+            proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                errors="replace",
-                timeout=timeout_s,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 env=None if env is None else dict(env),
                 cwd=cwd,
-                check=False,
             )
         except FileNotFoundError:
             raise CommandError(argv, f"{argv[0]}: command not found on PATH") from None
-        except subprocess.TimeoutExpired:
-            raise CommandError(
-                argv, f"{argv[0]} did not answer within {named_s:g}s", transient=True
-            ) from None
         except OSError as exc:
             # E.g. too long an argument list or no process slot: not "no such
             # program", so nothing may be concluded from it (transient).
             raise CommandError(argv, f"{argv[0]}: cannot run: {exc}", transient=True) from exc
+        with proc:  # on the way out: its pipes closed, and it is reaped
+            try:
+                out, err = _communicate(proc, timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise CommandError(
+                    argv, f"{argv[0]} did not answer within {named_s:g}s", transient=True
+                ) from None
+            except BaseException:  # KeyboardInterrupt, or reading its output failed
+                proc.kill()
+                raise
         elapsed = time.monotonic() - start
         log.debug("ran %s -> %s in %.3fs", argv, proc.returncode, elapsed)
-        return CommandResult(argv, proc.returncode, proc.stdout, proc.stderr, elapsed)
+        return CommandResult(argv, proc.returncode, _text(out), _text(err), elapsed)
+
+
+def _communicate(proc: subprocess.Popen[bytes], timeout_s: float) -> tuple[bytes, bytes]:
+    """Its output and error, read to their end, once it has exited; within ``timeout_s``.
+
+    Waits for its exit on a pidfd (Linux): ``Popen.communicate(timeout=...)`` polls
+    for it with sleeps of 1 ms and more after its output ended, which made each
+    ``sbatch`` a third slower (3.2 ms without the time-out, 4.2 ms with it). Where
+    there is no pidfd, that is what it uses.
+    """
+    import select
+    import subprocess
+
+    assert proc.stdout is not None and proc.stderr is not None  # both are PIPE
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):  # not Linux, or a kernel before 5.3
+        return proc.communicate(timeout=timeout_s)
+    end = time.monotonic() + timeout_s
+    read: dict[int, list[bytes]] = {proc.stdout.fileno(): [], proc.stderr.fileno(): []}
+    waiting = {*read, pidfd}
+    poller = select.poll()
+    for fd in waiting:
+        poller.register(fd, select.POLLIN)
+    try:
+        while waiting:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired(proc.args, timeout_s)
+            for fd, _ in poller.poll(math.ceil(left * 1000)):
+                # The pidfd is readable once the process has exited; a pipe at its end
+                # reads empty.
+                data = os.read(fd, 65536) if fd != pidfd else b""
+                if data:
+                    read[fd].append(data)
+                else:
+                    poller.unregister(fd)
+                    waiting.discard(fd)
+    finally:
+        os.close(pidfd)
+    proc.wait()  # it has exited: this only reaps it
+    return b"".join(read[proc.stdout.fileno()]), b"".join(read[proc.stderr.fileno()])
+
+
+def _text(data: bytes) -> str:
+    """A command's output as text, as ``subprocess.run(text=True, errors="replace")`` has it."""
+    text = data.decode(locale.getpreferredencoding(False), "replace")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 Responder = Callable[[tuple[str, ...]], CommandResult | CommandError]

@@ -124,6 +124,7 @@ def test_builtin_capabilities_as_docs_backends_md_lists_them(tmp_path: Path) -> 
             shared_queue=False,
             polls_scheduler=False,
             peak_memory_per_process=True,  # wait4's ru_maxrss
+            bulk_submit=True,  # one queue transaction
         )
         pbs = found["pbs"].create(found["pbs"].settings(), runner=None, home=tmp_path)
         assert pbs.capabilities == Capabilities(listed_indices=False, submit_in_flight_s=60.0)

@@ -83,3 +83,12 @@ def test_home_layout_runs(jf_home: Path) -> None:
     assert "entries in jobs/: 1" in out, "31 jobs: one shard"
     assert re.search(r"flat .* widest directory 2[0-9] \(jobs\)", out), out
     assert "ratio sharded / flat" in out
+
+
+@pytest.mark.live_slurm
+@pytest.mark.slow
+def test_slurm_submit_runs(slurm_cluster: None) -> None:
+    out = run("slurm_submit.py", "--jobs", "5", "--rounds", "2", "--tracked", "5")
+    assert "ratio, median of 2: singles" in out and "an array of 5:" in out
+    assert "poll of 5 queued jobs: 1 squeue + 0 sacct calls" in out
+    assert "poll of 5 jobs gone from the queue: 1 squeue + 1 sacct calls" in out

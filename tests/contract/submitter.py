@@ -7,8 +7,9 @@ of 3, else 0. Run again, it submits only the jobs the registry does not hold yet
 (it knows them by name). With DIE_IN, it kills itself with SIGKILL inside the
 DIE_IN-th submission, after the scheduler took the job and before jobfleet
 recorded it as submitted: the worst moment to die. That hook wraps the
-backend's ``submit_many``, the one step of :meth:`Fleet.submit` after which the
-scheduler has the job; it is the only thing here beyond the public API.
+backend's ``submit`` (``submit_many`` for a backend with ``bulk_submit``), the one
+step of :meth:`Fleet.submit` after which the scheduler has the job; it is the only
+thing here beyond the public API.
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ def job_spec(directory: Path, i: int) -> JobSpec:
 
 def die_inside(fleet: Fleet, nth: int) -> None:
     backend = fleet.backend()
-    real = backend.submit_many
+    step = "submit_many" if backend.capabilities.bulk_submit else "submit"
+    real = getattr(backend, step)
     calls = 0
 
-    def submit_many(*args: Any, **kwargs: Any) -> Any:
+    def submitting(*args: Any, **kwargs: Any) -> Any:
         nonlocal calls
         calls += 1
         results = real(*args, **kwargs)
@@ -41,7 +43,7 @@ def die_inside(fleet: Fleet, nth: int) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
         return results
 
-    backend.submit_many = submit_many  # type: ignore[method-assign]
+    setattr(backend, step, submitting)
 
 
 def main(argv: list[str]) -> int:

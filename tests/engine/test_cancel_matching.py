@@ -12,7 +12,7 @@ import pytest
 from jobfleet.backends.base import Backend, NativeStatus, PollTarget, SubmitRequest
 from jobfleet.config import load_config
 from jobfleet.engine.fleet import Fleet
-from jobfleet.errors import CommandError, ConfigError, SpecError, SubmitError
+from jobfleet.errors import CommandError, ConfigError, SpecError
 from jobfleet.script import LOCAL, Dialect
 from jobfleet.spec import JobSpec, parse_array
 from jobfleet.states import JobRecord, JobState
@@ -33,16 +33,10 @@ class Scheduler(Backend):
     def script_dialect(self) -> Dialect:
         return LOCAL
 
-    def submit(self, request: SubmitRequest) -> str:  # pragma: no cover - submit_many is used
-        raise AssertionError("Fleet submits through submit_many")
-
-    def submit_many(self, requests: Sequence[SubmitRequest]) -> list[str | SubmitError]:
-        ids: list[str | SubmitError] = []
-        for _ in requests:
-            native = f"{self.name}-{len(self.states) + 1}"
-            self.states[native] = S.RUNNING
-            ids.append(native)
-        return ids
+    def submit(self, request: SubmitRequest) -> str:
+        native = f"{self.name}-{len(self.states) + 1}"
+        self.states[native] = S.RUNNING
+        return native
 
     def submit_argv(self, request: SubmitRequest) -> list[str] | None:
         return None

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from jobfleet.backends.base import Backend, Capabilities, NativeStatus, PollTarget, SubmitRequest
 from jobfleet.config import load_config
+from jobfleet.engine import handover
 from jobfleet.engine.fleet import Fleet
 from jobfleet.errors import CommandError, ConfigError, RegistryError, SpecError, SubmitError
 from jobfleet.script import LOCAL, Dialect
@@ -20,8 +23,16 @@ from jobfleet.states import JobState
 S = JobState
 
 
+Answer = str | SubmitError | BaseException
+
+
 class FakeBackend(Backend):
-    """Answers submissions from a script of results; polls know nothing."""
+    """Answers submissions from a script of answers, one job at a time (``submit``), or
+    all at once with ``bulk`` (``submit_many``, as the local backend); polls know nothing.
+
+    An answer is a native id, a SubmitError for that job, or an exception to raise
+    when that job is submitted (for ``bulk``: a single exception instead of a list).
+    """
 
     name = "fake"
 
@@ -30,25 +41,41 @@ class FakeBackend(Backend):
 
     def __init__(
         self,
-        results: Sequence[str | SubmitError] | BaseException = (),
+        results: Sequence[Answer] | BaseException = (),
         found: dict[str, str] | CommandError | None = None,
+        *,
+        bulk: bool = False,
     ) -> None:
         self.results = results
         self.found = found if found is not None else {}  # job id -> native id on the "scheduler"
+        self.capabilities = replace(self.capabilities, bulk_submit=bulk)
         self.submitted: list[SubmitRequest] = []
         self.polled: list[PollTarget] = []
         self.looked_for: list[tuple[str, str]] = []
         self.cancelled: list[tuple[list[str], Sequence[int] | None, str | None]] = []
+        #: Called with each request as it is submitted, one at a time.
+        self.on_submit: Callable[[SubmitRequest], None] = lambda request: None
 
-    def submit(self, request: SubmitRequest) -> str:  # pragma: no cover - submit_many is used
-        raise AssertionError("Fleet submits through submit_many")
+    def submit(self, request: SubmitRequest) -> str:
+        assert not self.capabilities.bulk_submit, "a bulk backend gets submit_many"
+        self.submitted.append(request)
+        self.on_submit(request)
+        answer = (
+            self.results
+            if isinstance(self.results, BaseException)
+            else self.results[len(self.submitted) - 1]
+        )
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
 
     def submit_many(self, requests: Sequence[SubmitRequest]) -> list[str | SubmitError]:
+        assert self.capabilities.bulk_submit, "one job at a time unless bulk_submit"
         self.submitted.extend(requests)
         if isinstance(self.results, BaseException):
             raise self.results
         assert len(self.results) == len(requests)
-        return list(self.results)
+        return [a for a in self.results if isinstance(a, str | SubmitError)]
 
     def submit_argv(self, request: SubmitRequest) -> list[str] | None:
         return None
@@ -127,11 +154,11 @@ def test_a_spec_the_script_refuses_records_nothing(fleet: Fleet) -> None:
         (KeyboardInterrupt(), "KeyboardInterrupt"),
     ],
 )
-def test_an_exception_from_the_backend_leaves_jobs_unknown_until_looked_for(
+def test_an_exception_from_a_bulk_backend_leaves_jobs_unknown_until_looked_for(
     fleet: Fleet, error: BaseException, shown: str
 ) -> None:
     # The backend may have accepted some before the exception: not "failed" yet.
-    backend = use(fleet, FakeBackend(error))
+    backend = use(fleet, FakeBackend(error, bulk=True))
     with pytest.raises(type(error)):
         fleet.submit_many([spec("a"), spec("b")], backend="fake")
     a, b = sorted(fleet.registry.recent(), key=lambda r: int(r.id))
@@ -145,6 +172,100 @@ def test_an_exception_from_the_backend_leaves_jobs_unknown_until_looked_for(
     assert (b.state, b.reason) == (S.FAILED, "submission failed: it never reached the scheduler")
     assert [job_id for _, job_id in backend.looked_for] == [a.id, b.id]
     assert backend.looked_for[0][0].startswith("jf") and backend.looked_for[0][0].endswith("-a")
+
+
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [
+        (RuntimeError("scheduler exploded"), "RuntimeError: scheduler exploded"),
+        (KeyboardInterrupt(), "KeyboardInterrupt"),
+    ],
+)
+def test_a_stop_half_way_records_each_job_as_far_as_it_got(
+    fleet: Fleet, error: BaseException, shown: str
+) -> None:
+    refused = SubmitError("b", "invalid partition")
+    backend = use(fleet, FakeBackend(["101", refused, error, "104", "105"]))
+    with pytest.raises(type(error)):
+        fleet.submit_many([spec(n) for n in "abcde"], backend="fake")
+    a, b, c, d, e = sorted(fleet.registry.recent(), key=lambda r: int(r.id))
+    assert [r.job_id for r in backend.submitted] == [a.id, b.id, c.id], "in order; none after"
+    assert (a.state, a.native_id, a.submitted) == (S.PENDING, "101", True)
+    assert (b.state, b.reason, b.submitted) == (S.FAILED, f"submission failed: {refused}", False)
+    # It was being submitted: it may have reached the scheduler.
+    assert (c.state, c.submitted) == (S.UNKNOWN, False)
+    assert c.reason and c.reason.startswith(f"submission outcome unknown ({shown})")
+    for never in (d, e):
+        assert never.never_submitted and never.reason == (
+            f"submission failed: submission interrupted before reaching the backend: {shown}"
+        )
+    # The next status looks for the one being submitted only, by its name.
+    backend.found = {c.id: "n-3"}
+    c, d = fleet.status([c.id, d.id])
+    assert (c.state, c.native_id, c.submitted) == (S.PENDING, "n-3", True)
+    assert d.never_submitted
+    assert [job_id for _, job_id in backend.looked_for] == [c.id]
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_a_script_that_cannot_be_written_stops_the_batch_before_any_submission(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch, bulk: bool
+) -> None:
+    backend = use(fleet, FakeBackend(["101", "102", "103", "104"], bulk=bulk))
+    write = Path.write_text
+
+    def third_fails(path: Path, *args: Any, **kwargs: Any) -> int:
+        if path.name == "job.sh" and path.parent.name == "3":
+            raise OSError(28, "No space left on device", str(path))
+        return write(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", third_fails)
+    with pytest.raises(OSError, match="No space left"):
+        fleet.submit_many([spec(n) for n in "abcd"], backend="fake")
+    assert backend.submitted == []
+    for record in fleet.registry.recent():
+        assert record.never_submitted and "No space left on device" in (record.reason or "")
+        assert "before reaching the backend" in (record.reason or "")
+
+
+@pytest.mark.parametrize("every_s", [0.0, 3600.0])
+def test_jobs_submitted_one_at_a_time_are_recorded_as_they_go(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch, every_s: float
+) -> None:
+    monkeypatch.setattr(handover, "MARK_EVERY_S", every_s)
+    backend = use(fleet, FakeBackend(["101", "102", "103"]))
+    seen: list[list[str | None]] = []  # at each submission, the native ids recorded
+    backend.on_submit = lambda request: seen.append(
+        [r.native_id for r in sorted(fleet.registry.recent(), key=lambda r: int(r.id))]
+    )
+    records = fleet.submit_many([spec(n) for n in "abc"], backend="fake")
+    if every_s == 0:  # after each one
+        assert seen == [[None, None, None], ["101", None, None], ["101", "102", None]]
+    else:  # in one transaction at the end (a hand-over shorter than MARK_EVERY_S)
+        assert seen == [[None, None, None]] * 3
+    assert [(r.state, r.native_id, r.submitted) for r in records] == [
+        (S.PENDING, n, True) for n in ("101", "102", "103")
+    ]
+
+
+def test_a_registry_that_fails_half_way_stops_the_submissions_and_names_the_jobs(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(handover, "MARK_EVERY_S", 0.0)
+    backend = use(fleet, FakeBackend(["101", "102", "103"]))
+
+    def disk_full(submitted: object) -> None:
+        raise RegistryError("cannot write the job registry X: no space left")
+
+    monkeypatch.setattr(fleet.registry, "mark_submitted_many", disk_full)
+    with pytest.raises(RegistryError) as info:
+        fleet.submit_many([spec(n) for n in "abc"], backend="fake")
+    assert str(info.value).startswith("job 1 (native id 101) reached fake but could not be")
+    a, b, c = sorted(fleet.registry.recent(), key=lambda r: int(r.id))
+    assert [r.job_id for r in backend.submitted] == [a.id], "nothing more once it cannot record"
+    # Still being submitted by this process: once it is gone, found by its name.
+    assert (a.state, a.submitted) == (S.UNKNOWN, False) and a.reason.startswith("being submitted")
+    assert b.never_submitted and c.never_submitted
 
 
 def test_an_unanswered_lookup_keeps_the_job_unknown(fleet: Fleet) -> None:
@@ -249,13 +370,10 @@ class SettlingBackend(FakeBackend):
         self.next_id = 0
         self.ends: dict[str, JobState] = {}
 
-    def submit_many(self, requests: Sequence[SubmitRequest]) -> list[str | SubmitError]:
-        self.submitted.extend(requests)
-        ids = []
-        for _ in requests:
-            self.next_id += 1
-            ids.append(str(self.next_id))
-        return list(ids)
+    def submit(self, request: SubmitRequest) -> str:
+        self.submitted.append(request)
+        self.next_id += 1
+        return str(self.next_id)
 
     def poll(self, targets: Sequence[PollTarget]) -> dict[str, NativeStatus]:
         return {

@@ -8,9 +8,11 @@ Usage: python crash_program.py JOBS CALLBACK_FILE [--die-in-submit BATCH | --pau
 
 ``--die-in-submit BATCH``: SIGKILL itself inside the backend's submission of
 that batch, after the scheduler took the jobs and before they are recorded as
-submitted (the worst moment to die). ``--pause-after BATCH``: sleep a while
-after that batch was submitted and polled, so that a kill from outside lands
-while jobs run and submissions are half done, and not inside a callback.
+submitted (the worst moment to die): after its ``submit_many`` (a backend with
+``bulk_submit``), or after the ``submit`` of the batch's last job.
+``--pause-after BATCH``: sleep a while after that batch was submitted and
+polled, so that a kill from outside lands while jobs run and submissions are
+half done, and not inside a callback.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from typing import Any
 
 from jobfleet import Fleet, JobSpec
-from jobfleet.backends.base import Backend, SubmitRequest
+from jobfleet.backends.base import Backend
 from jobfleet.errors import SubmitError
 from jobfleet.states import JobRecord
 
@@ -36,18 +38,21 @@ def job_spec(i: int) -> JobSpec:
 
 
 def die_inside(backend: Backend, batch: int) -> None:
-    real = backend.submit_many
+    bulk = backend.capabilities.bulk_submit
+    step = "submit_many" if bulk else "submit"
+    real = getattr(backend, step)
+    last = batch if bulk else batch * BATCH
     calls = 0
 
-    def submit_many(requests: Sequence[SubmitRequest]) -> list[str | SubmitError]:
+    def submitting(*args: Any) -> Any:
         nonlocal calls
         calls += 1
-        results = real(requests)
-        if calls == batch:
+        results = real(*args)
+        if calls == last:
             os.kill(os.getpid(), signal.SIGKILL)
         return results
 
-    backend.submit_many = submit_many  # type: ignore[method-assign]
+    setattr(backend, step, submitting)
 
 
 def main(argv: list[str]) -> int:

@@ -242,3 +242,61 @@ def test_a_cancel_reads_cancelled_at_once_while_accounting_lags(fleet: Fleet) ->
         if line.split("|")[2] in ("PENDING", "RUNNING")
     ]
     print(f"\nsacct still lagging for {len(lagging)} of {len(jobs)} cancelled jobs")
+
+
+class _InterruptedAfter:
+    """The backend's own runner, with a KeyboardInterrupt landing right after the
+    ``nth`` sbatch returned: the scheduler has that job, jobfleet has not noted it."""
+
+    def __init__(self, real: Runner, nth: int) -> None:
+        self.real = real
+        self.nth = nth
+        self.sbatch = 0
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout_s: float,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> CommandResult:
+        result = self.real.run(argv, timeout_s=timeout_s, env=env, cwd=cwd)
+        if argv[0] == "sbatch":
+            self.sbatch += 1
+            if self.sbatch == self.nth:
+                raise KeyboardInterrupt
+        return result
+
+
+def test_an_interrupt_half_way_leaves_each_job_recorded_as_far_as_it_got(fleet: Fleet) -> None:
+    backend = cast(SlurmBackend, fleet.backend("slurm"))
+    real = backend.runner
+    backend.runner = _InterruptedAfter(real, 3)
+    held = Resources(extra_args=("--hold",))
+    with pytest.raises(KeyboardInterrupt):
+        fleet.submit_many([JobSpec(["true"], name=f"half-{i}", resources=held) for i in range(5)])
+    backend.runner = real
+    a, b, c, d, e = sorted(fleet.recent(5), key=lambda r: int(r.id))
+    try:
+        assert a.submitted and b.submitted and c.state is JobState.UNKNOWN and not c.submitted
+        assert d.never_submitted and e.never_submitted
+        # On the scheduler: the first three, in the order given, and nothing else.
+        queue = subprocess.run(
+            ["squeue", "--noheader", "--states=all", "--format=%i %j"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split("\n")
+        mine = f"jf{fleet.registry.token}-"
+        ours = sorted(
+            (int(line.split()[0]), line.split()[1])
+            for line in queue
+            if line.split()[1:] and line.split()[1].startswith(mine)
+        )
+        assert [name.rsplit("-", 1)[1] for _, name in ours] == ["0", "1", "2"]
+        (c,) = fleet.status([c.id])  # looked for by its name, and found
+        assert (c.submitted, c.state) == (True, JobState.PENDING)
+        assert [str(n) for n, _ in ours] == [a.native_id, b.native_id, c.native_id]
+    finally:
+        fleet.cancel([a.id, b.id, c.id])

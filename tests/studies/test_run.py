@@ -14,7 +14,7 @@ import pytest
 
 from conftest import wait_for
 from jobfleet import Fleet, JobState, load_config
-from jobfleet.engine.submission import Submission
+from jobfleet.engine import handover
 from jobfleet.registry import SUBMITTING
 from jobfleet.studies import load_study, run_study, study_status
 from jobfleet.studies.execute import Preview
@@ -193,7 +193,7 @@ def test_points_whose_job_never_reached_the_scheduler_run_on_the_rerun(
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(Submission, "_write_scripts", interrupted)
+        patch.setattr(handover, "write_job", interrupted)
         with pytest.raises(KeyboardInterrupt):
             _run(study, fleet)
     (job,) = fleet.recent(1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -618,6 +619,16 @@ def test_a_shard_removed_by_hand_is_made_again(tmp_path: Path) -> None:
         (third,) = registry.create_jobs([single()])
         assert third.job_dir == str(tmp_path / "jobs" / "0xxx" / "3")
     assert (tmp_path / "jobs").stat().st_mode & 0o777 == 0o700
+
+
+def test_a_jobs_folder_removed_by_hand_is_made_again_private(tmp_path: Path) -> None:
+    with Registry(tmp_path) as registry:
+        registry.create_jobs([single("a")])
+        shutil.rmtree(tmp_path / "jobs")
+        (job,) = registry.create_jobs([single("b")])
+    assert job.job_dir == str(tmp_path / "jobs" / "0xxx" / "2") and Path(job.job_dir).is_dir()
+    for made in (tmp_path / "jobs", tmp_path / "jobs" / "0xxx"):
+        assert made.stat().st_mode & 0o777 == 0o700
 
 
 def test_a_fresh_home_is_private(tmp_path: Path) -> None:

@@ -203,6 +203,12 @@ class Capabilities:
         peak_memory_per_process: the peak memory it records is one process's (the
             largest), not a task's total (the local agent's ``ru_maxrss`` from
             ``wait4``): ``jobfleet show`` says so in its memory line and hint.
+        bulk_submit: its ``submit_many`` puts many jobs on the scheduler in one step
+            (the local backend's one queue transaction): the engine hands it a whole
+            batch at once. Otherwise the engine calls ``submit`` for one job at a
+            time, in order, and records the outcome of each as it goes (a stop
+            half-way leaves the jobs before it recorded submitted, the others
+            failed or unknown).
     """
 
     arrays: bool = True
@@ -219,6 +225,7 @@ class Capabilities:
     polls_scheduler: bool = True
     submit_in_flight_s: float = 0.0
     peak_memory_per_process: bool = False
+    bulk_submit: bool = False
 
 
 #: Backend class attributes of jobfleet 0.1, and what replaces each.
@@ -265,7 +272,8 @@ class Backend(abc.ABC):
     def submit_many(self, requests: Sequence[SubmitRequest]) -> list[str | SubmitError]:
         """Submit several jobs; each result is a native id or the error for that job.
 
-        Backends that can submit in bulk override this.
+        Backends that can submit in bulk override this and set
+        :attr:`Capabilities.bulk_submit`, without which the engine calls :meth:`submit`.
         """
         results: list[str | SubmitError] = []
         for request in requests:

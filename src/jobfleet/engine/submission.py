@@ -17,12 +17,12 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from jobfleet.backends.base import Backend, Capabilities, SubmitRequest
+from jobfleet.engine.handover import Deps, hand_over
 from jobfleet.engine.pool import BackendPool
-from jobfleet.errors import RegistryError, SpecError, SubmitError, UnknownJobError, shown
-from jobfleet.jobdir import exit_code_path, located, make_element_dirs, script_path, write_env
+from jobfleet.errors import SpecError, SubmitError, UnknownJobError, shown
+from jobfleet.jobdir import exit_code_path, located, script_path
 from jobfleet.naming import scheduler_name
 from jobfleet.registry import (
     MAYBE_SUBMITTED,
@@ -51,28 +51,6 @@ log = logging.getLogger(__name__)
 
 #: The placeholder id of a dry run.
 _DRY_RUN = "DRY-RUN"
-
-
-def _maybe(error: object) -> str:
-    return f"{MAYBE_SUBMITTED} ({error}); it is looked for by its name at the next status"
-
-
-@dataclass(frozen=True, slots=True)
-class Deps:
-    """A spec's dependencies, resolved for one backend.
-
-    Attributes:
-        native: each kind with the native ids of the predecessors still unfinished.
-        owners: native id -> jobfleet id.
-        never: why the job can never start, if so (it is then not submitted).
-        requires: what the job script checks itself, where the scheduler only
-            waits for predecessors to end.
-    """
-
-    native: tuple[tuple[DepKind, tuple[str, ...]], ...]
-    owners: dict[str, str]
-    never: str | None
-    requires: tuple[Requirement, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,33 +237,12 @@ class Submission:
         todo: Sequence[tuple[JobRecord, JobSpec, Deps]],
         env: Mapping[str, str] | None = None,
     ) -> list[tuple[str, SubmitError]]:
-        """Write the scripts, submit, record the outcome; the submissions that failed.
+        """Write the scripts, submit, record the outcome; the submissions that failed
+        (see :func:`jobfleet.engine.handover.hand_over`).
 
         ``env``: the environment to submit in (default: this process's).
         """
-        submitted: list[tuple[str, str]] = []
-        failed: list[tuple[str, SubmitError]] = []
-        handed_over = False
-        try:
-            requests = self._write_scripts(backend, todo, env)
-            handed_over = True
-            results = backend.submit_many(requests) if requests else []
-            for (record, _, _), result in zip(todo, results, strict=True):
-                if isinstance(result, str):
-                    submitted.append((record.id, result))
-                else:
-                    failed.append((record.id, result))
-        except BaseException as exc:
-            self._abandon([r for r, _, _ in todo], exc, maybe_submitted=handed_over)
-            raise
-        try:
-            self.registry.mark_submitted_many(submitted)
-        except RegistryError as exc:
-            # Even when recording the submitted ones failed, the refused ones are recorded.
-            self._record_failures(failed, quietly=True)
-            raise _not_recorded(backend.name, submitted, exc) from exc
-        self._record_failures(failed)
-        return failed
+        return hand_over(self.registry, backend, todo, env)
 
     def submit_attempt(self, record: JobRecord, deps: Deps, env: Mapping[str, str] | None) -> None:
         """Submit a retry (``record`` unsubmitted, on its new attempt) in the
@@ -298,120 +255,6 @@ class Submission:
         spec = spec_from_dict(record.spec)
         for _, error in self.hand_over(backend, [(record, spec, deps)], env):
             log.warning("job %s: attempt %d not submitted: %s", record.id, record.attempt, error)
-
-    def _record_failures(
-        self, failed: Sequence[tuple[str, SubmitError]], *, quietly: bool = False
-    ) -> None:
-        """Record refused and unsure submissions; ``quietly``: a registry error only goes
-        to the log (another one is being reported)."""
-        try:
-            self._record_failures_now(failed)
-        except RegistryError as exc:
-            if not quietly:
-                raise
-            log.warning("could not record the failed submissions either: %s", exc)
-
-    def _record_failures_now(self, failed: Sequence[tuple[str, SubmitError]]) -> None:
-        refused = [(i, str(e)) for i, e in failed if not e.maybe_submitted]
-        if refused:
-            self.registry.mark_submit_failed_many(refused)
-        unsure = [
-            StatusUpdate(i, JobState.UNKNOWN, reason=_maybe(e))
-            for i, e in failed
-            if e.maybe_submitted
-        ]
-        if unsure:
-            self.registry.apply(unsure)
-
-    def _write_scripts(
-        self,
-        backend: Backend,
-        todo: Sequence[tuple[JobRecord, JobSpec, Deps]],
-        env: Mapping[str, str] | None = None,
-    ) -> list[SubmitRequest]:
-        env = dict(os.environ if env is None else env)
-        requests = []
-        for record, spec, dep in todo:
-            if spec.retries:
-                # A retry is submitted by whichever process sees the failure: it must
-                # run in this environment, not that process's.
-                write_env(record.job_dir, env)
-            if spec.array is not None:
-                make_element_dirs(record.job_dir, spec.array.indices)
-            path = Path(script_path(record.job_dir))
-            text = render_script(
-                spec,
-                backend.script_dialect(),
-                job_id=record.id,
-                job_dir=record.job_dir,
-                requires=dep.requires,
-            )
-            try:
-                path.write_text(text, encoding="utf-8", errors="surrogateescape")
-            except OSError as exc:
-                if exc.filename is not None or exc.errno is None:
-                    raise
-                # write() names no file; the user needs to know which (and where) it was.
-                raise OSError(
-                    exc.errno, f"{exc.strerror} (job {record.id}'s script)", str(path)
-                ) from exc
-            requests.append(
-                SubmitRequest(
-                    job_id=record.id,
-                    name=scheduler_name(
-                        self.registry.token,
-                        record.id,
-                        spec.display_name,
-                        record.attempt,
-                        spec.resources.name_prefix,
-                    ),
-                    spec=spec,
-                    script_path=str(path),
-                    job_dir=record.job_dir,
-                    dependencies=dep.native,
-                    dependency_owners=dep.owners,
-                    env=env,
-                )
-            )
-        return requests
-
-    def _abandon(
-        self, records: Sequence[JobRecord], exc: BaseException, *, maybe_submitted: bool
-    ) -> None:
-        """Record jobs whose submission was never confirmed, so nobody waits on them for
-        ever: failed if the backend never saw them, else ``unknown`` until a refresh
-        has looked for them by name."""
-        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        try:
-            if maybe_submitted:
-                self.registry.apply(
-                    [StatusUpdate(r.id, JobState.UNKNOWN, reason=_maybe(error)) for r in records]
-                )
-            else:
-                reason = f"submission interrupted before reaching the backend: {error}"
-                self.registry.mark_submit_failed_many([(r.id, reason) for r in records])
-        except Exception as second:
-            # The original error is the one to report; this one only goes to the log
-            # (a warning line: a traceback here would read as a crash of the command).
-            log.warning(
-                "jobs %s: could not record the interrupted submission: %s",
-                ", ".join(r.id for r in records),
-                second,
-            )
-
-
-def _not_recorded(
-    backend: str, submitted: Sequence[tuple[str, str]], error: RegistryError
-) -> RegistryError:
-    """The error for jobs the scheduler accepted that the registry could not record:
-    they run, and say which (their records still name this process as submitting
-    them, so once it has exited the next status finds them by their names)."""
-    jobs = ", ".join(f"{job_id} (native id {native})" for job_id, native in submitted[:5])
-    more = f" and {len(submitted) - 5} more" if len(submitted) > 5 else ""
-    return RegistryError(
-        f"job {jobs}{more} reached {backend} but could not be recorded as submitted "
-        f"({error}); `jobfleet status` finds it by its name once the registry can be written"
-    )
 
 
 def check_capabilities(spec: JobSpec, backend: str, can: Capabilities) -> None:

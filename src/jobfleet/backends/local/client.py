@@ -114,6 +114,7 @@ class LocalBackend(Backend):
         polls_scheduler=False,  # reads its own queue: no rate limit to respect
         submit_in_flight_s=0.0,  # the enqueue cannot outlive its caller
         peak_memory_per_process=True,  # wait4's ru_maxrss: the largest single process
+        bulk_submit=True,  # one queue transaction for a whole batch
     )
 
     def __init__(
