@@ -12,10 +12,15 @@ import sys
 from pathlib import Path
 
 import click
-import docgen
-import jobfleet_site
 import pytest
 import yaml
+
+# The site build's own modules (docs/_ext), as Sphinx imports them. (Not in a conftest.py:
+# tests/docs is no package, and a conftest module there would shadow tests/conftest.py,
+# which many tests import by name.)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "docs" / "_ext"))
+import docgen
+import jobfleet_site
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
