@@ -26,6 +26,7 @@ from jobfleet.cli.common import (
 )
 from jobfleet.engine import cancel as cancelling
 from jobfleet.engine.fleet import Fleet
+from jobfleet.engine.views import element_counts
 from jobfleet.errors import ConfigError, SpecError, WaitTimeout, shown
 from jobfleet.states import JobRecord, JobState
 
@@ -154,12 +155,9 @@ def snakemake_word(record: JobRecord) -> str:
 
 def _summary(records: Sequence[JobRecord]) -> str:
     counts: dict[str, int] = {}
-    for record in records:
-        if record.elements:
-            for element in record.elements.values():
-                counts[element.state.value] = counts.get(element.state.value, 0) + 1
-        else:
-            counts[record.state.value] = counts.get(record.state.value, 0) + 1
+    for record in records:  # an array's elements, a single job's own state
+        for state, n in (element_counts(record) or {record.state.value: 1}).items():
+            counts[state] = counts.get(state, 0) + n
     return ", ".join(f"{n} {state}" for state, n in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 

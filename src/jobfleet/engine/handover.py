@@ -37,7 +37,7 @@ from jobfleet.scriptdeps import Requirement
 from jobfleet.spec import DepKind, JobSpec
 from jobfleet.states import JobRecord, JobState
 
-__all__ = ["MARK_EVERY_S", "MAYBE_SUBMITTED", "Deps", "hand_over", "maybe_submitted", "write_job"]
+__all__ = ["MARK_EVERY_S", "Deps", "hand_over", "maybe_submitted", "write_job"]
 
 log = logging.getLogger(__name__)
 
