@@ -17,7 +17,7 @@ from jobfleet import owner
 from jobfleet.backends.base import NativeStatus, PollTarget
 from jobfleet.config import load_config
 from jobfleet.engine.fleet import Fleet
-from jobfleet.engine.monitor import Pace
+from jobfleet.engine.monitor import POLL_CPU_SHARE, Monitor, Pace
 from jobfleet.errors import SpecError, WaitTimeout
 from jobfleet.jobdir import exit_code_path
 from jobfleet.registry import SUBMITTING, NewJob, StatusUpdate
@@ -343,6 +343,48 @@ def test_polls_back_off_to_the_ceiling_and_never_below_the_floor() -> None:
     pace.restart()
     pace.polled(400.0)
     assert pace.delay(400.0) == pytest.approx(0.5)
+
+
+def test_a_costly_poll_is_followed_by_a_pause_nine_times_its_cost() -> None:
+    pace = Pace(first_s=0.1, ceiling_s=1.0, floor_s=0.0)
+    pace.polled(100.0)
+    pace.cost(0.5, 100.6)  # half a second of CPU: the client's share stays at a tenth
+    assert pace.delay(100.6) == pytest.approx(0.5 * (1 / POLL_CPU_SHARE - 1))
+    assert pace.delay(104.6) == pytest.approx(0.5)
+    pace.cost(0.001, 100.01)  # a cheap poll: the interval (0.15 s after the first) rules
+    assert pace.delay(100.01) == pytest.approx(0.14)
+
+
+class _CostlySource:
+    """A job source whose polls burn ``burn_s`` of CPU (a huge array's records)."""
+
+    def __init__(self, record: JobRecord, burn_s: float) -> None:
+        self.record, self.burn_s = record, burn_s
+
+    def records(self, job_ids: Sequence[str]) -> list[JobRecord]:
+        return [self.record]
+
+    def refresh(self, records: Sequence[JobRecord]) -> list[JobRecord]:
+        start = time.thread_time()
+        while time.thread_time() - start < self.burn_s:
+            pass
+        return [self.record]
+
+    def unfinished(self, backend: str | None = None) -> list[JobRecord]:
+        return [self.record]
+
+
+def test_the_monitor_measures_what_each_poll_cost_it(fleet: Fleet) -> None:
+    (job,) = fleet.submit_many([JobSpec(["true"])], backend="board")
+    costly = Monitor("board", _CostlySource(job, 0.05), fleet.registry, Pace(0.01, 0.01, 0.0))
+    costly.watch([job.id])
+    costly.poll()
+    # Nine times the 0.05 s of CPU burnt (0.45 s), minus what passed since.
+    assert costly.delay() > 0.3
+    cheap = Monitor("board", _CostlySource(job, 0.0), fleet.registry, Pace(0.01, 0.01, 0.0))
+    cheap.watch([job.id])
+    cheap.poll()
+    assert cheap.delay() < 0.02
 
 
 def test_the_local_backend_has_no_rate_floor(tmp_path: Path) -> None:

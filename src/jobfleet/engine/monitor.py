@@ -13,7 +13,10 @@ job of that backend at once (one queue call, then one accounting call for
 what left the queue: see :meth:`jobfleet.engine.fleet.Fleet.refresh`). Polls start
 ``wait.first_poll`` apart and back off by half each time up to
 ``wait.poll_interval``; two polls of a scheduler are never closer than
-``wait.min_gap``, so a site's rate limit is never approached.
+``wait.min_gap``, so a site's rate limit is never approached. A poll that
+cost this process much CPU (an array of 100,000 elements, thousands of jobs)
+is followed by a pause of at least nine times that cost: a waiting client
+takes at most about a tenth of one core (:data:`POLL_CPU_SHARE`), whatever it watches.
 
 Callbacks: each (job, callback key) fires once, ever. Before firing, the
 monitor claims it in the registry; after it returns (or raises: the error is
@@ -62,9 +65,23 @@ from jobfleet.errors import CommandError, SpecError, WaitTimeout
 from jobfleet.runner import unbounded
 from jobfleet.states import JobRecord
 
-__all__ = ["Callback", "CallbackLedger", "JobSource", "Monitor", "Pace", "wait_all"]
+__all__ = [
+    "POLL_CPU_SHARE",
+    "Callback",
+    "CallbackLedger",
+    "JobSource",
+    "Monitor",
+    "Pace",
+    "wait_all",
+]
 
 log = logging.getLogger(__name__)
+
+#: The most of one core a waiting client spends polling: after a poll that cost C
+#: seconds of this process's CPU, the next one comes C * (1 / share - 1) later at the
+#: earliest. Local jobs share the machine with the client; on a cluster it keeps a
+#: login node's neighbours in mind.
+POLL_CPU_SHARE = 0.1
 
 #: Called after every poll with the records watched (e.g. a progress bar).
 OnUpdate = Callable[[list[JobRecord]], None]
@@ -95,6 +112,8 @@ class Pace:
         first_s: the first interval, grown by half at each poll...
         ceiling_s: ...up to this one (``wait.poll_interval``).
         floor_s: never closer than this (``wait.min_gap``; 0 where no scheduler is asked).
+        cost_s: the CPU the last poll cost this process (:meth:`cost`); the next one
+            waits at least ``cost_s * (1 / POLL_CPU_SHARE - 1)`` after it ended.
     """
 
     first_s: float
@@ -102,6 +121,8 @@ class Pace:
     floor_s: float
     interval_s: float = 0.0
     last: float | None = None  # time.monotonic() of the last poll
+    cost_s: float = 0.0
+    ended: float | None = None  # time.monotonic() when the last poll ended
 
     def __post_init__(self) -> None:
         self.interval_s = self.first_s
@@ -110,11 +131,20 @@ class Pace:
         if self.last is None:
             return 0.0
         gap = max(self.interval_s, self.floor_s)
-        return max(self.last + gap - now, 0.0)
+        due = self.last + gap
+        if self.ended is not None and self.cost_s > 0:
+            due = max(due, self.ended + self.cost_s * (1 / POLL_CPU_SHARE - 1))
+        return max(due - now, 0.0)
 
     def polled(self, now: float) -> None:
         self.last = now
         self.interval_s = min(self.interval_s * 1.5, self.ceiling_s)
+
+    def cost(self, cpu_s: float, now: float) -> None:
+        """The poll that started at the last :meth:`polled` ended at ``now``, having
+        cost ``cpu_s`` seconds of this thread's CPU."""
+        self.cost_s = max(cpu_s, 0.0)
+        self.ended = now
 
     def restart(self) -> None:
         self.interval_s = self.first_s
@@ -249,6 +279,7 @@ class Monitor:
                 records = [self._records[i] for i in self.unfinished()]
                 self._pace.polled(time.monotonic())
                 self.polls += 1
+            cpu = time.thread_time()
             try:
                 fresh = self._source.refresh(records)
             except CommandError as exc:
@@ -262,6 +293,7 @@ class Monitor:
                 fresh = self._source.records([r.id for r in records]) if records else []
             with self._state_lock:
                 self._records.update((r.id, r) for r in fresh)
+                self._pace.cost(time.thread_time() - cpu, time.monotonic())
 
     def _claim(self) -> list[Due]:
         """Claim the callbacks of the jobs that ended; those won are to be fired now."""
