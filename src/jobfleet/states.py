@@ -239,28 +239,36 @@ def element_json(
       "submitted_at": "1970-01-01T00:00:01Z", "started_at": null, "ended_at": null,
       "hosts": ["n1"], "max_memory_bytes": 5, "cpu_time_s": 0.5, "wall_time_s": null}'
     """
-    submitted, started, ended = times
-    return (
-        f'{{"state": "{state}", "exit_code": {_number(exit_code)}, '
-        f'"reason": {_text(reason)}, "submitted_at": {_quoted(submitted)}, '
-        f'"started_at": {_quoted(started)}, "ended_at": {_quoted(ended)}, '
+    sub, start, end = times
+    # repr() is what json writes for an int or a float, but for inf and nan: a text
+    # holding either (anywhere, even in the reason) is written again the slow way.
+    text = (
+        f'{{"state": "{state}", "exit_code": {"null" if exit_code is None else exit_code}, '
+        f'"reason": {_text(reason)}, "submitted_at": {"null" if sub is None else _q(sub)}, '
+        f'"started_at": {"null" if start is None else _q(start)}, '
+        f'"ended_at": {"null" if end is None else _q(end)}, '
         f'"hosts": {"null" if hosts is None else hosts}, '
+        f'"max_memory_bytes": {"null" if memory is None else memory}, '
+        f'"cpu_time_s": {"null" if cpu_s is None else repr(cpu_s)}, '
+        f'"wall_time_s": {"null" if wall_s is None else repr(wall_s)}}}'
+    )
+    if "inf" not in text and "nan" not in text:
+        return text
+    return (
+        f'{{"state": "{state}", "exit_code": {_number(exit_code)}, "reason": {_text(reason)}, '
+        f'"submitted_at": {_text(sub)}, "started_at": {_text(start)}, '
+        f'"ended_at": {_text(end)}, "hosts": {"null" if hosts is None else hosts}, '
         f'"max_memory_bytes": {_number(memory)}, "cpu_time_s": {_number(cpu_s)}, '
         f'"wall_time_s": {_number(wall_s)}}}'
     )
 
 
+def _q(iso: str) -> str:
+    return '"' + iso + '"'  # ISO times need no escaping
+
+
 def _number(value: float | None) -> str:
-    # float.__repr__ (int.__repr__) is what json writes, but for inf and nan.
-    if value is None:
-        return "null"
-    text = repr(value)
-    return text if text[-1] not in "fn" else json.dumps(value)
-
-
-def _quoted(iso: str | None) -> str:
-    # ISO times need no escaping.
-    return "null" if iso is None else f'"{iso}"'
+    return json.dumps(value)
 
 
 @functools.lru_cache(maxsize=256)

@@ -15,8 +15,8 @@ what left the queue: see :meth:`jobfleet.engine.fleet.Fleet.refresh`). Polls sta
 ``wait.poll_interval``; two polls of a scheduler are never closer than
 ``wait.min_gap``, so a site's rate limit is never approached. A poll that
 cost this process much CPU (an array of 100,000 elements, thousands of jobs)
-is followed by a pause of at least nine times that cost: a waiting client
-takes at most about a tenth of one core (:data:`POLL_CPU_SHARE`), whatever it watches.
+is followed by a pause of at least four times that cost: a waiting client
+takes at most about a fifth of one core (:data:`POLL_CPU_SHARE`), whatever it watches.
 
 Callbacks: each (job, callback key) fires once, ever. Before firing, the
 monitor claims it in the registry; after it returns (or raises: the error is
@@ -81,7 +81,7 @@ log = logging.getLogger(__name__)
 #: seconds of this process's CPU, the next one comes C * (1 / share - 1) later at the
 #: earliest. Local jobs share the machine with the client; on a cluster it keeps a
 #: login node's neighbours in mind.
-POLL_CPU_SHARE = 0.1
+POLL_CPU_SHARE = 0.2
 
 #: Called after every poll with the records watched (e.g. a progress bar).
 OnUpdate = Callable[[list[JobRecord]], None]
