@@ -196,14 +196,31 @@ def mark_submit_failed(
     return records.load(conn, [records.row_id(job_id) for job_id, _ in failed])
 
 
-def apply(conn: sqlite3.Connection, updates: Sequence[StatusUpdate], now: float) -> list[JobRecord]:
+def apply(
+    conn: sqlite3.Connection,
+    updates: Sequence[StatusUpdate],
+    now: float,
+    known: Mapping[int, JobRecord] | None = None,
+) -> list[JobRecord]:
     """Apply poll results; return the records that changed.
+
+    ``known``: arrays (by row id) exactly as the registry held them before this
+    transaction; of those, only the job's row and the elements written here are read
+    again (:func:`records.load_patched`).
 
     Raises:
         UnknownJobError: an update names a job not in the registry.
     """
-    changed = [u.job_id for u in updates if _apply_one(conn, u, now)]
-    return records.load(conn, [int(i) for i in dict.fromkeys(changed)])
+    written: dict[int, set[int]] = {}
+    changed = [
+        u.job_id
+        for u in updates
+        if _apply_one(conn, u, now, written=written.setdefault(records.row_id(u.job_id), set()))
+    ]
+    ids = [int(i) for i in dict.fromkeys(changed)]
+    if not known:
+        return records.load(conn, ids)
+    return records.load_patched(conn, ids, known, written)
 
 
 def _apply_one(
@@ -211,11 +228,13 @@ def _apply_one(
     update: StatusUpdate,
     now: float,
     movable: Set[JobState] | None = None,
+    written: set[int] | None = None,
 ) -> bool:
     """Apply one update; True when the job or any of its elements changed.
 
     ``movable``: the states a job-level ``update.state`` may move a job or an
     element out of (default: any state for single jobs, unfinished elements).
+    ``written``: gets the indices of the elements whose rows were written.
     """
     job_id, row_id = update.job_id, records.row_id(update.job_id)
     state, exit_code, reason, is_array, native_id = records.job_row(conn, job_id)
@@ -231,10 +250,14 @@ def _apply_one(
     used = False
     if update.usage is not None:
         used = usage.store_job(conn, row_id, update.usage)
+    if written is None:
+        written = set()
     if update.element_usage and is_array:
-        used = usage.store_elements(conn, row_id, update.element_usage) or used
+        used_by = usage.store_elements(conn, row_id, update.element_usage)
+        written.update(used_by)
+        used = used or bool(used_by)
     if is_array:
-        elements_changed = _apply_elements(conn, update, now, movable)
+        elements_changed = _apply_elements(conn, update, now, movable, written)
         new = _array_status(conn, row_id, old, update.reason)
     else:
         elements_changed = False
@@ -269,6 +292,7 @@ def _apply_elements(
     update: StatusUpdate,
     now: float,
     movable: Set[JobState] | None,
+    written: set[int],
 ) -> bool:
     row_id = int(update.job_id)
     current: dict[int, Status] = {}
@@ -302,6 +326,7 @@ def _apply_elements(
         _INSERT_EVENT,
         ((row_id, idx, now, was, state, code, why) for idx, was, state, code, why in changes),
     )
+    written.update(change[0] for change in changes)
     return bool(changes)
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
+from dataclasses import replace
 from typing import Any
 
 from jobfleet.errors import UnknownJobError
@@ -35,6 +36,7 @@ __all__ = [
     "get_with_element",
     "job_row",
     "load",
+    "load_patched",
     "parse_id",
     "recent",
     "recent_summaries",
@@ -65,6 +67,9 @@ _SELECT_ELEMENTS = (
     " ORDER BY job_id, idx"
 )
 _SELECT_ONE_ELEMENT = f"{_ELEMENT_COLUMNS} WHERE job_id = ? AND idx = ?"
+_SELECT_SOME_ELEMENTS = (
+    f"{_ELEMENT_COLUMNS} WHERE job_id = ? AND idx IN (SELECT value FROM json_each(?))"  # noqa: S608
+)
 # One array at a time: by its primary key, faster than one query over json_each.
 _COUNT_ELEMENTS = "SELECT state, count(*) FROM elements WHERE job_id = ? GROUP BY state"
 _BY_IDS = " WHERE id IN (SELECT value FROM json_each(?))"
@@ -168,7 +173,6 @@ def _records(
         row[0] for row in rows if row[13] and (ended_elements or row[4] not in _TERMINAL_VALUES)
     ]
     if array_ids and only != ():
-        strange: dict[int, set[str]] = {}  # job -> unknown element states, warned once
         found = (
             conn.execute(_SELECT_ELEMENTS, (json.dumps(array_ids),)).fetchall()
             if only is None
@@ -178,15 +182,7 @@ def _records(
                 for row in conn.execute(_SELECT_ONE_ELEMENT, (array_ids[0], index))
             ]
         )
-        for job_id, idx, state, exit_code, reason, *used in found:
-            known = _STATE_OF.get(state)
-            if known is None:
-                strange.setdefault(job_id, set()).add(state)
-                known = JobState.UNKNOWN
-            by_index = elements.setdefault(job_id, {})
-            by_index[idx] = ElementRecord(idx, known, exit_code, reason, usage.from_row(used))
-        for job_id, states in strange.items():
-            _warn_unknown_state(job_id, "elements", ", ".join(map(repr, sorted(states))))
+        _elements(found, elements)
     return [
         JobRecord(
             id=str(row[0]),
@@ -208,6 +204,47 @@ def _records(
         )
         for row in rows
     ]
+
+
+def _elements(rows: Iterable[Sequence[Any]], into: dict[int, dict[int, ElementRecord]]) -> None:
+    """The element records of ``_ELEMENT_COLUMNS`` rows, into ``{job: {index: record}}``
+    (an unknown state is UNKNOWN, and warned about once a job)."""
+    strange: dict[int, set[str]] = {}  # job -> unknown element states, warned once
+    for job_id, idx, state, exit_code, reason, *used in rows:
+        known = _STATE_OF.get(state)
+        if known is None:
+            strange.setdefault(job_id, set()).add(state)
+            known = JobState.UNKNOWN
+        by_index = into.setdefault(job_id, {})
+        by_index[idx] = ElementRecord(idx, known, exit_code, reason, usage.from_row(used))
+    for job_id, states in strange.items():
+        _warn_unknown_state(job_id, "elements", ", ".join(map(repr, sorted(states))))
+
+
+def load_patched(
+    conn: sqlite3.Connection,
+    ids: Sequence[int],
+    known: Mapping[int, JobRecord],
+    written: Mapping[int, Set[int]],
+) -> list[JobRecord]:
+    """:func:`load`, where an array of ``known`` (its record exactly as the database
+    held it before this transaction) costs what changed, not its size: its job row
+    is read, and of its elements only those ``written`` in this transaction; the
+    others are the known ones (a poll of a 100,000-element array read them all)."""
+    patched = [i for i in ids if i in known and known[i].elements]
+    if not patched:
+        return load(conn, ids)
+    others = [i for i in ids if i not in set(patched)]
+    by_id = {int(r.id): r for r in _records(conn, _SELECT_JOBS + _BY_IDS, json.dumps(others))}
+    heads = _records(conn, _SELECT_JOBS + _BY_IDS, json.dumps(patched), only=())
+    for head in heads:
+        job = int(head.id)
+        fresh: dict[int, dict[int, ElementRecord]] = {}
+        indices = json.dumps(sorted(written.get(job, ())))
+        _elements(conn.execute(_SELECT_SOME_ELEMENTS, (job, indices)), fresh)
+        elements = known[job].elements
+        by_id[job] = replace(head, elements={**elements, **fresh[job]} if fresh else elements)
+    return [by_id[i] for i in ids]
 
 
 def load(conn: sqlite3.Connection, ids: Sequence[int]) -> list[JobRecord]:

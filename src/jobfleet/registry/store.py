@@ -55,6 +55,11 @@ class Registry:
         self._empty: sqlite3.Connection | None = None
         self._closed = False
         self._token = ""
+        # Arrays as the last polls left them (row id -> record), while nothing else has
+        # written: stamped (connection, data_version, writes) by :meth:`apply`.
+        self._writes = 0  # write transactions begun through this object
+        self._arrays: dict[int, JobRecord] = {}
+        self._arrays_at: tuple[int, int, int] | None = None
         # An existing registry is checked now; a missing one is made by the first write.
         self._opened = open_existing(self.db_path)
 
@@ -78,6 +83,7 @@ class Registry:
     @property
     def _conn(self) -> sqlite3.Connection:
         """The database's connection (tests reach for it)."""
+        self._arrays_at = None  # what is written through it is not counted
         if self._opened is None:
             raise RegistryError(f"there is no job registry at {self.db_path} yet")
         return self._opened.conn
@@ -131,6 +137,7 @@ class Registry:
         """
         with self._lock:
             conn = self._connection(write=write)
+            self._writes += write
             try:
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 try:
@@ -196,8 +203,33 @@ class Registry:
             UnknownJobError: an update names a job not in the registry (nothing is applied).
         """
         now = time.time()
-        with self._transaction(write=True) as conn:
-            return jobs.apply(conn, updates, now)
+        try:
+            with self._transaction(write=True) as conn:
+                # Another connection's commit changes data_version; this object's other
+                # writes are counted: when neither happened since the last apply, the
+                # arrays it returned are still the database's, and only what this one
+                # writes is read again (a poll of a 100,000-element array read them all).
+                stamp = (id(conn), conn.execute("PRAGMA data_version").fetchone()[0])
+                fresh = self._arrays_at == (*stamp, self._writes - 1)
+                changed = jobs.apply(conn, updates, now, self._arrays if fresh else None)
+                self._keep_arrays(changed, fresh)
+                self._arrays_at = (*stamp, self._writes)
+        except BaseException:
+            self._arrays, self._arrays_at = {}, None
+            raise
+        return changed
+
+    def _keep_arrays(self, changed: Sequence[JobRecord], fresh: bool) -> None:
+        """Keep the unfinished arrays among ``changed`` for the next :meth:`apply` (at
+        most :data:`_KEPT_ARRAYS`; the others kept stay true while ``fresh``)."""
+        kept = self._arrays if fresh else {}
+        for record in changed:
+            kept.pop(int(record.id), None)
+            if record.elements and not record.state.is_terminal:
+                kept[int(record.id)] = record
+        while len(kept) > _KEPT_ARRAYS:
+            del kept[next(iter(kept))]
+        self._arrays = kept
 
     # -- retries ------------------------------------------------------------
 
@@ -426,6 +458,8 @@ class Registry:
 
 
 _STATES = frozenset(s.value for s in JobState)
+#: Unfinished arrays :meth:`Registry.apply` keeps to read only what changed of them.
+_KEPT_ARRAYS = 64
 
 
 def _state(row: tuple[Any, ...], job_id: str) -> str:

@@ -89,9 +89,9 @@ def store_job(conn: sqlite3.Connection, row_id: int, given: Usage) -> bool:
     return True
 
 
-def store_elements(conn: sqlite3.Connection, row_id: int, given: Mapping[int, Usage]) -> bool:
-    """Merge each element's usage; True when that changed any (unknown indices are
-    ignored: the state update already warned about them)."""
+def store_elements(conn: sqlite3.Connection, row_id: int, given: Mapping[int, Usage]) -> list[int]:
+    """Merge each element's usage; the indices whose usage that changed (unknown
+    indices are ignored: the state update already warned about them)."""
     changed = []
     for idx, usage in given.items():
         row = conn.execute(_ELEMENT, (row_id, idx)).fetchone()
@@ -102,7 +102,7 @@ def store_elements(conn: sqlite3.Connection, row_id: int, given: Mapping[int, Us
         if new != old:
             changed.append((*to_row(new), row_id, idx))
     conn.executemany(_SET_ELEMENT, changed)
-    return bool(changed)
+    return [row[-1] for row in changed]
 
 
 def clear_job(conn: sqlite3.Connection, row_id: int) -> None:

@@ -1,0 +1,128 @@
+"""A poll of a big array costs what changed (issue 16): ``Registry.apply`` reads again only
+the job row and the elements it wrote, while nothing else wrote, and what it returns is
+always what the database holds."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jobfleet.registry import NewJob, Registry, StatusUpdate, records
+from jobfleet.spec import JobSpec, parse_array
+from jobfleet.states import JobRecord
+from jobfleet.states import JobState as S
+from jobfleet.usage import Usage
+
+STATES = [S.PENDING, S.RUNNING, S.COMPLETED, S.FAILED, S.CANCELLED, S.TIMEOUT, S.UNKNOWN]
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def loads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[int]]]:
+    """The row ids of every whole load of records (elements and all)."""
+    seen: list[list[int]] = []
+    original = records.load
+
+    def counted(conn: object, ids: list[int]) -> list[JobRecord]:
+        if ids:
+            seen.append(list(ids))
+        return original(conn, ids)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(records, "load", counted)
+    yield seen
+
+
+def _arrays(reg: Registry, n: int, size: int) -> list[str]:
+    made = reg.create_jobs(
+        [
+            NewJob(f"a{i}", "board", JobSpec(["true"], array=parse_array(f"0-{size - 1}")))
+            for i in range(n)
+        ]
+    )
+    reg.mark_submitted_many([(r.id, f"n{r.id}") for r in made])
+    return [r.id for r in made]
+
+
+def _random_update(rng: random.Random, job_id: str, size: int) -> StatusUpdate:
+    picked = rng.sample(range(size), rng.randrange(1, 6))
+    elements = {
+        i: (rng.choice(STATES), rng.choice([None, 0, 1, 137]), rng.choice([None, "why", "é"]))
+        for i in picked
+    }
+    used = {
+        i: Usage(
+            started_at=rng.choice([None, 1e9 + rng.random()]),
+            cpu_time_s=rng.choice([None, 2, 0.5]),  # an int stored in a REAL column
+            hosts=rng.choice([None, ("n1",), ("n1", "n2")]),
+            max_memory_bytes=rng.choice([None, 1 << 33]),
+        )
+        for i in rng.sample(range(size), rng.randrange(0, 4))
+    }
+    state = rng.choice([None, None, None, S.RUNNING, S.CANCELLED])
+    return StatusUpdate(
+        job_id,
+        state=state,
+        elements=elements,
+        element_usage=used,
+        usage=rng.choice([None, Usage(cpu_time_s=1.5)]),
+    )
+
+
+def test_what_apply_returns_is_what_the_database_holds(home: Path) -> None:
+    rng = random.Random(1616)
+    size = 40
+    with Registry(home) as reg, Registry(home) as other:
+        ids = _arrays(reg, 3, size)
+        for step in range(150):
+            if step % 17 == 5:  # another process polls meanwhile
+                other.apply([_random_update(rng, rng.choice(ids), size)])
+            if step % 23 == 11:  # this one writes something else
+                reg.note_outage("board", 1.0)
+            updates = [_random_update(rng, job, size) for job in rng.sample(ids, 2)]
+            for record in reg.apply(updates):
+                (truth,) = other.get_many([record.id])
+                assert record == truth, step
+                assert record.to_dict() == truth.to_dict(), step
+                assert list(record.elements) == sorted(record.elements)
+
+
+def test_only_the_first_poll_of_an_array_reads_it_whole(home: Path, loads: list[list[int]]) -> None:
+    with Registry(home) as reg, Registry(home) as other:
+        (job,) = _arrays(reg, 1, 1000)
+        row = int(job)
+        loads.clear()  # creating and submitting it read it
+        running = {i: (S.RUNNING, None, None) for i in range(10)}
+        reg.apply([StatusUpdate(job, elements=running)])
+        assert loads == [[row]]
+        for i in range(10):  # ten polls, an element ending in each
+            (record,) = reg.apply([StatusUpdate(job, elements={i: (S.COMPLETED, 0, None)})])
+            assert record.elements[i].state is S.COMPLETED and len(record.elements) == 1000
+        assert loads == [[row]]  # none read it whole again
+        other.apply([StatusUpdate(job, elements={500: (S.RUNNING, None, None)})])
+        loads.clear()  # (the other one's first apply read it whole)
+        (record,) = reg.apply([StatusUpdate(job, elements={20: (S.RUNNING, None, None)})])
+        assert loads == [[row]]  # another connection wrote: read whole again
+        assert record.elements[500].state is S.RUNNING  # what the other one wrote
+        reg.apply([StatusUpdate(job, elements={22: (S.RUNNING, None, None)})])
+        assert loads == [[row]]
+        reg.mark_submitted_many([])  # a write of this one's own, of anything
+        reg.apply([StatusUpdate(job, elements={21: (S.RUNNING, None, None)})])
+        assert loads == [[row], [row]]
+
+
+def test_an_array_that_ended_is_not_kept(home: Path, loads: list[list[int]]) -> None:
+    with Registry(home) as reg:
+        (job,) = _arrays(reg, 1, 3)
+        loads.clear()
+        done = {i: (S.COMPLETED, 0, None) for i in range(3)}
+        (record,) = reg.apply([StatusUpdate(job, elements=done)])
+        assert record.state is S.COMPLETED
+        reg.apply([StatusUpdate(job, element_usage={0: Usage(cpu_time_s=1.0)})])
+        assert loads == [[int(job)], [int(job)]]
