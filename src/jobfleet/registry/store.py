@@ -57,7 +57,7 @@ class Registry:
         self._token = ""
         # Arrays as the last polls left them (row id -> record), while nothing else has
         # written: stamped (connection, data_version, writes) by :meth:`apply`.
-        self._writes = 0  # write transactions begun through this object
+        self._writes = 0  # writes of jobs or elements begun through this object
         self._arrays: dict[int, JobRecord] = {}
         self._arrays_at: tuple[int, int, int] | None = None
         # An existing registry is checked now; a missing one is made by the first write.
@@ -129,15 +129,18 @@ class Registry:
         return self._opened.conn
 
     @contextmanager
-    def _transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
+    def _transaction(
+        self, *, write: bool, records_too: bool = True
+    ) -> Iterator[sqlite3.Connection]:
         """One transaction under the thread lock; reads see one consistent snapshot.
+        ``records_too=False``: a write of what no record holds (absences, callbacks).
 
         Every SQLite or OS error becomes a :class:`RegistryError` saying what to do
         (:func:`~jobfleet.registry.problems.explain`).
         """
         with self._lock:
             conn = self._connection(write=write)
-            self._writes += write
+            self._writes += write and records_too
             try:
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 try:
@@ -270,7 +273,7 @@ class Registry:
     def note_outage(self, backend: str, at: float) -> None:
         """Record that ``backend``'s scheduler did not answer at ``at``: absence timers
         started before it start again (see :meth:`track_absence`)."""
-        with self._transaction(write=True) as conn:
+        with self._transaction(write=True, records_too=False) as conn:
             absences.note_outage(conn, backend, at)
 
     def track_absence(
@@ -295,7 +298,7 @@ class Registry:
         ``natives`` (job id -> the native id polled), a job now on another native
         id (retried meanwhile) is not counted.
         """
-        with self._transaction(write=True) as conn:
+        with self._transaction(write=True, records_too=False) as conn:
             return absences.track(
                 conn,
                 backend,
@@ -319,19 +322,19 @@ class Registry:
         fired already or is being fired by a live process.
         """
         now = time.time()
-        with self._transaction(write=True) as conn:
+        with self._transaction(write=True, records_too=False) as conn:
             return callbacks.claim(conn, wanted, claimant, now)
 
     def release_callbacks(self, claimed: Sequence[tuple[str, str]], claimant: str) -> None:
         """Give back ``(job_id, key)`` callbacks ``claimant`` claimed and did not fire
         (interrupted): the next monitor fires them."""
-        with self._transaction(write=True) as conn:
+        with self._transaction(write=True, records_too=False) as conn:
             callbacks.release(conn, claimed, claimant)
 
     def callbacks_done(self, done: Sequence[tuple[str, str, str]]) -> None:
         """Record ``(job_id, key, outcome)`` callbacks as fired (``ok`` or the error)."""
         now = time.time()
-        with self._transaction(write=True) as conn:
+        with self._transaction(write=True, records_too=False) as conn:
             callbacks.done(conn, done, now)
 
     def callbacks_fired(self, job_id: str) -> dict[str, str | None]:

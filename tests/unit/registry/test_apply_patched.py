@@ -83,8 +83,10 @@ def test_what_apply_returns_is_what_the_database_holds(home: Path) -> None:
         for step in range(150):
             if step % 17 == 5:  # another process polls meanwhile
                 other.apply([_random_update(rng, rng.choice(ids), size)])
-            if step % 23 == 11:  # this one writes something else
+            if step % 23 == 11:  # this one writes what no record holds
                 reg.note_outage("board", 1.0)
+            if step % 29 == 13:  # this one writes another job
+                reg.create_jobs([NewJob("single", "board", JobSpec(["true"]))])
             updates = [_random_update(rng, job, size) for job in rng.sample(ids, 2)]
             for record in reg.apply(updates):
                 (truth,) = other.get_many([record.id])
@@ -105,6 +107,10 @@ def test_only_the_first_poll_of_an_array_reads_it_whole(home: Path, loads: list[
             (record,) = reg.apply([StatusUpdate(job, elements={i: (S.COMPLETED, 0, None)})])
             assert record.elements[i].state is S.COMPLETED and len(record.elements) == 1000
         assert loads == [[row]]  # none read it whole again
+        reg.track_absence("board", [job], {}, at=1.0, lost_after_s=60)
+        reg.note_outage("board", 2.0)  # what the lost rule keeps is in no record
+        reg.apply([StatusUpdate(job, elements={30: (S.RUNNING, None, None)})])
+        assert loads == [[row]]
         other.apply([StatusUpdate(job, elements={500: (S.RUNNING, None, None)})])
         loads.clear()  # (the other one's first apply read it whole)
         (record,) = reg.apply([StatusUpdate(job, elements={20: (S.RUNNING, None, None)})])
