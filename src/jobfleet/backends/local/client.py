@@ -71,6 +71,23 @@ _STATE_MAP = {
 }
 
 
+def _elements(
+    tasks: Sequence[tuple[int, str, int | None, str | None]],
+) -> dict[int, tuple[JobState, int | None, str | None]]:
+    """An array's tasks as element statuses; the many alike (pending, completed with
+    0) share one tuple."""
+    alike: dict[tuple[str, int | None, str | None], tuple[JobState, int | None, str | None]]
+    alike = {}
+    elements = {}
+    for idx, state, exit_code, reason in tasks:
+        status = alike.get((state, exit_code, reason))
+        if status is None:
+            status = (_STATE_MAP.get(state, JobState.UNKNOWN), exit_code, reason)
+            alike[(state, exit_code, reason)] = status
+        elements[idx] = status
+    return elements
+
+
 #: What a job that does not carry the submitter's environment (``export_env: false``)
 #: keeps of it: who and where it is, as a login would set; PATH is the system's.
 _CLEAN_KEEP = ("HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL", "TZ")
@@ -321,34 +338,33 @@ class LocalBackend(Backend):
 
     def poll(self, targets: Sequence[PollTarget]) -> dict[str, NativeStatus]:
         owner = {int(t.native_id): t.job_id for t in targets if t.native_id.isdigit()}
-        rows = self.store.task_states(list(owner))
+        # Only the queue's jobs that are the ones asked about: the queue was removed and
+        # ids restarted, another job's outcome is not reported.
+        jobs = {
+            job: submitted
+            for job, (jf_id, submitted) in self.store.polled_jobs(list(owner)).items()
+            if jf_id == owner.get(job)
+        }
         by_job: dict[int, list[tuple[int, str, int | None, str | None]]] = {}
-        for job, jf_id, idx, state, exit_code, reason in rows:
-            if jf_id != owner.get(job):
-                # Another job's entry (the queue was removed and ids restarted):
-                # say nothing rather than report someone else's outcome.
-                continue
+        for job, idx, state, exit_code, reason in self.store.task_rows(list(jobs)):
             by_job.setdefault(job, []).append((idx, state, exit_code, reason))
         result: dict[str, NativeStatus] = {}
         unfinished = False
+        ended: list[int] = []
         for job, tasks in by_job.items():
             if tasks[0][0] == NO_INDEX:
                 _, state, exit_code, reason = tasks[0]
                 mapped = _STATE_MAP.get(state, JobState.UNKNOWN)
                 result[str(job)] = NativeStatus(mapped, exit_code, reason)
             else:
-                elements = {
-                    idx: (_STATE_MAP.get(state, JobState.UNKNOWN), exit_code, reason)
-                    for idx, state, exit_code, reason in tasks
-                }
+                elements = _elements(tasks)
                 mapped = aggregate(e[0] for e in elements.values())
                 result[str(job)] = NativeStatus(mapped, None, None, elements)
             unfinished = unfinished or not mapped.is_terminal
-        ended = [
-            j for j, tasks in by_job.items() if any(t[1] in TERMINAL_TASK_STATES for t in tasks)
-        ]
+            if any(t[1] in TERMINAL_TASK_STATES for t in tasks):
+                ended.append(job)
         if ended:  # only polls in which jobs ended read what they used
-            add_usage(result, self.store.task_usage(ended))
+            add_usage(result, self.store.task_usage(ended), jobs)
         if unfinished and not self.agent_running():
             log.warning("local agent is not running while jobs are unfinished; restarting it")
             self._start_agent()

@@ -384,20 +384,35 @@ class QueueStore:
             )
         ]
 
+    def task_rows(
+        self, job_ids: Sequence[int]
+    ) -> list[tuple[int, int, str, int | None, str | None]]:
+        """(job, idx, state, exit_code, reason) of every task of these jobs, by job and
+        index (what a poll reads: one row a task, nothing joined)."""
+        return self.read(
+            "SELECT job, idx, state, exit_code, reason FROM tasks"
+            " WHERE job IN (SELECT value FROM json_each(?)) ORDER BY job, idx",
+            (json.dumps(list(job_ids)),),
+        )
+
+    def polled_jobs(self, job_ids: Sequence[int]) -> dict[int, tuple[str, float]]:
+        """Each of these queue jobs' jobfleet id and when it was submitted."""
+        rows = self.read(
+            "SELECT id, jf_id, submitted_at FROM jobs WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(job_ids)),),
+        )
+        return {int(r[0]): (str(r[1]), float(r[2])) for r in rows}
+
     def task_usage(
         self, job_ids: Sequence[int]
-    ) -> list[tuple[int, int, float, float | None, float | None, int | None, float | None]]:
-        """(job, idx, submitted_at, started_at, ended_at, max_rss, cpu_time) for every
-        ended task of these jobs."""
-        return [
-            (r[0], r[1], r[2], r[3], r[4], r[5], r[6])
-            for r in self.read(
-                "SELECT t.job, t.idx, j.submitted_at, t.started_at, t.ended_at, t.max_rss,"
-                " t.cpu_time FROM tasks t JOIN jobs j ON j.id = t.job"
-                " WHERE t.job IN (SELECT value FROM json_each(?)) AND t.ended_at IS NOT NULL",
-                (json.dumps(list(job_ids)),),
-            )
-        ]
+    ) -> list[tuple[int, int, float | None, float | None, int | None, float | None]]:
+        """(job, idx, started_at, ended_at, max_rss, cpu_time) for every ended task of
+        these jobs."""
+        return self.read(
+            "SELECT job, idx, started_at, ended_at, max_rss, cpu_time FROM tasks"
+            " WHERE job IN (SELECT value FROM json_each(?)) AND ended_at IS NOT NULL",
+            (json.dumps(list(job_ids)),),
+        )
 
     def find_job(self, jf_id: str, name: str) -> int | None:
         """The newest queue job enqueued for jobfleet job ``jf_id`` as ``name``, if any

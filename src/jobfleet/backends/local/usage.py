@@ -10,7 +10,7 @@ child) has times but no memory or CPU time.
 from __future__ import annotations
 
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from jobfleet.backends.base import NativeStatus
@@ -19,32 +19,29 @@ from jobfleet.usage import Usage
 
 __all__ = ["UsageRow", "add_usage", "row_usage"]
 
-#: (job, idx, submitted_at, started_at, ended_at, max_rss, cpu_time) of an ended task.
-UsageRow = tuple[int, int, float, float | None, float | None, int | None, float | None]
+#: (job, idx, started_at, ended_at, max_rss, cpu_time) of an ended task.
+UsageRow = tuple[int, int, float | None, float | None, int | None, float | None]
 
 
-def row_usage(row: UsageRow, host: str) -> Usage:
-    """The usage of one ended task."""
-    _, _, submitted, started, ended, max_rss, cpu_time = row
-    ran = started is not None
-    wall = round(ended - started, 6) if started is not None and ended is not None else None
-    return Usage(
-        submitted_at=submitted,
-        started_at=started,
-        ended_at=ended,
-        hosts=(host,) if ran else None,
-        max_memory_bytes=max_rss,
-        cpu_time_s=cpu_time,
-        wall_time_s=wall,
-    )
+def row_usage(row: UsageRow, submitted: float, hosts: tuple[str, ...]) -> Usage:
+    """The usage of one ended task of a job submitted at ``submitted``, run on ``hosts``
+    (this one)."""
+    _, _, started, ended, max_rss, cpu_time = row
+    if started is None:  # never ran: no host, no wall time
+        return Usage(submitted, None, ended, None, max_rss, cpu_time, None)
+    wall = round(ended - started, 6) if ended is not None else None
+    return Usage(submitted, started, ended, hosts, max_rss, cpu_time, wall)
 
 
-def add_usage(result: dict[str, NativeStatus], rows: Sequence[UsageRow]) -> None:
-    """Give each status of ``result`` (by queue job id) what its tasks used."""
-    host = socket.gethostname().split(".")[0] or "localhost"
+def add_usage(
+    result: dict[str, NativeStatus], rows: Sequence[UsageRow], submitted: Mapping[int, float]
+) -> None:
+    """Give each status of ``result`` (by queue job id) what its tasks used
+    (``submitted``: when each job was)."""
+    hosts = (socket.gethostname().split(".")[0] or "localhost",)
     by_job: dict[int, dict[int, Usage]] = {}
     for row in rows:
-        by_job.setdefault(row[0], {})[row[1]] = row_usage(row, host)
+        by_job.setdefault(row[0], {})[row[1]] = row_usage(row, submitted[row[0]], hosts)
     for job, used in by_job.items():
         status = result.get(str(job))
         if status is None:
