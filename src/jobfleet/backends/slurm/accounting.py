@@ -21,7 +21,7 @@ from jobfleet.backends.slurm.parse import (
     parse_job_id,
     to_element,
 )
-from jobfleet.backends.slurm.usage import FIRST, USAGE_COLUMNS, WIDTH, job_usage
+from jobfleet.backends.slurm.usage import WIDTH, UsageRow, used_by
 from jobfleet.errors import SpecError
 from jobfleet.nativeunits import parse_slurm_duration, parse_slurm_rss
 from jobfleet.runner import CommandResult
@@ -40,11 +40,6 @@ ACCOUNTING_FORMAT = (
 _NO_ACCOUNTING = re.compile(
     r"accounting storage is disabled|not running a supported accounting_storage", re.IGNORECASE
 )
-
-
-#: A job's (or element's) native id, index, sacct's id and its row's usage columns,
-#: unsplit: read once every step is in (a step's MaxRSS comes after its job's row).
-_UsageRow = tuple[str, int | None, str, str]
 
 
 class NoAccounting(Exception):
@@ -69,16 +64,17 @@ def parse_accounting(result: CommandResult, ctx: PollContext) -> tuple[Seen, Use
     wanted = set(ctx.ids)
     ended = ctx.ended  # usually empty: then not looked up per row
     seen: Seen = {}
-    usage_rows: list[_UsageRow] = []
+    usage_rows: list[UsageRow] = []  # read once every step is in: see used_by
     peaks: dict[str, int] = {}  # sacct's id of a job or element -> largest MaxRSS of its steps
     sigkilled: dict[str, tuple[str, int | None]] = {}  # FAILED 0:9, by sacct's id
     memory_kills: dict[str, str] = {}  # sacct's id -> MaxRSS of a batch step "CANCELLED by"
     for line in result.stdout.splitlines():
-        job_id = line[: line.find("|")]
+        fields = line.split("|")  # once: a row's columns are read by index
+        job_id = fields[0]
         if "." in job_id and "..." not in job_id:  # "...": an index list cut short
             # A step: its MaxRSS (third column from the end), and the mark of a memory kill.
             owner, _, step = job_id.partition(".")
-            rss_text = line.rsplit("|", 3)[1] if line.count("|") >= WIDTH - 1 else ""
+            rss_text = fields[-3] if len(fields) >= WIDTH else ""
             if step == "batch" and "|CANCELLED by " in line:
                 memory_kills[owner] = rss_text
             if rss_text:
@@ -86,7 +82,6 @@ def parse_accounting(result: CommandResult, ctx: PollContext) -> tuple[Seen, Use
                 if rss is not None and rss > peaks.get(owner, -1):
                     peaks[owner] = rss
             continue
-        fields = line.split("|", FIRST)  # the usage columns stay one string: see _used
         if len(fields) < 4:
             continue
         if job_id.isdigit():  # a single job: the common case, kept cheap
@@ -124,8 +119,8 @@ def parse_accounting(result: CommandResult, ctx: PollContext) -> tuple[Seen, Use
                 element = _after_queue(to_element(state, kept, code, limit), queued)
                 if element is not None:
                     mine[index] = element
-        if one and len(fields) > FIRST:
-            usage_rows.append((base, indices[0] if indices else None, job_id, fields[FIRST]))
+        if one and len(fields) == WIDTH:  # older recordings have no usage columns
+            usage_rows.append((base, indices[0] if indices else None, job_id, fields))
     for job_id, (base, index) in sigkilled.items():
         if job_id in memory_kills:
             rss_text = memory_kills[job_id]
@@ -137,7 +132,7 @@ def parse_accounting(result: CommandResult, ctx: PollContext) -> tuple[Seen, Use
             )
     if ended:
         _cancelled_in_queue(seen, ended, wanted)
-    return {k: v for k, v in seen.items() if v} if ended else seen, _used(usage_rows, peaks)
+    return {k: v for k, v in seen.items() if v} if ended else seen, used_by(usage_rows, peaks)
 
 
 def _after_queue(element: Element, queued: Element) -> Element | None:
@@ -167,16 +162,3 @@ def _cancelled_in_queue(seen: Seen, ended: Ended, wanted: set[str]) -> None:
     for (owner, index), queued in ended.items():
         if queued[0] is JobState.CANCELLED and owner in wanted:
             seen.setdefault(owner, {}).setdefault(index, queued)
-
-
-def _used(rows: list[_UsageRow], peaks: dict[str, int]) -> Used:
-    """What each job or element used: its row's usage columns and its steps' peak."""
-    used: Used = {}
-    for base, index, job_id, tail in rows:
-        columns = tail.split("|")
-        if len(columns) != len(USAGE_COLUMNS):
-            continue  # a recording made before these columns were asked for
-        usage = job_usage(columns, peaks.get(job_id))
-        if not usage.empty:
-            used.setdefault(base, {})[index] = usage
-    return used
