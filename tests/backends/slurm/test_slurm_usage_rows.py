@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from jobfleet.backends.slurm.accounting import ACCOUNTING_FORMAT
-from jobfleet.backends.slurm.usage import FIRST, WIDTH, job_usage, used_by
+from jobfleet.backends.slurm.usage import FIRST, WIDTH, UsageRow, job_usage, used_by
 from jobfleet.usage import USAGE_KEYS, Usage, new_usage
 
 FIXTURES = Path(__file__).parent / "fixtures" / "22.05"
@@ -59,12 +59,17 @@ def test_the_recordings_cover_every_kind_of_row() -> None:
     assert {"vm", "None assigned"} <= {fields[FIRST + 3] for fields in ROWS}
 
 
+def _row(native: str, index: int | None, job_id: str, fields: list[str]) -> UsageRow:
+    """A job row as parse_accounting hands it on: its usage columns unsplit."""
+    return native, index, job_id, "|".join(fields[FIRST:])
+
+
 @pytest.mark.parametrize("peak", [None, 0, 221400 * 1024])
 def test_the_poll_reads_each_recorded_row_as_the_plain_reading_does(peak: int | None) -> None:
-    rows = [(str(n), None, f"sacct-{n}", fields) for n, fields in enumerate([*ROWS, NOTHING])]
-    peaks = {} if peak is None else {job_id: peak for _, _, job_id, _ in rows}
-    used = used_by(rows, peaks)
-    for native, _, _, fields in rows:
+    rows = {str(n): fields for n, fields in enumerate([*ROWS, NOTHING])}
+    peaks = {} if peak is None else {f"sacct-{n}": peak for n in rows}
+    used = used_by([_row(n, None, f"sacct-{n}", fields) for n, fields in rows.items()], peaks)
+    for native, fields in rows.items():
         expected = job_usage(fields[FIRST:], peak)
         if expected.empty:
             assert native not in used and peak is None  # nothing known: none reported
@@ -76,7 +81,7 @@ def test_the_poll_reads_each_recorded_row_as_the_plain_reading_does(peak: int | 
 
 def test_elements_of_one_array_are_kept_apart() -> None:
     started = [fields for fields in ROWS if fields[FIRST + 1][:1].isdigit()]
-    rows = [("77", index, f"77_{index}", fields) for index, fields in enumerate(started[:3])]
+    rows = [_row("77", index, f"77_{index}", fields) for index, fields in enumerate(started[:3])]
     assert used_by(rows, {"77_1": 5}) == {
         "77": {
             0: job_usage(started[0][FIRST:], None),
@@ -84,6 +89,14 @@ def test_elements_of_one_array_are_kept_apart() -> None:
             2: job_usage(started[2][FIRST:], None),
         }
     }
+
+
+def test_rows_without_the_usage_columns_tell_nothing() -> None:
+    # Recordings made before the usage columns were asked for (or with more of them).
+    assert (
+        used_by([("1", None, "1", ""), ("2", None, "2", "|".join(ROWS[0][FIRST:]) + "|x")], {})
+        == {}
+    )
 
 
 def test_new_usage_is_the_constructor_by_position() -> None:

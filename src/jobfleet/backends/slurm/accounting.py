@@ -21,7 +21,7 @@ from jobfleet.backends.slurm.parse import (
     parse_job_id,
     to_element,
 )
-from jobfleet.backends.slurm.usage import WIDTH, UsageRow, used_by
+from jobfleet.backends.slurm.usage import FIRST, WIDTH, UsageRow, used_by
 from jobfleet.errors import SpecError
 from jobfleet.nativeunits import parse_slurm_duration, parse_slurm_rss
 from jobfleet.runner import CommandResult
@@ -69,12 +69,11 @@ def parse_accounting(result: CommandResult, ctx: PollContext) -> tuple[Seen, Use
     sigkilled: dict[str, tuple[str, int | None]] = {}  # FAILED 0:9, by sacct's id
     memory_kills: dict[str, str] = {}  # sacct's id -> MaxRSS of a batch step "CANCELLED by"
     for line in result.stdout.splitlines():
-        fields = line.split("|")  # once: a row's columns are read by index
-        job_id = fields[0]
+        job_id = line[: line.find("|")]
         if "." in job_id and "..." not in job_id:  # "...": an index list cut short
             # A step: its MaxRSS (third column from the end), and the mark of a memory kill.
             owner, _, step = job_id.partition(".")
-            rss_text = fields[-3] if len(fields) >= WIDTH else ""
+            rss_text = line.rsplit("|", 3)[1] if line.count("|") >= WIDTH - 1 else ""
             if step == "batch" and "|CANCELLED by " in line:
                 memory_kills[owner] = rss_text
             if rss_text:
@@ -82,6 +81,8 @@ def parse_accounting(result: CommandResult, ctx: PollContext) -> tuple[Seen, Use
                 if rss is not None and rss > peaks.get(owner, -1):
                     peaks[owner] = rss
             continue
+        # The usage columns stay one string (no list per row kept alive: see used_by).
+        fields = line.split("|", FIRST)
         if len(fields) < 4:
             continue
         if job_id.isdigit():  # a single job: the common case, kept cheap
@@ -119,8 +120,8 @@ def parse_accounting(result: CommandResult, ctx: PollContext) -> tuple[Seen, Use
                 element = _after_queue(to_element(state, kept, code, limit), queued)
                 if element is not None:
                     mine[index] = element
-        if one and len(fields) == WIDTH:  # older recordings have no usage columns
-            usage_rows.append((base, indices[0] if indices else None, job_id, fields))
+        if one and len(fields) > FIRST:
+            usage_rows.append((base, indices[0] if indices else None, job_id, fields[FIRST]))
     for job_id, (base, index) in sigkilled.items():
         if job_id in memory_kills:
             rss_text = memory_kills[job_id]

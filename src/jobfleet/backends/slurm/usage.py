@@ -27,9 +27,10 @@ FIRST = 5  # JobID,JobIDRaw,State,ExitCode,Timelimit
 #: The number of columns of a row that has them all.
 WIDTH = FIRST + len(USAGE_COLUMNS)
 
-#: A job's (or element's) native id, index, sacct's id and its row's columns (WIDTH of
-#: them): read once every step is in (a step's MaxRSS comes after its job's row).
-UsageRow = tuple[str, int | None, str, list[str]]
+#: A job's (or element's) native id, index, sacct's id and its row's usage columns,
+#: unsplit (a list per row kept alive costs the garbage collector more than splitting
+#: later): read once every step is in (a step's MaxRSS comes after its job's row).
+UsageRow = tuple[str, int | None, str, str]
 
 
 def job_usage(columns: Sequence[str], peak: int | None) -> Usage:
@@ -60,22 +61,26 @@ def used_by(rows: Sequence[UsageRow], peaks: dict[str, int]) -> Used:
     one poll (bench/poll_cost.py --every 2); a test holds the two to the same values.
     """
     used: Used = {}
-    for base, index, job_id, fields in rows:
-        submitted = parse_local_time(fields[5])
-        started = parse_local_time(fields[6])
-        ended = parse_local_time(fields[7])
+    for base, index, job_id, tail in rows:
+        columns = tail.split("|")
+        if len(columns) != len(USAGE_COLUMNS):
+            continue  # a recording made before these columns were asked for
+        submit, start, end, nodes, _, cpu_text, elapsed = columns
+        submitted = parse_local_time(submit)
+        started = parse_local_time(start)
+        ended = parse_local_time(end)
         peak = peaks.get(job_id)
         if started is None:
             if submitted is None and ended is None and peak is None:
                 continue  # nothing known
             hosts = wall = None
         else:
-            hosts = expand_hostlist(fields[8]) or None
-            wall = parse_slurm_duration(fields[11])
+            hosts = expand_hostlist(nodes) or None
+            wall = parse_slurm_duration(elapsed)
         if ended is None:
             cpu = wall_s = None  # a job still running has no CPU time yet (00:00:00)
         else:
-            cpu = parse_slurm_cpu_time(fields[10])
+            cpu = parse_slurm_cpu_time(cpu_text)
             wall_s = float(wall) if wall is not None else None
         usage = new_usage(submitted, started, ended, hosts, peak, cpu, wall_s)
         by_index = used.get(base)
