@@ -1,6 +1,6 @@
 """Client CPU and scheduler calls per poll for 10,000 tracked jobs, from recorded output.
 
-Usage: python bench/poll_cost.py [--jobs 10000] [--repeat 20]
+Usage: python bench/poll_cost.py [--jobs 10000] [--repeat 20] [--every 2] [--distinct]
 
 No cluster needed: squeue and sacct answers are built from rows recorded on the
 live SLURM 22.05 cluster (tests/backends/slurm/fixtures/22.05), repeated with fresh job
@@ -10,12 +10,16 @@ batch step's, with its MaxRSS). A scripted runner answers instantly, so what is
 measured is jobfleet's own work for one poll: building the commands, parsing
 both answers, merging them into per-job states. Baseline in the same run: the
 same poll of 100 jobs, to show how the cost grows. Target: <= 20 ms of client
-CPU per poll at 10,000 jobs.
+CPU per poll at 10,000 jobs. With ``--distinct`` every ended job has its own times, CPU
+time and MaxRSS, fresh at each repeat, as on a cluster (the recorded row repeated lets
+the parsers' caches answer every value but the first).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import itertools
 import statistics
 import time
 from pathlib import Path
@@ -53,8 +57,31 @@ def usage_rows() -> tuple[str, str]:
     return job, step
 
 
-def scenario(jobs: int, every: int = 2) -> tuple[list[PollTarget], ScriptedRunner]:
-    """``jobs`` tracked jobs, one in ``every`` of them gone from the queue (to sacct)."""
+#: Where --distinct's values start: each scenario's go on from the last one's.
+_FRESH = itertools.count()
+
+
+def _own_values(job: str, step: str) -> tuple[str, str]:
+    """A job's row and its batch step's (usage columns after the id columns) with
+    values of their own: times a second apart, CPU time and MaxRSS varying."""
+    n = next(_FRESH)
+    at = dt.datetime(2026, 12, 6, 12, 0) + dt.timedelta(seconds=n)
+    submit, start, end = (
+        (at + dt.timedelta(seconds=s)).strftime("%Y-%m-%dT%H:%M:%S") for s in (0, 1, 5 + n % 7)
+    )
+    job_cols, step_cols = job.split("|"), step.split("|")
+    for cols in (job_cols, step_cols):
+        cols[3:6] = [submit, start, end]  # after State, ExitCode, Timelimit
+        cols[8:10] = [f"{n // 60 % 60:02d}:{n % 60:02d}.{n % 1000:03d}", f"00:00:{4 + n % 7:02d}"]
+    step_cols[7] = f"{200_000 + n % 100_000}K"
+    return "|".join(job_cols), "|".join(step_cols)
+
+
+def scenario(
+    jobs: int, every: int = 2, distinct: bool = False
+) -> tuple[list[PollTarget], ScriptedRunner]:
+    """``jobs`` tracked jobs, one in ``every`` of them gone from the queue (to sacct);
+    with ``distinct``, each of those with usage values of its own."""
     queue_row, _ = recorded_rows()
     job_row, step_row = usage_rows()
     queue_id = queue_row.split("|", 1)[0]
@@ -65,7 +92,10 @@ def scenario(jobs: int, every: int = 2) -> tuple[list[PollTarget], ScriptedRunne
     squeue = "".join(queue_row.replace(queue_id, n) + "\n" for n in queued)
     # sacct in the poll's columns, steps included: each job's row, then its batch step's.
     job_rest, step_rest = job_row.split("|", 2)[2], step_row.split("|", 2)[2]
-    sacct = "".join(f"{n}|{n}|{job_rest}\n{n}.batch|{n}.batch|{step_rest}\n" for n in left)
+    rows = (_own_values(job_rest, step_rest) if distinct else (job_rest, step_rest) for _ in left)
+    sacct = "".join(
+        f"{n}|{n}|{j}\n{n}.batch|{n}.batch|{s}\n" for n, (j, s) in zip(left, rows, strict=True)
+    )
 
     def respond(argv: tuple[str, ...]) -> CommandResult:
         return CommandResult(argv, 0, squeue if argv[0] == "squeue" else sacct, "")
@@ -73,12 +103,14 @@ def scenario(jobs: int, every: int = 2) -> tuple[list[PollTarget], ScriptedRunne
     return targets, ScriptedRunner(respond)
 
 
-def measure(jobs: int, repeat: int, every: int = 2) -> tuple[float, int, int]:
+def measure(
+    jobs: int, repeat: int, every: int = 2, distinct: bool = False
+) -> tuple[float, int, int]:
     """Median client CPU seconds per poll, and the squeue/sacct calls of one poll."""
     times = []
     calls = (0, 0)
     for _ in range(repeat):
-        targets, runner = scenario(jobs, every)
+        targets, runner = scenario(jobs, every, distinct)
         backend = SlurmBackend(runner)
         start = time.process_time()
         statuses = backend.poll(targets)
@@ -100,9 +132,14 @@ def main() -> None:
         help="one job in EVERY has left the queue (2: half, the worst case; 100: the "
         "steady state of a monitor, where jobs leave the queue once)",
     )
+    parser.add_argument(
+        "--distinct",
+        action="store_true",
+        help="each ended job with its own times, CPU time and MaxRSS (as on a cluster)",
+    )
     args = parser.parse_args()
-    base_s, *_ = measure(100, args.repeat, args.every)
-    cpu_s, squeue, sacct = measure(args.jobs, args.repeat, args.every)
+    base_s, *_ = measure(100, args.repeat, args.every, args.distinct)
+    cpu_s, squeue, sacct = measure(args.jobs, args.repeat, args.every, args.distinct)
     print(
         f"poll of 100 jobs:          {base_s * 1000:7.2f} ms client CPU (median of {args.repeat})"
     )

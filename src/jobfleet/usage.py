@@ -15,7 +15,15 @@ import math
 import re
 from dataclasses import dataclass, fields, replace
 
-__all__ = ["NO_USAGE", "USAGE_KEYS", "Usage", "expand_hostlist", "iso_utc", "parse_local_time"]
+__all__ = [
+    "NO_USAGE",
+    "USAGE_KEYS",
+    "Usage",
+    "expand_hostlist",
+    "iso_utc",
+    "new_usage",
+    "parse_local_time",
+]
 
 #: The keys every job (and array element) has in ``--json``, in this order.
 USAGE_KEYS = (
@@ -92,6 +100,39 @@ class Usage:
 
 #: No usage known: what records without any carry.
 NO_USAGE = Usage()
+
+# Usage's slots, set directly: the frozen dataclass's __init__ goes through
+# object.__setattr__ field by field, twice the cost (thousands of jobs end in one poll).
+_new = object.__new__
+_SET_SUBMITTED, _SET_STARTED, _SET_ENDED, _SET_HOSTS, _SET_MEMORY, _SET_CPU, _SET_WALL = (
+    getattr(Usage, name).__set__ for name in USAGE_KEYS
+)
+
+
+def new_usage(
+    submitted_at: float | None,
+    started_at: float | None,
+    ended_at: float | None,
+    hosts: tuple[str, ...] | None,
+    max_memory_bytes: int | None,
+    cpu_time_s: float | None,
+    wall_time_s: float | None,
+) -> Usage:
+    """``Usage(...)`` by position (in USAGE_KEYS' order), built at half the cost: for
+    parsers that make thousands per poll (a test holds it equal to the constructor).
+
+    >>> new_usage(1.0, 2.0, 3.0, ("vm",), 5, 0.5, 1.0) == Usage(1.0, 2.0, 3.0, ("vm",), 5, 0.5, 1.0)
+    True
+    """
+    usage: Usage = _new(Usage)
+    _SET_SUBMITTED(usage, submitted_at)
+    _SET_STARTED(usage, started_at)
+    _SET_ENDED(usage, ended_at)
+    _SET_HOSTS(usage, hosts)
+    _SET_MEMORY(usage, max_memory_bytes)
+    _SET_CPU(usage, cpu_time_s)
+    _SET_WALL(usage, wall_time_s)
+    return usage
 
 
 def iso_utc(when: float | None) -> str | None:

@@ -21,7 +21,7 @@ from jobfleet.backends.slurm.parse import (
     parse_job_id,
     to_element,
 )
-from jobfleet.backends.slurm.usage import FIRST, USAGE_COLUMNS, WIDTH, job_usage
+from jobfleet.backends.slurm.usage import FIRST, WIDTH, UsageRow, used_by
 from jobfleet.errors import SpecError
 from jobfleet.nativeunits import parse_slurm_duration, parse_slurm_rss
 from jobfleet.runner import CommandResult
@@ -40,11 +40,6 @@ ACCOUNTING_FORMAT = (
 _NO_ACCOUNTING = re.compile(
     r"accounting storage is disabled|not running a supported accounting_storage", re.IGNORECASE
 )
-
-
-#: A job's (or element's) native id, index, sacct's id and its row's usage columns,
-#: unsplit: read once every step is in (a step's MaxRSS comes after its job's row).
-_UsageRow = tuple[str, int | None, str, str]
 
 
 class NoAccounting(Exception):
@@ -69,7 +64,7 @@ def parse_accounting(result: CommandResult, ctx: PollContext) -> tuple[Seen, Use
     wanted = set(ctx.ids)
     ended = ctx.ended  # usually empty: then not looked up per row
     seen: Seen = {}
-    usage_rows: list[_UsageRow] = []
+    usage_rows: list[UsageRow] = []  # read once every step is in: see used_by
     peaks: dict[str, int] = {}  # sacct's id of a job or element -> largest MaxRSS of its steps
     sigkilled: dict[str, tuple[str, int | None]] = {}  # FAILED 0:9, by sacct's id
     memory_kills: dict[str, str] = {}  # sacct's id -> MaxRSS of a batch step "CANCELLED by"
@@ -86,7 +81,8 @@ def parse_accounting(result: CommandResult, ctx: PollContext) -> tuple[Seen, Use
                 if rss is not None and rss > peaks.get(owner, -1):
                     peaks[owner] = rss
             continue
-        fields = line.split("|", FIRST)  # the usage columns stay one string: see _used
+        # The usage columns stay one string (no list per row kept alive: see used_by).
+        fields = line.split("|", FIRST)
         if len(fields) < 4:
             continue
         if job_id.isdigit():  # a single job: the common case, kept cheap
@@ -137,7 +133,7 @@ def parse_accounting(result: CommandResult, ctx: PollContext) -> tuple[Seen, Use
             )
     if ended:
         _cancelled_in_queue(seen, ended, wanted)
-    return {k: v for k, v in seen.items() if v} if ended else seen, _used(usage_rows, peaks)
+    return {k: v for k, v in seen.items() if v} if ended else seen, used_by(usage_rows, peaks)
 
 
 def _after_queue(element: Element, queued: Element) -> Element | None:
@@ -167,16 +163,3 @@ def _cancelled_in_queue(seen: Seen, ended: Ended, wanted: set[str]) -> None:
     for (owner, index), queued in ended.items():
         if queued[0] is JobState.CANCELLED and owner in wanted:
             seen.setdefault(owner, {}).setdefault(index, queued)
-
-
-def _used(rows: list[_UsageRow], peaks: dict[str, int]) -> Used:
-    """What each job or element used: its row's usage columns and its steps' peak."""
-    used: Used = {}
-    for base, index, job_id, tail in rows:
-        columns = tail.split("|")
-        if len(columns) != len(USAGE_COLUMNS):
-            continue  # a recording made before these columns were asked for
-        usage = job_usage(columns, peaks.get(job_id))
-        if not usage.empty:
-            used.setdefault(base, {})[index] = usage
-    return used

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from jobfleet.backends.usage import Used
 from jobfleet.nativeunits import parse_slurm_cpu_time, parse_slurm_duration
-from jobfleet.usage import Usage, expand_hostlist, parse_local_time
+from jobfleet.usage import Usage, expand_hostlist, new_usage, parse_local_time
 
-__all__ = ["FIRST", "USAGE_COLUMNS", "WIDTH", "job_usage"]
+__all__ = ["FIRST", "USAGE_COLUMNS", "WIDTH", "UsageRow", "job_usage", "used_by"]
 
 #: The columns after ACCOUNTING_FORMAT's first five (recordings made before they were
 #: asked for have none of them: no usage is read from those).
@@ -25,6 +26,11 @@ USAGE_COLUMNS = ("Submit", "Start", "End", "NodeList", "MaxRSS", "TotalCPU", "El
 FIRST = 5  # JobID,JobIDRaw,State,ExitCode,Timelimit
 #: The number of columns of a row that has them all.
 WIDTH = FIRST + len(USAGE_COLUMNS)
+
+#: A job's (or element's) native id, index, sacct's id and its row's usage columns,
+#: unsplit (a list per row kept alive costs the garbage collector more than splitting
+#: later): read once every step is in (a step's MaxRSS comes after its job's row).
+UsageRow = tuple[str, int | None, str, str]
 
 
 def job_usage(columns: Sequence[str], peak: int | None) -> Usage:
@@ -45,3 +51,41 @@ def job_usage(columns: Sequence[str], peak: int | None) -> Usage:
         cpu_time_s=parse_slurm_cpu_time(cpu) if ended is not None else None,
         wall_time_s=float(wall) if wall is not None and ended is not None else None,
     )
+
+
+def used_by(rows: Sequence[UsageRow], peaks: dict[str, int]) -> Used:
+    """What each job or element used: its row's usage columns and its steps' peak
+    (``peaks``: sacct's id -> largest MaxRSS of its steps).
+
+    :func:`job_usage`'s reading, inlined: thousands of rows when as many jobs end in
+    one poll (bench/poll_cost.py --every 2); a test holds the two to the same values.
+    """
+    used: Used = {}
+    for base, index, job_id, tail in rows:
+        columns = tail.split("|")
+        if len(columns) != len(USAGE_COLUMNS):
+            continue  # a recording made before these columns were asked for
+        submit, start, end, nodes, _, cpu_text, elapsed = columns
+        submitted = parse_local_time(submit)
+        started = parse_local_time(start)
+        ended = parse_local_time(end)
+        peak = peaks.get(job_id)
+        if started is None:
+            if submitted is None and ended is None and peak is None:
+                continue  # nothing known
+            hosts = wall = None
+        else:
+            hosts = expand_hostlist(nodes) or None
+            wall = parse_slurm_duration(elapsed)
+        if ended is None:
+            cpu = wall_s = None  # a job still running has no CPU time yet (00:00:00)
+        else:
+            cpu = parse_slurm_cpu_time(cpu_text)
+            wall_s = float(wall) if wall is not None else None
+        usage = new_usage(submitted, started, ended, hosts, peak, cpu, wall_s)
+        by_index = used.get(base)
+        if by_index is None:
+            used[base] = {index: usage}
+        else:
+            by_index[index] = usage
+    return used
