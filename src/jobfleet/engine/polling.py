@@ -26,7 +26,7 @@ from jobfleet.engine.pool import BackendPool
 from jobfleet.errors import CommandError, JobfleetError
 from jobfleet.naming import name_on_scheduler
 from jobfleet.registry import Registry, StatusUpdate
-from jobfleet.states import JobRecord, JobState
+from jobfleet.states import TERMINAL, JobRecord, JobState
 from jobfleet.usage import Usage
 
 if TYPE_CHECKING:  # imported when a backend is asked: a refresh of ended jobs asks none
@@ -274,9 +274,13 @@ def _new_usage(
     if usage is not None and record.usage.merged(usage) == record.usage:
         usage = None
     news = {}
+    elements = record.elements
     for index, used in element_usage.items():
-        element = record.elements.get(index)
-        if element is not None and element.usage.merged(used) != element.usage:
+        element = elements.get(index)
+        # Most reports repeat what the record has: equal, nothing to merge.
+        if element is None or used == element.usage:
+            continue
+        if element.usage.merged(used) != element.usage:
             news[index] = used
     return usage, news
 
@@ -328,4 +332,4 @@ def _unfinished_indices(record: JobRecord, reported: Mapping[int, object]) -> li
     """The unfinished parts of a job (None: the job itself) a report left out."""
     if not record.elements:
         return [None]
-    return [i for i, e in record.elements.items() if not e.state.is_terminal and i not in reported]
+    return [i for i, e in record.elements.items() if e.state not in TERMINAL and i not in reported]
