@@ -36,6 +36,12 @@ def test_local_throughput_runs(jf_home: Path) -> None:
 
 
 @pytest.mark.slow
+def test_wait_cpu_runs(jf_home: Path) -> None:
+    out = run("wait_cpu.py", "--elements", "30", "--repeat", "1")
+    assert "unpaced (share 1.0)" in out and "ratio paced/unpaced" in out
+
+
+@pytest.mark.slow
 def test_futures_map_runs(jf_home: Path) -> None:
     out = run("futures_map.py", "--calls", "20", "--repeat", "1")
     assert "chunksize=50" in out and "ratio" in out
