@@ -263,6 +263,7 @@ class Fleet(FleetViews):
         within_s: float | None = None,
         ask: bool = True,
         ended_elements: bool = True,
+        settling_whole: bool = False,
     ) -> Report:
         """:meth:`status` that never goes blind: jobs of a backend that cannot be
         asked (its scheduler is down) come with their last known states, and the
@@ -276,9 +277,10 @@ class Fleet(FleetViews):
             ask: False shows the recorded states at once, asking nobody (every
                 unfinished job's backend is then reported as not asked).
             ended_elements: False for a view that only counts elements: an array
-                that ended comes without them, counted (:attr:`Report.element_counts`).
+                that ended comes without them, counted (:attr:`Report.element_counts`);
+                with ``settling_whole``, one whose usage may still fill in comes whole.
         """
-        records, counts = counted(self.registry, job_ids, limit, ended_elements)
+        records, counts = counted(self.registry, job_ids, limit, ended_elements, settling_whole)
         unwritable = self.registry.read_only
         if not ask or unwritable is not None:
             # A registry that cannot be written cannot record what a poll learns:

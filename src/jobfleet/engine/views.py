@@ -4,6 +4,7 @@ that record nothing (:class:`FleetViews`: recorded jobs, queues, output paths)."
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,11 +94,17 @@ def recent_summaries(limit: int, home: str | None = None) -> list[tuple[str, str
 
 
 def counted(
-    registry: Registry, job_ids: Sequence[str] | None, limit: int, ended_elements: bool
+    registry: Registry,
+    job_ids: Sequence[str] | None,
+    limit: int,
+    ended_elements: bool,
+    settling_whole: bool = False,
 ) -> tuple[list[JobRecord], dict[str, dict[str, int]]]:
     """The records of ``job_ids`` (None: the ``limit`` most recent) and, read without
     ``ended_elements``, the element counts of the arrays that ended, which come
-    without their elements (counted by the registry, not read)."""
+    without their elements (counted by the registry, not read). ``settling_whole``:
+    but an array that ended within the hour its usage may still fill in
+    (:data:`~jobfleet.engine.polling.USAGE_SETTLES_AT_MOST_S`) comes whole, to be polled."""
     ids = list(job_ids or ())
     if ids:
         records = registry.get_many(ids, ended_elements=ended_elements)
@@ -105,7 +112,21 @@ def counted(
         records = registry.recent(limit, ended_elements=ended_elements)
     if ended_elements:
         return records, {}
-    return records, registry.element_counts([r.id for r in records if r.state.is_terminal])
+    counts = registry.element_counts([r.id for r in records if r.state.is_terminal])
+    if settling_whole:
+        from jobfleet.engine.polling import USAGE_SETTLES_AT_MOST_S
+
+        now = time.time()
+        recent = [
+            r.id
+            for r in records
+            if r.id in counts and now - r.updated_at <= USAGE_SETTLES_AT_MOST_S
+        ]
+        if recent:
+            whole = {r.id: r for r in registry.get_many(recent)}
+            records = [whole.get(r.id, r) for r in records]
+            counts = {i: c for i, c in counts.items() if i not in whole}
+    return records, counts
 
 
 @dataclass(frozen=True, slots=True)

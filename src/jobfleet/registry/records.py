@@ -23,12 +23,15 @@ from jobfleet.states import (
     ElementRecord,
     JobRecord,
     JobState,
+    element_json,
 )
+from jobfleet.usage import iso_utc
 
 __all__ = [
     "UNFINISHED",
     "attempts",
     "element_counts",
+    "elements_json",
     "events",
     "find_native",
     "first_indices",
@@ -67,6 +70,10 @@ _SELECT_ELEMENTS = (
     " ORDER BY job_id, idx"
 )
 _SELECT_ONE_ELEMENT = f"{_ELEMENT_COLUMNS} WHERE job_id = ? AND idx = ?"
+_SELECT_JSON_ELEMENTS = (
+    "SELECT idx, state, exit_code, reason, submitted_at, started_at, ended_at, hosts,"
+    " max_memory_bytes, cpu_time_s, wall_time_s FROM elements WHERE job_id = ? ORDER BY idx"
+)
 _SELECT_SOME_ELEMENTS = (
     f"{_ELEMENT_COLUMNS} WHERE job_id = ? AND idx IN (SELECT value FROM json_each(?))"  # noqa: S608
 )
@@ -245,6 +252,26 @@ def load_patched(
         elements = known[job].elements
         by_id[job] = replace(head, elements={**elements, **fresh[job]} if fresh else elements)
     return [by_id[i] for i in ids]
+
+
+def elements_json(conn: sqlite3.Connection, job_id: str) -> list[tuple[int, str]]:
+    """Each element of ``job_id`` in index order with its ``--json`` object encoded on
+    one line (:func:`jobfleet.states.element_json`), from its row: no record, usage or
+    dict is made for it (``status ID --json`` of an ended 100,000-element array spent
+    most of its time making them). An unknown state is ``unknown``, warned about once."""
+    out = []
+    strange = set()
+    for idx, state, code, reason, sub, start, end, *rest in conn.execute(
+        _SELECT_JSON_ELEMENTS, (row_id(job_id),)
+    ):
+        if state not in _STATE_OF:
+            strange.add(state)
+            state = JobState.UNKNOWN.value
+        times = (iso_utc(sub), iso_utc(start), iso_utc(end))
+        out.append((idx, element_json(state, code, reason, times, *rest)))
+    if strange:
+        _warn_unknown_state(job_id, "elements", ", ".join(map(repr, sorted(strange))))
+    return out
 
 
 def load(conn: sqlite3.Connection, ids: Sequence[int]) -> list[JobRecord]:

@@ -19,14 +19,13 @@ from typing import Any
 
 from jobfleet import owner
 from jobfleet.errors import RegistryError
-from jobfleet.registry import absences, callbacks, jobs, jsonrows, opening, records
+from jobfleet.registry import absences, callbacks, jobs, opening, records
 from jobfleet.registry.files import DB_NAME, default_home
 from jobfleet.registry.jobs import SUBMITTING, NewJob, StatusUpdate
 from jobfleet.registry.jobs import create as _create  # create_jobs's argument hides ``jobs``
 from jobfleet.registry.opening import Opened, open_existing
 from jobfleet.registry.problems import explain
-from jobfleet.states import JobRecord, JobState, element_json
-from jobfleet.usage import iso_utc
+from jobfleet.states import JobRecord
 
 __all__ = ["Registry"]
 
@@ -60,6 +59,7 @@ class Registry:
         self._writes = 0  # writes of jobs or elements begun through this object
         self._arrays: dict[int, JobRecord] = {}
         self._arrays_at: tuple[int, int, int] | None = None
+        self._keeps_arrays = True
         # An existing registry is checked now; a missing one is made by the first write.
         self._opened = open_existing(self.db_path)
 
@@ -83,7 +83,7 @@ class Registry:
     @property
     def _conn(self) -> sqlite3.Connection:
         """The database's connection (tests reach for it)."""
-        self._arrays_at = None  # what is written through it is not counted
+        self._keeps_arrays = False  # what is written through it, now or later, is not counted
         if self._opened is None:
             raise RegistryError(f"there is no job registry at {self.db_path} yet")
         return self._opened.conn
@@ -149,7 +149,15 @@ class Registry:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     raise
-                conn.execute("COMMIT")
+                try:
+                    conn.execute("COMMIT")
+                except BaseException:
+                    # Not committed: nothing of it may be kept, nor the transaction open.
+                    self._arrays_at = None
+                    with suppress(sqlite3.Error):
+                        if conn.in_transaction:
+                            conn.execute("ROLLBACK")
+                    raise
             except (sqlite3.Error, OSError) as exc:
                 raise explain(exc, self.db_path, "write" if write else "read") from exc
 
@@ -213,7 +221,7 @@ class Registry:
                 # arrays it returned are still the database's, and only what this one
                 # writes is read again (a poll of a 100,000-element array read them all).
                 stamp = (id(conn), conn.execute("PRAGMA data_version").fetchone()[0])
-                fresh = self._arrays_at == (*stamp, self._writes - 1)
+                fresh = self._keeps_arrays and self._arrays_at == (*stamp, self._writes - 1)
                 changed = jobs.apply(conn, updates, now, self._arrays if fresh else None)
                 self._keep_arrays(changed, fresh)
                 self._arrays_at = (*stamp, self._writes)
@@ -405,19 +413,7 @@ class Registry:
         any size without reading it into records (none for a single job or an unknown id).
         """
         with self._transaction(write=False) as conn:
-            return [
-                (
-                    row[0],
-                    element_json(
-                        _state(row, job_id),
-                        row[2],
-                        row[3],
-                        (iso_utc(row[4]), iso_utc(row[5]), iso_utc(row[6])),
-                        *row[7:],
-                    ),
-                )
-                for row in jsonrows.element_rows(conn, records.row_id(job_id))
-            ]
+            return records.elements_json(conn, job_id)
 
     def named(self, names: Sequence[str]) -> list[JobRecord]:
         """The jobs with one of these names (names need not be unique), oldest first."""
@@ -460,13 +456,5 @@ class Registry:
             return records.events(conn, job_id)
 
 
-_STATES = frozenset(s.value for s in JobState)
 #: Unfinished arrays :meth:`Registry.apply` keeps to read only what changed of them.
 _KEPT_ARRAYS = 64
-
-
-def _state(row: tuple[Any, ...], job_id: str) -> str:
-    """An element row's state as stored, checked as a record's is."""
-    if row[1] in _STATES:
-        return str(row[1])
-    return records.stored_state(row[1], job_id, f"element {row[0]}").value

@@ -5,11 +5,15 @@ always what the database holds."""
 from __future__ import annotations
 
 import random
+import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from jobfleet.errors import RegistryError
 from jobfleet.registry import NewJob, Registry, StatusUpdate, records
 from jobfleet.spec import JobSpec, parse_array
 from jobfleet.states import JobRecord
@@ -132,3 +136,60 @@ def test_an_array_that_ended_is_not_kept(home: Path, loads: list[list[int]]) -> 
         assert record.state is S.COMPLETED
         reg.apply([StatusUpdate(job, element_usage={0: Usage(cpu_time_s=1.0)})])
         assert loads == [[int(job)], [int(job)]]
+
+
+class _FailingCommit:
+    """A connection whose next COMMIT is rolled back by SQLite (a full disk)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn, self.fail = conn, False
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if sql == "COMMIT" and self.fail:
+            self.fail = False
+            self.conn.execute("ROLLBACK")
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+
+class _LockThenRun:
+    """The registry's lock; once released, runs ``then`` in another thread at once (a
+    thread that was waiting for it)."""
+
+    def __init__(self) -> None:
+        self.lock, self.then = threading.Lock(), None
+
+    def __enter__(self) -> None:
+        self.lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.release()
+        then, self.then = self.then, None
+        if then is not None:
+            thread = threading.Thread(target=then)
+            thread.start()
+            thread.join()
+
+
+def test_a_commit_that_failed_leaves_nothing_kept(home: Path) -> None:
+    with Registry(home) as reg:
+        (job,) = _arrays(reg, 1, 5)
+        connection = _FailingCommit(reg._opened.conn)  # type: ignore[union-attr]
+        object.__setattr__(reg._opened, "conn", connection)
+        lock = _LockThenRun()
+        reg._lock = lock  # type: ignore[assignment]
+        reg.apply([StatusUpdate(job, elements={0: (S.RUNNING, None, None)})])  # kept
+        seen: list[JobRecord] = []
+        connection.fail = True
+        lock.then = lambda: seen.extend(
+            reg.apply([StatusUpdate(job, elements={1: (S.RUNNING, None, None)})])
+        )
+        with pytest.raises(RegistryError, match="disk is full"):
+            reg.apply([StatusUpdate(job, elements={2: (S.FAILED, 1, "never committed")})])
+        (record,) = seen
+        assert record.elements[2].state is S.PENDING  # what the database holds
+        (truth,) = reg.get_many([job])
+        assert record == truth

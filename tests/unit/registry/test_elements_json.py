@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from jobfleet.backends.base import Capabilities, NativeStatus
 from jobfleet.cli.jsonout import Encoded, dumps
 from jobfleet.cli.main import cli
 from jobfleet.engine.views import FleetViews
@@ -18,6 +19,7 @@ from jobfleet.registry import NewJob, Registry, StatusUpdate
 from jobfleet.spec import JobSpec, parse_array
 from jobfleet.states import JobState as S
 from jobfleet.usage import Usage
+from support.board import Board, fleet_with
 
 _COMPACT = json.JSONEncoder(separators=(", ", ": ")).encode
 
@@ -121,6 +123,9 @@ def test_status_json_of_an_ended_array_is_what_its_records_say(
         return original(self, job_id)
 
     monkeypatch.setattr(FleetViews, "elements_json", counted)
+    with Registry(home) as reg:  # ended two hours ago: no usage can fill in any more
+        reg._conn.execute("UPDATE jobs SET updated_at = updated_at - 7200")
+        reg._conn.commit()
     config = tmp_path / "jobfleet.yaml"
     config.write_text("backend: local\n")
     env = {"JOBFLEET_HOME": str(home)}
@@ -135,3 +140,48 @@ def test_status_json_of_an_ended_array_is_what_its_records_say(
     assert shown == json.loads(json.dumps(expected))
     assert len(shown["elements"]) == 200
     assert encoded == [ended_array]  # encoded from rows, not read into records
+
+
+class _SettlingBoard(Board):
+    """A scheduler whose accounting fills in an element's peak memory after its end."""
+
+    capabilities = Capabilities(usage_settles_s=60.0)
+
+
+def test_status_json_still_asks_about_an_array_whose_usage_may_fill_in(tmp_path: Path) -> None:
+    board = _SettlingBoard()
+    done = {0: (S.COMPLETED, 0, None), 1: (S.COMPLETED, 0, None)}
+    at_end = Usage(100.0, 101.0, 105.0, ("n1",), None, 0.3, 4.0)
+    with fleet_with(board, tmp_path) as fleet:
+        (job,) = fleet.submit_many([JobSpec(["true"], array=parse_array("0-1"))], backend="board")
+        native = job.native_id or ""
+        board.board[native] = NativeStatus(
+            S.COMPLETED, None, None, done, element_usage={0: at_end, 1: at_end}
+        )
+        fleet.refresh([job])
+        peak = Usage(max_memory_bytes=123)
+        board.board[native] = NativeStatus(
+            S.COMPLETED, None, None, done, element_usage={0: peak, 1: peak}
+        )
+        polls = board.polls
+        report = fleet.status_report([job.id], ended_elements=False, settling_whole=True)
+        assert board.polls == polls + 1  # asked: its peak memory came after its end
+        (record,) = report.records
+        assert record.elements[0].usage.max_memory_bytes == 123
+        assert job.id not in report.element_counts
+        counted = fleet.status_report([job.id], ended_elements=False)  # the table: counted
+        assert counted.element_counts[job.id] == {"completed": 2}
+
+
+def test_an_unknown_stored_state_is_warned_about_once_an_array(
+    home: Path, ended_array: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with Registry(home) as reg:
+        reg._conn.execute(
+            "UPDATE elements SET state = 'zombie' WHERE job_id = ?", (int(ended_array),)
+        )
+        reg._conn.commit()
+        with caplog.at_level("WARNING"):
+            encoded = reg.elements_json(ended_array)
+    assert all('"state": "unknown"' in text for _, text in encoded)
+    assert len([r for r in caplog.records if "zombie" in r.getMessage()]) == 1
