@@ -10,6 +10,12 @@
 * A new database is made whole under a temporary name and then linked into
   place, so no process ever sees a half-made registry, and an empty
   ``registry.db`` is never one jobfleet made.
+* The header is read only while this process has no connection to the file:
+  closing any descriptor of a file drops every POSIX lock the process holds on
+  it, SQLite's included. Another process then believed itself the last one,
+  checkpointed and reset the write-ahead log under this process's open
+  connections, which failed with "disk I/O error" (at worst, lost what they
+  wrote). :class:`Opened` counts this process's connections to each file.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
+import threading
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -42,9 +49,28 @@ NO_TOKEN_YET = "00000000"  # noqa: S105 - a name part, not a secret
 _NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS}
 
 
+#: (device, inode) of each database file -> this process's open connections to it.
+_OPEN_HERE: dict[tuple[int, int], int] = {}
+_OPEN_HERE_LOCK = threading.Lock()
+
+
+def _file_key(path: Path) -> tuple[int, int] | None:
+    try:
+        found = path.stat()  # a stat opens no descriptor
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+def _open_here(key: tuple[int, int] | None) -> bool:
+    with _OPEN_HERE_LOCK:
+        return key is not None and _OPEN_HERE.get(key, 0) > 0
+
+
 @dataclass(slots=True)
 class Opened:
-    """An open registry database.
+    """An open registry database; :meth:`close` it (this process's connections to each
+    file are counted: see the module's notes).
 
     Attributes:
         conn: the connection.
@@ -53,6 +79,24 @@ class Opened:
 
     conn: sqlite3.Connection
     read_only: RegistryError | None = None
+    key: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.key is not None:
+            with _OPEN_HERE_LOCK:
+                _OPEN_HERE[self.key] = _OPEN_HERE.get(self.key, 0) + 1
+
+    def close(self) -> None:
+        """Close the connection (once)."""
+        self.conn.close()
+        if self.key is not None:
+            with _OPEN_HERE_LOCK:
+                left = _OPEN_HERE.get(self.key, 0) - 1
+                if left > 0:
+                    _OPEN_HERE[self.key] = left
+                else:
+                    _OPEN_HERE.pop(self.key, None)
+            self.key = None
 
 
 def open_existing(db_path: Path) -> Opened | None:
@@ -70,12 +114,14 @@ def open_existing(db_path: Path) -> Opened | None:
         raise not_a_directory(home, problem)
     if not os.path.lexists(db_path):
         return None
-    try:
-        why = db_file_problem(db_path)
-    except OSError as exc:
-        raise explain(exc, db_path, "open") from exc
-    if why:
-        raise damaged(db_path, why)
+    key = _file_key(db_path)
+    if not _open_here(key):  # else it was judged when first opened here
+        try:
+            why = db_file_problem(db_path)
+        except OSError as exc:
+            raise explain(exc, db_path, "open") from exc
+        if why:
+            raise damaged(db_path, why)
     versions: list[int] = []
 
     def judge(conn: sqlite3.Connection) -> None:
@@ -85,19 +131,19 @@ def open_existing(db_path: Path) -> Opened | None:
             raise damaged(db_path, str(exc)) from None
 
     try:
-        opened = Opened(connect(db_path, check=judge))
+        opened = Opened(connect(db_path, check=judge), key=key)
     except (sqlite3.Error, OSError) as exc:
         error = explain(exc, db_path, "open")
         if isinstance(error, RegistryUnusableError) or not (
             is_unwritable(exc, db_path) or is_disk_full(exc, db_path)
         ):
             raise error from exc
-        opened = Opened(_read_only(db_path, judge, error), explain(exc, db_path, "write"))
+        opened = Opened(_read_only(db_path, judge, error), explain(exc, db_path, "write"), key)
     if versions[-1] < SCHEMA_VERSION:
         try:
             _upgrade(opened, db_path)
         except BaseException:
-            opened.conn.close()
+            opened.close()
             raise
     return opened
 

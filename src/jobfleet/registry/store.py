@@ -93,7 +93,7 @@ class Registry:
         with self._lock:
             self._closed = True
             if self._opened is not None:
-                self._opened.conn.close()
+                self._opened.close()
             if self._empty is not None:
                 self._empty.close()
 
