@@ -131,8 +131,13 @@ def test_killed_between_submitting_and_recording(crash_home: Path, tmp_path: Pat
     assert proc.returncode == -signal.SIGKILL
     with Fleet() as fleet:
         unconfirmed = [r for r in fleet.registry.recent(10 * JOBS) if not r.submitted]
-    # The fifth batch reached the scheduler but was never recorded as submitted.
-    assert len(unconfirmed) == 10 and {r.state for r in unconfirmed} == {JobState.UNKNOWN}
+    # The fifth batch reached the scheduler, and at least its last job was never recorded
+    # as submitted: a hand-over records what was taken every 0.25 s (engine/handover.py),
+    # so on a slow scheduler the batch's first jobs may have been recorded before the kill.
+    fifth = {f"crash-{i}" for i in range(40, 50)}
+    assert 1 <= len(unconfirmed) <= 10 and {r.name for r in unconfirmed} <= fifth
+    assert "crash-49" in {r.name for r in unconfirmed}
+    assert {r.state for r in unconfirmed} == {JobState.UNKNOWN}
     finish(callbacks)
     ids = check_accounted_for_once(callbacks)
     counts = submissions(crash_home)
