@@ -78,7 +78,7 @@ def test_a_dependency_never_met_cancels_every_pending_element_of_the_job(tmp_pat
     agent._finish((first, 0), "failed", 1, None)
     agent._resolve_dependencies(now=0.0)
     assert agent.tasks == {} and agent.queued == {} and agent.with_deps == set()
-    states = {row[3] for row in agent.store.task_states([2])}
+    states = {row[2] for row in agent.store.task_rows([2])}
     assert states == {"cancelled"}
 
 

@@ -391,8 +391,8 @@ class LocalBackend(Backend):
         chosen = None if indices is None else set(indices)
         deadline = time.monotonic() + (self.cancel_grace_s + 5.0 if wait_s is None else wait_s)
         while time.monotonic() < deadline:
-            states = [s for s in self.store.task_states(wanted) if chosen is None or s[2] in chosen]
-            if all(_STATE_MAP.get(s[3], JobState.UNKNOWN).is_terminal for s in states):
+            states = [s for s in self.store.task_rows(wanted) if chosen is None or s[1] in chosen]
+            if all(_STATE_MAP.get(s[2], JobState.UNKNOWN).is_terminal for s in states):
                 break
             time.sleep(0.05)
         return {}

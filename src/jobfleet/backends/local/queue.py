@@ -370,20 +370,6 @@ class QueueStore:
         )
         return [_task(r) for r in rows]
 
-    def task_states(
-        self, job_ids: Sequence[int]
-    ) -> list[tuple[int, str, int, str, int | None, str | None]]:
-        """(job, jf_id, idx, state, exit_code, reason) for every task of these jobs."""
-        return [
-            (r[0], r[1], r[2], r[3], r[4], r[5])
-            for r in self.read(
-                "SELECT t.job, j.jf_id, t.idx, t.state, t.exit_code, t.reason"
-                " FROM tasks t JOIN jobs j ON j.id = t.job"
-                " WHERE t.job IN (SELECT value FROM json_each(?)) ORDER BY t.job, t.idx",
-                (json.dumps(list(job_ids)),),
-            )
-        ]
-
     def task_rows(
         self, job_ids: Sequence[int]
     ) -> list[tuple[int, int, str, int | None, str | None]]:
