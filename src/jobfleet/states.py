@@ -254,21 +254,24 @@ def element_json(
     )
     if "inf" not in text and "nan" not in text:
         return text
-    return (
-        f'{{"state": "{state}", "exit_code": {_number(exit_code)}, "reason": {_text(reason)}, '
-        f'"submitted_at": {_text(sub)}, "started_at": {_text(start)}, '
-        f'"ended_at": {_text(end)}, "hosts": {"null" if hosts is None else hosts}, '
-        f'"max_memory_bytes": {_number(memory)}, "cpu_time_s": {_number(cpu_s)}, '
-        f'"wall_time_s": {_number(wall_s)}}}'
-    )
+    # The rare text that may hold an inf or a nan: as json writes the record's dict.
+    values = {
+        "state": state,
+        "exit_code": exit_code,
+        "reason": reason,
+        "submitted_at": sub,
+        "started_at": start,
+        "ended_at": end,
+        "hosts": None if hosts is None else json.loads(hosts),
+        "max_memory_bytes": memory,
+        "cpu_time_s": cpu_s,
+        "wall_time_s": wall_s,
+    }
+    return json.dumps(values, separators=(", ", ": "))
 
 
 def _q(iso: str) -> str:
     return '"' + iso + '"'  # ISO times need no escaping
-
-
-def _number(value: float | None) -> str:
-    return json.dumps(value)
 
 
 @functools.lru_cache(maxsize=256)
